@@ -1,0 +1,2 @@
+/* placeholder: being written */
+extern int pc_placeholder_base64;

@@ -1,0 +1,156 @@
+/* wire.h -- the portico wire format (SPEC §2-§4): the single source of it.
+ *
+ * Encoders write JSON text straight into a pc_buf. Decoders parse with
+ * jansson and validate everything the SPEC says; a decoded message owns its
+ * jansson tree (`root`) and every `const char *` in it points into that tree,
+ * valid until the matching _deinit. Decoders never print: they fill a
+ * pc_wire_err with a short machine reason (used as a metrics label) and a
+ * human message. */
+#ifndef PC_WIRE_H
+#define PC_WIRE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+#define PC_WIRE_VERSION 1
+#define PC_WIRE_MAX_REGISTER (64 * 1024)      /* bytes of a register message */
+#define PC_WIRE_MAX_ROUTES 1000               /* routes in one register message */
+#define PC_WIRE_MAX_DEPTH 32                  /* JSON nesting of any message */
+#define PC_WIRE_MAX_MESSAGE (64 * 1024 * 1024)/* bytes of any request/reply message */
+
+#define PC_TTL_DEFAULT_MS 10000
+#define PC_TTL_MIN_MS 1000
+#define PC_TTL_MAX_MS 300000
+#define PC_TIMEOUT_MIN_MS 1
+#define PC_TIMEOUT_MAX_MS 60000
+
+struct pc_wire_err {
+    const char *reason;   /* static: "not_json", "too_large", "too_deep",
+                             "bad_version", "bad_type", "bad_field", "bad_service",
+                             "bad_instance", "bad_channel", "bad_route",
+                             "too_many_routes", "bad_status", "bad_header",
+                             "bad_body", "no_id" */
+    char message[160];    /* human-readable detail, NUL-terminated */
+};
+
+/* A header or param as (pointer, length) pairs; borrowed. */
+struct pc_kv {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+};
+
+/* ---- requests (gateway or SDK caller -> service, on P:svc:<instance>) ---- */
+
+struct pc_request_out {
+    const char *id;          /* UUID, NUL-terminated */
+    const char *reply_to;    /* full channel name */
+    uint64_t deadline_ms;    /* unix ms */
+    const char *method;
+    const char *path;  size_t path_len;    /* raw path, no query */
+    const char *query; size_t query_len;   /* raw query, may be "" */
+    const char *route;       /* pattern as announced */
+    const struct pc_kv *params;  size_t nparams;
+    const struct pc_kv *headers; size_t nheaders;  /* already filtered */
+    const char *remote_addr; /* may be NULL: field omitted */
+    const void *body; size_t body_len;  /* omitted when 0; base64 unless UTF-8 */
+};
+void pc_wire_encode_request(pc_buf *out, const struct pc_request_out *r);
+
+struct pc_request_in {
+    json_t *root;
+    const char *id, *reply_to, *method, *path, *query, *route, *remote_addr;
+    uint64_t deadline_ms;
+    json_t *params;          /* object name -> string (borrowed from root) */
+    json_t *headers;         /* array of [name, value] strings (borrowed) */
+    unsigned char *body;     /* decoded; malloc'd, owned; NULL when empty */
+    size_t body_len;
+};
+/* Validates: v == 1, id a UUID, reply_to/method/path strings, deadline_ms a
+ * non-negative integer, query/route/remote_addr strings if present, params an
+ * object of strings, headers an array of 2-string arrays, body per
+ * body_encoding. Returns 0 or -1 (err filled, *out zeroed). */
+int pc_wire_decode_request(struct pc_request_in *out, const char *msg, size_t len,
+                           struct pc_wire_err *err);
+void pc_wire_request_in_deinit(struct pc_request_in *r);
+
+/* ---- replies (service -> P:reply:<gateway-id>) ---- */
+
+void pc_wire_encode_reply(pc_buf *out, const char *id, int status,
+                          const struct pc_kv *headers, size_t nheaders,
+                          const void *body, size_t body_len);
+
+struct pc_reply_in {
+    json_t *root;
+    const char *id;          /* NULL when unreadable */
+    size_t id_len;
+    int status;              /* 200..599 */
+    json_t *headers;         /* array of [name, value], each name a valid token
+                                and each value free of CR/LF/NUL (borrowed) */
+    unsigned char *body;     /* decoded; malloc'd, owned; NULL when empty */
+    size_t body_len;
+};
+/* Returns 0 when valid; -1 when the message cannot be matched to a request
+ * (not JSON, too deep/large, or no string `id`: err->reason "not_json",
+ * "too_deep", "too_large" or "no_id", out->id NULL); -2 when `id` was read
+ * (out->id set, out->root kept alive so id stays valid) but the rest is
+ * invalid (bad version, status, headers or body). Call _deinit in every case. */
+int pc_wire_decode_reply(struct pc_reply_in *out, const char *msg, size_t len,
+                         struct pc_wire_err *err);
+void pc_wire_reply_in_deinit(struct pc_reply_in *r);
+
+/* ---- registration (service -> P:register) ---- */
+
+enum pc_reg_type { PC_MSG_REGISTER = 1, PC_MSG_DEREGISTER = 2 };
+
+struct pc_route_decl {
+    const char *method;      /* upper-case token or "*" */
+    const char *path;        /* pattern */
+};
+
+struct pc_register {
+    json_t *root;
+    enum pc_reg_type type;
+    const char *service;
+    const char *instance;
+    const char *channel;     /* register only; checked == "<prefix>:svc:<instance>" */
+    int ttl_ms;              /* clamped to PC_TTL_MIN_MS..PC_TTL_MAX_MS; default PC_TTL_DEFAULT_MS */
+    int timeout_ms;          /* clamped to 1..60000; 0 when absent (use the gateway default) */
+    bool has_ts;
+    int64_t ts_ms;
+    size_t nroutes;
+    struct pc_route_decl *routes; /* malloc'd array; strings borrowed from root */
+};
+/* Decodes a register or deregister message. Checks size (<= PC_WIRE_MAX_REGISTER),
+ * depth, v == 1, type, service and instance syntax, the channel, each route's
+ * method and pattern (pc_pattern_is_valid), and the route count (1..PC_WIRE_MAX_ROUTES
+ * for register; routes absent for deregister). Returns 0 or -1 (err filled). */
+int pc_wire_decode_register(struct pc_register *out, const char *msg, size_t len,
+                            const char *prefix, struct pc_wire_err *err);
+void pc_wire_register_deinit(struct pc_register *r);
+
+void pc_wire_encode_register(pc_buf *out, const char *service, const char *instance,
+                             const char *channel, int ttl_ms, int timeout_ms,
+                             uint64_t ts_ms, const struct pc_route_decl *routes,
+                             size_t nroutes);
+void pc_wire_encode_deregister(pc_buf *out, const char *service, const char *instance,
+                               uint64_t ts_ms);
+void pc_wire_encode_discover(pc_buf *out);
+
+/* ---- channel names ---- */
+/* Each writes "<prefix>:<kind>[:<name>]" into out (reset first). */
+void pc_channel_register(pc_buf *out, const char *prefix);
+void pc_channel_discover(pc_buf *out, const char *prefix);
+void pc_channel_svc(pc_buf *out, const char *prefix, const char *instance);
+void pc_channel_reply(pc_buf *out, const char *prefix, const char *id);
+
+/* True if msg[0..len) nests JSON arrays/objects no deeper than max_depth
+ * (a cheap scan, run before jansson parses anything). */
+bool pc_json_depth_is_ok(const char *msg, size_t len, int max_depth);
+
+#endif

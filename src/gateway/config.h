@@ -1,0 +1,56 @@
+/* config.h -- settings of the gateway (SPEC §7).
+ *
+ * One table of {key, type, offset, min, max, default} serves the config file,
+ * the PORTICO_* environment and the command line; flags win over the
+ * environment, which wins over the file. */
+#ifndef GW_CONFIG_H
+#define GW_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "redisurl.h"
+
+struct gw_hostport {
+    char host[256];          /* "" never: "0.0.0.0" etc.; IPv6 without brackets */
+    int port;                /* 0..65535; 0 = any free port */
+};
+
+struct gw_config {
+    struct gw_hostport listen;          /* --listen, default 0.0.0.0:8000 */
+    bool admin_off;                     /* --admin off */
+    struct gw_hostport admin;           /* --admin, default 127.0.0.1:8081 */
+    char redis_url[1024];               /* --redis, as given */
+    struct pc_redis_addr redis;         /* parsed from redis_url */
+    char prefix[64];                    /* --prefix, default "portico"; [A-Za-z0-9._-]{1,63} */
+    int timeout_ms;                     /* --timeout-ms 5000, 1..60000 */
+    int header_timeout_ms;              /* --header-timeout-ms 10000, 1..3600000 */
+    int idle_timeout_ms;                /* --idle-timeout-ms 60000, 1..86400000 */
+    int max_header_bytes;               /* --max-header-bytes 16384, 1024..1048576 */
+    long long max_body_bytes;           /* --max-body-bytes 1048576, 0..1073741824 */
+    int max_connections;                /* --max-connections 10000, 1..1000000 */
+    char registration_secret_file[1024];/* --registration-secret-file, "" = none */
+    int workers;                        /* --workers 1, 1..256 */
+    int log_level;                      /* --log-level info: enum pc_log_level */
+    int route_grace_ms;                 /* --route-grace-ms 30000, 0..86400000 */
+    char config_file[1024];             /* --config, "" = none */
+};
+
+enum gw_config_result {
+    GW_CONFIG_RUN = 0,       /* settings loaded: run */
+    GW_CONFIG_EXIT = 1,      /* --help or --version printed to stdout: exit 0 */
+    GW_CONFIG_ERROR = -1,    /* err holds one line (no newline): print it, exit 2 */
+};
+
+/* Fills c from defaults, then the config file (--config or PORTICO_CONFIG),
+ * then envp (PORTICO_*; NULL = none), then argv. Flags take "--name value" and
+ * "--name=value". An unknown flag, an unknown file key,
+ * a value out of range or of the wrong type is an error. PORTICO_* variables
+ * that name no setting are ignored (tools and the SDK share the namespace). */
+int gw_config_load(struct gw_config *c, int argc, char **argv, char **envp,
+                   char *err, size_t errlen);
+
+/* Writes the --help text to f. */
+void gw_config_usage(void *file);
+
+#endif

@@ -1,0 +1,3 @@
+/* placeholder: being written */
+extern int pc_placeholder_main;
+int main(void) { return 0; }
