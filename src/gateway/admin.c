@@ -1,2 +1,56 @@
-/* placeholder: being written */
-extern int pc_placeholder_admin;
+/* admin.c -- /health, /routes, /metrics on the admin listener. */
+#include "admin.h"
+
+#include <string.h>
+
+#include "bus.h"
+#include "conn.h"
+#include "forward.h"
+#include "gw.h"
+#include "registry.h"
+#include "stats.h"
+
+static bool path_is(const struct gw_req *r, const char *p)
+{
+    size_t n = strlen(p);
+    return r->path_len == n && memcmp(r->head.data, p, n) == 0;
+}
+
+void gw_admin_handle(struct gw_req *r)
+{
+    pc_buf b;
+    int status = 200;
+    const char *ctype = "application/json";
+
+    if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0) {
+        struct pc_kv allow = {"allow", 5, "GET, HEAD", 9};
+        gw_req_error_hdr(r, 405, "method_not_allowed", "admin endpoints are read-only", &allow);
+        return;
+    }
+    pc_buf_init(&b);
+    if (path_is(r, "/health")) {
+        bool up = gw_bus_is_up(gw.bus);
+        status = up ? 200 : 503;
+        pc_buf_printf(&b,
+                      "{\"status\":\"%s\",\"redis\":\"%s\",\"gateway_id\":\"%s\","
+                      "\"draining\":%s,\"routes\":%zu,\"instances\":%zu,\"inflight\":%zu,"
+                      "\"connections\":%zu}\n",
+                      up ? "ok" : "degraded", up ? "up" : "down", gw.id,
+                      gw.draining ? "true" : "false", gw_router_count(gw.router),
+                      gw_registry_instance_count(), gw_forward_inflight(),
+                      gw_conn_count(GW_LISTENER_PUBLIC));
+    } else if (path_is(r, "/routes")) {
+        gw_registry_render_routes(&b);
+    } else if (path_is(r, "/metrics")) {
+        ctype = "text/plain; version=0.0.4; charset=utf-8";
+        gw_stats_render(&b, gw_forward_inflight(), gw_registry_instance_count(),
+                        gw_router_count(gw.router), gw_conn_count(GW_LISTENER_PUBLIC));
+    } else {
+        pc_buf_deinit(&b);
+        gw_req_error(r, 404, "not_found", "admin endpoints: /health, /routes, /metrics");
+        return;
+    }
+    if (b.oom) abort();
+    gw_req_respond(r, status, ctype, NULL, 0, b.data, b.len);
+    pc_buf_deinit(&b);
+}

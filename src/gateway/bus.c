@@ -1,2 +1,321 @@
-/* placeholder: being written */
-extern int pc_placeholder_bus;
+/* bus.c -- Redis connections, subscription, reconnect (see bus.h). */
+#include "bus.h"
+
+#include <hiredis/adapters/libevent.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gw.h"
+#include "log.h"
+#include "stats.h"
+
+enum bus_state {
+    BUS_DOWN,         /* no connection; a retry is scheduled */
+    BUS_CONNECTING,   /* connections opened, not all confirmed yet */
+    BUS_UP,           /* both connections usable, all channels subscribed */
+    BUS_STOPPED,      /* being freed */
+};
+
+struct gw_bus {
+    struct pc_redis_addr addr;
+    char **channels;
+    size_t nchannels;
+    struct gw_bus_handlers h;
+    enum bus_state state;
+    redisAsyncContext *cmd;
+    redisAsyncContext *sub;
+    bool cmd_ready;            /* AUTH/SELECT done, first PING answered */
+    size_t subscribed;         /* subscribe confirmations on this subscriber */
+    bool ever_up;
+    int backoff_ms;
+    int pings_outstanding;
+    struct event *retry_timer;
+    struct event *ping_timer;
+    struct event *reset_ev;    /* tears down at a safe point, outside hiredis callbacks */
+};
+
+static void bus_connect(struct gw_bus *b);
+
+/* ------------------------------------------------------------------------ */
+/* State changes                                                             */
+/* ------------------------------------------------------------------------ */
+
+/* Something failed: tear both connections down from the loop, not from here. */
+static void bus_fail(struct gw_bus *b, const char *why)
+{
+    if (b->state == BUS_STOPPED || b->state == BUS_DOWN) return;
+    pc_log(b->state == BUS_UP ? PC_LOG_WARN : PC_LOG_DEBUG, "bus", "redis: %s", why);
+    event_active(b->reset_ev, 0, 0);
+}
+
+static void check_up(struct gw_bus *b)
+{
+    if (b->state != BUS_CONNECTING || !b->cmd_ready || b->subscribed < b->nchannels) return;
+    b->state = BUS_UP;
+    b->backoff_ms = GW_BUS_BACKOFF_MIN_MS;
+    b->pings_outstanding = 0;
+    if (b->ever_up) gw_stats.redis_reconnects++;
+    b->ever_up = true;
+    pc_log(PC_LOG_INFO, "bus", "redis up (%s)", b->addr.is_unix ? b->addr.path : b->addr.host);
+    if (b->h.on_up) b->h.on_up();
+}
+
+/* Frees a context we still hold; its pending callbacks run with NULL now. */
+static void drop_context(redisAsyncContext **slot)
+{
+    redisAsyncContext *ac = *slot;
+    if (ac == NULL) return;
+    *slot = NULL;
+    redisAsyncFree(ac);
+}
+
+static void on_reset(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_bus *b = arg;
+    bool was_up = (b->state == BUS_UP);
+    struct timeval tv;
+
+    if (b->state == BUS_STOPPED) return;
+    b->state = BUS_DOWN;
+    evtimer_del(b->ping_timer);
+    drop_context(&b->cmd);
+    drop_context(&b->sub);
+    b->cmd_ready = false;
+    b->subscribed = 0;
+    if (was_up) {
+        pc_log(PC_LOG_WARN, "bus", "redis down; retrying in %d ms", b->backoff_ms);
+        if (b->h.on_down) b->h.on_down();
+    }
+    tv.tv_sec = b->backoff_ms / 1000;
+    tv.tv_usec = (b->backoff_ms % 1000) * 1000;
+    evtimer_add(b->retry_timer, &tv);
+    b->backoff_ms *= 2;
+    if (b->backoff_ms > GW_BUS_BACKOFF_MAX_MS) b->backoff_ms = GW_BUS_BACKOFF_MAX_MS;
+}
+
+static void on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    bus_connect(arg);
+}
+
+/* ------------------------------------------------------------------------ */
+/* hiredis callbacks (every one handles reply == NULL)                        */
+/* ------------------------------------------------------------------------ */
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    struct gw_bus *b = ac->data;
+    if (status == REDIS_OK) return;
+    /* hiredis frees ac after this callback. */
+    if (b->cmd == ac) b->cmd = NULL;
+    if (b->sub == ac) b->sub = NULL;
+    bus_fail(b, ac->errstr[0] ? ac->errstr : "connect failed");
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    struct gw_bus *b = ac->data;
+    if (b->cmd != ac && b->sub != ac) return;   /* one we are freeing ourselves */
+    if (b->cmd == ac) b->cmd = NULL;
+    if (b->sub == ac) b->sub = NULL;
+    bus_fail(b, status == REDIS_OK ? "connection closed" : (ac->errstr[0] ? ac->errstr : "connection lost"));
+}
+
+/* AUTH / SELECT answers: an error reply means this configuration cannot work. */
+static void on_setup_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    redisReply *reply = r;
+    struct gw_bus *b = ac->data;
+    if (reply == NULL) return;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        pc_log(PC_LOG_ERROR, "bus", "redis %s: %s", (const char *)priv, reply->str);
+        bus_fail(b, "setup command refused");
+    }
+}
+
+static void on_ping(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct gw_bus *b = ac->data;
+    redisReply *reply = r;
+    if (reply == NULL || b->cmd != ac) return;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        bus_fail(b, reply->str);
+        return;
+    }
+    if (b->pings_outstanding > 0) b->pings_outstanding--;
+    if (!b->cmd_ready) {
+        b->cmd_ready = true;
+        check_up(b);
+    }
+}
+
+static void on_ping_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_bus *b = arg;
+    if (b->state != BUS_UP || b->cmd == NULL) return;
+    if (b->pings_outstanding >= GW_BUS_PING_MISSES) {
+        bus_fail(b, "PING unanswered");
+        return;
+    }
+    b->pings_outstanding++;
+    redisAsyncCommand(b->cmd, on_ping, NULL, "PING");
+}
+
+static void on_sub_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct gw_bus *b = ac->data;
+    redisReply *reply = r;
+
+    if (reply == NULL || b->sub != ac) return;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        pc_log(PC_LOG_ERROR, "bus", "redis SUBSCRIBE: %s", reply->str);
+        bus_fail(b, "subscribe refused");
+        return;
+    }
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
+        reply->element[0]->type != REDIS_REPLY_STRING)
+        return;
+    if (strcmp(reply->element[0]->str, "message") == 0) {
+        redisReply *ch = reply->element[1], *msg = reply->element[2];
+        if (ch->type == REDIS_REPLY_STRING && msg->type == REDIS_REPLY_STRING && b->h.on_message)
+            b->h.on_message(ch->str, ch->len, msg->str, msg->len);
+    } else if (strcmp(reply->element[0]->str, "subscribe") == 0) {
+        b->subscribed++;
+        check_up(b);
+    }
+}
+
+static void on_publish_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct gw_bus *b = ac->data;
+    redisReply *reply = r;
+    if (priv == NULL) return;
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER)
+        b->h.on_published(priv, -1);
+    else
+        b->h.on_published(priv, reply->integer);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Connecting                                                                */
+/* ------------------------------------------------------------------------ */
+
+static redisAsyncContext *open_context(struct gw_bus *b)
+{
+    redisAsyncContext *ac = b->addr.is_unix ? redisAsyncConnectUnix(b->addr.path)
+                                            : redisAsyncConnect(b->addr.host, b->addr.port);
+    if (ac == NULL) return NULL;
+    if (ac->err) {
+        pc_log(PC_LOG_DEBUG, "bus", "redis connect: %s", ac->errstr);
+        redisAsyncFree(ac);
+        return NULL;
+    }
+    ac->data = b;
+    redisLibeventAttach(ac, gw.base);
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    if (b->addr.password[0]) {
+        if (b->addr.user[0])
+            redisAsyncCommand(ac, on_setup_reply, "AUTH", "AUTH %s %s", b->addr.user, b->addr.password);
+        else
+            redisAsyncCommand(ac, on_setup_reply, "AUTH", "AUTH %s", b->addr.password);
+    }
+    if (b->addr.db) redisAsyncCommand(ac, on_setup_reply, "SELECT", "SELECT %d", b->addr.db);
+    return ac;
+}
+
+static void bus_connect(struct gw_bus *b)
+{
+    const char **argv;
+    size_t *lens;
+
+    if (b->state == BUS_STOPPED) return;
+    b->state = BUS_CONNECTING;
+    b->cmd_ready = false;
+    b->subscribed = 0;
+    b->cmd = open_context(b);
+    b->sub = b->cmd ? open_context(b) : NULL;
+    if (b->cmd == NULL || b->sub == NULL) {
+        bus_fail(b, "cannot connect");
+        return;
+    }
+    redisAsyncCommand(b->cmd, on_ping, NULL, "PING");
+
+    argv = calloc(b->nchannels + 1, sizeof *argv);
+    lens = calloc(b->nchannels + 1, sizeof *lens);
+    if (argv == NULL || lens == NULL) abort();
+    argv[0] = "SUBSCRIBE";
+    lens[0] = 9;
+    for (size_t i = 0; i < b->nchannels; i++) {
+        argv[i + 1] = b->channels[i];
+        lens[i + 1] = strlen(b->channels[i]);
+    }
+    redisAsyncCommandArgv(b->sub, on_sub_reply, NULL, (int)b->nchannels + 1, argv, lens);
+    free(argv);
+    free(lens);
+    {
+        struct timeval tv = {GW_BUS_PING_MS / 1000, (GW_BUS_PING_MS % 1000) * 1000};
+        event_add(b->ping_timer, &tv);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* API                                                                       */
+/* ------------------------------------------------------------------------ */
+
+struct gw_bus *gw_bus_new(const struct pc_redis_addr *addr, const char *const *channels,
+                          size_t nchannels, const struct gw_bus_handlers *h)
+{
+    struct gw_bus *b = calloc(1, sizeof *b);
+    if (b == NULL) abort();
+    b->addr = *addr;
+    b->h = *h;
+    b->nchannels = nchannels;
+    b->channels = calloc(nchannels, sizeof *b->channels);
+    if (b->channels == NULL) abort();
+    for (size_t i = 0; i < nchannels; i++)
+        if ((b->channels[i] = strdup(channels[i])) == NULL) abort();
+    b->backoff_ms = GW_BUS_BACKOFF_MIN_MS;
+    b->state = BUS_DOWN;
+    b->retry_timer = evtimer_new(gw.base, on_retry, b);
+    b->ping_timer = event_new(gw.base, -1, EV_PERSIST, on_ping_timer, b);
+    b->reset_ev = event_new(gw.base, -1, 0, on_reset, b);
+    if (!b->retry_timer || !b->ping_timer || !b->reset_ev) abort();
+    return b;
+}
+
+void gw_bus_start(struct gw_bus *b)
+{
+    bus_connect(b);
+}
+
+void gw_bus_free(struct gw_bus *b)
+{
+    if (b == NULL) return;
+    b->state = BUS_STOPPED;
+    drop_context(&b->cmd);
+    drop_context(&b->sub);
+    event_free(b->retry_timer);
+    event_free(b->ping_timer);
+    event_free(b->reset_ev);
+    for (size_t i = 0; i < b->nchannels; i++) free(b->channels[i]);
+    free(b->channels);
+    free(b);
+}
+
+bool gw_bus_is_up(const struct gw_bus *b)
+{
+    return b->state == BUS_UP;
+}
+
+int gw_bus_publish(struct gw_bus *b, const char *channel, const char *msg, size_t len,
+                   void *priv)
+{
+    if (b->state != BUS_UP || b->cmd == NULL) return -1;
+    if (redisAsyncCommand(b->cmd, on_publish_reply, priv, "PUBLISH %s %b", channel, msg, len) !=
+        REDIS_OK)
+        return -1;
+    return 0;
+}

@@ -1,2 +1,556 @@
-/* placeholder: being written */
-extern int pc_placeholder_config;
+/* config.c -- settings of the gateway (SPEC §7).
+ *
+ * One table describes every setting. Each source hands the same setter a
+ * text value: defaults (the table's own text), the JSON config file, the
+ * PORTICO_* environment, then argv, so a value is checked the same way
+ * wherever it comes from and later sources simply overwrite earlier ones.
+ *
+ * Every error is one line, prefixed with where the value came from:
+ *   --max-body-bytes: "abc" is not an integer
+ *   PORTICO_TIMEOUT_MS: "0" is out of range (1..60000)
+ *   config file x.json: unknown key "foo"
+ * Values are quoted in messages, except Redis URLs (they may hold a
+ * password). */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "portico_config.h"
+
+#define GW_CONFIG_FILE_MAX (1024 * 1024)   /* bytes of a config file */
+#define GW_ENV_NAME_MAX 64                 /* bytes of a PORTICO_* name we build */
+
+/* ------------------------------------------------------------- the table */
+
+enum opt_type {
+    OPT_INT,         /* int, min..max */
+    OPT_LLONG,       /* long long, min..max */
+    OPT_HOSTPORT,    /* struct gw_hostport */
+    OPT_ADMIN,       /* struct gw_hostport, or "off" (sets admin_off) */
+    OPT_REDIS,       /* redis_url + parsed redis */
+    OPT_PREFIX,      /* [A-Za-z0-9._-]{1,63} */
+    OPT_STRING,      /* up to max bytes, "" allowed */
+    OPT_LOGLEVEL,    /* debug, info, warn, error */
+    OPT_CONFIG,      /* the config file itself: argv and env only */
+};
+
+struct opt {
+    const char *key;       /* flag name without "--", also the file key */
+    enum opt_type type;
+    size_t offset;         /* into struct gw_config */
+    long long min, max;    /* OPT_INT, OPT_LLONG: range; OPT_STRING: max = bytes */
+    const char *def;       /* default, as text; NULL = none (left empty) */
+    const char *arg;       /* argument name in --help */
+    const char *help;
+};
+
+#define OFF(f) offsetof(struct gw_config, f)
+#define STRMAX(f) ((long long)sizeof(((struct gw_config *)0)->f) - 1)
+
+static const struct opt opts[] = {
+    {"listen", OPT_HOSTPORT, OFF(listen), 0, 0, "0.0.0.0:8000", "HOST:PORT",
+     "public HTTP listener (port 0: any free port)"},
+    {"admin", OPT_ADMIN, OFF(admin), 0, 0, "127.0.0.1:8081", "HOST:PORT",
+     "admin listener; \"off\" disables it"},
+    {"redis", OPT_REDIS, OFF(redis_url), 0, 0, "redis://127.0.0.1:6379", "URL",
+     "redis://[user:password@]host[:port][/db] or unix:///path[?db=N]"},
+    {"prefix", OPT_PREFIX, OFF(prefix), 1, 63, "portico", "P",
+     "channel prefix, [A-Za-z0-9._-]{1,63}"},
+    {"timeout-ms", OPT_INT, OFF(timeout_ms), 1, 60000, "5000", "N",
+     "default request deadline"},
+    {"header-timeout-ms", OPT_INT, OFF(header_timeout_ms), 1, 3600000, "10000", "N",
+     "time allowed to receive a request's headers"},
+    {"idle-timeout-ms", OPT_INT, OFF(idle_timeout_ms), 1, 86400000, "60000", "N",
+     "keep-alive idle time before the gateway closes"},
+    {"max-header-bytes", OPT_INT, OFF(max_header_bytes), 1024, 1048576, "16384", "N",
+     "request line + headers (larger: 431)"},
+    {"max-body-bytes", OPT_LLONG, OFF(max_body_bytes), 0, 1073741824, "1048576", "N",
+     "request body after de-chunking (larger: 413)"},
+    {"max-connections", OPT_INT, OFF(max_connections), 1, 1000000, "10000", "N",
+     "beyond it new connections are refused"},
+    {"registration-secret-file", OPT_STRING, OFF(registration_secret_file), 0,
+     STRMAX(registration_secret_file), NULL, "F",
+     "file holding the secret for signed registration"},
+    {"workers", OPT_INT, OFF(workers), 1, 256, "1", "N",
+     "single-threaded worker processes sharing the port"},
+    {"log-level", OPT_LOGLEVEL, OFF(log_level), 0, 0, "info", "L",
+     "debug, info, warn or error"},
+    {"route-grace-ms", OPT_INT, OFF(route_grace_ms), 0, 86400000, "30000", "N",
+     "how long routes outlive their last instance"},
+    {"config", OPT_CONFIG, OFF(config_file), 0, STRMAX(config_file), NULL, "FILE",
+     "JSON object with the same keys without \"--\""},
+};
+
+#define NOPTS (sizeof(opts) / sizeof(opts[0]))
+
+/* ---------------------------------------------------------------- helpers */
+
+/* Formats into err (may be NULL) and returns GW_CONFIG_ERROR. */
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err != NULL && errlen > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return GW_CONFIG_ERROR;
+}
+
+static const struct opt *opt_find(const char *key, size_t len)
+{
+    for (size_t i = 0; i < NOPTS; i++)
+        if (strlen(opts[i].key) == len && memcmp(opts[i].key, key, len) == 0)
+            return &opts[i];
+    return NULL;
+}
+
+/* "PORTICO_" + key upper-cased, '-' -> '_'. */
+static void env_name(const struct opt *o, char *out, size_t cap)
+{
+    size_t n = (size_t)snprintf(out, cap, "PORTICO_%s", o->key);
+    for (size_t i = 8; i < n && i < cap; i++) {
+        if (out[i] == '-')
+            out[i] = '_';
+        else if (out[i] >= 'a' && out[i] <= 'z')
+            out[i] = (char)(out[i] - 'a' + 'A');
+    }
+}
+
+/* A decimal integer: optional '-', digits, nothing else. Returns 0, -1 when
+ * s is not an integer, -2 when it does not fit a long long. */
+static int parse_ll(const char *s, long long *out)
+{
+    const char *p = s;
+    bool neg = false;
+    unsigned long long v = 0, lim = (unsigned long long)LLONG_MAX;
+
+    if (*p == '-') {
+        neg = true;
+        lim++;
+        p++;
+    }
+    if (*p == '\0' || strspn(p, "0123456789") != strlen(p))
+        return -1;
+    for (; *p; p++) {
+        unsigned d = (unsigned)(*p - '0');
+        if (v > (lim - d) / 10)
+            return -2;
+        v = v * 10 + d;
+    }
+    *out = neg ? (long long)(0 - v) : (long long)v;
+    return 0;
+}
+
+/* Whether s is an acceptable host name or IPv4 address for a listener:
+ * dotted digits must be a real IPv4 address, names use [A-Za-z0-9.-]. */
+static bool host_is_valid(const char *s, size_t n)
+{
+    bool dotted_digits = true;
+    if (n == 0 || n > 253)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '-';
+        if (!ok)
+            return false;
+        if (!(c >= '0' && c <= '9') && c != '.')
+            dotted_digits = false;
+    }
+    if (s[0] == '-' || s[0] == '.' || s[n - 1] == '-')
+        return false;
+    if (dotted_digits) {
+        char tmp[256];
+        struct in_addr a;
+        memcpy(tmp, s, n);
+        tmp[n] = '\0';
+        return inet_pton(AF_INET, tmp, &a) == 1;
+    }
+    return true;
+}
+
+/* HOST:PORT, [IPv6]:PORT; port 0..65535. */
+static bool parse_hostport(const char *v, struct gw_hostport *hp, char *why, size_t whylen)
+{
+    const char *host, *port;
+    size_t hlen;
+
+    if (v[0] == '[') {
+        const char *close = strchr(v, ']');
+        if (close == NULL || close[1] != ':') {
+            snprintf(why, whylen, "\"%.300s\" is not [IPV6]:PORT", v);
+            return false;
+        }
+        host = v + 1;
+        hlen = (size_t)(close - host);
+        port = close + 2;
+        char tmp[64];
+        struct in6_addr a6;
+        if (hlen == 0 || hlen >= sizeof(tmp)) {
+            snprintf(why, whylen, "\"%.300s\": bad IPv6 address", v);
+            return false;
+        }
+        memcpy(tmp, host, hlen);
+        tmp[hlen] = '\0';
+        if (inet_pton(AF_INET6, tmp, &a6) != 1) {
+            snprintf(why, whylen, "\"%.300s\": bad IPv6 address", v);
+            return false;
+        }
+    } else {
+        const char *colon = strrchr(v, ':');
+        if (colon == NULL) {
+            snprintf(why, whylen, "\"%.300s\" is not HOST:PORT", v);
+            return false;
+        }
+        host = v;
+        hlen = (size_t)(colon - v);
+        port = colon + 1;
+        if (memchr(host, ':', hlen) != NULL) {
+            snprintf(why, whylen, "\"%.300s\": an IPv6 address needs [brackets]", v);
+            return false;
+        }
+        if (!host_is_valid(host, hlen)) {
+            snprintf(why, whylen, "\"%.300s\": bad host", v);
+            return false;
+        }
+    }
+
+    long long p;
+    if (*port == '-' || parse_ll(port, &p) != 0 || p > 65535) {
+        snprintf(why, whylen, "\"%.300s\": port must be 0..65535", v);
+        return false;
+    }
+    memcpy(hp->host, host, hlen);
+    hp->host[hlen] = '\0';
+    hp->port = (int)p;
+    return true;
+}
+
+/* ----------------------------------------------------------------- setter */
+
+/* Checks v for o and stores it in c. On failure writes the reason (without
+ * the source) to why. */
+static bool opt_set(struct gw_config *c, const struct opt *o, const char *v, char *why,
+                    size_t whylen)
+{
+    char *field = (char *)c + o->offset;
+    size_t len = strlen(v);
+
+    switch (o->type) {
+    case OPT_INT:
+    case OPT_LLONG: {
+        long long n;
+        int rc = parse_ll(v, &n);
+        if (rc == -1) {
+            snprintf(why, whylen, "\"%.300s\" is not an integer", v);
+            return false;
+        }
+        if (rc != 0 || n < o->min || n > o->max) {
+            snprintf(why, whylen, "\"%.300s\" is out of range (%lld..%lld)", v, o->min, o->max);
+            return false;
+        }
+        if (o->type == OPT_INT)
+            *(int *)field = (int)n;
+        else
+            *(long long *)field = n;
+        return true;
+    }
+    case OPT_ADMIN:
+        if (strcmp(v, "off") == 0) {
+            c->admin_off = true;
+            return true;
+        }
+        if (!parse_hostport(v, (struct gw_hostport *)field, why, whylen))
+            return false;
+        c->admin_off = false;
+        return true;
+    case OPT_HOSTPORT:
+        return parse_hostport(v, (struct gw_hostport *)field, why, whylen);
+    case OPT_REDIS: {
+        char reason[200];
+        if (len >= sizeof(c->redis_url)) {
+            snprintf(why, whylen, "URL too long (max %zu bytes)", sizeof(c->redis_url) - 1);
+            return false;
+        }
+        if (pc_redis_url_parse(v, &c->redis, reason, sizeof(reason)) != 0) {
+            snprintf(why, whylen, "%s", reason);
+            return false;
+        }
+        memcpy(c->redis_url, v, len + 1);
+        return true;
+    }
+    case OPT_PREFIX:
+        if (len < (size_t)o->min || len > (size_t)o->max ||
+            strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != len) {
+            snprintf(why, whylen, "\"%.300s\" must be 1..63 of [A-Za-z0-9._-]", v);
+            return false;
+        }
+        memcpy(field, v, len + 1);
+        return true;
+    case OPT_STRING:
+    case OPT_CONFIG:
+        if (len > (size_t)o->max) {
+            snprintf(why, whylen, "value too long (%zu bytes, max %lld)", len, o->max);
+            return false;
+        }
+        memcpy(field, v, len + 1);
+        return true;
+    case OPT_LOGLEVEL: {
+        int lvl = pc_log_level_parse(v);
+        if (lvl < 0) {
+            snprintf(why, whylen, "\"%.300s\" is not one of debug, info, warn, error", v);
+            return false;
+        }
+        *(int *)field = lvl;
+        return true;
+    }
+    }
+    snprintf(why, whylen, "internal error: bad option type");
+    return false;
+}
+
+/* --------------------------------------------------------------- sources */
+
+/* Applies the config file at path; the keys are the flag names. */
+static int load_file(struct gw_config *c, const char *path, char *err, size_t errlen)
+{
+    char why[512];
+    json_error_t je;
+    struct stat st;
+    int rc = GW_CONFIG_ERROR;
+
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return fail(err, errlen, "config file %.300s: %s", path, strerror(errno));
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return fail(err, errlen, "config file %.300s: not a regular file", path);
+    }
+    if (st.st_size > GW_CONFIG_FILE_MAX) {
+        fclose(f);
+        return fail(err, errlen, "config file %.300s: larger than %d bytes", path,
+                    GW_CONFIG_FILE_MAX);
+    }
+    json_t *root = json_loadf(f, JSON_REJECT_DUPLICATES, &je);
+    fclose(f);
+    if (root == NULL)
+        return fail(err, errlen, "config file %.300s: line %d column %d: %s", path, je.line,
+                    je.column, je.text);
+    if (!json_is_object(root)) {
+        fail(err, errlen, "config file %.300s: not a JSON object", path);
+        goto out;
+    }
+
+    const char *key;
+    json_t *val;
+    json_object_foreach(root, key, val) {
+        const struct opt *o = opt_find(key, strlen(key));
+        char num[32];
+        const char *text;
+
+        if (o == NULL) {
+            fail(err, errlen, "config file %.300s: unknown key \"%.100s\"", path, key);
+            goto out;
+        }
+        if (o->type == OPT_CONFIG) {
+            fail(err, errlen, "config file %.300s: \"config\" cannot be set in a config file",
+                 path);
+            goto out;
+        }
+        if (o->type == OPT_INT || o->type == OPT_LLONG) {
+            if (!json_is_integer(val)) {
+                fail(err, errlen, "config file %.300s: \"%s\" must be an integer", path, o->key);
+                goto out;
+            }
+            snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(val));
+            text = num;
+        } else {
+            if (!json_is_string(val)) {
+                fail(err, errlen, "config file %.300s: \"%s\" must be a string", path, o->key);
+                goto out;
+            }
+            text = json_string_value(val);
+            if (strlen(text) != json_string_length(val)) {
+                fail(err, errlen, "config file %.300s: \"%s\" contains a NUL", path, o->key);
+                goto out;
+            }
+        }
+        if (!opt_set(c, o, text, why, sizeof(why))) {
+            fail(err, errlen, "config file %.300s: \"%s\": %s", path, o->key, why);
+            goto out;
+        }
+    }
+    rc = GW_CONFIG_RUN;
+out:
+    json_decref(root);
+    return rc;
+}
+
+/* Applies every PORTICO_* variable that names a setting (but PORTICO_CONFIG,
+ * already used); others are left for tools and the SDK. */
+static int load_env(struct gw_config *c, char **envp, char *err, size_t errlen)
+{
+    char name[GW_ENV_NAME_MAX], why[512];
+
+    for (char **e = envp; e != NULL && *e != NULL; e++) {
+        if (strncmp(*e, "PORTICO_", 8) != 0)
+            continue;
+        const char *eq = strchr(*e, '=');
+        if (eq == NULL)
+            continue;
+        for (size_t i = 0; i < NOPTS; i++) {
+            env_name(&opts[i], name, sizeof(name));
+            if (strlen(name) != (size_t)(eq - *e) || memcmp(name, *e, (size_t)(eq - *e)) != 0)
+                continue;
+            if (opts[i].type != OPT_CONFIG && !opt_set(c, &opts[i], eq + 1, why, sizeof(why)))
+                return fail(err, errlen, "%s: %s", name, why);
+            break;
+        }
+    }
+    return GW_CONFIG_RUN;
+}
+
+/* The value of PORTICO_CONFIG in envp, or NULL. */
+static const char *env_config(char **envp)
+{
+    const char *v = NULL;
+    for (char **e = envp; e != NULL && *e != NULL; e++)
+        if (strncmp(*e, "PORTICO_CONFIG=", 15) == 0)
+            v = *e + 15;
+    return v;
+}
+
+/* Walks argv. With apply false it only checks the syntax, handles --help
+ * and --version and finds --config; with apply true it sets the values. */
+static int walk_argv(struct gw_config *c, int argc, char **argv, bool apply,
+                     const char **config, char *err, size_t errlen)
+{
+    char why[512];
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            gw_config_usage(stdout);
+            return GW_CONFIG_EXIT;
+        }
+        if (strcmp(a, "--version") == 0) {
+            printf("portico %s\n", PORTICO_VERSION);
+            return GW_CONFIG_EXIT;
+        }
+        if (strncmp(a, "--", 2) != 0)
+            return fail(err, errlen, "unexpected argument \"%.300s\" (see --help)", a);
+
+        const char *name = a + 2, *eq = strchr(name, '='), *v;
+        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        const struct opt *o = opt_find(name, nlen);
+        if (o == NULL)
+            return fail(err, errlen, "unknown flag \"--%.*s\" (see --help)",
+                        (int)(nlen > 100 ? 100 : nlen), name);
+        if (eq != NULL) {
+            v = eq + 1;
+        } else if (i + 1 < argc) {
+            v = argv[++i];
+        } else {
+            return fail(err, errlen, "--%s: missing value", o->key);
+        }
+
+        if (!apply) {
+            if (o->type == OPT_CONFIG)
+                *config = v;
+            continue;
+        }
+        if (!opt_set(c, o, v, why, sizeof(why)))
+            return fail(err, errlen, "--%s: %s", o->key, why);
+    }
+    return GW_CONFIG_RUN;
+}
+
+/* Replaces control bytes so that err is one line whatever a value held. */
+static void one_line(char *err, size_t errlen)
+{
+    if (err == NULL || errlen == 0)
+        return;
+    for (char *p = err; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
+}
+
+/* ------------------------------------------------------------- public API */
+
+/* Fills c from defaults, file, environment and argv; see config.h. */
+int gw_config_load(struct gw_config *c, int argc, char **argv, char **envp,
+                   char *err, size_t errlen)
+{
+    char why[512];
+    const char *config = NULL;
+    int rc;
+
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    memset(c, 0, sizeof(*c));
+    for (size_t i = 0; i < NOPTS; i++)
+        if (opts[i].def != NULL && !opt_set(c, &opts[i], opts[i].def, why, sizeof(why)))
+            return fail(err, errlen, "internal error: default of --%s: %s", opts[i].key, why);
+
+    rc = walk_argv(c, argc, argv, false, &config, err, errlen);
+    if (rc != GW_CONFIG_RUN)
+        goto out;
+    if (config == NULL)
+        config = env_config(envp);
+    if (config != NULL && config[0] != '\0') {
+        if (!opt_set(c, opt_find("config", 6), config, why, sizeof(why))) {
+            rc = fail(err, errlen, "--config: %s", why);
+            goto out;
+        }
+        rc = load_file(c, config, err, errlen);
+        if (rc != GW_CONFIG_RUN)
+            goto out;
+    }
+    rc = load_env(c, envp, err, errlen);
+    if (rc != GW_CONFIG_RUN)
+        goto out;
+    rc = walk_argv(c, argc, argv, true, &config, err, errlen);
+out:
+    if (rc == GW_CONFIG_ERROR)
+        one_line(err, errlen);
+    return rc;
+}
+
+/* Writes the --help text: every flag with its argument, meaning and default. */
+void gw_config_usage(void *file)
+{
+    FILE *f = file;
+
+    fprintf(f, "Usage: portico [OPTIONS]\n\nAn API gateway that routes HTTP requests to "
+               "services over Redis.\n\nOptions:\n");
+    for (size_t i = 0; i < NOPTS; i++) {
+        const struct opt *o = &opts[i];
+        char flag[64];
+        snprintf(flag, sizeof(flag), "--%s %s", o->key, o->arg);
+        fprintf(f, "  %-30s %s\n", flag, o->help);
+        fprintf(f, "  %-30s default: %s", "", o->def != NULL ? o->def : "none");
+        if (o->type == OPT_INT || o->type == OPT_LLONG)
+            fprintf(f, "; %lld..%lld", o->min, o->max);
+        fputc('\n', f);
+    }
+    fprintf(f, "  %-30s %s\n", "-h, --help", "print this help and exit");
+    fprintf(f, "  %-30s %s\n", "--version", "print the version and exit");
+    fprintf(f, "\nFlags take \"--name value\" or \"--name=value\". Every flag can also be set\n"
+               "in the environment as PORTICO_ + its name upper-cased with '-' -> '_'\n"
+               "(e.g. PORTICO_MAX_BODY_BYTES) or as a key of the --config file\n"
+               "(e.g. {\"max-body-bytes\": 65536}). Flags win over the environment,\n"
+               "which wins over the file. A bad value exits with status 2.\n");
+}

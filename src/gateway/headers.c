@@ -1,2 +1,84 @@
-/* placeholder: being written */
-extern int pc_placeholder_headers;
+/* headers.c -- header filtering for both directions. */
+#include "headers.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include "names.h"
+
+bool gw_request_id_is_valid(const char *s, size_t n)
+{
+    if (n == 0 || n > GW_REQUEST_ID_MAX) return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e) return false;
+    return true;
+}
+
+static bool name_is(const struct pc_kv *h, const char *name)
+{
+    size_t n = strlen(name);
+    return h->name_len == n && memcmp(h->name, name, n) == 0;
+}
+
+/* True if the comma-separated token list v[0..vn) names hdr (case-insensitive). */
+static bool token_list_has(const char *v, size_t vn, const char *hdr, size_t hn)
+{
+    size_t i = 0;
+    while (i < vn) {
+        while (i < vn && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) i++;
+        size_t start = i;
+        while (i < vn && v[i] != ',' && v[i] != ' ' && v[i] != '\t') i++;
+        if (i - start == hn && strncasecmp(v + start, hdr, hn) == 0) return true;
+    }
+    return false;
+}
+
+/* True if any Connection header of the request lists this header name. */
+static bool named_by_connection(const struct pc_kv *in, size_t n, const struct pc_kv *h)
+{
+    for (size_t i = 0; i < n; i++)
+        if (name_is(&in[i], "connection") &&
+            token_list_has(in[i].value, in[i].value_len, h->name, h->name_len))
+            return true;
+    return false;
+}
+
+size_t gw_headers_to_service(const struct pc_kv *in, size_t n, const char *request_id,
+                             const char *remote_addr, struct pc_kv *out, pc_buf *scratch)
+{
+    size_t k = 0;
+    bool have_connection = false;
+
+    pc_buf_reset(scratch);
+    for (size_t i = 0; i < n; i++)
+        if (name_is(&in[i], "connection")) have_connection = true;
+
+    for (size_t i = 0; i < n; i++) {
+        const struct pc_kv *h = &in[i];
+        if (pc_header_is_hop_by_hop(h->name, h->name_len)) continue;
+        if (name_is(h, "x-request-id") || name_is(h, "x-forwarded-proto")) continue;
+        if (name_is(h, "x-forwarded-for")) {
+            if (h->value_len == 0) continue;
+            if (scratch->len) pc_buf_puts(scratch, ", ");
+            pc_buf_append(scratch, h->value, h->value_len);
+            continue;
+        }
+        if (have_connection && named_by_connection(in, n, h)) continue;
+        out[k++] = *h;
+    }
+    if (scratch->len) pc_buf_puts(scratch, ", ");
+    pc_buf_puts(scratch, remote_addr);
+
+    out[k++] = (struct pc_kv){"x-request-id", 12, request_id, strlen(request_id)};
+    out[k++] = (struct pc_kv){"x-forwarded-for", 15, scratch->data, scratch->len};
+    out[k++] = (struct pc_kv){"x-forwarded-proto", 17, "http", 4};
+    return k;
+}
+
+bool gw_headers_reply_drops(const char *lname, size_t n)
+{
+    if (pc_header_is_hop_by_hop(lname, n)) return true;
+    if (n == 14 && memcmp(lname, "content-length", 14) == 0) return true;
+    if (n == 12 && memcmp(lname, "x-request-id", 12) == 0) return true;
+    return false;
+}

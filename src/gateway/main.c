@@ -1,3 +1,162 @@
-/* placeholder: being written */
-extern int pc_placeholder_main;
-int main(void) { return 0; }
+/* main.c -- flags, signals, wiring; no logic of its own. */
+#include <errno.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "bus.h"
+#include "clock.h"
+#include "config.h"
+#include "conn.h"
+#include "forward.h"
+#include "gw.h"
+#include "log.h"
+#include "registry.h"
+#include "router.h"
+#include "server.h"
+#include "uuid.h"
+#include "wire.h"
+
+extern char **environ;
+
+struct gw_state gw;
+static struct gw_config config;
+static pc_buf discover_msg;
+
+uint64_t gw_now_unix_ms(void)
+{
+    struct timeval tv;
+    if (gw.base == NULL || event_base_gettimeofday_cached(gw.base, &tv) != 0)
+        return pc_unix_ms();
+    return (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
+}
+
+uint64_t gw_now_mono_ms(void) { return pc_mono_ms(); }
+
+/* ---- bus events ---- */
+
+static void on_bus_up(void)
+{
+    /* Services re-announce on discover: routes come back without waiting
+     * for their next heartbeat. */
+    gw_bus_publish(gw.bus, gw.discover_channel, discover_msg.data, discover_msg.len, NULL);
+}
+
+static void on_bus_down(void) { gw_forward_on_bus_down(); }
+
+static void on_bus_message(const char *ch, size_t chlen, const char *msg, size_t len)
+{
+    if (chlen == strlen(gw.reply_channel) && memcmp(ch, gw.reply_channel, chlen) == 0)
+        gw_forward_on_reply(msg, len);
+    else if (chlen == strlen(gw.register_channel) && memcmp(ch, gw.register_channel, chlen) == 0)
+        gw_registry_on_message(msg, len);
+}
+
+/* ---- signals ---- */
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    (void)arg;
+    if (gw.draining) {
+        pc_log(PC_LOG_WARN, "main", "second signal %d: exiting now", (int)sig);
+        event_base_loopexit(gw.base, NULL);
+        return;
+    }
+    pc_log(PC_LOG_INFO, "main", "signal %d: draining (%zu in flight)", (int)sig,
+           gw_forward_inflight());
+    gw.draining = true;
+    gw_server_drain(gw.server);
+}
+
+static int run(void)
+{
+    char err[512];
+    pc_buf ch;
+    const char *channels[2];
+    struct gw_bus_handlers bh = {on_bus_up, on_bus_down, on_bus_message, gw_forward_on_published};
+    struct event *sigterm, *sigint;
+
+    gw.cfg = &config;
+    gw.base = event_base_new();
+    if (gw.base == NULL) {
+        fprintf(stderr, "portico: cannot create the event loop\n");
+        return 1;
+    }
+    if (pc_uuid_v4(gw.id) != 0) {
+        fprintf(stderr, "portico: no randomness for the gateway id\n");
+        return 1;
+    }
+    pc_buf_init(&ch);
+    pc_channel_reply(&ch, config.prefix, gw.id);
+    snprintf(gw.reply_channel, sizeof gw.reply_channel, "%s", ch.data);
+    pc_channel_register(&ch, config.prefix);
+    snprintf(gw.register_channel, sizeof gw.register_channel, "%s", ch.data);
+    pc_channel_discover(&ch, config.prefix);
+    snprintf(gw.discover_channel, sizeof gw.discover_channel, "%s", ch.data);
+    pc_buf_deinit(&ch);
+    pc_buf_init(&discover_msg);
+    pc_wire_encode_discover(&discover_msg);
+
+    gw.router = gw_router_new();
+    if (gw.router == NULL) abort();
+    gw_registry_init();
+    gw_forward_init();
+    gw.server = gw_server_new(err, sizeof err);
+    if (gw.server == NULL) {
+        fprintf(stderr, "portico: %s\n", err);
+        return 1;
+    }
+    channels[0] = gw.register_channel;
+    channels[1] = gw.reply_channel;
+    gw.bus = gw_bus_new(&config.redis, channels, 2, &bh);
+    gw_bus_start(gw.bus);
+
+    sigterm = evsignal_new(gw.base, SIGTERM, on_signal, NULL);
+    sigint = evsignal_new(gw.base, SIGINT, on_signal, NULL);
+    evsignal_add(sigterm, NULL);
+    evsignal_add(sigint, NULL);
+
+    fprintf(stderr, "portico ready listen=%s admin=%s gateway_id=%s\n",
+            gw_server_listen_addr(gw.server), gw_server_admin_addr(gw.server), gw.id);
+    fflush(stderr);
+
+    event_base_dispatch(gw.base);
+    pc_log(PC_LOG_INFO, "main", "stopped");
+
+    /* Teardown in dependency order, so that leak checkers see nothing. */
+    gw_conn_free_all();
+    gw_server_free(gw.server);
+    gw_bus_free(gw.bus);          /* pending PUBLISH callbacks run here */
+    gw_forward_deinit();
+    gw_registry_deinit();
+    gw_router_free(gw.router);
+    event_free(sigterm);
+    event_free(sigint);
+    event_base_free(gw.base);
+    pc_buf_deinit(&discover_msg);
+    libevent_global_shutdown();
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    char err[512];
+
+    switch (gw_config_load(&config, argc, argv, environ, err, sizeof err)) {
+    case GW_CONFIG_EXIT:
+        return 0;
+    case GW_CONFIG_ERROR:
+        fprintf(stderr, "portico: %s\n", err);
+        return 2;
+    default:
+        break;
+    }
+    pc_log_min = config.log_level;
+    signal(SIGPIPE, SIG_IGN);
+    return run();
+}

@@ -1,2 +1,406 @@
-/* placeholder: being written */
-extern int pc_placeholder_registry;
+/* registry.c -- instances, routes, ownership, TTL and grace (see registry.h). */
+#include "registry.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "gw.h"
+#include "jw.h"
+#include "log.h"
+#include "map.h"
+#include "router.h"
+#include "stats.h"
+#include "wire.h"
+
+static pc_map *instances;         /* instance id -> struct gw_instance */
+static uint64_t sync_gen;         /* bumped per register message */
+
+/* One rate limiter per reject reason: "logged once per reason with rate
+ * limiting" (SPEC §3). */
+#define GW_REG_LOG_INTERVAL_MS 10000
+static struct {
+    const char *reason;
+    struct pc_ratelimit rl;
+} reject_log[32];
+
+static void route_free(struct gw_route *rt);
+
+static void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n, size);
+    if (p == NULL) abort();
+    return p;
+}
+
+static char *xstrdup(const char *s)
+{
+    char *p = strdup(s);
+    if (p == NULL) abort();
+    return p;
+}
+
+/* Counts a reject and logs it, at most once per interval per reason. */
+static void reject(const char *reason, const char *detail)
+{
+    size_t i;
+    gw_stats_registration(reason);
+    for (i = 0; i < sizeof reject_log / sizeof reject_log[0]; i++) {
+        if (reject_log[i].reason == NULL) {
+            reject_log[i].reason = reason;
+            reject_log[i].rl.interval_ms = GW_REG_LOG_INTERVAL_MS;
+        }
+        if (strcmp(reject_log[i].reason, reason) == 0) break;
+    }
+    if (i == sizeof reject_log / sizeof reject_log[0]) return;
+    if (pc_ratelimit_allow(&reject_log[i].rl, gw_now_mono_ms())) {
+        uint64_t more = reject_log[i].rl.suppressed;
+        reject_log[i].rl.suppressed = 0;
+        pc_log(PC_LOG_WARN, "registry", "announcement refused (%s): %s%s", reason, detail,
+               more ? " (and more like it)" : "");
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Routes                                                                    */
+/* ------------------------------------------------------------------------ */
+
+static void route_remove(struct gw_route *rt)
+{
+    gw_router_remove(gw.router, rt->method, rt->pattern);
+    route_free(rt);
+}
+
+static void on_grace_end(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_route *rt = arg;
+    pc_log(PC_LOG_INFO, "registry", "route %s %s removed (grace over)", rt->method, rt->pattern);
+    route_remove(rt);
+}
+
+static struct gw_route *route_new(const char *method, const char *pattern, const char *owner)
+{
+    struct gw_route *rt = xcalloc(1, sizeof *rt);
+    rt->method = xstrdup(method);
+    rt->pattern = xstrdup(pattern);
+    rt->owner = xstrdup(owner);
+    evtimer_assign(&rt->grace, gw.base, on_grace_end, rt);
+    return rt;
+}
+
+static void route_free(struct gw_route *rt)
+{
+    evtimer_del(&rt->grace);
+    free(rt->method);
+    free(rt->pattern);
+    free(rt->owner);
+    free(rt->inst);
+    free(rt);
+}
+
+/* The route lost its last instance: keep it (503) for the grace period. */
+static void route_orphaned(struct gw_route *rt)
+{
+    int ms = gw.cfg->route_grace_ms;
+    if (ms <= 0) {
+        route_remove(rt);
+        return;
+    }
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    rt->in_grace = true;
+    evtimer_add(&rt->grace, &tv);
+}
+
+static bool route_has(const struct gw_route *rt, const struct gw_instance *in)
+{
+    for (size_t i = 0; i < rt->ninst; i++)
+        if (rt->inst[i] == in) return true;
+    return false;
+}
+
+static void attach(struct gw_route *rt, struct gw_instance *in)
+{
+    if (rt->ninst == rt->inst_cap) {
+        size_t cap = rt->inst_cap ? rt->inst_cap * 2 : 4;
+        struct gw_instance **p = realloc(rt->inst, cap * sizeof *p);
+        if (p == NULL) abort();
+        rt->inst = p;
+        rt->inst_cap = cap;
+    }
+    rt->inst[rt->ninst++] = in;
+    if (in->nroutes == in->routes_cap) {
+        size_t cap = in->routes_cap ? in->routes_cap * 2 : 8;
+        struct gw_route **p = realloc(in->routes, cap * sizeof *p);
+        if (p == NULL) abort();
+        in->routes = p;
+        in->routes_cap = cap;
+    }
+    in->routes[in->nroutes++] = rt;
+    if (rt->in_grace) {
+        rt->in_grace = false;
+        evtimer_del(&rt->grace);
+    }
+}
+
+/* Removes in from rt's instance set (not from in->routes). */
+static void detach_from_route(struct gw_route *rt, struct gw_instance *in)
+{
+    for (size_t i = 0; i < rt->ninst; i++) {
+        if (rt->inst[i] == in) {
+            rt->inst[i] = rt->inst[--rt->ninst];
+            break;
+        }
+    }
+    if (rt->ninst == 0) route_orphaned(rt);
+}
+
+struct gw_instance *gw_route_pick(struct gw_route *rt)
+{
+    struct gw_instance *best = NULL;
+    size_t n = rt->ninst, best_i = 0;
+
+    for (size_t k = 0; k < n; k++) {
+        size_t i = (rt->rr + k) % n;
+        struct gw_instance *in = rt->inst[i];
+        if (best == NULL || in->inflight < best->inflight) {
+            best = in;
+            best_i = i;
+        }
+    }
+    if (best) rt->rr = best_i + 1;
+    return best;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Instances                                                                 */
+/* ------------------------------------------------------------------------ */
+
+void gw_instance_ref(struct gw_instance *in) { in->refs++; }
+
+void gw_instance_unref(struct gw_instance *in)
+{
+    if (--in->refs > 0) return;
+    free(in->id);
+    free(in->service);
+    free(in->channel);
+    free(in->routes);
+    free(in);
+}
+
+static void on_expiry(evutil_socket_t fd, short what, void *arg)
+{
+    gw_registry_drop(arg, "ttl expired");
+}
+
+static void arm_expiry(struct gw_instance *in)
+{
+    struct timeval tv = {in->ttl_ms / 1000, (in->ttl_ms % 1000) * 1000};
+    evtimer_add(&in->expiry, &tv);
+}
+
+void gw_registry_drop(struct gw_instance *in, const char *why)
+{
+    if (in->dead) return;
+    pc_log(PC_LOG_INFO, "registry", "instance %s of %s dropped: %s", in->id, in->service, why);
+    in->dead = true;
+    evtimer_del(&in->expiry);
+    pc_map_del(instances, in->id, strlen(in->id));
+    for (size_t i = 0; i < in->nroutes; i++) detach_from_route(in->routes[i], in);
+    in->nroutes = 0;
+    gw_instance_unref(in);
+}
+
+size_t gw_registry_instance_count(void) { return pc_map_count(instances); }
+
+/* ------------------------------------------------------------------------ */
+/* Messages                                                                  */
+/* ------------------------------------------------------------------------ */
+
+/* Brings in's routes in line with the announced list. */
+static void sync_routes(struct gw_instance *in, const struct pc_register *m)
+{
+    uint64_t gen = ++sync_gen;
+
+    for (size_t i = 0; i < m->nroutes; i++) {
+        const struct pc_route_decl *d = &m->routes[i];
+        struct gw_route *rt = gw_router_get(gw.router, d->method, d->path);
+        if (rt == NULL) {
+            rt = route_new(d->method, d->path, m->service);
+            if (gw_router_add(gw.router, d->method, d->path, rt, NULL) != 0) {
+                route_free(rt);
+                reject("bad_route", d->path);
+                continue;
+            }
+            pc_log(PC_LOG_INFO, "registry", "route %s %s -> %s", d->method, d->path, m->service);
+        } else if (strcmp(rt->owner, m->service) != 0) {
+            char detail[256];
+            snprintf(detail, sizeof detail, "%s %s belongs to %s, not %s", d->method, d->path,
+                     rt->owner, m->service);
+            reject("hijack", detail);
+            continue;
+        }
+        if (!route_has(rt, in)) attach(rt, in);
+        rt->seen_gen = gen;
+    }
+    /* Routes the instance no longer announces. */
+    for (size_t i = 0; i < in->nroutes;) {
+        struct gw_route *rt = in->routes[i];
+        if (rt->seen_gen == gen) {
+            i++;
+            continue;
+        }
+        in->routes[i] = in->routes[--in->nroutes];
+        detach_from_route(rt, in);
+    }
+}
+
+static void on_register(const struct pc_register *m)
+{
+    size_t idlen = strlen(m->instance);
+    struct gw_instance *in = pc_map_get(instances, m->instance, idlen);
+
+    if (in && strcmp(in->service, m->service) != 0) {
+        char detail[256];
+        snprintf(detail, sizeof detail, "instance %s belongs to %s, not %s", m->instance,
+                 in->service, m->service);
+        reject("hijack", detail);
+        return;
+    }
+    if (in == NULL) {
+        in = xcalloc(1, sizeof *in);
+        in->id = xstrdup(m->instance);
+        in->service = xstrdup(m->service);
+        in->channel = xstrdup(m->channel);
+        in->refs = 1;
+        evtimer_assign(&in->expiry, gw.base, on_expiry, in);
+        if (pc_map_put(instances, in->id, idlen, in) != 0) abort();
+        pc_log(PC_LOG_INFO, "registry", "instance %s of %s registered", in->id, in->service);
+    }
+    in->ttl_ms = m->ttl_ms;
+    in->timeout_ms = m->timeout_ms ? m->timeout_ms : gw.cfg->timeout_ms;
+    in->last_heard_ms = gw_now_mono_ms();
+    arm_expiry(in);
+    gw_stats_registration("accepted");
+    sync_routes(in, m);
+}
+
+static void on_deregister(const struct pc_register *m)
+{
+    struct gw_instance *in = pc_map_get(instances, m->instance, strlen(m->instance));
+    if (in == NULL) return;
+    if (strcmp(in->service, m->service) != 0) {
+        reject("hijack", "deregister of another service's instance");
+        return;
+    }
+    gw_stats_registration("deregistered");
+    gw_registry_drop(in, "deregistered");
+}
+
+void gw_registry_on_message(const char *msg, size_t len)
+{
+    struct pc_register m;
+    struct pc_wire_err err;
+
+    if (pc_wire_decode_register(&m, msg, len, gw.cfg->prefix, &err) != 0) {
+        reject(err.reason, err.message);
+        return;
+    }
+    if (m.type == PC_MSG_REGISTER)
+        on_register(&m);
+    else
+        on_deregister(&m);
+    pc_wire_register_deinit(&m);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Admin view                                                                */
+/* ------------------------------------------------------------------------ */
+
+struct render_ctx {
+    pc_buf *out;
+    bool first;
+    uint64_t now;
+};
+
+static void render_route(void *arg, const char *method, const char *pattern, void *value)
+{
+    struct render_ctx *ctx = arg;
+    struct gw_route *rt = value;
+    pc_buf *o = ctx->out;
+
+    pc_buf_puts(o, ctx->first ? "\n" : ",\n");
+    ctx->first = false;
+    pc_buf_puts(o, "{\"service\":");
+    pc_jw_cstr(o, rt->owner);
+    pc_buf_puts(o, ",\"method\":");
+    pc_jw_cstr(o, method);
+    pc_buf_puts(o, ",\"pattern\":");
+    pc_jw_cstr(o, pattern);
+    pc_buf_printf(o, ",\"in_grace\":%s,\"instances\":[", rt->in_grace ? "true" : "false");
+    for (size_t i = 0; i < rt->ninst; i++) {
+        struct gw_instance *in = rt->inst[i];
+        if (i) pc_buf_putc(o, ',');
+        pc_buf_puts(o, "{\"instance\":");
+        pc_jw_cstr(o, in->id);
+        pc_buf_puts(o, ",\"channel\":");
+        pc_jw_cstr(o, in->channel);
+        pc_buf_printf(o, ",\"last_heard_s\":%.3f,\"inflight\":%u,\"timeout_ms\":%d}",
+                      (double)(ctx->now - in->last_heard_ms) / 1000.0, in->inflight,
+                      in->timeout_ms);
+    }
+    pc_buf_puts(o, "]}");
+}
+
+void gw_registry_render_routes(pc_buf *out)
+{
+    struct render_ctx ctx = {out, true, gw_now_mono_ms()};
+    pc_buf_puts(out, "{\"routes\":[");
+    gw_router_foreach(gw.router, render_route, &ctx);
+    pc_buf_puts(out, "\n]}\n");
+}
+
+/* ------------------------------------------------------------------------ */
+/* Life cycle                                                                */
+/* ------------------------------------------------------------------------ */
+
+void gw_registry_init(void)
+{
+    instances = pc_map_new();
+    if (instances == NULL) abort();
+}
+
+static void free_route_cb(void *arg, const char *method, const char *pattern, void *value)
+{
+    struct gw_route **list = arg;
+    struct gw_route *rt = value;
+    /* Collected first: the router must not change while it is walked. */
+    rt->inst_cap = (size_t)(uintptr_t)*list;   /* reuse a field as the list link */
+    (void)method;
+    (void)pattern;
+    *list = rt;
+}
+
+void gw_registry_deinit(void)
+{
+    size_t pos = 0, klen;
+    const char *key;
+    void *val;
+    struct gw_route *list = NULL;
+
+    while (pc_map_next(instances, &pos, &key, &klen, &val)) {
+        struct gw_instance *in = val;
+        evtimer_del(&in->expiry);
+        in->nroutes = 0;
+        in->dead = true;
+        gw_instance_unref(in);
+    }
+    pc_map_free(instances);
+    instances = NULL;
+
+    gw_router_foreach(gw.router, free_route_cb, &list);
+    while (list) {
+        struct gw_route *next = (struct gw_route *)(uintptr_t)list->inst_cap;
+        gw_router_remove(gw.router, list->method, list->pattern);
+        route_free(list);
+        list = next;
+    }
+}

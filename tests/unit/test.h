@@ -47,7 +47,7 @@ static int test_checks;
     do {                                                                      \
         size_t al_ = (alen), bl_ = (blen);                                    \
         test_checks++;                                                        \
-        if (al_ != bl_ || memcmp((a), (b), al_) != 0) {                       \
+        if (al_ != bl_ || (al_ && memcmp((a), (b), al_) != 0)) {                       \
             test_failures++;                                                  \
             fprintf(stderr, "%s:%d: %s (%zu bytes) differs from %s (%zu bytes)\n", \
                     __FILE__, __LINE__, #a, al_, #b, bl_);                    \

@@ -1,0 +1,46 @@
+/* bus.h -- the gateway's two Redis connections (the only user of hiredis).
+ *
+ * A subscriber connection (the channels given at creation) and a command
+ * connection (PUBLISH), both on the gateway's event base. The bus is "up" when
+ * both are connected, authenticated and every subscription is confirmed.
+ * Losing either connection takes both down (so a new subscriber never
+ * overlaps an old one: each channel is subscribed exactly once), then they
+ * are reconnected with backoff (100 ms doubling to 5 s). A PING every second
+ * on the command connection detects a Redis that stopped answering. */
+#ifndef GW_BUS_H
+#define GW_BUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "redisurl.h"
+
+struct gw_bus;
+
+struct gw_bus_handlers {
+    void (*on_up)(void);
+    void (*on_down)(void);
+    void (*on_message)(const char *channel, size_t chlen, const char *msg, size_t len);
+    /* Outcome of a gw_bus_publish with a non-NULL priv: the number of
+     * receivers, or -1 when the bus went down before Redis answered. Called
+     * exactly once per such publish. */
+    void (*on_published)(void *priv, long long receivers);
+};
+
+#define GW_BUS_BACKOFF_MIN_MS 100
+#define GW_BUS_BACKOFF_MAX_MS 5000
+#define GW_BUS_PING_MS 1000
+#define GW_BUS_PING_MISSES 3      /* unanswered PINGs before the link is declared dead */
+
+struct gw_bus *gw_bus_new(const struct pc_redis_addr *addr, const char *const *channels,
+                          size_t nchannels, const struct gw_bus_handlers *h);
+void gw_bus_start(struct gw_bus *b);
+/* Frees both connections; pending publish callbacks get -1 first. */
+void gw_bus_free(struct gw_bus *b);
+bool gw_bus_is_up(const struct gw_bus *b);
+/* Publishes msg on channel. Returns 0 (on_published(priv, ...) follows
+ * unless priv is NULL) or -1 when the bus is down (no callback). */
+int gw_bus_publish(struct gw_bus *b, const char *channel, const char *msg, size_t len,
+                   void *priv);
+
+#endif

@@ -1,0 +1,47 @@
+/* conn.h -- one client connection: the HTTP/1.1 state machine.
+ *
+ *   bytes in --> http parser --> requests queue --> handler (forward / admin)
+ *                                      |                   |
+ *   bytes out <-- responses, strictly in queue order <-----+
+ *
+ * A connection is never freed inside the callback that noticed the problem:
+ * gw_conn_close() only schedules it. */
+#ifndef GW_CONN_H
+#define GW_CONN_H
+
+#include <event2/util.h>
+#include <stdbool.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include "req.h"
+
+struct gw_conn;
+
+enum gw_listener_kind {
+    GW_LISTENER_PUBLIC,     /* requests are forwarded to services */
+    GW_LISTENER_ADMIN,      /* /health, /routes, /metrics */
+};
+
+#define GW_CONN_MAX_PIPELINE 64   /* requests queued per connection before reading pauses */
+#define GW_CONN_LINGER_MS 1000    /* reading and discarding after an error response */
+
+struct gw_conn *gw_conn_new(evutil_socket_t fd, const struct sockaddr *sa,
+                            enum gw_listener_kind kind);
+/* Schedules the connection to be freed at the next safe point (every queued
+ * request is then cancelled). */
+void gw_conn_close(struct gw_conn *c);
+const char *gw_conn_remote_addr(const struct gw_conn *c);
+size_t gw_conn_count(enum gw_listener_kind kind);
+/* Draining: close idle connections now, the others after their next response. */
+void gw_conn_drain_all(void);
+/* Frees every connection now (process exit). */
+void gw_conn_free_all(void);
+
+/* Called by gw_req_respond once r->out holds a response. */
+void gw_conn_on_response(struct gw_conn *c, struct gw_req *r);
+/* The evbuffer a response for r should be written into: the socket's output
+ * when r is first in line, else a buffer of its own. */
+struct evbuffer *gw_conn_response_buffer(struct gw_conn *c, struct gw_req *r);
+
+#endif

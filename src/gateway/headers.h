@@ -1,0 +1,32 @@
+/* headers.h -- which headers cross the gateway, in each direction (SPEC §4). */
+#ifndef GW_HEADERS_H
+#define GW_HEADERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+#include "wire.h"
+
+#define GW_REQUEST_ID_MAX 128   /* bytes of a client-supplied x-request-id */
+
+/* True if s[0..n) may be used as a request id: 1..128 visible ASCII chars. */
+bool gw_request_id_is_valid(const char *s, size_t n);
+
+/* Builds the header list forwarded to a service.
+ * in[0..n): the client's headers, names lower-case, in arrival order.
+ * Drops hop-by-hop headers, headers named in Connection, and any client
+ * x-request-id / x-forwarded-for / x-forwarded-proto; then appends
+ * x-request-id (request_id), x-forwarded-for (client values joined with ", ",
+ * then remote_addr) and x-forwarded-proto ("http").
+ * out must have room for n + 3 entries; scratch holds the joined
+ * x-forwarded-for value (reset first) and must outlive out.
+ * Returns the number of entries written. */
+size_t gw_headers_to_service(const struct pc_kv *in, size_t n, const char *request_id,
+                             const char *remote_addr, struct pc_kv *out, pc_buf *scratch);
+
+/* True if a reply header (lower-case name) must not reach the client:
+ * hop-by-hop, content-length, and x-request-id (the gateway sets its own). */
+bool gw_headers_reply_drops(const char *lname, size_t n);
+
+#endif

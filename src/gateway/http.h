@@ -1,0 +1,54 @@
+/* http.h -- HTTP/1.1 on the wire: request parsing (the only user of
+ * http_parser) and response serialization. */
+#ifndef GW_HTTP_H
+#define GW_HTTP_H
+
+#include <event2/buffer.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "req.h"
+
+struct gw_http;
+
+/* What the parser reports to its connection (implemented in conn.c). */
+struct gw_http_sink {
+    void *ctx;
+    void (*on_begin)(void *ctx);                       /* first byte of a request */
+    /* Headers complete. Return 0 to go on, or a status (413, 400) to stop. */
+    int (*on_head)(void *ctx, struct gw_req *req);
+    /* The whole request is in; the sink owns req from here. */
+    void (*on_request)(void *ctx, struct gw_req *req);
+};
+
+struct gw_http_limits {
+    size_t max_header_bytes;    /* request line + headers */
+    size_t max_body_bytes;      /* after de-chunking */
+};
+
+struct gw_http *gw_http_new(const struct gw_http_sink *sink, const struct gw_http_limits *lim);
+void gw_http_free(struct gw_http *h);
+
+/* Feeds data[0..len). Returns the number of bytes consumed: fewer than len
+ * when the sink paused the parser (gw_http_pause) or on an error. On an error
+ * *status is set (400, 413, 431) and *why to a short static reason; the
+ * connection must answer it and close: the parser is done. */
+size_t gw_http_feed(struct gw_http *h, const char *data, size_t len, int *status,
+                    const char **why);
+/* Pauses or resumes the parser (called from on_request to stop at a message
+ * boundary: pipelining cap, or a non-keep-alive request). */
+void gw_http_pause(struct gw_http *h, bool pause);
+/* True while a request has begun and is not complete. */
+bool gw_http_in_message(const struct gw_http *h);
+/* True once the body of the current request is being read. */
+bool gw_http_in_body(const struct gw_http *h);
+
+/* Writes a response head to out: status line, the given headers, then
+ * content-length (unless the status forbids a body), date, x-request-id,
+ * and "connection: close" / "connection: keep-alive" (HTTP/1.0) as asked. */
+void gw_http_write_head(struct evbuffer *out, int status, const struct pc_kv *headers,
+                        size_t nheaders, size_t content_length, const char *request_id,
+                        bool close, bool http10_keep_alive);
+const char *gw_http_reason(int status);
+
+#endif

@@ -1,0 +1,67 @@
+/* registry.h -- live service instances, their routes, TTLs and ownership.
+ *
+ * Routes live in the router (value: struct gw_route). A route belongs to the
+ * service that announced it first while any of its instances is alive, and
+ * for --route-grace-ms after the last one goes; then it is removed. Each
+ * instance has one expiry timer, re-armed when it is heard from (no scans). */
+#ifndef GW_REGISTRY_H
+#define GW_REGISTRY_H
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+struct gw_route;
+
+struct gw_instance {
+    char *id;
+    char *service;
+    char *channel;             /* "<prefix>:svc:<id>" */
+    int ttl_ms;
+    int timeout_ms;            /* request deadline for its routes */
+    uint64_t last_heard_ms;    /* monotonic */
+    unsigned inflight;         /* requests sent and not finished */
+    unsigned refs;             /* 1 while registered + 1 per request in flight */
+    bool dead;                 /* dropped: no longer picked */
+    struct event expiry;
+    struct gw_route **routes;  /* routes this instance announced */
+    size_t nroutes, routes_cap;
+};
+
+struct gw_route {
+    char *method;
+    char *pattern;             /* as first announced */
+    char *owner;               /* service name */
+    struct gw_instance **inst; /* live instances serving it */
+    size_t ninst, inst_cap;
+    size_t rr;                 /* round-robin cursor for ties */
+    uint64_t seen_gen;         /* register-message generation (route sync) */
+    struct event grace;
+    bool in_grace;
+};
+
+void gw_registry_init(void);
+void gw_registry_deinit(void);
+
+/* A message from the register channel (register or deregister). */
+void gw_registry_on_message(const char *msg, size_t len);
+
+/* The live instance with the fewest requests in flight (round-robin among
+ * equals), or NULL when the route has none. */
+struct gw_instance *gw_route_pick(struct gw_route *rt);
+
+/* An instance found gone (PUBLISH answered 0): drop it now. */
+void gw_registry_drop(struct gw_instance *inst, const char *why);
+
+void gw_instance_ref(struct gw_instance *inst);
+void gw_instance_unref(struct gw_instance *inst);
+
+size_t gw_registry_instance_count(void);
+/* The /routes document. */
+void gw_registry_render_routes(pc_buf *out);
+
+#endif

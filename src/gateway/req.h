@@ -1,0 +1,97 @@
+/* req.h -- one HTTP request, from its parse to its response.
+ *
+ * A request lives in its connection's queue (responses leave in request
+ * order). The forwarding fields are used by forward.c only. A request whose
+ * client went away while a PUBLISH for it was still unanswered is "orphaned":
+ * conn is NULL and the PUBLISH callback frees it. */
+#ifndef GW_REQ_H
+#define GW_REQ_H
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "buf.h"
+#include "headers.h"
+#include "uuid.h"
+#include "wire.h"
+
+struct gw_conn;
+struct gw_instance;
+
+struct gw_hdr {               /* offsets into gw_req.head */
+    uint32_t name_off, name_len, value_off, value_len;
+};
+
+struct gw_req {
+    struct gw_conn *conn;               /* NULL when orphaned */
+    TAILQ_ENTRY(gw_req) queue;
+
+    /* -- the parsed request -- */
+    char method[24];
+    pc_buf head;                        /* target, then header names and values */
+    uint32_t target_len;                /* target is head.data[0..target_len) */
+    uint32_t path_len;                  /* path is the target up to '?' */
+    struct gw_hdr *hdrs;
+    uint32_t nhdrs, hdrs_cap;
+    pc_buf body;
+    uint8_t http_minor;                 /* 1.0 or 1.1 */
+    bool keep_alive;                    /* the client's wish (http_should_keep_alive) */
+    bool is_head;
+    bool admin;                         /* from the admin listener: not in the HTTP metrics */
+    char request_id[GW_REQUEST_ID_MAX + 1];
+    uint64_t start_ms;                  /* monotonic, when the request was complete */
+
+    /* -- the response -- */
+    bool done;                          /* response serialized into out */
+    bool close_after;                   /* close the connection after this response */
+    int status;
+    struct evbuffer *out;               /* the serialized response while queued */
+
+    /* -- forwarding (forward.c) -- */
+    char id[PC_UUID_LEN + 1];
+    struct event deadline;
+    bool deadline_set;
+    bool in_flight;                     /* in the in-flight table */
+    bool publish_pending;               /* a PUBLISH callback is outstanding */
+    int tries;
+    uint64_t deadline_ms;               /* unix ms sent to the service */
+    struct gw_instance *inst;           /* referenced while in flight */
+    pc_buf envelope;                    /* kept for PUBLISH=0 retries */
+};
+
+/* Header i's name / value, valid until the request is freed. */
+static inline const char *gw_req_hdr_name(const struct gw_req *r, uint32_t i)
+{
+    return r->head.data + r->hdrs[i].name_off;
+}
+static inline const char *gw_req_hdr_value(const struct gw_req *r, uint32_t i)
+{
+    return r->head.data + r->hdrs[i].value_off;
+}
+/* First header with this lower-case name, or NULL (len in *n). */
+const char *gw_req_header(const struct gw_req *r, const char *lname, size_t *n);
+
+struct gw_req *gw_req_new(void);
+void gw_req_free(struct gw_req *r);
+/* The connection is done with r: free it, or, while a PUBLISH for it is
+ * outstanding, orphan it (conn = NULL) for the PUBLISH callback to free. */
+void gw_req_release(struct gw_req *r);
+
+/* Sends the response (once; later calls are ignored): status, extra headers (names lower-case), body.
+ * Adds content-type when ctype is not NULL, content-length, x-request-id,
+ * date, and connection as needed. No body for HEAD, 1xx, 204, 304.
+ * On an orphaned request only the counters move. r may be freed by this
+ * call: the caller must not touch it afterwards. */
+void gw_req_respond(struct gw_req *r, int status, const char *ctype,
+                    const struct pc_kv *headers, size_t nheaders,
+                    const void *body, size_t body_len);
+/* An error response per SPEC §5: {"error","message","request_id"}. */
+void gw_req_error(struct gw_req *r, int status, const char *code, const char *message);
+/* Same with one extra header (e.g. Allow). */
+void gw_req_error_hdr(struct gw_req *r, int status, const char *code, const char *message,
+                      const struct pc_kv *hdr);
+
+#endif

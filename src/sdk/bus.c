@@ -1,0 +1,320 @@
+/* bus.c -- the service's two Redis connections (the only file that includes
+ * hiredis).
+ *
+ *   IDLE --start--> CONNECTING --both PINGs answered--> UP
+ *     ^                 |  error / timeout                | connection lost
+ *     |                 v                                 v
+ *     +--close----- WAITING <------- teardown (deferred) -+
+ *                      | backoff 100 ms doubling to 5 s
+ *                      +--> CONNECTING
+ *
+ * The subscriber connection carries SUBSCRIBE and messages; the command
+ * connection carries AUTH/SELECT/PING and PUBLISH. Losing either tears down
+ * both, so "up" always means both work. Contexts are never freed inside a
+ * hiredis callback: teardown runs from its own libevent event. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <hiredis/adapters/libevent.h>
+
+#include "internal.h"
+
+static void bus_teardown(struct pt_bus *bus);
+
+static bool bus_owns(const struct pt_bus *bus, const redisAsyncContext *ac)
+{
+    return ac != NULL && (ac == bus->sub || ac == bus->cmd);
+}
+
+/* Schedules a teardown from the loop (safe inside hiredis callbacks). */
+static void bus_fail(struct pt_bus *bus, const char *why)
+{
+    if (bus->state != PT_BUS_UP && bus->state != PT_BUS_CONNECTING)
+        return;
+    pt_log(bus->svc, bus->state == PT_BUS_UP ? PORTICO_LOG_WARN : PORTICO_LOG_DEBUG,
+           "redis: %s", why);
+    event_active(bus->teardown_ev, 0, 0);
+}
+
+static void on_connect(const redisAsyncContext *ac, int status)
+{
+    struct pt_bus *bus = ac->data;
+
+    if (bus == NULL || status == REDIS_OK)
+        return;
+    /* hiredis frees the context right after this callback */
+    if (ac == bus->sub)
+        bus->sub = NULL;
+    else if (ac == bus->cmd)
+        bus->cmd = NULL;
+    else
+        return;
+    bus_fail(bus, ac->errstr[0] ? ac->errstr : "connect failed");
+}
+
+static void on_disconnect(const redisAsyncContext *ac, int status)
+{
+    struct pt_bus *bus = ac->data;
+
+    (void)status;
+    if (bus == NULL)
+        return;
+    if (ac == bus->sub)
+        bus->sub = NULL;
+    else if (ac == bus->cmd)
+        bus->cmd = NULL;
+    else
+        return;
+    bus_fail(bus, ac->errstr[0] ? ac->errstr : "connection lost");
+}
+
+/* AUTH and SELECT: any error ends the attempt. */
+static void on_handshake(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct pt_bus *bus = privdata;
+    redisReply *reply = r;
+
+    if (!bus_owns(bus, ac))
+        return;
+    if (reply == NULL)
+        bus_fail(bus, "connection lost during handshake");
+    else if (reply->type == REDIS_REPLY_ERROR)
+        bus_fail(bus, reply->str);
+}
+
+static void on_ping(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct pt_bus *bus = privdata;
+    redisReply *reply = r;
+
+    if (!bus_owns(bus, ac) || bus->state != PT_BUS_CONNECTING)
+        return;
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        bus_fail(bus, reply ? reply->str : "connection lost during handshake");
+        return;
+    }
+    if (--bus->handshake_left > 0)
+        return;
+    bus->state = PT_BUS_UP;
+    bus->backoff_ms = PT_BACKOFF_MIN_MS;
+    evtimer_del(bus->timer_ev);
+    pt_log(bus->svc, PORTICO_LOG_DEBUG, "redis: connected");
+    bus->ops->on_up(bus, bus->ud);
+}
+
+/* Every reply on the subscriber connection after the handshake. */
+static void on_sub_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct pt_bus *bus = privdata;
+    redisReply *reply = r;
+    redisReply **el;
+
+    if (!bus_owns(bus, ac) || reply == NULL)
+        return;
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3)
+        return;
+    el = reply->element;
+    if (el[0]->type != REDIS_REPLY_STRING || el[1]->type != REDIS_REPLY_STRING)
+        return;
+    if (strcmp(el[0]->str, "message") == 0 && el[2]->type == REDIS_REPLY_STRING)
+        bus->ops->on_message(bus, bus->ud, el[1]->str, el[1]->len, el[2]->str, el[2]->len);
+    else if (strcmp(el[0]->str, "subscribe") == 0)
+        bus->ops->on_subscribed(bus, bus->ud, el[1]->str, el[1]->len);
+}
+
+static redisAsyncContext *bus_connect_one(struct pt_bus *bus, bool is_cmd)
+{
+    redisAsyncContext *ac;
+    const struct pc_redis_addr *a = &bus->addr;
+
+    ac = a->is_unix ? redisAsyncConnectUnix(a->path) : redisAsyncConnect(a->host, a->port);
+    if (ac == NULL)
+        return NULL;
+    if (ac->err) {
+        pt_log(bus->svc, PORTICO_LOG_DEBUG, "redis: %s", ac->errstr);
+        redisAsyncFree(ac);
+        return NULL;
+    }
+    ac->data = bus;
+    if (redisLibeventAttach(ac, bus->base) != REDIS_OK) {
+        redisAsyncFree(ac);
+        return NULL;
+    }
+    redisAsyncSetConnectCallback(ac, on_connect);
+    redisAsyncSetDisconnectCallback(ac, on_disconnect);
+    if (a->password[0] != '\0') {
+        if (a->user[0] != '\0')
+            redisAsyncCommand(ac, on_handshake, bus, "AUTH %s %s", a->user, a->password);
+        else
+            redisAsyncCommand(ac, on_handshake, bus, "AUTH %s", a->password);
+    }
+    if (is_cmd && a->db != 0)
+        redisAsyncCommand(ac, on_handshake, bus, "SELECT %d", a->db);
+    redisAsyncCommand(ac, on_ping, bus, "PING");
+    return ac;
+}
+
+static void bus_connect(struct pt_bus *bus)
+{
+    struct timeval tv = {PT_CONNECT_TIMEOUT_MS / 1000, (PT_CONNECT_TIMEOUT_MS % 1000) * 1000};
+
+    bus->state = PT_BUS_CONNECTING;
+    bus->handshake_left = 2;
+    bus->sub = bus_connect_one(bus, false);
+    bus->cmd = bus->sub ? bus_connect_one(bus, true) : NULL;
+    if (bus->sub == NULL || bus->cmd == NULL) {
+        bus_teardown(bus);
+        return;
+    }
+    evtimer_add(bus->timer_ev, &tv);
+}
+
+/* Frees both contexts (their pending callbacks run with NULL), tells the
+ * service, and arms the reconnect timer unless closing. */
+static void bus_teardown(struct pt_bus *bus)
+{
+    bool was_up = bus->state == PT_BUS_UP;
+    redisAsyncContext *s = bus->sub, *c = bus->cmd;
+    struct timeval tv;
+
+    bus->sub = bus->cmd = NULL;
+    bus->state = PT_BUS_IDLE;
+    evtimer_del(bus->timer_ev);
+    if (s != NULL)
+        redisAsyncFree(s);
+    if (c != NULL)
+        redisAsyncFree(c);
+    if (was_up)
+        bus->ops->on_down(bus, bus->ud);
+    if (bus->closing)
+        return;
+    bus->state = PT_BUS_WAITING;
+    tv.tv_sec = bus->backoff_ms / 1000;
+    tv.tv_usec = (bus->backoff_ms % 1000) * 1000;
+    evtimer_add(bus->timer_ev, &tv);
+    pt_log(bus->svc, PORTICO_LOG_DEBUG, "redis: retrying in %d ms", bus->backoff_ms);
+    bus->backoff_ms = bus->backoff_ms * 2 > PT_BACKOFF_MAX_MS ? PT_BACKOFF_MAX_MS
+                                                               : bus->backoff_ms * 2;
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct pt_bus *bus = arg;
+
+    (void)fd;
+    (void)what;
+    if (bus->state == PT_BUS_WAITING) {
+        bus_connect(bus);
+    } else if (bus->state == PT_BUS_CONNECTING) {
+        pt_log(bus->svc, PORTICO_LOG_DEBUG, "redis: connect timed out");
+        bus_teardown(bus);
+    }
+}
+
+static void on_teardown(evutil_socket_t fd, short what, void *arg)
+{
+    struct pt_bus *bus = arg;
+
+    (void)fd;
+    (void)what;
+    if (bus->state == PT_BUS_UP || bus->state == PT_BUS_CONNECTING)
+        bus_teardown(bus);
+}
+
+int pt_bus_init(struct pt_bus *bus, struct event_base *base, portico_service *svc,
+                const struct pc_redis_addr *addr, const struct pt_bus_ops *ops, void *ud)
+{
+    memset(bus, 0, sizeof *bus);
+    bus->base = base;
+    bus->svc = svc;
+    bus->addr = *addr;
+    bus->ops = ops;
+    bus->ud = ud;
+    bus->backoff_ms = PT_BACKOFF_MIN_MS;
+    bus->timer_ev = evtimer_new(base, on_timer, bus);
+    bus->teardown_ev = event_new(base, -1, 0, on_teardown, bus);
+    if (bus->timer_ev == NULL || bus->teardown_ev == NULL) {
+        pt_bus_deinit(bus);
+        return -1;
+    }
+    return 0;
+}
+
+void pt_bus_deinit(struct pt_bus *bus)
+{
+    bus->closing = true;
+    if (bus->sub != NULL || bus->cmd != NULL)
+        bus_teardown(bus);
+    if (bus->timer_ev != NULL)
+        event_free(bus->timer_ev);
+    if (bus->teardown_ev != NULL)
+        event_free(bus->teardown_ev);
+    bus->timer_ev = bus->teardown_ev = NULL;
+    bus->state = PT_BUS_IDLE;
+}
+
+int pt_bus_start(struct pt_bus *bus)
+{
+    if (bus->state != PT_BUS_IDLE)
+        return -1;
+    bus->closing = false;
+    bus_connect(bus);
+    return 0;
+}
+
+void pt_bus_close(struct pt_bus *bus)
+{
+    bus->closing = true;
+    if (bus->sub != NULL || bus->cmd != NULL)
+        bus_teardown(bus);
+    evtimer_del(bus->timer_ev);
+    bus->state = PT_BUS_IDLE;
+}
+
+bool pt_bus_is_up(const struct pt_bus *bus)
+{
+    return bus->state == PT_BUS_UP;
+}
+
+int pt_bus_subscribe(struct pt_bus *bus, const char *const *channels, size_t n)
+{
+    const char *argv[16];
+    size_t i, done = 0;
+
+    if (bus->state != PT_BUS_UP)
+        return -1;
+    /* in batches: hiredis registers the callback for every channel */
+    while (done < n) {
+        size_t k = n - done > 15 ? 15 : n - done;
+        argv[0] = "SUBSCRIBE";
+        for (i = 0; i < k; i++)
+            argv[i + 1] = channels[done + i];
+        if (redisAsyncCommandArgv(bus->sub, on_sub_reply, bus, (int)k + 1, argv, NULL) != REDIS_OK)
+            return -1;
+        done += k;
+    }
+    return 0;
+}
+
+int pt_bus_unsubscribe(struct pt_bus *bus, const char *channel)
+{
+    if (bus->state != PT_BUS_UP)
+        return -1;
+    return redisAsyncCommand(bus->sub, on_sub_reply, bus, "UNSUBSCRIBE %s", channel) == REDIS_OK
+               ? 0 : -1;
+}
+
+int pt_bus_publish(struct pt_bus *bus, const char *channel, const void *msg, size_t len,
+                   pt_publish_cb *cb, void *privdata)
+{
+    if (bus->state != PT_BUS_UP)
+        return -1;
+    if (redisAsyncCommand(bus->cmd, (redisCallbackFn *)cb, privdata, "PUBLISH %s %b", channel,
+                          msg, len) != REDIS_OK)
+        return -1;
+    return 0;
+}

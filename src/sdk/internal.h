@@ -1,0 +1,273 @@
+/* internal.h -- libportico's private structures and functions.
+ *
+ * Everything here is hidden (-fvisibility=hidden plus a version script) and
+ * prefixed pt_. Module map:
+ *   service.c  life cycle, registration, heartbeat, message dispatch
+ *   bus.c      the two Redis connections, handshake, reconnect with backoff
+ *   request.c  the request object, its deadline, replies
+ *   match.c    route patterns: path matching, method choice, normal forms
+ *   table.c    the caller's instance table (TTL, balancing) -- pure logic
+ *   call.c     outgoing calls: pick, publish, retry, reply, timeout
+ *   event.c    events: publish, subscribe, dispatch
+ *   log.c      log callback, error strings, version
+ */
+#ifndef PT_INTERNAL_H
+#define PT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "portico/portico.h"
+
+#include "buf.h"
+#include "log.h"
+#include "map.h"
+#include "names.h"
+#include "redisurl.h"
+#include "wire.h"
+
+struct event;
+struct event_base;
+struct redisAsyncContext;
+
+#define PT_BACKOFF_MIN_MS 100        /* first reconnect delay */
+#define PT_BACKOFF_MAX_MS 5000       /* reconnect delay cap */
+#define PT_CONNECT_TIMEOUT_MS 5000   /* connect + handshake */
+#define PT_CALL_TRIES 3              /* PUBLISH==0 retries, tries in all */
+#define PT_CALL_TIMEOUT_MS 5000      /* when neither call nor target sets one */
+#define PT_SWEEP_MS 1000             /* instance table TTL sweep */
+#define PT_EVENT_MAX (1024 * 1024)   /* bytes of one event message */
+#define PT_TOPIC_MAX 128
+#define PT_PREFIX_MAX 64
+#define PT_STOP_DEREG_WAIT_MS 1000   /* how long stop waits for the deregister PUBLISH */
+
+/* ---- log.c ---- */
+void pt_log(portico_service *svc, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- bus.c ---- */
+
+enum pt_bus_state {
+    PT_BUS_IDLE,        /* not started, or closed for good */
+    PT_BUS_CONNECTING,  /* contexts created, handshake replies outstanding */
+    PT_BUS_UP,          /* both connections authenticated and answering */
+    PT_BUS_WAITING,     /* down; reconnect timer armed */
+};
+
+struct pt_bus;
+struct pt_bus_ops {
+    void (*on_up)(struct pt_bus *bus, void *ud);
+    void (*on_down)(struct pt_bus *bus, void *ud);
+    /* a "message" on a subscribed channel; buffers valid during the call */
+    void (*on_message)(struct pt_bus *bus, void *ud, const char *ch, size_t chlen,
+                       const char *msg, size_t len);
+    /* a subscribe confirmation */
+    void (*on_subscribed)(struct pt_bus *bus, void *ud, const char *ch, size_t chlen);
+};
+
+struct pt_bus {
+    struct event_base *base;
+    portico_service *svc;            /* for logging */
+    struct pc_redis_addr addr;
+    struct redisAsyncContext *sub;   /* subscriber connection */
+    struct redisAsyncContext *cmd;   /* PUBLISH connection */
+    enum pt_bus_state state;
+    int handshake_left;              /* PING replies still expected */
+    int backoff_ms;
+    bool closing;                    /* pt_bus_close called: no reconnect */
+    struct event *timer_ev;          /* reconnect delay / connect timeout */
+    struct event *teardown_ev;       /* deferred teardown (never inside hiredis) */
+    const struct pt_bus_ops *ops;
+    void *ud;
+};
+
+typedef void pt_publish_cb(struct redisAsyncContext *ac, void *reply, void *privdata);
+
+int pt_bus_init(struct pt_bus *bus, struct event_base *base, portico_service *svc,
+                const struct pc_redis_addr *addr, const struct pt_bus_ops *ops, void *ud);
+void pt_bus_deinit(struct pt_bus *bus);
+int pt_bus_start(struct pt_bus *bus);
+void pt_bus_close(struct pt_bus *bus);     /* disconnect for good */
+bool pt_bus_is_up(const struct pt_bus *bus);
+/* SUBSCRIBE / UNSUBSCRIBE channels on the subscriber connection. 0 or -1. */
+int pt_bus_subscribe(struct pt_bus *bus, const char *const *channels, size_t n);
+int pt_bus_unsubscribe(struct pt_bus *bus, const char *channel);
+/* PUBLISH on the command connection. cb (may be NULL) gets the reply (NULL on
+ * disconnect) exactly once. Returns 0, or -1 when the bus is not up (cb not
+ * called). */
+int pt_bus_publish(struct pt_bus *bus, const char *channel, const void *msg, size_t len,
+                   pt_publish_cb *cb, void *privdata);
+
+/* ---- match.c ---- */
+
+enum pt_match_result {
+    PT_MATCH_OK = 0,
+    PT_MATCH_NOT_FOUND = -1,   /* no pattern matches the path */
+    PT_MATCH_NO_METHOD = -2,   /* patterns match, none has the method */
+    PT_MATCH_BAD_PATH = -3,    /* not starting with '/', dot segments, bad escape */
+};
+/* Rank of route method rm for request method m: 0 exact, 1 HEAD served by
+ * GET, 2 "*", -1 not usable. */
+int pt_method_rank(const char *rm, const char *m);
+/* True when two patterns are the same but for param names. */
+bool pt_pattern_equal(const char *a, const char *b);
+/* Picks the route for method and path among routes[0..n) per SPEC §3.
+ * On PT_MATCH_OK sets *best and, when params is not NULL, adds the captured
+ * params (percent-decoded) to the params object. */
+int pt_route_match(const struct pc_route_decl *routes, size_t n, const char *method,
+                   const char *path, size_t path_len, size_t *best, json_t *params);
+/* Picks the route for method among routes whose pattern equals route (param
+ * names ignored). Returns the index or -1. */
+long pt_route_find(const struct pc_route_decl *routes, size_t n, const char *method,
+                   const char *route);
+/* True if topic is a valid event topic ([A-Za-z0-9._-]{1,128}). */
+bool pt_topic_is_valid(const char *topic);
+
+/* ---- table.c: what a caller knows of other services ---- */
+
+struct pt_inst {
+    char *id;
+    char *channel;
+    char *service;
+    uint64_t last_ms;     /* monotonic, last register heard */
+    int ttl_ms;
+    int inflight;
+};
+
+struct pt_target {
+    char *name;
+    struct pt_inst **insts;
+    size_t ninst, cap;
+    size_t rr;                      /* round-robin cursor */
+    struct pc_route_decl *routes;   /* from the latest register; strings owned */
+    size_t nroutes;
+    int timeout_ms;                 /* announced, 0 if none */
+};
+
+struct pt_table {
+    pc_map *targets;    /* service name -> struct pt_target* */
+    pc_map *insts;      /* instance id -> struct pt_inst* */
+};
+
+int pt_table_init(struct pt_table *t);
+void pt_table_deinit(struct pt_table *t);
+/* Applies a decoded register/deregister message. Returns 0 or -1 (no memory).
+ * An instance id already used by another service is moved to the new one. */
+int pt_table_apply(struct pt_table *t, const struct pc_register *r, uint64_t now_ms);
+/* Drops instances not heard from for their TTL. Returns how many. */
+size_t pt_table_expire(struct pt_table *t, uint64_t now_ms);
+/* Drops one instance (deregister, PUBLISH answered 0). */
+void pt_table_drop(struct pt_table *t, const char *instance);
+struct pt_target *pt_table_target(const struct pt_table *t, const char *service);
+struct pt_inst *pt_table_inst(const struct pt_table *t, const char *instance);
+/* Least in flight, ties round-robin. NULL when none. */
+struct pt_inst *pt_table_pick(struct pt_table *t, const char *service);
+
+/* ---- request.c ---- */
+struct portico_request;
+void pt_request_dispatch(portico_service *svc, const char *msg, size_t len);
+/* Detaches every live request from svc (service free). */
+void pt_requests_detach(portico_service *svc);
+
+/* ---- call.c ---- */
+void pt_call_on_reply(portico_service *svc, const char *msg, size_t len);
+void pt_calls_fail_all(portico_service *svc, int err);
+size_t pt_calls_pending(const portico_service *svc);
+
+/* ---- event.c ---- */
+void pt_event_dispatch(portico_service *svc, const char *topic, size_t topic_len,
+                       const char *msg, size_t len);
+/* SUBSCRIBEs every event channel (after a reconnect). */
+void pt_events_resubscribe(portico_service *svc);
+void pt_events_free(portico_service *svc);
+
+/* ---- service.c: the service object, shared by the modules above ---- */
+
+struct pt_route {
+    char *method;
+    char *pattern;
+    portico_handler_fn *handler;
+    void *ud;
+};
+
+struct pt_sub {                 /* an event handler */
+    char *topic;
+    char *channel;
+    portico_event_fn *fn;
+    void *ud;
+    struct pt_sub *next;
+};
+
+enum pt_svc_state {
+    PT_SVC_NEW,        /* configuring: routes and options may change */
+    PT_SVC_RUNNING,    /* started: connected or reconnecting */
+    PT_SVC_STOPPING,   /* deregistered; draining requests and calls */
+    PT_SVC_STOPPED,    /* disconnected for good */
+};
+
+struct portico_service {
+    struct event_base *base;
+    char name[PC_SERVICE_MAX + 1];
+    char instance[PC_INSTANCE_MAX + 1];
+    char prefix[PT_PREFIX_MAX + 1];
+    char caller_id[40];               /* UUID of the reply channel */
+    struct pc_redis_addr addr;
+    int ttl_ms, timeout_ms;
+    enum pt_svc_state state;
+
+    struct pt_route *routes;
+    size_t nroutes;
+    struct pc_route_decl *decls;      /* same routes as wire declarations */
+
+    struct pt_bus bus;
+    struct event *heartbeat_ev;
+    struct event *sweep_ev;
+    struct event *stop_ev;            /* deferred: finish a stop */
+    struct event *free_ev;            /* deferred: free requested inside a callback */
+    int subs_expected;                /* subscribe confirmations before we announce */
+    bool announced;                   /* registered since the last (re)connect */
+    bool dereg_done;
+
+    /* channels */
+    char *ch_svc, *ch_discover, *ch_register, *ch_reply, *ch_event_prefix;
+    size_t ch_event_prefix_len;
+
+    /* callbacks */
+    portico_log_fn *log_fn;
+    void *log_ud;
+    int log_min;
+    portico_ready_fn *ready_fn;
+    void *ready_ud;
+    portico_stopped_fn *stopped_fn;
+    void *stopped_ud;
+
+    /* serving */
+    struct portico_request *reqs;     /* every live request (list) */
+    size_t reqs_pending;              /* not yet replied or expired */
+    /* the request being handled right now (deadline propagation) */
+    uint64_t ctx_deadline_ms;
+    char ctx_request_id[129];
+
+    /* calling */
+    bool calls_enabled;
+    struct pt_table table;
+    pc_map *calls;                    /* request id -> struct portico_call* */
+
+    /* events */
+    struct pt_sub *subs;
+
+    int depth;                        /* > 0 while a user callback runs */
+    bool free_pending;
+    struct pc_ratelimit bad_rl;       /* "bad message" log lines */
+};
+
+/* Enter/leave a user callback (deferred free). */
+void pt_svc_enter(portico_service *svc);
+void pt_svc_leave(portico_service *svc);
+/* A request or call finished: a stop may now complete. */
+void pt_svc_check_drained(portico_service *svc);
+
+#endif

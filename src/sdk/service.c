@@ -1,0 +1,575 @@
+/* service.c -- the service object: configuration, start, registration and
+ * heartbeat, dispatch of everything the subscriber connection receives, a
+ * clean stop, and the (possibly deferred) free.
+ *
+ * On every (re)connect: SUBSCRIBE the service's channels, wait for their
+ * confirmations (a request published before we listen would make the gateway
+ * think we are gone), then PUBLISH register (and discover, for a caller), and
+ * re-publish the register every ttl/3. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "clock.h"
+#include "log.h"
+#include "uuid.h"
+
+#include "internal.h"
+
+#define DEFAULT_REDIS_URL "redis://127.0.0.1:6379"
+#define DEFAULT_PREFIX "portico"
+
+static void svc_really_free(portico_service *svc);
+
+/* ---- helpers ---- */
+
+static char *str_printf(const char *a, const char *b, const char *c)
+{
+    size_t n = strlen(a) + strlen(b) + strlen(c) + 1;
+    char *s = malloc(n);
+
+    if (s != NULL)
+        snprintf(s, n, "%s%s%s", a, b, c);
+    return s;
+}
+
+void pt_svc_enter(portico_service *svc)
+{
+    svc->depth++;
+}
+
+void pt_svc_leave(portico_service *svc)
+{
+    svc->depth--;
+}
+
+/* ---- registration ---- */
+
+static void on_register_published(struct redisAsyncContext *ac, void *reply, void *privdata)
+{
+    portico_service *svc = privdata;
+
+    (void)ac;
+    if (reply == NULL || svc->state != PT_SVC_RUNNING || svc->announced)
+        return;
+    svc->announced = true;
+    pt_log(svc, PORTICO_LOG_INFO, "registered %s instance %s (%zu routes)", svc->name,
+           svc->instance, svc->nroutes);
+    if (svc->ready_fn != NULL) {
+        pt_svc_enter(svc);
+        svc->ready_fn(svc, svc->ready_ud);
+        pt_svc_leave(svc);
+    }
+}
+
+static void publish_register(portico_service *svc)
+{
+    pc_buf b;
+
+    if (svc->nroutes == 0 || svc->state != PT_SVC_RUNNING)
+        return;
+    pc_buf_init(&b);
+    pc_wire_encode_register(&b, svc->name, svc->instance, svc->ch_svc, svc->ttl_ms,
+                            svc->timeout_ms, pc_unix_ms(), svc->decls, svc->nroutes);
+    if (b.oom)
+        pt_log(svc, PORTICO_LOG_ERROR, "register: out of memory");
+    else if (pt_bus_publish(&svc->bus, svc->ch_register, b.data, b.len, on_register_published,
+                            svc) != 0)
+        pt_log(svc, PORTICO_LOG_DEBUG, "register: bus down");
+    pc_buf_deinit(&b);
+}
+
+static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    publish_register(arg);
+}
+
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    portico_service *svc = arg;
+    size_t n;
+
+    (void)fd;
+    (void)what;
+    n = pt_table_expire(&svc->table, pc_mono_ms());
+    if (n > 0)
+        pt_log(svc, PORTICO_LOG_DEBUG, "%zu instance(s) expired", n);
+}
+
+/* All initial subscriptions confirmed: announce ourselves. */
+static void svc_announce(portico_service *svc)
+{
+    struct timeval tv;
+    int period = svc->ttl_ms / 3;
+
+    if (svc->state != PT_SVC_RUNNING)
+        return;
+    if (svc->calls_enabled) {
+        pc_buf b;
+        pc_buf_init(&b);
+        pc_wire_encode_discover(&b);
+        if (!b.oom)
+            pt_bus_publish(&svc->bus, svc->ch_discover, b.data, b.len, NULL, NULL);
+        pc_buf_deinit(&b);
+    }
+    if (svc->nroutes > 0) {
+        publish_register(svc);
+        tv.tv_sec = period / 1000;
+        tv.tv_usec = (period % 1000) * 1000;
+        event_add(svc->heartbeat_ev, &tv);
+    } else if (!svc->announced) {
+        svc->announced = true;
+        if (svc->ready_fn != NULL) {
+            pt_svc_enter(svc);
+            svc->ready_fn(svc, svc->ready_ud);
+            pt_svc_leave(svc);
+        }
+    }
+}
+
+/* ---- bus callbacks ---- */
+
+static void on_bus_up(struct pt_bus *bus, void *ud)
+{
+    portico_service *svc = ud;
+    const char *ch[4];
+    size_t n = 0;
+
+    (void)bus;
+    if (svc->state != PT_SVC_RUNNING)
+        return;
+    if (svc->nroutes > 0) {
+        ch[n++] = svc->ch_svc;
+        ch[n++] = svc->ch_discover;
+    }
+    if (svc->calls_enabled) {
+        ch[n++] = svc->ch_register;
+        ch[n++] = svc->ch_reply;
+    }
+    svc->subs_expected = (int)n;
+    svc->announced = false;
+    pt_log(svc, PORTICO_LOG_INFO, "redis: connected");
+    if (n == 0 || pt_bus_subscribe(&svc->bus, ch, n) != 0) {
+        svc->subs_expected = 0;
+        svc_announce(svc);
+    }
+    pt_events_resubscribe(svc);
+}
+
+static void on_bus_down(struct pt_bus *bus, void *ud)
+{
+    portico_service *svc = ud;
+
+    (void)bus;
+    svc->announced = false;
+    svc->subs_expected = 0;
+    event_del(svc->heartbeat_ev);
+    if (svc->state == PT_SVC_RUNNING)
+        pt_log(svc, PORTICO_LOG_WARN, "redis: connection lost; reconnecting");
+    pt_calls_fail_all(svc, PORTICO_ERR_BUS);
+    pt_svc_check_drained(svc);
+}
+
+static bool ch_is(const char *ch, size_t chlen, const char *name)
+{
+    return name != NULL && strlen(name) == chlen && memcmp(ch, name, chlen) == 0;
+}
+
+static void on_bus_subscribed(struct pt_bus *bus, void *ud, const char *ch, size_t chlen)
+{
+    portico_service *svc = ud;
+
+    (void)bus;
+    if (svc->subs_expected <= 0)
+        return;
+    if (ch_is(ch, chlen, svc->ch_svc) || ch_is(ch, chlen, svc->ch_discover) ||
+        ch_is(ch, chlen, svc->ch_register) || ch_is(ch, chlen, svc->ch_reply)) {
+        if (--svc->subs_expected == 0)
+            svc_announce(svc);
+    }
+}
+
+static void on_register_msg(portico_service *svc, const char *msg, size_t len)
+{
+    struct pc_register r;
+    struct pc_wire_err err;
+
+    if (pc_wire_decode_register(&r, msg, len, svc->prefix, &err) != 0) {
+        if (pc_ratelimit_allow(&svc->bad_rl, pc_mono_ms()))
+            pt_log(svc, PORTICO_LOG_DEBUG, "register message dropped: %s", err.message);
+        return;
+    }
+    if (pt_table_apply(&svc->table, &r, pc_mono_ms()) != 0)
+        pt_log(svc, PORTICO_LOG_ERROR, "instance table: out of memory");
+    pc_wire_register_deinit(&r);
+}
+
+static void on_bus_message(struct pt_bus *bus, void *ud, const char *ch, size_t chlen,
+                           const char *msg, size_t len)
+{
+    portico_service *svc = ud;
+
+    (void)bus;
+    if (ch_is(ch, chlen, svc->ch_svc)) {
+        if (svc->state == PT_SVC_RUNNING)
+            pt_request_dispatch(svc, msg, len);
+    } else if (ch_is(ch, chlen, svc->ch_discover)) {
+        if (svc->state == PT_SVC_RUNNING && svc->subs_expected == 0)
+            publish_register(svc);
+    } else if (ch_is(ch, chlen, svc->ch_register)) {
+        if (svc->calls_enabled)
+            on_register_msg(svc, msg, len);
+    } else if (ch_is(ch, chlen, svc->ch_reply)) {
+        pt_call_on_reply(svc, msg, len);
+    } else if (chlen > svc->ch_event_prefix_len &&
+               memcmp(ch, svc->ch_event_prefix, svc->ch_event_prefix_len) == 0) {
+        pt_event_dispatch(svc, ch + svc->ch_event_prefix_len, chlen - svc->ch_event_prefix_len,
+                          msg, len);
+    }
+}
+
+static const struct pt_bus_ops bus_ops = {
+    .on_up = on_bus_up,
+    .on_down = on_bus_down,
+    .on_message = on_bus_message,
+    .on_subscribed = on_bus_subscribed,
+};
+
+/* ---- life cycle ---- */
+
+static void on_stop_event(evutil_socket_t fd, short what, void *arg);
+static void on_free_event(evutil_socket_t fd, short what, void *arg);
+
+PORTICO_API portico_service *portico_service_new(struct event_base *base, const char *name,
+                                                 const char *redis_url, int *err)
+{
+    portico_service *svc = NULL;
+    struct pc_redis_addr addr;
+    char why[160];
+    unsigned char rnd[4];
+    int rc = PORTICO_ERR_INVALID;
+
+    if (base == NULL || name == NULL || !pc_service_name_is_valid(name, strlen(name)))
+        goto fail;
+    if (pc_redis_url_parse(redis_url ? redis_url : DEFAULT_REDIS_URL, &addr, why, sizeof why) != 0)
+        goto fail;
+    rc = PORTICO_ERR_NOMEM;
+    svc = calloc(1, sizeof *svc);
+    if (svc == NULL)
+        goto fail;
+    svc->base = base;
+    snprintf(svc->name, sizeof svc->name, "%s", name);
+    snprintf(svc->prefix, sizeof svc->prefix, "%s", DEFAULT_PREFIX);
+    if (pc_random_bytes(rnd, sizeof rnd) != 0) {
+        rnd[0] = rnd[1] = rnd[2] = rnd[3] = 0;
+        memcpy(rnd, &svc, sizeof rnd < sizeof svc ? sizeof rnd : sizeof svc);
+    }
+    snprintf(svc->instance, sizeof svc->instance, "%s-%02x%02x%02x%02x", name, rnd[0], rnd[1],
+             rnd[2], rnd[3]);
+    svc->addr = addr;
+    svc->ttl_ms = PC_TTL_DEFAULT_MS;
+    svc->log_min = PORTICO_LOG_INFO;
+    svc->bad_rl.interval_ms = 10000;
+    svc->heartbeat_ev = event_new(base, -1, EV_PERSIST, on_heartbeat, svc);
+    svc->sweep_ev = event_new(base, -1, EV_PERSIST, on_sweep, svc);
+    svc->stop_ev = event_new(base, -1, 0, on_stop_event, svc);
+    svc->free_ev = event_new(base, -1, 0, on_free_event, svc);
+    svc->calls = pc_map_new();
+    if (svc->heartbeat_ev == NULL || svc->sweep_ev == NULL || svc->stop_ev == NULL ||
+        svc->free_ev == NULL || svc->calls == NULL || pt_table_init(&svc->table) != 0)
+        goto fail;
+    if (pt_bus_init(&svc->bus, base, svc, &addr, &bus_ops, svc) != 0)
+        goto fail;
+    return svc;
+fail:
+    if (svc != NULL)
+        svc_really_free(svc);
+    if (err != NULL)
+        *err = rc;
+    return NULL;
+}
+
+PORTICO_API int portico_service_set_prefix(portico_service *svc, const char *prefix)
+{
+    size_t n;
+
+    if (svc->state != PT_SVC_NEW)
+        return PORTICO_ERR_STATE;
+    if (prefix == NULL || (n = strlen(prefix)) == 0 || n > PT_PREFIX_MAX ||
+        strpbrk(prefix, " \t\r\n*?[]") != NULL)
+        return PORTICO_ERR_INVALID;
+    memcpy(svc->prefix, prefix, n + 1);
+    return 0;
+}
+
+PORTICO_API int portico_service_set_instance(portico_service *svc, const char *instance)
+{
+    if (svc->state != PT_SVC_NEW)
+        return PORTICO_ERR_STATE;
+    if (instance == NULL || !pc_instance_id_is_valid(instance, strlen(instance)))
+        return PORTICO_ERR_INVALID;
+    snprintf(svc->instance, sizeof svc->instance, "%s", instance);
+    return 0;
+}
+
+PORTICO_API int portico_service_set_ttl_ms(portico_service *svc, int ttl_ms)
+{
+    if (svc->state != PT_SVC_NEW)
+        return PORTICO_ERR_STATE;
+    svc->ttl_ms = ttl_ms < PC_TTL_MIN_MS ? PC_TTL_MIN_MS
+                : ttl_ms > PC_TTL_MAX_MS ? PC_TTL_MAX_MS : ttl_ms;
+    return 0;
+}
+
+PORTICO_API int portico_service_set_timeout_ms(portico_service *svc, int timeout_ms)
+{
+    if (svc->state != PT_SVC_NEW)
+        return PORTICO_ERR_STATE;
+    svc->timeout_ms = timeout_ms <= 0 ? 0
+                    : timeout_ms > PC_TIMEOUT_MAX_MS ? PC_TIMEOUT_MAX_MS : timeout_ms;
+    return 0;
+}
+
+PORTICO_API void portico_service_set_on_ready(portico_service *svc, portico_ready_fn *fn,
+                                              void *ud)
+{
+    svc->ready_fn = fn;
+    svc->ready_ud = ud;
+}
+
+PORTICO_API int portico_service_route(portico_service *svc, const char *method,
+                                      const char *pattern, portico_handler_fn *handler,
+                                      void *ud)
+{
+    struct pt_route *grown, *r;
+
+    if (svc->state != PT_SVC_NEW)
+        return PORTICO_ERR_STATE;
+    if (method == NULL || pattern == NULL || handler == NULL ||
+        !pc_method_is_valid(method, strlen(method)) ||
+        !pc_pattern_is_valid(pattern, strlen(pattern)) || svc->nroutes >= PC_WIRE_MAX_ROUTES)
+        return PORTICO_ERR_INVALID;
+    for (size_t i = 0; i < svc->nroutes; i++)
+        if (strcmp(svc->routes[i].method, method) == 0 &&
+            pt_pattern_equal(svc->routes[i].pattern, pattern))
+            return PORTICO_ERR_INVALID;
+    grown = realloc(svc->routes, (svc->nroutes + 1) * sizeof *grown);
+    if (grown == NULL)
+        return PORTICO_ERR_NOMEM;
+    svc->routes = grown;
+    r = &svc->routes[svc->nroutes];
+    r->method = strdup(method);
+    r->pattern = strdup(pattern);
+    if (r->method == NULL || r->pattern == NULL) {
+        free(r->method);
+        free(r->pattern);
+        return PORTICO_ERR_NOMEM;
+    }
+    r->handler = handler;
+    r->ud = ud;
+    svc->nroutes++;
+    return 0;
+}
+
+PORTICO_API int portico_service_enable_calls(portico_service *svc)
+{
+    if (svc->state != PT_SVC_NEW)
+        return PORTICO_ERR_STATE;
+    svc->calls_enabled = true;
+    return 0;
+}
+
+PORTICO_API int portico_service_start(portico_service *svc)
+{
+    pc_buf b;
+    char id[PC_UUID_LEN + 1];
+
+    if (svc->state != PT_SVC_NEW)
+        return PORTICO_ERR_STATE;
+    if (pc_uuid_v4(id) != 0)
+        return PORTICO_ERR_NOMEM;
+    snprintf(svc->caller_id, sizeof svc->caller_id, "%s", id);
+    pc_buf_init(&b);
+    pc_channel_svc(&b, svc->prefix, svc->instance);
+    svc->ch_svc = b.oom ? NULL : strdup(b.data);
+    pc_channel_discover(&b, svc->prefix);
+    svc->ch_discover = b.oom ? NULL : strdup(b.data);
+    pc_channel_register(&b, svc->prefix);
+    svc->ch_register = b.oom ? NULL : strdup(b.data);
+    pc_channel_reply(&b, svc->prefix, svc->caller_id);
+    svc->ch_reply = b.oom ? NULL : strdup(b.data);
+    pc_buf_deinit(&b);
+    svc->ch_event_prefix = str_printf(svc->prefix, ":event:", "");
+    svc->decls = calloc(svc->nroutes + 1, sizeof *svc->decls);
+    if (svc->ch_svc == NULL || svc->ch_discover == NULL || svc->ch_register == NULL ||
+        svc->ch_reply == NULL || svc->ch_event_prefix == NULL || svc->decls == NULL)
+        return PORTICO_ERR_NOMEM;
+    svc->ch_event_prefix_len = strlen(svc->ch_event_prefix);
+    for (size_t i = 0; i < svc->nroutes; i++) {
+        svc->decls[i].method = svc->routes[i].method;
+        svc->decls[i].path = svc->routes[i].pattern;
+    }
+    svc->state = PT_SVC_RUNNING;
+    if (svc->calls_enabled) {
+        struct timeval tv = {PT_SWEEP_MS / 1000, (PT_SWEEP_MS % 1000) * 1000};
+        event_add(svc->sweep_ev, &tv);
+    }
+    pt_log(svc, PORTICO_LOG_DEBUG, "starting %s instance %s", svc->name, svc->instance);
+    if (pt_bus_start(&svc->bus) != 0)
+        return PORTICO_ERR_STATE;
+    return 0;
+}
+
+PORTICO_API const char *portico_service_name(const portico_service *svc)
+{
+    return svc->name;
+}
+
+PORTICO_API const char *portico_service_instance(const portico_service *svc)
+{
+    return svc->instance;
+}
+
+PORTICO_API bool portico_service_is_connected(const portico_service *svc)
+{
+    return pt_bus_is_up(&svc->bus) && svc->subs_expected == 0;
+}
+
+/* ---- stop ---- */
+
+static void on_dereg_published(struct redisAsyncContext *ac, void *reply, void *privdata)
+{
+    portico_service *svc = privdata;
+
+    (void)ac;
+    (void)reply;
+    if (svc->state != PT_SVC_STOPPING || svc->dereg_done)
+        return;
+    svc->dereg_done = true;
+    pt_svc_check_drained(svc);
+}
+
+void pt_svc_check_drained(portico_service *svc)
+{
+    if (svc->state != PT_SVC_STOPPING || !svc->dereg_done)
+        return;
+    if (svc->reqs_pending == 0 && pt_calls_pending(svc) == 0)
+        event_active(svc->stop_ev, 0, 0);
+}
+
+static void on_stop_event(evutil_socket_t fd, short what, void *arg)
+{
+    portico_service *svc = arg;
+
+    (void)fd;
+    if (svc->state != PT_SVC_STOPPING)
+        return;
+    if ((what & EV_TIMEOUT) && !svc->dereg_done) {
+        pt_log(svc, PORTICO_LOG_WARN, "deregister not confirmed; stopping anyway");
+        svc->dereg_done = true;
+    }
+    if (!svc->dereg_done || svc->reqs_pending > 0 || pt_calls_pending(svc) > 0)
+        return;
+    svc->state = PT_SVC_STOPPED;
+    event_del(svc->sweep_ev);
+    event_del(svc->stop_ev);
+    pt_bus_close(&svc->bus);
+    pt_log(svc, PORTICO_LOG_INFO, "stopped");
+    if (svc->stopped_fn != NULL) {
+        pt_svc_enter(svc);
+        svc->stopped_fn(svc, svc->stopped_ud);
+        pt_svc_leave(svc);
+    }
+}
+
+PORTICO_API int portico_service_stop(portico_service *svc, portico_stopped_fn *fn, void *ud)
+{
+    if (svc->state != PT_SVC_RUNNING)
+        return PORTICO_ERR_STATE;
+    svc->state = PT_SVC_STOPPING;
+    svc->stopped_fn = fn;
+    svc->stopped_ud = ud;
+    svc->dereg_done = true;
+    event_del(svc->heartbeat_ev);
+    if (svc->nroutes > 0 && pt_bus_is_up(&svc->bus)) {
+        pc_buf b;
+        struct timeval tv = {PT_STOP_DEREG_WAIT_MS / 1000, (PT_STOP_DEREG_WAIT_MS % 1000) * 1000};
+
+        pt_bus_unsubscribe(&svc->bus, svc->ch_svc);
+        pc_buf_init(&b);
+        pc_wire_encode_deregister(&b, svc->name, svc->instance, pc_unix_ms());
+        if (!b.oom && pt_bus_publish(&svc->bus, svc->ch_register, b.data, b.len,
+                                     on_dereg_published, svc) == 0) {
+            svc->dereg_done = false;
+            event_add(svc->stop_ev, &tv);
+        }
+        pc_buf_deinit(&b);
+        pt_log(svc, PORTICO_LOG_INFO, "deregistering %s", svc->instance);
+    }
+    if (!pt_bus_is_up(&svc->bus))
+        pt_bus_close(&svc->bus);
+    if (svc->dereg_done)
+        event_active(svc->stop_ev, 0, 0);
+    return 0;
+}
+
+/* ---- free ---- */
+
+static void svc_really_free(portico_service *svc)
+{
+    svc->state = PT_SVC_STOPPED;
+    svc->depth++; /* callbacks below may call free again: defer-flag only */
+    svc->free_pending = true;
+    if (svc->calls != NULL)
+        pt_calls_fail_all(svc, PORTICO_ERR_CANCELLED);
+    pt_bus_deinit(&svc->bus);
+    pt_requests_detach(svc);
+    pt_events_free(svc);
+    pt_table_deinit(&svc->table);
+    pc_map_free(svc->calls);
+    if (svc->heartbeat_ev != NULL)
+        event_free(svc->heartbeat_ev);
+    if (svc->sweep_ev != NULL)
+        event_free(svc->sweep_ev);
+    if (svc->stop_ev != NULL)
+        event_free(svc->stop_ev);
+    if (svc->free_ev != NULL)
+        event_free(svc->free_ev);
+    for (size_t i = 0; i < svc->nroutes; i++) {
+        free(svc->routes[i].method);
+        free(svc->routes[i].pattern);
+    }
+    free(svc->routes);
+    free(svc->decls);
+    free(svc->ch_svc);
+    free(svc->ch_discover);
+    free(svc->ch_register);
+    free(svc->ch_reply);
+    free(svc->ch_event_prefix);
+    free(svc);
+}
+
+static void on_free_event(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    svc_really_free(arg);
+}
+
+PORTICO_API void portico_service_free(portico_service *svc)
+{
+    if (svc == NULL)
+        return;
+    if (svc->depth > 0) {
+        if (!svc->free_pending) {
+            svc->free_pending = true;
+            event_active(svc->free_ev, 0, 0);
+        }
+        return;
+    }
+    svc_really_free(svc);
+}
