@@ -1,2 +1,138 @@
+/* test_headers.c -- which headers cross the gateway (SPEC §4). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "headers.h"
 #include "test.h"
-int main(void) { return test_finish("headers"); }
+
+#define KV(n, v) {n, sizeof(n) - 1, v, sizeof(v) - 1}
+
+static size_t count_named(const struct pc_kv *h, size_t n, const char *name)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++)
+        if (h[i].name_len == strlen(name) && memcmp(h[i].name, name, h[i].name_len) == 0) c++;
+    return c;
+}
+
+static const struct pc_kv *find(const struct pc_kv *h, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (h[i].name_len == strlen(name) && memcmp(h[i].name, name, h[i].name_len) == 0)
+            return &h[i];
+    return NULL;
+}
+
+static void test_to_service(void)
+{
+    const struct pc_kv in[] = {
+        KV("host", "api.example"),
+        KV("connection", "keep-alive, X-Secret"),
+        KV("keep-alive", "timeout=5"),
+        KV("x-secret", "hop"),
+        KV("te", "trailers"),
+        KV("trailer", "x"),
+        KV("transfer-encoding", "chunked"),
+        KV("upgrade", "websocket"),
+        KV("proxy-authorization", "Basic x"),
+        KV("proxy-connection", "keep-alive"),
+        KV("accept", "*/*"),
+        KV("x-request-id", "client-id"),
+        KV("x-forwarded-for", "1.2.3.4"),
+        KV("x-forwarded-for", "5.6.7.8"),
+        KV("x-forwarded-proto", "https"),
+        KV("accept", "text/html"),
+    };
+    size_t n = sizeof in / sizeof in[0];
+    struct pc_kv out[sizeof in / sizeof in[0] + 3];
+    pc_buf scratch;
+    size_t k;
+
+    pc_buf_init(&scratch);
+    k = gw_headers_to_service(in, n, "rid-1", "127.0.0.1", out, &scratch);
+
+    /* Kept, in arrival order, repeated names kept. */
+    CHECK_EQ_INT(k, 6);
+    CHECK_EQ_MEM(out[0].name, out[0].name_len, "host", 4);
+    CHECK_EQ_MEM(out[1].name, out[1].name_len, "accept", 6);
+    CHECK_EQ_MEM(out[1].value, out[1].value_len, "*/*", 3);
+    CHECK_EQ_MEM(out[2].name, out[2].name_len, "accept", 6);
+    CHECK_EQ_MEM(out[2].value, out[2].value_len, "text/html", 9);
+    /* Hop-by-hop, and headers named by Connection, are gone. */
+    const char *gone[] = {"connection", "keep-alive", "x-secret", "te", "trailer",
+                          "transfer-encoding", "upgrade", "proxy-authorization",
+                          "proxy-connection"};
+    for (size_t i = 0; i < sizeof gone / sizeof gone[0]; i++)
+        CHECK_EQ_INT(count_named(out, k, gone[i]), 0);
+    /* Added once each, at the end. */
+    CHECK_EQ_INT(count_named(out, k, "x-request-id"), 1);
+    CHECK_EQ_INT(count_named(out, k, "x-forwarded-for"), 1);
+    CHECK_EQ_INT(count_named(out, k, "x-forwarded-proto"), 1);
+    const struct pc_kv *h = find(out, k, "x-request-id");
+    CHECK(h && h->value_len == 5 && memcmp(h->value, "rid-1", 5) == 0);
+    h = find(out, k, "x-forwarded-for");
+    CHECK(h && h->value_len == strlen("1.2.3.4, 5.6.7.8, 127.0.0.1") &&
+          memcmp(h->value, "1.2.3.4, 5.6.7.8, 127.0.0.1", h->value_len) == 0);
+    h = find(out, k, "x-forwarded-proto");
+    CHECK(h && h->value_len == 4 && memcmp(h->value, "http", 4) == 0);
+    pc_buf_deinit(&scratch);
+}
+
+static void test_no_client_headers(void)
+{
+    struct pc_kv out[3];
+    pc_buf scratch;
+    size_t k;
+
+    pc_buf_init(&scratch);
+    k = gw_headers_to_service(NULL, 0, "r", "::1", out, &scratch);
+    CHECK_EQ_INT(k, 3);
+    const struct pc_kv *h = find(out, k, "x-forwarded-for");
+    CHECK(h && h->value_len == 3 && memcmp(h->value, "::1", 3) == 0);
+    /* An empty client x-forwarded-for adds nothing before the address. */
+    const struct pc_kv in[] = {KV("x-forwarded-for", "")};
+    struct pc_kv out2[4];
+    k = gw_headers_to_service(in, 1, "r", "10.0.0.1", out2, &scratch);
+    h = find(out2, k, "x-forwarded-for");
+    CHECK(h && h->value_len == 8 && memcmp(h->value, "10.0.0.1", 8) == 0);
+    pc_buf_deinit(&scratch);
+}
+
+static void test_request_id(void)
+{
+    char big[130];
+    memset(big, 'a', sizeof big);
+    CHECK(gw_request_id_is_valid("abc", 3));
+    CHECK(gw_request_id_is_valid("client-id_123.~!", 16));
+    CHECK(gw_request_id_is_valid(big, 128));
+    CHECK(!gw_request_id_is_valid(big, 129));
+    CHECK(!gw_request_id_is_valid("", 0));
+    CHECK(!gw_request_id_is_valid("a b", 3));
+    CHECK(!gw_request_id_is_valid("a\tb", 3));
+    CHECK(!gw_request_id_is_valid("caf\xc3\xa9", 5));
+    CHECK(!gw_request_id_is_valid("a\x7f", 2));
+}
+
+static void test_reply_drops(void)
+{
+    CHECK(gw_headers_reply_drops("connection", 10));
+    CHECK(gw_headers_reply_drops("transfer-encoding", 17));
+    CHECK(gw_headers_reply_drops("content-length", 14));
+    CHECK(gw_headers_reply_drops("x-request-id", 12));
+    CHECK(gw_headers_reply_drops("proxy-authenticate", 18));
+    CHECK(gw_headers_reply_drops("keep-alive", 10));
+    CHECK(gw_headers_reply_drops("upgrade", 7));
+    CHECK(!gw_headers_reply_drops("content-type", 12));
+    CHECK(!gw_headers_reply_drops("set-cookie", 10));
+    CHECK(!gw_headers_reply_drops("x-request-ids", 13));
+    CHECK(!gw_headers_reply_drops("content-length2", 15));
+}
+
+int main(void)
+{
+    test_to_service();
+    test_no_client_headers();
+    test_request_id();
+    test_reply_drops();
+    return test_finish("headers");
+}

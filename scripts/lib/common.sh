@@ -1,0 +1,41 @@
+# common.sh -- shared by scripts/run.sh and scripts/test.sh: installing what
+# is missing (Debian/Ubuntu, as root or through sudo) and building.
+
+# Packages the build and the tests need.
+PORTICO_BUILD_PACKAGES="gcc pkg-config meson ninja-build libevent-dev libhiredis-dev
+  libjansson-dev libhttp-parser-dev libssl-dev"
+PORTICO_RUN_PACKAGES="redis-server redis-tools python3 python3-redis curl"
+PORTICO_TEST_PACKAGES="redis-server python3 python3-redis openssl clang libclang-rt-dev"
+
+say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Runs a command as root: directly when we are root, else through sudo.
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Installs the named Debian packages that are not installed yet.
+ensure_packages() {
+    local missing=() p
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+            missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    command -v apt-get >/dev/null || die "missing packages (${missing[*]}) and no apt-get"
+    say "installing: ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq ||
+        die "apt-get update failed"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >/dev/null || die "apt-get install failed: ${missing[*]}"
+}
+
+# meson setup (once) + ninja for build dir $1 with extra meson options.
+build_dir() {
+    local dir=$1; shift
+    if [ ! -f "$dir/build.ninja" ]; then
+        meson setup "$dir" "$@" >/dev/null || die "meson setup $dir failed"
+    fi
+    ninja -C "$dir" >/dev/null || { ninja -C "$dir"; die "build in $dir failed"; }
+}
