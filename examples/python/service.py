@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""hello -- a portico service in one Python file, with no SDK.
+
+It follows the wire protocol of docs/protocol.md (register, heartbeat every
+ttl/3, re-announce on discover, requests in, replies out, deregister on exit)
+using only Debian's python3-redis, so run it with the system python3:
+
+    /usr/bin/python3 examples/python/service.py [--redis URL] [--prefix P]
+    curl http://127.0.0.1:8000/hello/world      ->  {"hello": "world"}
+
+Routes: GET /hello/{name}.  The Redis URL comes from --redis, else the
+PORTICO_REDIS environment variable, else redis://127.0.0.1:6379.  It prints
+"ready" on stderr once registered, and deregisters on SIGTERM / SIGINT.
+"""
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+import uuid
+
+import redis
+
+SERVICE = "hello"
+TTL_MS = 10000
+ROUTES = [{"method": "GET", "path": "/hello/{name}"}]
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+class Service:
+    def __init__(self, url, prefix):
+        self.url, self.prefix = url, prefix
+        self.instance = "%s-%s" % (SERVICE, uuid.uuid4().hex[:8])
+        self.channel = "%s:svc:%s" % (prefix, self.instance)
+        self.stopping = False
+        self.announced = False
+        self.r = self.ps = None
+
+    def publish(self, channel, msg):
+        return self.r.publish(channel, json.dumps(msg, separators=(",", ":")))
+
+    def register(self):
+        self.publish(self.prefix + ":register", {
+            "v": 1, "type": "register", "service": SERVICE,
+            "instance": self.instance, "channel": self.channel,
+            "ttl_ms": TTL_MS, "ts_ms": now_ms(), "routes": ROUTES})
+        if not self.announced:
+            self.announced = True
+            print("hello: ready instance=%s" % self.instance, file=sys.stderr, flush=True)
+
+    def deregister(self):
+        self.publish(self.prefix + ":register", {
+            "v": 1, "type": "deregister", "service": SERVICE,
+            "instance": self.instance, "ts_ms": now_ms()})
+
+    def reply(self, req, status, body):
+        self.publish(req["reply_to"], {
+            "v": 1, "id": req["id"], "status": status,
+            "headers": [["content-type", "application/json"]],
+            "body": json.dumps(body)})
+
+    def handle(self, data):
+        try:
+            req = json.loads(data)
+            if req.get("v") != 1 or not isinstance(req.get("id"), str):
+                return
+        except (ValueError, AttributeError):
+            return
+        if req.get("deadline_ms", 0) < now_ms():
+            return  # the gateway has already answered 504
+        if req.get("route") == "/hello/{name}" and req.get("method") in ("GET", "HEAD"):
+            name = req.get("params", {}).get("name", "")
+            self.reply(req, 200, {"hello": name})
+        else:
+            self.reply(req, 404, {"error": "not_found", "message": "no such route"})
+
+    def run_once(self):
+        """Connects, subscribes, registers, then serves until stop or error."""
+        self.r = redis.Redis.from_url(self.url, socket_timeout=5)
+        self.ps = self.r.pubsub(ignore_subscribe_messages=True)
+        self.ps.subscribe(self.channel, self.prefix + ":discover")
+        self.register()
+        next_beat = time.monotonic() + TTL_MS / 3000.0
+        while not self.stopping:
+            msg = self.ps.get_message(timeout=0.2)
+            if msg and msg["type"] == "message":
+                if msg["channel"].decode() == self.channel:
+                    self.handle(msg["data"])
+                else:
+                    self.register()  # discover: re-announce now
+            if time.monotonic() >= next_beat:
+                self.register()
+                next_beat = time.monotonic() + TTL_MS / 3000.0
+        self.deregister()
+        self.ps.close()
+
+    def run(self):
+        backoff = 0.1
+        while not self.stopping:
+            try:
+                self.run_once()
+                return
+            except (redis.ConnectionError, redis.TimeoutError, OSError) as e:
+                print("hello: redis: %s; retrying in %.1fs" % (e, backoff), file=sys.stderr)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+
+def main():
+    ap = argparse.ArgumentParser(description="portico hello service (no SDK)")
+    ap.add_argument("--redis", default=os.environ.get("PORTICO_REDIS", "redis://127.0.0.1:6379"))
+    ap.add_argument("--prefix", default=os.environ.get("PORTICO_PREFIX", "portico"))
+    args = ap.parse_args()
+    svc = Service(args.redis, args.prefix)
+
+    def stop(signum, frame):
+        svc.stopping = True
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    svc.run()
+
+
+if __name__ == "__main__":
+    main()

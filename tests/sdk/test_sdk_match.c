@@ -1,0 +1,105 @@
+/* Route matching on the SDK side (match.c): the rules of SPEC §3. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "test.h"
+
+static const struct pc_route_decl routes[] = {
+    {"GET", "/users"},          /* 0 */
+    {"POST", "/users"},         /* 1 */
+    {"GET", "/users/{id}"},     /* 2 */
+    {"GET", "/users/me"},       /* 3 */
+    {"*", "/files/*"},          /* 4 */
+    {"GET", "/files/{name}"},   /* 5 */
+    {"GET", "/"},               /* 6 */
+    {"PUT", "/a/{x}/c"},        /* 7 */
+    {"GET", "/a/b/{y}"},        /* 8 */
+    {"HEAD", "/h"},             /* 9 */
+    {"GET", "/h"},              /* 10 */
+    {"GET", "/g"},              /* 11 */
+};
+#define N (sizeof routes / sizeof routes[0])
+
+static int match(const char *method, const char *path, size_t *best, json_t *params)
+{
+    return pt_route_match(routes, N, method, path, strlen(path), best, params);
+}
+
+static void expect(const char *method, const char *path, long want, const char *pname,
+                   const char *pval)
+{
+    size_t best = 99;
+    json_t *params = json_object();
+    int rc = match(method, path, &best, params);
+
+    if (want < 0) {
+        CHECK_EQ_INT(rc, want);
+    } else {
+        CHECK_EQ_INT(rc, PT_MATCH_OK);
+        CHECK_EQ_INT(best, want);
+        if (pname != NULL)
+            CHECK_EQ_STR(json_string_value(json_object_get(params, pname)), pval);
+    }
+    if (rc != (want < 0 ? want : PT_MATCH_OK) || (want >= 0 && (long)best != want))
+        fprintf(stderr, "  for %s %s\n", method, path);
+    json_decref(params);
+}
+
+int main(void)
+{
+    expect("GET", "/users", 0, NULL, NULL);
+    expect("POST", "/users", 1, NULL, NULL);
+    expect("DELETE", "/users", PT_MATCH_NO_METHOD, NULL, NULL);
+    expect("GET", "/users/42", 2, "id", "42");
+    expect("GET", "/users/me", 3, NULL, NULL);            /* literal beats param */
+    expect("GET", "/users/a%2Fb", 2, "id", "a/b");        /* %2F does not split */
+    expect("GET", "/users/", PT_MATCH_NOT_FOUND, NULL, NULL); /* {id} never empty */
+    expect("GET", "/files", 4, "*", "");                  /* * may be empty */
+    expect("GET", "/files/x", 5, "name", "x");            /* param beats * */
+    expect("POST", "/files/x", 4, "*", "x");              /* method falls back to * route */
+    expect("GET", "/files/x/y", 4, "*", "x/y");
+    expect("GET", "/", 6, NULL, NULL);
+    expect("GET", "/a/b/c", 8, "y", "c");                 /* literal b first */
+    expect("PUT", "/a/b/c", 7, "x", "b");                 /* backtracks to {x} */
+    expect("HEAD", "/h", 9, NULL, NULL);                  /* exact HEAD */
+    expect("HEAD", "/g", 11, NULL, NULL);                 /* HEAD served by GET */
+    expect("GET", "/users/../x", PT_MATCH_BAD_PATH, NULL, NULL);
+    expect("GET", "/users/%2e%2e", PT_MATCH_BAD_PATH, NULL, NULL);
+    expect("GET", "/users/%zz", PT_MATCH_BAD_PATH, NULL, NULL);
+    expect("GET", "users", PT_MATCH_BAD_PATH, NULL, NULL);
+    expect("GET", "/nope", PT_MATCH_NOT_FOUND, NULL, NULL);
+
+    CHECK(pt_pattern_equal("/u/{id}", "/u/{uid}"));
+    CHECK(pt_pattern_equal("/", "/"));
+    CHECK(!pt_pattern_equal("/u/{id}", "/u/me"));
+    CHECK(!pt_pattern_equal("/u/*", "/u/{x}"));
+    CHECK(!pt_pattern_equal("/u", "/u/{x}"));
+
+    CHECK_EQ_INT(pt_route_find(routes, N, "GET", "/users/{uid}"), 2);
+    CHECK_EQ_INT(pt_route_find(routes, N, "HEAD", "/users/{id}"), 2);
+    CHECK_EQ_INT(pt_route_find(routes, N, "PATCH", "/files/*"), 4);
+    CHECK_EQ_INT(pt_route_find(routes, N, "DELETE", "/users/{id}"), -1);
+    CHECK_EQ_INT(pt_route_find(routes, N, "GET", "/nope"), -1);
+
+    CHECK_EQ_INT(pt_method_rank("GET", "GET"), 0);
+    CHECK_EQ_INT(pt_method_rank("GET", "HEAD"), 1);
+    CHECK_EQ_INT(pt_method_rank("*", "PATCH"), 2);
+    CHECK_EQ_INT(pt_method_rank("POST", "GET"), -1);
+
+    CHECK(pt_topic_is_valid("order.placed"));
+    CHECK(pt_topic_is_valid("A-b_c.9"));
+    CHECK(!pt_topic_is_valid(""));
+    CHECK(!pt_topic_is_valid("a b"));
+    CHECK(!pt_topic_is_valid("a:b"));
+    CHECK(!pt_topic_is_valid("a*"));
+    {
+        char long_topic[200];
+        memset(long_topic, 'a', sizeof long_topic - 1);
+        long_topic[sizeof long_topic - 1] = '\0';
+        CHECK(!pt_topic_is_valid(long_topic));
+        long_topic[128] = '\0';
+        CHECK(pt_topic_is_valid(long_topic));
+    }
+    return test_finish("sdk-match");
+}

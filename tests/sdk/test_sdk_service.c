@@ -1,0 +1,257 @@
+/* The serving side without Redis: argument checks, request dispatch to the
+ * right handler, params and accessors, requests dropped when already past
+ * their deadline, replies after the deadline and second replies refused,
+ * 404 for an unknown route, event dispatch and validation, calls failing
+ * with a typed error when the bus is down (callback exactly once, never
+ * inside portico_call_send). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "clock.h"
+#include "internal.h"
+#include "test.h"
+
+static int calls_a, calls_b;
+static portico_request *kept;
+static int last_reply_rc;
+
+static void on_a(portico_request *req, void *ud)
+{
+    calls_a++;
+    CHECK(ud == (void *)&calls_a);
+    CHECK_EQ_STR(portico_request_method(req), "GET");
+    CHECK_EQ_STR(portico_request_path(req), "/users/42");
+    CHECK_EQ_STR(portico_request_query(req), "v=1");
+    CHECK_EQ_STR(portico_request_route(req), "/users/{id}");
+    CHECK_EQ_STR(portico_request_param(req, "id"), "42");
+    CHECK(portico_request_param(req, "nope") == NULL);
+    CHECK_EQ_STR(portico_request_header(req, "X-Request-Id"), "rid-1");
+    CHECK_EQ_STR(portico_request_request_id(req), "rid-1");
+    CHECK_EQ_INT(portico_request_header_count(req), 2);
+    {
+        const char *n, *v;
+        CHECK_EQ_INT(portico_request_header_at(req, 1, &n, &v), 0);
+        CHECK_EQ_STR(n, "accept");
+        CHECK_EQ_INT(portico_request_header_at(req, 2, &n, &v), PORTICO_ERR_INVALID);
+    }
+    {
+        size_t len;
+        const char *b = portico_request_body(req, &len);
+        CHECK_EQ_INT(len, 7);
+        CHECK_EQ_STR(b, "{\"a\":1}");
+        json_t *j = portico_request_json(req);
+        CHECK(json_is_object(j));
+        json_decref(j);
+    }
+    CHECK_EQ_STR(portico_request_remote_addr(req), "203.0.113.9");
+    CHECK(portico_request_remaining_ms(req) > 0);
+    CHECK(!portico_request_is_done(req));
+    /* the bus is down: the reply cannot go out, and the request is done */
+    last_reply_rc = portico_reply_text(req, 200, "hello %d", 42);
+    CHECK_EQ_INT(last_reply_rc, PORTICO_ERR_BUS);
+    CHECK_EQ_INT(portico_reply_text(req, 200, "again"), PORTICO_ERR_REPLIED);
+    CHECK(portico_request_is_done(req));
+}
+
+static void on_b(portico_request *req, void *ud)
+{
+    (void)ud;
+    calls_b++;
+    /* bad replies are refused without consuming the request */
+    CHECK_EQ_INT(portico_reply(req, 99, NULL, NULL, 0), PORTICO_ERR_INVALID);
+    {
+        const char *bad[] = {"bad name", "x", NULL};
+        CHECK_EQ_INT(portico_reply(req, 200, bad, NULL, 0), PORTICO_ERR_INVALID);
+        const char *badv[] = {"x-a", "a\r\nb", NULL};
+        CHECK_EQ_INT(portico_reply(req, 200, badv, NULL, 0), PORTICO_ERR_INVALID);
+    }
+    CHECK_EQ_INT(portico_reply_json(req, 200, NULL), PORTICO_ERR_INVALID);
+    CHECK(!portico_request_is_done(req));
+    kept = portico_request_ref(req); /* reply later, after the deadline */
+}
+
+static char *request_json(const char *method, const char *path, const char *route,
+                          int64_t deadline_delta_ms)
+{
+    char *s = malloc(1024);
+    snprintf(s, 1024,
+             "{\"v\":1,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\","
+             "\"reply_to\":\"portico:reply:x\",\"deadline_ms\":%" PRIu64 ","
+             "\"method\":\"%s\",\"path\":\"%s\",\"query\":\"v=1\",%s%s%s"
+             "\"params\":{\"id\":\"42\"},\"headers\":[[\"x-request-id\",\"rid-1\"],"
+             "[\"accept\",\"*/*\"]],\"remote_addr\":\"203.0.113.9\",\"body\":\"{\\\"a\\\":1}\"}",
+             (uint64_t)((int64_t)pc_unix_ms() + deadline_delta_ms), method, path,
+             route ? "\"route\":\"" : "", route ? route : "", route ? "\"," : "");
+    return s;
+}
+
+static void dispatch(portico_service *svc, const char *method, const char *path,
+                     const char *route, int64_t delta)
+{
+    char *m = request_json(method, path, route, delta);
+    pt_request_dispatch(svc, m, strlen(m));
+    free(m);
+}
+
+static int events_seen;
+static void on_event(portico_service *svc, const portico_event *ev, void *ud)
+{
+    (void)svc;
+    (void)ud;
+    events_seen++;
+    CHECK_EQ_STR(portico_event_topic(ev), "order.placed");
+    CHECK_EQ_STR(portico_event_source(ev), "orders");
+    CHECK_EQ_INT(portico_event_ts_ms(ev), 5);
+    CHECK_EQ_INT(json_integer_value(json_object_get(portico_event_data(ev), "n")), 7);
+}
+
+static int call_cb_count, call_cb_err;
+static bool in_send;
+static void on_call(portico_service *svc, int err, const portico_response *res, void *ud)
+{
+    (void)svc;
+    (void)ud;
+    CHECK(!in_send);
+    CHECK(res == NULL);
+    call_cb_count++;
+    call_cb_err = err;
+}
+
+static void on_stop_loop(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    event_base_loopbreak(arg);
+}
+
+static void run_loop_ms(struct event_base *base, int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    struct event *ev = evtimer_new(base, on_stop_loop, base);
+    evtimer_add(ev, &tv);
+    event_base_dispatch(base);
+    event_free(ev);
+}
+
+int main(void)
+{
+    struct event_base *base = event_base_new();
+    portico_service *svc;
+    int err = 0;
+
+    /* argument checks */
+    CHECK(portico_service_new(base, "Bad Name", NULL, &err) == NULL);
+    CHECK_EQ_INT(err, PORTICO_ERR_INVALID);
+    CHECK(portico_service_new(base, "users", "http://x", &err) == NULL);
+    CHECK_EQ_INT(err, PORTICO_ERR_INVALID);
+    CHECK(portico_service_new(NULL, "users", NULL, &err) == NULL);
+    svc = portico_service_new(base, "users", "redis://127.0.0.1:1/2", &err);
+    CHECK(svc != NULL);
+    CHECK(strncmp(portico_service_instance(svc), "users-", 6) == 0);
+    CHECK_EQ_INT(strlen(portico_service_instance(svc)), 14);
+    CHECK_EQ_INT(portico_service_route(svc, "get", "/x", on_a, NULL), PORTICO_ERR_INVALID);
+    CHECK_EQ_INT(portico_service_route(svc, "GET", "x", on_a, NULL), PORTICO_ERR_INVALID);
+    CHECK_EQ_INT(portico_service_route(svc, "GET", "/x", NULL, NULL), PORTICO_ERR_INVALID);
+    CHECK_EQ_INT(portico_service_route(svc, "GET", "/users/{id}", on_a, &calls_a), 0);
+    CHECK_EQ_INT(portico_service_route(svc, "GET", "/users/{uid}", on_a, NULL),
+                 PORTICO_ERR_INVALID); /* same pattern but for the param name */
+    CHECK_EQ_INT(portico_service_route(svc, "POST", "/users/{id}", on_b, NULL), 0);
+    CHECK_EQ_INT(portico_service_set_instance(svc, "bad instance"), PORTICO_ERR_INVALID);
+    CHECK_EQ_INT(portico_service_set_instance(svc, "users-test"), 0);
+    CHECK_EQ_INT(portico_service_set_prefix(svc, "a b"), PORTICO_ERR_INVALID);
+    CHECK_EQ_INT(portico_service_enable_calls(svc), 0);
+    CHECK_EQ_INT(portico_event_subscribe(svc, "bad topic", on_event, NULL), PORTICO_ERR_INVALID);
+    CHECK_EQ_INT(portico_event_subscribe(svc, "order.placed", on_event, NULL), 0);
+    CHECK_EQ_INT(portico_event_publish(svc, "order.placed", json_object()), PORTICO_ERR_STATE);
+    CHECK(portico_call_new(svc, "Bad", "GET", "/x", &err) == NULL);
+    CHECK_EQ_INT(err, PORTICO_ERR_INVALID);
+    CHECK_EQ_STR(portico_strerror(PORTICO_ERR_TIMEOUT), "timeout");
+    CHECK_EQ_STR(portico_strerror(12345), "unknown");
+    CHECK_EQ_STR(portico_version(), PORTICO_VERSION_STRING);
+
+    /* nothing listens on port 1: start works, the bus just stays down */
+    CHECK_EQ_INT(portico_service_start(svc), 0);
+    CHECK_EQ_INT(portico_service_start(svc), PORTICO_ERR_STATE);
+    CHECK_EQ_INT(portico_service_route(svc, "GET", "/y", on_a, NULL), PORTICO_ERR_STATE);
+    CHECK(!portico_service_is_connected(svc));
+
+    /* dispatch by route string (param names ignored) */
+    dispatch(svc, "GET", "/users/42", "/users/{uid}", 5000);
+    CHECK_EQ_INT(calls_a, 1);
+    CHECK_EQ_INT(svc->reqs_pending, 0);
+    /* already past its deadline: the handler does not run */
+    dispatch(svc, "GET", "/users/42", "/users/{id}", -1);
+    CHECK_EQ_INT(calls_a, 1);
+    /* no route given: matched on the path */
+    dispatch(svc, "GET", "/users/42", NULL, 5000);
+    CHECK_EQ_INT(calls_a, 2);
+    /* unknown route: a 404 reply (lost: bus down), no handler, nothing left over */
+    dispatch(svc, "DELETE", "/users/42", "/users/{id}", 5000);
+    CHECK_EQ_INT(calls_a + calls_b, 2);
+    CHECK_EQ_INT(svc->reqs_pending, 0);
+    /* garbage is dropped */
+    pt_request_dispatch(svc, "{", 1);
+    pt_request_dispatch(svc, "{\"v\":1}", 7);
+
+    /* asynchronous: kept past its deadline, then a late reply is refused */
+    dispatch(svc, "POST", "/users/42", "/users/{id}", 150);
+    CHECK_EQ_INT(calls_b, 1);
+    CHECK(kept != NULL);
+    CHECK_EQ_INT(svc->reqs_pending, 1);
+    run_loop_ms(base, 300);
+    CHECK_EQ_INT(svc->reqs_pending, 0);
+    CHECK(portico_request_is_done(kept));
+    CHECK_EQ_INT(portico_reply_text(kept, 200, "late"), PORTICO_ERR_DEADLINE);
+    CHECK_EQ_INT(portico_request_remaining_ms(kept), 0);
+    portico_request_unref(kept);
+
+    /* events: valid ones reach the handler, others are dropped */
+    {
+        const char *ok = "{\"v\":1,\"type\":\"event\",\"id\":\"e1\",\"topic\":\"order.placed\","
+                         "\"source\":\"orders\",\"instance\":\"o-1\",\"ts_ms\":5,\"data\":{\"n\":7}}";
+        const char *bad[] = {
+            "{\"v\":2,\"type\":\"event\",\"topic\":\"order.placed\",\"data\":1}",
+            "{\"v\":1,\"type\":\"x\",\"topic\":\"order.placed\",\"data\":1}",
+            "{\"v\":1,\"type\":\"event\",\"topic\":\"other\",\"data\":1}",
+            "{\"v\":1,\"type\":\"event\",\"topic\":\"order.placed\"}",
+            "not json",
+        };
+        pt_event_dispatch(svc, "order.placed", 12, ok, strlen(ok));
+        CHECK_EQ_INT(events_seen, 1);
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+            pt_event_dispatch(svc, "order.placed", 12, bad[i], strlen(bad[i]));
+        CHECK_EQ_INT(events_seen, 1);
+        pt_event_dispatch(svc, "other", 5, ok, strlen(ok)); /* no handler for it */
+        CHECK_EQ_INT(events_seen, 1);
+    }
+
+    /* a call while the bus is down: exactly one callback, from the loop */
+    {
+        portico_call *call = portico_call_new(svc, "orders", "GET", "/orders?x=1", &err);
+        CHECK(call != NULL);
+        CHECK_EQ_INT(portico_call_add_header(call, "Connection", "close"), PORTICO_ERR_INVALID);
+        CHECK_EQ_INT(portico_call_add_header(call, "X-Thing", "1"), 0);
+        in_send = true;
+        CHECK_EQ_INT(portico_call_send(call, on_call, NULL), 0);
+        in_send = false;
+        CHECK_EQ_INT(call_cb_count, 0);
+        run_loop_ms(base, 50);
+        CHECK_EQ_INT(call_cb_count, 1);
+        CHECK_EQ_INT(call_cb_err, PORTICO_ERR_BUS);
+        CHECK_EQ_INT(portico_call_send(NULL, on_call, NULL), PORTICO_ERR_INVALID);
+    }
+    /* a pending call is cancelled by free, exactly once */
+    {
+        portico_call *call = portico_call_new(svc, "orders", "GET", "/orders", &err);
+        CHECK_EQ_INT(portico_call_send(call, on_call, NULL), 0);
+        portico_service_free(svc);
+        CHECK_EQ_INT(call_cb_count, 2);
+        CHECK_EQ_INT(call_cb_err, PORTICO_ERR_CANCELLED);
+    }
+    event_base_free(base);
+    return test_finish("sdk-service");
+}
