@@ -177,8 +177,20 @@ void pt_request_dispatch(portico_service *svc, const char *msg, size_t len)
     }
     if (req->in.route != NULL && req->in.route[0] != '\0') {
         idx = pt_route_find(svc->decls, svc->nroutes, req->in.method, req->in.route);
-        req->route = req->in.route;
-        if (req->in.params == NULL)
+        req->route = idx >= 0 ? svc->decls[idx].path : req->in.route;
+        if (idx >= 0 && strcmp(svc->decls[idx].path, req->in.route) != 0) {
+            /* the gateway knows the pattern under another instance's param
+             * names: capture the params again under ours */
+            size_t one;
+            req->own_params = json_object();
+            if (req->own_params != NULL &&
+                pt_route_match(&svc->decls[idx], 1, svc->decls[idx].method, req->in.path,
+                               strlen(req->in.path), &one, req->own_params) != PT_MATCH_OK) {
+                json_decref(req->own_params);
+                req->own_params = NULL;
+            }
+        }
+        if (req->own_params == NULL && req->in.params == NULL)
             req->own_params = json_object();
     } else {
         size_t best;

@@ -27,7 +27,7 @@ static void on_a(portico_request *req, void *ud)
     CHECK_EQ_STR(portico_request_path(req), "/users/42");
     CHECK_EQ_STR(portico_request_query(req), "v=1");
     CHECK_EQ_STR(portico_request_route(req), "/users/{id}");
-    CHECK_EQ_STR(portico_request_param(req, "id"), "42");
+    CHECK_EQ_STR(portico_request_param(req, "id"), "42"); /* our name, not the gateway's */
     CHECK(portico_request_param(req, "nope") == NULL);
     CHECK_EQ_STR(portico_request_header(req, "X-Request-Id"), "rid-1");
     CHECK_EQ_STR(portico_request_request_id(req), "rid-1");
@@ -166,7 +166,11 @@ int main(void)
     CHECK_EQ_INT(portico_service_enable_calls(svc), 0);
     CHECK_EQ_INT(portico_event_subscribe(svc, "bad topic", on_event, NULL), PORTICO_ERR_INVALID);
     CHECK_EQ_INT(portico_event_subscribe(svc, "order.placed", on_event, NULL), 0);
-    CHECK_EQ_INT(portico_event_publish(svc, "order.placed", json_object()), PORTICO_ERR_STATE);
+    {
+        json_t *data = json_object(); /* borrowed by publish */
+        CHECK_EQ_INT(portico_event_publish(svc, "order.placed", data), PORTICO_ERR_STATE);
+        json_decref(data);
+    }
     CHECK(portico_call_new(svc, "Bad", "GET", "/x", &err) == NULL);
     CHECK_EQ_INT(err, PORTICO_ERR_INVALID);
     CHECK_EQ_STR(portico_strerror(PORTICO_ERR_TIMEOUT), "timeout");

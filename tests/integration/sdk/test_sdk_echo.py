@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""examples/echo through the real gateway: every method on /echo and below,
+query, body, headers and x-request-id handed to the service; an asynchronous
+reply (reply from a timer after the handler returned); a late asynchronous
+reply after the deadline (504 from the gateway, refused by the SDK); and
+deregistration on SIGTERM (with --route-grace-ms 0 the route is gone at once:
+404, not after the TTL), with a clean exit."""
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sdkutil import Procs, Stack, check, echo, eq, json_of  # noqa: E402
+from harness import Runner, assert_error, wait_until  # noqa: E402
+
+t = Runner()
+ctx = {}
+
+
+def setup():
+    st = Stack(gateway_args=["--route-grace-ms", "0", "--timeout-ms", "1500"], name="sdk-echo")
+    ctx["procs"] = Procs()
+    ctx["echo"] = ctx["procs"].add(echo(st))
+    st.gw.wait_route("*", "/echo/*", ctx["echo"].instance)
+    return st
+
+
+def teardown(st):
+    try:
+        ctx["procs"].close()
+    finally:
+        st.close()
+
+
+@t.case
+def every_method(st):
+    for m in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+        body = b"payload-" + m.encode() if m in ("POST", "PUT", "PATCH") else None
+        r = st.gw.http(m, "/echo/a/b%20c?x=1&y=2", headers={"X-Thing": "yes"}, body=body)
+        eq(r.status, 200, "%s status" % m)
+        eq(r.header("content-type"), "application/json", "content-type")
+        j = json_of(r)
+        eq(j["method"], m, "method")
+        eq(j["path"], "/echo/a/b%20c", "raw path")
+        eq(j["query"], "x=1&y=2", "query")
+        eq(j["route"], "/echo/*", "route")
+        eq(j["params"], {"*": "a/b c"}, "params")
+        eq(j["body"], body.decode() if body else "", "body")
+        hdrs = dict(j["headers"])
+        eq(hdrs.get("x-thing"), "yes", "custom header")
+        eq(j["request_id"], r.header("x-request-id"), "x-request-id seen by the service")
+        eq(j["remote_addr"], "127.0.0.1", "remote_addr")
+        eq(j["instance"], ctx["echo"].instance, "instance")
+
+
+@t.case
+def root_and_request_id(st):
+    r = st.gw.http("GET", "/echo", headers={"X-Request-Id": "my-req-1"})
+    eq(r.status, 200, "status")
+    j = json_of(r)
+    eq(j["params"], {"*": ""}, "empty wildcard")
+    eq(j["request_id"], "my-req-1", "client request id kept")
+    eq(r.header("x-request-id"), "my-req-1", "response request id")
+
+
+@t.case
+def head_uses_the_route(st):
+    r = st.gw.http("HEAD", "/echo/x")
+    eq(r.status, 200, "HEAD status")
+    eq(r.body, b"", "HEAD has no body")
+
+
+@t.case
+def asynchronous_reply(st):
+    t0 = time.monotonic()
+    r = st.gw.http("GET", "/echo/later?delay_ms=300")
+    dt = time.monotonic() - t0
+    eq(r.status, 200, "status")
+    eq(json_of(r)["query"], "delay_ms=300", "echoed query")
+    check(dt >= 0.28, "answered after %.3fs, before the 300 ms delay" % dt)
+
+
+@t.case
+def asynchronous_reply_after_deadline(st):
+    # gateway deadline 1500 ms; the service answers after 1700 ms
+    r = st.gw.http("GET", "/echo/late?delay_ms=1700")
+    assert_error(r, 504, "timeout")
+    wait_until(lambda: "deadline passed before the delayed reply" in ctx["echo"].stderr_text(),
+               3.0, 0.05, "the echo example to see its late reply refused")
+    ctx["echo"].assert_alive()
+
+
+@t.case
+def sigterm_deregisters_at_once(st):
+    ex = ctx["echo"]
+    eq(st.gw.http("GET", "/echo/x").status, 200, "before")
+    ex.stop()   # SIGTERM; asserts exit 0 and no sanitizer report
+    # deregister is published before the process exits: no TTL wait
+    r = st.gw.http("GET", "/echo/x")
+    assert_error(r, 404, "not_found")
+    check("deregistering" in ex.stderr_text(), "no deregister logged")
+
+
+if __name__ == "__main__":
+    t.main(setup=setup, teardown=teardown)
