@@ -99,6 +99,7 @@ portico is running (logs in $RUN/). Try:
   curl -s -X POST http://127.0.0.1:$port/users -H 'content-type: application/json' -d '{"name":"Ada"}'
   curl -s http://127.0.0.1:$port/users
   curl -s -X POST http://127.0.0.1:$port/orders -H 'content-type: application/json' -d '{"user_id":"1","item":"book"}'
+  curl -s http://127.0.0.1:$port/orders/events
   curl -s http://127.0.0.1:$admin_port/routes
   curl -s http://127.0.0.1:$admin_port/health
   curl -s http://127.0.0.1:$admin_port/metrics
