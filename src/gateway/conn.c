@@ -81,6 +81,7 @@ static void conn_fail(struct gw_conn *c, int status, const char *code, const cha
     r->conn = c;
     r->close_after = true;
     r->http_minor = 1;
+    r->admin = (c->kind == GW_LISTENER_ADMIN);
     r->start_ms = gw_now_mono_ms();
     pc_uuid_v4(r->request_id);
     snprintf(r->method, sizeof r->method, "%s", "-");
@@ -140,7 +141,7 @@ static int on_head(void *ctx, struct gw_req *r)
     timer_arm(c, gw.cfg->header_timeout_ms);
     /* Interim 100 Continue only when nothing is queued ahead of it. */
     v = gw_req_header(r, "expect", &n);
-    if (v && n == 12 && strncasecmp(v, "100-continue", 12) == 0 && c->nreqs == 0)
+    if (v && r->http_minor == 1 && n == 12 && strncasecmp(v, "100-continue", 12) == 0 && c->nreqs == 0)
         bufferevent_write(c->bev, "HTTP/1.1 100 Continue\r\n\r\n", 25);
     return 0;
 }
@@ -171,7 +172,8 @@ static void on_request(void *ctx, struct gw_req *r)
         c->state = GW_CONN_CLOSING;
         gw_http_pause(c->http, true);
         bufferevent_disable(c->bev, EV_READ);
-    } else if (c->nreqs >= GW_CONN_MAX_PIPELINE) {
+    } else if (c->nreqs >= GW_CONN_MAX_PIPELINE ||
+               evbuffer_get_length(bufferevent_get_output(c->bev)) > GW_CONN_OUTPUT_HIGH) {
         c->paused = true;
         gw_http_pause(c->http, true);
         bufferevent_disable(c->bev, EV_READ);
@@ -228,13 +230,30 @@ static void on_read(struct bufferevent *bev, void *arg)
     conn_parse(c);
 }
 
-/* Output drained: after the last response of a closing connection, shut the
- * write side and linger (read and discard) so the client can read it all. */
+/* Resumes reading requests once the queue and the output have room again. */
+static void conn_maybe_resume(struct gw_conn *c)
+{
+    if (!c->paused || c->nreqs >= GW_CONN_MAX_PIPELINE ||
+        evbuffer_get_length(bufferevent_get_output(c->bev)) > GW_CONN_OUTPUT_LOW)
+        return;
+    c->paused = false;
+    gw_http_pause(c->http, false);
+    bufferevent_enable(c->bev, EV_READ);
+    conn_parse(c);
+}
+
+/* Output down to the low watermark. After the last response of a closing
+ * connection is all written, shut the write side and linger (read and
+ * discard) so the client can read it all. */
 static void on_write(struct bufferevent *bev, void *arg)
 {
     struct gw_conn *c = arg;
 
-    if (c->state != GW_CONN_CLOSING || c->nreqs != 0) return;
+    if (c->state != GW_CONN_CLOSING) {
+        conn_maybe_resume(c);
+        return;
+    }
+    if (c->nreqs != 0 || evbuffer_get_length(bufferevent_get_output(bev)) != 0) return;
     c->state = GW_CONN_LINGER;
     shutdown(bufferevent_getfd(bev), SHUT_WR);
     bufferevent_enable(bev, EV_READ);
@@ -301,12 +320,7 @@ static void conn_flush(struct gw_conn *c)
         if (c->nreqs == 0 && evbuffer_get_length(out) == 0) on_write(c->bev, c);
         return;
     }
-    if (c->paused && c->nreqs < GW_CONN_MAX_PIPELINE) {
-        c->paused = false;
-        gw_http_pause(c->http, false);
-        bufferevent_enable(c->bev, EV_READ);
-        conn_parse(c);
-    }
+    conn_maybe_resume(c);
     if (c->nreqs == 0 && c->state == GW_CONN_IDLE) {
         if (c->draining || gw.draining)
             gw_conn_close(c);
@@ -355,6 +369,7 @@ struct gw_conn *gw_conn_new(evutil_socket_t fd, const struct sockaddr *sa,
     evtimer_assign(&c->timer, gw.base, on_timer, c);
     bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
     bufferevent_set_timeouts(c->bev, NULL, &wto);
+    bufferevent_setwatermark(c->bev, EV_WRITE, GW_CONN_OUTPUT_LOW, 0);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     timer_arm(c, gw.cfg->header_timeout_ms);
     TAILQ_INSERT_TAIL(&all_conns, c, link);

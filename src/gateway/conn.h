@@ -24,6 +24,10 @@ enum gw_listener_kind {
 };
 
 #define GW_CONN_MAX_PIPELINE 64   /* requests queued per connection before reading pauses */
+/* Responses waiting for a slow reader: above HIGH bytes no further request is
+ * read from that client; reading resumes once the output is down to LOW. */
+#define GW_CONN_OUTPUT_HIGH (1024 * 1024)
+#define GW_CONN_OUTPUT_LOW (256 * 1024)
 #define GW_CONN_LINGER_MS 1000    /* reading and discarding after an error response */
 
 struct gw_conn *gw_conn_new(evutil_socket_t fd, const struct sockaddr *sa,

@@ -3,6 +3,7 @@
 when replies arrive out of order; errors and timeouts keep their place."""
 
 import os
+import socket
 import sys
 import threading
 import time
@@ -113,6 +114,33 @@ def many_pipelined_split_writes():
         for i in range(20):
             eq(c.read_response().body, str(i).encode(), "response %d" % i)
     eq(svc.n_requests(), 20, "requests")
+    check(not svc.duplicates(), "duplicates")
+
+
+@t.case
+def slow_reader_backpressure():
+    """A client that pipelines many requests and reads nothing does not make the
+    gateway read (and forward) them all: above a bounded amount of pending output
+    it stops reading that client. Once the client reads, every response arrives,
+    in order."""
+    n, size = 1500, 16384
+    body = "x" * size
+    svc, b = mk([("GET", "/bp/{i}")], lambda req: {"status": 200, "body": body})
+    data = b"".join(req_bytes("GET", "%s/bp/%d" % (b, i)) for i in range(n))
+    with ST.gw.raw(timeout=30) as c:
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        sender = threading.Thread(target=c.send, args=(data,), daemon=True)
+        sender.start()
+        time.sleep(1.5)
+        stalled = svc.n_requests()
+        check(0 < stalled < n // 2,
+              "with an unread output the gateway forwarded %d of %d requests" % (stalled, n))
+        for i in range(n):
+            r = c.read_response()
+            if r.status != 200 or len(r.body) != size:
+                eq((r.status, len(r.body)), (200, size), "response %d" % i)
+        sender.join(5)
+    eq(svc.n_requests(), n, "requests forwarded in the end")
     check(not svc.duplicates(), "duplicates")
 
 
