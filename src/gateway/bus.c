@@ -154,6 +154,15 @@ static void on_ping(redisAsyncContext *ac, void *r, void *priv)
 static void on_ping_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct gw_bus *b = arg;
+    if (b->state == BUS_CONNECTING) {
+        /* hiredis 0.14 has no connect timeout: a host that never answers
+         * would hold us here for minutes. */
+        if (++b->pings_outstanding >= GW_BUS_PING_MISSES) {
+            pc_log(PC_LOG_WARN, "bus", "redis: connect timed out");
+            bus_fail(b, "connect timed out");
+        }
+        return;
+    }
     if (b->state != BUS_UP || b->cmd == NULL) return;
     if (b->pings_outstanding >= GW_BUS_PING_MISSES) {
         bus_fail(b, "PING unanswered");
@@ -235,6 +244,7 @@ static void bus_connect(struct gw_bus *b)
     b->state = BUS_CONNECTING;
     b->cmd_ready = false;
     b->subscribed = 0;
+    b->pings_outstanding = 0;
     b->cmd = open_context(b);
     b->sub = b->cmd ? open_context(b) : NULL;
     if (b->cmd == NULL || b->sub == NULL) {

@@ -6,6 +6,7 @@ every request is handled exactly once."""
 
 import json
 import os
+import socket
 import sys
 import threading
 import time
@@ -156,6 +157,29 @@ def gateway_started_while_redis_down():
             gw.stop()
         finally:
             r2.stop(kill=True)
+
+
+@t.case
+def redis_that_never_answers():
+    """A peer that accepts the TCP connection but never answers (a hung Redis):
+    the gateway gives up on the attempt after a few seconds and retries, instead
+    of waiting on it forever; clients get 503 bus_unavailable meanwhile."""
+    mute = socket.socket()
+    mute.bind(("127.0.0.1", 0))
+    mute.listen(16)
+    port = mute.getsockname()[1]
+    gw = Gateway(ST.tmpdir, "redis://127.0.0.1:%d" % port, name="gateway-mute")
+    try:
+        gw.start()
+        assert_error(gw.http("GET", "/x"), 503, "bus_unavailable")
+        wait_until(lambda: "connect timed out" in gw.stderr_text(), 10,
+                   msg="a log line saying the connect attempt timed out")
+        eq(gw.admin_get("/health")[0], 503, "/health while Redis hangs")
+    finally:
+        try:
+            gw.stop()
+        finally:
+            mute.close()
 
 
 def setup():
