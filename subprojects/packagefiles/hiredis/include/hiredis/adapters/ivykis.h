@@ -1,0 +1,2 @@
+/* Forwarding header (portico wrap): makes <hiredis/adapters/ivykis.h> work in-tree. */
+#include "../../../adapters/ivykis.h"

@@ -1,0 +1,2 @@
+/* Forwarding header (portico wrap): makes <hiredis/adapters/libevent.h> work in-tree. */
+#include "../../../adapters/libevent.h"

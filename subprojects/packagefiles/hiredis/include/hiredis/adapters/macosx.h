@@ -1,0 +1,2 @@
+/* Forwarding header (portico wrap): makes <hiredis/adapters/macosx.h> work in-tree. */
+#include "../../../adapters/macosx.h"

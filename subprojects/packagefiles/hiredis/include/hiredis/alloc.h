@@ -1,0 +1,2 @@
+/* Forwarding header (portico wrap): makes <hiredis/alloc.h> work in-tree. */
+#include "../../alloc.h"

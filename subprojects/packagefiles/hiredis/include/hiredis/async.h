@@ -1,0 +1,2 @@
+/* Forwarding header (portico wrap): makes <hiredis/async.h> work in-tree. */
+#include "../../async.h"

@@ -1,0 +1,2 @@
+/* Forwarding header (portico wrap): makes <hiredis/hiredis.h> work in-tree. */
+#include "../../hiredis.h"

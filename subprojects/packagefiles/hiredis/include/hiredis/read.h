@@ -1,0 +1,2 @@
+/* Forwarding header (portico wrap): makes <hiredis/read.h> work in-tree. */
+#include "../../read.h"

@@ -1,0 +1,2 @@
+/* Forwarding header (portico wrap): makes <hiredis/sds.h> work in-tree. */
+#include "../../sds.h"
