@@ -9,11 +9,34 @@
 #include "log.h"
 #include "map.h"
 #include "router.h"
+#include "sign.h"
 #include "stats.h"
 #include "wire.h"
 
 static pc_map *instances;         /* instance id -> struct gw_instance */
 static uint64_t sync_gen;         /* bumped per register message */
+
+/* Replay defence for signed registration (SPEC §3, docs/security.md).
+ * A signed message is refused ("stale") when its ts_ms is more than
+ * PC_SIGN_WINDOW_MS from our clock. Inside the window, anyone who can read
+ * the register channel could replay what they saw, so per instance id we
+ * keep the ts_ms of the last accepted message and refuse ("replayed") any
+ * message older than it:
+ *  - an old register cannot roll an instance back to an earlier route set;
+ *  - a deregister older than the last register cannot knock out an instance
+ *    that has heartbeated since (a newer or same-age one is the real thing);
+ *  - once an instance is dropped (deregister, TTL, gone), its record stays
+ *    until its ts_ms leaves the window, and a register no newer than it is
+ *    refused, so a captured announcement cannot bring the instance back.
+ * An exact replay of an instance's latest register is accepted: it is a
+ * heartbeat, idempotent, and changes nothing. */
+struct seen {
+    int64_t ts_ms;                /* ts_ms of the last accepted message */
+    uint64_t forget_at_ms;        /* unix ms; 0 while the instance is live */
+};
+static pc_map *seen;              /* instance id -> struct seen; signed mode only */
+static uint64_t next_sweep_ms;    /* unix ms of the next sweep of forgotten records */
+#define GW_REG_SWEEP_MS 1000      /* at most one sweep of `seen` per second */
 
 /* One rate limiter per reject reason: "logged once per reason with rate
  * limiting" (SPEC §3). */
@@ -186,6 +209,64 @@ void gw_instance_unref(struct gw_instance *in)
     free(in);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Replay records (signed mode)                                             */
+/* ------------------------------------------------------------------------ */
+
+/* The instance is gone: keep its record until its ts_ms leaves the window. */
+static void seen_forget(const char *id)
+{
+    struct seen *r = seen ? pc_map_get(seen, id, strlen(id)) : NULL;
+    if (r == NULL) return;
+    r->forget_at_ms = (uint64_t)(r->ts_ms > 0 ? r->ts_ms : 0) + PC_SIGN_WINDOW_MS + 1;
+}
+
+/* Frees the records of dropped instances whose window is over. */
+static void seen_sweep(uint64_t now)
+{
+    size_t pos = 0, klen;
+    const char *key;
+    void *val;
+
+    if (seen == NULL || now < next_sweep_ms) return;
+    next_sweep_ms = now + GW_REG_SWEEP_MS;
+    while (pc_map_next(seen, &pos, &key, &klen, &val)) {
+        struct seen *r = val;
+        if (r->forget_at_ms != 0 && r->forget_at_ms <= now) {
+            pc_map_del(seen, key, klen);
+            free(r);
+        }
+    }
+}
+
+/* Whether a signed message with ts_ms for instance id may be applied (see
+ * `seen` above). */
+static bool seen_is_fresh(const char *id, enum pc_reg_type type, int64_t ts_ms)
+{
+    const struct seen *r = seen ? pc_map_get(seen, id, strlen(id)) : NULL;
+    if (r == NULL) return true;
+    /* A dropped instance comes back only with a newer register; a deregister
+     * of it is a no-op either way. */
+    if (r->forget_at_ms != 0 && type == PC_MSG_REGISTER) return ts_ms > r->ts_ms;
+    return ts_ms >= r->ts_ms;
+}
+
+/* An accepted signed message: remember its ts_ms (never moves back). */
+static void seen_accept(const char *id, enum pc_reg_type type, int64_t ts_ms)
+{
+    struct seen *r;
+
+    if (seen == NULL) return;
+    r = pc_map_get(seen, id, strlen(id));
+    if (r == NULL) {
+        if (type != PC_MSG_REGISTER) return;
+        r = xcalloc(1, sizeof *r);
+        if (pc_map_put(seen, id, strlen(id), r) != 0) abort();
+    }
+    if (ts_ms > r->ts_ms) r->ts_ms = ts_ms;
+    if (type == PC_MSG_REGISTER) r->forget_at_ms = 0;
+}
+
 static void on_expiry(evutil_socket_t fd, short what, void *arg)
 {
     gw_registry_drop(arg, "ttl expired");
@@ -203,6 +284,7 @@ void gw_registry_drop(struct gw_instance *in, const char *why)
     pc_log(PC_LOG_INFO, "registry", "instance %s of %s dropped: %s", in->id, in->service, why);
     in->dead = true;
     evtimer_del(&in->expiry);
+    seen_forget(in->id);
     pc_map_del(instances, in->id, strlen(in->id));
     for (size_t i = 0; i < in->nroutes; i++) detach_from_route(in->routes[i], in);
     in->nroutes = 0;
@@ -222,7 +304,15 @@ static void sync_routes(struct gw_instance *in, const struct pc_register *m)
 
     for (size_t i = 0; i < m->nroutes; i++) {
         const struct pc_route_decl *d = &m->routes[i];
-        struct gw_route *rt = gw_router_get(gw.router, d->method, d->path);
+        struct gw_route *rt;
+        if (!pc_reg_policy_route_allowed(gw.cfg->reg_policy, m->service, d->path)) {
+            char detail[256];
+            snprintf(detail, sizeof detail, "%s may not own %s %s (route allow-list)",
+                     m->service, d->method, d->path);
+            reject("not_allowed", detail);
+            continue;
+        }
+        rt = gw_router_get(gw.router, d->method, d->path);
         if (rt == NULL) {
             rt = route_new(d->method, d->path, m->service);
             if (gw_router_add(gw.router, d->method, d->path, rt, NULL) != 0) {
@@ -275,6 +365,7 @@ static void on_register(const struct pc_register *m)
         if (pc_map_put(instances, in->id, idlen, in) != 0) abort();
         pc_log(PC_LOG_INFO, "registry", "instance %s of %s registered", in->id, in->service);
     }
+    seen_accept(in->id, PC_MSG_REGISTER, m->ts_ms);
     in->ttl_ms = m->ttl_ms;
     in->timeout_ms = m->timeout_ms ? m->timeout_ms : gw.cfg->timeout_ms;
     in->last_heard_ms = gw_now_mono_ms();
@@ -292,7 +383,54 @@ static void on_deregister(const struct pc_register *m)
         return;
     }
     gw_stats_registration("deregistered");
+    seen_accept(in->id, PC_MSG_DEREGISTER, m->ts_ms);
     gw_registry_drop(in, "deregistered");
+}
+
+/* Checks a signed message (SPEC §3) and decodes its inner message into m.
+ * Returns 0, or -1 after counting the reason (m then needs no deinit).
+ * The inner message is decoded before the signature is checked because the
+ * key depends on the service it names (per-service secrets); the decoder
+ * applies the same limits as to any message on the channel. */
+static int open_signed(struct pc_register *m, const char *msg, size_t len)
+{
+    const struct pc_reg_policy *pol = gw.cfg->reg_policy;
+    struct pc_signed sm;
+    struct pc_wire_err err;
+    const void *key;
+    size_t keylen;
+    char detail[256];
+    int64_t now = (int64_t)gw_now_unix_ms();
+    const char *why = NULL;
+
+    if (pc_sign_unwrap(&sm, msg, len, &err) != 0) {
+        pc_sign_unwrap_deinit(&sm);
+        reject(err.reason, err.message);
+        return -1;
+    }
+    if (pc_wire_decode_register(m, sm.inner, sm.inner_len, gw.cfg->prefix, &err) != 0) {
+        pc_sign_unwrap_deinit(&sm);
+        reject(err.reason, err.message);
+        return -1;
+    }
+    if (pc_reg_policy_key(pol, m->service, strlen(m->service), &key, &keylen) != 0)
+        why = "unknown_service";
+    else if (!pc_sign_verify(key, keylen, sm.inner, sm.inner_len, sm.sig, sm.sig_len))
+        why = "bad_signature";
+    else if (!m->has_ts)
+        why = "no_timestamp";
+    else if (m->ts_ms < now - PC_SIGN_WINDOW_MS || m->ts_ms > now + PC_SIGN_WINDOW_MS)
+        why = "stale";
+    else if (!seen_is_fresh(m->instance, m->type, m->ts_ms))
+        why = "replayed";
+    pc_sign_unwrap_deinit(&sm);
+    if (why == NULL) return 0;
+    snprintf(detail, sizeof detail, "%s of instance %s of %s (ts_ms %lld, now %lld)",
+             m->type == PC_MSG_REGISTER ? "register" : "deregister", m->instance, m->service,
+             (long long)m->ts_ms, (long long)now);
+    reject(why, detail);
+    pc_wire_register_deinit(m);
+    return -1;
 }
 
 void gw_registry_on_message(const char *msg, size_t len)
@@ -300,7 +438,10 @@ void gw_registry_on_message(const char *msg, size_t len)
     struct pc_register m;
     struct pc_wire_err err;
 
-    if (pc_wire_decode_register(&m, msg, len, gw.cfg->prefix, &err) != 0) {
+    if (pc_reg_policy_wants_signature(gw.cfg->reg_policy)) {
+        seen_sweep(gw_now_unix_ms());
+        if (open_signed(&m, msg, len) != 0) return;
+    } else if (pc_wire_decode_register(&m, msg, len, gw.cfg->prefix, &err) != 0) {
         reject(err.reason, err.message);
         return;
     }
@@ -366,6 +507,10 @@ void gw_registry_init(void)
 {
     instances = pc_map_new();
     if (instances == NULL) abort();
+    if (pc_reg_policy_wants_signature(gw.cfg->reg_policy)) {
+        seen = pc_map_new();
+        if (seen == NULL) abort();
+    }
 }
 
 static void free_route_cb(void *arg, const char *method, const char *pattern, void *value)
@@ -395,6 +540,10 @@ void gw_registry_deinit(void)
     }
     pc_map_free(instances);
     instances = NULL;
+    pos = 0;
+    while (seen != NULL && pc_map_next(seen, &pos, &key, &klen, &val)) free(val);
+    pc_map_free(seen);
+    seen = NULL;
 
     gw_router_foreach(gw.router, free_route_cb, &list);
     while (list) {

@@ -378,6 +378,58 @@ static void test_help_version(void)
     CHECK_ERR(load(bad, NULL), "unknown flag");
 }
 
+/* Signed registration and the route allow-list: paths only (main loads the
+ * files, see sign.h); flags, environment and file all reach them. */
+static void test_registration_files(void)
+{
+    const char *a[] = {"--registration-secrets-file", "/etc/portico/secrets.json",
+                       "--route-allowlist-file=/etc/portico/allow.json", NULL};
+    CHECK_EQ_INT(load(a, NULL), GW_CONFIG_RUN);
+    CHECK_EQ_STR(cfg.registration_secrets_file, "/etc/portico/secrets.json");
+    CHECK_EQ_STR(cfg.route_allowlist_file, "/etc/portico/allow.json");
+    CHECK(cfg.reg_policy == NULL);
+
+    CHECK_EQ_INT(load(NULL, NULL), GW_CONFIG_RUN);
+    CHECK_EQ_STR(cfg.registration_secrets_file, "");
+    CHECK_EQ_STR(cfg.route_allowlist_file, "");
+
+    const char *env[] = {"PORTICO_REGISTRATION_SECRETS_FILE=/e/s.json",
+                         "PORTICO_ROUTE_ALLOWLIST_FILE=/e/a.json", NULL};
+    const char *a2[] = {"--route-allowlist-file", "/flag/a.json", NULL};
+    CHECK_EQ_INT(load(a2, env), GW_CONFIG_RUN);
+    CHECK_EQ_STR(cfg.registration_secrets_file, "/e/s.json");
+    CHECK_EQ_STR(cfg.route_allowlist_file, "/flag/a.json");
+
+    const char *dir = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+    char path[128];
+    snprintf(path, sizeof(path), "%s/portico-cfg-reg-XXXXXX", dir);
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd >= 0) {
+        const char *text = "{\"registration-secret-file\": \"/f/secret\",\n"
+                           " \"registration-secrets-file\": \"/f/secrets.json\",\n"
+                           " \"route-allowlist-file\": \"/f/allow.json\"}";
+        CHECK_EQ_INT(write(fd, text, strlen(text)), (long long)strlen(text));
+        close(fd);
+        const char *a3[] = {"--config", path, NULL};
+        CHECK_EQ_INT(load(a3, NULL), GW_CONFIG_RUN);
+        CHECK_EQ_STR(cfg.registration_secret_file, "/f/secret");
+        CHECK_EQ_STR(cfg.registration_secrets_file, "/f/secrets.json");
+        CHECK_EQ_STR(cfg.route_allowlist_file, "/f/allow.json");
+        unlink(path);
+    }
+
+    const char *bad[] = {"--route-allowlist-file", NULL};
+    CHECK_ERR(load(bad, NULL), "--route-allowlist-file: missing value");
+
+    static char out[8192];
+    int rc;
+    const char *h[] = {"--help", NULL};
+    load_capture(h, &rc, out, sizeof(out));
+    CHECK(strstr(out, "--registration-secrets-file F") != NULL);
+    CHECK(strstr(out, "--route-allowlist-file F") != NULL);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -390,6 +442,7 @@ int main(int argc, char **argv)
     test_file_errors();
     test_errors();
     test_help_version();
+    test_registration_files();
     for (int i = 0; i < (int)(sizeof(tmpfiles) / sizeof(tmpfiles[0])); i++)
         if (tmpfiles[i][0] != '\0')
             unlink(tmpfiles[i]);

@@ -1,0 +1,426 @@
+#!/usr/bin/env python3
+"""Bus security (docs/security.md): the gateway authenticates to Redis with a
+password (requirepass) and with an ACL user; a wrong password keeps it retrying
+with /health 503 and an AUTH error in the log; unix sockets; and the shipped
+least-privilege ACL file (examples/acl/portico.acl) run by a real redis-server:
+the legitimate flow works end to end, a service's credentials cannot read another
+service's requests or act as the gateway, a client without credentials cannot
+publish, and with per-service secrets a holder of the service's Redis
+credentials still cannot announce routes it cannot sign."""
+
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (HOST, Gateway, Redis, RespClient, RespError, Runner, Service,  # noqa: E402
+                     _track, check, eq, fail, now_ms, redis_binary, uniq, wait_until)
+
+t = Runner()
+HERE = os.path.dirname(os.path.abspath(__file__))
+ACL_FILE = os.path.normpath(os.path.join(HERE, "..", "..", "examples", "acl", "portico.acl"))
+GW_USER, GW_PASS = "portico-gateway", "CHANGE-ME-gateway"
+SVC_USER, SVC_PASS = "svc-users", "CHANGE-ME-users"
+USERS_KEY = "users-signing-k3y"
+
+
+# --------------------------------------------------------------------------
+# helpers: an authenticated RESP client, a redis-server with extra options,
+# a harness Service that connects through them and signs its announcements
+# --------------------------------------------------------------------------
+
+class AuthClient(RespClient):
+    """RespClient over TCP or a unix socket that sends AUTH first (when given)."""
+
+    def __init__(self, port=None, user=None, password=None, unix=None, timeout=5.0):
+        if unix:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(timeout)
+            s.connect(unix)
+        else:
+            s = socket.create_connection((HOST, port), timeout=timeout)
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = s
+        self.timeout = timeout
+        self.buf = b""
+        self.subscribed = False
+        if password is not None:
+            r = self.command(*(("AUTH", user, password) if user else ("AUTH", password)))
+            if r != "OK":
+                raise ConnectionError("AUTH answered %r" % (r,))
+
+
+class SecureRedis(Redis):
+    """A private redis-server with extra options (requirepass, aclfile, unixsocket);
+    readiness is checked with the given admin credentials."""
+
+    def __init__(self, tmpdir, extra=(), unix=None, auth=None, tcp=True):
+        super().__init__(tmpdir, port=None if tcp else 0)
+        self.extra = list(extra)
+        self.unix = unix
+        self.auth = auth or {}
+        self.tcp = tcp
+
+    def conn(self, **auth):
+        """kwargs for AuthClient to reach this server."""
+        d = {"unix": self.unix} if not self.tcp else {"port": self.port}
+        d.update(auth)
+        return d
+
+    def start(self, timeout=10.0):
+        self.starts += 1
+        log = open(os.path.join(self.dir, "redis-%d.log" % self.starts), "wb")
+        args = [redis_binary(), "--port", str(self.port if self.tcp else 0), "--bind", HOST,
+                "--save", "", "--appendonly", "no", "--dir", self.dir, "--daemonize", "no",
+                "--protected-mode", "no"] + self.extra
+        if self.unix:
+            args += ["--unixsocket", self.unix, "--unixsocketperm", "700"]
+        try:
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, cwd=self.dir)
+        finally:
+            log.close()
+        _track(self.proc)
+
+        def ping():
+            if self.proc.poll() is not None:
+                fail("redis-server exited with %s at start: %s" % (
+                    self.proc.returncode, self.log_text()[-2000:]))
+            c = AuthClient(timeout=1.0, **self.conn(**self.auth))
+            try:
+                return c.command("PING") == "PONG"
+            finally:
+                c.close()
+        wait_until(ping, timeout, 0.01, "redis-server to answer PING")
+        return self
+
+
+class AuthService(Service):
+    """A harness Service whose Redis connections authenticate (or use a unix socket)
+    and whose register/deregister messages are signed when key is given."""
+
+    def __init__(self, conn, service, key=None, **kw):
+        super().__init__(conn.get("port") or 0, service, **kw)
+        self.conn = conn
+        self.key = key
+
+    def _client(self):
+        return AuthClient(**self.conn)
+
+    def register_msg(self):
+        m = super().register_msg()
+        return sign(m, self.key) if self.key else m
+
+    def deregister_msg(self):
+        m = super().deregister_msg()
+        m["ts_ms"] = now_ms()
+        return sign(m, self.key) if self.key else m
+
+    # Same as Service's, with self._client() instead of an anonymous TCP client.
+    def _sub_loop(self):
+        first = True
+        while not self._stop.is_set():
+            try:
+                sub = self._client()
+            except (OSError, ConnectionError, RespError):
+                time.sleep(0.02)
+                continue
+            try:
+                self._sub = sub
+                sub.subscribe(self.channel, "%s:discover" % self.prefix)
+                with self._lock:
+                    self.connects += 1
+                self._subscribed.set()
+                if (first and self.register_on_start) or (not first and self.register_on_reconnect):
+                    self.publish_register()
+                first = False
+                while not self._stop.is_set():
+                    m = sub.get_message(timeout=0.1)
+                    if m is None:
+                        continue
+                    ch, data = m
+                    if ch == "%s:discover" % self.prefix:
+                        with self._lock:
+                            self.discovers += 1
+                        if not self._hb_paused.is_set():
+                            self.publish_register()
+                    elif ch == self.channel:
+                        self._on_request(data)
+            except (OSError, ConnectionError, RespError):
+                time.sleep(0.02)
+            finally:
+                sub.close()
+                self._sub = None
+
+    def _publish(self, channel, data):
+        if isinstance(data, (dict, list)):
+            data = json.dumps(data)
+        with self._pub_lock:
+            for _ in range(2):
+                try:
+                    if self._pub is None:
+                        self._pub = self._client()
+                    return self._pub.publish(channel, data)
+                except (OSError, ConnectionError, RespError):
+                    if self._pub:
+                        self._pub.close()
+                    self._pub = None
+            return None
+
+
+def sign(inner, key):
+    text = inner if isinstance(inner, str) else json.dumps(inner)
+    return {"v": 1, "signed": text,
+            "sig": hmac.new(key.encode(), text.encode(), hashlib.sha256).hexdigest()}
+
+
+class Env:
+    """One redis + one gateway + services for a case; close() stops all (by PID)."""
+
+    def __init__(self, name, redis_kw, redis_url, gw_args=()):
+        self.tmpdir = tempfile.mkdtemp(prefix="portico-it-secbus-%s-" % name)
+        self.redis = None
+        self.gw = None
+        self.services = []
+        self.clients = []
+        try:
+            kw = dict(redis_kw)
+            if kw.pop("unix", False):
+                kw["unix"] = os.path.join(self.tmpdir, "redis.sock")
+            self.redis = SecureRedis(self.tmpdir, **kw).start()
+            url = redis_url(self.redis)
+            self.gw = Gateway(self.tmpdir, url, list(gw_args), name="gateway")
+            self.gw.start()
+        except BaseException:
+            self.close(check=False)
+            raise
+
+    def service(self, conn, service, routes, key=None, **kw):
+        s = AuthService(conn, service, key=key, routes=routes, **kw)
+        self.services.append(s)
+        s.start()
+        return s
+
+    def client(self, **conn):
+        c = AuthClient(**conn)
+        self.clients.append(c)
+        return c
+
+    def close(self, check=True):
+        err = None
+        for c in self.clients:
+            c.close()
+        for s in self.services:
+            try:
+                s.stop(deregister=False)
+            except Exception:  # noqa: BLE001
+                pass
+        try:
+            if self.gw is not None:
+                self.gw.stop(check_clean=check)
+        except AssertionError as e:
+            err = e
+        finally:
+            if self.redis is not None:
+                self.redis.stop(kill=True)
+            if err is None:
+                shutil.rmtree(self.tmpdir, ignore_errors=True)
+        if err is not None:
+            raise err
+
+
+def expect_error(fn, prefix, what):
+    try:
+        r = fn()
+    except RespError as e:
+        check(str(e).startswith(prefix), "%s: error %r, want %s..." % (what, str(e), prefix))
+        return
+    fail("%s: succeeded (%r), want %s" % (what, r, prefix))
+
+
+def echo(req):
+    return {"status": 200, "body": "%s %s" % (req["method"], req["path"])}
+
+
+# --------------------------------------------------------------------------
+# cases
+# --------------------------------------------------------------------------
+
+@t.case
+def requirepass_password_only():
+    env = Env("pass", {"extra": ["--requirepass", "pw-0nly"], "auth": {"password": "pw-0nly"}},
+              lambda r: "redis://:pw-0nly@%s:%d" % (HOST, r.port))
+    try:
+        env.gw.wait_healthy()
+        svc = env.service(env.redis.conn(password="pw-0nly"), "pwsvc", [("GET", "/pw")],
+                          handler=echo)
+        env.gw.wait_route("GET", "/pw", svc.instance)
+        r = env.gw.http("GET", "/pw")
+        eq((r.status, r.body), (200, b"GET /pw"), "request through a password-protected Redis")
+        # and without the password Redis answers NOAUTH
+        anon = env.client(port=env.redis.port)
+        expect_error(lambda: anon.publish("portico:register", "{}"), "NOAUTH", "anonymous PUBLISH")
+    finally:
+        env.close()
+
+
+@t.case
+def wrong_password_keeps_retrying():
+    env = Env("wrong", {"extra": ["--requirepass", "right"], "auth": {"password": "right"}},
+              lambda r: "redis://:wrong@%s:%d" % (HOST, r.port))
+    try:
+        def health():
+            st, _, body = env.gw.admin_get("/health")
+            return st, body
+        st, body = health()
+        eq(st, 503, "/health with a wrong password")
+        eq(body.get("redis"), "down", "/health redis field")
+        wait_until(lambda: env.gw.stderr_text().count("AUTH") >= 4, 5,
+                   msg="AUTH refused on three connection attempts (retrying)")
+        text = env.gw.stderr_text()
+        line = [ln for ln in text.splitlines() if "AUTH" in ln][0]
+        check("WRONGPASS" in line or "invalid" in line, "AUTH log line: %r" % line)
+        check("wrong" not in text.replace("WRONGPASS", ""), "password leaked into the log")
+        env.gw.assert_alive()
+        eq(health()[0], 503, "/health still 503")
+        r = env.gw.http("GET", "/anything")
+        check(r.status in (404, 503), "request while Redis is unusable: %d" % r.status)
+    finally:
+        env.close()
+
+
+@t.case
+def acl_user_and_password():
+    # ACL users given as "user" config directives on the command line; db 3 via SELECT
+    env = Env("acluser", {"extra": ["--user", "default", "off", "nopass", "resetchannels",
+                                    "--user", "gw", "on", ">gw-pw", "~*", "&*", "+@all"],
+                          "auth": {"user": "gw", "password": "gw-pw"}},
+              lambda r: "redis://gw:gw-pw@%s:%d/3" % (HOST, r.port))
+    try:
+        env.gw.wait_healthy()
+        svc = env.service(env.redis.conn(user="gw", password="gw-pw"), "aclsvc",
+                          [("GET", "/acl")], handler=echo)
+        env.gw.wait_route("GET", "/acl", svc.instance)
+        eq(env.gw.http("GET", "/acl").status, 200, "request with an ACL user and db 3")
+    finally:
+        env.close()
+
+
+@t.case
+def unix_socket():
+    env = Env("unix", {"unix": True, "tcp": False},
+              lambda r: "unix://%s?db=2" % r.unix)
+    try:
+        env.gw.wait_healthy()
+        svc = env.service(env.redis.conn(), "unixsvc", [("GET", "/unix/{id}")], handler=echo)
+        env.gw.wait_route("GET", "/unix/{id}", svc.instance)
+        r = env.gw.http("GET", "/unix/5")
+        eq((r.status, r.body), (200, b"GET /unix/5"), "request over a unix socket")
+        eq(oct(os.stat(env.redis.unix).st_mode & 0o777), oct(0o700), "socket mode")
+    finally:
+        env.close()
+
+
+def acl_env():
+    tmp = tempfile.mkdtemp(prefix="portico-it-secbus-keys-")
+    secrets = os.path.join(tmp, "secrets.json")
+    with open(secrets, "w") as f:
+        json.dump({"users": USERS_KEY}, f)
+    aclcopy = os.path.join(tmp, "portico.acl")
+    shutil.copy(ACL_FILE, aclcopy)
+    env = Env("acl", {"extra": ["--aclfile", aclcopy],
+                      "auth": {"user": GW_USER, "password": GW_PASS}},
+              lambda r: "redis://%s:%s@%s:%d" % (GW_USER, GW_PASS, HOST, r.port),
+              ["--registration-secrets-file", secrets])
+    env.keydir = tmp
+    return env
+
+
+@t.case
+def acl_recipe_end_to_end():
+    check(os.path.exists(ACL_FILE), "example ACL file missing: %s" % ACL_FILE)
+    env = acl_env()
+    try:
+        env.gw.wait_healthy()
+        svc_conn = env.redis.conn(user=SVC_USER, password=SVC_PASS)
+        # the legitimate flow: the users service as svc-users, signed announcements
+        svc = env.service(svc_conn, "users", [("GET", "/users/{id}"), ("POST", "/users")],
+                          key=USERS_KEY, instance="users-" + uniq("i"), handler=echo)
+        env.gw.wait_route("GET", "/users/{id}", svc.instance)
+        r = env.gw.http("GET", "/users/42")
+        eq((r.status, r.body), (200, b"GET /users/42"), "GET through the ACL-locked bus")
+        r = env.gw.http("POST", "/users", body=b"{}")
+        eq((r.status, r.body), (200, b"POST /users"), "POST through the ACL-locked bus")
+        eq(env.gw.metric("portico_registrations_total", result="accepted") >= 1, True,
+           "accepted counted")
+
+        rogue = env.client(**svc_conn)
+        # cannot read another service's requests, nor every announcement
+        for ch in ("portico:svc:orders-1", "portico:register", "portico:reply:x",
+                   "portico:svc:*"):
+            expect_error(lambda: rogue.subscribe(ch), "NOPERM", "svc-users SUBSCRIBE %s" % ch)
+        expect_error(lambda: rogue.command("PSUBSCRIBE", "portico:*"), "NOPERM",
+                     "svc-users PSUBSCRIBE portico:*")
+        # cannot inject requests into instances nor trigger discovery storms
+        expect_error(lambda: rogue.publish("portico:svc:" + svc.instance, "{}"), "NOPERM",
+                     "svc-users PUBLISH to an instance channel")
+        expect_error(lambda: rogue.publish("portico:discover", "{}"), "NOPERM",
+                     "svc-users PUBLISH discover")
+        # no keyspace, no admin commands
+        for cmd in (("GET", "k"), ("KEYS", "*"), ("CONFIG", "GET", "*"), ("FLUSHALL",),
+                    ("ACL", "LIST"), ("MONITOR",), ("CLIENT", "LIST")):
+            expect_error(lambda: rogue.command(*cmd), "NOPERM", "svc-users %s" % (cmd,))
+        # it may publish on register (its job), but without the signing key the gateway
+        # refuses what it announces
+        before = env.gw.metric("portico_registrations_total", result="unsigned")
+        hijack = {"v": 1, "type": "register", "service": "users",
+                  "instance": "users-rogue", "channel": "portico:svc:users-rogue",
+                  "ttl_ms": 300000, "ts_ms": now_ms(),
+                  "routes": [{"method": "GET", "path": "/users/{id}"}]}
+        eq(rogue.publish("portico:register", json.dumps(hijack)) >= 1, True,
+           "the gateway hears the register channel")
+        bad = sign(hijack, "guessed-key")
+        rogue.publish("portico:register", json.dumps(bad))
+        wait_until(lambda: env.gw.metric("portico_registrations_total", result="unsigned")
+                   >= before + 1, 3, msg="unsigned counted")
+        wait_until(lambda: env.gw.metric("portico_registrations_total",
+                                         result="bad_signature") >= 1, 3,
+                   msg="bad_signature counted")
+        eq(env.gw.route_instances("GET", "/users/{id}"), [svc.instance],
+           "only the legitimate instance serves /users/{id}")
+
+        # a client without credentials can do nothing
+        anon = env.client(port=env.redis.port)
+        expect_error(lambda: anon.publish("portico:register", json.dumps(hijack)), "NOAUTH",
+                     "anonymous PUBLISH register")
+        expect_error(lambda: anon.subscribe("portico:svc:" + svc.instance), "NOAUTH",
+                     "anonymous SUBSCRIBE")
+        # the gateway's own user cannot announce routes or answer as a service
+        gwc = env.client(port=env.redis.port, user=GW_USER, password=GW_PASS)
+        expect_error(lambda: gwc.publish("portico:register", "{}"), "NOPERM",
+                     "gateway user PUBLISH register")
+        expect_error(lambda: gwc.publish("portico:reply:x", "{}"), "NOPERM",
+                     "gateway user PUBLISH reply")
+        expect_error(lambda: gwc.command("GET", "k"), "NOPERM", "gateway user GET")
+        # wrong password for a real user
+        expect_error(lambda: AuthClient(port=env.redis.port, user=SVC_USER, password="nope"),
+                     "WRONGPASS", "svc-users with a wrong password")
+
+        # still serving after all that
+        eq(env.gw.http("GET", "/users/7").status, 200, "still serving")
+    finally:
+        try:
+            env.close()
+        finally:
+            shutil.rmtree(env.keydir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    t.main()
