@@ -44,7 +44,8 @@ static bool named_by_connection(const struct pc_kv *in, size_t n, const struct p
 }
 
 size_t gw_headers_to_service(const struct pc_kv *in, size_t n, const char *request_id,
-                             const char *remote_addr, struct pc_kv *out, pc_buf *scratch)
+                             const char *remote_addr, const char *auth_subject,
+                             const char *auth_key_id, struct pc_kv *out, pc_buf *scratch)
 {
     size_t k = 0;
     bool have_connection = false;
@@ -57,6 +58,7 @@ size_t gw_headers_to_service(const struct pc_kv *in, size_t n, const char *reque
         const struct pc_kv *h = &in[i];
         if (pc_header_is_hop_by_hop(h->name, h->name_len)) continue;
         if (name_is(h, "x-request-id") || name_is(h, "x-forwarded-proto")) continue;
+        if (name_is(h, "x-auth-subject") || name_is(h, "x-auth-key-id")) continue;
         if (name_is(h, "x-forwarded-for")) {
             if (h->value_len == 0) continue;
             if (scratch->len) pc_buf_puts(scratch, ", ");
@@ -72,6 +74,10 @@ size_t gw_headers_to_service(const struct pc_kv *in, size_t n, const char *reque
     out[k++] = (struct pc_kv){"x-request-id", 12, request_id, strlen(request_id)};
     out[k++] = (struct pc_kv){"x-forwarded-for", 15, scratch->data, scratch->len};
     out[k++] = (struct pc_kv){"x-forwarded-proto", 17, "http", 4};
+    if (auth_subject && auth_subject[0])
+        out[k++] = (struct pc_kv){"x-auth-subject", 14, auth_subject, strlen(auth_subject)};
+    if (auth_key_id && auth_key_id[0])
+        out[k++] = (struct pc_kv){"x-auth-key-id", 13, auth_key_id, strlen(auth_key_id)};
     return k;
 }
 

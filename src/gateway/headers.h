@@ -16,14 +16,19 @@ bool gw_request_id_is_valid(const char *s, size_t n);
 /* Builds the header list forwarded to a service.
  * in[0..n): the client's headers, names lower-case, in arrival order.
  * Drops hop-by-hop headers, headers named in Connection, and any client
- * x-request-id / x-forwarded-for / x-forwarded-proto; then appends
- * x-request-id (request_id), x-forwarded-for (client values joined with ", ",
- * then remote_addr) and x-forwarded-proto ("http").
- * out must have room for n + 3 entries; scratch holds the joined
- * x-forwarded-for value (reset first) and must outlive out.
+ * x-request-id / x-forwarded-for / x-forwarded-proto / x-auth-subject /
+ * x-auth-key-id (always: only the gateway vouches for an identity); then
+ * appends x-request-id (request_id), x-forwarded-for (client values joined
+ * with ", ", then remote_addr), x-forwarded-proto ("http"), and
+ * x-auth-subject / x-auth-key-id when auth_subject / auth_key_id (verified
+ * by auth.c; NULL or "" = none) are given.
+ * out must have room for n + GW_HEADERS_ADDED entries; scratch holds the
+ * joined x-forwarded-for value (reset first) and must outlive out.
  * Returns the number of entries written. */
+#define GW_HEADERS_ADDED 5
 size_t gw_headers_to_service(const struct pc_kv *in, size_t n, const char *request_id,
-                             const char *remote_addr, struct pc_kv *out, pc_buf *scratch);
+                             const char *remote_addr, const char *auth_subject,
+                             const char *auth_key_id, struct pc_kv *out, pc_buf *scratch);
 
 /* True if a reply header (lower-case name) must not reach the client:
  * hop-by-hop, content-length, and x-request-id (the gateway sets its own). */

@@ -44,12 +44,12 @@ static void test_to_service(void)
         KV("accept", "text/html"),
     };
     size_t n = sizeof in / sizeof in[0];
-    struct pc_kv out[sizeof in / sizeof in[0] + 3];
+    struct pc_kv out[sizeof in / sizeof in[0] + GW_HEADERS_ADDED];
     pc_buf scratch;
     size_t k;
 
     pc_buf_init(&scratch);
-    k = gw_headers_to_service(in, n, "rid-1", "127.0.0.1", out, &scratch);
+    k = gw_headers_to_service(in, n, "rid-1", "127.0.0.1", NULL, NULL, out, &scratch);
 
     /* Kept, in arrival order, repeated names kept. */
     CHECK_EQ_INT(k, 6);
@@ -80,21 +80,52 @@ static void test_to_service(void)
 
 static void test_no_client_headers(void)
 {
-    struct pc_kv out[3];
+    struct pc_kv out[GW_HEADERS_ADDED];
     pc_buf scratch;
     size_t k;
 
     pc_buf_init(&scratch);
-    k = gw_headers_to_service(NULL, 0, "r", "::1", out, &scratch);
+    k = gw_headers_to_service(NULL, 0, "r", "::1", "", NULL, out, &scratch);
     CHECK_EQ_INT(k, 3);
     const struct pc_kv *h = find(out, k, "x-forwarded-for");
     CHECK(h && h->value_len == 3 && memcmp(h->value, "::1", 3) == 0);
     /* An empty client x-forwarded-for adds nothing before the address. */
     const struct pc_kv in[] = {KV("x-forwarded-for", "")};
-    struct pc_kv out2[4];
-    k = gw_headers_to_service(in, 1, "r", "10.0.0.1", out2, &scratch);
+    struct pc_kv out2[1 + GW_HEADERS_ADDED];
+    k = gw_headers_to_service(in, 1, "r", "10.0.0.1", NULL, NULL, out2, &scratch);
     h = find(out2, k, "x-forwarded-for");
     CHECK(h && h->value_len == 8 && memcmp(h->value, "10.0.0.1", 8) == 0);
+    pc_buf_deinit(&scratch);
+}
+
+/* Client copies of the identity headers never pass; the verified ones are added. */
+static void test_auth_identity(void)
+{
+    const struct pc_kv in[] = {
+        KV("x-auth-subject", "admin"),
+        KV("accept", "*/*"),
+        KV("x-auth-key-id", "root"),
+        KV("x-auth-subject-not", "kept"),
+    };
+    struct pc_kv out[4 + GW_HEADERS_ADDED];
+    pc_buf scratch;
+    size_t k;
+    const struct pc_kv *h;
+
+    pc_buf_init(&scratch);
+    k = gw_headers_to_service(in, 4, "r", "10.0.0.1", NULL, NULL, out, &scratch);
+    CHECK_EQ_INT(k, 2 + 3);
+    CHECK_EQ_INT(count_named(out, k, "x-auth-subject"), 0);
+    CHECK_EQ_INT(count_named(out, k, "x-auth-key-id"), 0);
+
+    k = gw_headers_to_service(in, 4, "r", "10.0.0.1", "alice", "ci-key", out, &scratch);
+    CHECK_EQ_INT(k, 2 + 5);
+    CHECK_EQ_INT(count_named(out, k, "x-auth-subject"), 1);
+    CHECK_EQ_INT(count_named(out, k, "x-auth-key-id"), 1);
+    h = find(out, k, "x-auth-subject");
+    CHECK(h && h->value_len == 5 && memcmp(h->value, "alice", 5) == 0);
+    h = find(out, k, "x-auth-key-id");
+    CHECK(h && h->value_len == 6 && memcmp(h->value, "ci-key", 6) == 0);
     pc_buf_deinit(&scratch);
 }
 
@@ -132,6 +163,7 @@ int main(void)
 {
     test_to_service();
     test_no_client_headers();
+    test_auth_identity();
     test_request_id();
     test_reply_drops();
     return test_finish("headers");

@@ -1,0 +1,48 @@
+/* cors.h -- Cross-Origin Resource Sharing for the public listener (Fetch standard).
+ *
+ * Configured by the "cors" object of the auth file (see docs/security.md).
+ * Without it the gateway adds no CORS header and forwards OPTIONS like any
+ * other method. With it:
+ *   - a preflight (OPTIONS + Origin + Access-Control-Request-Method) is
+ *     answered by the gateway itself, before auth and routing: 204 with the
+ *     Access-Control-Allow-* headers, or 403 when the origin, the method or
+ *     a requested header is not allowed;
+ *   - every other response to an allowed Origin gets
+ *     Access-Control-Allow-Origin (+ credentials, expose headers), added in
+ *     gw_req_respond, so errors carry them too. The gateway owns these
+ *     three headers: a service's own are dropped. */
+#ifndef GW_CORS_H
+#define GW_CORS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "req.h"
+
+#define GW_CORS_MAX_HEADERS 4   /* headers gw_cors_response_headers adds, at most */
+
+struct gw_cors;
+
+/* Parses the "cors" object (borrowed). Returns a new config (caller frees),
+ * or NULL with one line in err. */
+struct gw_cors *gw_cors_parse(const json_t *obj, char *err, size_t errlen);
+void gw_cors_free(struct gw_cors *c);
+
+/* Installs c as the process' CORS policy (taken; NULL = none; the previous
+ * one is freed). */
+void gw_cors_install(struct gw_cors *c);
+
+/* If r is a preflight and CORS is configured, answers it and returns true
+ * (r may be freed: do not touch it). Otherwise returns false. */
+bool gw_cors_preflight(struct gw_req *r);
+
+/* Writes to out (room for GW_CORS_MAX_HEADERS) the CORS headers of a
+ * response to r; returns how many. Values point into r or static memory. */
+size_t gw_cors_response_headers(const struct gw_req *r, struct pc_kv *out);
+
+/* True if a response header (lower-case name) is one the gateway sets itself
+ * when CORS is configured, so that a service's copy must be dropped. */
+bool gw_cors_owns_header(const char *lname, size_t n);
+
+#endif
