@@ -4,11 +4,28 @@
  * straight from the connection's input evbuffer; everything a callback sees is
  * copied into the request (names lower-cased) because the input is drained
  * after each feed. Framing rules that http_parser leaves to its user are
- * enforced in on_headers_complete: one Content-Length, never both
- * Content-Length and Transfer-Encoding, chunked as the final coding. */
+ * enforced in on_headers_complete: one Content-Length of digits only, never
+ * both Content-Length and Transfer-Encoding, Transfer-Encoding exactly
+ * "chunked" and only in HTTP/1.1, exactly one valid Host in HTTP/1.1.
+ *
+ * Debian builds http_parser non-strict: it takes obs-fold, a bare CR or LF
+ * as a line end, any byte after the CR of a chunk line, control bytes in
+ * chunk extensions, runs of spaces and tabs in the request line. Two readers
+ * that disagree on framing are how requests get smuggled, so the scanner
+ * below checks every framing byte first (RFC 9112 grammar, CRLF only) and
+ * the parser only ever sees bytes that passed. Body and chunk data are
+ * skipped by count, never scanned. Feeds are cut at the end of each head
+ * (the scanner needs on_headers_complete's framing to go on) and of each
+ * message (the parser never runs ahead into unchecked bytes).
+ *
+ * Refused with 400: absolute-form, authority-form and asterisk-form targets
+ * (a gateway is not a forward proxy; the path must start with '/'), '#' in
+ * the target, HTTP versions other than 1.0/1.1. Trailers are checked and
+ * dropped. */
 #include "http.h"
 
 #include <http_parser.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,11 +49,18 @@ struct gw_http {
     const char *err_why;
     int content_lengths;           /* Content-Length headers seen */
     bool te_seen;
-    /* http_parser (non-strict build) does not check the CRLF that ends each
-     * chunk's data; we do, from the bytes of the current feed, carrying over
-     * into the next one when a chunk ends at the edge of the buffer. */
-    const char *feed_end;
-    int crlf_pending;              /* bytes of "\r\n" still to check (0..2) */
+    bool chunked;                  /* framing of cur, from on_headers_complete */
+    uint64_t content_length;
+    bool msg_done;                 /* on_message_complete ran (and paused) */
+    bool user_paused;              /* gw_http_pause(true) in effect */
+    /* The framing scanner (see the top of the file). */
+    int sc;                        /* enum scan_state */
+    bool sc_trailer;               /* scanning trailers, not a head */
+    uint8_t sc_index;              /* bytes of the method / version seen */
+    size_t sc_bytes;               /* bytes of this head, trailer or chunk line */
+    uint64_t sc_left;              /* body or chunk data bytes still to skip */
+    uint64_t sc_chunk;             /* size of the chunk being read */
+    uint64_t sc_total;             /* sum of the chunk sizes of cur */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -71,6 +95,8 @@ static int on_message_begin(http_parser *p)
     h->in_body = false;
     h->content_lengths = 0;
     h->te_seen = false;
+    h->chunked = false;
+    h->content_length = 0;
     if (h->sink.on_begin) h->sink.on_begin(h->sink.ctx);
     return 0;
 }
@@ -90,8 +116,10 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
     struct gw_req *r = h->cur;
     struct gw_hdr *hd;
 
-    if (count_head(h, n + 4)) return -1;   /* ": " and CRLF */
-    if (r->nhdrs == 0 || h->in_value) {
+    if (h->in_body) return 0;              /* a trailer: checked by the scanner, dropped */
+    if (count_head(h, n)) return -1;
+    if (r->nhdrs == 0 || h->in_value) {    /* a new header (a name may come in pieces) */
+        if (count_head(h, 4)) return -1;   /* ": " and CRLF */
         if (r->nhdrs == GW_HTTP_MAX_HEADERS) return fail(h, 431, "too many header lines");
         if (r->nhdrs == r->hdrs_cap) {
             uint32_t cap = r->hdrs_cap ? r->hdrs_cap * 2 : 16;
@@ -120,8 +148,10 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
 {
     struct gw_http *h = p->data;
     struct gw_req *r = h->cur;
-    struct gw_hdr *hd = &r->hdrs[r->nhdrs - 1];
+    struct gw_hdr *hd;
 
+    if (h->in_body) return 0;              /* a trailer */
+    hd = &r->hdrs[r->nhdrs - 1];
     if (count_head(h, n)) return -1;
     if (!h->in_value) {
         hd->value_off = (uint32_t)r->head.len;
@@ -145,12 +175,25 @@ static bool parse_content_length(const char *v, size_t n, unsigned long long *ou
     return true;
 }
 
-/* True if the last coding of a Transfer-Encoding value is "chunked". */
-static bool te_ends_chunked(const char *v, size_t n)
+/* True if a Transfer-Encoding value (white space already trimmed) is
+ * exactly "chunked". Other codings are refused rather than passed on: the
+ * service would get a body still encoded, with no header saying so. */
+static bool te_is_chunked(const char *v, size_t n)
 {
-    while (n && (v[n - 1] == ' ' || v[n - 1] == '\t')) n--;
-    return n >= 7 && strncasecmp(v + n - 7, "chunked", 7) == 0 &&
-           (n == 7 || v[n - 8] == ',' || v[n - 8] == ' ' || v[n - 8] == '\t');
+    return n == 7 && strncasecmp(v, "chunked", 7) == 0;
+}
+
+/* Host per RFC 3986 reg-name / IP-literal / IPv4 with an optional port: the
+ * characters only; an empty or odd-looking one is refused. */
+static bool host_is_valid(const char *v, size_t n)
+{
+    if (n == 0 || n > 255) return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (c == '\0' || !(alnum || strchr("-._~%!$&'()*+,;=:[]", c) != NULL)) return false;
+    }
+    return true;
 }
 
 static int on_headers_complete(http_parser *p)
@@ -160,6 +203,7 @@ static int on_headers_complete(http_parser *p)
     const char *target = r->head.data;
     unsigned long long cl = 0;
     bool chunked = false;
+    int hosts = 0;
 
     if (r->head.oom) abort();
     /* Trailing white space is not part of a field value (RFC 7230 §3.2.4). */
@@ -181,14 +225,24 @@ static int on_headers_complete(http_parser *p)
         } else if (hd->name_len == 17 && memcmp(name, "transfer-encoding", 17) == 0) {
             if (h->te_seen) return fail(h, 400, "more than one Transfer-Encoding");
             h->te_seen = true;
-            chunked = te_ends_chunked(val, hd->value_len);
-            if (!chunked) return fail(h, 400, "Transfer-Encoding must end in chunked");
+            chunked = te_is_chunked(val, hd->value_len);
+            if (!chunked) return fail(h, 400, "Transfer-Encoding must be exactly chunked");
+        } else if (hd->name_len == 4 && memcmp(name, "host", 4) == 0) {
+            if (++hosts > 1) return fail(h, 400, "more than one Host");
+            if (!host_is_valid(val, hd->value_len)) return fail(h, 400, "invalid Host");
         }
     }
     if (h->te_seen && h->content_lengths)
         return fail(h, 400, "both Content-Length and Transfer-Encoding");
     if (p->http_major != 1 || p->http_minor > 1) return fail(h, 400, "unsupported HTTP version");
+    /* RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing. */
+    if (h->te_seen && p->http_minor == 0)
+        return fail(h, 400, "Transfer-Encoding in an HTTP/1.0 request");
+    /* RFC 9112 §3.2, as nginx does. */
+    if (hosts == 0 && p->http_minor == 1) return fail(h, 400, "missing Host");
     if (cl > h->lim.max_body_bytes) return fail(h, 413, "request body too large");
+    h->chunked = chunked;
+    h->content_length = chunked ? 0 : cl;
 
     for (r->path_len = 0; r->path_len < r->target_len && target[r->path_len] != '?';)
         r->path_len++;
@@ -204,17 +258,6 @@ static int on_headers_complete(http_parser *p)
     return 0;
 }
 
-/* Checks the "\r\n" after chunk data, from pos (as far as this feed goes). */
-static int check_chunk_end(struct gw_http *h, const char *pos)
-{
-    while (h->crlf_pending && pos < h->feed_end) {
-        char want = h->crlf_pending == 2 ? '\r' : '\n';
-        if (*pos++ != want) return fail(h, 400, "chunk data not followed by CRLF");
-        h->crlf_pending--;
-    }
-    return 0;
-}
-
 static int on_body(http_parser *p, const char *at, size_t n)
 {
     struct gw_http *h = p->data;
@@ -222,10 +265,6 @@ static int on_body(http_parser *p, const char *at, size_t n)
     if (n > h->lim.max_body_bytes - r->body.len) return fail(h, 413, "request body too large");
     pc_buf_append(&r->body, at, n);
     if (r->body.oom) abort();
-    if ((p->flags & F_CHUNKED) && p->content_length == 0) {
-        h->crlf_pending = 2;
-        return check_chunk_end(h, at + n);
-    }
     return 0;
 }
 
@@ -239,6 +278,10 @@ static int on_message_complete(http_parser *p)
     h->in_body = false;
     r->keep_alive = http_should_keep_alive(p) && !p->upgrade;
     h->sink.on_request(h->sink.ctx, r);
+    /* Stop at the message boundary: what follows is scanned before it is
+     * parsed (gw_http_feed resumes unless the sink paused too). */
+    h->msg_done = true;
+    http_parser_pause(p, 1);
     return 0;
 }
 
@@ -253,6 +296,282 @@ static const http_parser_settings settings = {
 };
 
 /* ------------------------------------------------------------------------ */
+/* Framing scanner                                                           */
+/* ------------------------------------------------------------------------ */
+
+#define GW_HTTP_MAX_CHUNK_LINE 4096   /* bytes of a chunk-size line, extensions included */
+#define GW_HTTP_MAX_METHOD 20         /* bytes of a method (http_parser knows no longer one) */
+
+enum scan_state {
+    SC_START,        /* before a request line: CRLF pairs are skipped */
+    SC_START_LF,     /* CR seen before a request line: LF must follow */
+    SC_METHOD,       /* method token, up to one SP */
+    SC_TARGET0,      /* first byte of the target: '/' (origin-form only) */
+    SC_TARGET,       /* the rest of the target, up to one SP */
+    SC_VERSION,      /* "HTTP/1.0" or "HTTP/1.1", then CR */
+    SC_RL_LF,        /* CR after the version: LF must follow */
+    SC_LINE,         /* start of a field line, or the CR of the blank line */
+    SC_NAME,         /* field name (token) up to ':' */
+    SC_VALUE,        /* field value up to CR */
+    SC_VALUE_LF,     /* CR after a value: LF must follow */
+    SC_END_LF,       /* CR of the blank line: LF ends the head or the trailers */
+    SC_BODY,         /* Content-Length body: sc_left bytes, skipped */
+    SC_CHUNK_SIZE0,  /* first hex digit of a chunk size */
+    SC_CHUNK_SIZE,   /* more hex digits */
+    SC_CHUNK_BWS,    /* white space after the size: ';' must follow */
+    SC_CHUNK_EXT,    /* chunk extensions up to CR */
+    SC_CHUNK_LF,     /* CR of a chunk line: LF must follow */
+    SC_CHUNK_DATA,   /* chunk data: sc_left bytes, skipped */
+    SC_DATA_CR,      /* CRLF after chunk data */
+    SC_DATA_LF,
+};
+
+enum scan_stop {
+    STOP_MORE,       /* all of the input is fine; the current part goes on */
+    STOP_HEAD,       /* a head ends at *used */
+    STOP_MESSAGE,    /* a message ends at *used */
+    STOP_ERROR,      /* h->err_status is set */
+};
+
+/* RFC 9110 tchar. */
+static const unsigned char tchar[256] = {
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1,
+    ['+'] = 1, ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1, ['~'] = 1,
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+    ['8'] = 1, ['9'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
+    ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
+    ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
+    ['Y'] = 1, ['Z'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1,
+    ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1,
+    ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
+    ['y'] = 1, ['z'] = 1,
+};
+
+static int hex_value(unsigned char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* field-content bytes: visible ASCII, SP, HTAB, obs-text. */
+static bool is_field_byte(unsigned char c)
+{
+    return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+/* Back to the start of a request (after a message, and at creation). */
+static void scan_reset(struct gw_http *h)
+{
+    h->sc = SC_START;
+    h->sc_trailer = false;
+    h->sc_index = 0;
+    h->sc_bytes = 0;
+    h->sc_left = 0;
+    h->sc_chunk = 0;
+    h->sc_total = 0;
+}
+
+/* The reason for a refused byte c in a line. */
+static const char *line_error(unsigned char c, const char *otherwise)
+{
+    if (c == '\0') return "NUL byte";
+    if (c == '\n') return "bare LF (lines must end in CRLF)";
+    if (c == '\r') return "bare CR";
+    return otherwise;
+}
+
+static int scan_fail(struct gw_http *h, int status, const char *why)
+{
+    fail(h, status, why);
+    return STOP_ERROR;
+}
+
+/* Checks d[0..len) from the scanner's state. Stops at the end of a head or
+ * a message (*used = bytes up to and including its last byte), at an error,
+ * or at the end of the input (*used = len). */
+static int scan(struct gw_http *h, const char *d, size_t len, size_t *used)
+{
+    size_t i = 0;
+
+    while (i < len) {
+        unsigned char c;
+        int x;
+
+        if (h->sc == SC_BODY || h->sc == SC_CHUNK_DATA) {   /* skipped, not scanned */
+            size_t k = len - i < h->sc_left ? len - i : (size_t)h->sc_left;
+            i += k;
+            h->sc_left -= k;
+            if (h->sc_left > 0) break;
+            if (h->sc == SC_BODY) {
+                *used = i;
+                return STOP_MESSAGE;
+            }
+            h->sc = SC_DATA_CR;
+            continue;
+        }
+        c = (unsigned char)d[i++];
+        if (++h->sc_bytes > (h->sc >= SC_CHUNK_SIZE0 ? GW_HTTP_MAX_CHUNK_LINE
+                                                     : h->lim.max_header_bytes)) {
+            if (h->sc >= SC_CHUNK_SIZE0) return scan_fail(h, 400, "chunk line too long");
+            return scan_fail(h, 431, h->sc_trailer ? "trailers too large"
+                                                   : "request line and headers too large");
+        }
+        switch (h->sc) {
+        case SC_START:
+            if (c == '\r') {
+                h->sc = SC_START_LF;
+            } else if (tchar[c]) {
+                h->sc = SC_METHOD;
+                h->sc_index = 1;
+            } else {
+                return scan_fail(h, 400, line_error(c, "invalid request line"));
+            }
+            break;
+        case SC_START_LF:
+            if (c != '\n') return scan_fail(h, 400, "bare CR");
+            h->sc = SC_START;
+            break;
+        case SC_METHOD:
+            if (c == ' ') {
+                h->sc = SC_TARGET0;
+            } else if (!tchar[c]) {
+                return scan_fail(h, 400, line_error(c, "invalid character in method"));
+            } else if (++h->sc_index > GW_HTTP_MAX_METHOD) {
+                return scan_fail(h, 400, "method too long");
+            }
+            break;
+        case SC_TARGET0:
+            if (c != '/')
+                return scan_fail(h, 400,
+                                 line_error(c, "request target must be a path starting with /"));
+            h->sc = SC_TARGET;
+            break;
+        case SC_TARGET:
+            if (c == ' ') {
+                h->sc = SC_VERSION;
+                h->sc_index = 0;
+            } else if (c < 0x21 || c == 0x7f || c == '#') {
+                return scan_fail(h, 400, line_error(c, "invalid character in request target"));
+            }
+            break;
+        case SC_VERSION:
+            if (h->sc_index < 7) {
+                if (c != (unsigned char)"HTTP/1."[h->sc_index])
+                    return scan_fail(h, 400, line_error(c, "unsupported HTTP version"));
+            } else if (h->sc_index == 7) {
+                if (c != '0' && c != '1')
+                    return scan_fail(h, 400, line_error(c, "unsupported HTTP version"));
+            } else if (c == '\r') {
+                h->sc = SC_RL_LF;
+            } else {
+                return scan_fail(h, 400, line_error(c, "invalid request line"));
+            }
+            h->sc_index++;
+            break;
+        case SC_RL_LF:
+        case SC_VALUE_LF:
+            if (c != '\n') return scan_fail(h, 400, "bare CR");
+            h->sc = SC_LINE;
+            break;
+        case SC_LINE:
+            if (c == '\r') {
+                h->sc = SC_END_LF;
+            } else if (tchar[c]) {
+                h->sc = SC_NAME;
+            } else if (c == ' ' || c == '\t') {
+                return scan_fail(h, 400, "obsolete line folding");
+            } else {
+                return scan_fail(h, 400, line_error(c, "invalid header name"));
+            }
+            break;
+        case SC_NAME:
+            if (c == ':') {
+                h->sc = SC_VALUE;
+            } else if (c == ' ' || c == '\t') {
+                return scan_fail(h, 400, "white space before the colon of a header");
+            } else if (!tchar[c]) {
+                return scan_fail(h, 400, line_error(c, "invalid header name"));
+            }
+            break;
+        case SC_VALUE:
+            if (c == '\r')
+                h->sc = SC_VALUE_LF;
+            else if (!is_field_byte(c))
+                return scan_fail(h, 400, line_error(c, "control character in a header value"));
+            break;
+        case SC_END_LF:
+            if (c != '\n') return scan_fail(h, 400, "bare CR");
+            *used = i;
+            return h->sc_trailer ? STOP_MESSAGE : STOP_HEAD;
+        case SC_CHUNK_SIZE0:
+            if ((x = hex_value(c)) < 0)
+                return scan_fail(h, 400, line_error(c, "invalid chunk size"));
+            h->sc_chunk = (uint64_t)x;
+            h->sc = SC_CHUNK_SIZE;
+            break;
+        case SC_CHUNK_SIZE:
+            if ((x = hex_value(c)) >= 0) {
+                if (h->sc_chunk > (UINT64_MAX >> 4))
+                    return scan_fail(h, 400, "chunk size overflows");
+                h->sc_chunk = (h->sc_chunk << 4) | (uint64_t)x;
+            } else if (c == ';') {
+                h->sc = SC_CHUNK_EXT;
+            } else if (c == ' ' || c == '\t') {
+                h->sc = SC_CHUNK_BWS;
+            } else if (c == '\r') {
+                h->sc = SC_CHUNK_LF;
+            } else {
+                return scan_fail(h, 400, line_error(c, "invalid chunk size"));
+            }
+            break;
+        case SC_CHUNK_BWS:
+            if (c == ';')
+                h->sc = SC_CHUNK_EXT;
+            else if (c != ' ' && c != '\t')
+                return scan_fail(h, 400, line_error(c, "invalid chunk size"));
+            break;
+        case SC_CHUNK_EXT:
+            if (c == '\r')
+                h->sc = SC_CHUNK_LF;
+            else if (!is_field_byte(c))
+                return scan_fail(h, 400, line_error(c, "control character in a chunk extension"));
+            break;
+        case SC_CHUNK_LF:
+            if (c != '\n') return scan_fail(h, 400, "bare CR in a chunk line");
+            h->sc_bytes = 0;
+            if (h->sc_chunk == 0) {   /* last chunk: trailers (checked, then dropped) */
+                h->sc = SC_LINE;
+                h->sc_trailer = true;
+                break;
+            }
+            if (h->sc_chunk > h->lim.max_body_bytes - h->sc_total)
+                return scan_fail(h, 413, "request body too large");
+            h->sc_total += h->sc_chunk;
+            h->sc_left = h->sc_chunk;
+            h->sc = SC_CHUNK_DATA;
+            break;
+        case SC_DATA_CR:
+            if (c != '\r') return scan_fail(h, 400, "chunk data not followed by CRLF");
+            h->sc = SC_DATA_LF;
+            break;
+        case SC_DATA_LF:
+            if (c != '\n') return scan_fail(h, 400, "chunk data not followed by CRLF");
+            h->sc = SC_CHUNK_SIZE0;
+            h->sc_bytes = 0;
+            break;
+        default:
+            abort();
+        }
+    }
+    *used = len;
+    return STOP_MORE;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Feeding                                                                   */
 /* ------------------------------------------------------------------------ */
 
@@ -264,6 +583,7 @@ struct gw_http *gw_http_new(const struct gw_http_sink *sink, const struct gw_htt
     h->p.data = h;
     h->sink = *sink;
     h->lim = *lim;
+    scan_reset(h);
     /* http_parser's own head limit is process-wide; ours is checked per
      * callback too, this one catches bytes no callback reports. */
     http_parser_set_max_header_size((uint32_t)lim->max_header_bytes + 1024);
@@ -277,46 +597,78 @@ void gw_http_free(struct gw_http *h)
     free(h);
 }
 
+/* Records a failure found after the parser ran (parser error, or the two
+ * readers disagreeing, which must not happen). */
+static void parser_failed(struct gw_http *h, enum http_errno e)
+{
+    if (h->err_status) return;
+    if (e == HPE_HEADER_OVERFLOW)
+        fail(h, 431, "request line and headers too large");
+    else if (e == HPE_OK || e == HPE_PAUSED)
+        fail(h, 400, "message framing not understood");
+    else
+        fail(h, 400, http_errno_description(e));
+}
+
 size_t gw_http_feed(struct gw_http *h, const char *data, size_t len, int *status,
                     const char **why)
 {
-    size_t n;
-    enum http_errno e;
+    size_t pos = 0;
 
     *status = 0;
-    if (h->err_status) {   /* already failed: nothing more is parsed */
-        *status = h->err_status;
-        *why = h->err_why;
-        return 0;
-    }
-    h->feed_end = data + len;
-    if (h->crlf_pending && check_chunk_end(h, data) != 0) {
-        *status = h->err_status;
-        *why = h->err_why;
-        return 0;
-    }
-    n = http_parser_execute(&h->p, &settings, data, len);
-    e = HTTP_PARSER_ERRNO(&h->p);
-    if (e == HPE_OK || e == HPE_PAUSED) {
-        if (n < len && e == HPE_OK && h->p.upgrade) {
-            /* Upgrade or CONNECT: we do not tunnel. The request was handed
-             * over as non-keep-alive; what follows is not HTTP. */
-            return len;
+    while (!h->err_status && !h->user_paused && pos < len) {
+        size_t span = 0, n;
+        int stop = scan(h, data + pos, len - pos, &span);
+        enum http_errno e;
+
+        if (stop == STOP_ERROR) break;
+        n = http_parser_execute(&h->p, &settings, data + pos, span);
+        e = HTTP_PARSER_ERRNO(&h->p);
+        pos += n;
+        if (e != HPE_OK && e != HPE_PAUSED) {
+            parser_failed(h, e);
+            break;
         }
-        return n;
+        if (h->msg_done) {
+            h->msg_done = false;
+            if (n != span || stop == STOP_MORE) {   /* the parser ended it elsewhere */
+                parser_failed(h, HPE_OK);
+                break;
+            }
+            scan_reset(h);
+            if (h->p.upgrade) return len;   /* Upgrade: we do not tunnel; the request
+                                               went as non-keep-alive, the rest is dropped */
+            if (!h->user_paused) http_parser_pause(&h->p, 0);
+            continue;
+        }
+        if (n != span || e != HPE_OK || stop == STOP_MESSAGE) {
+            parser_failed(h, e);
+            break;
+        }
+        if (stop == STOP_HEAD) {   /* headers done, a body follows: framing from the head */
+            if (!h->in_body) {
+                parser_failed(h, e);
+                break;
+            }
+            h->sc_bytes = 0;
+            if (h->chunked) {
+                h->sc = SC_CHUNK_SIZE0;
+            } else {
+                h->sc = SC_BODY;
+                h->sc_left = h->content_length;
+            }
+        }
     }
-    if (h->err_status == 0) {
-        h->err_status = (e == HPE_HEADER_OVERFLOW) ? 431 : 400;
-        h->err_why = (e == HPE_HEADER_OVERFLOW) ? "request line and headers too large"
-                                                : http_errno_description(e);
+    if (h->err_status) {
+        *status = h->err_status;
+        *why = h->err_why;
     }
-    *status = h->err_status;
-    *why = h->err_why;
-    return n;
+    return pos;
 }
 
 void gw_http_pause(struct gw_http *h, bool pause)
 {
+    h->user_paused = pause;
     http_parser_pause(&h->p, pause ? 1 : 0);
 }
 

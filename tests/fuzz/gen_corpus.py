@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""gen_corpus.py -- writes the hand-made seed inputs of tests/fuzz/corpus/.
+
+Run from anywhere: python3 tests/fuzz/gen_corpus.py. Seeds are named
+seed-*; inputs kept from fuzzing runs (crash-*, or minimized finds) live
+beside them and are never touched by this script.
+"""
+import base64
+import json
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def write(target, name, data):
+    d = os.path.join(HERE, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode("latin-1")
+    with open(os.path.join(d, "seed-" + name), "wb") as f:
+        f.write(data)
+
+
+# ------------------------------------------------------------------ http
+H = "Host: t\r\n"
+http = {
+    "get": "GET / HTTP/1.1\r\n" + H + "\r\n",
+    "get_query": "GET /users/42?verbose=1&x=%2F HTTP/1.1\r\n" + H + "Accept: */*\r\n\r\n",
+    "get_http10": "GET /a HTTP/1.0\r\n\r\n",
+    "get_http10_keepalive": "GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /b HTTP/1.0\r\n\r\n",
+    "head": "HEAD /h HTTP/1.1\r\n" + H + "\r\n",
+    "post_cl": "POST /p HTTP/1.1\r\n" + H + "Content-Length: 5\r\n\r\nhello",
+    "post_cl0": "POST /p HTTP/1.1\r\n" + H + "Content-Length: 0\r\n\r\n",
+    "post_chunked": "POST /c HTTP/1.1\r\n" + H + "Transfer-Encoding: chunked\r\n\r\n"
+                    "5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\n\r\n",
+    "post_chunked_trailer": "POST /c HTTP/1.1\r\n" + H + "Transfer-Encoding: chunked\r\n\r\n"
+                            "a\r\n0123456789\r\n0\r\nX-Trailer: v\r\n\r\n",
+    "pipeline3": ("GET /1 HTTP/1.1\r\n" + H + "\r\n") +
+                 ("POST /2 HTTP/1.1\r\n" + H + "Content-Length: 3\r\n\r\nabc") +
+                 ("GET /3 HTTP/1.1\r\n" + H + "Connection: close\r\n\r\n"),
+    "pipeline_after_close": "GET /1 HTTP/1.1\r\n" + H + "Connection: close\r\n\r\nGET /2 HTTP/1.1\r\n" + H + "\r\n",
+    "leading_crlf": "\r\n\r\nGET / HTTP/1.1\r\n" + H + "\r\n",
+    "expect": "PUT /e HTTP/1.1\r\n" + H + "Expect: 100-continue\r\nContent-Length: 2\r\n\r\nok",
+    "upgrade": "GET /ws HTTP/1.1\r\n" + H + "Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x00",
+    "many_headers": "GET /m HTTP/1.1\r\n" + H + "".join("X-H%d: %d\r\n" % (i, i) for i in range(40)) + "\r\n",
+    "obs_text": "GET /o HTTP/1.1\r\n" + H + "X-T: caf\xe9 \t ok\r\n\r\n",
+    "cl_te": "POST /s HTTP/1.1\r\n" + H + "Content-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nG",
+    "te_cl": "POST /s HTTP/1.1\r\n" + H + "Transfer-Encoding: chunked\r\nContent-Length: 6\r\n\r\n0\r\n\r\nG",
+    "te_list": "POST /s HTTP/1.1\r\n" + H + "Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n",
+    "te_http10": "POST /s HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "cl_dup": "POST /s HTTP/1.1\r\n" + H + "Content-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+    "cl_plus": "POST /s HTTP/1.1\r\n" + H + "Content-Length: +5\r\n\r\nhello",
+    "cl_huge": "POST /s HTTP/1.1\r\n" + H + "Content-Length: 99999999999999999999\r\n\r\n",
+    "cl_over_limit": "POST /s HTTP/1.1\r\n" + H + "Content-Length: 5000\r\n\r\n",
+    "obs_fold": "GET / HTTP/1.1\r\n" + H + "X-A: a\r\n b\r\n\r\n",
+    "bare_lf": "GET / HTTP/1.1\n" + H + "\n",
+    "bare_cr": "GET / HTTP/1.1\r\n" + H + "X-A: a\rb\r\n\r\n",
+    "nul_value": "GET / HTTP/1.1\r\n" + H + "X-A: a\x00b\r\n\r\n",
+    "space_colon": "GET / HTTP/1.1\r\n" + "Host : t\r\n\r\n",
+    "no_host": "GET / HTTP/1.1\r\n\r\n",
+    "two_hosts": "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+    "absolute_form": "GET http://t/x HTTP/1.1\r\n" + H + "\r\n",
+    "connect": "CONNECT t:443 HTTP/1.1\r\nHost: t:443\r\n\r\n",
+    "asterisk": "OPTIONS * HTTP/1.1\r\n" + H + "\r\n",
+    "double_space": "GET  / HTTP/1.1\r\n" + H + "\r\n",
+    "tab_target": "GET /a\tb HTTP/1.1\r\n" + H + "\r\n",
+    "http09": "GET /\r\n",
+    "http2_preface": "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+    "bad_method": "G(T / HTTP/1.1\r\n" + H + "\r\n",
+    "chunk_nonhex": "POST /c HTTP/1.1\r\n" + H + "Transfer-Encoding: chunked\r\n\r\nzz\r\nx\r\n0\r\n\r\n",
+    "chunk_overflow": "POST /c HTTP/1.1\r\n" + H + "Transfer-Encoding: chunked\r\n\r\nfffffffffffffffff\r\nx\r\n0\r\n\r\n",
+    "chunk_no_crlf": "POST /c HTTP/1.1\r\n" + H + "Transfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n",
+    "chunk_ext_cr": "POST /c HTTP/1.1\r\n" + H + "Transfer-Encoding: chunked\r\n\r\n5;a\rb\r\nhello\r\n0\r\n\r\n",
+    "chunk_lf": "POST /c HTTP/1.1\r\n" + H + "Transfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n",
+    "chunk_over_limit": "POST /c HTTP/1.1\r\n" + H + "Transfer-Encoding: chunked\r\n\r\n1001\r\n",
+    "smuggle_in_body": "POST /s HTTP/1.1\r\n" + H + "Content-Length: 35\r\n\r\nGET /admin HTTP/1.1\r\nHost: t\r\n\r\n\r\n",
+    "long_target": "GET /" + "a" * 2100 + " HTTP/1.1\r\n" + H + "\r\n",
+    "pct_dots": "GET /a/%2e%2e/b HTTP/1.1\r\n" + H + "\r\n",
+}
+for k, v in http.items():
+    write("http", k, v)
+
+# ------------------------------------------------------------- register
+R = {"v": 1, "type": "register", "service": "users", "instance": "users-1b4e28ba",
+     "channel": "portico:svc:users-1b4e28ba", "ttl_ms": 10000, "timeout_ms": 5000,
+     "ts_ms": 1763772345678,
+     "routes": [{"method": "GET", "path": "/users"}, {"method": "POST", "path": "/users"},
+                {"method": "GET", "path": "/users/{id}"}, {"method": "*", "path": "/files/*"}]}
+
+
+def reg(**kw):
+    m = dict(R)
+    m.update(kw)
+    return json.dumps(m, separators=(",", ":"))
+
+
+register = {
+    "full": reg(),
+    "minimal": json.dumps({"v": 1, "type": "register", "service": "a", "instance": "a",
+                           "channel": "portico:svc:a", "routes": [{"method": "GET", "path": "/"}]}),
+    "deregister": json.dumps({"v": 1, "type": "deregister", "service": "users", "instance": "users-1"}),
+    "deregister_ts": json.dumps({"v": 1, "type": "deregister", "service": "users", "instance": "u", "ts_ms": 5}),
+    "ttl_clamp": reg(ttl_ms=1, timeout_ms=999999999),
+    "ttl_negative": reg(ttl_ms=-5, timeout_ms=0),
+    "ts_negative": reg(ts_ms=-1),
+    "unicode_route": reg(routes=[{"method": "GET", "path": "/caf\u00e9/{name}"}]),
+    "escaped": reg().replace('"users"', '"\\u0075sers"'),
+    "bad_channel": reg(channel="portico:reply:x"),
+    "bad_version": reg(v=2),
+    "bad_type": reg(type="hello"),
+    "dup_key": '{"v":1,"v":1}',
+    "not_object": "[1,2,3]",
+    "deep": "[" * 40 + "]" * 40,
+    "nul_string": reg().replace('"users"', '"us\\u0000ers"', 1),
+    "many_routes": reg(routes=[{"method": "GET", "path": "/r%d/{id}" % i} for i in range(50)]),
+    "route_star_mid": reg(routes=[{"method": "GET", "path": "/a/*/b"}]),
+    "route_dup_param": reg(routes=[{"method": "GET", "path": "/a/{x}/{x}"}]),
+    "float_ttl": reg(ttl_ms=1.5),
+    "huge_int": reg().replace("10000", "99999999999999999999999"),
+    "signed": json.dumps({"v": 1, "signed": reg(), "sig": "00" * 32}),
+    "signed_bad": json.dumps({"v": 1, "signed": 5, "sig": "zz"}),
+    "signed_upper": json.dumps({"v": 1, "signed": reg(), "sig": "AB" * 32}),
+    "trailing": reg() + " x",
+    "empty": "",
+}
+for k, v in register.items():
+    write("register", k, v.encode("utf-8"))
+
+# ---------------------------------------------------------------- reply
+ID = "0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9"
+
+
+def rep(**kw):
+    m = {"v": 1, "id": ID, "status": 200}
+    m.update(kw)
+    return json.dumps(m, separators=(",", ":"))
+
+
+reply = {
+    "min": rep(),
+    "headers_body": rep(headers=[["content-type", "application/json"], ["x-a", "b"]], body='{"id":"42"}'),
+    "base64": rep(body=base64.b64encode(bytes(range(40))).decode(), body_encoding="base64"),
+    "base64_bad": rep(body="!!!", body_encoding="base64"),
+    "enc_unknown": rep(body="x", body_encoding="gzip"),
+    "status_204": rep(status=204),
+    "status_bad": rep(status=99),
+    "status_float": rep(status=200.0),
+    "status_string": rep(status="200"),
+    "no_id": json.dumps({"v": 1, "status": 200}),
+    "id_number": json.dumps({"v": 1, "id": 5, "status": 200}),
+    "bad_version": rep(v=2),
+    "header_crlf": rep(headers=[["x-a", "a\r\nb"]]),
+    "header_bad_name": rep(headers=[["x a", "b"]]),
+    "header_not_pair": rep(headers=[["x-a"]]),
+    "unicode_escape": rep(body="\u00e9t\u00e9 \\u0000").replace("\\u00e9", "\\u00e9"),
+    "escapes": '{"v":1,"id":"%s","status":200,"body":"a\\"b\\\\c\\n\\t\\/"}' % ID,
+    "unknown_member": rep(extra={"x": [1, 2, {"y": None}]}),
+    "dup_key": '{"v":1,"id":"%s","status":200,"status":201}' % ID,
+    "ws": ' { "v" : 1 , "id" : "%s" , "status" : 200 , "headers" : [ ] } ' % ID,
+    "exponent": '{"v":1,"id":"%s","status":2e2}' % ID,
+    "deep": '{"v":1,"id":"%s","x":%s}' % (ID, "[" * 40 + "]" * 40),
+    "request": json.dumps({"v": 1, "id": ID, "reply_to": "portico:reply:g", "deadline_ms": 1763772350678,
+                           "method": "GET", "path": "/users/42", "query": "verbose=1", "route": "/users/{id}",
+                           "params": {"id": "42"}, "headers": [["host", "api.example"]],
+                           "remote_addr": "203.0.113.9", "body": "..."}),
+    "request_b64": json.dumps({"v": 1, "id": ID, "reply_to": "r", "deadline_ms": 0, "method": "POST",
+                               "path": "/", "body": "AAEC", "body_encoding": "base64"}),
+    "request_bad_params": json.dumps({"v": 1, "id": ID, "reply_to": "r", "deadline_ms": 1, "method": "GET",
+                                      "path": "/", "params": {"a": 1}}),
+    "not_json": "hello",
+    "empty": "",
+}
+for k, v in reply.items():
+    write("reply", k, v.encode("utf-8"))
+
+# --------------------------------------------------------------- router
+router = {
+    "root": "GET /",
+    "users": "GET /users/42",
+    "users_me": "GET /users/me",
+    "posts": "GET /users/1/posts/2",
+    "files": "PUT /files/a/b/c",
+    "files_empty": "GET /files",
+    "head": "HEAD /head/x",
+    "head_get": "HEAD /users",
+    "no_method": "PATCH /users",
+    "backtrack": "GET /a/b/c",
+    "wild_backtrack": "GET /w/1/z\nGET /w/1/y",
+    "pct": "GET /users/%2F%41",
+    "pct_dots": "GET /files/%2e%2e/x",
+    "bad_pct": "GET /users/%zz",
+    "nul": "GET /users/%00",
+    "utf8": "GET /caf%C3%A9/x",
+    "bad_utf8": "GET /caf%C3/x",
+    "empty_seg": "GET /users/",
+    "no_slash": "GET users",
+    "params3": "GET /p/1/2/3/4",
+    "add_match": "+GET /new/{id}\nGET /new/7\n-GET /new/{other}\nGET /new/7",
+    "add_conflict": "+GET /users/{uid}\n+GET /users/{id}\nGET /users/1",
+    "add_star": "+* /s/*\nDELETE /s/a/b\n-* /s/*\nDELETE /s/a/b",
+    "add_bad": "+get /x\n+GET x\n+GET /a/*/b\n+GET /{a}/{a}",
+    "remove_base": "-GET /users/{id}\nGET /users/1\n-PUT /users/{id}\nGET /users/1",
+    "remove_all": "\n".join("-%s %s" % (m, p) for m, p in [
+        ("GET", "/"), ("GET", "/users"), ("POST", "/users"), ("GET", "/users/{id}"),
+        ("PUT", "/users/{id}"), ("GET", "/users/me")]) + "\nGET /users/me",
+    "deep": "+GET " + "/{a}" * 1 + "/x" * 40 + "\nGET " + "/1" + "/x" * 40,
+    "star_method": "* /any",
+}
+for k, v in router.items():
+    write("router", k, v.encode("utf-8"))
