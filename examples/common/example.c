@@ -47,6 +47,7 @@ int example_init(struct example *ex, int argc, char **argv, const char *service)
 {
     const char *url = getenv("PORTICO_REDIS");
     const char *prefix = getenv("PORTICO_PREFIX");
+    const char *secret_file = getenv("PORTICO_REGISTRATION_SECRET_FILE");
     int err = 0;
 
     memset(ex, 0, sizeof *ex);
@@ -55,8 +56,11 @@ int example_init(struct example *ex, int argc, char **argv, const char *service)
             url = argv[++i];
         } else if (strcmp(argv[i], "--prefix") == 0 && i + 1 < argc) {
             prefix = argv[++i];
+        } else if (strcmp(argv[i], "--registration-secret-file") == 0 && i + 1 < argc) {
+            secret_file = argv[++i];
         } else {
-            fprintf(stderr, "usage: %s [--redis URL] [--prefix P]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--redis URL] [--prefix P] [--registration-secret-file F]\n",
+                    argv[0]);
             return -1;
         }
     }
@@ -71,6 +75,11 @@ int example_init(struct example *ex, int argc, char **argv, const char *service)
     if (ex->svc == NULL) {
         fprintf(stderr, "%s: bad service name or Redis URL %s: %s\n", service, url,
                 portico_strerror(err));
+        return -1;
+    }
+    if (secret_file != NULL && secret_file[0] != '\0' &&
+        portico_service_set_registration_secret_file(ex->svc, secret_file) != 0) {
+        fprintf(stderr, "%s: cannot read the registration secret from %s\n", service, secret_file);
         return -1;
     }
     if (prefix != NULL && prefix[0] != '\0' &&

@@ -132,6 +132,22 @@ PORTICO_API int portico_service_set_prefix(portico_service *svc, const char *pre
  * Returns 0, _INVALID or _STATE. */
 PORTICO_API int portico_service_set_instance(portico_service *svc, const char *instance);
 
+/* Signs every register and deregister message with HMAC-SHA256 under secret
+ * (SPEC §3 "Signed registration"), as a gateway started with
+ * --registration-secret-file (or a per-service secret) requires. The bytes
+ * are copied (leading/trailing white space is not trimmed here: pass the
+ * secret itself). len 1..4096. Before start only.
+ * Returns 0, _INVALID or _STATE. */
+PORTICO_API int portico_service_set_registration_secret(portico_service *svc,
+                                                        const void *secret, size_t len);
+
+/* Reads the secret from a file (leading and trailing white space ignored, as
+ * the gateway does) and calls portico_service_set_registration_secret.
+ * path is borrowed. Returns 0, _INVALID (unreadable, empty or too long) or
+ * _STATE. */
+PORTICO_API int portico_service_set_registration_secret_file(portico_service *svc,
+                                                             const char *path);
+
 /* Sets the registration TTL (default 10000 ms, clamped to 1000..300000); the
  * heartbeat is sent every ttl/3. Before start only. Returns 0 or _STATE. */
 PORTICO_API int portico_service_set_ttl_ms(portico_service *svc, int ttl_ms);

@@ -27,6 +27,7 @@
 #include "map.h"
 #include "names.h"
 #include "redisurl.h"
+#include "sign.h"
 #include "wire.h"
 
 struct event;
@@ -217,6 +218,8 @@ struct portico_service {
     struct pc_redis_addr addr;
     int ttl_ms, timeout_ms;
     enum pt_svc_state state;
+    unsigned char reg_secret[PC_SIGN_SECRET_MAX]; /* HMAC key for register/deregister */
+    size_t reg_secret_len;            /* 0: unsigned messages */
 
     struct pt_route *routes;
     size_t nroutes;

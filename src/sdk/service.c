@@ -8,6 +8,7 @@
  * re-publish the register every ttl/3. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <openssl/crypto.h>
 #include <string.h>
 
 #include <event2/event.h>
@@ -64,6 +65,29 @@ static void on_register_published(struct redisAsyncContext *ac, void *reply, voi
     }
 }
 
+/* Publishes a register/deregister message on the register channel, wrapped
+ * in a signed envelope when a registration secret is set. Returns what
+ * pt_bus_publish returns, or -1 when out of memory or signing fails. */
+static int publish_registration(portico_service *svc, const pc_buf *msg,
+                                pt_publish_cb *fn, void *ud)
+{
+    pc_buf env;
+    int rc;
+
+    if (msg->oom)
+        return -1;
+    if (svc->reg_secret_len == 0)
+        return pt_bus_publish(&svc->bus, svc->ch_register, msg->data, msg->len, fn, ud);
+    pc_buf_init(&env);
+    rc = pc_sign_wrap(&env, msg->data, msg->len, svc->reg_secret, svc->reg_secret_len);
+    if (rc == 0 && !env.oom)
+        rc = pt_bus_publish(&svc->bus, svc->ch_register, env.data, env.len, fn, ud);
+    else
+        rc = -1;
+    pc_buf_deinit(&env);
+    return rc;
+}
+
 static void publish_register(portico_service *svc)
 {
     pc_buf b;
@@ -73,11 +97,8 @@ static void publish_register(portico_service *svc)
     pc_buf_init(&b);
     pc_wire_encode_register(&b, svc->name, svc->instance, svc->ch_svc, svc->ttl_ms,
                             svc->timeout_ms, pc_unix_ms(), svc->decls, svc->nroutes);
-    if (b.oom)
-        pt_log(svc, PORTICO_LOG_ERROR, "register: out of memory");
-    else if (pt_bus_publish(&svc->bus, svc->ch_register, b.data, b.len, on_register_published,
-                            svc) != 0)
-        pt_log(svc, PORTICO_LOG_DEBUG, "register: bus down");
+    if (publish_registration(svc, &b, on_register_published, svc) != 0)
+        pt_log(svc, PORTICO_LOG_DEBUG, "register: not sent (bus down or out of memory)");
     pc_buf_deinit(&b);
 }
 
@@ -306,6 +327,34 @@ PORTICO_API int portico_service_set_prefix(portico_service *svc, const char *pre
     return 0;
 }
 
+PORTICO_API int portico_service_set_registration_secret(portico_service *svc,
+                                                        const void *secret, size_t len)
+{
+    if (svc->state != PT_SVC_NEW)
+        return PORTICO_ERR_STATE;
+    if (secret == NULL || len == 0 || len > sizeof svc->reg_secret)
+        return PORTICO_ERR_INVALID;
+    memcpy(svc->reg_secret, secret, len);
+    svc->reg_secret_len = len;
+    return 0;
+}
+
+PORTICO_API int portico_service_set_registration_secret_file(portico_service *svc,
+                                                             const char *path)
+{
+    char buf[PC_SIGN_SECRET_MAX + 1], err[128];
+    size_t n = sizeof buf;
+    int rc;
+
+    if (svc->state != PT_SVC_NEW)
+        return PORTICO_ERR_STATE;
+    if (path == NULL || pc_sign_secret_load(path, buf, &n, err, sizeof err) != 0)
+        return PORTICO_ERR_INVALID;
+    rc = portico_service_set_registration_secret(svc, buf, n);
+    OPENSSL_cleanse(buf, sizeof buf);
+    return rc;
+}
+
 PORTICO_API int portico_service_set_instance(portico_service *svc, const char *instance)
 {
     if (svc->state != PT_SVC_NEW)
@@ -502,8 +551,7 @@ PORTICO_API int portico_service_stop(portico_service *svc, portico_stopped_fn *f
         pt_bus_unsubscribe(&svc->bus, svc->ch_svc);
         pc_buf_init(&b);
         pc_wire_encode_deregister(&b, svc->name, svc->instance, pc_unix_ms());
-        if (!b.oom && pt_bus_publish(&svc->bus, svc->ch_register, b.data, b.len,
-                                     on_dereg_published, svc) == 0) {
+        if (publish_registration(svc, &b, on_dereg_published, svc) == 0) {
             svc->dereg_done = false;
             event_add(svc->stop_ev, &tv);
         }
