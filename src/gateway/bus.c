@@ -207,6 +207,57 @@ static void on_publish_reply(redisAsyncContext *ac, void *r, void *priv)
         b->h.on_published(priv, reply->integer);
 }
 
+/* A gw_bus_command in flight: the caller's callback. */
+struct bus_call {
+    gw_bus_reply_fn *fn;
+    void *priv;
+};
+
+/* Copies the fields of a hiredis reply that gw_bus_reply exposes (no nesting). */
+static void reply_flat(const redisReply *in, struct gw_bus_reply *out)
+{
+    memset(out, 0, sizeof *out);
+    switch (in->type) {
+    case REDIS_REPLY_STRING: out->type = GW_BUS_REPLY_STRING; break;
+    case REDIS_REPLY_STATUS: out->type = GW_BUS_REPLY_STATUS; break;
+    case REDIS_REPLY_ERROR: out->type = GW_BUS_REPLY_ERROR; break;
+    case REDIS_REPLY_INTEGER: out->type = GW_BUS_REPLY_INTEGER; break;
+    case REDIS_REPLY_NIL: out->type = GW_BUS_REPLY_NIL; break;
+    default: out->type = GW_BUS_REPLY_OTHER; return;
+    }
+    out->integer = in->integer;
+    if (out->type != GW_BUS_REPLY_INTEGER && out->type != GW_BUS_REPLY_NIL) {
+        out->str = in->str;
+        out->len = in->len;
+    }
+}
+
+static void on_command_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    struct bus_call *call = priv;
+    redisReply *reply = r;
+    struct gw_bus_reply top, elems[GW_BUS_REPLY_MAX_ELEMENTS];
+
+    (void)ac;
+    if (reply == NULL) {
+        call->fn(call->priv, NULL);
+    } else if (reply->type == REDIS_REPLY_ARRAY) {
+        memset(&top, 0, sizeof top);
+        top.type = GW_BUS_REPLY_OTHER;
+        if (reply->elements <= GW_BUS_REPLY_MAX_ELEMENTS) {
+            top.type = GW_BUS_REPLY_ARRAY;
+            top.elements = reply->elements;
+            top.element = elems;
+            for (size_t i = 0; i < reply->elements; i++) reply_flat(reply->element[i], &elems[i]);
+        }
+        call->fn(call->priv, &top);
+    } else {
+        reply_flat(reply, &top);
+        call->fn(call->priv, &top);
+    }
+    free(call);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Connecting                                                                */
 /* ------------------------------------------------------------------------ */
@@ -323,9 +374,32 @@ bool gw_bus_is_up(const struct gw_bus *b)
 int gw_bus_publish(struct gw_bus *b, const char *channel, const char *msg, size_t len,
                    void *priv)
 {
+    /* Argv form: no format string to parse per request. hiredis appends
+     * to its output buffer and writes once per loop turn, so PUBLISHes made
+     * in one turn go out as one pipelined write; nothing waits per request. */
+    const char *argv[3] = {"PUBLISH", channel, msg};
+    size_t lens[3] = {7, strlen(channel), len};
+
     if (b->state != BUS_UP || b->cmd == NULL) return -1;
-    if (redisAsyncCommand(b->cmd, on_publish_reply, priv, "PUBLISH %s %b", channel, msg, len) !=
-        REDIS_OK)
+    if (redisAsyncCommandArgv(b->cmd, on_publish_reply, priv, 3, argv, lens) != REDIS_OK)
         return -1;
+    return 0;
+}
+
+int gw_bus_command(struct gw_bus *b, gw_bus_reply_fn *fn, void *priv, int argc,
+                   const char *const *argv, const size_t *argvlen)
+{
+    struct bus_call *call;
+
+    if (b->state != BUS_UP || b->cmd == NULL) return -1;
+    call = malloc(sizeof *call);
+    if (call == NULL) abort();
+    call->fn = fn;
+    call->priv = priv;
+    if (redisAsyncCommandArgv(b->cmd, on_command_reply, call, argc, (const char **)argv,
+                              argvlen) != REDIS_OK) {
+        free(call);
+        return -1;
+    }
     return 0;
 }

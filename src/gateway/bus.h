@@ -43,4 +43,39 @@ bool gw_bus_is_up(const struct gw_bus *b);
 int gw_bus_publish(struct gw_bus *b, const char *channel, const char *msg, size_t len,
                    void *priv);
 
+/* A Redis reply as gw_bus_command hands it over; like a hiredis reply it is
+ * valid only during the callback. Arrays of more than
+ * GW_BUS_REPLY_MAX_ELEMENTS elements, and arrays inside arrays, are reported
+ * as GW_BUS_REPLY_OTHER (nobody needs them yet). */
+enum gw_bus_reply_type {
+    GW_BUS_REPLY_STRING,     /* str, len */
+    GW_BUS_REPLY_STATUS,     /* str, len (e.g. "OK") */
+    GW_BUS_REPLY_ERROR,      /* str, len (e.g. "NOSCRIPT No matching script...") */
+    GW_BUS_REPLY_INTEGER,    /* integer */
+    GW_BUS_REPLY_NIL,
+    GW_BUS_REPLY_ARRAY,      /* elements, element[0..elements) */
+    GW_BUS_REPLY_OTHER,
+};
+
+#define GW_BUS_REPLY_MAX_ELEMENTS 8
+
+struct gw_bus_reply {
+    enum gw_bus_reply_type type;
+    long long integer;
+    const char *str;
+    size_t len;
+    size_t elements;
+    const struct gw_bus_reply *element;
+};
+
+/* Outcome of a gw_bus_command: the reply (borrowed, valid during the call),
+ * or NULL when the bus went down or was freed before Redis answered. */
+typedef void gw_bus_reply_fn(void *priv, const struct gw_bus_reply *reply);
+
+/* Sends one command (argv[0..argc), binary-safe, lengths in argvlen) on the
+ * command connection. Returns 0, and then fn(priv, ...) is called exactly
+ * once, never from inside this call; or -1 when the bus is down (no call). */
+int gw_bus_command(struct gw_bus *b, gw_bus_reply_fn *fn, void *priv, int argc,
+                   const char *const *argv, const size_t *argvlen);
+
 #endif

@@ -41,6 +41,7 @@ enum opt_type {
     OPT_STRING,      /* up to max bytes, "" allowed */
     OPT_LOGLEVEL,    /* debug, info, warn, error */
     OPT_CONFIG,      /* the config file itself: argv and env only */
+    OPT_BOOL,        /* bool: true/false, 1/0, yes/no, on/off; a bare flag means true */
 };
 
 struct opt {
@@ -80,12 +81,28 @@ static const struct opt opts[] = {
     {"registration-secret-file", OPT_STRING, OFF(registration_secret_file), 0,
      STRMAX(registration_secret_file), NULL, "F",
      "file holding the secret for signed registration"},
+    {"registration-secrets-file", OPT_STRING, OFF(registration_secrets_file), 0,
+     STRMAX(registration_secrets_file), NULL, "F",
+     "JSON {\"service\":\"secret\",...}: per-service registration secrets"},
+    {"route-allowlist-file", OPT_STRING, OFF(route_allowlist_file), 0,
+     STRMAX(route_allowlist_file), NULL, "F",
+     "JSON {\"service\":[\"/prefix\",...],...}: path prefixes each service may own"},
     {"workers", OPT_INT, OFF(workers), 1, 256, "1", "N",
      "single-threaded worker processes sharing the port"},
     {"log-level", OPT_LOGLEVEL, OFF(log_level), 0, 0, "info", "L",
      "debug, info, warn or error"},
     {"route-grace-ms", OPT_INT, OFF(route_grace_ms), 0, 86400000, "30000", "N",
      "how long routes outlive their last instance"},
+    {"auth-file", OPT_STRING, OFF(auth_file), 0, STRMAX(auth_file), NULL, "F",
+     "JSON client auth policy and CORS: API keys, JWT, rules (docs/security.md)"},
+    {"ratelimit-file", OPT_STRING, OFF(ratelimit_file), 0, STRMAX(ratelimit_file), NULL, "F",
+     "JSON rate-limit rules per route (docs/security.md)"},
+    {"ratelimit-rps", OPT_INT, OFF(ratelimit_rps), 0, 1000000, "0", "N",
+     "default limit per client and route, requests per second (0: none)"},
+    {"ratelimit-burst", OPT_INT, OFF(ratelimit_burst), 0, 1000000, "0", "N",
+     "burst for --ratelimit-rps (0: same as the rate)"},
+    {"ratelimit-redis", OPT_BOOL, OFF(ratelimit_redis), 0, 0, "false", "[BOOL]",
+     "share rate limits across gateways on Redis"},
     {"config", OPT_CONFIG, OFF(config_file), 0, STRMAX(config_file), NULL, "FILE",
      "JSON object with the same keys without \"--\""},
 };
@@ -307,6 +324,19 @@ static bool opt_set(struct gw_config *c, const struct opt *o, const char *v, cha
         }
         memcpy(field, v, len + 1);
         return true;
+    case OPT_BOOL:
+        if (strcmp(v, "true") == 0 || strcmp(v, "1") == 0 || strcmp(v, "yes") == 0 ||
+            strcmp(v, "on") == 0) {
+            *(bool *)field = true;
+            return true;
+        }
+        if (strcmp(v, "false") == 0 || strcmp(v, "0") == 0 || strcmp(v, "no") == 0 ||
+            strcmp(v, "off") == 0) {
+            *(bool *)field = false;
+            return true;
+        }
+        snprintf(why, whylen, "\"%.300s\" is not a boolean (true or false)", v);
+        return false;
     case OPT_LOGLEVEL: {
         int lvl = pc_log_level_parse(v);
         if (lvl < 0) {
@@ -376,6 +406,13 @@ static int load_file(struct gw_config *c, const char *path, char *err, size_t er
             }
             snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(val));
             text = num;
+        } else if (o->type == OPT_BOOL) {
+            if (!json_is_boolean(val)) {
+                fail(err, errlen, "config file %.300s: \"%s\" must be true or false", path,
+                     o->key);
+                goto out;
+            }
+            text = json_is_true(val) ? "true" : "false";
         } else {
             if (!json_is_string(val)) {
                 fail(err, errlen, "config file %.300s: \"%s\" must be a string", path, o->key);
@@ -461,6 +498,8 @@ static int walk_argv(struct gw_config *c, int argc, char **argv, bool apply,
                         (int)(nlen > 100 ? 100 : nlen), name);
         if (eq != NULL) {
             v = eq + 1;
+        } else if (o->type == OPT_BOOL) {
+            v = "true";      /* a bare boolean flag never takes the next argument */
         } else if (i + 1 < argc) {
             v = argv[++i];
         } else {

@@ -11,6 +11,8 @@
 
 #include "redisurl.h"
 
+struct pc_reg_policy;
+
 struct gw_hostport {
     char host[256];          /* "" never: "0.0.0.0" etc.; IPv6 without brackets */
     int port;                /* 0..65535; 0 = any free port */
@@ -30,10 +32,20 @@ struct gw_config {
     long long max_body_bytes;           /* --max-body-bytes 1048576, 0..1073741824 */
     int max_connections;                /* --max-connections 10000, 1..1000000 */
     char registration_secret_file[1024];/* --registration-secret-file, "" = none */
+    char registration_secrets_file[1024];/* --registration-secrets-file, "" = none */
+    char route_allowlist_file[1024];    /* --route-allowlist-file, "" = none */
     int workers;                        /* --workers 1, 1..256 */
     int log_level;                      /* --log-level info: enum pc_log_level */
     int route_grace_ms;                 /* --route-grace-ms 30000, 0..86400000 */
+    char auth_file[1024];               /* --auth-file, "" = none: all public (see auth.h) */
+    char ratelimit_file[1024];          /* --ratelimit-file, "" = none (see ratelimit.h) */
+    int ratelimit_rps;                  /* --ratelimit-rps 0 (none), 0..1000000 per second */
+    int ratelimit_burst;                /* --ratelimit-burst 0 (= rps), 0..1000000 */
+    bool ratelimit_redis;               /* --ratelimit-redis: one limit shared on Redis */
     char config_file[1024];             /* --config, "" = none */
+    /* Not a setting: loaded from the three registration files above by main
+     * at start (see sign.h); NULL = unsigned registration, no allow-list. */
+    struct pc_reg_policy *reg_policy;
 };
 
 enum gw_config_result {

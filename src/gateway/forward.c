@@ -4,11 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth.h"
 #include "bus.h"
 #include "conn.h"
+#include "cors.h"
 #include "gw.h"
 #include "log.h"
 #include "map.h"
+#include "ratelimit.h"
 #include "registry.h"
 #include "router.h"
 #include "stats.h"
@@ -18,6 +21,10 @@ static struct gw_match *match;      /* one match result, reused (it is large) */
 static struct pc_kv *kv_in, *kv_out;/* header scratch */
 static size_t kv_cap;
 static pc_buf xff;                  /* joined x-forwarded-for */
+static pc_buf reply_scratch;        /* strings of the reply being answered */
+static pc_buf reply_lower;          /* its header names, lower-cased */
+static struct pc_kv reply_kv[64];   /* its headers (more: the full decoder) */
+#define GW_FORWARD_KEEP_ENVELOPE 4096    /* bytes of envelope buffer kept for reuse */
 static struct pc_ratelimit bad_reply_log = {.interval_ms = 10000};
 
 /* ------------------------------------------------------------------------ */
@@ -25,6 +32,16 @@ static struct pc_ratelimit bad_reply_log = {.interval_ms = 10000};
 /* ------------------------------------------------------------------------ */
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg);
+
+/* The envelope is no longer needed: keep a small one's memory for the next
+ * request (the request pool reuses it), give a large one back now. */
+static void envelope_done(struct gw_req *r)
+{
+    if (r->envelope.cap > GW_FORWARD_KEEP_ENVELOPE)
+        pc_buf_deinit(&r->envelope);
+    else
+        pc_buf_reset(&r->envelope);
+}
 
 /* Takes r out of flight: table, timer, instance. Idempotent. */
 static void finish(struct gw_req *r)
@@ -47,7 +64,7 @@ static void finish(struct gw_req *r)
 static void fail(struct gw_req *r, int status, const char *code, const char *msg)
 {
     finish(r);
-    pc_buf_deinit(&r->envelope);
+    envelope_done(r);
     gw_req_error(r, status, code, msg);
 }
 
@@ -95,12 +112,12 @@ static void encode(struct gw_req *r, const struct gw_match *m)
     size_t nh;
     const char *target = r->head.data;
 
-    grow_kv(r->nhdrs + 3);
+    grow_kv(r->nhdrs + GW_HEADERS_ADDED);
     for (uint32_t i = 0; i < r->nhdrs; i++)
         kv_in[i] = (struct pc_kv){gw_req_hdr_name(r, i), r->hdrs[i].name_len,
                                   gw_req_hdr_value(r, i), r->hdrs[i].value_len};
     nh = gw_headers_to_service(kv_in, r->nhdrs, r->request_id, gw_conn_remote_addr(r->conn),
-                               kv_out, &xff);
+                               r->auth_subject, r->auth_key_id, kv_out, &xff);
     for (size_t i = 0; i < m->nparams; i++)
         params[i] = (struct pc_kv){m->params[i].name, m->params[i].name_len, m->params[i].value,
                                    m->params[i].value_len};
@@ -158,13 +175,12 @@ static struct gw_route *route_of(struct gw_req *r)
     }
 }
 
-void gw_forward_handle(struct gw_req *r)
+/* Picks an instance of rt, encodes r for it and publishes (match is rt's). */
+static void forward_start(struct gw_req *r, struct gw_route *rt)
 {
-    struct gw_route *rt = route_of(r);
     struct gw_instance *inst;
     struct timeval tv;
 
-    if (rt == NULL) return;
     inst = gw_route_pick(rt);
     if (inst == NULL) {
         gw_req_error(r, 503, "no_instance", "no live instance serves this route");
@@ -187,6 +203,28 @@ void gw_forward_handle(struct gw_req *r)
     send_to(r, inst);
 }
 
+/* After a shared rate-limit decision allowed r: the route table may have
+ * changed while Redis was answering, so match again. */
+static void forward_resume(struct gw_req *r)
+{
+    struct gw_route *rt = route_of(r);
+    if (rt != NULL) forward_start(r, rt);
+}
+
+void gw_forward_handle(struct gw_req *r)
+{
+    struct gw_route *rt;
+
+    if (gw_cors_preflight(r)) return;   /* answered by the gateway, before auth and routing */
+    rt = route_of(r);
+    if (rt == NULL) return;
+    if (!gw_auth_check(r, match)) return;
+    /* Rate limiting: after authentication (the identity is known), before
+     * an instance is picked. A shared-limit decision resumes later. */
+    if (gw_ratelimit_check(r, match->pattern, forward_resume) != GW_RL_CONTINUE) return;
+    forward_start(r, rt);
+}
+
 void gw_forward_on_published(void *priv, long long receivers)
 {
     struct gw_req *r = priv;
@@ -196,7 +234,7 @@ void gw_forward_on_published(void *priv, long long receivers)
     r->publish_pending = false;
     if (r->conn == NULL) {          /* orphaned: answered or abandoned meanwhile */
         finish(r);
-        gw_req_free(r);
+        if (!r->rl_pending) gw_req_free(r);
         return;
     }
     if (r->done) return;            /* answered already (deadline, reply, bus down) */
@@ -205,7 +243,7 @@ void gw_forward_on_published(void *priv, long long receivers)
         return;
     }
     if (receivers > 0) {
-        pc_buf_deinit(&r->envelope);   /* delivered: no retry will need it */
+        envelope_done(r);   /* delivered: no retry will need it */
         return;
     }
     /* Nobody received it: the instance is gone. Safe to try another. */
@@ -237,30 +275,49 @@ void gw_forward_cancel(struct gw_req *r)
 /* Replies                                                                   */
 /* ------------------------------------------------------------------------ */
 
-static void respond_with(struct gw_req *r, const struct pc_reply_in *rep)
+/* Answers r with a reply's status, headers (names lower-cased, hop-by-hop
+ * and content-length dropped) and body. */
+static void respond_with(struct gw_req *r, int status, const struct pc_kv *hdrs, size_t n,
+                         const void *body, size_t body_len)
 {
-    size_t n = rep->headers ? json_array_size(rep->headers) : 0, k = 0, names = 0;
-    pc_buf lower;
+    size_t k = 0, names = 0;
 
-    pc_buf_init(&lower);
-    for (size_t i = 0; i < n; i++)
-        names += json_string_length(json_array_get(json_array_get(rep->headers, i), 0));
-    if (!pc_buf_reserve(&lower, names + 1)) abort();
+    for (size_t i = 0; i < n; i++) names += hdrs[i].name_len;
+    pc_buf_reset(&reply_lower);
+    if (!pc_buf_reserve(&reply_lower, names + 1)) abort();
     grow_kv(n + 1);
     for (size_t i = 0; i < n; i++) {
-        json_t *pair = json_array_get(rep->headers, i);
-        const char *name = json_string_value(json_array_get(pair, 0));
-        size_t nl = json_string_length(json_array_get(pair, 0));
-        char *ln = lower.data + lower.len;
+        const char *name = hdrs[i].name;
+        size_t nl = hdrs[i].name_len;
+        char *ln = reply_lower.data + reply_lower.len;
         for (size_t j = 0; j < nl; j++)
             ln[j] = (name[j] >= 'A' && name[j] <= 'Z') ? (char)(name[j] + 32) : name[j];
-        lower.len += nl;
+        reply_lower.len += nl;
         if (gw_headers_reply_drops(ln, nl)) continue;
-        kv_out[k++] = (struct pc_kv){ln, nl, json_string_value(json_array_get(pair, 1)),
-                                     json_string_length(json_array_get(pair, 1))};
+        kv_out[k++] = (struct pc_kv){ln, nl, hdrs[i].value, hdrs[i].value_len};
     }
-    gw_req_respond(r, rep->status, NULL, kv_out, k, rep->body, rep->body_len);
-    pc_buf_deinit(&lower);
+    gw_req_respond(r, status, NULL, kv_out, k, body, body_len);
+}
+
+/* The common case: a well-formed reply read without a tree. Returns false,
+ * having done nothing, when the full decoder must judge the message. */
+static bool on_reply_lean(const char *msg, size_t len)
+{
+    struct pc_reply_view v;
+    struct gw_req *r;
+
+    if (!pc_wire_decode_reply_lean(&v, msg, len, &reply_scratch, reply_kv,
+                                   sizeof reply_kv / sizeof reply_kv[0]))
+        return false;
+    r = v.id_len == PC_UUID_LEN ? pc_map_get(inflight, v.id, v.id_len) : NULL;
+    if (r == NULL) {
+        gw_stats.late_replies++;
+        return true;
+    }
+    finish(r);
+    envelope_done(r);
+    respond_with(r, v.status, v.headers, v.nheaders, v.body, v.body_len);
+    return true;
 }
 
 void gw_forward_on_reply(const char *msg, size_t len)
@@ -268,8 +325,10 @@ void gw_forward_on_reply(const char *msg, size_t len)
     struct pc_reply_in rep;
     struct pc_wire_err err;
     struct gw_req *r;
-    int rc = pc_wire_decode_reply(&rep, msg, len, &err);
+    int rc;
 
+    if (on_reply_lean(msg, len)) return;
+    rc = pc_wire_decode_reply(&rep, msg, len, &err);
     if (rc == -1) {
         gw_stats.bad_replies++;
         if (pc_ratelimit_allow(&bad_reply_log, gw_now_mono_ms()))
@@ -283,7 +342,7 @@ void gw_forward_on_reply(const char *msg, size_t len)
         goto out;
     }
     finish(r);
-    pc_buf_deinit(&r->envelope);
+    envelope_done(r);
     if (rc == -2) {
         gw_stats.bad_replies++;
         if (pc_ratelimit_allow(&bad_reply_log, gw_now_mono_ms()))
@@ -292,7 +351,20 @@ void gw_forward_on_reply(const char *msg, size_t len)
         gw_req_error(r, 502, "bad_reply", "the service sent an invalid reply");
         goto out;
     }
-    respond_with(r, &rep);
+    {
+        size_t n = rep.headers ? json_array_size(rep.headers) : 0;
+        struct pc_kv *hdrs = n ? malloc(n * sizeof *hdrs) : NULL;
+        if (n && hdrs == NULL) abort();
+        for (size_t i = 0; i < n; i++) {
+            json_t *pair = json_array_get(rep.headers, i);
+            hdrs[i] = (struct pc_kv){json_string_value(json_array_get(pair, 0)),
+                                     json_string_length(json_array_get(pair, 0)),
+                                     json_string_value(json_array_get(pair, 1)),
+                                     json_string_length(json_array_get(pair, 1))};
+        }
+        respond_with(r, rep.status, hdrs, n, rep.body, rep.body_len);
+        free(hdrs);
+    }
 out:
     pc_wire_reply_in_deinit(&rep);
 }
@@ -318,6 +390,8 @@ void gw_forward_init(void)
     match = malloc(sizeof *match);
     if (inflight == NULL || match == NULL) abort();
     pc_buf_init(&xff);
+    pc_buf_init(&reply_scratch);
+    pc_buf_init(&reply_lower);
 }
 
 void gw_forward_deinit(void)
@@ -330,4 +404,6 @@ void gw_forward_deinit(void)
     kv_in = kv_out = NULL;
     kv_cap = 0;
     pc_buf_deinit(&xff);
+    pc_buf_deinit(&reply_scratch);
+    pc_buf_deinit(&reply_lower);
 }

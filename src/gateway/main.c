@@ -8,6 +8,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "bus.h"
 #include "clock.h"
 #include "config.h"
@@ -15,9 +16,12 @@
 #include "forward.h"
 #include "gw.h"
 #include "log.h"
+#include "ratelimit.h"
 #include "registry.h"
+#include "req.h"
 #include "router.h"
 #include "server.h"
+#include "sign.h"
 #include "uuid.h"
 #include "wire.h"
 
@@ -26,6 +30,8 @@ extern char **environ;
 struct gw_state gw;
 static struct gw_config config;
 static pc_buf discover_msg;
+static int ready_fd = -1;           /* --workers: where this worker reports ready */
+static bool worker_restarted;       /* --workers: a replacement prints no ready line */
 
 uint64_t gw_now_unix_ms(void)
 {
@@ -44,6 +50,7 @@ static void on_bus_up(void)
     /* Services re-announce on discover: routes come back without waiting
      * for their next heartbeat. */
     gw_bus_publish(gw.bus, gw.discover_channel, discover_msg.data, discover_msg.len, NULL);
+    gw_ratelimit_on_bus_up();
 }
 
 static void on_bus_down(void) { gw_forward_on_bus_down(); }
@@ -121,9 +128,16 @@ static int run(void)
     evsignal_add(sigterm, NULL);
     evsignal_add(sigint, NULL);
 
-    fprintf(stderr, "portico ready listen=%s admin=%s gateway_id=%s\n",
-            gw_server_listen_addr(gw.server), gw_server_admin_addr(gw.server), gw.id);
-    fflush(stderr);
+    if (ready_fd >= 0) {   /* a worker: the parent prints one line for all */
+        dprintf(ready_fd, "listen=%s admin=%s gateway_id=%s\n", gw_server_listen_addr(gw.server),
+                gw_server_admin_addr(gw.server), gw.id);
+        close(ready_fd);
+        ready_fd = -1;
+    } else if (!worker_restarted) {
+        fprintf(stderr, "portico ready listen=%s admin=%s gateway_id=%s\n",
+                gw_server_listen_addr(gw.server), gw_server_admin_addr(gw.server), gw.id);
+        fflush(stderr);
+    }
 
     event_base_dispatch(gw.base);
     pc_log(PC_LOG_INFO, "main", "stopped");
@@ -133,12 +147,17 @@ static int run(void)
     gw_server_free(gw.server);
     gw_bus_free(gw.bus);          /* pending PUBLISH callbacks run here */
     gw_forward_deinit();
+    gw_ratelimit_deinit();        /* after the bus: no rate-limit call is pending */
+    gw_req_pool_free();           /* after everything that may free a request */
     gw_registry_deinit();
+    pc_reg_policy_free(config.reg_policy);   /* wipes the secrets */
+    config.reg_policy = NULL;
     gw_router_free(gw.router);
     event_free(sigterm);
     event_free(sigint);
     event_base_free(gw.base);
     pc_buf_deinit(&discover_msg);
+    gw_auth_unload();
     libevent_global_shutdown();
     return 0;
 }
@@ -157,6 +176,28 @@ int main(int argc, char **argv)
         break;
     }
     pc_log_min = config.log_level;
+    if (gw_auth_load(config.auth_file, err, sizeof err) != 0) {
+        fprintf(stderr, "portico: %s\n", err);
+        return 2;
+    }
+    if (gw_ratelimit_init(&config, err, sizeof err) != 0) {
+        fprintf(stderr, "portico: %s\n", err);
+        return 2;
+    }
+    if (pc_reg_policy_load(&config.reg_policy, config.registration_secret_file,
+                           config.registration_secrets_file, config.route_allowlist_file, err,
+                           sizeof err) != 0) {
+        fprintf(stderr, "portico: %s\n", err);
+        return 2;
+    }
     signal(SIGPIPE, SIG_IGN);
+    if (config.workers > 1) {
+        /* The parent supervises and never returns; each worker goes on. */
+        if (gw_workers_start(&config, &ready_fd, err, sizeof err) < 0) {
+            fprintf(stderr, "portico: %s\n", err);
+            return 1;
+        }
+        worker_restarted = ready_fd < 0;
+    }
     return run();
 }

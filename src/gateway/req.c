@@ -5,14 +5,51 @@
 #include <string.h>
 
 #include "conn.h"
+#include "cors.h"
 #include "gw.h"
 #include "http.h"
 #include "jw.h"
 #include "stats.h"
 
+/* Freed requests are kept for reuse with their buffers, so a steady stream
+ * of requests allocates nothing. Not under AddressSanitizer: there every
+ * request is a fresh allocation, so a use after free is still caught. */
+#if defined(__SANITIZE_ADDRESS__)
+#define GW_REQ_POOL_MAX 0
+#else
+#define GW_REQ_POOL_MAX 256         /* requests kept for reuse */
+#endif
+#define GW_REQ_KEEP_BYTES 4096      /* a larger buffer is given back on free */
+static struct gw_req *req_pool[GW_REQ_POOL_MAX + 1];
+static size_t req_pool_len;
+
+static void keep_or_free(pc_buf *b)
+{
+    if (b->cap > GW_REQ_KEEP_BYTES)
+        pc_buf_deinit(b);
+    else
+        pc_buf_reset(b);
+}
+
 struct gw_req *gw_req_new(void)
 {
-    struct gw_req *r = calloc(1, sizeof *r);
+    struct gw_req *r;
+
+    if (req_pool_len > 0) {
+        /* Everything back to zero but the three buffers and the header array. */
+        r = req_pool[--req_pool_len];
+        pc_buf head = r->head, body = r->body, envelope = r->envelope;
+        struct gw_hdr *hdrs = r->hdrs;
+        uint32_t hdrs_cap = r->hdrs_cap;
+        memset(r, 0, sizeof *r);
+        r->head = head;
+        r->body = body;
+        r->envelope = envelope;
+        r->hdrs = hdrs;
+        r->hdrs_cap = hdrs_cap;
+        return r;
+    }
+    r = calloc(1, sizeof *r);
     if (r == NULL) abort();
     pc_buf_init(&r->head);
     pc_buf_init(&r->body);
@@ -23,18 +60,42 @@ struct gw_req *gw_req_new(void)
 void gw_req_free(struct gw_req *r)
 {
     if (r == NULL) return;
+    if (r->out) evbuffer_free(r->out);
+    r->out = NULL;
+#if GW_REQ_POOL_MAX > 0
+    if (req_pool_len < GW_REQ_POOL_MAX && !gw.draining) {
+        keep_or_free(&r->head);
+        keep_or_free(&r->body);
+        keep_or_free(&r->envelope);
+        req_pool[req_pool_len++] = r;
+        return;
+    }
+#else
+    (void)keep_or_free;
+#endif
     pc_buf_deinit(&r->head);
     pc_buf_deinit(&r->body);
     pc_buf_deinit(&r->envelope);
     free(r->hdrs);
-    if (r->out) evbuffer_free(r->out);
     free(r);
+}
+
+void gw_req_pool_free(void)
+{
+    while (req_pool_len > 0) {
+        struct gw_req *r = req_pool[--req_pool_len];
+        pc_buf_deinit(&r->head);
+        pc_buf_deinit(&r->body);
+        pc_buf_deinit(&r->envelope);
+        free(r->hdrs);
+        free(r);
+    }
 }
 
 void gw_req_release(struct gw_req *r)
 {
     r->conn = NULL;
-    if (!r->publish_pending) gw_req_free(r);
+    if (!r->publish_pending && !r->rl_pending) gw_req_free(r);
 }
 
 const char *gw_req_header(const struct gw_req *r, const char *lname, size_t *n)
@@ -54,6 +115,7 @@ void gw_req_respond(struct gw_req *r, int status, const char *ctype,
                     const void *body, size_t body_len)
 {
     struct pc_kv stack[32], *all = stack;
+    char rl[4][32];                     /* RateLimit-* values */
     struct gw_conn *c = r->conn;
     struct evbuffer *out;
     bool has_body, close;
@@ -65,12 +127,26 @@ void gw_req_respond(struct gw_req *r, int status, const char *ctype,
     if (!r->admin) gw_stats_response(status, (double)(gw_now_mono_ms() - r->start_ms) / 1000.0);
     if (c == NULL) return;
 
-    if (nheaders + 1 > sizeof stack / sizeof stack[0]) {
-        all = malloc((nheaders + 1) * sizeof *all);
+    if (nheaders + 1 + 4 + GW_CORS_MAX_HEADERS > sizeof stack / sizeof stack[0]) {
+        all = malloc((nheaders + 1 + 4 + GW_CORS_MAX_HEADERS) * sizeof *all);
         if (all == NULL) abort();
     }
     if (ctype) all[n++] = (struct pc_kv){"content-type", 12, ctype, strlen(ctype)};
-    for (size_t i = 0; i < nheaders; i++) all[n++] = headers[i];
+    for (size_t i = 0; i < nheaders; i++)   /* with CORS on, the gateway owns Access-Control-* */
+        if (!gw_cors_owns_header(headers[i].name, headers[i].name_len)) all[n++] = headers[i];
+    n += gw_cors_response_headers(r, all + n);   /* keyed by the request's Origin; errors too */
+    if (r->rl_known) {   /* draft-ietf-httpapi-ratelimit-headers; see docs/security.md */
+        int k[4];
+        k[0] = snprintf(rl[0], sizeof rl[0], "%u", (unsigned)r->rl_limit);
+        k[1] = snprintf(rl[1], sizeof rl[1], "%u", (unsigned)r->rl_remaining);
+        k[2] = snprintf(rl[2], sizeof rl[2], "%u", (unsigned)r->rl_reset_s);
+        k[3] = snprintf(rl[3], sizeof rl[3], "%u;w=%u", (unsigned)r->rl_limit,
+                        (unsigned)r->rl_window_s);
+        all[n++] = (struct pc_kv){"ratelimit-limit", 15, rl[0], (size_t)k[0]};
+        all[n++] = (struct pc_kv){"ratelimit-remaining", 19, rl[1], (size_t)k[1]};
+        all[n++] = (struct pc_kv){"ratelimit-reset", 15, rl[2], (size_t)k[2]};
+        all[n++] = (struct pc_kv){"ratelimit-policy", 16, rl[3], (size_t)k[3]};
+    }
 
     close = r->close_after || !r->keep_alive || gw.draining;
     r->close_after = close;

@@ -2,8 +2,8 @@
  *
  * A request lives in its connection's queue (responses leave in request
  * order). The forwarding fields are used by forward.c only. A request whose
- * client went away while a PUBLISH for it was still unanswered is "orphaned":
- * conn is NULL and the PUBLISH callback frees it. */
+ * client went away while a PUBLISH (or a rate-limit call) for it was still
+ * unanswered is "orphaned": conn is NULL and that callback frees it. */
 #ifndef GW_REQ_H
 #define GW_REQ_H
 
@@ -20,6 +20,9 @@
 
 struct gw_conn;
 struct gw_instance;
+
+#define GW_AUTH_SUBJECT_MAX 255   /* bytes of a verified JWT "sub" */
+#define GW_AUTH_KEY_ID_MAX 64     /* bytes of an API key id */
 
 struct gw_hdr {               /* offsets into gw_req.head */
     uint32_t name_off, name_len, value_off, value_len;
@@ -60,6 +63,16 @@ struct gw_req {
     uint64_t deadline_ms;               /* unix ms sent to the service */
     struct gw_instance *inst;           /* referenced while in flight */
     pc_buf envelope;                    /* kept for PUBLISH=0 retries */
+
+    /* -- verified identity (auth.c), forwarded as x-auth-subject / x-auth-key-id -- */
+    char auth_subject[GW_AUTH_SUBJECT_MAX + 1];   /* JWT "sub"; "" = none */
+    char auth_key_id[GW_AUTH_KEY_ID_MAX + 1];     /* API key id; "" = none */
+
+    /* -- rate limiting (ratelimit.c) -- */
+    bool rl_pending;                    /* a shared-limit Redis call is outstanding */
+    bool rl_known;                      /* the response carries the RateLimit-* below */
+    uint32_t rl_limit, rl_remaining;    /* bucket size, requests left after this one */
+    uint32_t rl_reset_s, rl_window_s;   /* seconds until full; the policy's window */
 };
 
 /* Header i's name / value, valid until the request is freed. */
@@ -74,15 +87,19 @@ static inline const char *gw_req_hdr_value(const struct gw_req *r, uint32_t i)
 /* First header with this lower-case name, or NULL (len in *n). */
 const char *gw_req_header(const struct gw_req *r, const char *lname, size_t *n);
 
+/* Requests come from a pool (buffers kept); _free returns r to it. */
 struct gw_req *gw_req_new(void);
 void gw_req_free(struct gw_req *r);
-/* The connection is done with r: free it, or, while a PUBLISH for it is
- * outstanding, orphan it (conn = NULL) for the PUBLISH callback to free. */
+/* Frees the pooled requests (process exit, for leak checkers). */
+void gw_req_pool_free(void);
+/* The connection is done with r: free it, or, while a PUBLISH or a
+ * rate-limit call for it is outstanding, orphan it (conn = NULL) for that
+ * callback to free. */
 void gw_req_release(struct gw_req *r);
 
 /* Sends the response (once; later calls are ignored): status, extra headers (names lower-case), body.
  * Adds content-type when ctype is not NULL, content-length, x-request-id,
- * date, and connection as needed. No body for HEAD, 1xx, 204, 304.
+ * date, the RateLimit-* headers when r->rl_known, and connection as needed. No body for HEAD, 1xx, 204, 304.
  * On an orphaned request only the counters move. r may be freed by this
  * call: the caller must not touch it afterwards. */
 void gw_req_respond(struct gw_req *r, int status, const char *ctype,
