@@ -46,13 +46,25 @@ static void wire_err(struct pc_wire_err *err, const char *reason, const char *fm
 
 /* ============================================================== encoders */
 
-/* Writes `,"key":`; every message opens with "v", so no key comes first. */
-static void jw_key(pc_buf *b, const char *key)
+/* Writes `,"key":`; every message opens with "v", so no key comes first.
+ * The key is a literal: its text and length are known at compile time. */
+#define jw_key(b, key) pc_buf_append((b), ",\"" key "\":", sizeof(",\"" key "\":") - 1)
+
+/* True if p[0..n) is valid UTF-8; plain ASCII is told eight bytes at a time. */
+static bool wire_is_utf8(const void *p, size_t n)
 {
-    pc_buf_putc(b, ',');
-    pc_buf_putc(b, '"');
-    pc_buf_puts(b, key);
-    pc_buf_puts(b, "\":");
+    const unsigned char *s = p;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, s + i, 8);
+        if (v & 0x8080808080808080u)
+            return pc_utf8_is_valid(s + i, n - i);
+    }
+    for (; i < n; i++)
+        if (s[i] & 0x80)
+            return pc_utf8_is_valid(s + i, n - i);
+    return true;
 }
 
 /* Writes the body members per SPEC §4: nothing when empty, a JSON string
@@ -62,7 +74,7 @@ static void jw_body(pc_buf *b, const void *body, size_t len)
     if (len == 0)
         return;
     jw_key(b, "body");
-    if (pc_utf8_is_valid(body, len)) {
+    if (wire_is_utf8(body, len)) {
         pc_jw_str(b, body, len);
     } else {
         pc_jw_b64(b, body, len);
@@ -718,4 +730,331 @@ void pc_wire_register_deinit(struct pc_register *r)
     free(r->routes);
     json_decref(r->root);
     memset(r, 0, sizeof *r);
+}
+
+/* ====================================================== replies, lean path */
+
+/* A single-pass reader for the common, well-formed reply. It builds no tree
+ * and allocates nothing: strings are unescaped into one scratch buffer sized
+ * up front (an unescaped string is never longer than its JSON text, so the
+ * buffer never moves and pointers into it stay valid). It accepts a strict
+ * subset of what pc_wire_decode_reply accepts and, on anything outside it,
+ * gives up rather than judge, so errors and edge cases keep the one
+ * implementation (and the one set of error messages) of the full decoder. */
+struct lean {
+    const char *p, *end;
+    char *out;              /* next free byte of the scratch buffer */
+};
+
+static void lean_ws(struct lean *l)
+{
+    while (l->p < l->end && (*l->p == ' ' || *l->p == '\n' || *l->p == '\r' || *l->p == '\t'))
+        l->p++;
+}
+
+/* True if one of the eight bytes in v is below 0x20, '"', '\\' or >= 0x80
+ * (the classic "has a byte less than n / equal to c" bit tricks). */
+static inline bool lean_has_special(uint64_t v)
+{
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    uint64_t q = v ^ (ones * '"'), b = v ^ (ones * '\\');
+    return (((v - ones * 0x20) & ~v) | ((q - ones) & ~q) | ((b - ones) & ~b) | v) & highs;
+}
+
+/* Reads a JSON string into the scratch buffer (NUL-terminated). Gives up on
+ * \u escapes, raw control bytes and invalid UTF-8. */
+static bool lean_str(struct lean *l, const char **s, size_t *n)
+{
+    const char *p = l->p;
+    char *o = l->out, *start = l->out;
+    unsigned char high = 0;  /* OR of every byte: UTF-8 is checked only if >= 0x80 */
+
+    if (p >= l->end || *p != '"')
+        return false;
+    p++;
+    for (;;) {
+        /* Copied as scanned: the runs between escapes are short in JSON
+         * that is itself a string of JSON (a memcpy per run costs more). */
+        unsigned char c = 0;
+        while (l->end - p >= 8) {  /* eight plain ASCII bytes at a time */
+            uint64_t v;
+            memcpy(&v, p, 8);
+            if (lean_has_special(v))
+                break;
+            memcpy(o, &v, 8);      /* o trails p: the scratch buffer has room */
+            o += 8;
+            p += 8;
+        }
+        while (p < l->end && (c = (unsigned char)*p) >= 0x20 && c != '"' && c != '\\') {
+            *o++ = (char)c;
+            high |= c;
+            p++;
+        }
+        if (p >= l->end || c < 0x20)
+            return false;
+        if (c == '"')
+            break;
+        if (++p >= l->end)       /* a backslash */
+            return false;
+        switch (*p) {
+        case '"': case '\\': case '/': *o++ = *p; break;
+        case 'b': *o++ = '\b'; break;
+        case 'f': *o++ = '\f'; break;
+        case 'n': *o++ = '\n'; break;
+        case 'r': *o++ = '\r'; break;
+        case 't': *o++ = '\t'; break;
+        default: return false;   /* \uXXXX and invalid escapes: the full decoder */
+        }
+        p++;
+    }
+    /* The escapes are ASCII, so the unescaped text is valid UTF-8 exactly
+     * when the JSON text is (jansson's rule for strings). */
+    if ((high & 0x80) && !pc_utf8_is_valid(start, (size_t)(o - start)))
+        return false;
+    *o++ = '\0';
+    l->p = p + 1;
+    l->out = o;
+    *s = start;
+    *n = (size_t)(o - 1 - start);
+    return true;
+}
+
+/* Reads a plain integer: -?(0|[1-9][0-9]{0,17}); no fraction, no exponent. */
+static bool lean_int(struct lean *l, long long *v)
+{
+    const char *p = l->p;
+    bool neg = false;
+    long long x = 0;
+    int digits = 0;
+
+    if (p < l->end && *p == '-') {
+        neg = true;
+        p++;
+    }
+    if (p >= l->end || *p < '0' || *p > '9')
+        return false;
+    if (*p == '0') {
+        p++;
+        digits = 1;
+    } else {
+        while (p < l->end && *p >= '0' && *p <= '9' && digits < 18) {
+            x = x * 10 + (*p++ - '0');
+            digits++;
+        }
+    }
+    if (p < l->end && ((*p >= '0' && *p <= '9') || *p == '.' || *p == 'e' || *p == 'E'))
+        return false;
+    l->p = p;
+    *v = neg ? -x : x;
+    return true;
+}
+
+/* Skips an unknown member's value: a string, integer or literal (anything
+ * nested is left to the full decoder). */
+static bool lean_skip(struct lean *l)
+{
+    const char *s;
+    size_t n;
+    long long v;
+    char *mark = l->out;
+
+    if (l->p >= l->end)
+        return false;
+    switch (*l->p) {
+    case '"':
+        if (!lean_str(l, &s, &n))
+            return false;
+        l->out = mark;           /* the text is not kept */
+        return true;
+    case 't':
+        if (l->end - l->p < 4 || memcmp(l->p, "true", 4) != 0)
+            return false;
+        l->p += 4;
+        break;
+    case 'f':
+        if (l->end - l->p < 5 || memcmp(l->p, "false", 5) != 0)
+            return false;
+        l->p += 5;
+        break;
+    case 'n':
+        if (l->end - l->p < 4 || memcmp(l->p, "null", 4) != 0)
+            return false;
+        l->p += 4;
+        break;
+    default:
+        return lean_int(l, &v);
+    }
+    /* a literal must end here ("truex" is not JSON) */
+    return l->p >= l->end || strchr(" \t\r\n,}]", *l->p) != NULL;
+}
+
+/* Reads "headers": [[name, value], ...], checking each as the full decoder does. */
+static bool lean_headers(struct lean *l, struct pc_reply_view *out, struct pc_kv *kv, size_t cap)
+{
+    size_t n = 0;
+
+    if (l->p >= l->end || *l->p++ != '[')
+        return false;
+    lean_ws(l);
+    if (l->p < l->end && *l->p == ']') {
+        l->p++;
+        out->headers = kv;
+        out->nheaders = 0;
+        return true;
+    }
+    for (;;) {
+        struct pc_kv h;
+        if (n == cap || l->p >= l->end || *l->p++ != '[')
+            return false;
+        lean_ws(l);
+        if (!lean_str(l, &h.name, &h.name_len))
+            return false;
+        lean_ws(l);
+        if (l->p >= l->end || *l->p++ != ',')
+            return false;
+        lean_ws(l);
+        if (!lean_str(l, &h.value, &h.value_len))
+            return false;
+        lean_ws(l);
+        if (l->p >= l->end || *l->p++ != ']')
+            return false;
+        if (!pc_header_name_is_valid(h.name, h.name_len) ||
+            !pc_header_value_is_valid(h.value, h.value_len))
+            return false;
+        kv[n++] = h;
+        lean_ws(l);
+        if (l->p >= l->end)
+            return false;
+        if (*l->p == ']')
+            break;
+        if (*l->p++ != ',')
+            return false;
+        lean_ws(l);
+    }
+    l->p++;
+    out->headers = kv;
+    out->nheaders = n;
+    return true;
+}
+
+enum { LK_V = 1, LK_ID = 2, LK_STATUS = 4, LK_HEADERS = 8, LK_BODY = 16, LK_ENC = 32 };
+#define LEAN_MAX_UNKNOWN 8   /* unknown members remembered for the duplicate check */
+
+/* See wire.h. */
+int pc_wire_decode_reply_lean(struct pc_reply_view *out, const char *msg, size_t len,
+                              pc_buf *scratch, struct pc_kv *kv, size_t kv_cap)
+{
+    struct lean l = {msg, msg + len, NULL};
+    const char *unknown[LEAN_MAX_UNKNOWN], *s, *body = NULL, *enc = NULL;
+    size_t unknown_len[LEAN_MAX_UNKNOWN], nunknown = 0, n, body_n = 0, enc_n = 0;
+    unsigned seen = 0;
+    long long v = 0, status = 0;
+
+    memset(out, 0, sizeof *out);
+    if (len > PC_WIRE_MAX_MESSAGE)
+        return 0;
+    pc_buf_reset(scratch);
+    if (!pc_buf_reserve(scratch, len + 1))
+        return 0;
+    l.out = scratch->data;
+
+    lean_ws(&l);
+    if (l.p >= l.end || *l.p++ != '{')
+        return 0;
+    lean_ws(&l);
+    if (l.p < l.end && *l.p == '}')
+        return 0;                /* no id: the full decoder says why */
+    for (;;) {
+        const char *key = l.p + 1;
+        unsigned bit = 0;
+        if (!lean_str(&l, &s, &n))
+            return 0;
+        /* a key with escapes would compare differently from its text */
+        if ((size_t)(l.p - key) != n + 1)
+            return 0;
+        l.out = (char *)s;       /* keys are matched, not kept */
+        lean_ws(&l);
+        if (l.p >= l.end || *l.p++ != ':')
+            return 0;
+        lean_ws(&l);
+        if (n == 1 && key[0] == 'v')
+            bit = LK_V;
+        else if (n == 2 && memcmp(key, "id", 2) == 0)
+            bit = LK_ID;
+        else if (n == 6 && memcmp(key, "status", 6) == 0)
+            bit = LK_STATUS;
+        else if (n == 7 && memcmp(key, "headers", 7) == 0)
+            bit = LK_HEADERS;
+        else if (n == 4 && memcmp(key, "body", 4) == 0)
+            bit = LK_BODY;
+        else if (n == 13 && memcmp(key, "body_encoding", 13) == 0)
+            bit = LK_ENC;
+        if (bit != 0) {
+            if (seen & bit)
+                return 0;        /* duplicate key */
+            seen |= bit;
+        } else {
+            if (nunknown == LEAN_MAX_UNKNOWN)
+                return 0;
+            for (size_t i = 0; i < nunknown; i++)
+                if (unknown_len[i] == n && memcmp(unknown[i], key, n) == 0)
+                    return 0;
+            unknown[nunknown] = key;
+            unknown_len[nunknown++] = n;
+        }
+        switch (bit) {
+        case LK_V:
+            if (!lean_int(&l, &v) || v != PC_WIRE_VERSION)
+                return 0;
+            break;
+        case LK_ID:
+            if (!lean_str(&l, &out->id, &out->id_len))
+                return 0;
+            break;
+        case LK_STATUS:
+            if (!lean_int(&l, &status) || status < 200 || status > 599)
+                return 0;
+            break;
+        case LK_HEADERS:
+            if (!lean_headers(&l, out, kv, kv_cap))
+                return 0;
+            break;
+        case LK_BODY:
+            if (!lean_str(&l, &body, &body_n))
+                return 0;
+            break;
+        case LK_ENC:
+            if (!lean_str(&l, &enc, &enc_n) || enc_n != 6 || memcmp(enc, "base64", 6) != 0)
+                return 0;
+            break;
+        default:
+            if (!lean_skip(&l))
+                return 0;
+        }
+        lean_ws(&l);
+        if (l.p >= l.end)
+            return 0;
+        if (*l.p == '}')
+            break;
+        if (*l.p++ != ',')
+            return 0;
+        lean_ws(&l);
+    }
+    l.p++;
+    lean_ws(&l);
+    if (l.p != l.end || (seen & (LK_V | LK_ID | LK_STATUS)) != (LK_V | LK_ID | LK_STATUS))
+        return 0;
+    out->status = (int)status;
+    if (body_n > 0 && enc != NULL) {
+        /* base64: decoded in place (the text is at least as long as the bytes) */
+        size_t dn;
+        if (body_n % 4 != 0 || pc_base64_decode((char *)body, &dn, body, body_n) != 0)
+            return 0;
+        body_n = dn;
+    }
+    if (body_n > 0) {
+        out->body = (const unsigned char *)body;
+        out->body_len = body_n;
+    }
+    return 1;
 }

@@ -104,6 +104,26 @@ int pc_wire_decode_reply(struct pc_reply_in *out, const char *msg, size_t len,
                          struct pc_wire_err *err);
 void pc_wire_reply_in_deinit(struct pc_reply_in *r);
 
+/* A reply read without a jansson tree (the gateway's hot path). Every
+ * pointer is into the caller's scratch buffer (or kv array), valid until the
+ * scratch buffer is next used. Header names are as sent (not lower-cased). */
+struct pc_reply_view {
+    const char *id;
+    size_t id_len;
+    int status;
+    const struct pc_kv *headers;
+    size_t nheaders;
+    const unsigned char *body;   /* NULL when empty */
+    size_t body_len;
+};
+/* Returns 1 when msg is a valid reply (exactly as pc_wire_decode_reply would
+ * judge it, same values) written in the common subset of JSON: no \u escapes,
+ * no fractions or exponents, nothing nested in unknown members, at most
+ * kv_cap headers. Returns 0 otherwise, deciding nothing: the caller then runs
+ * pc_wire_decode_reply, which has the final word (and the error messages). */
+int pc_wire_decode_reply_lean(struct pc_reply_view *out, const char *msg, size_t len,
+                              pc_buf *scratch, struct pc_kv *kv, size_t kv_cap);
+
 /* ---- registration (service -> P:register) ---- */
 
 enum pc_reg_type { PC_MSG_REGISTER = 1, PC_MSG_DEREGISTER = 2 };

@@ -4,13 +4,17 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/listener.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "forward.h"
@@ -143,4 +147,195 @@ void gw_server_check_drained(struct gw_server *s)
     (void)s;
     if (gw.draining && gw_conn_count(GW_LISTENER_PUBLIC) == 0 && gw_forward_inflight() == 0)
         event_base_loopexit(gw.base, NULL);
+}
+
+/* ------------------------------------------------------------------------ */
+/* --workers N: a supervising parent and N single-threaded workers           */
+/* ------------------------------------------------------------------------ */
+
+/* Binds (without listening) a SO_REUSEPORT socket on the public address so
+ * that port 0 becomes one concrete port that every worker then binds too.
+ * Returns the socket (kept open until the workers listen) or -1. */
+static int reserve_port(struct gw_hostport *hp, char *err, size_t errlen)
+{
+    struct addrinfo hints = {0}, *ai = NULL;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    char port[8];
+    int fd, one = 1, rc;
+
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    snprintf(port, sizeof port, "%d", hp->port);
+    rc = getaddrinfo(hp->host, port, &hints, &ai);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot resolve %s: %s", hp->host, gai_strerror(rc));
+        return -1;
+    }
+    if (hp->port == 0) {
+        /* bind(0) with SO_REUSEPORT set may hand out a port that another
+         * SO_REUSEPORT listener of this user holds: pick the port without
+         * it first, then take that port with it. */
+        fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0 && bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+            getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+            uint16_t p = ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                  : ((struct sockaddr_in *)&ss)->sin_port;
+            if (ai->ai_family == AF_INET6)
+                ((struct sockaddr_in6 *)ai->ai_addr)->sin6_port = p;
+            else
+                ((struct sockaddr_in *)ai->ai_addr)->sin_port = p;
+        }
+        if (fd >= 0) close(fd);
+        sl = sizeof ss;
+    }
+    fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0 ||
+        bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
+        getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) {
+        snprintf(err, errlen, "cannot listen on %s:%d: %s", hp->host, hp->port, strerror(errno));
+        if (fd >= 0) close(fd);
+        freeaddrinfo(ai);
+        return -1;
+    }
+    freeaddrinfo(ai);
+    hp->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                              : ((struct sockaddr_in *)&ss)->sin_port);
+    return fd;
+}
+
+/* Forks worker i. In the child: returns 0 with the signal mask restored and
+ * the admin listener kept by worker 0 only. In the parent: the child's pid. */
+static pid_t spawn(int i, struct gw_config *cfg, bool admin_off, const sigset_t *old)
+{
+    pid_t pid = fork();
+    if (pid != 0) return pid;
+    sigprocmask(SIG_SETMASK, old, NULL);
+    if (i != 0) cfg->admin_off = true;
+    else cfg->admin_off = admin_off;
+    return 0;
+}
+
+int gw_workers_start(struct gw_config *cfg, int *ready_fd, char *err, size_t errlen)
+{
+    int n = cfg->workers, pipefd[2], alive = 0, code = 0, ready = 0, reserved;
+    bool admin_off = cfg->admin_off, stopping = false;
+    pid_t *pids = calloc((size_t)n, sizeof *pids);
+    char line[1024], first[1024] = "", ids[256 * (PC_UUID_LEN + 1) + 1] = "";
+    size_t got = 0;
+    sigset_t set, old;
+
+    if (pids == NULL) abort();
+    reserved = reserve_port(&cfg->listen, err, errlen);
+    if (reserved < 0 || pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) != 0) {
+        if (reserved >= 0) snprintf(err, errlen, "pipe: %s", strerror(errno));
+        free(pids);
+        return -1;
+    }
+    /* Signals are taken synchronously in the parent (sigtimedwait below). */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &set, &old);
+    for (int i = 0; i < n; i++) {
+        if ((pids[i] = spawn(i, cfg, admin_off, &old)) == 0) {
+            close(pipefd[0]);
+            close(reserved);
+            fcntl(pipefd[1], F_SETFL, 0);
+            *ready_fd = pipefd[1];
+            free(pids);
+            return i;
+        }
+        if (pids[i] < 0) {
+            snprintf(err, errlen, "fork: %s", strerror(errno));
+            n = i;
+            stopping = true;
+            code = 1;
+            break;
+        }
+        alive++;
+    }
+    close(pipefd[1]);
+    if (stopping)
+        for (int i = 0; i < n; i++) kill(pids[i], SIGTERM);
+
+    for (;;) {
+        struct timespec tick = {0, 100 * 1000 * 1000};
+        siginfo_t si;
+        int sig = sigtimedwait(&set, &si, &tick);
+        pid_t pid;
+        int status;
+        ssize_t r;
+
+        if (sig == SIGTERM || sig == SIGINT) {
+            /* Each worker drains on the first signal, exits on the second. */
+            stopping = true;
+            for (int i = 0; i < n; i++)
+                if (pids[i] > 0) kill(pids[i], sig);
+        }
+        while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+            for (int i = 0; i < n; i++) {
+                if (pids[i] != pid) continue;
+                pids[i] = 0;
+                alive--;
+                if (stopping) break;
+                if (ready < n) {
+                    /* A worker that fails to start (its reason is on stderr):
+                     * the whole gateway fails to start. */
+                    stopping = true;
+                    code = 1;
+                    for (int k = 0; k < n; k++)
+                        if (pids[k] > 0) kill(pids[k], SIGTERM);
+                    break;
+                }
+                pc_log(PC_LOG_WARN, "server", "worker %d (pid %d) ended (status %d); restarting",
+                       i, (int)pid, status);
+                if ((pids[i] = spawn(i, cfg, admin_off, &old)) == 0) {
+                    close(pipefd[0]);
+                    *ready_fd = -1;   /* the ready line was printed already */
+                    free(pids);
+                    return i;
+                }
+                if (pids[i] > 0) alive++;
+                else pids[i] = 0;
+                break;
+            }
+        }
+        /* Ready lines from the workers: "listen=... admin=... gateway_id=...". */
+        while ((r = read(pipefd[0], line + got, sizeof line - 1 - got)) > 0) {
+            char *nl;
+            got += (size_t)r;
+            line[got] = '\0';
+            while ((nl = strchr(line, '\n')) != NULL) {
+                *nl = '\0';
+                if (ready < n) {
+                    const char *id = strstr(line, "gateway_id=");
+                    if (ready == 0 || strstr(line, "admin=off") == NULL)
+                        snprintf(first, sizeof first, "%s", line);
+                    if (id) {
+                        if (ids[0]) strncat(ids, ",", sizeof ids - strlen(ids) - 1);
+                        strncat(ids, id + 11, sizeof ids - strlen(ids) - 1);
+                    }
+                    if (++ready == n) {
+                        close(reserved);   /* every worker listens: the port is held */
+                        reserved = -1;
+                        fprintf(stderr, "portico ready %s workers=%d gateway_ids=%s\n", first,
+                                n, ids);
+                        fflush(stderr);
+                    }
+                }
+                got -= (size_t)(nl + 1 - line);
+                memmove(line, nl + 1, got + 1);
+            }
+            if (got == sizeof line - 1) got = 0;   /* an overlong line: dropped */
+        }
+        if (stopping && alive == 0) break;
+    }
+    if (reserved >= 0) close(reserved);
+    close(pipefd[0]);
+    free(pids);
+    exit(code);
 }

@@ -25,4 +25,16 @@ void gw_server_drain(struct gw_server *s);
  * public connection is gone. */
 void gw_server_check_drained(struct gw_server *s);
 
+/* --workers N (N > 1): reserves the public port (port 0 becomes one
+ * concrete port), forks N workers that each bind it with SO_REUSEPORT and
+ * returns in each of them its index (0..N-1) with *ready_fd set: the worker
+ * writes its "listen=... admin=... gateway_id=..." line there once ready.
+ * Worker 0 alone serves the admin listener. The parent never returns: it
+ * prints the single ready line once every worker is ready, forwards
+ * SIGTERM/SIGINT to the workers, restarts a worker that dies after startup,
+ * and exits (0 after a signal, 1 if a worker could not start) when the last
+ * worker has exited. Returns -1 with a reason in err if nothing was forked. */
+struct gw_config;
+int gw_workers_start(struct gw_config *cfg, int *ready_fd, char *err, size_t errlen);
+
 #endif

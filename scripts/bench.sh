@@ -1,0 +1,415 @@
+#!/usr/bin/env bash
+# bench.sh -- portico side by side with nginx and raw Redis, in one run.
+#
+#   scripts/bench.sh [--quick] [--out DIR] [--duration S] [--reps N]
+#                    [--build DIR] [--no-build] [--skip-checks] [--max-seconds S]
+#
+# Everything runs on 127.0.0.1 with its own processes on free ports: a
+# redis-server, the gateway (release build), the echo example (1 and 2
+# instances), two nginx (one worker each: an origin answering `return 200`
+# and a proxy to it with upstream keepalive) and redis-benchmark PUBLISH with
+# one subscriber. wrk runs a small GET and a 4 KiB POST at 1, 50 and 256
+# connections (default 10 s x 3 repetitions, medians; --quick: 3 s x 1).
+# While each load runs, the CPU time (utime+stime from /proc/<pid>/stat) of
+# every server-side process is sampled; RSS after it. Then the checks: 10,000
+# idle keep-alive connections (memory), 1,000 instances heartbeating every
+# second (gateway CPU), router lookup cost at 10 vs 10,000 routes (callgrind).
+#
+# Prints one table and writes OUT/bench-results.json (and the raw samples in
+# OUT/samples.jsonl). Bounded in time (--max-seconds, default 1800): a
+# watchdog stops the run. Every process is started with a pidfile in OUT/run
+# and stopped by PID on exit. Installs what is missing with apt-get when run
+# as root. See docs/performance.md.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+bench=$here/bench
+out="" duration=10 reps=3 build=$root/build-release do_build=1 checks=1 max_seconds=1800
+quick=0
+while [ $# -gt 0 ]; do
+    case $1 in
+    --quick) quick=1; duration=3; reps=1; shift ;;
+    --out) out=$2; shift 2 ;;
+    --duration) duration=$2; shift 2 ;;
+    --reps) reps=$2; shift 2 ;;
+    --build) build=$2; shift 2 ;;
+    --no-build) do_build=0; shift ;;
+    --skip-checks) checks=0; shift ;;
+    --max-seconds) max_seconds=$2; shift 2 ;;
+    -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+case $build in /*) ;; *) build=$PWD/$build ;; esac
+[ -n "$out" ] || out=$(mktemp -d /tmp/portico-bench.XXXXXX)
+mkdir -p "$out/run" "$out/logs"
+out=$(cd "$out" && pwd)
+samples=$out/samples.jsonl
+: >"$samples"
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# ---------------------------------------------------------------- tools
+need_pkgs=()
+command -v wrk >/dev/null || need_pkgs+=(wrk)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need_pkgs+=(nginx-light)
+command -v redis-server >/dev/null || need_pkgs+=(redis-server)
+command -v redis-benchmark >/dev/null || need_pkgs+=(redis-tools)
+command -v redis-cli >/dev/null || need_pkgs+=(redis-tools)
+command -v valgrind >/dev/null || need_pkgs+=(valgrind)
+command -v python3 >/dev/null || need_pkgs+=(python3)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "bench.sh: missing ${need_pkgs[*]}; install them (or run as root)" >&2
+        exit 1
+    fi
+    log "installing ${need_pkgs[*]}"
+    apt-get update -qq
+    for p in "${need_pkgs[@]}"; do
+        if [ "$p" = nginx-light ]; then
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light ||
+                DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx
+        else
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$p"
+        fi
+    done
+fi
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+hz=$(getconf CLK_TCK)
+
+if [ "$do_build" = 1 ]; then
+    [ -d "$build" ] || meson setup "$build" "$root" --buildtype=release >/dev/null
+    log "building $build"
+    # only what the bench runs: a test elsewhere that does not build must not stop it
+    ninja -C "$build" src/gateway/portico examples/echo/echo tests/unit/bench_router >/dev/null
+fi
+gateway_bin=$build/src/gateway/portico
+echo_bin=$build/examples/echo/echo
+for b in "$gateway_bin" "$echo_bin"; do
+    [ -x "$b" ] || { echo "bench.sh: $b not built" >&2; exit 1; }
+done
+
+# ---------------------------------------------------- processes, cleanup
+# start NAME CMD...: runs CMD in the background, logs in OUT/logs/NAME.log,
+# its PID in OUT/run/NAME.pid.
+start() {
+    local name=$1
+    shift
+    "$@" >"$out/logs/$name.log" 2>&1 &
+    echo $! >"$out/run/$name.pid"
+}
+pid_of() { cat "$out/run/$1.pid"; }
+# stop NAME: SIGTERM by PID, then SIGKILL after 5 s.
+stop() {
+    local f=$out/run/$1.pid p
+    [ -f "$f" ] || return 0
+    p=$(cat "$f")
+    rm -f "$f"
+    kill -TERM "$p" 2>/dev/null || return 0
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$p" 2>/dev/null || true
+    wait "$p" 2>/dev/null || true
+}
+cleanup() {
+    local f
+    for f in "$out"/run/*.pid; do
+        [ -e "$f" ] || continue
+        stop "$(basename "$f" .pid)"
+    done
+}
+watchdog_pid=""
+on_exit() {
+    cleanup
+    [ -n "$watchdog_pid" ] && kill "$watchdog_pid" 2>/dev/null || true
+}
+trap on_exit EXIT
+trap 'log "interrupted"; exit 130' INT TERM
+# The whole run is bounded: the watchdog sends us SIGTERM (and the trap
+# cleans up) after --max-seconds.
+(sleep "$max_seconds" && log "time limit of $max_seconds s reached" && kill -TERM $$) &
+watchdog_pid=$!
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# wait_log NAME PATTERN SECONDS
+wait_log() {
+    local i=0
+    until grep -q "$2" "$out/logs/$1.log" 2>/dev/null; do
+        i=$((i + 1))
+        if [ $i -gt $(($3 * 10)) ] || ! kill -0 "$(pid_of "$1")" 2>/dev/null; then
+            echo "bench.sh: $1 did not say '$2':" >&2
+            tail -5 "$out/logs/$1.log" >&2
+            exit 1
+        fi
+        sleep 0.1
+    done
+}
+# tree PID: PID and its children (gateway workers, nginx workers).
+tree() { echo "$1"; pgrep -P "$1" 2>/dev/null || true; }
+# ticks PID...: utime+stime in clock ticks, summed.
+ticks() {
+    local t=0 p f
+    for p in "$@"; do
+        [ -r "/proc/$p/stat" ] || continue
+        read -r -a f < <(sed 's/^.*) //' "/proc/$p/stat")
+        t=$((t + f[11] + f[12]))
+    done
+    echo "$t"
+}
+# rss_kb PID...: resident set, summed.
+rss_kb() {
+    local t=0 p v
+    for p in "$@"; do
+        v=$(awk '/^VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
+        t=$((t + ${v:-0}))
+    done
+    echo "$t"
+}
+
+# ------------------------------------------------------------ components
+rport=$(free_port)
+start redis redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no \
+    --protected-mode yes --client-output-buffer-limit "pubsub 64mb 16mb 60"
+for _ in $(seq 50); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
+redis_url=redis://127.0.0.1:$rport
+
+gw_port="" gw_admin=""
+# start_gateway WORKERS [extra flags]
+start_gateway() {
+    local w=$1
+    shift
+    start gateway "$gateway_bin" --listen 127.0.0.1:0 --admin 127.0.0.1:0 --redis "$redis_url" \
+        --log-level warn --workers "$w" --max-connections 20000 "$@"
+    wait_log gateway "portico ready" 20
+    gw_port=$(sed -n 's/.*ready.* listen=[^ ]*:\([0-9][0-9]*\) .*/\1/p' "$out/logs/gateway.log" | head -1)
+    gw_admin=$(sed -n 's/.*ready.* admin=[^ ]*:\([0-9][0-9]*\) .*/\1/p' "$out/logs/gateway.log" | head -1)
+}
+# start_echo N: N echo instances, waits until the route answers.
+start_echo() {
+    local i
+    for i in $(seq "$1"); do
+        start "echo$i" env PORTICO_REDIS="$redis_url" "$echo_bin"
+        wait_log "echo$i" "ready" 20
+    done
+}
+stop_echo() { local i; for i in 1 2 3 4; do stop "echo$i"; done; }
+echo_pids() { local i; for i in 1 2 3 4; do [ -f "$out/run/echo$i.pid" ] && pid_of "echo$i"; done; true; }
+wait_route() {
+    local code=""
+    for _ in $(seq 200); do
+        code=$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$gw_port/echo/x" 2>/dev/null || true)
+        [ "$code" = 200 ] && return 0
+        sleep 0.1
+    done
+    echo "bench.sh: /echo/x never answered 200 (last: ${code:-no answer})" >&2
+    exit 1
+}
+
+origin_port=$(free_port)
+proxy_port=$(free_port)
+# The origin answers with a body the size of the echo service's answer to
+# the small GET (about 400 bytes), so that both sides move the same bytes.
+origin_body=$(python3 -c 'print("x" * 400)')
+mkdir -p "$out/nginx"
+for role in origin proxy; do
+    mkdir -p "$out/nginx/$role/tmp"
+    chmod 777 "$out/nginx/$role/tmp"
+    {
+        echo "worker_processes 1; daemon off; pid $out/nginx/$role/nginx.pid;"
+        echo "error_log $out/nginx/$role/error.log warn;"
+        echo "events { worker_connections 4096; }"
+        echo "http { access_log off; keepalive_requests 1000000;"
+        echo "  client_body_temp_path $out/nginx/$role/tmp/body; proxy_temp_path $out/nginx/$role/tmp/proxy;"
+        echo "  fastcgi_temp_path $out/nginx/$role/tmp/fcgi; uwsgi_temp_path $out/nginx/$role/tmp/uwsgi;"
+        echo "  scgi_temp_path $out/nginx/$role/tmp/scgi;"
+        if [ "$role" = origin ]; then
+            echo "  server { listen 127.0.0.1:$origin_port; location / { return 200 '$origin_body'; } }"
+        else
+            echo "  upstream origin { server 127.0.0.1:$origin_port; keepalive 256; }"
+            echo "  server { listen 127.0.0.1:$proxy_port; location / { proxy_pass http://origin;"
+            echo "    proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
+        fi
+        echo "}"
+    } >"$out/nginx/$role.conf"
+done
+
+# ------------------------------------------------------------------ load
+# load TARGET URL BODY CONNS INSTANCES WORKERS REP ROLE=PIDS...
+# Runs wrk once; appends one JSON sample (req/s, latencies, CPU per role).
+load() {
+    local target=$1 url=$2 body=$3 conns=$4 inst=$5 workers=$6 rep=$7
+    shift 7
+    local roles=("$@") r before=() after=() threads=2 res
+    [ "$conns" -lt 2 ] && threads=1
+    for r in "${roles[@]}"; do before+=("$(ticks ${r#*=})"); done
+    res=$(BENCH_BODY=$body timeout $((duration + 30)) wrk -t"$threads" -c"$conns" -d"${duration}s" \
+        --timeout 5s -s "$bench/wrk.lua" "$url" 2>&1 | grep '^RESULT' || true)
+    for r in "${roles[@]}"; do after+=("$(ticks ${r#*=})"); done
+    if [ -z "$res" ]; then
+        log "wrk gave no result for $target $url"
+        return 0
+    fi
+    local cpu="" rss="" i=0
+    for r in "${roles[@]}"; do
+        cpu+="\"${r%%=*}\": $(((after[i] - before[i]) * 1000000 / hz)), "
+        rss+="\"${r%%=*}\": $(rss_kb ${r#*=}), "
+        i=$((i + 1))
+    done
+    # shellcheck disable=SC2086
+    local $(echo "${res#RESULT }")
+    echo "{\"target\": \"$target\", \"body\": $body, \"conns\": $conns, \"instances\": $inst," \
+        "\"workers\": $workers, \"rep\": $rep, \"requests\": $requests, \"duration_us\": $duration_us," \
+        "\"p50_us\": $p50_us, \"p99_us\": $p99_us, \"p999_us\": $p999_us, \"errors\": $errors," \
+        "\"cpu_us\": {${cpu%, }}, \"rss_kb\": {${rss%, }}}" >>"$samples"
+    log "$target body=$body c=$conns inst=$inst w=$workers: $((requests * 1000000 / duration_us)) req/s" \
+        "p99=${p99_us}us errors=$errors"
+}
+
+conns_list=(1 50 256)
+bodies=(0 4096)
+
+load_portico() {  # BODY CONNS INSTANCES WORKERS REP
+    load portico "http://127.0.0.1:$gw_port/echo/x" "$1" "$2" "$3" "$4" "$5" \
+        "gateway=$(tree "$(pid_of gateway)" | tr '\n' ' ')" \
+        "service=$(echo_pids | tr '\n' ' ')" "redis=$(pid_of redis)"
+}
+load_nginx() {  # BODY CONNS REP
+    load nginx-direct "http://127.0.0.1:$origin_port/echo/x" "$1" "$2" 0 1 "$3" \
+        "origin=$(tree "$(pid_of nginx-origin)" | tr '\n' ' ')"
+    load nginx-proxy "http://127.0.0.1:$proxy_port/echo/x" "$1" "$2" 0 1 "$3" \
+        "proxy=$(tree "$(pid_of nginx-proxy)" | tr '\n' ' ')" \
+        "origin=$(tree "$(pid_of nginx-origin)" | tr '\n' ' ')"
+}
+warm() { BENCH_BODY=0 timeout 20 wrk -t2 -c50 -d1s -s "$bench/wrk.lua" "$1" >/dev/null 2>&1 || true; }
+
+# The reference and the 1-instance gateway run interleaved (nginx, then
+# portico, for each shape and repetition), so that both see the same
+# machine: the ratios are what count. 2 instances and 2 workers follow.
+run_main() {
+    local rep body c
+    start nginx-origin "$nginx_bin" -c "$out/nginx/origin.conf" -p "$out/nginx/origin"
+    start nginx-proxy "$nginx_bin" -c "$out/nginx/proxy.conf" -p "$out/nginx/proxy"
+    for _ in $(seq 50); do
+        curl -fsS -o /dev/null "http://127.0.0.1:$proxy_port/echo/x" 2>/dev/null && break
+        sleep 0.1
+    done
+    start_gateway 1
+    start_echo 1
+    wait_route
+    warm "http://127.0.0.1:$proxy_port/echo/x"
+    warm "http://127.0.0.1:$gw_port/echo/x"
+    for rep in $(seq "$reps"); do
+        for body in "${bodies[@]}"; do
+            for c in "${conns_list[@]}"; do
+                load_nginx "$body" "$c" "$rep"
+                load_portico "$body" "$c" 1 1 "$rep"
+            done
+        done
+    done
+    stop_echo
+    stop gateway
+    stop nginx-proxy
+    stop nginx-origin
+}
+
+run_portico() {  # INSTANCES WORKERS
+    local inst=$1 w=$2 rep body c
+    start_gateway "$w"
+    start_echo "$inst"
+    wait_route
+    warm "http://127.0.0.1:$gw_port/echo/x"
+    for rep in $(seq "$reps"); do
+        for body in "${bodies[@]}"; do
+            for c in "${conns_list[@]}"; do
+                load_portico "$body" "$c" "$inst" "$w" "$rep"
+            done
+        done
+    done
+    stop_echo
+    stop gateway
+}
+
+run_redis_benchmark() {
+    local p n=$((duration * 40000)) before after res
+    start subscriber redis-cli -p "$rport" subscribe bench-channel
+    sleep 0.3
+    for p in 1 16; do
+        [ "$quick" = 1 ] && n=$((duration * 30000 * (p > 1 ? 4 : 1)))
+        before=$(ticks "$(pid_of redis)")
+        res=$(timeout $((duration * 10 + 60)) redis-benchmark -p "$rport" -c 50 -n "$n" -P "$p" --csv \
+            PUBLISH bench-channel "$(python3 -c 'print("x"*400)')" 2>/dev/null | tail -1 || true)
+        after=$(ticks "$(pid_of redis)")
+        echo "{\"target\": \"redis-publish\", \"pipeline\": $p, \"requests\": $n, \"csv\": \"${res//\"/\'}\"," \
+            "\"cpu_us\": {\"redis\": $(((after - before) * 1000000 / hz))}}" >>"$samples"
+        log "redis-benchmark PUBLISH -P $p: $(echo "$res" | cut -d, -f2) req/s"
+    done
+    stop subscriber
+}
+
+# --------------------------------------------------------------- checks
+check_idle() {
+    local before held after
+    start_gateway 1
+    start_echo 1
+    wait_route
+    curl -fsS -o /dev/null "http://127.0.0.1:$gw_port/echo/x"
+    before=$(rss_kb "$(pid_of gateway)")
+    mkfifo "$out/run/idle.fifo"
+    start idle bash -c "ulimit -n 65536; exec python3 '$bench/idle.py' 127.0.0.1 $gw_port /echo/x 10000 120 <'$out/run/idle.fifo'"
+    exec 9>"$out/run/idle.fifo"
+    wait_log idle "held" 150
+    sleep 1
+    held=$(rss_kb "$(pid_of gateway)")
+    exec 9>&-
+    stop idle
+    rm -f "$out/run/idle.fifo"
+    echo "{\"target\": \"idle-10k\", \"rss_before_kb\": $before, \"rss_held_kb\": $held}" >>"$samples"
+    log "10,000 idle connections: gateway RSS $before kB -> $held kB"
+    stop_echo
+    stop gateway
+}
+
+check_heartbeat() {
+    local secs=$((quick ? 5 : 20)) before after
+    start_gateway 1
+    sleep 0.5
+    before=$(ticks "$(pid_of gateway)")
+    timeout $((secs + 30)) python3 "$bench/heartbeat.py" 127.0.0.1 "$rport" portico 1000 "$secs" \
+        >"$out/logs/heartbeat.log" 2>&1 || true
+    after=$(ticks "$(pid_of gateway)")
+    local instances
+    instances=$(curl -fsS "http://127.0.0.1:$gw_admin/metrics" 2>/dev/null | awk '/^portico_instances /{print $2}')
+    echo "{\"target\": \"heartbeat-1000\", \"seconds\": $secs, \"cpu_us\": $(((after - before) * 1000000 / hz))," \
+        "\"instances\": ${instances:-0}, \"sent\": \"$(cat "$out/logs/heartbeat.log")\"}" >>"$samples"
+    log "1,000 instances heartbeating for $secs s: gateway CPU $(((after - before) * 1000 / hz)) ms, instances=${instances:-?}"
+    stop gateway
+}
+
+check_router() {
+    local n ir bin=$build/tests/unit/bench_router count=20000
+    [ -x "$bin" ] || { log "no $bin: router check skipped"; return 0; }
+    for n in 10 10000; do
+        timeout 300 valgrind --tool=callgrind --toggle-collect=gw_router_match \
+            --callgrind-out-file="$out/logs/router-$n.callgrind" "$bin" "$n" "$count" \
+            >"$out/logs/router-$n.log" 2>&1 || true
+        ir=$(sed -n 's/^summary: *//p' "$out/logs/router-$n.callgrind" | head -1)
+        # lookups: COUNT timed + COUNT/10 warm-up + 1 check
+        echo "{\"target\": \"router\", \"routes\": $n, \"lookups\": $((count + count / 10 + 1)), \"ir\": ${ir:-0}}" >>"$samples"
+        log "router $n routes: $((${ir:-0} / (count + count / 10 + 1))) instructions/lookup"
+    done
+}
+
+# ------------------------------------------------------------------ run
+log "output in $out (load $(uptime | sed 's/.*load average: //'))"
+run_main
+run_portico 2 1
+run_portico 2 2
+run_redis_benchmark
+if [ "$checks" = 1 ]; then
+    check_idle
+    check_heartbeat
+    check_router
+fi
+python3 "$bench/report.py" "$samples" "$out/bench-results.json" \
+    "duration=$duration reps=$reps load_before=$(uptime | sed 's/.*load average: //')"
+log "results: $out/bench-results.json"

@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""report.py -- medians, ratios and targets from bench.sh's raw samples.
+
+    report.py SAMPLES.jsonl OUT.json [NOTE]
+
+Prints one table (req/s, p50/p99/p99.9, server-side CPU per request, RSS,
+portico/nginx-proxy ratios at the same body and connection count) and the
+checks, and writes the same as JSON.
+"""
+import json
+import statistics
+import sys
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def main():
+    samples = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+    note = sys.argv[3] if len(sys.argv) > 3 else ""
+    groups = {}
+    for s in samples:
+        if s["target"] in ("portico", "nginx-direct", "nginx-proxy"):
+            key = (s["target"], s["body"], s["conns"], s["instances"], s["workers"])
+            groups.setdefault(key, []).append(s)
+
+    rows = []
+    for key, ss in groups.items():
+        target, body, conns, inst, workers = key
+        rps = [s["requests"] * 1e6 / s["duration_us"] for s in ss]
+        cpu = [sum(s["cpu_us"].values()) / max(1, s["requests"]) for s in ss]
+        roles = {}
+        for r in ss[0]["cpu_us"]:
+            roles[r] = median([s["cpu_us"][r] / max(1, s["requests"]) for s in ss])
+        rows.append({
+            "target": target, "body": body, "conns": conns, "instances": inst, "workers": workers,
+            "reps": len(ss), "rps": median(rps),
+            "p50_ms": median([s["p50_us"] / 1000 for s in ss]),
+            "p99_ms": median([s["p99_us"] / 1000 for s in ss]),
+            "p999_ms": median([s["p999_us"] / 1000 for s in ss]),
+            "errors": sum(s["errors"] for s in ss),
+            "cpu_us_per_req": median(cpu), "cpu_us_per_req_by_role": roles,
+            "rss_kb": {r: max(s["rss_kb"][r] for s in ss) for r in ss[0]["rss_kb"]},
+        })
+    order = {"nginx-direct": 0, "nginx-proxy": 1, "portico": 2}
+    rows.sort(key=lambda r: (r["body"], r["conns"], order[r["target"]], r["instances"], r["workers"]))
+    ref = {(r["body"], r["conns"]): r for r in rows if r["target"] == "nginx-proxy"}
+    for r in rows:
+        n = ref.get((r["body"], r["conns"]))
+        if r["target"] == "portico" and n and n["rps"] and n["cpu_us_per_req"]:
+            r["rps_ratio_vs_nginx_proxy"] = r["rps"] / n["rps"]
+            r["cpu_ratio_vs_nginx_proxy"] = r["cpu_us_per_req"] / n["cpu_us_per_req"]
+
+    hdr = ("%-12s %5s %5s %4s %3s %9s %7s %7s %7s %8s %-26s %9s %6s %6s" %
+           ("target", "body", "conns", "inst", "wrk", "req/s", "p50ms", "p99ms", "p99.9ms",
+            "cpu us/r", "  by role (us/req)", "gwRSS kB", "x rps", "x cpu"))
+    print()
+    print(hdr)
+    print("-" * len(hdr))
+    for r in rows:
+        roles = " ".join("%s=%.1f" % (k[:3], v) for k, v in r["cpu_us_per_req_by_role"].items())
+        rss = r["rss_kb"].get("gateway", "")
+        print("%-12s %5s %5d %4s %3s %9.0f %7.3f %7.3f %7.3f %8.1f %-26s %9s %6s %6s%s" % (
+            r["target"], "4KiB" if r["body"] else "GET", r["conns"],
+            r["instances"] or "-", r["workers"] if r["target"] == "portico" else "-",
+            r["rps"], r["p50_ms"], r["p99_ms"], r["p999_ms"], r["cpu_us_per_req"], roles, rss,
+            "%.2f" % r["rps_ratio_vs_nginx_proxy"] if "rps_ratio_vs_nginx_proxy" in r else "",
+            "%.2f" % r["cpu_ratio_vs_nginx_proxy"] if "cpu_ratio_vs_nginx_proxy" in r else "",
+            "  errors=%d" % r["errors"] if r["errors"] else ""))
+
+    checks = {}
+    print()
+    for s in samples:
+        t = s["target"]
+        if t == "redis-publish":
+            parts = s["csv"].replace("'", "").split(",")
+            rps = float(parts[1]) if len(parts) > 1 else None
+            cpu = s["cpu_us"]["redis"] / s["requests"]
+            checks.setdefault("redis_publish", []).append(
+                {"pipeline": s["pipeline"], "rps": rps, "redis_cpu_us_per_publish": cpu})
+            print("redis-benchmark PUBLISH (1 subscriber, 50 clients) -P %-2d %9.0f /s  redis CPU %.2f us/publish"
+                  % (s["pipeline"], rps or 0, cpu))
+        elif t == "idle-10k":
+            add = (s["rss_held_kb"] - s["rss_before_kb"]) / 1024
+            checks["idle_10k"] = {"rss_before_kb": s["rss_before_kb"], "rss_held_kb": s["rss_held_kb"],
+                                  "added_mb": add}
+            print("10,000 idle keep-alive connections: gateway RSS %.1f MB -> %.1f MB (+%.1f MB; target <= 30)"
+                  % (s["rss_before_kb"] / 1024, s["rss_held_kb"] / 1024, add))
+        elif t == "heartbeat-1000":
+            pct = s["cpu_us"] / (s["seconds"] * 1e6) * 100
+            checks["heartbeat_1000"] = {"seconds": s["seconds"], "gateway_cpu_pct_of_core": pct,
+                                        "instances": s["instances"], "generator": s["sent"]}
+            print("1,000 instances heartbeating each second: gateway CPU %.2f%% of one core (%s instances live;"
+                  " target <= 5%%)" % (pct, s["instances"]))
+        elif t == "router":
+            per = s["ir"] / s["lookups"]
+            checks.setdefault("router", {})[str(s["routes"])] = {"ir_per_lookup": per}
+            print("router lookup, %5d routes: %.0f instructions/lookup (callgrind)" % (s["routes"], per))
+    rt = checks.get("router", {})
+    if "10" in rt and "10000" in rt:
+        ratio = rt["10000"]["ir_per_lookup"] / rt["10"]["ir_per_lookup"]
+        rt["ratio_10000_vs_10"] = ratio
+        print("router lookup ratio 10,000/10 routes: %.2f (target <= 1.2)" % ratio)
+
+    # The issue's targets (2 cores, 50 connections, small GET, same run).
+    targets = {}
+    p50c = next((r for r in rows if r["target"] == "portico" and r["body"] == 0 and r["conns"] == 50
+                 and r["instances"] == 1 and r["workers"] == 1), None)
+    p1c = next((r for r in rows if r["target"] == "portico" and r["body"] == 0 and r["conns"] == 1
+                and r["instances"] == 1 and r["workers"] == 1), None)
+    if p50c and "rps_ratio_vs_nginx_proxy" in p50c:
+        targets["throughput_ratio_ge_0.8"] = p50c["rps_ratio_vs_nginx_proxy"]
+        targets["cpu_ratio_le_1.0"] = p50c["cpu_ratio_vs_nginx_proxy"]
+        targets["p99_ms_le_2_at_50"] = p50c["p99_ms"]
+        targets["gateway_rss_mb_le_8"] = p50c["rss_kb"].get("gateway", 0) / 1024
+    if p1c:
+        targets["p50_ms_le_0.15_at_1"] = p1c["p50_ms"]
+    print()
+    print("targets: " + ", ".join("%s: %.3f" % kv for kv in targets.items()))
+    json.dump({"note": note, "rows": rows, "checks": checks, "targets": targets},
+              open(sys.argv[2], "w"), indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,200 @@
+/* bench_wire.c -- the gateway's lean reply reader against the full decoder.
+ *
+ *   bench_wire DATA_DIR            check (a test): for every reply in the
+ *                                  corpus, and for 200,000 random mutations of
+ *                                  them, the lean reader either declines or
+ *                                  agrees with pc_wire_decode_reply exactly
+ *   bench_wire --bench [COUNT]     instructions/time per decode, both ways
+ *                                  (run under callgrind for instruction counts)
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "test.h"
+#include "wire.h"
+
+#define MAX_MSG 8192
+
+static pc_buf scratch;
+static struct pc_kv kv[64];
+static long lean_hits, lean_declined;
+
+/* Decodes msg both ways; if the lean reader accepts it, the full decoder
+ * must accept it with the same values. */
+static void compare(const char *msg, size_t len, const char *what)
+{
+    struct pc_reply_view v;
+    struct pc_reply_in in;
+    struct pc_wire_err err;
+    int lean = pc_wire_decode_reply_lean(&v, msg, len, &scratch, kv, 64);
+    int full = pc_wire_decode_reply(&in, msg, len, &err);
+
+    if (!lean) {
+        lean_declined++;
+        pc_wire_reply_in_deinit(&in);
+        return;
+    }
+    lean_hits++;
+    test_checks++;
+    bool same = full == 0 && v.id_len == in.id_len && memcmp(v.id, in.id, v.id_len) == 0 &&
+                v.status == in.status && v.body_len == in.body_len &&
+                (v.body_len == 0 || memcmp(v.body, in.body, v.body_len) == 0);
+    size_t nh = in.headers ? json_array_size(in.headers) : 0;
+    same = same && nh == v.nheaders;
+    for (size_t i = 0; same && i < nh; i++) {
+        json_t *pair = json_array_get(in.headers, i);
+        json_t *n = json_array_get(pair, 0), *val = json_array_get(pair, 1);
+        same = v.headers[i].name_len == json_string_length(n) &&
+               memcmp(v.headers[i].name, json_string_value(n), v.headers[i].name_len) == 0 &&
+               v.headers[i].value_len == json_string_length(val) &&
+               memcmp(v.headers[i].value, json_string_value(val), v.headers[i].value_len) == 0;
+    }
+    if (!same) {
+        test_failures++;
+        fprintf(stderr, "bench_wire: lean and full decoders disagree on %s (full=%d): %.*s\n",
+                what, full, (int)len, msg);
+    }
+    pc_wire_reply_in_deinit(&in);
+}
+
+static size_t load(const char *path, char *buf)
+{
+    FILE *f = fopen(path, "rb");
+    size_t n;
+    if (f == NULL) return 0;
+    n = fread(buf, 1, MAX_MSG, f);
+    fclose(f);
+    return n;
+}
+
+static const char *const extra[] = {
+    "{\"v\":1,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"status\":200}",
+    " {\"status\":599 , \"id\":\"x\",\"v\":1,\"x\":null,\"y\":true,\"z\":-0,\"w\":\"\\n\"} ",
+    "{\"v\":1,\"id\":\"a\",\"status\":200,\"headers\":[[\"Content-Type\",\"text/plain\"]],"
+    "\"body\":\"aGVsbG8=\",\"body_encoding\":\"base64\"}",
+    "{\"v\":1,\"id\":\"a\",\"status\":204,\"headers\":[],\"body\":\"\\\"q\\\" \\\\ \\/ \\t\"}",
+    "{\"v\":1,\"id\":\"a\",\"status\":200,\"x\":1,\"x\":2}",
+    "{\"v\":1,\"id\":\"a\",\"status\":200,\"body\":\"caf\xc3\xa9\"}",
+    "{\"v\":1,\"id\":\"a\",\"status\":200,\"body\":\"caf\xe9\"}",
+    "{\"v\":1,\"id\":\"a\",\"status\":200.0}",
+    "{\"v\":1,\"id\":\"a\",\"status\":2e2}",
+    "{\"v\":01,\"id\":\"a\",\"status\":200}",
+    "{\"v\":1,\"id\":\"a\",\"status\":200,\"t\":truex}",
+    "{\"v\":1,\"id\":\"a\",\"status\":200,\"body_encoding\":\"base64\"}",
+    "{\"v\":1,\"id\":\"a\",\"status\":200,\"body_encoding\":\"base64\",\"body\":\"\"}",
+    "{\"v\":1,\"id\":\"a\",\"status\":200,\"n\":123456789012345678901234567890}",
+};
+
+static void check_all(const char *data_dir)
+{
+    static const char *const kinds[] = {"valid", "invalid"};
+    static char corpus[200][MAX_MSG];
+    static size_t corpus_len[200];
+    size_t ncorpus = 0;
+    char path[1024], m[MAX_MSG + 16];
+
+    for (size_t i = 0; i < sizeof extra / sizeof extra[0] && ncorpus < 200; i++) {
+        corpus_len[ncorpus] = strlen(extra[i]);
+        memcpy(corpus[ncorpus++], extra[i], strlen(extra[i]));
+    }
+    for (int k = 0; k < 2; k++) {
+        snprintf(path, sizeof path, "%s/wire/reply/%s", data_dir, kinds[k]);
+        DIR *d = opendir(path);
+        struct dirent *e;
+        if (d == NULL) {
+            fprintf(stderr, "bench_wire: no corpus at %s\n", path);
+            test_failures++;
+            return;
+        }
+        while ((e = readdir(d)) != NULL && ncorpus < 200) {
+            size_t nl = strlen(e->d_name);
+            if (nl < 5 || strcmp(e->d_name + nl - 5, ".json") != 0) continue;
+            snprintf(path, sizeof path, "%s/wire/reply/%s/%s", data_dir, kinds[k], e->d_name);
+            corpus_len[ncorpus] = load(path, corpus[ncorpus]);
+            compare(corpus[ncorpus], corpus_len[ncorpus], e->d_name);
+            ncorpus++;
+        }
+        closedir(d);
+    }
+    for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++)
+        compare(extra[i], strlen(extra[i]), extra[i]);
+
+    /* Mutations: flips to JSON-significant bytes, deletions, insertions. */
+    static const char alphabet[] = "{}[]\",:\\ 0123456789-.eEtrunlfasbdxyv/\x01\x80\xc3\xa9=+";
+    unsigned seed = 12345;
+    for (long iter = 0; iter < 200000; iter++) {
+        size_t c = (size_t)(rand_r(&seed) % (int)ncorpus), len = corpus_len[c];
+        memcpy(m, corpus[c], len);
+        int edits = 1 + rand_r(&seed) % 3;
+        for (int e = 0; e < edits && len > 0; e++) {
+            size_t at = (size_t)rand_r(&seed) % len;
+            char ch = alphabet[rand_r(&seed) % (int)(sizeof alphabet - 1)];
+            switch (rand_r(&seed) % 3) {
+            case 0: m[at] = ch; break;
+            case 1: memmove(m + at, m + at + 1, len - at - 1); len--; break;
+            default:
+                if (len < MAX_MSG) {
+                    memmove(m + at + 1, m + at, len - at);
+                    m[at] = ch;
+                    len++;
+                }
+            }
+        }
+        compare(m, len, "a mutation");
+    }
+    printf("bench_wire: %ld accepted by the lean reader (all agreeing), %ld declined\n",
+           lean_hits, lean_declined);
+}
+
+static double now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+/* A typical reply: the echo example's answer to a small GET. */
+static const char typical[] =
+    "{\"v\":1,\"id\":\"1d21e139-df65-426b-a1ca-bb17348ad412\",\"status\":200,\"headers\":"
+    "[[\"content-type\",\"application/json\"]],\"body\":\"{\\\"method\\\":\\\"GET\\\","
+    "\\\"path\\\":\\\"/echo/x\\\",\\\"query\\\":\\\"\\\",\\\"route\\\":\\\"/echo/*\\\","
+    "\\\"params\\\":{\\\"*\\\":\\\"x\\\"},\\\"headers\\\":[[\\\"host\\\",\\\"127.0.0.1:48000\\\"],"
+    "[\\\"user-agent\\\",\\\"curl/7.88.1\\\"],[\\\"accept\\\",\\\"*/*\\\"],[\\\"x-request-id\\\","
+    "\\\"23293054-08b3-4d99-9e60-2c98d7ad12e5\\\"],[\\\"x-forwarded-for\\\",\\\"127.0.0.1\\\"],"
+    "[\\\"x-forwarded-proto\\\",\\\"http\\\"]],\\\"remote_addr\\\":\\\"127.0.0.1\\\","
+    "\\\"request_id\\\":\\\"23293054-08b3-4d99-9e60-2c98d7ad12e5\\\",\\\"instance\\\":"
+    "\\\"echo-fc97f9b6\\\",\\\"body\\\":\\\"\\\",\\\"body_length\\\":0}\"}";
+
+static void bench(long count)
+{
+    struct pc_reply_view v;
+    struct pc_reply_in in;
+    struct pc_wire_err err;
+    size_t len = strlen(typical);
+    double t0 = now_ns();
+    for (long i = 0; i < count; i++)
+        if (pc_wire_decode_reply_lean(&v, typical, len, &scratch, kv, 64) != 1) abort();
+    double t1 = now_ns();
+    for (long i = 0; i < count; i++) {
+        if (pc_wire_decode_reply(&in, typical, len, &err) != 0) abort();
+        pc_wire_reply_in_deinit(&in);
+    }
+    double t2 = now_ns();
+    printf("%zu-byte reply: lean %.0f ns, jansson %.0f ns per decode\n", len,
+           (t1 - t0) / (double)count, (t2 - t1) / (double)count);
+}
+
+int main(int argc, char **argv)
+{
+    pc_buf_init(&scratch);
+    if (argc > 1 && strcmp(argv[1], "--bench") == 0) {
+        bench(argc > 2 ? strtol(argv[2], NULL, 10) : 200000);
+    } else {
+        check_all(argc > 1 ? argv[1] : "tests/unit/data");
+    }
+    pc_buf_deinit(&scratch);
+    return test_finish("bench_wire");
+}
