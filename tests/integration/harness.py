@@ -909,9 +909,9 @@ class Service:
             for attempt in range(2):
                 try:
                     if self._pub is None:
-                        self._pub = RespClient(self.redis_port, timeout=5.0)
+                        self._pub = self._client()
                     return self._pub.publish(channel, data)
-                except (OSError, ConnectionError):
+                except (OSError, ConnectionError, RespError):
                     if self._pub:
                         self._pub.close()
                     self._pub = None
@@ -960,12 +960,16 @@ class Service:
                 fail("service %s could not subscribe" % self.instance)
         return self
 
+    def _client(self):
+        """A new Redis connection for this service (subclasses add auth)."""
+        return RespClient(self.redis_port, timeout=5.0)
+
     def _sub_loop(self):
         first = True
         while not self._stop.is_set():
             try:
-                sub = RespClient(self.redis_port, timeout=5.0)
-            except OSError:
+                sub = self._client()
+            except (OSError, ConnectionError, RespError):
                 time.sleep(0.02)
                 continue
             try:

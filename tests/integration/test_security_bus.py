@@ -123,57 +123,6 @@ class AuthService(Service):
         m["ts_ms"] = now_ms()
         return sign(m, self.key) if self.key else m
 
-    # Same as Service's, with self._client() instead of an anonymous TCP client.
-    def _sub_loop(self):
-        first = True
-        while not self._stop.is_set():
-            try:
-                sub = self._client()
-            except (OSError, ConnectionError, RespError):
-                time.sleep(0.02)
-                continue
-            try:
-                self._sub = sub
-                sub.subscribe(self.channel, "%s:discover" % self.prefix)
-                with self._lock:
-                    self.connects += 1
-                self._subscribed.set()
-                if (first and self.register_on_start) or (not first and self.register_on_reconnect):
-                    self.publish_register()
-                first = False
-                while not self._stop.is_set():
-                    m = sub.get_message(timeout=0.1)
-                    if m is None:
-                        continue
-                    ch, data = m
-                    if ch == "%s:discover" % self.prefix:
-                        with self._lock:
-                            self.discovers += 1
-                        if not self._hb_paused.is_set():
-                            self.publish_register()
-                    elif ch == self.channel:
-                        self._on_request(data)
-            except (OSError, ConnectionError, RespError):
-                time.sleep(0.02)
-            finally:
-                sub.close()
-                self._sub = None
-
-    def _publish(self, channel, data):
-        if isinstance(data, (dict, list)):
-            data = json.dumps(data)
-        with self._pub_lock:
-            for _ in range(2):
-                try:
-                    if self._pub is None:
-                        self._pub = self._client()
-                    return self._pub.publish(channel, data)
-                except (OSError, ConnectionError, RespError):
-                    if self._pub:
-                        self._pub.close()
-                    self._pub = None
-            return None
-
 
 def sign(inner, key):
     text = inner if isinstance(inner, str) else json.dumps(inner)
