@@ -197,3 +197,11 @@ bool pc_header_is_hop_by_hop(const char *lname, size_t n)
             return true;
     return n >= 6 && memcmp(lname, "proxy-", 6) == 0;
 }
+
+int pc_hex_value(int c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}

@@ -29,5 +29,7 @@ bool pc_header_value_is_valid(const char *s, size_t n);
 /* Hop-by-hop headers (lower-case name): connection, keep-alive, te, trailer,
  * transfer-encoding, upgrade, and every proxy-*. */
 bool pc_header_is_hop_by_hop(const char *lname, size_t n);
+/* Value of a hexadecimal digit (either case), or -1. */
+int pc_hex_value(int c);
 
 #endif

@@ -9,6 +9,7 @@
  * written to *out unless the whole URL is valid, and no error message ever
  * repeats the password. */
 #include "redisurl.h"
+#include "names.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -32,17 +33,6 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes s[0..n) into dst (cap bytes including the NUL). Returns 0,
  * -1 for a bad escape or a decoded NUL, -2 when the result does not fit. */
 static int pct_decode(const char *s, size_t n, char *dst, size_t cap)
@@ -53,7 +43,7 @@ static int pct_decode(const char *s, size_t n, char *dst, size_t cap)
         if (c == '%') {
             if (i + 2 >= n)
                 return -1;
-            int hi = hexval((unsigned char)s[i + 1]), lo = hexval((unsigned char)s[i + 2]);
+            int hi = pc_hex_value((unsigned char)s[i + 1]), lo = pc_hex_value((unsigned char)s[i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             c = (unsigned char)(hi * 16 + lo);
@@ -115,7 +105,7 @@ static bool ipv6_copy(const char *s, size_t n, char *dst, size_t cap)
     for (; i < n && s[i] != '%'; i++) {
         if (s[i] == ':')
             colon = true;
-        else if (hexval((unsigned char)s[i]) < 0 && s[i] != '.')
+        else if (pc_hex_value((unsigned char)s[i]) < 0 && s[i] != '.')
             return false;
     }
     if (!colon || i >= cap)

@@ -38,14 +38,6 @@ static int hmac_sha256(const void *key, size_t keylen, const void *msg, size_t l
     return 0;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 int pc_sign_hmac_sha256_hex(const void *key, size_t keylen, const void *msg, size_t len,
                             char out[PC_SIGN_HEX_LEN + 1])
 {
@@ -72,7 +64,7 @@ bool pc_sign_verify(const void *key, size_t keylen, const void *msg, size_t len,
      * only the comparison with the secret-derived MAC must be constant-time. */
     if (sig == NULL || siglen != PC_SIGN_HEX_LEN) return false;
     for (size_t i = 0; i < PC_SIGN_MAC_LEN; i++) {
-        int hi = hex_value(sig[2 * i]), lo = hex_value(sig[2 * i + 1]);
+        int hi = pc_hex_value(sig[2 * i]), lo = pc_hex_value(sig[2 * i + 1]);
         if (hi < 0 || lo < 0) return false;
         got[i] = (unsigned char)(hi << 4 | lo);
     }

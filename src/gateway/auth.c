@@ -207,14 +207,6 @@ static bool only_keys(const json_t *obj, const char *const *allowed, const char 
     return true;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 static void sha256(const void *data, size_t n, unsigned char out[32])
 {
     unsigned int len = 0;
@@ -275,7 +267,7 @@ static int load_keys(const json_t *arr, char *err, size_t errlen)
             const char *h = json_string_value(hex);
             if (h == NULL || strlen(h) != 64) goto bad_hex;
             for (size_t j = 0; j < 32; j++) {
-                int hi = hexval(h[2 * j]), lo = hexval(h[2 * j + 1]);
+                int hi = pc_hex_value(h[2 * j]), lo = pc_hex_value(h[2 * j + 1]);
                 if (hi < 0 || lo < 0) goto bad_hex;
                 k->digest[j] = (unsigned char)(hi << 4 | lo);
             }

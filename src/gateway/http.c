@@ -349,14 +349,6 @@ static const unsigned char tchar[256] = {
     ['y'] = 1, ['z'] = 1,
 };
 
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 /* field-content bytes: visible ASCII, SP, HTAB, obs-text. */
 static bool is_field_byte(unsigned char c)
 {
@@ -508,13 +500,13 @@ static int scan(struct gw_http *h, const char *d, size_t len, size_t *used)
             *used = i;
             return h->sc_trailer ? STOP_MESSAGE : STOP_HEAD;
         case SC_CHUNK_SIZE0:
-            if ((x = hex_value(c)) < 0)
+            if ((x = pc_hex_value(c)) < 0)
                 return scan_fail(h, 400, line_error(c, "invalid chunk size"));
             h->sc_chunk = (uint64_t)x;
             h->sc = SC_CHUNK_SIZE;
             break;
         case SC_CHUNK_SIZE:
-            if ((x = hex_value(c)) >= 0) {
+            if ((x = pc_hex_value(c)) >= 0) {
                 if (h->sc_chunk > (UINT64_MAX >> 4))
                     return scan_fail(h, 400, "chunk size overflows");
                 h->sc_chunk = (h->sc_chunk << 4) | (uint64_t)x;

@@ -19,6 +19,7 @@
  * is bounded by the path and the trie, and a literal level costs one hash
  * lookup however many siblings it has. Nothing is allocated while matching. */
 #include "router.h"
+#include "names.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -439,17 +440,6 @@ struct match_ctx {
     const char *allow[GW_ALLOW_MAX];  /* router-owned method names */
 };
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Splits path on '/' and percent-decodes each segment into c->segs. Returns
  * false for anything SPEC §3 answers with 400. "/" has zero segments. */
 static bool decode_path(struct match_ctx *c, const char *path, size_t len)
@@ -470,8 +460,8 @@ static bool decode_path(struct match_ctx *c, const char *path, size_t len)
             unsigned char ch = (unsigned char)path[i];
             if (ch == '%') {
                 int hi, lo;
-                if (i + 2 >= len || (hi = hexval((unsigned char)path[i + 1])) < 0 ||
-                    (lo = hexval((unsigned char)path[i + 2])) < 0)
+                if (i + 2 >= len || (hi = pc_hex_value((unsigned char)path[i + 1])) < 0 ||
+                    (lo = pc_hex_value((unsigned char)path[i + 2])) < 0)
                     return false;
                 ch = (unsigned char)(hi * 16 + lo);
                 i += 2;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "names.h"
 
 #define MAX_SEGS 256 /* a path with more segments matches nothing */
 
@@ -30,17 +31,6 @@ int pt_method_rank(const char *rm, const char *m)
         return 1;
     if (strcmp(rm, "*") == 0)
         return 2;
-    return -1;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
     return -1;
 }
 
@@ -63,8 +53,8 @@ static int split_path(const char *path, size_t len, char *out, struct seg *segs)
                 int h, l;
                 if (i + 2 >= len)
                     return -1;
-                h = hexval(path[i + 1]);
-                l = hexval(path[i + 2]);
+                h = pc_hex_value(path[i + 1]);
+                l = pc_hex_value(path[i + 2]);
                 if (h < 0 || l < 0)
                     return -1;
                 out[o++] = (char)(h * 16 + l);
