@@ -82,8 +82,11 @@ static void on_handshake(redisAsyncContext *ac, void *r, void *privdata)
         return;
     if (reply == NULL)
         bus_fail(bus, "connection lost during handshake");
-    else if (reply->type == REDIS_REPLY_ERROR)
+    else if (reply->type == REDIS_REPLY_ERROR) {
+        /* A refused AUTH or SELECT is a configuration error: say so at once. */
+        pt_log(bus->svc, PORTICO_LOG_WARN, "redis refused the handshake: %s", reply->str);
         bus_fail(bus, reply->str);
+    }
 }
 
 static void on_ping(redisAsyncContext *ac, void *r, void *privdata)

@@ -1087,6 +1087,72 @@ class Service:
 # Stack: one redis + one gateway + services, cleaned up together
 # --------------------------------------------------------------------------
 
+class AuthClient(RespClient):
+    """RespClient over TCP or a unix socket that sends AUTH first (when given)."""
+
+    def __init__(self, port=None, user=None, password=None, unix=None, timeout=5.0):
+        if unix:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(timeout)
+            s.connect(unix)
+        else:
+            s = socket.create_connection((HOST, port), timeout=timeout)
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = s
+        self.timeout = timeout
+        self.buf = b""
+        self.subscribed = False
+        if password is not None:
+            r = self.command(*(("AUTH", user, password) if user else ("AUTH", password)))
+            if r != "OK":
+                raise ConnectionError("AUTH answered %r" % (r,))
+
+
+class SecureRedis(Redis):
+    """A private redis-server with extra options (requirepass, aclfile, unixsocket);
+    readiness is checked with the given admin credentials."""
+
+    def __init__(self, tmpdir, extra=(), unix=None, auth=None, tcp=True):
+        super().__init__(tmpdir, port=None if tcp else 0)
+        self.extra = list(extra)
+        self.unix = unix
+        self.auth = auth or {}
+        self.tcp = tcp
+
+    def conn(self, **auth):
+        """kwargs for AuthClient to reach this server."""
+        d = {"unix": self.unix} if not self.tcp else {"port": self.port}
+        d.update(auth)
+        return d
+
+    def start(self, timeout=10.0):
+        self.starts += 1
+        log = open(os.path.join(self.dir, "redis-%d.log" % self.starts), "wb")
+        args = [redis_binary(), "--port", str(self.port if self.tcp else 0), "--bind", HOST,
+                "--save", "", "--appendonly", "no", "--dir", self.dir, "--daemonize", "no",
+                "--protected-mode", "no"] + self.extra
+        if self.unix:
+            args += ["--unixsocket", self.unix, "--unixsocketperm", "700"]
+        try:
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, cwd=self.dir)
+        finally:
+            log.close()
+        _track(self.proc)
+
+        def ping():
+            if self.proc.poll() is not None:
+                fail("redis-server exited with %s at start: %s" % (
+                    self.proc.returncode, self.log_text()[-2000:]))
+            c = AuthClient(timeout=1.0, **self.conn(**self.auth))
+            try:
+                return c.command("PING") == "PONG"
+            finally:
+                c.close()
+        wait_until(ping, timeout, 0.01, "redis-server to answer PING")
+        return self
+
+
 class Stack:
     def __init__(self, gateway_args=(), env=None, start_gateway=True, name="stack"):
         self.tmpdir = tempfile.mkdtemp(prefix="portico-it-%s-" % name)
