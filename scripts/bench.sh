@@ -127,7 +127,12 @@ trap on_exit EXIT
 trap 'log "interrupted"; exit 130' INT TERM
 # The whole run is bounded: the watchdog sends us SIGTERM (and the trap
 # cleans up) after --max-seconds.
-(sleep "$max_seconds" && log "time limit of $max_seconds s reached" && kill -TERM $$) &
+(
+    trap 'kill "$sp" 2>/dev/null; exit 0' TERM
+    sleep "$max_seconds" &
+    sp=$!
+    wait "$sp" && log "time limit of $max_seconds s reached" && kill -TERM $$
+) &
 watchdog_pid=$!
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
