@@ -207,8 +207,10 @@ static void forward_start(struct gw_req *r, struct gw_route *rt)
  * changed while Redis was answering, so match again. */
 static void forward_resume(struct gw_req *r)
 {
+    /* The route table may have changed during the Redis round trip: match
+     * again, and check the (possibly different) route's auth rule again. */
     struct gw_route *rt = route_of(r);
-    if (rt != NULL) forward_start(r, rt);
+    if (rt != NULL && gw_auth_check(r, match)) forward_start(r, rt);
 }
 
 void gw_forward_handle(struct gw_req *r)
