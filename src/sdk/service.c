@@ -218,15 +218,31 @@ static void on_register_msg(portico_service *svc, const char *msg, size_t len)
 {
     struct pc_register r;
     struct pc_wire_err err;
+    struct pc_signed sg;
+    bool is_signed = pc_sign_unwrap(&sg, msg, len, &err) == 0;
 
+    /* Signed registration (SPEC §3): the caller reads the inner message.
+     * When this service has the secret it also checks the signature; the
+     * gateway, which enforces signing, stays the authority on routes. */
+    if (is_signed) {
+        if (svc->reg_secret_len &&
+            !pc_sign_verify(svc->reg_secret, svc->reg_secret_len, sg.inner, sg.inner_len,
+                            sg.sig, sg.sig_len)) {
+            pc_sign_unwrap_deinit(&sg);   /* forged: ignored */
+            return;
+        }
+        msg = sg.inner;
+        len = sg.inner_len;
+    }
     if (pc_wire_decode_register(&r, msg, len, svc->prefix, &err) != 0) {
         if (pc_ratelimit_allow(&svc->bad_rl, pc_mono_ms()))
             pt_log(svc, PORTICO_LOG_DEBUG, "register message dropped: %s", err.message);
-        return;
+    } else {
+        if (pt_table_apply(&svc->table, &r, pc_mono_ms()) != 0)
+            pt_log(svc, PORTICO_LOG_ERROR, "instance table: out of memory");
+        pc_wire_register_deinit(&r);
     }
-    if (pt_table_apply(&svc->table, &r, pc_mono_ms()) != 0)
-        pt_log(svc, PORTICO_LOG_ERROR, "instance table: out of memory");
-    pc_wire_register_deinit(&r);
+    pc_sign_unwrap_deinit(&sg);   /* required after every unwrap, even a failed one */
 }
 
 static void on_bus_message(struct pt_bus *bus, void *ud, const char *ch, size_t chlen,

@@ -2,13 +2,14 @@
 """Signed registration through the SDK (SPEC §3): a gateway started with
 --registration-secret-file accepts the routes of an example service given the
 same secret (--registration-secret-file), refuses one without it or with
-another secret (counted as unsigned / bad_signature), and a signed deregister
-on SIGTERM removes the route at once."""
+another secret (counted as unsigned / bad_signature), a signed deregister
+on SIGTERM removes the route at once, and SDK callers read signed register
+messages (orders calls users)."""
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sdkutil import Procs, Stack, echo, eq  # noqa: E402
+from sdkutil import Procs, Stack, echo, eq, orders, users  # noqa: E402
 from harness import Runner, wait_until  # noqa: E402
 
 t = Runner()
@@ -59,6 +60,23 @@ def unsigned_and_wrongly_signed_are_refused(st):
     wait_until(lambda: (st.gw.metric("portico_registrations_total", result="bad_signature") or 0)
                > before_b, 5, msg="badly signed register counted")
     eq(st.gw.http("GET", "/echo/x").status, 404, "no route from unsigned or forged services")
+
+
+@t.case
+def calls_between_signed_services(st):
+    """An SDK caller reads signed register messages too: orders finds users."""
+    env = {"PORTICO_REGISTRATION_SECRET_FILE": ctx["good"]}
+    u = ctx["procs"].add(users(st, env=env))
+    o = ctx["procs"].add(orders(st, env=env))
+    st.gw.wait_route("POST", "/users", u.instance)
+    st.gw.wait_route("POST", "/orders", o.instance)
+    r = st.gw.http("POST", "/users", headers={"Content-Type": "application/json"},
+                   body=b'{"name":"Ada"}')
+    eq(r.status, 201, "create a user")
+    uid = __import__("json").loads(r.body)["id"]
+    r = st.gw.http("POST", "/orders", headers={"Content-Type": "application/json"},
+                   body=('{"user_id":"%s","item":"book"}' % uid).encode())
+    eq(r.status, 201, "order placed through a service-to-service call (%r)" % r.body[:200])
 
 
 if __name__ == "__main__":
