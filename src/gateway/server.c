@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "forward.h"
 #include "gw.h"
 #include "log.h"
@@ -226,6 +227,7 @@ int gw_workers_start(struct gw_config *cfg, int *ready_fd, char *err, size_t err
     char line[1024], first[1024] = "", ids[256 * (PC_UUID_LEN + 1) + 1] = "";
     size_t got = 0;
     sigset_t set, old;
+    uint64_t last_restart_ms = 0;
 
     if (pids == NULL) abort();
     reserved = reserve_port(&cfg->listen, err, errlen);
@@ -281,7 +283,11 @@ int gw_workers_start(struct gw_config *cfg, int *ready_fd, char *err, size_t err
                 if (pids[i] != pid) continue;
                 pids[i] = 0;
                 alive--;
-                if (stopping) break;
+                if (stopping) {
+                    /* A worker that did not drain cleanly fails the exit. */
+                    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) code = 1;
+                    break;
+                }
                 if (ready < n) {
                     /* A worker that fails to start (its reason is on stderr):
                      * the whole gateway fails to start. */
@@ -293,6 +299,13 @@ int gw_workers_start(struct gw_config *cfg, int *ready_fd, char *err, size_t err
                 }
                 pc_log(PC_LOG_WARN, "server", "worker %d (pid %d) ended (status %d); restarting",
                        i, (int)pid, status);
+                /* At most one restart a second: a worker that keeps dying must
+                 * not turn the parent into a fork loop. */
+                if (pc_mono_ms() - last_restart_ms < GW_WORKER_RESTART_MS) {
+                    struct timespec pause = {GW_WORKER_RESTART_MS / 1000, 0};
+                    nanosleep(&pause, NULL);
+                }
+                last_restart_ms = pc_mono_ms();
                 if ((pids[i] = spawn(i, cfg, admin_off, &old)) == 0) {
                     close(pipefd[0]);
                     *ready_fd = -1;   /* the ready line was printed already */
@@ -311,6 +324,15 @@ int gw_workers_start(struct gw_config *cfg, int *ready_fd, char *err, size_t err
             line[got] = '\0';
             while ((nl = strchr(line, '\n')) != NULL) {
                 *nl = '\0';
+                /* Pin the admin port a worker really bound (it may have been
+                 * 0): a restarted admin worker binds the same one again. */
+                const char *adm = strstr(line, " admin=");
+                if (adm && strncmp(adm + 7, "off", 3) != 0) {
+                    const char *end = strchr(adm + 7, ' ');
+                    const char *colon = memrchr(adm + 7, ':', end ? (size_t)(end - adm - 7)
+                                                                 : strlen(adm + 7));
+                    if (colon) cfg->admin.port = atoi(colon + 1);
+                }
                 if (ready < n) {
                     const char *id = strstr(line, "gateway_id=");
                     if (ready == 0 || strstr(line, "admin=off") == NULL)

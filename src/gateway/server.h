@@ -7,6 +7,8 @@
 
 #include "conn.h"
 
+#define GW_WORKER_RESTART_MS 1000   /* minimum time between two worker restarts */
+
 struct gw_server;
 
 /* Binds the public and (unless off) admin listeners. Returns NULL with a

@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""--workers N (SPEC §1, §7): N single-threaded worker processes share the
+public port (SO_REUSEPORT), each with its own gateway id and reply channel;
+connections are spread over them, every request is handled exactly once, a
+worker that dies is replaced, and SIGTERM ends them all with exit code 0."""
+import os
+import signal
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Runner, Stack, check, eq, uniq, wait_until  # noqa: E402
+
+t = Runner()
+ST = None
+
+
+def workers():
+    with open("/proc/%d/task/%d/children" % (ST.gw.pid, ST.gw.pid)) as f:
+        return [int(p) for p in f.read().split()]
+
+
+def spread(base, n=40):
+    """n requests on n connections; the set of reply channels that served them."""
+    svc = ST.services[-1]
+    before = len(svc.requests)
+    for i in range(n):
+        eq(ST.gw.http("GET", "%s/%d" % (base, i)).status, 200, "request %d" % i)
+    reqs = svc.requests[before:]
+    eq(len(reqs), n, "requests reaching the service")
+    check(not svc.duplicates(), "a request was handled twice")
+    return {r["reply_to"] for r in reqs}
+
+
+@t.case
+def two_workers_share_the_port():
+    eq(len(workers()), 2, "worker processes")
+    check("workers=2" in ST.gw.ready_line, "ready line names the workers: %r" % ST.gw.ready_line)
+    base = "/" + uniq("w")
+    ST.service(routes=[("GET", base + "/{i}")],
+               handler=lambda req: {"status": 200, "body": req["params"]["i"]})
+    wait_until(lambda: len(spread(base, 4)) >= 1, 5, msg="route served")
+    channels = spread(base)
+    eq(len(channels), 2, "reply channels (one per worker) serving 40 connections")
+
+
+@t.case
+def dead_worker_is_replaced():
+    old = workers()
+    admin_port = ST.gw.admin_port
+    os.kill(old[0], signal.SIGKILL)
+    wait_until(lambda: len(workers()) == 2 and old[0] not in workers(), 10,
+               msg="a new worker in place of the killed one")
+    base = "/" + uniq("r")
+    ST.service(routes=[("GET", base + "/{i}")],
+               handler=lambda req: {"status": 200, "body": "ok"})
+    wait_until(lambda: len(spread(base, 2)) >= 1, 5, msg="route served after the restart")
+    eq(len(spread(base)), 2, "both workers serve again")
+    eq(ST.gw.admin_port, admin_port, "admin port")
+    eq(ST.gw.admin_get("/health")[0], 200, "admin listener answers on the same port")
+
+
+def setup():
+    global ST
+    ST = Stack(gateway_args=["--workers", "2"], name="workers")
+    return ST
+
+
+if __name__ == "__main__":
+    t.main(setup=setup, teardown=lambda st: st.close())
