@@ -132,8 +132,15 @@ void gw_req_respond(struct gw_req *r, int status, const char *ctype,
         if (all == NULL) abort();
     }
     if (ctype) all[n++] = (struct pc_kv){"content-type", 12, ctype, strlen(ctype)};
-    for (size_t i = 0; i < nheaders; i++)   /* with CORS on, the gateway owns Access-Control-* */
-        if (!gw_cors_owns_header(headers[i].name, headers[i].name_len)) all[n++] = headers[i];
+    /* With CORS on, the gateway owns Access-Control-*; on a rate-limited
+     * route it owns RateLimit-* (the service's own would come out twice). */
+    for (size_t i = 0; i < nheaders; i++) {
+        if (gw_cors_owns_header(headers[i].name, headers[i].name_len)) continue;
+        if (r->rl_known && headers[i].name_len > 10 &&
+            memcmp(headers[i].name, "ratelimit-", 10) == 0)
+            continue;
+        all[n++] = headers[i];
+    }
     n += gw_cors_response_headers(r, all + n);   /* keyed by the request's Origin; errors too */
     if (r->rl_known) {   /* draft-ietf-httpapi-ratelimit-headers; see docs/security.md */
         int k[4];
