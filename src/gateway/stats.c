@@ -41,6 +41,14 @@ void gw_stats_registration(const char *result)
     }
 }
 
+/* One unlabelled sample with its HELP and TYPE lines. */
+static void metric(pc_buf *o, const char *name, const char *type, const char *help,
+                   uint64_t value)
+{
+    pc_buf_printf(o, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name,
+                  (unsigned long long)value);
+}
+
 void gw_stats_render(pc_buf *o, uint64_t inflight, uint64_t instances, uint64_t routes,
                      uint64_t connections)
 {
@@ -66,18 +74,11 @@ void gw_stats_render(pc_buf *o, uint64_t inflight, uint64_t instances, uint64_t 
     pc_buf_printf(o, "portico_request_duration_seconds_count %llu\n",
                   (unsigned long long)gw_stats.duration_count);
 
-    pc_buf_printf(o, "# HELP portico_inflight_requests Requests forwarded and not answered yet.\n"
-                     "# TYPE portico_inflight_requests gauge\nportico_inflight_requests %llu\n",
-                  (unsigned long long)inflight);
-    pc_buf_printf(o, "# HELP portico_instances Live service instances.\n"
-                     "# TYPE portico_instances gauge\nportico_instances %llu\n",
-                  (unsigned long long)instances);
-    pc_buf_printf(o, "# HELP portico_routes Routes in the table (including those in grace).\n"
-                     "# TYPE portico_routes gauge\nportico_routes %llu\n",
-                  (unsigned long long)routes);
-    pc_buf_printf(o, "# HELP portico_connections Open client connections.\n"
-                     "# TYPE portico_connections gauge\nportico_connections %llu\n",
-                  (unsigned long long)connections);
+    metric(o, "portico_inflight_requests", "gauge",
+           "Requests forwarded and not answered yet.", inflight);
+    metric(o, "portico_instances", "gauge", "Live service instances.", instances);
+    metric(o, "portico_routes", "gauge", "Routes in the table (including those in grace).", routes);
+    metric(o, "portico_connections", "gauge", "Open client connections.", connections);
 
     pc_buf_puts(o, "# HELP portico_registrations_total Registration messages, by result.\n"
                    "# TYPE portico_registrations_total counter\n");
@@ -85,19 +86,14 @@ void gw_stats_render(pc_buf *o, uint64_t inflight, uint64_t instances, uint64_t 
         pc_buf_printf(o, "portico_registrations_total{result=\"%s\"} %llu\n", reg_results[i].name,
                       (unsigned long long)reg_results[i].count);
 
-    pc_buf_printf(o, "# HELP portico_late_replies_total Replies whose request was gone (late, duplicate).\n"
-                     "# TYPE portico_late_replies_total counter\nportico_late_replies_total %llu\n",
-                  (unsigned long long)gw_stats.late_replies);
-    pc_buf_printf(o, "# HELP portico_bad_replies_total Replies that were not valid.\n"
-                     "# TYPE portico_bad_replies_total counter\nportico_bad_replies_total %llu\n",
-                  (unsigned long long)gw_stats.bad_replies);
-    pc_buf_printf(o, "# HELP portico_redis_reconnects_total Redis reconnections.\n"
-                     "# TYPE portico_redis_reconnects_total counter\nportico_redis_reconnects_total %llu\n",
-                  (unsigned long long)gw_stats.redis_reconnects);
-    pc_buf_printf(o, "# HELP portico_publish_failovers_total PUBLISH answered 0: instance dropped.\n"
-                     "# TYPE portico_publish_failovers_total counter\nportico_publish_failovers_total %llu\n",
-                  (unsigned long long)gw_stats.publish_failovers);
-    pc_buf_printf(o, "# HELP portico_connections_refused_total Connections refused over --max-connections.\n"
-                     "# TYPE portico_connections_refused_total counter\nportico_connections_refused_total %llu\n",
-                  (unsigned long long)gw_stats.connections_refused);
+    metric(o, "portico_late_replies_total", "counter",
+           "Replies whose request was gone (late, duplicate).", gw_stats.late_replies);
+    metric(o, "portico_bad_replies_total", "counter", "Replies that were not valid.",
+           gw_stats.bad_replies);
+    metric(o, "portico_redis_reconnects_total", "counter", "Redis reconnections.",
+           gw_stats.redis_reconnects);
+    metric(o, "portico_publish_failovers_total", "counter",
+           "PUBLISH answered 0: instance dropped.", gw_stats.publish_failovers);
+    metric(o, "portico_connections_refused_total", "counter",
+           "Connections refused over --max-connections.", gw_stats.connections_refused);
 }
