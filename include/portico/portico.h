@@ -289,7 +289,10 @@ PORTICO_API int portico_reply(portico_request *req, int status, const char *cons
 
 /* Replies with value serialized as JSON and content-type application/json.
  * value is stolen (decref'd even on failure). Returns as portico_reply, or
- * _INVALID for value == NULL. */
+ * _INVALID for value == NULL or nested deeper than 1000 levels. The text is
+ * what json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY) gives (compact, keys
+ * in insertion order), written without a copy; portico_reply_begin is the
+ * faster way still (no tree). */
 PORTICO_API int portico_reply_json(portico_request *req, int status, json_t *value);
 
 /* Replies with printf-formatted text, content-type text/plain; charset=utf-8.
@@ -301,6 +304,37 @@ PORTICO_API int portico_reply_text(portico_request *req, int status, const char 
  * "request_id":<x-request-id>}. code and message are borrowed. */
 PORTICO_API int portico_reply_error(portico_request *req, int status, const char *code,
                                     const char *message);
+
+/* ------------------------------------------------------------------------ */
+/* Replies written in place (no tree, no allocation per reply)               */
+/* ------------------------------------------------------------------------ */
+
+/* For hot paths: write the body straight into the request's reply buffer,
+ * then send it. The buffer's memory is reused from one reply to the next.
+ *   portico_writer *w = portico_reply_begin(req);
+ *   portico_write_str(w, "{\"name\":");
+ *   portico_write_json_str(w, name);           (quoted and escaped)
+ *   portico_write_str(w, "}");
+ *   portico_reply_end(w, 200, (const char *[]){"content-type", "application/json", NULL});
+ * The writer belongs to req: begin again to start over; a writer never ended
+ * is dropped with req. Writing never fails on its own: an allocation failure
+ * is remembered and reported by portico_reply_end. */
+typedef struct portico_writer portico_writer;
+/* Starts (or restarts) req's reply body. Returns NULL only for req == NULL. */
+PORTICO_API portico_writer *portico_reply_begin(portico_request *req);
+/* Appends bytes as they are (len of them, or a C string). */
+PORTICO_API void portico_write(portico_writer *w, const void *data, size_t len);
+PORTICO_API void portico_write_str(portico_writer *w, const char *s);
+/* Appends s as a JSON string: quoted, '"', '\\' and control characters
+ * escaped. Bytes that are not valid UTF-8 are read as ISO-8859-1. */
+PORTICO_API void portico_write_json_str(portico_writer *w, const char *s);
+PORTICO_API void portico_write_json_strn(portico_writer *w, const char *s, size_t len);
+/* Appends v in decimal. */
+PORTICO_API void portico_write_json_int(portico_writer *w, int64_t v);
+/* Replies to the request with what was written, as portico_reply(req, status,
+ * headers, body): same returns, plus _NOMEM when writing ran out of memory
+ * and _INVALID when w was not begun. The writer is done either way. */
+PORTICO_API int portico_reply_end(portico_writer *w, int status, const char *const *headers);
 
 /* ------------------------------------------------------------------------ */
 /* Calling other services (needs portico_service_enable_calls before start)  */

@@ -79,6 +79,26 @@ int pc_wire_decode_request(struct pc_request_in *out, const char *msg, size_t le
                            struct pc_wire_err *err);
 void pc_wire_request_in_deinit(struct pc_request_in *r);
 
+/* A request read without a jansson tree (the SDK's hot path). Every string
+ * is NUL-terminated in the caller's scratch buffer (len + 1 bytes), params
+ * and headers are ranges of the caller's kv array; all valid while both are.
+ * query is "" and route/remote_addr NULL when absent, as in pc_request_in. */
+struct pc_request_view {
+    const char *id, *reply_to, *method, *path, *query, *route, *remote_addr;
+    uint64_t deadline_ms;
+    const struct pc_kv *params;  size_t nparams;
+    const struct pc_kv *headers; size_t nheaders;
+    const unsigned char *body;   /* NUL-terminated; NULL when empty */
+    size_t body_len;
+};
+/* Returns 1 when msg is a valid request (exactly as pc_wire_decode_request
+ * would judge it, same values) in the common subset of JSON (no \u escapes,
+ * integers only, nothing nested in unknown members, at most kv_cap params and
+ * headers together). Returns 0 otherwise, deciding nothing: the caller then
+ * runs pc_wire_decode_request, which has the final word. */
+int pc_wire_decode_request_lean(struct pc_request_view *out, const char *msg, size_t len,
+                                char *scratch, struct pc_kv *kv, size_t kv_cap);
+
 /* ---- replies (service -> P:reply:<gateway-id>) ---- */
 
 void pc_wire_encode_reply(pc_buf *out, const char *id, int status,

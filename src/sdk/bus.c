@@ -316,8 +316,12 @@ int pt_bus_publish(struct pt_bus *bus, const char *channel, const void *msg, siz
 {
     if (bus->state != PT_BUS_UP)
         return -1;
-    if (redisAsyncCommand(bus->cmd, (redisCallbackFn *)cb, privdata, "PUBLISH %s %b", channel,
-                          msg, len) != REDIS_OK)
+    /* argv form: no format string parsed per message */
+    const char *argv[3] = {"PUBLISH", channel, msg};
+    size_t lens[3] = {7, strlen(channel), len};
+
+    if (redisAsyncCommandArgv(bus->cmd, (redisCallbackFn *)cb, privdata, 3, argv, lens) !=
+        REDIS_OK)
         return -1;
     return 0;
 }

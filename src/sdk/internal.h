@@ -43,7 +43,9 @@ struct redisAsyncContext;
 #define PT_EVENT_MAX (1024 * 1024)   /* bytes of one event message */
 #define PT_TOPIC_MAX 128
 #define PT_PREFIX_MAX 64
-#define PT_STOP_DEREG_WAIT_MS 1000   /* how long stop waits for the deregister PUBLISH */
+#define PT_STOP_DEREG_WAIT_MS 1000
+#define PT_BUF_KEEP (64 * 1024)      /* reply buffers larger than this are given back */
+#define PT_JSON_MAX_DEPTH 1000       /* nesting of a reply written from a json_t tree */   /* how long stop waits for the deregister PUBLISH */
 
 /* ---- log.c ---- */
 void pt_log(portico_service *svc, int level, const char *fmt, ...)
@@ -249,6 +251,8 @@ struct portico_service {
 
     /* serving */
     struct portico_request *reqs;     /* every live request (list) */
+    pc_buf reply_env;                 /* reply envelopes, written and published at once */
+    pc_buf spare;                     /* a reply writer's memory, kept for the next one */
     size_t reqs_pending;              /* not yet replied or expired */
     /* the request being handled right now (deadline propagation) */
     uint64_t ctx_deadline_ms;
@@ -266,6 +270,16 @@ struct portico_service {
     bool free_pending;
     struct pc_ratelimit bad_rl;       /* "bad message" log lines */
 };
+
+/* Keeps b's memory for reuse unless one large reply made it grow past
+ * PT_BUF_KEEP (then frees it); b is empty on return. */
+void pt_buf_trim(pc_buf *b);
+
+/* Appends v as compact JSON, byte for byte what json_dumps(v, JSON_COMPACT |
+ * JSON_ENCODE_ANY) gives (\u escapes in lower-case hex), without its allocations; depth is the nesting
+ * already entered (0 at the top). Returns false past PT_JSON_MAX_DEPTH
+ * (which also stops on a cyclic tree); b then holds a partial text. */
+bool pt_json_write(pc_buf *b, json_t *v, int depth);
 
 /* Enter/leave a user callback (deferred free). */
 void pt_svc_enter(portico_service *svc);

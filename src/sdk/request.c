@@ -7,6 +7,8 @@
  * to again: a late reply returns PORTICO_ERR_DEADLINE and sends nothing
  * (the gateway has answered 504 and would drop it anyway). */
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -14,24 +16,34 @@
 #include <event2/event.h>
 
 #include "clock.h"
+#include "jw.h"
 #include "log.h"
 
 #include "internal.h"
 
 #define REPLY_MAX_HEADERS 100
+#define REQ_KV 48    /* params + headers read in place; more take the full decoder */
 
 struct portico_request {
     portico_service *svc;          /* NULL once the service is freed */
-    struct pc_request_in in;
-    json_t *own_params;            /* params we matched ourselves (no route given) */
+    struct pc_request_view in;     /* every string NUL-terminated */
+    struct pc_request_in full;     /* the full decoder's tree, when the lean reader declined */
+    struct pc_kv *full_kv;         /* params + headers taken from that tree (malloc'd) */
+    unsigned char *full_body;      /* its body plus a NUL */
+    json_t *params_obj;            /* params as an object: our own match, or built on demand */
     const char *route;             /* pattern that matched, owned by in or svc */
-    char *body;                    /* in.body plus a NUL */
     char request_id[129];          /* x-request-id or "" */
     int refs;
     bool pending;                  /* the SDK's reference is still held */
     bool replied, expired;
     struct event *deadline_ev;
     struct portico_request *prev, *next;
+    struct portico_writer {        /* portico_reply_begin's */
+        pc_buf buf;                /* memory lent by the service (its spare) */
+        portico_request *req;      /* NULL when not begun */
+    } writer;
+    struct pc_kv kv[REQ_KV];       /* the lean reader's params and headers */
+    char text[];                   /* the lean reader's strings (message length + 1) */
 };
 
 static void req_free(portico_request *req)
@@ -48,9 +60,11 @@ static void req_free(portico_request *req)
     }
     if (req->deadline_ev != NULL)
         event_free(req->deadline_ev);
-    json_decref(req->own_params);
-    pc_wire_request_in_deinit(&req->in);
-    free(req->body);
+    json_decref(req->params_obj);
+    pc_wire_request_in_deinit(&req->full);
+    free(req->full_kv);
+    free(req->full_body);
+    pc_buf_deinit(&req->writer.buf);
     free(req);
 }
 
@@ -118,63 +132,86 @@ void pt_requests_detach(portico_service *svc)
     svc->reqs_pending = 0;
 }
 
-static void find_request_id(portico_request *req)
+/* Copies the strings of a json [name, value] pair or an object member. */
+static void kv_from_json(struct pc_kv *kv, const char *name, json_t *value)
 {
-    size_t i, n = json_array_size(req->in.headers);
-
-    for (i = 0; i < n; i++) {
-        json_t *h = json_array_get(req->in.headers, i);
-        const char *name = json_string_value(json_array_get(h, 0));
-        const char *value = json_string_value(json_array_get(h, 1));
-        if (name != NULL && value != NULL && strcasecmp(name, "x-request-id") == 0) {
-            size_t vl = strlen(value);
-            if (vl < sizeof req->request_id) {
-                memcpy(req->request_id, value, vl + 1);
-            }
-            return;
-        }
-    }
+    kv->name = name;
+    kv->name_len = strlen(name);
+    kv->value = json_string_value(value);
+    kv->value_len = json_string_length(value);
 }
 
-void pt_request_dispatch(portico_service *svc, const char *msg, size_t len)
+/* The full decoder's path (a message the lean reader declined): the same
+ * view, pointing into the tree. Returns 0, or -1 (err filled). */
+static int decode_full(portico_request *req, const char *msg, size_t len,
+                       struct pc_wire_err *err)
 {
-    portico_request *req;
-    struct pc_wire_err err;
-    uint64_t now;
-    long idx = -1;
-    struct timeval tv;
-    uint64_t saved_deadline;
-    char saved_rid[sizeof svc->ctx_request_id];
+    struct pc_request_in *f = &req->full;
+    struct pc_request_view *v = &req->in;
+    size_t np, nh, i = 0;
+    const char *k;
+    json_t *val;
 
-    req = calloc(1, sizeof *req);
+    if (pc_wire_decode_request(f, msg, len, err) != 0)
+        return -1;
+    np = f->params ? json_object_size(f->params) : 0;
+    nh = f->headers ? json_array_size(f->headers) : 0;
+    if ((np + nh > 0 && (req->full_kv = malloc((np + nh) * sizeof *req->full_kv)) == NULL) ||
+        (f->body != NULL && (req->full_body = malloc(f->body_len + 1)) == NULL)) {
+        err->reason = "no_memory";
+        snprintf(err->message, sizeof err->message, "no memory for a request");
+        return -1;
+    }
+    json_object_foreach(f->params, k, val)
+        kv_from_json(&req->full_kv[i++], k, val);
+    for (size_t j = 0; j < nh; j++) {
+        json_t *h = json_array_get(f->headers, j);
+        kv_from_json(&req->full_kv[np + j], json_string_value(json_array_get(h, 0)),
+                     json_array_get(h, 1));
+    }
+    if (f->body != NULL) {
+        memcpy(req->full_body, f->body, f->body_len);
+        req->full_body[f->body_len] = '\0';
+    }
+    *v = (struct pc_request_view){
+        .id = f->id, .reply_to = f->reply_to, .method = f->method, .path = f->path,
+        .query = f->query, .route = f->route, .remote_addr = f->remote_addr,
+        .deadline_ms = f->deadline_ms, .params = req->full_kv, .nparams = np,
+        .headers = req->full_kv + np, .nheaders = nh, .body = req->full_body,
+        .body_len = f->body != NULL ? f->body_len : 0,
+    };
+    return 0;
+}
+
+/* Reads a request message into a new request (refs 0), or NULL (logged). */
+static portico_request *req_decode(portico_service *svc, const char *msg, size_t len)
+{
+    portico_request *req = len < SIZE_MAX - sizeof *req ? malloc(sizeof *req + len + 1) : NULL;
+    struct pc_wire_err err;
+
     if (req == NULL) {
         pt_log(svc, PORTICO_LOG_ERROR, "request dropped: out of memory");
-        return;
+        return NULL;
     }
-    if (pc_wire_decode_request(&req->in, msg, len, &err) != 0) {
+    memset(req, 0, offsetof(portico_request, kv));
+    if (!pc_wire_decode_request_lean(&req->in, msg, len, req->text, req->kv, REQ_KV) &&
+        decode_full(req, msg, len, &err) != 0) {
         if (pc_ratelimit_allow(&svc->bad_rl, pc_mono_ms()))
             pt_log(svc, PORTICO_LOG_WARN, "bad request message dropped: %s", err.message);
-        free(req);
-        return;
+        req_free(req);
+        return NULL;
     }
-    now = pc_unix_ms();
-    if (req->in.deadline_ms <= now) {
-        pt_log(svc, PORTICO_LOG_DEBUG, "request %s dropped: past its deadline on arrival",
-               req->in.id);
-        pc_wire_request_in_deinit(&req->in);
-        free(req);
-        return;
-    }
-    if (req->in.body != NULL) {
-        req->body = malloc(req->in.body_len + 1);
-        if (req->body == NULL) {
-            pc_wire_request_in_deinit(&req->in);
-            free(req);
-            return;
-        }
-        memcpy(req->body, req->in.body, req->in.body_len);
-        req->body[req->in.body_len] = '\0';
-    }
+    return req;
+}
+
+/* Finds the route for req: the gateway's pattern (our own param names when
+ * another instance announced it with others), else our own match. Returns
+ * its index or -1. */
+static long req_route(portico_service *svc, portico_request *req)
+{
+    size_t best;
+    long idx;
+
     if (req->in.route != NULL && req->in.route[0] != '\0') {
         idx = pt_route_find(svc->decls, svc->nroutes, req->in.method, req->in.route);
         req->route = idx >= 0 ? svc->decls[idx].path : req->in.route;
@@ -182,26 +219,57 @@ void pt_request_dispatch(portico_service *svc, const char *msg, size_t len)
             /* the gateway knows the pattern under another instance's param
              * names: capture the params again under ours */
             size_t one;
-            req->own_params = json_object();
-            if (req->own_params != NULL &&
+            req->params_obj = json_object();
+            if (req->params_obj != NULL &&
                 pt_route_match(&svc->decls[idx], 1, svc->decls[idx].method, req->in.path,
-                               strlen(req->in.path), &one, req->own_params) != PT_MATCH_OK) {
-                json_decref(req->own_params);
-                req->own_params = NULL;
+                               strlen(req->in.path), &one, req->params_obj) != PT_MATCH_OK) {
+                json_decref(req->params_obj);
+                req->params_obj = NULL;
             }
         }
-        if (req->own_params == NULL && req->in.params == NULL)
-            req->own_params = json_object();
-    } else {
-        size_t best;
-        req->own_params = json_object();
-        if (req->own_params != NULL &&
-            pt_route_match(svc->decls, svc->nroutes, req->in.method, req->in.path,
-                           strlen(req->in.path), &best, req->own_params) == PT_MATCH_OK) {
-            idx = (long)best;
-            req->route = svc->decls[best].path;
+        return idx;
+    }
+    req->params_obj = json_object();
+    if (req->params_obj != NULL &&
+        pt_route_match(svc->decls, svc->nroutes, req->in.method, req->in.path,
+                       strlen(req->in.path), &best, req->params_obj) == PT_MATCH_OK) {
+        req->route = svc->decls[best].path;
+        return (long)best;
+    }
+    return -1;
+}
+
+static void find_request_id(portico_request *req)
+{
+    for (size_t i = 0; i < req->in.nheaders; i++) {
+        const struct pc_kv *h = &req->in.headers[i];
+        if (h->name_len == 12 && strcasecmp(h->name, "x-request-id") == 0) {
+            if (h->value_len < sizeof req->request_id)
+                memcpy(req->request_id, h->value, h->value_len + 1);
+            return;
         }
     }
+}
+
+void pt_request_dispatch(portico_service *svc, const char *msg, size_t len)
+{
+    portico_request *req = req_decode(svc, msg, len);
+    uint64_t now;
+    long idx;
+    struct timeval tv;
+    uint64_t saved_deadline;
+    char saved_rid[sizeof svc->ctx_request_id];
+
+    if (req == NULL)
+        return;
+    now = pc_unix_ms();
+    if (req->in.deadline_ms <= now) {
+        pt_log(svc, PORTICO_LOG_DEBUG, "request %s dropped: past its deadline on arrival",
+               req->in.id);
+        req_free(req);
+        return;
+    }
+    idx = req_route(svc, req);
     find_request_id(req);
 
     req->svc = svc;
@@ -281,64 +349,69 @@ PORTICO_API const char *portico_request_request_id(const portico_request *req)
 
 PORTICO_API const char *portico_request_param(const portico_request *req, const char *name)
 {
-    json_t *params = req->own_params ? req->own_params : req->in.params;
-
-    if (name == NULL || params == NULL)
+    if (name == NULL)
         return NULL;
-    return json_string_value(json_object_get(params, name));
+    if (req->params_obj != NULL)
+        return json_string_value(json_object_get(req->params_obj, name));
+    for (size_t i = 0; i < req->in.nparams; i++)
+        if (strcmp(req->in.params[i].name, name) == 0)
+            return req->in.params[i].value;
+    return NULL;
 }
 
 PORTICO_API json_t *portico_request_params(const portico_request *req)
 {
-    return req->own_params ? req->own_params : req->in.params;
+    portico_request *r = (portico_request *)req;  /* built once, on demand */
+
+    if (r->params_obj == NULL && (r->params_obj = json_object()) != NULL) {
+        for (size_t i = 0; i < r->in.nparams; i++) {
+            const struct pc_kv *p = &r->in.params[i];
+            json_object_setn_new_nocheck(r->params_obj, p->name, p->name_len,
+                                         json_stringn_nocheck(p->value, p->value_len));
+        }
+    }
+    return r->params_obj;
 }
 
 PORTICO_API const char *portico_request_header(const portico_request *req, const char *name)
 {
-    size_t i, n = json_array_size(req->in.headers);
-
     if (name == NULL)
         return NULL;
-    for (i = 0; i < n; i++) {
-        json_t *h = json_array_get(req->in.headers, i);
-        const char *hn = json_string_value(json_array_get(h, 0));
-        if (hn != NULL && strcasecmp(hn, name) == 0)
-            return json_string_value(json_array_get(h, 1));
-    }
+    for (size_t i = 0; i < req->in.nheaders; i++)
+        if (strcasecmp(req->in.headers[i].name, name) == 0)
+            return req->in.headers[i].value;
     return NULL;
 }
 
 PORTICO_API size_t portico_request_header_count(const portico_request *req)
 {
-    return json_array_size(req->in.headers);
+    return req->in.nheaders;
 }
 
 PORTICO_API int portico_request_header_at(const portico_request *req, size_t i,
                                           const char **name, const char **value)
 {
-    json_t *h = json_array_get(req->in.headers, i);
-
-    if (h == NULL)
+    if (i >= req->in.nheaders)
         return PORTICO_ERR_INVALID;
     if (name != NULL)
-        *name = json_string_value(json_array_get(h, 0));
+        *name = req->in.headers[i].name;
     if (value != NULL)
-        *value = json_string_value(json_array_get(h, 1));
+        *value = req->in.headers[i].value;
     return 0;
 }
 
 PORTICO_API const void *portico_request_body(const portico_request *req, size_t *len)
 {
     if (len != NULL)
-        *len = req->body ? req->in.body_len : 0;
-    return req->body;
+        *len = req->in.body_len;
+    return req->in.body;
 }
 
 PORTICO_API json_t *portico_request_json(const portico_request *req)
 {
-    if (req->body == NULL)
+    if (req->in.body == NULL)
         return NULL;
-    return json_loadb(req->body, req->in.body_len, JSON_DECODE_ANY, NULL);
+    return json_loadb((const char *)req->in.body, req->in.body_len, JSON_DECODE_ANY, NULL);
 }
 
 PORTICO_API uint64_t portico_request_deadline_ms(const portico_request *req)
@@ -360,13 +433,15 @@ PORTICO_API bool portico_request_is_done(const portico_request *req)
 
 /* ---- replies ---- */
 
+/* Replies to req with body; the envelope is written into the service's
+ * reusable buffer (Redis copies it on PUBLISH). */
 PORTICO_API int portico_reply(portico_request *req, int status, const char *const *headers,
                               const void *body, size_t body_len)
 {
     struct pc_kv kv[REPLY_MAX_HEADERS];
     size_t nh = 0;
     portico_service *svc;
-    pc_buf b;
+    pc_buf *b;
     int rc = 0;
 
     if (req == NULL)
@@ -377,14 +452,15 @@ PORTICO_API int portico_reply(portico_request *req, int status, const char *cons
         return PORTICO_ERR_INVALID;
     for (; headers != NULL && headers[2 * nh] != NULL; nh++) {
         const char *name = headers[2 * nh], *value = headers[2 * nh + 1];
-        if (nh == REPLY_MAX_HEADERS || value == NULL ||
-            !pc_header_name_is_valid(name, strlen(name)) ||
-            !pc_header_value_is_valid(value, strlen(value)))
+        if (nh == REPLY_MAX_HEADERS || value == NULL)
             return PORTICO_ERR_INVALID;
         kv[nh].name = name;
         kv[nh].name_len = strlen(name);
         kv[nh].value = value;
         kv[nh].value_len = strlen(value);
+        if (!pc_header_name_is_valid(name, kv[nh].name_len) ||
+            !pc_header_value_is_valid(value, kv[nh].value_len))
+            return PORTICO_ERR_INVALID;
     }
     svc = req->svc;
     if (svc == NULL)
@@ -394,13 +470,14 @@ PORTICO_API int portico_reply(portico_request *req, int status, const char *cons
         req_done(req);
         return PORTICO_ERR_DEADLINE;
     }
-    pc_buf_init(&b);
-    pc_wire_encode_reply(&b, req->in.id, status, kv, nh, body, body_len);
-    if (b.oom)
+    b = &svc->reply_env;
+    pc_buf_reset(b);
+    pc_wire_encode_reply(b, req->in.id, status, kv, nh, body, body_len);
+    if (b->oom)
         rc = PORTICO_ERR_NOMEM;
-    else if (pt_bus_publish(&svc->bus, req->in.reply_to, b.data, b.len, NULL, NULL) != 0)
+    else if (pt_bus_publish(&svc->bus, req->in.reply_to, b->data, b->len, NULL, NULL) != 0)
         rc = PORTICO_ERR_BUS;
-    pc_buf_deinit(&b);
+    pt_buf_trim(b);
     if (rc == PORTICO_ERR_NOMEM)
         return rc;
     req->replied = true;
@@ -408,46 +485,219 @@ PORTICO_API int portico_reply(portico_request *req, int status, const char *cons
     return rc;
 }
 
+/* ---- replies written in place ---- */
+
+/* Buffers kept for reuse give back what one large reply made them grow to. */
+void pt_buf_trim(pc_buf *b)
+{
+    if (b->cap > PT_BUF_KEEP)
+        pc_buf_deinit(b);
+    else
+        pc_buf_reset(b);
+}
+
+PORTICO_API portico_writer *portico_reply_begin(portico_request *req)
+{
+    portico_writer *w;
+
+    if (req == NULL)
+        return NULL;
+    w = &req->writer;
+    if (w->buf.data == NULL && req->svc != NULL && req->svc->spare.data != NULL) {
+        w->buf = req->svc->spare;  /* the memory of the last reply written */
+        pc_buf_init(&req->svc->spare);
+    }
+    pc_buf_reset(&w->buf);
+    w->req = req;
+    return w;
+}
+
+PORTICO_API void portico_write(portico_writer *w, const void *data, size_t len)
+{
+    if (w != NULL)
+        pc_buf_append(&w->buf, data, len);
+}
+
+PORTICO_API void portico_write_str(portico_writer *w, const char *s)
+{
+    if (w != NULL && s != NULL)
+        pc_buf_append(&w->buf, s, strlen(s));
+}
+
+PORTICO_API void portico_write_json_strn(portico_writer *w, const char *s, size_t len)
+{
+    if (w != NULL)
+        pc_jw_str(&w->buf, s != NULL ? s : "", s != NULL ? len : 0);
+}
+
+PORTICO_API void portico_write_json_str(portico_writer *w, const char *s)
+{
+    portico_write_json_strn(w, s, s != NULL ? strlen(s) : 0);
+}
+
+PORTICO_API void portico_write_json_int(portico_writer *w, int64_t v)
+{
+    if (w != NULL)
+        pc_jw_i64(&w->buf, v);
+}
+
+PORTICO_API int portico_reply_end(portico_writer *w, int status, const char *const *headers)
+{
+    portico_request *req;
+    portico_service *svc;
+    pc_buf b;
+    int rc;
+
+    if (w == NULL || w->req == NULL)
+        return PORTICO_ERR_INVALID;
+    /* the reply may free req (and w with it): take the buffer out first */
+    req = w->req;
+    svc = req->svc;
+    b = w->buf;
+    pc_buf_init(&w->buf);
+    w->req = NULL;
+    rc = b.oom ? PORTICO_ERR_NOMEM : portico_reply(req, status, headers, b.data, b.len);
+    if (svc != NULL && svc->spare.data == NULL) {
+        pt_buf_trim(&b);           /* (a service is never freed inside a reply) */
+        svc->spare = b;
+    } else {
+        pc_buf_deinit(&b);
+    }
+    return rc;
+}
+
+/* Writes a real as jansson does: %.17g, a ".0" when that would read as an
+ * integer, and the exponent without '+' or leading zeros ("1e300", "1e-5"). */
+static void write_real(pc_buf *b, double d)
+{
+    char t[40], *e;
+    int n = snprintf(t, sizeof t, "%.17g", d);
+
+    if (n < 0 || (size_t)n >= sizeof t - 2)
+        return;
+    if (strpbrk(t, ".e") == NULL) {
+        memcpy(t + n, ".0", 3);
+        n += 2;
+    }
+    if ((e = strchr(t, 'e')) != NULL) {
+        char *from = e + 1, *to = e + 1;
+        if (*from == '+')
+            from++;
+        else if (*from == '-')
+            from++, to++;
+        while (*from == '0' && from[1] != '\0')
+            from++;
+        memmove(to, from, strlen(from) + 1);
+        n = (int)strlen(t);
+    }
+    pc_buf_append(b, t, (size_t)n);
+}
+
+/* See internal.h. */
+bool pt_json_write(pc_buf *b, json_t *v, int depth)
+{
+    const char *k;
+    size_t i, kn;
+    json_t *x;
+    bool first = true;
+
+    if (depth > PT_JSON_MAX_DEPTH)
+        return false;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        pc_buf_putc(b, '{');
+        json_object_keylen_foreach(v, k, kn, x) {
+            if (!first)
+                pc_buf_putc(b, ',');
+            first = false;
+            pc_jw_str(b, k, kn);
+            pc_buf_putc(b, ':');
+            if (!pt_json_write(b, x, depth + 1))
+                return false;
+        }
+        pc_buf_putc(b, '}');
+        return true;
+    case JSON_ARRAY:
+        pc_buf_putc(b, '[');
+        json_array_foreach(v, i, x) {
+            if (i > 0)
+                pc_buf_putc(b, ',');
+            if (!pt_json_write(b, x, depth + 1))
+                return false;
+        }
+        pc_buf_putc(b, ']');
+        return true;
+    case JSON_STRING:
+        pc_jw_str(b, json_string_value(v), json_string_length(v));
+        return true;
+    case JSON_INTEGER:
+        pc_jw_i64(b, (int64_t)json_integer_value(v));
+        return true;
+    case JSON_REAL:
+        write_real(b, json_real_value(v));
+        return true;
+    case JSON_TRUE:
+        pc_buf_append(b, "true", 4);
+        return true;
+    case JSON_FALSE:
+        pc_buf_append(b, "false", 5);
+        return true;
+    default:
+        pc_buf_append(b, "null", 4);
+        return true;
+    }
+}
+
 PORTICO_API int portico_reply_json(portico_request *req, int status, json_t *value)
 {
     static const char *const h[] = {"content-type", "application/json", NULL};
-    char *text;
-    int rc;
+    portico_writer *w;
+    bool ok;
 
     if (value == NULL)
         return PORTICO_ERR_INVALID;
-    text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
+    w = portico_reply_begin(req);
+    if (w == NULL) {
+        json_decref(value);
+        return req == NULL ? PORTICO_ERR_INVALID : PORTICO_ERR_NOMEM;
+    }
+    ok = pt_json_write(&w->buf, value, 0);
     json_decref(value);
-    if (text == NULL)
-        return PORTICO_ERR_NOMEM;
-    rc = portico_reply(req, status, h, text, strlen(text));
-    free(text);
-    return rc;
+    if (!ok) {
+        w->req = NULL;
+        return PORTICO_ERR_INVALID;
+    }
+    return portico_reply_end(w, status, h);
 }
 
 PORTICO_API int portico_reply_text(portico_request *req, int status, const char *fmt, ...)
 {
     static const char *const h[] = {"content-type", "text/plain; charset=utf-8", NULL};
+    portico_writer *w = portico_reply_begin(req);
     va_list ap;
-    pc_buf b;
-    int rc;
 
-    pc_buf_init(&b);
+    if (w == NULL)
+        return req == NULL ? PORTICO_ERR_INVALID : PORTICO_ERR_NOMEM;
     va_start(ap, fmt);
-    pc_buf_vprintf(&b, fmt, ap);
+    pc_buf_vprintf(&w->buf, fmt, ap);
     va_end(ap);
-    rc = b.oom ? PORTICO_ERR_NOMEM : portico_reply(req, status, h, b.data, b.len);
-    pc_buf_deinit(&b);
-    return rc;
+    return portico_reply_end(w, status, h);
 }
 
 PORTICO_API int portico_reply_error(portico_request *req, int status, const char *code,
                                     const char *message)
 {
-    json_t *o = json_pack("{s:s, s:s, s:s}", "error", code ? code : "error", "message",
-                          message ? message : "", "request_id", req->request_id);
+    static const char *const h[] = {"content-type", "application/json", NULL};
+    portico_writer *w = portico_reply_begin(req);
 
-    if (o == NULL)
-        return PORTICO_ERR_NOMEM;
-    return portico_reply_json(req, status, o);
+    if (w == NULL)
+        return req == NULL ? PORTICO_ERR_INVALID : PORTICO_ERR_NOMEM;
+    portico_write_str(w, "{\"error\":");
+    portico_write_json_str(w, code ? code : "error");
+    portico_write_str(w, ",\"message\":");
+    portico_write_json_str(w, message ? message : "");
+    portico_write_str(w, ",\"request_id\":");
+    portico_write_json_str(w, req->request_id);
+    portico_write_str(w, "}");
+    return portico_reply_end(w, status, h);
 }

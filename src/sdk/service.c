@@ -614,6 +614,8 @@ static void svc_really_free(portico_service *svc)
     free(svc->ch_register);
     free(svc->ch_reply);
     free(svc->ch_event_prefix);
+    pc_buf_deinit(&svc->reply_env);
+    pc_buf_deinit(&svc->spare);
     free(svc);
 }
 

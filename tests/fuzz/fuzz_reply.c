@@ -2,9 +2,10 @@
  *
  * Any process that can publish on a gateway's reply channel reaches
  * pc_wire_decode_reply and the lean fast path in front of it; the SDK reads
- * request messages with pc_wire_decode_request. Invariants: no crash or
- * leak; the documented return contracts; and the lean decoder, whenever it
- * accepts a message, agrees value for value with the full decoder. */
+ * request messages with pc_wire_decode_request and its lean reader in front
+ * of it. Invariants: no crash or leak; the documented return contracts; and
+ * each lean reader, whenever it accepts a message, agrees value for value
+ * with its full decoder. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,13 +91,32 @@ static void check_reply(const char *msg, size_t len)
     pc_wire_reply_in_deinit(&rep);
 }
 
+/* Same string both ways (either may be NULL). */
+static bool str_eq(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static bool kv_eq(const struct pc_kv *kv, json_t *name, json_t *value)
+{
+    return bytes_eq(kv->name, kv->name_len, json_string_value(name), json_string_length(name)) &&
+           bytes_eq(kv->value, kv->value_len, json_string_value(value),
+                    json_string_length(value));
+}
+
 static void check_request(const char *msg, size_t len)
 {
     struct pc_request_in rq;
+    struct pc_request_view v;
     struct pc_wire_err err;
+    struct pc_kv kv[FZ_KV_CAP];
+    char *scratch = malloc(len + 1);
+    int rc;
 
+    CHECK(scratch != NULL);
     memset(&err, 0, sizeof err);
-    if (pc_wire_decode_request(&rq, msg, len, &err) == 0) {
+    rc = pc_wire_decode_request(&rq, msg, len, &err);
+    if (rc == 0) {
         CHECK(rq.root && rq.id && rq.reply_to && rq.method && rq.path);
         CHECK((rq.body == NULL) == (rq.body_len == 0));
         CHECK(rq.params == NULL || json_is_object(rq.params));
@@ -104,6 +124,29 @@ static void check_request(const char *msg, size_t len)
     } else {
         CHECK(err.reason != NULL && rq.root == NULL && rq.body == NULL);
     }
+    /* the SDK's lean reader: when it accepts, it agrees value for value */
+    if (pc_wire_decode_request_lean(&v, msg, len, scratch, kv, FZ_KV_CAP) == 1) {
+        CHECK(rc == 0);
+        CHECK(str_eq(v.id, rq.id) && str_eq(v.reply_to, rq.reply_to));
+        CHECK(str_eq(v.method, rq.method) && str_eq(v.path, rq.path));
+        CHECK(str_eq(v.query, rq.query) && str_eq(v.route, rq.route));
+        CHECK(str_eq(v.remote_addr, rq.remote_addr) && v.deadline_ms == rq.deadline_ms);
+        CHECK(bytes_eq(v.body, v.body_len, rq.body, rq.body_len));
+        CHECK(v.body == NULL || v.body[v.body_len] == '\0');
+        CHECK(v.nheaders == (rq.headers ? json_array_size(rq.headers) : 0));
+        for (size_t i = 0; i < v.nheaders; i++) {
+            json_t *h = json_array_get(rq.headers, i);
+            CHECK(kv_eq(&v.headers[i], json_array_get(h, 0), json_array_get(h, 1)));
+        }
+        CHECK(v.nparams == (rq.params ? json_object_size(rq.params) : 0));
+        for (size_t i = 0; i < v.nparams; i++) {
+            json_t *val = json_object_get(rq.params, v.params[i].name);
+            CHECK(val != NULL);
+            CHECK(bytes_eq(v.params[i].value, v.params[i].value_len, json_string_value(val),
+                           json_string_length(val)));
+        }
+    }
+    free(scratch);
     pc_wire_request_in_deinit(&rq);
 }
 

@@ -1,9 +1,10 @@
-/* bench_wire.c -- the gateway's lean reply reader against the full decoder.
+/* bench_wire.c -- the lean reply and request readers against the full decoders.
  *
- *   bench_wire DATA_DIR            check (a test): for every reply in the
- *                                  corpus, and for 200,000 random mutations of
- *                                  them, the lean reader either declines or
- *                                  agrees with pc_wire_decode_reply exactly
+ *   bench_wire DATA_DIR            check (a test): for every reply and request
+ *                                  in the corpus, and for 200,000 random
+ *                                  mutations of each kind, the lean reader
+ *                                  either declines or agrees with
+ *                                  pc_wire_decode_reply / _request exactly
  *   bench_wire --bench [COUNT]     instructions/time per decode, both ways
  *                                  (run under callgrind for instruction counts)
  */
@@ -24,7 +25,7 @@ static long lean_hits, lean_declined;
 
 /* Decodes msg both ways; if the lean reader accepts it, the full decoder
  * must accept it with the same values. */
-static void compare(const char *msg, size_t len, const char *what)
+static void compare_reply(const char *msg, size_t len, const char *what)
 {
     struct pc_reply_view v;
     struct pc_reply_in in;
@@ -60,6 +61,65 @@ static void compare(const char *msg, size_t len, const char *what)
     pc_wire_reply_in_deinit(&in);
 }
 
+/* Same string both ways: lean (may be NULL) and jansson's (may be NULL). */
+static bool same_str(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static bool same_kv(const struct pc_kv *p, const char *name, size_t nl, const char *value,
+                    size_t vl)
+{
+    return p->name_len == nl && memcmp(p->name, name, nl) == 0 && p->value_len == vl &&
+           memcmp(p->value, value, vl) == 0;
+}
+
+static void compare_request(const char *msg, size_t len, const char *what)
+{
+    struct pc_request_view v;
+    struct pc_request_in in;
+    struct pc_wire_err err;
+    char *buf = malloc(len + 1);
+    int lean = pc_wire_decode_request_lean(&v, msg, len, buf, kv, 64);
+    int full = pc_wire_decode_request(&in, msg, len, &err);
+
+    if (!lean) {
+        lean_declined++;
+        goto out;
+    }
+    lean_hits++;
+    test_checks++;
+    bool same = full == 0 && same_str(v.id, in.id) && same_str(v.reply_to, in.reply_to) &&
+                same_str(v.method, in.method) && same_str(v.path, in.path) &&
+                same_str(v.query, in.query) && same_str(v.route, in.route) &&
+                same_str(v.remote_addr, in.remote_addr) && v.deadline_ms == in.deadline_ms &&
+                v.body_len == in.body_len &&
+                (v.body_len == 0 || memcmp(v.body, in.body, v.body_len) == 0) &&
+                (v.body == NULL || v.body[v.body_len] == '\0');
+    size_t nh = in.headers ? json_array_size(in.headers) : 0;
+    same = same && nh == v.nheaders;
+    for (size_t i = 0; same && i < nh; i++) {
+        json_t *pair = json_array_get(in.headers, i);
+        json_t *n = json_array_get(pair, 0), *val = json_array_get(pair, 1);
+        same = same_kv(&v.headers[i], json_string_value(n), json_string_length(n),
+                       json_string_value(val), json_string_length(val));
+    }
+    same = same && v.nparams == (in.params ? json_object_size(in.params) : 0);
+    for (size_t i = 0; same && i < v.nparams; i++) {
+        json_t *val = json_object_get(in.params, v.params[i].name);
+        same = val != NULL && same_kv(&v.params[i], v.params[i].name, v.params[i].name_len,
+                                      json_string_value(val), json_string_length(val));
+    }
+    if (!same) {
+        test_failures++;
+        fprintf(stderr, "bench_wire: lean and full request decoders disagree on %s (full=%d): %.*s\n",
+                what, full, (int)len, msg);
+    }
+out:
+    pc_wire_request_in_deinit(&in);
+    free(buf);
+}
+
 static size_t load(const char *path, char *buf)
 {
     FILE *f = fopen(path, "rb");
@@ -70,7 +130,8 @@ static size_t load(const char *path, char *buf)
     return n;
 }
 
-static const char *const extra[] = {
+static const char *const extra_reply[] = {
+    /* replies */
     "{\"v\":1,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"status\":200}",
     " {\"status\":599 , \"id\":\"x\",\"v\":1,\"x\":null,\"y\":true,\"z\":-0,\"w\":\"\\n\"} ",
     "{\"v\":1,\"id\":\"a\",\"status\":200,\"headers\":[[\"Content-Type\",\"text/plain\"]],"
@@ -88,7 +149,40 @@ static const char *const extra[] = {
     "{\"v\":1,\"id\":\"a\",\"status\":200,\"n\":123456789012345678901234567890}",
 };
 
-static void check_all(const char *data_dir)
+#define RQ_HEAD "{\"v\":1,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"reply_to\":\"p:reply:g\"," \
+                "\"deadline_ms\":1763772350678,\"method\":\"GET\",\"path\":\"/a\""
+static const char *const extra_request[] = {
+    RQ_HEAD "}",
+    RQ_HEAD ",\"params\":{\"id\":\"42\",\"x\":\"\"},\"headers\":[[\"host\",\"h\"],[\"a\",\"b\"]]}",
+    RQ_HEAD ",\"params\":{\"id\":\"1\",\"id\":\"2\"}}",
+    RQ_HEAD ",\"params\":{\"i\\\"d\":\"1\"},\"query\":\"a=1\",\"route\":\"/a\",\"remote_addr\":\"::1\"}",
+    RQ_HEAD ",\"params\":{\"id\":1}}",
+    RQ_HEAD ",\"params\":[]}",
+    RQ_HEAD ",\"headers\":[[\"a\"]]}",
+    RQ_HEAD ",\"headers\":[[\"a\",\"b\",\"c\"]]}",
+    RQ_HEAD ",\"body\":\"aGVsbG8=\",\"body_encoding\":\"base64\"}",
+    RQ_HEAD ",\"body\":\"aGVsbG8\",\"body_encoding\":\"base64\"}",
+    RQ_HEAD ",\"body\":\"caf\xc3\xa9 \\\"q\\\"\",\"x\":{\"nested\":1}}",
+    RQ_HEAD ",\"body\":\"caf\xe9\"}",
+    RQ_HEAD ",\"body_encoding\":\"base64\"}",
+    RQ_HEAD ",\"body_encoding\":\"utf8\",\"body\":\"x\"}",
+    RQ_HEAD ",\"method\":\"POST\"}",
+    RQ_HEAD ",\"route\":null}",
+    RQ_HEAD ",\"z\":-0,\"y\":true,\"w\":null,\"u\":\"\\n\"}",
+    "{\"v\":1,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"reply_to\":\"r\",\"method\":\"G\",\"path\":\"/\",\"deadline_ms\":-1}",
+    "{\"v\":1,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2aZ\",\"reply_to\":\"r\",\"method\":\"G\",\"path\":\"/\",\"deadline_ms\":1}",
+    "{\"v\":1,\"id\":\"not-a-uuid\",\"reply_to\":\"r\",\"method\":\"G\",\"path\":\"/\",\"deadline_ms\":1}",
+    "{\"v\":1,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"method\":\"G\",\"path\":\"/\",\"deadline_ms\":1}",
+    "{\"v\":1,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"reply_to\":\"r\",\"method\":\"G\",\"path\":\"/\",\"deadline_ms\":1.5}",
+    "{\"v\":1,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"reply_to\":\"r\",\"method\":\"G\",\"path\":\"/\",\"deadline_ms\":0}",
+};
+
+typedef void compare_fn(const char *msg, size_t len, const char *what);
+
+/* One kind of message: its corpus (tests/unit/data/wire/KIND/{valid,invalid})
+ * plus the extra cases, then 200,000 mutations of them. */
+static void check_kind(const char *data_dir, const char *kind, const char *const *extra,
+                       size_t nextra, compare_fn *compare)
 {
     static const char *const kinds[] = {"valid", "invalid"};
     static char corpus[200][MAX_MSG];
@@ -96,12 +190,13 @@ static void check_all(const char *data_dir)
     size_t ncorpus = 0;
     char path[1024], m[MAX_MSG + 16];
 
-    for (size_t i = 0; i < sizeof extra / sizeof extra[0] && ncorpus < 200; i++) {
+    for (size_t i = 0; i < nextra && ncorpus < 200; i++) {
         corpus_len[ncorpus] = strlen(extra[i]);
         memcpy(corpus[ncorpus++], extra[i], strlen(extra[i]));
+        compare(extra[i], strlen(extra[i]), extra[i]);
     }
     for (int k = 0; k < 2; k++) {
-        snprintf(path, sizeof path, "%s/wire/reply/%s", data_dir, kinds[k]);
+        snprintf(path, sizeof path, "%s/wire/%s/%s", data_dir, kind, kinds[k]);
         DIR *d = opendir(path);
         struct dirent *e;
         if (d == NULL) {
@@ -112,19 +207,18 @@ static void check_all(const char *data_dir)
         while ((e = readdir(d)) != NULL && ncorpus < 200) {
             size_t nl = strlen(e->d_name);
             if (nl < 5 || strcmp(e->d_name + nl - 5, ".json") != 0) continue;
-            snprintf(path, sizeof path, "%s/wire/reply/%s/%s", data_dir, kinds[k], e->d_name);
+            snprintf(path, sizeof path, "%s/wire/%s/%s/%s", data_dir, kind, kinds[k], e->d_name);
             corpus_len[ncorpus] = load(path, corpus[ncorpus]);
             compare(corpus[ncorpus], corpus_len[ncorpus], e->d_name);
             ncorpus++;
         }
         closedir(d);
     }
-    for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++)
-        compare(extra[i], strlen(extra[i]), extra[i]);
 
     /* Mutations: flips to JSON-significant bytes, deletions, insertions. */
     static const char alphabet[] = "{}[]\",:\\ 0123456789-.eEtrunlfasbdxyv/\x01\x80\xc3\xa9=+";
     unsigned seed = 12345;
+    long hits = lean_hits;
     for (long iter = 0; iter < 200000; iter++) {
         size_t c = (size_t)(rand_r(&seed) % (int)ncorpus), len = corpus_len[c];
         memcpy(m, corpus[c], len);
@@ -145,8 +239,23 @@ static void check_all(const char *data_dir)
         }
         compare(m, len, "a mutation");
     }
-    printf("bench_wire: %ld accepted by the lean reader (all agreeing), %ld declined\n",
-           lean_hits, lean_declined);
+    printf("bench_wire: %s: %ld accepted by the lean reader (all agreeing), %ld declined so far\n",
+           kind, lean_hits - hits, lean_declined);
+    /* the lean reader must take the common case, or it is no use */
+    test_checks++;
+    if (lean_hits - hits < 1000) {
+        test_failures++;
+        fprintf(stderr, "bench_wire: %s: the lean reader accepted only %ld mutations\n", kind,
+                lean_hits - hits);
+    }
+}
+
+static void check_all(const char *data_dir)
+{
+    check_kind(data_dir, "reply", extra_reply, sizeof extra_reply / sizeof extra_reply[0],
+               compare_reply);
+    check_kind(data_dir, "request", extra_request,
+               sizeof extra_request / sizeof extra_request[0], compare_request);
 }
 
 static double now_ns(void)
