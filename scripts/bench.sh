@@ -359,6 +359,7 @@ check_idle() {
     wait_route
     curl -fsS -o /dev/null "http://127.0.0.1:$gw_port/echo/x"
     before=$(rss_kb "$(pid_of gateway)")
+    rm -f "$out/run/idle.fifo"   # a reused --out directory may hold an old one
     mkfifo "$out/run/idle.fifo"
     start idle bash -c "ulimit -n 65536; exec python3 '$bench/idle.py' 127.0.0.1 $gw_port /echo/x 10000 120 <'$out/run/idle.fifo'"
     exec 9>"$out/run/idle.fifo"

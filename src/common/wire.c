@@ -48,60 +48,46 @@ static void wire_err(struct pc_wire_err *err, const char *reason, const char *fm
 
 /* Writes `,"key":`; every message opens with "v", so no key comes first.
  * The key is a literal: its text and length are known at compile time. */
-#define jw_key(b, key) pc_buf_append((b), ",\"" key "\":", sizeof(",\"" key "\":") - 1)
-
-/* True if p[0..n) is valid UTF-8; plain ASCII is told eight bytes at a time. */
-static bool wire_is_utf8(const void *p, size_t n)
-{
-    const unsigned char *s = p;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t v;
-        memcpy(&v, s + i, 8);
-        if (v & 0x8080808080808080u)
-            return pc_utf8_is_valid(s + i, n - i);
-    }
-    for (; i < n; i++)
-        if (s[i] & 0x80)
-            return pc_utf8_is_valid(s + i, n - i);
-    return true;
-}
+#define jw_key(b, key) pc_jw_raw((b), ",\"" key "\":", sizeof(",\"" key "\":") - 1)
+/* Writes a literal piece of JSON punctuation. */
+#define jw_lit(b, text) pc_jw_raw((b), text, sizeof(text) - 1)
 
 /* Writes the body members per SPEC §4: nothing when empty, a JSON string
- * when valid UTF-8, else base64 with "body_encoding":"base64". */
+ * when valid UTF-8 (checked once), else base64 with "body_encoding":"base64". */
 static void jw_body(pc_buf *b, const void *body, size_t len)
 {
     if (len == 0)
         return;
     jw_key(b, "body");
-    if (wire_is_utf8(body, len)) {
-        pc_jw_str(b, body, len);
+    if (pc_jw_is_utf8(body, len)) {
+        pc_jw_str_utf8(b, body, len);
     } else {
         pc_jw_b64(b, body, len);
-        pc_buf_puts(b, ",\"body_encoding\":\"base64\"");
+        jw_lit(b, ",\"body_encoding\":\"base64\"");
     }
 }
 
 /* Writes a headers array [[name,value],...]. */
 static void jw_headers(pc_buf *b, const struct pc_kv *h, size_t n)
 {
-    pc_buf_putc(b, '[');
+    jw_lit(b, "[");
     for (size_t i = 0; i < n; i++) {
         if (i > 0)
-            pc_buf_putc(b, ',');
-        pc_buf_putc(b, '[');
+            jw_lit(b, ",[");
+        else
+            jw_lit(b, "[");
         pc_jw_str(b, h[i].name, h[i].name_len);
-        pc_buf_putc(b, ',');
+        jw_lit(b, ",");
         pc_jw_str(b, h[i].value, h[i].value_len);
-        pc_buf_putc(b, ']');
+        jw_lit(b, "]");
     }
-    pc_buf_putc(b, ']');
+    jw_lit(b, "]");
 }
 
 /* Appends a request message to out. */
 void pc_wire_encode_request(pc_buf *out, const struct pc_request_out *r)
 {
-    pc_buf_puts(out, "{\"v\":1");
+    jw_lit(out, "{\"v\":1");
     jw_key(out, "id");
     pc_jw_cstr(out, r->id);
     jw_key(out, "reply_to");
@@ -119,15 +105,15 @@ void pc_wire_encode_request(pc_buf *out, const struct pc_request_out *r)
         pc_jw_cstr(out, r->route);
     }
     jw_key(out, "params");
-    pc_buf_putc(out, '{');
+    jw_lit(out, "{");
     for (size_t i = 0; i < r->nparams; i++) {
         if (i > 0)
-            pc_buf_putc(out, ',');
+            jw_lit(out, ",");
         pc_jw_str(out, r->params[i].name, r->params[i].name_len);
-        pc_buf_putc(out, ':');
+        jw_lit(out, ":");
         pc_jw_str(out, r->params[i].value, r->params[i].value_len);
     }
-    pc_buf_putc(out, '}');
+    jw_lit(out, "}");
     jw_key(out, "headers");
     jw_headers(out, r->headers, r->nheaders);
     if (r->remote_addr) {
@@ -135,7 +121,7 @@ void pc_wire_encode_request(pc_buf *out, const struct pc_request_out *r)
         pc_jw_cstr(out, r->remote_addr);
     }
     jw_body(out, r->body, r->body_len);
-    pc_buf_putc(out, '}');
+    jw_lit(out, "}");
 }
 
 /* Appends a reply message to out. */
@@ -143,7 +129,7 @@ void pc_wire_encode_reply(pc_buf *out, const char *id, int status,
                           const struct pc_kv *headers, size_t nheaders,
                           const void *body, size_t body_len)
 {
-    pc_buf_puts(out, "{\"v\":1");
+    jw_lit(out, "{\"v\":1");
     jw_key(out, "id");
     pc_jw_cstr(out, id);
     jw_key(out, "status");
@@ -151,7 +137,7 @@ void pc_wire_encode_reply(pc_buf *out, const char *id, int status,
     jw_key(out, "headers");
     jw_headers(out, headers, nheaders);
     jw_body(out, body, body_len);
-    pc_buf_putc(out, '}');
+    jw_lit(out, "}");
 }
 
 /* Appends a register message to out. timeout_ms 0 and ts_ms 0 are omitted
@@ -181,15 +167,15 @@ void pc_wire_encode_register(pc_buf *out, const char *service, const char *insta
         pc_jw_u64(out, ts_ms);
     }
     jw_key(out, "routes");
-    pc_buf_putc(out, '[');
+    jw_lit(out, "[");
     for (size_t i = 0; i < nroutes; i++) {
         if (i > 0)
-            pc_buf_putc(out, ',');
+            jw_lit(out, ",");
         pc_buf_puts(out, "{\"method\":");
         pc_jw_cstr(out, routes[i].method);
         pc_buf_puts(out, ",\"path\":");
         pc_jw_cstr(out, routes[i].path);
-        pc_buf_putc(out, '}');
+        jw_lit(out, "}");
     }
     pc_buf_puts(out, "]}");
 }
@@ -207,7 +193,7 @@ void pc_wire_encode_deregister(pc_buf *out, const char *service, const char *ins
         jw_key(out, "ts_ms");
         pc_jw_u64(out, ts_ms);
     }
-    pc_buf_putc(out, '}');
+    jw_lit(out, "}");
 }
 
 /* Appends the discover message to out. */

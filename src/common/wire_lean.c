@@ -10,6 +10,9 @@
 #include "wire.h"
 
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "base64.h"
 #include "names.h"
@@ -51,6 +54,27 @@ static bool lean_str(struct lean *l, const char **s, size_t *n)
         /* Copied as scanned: the runs between escapes are short in JSON
          * that is itself a string of JSON (a memcpy per run costs more). */
         unsigned char c = 0;
+#if defined(__SSE2__)
+        /* sixteen at a time: copied whole, then kept up to the first byte
+         * that is special or not ASCII (o trails p: the scratch has room) */
+        while (l->end - p >= 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+            __m128i ctl = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
+            __m128i q = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
+            __m128i bs = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
+            unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(ctl, v),
+                                                                  _mm_or_si128(q, bs)));
+            _mm_storeu_si128((__m128i *)(void *)o, v);
+            if (m != 0) {
+                unsigned k = (unsigned)__builtin_ctz(m);
+                o += k;
+                p += k;
+                break;
+            }
+            o += 16;
+            p += 16;
+        }
+#endif
         while (l->end - p >= 8) {  /* eight plain ASCII bytes at a time */
             uint64_t v;
             memcpy(&v, p, 8);

@@ -1,7 +1,6 @@
 /* bus.c -- Redis connections, subscription, reconnect (see bus.h). */
 #include "bus.h"
 
-#include <hiredis/adapters/libevent.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <stdlib.h>
@@ -9,6 +8,8 @@
 
 #include "gw.h"
 #include "log.h"
+#include "redis_ev.h"
+#include "resp.h"
 #include "stats.h"
 
 enum bus_state {
@@ -34,7 +35,10 @@ struct gw_bus {
     struct event *retry_timer;
     struct event *ping_timer;
     struct event *reset_ev;    /* tears down at a safe point, outside hiredis callbacks */
+    pc_buf cmd_buf;            /* a PUBLISH being written (reused) */
 };
+
+#define GW_BUS_KEEP_CMD 4096       /* bytes of command buffer kept for reuse */
 
 static void bus_connect(struct gw_bus *b);
 
@@ -273,7 +277,7 @@ static redisAsyncContext *open_context(struct gw_bus *b)
         return NULL;
     }
     ac->data = b;
-    redisLibeventAttach(ac, gw.base);
+    if (pc_redis_attach(ac, gw.base) != REDIS_OK) abort();
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     if (b->addr.password[0]) {
@@ -340,6 +344,7 @@ struct gw_bus *gw_bus_new(const struct pc_redis_addr *addr, const char *const *c
         if ((b->channels[i] = strdup(channels[i])) == NULL) abort();
     b->backoff_ms = GW_BUS_BACKOFF_MIN_MS;
     b->state = BUS_DOWN;
+    pc_buf_init(&b->cmd_buf);
     b->retry_timer = evtimer_new(gw.base, on_retry, b);
     b->ping_timer = event_new(gw.base, -1, EV_PERSIST, on_ping_timer, b);
     b->reset_ev = event_new(gw.base, -1, 0, on_reset, b);
@@ -363,6 +368,7 @@ void gw_bus_free(struct gw_bus *b)
     event_free(b->reset_ev);
     for (size_t i = 0; i < b->nchannels; i++) free(b->channels[i]);
     free(b->channels);
+    pc_buf_deinit(&b->cmd_buf);
     free(b);
 }
 
@@ -374,14 +380,25 @@ bool gw_bus_is_up(const struct gw_bus *b)
 int gw_bus_publish(struct gw_bus *b, const char *channel, const char *msg, size_t len,
                    void *priv)
 {
-    /* Argv form: no format string to parse per request. hiredis appends
-     * to its output buffer and writes once per loop turn, so PUBLISHes made
-     * in one turn go out as one pipelined write; nothing waits per request. */
-    const char *argv[3] = {"PUBLISH", channel, msg};
-    size_t lens[3] = {7, strlen(channel), len};
+    int rc;
 
     if (b->state != BUS_UP || b->cmd == NULL) return -1;
-    if (redisAsyncCommandArgv(b->cmd, on_publish_reply, priv, 3, argv, lens) != REDIS_OK)
+    pc_buf_reset(&b->cmd_buf);
+    pc_resp_publish(&b->cmd_buf, channel, strlen(channel), msg, len);
+    if (b->cmd_buf.oom) abort();
+    rc = gw_bus_publish_resp(b, b->cmd_buf.data, b->cmd_buf.len, priv);
+    if (b->cmd_buf.cap > GW_BUS_KEEP_CMD) pc_buf_deinit(&b->cmd_buf);
+    return rc;
+}
+
+int gw_bus_publish_resp(struct gw_bus *b, const char *cmd, size_t len, void *priv)
+{
+    /* Written in RESP by the caller: hiredis' argv form would format a
+     * fresh sds first. hiredis appends to its output buffer and writes once
+     * per loop turn, so PUBLISHes made in one turn go out as one pipelined
+     * write; nothing waits per request. */
+    if (b->state != BUS_UP || b->cmd == NULL) return -1;
+    if (redisAsyncFormattedCommand(b->cmd, on_publish_reply, priv, cmd, len) != REDIS_OK)
         return -1;
     return 0;
 }

@@ -42,6 +42,9 @@ bool gw_bus_is_up(const struct gw_bus *b);
  * unless priv is NULL) or -1 when the bus is down (no callback). */
 int gw_bus_publish(struct gw_bus *b, const char *channel, const char *msg, size_t len,
                    void *priv);
+/* The same for a PUBLISH already written in RESP (cmd[0..len), borrowed:
+ * hiredis copies it; see resp.h), e.g. framed in place around a message. */
+int gw_bus_publish_resp(struct gw_bus *b, const char *cmd, size_t len, void *priv);
 
 /* A Redis reply as gw_bus_command hands it over; like a hiredis reply it is
  * valid only during the callback. Arrays of more than

@@ -36,6 +36,8 @@ struct gw_conn *gw_conn_new(evutil_socket_t fd, const struct sockaddr *sa,
  * request is then cancelled). */
 void gw_conn_close(struct gw_conn *c);
 const char *gw_conn_remote_addr(const struct gw_conn *c);
+/* True once gw_conn_close was called (the client is gone or being dropped). */
+bool gw_conn_is_closed(const struct gw_conn *c);
 size_t gw_conn_count(enum gw_listener_kind kind);
 /* Draining: close idle connections now, the others after their next response. */
 void gw_conn_drain_all(void);

@@ -10,13 +10,16 @@
 #include "cors.h"
 #include "gw.h"
 #include "log.h"
-#include "map.h"
 #include "ratelimit.h"
 #include "registry.h"
+#include "resp.h"
 #include "router.h"
 #include "stats.h"
 
-static pc_map *inflight;            /* request id -> struct gw_req */
+LIST_HEAD(inflight_bucket, gw_req);
+static struct inflight_bucket *inflight;   /* request id -> struct gw_req (below) */
+static size_t inflight_bits, inflight_count;
+#define GW_INFLIGHT_MIN_BITS 6             /* 64 buckets at first */
 static struct gw_match *match;      /* one match result, reused (it is large) */
 static struct pc_kv *kv_in, *kv_out;/* header scratch */
 static size_t kv_cap;
@@ -26,6 +29,69 @@ static pc_buf reply_lower;          /* its header names, lower-cased */
 static struct pc_kv reply_kv[64];   /* its headers (more: the full decoder) */
 #define GW_FORWARD_KEEP_ENVELOPE 4096    /* bytes of envelope buffer kept for reuse */
 static struct pc_ratelimit bad_reply_log = {.interval_ms = 10000};
+
+/* ------------------------------------------------------------------------ */
+/* The in-flight table                                                       */
+/* ------------------------------------------------------------------------ */
+
+/* Requests in flight by id: buckets of lists linked through the requests
+ * themselves, so putting one in and taking it out allocate nothing and hash
+ * nothing but eight bytes. The ids are UUIDv4 we drew from getrandom, whose
+ * first eight characters are random hex digits: a multiply of them spreads
+ * them evenly (no keyed hash needed, as only our own ids are ever put in; an
+ * id from the network is only looked up). At most one request per bucket on
+ * average: the table doubles when the count reaches the bucket count. */
+
+static size_t inflight_slot(const char *id, size_t bits)
+{
+    uint64_t v;
+    memcpy(&v, id, 8);
+    return (size_t)((v * 0x9e3779b97f4a7c15u) >> (64 - bits));
+}
+
+static void inflight_alloc(size_t bits)
+{
+    struct inflight_bucket *old = inflight;
+    size_t old_n = inflight ? (size_t)1 << inflight_bits : 0;
+    struct gw_req *r;
+
+    inflight = calloc((size_t)1 << bits, sizeof *inflight);   /* all empty lists */
+    if (inflight == NULL) abort();
+    inflight_bits = bits;
+    for (size_t i = 0; i < old_n; i++) {
+        while ((r = LIST_FIRST(&old[i])) != NULL) {
+            LIST_REMOVE(r, inflight_link);
+            LIST_INSERT_HEAD(&inflight[inflight_slot(r->id, bits)], r, inflight_link);
+        }
+    }
+    free(old);
+}
+
+static void inflight_add(struct gw_req *r)
+{
+    if (inflight_count >= (size_t)1 << inflight_bits) inflight_alloc(inflight_bits + 1);
+    LIST_INSERT_HEAD(&inflight[inflight_slot(r->id, inflight_bits)], r, inflight_link);
+    inflight_count++;
+    r->in_flight = true;
+}
+
+static void inflight_del(struct gw_req *r)
+{
+    LIST_REMOVE(r, inflight_link);
+    inflight_count--;
+    r->in_flight = false;
+}
+
+/* The request in flight with this id, or NULL. */
+static struct gw_req *inflight_find(const char *id, size_t len)
+{
+    struct gw_req *r;
+
+    if (len != PC_UUID_LEN) return NULL;
+    LIST_FOREACH(r, &inflight[inflight_slot(id, inflight_bits)], inflight_link)
+        if (memcmp(r->id, id, PC_UUID_LEN) == 0) return r;
+    return NULL;
+}
 
 /* ------------------------------------------------------------------------ */
 /* In-flight bookkeeping                                                     */
@@ -46,10 +112,7 @@ static void envelope_done(struct gw_req *r)
 /* Takes r out of flight: table, timer, instance. Idempotent. */
 static void finish(struct gw_req *r)
 {
-    if (r->in_flight) {
-        pc_map_del(inflight, r->id, PC_UUID_LEN);
-        r->in_flight = false;
-    }
+    if (r->in_flight) inflight_del(r);
     if (r->deadline_set) {
         evtimer_del(&r->deadline);
         r->deadline_set = false;
@@ -68,14 +131,27 @@ static void fail(struct gw_req *r, int status, const char *code, const char *msg
     gw_req_error(r, status, code, msg);
 }
 
-/* Publishes the envelope to inst. */
+/* Publishes the envelope to inst: the PUBLISH head is written into the room
+ * left in front of it (again for each instance tried), so the envelope is
+ * handed to hiredis as it is, never copied into a command first. */
 static void send_to(struct gw_req *r, struct gw_instance *inst)
 {
+    const char *cmd, *msg;
+    size_t cmd_len, len;
+    int rc;
+
     r->tries++;
     r->inst = inst;
     gw_instance_ref(inst);
     inst->inflight++;
-    if (gw_bus_publish(gw.bus, inst->channel, r->envelope.data, r->envelope.len, r) != 0) {
+    cmd = pc_resp_publish_frame(&r->envelope, inst->channel, strlen(inst->channel), &cmd_len);
+    if (cmd != NULL) {
+        rc = gw_bus_publish_resp(gw.bus, cmd, cmd_len, r);
+    } else {            /* a channel too long for the room (not with valid names) */
+        msg = pc_resp_publish_msg(&r->envelope, &len);
+        rc = gw_bus_publish(gw.bus, inst->channel, msg, len, r);
+    }
+    if (rc != 0) {
         fail(r, 503, "bus_unavailable", "the message bus is unavailable");
         return;
     }
@@ -104,7 +180,8 @@ static void grow_kv(size_t n)
     if (kv_in == NULL || kv_out == NULL) abort();
 }
 
-/* Writes the request envelope (SPEC §4) into r->envelope. */
+/* Writes the request envelope (SPEC §4) into r->envelope, framed for
+ * PUBLISH in place (resp.h). */
 static void encode(struct gw_req *r, const struct gw_match *m)
 {
     struct pc_kv params[PC_PATTERN_MAX_PARAMS + 1];
@@ -140,7 +217,9 @@ static void encode(struct gw_req *r, const struct gw_match *m)
     o.body = r->body.data;
     o.body_len = r->body.len;
     pc_buf_reset(&r->envelope);
+    pc_resp_publish_open(&r->envelope);
     pc_wire_encode_request(&r->envelope, &o);
+    pc_resp_publish_close(&r->envelope);
     if (r->envelope.oom || xff.oom) abort();
 }
 
@@ -193,8 +272,7 @@ static void forward_start(struct gw_req *r, struct gw_route *rt)
     r->deadline_ms = gw_now_unix_ms() + (uint64_t)inst->timeout_ms;
     encode(r, match);
 
-    if (pc_map_put(inflight, r->id, PC_UUID_LEN, r) != 0) abort();
-    r->in_flight = true;
+    inflight_add(r);
     evtimer_assign(&r->deadline, gw.base, on_deadline, r);
     tv.tv_sec = inst->timeout_ms / 1000;
     tv.tv_usec = (inst->timeout_ms % 1000) * 1000;
@@ -301,6 +379,21 @@ static void respond_with(struct gw_req *r, int status, const struct pc_kv *hdrs,
     gw_req_respond(r, status, NULL, kv_out, k, body, body_len);
 }
 
+/* The request a reply answers, or NULL (counted late) when there is none
+ * any more, or its client has gone: a connection closed but not yet freed
+ * (that happens later in the loop iteration) must not take the reply. */
+static struct gw_req *reply_match(const char *id, size_t id_len)
+{
+    struct gw_req *r = inflight_find(id, id_len);
+
+    if (r != NULL && r->conn != NULL && gw_conn_is_closed(r->conn)) {
+        finish(r);            /* released with its connection */
+        r = NULL;
+    }
+    if (r == NULL) gw_stats.late_replies++;
+    return r;
+}
+
 /* The common case: a well-formed reply read without a tree. Returns false,
  * having done nothing, when the full decoder must judge the message. */
 static bool on_reply_lean(const char *msg, size_t len)
@@ -311,11 +404,8 @@ static bool on_reply_lean(const char *msg, size_t len)
     if (!pc_wire_decode_reply_lean(&v, msg, len, &reply_scratch, reply_kv,
                                    sizeof reply_kv / sizeof reply_kv[0]))
         return false;
-    r = v.id_len == PC_UUID_LEN ? pc_map_get(inflight, v.id, v.id_len) : NULL;
-    if (r == NULL) {
-        gw_stats.late_replies++;
-        return true;
-    }
+    r = reply_match(v.id, v.id_len);
+    if (r == NULL) return true;
     finish(r);
     envelope_done(r);
     respond_with(r, v.status, v.headers, v.nheaders, v.body, v.body_len);
@@ -338,11 +428,8 @@ void gw_forward_on_reply(const char *msg, size_t len)
                    err.message);
         goto out;
     }
-    r = rep.id_len == PC_UUID_LEN ? pc_map_get(inflight, rep.id, rep.id_len) : NULL;
-    if (r == NULL) {
-        gw_stats.late_replies++;
-        goto out;
-    }
+    r = reply_match(rep.id, rep.id_len);
+    if (r == NULL) goto out;
     finish(r);
     envelope_done(r);
     if (rc == -2) {
@@ -373,24 +460,24 @@ out:
 
 void gw_forward_on_bus_down(void)
 {
-    size_t pos = 0, klen;
-    const char *key;
-    void *val;
+    struct gw_req *r;
 
-    /* Answering may close connections, which cancels (deletes) other entries:
-     * the map allows that during iteration, and nothing is inserted while the
-     * bus is down, so one pass sees every request still in flight. */
-    while (pc_map_next(inflight, &pos, &key, &klen, &val))
-        fail(val, 503, "bus_unavailable", "the message bus went away");
+    /* Answering takes r out of the table, and may close connections, which
+     * cancels (takes out) other entries: so always answer the first one
+     * left in a bucket. Nothing is put in while the bus is down, so this
+     * sees every request still in flight. */
+    for (size_t i = 0; i < (size_t)1 << inflight_bits; i++)
+        while ((r = LIST_FIRST(&inflight[i])) != NULL)
+            fail(r, 503, "bus_unavailable", "the message bus went away");
 }
 
-size_t gw_forward_inflight(void) { return pc_map_count(inflight); }
+size_t gw_forward_inflight(void) { return inflight_count; }
 
 void gw_forward_init(void)
 {
-    inflight = pc_map_new();
+    inflight_alloc(GW_INFLIGHT_MIN_BITS);
     match = malloc(sizeof *match);
-    if (inflight == NULL || match == NULL) abort();
+    if (match == NULL) abort();
     pc_buf_init(&xff);
     pc_buf_init(&reply_scratch);
     pc_buf_init(&reply_lower);
@@ -398,8 +485,9 @@ void gw_forward_init(void)
 
 void gw_forward_deinit(void)
 {
-    pc_map_free(inflight);
+    free(inflight);
     inflight = NULL;
+    inflight_bits = inflight_count = 0;
     free(match);
     free(kv_in);
     free(kv_out);

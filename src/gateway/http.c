@@ -26,7 +26,6 @@
 
 #include <http_parser.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -136,9 +135,16 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
         h->in_value = false;
     }
     hd = &r->hdrs[r->nhdrs - 1];
-    for (size_t i = 0; i < n; i++) {
-        char c = at[i];
-        pc_buf_putc(&r->head, (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c);
+    /* lower-cased as copied, through a pointer (else oom is set: it is
+     * checked once the head is complete) */
+    if (pc_buf_reserve(&r->head, n)) {
+        char *o = r->head.data + r->head.len;
+        for (size_t i = 0; i < n; i++) {
+            char c = at[i];
+            o[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+        }
+        o[n] = '\0';
+        r->head.len += n;
     }
     hd->name_len += (uint32_t)n;
     return 0;
@@ -246,7 +252,13 @@ static int on_headers_complete(http_parser *p)
 
     for (r->path_len = 0; r->path_len < r->target_len && target[r->path_len] != '?';)
         r->path_len++;
-    snprintf(r->method, sizeof r->method, "%s", http_method_str((enum http_method)p->method));
+    {
+        const char *m = http_method_str((enum http_method)p->method);
+        size_t ml = strlen(m);   /* at most 11 ("UNSUBSCRIBE"); no printf per request */
+        if (ml >= sizeof r->method) ml = sizeof r->method - 1;
+        memcpy(r->method, m, ml);
+        r->method[ml] = '\0';
+    }
     r->is_head = (p->method == HTTP_HEAD);
     r->http_minor = (uint8_t)p->http_minor;
     h->in_body = true;
@@ -382,6 +394,31 @@ static int scan_fail(struct gw_http *h, int status, const char *why)
     return STOP_ERROR;
 }
 
+/* How many bytes from d[0..n) the current state takes with no change and
+ * nothing to check but the byte itself: the runs of a target, a field name
+ * or a field value. They are skipped here, in a tight loop; the byte after
+ * a run goes through scan()'s switch as before, so every state change, limit
+ * and error is exactly that of the byte-at-a-time scan. */
+static size_t scan_run(const struct gw_http *h, const unsigned char *d, size_t n)
+{
+    size_t k = 0;
+
+    switch (h->sc) {
+    case SC_TARGET:
+        while (k < n && d[k] > 0x20 && d[k] != 0x7f && d[k] != '#') k++;
+        break;
+    case SC_NAME:
+        while (k < n && tchar[d[k]]) k++;
+        break;
+    case SC_VALUE:
+        while (k < n && is_field_byte(d[k])) k++;
+        break;
+    default:
+        break;
+    }
+    return k;
+}
+
 /* Checks d[0..len) from the scanner's state. Stops at the end of a head or
  * a message (*used = bytes up to and including its last byte), at an error,
  * or at the end of the input (*used = len). */
@@ -404,6 +441,15 @@ static int scan(struct gw_http *h, const char *d, size_t len, size_t *used)
             }
             h->sc = SC_DATA_CR;
             continue;
+        }
+        if (h->sc == SC_TARGET || h->sc == SC_NAME || h->sc == SC_VALUE) {
+            /* a run, up to the head limit: the byte past it fails below */
+            size_t room = h->sc_bytes < h->lim.max_header_bytes
+                              ? h->lim.max_header_bytes - h->sc_bytes : 0;
+            size_t k = scan_run(h, (const unsigned char *)d + i, len - i < room ? len - i : room);
+            i += k;
+            h->sc_bytes += k;
+            if (i == len) break;
         }
         c = (unsigned char)d[i++];
         if (++h->sc_bytes > (h->sc >= SC_CHUNK_SIZE0 ? GW_HTTP_MAX_CHUNK_LINE
@@ -743,28 +789,94 @@ static const char *http_date(void)
     return buf;
 }
 
-void gw_http_write_head(struct evbuffer *out, int status, const struct pc_kv *headers,
-                        size_t nheaders, size_t content_length, const char *request_id,
-                        bool close, bool http10_keep_alive)
+/* Writes the decimal digits of v at o; returns the end. */
+static char *put_uint(char *o, uint64_t v)
 {
-    bool have_date = false;
+    char t[20];
+    size_t k = sizeof t;
+    do {
+        t[--k] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    memcpy(o, t + k, sizeof t - k);
+    return o + (sizeof t - k);
+}
 
-    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", status, gw_http_reason(status));
+/* Copies n bytes to o; returns the end. */
+static char *put(char *o, const void *p, size_t n)
+{
+    memcpy(o, p, n);
+    return o + n;
+}
+
+#define PUT_LIT(o, lit) put((o), (lit), sizeof(lit) - 1)
+
+/* The response is sized first and written into the output's own space in
+ * one piece: one evbuffer call (and one run of its callbacks) per response
+ * instead of one per field and one for the body, and no printf. */
+void gw_http_write_response(struct evbuffer *out, int status, const struct pc_kv *headers,
+                            size_t nheaders, size_t content_length, const char *request_id,
+                            bool close, bool http10_keep_alive, const void *body,
+                            size_t body_len)
+{
+    const char *reason = gw_http_reason(status);
+    size_t reason_len = strlen(reason), id_len = strlen(request_id), date_len = 0;
+    bool have_date = false, has_length = status != 204 && status != 304 && status >= 200;
+    const char *date = NULL;
+    struct evbuffer_iovec v;
+    size_t need;
+    char *o;
+
+    /* "HTTP/1.1 " status(<= 20 digits) " " reason CRLF */
+    need = 9 + 20 + 1 + reason_len + 2;
     for (size_t i = 0; i < nheaders; i++) {
         const struct pc_kv *kv = &headers[i];
         if (kv->name_len == 4 && memcmp(kv->name, "date", 4) == 0) have_date = true;
-        evbuffer_add(out, kv->name, kv->name_len);
-        evbuffer_add(out, ": ", 2);
-        evbuffer_add(out, kv->value, kv->value_len);
-        evbuffer_add(out, "\r\n", 2);
+        need += kv->name_len + 2 + kv->value_len + 2;
     }
-    if (status != 204 && status != 304 && status >= 200)
-        evbuffer_add_printf(out, "content-length: %zu\r\n", content_length);
-    if (!have_date) evbuffer_add_printf(out, "date: %s\r\n", http_date());
-    evbuffer_add_printf(out, "x-request-id: %s\r\n", request_id);
+    if (has_length) need += sizeof "content-length: \r\n" - 1 + 20;
+    if (!have_date) {
+        date = http_date();
+        date_len = strlen(date);
+        need += sizeof "date: \r\n" - 1 + date_len;
+    }
+    need += sizeof "x-request-id: \r\n" - 1 + id_len;
+    need += sizeof "connection: keep-alive\r\n" - 1 + 2;
+    need += body_len;
+
+    if (evbuffer_reserve_space(out, (ev_ssize_t)need, &v, 1) != 1 || v.iov_len < need) abort();
+    o = v.iov_base;
+    o = PUT_LIT(o, "HTTP/1.1 ");
+    o = put_uint(o, (uint64_t)(status < 0 ? 0 : status));   /* always 100..599 */
+    *o++ = ' ';
+    o = put(o, reason, reason_len);
+    o = PUT_LIT(o, "\r\n");
+    for (size_t i = 0; i < nheaders; i++) {
+        const struct pc_kv *kv = &headers[i];
+        o = put(o, kv->name, kv->name_len);
+        o = PUT_LIT(o, ": ");
+        o = put(o, kv->value, kv->value_len);
+        o = PUT_LIT(o, "\r\n");
+    }
+    if (has_length) {
+        o = PUT_LIT(o, "content-length: ");
+        o = put_uint(o, content_length);
+        o = PUT_LIT(o, "\r\n");
+    }
+    if (date) {
+        o = PUT_LIT(o, "date: ");
+        o = put(o, date, date_len);
+        o = PUT_LIT(o, "\r\n");
+    }
+    o = PUT_LIT(o, "x-request-id: ");
+    o = put(o, request_id, id_len);
+    o = PUT_LIT(o, "\r\n");
     if (close)
-        evbuffer_add(out, "connection: close\r\n", 19);
+        o = PUT_LIT(o, "connection: close\r\n");
     else if (http10_keep_alive)
-        evbuffer_add(out, "connection: keep-alive\r\n", 24);
-    evbuffer_add(out, "\r\n", 2);
+        o = PUT_LIT(o, "connection: keep-alive\r\n");
+    o = PUT_LIT(o, "\r\n");
+    if (body_len) o = put(o, body, body_len);
+    v.iov_len = (size_t)(o - (char *)v.iov_base);
+    if (evbuffer_commit_space(out, &v, 1) != 0) abort();
 }

@@ -43,12 +43,15 @@ bool gw_http_in_message(const struct gw_http *h);
 /* True once the body of the current request is being read. */
 bool gw_http_in_body(const struct gw_http *h);
 
-/* Writes a response head to out: status line, the given headers, then
+/* Writes a response to out: status line, the given headers, then
  * content-length (unless the status forbids a body), date, x-request-id,
- * and "connection: close" / "connection: keep-alive" (HTTP/1.0) as asked. */
-void gw_http_write_head(struct evbuffer *out, int status, const struct pc_kv *headers,
-                        size_t nheaders, size_t content_length, const char *request_id,
-                        bool close, bool http10_keep_alive);
+ * and "connection: close" / "connection: keep-alive" (HTTP/1.0) as asked;
+ * then body[0..body_len) (body_len 0 for none, e.g. HEAD: content_length
+ * is still announced). All borrowed. */
+void gw_http_write_response(struct evbuffer *out, int status, const struct pc_kv *headers,
+                            size_t nheaders, size_t content_length, const char *request_id,
+                            bool close, bool http10_keep_alive, const void *body,
+                            size_t body_len);
 const char *gw_http_reason(int status);
 
 #endif

@@ -159,9 +159,8 @@ void gw_req_respond(struct gw_req *r, int status, const char *ctype,
     r->close_after = close;
     has_body = !r->is_head && status != 204 && status != 304 && status >= 200;
     out = gw_conn_response_buffer(c, r);
-    gw_http_write_head(out, status, all, n, body_len, r->request_id, close,
-                       r->http_minor == 0 && !close);
-    if (has_body && body_len) evbuffer_add(out, body, body_len);
+    gw_http_write_response(out, status, all, n, body_len, r->request_id, close,
+                           r->http_minor == 0 && !close, body, has_body ? body_len : 0);
     if (all != stack) free(all);
     gw_conn_on_response(c, r);
 }

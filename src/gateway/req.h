@@ -58,6 +58,7 @@ struct gw_req {
     struct event deadline;
     bool deadline_set;
     bool in_flight;                     /* in the in-flight table */
+    LIST_ENTRY(gw_req) inflight_link;   /* its bucket there, while in_flight */
     bool publish_pending;               /* a PUBLISH callback is outstanding */
     int tries;
     uint64_t deadline_ms;               /* unix ms sent to the service */

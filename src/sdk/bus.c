@@ -19,9 +19,9 @@
 #include <event2/event.h>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
-#include <hiredis/adapters/libevent.h>
 
 #include "internal.h"
+#include "redis_ev.h"
 
 static void bus_teardown(struct pt_bus *bus);
 
@@ -143,7 +143,7 @@ static redisAsyncContext *bus_connect_one(struct pt_bus *bus, bool is_cmd)
         return NULL;
     }
     ac->data = bus;
-    if (redisLibeventAttach(ac, bus->base) != REDIS_OK) {
+    if (pc_redis_attach(ac, bus->base) != REDIS_OK) {
         redisAsyncFree(ac);
         return NULL;
     }
@@ -309,6 +309,17 @@ int pt_bus_unsubscribe(struct pt_bus *bus, const char *channel)
         return -1;
     return redisAsyncCommand(bus->sub, on_sub_reply, bus, "UNSUBSCRIBE %s", channel) == REDIS_OK
                ? 0 : -1;
+}
+
+int pt_bus_publish_resp(struct pt_bus *bus, const char *cmd, size_t len, pt_publish_cb *cb,
+                        void *privdata)
+{
+    if (bus->state != PT_BUS_UP)
+        return -1;
+    if (redisAsyncFormattedCommand(bus->cmd, (redisCallbackFn *)cb, privdata, cmd, len) !=
+        REDIS_OK)
+        return -1;
+    return 0;
 }
 
 int pt_bus_publish(struct pt_bus *bus, const char *channel, const void *msg, size_t len,

@@ -104,6 +104,10 @@ int pt_bus_unsubscribe(struct pt_bus *bus, const char *channel);
 int pt_bus_publish(struct pt_bus *bus, const char *channel, const void *msg, size_t len,
                    pt_publish_cb *cb, void *privdata);
 
+/* Same, for a command already written in RESP (resp.h): no formatting. */
+int pt_bus_publish_resp(struct pt_bus *bus, const char *cmd, size_t len, pt_publish_cb *cb,
+                        void *privdata);
+
 /* ---- match.c ---- */
 
 enum pt_match_result {

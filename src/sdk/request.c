@@ -17,6 +17,7 @@
 
 #include "clock.h"
 #include "jw.h"
+#include "resp.h"
 #include "log.h"
 
 #include "internal.h"
@@ -470,13 +471,25 @@ PORTICO_API int portico_reply(portico_request *req, int status, const char *cons
         req_done(req);
         return PORTICO_ERR_DEADLINE;
     }
+    /* The envelope is written once, framed as a PUBLISH in place (resp.h):
+     * hiredis then formats nothing and copies it once. */
     b = &svc->reply_env;
     pc_buf_reset(b);
+    pc_resp_publish_open(b);
     pc_wire_encode_reply(b, req->in.id, status, kv, nh, body, body_len);
-    if (b->oom)
+    pc_resp_publish_close(b);
+    if (b->oom) {
         rc = PORTICO_ERR_NOMEM;
-    else if (pt_bus_publish(&svc->bus, req->in.reply_to, b->data, b->len, NULL, NULL) != 0)
-        rc = PORTICO_ERR_BUS;
+    } else {
+        size_t cmd_len, msg_len;
+        const char *cmd = pc_resp_publish_frame(b, req->in.reply_to, strlen(req->in.reply_to),
+                                                &cmd_len);
+        const char *msg = pc_resp_publish_msg(b, &msg_len);
+        if ((cmd != NULL ? pt_bus_publish_resp(&svc->bus, cmd, cmd_len, NULL, NULL)
+                         : pt_bus_publish(&svc->bus, req->in.reply_to, msg, msg_len, NULL,
+                                          NULL)) != 0)
+            rc = PORTICO_ERR_BUS;
+    }
     pt_buf_trim(b);
     if (rc == PORTICO_ERR_NOMEM)
         return rc;

@@ -2,9 +2,12 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include <stdlib.h>
+
 #include "buf.h"
 #include "jw.h"
 #include "test.h"
+#include "utf8.h"
 
 /* Encodes s[0..n) and compares with the expected JSON text. */
 static void expect_str(const char *s, size_t n, const char *want)
@@ -89,6 +92,169 @@ static void test_latin1(void)
     expect_parses_to(bytes, sizeof bytes, want, wl);
 }
 
+/* The JSON string of s[0..n) the slow, obvious way: one byte at a time. */
+static void ref_str(pc_buf *b, const unsigned char *s, size_t n)
+{
+    bool utf8 = pc_utf8_is_valid(s, n);
+    pc_buf_putc(b, '"');
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        switch (c) {
+        case '"': pc_buf_puts(b, "\\\""); break;
+        case '\\': pc_buf_puts(b, "\\\\"); break;
+        case '\n': pc_buf_puts(b, "\\n"); break;
+        case '\r': pc_buf_puts(b, "\\r"); break;
+        case '\t': pc_buf_puts(b, "\\t"); break;
+        case '\b': pc_buf_puts(b, "\\b"); break;
+        case '\f': pc_buf_puts(b, "\\f"); break;
+        default:
+            if (c < 0x20) {
+                pc_buf_printf(b, "\\u%04x", c);
+            } else if (c >= 0x80 && !utf8) {
+                pc_buf_putc(b, (char)(0xc0 | c >> 6));
+                pc_buf_putc(b, (char)(0x80 | (c & 0x3f)));
+            } else {
+                pc_buf_putc(b, (char)c);
+            }
+        }
+    }
+    pc_buf_putc(b, '"');
+}
+
+/* A byte drawn from one of several mixes: plain ASCII, JSON text (quotes and
+ * backslashes every few bytes), controls, bytes >= 0x80, valid UTF-8. */
+static size_t random_fill(unsigned char *s, size_t n, unsigned mix)
+{
+    static const char json[] = "{\"a\":\"b\\\\c\",\"d\":[1,2],\"e\":\"\\n\"}\n";
+    size_t i = 0;
+    while (i < n) {
+        unsigned r = (unsigned)rand();
+        switch (mix) {
+        case 0: s[i++] = (unsigned char)('a' + r % 26); break;
+        case 1: s[i++] = (unsigned char)json[r % (sizeof json - 1)]; break;
+        case 2: s[i++] = (unsigned char)(r % 3 ? 'x' : r % 0x20); break;
+        case 3: s[i++] = (unsigned char)(r % 0x100); break;
+        case 4: s[i++] = (unsigned char)(r % 7 ? 'y' : 0x80 + r % 0x80); break;
+        default:                               /* valid UTF-8 with escapes */
+            if (r % 5 == 0 && i + 2 <= n) {
+                s[i++] = 0xc3;
+                s[i++] = 0xa9;
+            } else if (r % 5 == 1 && i + 3 <= n) {
+                s[i++] = 0xe2;
+                s[i++] = 0x82;
+                s[i++] = 0xac;
+            } else {
+                s[i++] = (unsigned char)(r % 4 ? 'z' : r % 2 ? '"' : '\t');
+            }
+        }
+    }
+    return n;
+}
+
+/* pc_jw_str agrees byte for byte with ref_str on random strings of every
+ * length near the block sizes, appended after random prefixes (so the
+ * buffer grows at every possible point). */
+static void test_random_agrees(void)
+{
+    unsigned char s[700];
+    pc_buf got, want;
+    int bad = 0;
+
+    pc_buf_init(&got);
+    pc_buf_init(&want);
+    srand(12345);
+    for (int round = 0; round < 20000; round++) {
+        unsigned mix = (unsigned)round % 6;
+        size_t n = round < 2000 ? (size_t)round % 70 : (size_t)rand() % sizeof s;
+        size_t pre = (size_t)rand() % 100;
+        random_fill(s, n, mix);
+        pc_buf_deinit(&got);              /* fresh buffers: every growth path */
+        pc_buf_reset(&want);
+        for (size_t k = 0; k < pre; k++)
+            pc_buf_putc(&got, 'p');
+        pc_buf_append(&want, got.data, got.len);
+        /* an exact heap copy: a read past the end is caught under ASan */
+        unsigned char *heap = malloc(n ? n : 1);
+        if (heap == NULL) {
+            CHECK(heap != NULL);
+            break;
+        }
+        memcpy(heap, s, n);
+        pc_jw_str(&got, (const char *)heap, n);
+        ref_str(&want, s, n);
+        if (pc_jw_is_utf8(heap, n) != pc_utf8_is_valid(s, n) && bad++ < 5)
+            fprintf(stderr, "pc_jw_is_utf8 disagrees: mix %u, n %zu\n", mix, n);
+        if (pc_utf8_is_valid(s, n)) {     /* the known-UTF-8 entry writes the same */
+            pc_buf_append(&want, got.data + pre, got.len - pre);
+            pc_jw_str_utf8(&got, (const char *)heap, n);
+            if (got.len != want.len || memcmp(got.data, want.data, want.len) != 0) {
+                if (bad++ < 5)
+                    fprintf(stderr, "pc_jw_str_utf8 differs: mix %u, n %zu\n", mix, n);
+            }
+        }
+        free(heap);
+        if (got.oom || got.len != want.len || memcmp(got.data, want.data, want.len) != 0 ||
+            got.data[got.len] != '\0') {
+            if (bad++ < 5)
+                fprintf(stderr, "mismatch: mix %u, n %zu, prefix %zu\n", mix, n, pre);
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+    pc_buf_deinit(&got);
+    pc_buf_deinit(&want);
+}
+
+/* Long runs: a 64 KiB text body with a newline every 64 bytes, and a JSON
+ * text inside a JSON string (an escape every few bytes). */
+static void test_long(void)
+{
+    size_t n = 65536;
+    unsigned char *s = malloc(n);
+    pc_buf got, want;
+
+    CHECK(s != NULL);
+    if (s == NULL)
+        return;
+    pc_buf_init(&got);
+    pc_buf_init(&want);
+    for (unsigned mix = 0; mix < 6; mix++) {
+        if (mix == 0) {
+            for (size_t i = 0; i < n; i++)
+                s[i] = i % 64 == 63 ? '\n' : 'x';
+        } else {
+            random_fill(s, n, mix);
+        }
+        pc_buf_reset(&got);
+        pc_buf_reset(&want);
+        pc_jw_str(&got, (const char *)s, n);
+        ref_str(&want, s, n);
+        CHECK(!got.oom);
+        CHECK_EQ_MEM(got.data, got.len, want.data, want.len);
+    }
+    pc_buf_deinit(&got);
+    pc_buf_deinit(&want);
+    free(s);
+}
+
+/* pc_jw_raw: inline when there is room, the same as pc_buf_append when not. */
+static void test_raw(void)
+{
+    pc_buf b;
+    pc_buf_init(&b);
+    pc_jw_raw(&b, "{", 1);                 /* no memory yet: the call */
+    for (int i = 0; i < 100; i++)
+        pc_jw_raw(&b, ",\"k\":", 5);       /* grows several times */
+    pc_jw_raw(&b, "}", 1);
+    CHECK(!b.oom);
+    CHECK_EQ_INT(b.len, 502);
+    CHECK_EQ_MEM(b.data + 496, 6, ",\"k\":}", 6);
+    CHECK_EQ_INT(b.data[b.len], '\0');
+    b.oom = true;                          /* sticky oom: nothing more */
+    pc_jw_raw(&b, "x", 1);
+    CHECK_EQ_INT(b.len, 502);
+    pc_buf_deinit(&b);
+}
+
 static void test_b64_and_numbers(void)
 {
     pc_buf b;
@@ -154,6 +320,9 @@ int main(void)
 {
     test_escapes();
     test_latin1();
+    test_random_agrees();
+    test_long();
+    test_raw();
     test_b64_and_numbers();
     test_buf();
     return test_finish("jw");

@@ -55,7 +55,7 @@ static char *make(const char *hdr, const char *payload, enum signer how, const v
                   size_t keylen)
 {
     char *t = malloc(16384);
-    unsigned char sig[1024];
+    unsigned char sig[1024] = {0};
     size_t siglen = 0, n;
 
     b64url(t, hdr, strlen(hdr));

@@ -89,6 +89,33 @@ def messages_outside_the_fast_path(st):
 
 
 @t.case
+def long_reply_channel(st):
+    # Another gateway may use any reply channel: one too long for the SDK's
+    # in-place PUBLISH framing (over 200 bytes) takes the plain path.
+    import json
+    import uuid
+    chan = "other:reply:" + "r" * 300
+    sub, pub = st.redis.client(), st.redis.client()
+    try:
+        sub.subscribe(chan)
+        rid = str(uuid.uuid4())
+        req = {"v": 1, "id": rid, "reply_to": chan, "deadline_ms": int(time.time() * 1000) + 5000,
+               "method": "GET", "path": "/echo/long", "route": "/echo/*", "params": {"*": "long"},
+               "headers": [["x-request-id", "long-1"]]}
+        eq(pub.publish("portico:svc:" + ctx["echo"].instance, json.dumps(req)), 1, "receivers")
+        m = sub.get_message(timeout=5.0)
+        check(m is not None, "no reply on the long channel")
+        eq(m[0], chan, "reply channel")
+        rep = json.loads(m[1])
+        eq(rep["id"], rid, "reply id")
+        eq(rep["status"], 200, "reply status")
+        eq(json.loads(rep["body"])["path"], "/echo/long", "echoed path")
+    finally:
+        sub.close()
+        pub.close()
+
+
+@t.case
 def head_uses_the_route(st):
     r = st.gw.http("HEAD", "/echo/x")
     eq(r.status, 200, "HEAD status")
