@@ -1,6 +1,7 @@
 /* main.c -- flags, signals, wiring; no logic of its own. */
 #include <errno.h>
 #include <event2/event.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include "ratelimit.h"
 #include "registry.h"
 #include "req.h"
+#include "stats.h"
 #include "router.h"
 #include "server.h"
 #include "sign.h"
@@ -80,13 +82,36 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     gw_server_drain(gw.server);
 }
 
+
+/* Gives freed heap back to the system once traffic has stopped: after a
+ * burst (large bodies, many connections) glibc keeps the freed memory as its
+ * high-water mark. Every GW_TRIM_MS: if responses were sent since the last
+ * trim, none in the last period, and nothing is in flight, malloc_trim. */
+#define GW_TRIM_MS 2000
+static void on_trim_timer(evutil_socket_t fd, short what, void *arg)
+{
+    static uint64_t seen, trimmed;
+    uint64_t now = gw_stats.duration_count;
+
+    (void)fd;
+    (void)what;
+    (void)arg;
+    if (now == seen && now != trimmed && gw_forward_inflight() == 0) {
+#ifdef __GLIBC__
+        malloc_trim(0);
+#endif
+        trimmed = now;
+    }
+    seen = now;
+}
+
 static int run(void)
 {
     char err[512];
     pc_buf ch;
     const char *channels[2];
     struct gw_bus_handlers bh = {on_bus_up, on_bus_down, on_bus_message, gw_forward_on_published};
-    struct event *sigterm, *sigint;
+    struct event *sigterm, *sigint, *trim;
 
     gw.cfg = &config;
     {
@@ -135,6 +160,12 @@ static int run(void)
     sigint = evsignal_new(gw.base, SIGINT, on_signal, NULL);
     evsignal_add(sigterm, NULL);
     evsignal_add(sigint, NULL);
+    trim = event_new(gw.base, -1, EV_PERSIST, on_trim_timer, NULL);
+    if (trim == NULL) abort();
+    {
+        struct timeval tv = {GW_TRIM_MS / 1000, 0};
+        event_add(trim, &tv);
+    }
 
     if (ready_fd >= 0) {   /* a worker: the parent prints one line for all */
         dprintf(ready_fd, "listen=%s admin=%s gateway_id=%s\n", gw_server_listen_addr(gw.server),
@@ -163,6 +194,7 @@ static int run(void)
     gw_router_free(gw.router);
     event_free(sigterm);
     event_free(sigint);
+    event_free(trim);
     event_base_free(gw.base);
     pc_buf_deinit(&discover_msg);
     gw_auth_unload();
