@@ -311,6 +311,11 @@ run_main() {
             done
         done
     done
+    # RSS once the gateway has been idle: it gives freed heap back at the
+    # first 2 s tick that follows a whole 2 s without traffic (<= 4 s).
+    sleep 5
+    echo "{\"target\": \"rss-settled\", \"rss_kb\": $(rss_kb $(tree "$(pid_of gateway)" | tr '\n' ' '))}" \
+        >>"$samples"
     stop_echo
     stop gateway
     stop nginx-proxy

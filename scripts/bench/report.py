@@ -88,6 +88,10 @@ def main():
                                   "added_mb": add}
             print("10,000 idle keep-alive connections: gateway RSS %.1f MB -> %.1f MB (+%.1f MB; target <= 30)"
                   % (s["rss_before_kb"] / 1024, s["rss_held_kb"] / 1024, add))
+        elif t == "rss-settled":
+            checks["rss_settled_kb"] = s["rss_kb"]
+            print("gateway RSS after the whole 1-instance series, 5 s idle: %.1f MB (target <= 8)"
+                  % (s["rss_kb"] / 1024))
         elif t == "heartbeat-1000":
             pct = s["cpu_us"] / (s["seconds"] * 1e6) * 100
             checks["heartbeat_1000"] = {"seconds": s["seconds"], "gateway_cpu_pct_of_core": pct,
@@ -117,6 +121,12 @@ def main():
         targets["gateway_rss_mb_le_8"] = p50c["rss_kb"].get("gateway", 0) / 1024
     if p1c:
         targets["p50_ms_le_0.15_at_1"] = p1c["p50_ms"]
+    # The reference's own latencies in the same run, for the latency targets.
+    for key, conns, field in (("nginx_proxy_p99_ms_at_50", 50, "p99_ms"), ("nginx_proxy_p50_ms_at_1", 1, "p50_ms")):
+        ref = next((r for r in rows if r["target"] == "nginx-proxy" and r["body"] == 0 and r["conns"] == conns),
+                   None)
+        if ref:
+            targets[key] = ref[field]
     print()
     print("targets: " + ", ".join("%s: %.3f" % kv for kv in targets.items()))
     json.dump({"note": note, "rows": rows, "checks": checks, "targets": targets},
