@@ -39,6 +39,13 @@ static inline bool lean_has_special(uint64_t v)
     return (((v - ones * 0x20) & ~v) | ((q - ones) & ~q) | ((b - ones) & ~b) | v) & highs;
 }
 
+/* What each two-byte escape \X stands for; 0: not one (\u and invalid
+ * escapes are left to the full decoder). */
+static const char lean_unescape[256] = {
+    ['"'] = '"', ['\\'] = '\\', ['/'] = '/', ['b'] = '\b',
+    ['f'] = '\f', ['n'] = '\n', ['r'] = '\r', ['t'] = '\t',
+};
+
 /* Reads a JSON string into the scratch buffer (NUL-terminated). Gives up on
  * \u escapes, raw control bytes and invalid UTF-8. */
 static bool lean_str(struct lean *l, const char **s, size_t *n)
@@ -69,6 +76,16 @@ static bool lean_str(struct lean *l, const char **s, size_t *n)
                 unsigned k = (unsigned)__builtin_ctz(m);
                 o += k;
                 p += k;
+                /* A two-byte escape is taken here and the scan goes on:
+                 * JSON inside a string has one every few bytes. */
+                if (*p == '\\' && l->end - p >= 2 &&
+                    (*o = lean_unescape[(unsigned char)p[1]]) != 0) {
+                    o++;
+                    p += 2;
+                    continue;
+                }
+                if (*p == '"')
+                    goto closed;
                 break;
             }
             o += 16;
@@ -92,20 +109,13 @@ static bool lean_str(struct lean *l, const char **s, size_t *n)
         if (p >= l->end || c < 0x20)
             return false;
         if (c == '"')
-            break;
+            goto closed;
         if (++p >= l->end)       /* a backslash */
             return false;
-        switch (*p) {
-        case '"': case '\\': case '/': *o++ = *p; break;
-        case 'b': *o++ = '\b'; break;
-        case 'f': *o++ = '\f'; break;
-        case 'n': *o++ = '\n'; break;
-        case 'r': *o++ = '\r'; break;
-        case 't': *o++ = '\t'; break;
-        default: return false;   /* \uXXXX and invalid escapes: the full decoder */
-        }
-        p++;
+        if ((*o++ = lean_unescape[(unsigned char)*p++]) == 0)
+            return false;        /* \uXXXX and invalid escapes: the full decoder */
     }
+closed:
     /* The escapes are ASCII, so the unescaped text is valid UTF-8 exactly
      * when the JSON text is (jansson's rule for strings). */
     if ((high & 0x80) && !pc_utf8_is_valid(start, (size_t)(o - start)))

@@ -250,8 +250,63 @@ static void check_kind(const char *data_dir, const char *kind, const char *const
     }
 }
 
+/* Strings dense in escapes (JSON inside a JSON string), of every length
+ * around the 16-byte blocks the reader scans, in a reply cut at every
+ * length: each copied to a buffer of exactly its size, so that a read past
+ * the end is caught under AddressSanitizer. */
+static void check_strings(void)
+{
+    static const char *const pieces[] = {
+        "a", "abcdefgh", "\\\"", "\\\\", "\\/", "\\n", "\\t", "\\b", "\\f", "\\r",
+        "\\u0041", "\\x", "\\", "\x01", "\xc3\xa9", "\xe9", "\"", ":", "{",
+    };
+    static const char head[] = "{\"v\":1,\"id\":\"a\",\"status\":200,\"body\":\"";
+    unsigned seed = 777;
+    long hits = lean_hits;
+    char m[512];
+
+    /* iterations below 48 * npieces: a plain run of every length up to
+     * three blocks, then each piece; the rest random */
+    const long npieces = (long)(sizeof pieces / sizeof pieces[0]);
+    for (long iter = 0; iter < 20000; iter++) {
+        size_t len = sizeof head - 1;
+        memcpy(m, head, len);
+        int n = iter < 48 * npieces ? 0 : rand_r(&seed) % 40;
+        if (iter < 48 * npieces) {
+            size_t run = (size_t)(iter / npieces), pl = strlen(pieces[iter % npieces]);
+            memset(m + len, 'a', run);
+            memcpy(m + len + run, pieces[iter % npieces], pl);
+            len += run + pl;
+        }
+        for (int i = 0; i < n; i++) {
+            /* mostly the pieces of JSON text: quotes and plain runs */
+            int k = rand_r(&seed) % 4 != 0 ? rand_r(&seed) % 3
+                                            : rand_r(&seed) % (int)(sizeof pieces / sizeof pieces[0]);
+            size_t pl = strlen(pieces[k]);
+            memcpy(m + len, pieces[k], pl);
+            len += pl;
+        }
+        memcpy(m + len, "\"}", 2);
+        len += 2;
+        for (size_t cut = iter < 48 * npieces || iter % 8 == 0 ? 1 : len; cut <= len; cut++) {
+            char *exact = malloc(cut);
+            if (exact == NULL) abort();
+            memcpy(exact, m, cut);
+            compare_reply(exact, cut, "an escape-dense string");
+            free(exact);
+        }
+    }
+    printf("bench_wire: strings: %ld accepted by the lean reader (all agreeing)\n", lean_hits - hits);
+    test_checks++;
+    if (lean_hits - hits < 1000) {
+        test_failures++;
+        fprintf(stderr, "bench_wire: strings: the lean reader accepted only %ld\n", lean_hits - hits);
+    }
+}
+
 static void check_all(const char *data_dir)
 {
+    check_strings();
     check_kind(data_dir, "reply", extra_reply, sizeof extra_reply / sizeof extra_reply[0],
                compare_reply);
     check_kind(data_dir, "request", extra_request,
