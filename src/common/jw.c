@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "base64.h"
+#include "digits.h"
 #include "utf8.h"
 
 #if defined(__SSE2__) && !defined(PC_JW_NO_SIMD)
@@ -306,12 +307,7 @@ void pc_jw_b64(pc_buf *b, const void *data, size_t n)
 void pc_jw_u64(pc_buf *b, uint64_t v)
 {
     char t[20];
-    size_t k = sizeof t;
-    do {
-        t[--k] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    pc_buf_append(b, t + k, sizeof t - k);
+    pc_buf_append(b, t, (size_t)(pc_put_u64(t, v) - t));
 }
 
 /* Writes a signed integer. */

@@ -5,6 +5,8 @@
  * Lengths are written with digits by hand: this runs once per request. */
 #include "resp.h"
 
+#include "digits.h"
+
 #include <stdint.h>
 #include <string.h>
 
@@ -13,15 +15,8 @@
 /* Writes "<c><v>\r\n" at o (at most 23 bytes); returns the end. */
 static char *resp_num(char *o, char c, uint64_t v)
 {
-    char t[20];
-    size_t k = sizeof t;
-    do {
-        t[--k] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
     *o++ = c;
-    memcpy(o, t + k, sizeof t - k);
-    o += sizeof t - k;
+    o = pc_put_u64(o, v);
     *o++ = '\r';
     *o++ = '\n';
     return o;
@@ -63,13 +58,9 @@ void pc_resp_array(pc_buf *b, size_t n)
     pc_buf_append(b, t, (size_t)(resp_num(t, '*', n) - t));
 }
 
-void pc_resp_bulk(pc_buf *b, const void *p, size_t len)
+/* Copies len bytes of p to o, then CRLF and a NUL; the buffer ends there. */
+static void resp_finish(pc_buf *b, char *o, const void *p, size_t len)
 {
-    if (len > SIZE_MAX - 32)
-        b->oom = true;
-    if (!pc_buf_reserve(b, 23 + len + 2))
-        return;
-    char *o = resp_num(b->data + b->len, '$', len);
     if (len > 0)
         memcpy(o, p, len);
     o += len;
@@ -79,6 +70,15 @@ void pc_resp_bulk(pc_buf *b, const void *p, size_t len)
     b->len = (size_t)(o + 2 - b->data);
 }
 
+void pc_resp_bulk(pc_buf *b, const void *p, size_t len)
+{
+    if (len > SIZE_MAX - 32)
+        b->oom = true;
+    if (!pc_buf_reserve(b, 23 + len + 2))
+        return;
+    resp_finish(b, resp_num(b->data + b->len, '$', len), p, len);
+}
+
 void pc_resp_publish(pc_buf *b, const char *channel, size_t chlen, const void *msg, size_t len)
 {
     if (chlen > SIZE_MAX / 4 || len > SIZE_MAX / 4)
@@ -86,14 +86,7 @@ void pc_resp_publish(pc_buf *b, const char *channel, size_t chlen, const void *m
     /* one reservation for the whole command, then plain stores */
     if (!pc_buf_reserve(b, resp_publish_head_len(chlen, len) + len + 2))
         return;
-    char *o = resp_publish_head(b->data + b->len, channel, chlen, len);
-    if (len > 0)
-        memcpy(o, msg, len);
-    o += len;
-    o[0] = '\r';
-    o[1] = '\n';
-    o[2] = '\0';
-    b->len = (size_t)(o + 2 - b->data);
+    resp_finish(b, resp_publish_head(b->data + b->len, channel, chlen, len), msg, len);
 }
 
 /* -------------------------------------------------------- framed in place */

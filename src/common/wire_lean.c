@@ -197,6 +197,23 @@ static bool lean_skip(struct lean *l)
     return l->p >= l->end || strchr(" \t\r\n,}]", *l->p) != NULL;
 }
 
+/* After a member or element: 1 if a ',' follows (skipped, with the
+ * whitespace after it), 0 if `close` does (skipped), -1 for anything else. */
+static int lean_next(struct lean *l, char close)
+{
+    lean_ws(l);
+    if (l->p >= l->end)
+        return -1;
+    if (*l->p == close) {
+        l->p++;
+        return 0;
+    }
+    if (*l->p++ != ',')
+        return -1;
+    lean_ws(l);
+    return 1;
+}
+
 /* Reads [[name, value], ...] into kv[*used..] (count in *n); gives up past cap. */
 static bool lean_pairs(struct lean *l, struct pc_kv *kv, size_t cap, size_t *used, size_t *n)
 {
@@ -227,16 +244,12 @@ static bool lean_pairs(struct lean *l, struct pc_kv *kv, size_t cap, size_t *use
         if (l->p >= l->end || *l->p++ != ']')
             return false;
         (*used)++;
-        lean_ws(l);
-        if (l->p >= l->end)
+        int more = lean_next(l, ']');
+        if (more < 0)
             return false;
-        if (*l->p == ']')
+        if (more == 0)
             break;
-        if (*l->p++ != ',')
-            return false;
-        lean_ws(l);
     }
-    l->p++;
     *n = *used - start;
     return true;
 }
@@ -285,17 +298,10 @@ static bool lean_object(struct lean *l, lean_member_fn *member, void *ctx)
             if (!lean_skip(l))
                 return false;
         }
-        lean_ws(l);
-        if (l->p >= l->end)
-            return false;
-        if (*l->p == '}')
-            break;
-        if (*l->p++ != ',')
-            return false;
-        lean_ws(l);
+        int more = lean_next(l, '}');
+        if (more <= 0)
+            return more == 0;
     }
-    l->p++;
-    return true;
 }
 
 /* True if key[0..n) is the literal k. */

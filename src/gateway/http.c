@@ -31,6 +31,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "digits.h"
 #include "names.h"
 
 #define GW_HTTP_MAX_HEADERS 256   /* header lines per request */
@@ -789,19 +790,6 @@ static const char *http_date(void)
     return buf;
 }
 
-/* Writes the decimal digits of v at o; returns the end. */
-static char *put_uint(char *o, uint64_t v)
-{
-    char t[20];
-    size_t k = sizeof t;
-    do {
-        t[--k] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    memcpy(o, t + k, sizeof t - k);
-    return o + (sizeof t - k);
-}
-
 /* Copies n bytes to o; returns the end. */
 static char *put(char *o, const void *p, size_t n)
 {
@@ -847,7 +835,7 @@ void gw_http_write_response(struct evbuffer *out, int status, const struct pc_kv
     if (evbuffer_reserve_space(out, (ev_ssize_t)need, &v, 1) != 1 || v.iov_len < need) abort();
     o = v.iov_base;
     o = PUT_LIT(o, "HTTP/1.1 ");
-    o = put_uint(o, (uint64_t)(status < 0 ? 0 : status));   /* always 100..599 */
+    o = pc_put_u64(o, (uint64_t)(status < 0 ? 0 : status));   /* always 100..599 */
     *o++ = ' ';
     o = put(o, reason, reason_len);
     o = PUT_LIT(o, "\r\n");
@@ -860,7 +848,7 @@ void gw_http_write_response(struct evbuffer *out, int status, const struct pc_kv
     }
     if (has_length) {
         o = PUT_LIT(o, "content-length: ");
-        o = put_uint(o, content_length);
+        o = pc_put_u64(o, content_length);
         o = PUT_LIT(o, "\r\n");
     }
     if (date) {
