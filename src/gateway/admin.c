@@ -28,23 +28,26 @@ void gw_admin_handle(struct gw_req *r)
         return;
     }
     pc_buf_init(&b);
+    /* this worker's gauges first, so that the sums count them as they are */
+    gw_stats_gauges(gw_forward_inflight(), gw_conn_count(GW_LISTENER_PUBLIC));
     if (path_is(r, "/health")) {
         bool up = gw_bus_is_up(gw.bus);
+        uint64_t inflight, conns;
+        int workers = gw_stats_gauge_sums(&inflight, &conns);
         status = up ? 200 : 503;
         pc_buf_printf(&b,
                       "{\"status\":\"%s\",\"redis\":\"%s\",\"gateway_id\":\"%s\","
-                      "\"draining\":%s,\"routes\":%zu,\"instances\":%zu,\"inflight\":%zu,"
-                      "\"connections\":%zu}\n",
+                      "\"draining\":%s,\"routes\":%zu,\"instances\":%zu,\"inflight\":%llu,"
+                      "\"connections\":%llu,\"workers\":%d}\n",
                       up ? "ok" : "degraded", up ? "up" : "down", gw.id,
                       gw.draining ? "true" : "false", gw_router_count(gw.router),
-                      gw_registry_instance_count(), gw_forward_inflight(),
-                      gw_conn_count(GW_LISTENER_PUBLIC));
+                      gw_registry_instance_count(), (unsigned long long)inflight,
+                      (unsigned long long)conns, workers);
     } else if (path_is(r, "/routes")) {
         gw_registry_render_routes(&b);
     } else if (path_is(r, "/metrics")) {
         ctype = "text/plain; version=0.0.4; charset=utf-8";
-        gw_stats_render(&b, gw_forward_inflight(), gw_registry_instance_count(),
-                        gw_router_count(gw.router), gw_conn_count(GW_LISTENER_PUBLIC));
+        gw_stats_render(&b, gw_registry_instance_count(), gw_router_count(gw.router));
     } else {
         pc_buf_deinit(&b);
         gw_req_error(r, 404, "not_found", "admin endpoints: /health, /routes, /metrics");

@@ -60,7 +60,7 @@ static void check_up(struct gw_bus *b)
     b->state = BUS_UP;
     b->backoff_ms = GW_BUS_BACKOFF_MIN_MS;
     b->pings_outstanding = 0;
-    if (b->ever_up) gw_stats.redis_reconnects++;
+    if (b->ever_up) gw_stats->redis_reconnects++;
     b->ever_up = true;
     pc_log(PC_LOG_INFO, "bus", "redis up (%s)", b->addr.is_unix ? b->addr.path : b->addr.host);
     if (b->h.on_up) b->h.on_up();

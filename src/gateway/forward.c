@@ -330,7 +330,7 @@ void gw_forward_on_published(void *priv, long long receivers)
     gone = r->inst;
     r->inst = NULL;
     gone->inflight--;
-    gw_stats.publish_failovers++;
+    gw_stats->publish_failovers++;
     gw_registry_drop(gone, "PUBLISH reached no subscriber");
     gw_instance_unref(gone);
     if (r->tries >= GW_FORWARD_MAX_TRIES) {
@@ -390,7 +390,7 @@ static struct gw_req *reply_match(const char *id, size_t id_len)
         finish(r);            /* released with its connection */
         r = NULL;
     }
-    if (r == NULL) gw_stats.late_replies++;
+    if (r == NULL) gw_stats->late_replies++;
     return r;
 }
 
@@ -422,7 +422,7 @@ void gw_forward_on_reply(const char *msg, size_t len)
     if (on_reply_lean(msg, len)) return;
     rc = pc_wire_decode_reply(&rep, msg, len, &err);
     if (rc == -1) {
-        gw_stats.bad_replies++;
+        gw_stats->bad_replies++;
         if (pc_ratelimit_allow(&bad_reply_log, gw_now_mono_ms()))
             pc_log(PC_LOG_WARN, "forward", "unmatchable reply dropped (%s): %s", err.reason,
                    err.message);
@@ -433,7 +433,7 @@ void gw_forward_on_reply(const char *msg, size_t len)
     finish(r);
     envelope_done(r);
     if (rc == -2) {
-        gw_stats.bad_replies++;
+        gw_stats->bad_replies++;
         if (pc_ratelimit_allow(&bad_reply_log, gw_now_mono_ms()))
             pc_log(PC_LOG_WARN, "forward", "invalid reply for %s (%s): %s", r->id, err.reason,
                    err.message);

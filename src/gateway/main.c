@@ -91,7 +91,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 static void on_trim_timer(evutil_socket_t fd, short what, void *arg)
 {
     static uint64_t seen, trimmed;
-    uint64_t now = gw_stats.duration_count;
+    uint64_t now = gw_stats->duration_count;
 
     (void)fd;
     (void)what;
@@ -105,13 +105,24 @@ static void on_trim_timer(evutil_socket_t fd, short what, void *arg)
     seen = now;
 }
 
+/* --workers: every second each worker publishes its gauges (in flight,
+ * connections) to its shared slot, for worker 0's /metrics. */
+#define GW_GAUGES_MS 1000
+static void on_gauges_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    gw_stats_gauges(gw_forward_inflight(), gw_conn_count(GW_LISTENER_PUBLIC));
+}
+
 static int run(void)
 {
     char err[512];
     pc_buf ch;
     const char *channels[2];
     struct gw_bus_handlers bh = {on_bus_up, on_bus_down, on_bus_message, gw_forward_on_published};
-    struct event *sigterm, *sigint, *trim;
+    struct event *sigterm, *sigint, *trim, *gauges = NULL;
 
     gw.cfg = &config;
     {
@@ -166,6 +177,12 @@ static int run(void)
         struct timeval tv = {GW_TRIM_MS / 1000, 0};
         event_add(trim, &tv);
     }
+    if (config.workers > 1) {
+        struct timeval tv = {GW_GAUGES_MS / 1000, 0};
+        gauges = event_new(gw.base, -1, EV_PERSIST, on_gauges_timer, NULL);
+        if (gauges == NULL) abort();
+        event_add(gauges, &tv);
+    }
 
     if (ready_fd >= 0) {   /* a worker: the parent prints one line for all */
         dprintf(ready_fd, "listen=%s admin=%s gateway_id=%s\n", gw_server_listen_addr(gw.server),
@@ -180,6 +197,7 @@ static int run(void)
 
     event_base_dispatch(gw.base);
     pc_log(PC_LOG_INFO, "main", "stopped");
+    gw_stats_gauges(0, 0);        /* nothing in flight or open any more */
 
     /* Teardown in dependency order, so that leak checkers see nothing. */
     gw_conn_free_all();
@@ -195,6 +213,7 @@ static int run(void)
     event_free(sigterm);
     event_free(sigint);
     event_free(trim);
+    if (gauges != NULL) event_free(gauges);
     event_base_free(gw.base);
     pc_buf_deinit(&discover_msg);
     gw_auth_unload();
@@ -233,10 +252,16 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (config.workers > 1) {
         /* The parent supervises and never returns; each worker goes on. */
-        if (gw_workers_start(&config, &ready_fd, err, sizeof err) < 0) {
+        if (gw_stats_share(config.workers) != 0) {
+            fprintf(stderr, "portico: cannot map the workers' shared counters\n");
+            return 1;
+        }
+        int w = gw_workers_start(&config, &ready_fd, err, sizeof err);
+        if (w < 0) {
             fprintf(stderr, "portico: %s\n", err);
             return 1;
         }
+        gw_stats_worker(w);
         worker_restarted = ready_fd < 0;
     }
     return run();

@@ -39,9 +39,9 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     (void)salen;
 
     if (kind == GW_LISTENER_PUBLIC) {
-        gw_stats.connections_accepted++;
+        gw_stats->connections_accepted++;
         if (gw_conn_count(GW_LISTENER_PUBLIC) >= (size_t)gw.cfg->max_connections) {
-            gw_stats.connections_refused++;
+            gw_stats->connections_refused++;
             evutil_closesocket(fd);
             return;
         }

@@ -1,9 +1,14 @@
 /* stats.c -- counters and their Prometheus rendering. */
 #include "stats.h"
 
+#include <stddef.h>
 #include <string.h>
+#include <sys/mman.h>
 
-struct gw_stats gw_stats;
+static struct gw_stats own;
+struct gw_stats *gw_stats = &own;
+static struct gw_stats *slots = &own;   /* every worker's, for rendering */
+static int nslots = 1;
 
 /* Upper bounds of the duration histogram, seconds. */
 static const double duration_le[GW_STATS_DURATION_BUCKETS] = {
@@ -17,17 +22,43 @@ static struct {
     uint64_t count;
 } reg_results[GW_STATS_MAX_RESULTS];
 
+int gw_stats_share(int n)
+{
+    void *m = mmap(NULL, (size_t)n * sizeof *slots, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return -1;
+    slots = m;    /* zeroed by the kernel */
+    nslots = n;
+    gw_stats = &slots[0];
+    return 0;
+}
+
+void gw_stats_worker(int i)
+{
+    if (i >= 0 && i < nslots)
+        gw_stats = &slots[i];
+    gw_stats->inflight = 0;
+    gw_stats->connections = 0;
+}
+
+void gw_stats_gauges(uint64_t inflight, uint64_t connections)
+{
+    gw_stats->inflight = inflight;
+    gw_stats->connections = connections;
+}
+
 void gw_stats_response(int status, double seconds)
 {
-    if (status >= 100 && status < 600) gw_stats.http_by_code[status]++;
+    if (status >= 100 && status < 600) gw_stats->http_by_code[status]++;
     for (int i = 0; i < GW_STATS_DURATION_BUCKETS; i++) {
         if (seconds <= duration_le[i]) {
-            gw_stats.duration_bucket[i]++;
+            gw_stats->duration_bucket[i]++;
             break;
         }
     }
-    gw_stats.duration_count++;
-    gw_stats.duration_sum_s += seconds;
+    gw_stats->duration_count++;
+    gw_stats->duration_sum_s += seconds;
 }
 
 void gw_stats_registration(const char *result)
@@ -49,37 +80,64 @@ static void metric(pc_buf *o, const char *name, const char *type, const char *he
                   (unsigned long long)value);
 }
 
-void gw_stats_render(pc_buf *o, uint64_t inflight, uint64_t instances, uint64_t routes,
-                     uint64_t connections)
+/* The sum over the slots of the counter at byte offset off. Other workers
+ * write theirs while this reads: each is one aligned word, read once. */
+static uint64_t sum_at(size_t off)
 {
-    uint64_t cum = 0;
+    uint64_t sum = 0;
+    for (int i = 0; i < nslots; i++)
+        sum += __atomic_load_n((const uint64_t *)(const void *)((const char *)&slots[i] + off),
+                               __ATOMIC_RELAXED);
+    return sum;
+}
+#define SUM(field) sum_at(offsetof(struct gw_stats, field))
+#define SUM_AT(array, i) sum_at(offsetof(struct gw_stats, array) + (size_t)(i) * sizeof(uint64_t))
+
+int gw_stats_gauge_sums(uint64_t *inflight, uint64_t *connections)
+{
+    *inflight = SUM(inflight);
+    *connections = SUM(connections);
+    return nslots;
+}
+
+void gw_stats_render(pc_buf *o, uint64_t instances, uint64_t routes)
+{
+    uint64_t cum = 0, v;
+    double sum_s = 0;
 
     pc_buf_puts(o, "# HELP portico_http_requests_total HTTP responses sent, by status code.\n"
                    "# TYPE portico_http_requests_total counter\n");
     for (int c = 100; c < 600; c++)
-        if (gw_stats.http_by_code[c])
+        if ((v = SUM_AT(http_by_code, c)) != 0)
             pc_buf_printf(o, "portico_http_requests_total{code=\"%d\"} %llu\n", c,
-                          (unsigned long long)gw_stats.http_by_code[c]);
+                          (unsigned long long)v);
 
     pc_buf_puts(o, "# HELP portico_request_duration_seconds Time from request complete to response.\n"
                    "# TYPE portico_request_duration_seconds histogram\n");
     for (int i = 0; i < GW_STATS_DURATION_BUCKETS; i++) {
-        cum += gw_stats.duration_bucket[i];
+        cum += SUM_AT(duration_bucket, i);
         pc_buf_printf(o, "portico_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
                       duration_le[i], (unsigned long long)cum);
     }
+    for (int i = 0; i < nslots; i++) {
+        double d;
+        __atomic_load(&slots[i].duration_sum_s, &d, __ATOMIC_RELAXED);
+        sum_s += d;
+    }
+    v = SUM(duration_count);   /* read once: +Inf and _count agree */
     pc_buf_printf(o, "portico_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
-                  (unsigned long long)gw_stats.duration_count);
-    pc_buf_printf(o, "portico_request_duration_seconds_sum %.6f\n", gw_stats.duration_sum_s);
-    pc_buf_printf(o, "portico_request_duration_seconds_count %llu\n",
-                  (unsigned long long)gw_stats.duration_count);
+                  (unsigned long long)v);
+    pc_buf_printf(o, "portico_request_duration_seconds_sum %.6f\n", sum_s);
+    pc_buf_printf(o, "portico_request_duration_seconds_count %llu\n", (unsigned long long)v);
 
     metric(o, "portico_inflight_requests", "gauge",
-           "Requests forwarded and not answered yet.", inflight);
+           "Requests forwarded and not answered yet.", SUM(inflight));
     metric(o, "portico_instances", "gauge", "Live service instances.", instances);
     metric(o, "portico_routes", "gauge", "Routes in the table (including those in grace).", routes);
-    metric(o, "portico_connections", "gauge", "Open client connections.", connections);
+    metric(o, "portico_connections", "gauge", "Open client connections.", SUM(connections));
+    metric(o, "portico_workers", "gauge", "Worker processes counted here.", (uint64_t)nslots);
 
+    /* every worker sees every registration: this process's count is all */
     pc_buf_puts(o, "# HELP portico_registrations_total Registration messages, by result.\n"
                    "# TYPE portico_registrations_total counter\n");
     for (int i = 0; i < GW_STATS_MAX_RESULTS && reg_results[i].name; i++)
@@ -87,13 +145,13 @@ void gw_stats_render(pc_buf *o, uint64_t inflight, uint64_t instances, uint64_t 
                       (unsigned long long)reg_results[i].count);
 
     metric(o, "portico_late_replies_total", "counter",
-           "Replies whose request was gone (late, duplicate).", gw_stats.late_replies);
+           "Replies whose request was gone (late, duplicate).", SUM(late_replies));
     metric(o, "portico_bad_replies_total", "counter", "Replies that were not valid.",
-           gw_stats.bad_replies);
+           SUM(bad_replies));
     metric(o, "portico_redis_reconnects_total", "counter", "Redis reconnections.",
-           gw_stats.redis_reconnects);
+           SUM(redis_reconnects));
     metric(o, "portico_publish_failovers_total", "counter",
-           "PUBLISH answered 0: instance dropped.", gw_stats.publish_failovers);
+           "PUBLISH answered 0: instance dropped.", SUM(publish_failovers));
     metric(o, "portico_connections_refused_total", "counter",
-           "Connections refused over --max-connections.", gw_stats.connections_refused);
+           "Connections refused over --max-connections.", SUM(connections_refused));
 }

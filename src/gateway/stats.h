@@ -1,4 +1,9 @@
-/* stats.h -- the gateway's counters, rendered by the admin listener. */
+/* stats.h -- the gateway's counters, rendered by the admin listener.
+ *
+ * With --workers N every worker counts into its own slot of one shared
+ * mapping made before the fork, and /metrics (worker 0) sums the slots:
+ * counters are the gateway's as a whole. A worker that is restarted goes on
+ * counting in the slot of the one it replaces, so counters never go back. */
 #ifndef GW_STATS_H
 #define GW_STATS_H
 
@@ -19,16 +24,31 @@ struct gw_stats {
     uint64_t publish_failovers;          /* PUBLISH answered 0 */
     uint64_t connections_accepted;
     uint64_t connections_refused;        /* over --max-connections */
+    /* gauges, as last published by the worker (gw_stats_gauges) */
+    uint64_t inflight;
+    uint64_t connections;
 };
 
-extern struct gw_stats gw_stats;
+/* This process's counters (its slot with --workers). */
+extern struct gw_stats *gw_stats;
+
+/* --workers N: makes N slots shared by the processes forked after it;
+ * -1 if the mapping cannot be made. */
+int gw_stats_share(int n);
+/* In worker i (0..N-1): count into slot i; its gauges start at zero. */
+void gw_stats_worker(int i);
+/* Publishes this process's gauges to its slot. */
+void gw_stats_gauges(uint64_t inflight, uint64_t connections);
+/* The gauges summed over the workers (as last published); returns how many
+ * workers there are. */
+int gw_stats_gauge_sums(uint64_t *inflight, uint64_t *connections);
 
 void gw_stats_response(int status, double seconds);
 /* Counts one registration outcome: "accepted" or a reject reason (static string). */
 void gw_stats_registration(const char *result);
-/* Appends the Prometheus text exposition (0.0.4) of every counter, plus the
- * gauges the caller passes. */
-void gw_stats_render(pc_buf *out, uint64_t inflight, uint64_t instances, uint64_t routes,
-                     uint64_t connections);
+/* Appends the Prometheus text exposition (0.0.4) of every counter and gauge,
+ * summed over the workers, plus the registry's gauges the caller passes
+ * (every worker holds the same registry). */
+void gw_stats_render(pc_buf *out, uint64_t instances, uint64_t routes);
 
 #endif

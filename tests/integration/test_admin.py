@@ -20,6 +20,9 @@ def health_ok():
     eq(j.get("status"), "ok", "status field")
     eq(j.get("redis"), "up", "redis field")
     eq(j.get("gateway_id"), ST.gw.gateway_id, "gateway_id matches the ready line")
+    eq(j.get("workers"), 1, "workers field")
+    eq(j.get("inflight"), 0, "inflight at rest")
+    check(isinstance(j.get("connections"), int), "connections field %r" % j.get("connections"))
 
 
 @t.case

@@ -6,6 +6,7 @@ worker that dies is replaced, and SIGTERM ends them all with exit code 0."""
 import os
 import signal
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Runner, Stack, check, eq, uniq, wait_until  # noqa: E402
@@ -43,10 +44,47 @@ def two_workers_share_the_port():
     eq(len(channels), 2, "reply channels (one per worker) serving 40 connections")
 
 
+def c200(m):
+    return m.get(("portico_http_requests_total", frozenset({("code", "200")})), 0)
+
+
+@t.case
+def metrics_count_every_worker():
+    base = "/" + uniq("m")
+    ST.service(routes=[("GET", base + "/{i}")],
+               handler=lambda req: {"status": 200, "body": "ok"})
+    wait_until(lambda: len(spread(base, 2)) >= 1, 5, msg="route served")
+    time.sleep(1.2)                      # every worker's gauges published at rest
+    m0 = ST.gw.metrics()
+    eq(m0[("portico_workers", frozenset())], 2, "portico_workers")
+    eq(m0[("portico_connections", frozenset())], 0, "connections at rest, all workers")
+    eq(m0[("portico_inflight_requests", frozenset())], 0, "in flight at rest, all workers")
+    eq(len(spread(base, 40)), 2, "both workers served the 40 connections")
+    m1 = ST.gw.metrics()
+    eq(c200(m1) - c200(m0), 40, "responses counted over both workers")
+    count = ("portico_request_duration_seconds_count", frozenset())
+    eq(m1[count] - m0[count], 40, "durations counted over both workers")
+    inf = ("portico_request_duration_seconds_bucket", frozenset({("le", "+Inf")}))
+    eq(m1[inf], m1[count], "+Inf bucket == _count")
+    # the gauges of other workers: open connections held on both, then seen
+    held = [ST.gw.raw() for _ in range(10)]
+    try:
+        wait_until(lambda: ST.gw.metrics()[("portico_connections", frozenset())] >= 10, 5,
+                   msg="10 held connections in portico_connections (all workers)")
+        health = ST.gw.admin_get("/health")[2]
+        eq(health.get("workers"), 2, "/health workers")
+        check(health.get("connections", 0) >= 10, "/health connections, all workers: %r" % health)
+    finally:
+        for s in held:
+            s.close()
+
+
 @t.case
 def dead_worker_is_replaced():
     old = workers()
     admin_port = ST.gw.admin_port
+    before = c200(ST.gw.metrics())
+    check(before >= 40, "responses counted before the kill: %r" % before)
     os.kill(old[0], signal.SIGKILL)
     wait_until(lambda: len(workers()) == 2 and old[0] not in workers(), 10,
                msg="a new worker in place of the killed one")
@@ -57,6 +95,8 @@ def dead_worker_is_replaced():
     eq(len(spread(base)), 2, "both workers serve again")
     eq(ST.gw.admin_port, admin_port, "admin port")
     eq(ST.gw.admin_get("/health")[0], 200, "admin listener answers on the same port")
+    check(c200(ST.gw.metrics()) >= before + 40,
+          "counters go on from where the killed worker left them")
 
 
 def setup():
