@@ -9,7 +9,9 @@
  *                      +--> CONNECTING
  *
  * The subscriber connection carries SUBSCRIBE and messages; the command
- * connection carries AUTH/SELECT/PING and PUBLISH. Losing either tears down
+ * connection carries AUTH/SELECT/PING and PUBLISH (a PUBLISH whose answer
+ * nobody wants goes after CLIENT REPLY SKIP when Redis allows it: no answer
+ * comes back, so the service is not woken up for one). Losing either tears down
  * both, so "up" always means both work. Contexts are never freed inside a
  * hiredis callback: teardown runs from its own libevent event. */
 #include <errno.h>
@@ -89,6 +91,23 @@ static void on_handshake(redisAsyncContext *ac, void *r, void *privdata)
     }
 }
 
+/* CLIENT REPLY ON, sent before the PING: +OK when this user may use CLIENT
+ * REPLY (an ACL may not allow it, an old Redis may not know it). Known before
+ * the bus is up, since the PING's answer comes after this one. */
+static void on_reply_probe(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct pt_bus *bus = privdata;
+    redisReply *reply = r;
+
+    if (!bus_owns(bus, ac) || reply == NULL)
+        return;
+    bus->reply_skip = reply->type == REDIS_REPLY_STATUS && strcmp(reply->str, "OK") == 0;
+    if (!bus->reply_skip)
+        pt_log(bus->svc, PORTICO_LOG_DEBUG,
+               "redis: CLIENT REPLY not available (%s): replies are published with answers",
+               reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected answer");
+}
+
 static void on_ping(redisAsyncContext *ac, void *r, void *privdata)
 {
     struct pt_bus *bus = privdata;
@@ -157,6 +176,8 @@ static redisAsyncContext *bus_connect_one(struct pt_bus *bus, bool is_cmd)
     }
     if (is_cmd && a->db != 0)
         redisAsyncCommand(ac, on_handshake, bus, "SELECT %d", a->db);
+    if (is_cmd)
+        redisAsyncCommand(ac, on_reply_probe, bus, "CLIENT REPLY ON");
     redisAsyncCommand(ac, on_ping, bus, "PING");
     return ac;
 }
@@ -167,6 +188,7 @@ static void bus_connect(struct pt_bus *bus)
 
     bus->state = PT_BUS_CONNECTING;
     bus->handshake_left = 2;
+    bus->reply_skip = false;
     bus->sub = bus_connect_one(bus, false);
     bus->cmd = bus->sub ? bus_connect_one(bus, true) : NULL;
     if (bus->sub == NULL || bus->cmd == NULL) {
@@ -311,11 +333,35 @@ int pt_bus_unsubscribe(struct pt_bus *bus, const char *channel)
                ? 0 : -1;
 }
 
+/* CLIENT REPLY SKIP: Redis sends no answer to it, nor to the command after
+ * it (errors included). */
+static const char reply_skip_cmd[] = "*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$4\r\nSKIP\r\n";
+
 int pt_bus_publish_resp(struct pt_bus *bus, const char *cmd, size_t len, pt_publish_cb *cb,
                         void *privdata)
 {
     if (bus->state != PT_BUS_UP)
         return -1;
+    if (cb == NULL && bus->reply_skip) {
+        /* Nothing will answer, so no callback is queued: both commands go
+         * straight into the output buffer, adjacent, and hiredis' replies
+         * queue stays in step with what Redis sends. */
+        redisAsyncContext *ac = bus->cmd;
+        if (ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING))
+            return -1;
+        if (redisAppendFormattedCommand(&ac->c, reply_skip_cmd, sizeof reply_skip_cmd - 1) !=
+            REDIS_OK)
+            return -1;   /* out of memory: nothing was added */
+        if (redisAppendFormattedCommand(&ac->c, cmd, len) != REDIS_OK) {
+            /* The SKIP is queued alone and would swallow the answer of the
+             * next command: start again on new connections. */
+            bus_fail(bus, "out of memory");
+            return -1;
+        }
+        if (ac->ev.addWrite != NULL)
+            ac->ev.addWrite(ac->ev.data);
+        return 0;
+    }
     if (redisAsyncFormattedCommand(bus->cmd, (redisCallbackFn *)cb, privdata, cmd, len) !=
         REDIS_OK)
         return -1;

@@ -79,6 +79,7 @@ struct pt_bus {
     struct redisAsyncContext *cmd;   /* PUBLISH connection */
     enum pt_bus_state state;
     int handshake_left;              /* PING replies still expected */
+    bool reply_skip;                 /* CLIENT REPLY allowed on cmd: see pt_bus_publish_resp */
     int backoff_ms;
     bool closing;                    /* pt_bus_close called: no reconnect */
     struct event *timer_ev;          /* reconnect delay / connect timeout */

@@ -32,6 +32,35 @@ def teardown(st):
         st.close()
 
 
+def client_reply_calls(st):
+    """How many CLIENT REPLY commands Redis executed (INFO commandstats)."""
+    c = st.redis.client()
+    try:
+        info = c.command("INFO", "commandstats")
+    finally:
+        c.close()
+    info = info.decode() if isinstance(info, bytes) else info
+    for ln in info.splitlines():
+        if ln.startswith("cmdstat_client|reply:"):
+            return int(ln.split("calls=")[1].split(",")[0])
+    return 0
+
+
+@t.case
+def replies_are_published_without_answers(st):
+    # The SDK publishes each reply after CLIENT REPLY SKIP (Redis answers
+    # neither), so the service is not woken up by an answer it drops.
+    before = client_reply_calls(st)
+    for i in range(20):
+        eq(st.gw.http("GET", "/echo/skip%d" % i).status, 200, "request %d" % i)
+    eq(client_reply_calls(st) - before, 20, "one CLIENT REPLY SKIP per reply")
+    ctx["echo"].assert_alive()
+    # the answers that are wanted still arrive on the same connection: the
+    # heartbeat's PUBLISH keeps the instance registered, calls keep working
+    time.sleep(1.5)
+    eq(st.gw.http("GET", "/echo/after").status, 200, "after heartbeats")
+
+
 @t.case
 def every_method(st):
     for m in ("GET", "POST", "PUT", "PATCH", "DELETE"):

@@ -11,7 +11,7 @@ import tempfile
 import types
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sdkutil import Procs, echo, eq, users  # noqa: E402
+from sdkutil import Procs, check, echo, eq, users  # noqa: E402
 from harness import HOST, Gateway, Runner, SecureRedis, wait_until  # noqa: E402
 
 t = Runner()
@@ -90,6 +90,37 @@ def acl_recipe_users_example():
                             body=b'{"name":"Ada"}')
             eq(r.status, 201, "create a user through the ACL-restricted service")
             eq(env.gw.http("GET", "/users").status, 200, "list users")
+        finally:
+            env.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@t.case
+def acl_without_client_reply():
+    # A user that may not run CLIENT REPLY: the SDK's probe is refused and
+    # replies go out as plain PUBLISH (answers read and dropped).
+    tmp = tempfile.mkdtemp(prefix="portico-it-sdkauth-acl2-")
+    try:
+        acl = os.path.join(tmp, "portico.acl")
+        with open(ACL_FILE) as f:
+            text = f.read()
+        check("+client|reply" in text, "the recipe lets services use CLIENT REPLY")
+        with open(acl, "w") as f:
+            f.write(text.replace(" +client|reply", ""))
+        env = Env("acl2", {"extra": ["--aclfile", acl],
+                           "auth": {"user": "portico-gateway", "password": "CHANGE-ME-gateway"}},
+                  lambda r: "redis://portico-gateway:CHANGE-ME-gateway@%s:%d" % (HOST, r.port))
+        try:
+            svc = env.example(users, "redis://svc-users:CHANGE-ME-users@%s:%d"
+                              % (HOST, env.redis.port))
+            env.gw.wait_route("GET", "/users", svc.instance)
+            for i in range(5):
+                r = env.gw.http("POST", "/users", headers={"Content-Type": "application/json"},
+                                body=b'{"name":"Ada"}')
+                eq(r.status, 201, "create user %d without CLIENT REPLY" % i)
+            eq(env.gw.http("GET", "/users").status, 200, "list users")
+            svc.assert_alive()
         finally:
             env.close()
     finally:
