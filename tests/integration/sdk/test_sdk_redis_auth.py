@@ -73,58 +73,50 @@ def password_only():
         env.close()
 
 
-@t.case
-def acl_recipe_users_example():
-    tmp = tempfile.mkdtemp(prefix="portico-it-sdkauth-acl-")
+def users_under_acl(name, acl_text, creates, what):
+    """Redis with this ACL file, the gateway as portico-gateway and the users
+    example as svc-users; `creates` users created and listed through them."""
+    tmp = tempfile.mkdtemp(prefix="portico-it-sdkauth-%s-" % name)
     try:
         acl = os.path.join(tmp, "portico.acl")
-        shutil.copy(ACL_FILE, acl)
-        env = Env("acl", {"extra": ["--aclfile", acl],
-                          "auth": {"user": "portico-gateway", "password": "CHANGE-ME-gateway"}},
-                  lambda r: "redis://portico-gateway:CHANGE-ME-gateway@%s:%d" % (HOST, r.port))
-        try:
-            svc = env.example(users, "redis://svc-users:CHANGE-ME-users@%s:%d"
-                              % (HOST, env.redis.port))
-            env.gw.wait_route("GET", "/users", svc.instance)
-            r = env.gw.http("POST", "/users", headers={"Content-Type": "application/json"},
-                            body=b'{"name":"Ada"}')
-            eq(r.status, 201, "create a user through the ACL-restricted service")
-            eq(env.gw.http("GET", "/users").status, 200, "list users")
-        finally:
-            env.close()
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-@t.case
-def acl_without_client_reply():
-    # A user that may not run CLIENT REPLY: the SDK's probe is refused and
-    # replies go out as plain PUBLISH (answers read and dropped).
-    tmp = tempfile.mkdtemp(prefix="portico-it-sdkauth-acl2-")
-    try:
-        acl = os.path.join(tmp, "portico.acl")
-        with open(ACL_FILE) as f:
-            text = f.read()
-        check("+client|reply" in text, "the recipe lets services use CLIENT REPLY")
         with open(acl, "w") as f:
-            f.write(text.replace(" +client|reply", ""))
-        env = Env("acl2", {"extra": ["--aclfile", acl],
-                           "auth": {"user": "portico-gateway", "password": "CHANGE-ME-gateway"}},
+            f.write(acl_text)
+        env = Env(name, {"extra": ["--aclfile", acl],
+                         "auth": {"user": "portico-gateway", "password": "CHANGE-ME-gateway"}},
                   lambda r: "redis://portico-gateway:CHANGE-ME-gateway@%s:%d" % (HOST, r.port))
         try:
             svc = env.example(users, "redis://svc-users:CHANGE-ME-users@%s:%d"
                               % (HOST, env.redis.port))
             env.gw.wait_route("GET", "/users", svc.instance)
-            for i in range(5):
+            for i in range(creates):
                 r = env.gw.http("POST", "/users", headers={"Content-Type": "application/json"},
                                 body=b'{"name":"Ada"}')
-                eq(r.status, 201, "create user %d without CLIENT REPLY" % i)
+                eq(r.status, 201, "create user %d %s" % (i, what))
             eq(env.gw.http("GET", "/users").status, 200, "list users")
             svc.assert_alive()
         finally:
             env.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def recipe():
+    with open(ACL_FILE) as f:
+        return f.read()
+
+
+@t.case
+def acl_recipe_users_example():
+    users_under_acl("acl", recipe(), 1, "through the ACL-restricted service")
+
+
+@t.case
+def acl_without_client_reply():
+    # A user that may not run CLIENT REPLY: the SDK's probe is refused and
+    # replies go out as plain PUBLISH (answers read and dropped).
+    text = recipe()
+    check("+client|reply" in text, "the recipe lets services use CLIENT REPLY")
+    users_under_acl("acl2", text.replace(" +client|reply", ""), 5, "without CLIENT REPLY")
 
 
 @t.case
