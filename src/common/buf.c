@@ -37,6 +37,14 @@ void pc_buf_reset(pc_buf *b)
         b->data[0] = '\0';
 }
 
+void pc_buf_trim(pc_buf *b, size_t keep)
+{
+    if (b->cap > keep)
+        pc_buf_deinit(b);
+    else
+        pc_buf_reset(b);
+}
+
 /* Makes room for `extra` more bytes plus a NUL. Returns false (and sets oom)
  * when the allocation fails or the size would overflow. */
 bool pc_buf_reserve(pc_buf *b, size_t extra)

@@ -20,6 +20,10 @@ typedef struct pc_buf {
 void pc_buf_init(pc_buf *b);
 void pc_buf_deinit(pc_buf *b);            /* frees data, back to the init state */
 void pc_buf_reset(pc_buf *b);             /* len = 0, keeps the memory, clears oom */
+/* Done with the contents: reset, keeping the memory for the next use when it
+ * is at most keep bytes, else giving it back (a burst of large bodies must
+ * not leave every pooled buffer large). */
+void pc_buf_trim(pc_buf *b, size_t keep);
 bool pc_buf_reserve(pc_buf *b, size_t extra); /* room for extra more bytes (+NUL) */
 void pc_buf_append(pc_buf *b, const void *p, size_t n);
 void pc_buf_puts(pc_buf *b, const char *s);

@@ -9,6 +9,7 @@
 #include "gw.h"
 #include "registry.h"
 #include "stats.h"
+#include "xalloc.h"
 
 static bool path_is(const struct gw_req *r, const char *p)
 {
@@ -53,7 +54,7 @@ void gw_admin_handle(struct gw_req *r)
         gw_req_error(r, 404, "not_found", "admin endpoints: /health, /routes, /metrics");
         return;
     }
-    if (b.oom) abort();
+    if (b.oom) pc_panic("out of memory writing %.*s", (int)r->path_len, r->head.data);
     gw_req_respond(r, status, ctype, NULL, 0, b.data, b.len);
     pc_buf_deinit(&b);
 }

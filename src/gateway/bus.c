@@ -11,6 +11,7 @@
 #include "redis_ev.h"
 #include "resp.h"
 #include "stats.h"
+#include "xalloc.h"
 
 enum bus_state {
     BUS_DOWN,         /* no connection; a retry is scheduled */
@@ -277,7 +278,7 @@ static redisAsyncContext *open_context(struct gw_bus *b)
         return NULL;
     }
     ac->data = b;
-    if (pc_redis_attach(ac, gw.base) != REDIS_OK) abort();
+    pc_check(pc_redis_attach(ac, gw.base) == REDIS_OK);
     redisAsyncSetConnectCallback(ac, on_connect);
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     if (b->addr.password[0]) {
@@ -308,9 +309,8 @@ static void bus_connect(struct gw_bus *b)
     }
     redisAsyncCommand(b->cmd, on_ping, NULL, "PING");
 
-    argv = calloc(b->nchannels + 1, sizeof *argv);
-    lens = calloc(b->nchannels + 1, sizeof *lens);
-    if (argv == NULL || lens == NULL) abort();
+    argv = pc_xcalloc(b->nchannels + 1, sizeof *argv);
+    lens = pc_xcalloc(b->nchannels + 1, sizeof *lens);
     argv[0] = "SUBSCRIBE";
     lens[0] = 9;
     for (size_t i = 0; i < b->nchannels; i++) {
@@ -333,22 +333,20 @@ static void bus_connect(struct gw_bus *b)
 struct gw_bus *gw_bus_new(const struct pc_redis_addr *addr, const char *const *channels,
                           size_t nchannels, const struct gw_bus_handlers *h)
 {
-    struct gw_bus *b = calloc(1, sizeof *b);
-    if (b == NULL) abort();
+    struct gw_bus *b = pc_xcalloc(1, sizeof *b);
     b->addr = *addr;
     b->h = *h;
     b->nchannels = nchannels;
-    b->channels = calloc(nchannels, sizeof *b->channels);
-    if (b->channels == NULL) abort();
+    b->channels = pc_xcalloc(nchannels, sizeof *b->channels);
     for (size_t i = 0; i < nchannels; i++)
-        if ((b->channels[i] = strdup(channels[i])) == NULL) abort();
+        b->channels[i] = pc_xstrdup(channels[i]);
     b->backoff_ms = GW_BUS_BACKOFF_MIN_MS;
     b->state = BUS_DOWN;
     pc_buf_init(&b->cmd_buf);
     b->retry_timer = evtimer_new(gw.base, on_retry, b);
     b->ping_timer = event_new(gw.base, -1, EV_PERSIST, on_ping_timer, b);
     b->reset_ev = event_new(gw.base, -1, 0, on_reset, b);
-    if (!b->retry_timer || !b->ping_timer || !b->reset_ev) abort();
+    pc_check(b->retry_timer && b->ping_timer && b->reset_ev);
     return b;
 }
 
@@ -383,11 +381,10 @@ int gw_bus_publish(struct gw_bus *b, const char *channel, const char *msg, size_
     int rc;
 
     if (b->state != BUS_UP || b->cmd == NULL) return -1;
-    pc_buf_reset(&b->cmd_buf);
     pc_resp_publish(&b->cmd_buf, channel, strlen(channel), msg, len);
-    if (b->cmd_buf.oom) abort();
+    if (b->cmd_buf.oom) pc_panic("out of memory framing a PUBLISH");
     rc = gw_bus_publish_resp(b, b->cmd_buf.data, b->cmd_buf.len, priv);
-    if (b->cmd_buf.cap > GW_BUS_KEEP_CMD) pc_buf_deinit(&b->cmd_buf);
+    pc_buf_trim(&b->cmd_buf, GW_BUS_KEEP_CMD);
     return rc;
 }
 
@@ -409,8 +406,7 @@ int gw_bus_command(struct gw_bus *b, gw_bus_reply_fn *fn, void *priv, int argc,
     struct bus_call *call;
 
     if (b->state != BUS_UP || b->cmd == NULL) return -1;
-    call = malloc(sizeof *call);
-    if (call == NULL) abort();
+    call = pc_xmalloc(sizeof *call);
     call->fn = fn;
     call->priv = priv;
     if (redisAsyncCommandArgv(b->cmd, on_command_reply, call, argc, (const char **)argv,

@@ -32,12 +32,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "admin.h"
-#include "forward.h"
 #include "gw.h"
 #include "http.h"
 #include "log.h"
-#include "server.h"
+#include "xalloc.h"
 
 enum gw_conn_state {
     GW_CONN_IDLE,      /* between requests; nothing of the next one has arrived */
@@ -51,6 +49,7 @@ enum gw_conn_state {
 struct gw_conn {
     TAILQ_ENTRY(gw_conn) link;          /* all_conns or dead_conns */
     enum gw_listener_kind kind;
+    const struct gw_conn_hooks *hooks;  /* the listener's request, cancel and gone */
     enum gw_conn_state state;
     evutil_socket_t fd;
     struct evbuffer *in;                /* bytes read but not parsed yet (usually empty) */
@@ -65,7 +64,7 @@ struct gw_conn {
     bool draining;                      /* answer what is queued, then close */
     bool in_parse;                      /* inside conn_parse: no re-entry */
     struct event timer;
-    char remote[INET6_ADDRSTRLEN];
+    char remote[GW_ADDR_MAX];
 };
 
 TAILQ_HEAD(gw_conn_list, gw_conn);
@@ -161,6 +160,7 @@ static void conn_fail(struct gw_conn *c, int status, const char *code, const cha
     r->http_minor = 1;
     r->admin = (c->kind == GW_LISTENER_ADMIN);
     r->start_ms = gw_now_mono_ms();
+    memcpy(r->remote_addr, c->remote, sizeof r->remote_addr);
     pc_uuid_v4(r->request_id);
     snprintf(r->method, sizeof r->method, "%s", "-");
     TAILQ_INSERT_TAIL(&c->reqs, r, queue);
@@ -236,6 +236,7 @@ static void on_request(void *ctx, struct gw_req *r)
     r->conn = c;
     r->admin = (c->kind == GW_LISTENER_ADMIN);
     r->start_ms = gw_now_mono_ms();
+    memcpy(r->remote_addr, c->remote, sizeof r->remote_addr);
     if (rid && gw_request_id_is_valid(rid, n)) {
         memcpy(r->request_id, rid, n);
         r->request_id[n] = '\0';
@@ -260,10 +261,7 @@ static void on_request(void *ctx, struct gw_req *r)
         reading(c, false);
     }
 
-    if (c->kind == GW_LISTENER_ADMIN)
-        gw_admin_handle(r);
-    else
-        gw_forward_handle(r);
+    c->hooks->request(r);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -380,7 +378,7 @@ struct evbuffer *gw_conn_response_buffer(struct gw_conn *c, struct gw_req *r)
         return c->out;
     if (r->out == NULL) {
         r->out = evbuffer_new();
-        if (r->out == NULL) abort();
+        pc_check(r->out != NULL);
     }
     return r->out;
 }
@@ -412,7 +410,7 @@ static void conn_flush(struct gw_conn *c)
             while ((r = TAILQ_FIRST(&c->reqs)) != NULL) {
                 TAILQ_REMOVE(&c->reqs, r, queue);
                 c->nreqs--;
-                gw_forward_cancel(r);
+                c->hooks->cancel(r);
             }
             c->state = GW_CONN_CLOSING;
             reading(c, false);
@@ -440,23 +438,31 @@ static void conn_flush(struct gw_conn *c)
 static void on_reap(evutil_socket_t fd, short what, void *arg)
 {
     struct gw_conn *c;
-    while ((c = TAILQ_FIRST(&dead_conns)) != NULL) conn_free(c);
-    gw_server_check_drained(gw.server);
+    void (*gone)(void) = NULL;
+
+    while ((c = TAILQ_FIRST(&dead_conns)) != NULL) {
+        if (c->hooks->gone != NULL) gone = c->hooks->gone;
+        conn_free(c);
+    }
+    if (gone != NULL) gone();
 }
 
 struct gw_conn *gw_conn_new(evutil_socket_t fd, const struct sockaddr *sa,
-                            enum gw_listener_kind kind)
+                            enum gw_listener_kind kind, const struct gw_conn_hooks *hooks)
 {
-    struct gw_conn *c = calloc(1, sizeof *c);
+    struct gw_conn *c = pc_xcalloc(1, sizeof *c);
     struct gw_http_limits lim = {
         .max_header_bytes = (size_t)gw.cfg->max_header_bytes,
         .max_body_bytes = (size_t)gw.cfg->max_body_bytes,
     };
     struct gw_http_sink sink = {c, on_begin, on_head, on_request};
 
-    if (c == NULL) abort();
-    if (reaper == NULL && (reaper = event_new(gw.base, -1, 0, on_reap, NULL)) == NULL) abort();
+    if (reaper == NULL) {
+        reaper = event_new(gw.base, -1, 0, on_reap, NULL);
+        pc_check(reaper != NULL);
+    }
     c->kind = kind;
+    c->hooks = hooks;
     c->state = GW_CONN_IDLE;
     TAILQ_INIT(&c->reqs);
     if (sa->sa_family == AF_INET)
@@ -469,7 +475,7 @@ struct gw_conn *gw_conn_new(evutil_socket_t fd, const struct sockaddr *sa,
     c->fd = fd;
     c->in = evbuffer_new();
     c->out = evbuffer_new();
-    if (c->in == NULL || c->out == NULL) abort();
+    pc_check(c->in != NULL && c->out != NULL);
     c->http = gw_http_new(&sink, &lim);
     evtimer_assign(&c->timer, gw.base, on_timer, c);
     event_assign(&c->rd, gw.base, fd, EV_READ | EV_PERSIST, on_read, c);
@@ -503,7 +509,7 @@ static void conn_free(struct gw_conn *c)
     while ((r = TAILQ_FIRST(&c->reqs)) != NULL) {
         TAILQ_REMOVE(&c->reqs, r, queue);
         c->nreqs--;
-        gw_forward_cancel(r);
+        c->hooks->cancel(r);
     }
     TAILQ_REMOVE(&dead_conns, c, link);
     conn_counts[c->kind]--;
@@ -538,7 +544,5 @@ void gw_conn_free_all(void)
 }
 
 size_t gw_conn_count(enum gw_listener_kind kind) { return conn_counts[kind]; }
-
-const char *gw_conn_remote_addr(const struct gw_conn *c) { return c->remote; }
 
 bool gw_conn_is_closed(const struct gw_conn *c) { return c->state == GW_CONN_DEAD; }

@@ -1,6 +1,6 @@
 /* conn.h -- one client connection: the HTTP/1.1 state machine.
  *
- *   bytes in --> http parser --> requests queue --> handler (forward / admin)
+ *   bytes in --> http parser --> requests queue --> hooks->request (the listener's)
  *                                      |                   |
  *   bytes out <-- responses, strictly in queue order <-----+
  *
@@ -30,12 +30,25 @@ enum gw_listener_kind {
 #define GW_CONN_OUTPUT_LOW (256 * 1024)
 #define GW_CONN_LINGER_MS 1000    /* reading and discarding after an error response */
 
+/* What a listener's connections do with their requests: the listener
+ * (server.c) hands these over, so that this file names no handler. */
+struct gw_conn_hooks {
+    /* A complete request, queued on its connection: answer it with
+     * gw_req_respond (now or later). */
+    void (*request)(struct gw_req *r);
+    /* Its connection is gone before r was answered: forget r, and hand it
+     * to gw_req_release. */
+    void (*cancel)(struct gw_req *r);
+    /* Connections were freed (a draining gateway may now stop). */
+    void (*gone)(void);
+};
+
+/* hooks must outlive the connection (a static table). */
 struct gw_conn *gw_conn_new(evutil_socket_t fd, const struct sockaddr *sa,
-                            enum gw_listener_kind kind);
+                            enum gw_listener_kind kind, const struct gw_conn_hooks *hooks);
 /* Schedules the connection to be freed at the next safe point (every queued
  * request is then cancelled). */
 void gw_conn_close(struct gw_conn *c);
-const char *gw_conn_remote_addr(const struct gw_conn *c);
 /* True once gw_conn_close was called (the client is gone or being dropped). */
 bool gw_conn_is_closed(const struct gw_conn *c);
 size_t gw_conn_count(enum gw_listener_kind kind);

@@ -15,6 +15,7 @@
 #include "resp.h"
 #include "router.h"
 #include "stats.h"
+#include "xalloc.h"
 
 LIST_HEAD(inflight_bucket, gw_req);
 static struct inflight_bucket *inflight;   /* request id -> struct gw_req (below) */
@@ -55,8 +56,7 @@ static void inflight_alloc(size_t bits)
     size_t old_n = inflight ? (size_t)1 << inflight_bits : 0;
     struct gw_req *r;
 
-    inflight = calloc((size_t)1 << bits, sizeof *inflight);   /* all empty lists */
-    if (inflight == NULL) abort();
+    inflight = pc_xcalloc((size_t)1 << bits, sizeof *inflight);   /* all empty lists */
     inflight_bits = bits;
     for (size_t i = 0; i < old_n; i++) {
         while ((r = LIST_FIRST(&old[i])) != NULL) {
@@ -101,13 +101,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg);
 
 /* The envelope is no longer needed: keep a small one's memory for the next
  * request (the request pool reuses it), give a large one back now. */
-static void envelope_done(struct gw_req *r)
-{
-    if (r->envelope.cap > GW_FORWARD_KEEP_ENVELOPE)
-        pc_buf_deinit(&r->envelope);
-    else
-        pc_buf_reset(&r->envelope);
-}
+static void envelope_done(struct gw_req *r) { pc_buf_trim(&r->envelope, GW_FORWARD_KEEP_ENVELOPE); }
 
 /* Takes r out of flight: table, timer, instance. Idempotent. */
 static void finish(struct gw_req *r)
@@ -118,8 +112,7 @@ static void finish(struct gw_req *r)
         r->deadline_set = false;
     }
     if (r->inst) {
-        r->inst->inflight--;
-        gw_instance_unref(r->inst);
+        gw_instance_release(r->inst);
         r->inst = NULL;
     }
 }
@@ -142,8 +135,7 @@ static void send_to(struct gw_req *r, struct gw_instance *inst)
 
     r->tries++;
     r->inst = inst;
-    gw_instance_ref(inst);
-    inst->inflight++;
+    gw_instance_acquire(inst);
     cmd = pc_resp_publish_frame(&r->envelope, inst->channel, strlen(inst->channel), &cmd_len);
     if (cmd != NULL) {
         rc = gw_bus_publish_resp(gw.bus, cmd, cmd_len, r);
@@ -175,9 +167,8 @@ static void grow_kv(size_t n)
     free(kv_in);
     free(kv_out);
     kv_cap = n * 2;
-    kv_in = malloc(kv_cap * sizeof *kv_in);
-    kv_out = malloc(kv_cap * sizeof *kv_out);
-    if (kv_in == NULL || kv_out == NULL) abort();
+    kv_in = pc_xmalloc(kv_cap * sizeof *kv_in);
+    kv_out = pc_xmalloc(kv_cap * sizeof *kv_out);
 }
 
 /* Writes the request envelope (SPEC §4) into r->envelope, framed for
@@ -193,7 +184,7 @@ static void encode(struct gw_req *r, const struct gw_match *m)
     for (uint32_t i = 0; i < r->nhdrs; i++)
         kv_in[i] = (struct pc_kv){gw_req_hdr_name(r, i), r->hdrs[i].name_len,
                                   gw_req_hdr_value(r, i), r->hdrs[i].value_len};
-    nh = gw_headers_to_service(kv_in, r->nhdrs, r->request_id, gw_conn_remote_addr(r->conn),
+    nh = gw_headers_to_service(kv_in, r->nhdrs, r->request_id, r->remote_addr,
                                r->auth_subject, r->auth_key_id, kv_out, &xff);
     for (size_t i = 0; i < m->nparams; i++)
         params[i] = (struct pc_kv){m->params[i].name, m->params[i].name_len, m->params[i].value,
@@ -213,14 +204,14 @@ static void encode(struct gw_req *r, const struct gw_match *m)
     o.nparams = m->nparams;
     o.headers = kv_out;
     o.nheaders = nh;
-    o.remote_addr = gw_conn_remote_addr(r->conn);
+    o.remote_addr = r->remote_addr;
     o.body = r->body.data;
     o.body_len = r->body.len;
     pc_buf_reset(&r->envelope);
     pc_resp_publish_open(&r->envelope);
     pc_wire_encode_request(&r->envelope, &o);
     pc_resp_publish_close(&r->envelope);
-    if (r->envelope.oom || xff.oom) abort();
+    if (r->envelope.oom || xff.oom) pc_panic("out of memory encoding a request");
 }
 
 /* Matches r's route; on failure answers the client and returns NULL.
@@ -308,8 +299,7 @@ void gw_forward_handle(struct gw_req *r)
 void gw_forward_on_published(void *priv, long long receivers)
 {
     struct gw_req *r = priv;
-    struct gw_instance *gone;
-    struct gw_route *rt;
+    struct gw_instance *gone, *next;
 
     r->publish_pending = false;
     if (r->conn == NULL) {          /* orphaned: answered or abandoned meanwhile */
@@ -329,20 +319,22 @@ void gw_forward_on_published(void *priv, long long receivers)
     /* Nobody received it: the instance is gone. Safe to try another. */
     gone = r->inst;
     r->inst = NULL;
-    gone->inflight--;
     gw_stats->publish_failovers++;
     gw_registry_drop(gone, "PUBLISH reached no subscriber");
-    gw_instance_unref(gone);
+    gw_instance_release(gone);
     if (r->tries >= GW_FORWARD_MAX_TRIES) {
         fail(r, 503, "no_instance", "no live instance answered");
         return;
     }
-    if (gw_router_match(gw.router, r->method, r->head.data, r->path_len, match) != GW_MATCH_OK ||
-        (rt = match->value, gw_route_pick(rt) == NULL)) {
+    /* One pick per try: the pick moves the route's round-robin cursor. */
+    next = gw_router_match(gw.router, r->method, r->head.data, r->path_len, match) == GW_MATCH_OK
+               ? gw_route_pick(match->value)
+               : NULL;
+    if (next == NULL) {
         fail(r, 503, "no_instance", "no live instance serves this route");
         return;
     }
-    send_to(r, gw_route_pick(rt));
+    send_to(r, next);
 }
 
 void gw_forward_cancel(struct gw_req *r)
@@ -364,7 +356,7 @@ static void respond_with(struct gw_req *r, int status, const struct pc_kv *hdrs,
 
     for (size_t i = 0; i < n; i++) names += hdrs[i].name_len;
     pc_buf_reset(&reply_lower);
-    if (!pc_buf_reserve(&reply_lower, names + 1)) abort();
+    if (!pc_buf_reserve(&reply_lower, names + 1)) pc_panic("out of memory reading a reply");
     grow_kv(n + 1);
     for (size_t i = 0; i < n; i++) {
         const char *name = hdrs[i].name;
@@ -442,8 +434,7 @@ void gw_forward_on_reply(const char *msg, size_t len)
     }
     {
         size_t n = rep.headers ? json_array_size(rep.headers) : 0;
-        struct pc_kv *hdrs = n ? malloc(n * sizeof *hdrs) : NULL;
-        if (n && hdrs == NULL) abort();
+        struct pc_kv *hdrs = n ? pc_xmalloc(n * sizeof *hdrs) : NULL;
         for (size_t i = 0; i < n; i++) {
             json_t *pair = json_array_get(rep.headers, i);
             hdrs[i] = (struct pc_kv){json_string_value(json_array_get(pair, 0)),
@@ -476,8 +467,7 @@ size_t gw_forward_inflight(void) { return inflight_count; }
 void gw_forward_init(void)
 {
     inflight_alloc(GW_INFLIGHT_MIN_BITS);
-    match = malloc(sizeof *match);
-    if (match == NULL) abort();
+    match = pc_xmalloc(sizeof *match);
     pc_buf_init(&xff);
     pc_buf_init(&reply_scratch);
     pc_buf_init(&reply_lower);

@@ -1,4 +1,5 @@
-/* gw.h -- the gateway process: one of each module, on one event loop.
+/* gw.h -- the gateway process: one of each module, on one event loop, and
+ * the loop's clocks (gw.c).
  *
  * Like Redis' `server`, there is exactly one gateway per process, so its
  * modules are reached through this one global rather than threaded through
@@ -35,7 +36,8 @@ struct gw_state {
 
 extern struct gw_state gw;
 
-/* Loop-cached clocks (one clock read per loop iteration, not per call). */
+/* Loop-cached clocks: one reading per loop turn, not per call (gw.c says
+ * how). Wall time for deadlines sent to services, monotonic for the rest. */
 uint64_t gw_now_unix_ms(void);
 uint64_t gw_now_mono_ms(void);
 

@@ -6,12 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include "auth.h"
 #include "bus.h"
-#include "clock.h"
 #include "config.h"
 #include "conn.h"
 #include "forward.h"
@@ -26,24 +24,14 @@
 #include "sign.h"
 #include "uuid.h"
 #include "wire.h"
+#include "xalloc.h"
 
 extern char **environ;
 
-struct gw_state gw;
 static struct gw_config config;
 static pc_buf discover_msg;
 static int ready_fd = -1;           /* --workers: where this worker reports ready */
 static bool worker_restarted;       /* --workers: a replacement prints no ready line */
-
-uint64_t gw_now_unix_ms(void)
-{
-    struct timeval tv;
-    if (gw.base == NULL || event_base_gettimeofday_cached(gw.base, &tv) != 0)
-        return pc_unix_ms();
-    return (uint64_t)tv.tv_sec * 1000u + (uint64_t)tv.tv_usec / 1000u;
-}
-
-uint64_t gw_now_mono_ms(void) { return pc_mono_ms(); }
 
 /* ---- bus events ---- */
 
@@ -154,7 +142,7 @@ static int run(void)
     pc_wire_encode_discover(&discover_msg);
 
     gw.router = gw_router_new();
-    if (gw.router == NULL) abort();
+    pc_check(gw.router != NULL);
     gw_registry_init();
     gw_forward_init();
     gw.server = gw_server_new(err, sizeof err);
@@ -172,7 +160,7 @@ static int run(void)
     evsignal_add(sigterm, NULL);
     evsignal_add(sigint, NULL);
     trim = event_new(gw.base, -1, EV_PERSIST, on_trim_timer, NULL);
-    if (trim == NULL) abort();
+    pc_check(trim != NULL);
     {
         struct timeval tv = {GW_TRIM_MS / 1000, 0};
         event_add(trim, &tv);
@@ -180,7 +168,7 @@ static int run(void)
     if (config.workers > 1) {
         struct timeval tv = {GW_GAUGES_MS / 1000, 0};
         gauges = event_new(gw.base, -1, EV_PERSIST, on_gauges_timer, NULL);
-        if (gauges == NULL) abort();
+        pc_check(gauges != NULL);
         event_add(gauges, &tv);
     }
 

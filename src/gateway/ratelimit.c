@@ -434,7 +434,7 @@ static void ratelimit_identity(const struct gw_req *r, char *out, size_t cap)
         tl = 4;
         id = r->auth_subject;
     } else {
-        ip = r->conn ? gw_conn_remote_addr(r->conn) : NULL;
+        ip = r->conn ? r->remote_addr : NULL;
         id = ip ? ip : "unknown";
     }
     n = strlen(id);

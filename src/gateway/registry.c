@@ -12,6 +12,7 @@
 #include "sign.h"
 #include "stats.h"
 #include "wire.h"
+#include "xalloc.h"
 
 static pc_map *instances;         /* instance id -> struct gw_instance */
 static uint64_t sync_gen;         /* bumped per register message */
@@ -47,20 +48,6 @@ static struct {
 } reject_log[32];
 
 static void route_free(struct gw_route *rt);
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n, size);
-    if (p == NULL) abort();
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    char *p = strdup(s);
-    if (p == NULL) abort();
-    return p;
-}
 
 /* Counts a reject and logs it, at most once per interval per reason. */
 static void reject(const char *reason, const char *detail)
@@ -102,10 +89,10 @@ static void on_grace_end(evutil_socket_t fd, short what, void *arg)
 
 static struct gw_route *route_new(const char *method, const char *pattern, const char *owner)
 {
-    struct gw_route *rt = xcalloc(1, sizeof *rt);
-    rt->method = xstrdup(method);
-    rt->pattern = xstrdup(pattern);
-    rt->owner = xstrdup(owner);
+    struct gw_route *rt = pc_xcalloc(1, sizeof *rt);
+    rt->method = pc_xstrdup(method);
+    rt->pattern = pc_xstrdup(pattern);
+    rt->owner = pc_xstrdup(owner);
     evtimer_assign(&rt->grace, gw.base, on_grace_end, rt);
     return rt;
 }
@@ -145,7 +132,7 @@ static void attach(struct gw_route *rt, struct gw_instance *in)
     if (rt->ninst == rt->inst_cap) {
         size_t cap = rt->inst_cap ? rt->inst_cap * 2 : 4;
         struct gw_instance **p = realloc(rt->inst, cap * sizeof *p);
-        if (p == NULL) abort();
+        pc_check(p != NULL);
         rt->inst = p;
         rt->inst_cap = cap;
     }
@@ -153,7 +140,7 @@ static void attach(struct gw_route *rt, struct gw_instance *in)
     if (in->nroutes == in->routes_cap) {
         size_t cap = in->routes_cap ? in->routes_cap * 2 : 8;
         struct gw_route **p = realloc(in->routes, cap * sizeof *p);
-        if (p == NULL) abort();
+        pc_check(p != NULL);
         in->routes = p;
         in->routes_cap = cap;
     }
@@ -197,9 +184,7 @@ struct gw_instance *gw_route_pick(struct gw_route *rt)
 /* Instances                                                                 */
 /* ------------------------------------------------------------------------ */
 
-void gw_instance_ref(struct gw_instance *in) { in->refs++; }
-
-void gw_instance_unref(struct gw_instance *in)
+static void instance_unref(struct gw_instance *in)
 {
     if (--in->refs > 0) return;
     free(in->id);
@@ -207,6 +192,18 @@ void gw_instance_unref(struct gw_instance *in)
     free(in->channel);
     free(in->routes);
     free(in);
+}
+
+void gw_instance_acquire(struct gw_instance *in)
+{
+    in->refs++;
+    in->inflight++;
+}
+
+void gw_instance_release(struct gw_instance *in)
+{
+    in->inflight--;
+    instance_unref(in);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -260,8 +257,8 @@ static void seen_accept(const char *id, enum pc_reg_type type, int64_t ts_ms)
     r = pc_map_get(seen, id, strlen(id));
     if (r == NULL) {
         if (type != PC_MSG_REGISTER) return;
-        r = xcalloc(1, sizeof *r);
-        if (pc_map_put(seen, id, strlen(id), r) != 0) abort();
+        r = pc_xcalloc(1, sizeof *r);
+        pc_check(pc_map_put(seen, id, strlen(id), r) == 0);
     }
     if (ts_ms > r->ts_ms) r->ts_ms = ts_ms;
     if (type == PC_MSG_REGISTER) r->forget_at_ms = 0;
@@ -288,7 +285,7 @@ void gw_registry_drop(struct gw_instance *in, const char *why)
     pc_map_del(instances, in->id, strlen(in->id));
     for (size_t i = 0; i < in->nroutes; i++) detach_from_route(in->routes[i], in);
     in->nroutes = 0;
-    gw_instance_unref(in);
+    instance_unref(in);
 }
 
 size_t gw_registry_instance_count(void) { return pc_map_count(instances); }
@@ -356,13 +353,13 @@ static void on_register(const struct pc_register *m)
         return;
     }
     if (in == NULL) {
-        in = xcalloc(1, sizeof *in);
-        in->id = xstrdup(m->instance);
-        in->service = xstrdup(m->service);
-        in->channel = xstrdup(m->channel);
+        in = pc_xcalloc(1, sizeof *in);
+        in->id = pc_xstrdup(m->instance);
+        in->service = pc_xstrdup(m->service);
+        in->channel = pc_xstrdup(m->channel);
         in->refs = 1;
         evtimer_assign(&in->expiry, gw.base, on_expiry, in);
-        if (pc_map_put(instances, in->id, idlen, in) != 0) abort();
+        pc_check(pc_map_put(instances, in->id, idlen, in) == 0);
         pc_log(PC_LOG_INFO, "registry", "instance %s of %s registered", in->id, in->service);
     }
     seen_accept(in->id, PC_MSG_REGISTER, m->ts_ms);
@@ -506,10 +503,10 @@ void gw_registry_render_routes(pc_buf *out)
 void gw_registry_init(void)
 {
     instances = pc_map_new();
-    if (instances == NULL) abort();
+    pc_check(instances != NULL);
     if (pc_reg_policy_wants_signature(gw.cfg->reg_policy)) {
         seen = pc_map_new();
-        if (seen == NULL) abort();
+        pc_check(seen != NULL);
     }
 }
 
@@ -536,7 +533,7 @@ void gw_registry_deinit(void)
         evtimer_del(&in->expiry);
         in->nroutes = 0;
         in->dead = true;
-        gw_instance_unref(in);
+        instance_unref(in);
     }
     pc_map_free(instances);
     instances = NULL;

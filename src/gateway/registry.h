@@ -57,8 +57,11 @@ struct gw_instance *gw_route_pick(struct gw_route *rt);
 /* An instance found gone (PUBLISH answered 0): drop it now. */
 void gw_registry_drop(struct gw_instance *inst, const char *why);
 
-void gw_instance_ref(struct gw_instance *inst);
-void gw_instance_unref(struct gw_instance *inst);
+/* A request goes to inst: the instance is kept (not freed if it is dropped
+ * meanwhile) and counted in flight for balancing, until _release. Every
+ * acquire has exactly one release. */
+void gw_instance_acquire(struct gw_instance *inst);
+void gw_instance_release(struct gw_instance *inst);
 
 size_t gw_registry_instance_count(void);
 /* The /routes document. */

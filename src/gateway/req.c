@@ -10,6 +10,7 @@
 #include "http.h"
 #include "jw.h"
 #include "stats.h"
+#include "xalloc.h"
 
 /* Freed requests are kept for reuse with their buffers, so a steady stream
  * of requests allocates nothing. Not under AddressSanitizer: there every
@@ -23,13 +24,7 @@
 static struct gw_req *req_pool[GW_REQ_POOL_MAX + 1];
 static size_t req_pool_len;
 
-static void keep_or_free(pc_buf *b)
-{
-    if (b->cap > GW_REQ_KEEP_BYTES)
-        pc_buf_deinit(b);
-    else
-        pc_buf_reset(b);
-}
+static void keep_or_free(pc_buf *b) { pc_buf_trim(b, GW_REQ_KEEP_BYTES); }
 
 struct gw_req *gw_req_new(void)
 {
@@ -49,8 +44,7 @@ struct gw_req *gw_req_new(void)
         r->hdrs_cap = hdrs_cap;
         return r;
     }
-    r = calloc(1, sizeof *r);
-    if (r == NULL) abort();
+    r = pc_xcalloc(1, sizeof *r);
     pc_buf_init(&r->head);
     pc_buf_init(&r->body);
     pc_buf_init(&r->envelope);
@@ -128,8 +122,7 @@ void gw_req_respond(struct gw_req *r, int status, const char *ctype,
     if (c == NULL) return;
 
     if (nheaders + 1 + 4 + GW_CORS_MAX_HEADERS > sizeof stack / sizeof stack[0]) {
-        all = malloc((nheaders + 1 + 4 + GW_CORS_MAX_HEADERS) * sizeof *all);
-        if (all == NULL) abort();
+        all = pc_xmalloc((nheaders + 1 + 4 + GW_CORS_MAX_HEADERS) * sizeof *all);
     }
     if (ctype) all[n++] = (struct pc_kv){"content-type", 12, ctype, strlen(ctype)};
     /* With CORS on, the gateway owns Access-Control-*; on a rate-limited
@@ -178,7 +171,7 @@ void gw_req_error_hdr(struct gw_req *r, int status, const char *code, const char
     pc_buf_puts(&b, ",\"request_id\":");
     pc_jw_cstr(&b, r->request_id);
     pc_buf_puts(&b, "}\n");
-    if (b.oom) abort();
+    if (b.oom) pc_panic("out of memory writing an error response");
     gw_req_respond(r, status, "application/json", hdr, hdr ? 1 : 0, b.data, b.len);
     pc_buf_deinit(&b);
 }

@@ -23,6 +23,7 @@ struct gw_instance;
 
 #define GW_AUTH_SUBJECT_MAX 255   /* bytes of a verified JWT "sub" */
 #define GW_AUTH_KEY_ID_MAX 64     /* bytes of an API key id */
+#define GW_ADDR_MAX 46            /* an address as text, NUL included (INET6_ADDRSTRLEN) */
 
 struct gw_hdr {               /* offsets into gw_req.head */
     uint32_t name_off, name_len, value_off, value_len;
@@ -44,6 +45,7 @@ struct gw_req {
     bool keep_alive;                    /* the client's wish (http_should_keep_alive) */
     bool is_head;
     bool admin;                         /* from the admin listener: not in the HTTP metrics */
+    char remote_addr[GW_ADDR_MAX];      /* the client's address (its connection's) */
     char request_id[GW_REQUEST_ID_MAX + 1];
     uint64_t start_ms;                  /* monotonic, when the request was complete */
 

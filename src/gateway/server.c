@@ -17,17 +17,28 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "clock.h"
 #include "forward.h"
 #include "gw.h"
 #include "log.h"
 #include "stats.h"
+#include "errf.h"
+#include "xalloc.h"
 
 struct gw_server {
     struct evconnlistener *pub;
     struct evconnlistener *adm;
     char pub_addr[300];
     char adm_addr[300];
+};
+
+static void on_conns_gone(void) { gw_server_check_drained(gw.server); }
+
+/* What each listener's connections do with their requests. */
+static const struct gw_conn_hooks hooks[] = {
+    [GW_LISTENER_PUBLIC] = {gw_forward_handle, gw_forward_cancel, on_conns_gone},
+    [GW_LISTENER_ADMIN] = {gw_admin_handle, gw_req_release, on_conns_gone},
 };
 
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
@@ -47,7 +58,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         }
     }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    gw_conn_new(fd, sa, kind);
+    gw_conn_new(fd, sa, kind, &hooks[kind]);
 }
 
 static void on_accept_error(struct evconnlistener *l, void *arg)
@@ -59,16 +70,12 @@ static void on_accept_error(struct evconnlistener *l, void *arg)
     pc_log(PC_LOG_WARN, "server", "accept: %s", evutil_socket_error_to_string(e));
 }
 
-/* Binds host:port; writes the bound address (with the real port) to addr. */
-static struct evconnlistener *listen_on(const struct gw_hostport *hp, enum gw_listener_kind kind,
-                                        char *addr, size_t addrlen, char *err, size_t errlen)
+/* The first address to listen on for host:port (freeaddrinfo it), or NULL
+ * with a reason in err. */
+static struct addrinfo *resolve(const struct gw_hostport *hp, char *err, size_t errlen)
 {
     struct addrinfo hints = {0}, *ai = NULL;
-    struct evconnlistener *l;
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    char port[8], host[INET6_ADDRSTRLEN];
-    unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC;
+    char port[8];
     int rc;
 
     hints.ai_family = AF_UNSPEC;
@@ -77,9 +84,24 @@ static struct evconnlistener *listen_on(const struct gw_hostport *hp, enum gw_li
     snprintf(port, sizeof port, "%d", hp->port);
     rc = getaddrinfo(hp->host, port, &hints, &ai);
     if (rc != 0) {
-        snprintf(err, errlen, "cannot resolve %s: %s", hp->host, gai_strerror(rc));
+        pc_errf(err, errlen, "cannot resolve %s: %s", hp->host, gai_strerror(rc));
         return NULL;
     }
+    return ai;
+}
+
+/* Binds host:port; writes the bound address (with the real port) to addr. */
+static struct evconnlistener *listen_on(const struct gw_hostport *hp, enum gw_listener_kind kind,
+                                        char *addr, size_t addrlen, char *err, size_t errlen)
+{
+    struct addrinfo *ai = resolve(hp, err, errlen);
+    struct evconnlistener *l;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    char host[INET6_ADDRSTRLEN];
+    unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC;
+
+    if (ai == NULL) return NULL;
     if (gw.cfg->workers > 1) flags |= LEV_OPT_REUSEABLE_PORT;
     l = evconnlistener_new_bind(gw.base, on_accept, (void *)(intptr_t)kind, flags, 1024,
                                 ai->ai_addr, (int)ai->ai_addrlen);
@@ -104,8 +126,7 @@ static struct evconnlistener *listen_on(const struct gw_hostport *hp, enum gw_li
 
 struct gw_server *gw_server_new(char *err, size_t errlen)
 {
-    struct gw_server *s = calloc(1, sizeof *s);
-    if (s == NULL) abort();
+    struct gw_server *s = pc_xcalloc(1, sizeof *s);
     s->pub = listen_on(&gw.cfg->listen, GW_LISTENER_PUBLIC, s->pub_addr, sizeof s->pub_addr,
                        err, errlen);
     if (s->pub == NULL) goto fail;
@@ -159,21 +180,12 @@ void gw_server_check_drained(struct gw_server *s)
  * Returns the socket (kept open until the workers listen) or -1. */
 static int reserve_port(struct gw_hostport *hp, char *err, size_t errlen)
 {
-    struct addrinfo hints = {0}, *ai = NULL;
+    struct addrinfo *ai = resolve(hp, err, errlen);
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
-    char port[8];
-    int fd, one = 1, rc;
+    int fd, one = 1;
 
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE;
-    snprintf(port, sizeof port, "%d", hp->port);
-    rc = getaddrinfo(hp->host, port, &hints, &ai);
-    if (rc != 0) {
-        snprintf(err, errlen, "cannot resolve %s: %s", hp->host, gai_strerror(rc));
-        return -1;
-    }
+    if (ai == NULL) return -1;
     if (hp->port == 0) {
         /* bind(0) with SO_REUSEPORT set may hand out a port that another
          * SO_REUSEPORT listener of this user holds: pick the port without
@@ -223,13 +235,12 @@ int gw_workers_start(struct gw_config *cfg, int *ready_fd, char *err, size_t err
 {
     int n = cfg->workers, pipefd[2], alive = 0, code = 0, ready = 0, reserved;
     bool admin_off = cfg->admin_off, stopping = false;
-    pid_t *pids = calloc((size_t)n, sizeof *pids);
+    pid_t *pids = pc_xcalloc((size_t)n, sizeof *pids);
     char line[1024], first[1024] = "", ids[256 * (PC_UUID_LEN + 1) + 1] = "";
     size_t got = 0;
     sigset_t set, old;
     uint64_t last_restart_ms = 0;
 
-    if (pids == NULL) abort();
     reserved = reserve_port(&cfg->listen, err, errlen);
     if (reserved < 0 || pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) != 0) {
         if (reserved >= 0) snprintf(err, errlen, "pipe: %s", strerror(errno));
