@@ -19,6 +19,7 @@
 #include <strings.h>
 
 #include "base64.h"
+#include "xalloc.h"
 
 struct gw_jwt_verifier {
     unsigned char *hs_secret;   /* NULL: HS256 not accepted */
@@ -36,8 +37,7 @@ struct gw_jwt_verifier {
 
 struct gw_jwt_verifier *gw_jwt_verifier_new(void)
 {
-    struct gw_jwt_verifier *v = calloc(1, sizeof *v);
-    if (v == NULL) abort();
+    struct gw_jwt_verifier *v = pc_xcalloc(1, sizeof *v);
     v->require_exp = true;
     v->leeway_s = 30;
     return v;
@@ -68,8 +68,7 @@ int gw_jwt_verifier_set_hs256(struct gw_jwt_verifier *v, const void *secret, siz
         OPENSSL_cleanse(v->hs_secret, v->hs_len);
         free(v->hs_secret);
     }
-    v->hs_secret = malloc(len);
-    if (v->hs_secret == NULL) abort();
+    v->hs_secret = pc_xmalloc(len);
     memcpy(v->hs_secret, secret, len);
     v->hs_len = len;
     return 0;
@@ -89,7 +88,7 @@ int gw_jwt_verifier_set_rs256_pem(struct gw_jwt_verifier *v, const char *pem, si
     }
     /* PEM, SubjectPublicKeyInfo ("PUBLIC KEY") or PKCS#1 ("RSA PUBLIC KEY"). */
     dctx = OSSL_DECODER_CTX_new_for_pkey(&k, "PEM", NULL, "RSA", EVP_PKEY_PUBLIC_KEY, NULL, NULL);
-    if (dctx == NULL) abort();
+    pc_check(dctx != NULL);
     if (OSSL_DECODER_from_data(dctx, &data, &left) != 1) {
         EVP_PKEY_free(k);
         k = NULL;
@@ -120,8 +119,7 @@ static char *dup_or_null(const char *s)
 {
     char *d;
     if (s == NULL) return NULL;
-    d = strdup(s);
-    if (d == NULL) abort();
+    d = pc_xstrdup(s);
     return d;
 }
 
@@ -163,8 +161,7 @@ int gw_jwt_b64url_decode(const char *in, size_t n, unsigned char *out, size_t *o
     int rc;
 
     if (n % 4 == 1) return -1;
-    tmp = malloc(padded + 1);
-    if (tmp == NULL) abort();
+    tmp = pc_xmalloc(padded + 1);
     for (size_t i = 0; i < n; i++) {
         char c = in[i];
         if (c == '+' || c == '/' || c == '=') {   /* the standard alphabet is not base64url */
@@ -182,11 +179,10 @@ int gw_jwt_b64url_decode(const char *in, size_t n, unsigned char *out, size_t *o
 /* Decodes a segment that must hold a JSON object. New reference or NULL. */
 static json_t *segment_json(const char *s, size_t n)
 {
-    unsigned char *raw = malloc(n * 3 / 4 + 3);
+    unsigned char *raw = pc_xmalloc(n * 3 / 4 + 3);
     size_t rn;
     json_t *j = NULL;
 
-    if (raw == NULL) abort();
     if (gw_jwt_b64url_decode(s, n, raw, &rn) == 0)
         j = json_loadb((const char *)raw, rn, JSON_REJECT_DUPLICATES, NULL);
     free(raw);
@@ -221,7 +217,7 @@ static bool rs256_ok(const struct gw_jwt_verifier *v, const char *signed_part, s
 
     if (siglen != (size_t)EVP_PKEY_get_size(v->rs_key)) return false;
     ctx = EVP_MD_CTX_new();
-    if (ctx == NULL) abort();
+    pc_check(ctx != NULL);
     if (EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, v->rs_key) == 1 &&
         EVP_DigestVerify(ctx, sig, siglen, (const unsigned char *)signed_part, n) == 1)
         ok = true;
@@ -339,8 +335,7 @@ int gw_jwt_verify(const struct gw_jwt_verifier *v, const char *tok, size_t len, 
     *why = "malformed token";
     {
         size_t sn = len - (size_t)(dot2 + 1 - tok);
-        sig = malloc(sn * 3 / 4 + 3);
-        if (sig == NULL) abort();
+        sig = pc_xmalloc(sn * 3 / 4 + 3);
         if (gw_jwt_b64url_decode(dot2 + 1, sn, sig, &siglen) != 0) goto out;
     }
     ok = is_hs ? hs256_ok(v, tok, (size_t)(dot2 - tok), sig, siglen)
