@@ -32,7 +32,6 @@
 
 struct event;
 struct event_base;
-struct redisAsyncContext;
 
 #define PT_BACKOFF_MIN_MS 100        /* first reconnect delay */
 #define PT_BACKOFF_MAX_MS 5000       /* reconnect delay cap */
@@ -43,9 +42,9 @@ struct redisAsyncContext;
 #define PT_EVENT_MAX (1024 * 1024)   /* bytes of one event message */
 #define PT_TOPIC_MAX 128
 #define PT_PREFIX_MAX 64
-#define PT_STOP_DEREG_WAIT_MS 1000
+#define PT_STOP_DEREG_WAIT_MS 1000  /* how long stop waits for the deregister PUBLISH */
 #define PT_BUF_KEEP (64 * 1024)      /* reply buffers larger than this are given back */
-#define PT_JSON_MAX_DEPTH 1000       /* nesting of a reply written from a json_t tree */   /* how long stop waits for the deregister PUBLISH */
+#define PT_JSON_MAX_DEPTH 1000       /* nesting of a reply written from a json_t tree */
 
 /* ---- log.c ---- */
 void pt_log(portico_service *svc, int level, const char *fmt, ...)
@@ -53,13 +52,8 @@ void pt_log(portico_service *svc, int level, const char *fmt, ...)
 
 /* ---- bus.c ---- */
 
-enum pt_bus_state {
-    PT_BUS_IDLE,        /* not started, or closed for good */
-    PT_BUS_CONNECTING,  /* contexts created, handshake replies outstanding */
-    PT_BUS_UP,          /* both connections authenticated and answering */
-    PT_BUS_WAITING,     /* down; reconnect timer armed */
-};
-
+/* The bus is opaque outside bus.c (the only file that knows hiredis): the
+ * rest of the SDK sees channels, payload bytes, receiver counts and -1. */
 struct pt_bus;
 struct pt_bus_ops {
     void (*on_up)(struct pt_bus *bus, void *ud);
@@ -71,43 +65,34 @@ struct pt_bus_ops {
     void (*on_subscribed)(struct pt_bus *bus, void *ud, const char *ch, size_t chlen);
 };
 
-struct pt_bus {
-    struct event_base *base;
-    portico_service *svc;            /* for logging */
-    struct pc_redis_addr addr;
-    struct redisAsyncContext *sub;   /* subscriber connection */
-    struct redisAsyncContext *cmd;   /* PUBLISH connection */
-    enum pt_bus_state state;
-    int handshake_left;              /* PING replies still expected */
-    bool reply_skip;                 /* CLIENT REPLY allowed on cmd: see pt_bus_publish_resp */
-    int backoff_ms;
-    bool closing;                    /* pt_bus_close called: no reconnect */
-    struct event *timer_ev;          /* reconnect delay / connect timeout */
-    struct event *teardown_ev;       /* deferred teardown (never inside hiredis) */
-    const struct pt_bus_ops *ops;
-    void *ud;
-};
+/* Redis' answer to a PUBLISH, given to its callback exactly once: the
+ * number of subscribers that received the message (>= 0), or one of: */
+#define PT_PUB_LOST (-1)    /* no answer: connection lost, or the bus freed */
+#define PT_PUB_ERROR (-2)   /* Redis answered an error (an ACL refusal, ...) */
+typedef void pt_published_fn(void *ud, long long receivers);
 
-typedef void pt_publish_cb(struct redisAsyncContext *ac, void *reply, void *privdata);
-
-int pt_bus_init(struct pt_bus *bus, struct event_base *base, portico_service *svc,
-                const struct pc_redis_addr *addr, const struct pt_bus_ops *ops, void *ud);
-void pt_bus_deinit(struct pt_bus *bus);
+/* NULL when out of memory. Nothing connects before pt_bus_start. */
+struct pt_bus *pt_bus_new(struct event_base *base, portico_service *svc,
+                          const struct pc_redis_addr *addr, const struct pt_bus_ops *ops,
+                          void *ud);
+/* Disconnects (pending PUBLISH callbacks run with PT_PUB_LOST) and frees.
+ * NULL is fine. */
+void pt_bus_free(struct pt_bus *bus);
 int pt_bus_start(struct pt_bus *bus);
 void pt_bus_close(struct pt_bus *bus);     /* disconnect for good */
 bool pt_bus_is_up(const struct pt_bus *bus);
 /* SUBSCRIBE / UNSUBSCRIBE channels on the subscriber connection. 0 or -1. */
 int pt_bus_subscribe(struct pt_bus *bus, const char *const *channels, size_t n);
 int pt_bus_unsubscribe(struct pt_bus *bus, const char *channel);
-/* PUBLISH on the command connection. cb (may be NULL) gets the reply (NULL on
- * disconnect) exactly once. Returns 0, or -1 when the bus is not up (cb not
- * called). */
+/* PUBLISH on the command connection. fn (may be NULL: nobody wants the
+ * answer) is called exactly once, from the loop. Returns 0, or -1 when the
+ * bus is not up or out of memory (fn not called). */
 int pt_bus_publish(struct pt_bus *bus, const char *channel, const void *msg, size_t len,
-                   pt_publish_cb *cb, void *privdata);
+                   pt_published_fn *fn, void *ud);
 
 /* Same, for a command already written in RESP (resp.h): no formatting. */
-int pt_bus_publish_resp(struct pt_bus *bus, const char *cmd, size_t len, pt_publish_cb *cb,
-                        void *privdata);
+int pt_bus_publish_resp(struct pt_bus *bus, const char *cmd, size_t len, pt_published_fn *fn,
+                        void *ud);
 
 /* ---- match.c ---- */
 
@@ -232,7 +217,7 @@ struct portico_service {
     size_t nroutes;
     struct pc_route_decl *decls;      /* same routes as wire declarations */
 
-    struct pt_bus bus;
+    struct pt_bus *bus;
     struct event *heartbeat_ev;
     struct event *sweep_ev;
     struct event *stop_ev;            /* deferred: finish a stop */

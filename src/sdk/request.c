@@ -485,8 +485,8 @@ PORTICO_API int portico_reply(portico_request *req, int status, const char *cons
         const char *cmd = pc_resp_publish_frame(b, req->in.reply_to, strlen(req->in.reply_to),
                                                 &cmd_len);
         const char *msg = pc_resp_publish_msg(b, &msg_len);
-        if ((cmd != NULL ? pt_bus_publish_resp(&svc->bus, cmd, cmd_len, NULL, NULL)
-                         : pt_bus_publish(&svc->bus, req->in.reply_to, msg, msg_len, NULL,
+        if ((cmd != NULL ? pt_bus_publish_resp(svc->bus, cmd, cmd_len, NULL, NULL)
+                         : pt_bus_publish(svc->bus, req->in.reply_to, msg, msg_len, NULL,
                                           NULL)) != 0)
             rc = PORTICO_ERR_BUS;
     }
