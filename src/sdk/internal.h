@@ -3,8 +3,10 @@
  * Everything here is hidden (-fvisibility=hidden plus a version script) and
  * prefixed pt_. Module map:
  *   service.c  life cycle, registration, heartbeat, message dispatch
- *   bus.c      the two Redis connections, handshake, reconnect with backoff
- *   request.c  the request object, its deadline, replies
+ *   bus.c      the two Redis connections, handshake, reconnect with backoff;
+ *              the only file that includes hiredis
+ *   request.c  the request object, its arrival and deadline
+ *   reply.c    replies: envelopes, bodies written in place, JSON trees
  *   match.c    route patterns: path matching, method choice, normal forms
  *   table.c    the caller's instance table (TTL, balancing) -- pure logic
  *   call.c     outgoing calls: pick, publish, retry, reply, timeout
@@ -159,11 +161,50 @@ struct pt_inst *pt_table_inst(const struct pt_table *t, const char *instance);
 /* Least in flight, ties round-robin. NULL when none. */
 struct pt_inst *pt_table_pick(struct pt_table *t, const char *service);
 
-/* ---- request.c ---- */
-struct portico_request;
+/* ---- request.c: a request being served (replies: reply.c) ---- */
+
+#define PT_REQ_KV 48    /* params + headers read in place; more take the full decoder */
+
+struct portico_request {
+    portico_service *svc;          /* NULL once the service is freed */
+    struct pc_request_view in;     /* every string NUL-terminated */
+    struct pc_request_in full;     /* the full decoder's tree, when the lean reader declined */
+    struct pc_kv *full_kv;         /* params + headers taken from that tree (malloc'd) */
+    unsigned char *full_body;      /* its body plus a NUL */
+    json_t *params_obj;            /* params as an object: our own match, or built on demand */
+    const char *route;             /* pattern that matched, owned by in or svc */
+    char request_id[129];          /* x-request-id or "" */
+    int refs;
+    bool pending;                  /* the SDK's reference is still held */
+    bool replied, expired;
+    struct event *deadline_ev;
+    struct portico_request *prev, *next;
+    struct portico_writer {        /* portico_reply_begin's */
+        pc_buf buf;                /* memory lent by the service (its spare) */
+        portico_request *req;      /* NULL when not begun */
+    } writer;
+    struct pc_kv kv[PT_REQ_KV];    /* the lean reader's params and headers */
+    char text[];                   /* the lean reader's strings (message length + 1) */
+};
+
 void pt_request_dispatch(portico_service *svc, const char *msg, size_t len);
+/* The request is replied to or expired: drops the SDK's reference (req may
+ * be freed on return) and lets a stop that waits for it complete. */
+void pt_request_done(portico_request *req);
 /* Detaches every live request from svc (service free). */
 void pt_requests_detach(portico_service *svc);
+
+/* ---- reply.c ---- */
+
+/* Keeps b's memory for reuse unless one large reply made it grow past
+ * PT_BUF_KEEP (then frees it); b is empty on return. */
+void pt_buf_trim(pc_buf *b);
+
+/* Appends v as compact JSON, byte for byte what json_dumps(v, JSON_COMPACT |
+ * JSON_ENCODE_ANY) gives (\u escapes in lower-case hex), without its allocations; depth is the nesting
+ * already entered (0 at the top). Returns false past PT_JSON_MAX_DEPTH
+ * (which also stops on a cyclic tree); b then holds a partial text. */
+bool pt_json_write(pc_buf *b, json_t *v, int depth);
 
 /* ---- call.c ---- */
 void pt_call_on_reply(portico_service *svc, const char *msg, size_t len);
@@ -260,16 +301,6 @@ struct portico_service {
     bool free_pending;
     struct pc_ratelimit bad_rl;       /* "bad message" log lines */
 };
-
-/* Keeps b's memory for reuse unless one large reply made it grow past
- * PT_BUF_KEEP (then frees it); b is empty on return. */
-void pt_buf_trim(pc_buf *b);
-
-/* Appends v as compact JSON, byte for byte what json_dumps(v, JSON_COMPACT |
- * JSON_ENCODE_ANY) gives (\u escapes in lower-case hex), without its allocations; depth is the nesting
- * already entered (0 at the top). Returns false past PT_JSON_MAX_DEPTH
- * (which also stops on a cyclic tree); b then holds a partial text. */
-bool pt_json_write(pc_buf *b, json_t *v, int depth);
 
 /* Enter/leave a user callback (deferred free). */
 void pt_svc_enter(portico_service *svc);
