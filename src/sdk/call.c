@@ -521,11 +521,6 @@ void pt_calls_fail_all(portico_service *svc, int err)
     free(ids);
 }
 
-size_t pt_calls_pending(const portico_service *svc)
-{
-    return svc->calls ? pc_map_count(svc->calls) : 0;
-}
-
 /* ---- response accessors ---- */
 
 PORTICO_API int portico_response_status(const portico_response *res)

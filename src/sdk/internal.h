@@ -3,6 +3,7 @@
  * Everything here is hidden (-fvisibility=hidden plus a version script) and
  * prefixed pt_. Module map:
  *   service.c  life cycle, registration, heartbeat, message dispatch
+ *   drain.c    callback depth (deferred free) and "nothing in flight" (stop)
  *   bus.c      the two Redis connections, handshake, reconnect with backoff;
  *              the only file that includes hiredis
  *   request.c  the request object, its arrival and deadline
@@ -209,7 +210,6 @@ bool pt_json_write(pc_buf *b, json_t *v, int depth);
 /* ---- call.c ---- */
 void pt_call_on_reply(portico_service *svc, const char *msg, size_t len);
 void pt_calls_fail_all(portico_service *svc, int err);
-size_t pt_calls_pending(const portico_service *svc);
 
 /* ---- event.c ---- */
 void pt_event_dispatch(portico_service *svc, const char *topic, size_t topic_len,
@@ -302,9 +302,13 @@ struct portico_service {
     struct pc_ratelimit bad_rl;       /* "bad message" log lines */
 };
 
+/* ---- drain.c: what requests, calls and events report to the service ---- */
+
 /* Enter/leave a user callback (deferred free). */
 void pt_svc_enter(portico_service *svc);
 void pt_svc_leave(portico_service *svc);
+/* True when no request is pending and no call in flight. */
+bool pt_svc_is_drained(const portico_service *svc);
 /* A request or call finished: a stop may now complete. */
 void pt_svc_check_drained(portico_service *svc);
 

@@ -36,16 +36,6 @@ static char *str_printf(const char *a, const char *b, const char *c)
     return s;
 }
 
-void pt_svc_enter(portico_service *svc)
-{
-    svc->depth++;
-}
-
-void pt_svc_leave(portico_service *svc)
-{
-    svc->depth--;
-}
-
 /* ---- registration ---- */
 
 static void on_register_published(void *ud, long long receivers)
@@ -518,14 +508,6 @@ static void on_dereg_published(void *ud, long long receivers)
     pt_svc_check_drained(svc);
 }
 
-void pt_svc_check_drained(portico_service *svc)
-{
-    if (svc->state != PT_SVC_STOPPING || !svc->dereg_done)
-        return;
-    if (svc->reqs_pending == 0 && pt_calls_pending(svc) == 0)
-        event_active(svc->stop_ev, 0, 0);
-}
-
 static void on_stop_event(evutil_socket_t fd, short what, void *arg)
 {
     portico_service *svc = arg;
@@ -537,7 +519,7 @@ static void on_stop_event(evutil_socket_t fd, short what, void *arg)
         pt_log(svc, PORTICO_LOG_WARN, "deregister not confirmed; stopping anyway");
         svc->dereg_done = true;
     }
-    if (!svc->dereg_done || svc->reqs_pending > 0 || pt_calls_pending(svc) > 0)
+    if (!svc->dereg_done || !pt_svc_is_drained(svc))
         return;
     svc->state = PT_SVC_STOPPED;
     event_del(svc->sweep_ev);
