@@ -25,6 +25,43 @@
 #include "internal.h"
 #include "redis_ev.h"
 
+enum pt_bus_state {
+    PT_BUS_IDLE,        /* not started, or closed for good */
+    PT_BUS_CONNECTING,  /* contexts created, handshake replies outstanding */
+    PT_BUS_UP,          /* both connections authenticated and answering */
+    PT_BUS_WAITING,     /* down; reconnect timer armed */
+};
+
+#define PUB_KEEP 64   /* publish callback tokens kept for reuse */
+
+/* What a PUBLISH with a callback carries through hiredis: the caller's
+ * callback, and the way back to the bus for the token's reuse. */
+struct pt_pub {
+    pt_published_fn *fn;
+    void *ud;
+    struct pt_bus *bus;
+    struct pt_pub *next;    /* in the bus's free list */
+};
+
+struct pt_bus {
+    struct event_base *base;
+    portico_service *svc;            /* for logging */
+    struct pc_redis_addr addr;
+    redisAsyncContext *sub;          /* subscriber connection */
+    redisAsyncContext *cmd;          /* PUBLISH connection */
+    enum pt_bus_state state;
+    int handshake_left;              /* PING replies still expected */
+    bool reply_skip;                 /* CLIENT REPLY allowed on cmd: see pt_bus_publish_resp */
+    int backoff_ms;
+    bool closing;                    /* pt_bus_close called: no reconnect */
+    struct event *timer_ev;          /* reconnect delay / connect timeout */
+    struct event *teardown_ev;       /* deferred teardown (never inside hiredis) */
+    const struct pt_bus_ops *ops;
+    void *ud;
+    struct pt_pub *free_pubs;        /* tokens kept for reuse */
+    size_t nfree_pubs;
+};
+
 static void bus_teardown(struct pt_bus *bus);
 
 static bool bus_owns(const struct pt_bus *bus, const redisAsyncContext *ac)
@@ -250,10 +287,14 @@ static void on_teardown(evutil_socket_t fd, short what, void *arg)
         bus_teardown(bus);
 }
 
-int pt_bus_init(struct pt_bus *bus, struct event_base *base, portico_service *svc,
-                const struct pc_redis_addr *addr, const struct pt_bus_ops *ops, void *ud)
+struct pt_bus *pt_bus_new(struct event_base *base, portico_service *svc,
+                          const struct pc_redis_addr *addr, const struct pt_bus_ops *ops,
+                          void *ud)
 {
-    memset(bus, 0, sizeof *bus);
+    struct pt_bus *bus = calloc(1, sizeof *bus);
+
+    if (bus == NULL)
+        return NULL;
     bus->base = base;
     bus->svc = svc;
     bus->addr = *addr;
@@ -263,23 +304,30 @@ int pt_bus_init(struct pt_bus *bus, struct event_base *base, portico_service *sv
     bus->timer_ev = evtimer_new(base, on_timer, bus);
     bus->teardown_ev = event_new(base, -1, 0, on_teardown, bus);
     if (bus->timer_ev == NULL || bus->teardown_ev == NULL) {
-        pt_bus_deinit(bus);
-        return -1;
+        pt_bus_free(bus);
+        return NULL;
     }
-    return 0;
+    return bus;
 }
 
-void pt_bus_deinit(struct pt_bus *bus)
+void pt_bus_free(struct pt_bus *bus)
 {
+    struct pt_pub *p, *next;
+
+    if (bus == NULL)
+        return;
     bus->closing = true;
     if (bus->sub != NULL || bus->cmd != NULL)
-        bus_teardown(bus);
+        bus_teardown(bus);   /* pending PUBLISH callbacks run: tokens come back */
     if (bus->timer_ev != NULL)
         event_free(bus->timer_ev);
     if (bus->teardown_ev != NULL)
         event_free(bus->teardown_ev);
-    bus->timer_ev = bus->teardown_ev = NULL;
-    bus->state = PT_BUS_IDLE;
+    for (p = bus->free_pubs; p != NULL; p = next) {
+        next = p->next;
+        free(p);
+    }
+    free(bus);
 }
 
 int pt_bus_start(struct pt_bus *bus)
@@ -302,7 +350,7 @@ void pt_bus_close(struct pt_bus *bus)
 
 bool pt_bus_is_up(const struct pt_bus *bus)
 {
-    return bus->state == PT_BUS_UP;
+    return bus != NULL && bus->state == PT_BUS_UP;
 }
 
 int pt_bus_subscribe(struct pt_bus *bus, const char *const *channels, size_t n)
@@ -333,16 +381,71 @@ int pt_bus_unsubscribe(struct pt_bus *bus, const char *channel)
                ? 0 : -1;
 }
 
+/* ---- PUBLISH ---- */
+
+/* Gives a token back: kept for the next PUBLISH, up to PUB_KEEP. */
+static void pub_put(struct pt_bus *bus, struct pt_pub *p)
+{
+    if (bus->nfree_pubs >= PUB_KEEP) {
+        free(p);
+        return;
+    }
+    p->next = bus->free_pubs;
+    bus->free_pubs = p;
+    bus->nfree_pubs++;
+}
+
+/* The answer to a PUBLISH that has a callback: the token goes back to the
+ * free list before the callback runs (it may publish again). */
+static void on_published(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct pt_pub *p = privdata;
+    struct pt_bus *bus = p->bus;
+    redisReply *reply = r;
+    pt_published_fn *fn = p->fn;
+    void *ud = p->ud;
+    long long n;
+
+    (void)ac;
+    if (reply == NULL)
+        n = PT_PUB_LOST;
+    else if (reply->type == REDIS_REPLY_INTEGER && reply->integer >= 0)
+        n = reply->integer;
+    else
+        n = PT_PUB_ERROR;
+    pub_put(bus, p);
+    fn(ud, n);
+}
+
+/* A token for fn, or NULL when out of memory. */
+static struct pt_pub *pub_get(struct pt_bus *bus, pt_published_fn *fn, void *ud)
+{
+    struct pt_pub *p = bus->free_pubs;
+
+    if (p != NULL) {
+        bus->free_pubs = p->next;
+        bus->nfree_pubs--;
+    } else if ((p = malloc(sizeof *p)) == NULL) {
+        return NULL;
+    }
+    p->fn = fn;
+    p->ud = ud;
+    p->bus = bus;
+    return p;
+}
+
 /* CLIENT REPLY SKIP: Redis sends no answer to it, nor to the command after
  * it (errors included). */
 static const char reply_skip_cmd[] = "*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$4\r\nSKIP\r\n";
 
-int pt_bus_publish_resp(struct pt_bus *bus, const char *cmd, size_t len, pt_publish_cb *cb,
-                        void *privdata)
+int pt_bus_publish_resp(struct pt_bus *bus, const char *cmd, size_t len, pt_published_fn *fn,
+                        void *ud)
 {
+    struct pt_pub *p;
+
     if (bus->state != PT_BUS_UP)
         return -1;
-    if (cb == NULL && bus->reply_skip) {
+    if (fn == NULL && bus->reply_skip) {
         /* Nothing will answer, so no callback is queued: both commands go
          * straight into the output buffer, adjacent, and hiredis' replies
          * queue stays in step with what Redis sends. */
@@ -362,23 +465,35 @@ int pt_bus_publish_resp(struct pt_bus *bus, const char *cmd, size_t len, pt_publ
             ac->ev.addWrite(ac->ev.data);
         return 0;
     }
-    if (redisAsyncFormattedCommand(bus->cmd, (redisCallbackFn *)cb, privdata, cmd, len) !=
-        REDIS_OK)
+    if (fn == NULL)
+        return redisAsyncFormattedCommand(bus->cmd, NULL, NULL, cmd, len) == REDIS_OK ? 0 : -1;
+    if ((p = pub_get(bus, fn, ud)) == NULL)
         return -1;
+    if (redisAsyncFormattedCommand(bus->cmd, on_published, p, cmd, len) != REDIS_OK) {
+        pub_put(bus, p);
+        return -1;
+    }
     return 0;
 }
 
 int pt_bus_publish(struct pt_bus *bus, const char *channel, const void *msg, size_t len,
-                   pt_publish_cb *cb, void *privdata)
+                   pt_published_fn *fn, void *ud)
 {
+    struct pt_pub *p = NULL;
+
     if (bus->state != PT_BUS_UP)
         return -1;
     /* argv form: no format string parsed per message */
     const char *argv[3] = {"PUBLISH", channel, msg};
     size_t lens[3] = {7, strlen(channel), len};
 
-    if (redisAsyncCommandArgv(bus->cmd, (redisCallbackFn *)cb, privdata, 3, argv, lens) !=
-        REDIS_OK)
+    if (fn != NULL && (p = pub_get(bus, fn, ud)) == NULL)
         return -1;
+    if (redisAsyncCommandArgv(bus->cmd, p != NULL ? on_published : NULL, p, 3, argv, lens) !=
+        REDIS_OK) {
+        if (p != NULL)
+            pub_put(bus, p);
+        return -1;
+    }
     return 0;
 }

@@ -9,17 +9,17 @@
  *   exactly one completion: reply | TIMEOUT (deadline timer) | NO_INSTANCE |
  *   BUS (down at send or lost meanwhile) | BAD_REPLY | NO_ROUTE | CANCELLED
  *
- * In-flight calls are found by request id in svc->calls; hiredis callbacks
+ * In-flight calls are found by request id in svc->calls; PUBLISH callbacks
  * carry the id, never a call pointer. Errors found while sending are
  * delivered from the call's own timer event, so the callback never runs
  * inside portico_call_send. */
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include <event2/event.h>
-#include <hiredis/hiredis.h>
 
 #include "clock.h"
 #include "log.h"
@@ -264,7 +264,7 @@ static void on_call_timer(evutil_socket_t fd, short what, void *arg)
 
 /* ---- sending ---- */
 
-static void on_call_published(struct redisAsyncContext *ac, void *r, void *privdata);
+static void on_call_published(void *ud, long long receivers);
 
 static int call_encode(portico_call *call, const struct pt_target *tg)
 {
@@ -348,7 +348,7 @@ static int call_attempt(portico_call *call)
     struct call_tok *tok;
     int rc;
 
-    if (!pt_bus_is_up(&svc->bus))
+    if (!pt_bus_is_up(svc->bus))
         return PORTICO_ERR_BUS;
     tg = pt_table_target(&svc->table, call->service);
     if (tg == NULL)
@@ -363,7 +363,7 @@ static int call_attempt(portico_call *call)
         return PORTICO_ERR_NOMEM;
     tok->svc = svc;
     memcpy(tok->id, call->id, sizeof tok->id);
-    if (pt_bus_publish(&svc->bus, in->channel, call->msg.data, call->msg.len, on_call_published,
+    if (pt_bus_publish(svc->bus, in->channel, call->msg.data, call->msg.len, on_call_published,
                        tok) != 0) {
         free(tok);
         return PORTICO_ERR_BUS;
@@ -374,24 +374,22 @@ static int call_attempt(portico_call *call)
     return 0;
 }
 
-static void on_call_published(struct redisAsyncContext *ac, void *r, void *privdata)
+static void on_call_published(void *ud, long long receivers)
 {
-    struct call_tok *tok = privdata;
+    struct call_tok *tok = ud;
     portico_service *svc = tok->svc;
     portico_call *call = pc_map_get(svc->calls, tok->id, strlen(tok->id));
-    redisReply *reply = r;
     struct pt_inst *in;
     int rc;
 
-    (void)ac;
     free(tok);
     if (call == NULL)
         return; /* already completed */
-    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+    if (receivers < 0) {   /* lost, or Redis refused the PUBLISH */
         call_finish(call, PORTICO_ERR_BUS, NULL);
         return;
     }
-    if (reply->integer > 0)
+    if (receivers > 0)
         return; /* delivered: wait for the reply or the deadline */
     /* nobody listens on that channel: the instance is gone */
     pt_log(svc, PORTICO_LOG_INFO, "instance %s of %s is gone; dropping it", call->inst,
@@ -521,11 +519,6 @@ void pt_calls_fail_all(portico_service *svc, int err)
             call_finish(call, err, NULL);
     }
     free(ids);
-}
-
-size_t pt_calls_pending(const portico_service *svc)
-{
-    return svc->calls ? pc_map_count(svc->calls) : 0;
 }
 
 /* ---- response accessors ---- */

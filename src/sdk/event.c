@@ -43,7 +43,7 @@ PORTICO_API int portico_event_publish(portico_service *svc, const char *topic, j
         return PORTICO_ERR_INVALID;
     if (svc->state != PT_SVC_RUNNING && svc->state != PT_SVC_STOPPING)
         return PORTICO_ERR_STATE;
-    if (!pt_bus_is_up(&svc->bus))
+    if (!pt_bus_is_up(svc->bus))
         return PORTICO_ERR_BUS;
     if (pc_uuid_v4(id) != 0)
         return PORTICO_ERR_NOMEM;
@@ -59,7 +59,7 @@ PORTICO_API int portico_event_publish(portico_service *svc, const char *topic, j
         rc = PORTICO_ERR_NOMEM;
     else if (strlen(text) > PT_EVENT_MAX)
         rc = PORTICO_ERR_INVALID;
-    else if (pt_bus_publish(&svc->bus, ch, text, strlen(text), NULL, NULL) != 0)
+    else if (pt_bus_publish(svc->bus, ch, text, strlen(text), NULL, NULL) != 0)
         rc = PORTICO_ERR_BUS;
     free(text);
     free(ch);
@@ -90,11 +90,11 @@ PORTICO_API int portico_event_subscribe(portico_service *svc, const char *topic,
     }
     sub->fn = fn;
     sub->ud = ud;
-    if (svc->state == PT_SVC_RUNNING && pt_bus_is_up(&svc->bus) && !topic_has_sub(svc, topic, NULL)) {
+    if (svc->state == PT_SVC_RUNNING && pt_bus_is_up(svc->bus) && !topic_has_sub(svc, topic, NULL)) {
         sub->channel = event_channel(svc, topic);
         if (sub->channel != NULL) {
             const char *ch = sub->channel;
-            pt_bus_subscribe(&svc->bus, &ch, 1);
+            pt_bus_subscribe(svc->bus, &ch, 1);
         }
     }
     for (tail = &svc->subs; *tail != NULL; tail = &(*tail)->next)
@@ -114,7 +114,7 @@ void pt_events_resubscribe(portico_service *svc)
         if (ch == NULL)
             continue;
         c = ch;
-        pt_bus_subscribe(&svc->bus, &c, 1);
+        pt_bus_subscribe(svc->bus, &c, 1);
         free(ch);
     }
 }

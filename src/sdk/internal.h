@@ -3,8 +3,11 @@
  * Everything here is hidden (-fvisibility=hidden plus a version script) and
  * prefixed pt_. Module map:
  *   service.c  life cycle, registration, heartbeat, message dispatch
- *   bus.c      the two Redis connections, handshake, reconnect with backoff
- *   request.c  the request object, its deadline, replies
+ *   drain.c    callback depth (deferred free) and "nothing in flight" (stop)
+ *   bus.c      the two Redis connections, handshake, reconnect with backoff;
+ *              the only file that includes hiredis
+ *   request.c  the request object, its arrival and deadline
+ *   reply.c    replies: envelopes, bodies written in place, JSON trees
  *   match.c    route patterns: path matching, method choice, normal forms
  *   table.c    the caller's instance table (TTL, balancing) -- pure logic
  *   call.c     outgoing calls: pick, publish, retry, reply, timeout
@@ -32,7 +35,6 @@
 
 struct event;
 struct event_base;
-struct redisAsyncContext;
 
 #define PT_BACKOFF_MIN_MS 100        /* first reconnect delay */
 #define PT_BACKOFF_MAX_MS 5000       /* reconnect delay cap */
@@ -43,9 +45,9 @@ struct redisAsyncContext;
 #define PT_EVENT_MAX (1024 * 1024)   /* bytes of one event message */
 #define PT_TOPIC_MAX 128
 #define PT_PREFIX_MAX 64
-#define PT_STOP_DEREG_WAIT_MS 1000
+#define PT_STOP_DEREG_WAIT_MS 1000  /* how long stop waits for the deregister PUBLISH */
 #define PT_BUF_KEEP (64 * 1024)      /* reply buffers larger than this are given back */
-#define PT_JSON_MAX_DEPTH 1000       /* nesting of a reply written from a json_t tree */   /* how long stop waits for the deregister PUBLISH */
+#define PT_JSON_MAX_DEPTH 1000       /* nesting of a reply written from a json_t tree */
 
 /* ---- log.c ---- */
 void pt_log(portico_service *svc, int level, const char *fmt, ...)
@@ -53,13 +55,8 @@ void pt_log(portico_service *svc, int level, const char *fmt, ...)
 
 /* ---- bus.c ---- */
 
-enum pt_bus_state {
-    PT_BUS_IDLE,        /* not started, or closed for good */
-    PT_BUS_CONNECTING,  /* contexts created, handshake replies outstanding */
-    PT_BUS_UP,          /* both connections authenticated and answering */
-    PT_BUS_WAITING,     /* down; reconnect timer armed */
-};
-
+/* The bus is opaque outside bus.c (the only file that knows hiredis): the
+ * rest of the SDK sees channels, payload bytes, receiver counts and -1. */
 struct pt_bus;
 struct pt_bus_ops {
     void (*on_up)(struct pt_bus *bus, void *ud);
@@ -71,43 +68,34 @@ struct pt_bus_ops {
     void (*on_subscribed)(struct pt_bus *bus, void *ud, const char *ch, size_t chlen);
 };
 
-struct pt_bus {
-    struct event_base *base;
-    portico_service *svc;            /* for logging */
-    struct pc_redis_addr addr;
-    struct redisAsyncContext *sub;   /* subscriber connection */
-    struct redisAsyncContext *cmd;   /* PUBLISH connection */
-    enum pt_bus_state state;
-    int handshake_left;              /* PING replies still expected */
-    bool reply_skip;                 /* CLIENT REPLY allowed on cmd: see pt_bus_publish_resp */
-    int backoff_ms;
-    bool closing;                    /* pt_bus_close called: no reconnect */
-    struct event *timer_ev;          /* reconnect delay / connect timeout */
-    struct event *teardown_ev;       /* deferred teardown (never inside hiredis) */
-    const struct pt_bus_ops *ops;
-    void *ud;
-};
+/* Redis' answer to a PUBLISH, given to its callback exactly once: the
+ * number of subscribers that received the message (>= 0), or one of: */
+#define PT_PUB_LOST (-1)    /* no answer: connection lost, or the bus freed */
+#define PT_PUB_ERROR (-2)   /* Redis answered an error (an ACL refusal, ...) */
+typedef void pt_published_fn(void *ud, long long receivers);
 
-typedef void pt_publish_cb(struct redisAsyncContext *ac, void *reply, void *privdata);
-
-int pt_bus_init(struct pt_bus *bus, struct event_base *base, portico_service *svc,
-                const struct pc_redis_addr *addr, const struct pt_bus_ops *ops, void *ud);
-void pt_bus_deinit(struct pt_bus *bus);
+/* NULL when out of memory. Nothing connects before pt_bus_start. */
+struct pt_bus *pt_bus_new(struct event_base *base, portico_service *svc,
+                          const struct pc_redis_addr *addr, const struct pt_bus_ops *ops,
+                          void *ud);
+/* Disconnects (pending PUBLISH callbacks run with PT_PUB_LOST) and frees.
+ * NULL is fine. */
+void pt_bus_free(struct pt_bus *bus);
 int pt_bus_start(struct pt_bus *bus);
 void pt_bus_close(struct pt_bus *bus);     /* disconnect for good */
 bool pt_bus_is_up(const struct pt_bus *bus);
 /* SUBSCRIBE / UNSUBSCRIBE channels on the subscriber connection. 0 or -1. */
 int pt_bus_subscribe(struct pt_bus *bus, const char *const *channels, size_t n);
 int pt_bus_unsubscribe(struct pt_bus *bus, const char *channel);
-/* PUBLISH on the command connection. cb (may be NULL) gets the reply (NULL on
- * disconnect) exactly once. Returns 0, or -1 when the bus is not up (cb not
- * called). */
+/* PUBLISH on the command connection. fn (may be NULL: nobody wants the
+ * answer) is called exactly once, from the loop. Returns 0, or -1 when the
+ * bus is not up or out of memory (fn not called). */
 int pt_bus_publish(struct pt_bus *bus, const char *channel, const void *msg, size_t len,
-                   pt_publish_cb *cb, void *privdata);
+                   pt_published_fn *fn, void *ud);
 
 /* Same, for a command already written in RESP (resp.h): no formatting. */
-int pt_bus_publish_resp(struct pt_bus *bus, const char *cmd, size_t len, pt_publish_cb *cb,
-                        void *privdata);
+int pt_bus_publish_resp(struct pt_bus *bus, const char *cmd, size_t len, pt_published_fn *fn,
+                        void *ud);
 
 /* ---- match.c ---- */
 
@@ -174,16 +162,54 @@ struct pt_inst *pt_table_inst(const struct pt_table *t, const char *instance);
 /* Least in flight, ties round-robin. NULL when none. */
 struct pt_inst *pt_table_pick(struct pt_table *t, const char *service);
 
-/* ---- request.c ---- */
-struct portico_request;
+/* ---- request.c: a request being served (replies: reply.c) ---- */
+
+#define PT_REQ_KV 48    /* params + headers read in place; more take the full decoder */
+
+struct portico_request {
+    portico_service *svc;          /* NULL once the service is freed */
+    struct pc_request_view in;     /* every string NUL-terminated */
+    struct pc_request_in full;     /* the full decoder's tree, when the lean reader declined */
+    struct pc_kv *full_kv;         /* params + headers taken from that tree (malloc'd) */
+    unsigned char *full_body;      /* its body plus a NUL */
+    json_t *params_obj;            /* params as an object: our own match, or built on demand */
+    const char *route;             /* pattern that matched, owned by in or svc */
+    char request_id[129];          /* x-request-id or "" */
+    int refs;
+    bool pending;                  /* the SDK's reference is still held */
+    bool replied, expired;
+    struct event *deadline_ev;
+    struct portico_request *prev, *next;
+    struct portico_writer {        /* portico_reply_begin's */
+        pc_buf buf;                /* memory lent by the service (its spare) */
+        portico_request *req;      /* NULL when not begun */
+    } writer;
+    struct pc_kv kv[PT_REQ_KV];    /* the lean reader's params and headers */
+    char text[];                   /* the lean reader's strings (message length + 1) */
+};
+
 void pt_request_dispatch(portico_service *svc, const char *msg, size_t len);
+/* The request is replied to or expired: drops the SDK's reference (req may
+ * be freed on return) and lets a stop that waits for it complete. */
+void pt_request_done(portico_request *req);
 /* Detaches every live request from svc (service free). */
 void pt_requests_detach(portico_service *svc);
+
+/* ---- reply.c ---- */
+
+/* Keeps b's memory for reuse unless one large reply made it grow past
+ * PT_BUF_KEEP (then frees it); b is empty on return. */
+void pt_buf_trim(pc_buf *b);
+
+/* Appends v as compact JSON, byte for byte what json_dumps(v, JSON_COMPACT |
+ * JSON_ENCODE_ANY) gives (\u escapes in lower-case hex), without its allocations; depth is the nesting
+ * already entered (0 at the top). Returns false past PT_JSON_MAX_DEPTH
+ * (which also stops on a cyclic tree); b then holds a partial text. */
+bool pt_json_write(pc_buf *b, json_t *v, int depth);
 
 /* ---- call.c ---- */
 void pt_call_on_reply(portico_service *svc, const char *msg, size_t len);
 void pt_calls_fail_all(portico_service *svc, int err);
-size_t pt_calls_pending(const portico_service *svc);
 
 /* ---- event.c ---- */
 void pt_event_dispatch(portico_service *svc, const char *topic, size_t topic_len,
@@ -232,7 +258,7 @@ struct portico_service {
     size_t nroutes;
     struct pc_route_decl *decls;      /* same routes as wire declarations */
 
-    struct pt_bus bus;
+    struct pt_bus *bus;
     struct event *heartbeat_ev;
     struct event *sweep_ev;
     struct event *stop_ev;            /* deferred: finish a stop */
@@ -276,19 +302,13 @@ struct portico_service {
     struct pc_ratelimit bad_rl;       /* "bad message" log lines */
 };
 
-/* Keeps b's memory for reuse unless one large reply made it grow past
- * PT_BUF_KEEP (then frees it); b is empty on return. */
-void pt_buf_trim(pc_buf *b);
-
-/* Appends v as compact JSON, byte for byte what json_dumps(v, JSON_COMPACT |
- * JSON_ENCODE_ANY) gives (\u escapes in lower-case hex), without its allocations; depth is the nesting
- * already entered (0 at the top). Returns false past PT_JSON_MAX_DEPTH
- * (which also stops on a cyclic tree); b then holds a partial text. */
-bool pt_json_write(pc_buf *b, json_t *v, int depth);
+/* ---- drain.c: what requests, calls and events report to the service ---- */
 
 /* Enter/leave a user callback (deferred free). */
 void pt_svc_enter(portico_service *svc);
 void pt_svc_leave(portico_service *svc);
+/* True when no request is pending and no call in flight. */
+bool pt_svc_is_drained(const portico_service *svc);
 /* A request or call finished: a stop may now complete. */
 void pt_svc_check_drained(portico_service *svc);
 

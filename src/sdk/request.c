@@ -1,4 +1,5 @@
-/* request.c -- a request being served: arrival, handler, deadline, replies.
+/* request.c -- a request being served: arrival, handler, deadline; replies
+ * are in reply.c.
  *
  * References: the SDK holds one from arrival until the request is done
  * (replied to, or its deadline passed), dispatch holds one while the handler
@@ -6,7 +7,6 @@
  * is freed when the last one goes. A request that is done is never replied
  * to again: a late reply returns PORTICO_ERR_DEADLINE and sends nothing
  * (the gateway has answered 504 and would drop it anyway). */
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,36 +16,9 @@
 #include <event2/event.h>
 
 #include "clock.h"
-#include "jw.h"
-#include "resp.h"
 #include "log.h"
 
 #include "internal.h"
-
-#define REPLY_MAX_HEADERS 100
-#define REQ_KV 48    /* params + headers read in place; more take the full decoder */
-
-struct portico_request {
-    portico_service *svc;          /* NULL once the service is freed */
-    struct pc_request_view in;     /* every string NUL-terminated */
-    struct pc_request_in full;     /* the full decoder's tree, when the lean reader declined */
-    struct pc_kv *full_kv;         /* params + headers taken from that tree (malloc'd) */
-    unsigned char *full_body;      /* its body plus a NUL */
-    json_t *params_obj;            /* params as an object: our own match, or built on demand */
-    const char *route;             /* pattern that matched, owned by in or svc */
-    char request_id[129];          /* x-request-id or "" */
-    int refs;
-    bool pending;                  /* the SDK's reference is still held */
-    bool replied, expired;
-    struct event *deadline_ev;
-    struct portico_request *prev, *next;
-    struct portico_writer {        /* portico_reply_begin's */
-        pc_buf buf;                /* memory lent by the service (its spare) */
-        portico_request *req;      /* NULL when not begun */
-    } writer;
-    struct pc_kv kv[REQ_KV];       /* the lean reader's params and headers */
-    char text[];                   /* the lean reader's strings (message length + 1) */
-};
 
 static void req_free(portico_request *req)
 {
@@ -82,9 +55,8 @@ PORTICO_API void portico_request_unref(portico_request *req)
         req_free(req);
 }
 
-/* The request is replied to or expired: drop the SDK's reference. req may
- * be freed on return. */
-static void req_done(portico_request *req)
+/* See internal.h. */
+void pt_request_done(portico_request *req)
 {
     portico_service *svc = req->svc;
 
@@ -109,7 +81,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     req->expired = true;
     pt_log(req->svc, PORTICO_LOG_DEBUG, "request %s %s (%s) expired without a reply",
            req->in.method, req->in.path, req->in.id);
-    req_done(req);
+    pt_request_done(req);
 }
 
 void pt_requests_detach(portico_service *svc)
@@ -195,7 +167,7 @@ static portico_request *req_decode(portico_service *svc, const char *msg, size_t
         return NULL;
     }
     memset(req, 0, offsetof(portico_request, kv));
-    if (!pc_wire_decode_request_lean(&req->in, msg, len, req->text, req->kv, REQ_KV) &&
+    if (!pc_wire_decode_request_lean(&req->in, msg, len, req->text, req->kv, PT_REQ_KV) &&
         decode_full(req, msg, len, &err) != 0) {
         if (pc_ratelimit_allow(&svc->bad_rl, pc_mono_ms()))
             pt_log(svc, PORTICO_LOG_WARN, "bad request message dropped: %s", err.message);
@@ -430,287 +402,4 @@ PORTICO_API int64_t portico_request_remaining_ms(const portico_request *req)
 PORTICO_API bool portico_request_is_done(const portico_request *req)
 {
     return req->replied || req->expired || pc_unix_ms() >= req->in.deadline_ms;
-}
-
-/* ---- replies ---- */
-
-/* Replies to req with body; the envelope is written into the service's
- * reusable buffer (Redis copies it on PUBLISH). */
-PORTICO_API int portico_reply(portico_request *req, int status, const char *const *headers,
-                              const void *body, size_t body_len)
-{
-    struct pc_kv kv[REPLY_MAX_HEADERS];
-    size_t nh = 0;
-    portico_service *svc;
-    pc_buf *b;
-    int rc = 0;
-
-    if (req == NULL)
-        return PORTICO_ERR_INVALID;
-    if (req->replied)
-        return PORTICO_ERR_REPLIED;
-    if (status < 200 || status > 599 || (body == NULL && body_len > 0))
-        return PORTICO_ERR_INVALID;
-    for (; headers != NULL && headers[2 * nh] != NULL; nh++) {
-        const char *name = headers[2 * nh], *value = headers[2 * nh + 1];
-        if (nh == REPLY_MAX_HEADERS || value == NULL)
-            return PORTICO_ERR_INVALID;
-        kv[nh].name = name;
-        kv[nh].name_len = strlen(name);
-        kv[nh].value = value;
-        kv[nh].value_len = strlen(value);
-        if (!pc_header_name_is_valid(name, kv[nh].name_len) ||
-            !pc_header_value_is_valid(value, kv[nh].value_len))
-            return PORTICO_ERR_INVALID;
-    }
-    svc = req->svc;
-    if (svc == NULL)
-        return PORTICO_ERR_STATE;
-    if (req->expired || pc_unix_ms() > req->in.deadline_ms) {
-        req->expired = true;
-        req_done(req);
-        return PORTICO_ERR_DEADLINE;
-    }
-    /* The envelope is written once, framed as a PUBLISH in place (resp.h):
-     * hiredis then formats nothing and copies it once. */
-    b = &svc->reply_env;
-    pc_buf_reset(b);
-    pc_resp_publish_open(b);
-    pc_wire_encode_reply(b, req->in.id, status, kv, nh, body, body_len);
-    pc_resp_publish_close(b);
-    if (b->oom) {
-        rc = PORTICO_ERR_NOMEM;
-    } else {
-        size_t cmd_len, msg_len;
-        const char *cmd = pc_resp_publish_frame(b, req->in.reply_to, strlen(req->in.reply_to),
-                                                &cmd_len);
-        const char *msg = pc_resp_publish_msg(b, &msg_len);
-        if ((cmd != NULL ? pt_bus_publish_resp(&svc->bus, cmd, cmd_len, NULL, NULL)
-                         : pt_bus_publish(&svc->bus, req->in.reply_to, msg, msg_len, NULL,
-                                          NULL)) != 0)
-            rc = PORTICO_ERR_BUS;
-    }
-    pt_buf_trim(b);
-    if (rc == PORTICO_ERR_NOMEM)
-        return rc;
-    req->replied = true;
-    req_done(req);
-    return rc;
-}
-
-/* ---- replies written in place ---- */
-
-/* Buffers kept for reuse give back what one large reply made them grow to. */
-void pt_buf_trim(pc_buf *b)
-{
-    if (b->cap > PT_BUF_KEEP)
-        pc_buf_deinit(b);
-    else
-        pc_buf_reset(b);
-}
-
-PORTICO_API portico_writer *portico_reply_begin(portico_request *req)
-{
-    portico_writer *w;
-
-    if (req == NULL)
-        return NULL;
-    w = &req->writer;
-    if (w->buf.data == NULL && req->svc != NULL && req->svc->spare.data != NULL) {
-        w->buf = req->svc->spare;  /* the memory of the last reply written */
-        pc_buf_init(&req->svc->spare);
-    }
-    pc_buf_reset(&w->buf);
-    w->req = req;
-    return w;
-}
-
-PORTICO_API void portico_write(portico_writer *w, const void *data, size_t len)
-{
-    if (w != NULL)
-        pc_buf_append(&w->buf, data, len);
-}
-
-PORTICO_API void portico_write_str(portico_writer *w, const char *s)
-{
-    if (w != NULL && s != NULL)
-        pc_buf_append(&w->buf, s, strlen(s));
-}
-
-PORTICO_API void portico_write_json_strn(portico_writer *w, const char *s, size_t len)
-{
-    if (w != NULL)
-        pc_jw_str(&w->buf, s != NULL ? s : "", s != NULL ? len : 0);
-}
-
-PORTICO_API void portico_write_json_str(portico_writer *w, const char *s)
-{
-    portico_write_json_strn(w, s, s != NULL ? strlen(s) : 0);
-}
-
-PORTICO_API void portico_write_json_int(portico_writer *w, int64_t v)
-{
-    if (w != NULL)
-        pc_jw_i64(&w->buf, v);
-}
-
-PORTICO_API int portico_reply_end(portico_writer *w, int status, const char *const *headers)
-{
-    portico_request *req;
-    portico_service *svc;
-    pc_buf b;
-    int rc;
-
-    if (w == NULL || w->req == NULL)
-        return PORTICO_ERR_INVALID;
-    /* the reply may free req (and w with it): take the buffer out first */
-    req = w->req;
-    svc = req->svc;
-    b = w->buf;
-    pc_buf_init(&w->buf);
-    w->req = NULL;
-    rc = b.oom ? PORTICO_ERR_NOMEM : portico_reply(req, status, headers, b.data, b.len);
-    if (svc != NULL && svc->spare.data == NULL) {
-        pt_buf_trim(&b);           /* (a service is never freed inside a reply) */
-        svc->spare = b;
-    } else {
-        pc_buf_deinit(&b);
-    }
-    return rc;
-}
-
-/* Writes a real as jansson does: %.17g, a ".0" when that would read as an
- * integer, and the exponent without '+' or leading zeros ("1e300", "1e-5"). */
-static void write_real(pc_buf *b, double d)
-{
-    char t[40], *e;
-    int n = snprintf(t, sizeof t, "%.17g", d);
-
-    if (n < 0 || (size_t)n >= sizeof t - 2)
-        return;
-    if (strpbrk(t, ".e") == NULL) {
-        memcpy(t + n, ".0", 3);
-        n += 2;
-    }
-    if ((e = strchr(t, 'e')) != NULL) {
-        char *from = e + 1, *to = e + 1;
-        if (*from == '+')
-            from++;
-        else if (*from == '-')
-            from++, to++;
-        while (*from == '0' && from[1] != '\0')
-            from++;
-        memmove(to, from, strlen(from) + 1);
-        n = (int)strlen(t);
-    }
-    pc_buf_append(b, t, (size_t)n);
-}
-
-/* See internal.h. */
-bool pt_json_write(pc_buf *b, json_t *v, int depth)
-{
-    const char *k;
-    size_t i, kn;
-    json_t *x;
-    bool first = true;
-
-    if (depth > PT_JSON_MAX_DEPTH)
-        return false;
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        pc_buf_putc(b, '{');
-        json_object_keylen_foreach(v, k, kn, x) {
-            if (!first)
-                pc_buf_putc(b, ',');
-            first = false;
-            pc_jw_str(b, k, kn);
-            pc_buf_putc(b, ':');
-            if (!pt_json_write(b, x, depth + 1))
-                return false;
-        }
-        pc_buf_putc(b, '}');
-        return true;
-    case JSON_ARRAY:
-        pc_buf_putc(b, '[');
-        json_array_foreach(v, i, x) {
-            if (i > 0)
-                pc_buf_putc(b, ',');
-            if (!pt_json_write(b, x, depth + 1))
-                return false;
-        }
-        pc_buf_putc(b, ']');
-        return true;
-    case JSON_STRING:
-        pc_jw_str(b, json_string_value(v), json_string_length(v));
-        return true;
-    case JSON_INTEGER:
-        pc_jw_i64(b, (int64_t)json_integer_value(v));
-        return true;
-    case JSON_REAL:
-        write_real(b, json_real_value(v));
-        return true;
-    case JSON_TRUE:
-        pc_buf_append(b, "true", 4);
-        return true;
-    case JSON_FALSE:
-        pc_buf_append(b, "false", 5);
-        return true;
-    default:
-        pc_buf_append(b, "null", 4);
-        return true;
-    }
-}
-
-PORTICO_API int portico_reply_json(portico_request *req, int status, json_t *value)
-{
-    static const char *const h[] = {"content-type", "application/json", NULL};
-    portico_writer *w;
-    bool ok;
-
-    if (value == NULL)
-        return PORTICO_ERR_INVALID;
-    w = portico_reply_begin(req);
-    if (w == NULL) {
-        json_decref(value);
-        return req == NULL ? PORTICO_ERR_INVALID : PORTICO_ERR_NOMEM;
-    }
-    ok = pt_json_write(&w->buf, value, 0);
-    json_decref(value);
-    if (!ok) {
-        w->req = NULL;
-        return PORTICO_ERR_INVALID;
-    }
-    return portico_reply_end(w, status, h);
-}
-
-PORTICO_API int portico_reply_text(portico_request *req, int status, const char *fmt, ...)
-{
-    static const char *const h[] = {"content-type", "text/plain; charset=utf-8", NULL};
-    portico_writer *w = portico_reply_begin(req);
-    va_list ap;
-
-    if (w == NULL)
-        return req == NULL ? PORTICO_ERR_INVALID : PORTICO_ERR_NOMEM;
-    va_start(ap, fmt);
-    pc_buf_vprintf(&w->buf, fmt, ap);
-    va_end(ap);
-    return portico_reply_end(w, status, h);
-}
-
-PORTICO_API int portico_reply_error(portico_request *req, int status, const char *code,
-                                    const char *message)
-{
-    static const char *const h[] = {"content-type", "application/json", NULL};
-    portico_writer *w = portico_reply_begin(req);
-
-    if (w == NULL)
-        return req == NULL ? PORTICO_ERR_INVALID : PORTICO_ERR_NOMEM;
-    portico_write_str(w, "{\"error\":");
-    portico_write_json_str(w, code ? code : "error");
-    portico_write_str(w, ",\"message\":");
-    portico_write_json_str(w, message ? message : "");
-    portico_write_str(w, ",\"request_id\":");
-    portico_write_json_str(w, req->request_id);
-    portico_write_str(w, "}");
-    return portico_reply_end(w, status, h);
 }

@@ -36,24 +36,14 @@ static char *str_printf(const char *a, const char *b, const char *c)
     return s;
 }
 
-void pt_svc_enter(portico_service *svc)
-{
-    svc->depth++;
-}
-
-void pt_svc_leave(portico_service *svc)
-{
-    svc->depth--;
-}
-
 /* ---- registration ---- */
 
-static void on_register_published(struct redisAsyncContext *ac, void *reply, void *privdata)
+static void on_register_published(void *ud, long long receivers)
 {
-    portico_service *svc = privdata;
+    portico_service *svc = ud;
 
-    (void)ac;
-    if (reply == NULL || svc->state != PT_SVC_RUNNING || svc->announced)
+    /* Redis answered (even with an error): the register went out */
+    if (receivers == PT_PUB_LOST || svc->state != PT_SVC_RUNNING || svc->announced)
         return;
     svc->announced = true;
     pt_log(svc, PORTICO_LOG_INFO, "registered %s instance %s (%zu routes)", svc->name,
@@ -69,7 +59,7 @@ static void on_register_published(struct redisAsyncContext *ac, void *reply, voi
  * in a signed envelope when a registration secret is set. Returns what
  * pt_bus_publish returns, or -1 when out of memory or signing fails. */
 static int publish_registration(portico_service *svc, const pc_buf *msg,
-                                pt_publish_cb *fn, void *ud)
+                                pt_published_fn *fn, void *ud)
 {
     pc_buf env;
     int rc;
@@ -77,11 +67,11 @@ static int publish_registration(portico_service *svc, const pc_buf *msg,
     if (msg->oom)
         return -1;
     if (svc->reg_secret_len == 0)
-        return pt_bus_publish(&svc->bus, svc->ch_register, msg->data, msg->len, fn, ud);
+        return pt_bus_publish(svc->bus, svc->ch_register, msg->data, msg->len, fn, ud);
     pc_buf_init(&env);
     rc = pc_sign_wrap(&env, msg->data, msg->len, svc->reg_secret, svc->reg_secret_len);
     if (rc == 0 && !env.oom)
-        rc = pt_bus_publish(&svc->bus, svc->ch_register, env.data, env.len, fn, ud);
+        rc = pt_bus_publish(svc->bus, svc->ch_register, env.data, env.len, fn, ud);
     else
         rc = -1;
     pc_buf_deinit(&env);
@@ -134,7 +124,7 @@ static void svc_announce(portico_service *svc)
         pc_buf_init(&b);
         pc_wire_encode_discover(&b);
         if (!b.oom)
-            pt_bus_publish(&svc->bus, svc->ch_discover, b.data, b.len, NULL, NULL);
+            pt_bus_publish(svc->bus, svc->ch_discover, b.data, b.len, NULL, NULL);
         pc_buf_deinit(&b);
     }
     if (svc->nroutes > 0) {
@@ -174,7 +164,7 @@ static void on_bus_up(struct pt_bus *bus, void *ud)
     svc->subs_expected = (int)n;
     svc->announced = false;
     pt_log(svc, PORTICO_LOG_INFO, "redis: connected");
-    if (n == 0 || pt_bus_subscribe(&svc->bus, ch, n) != 0) {
+    if (n == 0 || pt_bus_subscribe(svc->bus, ch, n) != 0) {
         svc->subs_expected = 0;
         svc_announce(svc);
     }
@@ -319,7 +309,8 @@ PORTICO_API portico_service *portico_service_new(struct event_base *base, const 
     if (svc->heartbeat_ev == NULL || svc->sweep_ev == NULL || svc->stop_ev == NULL ||
         svc->free_ev == NULL || svc->calls == NULL || pt_table_init(&svc->table) != 0)
         goto fail;
-    if (pt_bus_init(&svc->bus, base, svc, &addr, &bus_ops, svc) != 0)
+    svc->bus = pt_bus_new(base, svc, &addr, &bus_ops, svc);
+    if (svc->bus == NULL)
         goto fail;
     return svc;
 fail:
@@ -484,7 +475,7 @@ PORTICO_API int portico_service_start(portico_service *svc)
         event_add(svc->sweep_ev, &tv);
     }
     pt_log(svc, PORTICO_LOG_DEBUG, "starting %s instance %s", svc->name, svc->instance);
-    if (pt_bus_start(&svc->bus) != 0)
+    if (pt_bus_start(svc->bus) != 0)
         return PORTICO_ERR_STATE;
     return 0;
 }
@@ -501,29 +492,20 @@ PORTICO_API const char *portico_service_instance(const portico_service *svc)
 
 PORTICO_API bool portico_service_is_connected(const portico_service *svc)
 {
-    return pt_bus_is_up(&svc->bus) && svc->subs_expected == 0;
+    return pt_bus_is_up(svc->bus) && svc->subs_expected == 0;
 }
 
 /* ---- stop ---- */
 
-static void on_dereg_published(struct redisAsyncContext *ac, void *reply, void *privdata)
+static void on_dereg_published(void *ud, long long receivers)
 {
-    portico_service *svc = privdata;
+    portico_service *svc = ud;
 
-    (void)ac;
-    (void)reply;
+    (void)receivers;
     if (svc->state != PT_SVC_STOPPING || svc->dereg_done)
         return;
     svc->dereg_done = true;
     pt_svc_check_drained(svc);
-}
-
-void pt_svc_check_drained(portico_service *svc)
-{
-    if (svc->state != PT_SVC_STOPPING || !svc->dereg_done)
-        return;
-    if (svc->reqs_pending == 0 && pt_calls_pending(svc) == 0)
-        event_active(svc->stop_ev, 0, 0);
 }
 
 static void on_stop_event(evutil_socket_t fd, short what, void *arg)
@@ -537,12 +519,12 @@ static void on_stop_event(evutil_socket_t fd, short what, void *arg)
         pt_log(svc, PORTICO_LOG_WARN, "deregister not confirmed; stopping anyway");
         svc->dereg_done = true;
     }
-    if (!svc->dereg_done || svc->reqs_pending > 0 || pt_calls_pending(svc) > 0)
+    if (!svc->dereg_done || !pt_svc_is_drained(svc))
         return;
     svc->state = PT_SVC_STOPPED;
     event_del(svc->sweep_ev);
     event_del(svc->stop_ev);
-    pt_bus_close(&svc->bus);
+    pt_bus_close(svc->bus);
     pt_log(svc, PORTICO_LOG_INFO, "stopped");
     if (svc->stopped_fn != NULL) {
         pt_svc_enter(svc);
@@ -560,11 +542,11 @@ PORTICO_API int portico_service_stop(portico_service *svc, portico_stopped_fn *f
     svc->stopped_ud = ud;
     svc->dereg_done = true;
     event_del(svc->heartbeat_ev);
-    if (svc->nroutes > 0 && pt_bus_is_up(&svc->bus)) {
+    if (svc->nroutes > 0 && pt_bus_is_up(svc->bus)) {
         pc_buf b;
         struct timeval tv = {PT_STOP_DEREG_WAIT_MS / 1000, (PT_STOP_DEREG_WAIT_MS % 1000) * 1000};
 
-        pt_bus_unsubscribe(&svc->bus, svc->ch_svc);
+        pt_bus_unsubscribe(svc->bus, svc->ch_svc);
         pc_buf_init(&b);
         pc_wire_encode_deregister(&b, svc->name, svc->instance, pc_unix_ms());
         if (publish_registration(svc, &b, on_dereg_published, svc) == 0) {
@@ -574,8 +556,8 @@ PORTICO_API int portico_service_stop(portico_service *svc, portico_stopped_fn *f
         pc_buf_deinit(&b);
         pt_log(svc, PORTICO_LOG_INFO, "deregistering %s", svc->instance);
     }
-    if (!pt_bus_is_up(&svc->bus))
-        pt_bus_close(&svc->bus);
+    if (!pt_bus_is_up(svc->bus))
+        pt_bus_close(svc->bus);
     if (svc->dereg_done)
         event_active(svc->stop_ev, 0, 0);
     return 0;
@@ -590,7 +572,8 @@ static void svc_really_free(portico_service *svc)
     svc->free_pending = true;
     if (svc->calls != NULL)
         pt_calls_fail_all(svc, PORTICO_ERR_CANCELLED);
-    pt_bus_deinit(&svc->bus);
+    pt_bus_free(svc->bus);
+    svc->bus = NULL;
     pt_requests_detach(svc);
     pt_events_free(svc);
     pt_table_deinit(&svc->table);
