@@ -197,10 +197,6 @@ void pt_requests_detach(portico_service *svc);
 
 /* ---- reply.c ---- */
 
-/* Keeps b's memory for reuse unless one large reply made it grow past
- * PT_BUF_KEEP (then frees it); b is empty on return. */
-void pt_buf_trim(pc_buf *b);
-
 /* Appends v as compact JSON, byte for byte what json_dumps(v, JSON_COMPACT |
  * JSON_ENCODE_ANY) gives (\u escapes in lower-case hex), without its allocations; depth is the nesting
  * already entered (0 at the top). Returns false past PT_JSON_MAX_DEPTH

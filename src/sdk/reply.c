@@ -77,7 +77,7 @@ PORTICO_API int portico_reply(portico_request *req, int status, const char *cons
                                           NULL)) != 0)
             rc = PORTICO_ERR_BUS;
     }
-    pt_buf_trim(b);
+    pc_buf_trim(b, PT_BUF_KEEP);
     if (rc == PORTICO_ERR_NOMEM)
         return rc;
     req->replied = true;
@@ -86,15 +86,6 @@ PORTICO_API int portico_reply(portico_request *req, int status, const char *cons
 }
 
 /* ---- replies written in place ---- */
-
-/* Buffers kept for reuse give back what one large reply made them grow to. */
-void pt_buf_trim(pc_buf *b)
-{
-    if (b->cap > PT_BUF_KEEP)
-        pc_buf_deinit(b);
-    else
-        pc_buf_reset(b);
-}
 
 PORTICO_API portico_writer *portico_reply_begin(portico_request *req)
 {
@@ -158,7 +149,7 @@ PORTICO_API int portico_reply_end(portico_writer *w, int status, const char *con
     w->req = NULL;
     rc = b.oom ? PORTICO_ERR_NOMEM : portico_reply(req, status, headers, b.data, b.len);
     if (svc != NULL && svc->spare.data == NULL) {
-        pt_buf_trim(&b);           /* (a service is never freed inside a reply) */
+        pc_buf_trim(&b, PT_BUF_KEEP);           /* (a service is never freed inside a reply) */
         svc->spare = b;
     } else {
         pc_buf_deinit(&b);
