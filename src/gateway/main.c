@@ -23,7 +23,7 @@
 #include "stats.h"
 #include "router.h"
 #include "server.h"
-#include "sign.h"
+#include "regpolicy.h"
 #include "uuid.h"
 #include "wire.h"
 
@@ -207,7 +207,7 @@ static int run(void)
     gw_ratelimit_deinit();        /* after the bus: no rate-limit call is pending */
     gw_req_pool_free();           /* after everything that may free a request */
     gw_registry_deinit();
-    pc_reg_policy_free(config.reg_policy);   /* wipes the secrets */
+    gw_regpolicy_free(config.reg_policy);   /* wipes the secrets */
     config.reg_policy = NULL;
     gw_router_free(gw.router);
     event_free(sigterm);
@@ -243,7 +243,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "portico: %s\n", err);
         return 2;
     }
-    if (pc_reg_policy_load(&config.reg_policy, config.registration_secret_file,
+    if (gw_regpolicy_load(&config.reg_policy, config.registration_secret_file,
                            config.registration_secrets_file, config.route_allowlist_file, err,
                            sizeof err) != 0) {
         fprintf(stderr, "portico: %s\n", err);
