@@ -14,6 +14,7 @@
 #include "clock.h"
 #include "config.h"
 #include "conn.h"
+#include "cors.h"
 #include "forward.h"
 #include "gw.h"
 #include "log.h"
@@ -217,6 +218,7 @@ static int run(void)
     event_base_free(gw.base);
     pc_buf_deinit(&discover_msg);
     gw_auth_unload();
+    gw_cors_unload();
     libevent_global_shutdown();
     return 0;
 }
@@ -235,7 +237,8 @@ int main(int argc, char **argv)
         break;
     }
     pc_log_min = config.log_level;
-    if (gw_auth_load(config.auth_file, err, sizeof err) != 0) {
+    if (gw_cors_load(config.auth_file, err, sizeof err) != 0 ||
+        gw_auth_load(config.auth_file, err, sizeof err) != 0) {
         fprintf(stderr, "portico: %s\n", err);
         return 2;
     }
