@@ -79,7 +79,8 @@ enum gw_rl_verdict gw_ratelimit_check(struct gw_req *r, const char *route,
 
 /* ---- exposed for the unit tests ---- */
 
-/* The rule for a route pattern, or NULL when it is not limited. */
+/* The rule for a route pattern, or NULL when it is not limited
+ * (ratelimit_rules.c). */
 const struct gw_rl_rule *gw_ratelimit_rule_for(const char *route);
 /* A full bucket. */
 void gw_rl_bucket_init(struct gw_rl_bucket *b, const struct gw_rl_rule *rule, uint64_t now_ms);
