@@ -4,8 +4,10 @@
  *
  * Rules match the *route pattern* the router chose, never the raw path, so
  * percent-encoding or dot tricks cannot dodge a rule: whatever path reaches
- * a route is judged by that route's rule. Param names do not count
- * ("/u/{id}" and "/u/{uid}" are the same pattern, as in the router). */
+ * a route is judged by that route's rule. Patterns and prefixes are compared
+ * by path.h, as everywhere: param names do not count ("/u/{id}" and
+ * "/u/{uid}" are the same pattern), and a prefix covers whole segments
+ * ("/api" covers "/api" and "/api/x", not "/apix"). */
 #include "auth.h"
 
 #include <jansson.h>
@@ -21,6 +23,7 @@
 #include "gw.h"
 #include "jwt.h"
 #include "log.h"
+#include "path.h"
 #include "xalloc.h"
 
 static const struct gw_auth_policy *const pol = &gw_auth_pol;
@@ -29,42 +32,17 @@ static const struct gw_auth_policy *const pol = &gw_auth_pol;
 /* Rules                                                                     */
 /* ------------------------------------------------------------------------ */
 
-/* Next segment of p[0..n) from *i (which points at a '/'). */
-static bool next_seg(const char *p, size_t n, size_t *i, const char **s, size_t *sl)
+size_t gw_auth_pattern_segments(const char *pattern, bool prefix)
 {
-    size_t start;
-    if (*i >= n || (n == 1 && *i == 0)) return false;   /* "/" has no segment */
-    start = ++*i;
-    while (*i < n && p[*i] != '/') (*i)++;
-    *s = p + start;
-    *sl = *i - start;
-    return true;
-}
-
-static bool seg_is_param(const char *s, size_t n)
-{
-    return n >= 2 && s[0] == '{' && s[n - 1] == '}';
-}
-
-size_t gw_auth_pattern_segments(const char *p)
-{
-    size_t i = 0, n = strlen(p), c = 0, sl;
-    const char *s;
-    while (next_seg(p, n, &i, &s, &sl)) c++;
-    return c;
+    size_t n = strlen(pattern);
+    return pc_path_count_segments(pattern, prefix ? pc_prefix_len(pattern, n) : n);
 }
 
 bool gw_auth_rule_covers(const struct gw_auth_rule *ru, const char *pat)
 {
-    size_t ri = 0, pi = 0, rn = strlen(ru->pattern), pn = strlen(pat), rl, pl;
-    const char *rs, *ps;
-
-    while (next_seg(ru->pattern, rn, &ri, &rs, &rl)) {
-        if (!next_seg(pat, pn, &pi, &ps, &pl)) return false;
-        if (seg_is_param(rs, rl) && seg_is_param(ps, pl)) continue;
-        if (rl != pl || memcmp(rs, ps, rl) != 0) return false;
-    }
-    return ru->prefix || !next_seg(pat, pn, &pi, &ps, &pl);
+    size_t rn = strlen(ru->pattern), pn = strlen(pat);
+    return ru->prefix ? pc_path_covers(ru->pattern, rn, pat, pn)
+                      : pc_pattern_equal(ru->pattern, rn, pat, pn);
 }
 
 bool gw_auth_rule_has_method(const struct gw_auth_rule *ru, const char *method)

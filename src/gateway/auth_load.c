@@ -243,7 +243,7 @@ static int load_rule(struct gw_auth_rule *ru, const json_t *e, size_t i, char *e
                        where);
     ru->pattern = pc_xstrdup(json_string_value(pv));
     ru->prefix = pre != NULL;
-    ru->nseg = gw_auth_pattern_segments(ru->pattern);
+    ru->nseg = gw_auth_pattern_segments(ru->pattern, ru->prefix);
     if (parse_mode(json_object_get(e, "auth"), &ru->mode) != 0)
         return pc_errf(err, errlen, "%s.auth must be public, api_key, jwt or api_key_or_jwt",
                        where);

@@ -18,7 +18,7 @@ enum gw_auth_mode { GW_AUTH_PUBLIC, GW_AUTH_API_KEY, GW_AUTH_JWT, GW_AUTH_EITHER
 struct gw_auth_rule {
     char *pattern;          /* a valid route pattern */
     bool prefix;            /* true: matches routes under it; false: exactly it */
-    size_t nseg;            /* segments of pattern */
+    size_t nseg;            /* segments of pattern (gw_auth_pattern_segments) */
     char **methods;         /* NULL: any method */
     size_t nmethods;
     enum gw_auth_mode mode;
@@ -43,13 +43,14 @@ struct gw_auth_policy {
 /* The process' policy: owned by auth_load.c, read by auth.c. */
 extern struct gw_auth_policy gw_auth_pol;
 
-/* auth.c: true if rule ru covers route pattern pat (exactly, or as a prefix
- * of whole segments; param names do not count). */
+/* auth.c: true if rule ru covers route pattern pat: the same pattern, or for
+ * a prefix rule, pc_path_covers (whole segments); param names do not count. */
 bool gw_auth_rule_covers(const struct gw_auth_rule *ru, const char *pat);
 /* auth.c: true if ru applies to method (a GET rule also guards HEAD). */
 bool gw_auth_rule_has_method(const struct gw_auth_rule *ru, const char *method);
-/* auth.c: segments of a route pattern ("/" has none). */
-size_t gw_auth_pattern_segments(const char *pattern);
+/* auth.c: segments of a rule's pattern ("/" has none; a prefix counts as
+ * pc_prefix_len leaves it): the rule's specificity. */
+size_t gw_auth_pattern_segments(const char *pattern, bool prefix);
 /* auth.c: SHA-256 of data[0..n) (aborts if libcrypto cannot compute it). */
 void gw_auth_sha256(const void *data, size_t n, unsigned char out[32]);
 

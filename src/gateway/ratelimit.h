@@ -36,7 +36,7 @@ struct gw_rl_rule {
     char *pattern;           /* exact pattern or prefix (owned); NULL for the default */
     bool prefix;             /* pattern is a prefix of route patterns */
     bool unlimited;          /* matching routes are not limited */
-    size_t spec;             /* pattern length without param names: longer wins */
+    size_t spec;             /* segments of a prefix (path.h): more wins */
     uint32_t burst;          /* bucket size, 1..GW_RL_RATE_MAX */
     uint64_t interval_us;    /* time to earn one token, >= 1 */
     uint32_t window_s;       /* RateLimit-Policy window: burst * interval, seconds */

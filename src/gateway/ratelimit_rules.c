@@ -11,6 +11,7 @@
 
 #include "errf.h"
 #include "jsonfile.h"
+#include "path.h"
 #include "ratelimit.h"
 #include "xalloc.h"
 
@@ -21,33 +22,22 @@ static bool have_default;
 
 static uint64_t ceil_div(uint64_t a, uint64_t b) { return a / b + (a % b != 0); }
 
-/* Walks pattern p along route q, ignoring param names ("{id}" == "{uid}").
- * Returns where p ends in q when p is a prefix of q, else NULL. */
-static const char *pat_skip(const char *p, const char *q)
+/* True if rule applies to route pattern route (path.h: param names do not
+ * count; a prefix covers whole segments). */
+static bool rule_covers(const struct gw_rl_rule *rule, const char *route)
 {
-    while (*p) {
-        if (*p != *q) return NULL;
-        if (*p == '{') {
-            p = strchr(p, '}');
-            q = strchr(q, '}');
-            if (p == NULL || q == NULL) return NULL;
-        }
-        p++;
-        q++;
-    }
-    return q;
+    size_t pn = strlen(rule->pattern), rn = strlen(route);
+    return rule->prefix ? pc_path_covers(rule->pattern, pn, route, rn)
+                        : pc_pattern_equal(rule->pattern, pn, route, rn);
 }
 
-/* Length of a pattern without param names: the measure of specificity. */
-static size_t pat_spec(const char *p)
+/* Segments of a rule's pattern: the measure of specificity among prefixes
+ * ("/api/" and "/api/" "*" count as "/api"). */
+static size_t rule_spec(const struct gw_rl_rule *rule)
 {
-    size_t n = 0;
-    while (*p) {
-        const char *close = *p == '{' ? strchr(p, '}') : NULL;
-        n += close ? 2 : 1;
-        p = close ? close + 1 : p + 1;
-    }
-    return n;
+    size_t n = strlen(rule->pattern);
+    return pc_path_count_segments(rule->pattern,
+                                  rule->prefix ? pc_prefix_len(rule->pattern, n) : n);
 }
 
 const struct gw_rl_rule *gw_ratelimit_rule_for(const char *route)
@@ -56,17 +46,12 @@ const struct gw_rl_rule *gw_ratelimit_rule_for(const char *route)
 
     for (size_t i = 0; i < nrules; i++) {
         const struct gw_rl_rule *rule = &rules[i];
-        const char *rest = pat_skip(rule->pattern, route);
-        size_t pl;
 
-        if (rest == NULL) continue;
+        if (!rule_covers(rule, route)) continue;
         if (!rule->prefix) {
-            if (*rest != '\0') continue;
             best = rule;                /* an exact pattern beats every prefix */
             break;
         }
-        pl = strlen(rule->pattern);
-        if (*rest != '\0' && *rest != '/' && rule->pattern[pl - 1] != '/') continue;
         if (best == NULL || rule->spec > best->spec) best = rule;
     }
     if (best == NULL && have_default) best = &default_rule;
@@ -125,7 +110,7 @@ static int rule_parse(json_t *o, bool is_default, struct gw_rl_rule *rule, const
     }
     if (!is_default && rule->pattern == NULL)
         return pc_errf(err, errlen, "%s: needs \"route\" or \"prefix\"", what);
-    if (rule->pattern) rule->spec = pat_spec(rule->pattern);
+    if (rule->pattern) rule->spec = rule_spec(rule);
     if (rule->unlimited) return 0;
     if (rate == 0) return pc_errf(err, errlen, "%s: needs \"rate\" (or \"unlimited\": true)", what);
     rule_set_rate(rule, per_us, (uint32_t)rate, (uint32_t)(burst ? burst : rate));
@@ -167,9 +152,8 @@ static int load_rules(json_t *root, char *err, size_t errlen)
         }
         nrules++;
         for (size_t j = 0; j + 1 < nrules; j++) {
-            const char *rest = pat_skip(rules[j].pattern, rules[i].pattern);
-            if (rules[j].prefix == rules[i].prefix && rest && *rest == '\0' &&
-                rules[j].spec == rules[i].spec) {
+            if (rules[j].prefix == rules[i].prefix && rules[j].spec == rules[i].spec &&
+                rule_covers(&rules[j], rules[i].pattern)) {
                 return pc_errf(err, errlen, "%s: same %s as rules[%zu]", what,
                                rules[i].prefix ? "prefix" : "route", j);
             }

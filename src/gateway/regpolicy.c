@@ -11,6 +11,7 @@
 #include "jsonfile.h"
 #include "map.h"
 #include "names.h"
+#include "path.h"
 #include "sign.h"
 #include "xalloc.h"
 
@@ -269,12 +270,7 @@ bool gw_regpolicy_route_allowed(const struct gw_regpolicy *p, const char *servic
     if (p == NULL || p->allow == NULL) return true;
     a = pc_map_get(p->allow, service, strlen(service));
     if (a == NULL) return false;
-    for (size_t i = 0; i < a->n; i++) {
-        const char *pre = a->prefix[i];
-        size_t n = strlen(pre);
-        if (n == 1) return true;        /* "/" */
-        if (plen >= n && memcmp(pattern, pre, n) == 0 && (plen == n || pattern[n] == '/'))
-            return true;
-    }
+    for (size_t i = 0; i < a->n; i++)
+        if (pc_path_covers(a->prefix[i], strlen(a->prefix[i]), pattern, plen)) return true;
     return false;
 }

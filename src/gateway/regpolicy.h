@@ -43,8 +43,8 @@ bool gw_regpolicy_wants_signature(const struct gw_regpolicy *p);
  * from p), or -1 when the service may not register at all. */
 int gw_regpolicy_key(const struct gw_regpolicy *p, const char *service, size_t n,
                      const void **key, size_t *keylen);
-/* True when service may own pattern: no allow-list, or pattern lies under
- * one of the service's prefixes on a segment boundary: "/users" allows
+/* True when service may own pattern: no allow-list, or one of the service's
+ * prefixes covers it by whole segments (pc_path_covers): "/users" allows
  * "/users", "/users/{id}" and "/users" + "/" + "*", not "/usersx"; "/"
  * allows everything. A service the allow-list does not name owns nothing. */
 bool gw_regpolicy_route_allowed(const struct gw_regpolicy *p, const char *service,

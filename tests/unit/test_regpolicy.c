@@ -87,6 +87,17 @@ static void test_policy(void)
     CHECK(!gw_regpolicy_route_allowed(p, "unlisted", "/users"));
     gw_regpolicy_free(p);
 
+    /* Whole segments (path.h): "/api" covers "/api" and "/api/x", never "/apix". */
+    CHECK_EQ_INT(gw_regpolicy_load(&p, NULL, NULL, write_str("{\"api\":[\"/api\"]}"), err,
+                                   sizeof err),
+                 0);
+    CHECK(gw_regpolicy_route_allowed(p, "api", "/api"));
+    CHECK(gw_regpolicy_route_allowed(p, "api", "/api/x"));
+    CHECK(gw_regpolicy_route_allowed(p, "api", "/api/{id}/*"));
+    CHECK(!gw_regpolicy_route_allowed(p, "api", "/apix"));
+    CHECK(!gw_regpolicy_route_allowed(p, "api", "/apix/y"));
+    gw_regpolicy_free(p);
+
     /* Bad files: one line naming the file. */
     static const struct {
         const char *secrets, *allow, *want;
