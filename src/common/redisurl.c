@@ -9,29 +9,16 @@
  * written to *out unless the whole URL is valid, and no error message ever
  * repeats the password. */
 #include "redisurl.h"
-#include "names.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
+#include "errf.h"
+#include "names.h"
+
 #define REDIS_DEFAULT_PORT 6379
 #define REDIS_URL_MAX 4096     /* bytes; longer input is refused before parsing */
-
-/* Formats a one-line reason into err and returns -1. */
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err != NULL && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 /* Percent-decodes s[0..n) into dst (cap bytes including the NUL). Returns 0,
  * -1 for a bad escape or a decoded NUL, -2 when the result does not fit. */
@@ -130,16 +117,16 @@ static bool ipv6_copy(const char *s, size_t n, char *dst, size_t cap)
 static int parse_unix(const char *rest, struct pc_redis_addr *a, char *err, size_t errlen)
 {
     if (rest[0] != '/')
-        return fail(err, errlen, "unix socket URL must be unix:///absolute/path");
+        return pc_errf(err, errlen, "unix socket URL must be unix:///absolute/path");
     const char *q = strchr(rest, '?');
     size_t plen = q ? (size_t)(q - rest) : strlen(rest);
     if (plen == 1)
-        return fail(err, errlen, "empty unix socket path");
+        return pc_errf(err, errlen, "empty unix socket path");
     if (plen >= sizeof(a->path))
-        return fail(err, errlen, "unix socket path too long (%zu bytes, max %zu)", plen,
+        return pc_errf(err, errlen, "unix socket path too long (%zu bytes, max %zu)", plen,
                     sizeof(a->path) - 1);
     if (memchr(rest, '#', plen) != NULL)
-        return fail(err, errlen, "unix socket path may not contain '#'");
+        return pc_errf(err, errlen, "unix socket path may not contain '#'");
     memcpy(a->path, rest, plen);
     a->path[plen] = '\0';
 
@@ -147,10 +134,10 @@ static int parse_unix(const char *rest, struct pc_redis_addr *a, char *err, size
         const char *v = q + 1;
         long db;
         if (strncmp(v, "db=", 3) != 0)
-            return fail(err, errlen, "unix socket URL: only ?db=N is supported");
+            return pc_errf(err, errlen, "unix socket URL: only ?db=N is supported");
         v += 3;
         if (!parse_uint(v, strlen(v), 0, DB_MAX, &db))
-            return fail(err, errlen, "bad db \"%s\" (must be a number 0..%ld)", v, DB_MAX);
+            return pc_errf(err, errlen, "bad db \"%s\" (must be a number 0..%ld)", v, DB_MAX);
         a->db = (int)db;
     }
     a->is_unix = true;
@@ -178,19 +165,19 @@ static long parse_userinfo(const char *auth, size_t n, struct pc_redis_addr *a, 
     if (colon != NULL) {
         int rc = pct_decode(auth, (size_t)(colon - auth), a->user, sizeof(a->user));
         if (rc == -1)
-            return fail(err, errlen, "bad %%-escape in user name");
+            return pc_errf(err, errlen, "bad %%-escape in user name");
         if (rc == -2)
-            return fail(err, errlen, "user name too long (max %zu bytes)", sizeof(a->user) - 1);
+            return pc_errf(err, errlen, "user name too long (max %zu bytes)", sizeof(a->user) - 1);
         pw = colon + 1;
         pwlen = (size_t)(at - pw);
     }
     int rc = pct_decode(pw, pwlen, a->password, sizeof(a->password));
     if (rc == -1)
-        return fail(err, errlen, "bad %%-escape in password");
+        return pc_errf(err, errlen, "bad %%-escape in password");
     if (rc == -2)
-        return fail(err, errlen, "password too long (max %zu bytes)", sizeof(a->password) - 1);
+        return pc_errf(err, errlen, "password too long (max %zu bytes)", sizeof(a->password) - 1);
     if (a->password[0] == '\0')
-        return fail(err, errlen, "empty password in URL (leave out the '@' part for none)");
+        return pc_errf(err, errlen, "empty password in URL (leave out the '@' part for none)");
     return (long)(ulen + 1);
 }
 
@@ -201,7 +188,7 @@ static int parse_tcp(const char *rest, struct pc_redis_addr *a, char *err, size_
     const char *tail = rest + alen;
 
     if (*tail == '?' || *tail == '#')
-        return fail(err, errlen, "query and fragment are not supported in redis:// URLs");
+        return pc_errf(err, errlen, "query and fragment are not supported in redis:// URLs");
 
     long used = parse_userinfo(rest, alen, a, err, errlen);
     if (used < 0)
@@ -214,15 +201,15 @@ static int parse_tcp(const char *rest, struct pc_redis_addr *a, char *err, size_
     if (hlen > 0 && h[0] == '[') {
         const char *close = memchr(h, ']', hlen);
         if (close == NULL)
-            return fail(err, errlen, "missing ']' after IPv6 address");
+            return pc_errf(err, errlen, "missing ']' after IPv6 address");
         size_t n = (size_t)(close - h - 1);
         if (!ipv6_copy(h + 1, n, a->host, sizeof(a->host)))
-            return fail(err, errlen, "bad IPv6 address \"%.*s\"", (int)n, h + 1);
+            return pc_errf(err, errlen, "bad IPv6 address \"%.*s\"", (int)n, h + 1);
         const char *after = close + 1;
         size_t left = hlen - (size_t)(after - h);
         if (left > 0) {
             if (after[0] != ':')
-                return fail(err, errlen, "unexpected text after ']'");
+                return pc_errf(err, errlen, "unexpected text after ']'");
             port = after + 1;
             portlen = left - 1;
         }
@@ -230,11 +217,11 @@ static int parse_tcp(const char *rest, struct pc_redis_addr *a, char *err, size_
         const char *colon = memchr(h, ':', hlen);
         size_t n = colon ? (size_t)(colon - h) : hlen;
         if (n == 0)
-            return fail(err, errlen, "empty host");
+            return pc_errf(err, errlen, "empty host");
         if (!hostname_is_valid(h, n))
-            return fail(err, errlen, "bad host \"%.*s\" (IPv6 needs [brackets])", (int)n, h);
+            return pc_errf(err, errlen, "bad host \"%.*s\" (IPv6 needs [brackets])", (int)n, h);
         if (n >= sizeof(a->host))
-            return fail(err, errlen, "host too long (max %zu bytes)", sizeof(a->host) - 1);
+            return pc_errf(err, errlen, "host too long (max %zu bytes)", sizeof(a->host) - 1);
         memcpy(a->host, h, n);
         a->host[n] = '\0';
         if (colon != NULL) {
@@ -247,14 +234,14 @@ static int parse_tcp(const char *rest, struct pc_redis_addr *a, char *err, size_
     if (port != NULL) {
         long p;
         if (!parse_uint(port, portlen, 1, 65535, &p))
-            return fail(err, errlen, "bad port \"%.*s\" (must be 1..65535)", (int)portlen, port);
+            return pc_errf(err, errlen, "bad port \"%.*s\" (must be 1..65535)", (int)portlen, port);
         a->port = (int)p;
     }
 
     if (*tail == '/' && tail[1] != '\0') {
         long db;
         if (!parse_uint(tail + 1, strlen(tail + 1), 0, DB_MAX, &db))
-            return fail(err, errlen, "bad db \"%s\" (must be a number 0..%ld)", tail + 1,
+            return pc_errf(err, errlen, "bad db \"%s\" (must be a number 0..%ld)", tail + 1,
                         DB_MAX);
         a->db = (int)db;
     }
@@ -270,14 +257,14 @@ int pc_redis_url_parse(const char *url, struct pc_redis_addr *out, char *err, si
     if (err != NULL && errlen > 0)
         err[0] = '\0';
     if (url == NULL || url[0] == '\0')
-        return fail(err, errlen, "empty Redis URL");
+        return pc_errf(err, errlen, "empty Redis URL");
     size_t len = strlen(url);
     if (len > REDIS_URL_MAX)
-        return fail(err, errlen, "Redis URL too long (max %d bytes)", REDIS_URL_MAX);
+        return pc_errf(err, errlen, "Redis URL too long (max %d bytes)", REDIS_URL_MAX);
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)url[i];
         if (c <= 0x20 || c >= 0x7f)
-            return fail(err, errlen, "Redis URL contains a space, control or non-ASCII byte");
+            return pc_errf(err, errlen, "Redis URL contains a space, control or non-ASCII byte");
     }
 
     memset(&a, 0, sizeof(a));
@@ -287,9 +274,9 @@ int pc_redis_url_parse(const char *url, struct pc_redis_addr *out, char *err, si
     else if (strncasecmp(url, "unix://", 7) == 0)
         rc = parse_unix(url + 7, &a, err, errlen);
     else if (strncasecmp(url, "rediss://", 9) == 0)
-        rc = fail(err, errlen, "rediss:// (TLS) is not supported");
+        rc = pc_errf(err, errlen, "rediss:// (TLS) is not supported");
     else
-        rc = fail(err, errlen, "bad scheme (expected redis:// or unix://)");
+        rc = pc_errf(err, errlen, "bad scheme (expected redis:// or unix://)");
     if (rc != 0)
         return -1;
     *out = a;

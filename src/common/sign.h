@@ -4,7 +4,9 @@
  *   {"v":1,"signed":"<register/deregister JSON text>","sig":"<hex HMAC>"}
  * where sig is HMAC-SHA256 keyed with the shared secret over the exact bytes
  * of the decoded "signed" string. Shared by the gateway (verifies) and the
- * SDK (signs). Nothing here prints or aborts. */
+ * SDK (signs); which key a gateway expects from which service is the
+ * gateway's registration policy (src/gateway/regpolicy.h). Nothing here
+ * prints. */
 #ifndef PC_SIGN_H
 #define PC_SIGN_H
 
@@ -64,51 +66,13 @@ void pc_sign_unwrap_deinit(struct pc_signed *s);
 /* Reads a secret file: its bytes with leading and trailing white space
  * removed. Returns 0 with the secret in out[0..*outlen) (NUL-terminated), or
  * -1 with a one-line reason in err (cannot open, not a regular file, larger
- * than PC_SIGN_SECRET_MAX, empty). out needs PC_SIGN_SECRET_MAX + 1 bytes. */
+ * than PC_SIGN_SECRET_MAX, empty). out needs PC_SIGN_SECRET_MAX + 1 bytes.
+ * The file is read by the shared bounded loader (jsonfile.h), which aborts
+ * only if its 64 KiB buffer cannot be allocated. */
 int pc_sign_secret_load(const char *path, char *out, size_t *outlen, char *err, size_t errlen);
 
 /* Trims leading and trailing white space (" \t\r\n\v\f") of s[0..*len) in
  * place (moves the bytes down) and NUL-terminates it. */
 void pc_sign_secret_trim(char *s, size_t *len);
-
-/* ------------------------------------------------- registration policy */
-
-/* What a consumer of P:register (the gateway; an SDK client that calls
- * services) accepts, loaded once at start from up to three files:
- *
- *   secret file     (--registration-secret-file): the global secret; white
- *                   space around it is ignored.
- *   secrets file    (--registration-secrets-file): a JSON object mapping a
- *                   service name to its own secret, {"users":"s3cr3t",...}.
- *   allow-list file (--route-allowlist-file): a JSON object mapping a
- *                   service name to the path prefixes it may own,
- *                   {"users":["/users","/accounts/"],...}.
- *
- * Key choice: a service named in the secrets file must sign with its own
- * secret (the global one is not accepted for it); any other service signs
- * with the global secret, and is refused ("unknown_service") when there is
- * none. Signatures are required as soon as either secret file is given. */
-struct pc_reg_policy;
-
-/* Loads the files (NULL or "" = not given). Returns 0 with *out set (NULL
- * when no file was given: accept unsigned, allow every route), or -1 with a
- * one-line reason in err naming the file. *out is owned by the caller. */
-int pc_reg_policy_load(struct pc_reg_policy **out, const char *secret_file,
-                       const char *secrets_file, const char *allowlist_file, char *err,
-                       size_t errlen);
-void pc_reg_policy_free(struct pc_reg_policy *p);     /* wipes the secrets; NULL is fine */
-
-/* True when registrations must be signed (p may be NULL: false). */
-bool pc_reg_policy_wants_signature(const struct pc_reg_policy *p);
-/* The key service[0..n) must sign with: 0 and *key and *keylen set (borrowed
- * from p), or -1 when the service may not register at all. */
-int pc_reg_policy_key(const struct pc_reg_policy *p, const char *service, size_t n,
-                      const void **key, size_t *keylen);
-/* True when service may own pattern: no allow-list, or pattern lies under
- * one of the service's prefixes on a segment boundary: "/users" allows
- * "/users", "/users/{id}" and "/users" + "/" + "*", not "/usersx"; "/"
- * allows everything. A service the allow-list does not name owns nothing. */
-bool pc_reg_policy_route_allowed(const struct pc_reg_policy *p, const char *service,
-                                 const char *pattern);
 
 #endif

@@ -29,12 +29,12 @@
 #define GW_AUTH_KEY_MIN 16               /* bytes of an API key, at least */
 #define GW_AUTH_KEY_MAX 256              /* bytes of an API key, at most */
 
-/* Loads the policy (and the CORS policy of its "cors" object) from path;
- * NULL or "" = none (all public, no CORS). Relative key and secret file
- * paths are relative to the auth file's directory. Returns 0, or -1 with one
- * line (no newline) in err. */
+/* Loads the policy from path (auth_load.c); NULL or "" = none (all public).
+ * Relative key and secret file paths are relative to the auth file's
+ * directory. The file's "cors" object is left to gw_cors_load (cors.h).
+ * Returns 0, or -1 with one line (no newline) in err. */
 int gw_auth_load(const char *path, char *err, size_t errlen);
-/* Frees the policy (and CORS); everything is public afterwards. */
+/* Frees the policy; everything is public afterwards. */
 void gw_auth_unload(void);
 
 /* Decides r for its matched route m. Returns true to go on (identity stored

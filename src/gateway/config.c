@@ -14,15 +14,14 @@
 #include "config.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
 #include <jansson.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "errf.h"
+#include "jsonfile.h"
 #include "log.h"
 #include "portico_config.h"
 
@@ -111,19 +110,9 @@ static const struct opt opts[] = {
 
 /* ---------------------------------------------------------------- helpers */
 
-/* Formats into err (may be NULL) and returns GW_CONFIG_ERROR. */
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err != NULL && errlen > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return GW_CONFIG_ERROR;
-}
+/* pc_errf's -1 is this module's GW_CONFIG_ERROR: every refusal below is
+ * "return pc_errf(...)". */
+_Static_assert(GW_CONFIG_ERROR == -1, "pc_errf must return GW_CONFIG_ERROR");
 
 static const struct opt *opt_find(const char *key, size_t len)
 {
@@ -357,29 +346,13 @@ static bool opt_set(struct gw_config *c, const struct opt *o, const char *v, cha
 static int load_file(struct gw_config *c, const char *path, char *err, size_t errlen)
 {
     char why[512];
-    json_error_t je;
-    struct stat st;
     int rc = GW_CONFIG_ERROR;
+    json_t *root = pc_json_file_load("config file", path, GW_CONFIG_FILE_MAX, err, errlen);
 
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return fail(err, errlen, "config file %.300s: %s", path, strerror(errno));
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return fail(err, errlen, "config file %.300s: not a regular file", path);
-    }
-    if (st.st_size > GW_CONFIG_FILE_MAX) {
-        fclose(f);
-        return fail(err, errlen, "config file %.300s: larger than %d bytes", path,
-                    GW_CONFIG_FILE_MAX);
-    }
-    json_t *root = json_loadf(f, JSON_REJECT_DUPLICATES, &je);
-    fclose(f);
     if (root == NULL)
-        return fail(err, errlen, "config file %.300s: line %d column %d: %s", path, je.line,
-                    je.column, je.text);
+        return GW_CONFIG_ERROR;
     if (!json_is_object(root)) {
-        fail(err, errlen, "config file %.300s: not a JSON object", path);
+        pc_json_file_err("config file", path, err, errlen, "not a JSON object");
         goto out;
     }
 
@@ -391,41 +364,44 @@ static int load_file(struct gw_config *c, const char *path, char *err, size_t er
         const char *text;
 
         if (o == NULL) {
-            fail(err, errlen, "config file %.300s: unknown key \"%.100s\"", path, key);
+            pc_json_file_err("config file", path, err, errlen, "unknown key \"%.100s\"", key);
             goto out;
         }
         if (o->type == OPT_CONFIG) {
-            fail(err, errlen, "config file %.300s: \"config\" cannot be set in a config file",
-                 path);
+            pc_json_file_err("config file", path, err, errlen,
+                             "\"config\" cannot be set in a config file");
             goto out;
         }
         if (o->type == OPT_INT || o->type == OPT_LLONG) {
             if (!json_is_integer(val)) {
-                fail(err, errlen, "config file %.300s: \"%s\" must be an integer", path, o->key);
+                pc_json_file_err("config file", path, err, errlen, "\"%s\" must be an integer",
+                                 o->key);
                 goto out;
             }
             snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(val));
             text = num;
         } else if (o->type == OPT_BOOL) {
             if (!json_is_boolean(val)) {
-                fail(err, errlen, "config file %.300s: \"%s\" must be true or false", path,
-                     o->key);
+                pc_json_file_err("config file", path, err, errlen,
+                                 "\"%s\" must be true or false", o->key);
                 goto out;
             }
             text = json_is_true(val) ? "true" : "false";
         } else {
             if (!json_is_string(val)) {
-                fail(err, errlen, "config file %.300s: \"%s\" must be a string", path, o->key);
+                pc_json_file_err("config file", path, err, errlen, "\"%s\" must be a string",
+                                 o->key);
                 goto out;
             }
             text = json_string_value(val);
             if (strlen(text) != json_string_length(val)) {
-                fail(err, errlen, "config file %.300s: \"%s\" contains a NUL", path, o->key);
+                pc_json_file_err("config file", path, err, errlen, "\"%s\" contains a NUL",
+                                 o->key);
                 goto out;
             }
         }
         if (!opt_set(c, o, text, why, sizeof(why))) {
-            fail(err, errlen, "config file %.300s: \"%s\": %s", path, o->key, why);
+            pc_json_file_err("config file", path, err, errlen, "\"%s\": %s", o->key, why);
             goto out;
         }
     }
@@ -452,7 +428,7 @@ static int load_env(struct gw_config *c, char **envp, char *err, size_t errlen)
             if (strlen(name) != (size_t)(eq - *e) || memcmp(name, *e, (size_t)(eq - *e)) != 0)
                 continue;
             if (opts[i].type != OPT_CONFIG && !opt_set(c, &opts[i], eq + 1, why, sizeof(why)))
-                return fail(err, errlen, "%s: %s", name, why);
+                return pc_errf(err, errlen, "%s: %s", name, why);
             break;
         }
     }
@@ -488,13 +464,13 @@ static int walk_argv(struct gw_config *c, int argc, char **argv, bool apply,
             return GW_CONFIG_EXIT;
         }
         if (strncmp(a, "--", 2) != 0)
-            return fail(err, errlen, "unexpected argument \"%.300s\" (see --help)", a);
+            return pc_errf(err, errlen, "unexpected argument \"%.300s\" (see --help)", a);
 
         const char *name = a + 2, *eq = strchr(name, '='), *v;
         size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
         const struct opt *o = opt_find(name, nlen);
         if (o == NULL)
-            return fail(err, errlen, "unknown flag \"--%.*s\" (see --help)",
+            return pc_errf(err, errlen, "unknown flag \"--%.*s\" (see --help)",
                         (int)(nlen > 100 ? 100 : nlen), name);
         if (eq != NULL) {
             v = eq + 1;
@@ -503,7 +479,7 @@ static int walk_argv(struct gw_config *c, int argc, char **argv, bool apply,
         } else if (i + 1 < argc) {
             v = argv[++i];
         } else {
-            return fail(err, errlen, "--%s: missing value", o->key);
+            return pc_errf(err, errlen, "--%s: missing value", o->key);
         }
 
         if (!apply) {
@@ -512,7 +488,7 @@ static int walk_argv(struct gw_config *c, int argc, char **argv, bool apply,
             continue;
         }
         if (!opt_set(c, o, v, why, sizeof(why)))
-            return fail(err, errlen, "--%s: %s", o->key, why);
+            return pc_errf(err, errlen, "--%s: %s", o->key, why);
     }
     return GW_CONFIG_RUN;
 }
@@ -542,7 +518,7 @@ int gw_config_load(struct gw_config *c, int argc, char **argv, char **envp,
     memset(c, 0, sizeof(*c));
     for (size_t i = 0; i < NOPTS; i++)
         if (opts[i].def != NULL && !opt_set(c, &opts[i], opts[i].def, why, sizeof(why)))
-            return fail(err, errlen, "internal error: default of --%s: %s", opts[i].key, why);
+            return pc_errf(err, errlen, "internal error: default of --%s: %s", opts[i].key, why);
 
     rc = walk_argv(c, argc, argv, false, &config, err, errlen);
     if (rc != GW_CONFIG_RUN)
@@ -551,7 +527,7 @@ int gw_config_load(struct gw_config *c, int argc, char **argv, char **envp,
         config = env_config(envp);
     if (config != NULL && config[0] != '\0') {
         if (!opt_set(c, opt_find("config", 6), config, why, sizeof(why))) {
-            rc = fail(err, errlen, "--config: %s", why);
+            rc = pc_errf(err, errlen, "--config: %s", why);
             goto out;
         }
         rc = load_file(c, config, err, errlen);

@@ -11,7 +11,7 @@
 
 #include "redisurl.h"
 
-struct pc_reg_policy;
+struct gw_regpolicy;
 
 struct gw_hostport {
     char host[256];          /* "" never: "0.0.0.0" etc.; IPv6 without brackets */
@@ -44,8 +44,8 @@ struct gw_config {
     bool ratelimit_redis;               /* --ratelimit-redis: one limit shared on Redis */
     char config_file[1024];             /* --config, "" = none */
     /* Not a setting: loaded from the three registration files above by main
-     * at start (see sign.h); NULL = unsigned registration, no allow-list. */
-    struct pc_reg_policy *reg_policy;
+     * at start (see regpolicy.h); NULL = unsigned registration, no allow-list. */
+    struct gw_regpolicy *reg_policy;
 };
 
 enum gw_config_result {

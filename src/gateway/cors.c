@@ -1,12 +1,16 @@
 /* cors.c -- CORS preflight answers and response headers (see cors.h). */
 #include "cors.h"
 
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "auth.h"      /* GW_AUTH_FILE_MAX: the policy lives in the auth file */
 #include "buf.h"
+#include "jsonfile.h"
+#include "xalloc.h"
 
 #define CORS_LIST_MAX 256        /* entries of each configured list */
 #define CORS_ITEM_MAX 256        /* bytes of one origin / method / header name */
@@ -38,7 +42,7 @@ static void strlist_free(struct strlist *l)
     memset(l, 0, sizeof *l);
 }
 
-void gw_cors_free(struct gw_cors *c)
+static void cors_free(struct gw_cors *c)
 {
     if (c == NULL) return;
     strlist_free(&c->origins);
@@ -46,12 +50,6 @@ void gw_cors_free(struct gw_cors *c)
     strlist_free(&c->headers);
     strlist_free(&c->expose);
     free(c);
-}
-
-void gw_cors_install(struct gw_cors *c)
-{
-    gw_cors_free(cors);
-    cors = c;
 }
 
 static bool is_tchar(unsigned char ch)
@@ -106,8 +104,7 @@ static bool strlist_parse(struct strlist *l, const json_t *arr, const char *cons
         snprintf(err, errlen, "cors.%s: more than %d entries", key, CORS_LIST_MAX);
         return false;
     }
-    l->v = calloc(n + 1, sizeof *l->v);
-    if (l->v == NULL) abort();
+    l->v = pc_xcalloc(n + 1, sizeof *l->v);
     pc_buf_init(&j);
     for (size_t i = 0; i < n; i++) {
         const json_t *e = arr ? json_array_get(arr, i) : NULL;
@@ -119,8 +116,7 @@ static bool strlist_parse(struct strlist *l, const json_t *arr, const char *cons
             return false;
         }
         sl = strlen(s);
-        l->v[l->n] = strdup(s);
-        if (l->v[l->n] == NULL) abort();
+        l->v[l->n] = pc_xstrdup(s);
         if ((arr && sl != json_string_length(e)) || !item_ok(kind, l->v[l->n], sl)) {
             snprintf(err, errlen, "cors.%s: invalid entry \"%.100s\"", key, s);
             l->n++;
@@ -132,14 +128,13 @@ static bool strlist_parse(struct strlist *l, const json_t *arr, const char *cons
         pc_buf_puts(&j, l->v[l->n]);
         l->n++;
     }
-    if (j.oom) abort();
-    l->joined = strdup(j.len ? j.data : "");
-    if (l->joined == NULL) abort();
+    pc_check(!j.oom);
+    l->joined = pc_xstrdup(j.len ? j.data : "");
     pc_buf_deinit(&j);
     return true;
 }
 
-struct gw_cors *gw_cors_parse(const json_t *obj, char *err, size_t errlen)
+static struct gw_cors *cors_parse(const json_t *obj, char *err, size_t errlen)
 {
     static const char *const default_methods[] = {"GET", "HEAD", "POST", NULL};
     struct gw_cors *c;
@@ -158,8 +153,7 @@ struct gw_cors *gw_cors_parse(const json_t *obj, char *err, size_t errlen)
             return NULL;
         }
     }
-    c = calloc(1, sizeof *c);
-    if (c == NULL) abort();
+    c = pc_xcalloc(1, sizeof *c);
     if (!json_is_array(json_object_get(obj, "origins")) ||
         json_array_size(json_object_get(obj, "origins")) == 0) {
         snprintf(err, errlen, "cors.origins must be a non-empty array of strings");
@@ -198,8 +192,40 @@ struct gw_cors *gw_cors_parse(const json_t *obj, char *err, size_t errlen)
     }
     return c;
 bad:
-    gw_cors_free(c);
+    cors_free(c);
     return NULL;
+}
+
+void gw_cors_unload(void)
+{
+    cors_free(cors);
+    cors = NULL;
+}
+
+int gw_cors_load(const char *auth_file, char *err, size_t errlen)
+{
+    char *text, why[400];
+    size_t len;
+    json_error_t je;
+    json_t *root, *obj;
+
+    gw_cors_unload();
+    if (auth_file == NULL || auth_file[0] == '\0') return 0;
+    text = pc_file_read("auth file", auth_file, GW_AUTH_FILE_MAX, &len, err, errlen);
+    if (text == NULL) return -1;
+    root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+    OPENSSL_cleanse(text, len);   /* the same file holds API keys and secrets */
+    free(text);
+    if (root == NULL)
+        return pc_json_file_err("auth file", auth_file, err, errlen, "line %d column %d: %s",
+                                je.line, je.column, je.text);
+    obj = json_is_object(root) ? json_object_get(root, "cors") : NULL;
+    if (obj != NULL && (cors = cors_parse(obj, why, sizeof why)) == NULL) {
+        json_decref(root);
+        return pc_json_file_err("auth file", auth_file, err, errlen, "%s", why);
+    }
+    json_decref(root);
+    return 0;
 }
 
 /* ------------------------------------------------------------------------ */

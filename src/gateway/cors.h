@@ -1,6 +1,7 @@
 /* cors.h -- Cross-Origin Resource Sharing for the public listener (Fetch standard).
  *
- * Configured by the "cors" object of the auth file (see docs/security.md).
+ * Configured by the "cors" object of the auth file (see docs/security.md),
+ * loaded by gw_cors_load at start.
  * Without it the gateway adds no CORS header and forwards OPTIONS like any
  * other method. With it:
  *   - a preflight (OPTIONS + Origin + Access-Control-Request-Method) is
@@ -14,7 +15,6 @@
 #ifndef GW_CORS_H
 #define GW_CORS_H
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -22,16 +22,13 @@
 
 #define GW_CORS_MAX_HEADERS 4   /* headers gw_cors_response_headers adds, at most */
 
-struct gw_cors;
-
-/* Parses the "cors" object (borrowed). Returns a new config (caller frees),
- * or NULL with one line in err. */
-struct gw_cors *gw_cors_parse(const json_t *obj, char *err, size_t errlen);
-void gw_cors_free(struct gw_cors *c);
-
-/* Installs c as the process' CORS policy (taken; NULL = none; the previous
- * one is freed). */
-void gw_cors_install(struct gw_cors *c);
+/* Loads the policy from the "cors" object of the auth file (--auth-file;
+ * NULL, "" or no "cors" object: none). The rest of that file is auth's
+ * (auth.h, gw_auth_load). Returns 0, or -1 with one line in err naming the
+ * file. */
+int gw_cors_load(const char *auth_file, char *err, size_t errlen);
+/* Frees the policy; no CORS afterwards. */
+void gw_cors_unload(void);
 
 /* If r is a preflight and CORS is configured, answers it and returns true
  * (r may be freed: do not touch it). Otherwise returns false. */

@@ -12,6 +12,7 @@
 #include "bus.h"
 #include "config.h"
 #include "conn.h"
+#include "cors.h"
 #include "forward.h"
 #include "gw.h"
 #include "log.h"
@@ -21,7 +22,7 @@
 #include "stats.h"
 #include "router.h"
 #include "server.h"
-#include "sign.h"
+#include "regpolicy.h"
 #include "uuid.h"
 #include "wire.h"
 #include "xalloc.h"
@@ -195,7 +196,7 @@ static int run(void)
     gw_ratelimit_deinit();        /* after the bus: no rate-limit call is pending */
     gw_req_pool_free();           /* after everything that may free a request */
     gw_registry_deinit();
-    pc_reg_policy_free(config.reg_policy);   /* wipes the secrets */
+    gw_regpolicy_free(config.reg_policy);   /* wipes the secrets */
     config.reg_policy = NULL;
     gw_router_free(gw.router);
     event_free(sigterm);
@@ -205,6 +206,7 @@ static int run(void)
     event_base_free(gw.base);
     pc_buf_deinit(&discover_msg);
     gw_auth_unload();
+    gw_cors_unload();
     libevent_global_shutdown();
     return 0;
 }
@@ -223,7 +225,8 @@ int main(int argc, char **argv)
         break;
     }
     pc_log_min = config.log_level;
-    if (gw_auth_load(config.auth_file, err, sizeof err) != 0) {
+    if (gw_cors_load(config.auth_file, err, sizeof err) != 0 ||
+        gw_auth_load(config.auth_file, err, sizeof err) != 0) {
         fprintf(stderr, "portico: %s\n", err);
         return 2;
     }
@@ -231,7 +234,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "portico: %s\n", err);
         return 2;
     }
-    if (pc_reg_policy_load(&config.reg_policy, config.registration_secret_file,
+    if (gw_regpolicy_load(&config.reg_policy, config.registration_secret_file,
                            config.registration_secrets_file, config.route_allowlist_file, err,
                            sizeof err) != 0) {
         fprintf(stderr, "portico: %s\n", err);

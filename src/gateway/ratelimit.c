@@ -1,4 +1,5 @@
-/* ratelimit.c -- request limits per identity and route (see ratelimit.h).
+/* ratelimit.c -- the limiters: request limits per identity and route (see
+ * ratelimit.h). Which rule applies to a route is ratelimit_rules.c's.
  *
  * Local: a token bucket per (route pattern, identity) in a hash map, with an
  * LRU list so that a full table evicts the least recently used bucket in
@@ -13,21 +14,19 @@
  * down, error reply, unexpected reply) decides on the local bucket instead. */
 #include "ratelimit.h"
 
-#include <errno.h>
 #include <event2/event.h>
-#include <jansson.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
-#include <sys/stat.h>
 
 #include "bus.h"
 #include "conn.h"
 #include "gw.h"
 #include "log.h"
 #include "map.h"
+#include "ratelimit_rules.h"
+#include "xalloc.h"
 
 /* GCRA. KEYS[1]: the bucket; ARGV[1]: emission interval (us); ARGV[2]: burst.
  * Returns {allowed 0|1, remaining, retry_after_us, reset_us}. The stored
@@ -52,10 +51,6 @@ static const char gcra_script[] =
 /* State                                                                     */
 /* ------------------------------------------------------------------------ */
 
-static struct gw_rl_rule *rules;        /* exact and prefix rules, file order */
-static size_t nrules;
-static struct gw_rl_rule default_rule;
-static bool have_default;
 static bool shared;                     /* --ratelimit-redis */
 static char key_prefix[80];             /* "<prefix>:rl:" */
 
@@ -132,199 +127,6 @@ bool gw_rl_bucket_is_full(const struct gw_rl_bucket *b, const struct gw_rl_rule 
 }
 
 /* ------------------------------------------------------------------------ */
-/* Rules                                                                     */
-/* ------------------------------------------------------------------------ */
-
-/* Walks pattern p along route q, ignoring param names ("{id}" == "{uid}").
- * Returns where p ends in q when p is a prefix of q, else NULL. */
-static const char *pat_skip(const char *p, const char *q)
-{
-    while (*p) {
-        if (*p != *q) return NULL;
-        if (*p == '{') {
-            p = strchr(p, '}');
-            q = strchr(q, '}');
-            if (p == NULL || q == NULL) return NULL;
-        }
-        p++;
-        q++;
-    }
-    return q;
-}
-
-/* Length of a pattern without param names: the measure of specificity. */
-static size_t pat_spec(const char *p)
-{
-    size_t n = 0;
-    while (*p) {
-        const char *close = *p == '{' ? strchr(p, '}') : NULL;
-        n += close ? 2 : 1;
-        p = close ? close + 1 : p + 1;
-    }
-    return n;
-}
-
-const struct gw_rl_rule *gw_ratelimit_rule_for(const char *route)
-{
-    const struct gw_rl_rule *best = NULL;
-
-    for (size_t i = 0; i < nrules; i++) {
-        const struct gw_rl_rule *rule = &rules[i];
-        const char *rest = pat_skip(rule->pattern, route);
-        size_t pl;
-
-        if (rest == NULL) continue;
-        if (!rule->prefix) {
-            if (*rest != '\0') continue;
-            best = rule;                /* an exact pattern beats every prefix */
-            break;
-        }
-        pl = strlen(rule->pattern);
-        if (*rest != '\0' && *rest != '/' && rule->pattern[pl - 1] != '/') continue;
-        if (best == NULL || rule->spec > best->spec) best = rule;
-    }
-    if (best == NULL && have_default) best = &default_rule;
-    return (best == NULL || best->unlimited) ? NULL : best;
-}
-
-static void rule_set_rate(struct gw_rl_rule *rule, uint64_t per_us, uint32_t rate, uint32_t burst)
-{
-    rule->interval_us = per_us / rate ? per_us / rate : 1;
-    rule->burst = burst;
-    rule->window_s = (uint32_t)ceil_div(capacity_us(rule), 1000000);
-    if (rule->window_s == 0) rule->window_s = 1;
-}
-
-static int rerr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int rerr(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-/* One rule object; `what` names it in errors ("default", "rules[3]"). */
-static int rule_parse(json_t *o, bool is_default, struct gw_rl_rule *rule, const char *what,
-                      char *err, size_t errlen)
-{
-    const char *key, *per = "second";
-    json_t *v;
-    json_int_t rate = 0, burst = 0;
-    uint64_t per_us = 1000000;
-
-    memset(rule, 0, sizeof *rule);
-    if (!json_is_object(o)) return rerr(err, errlen, "%s: not an object", what);
-    json_object_foreach(o, key, v) {
-        if (!is_default && (strcmp(key, "route") == 0 || strcmp(key, "prefix") == 0)) {
-            const char *s = json_string_value(v);
-            if (s == NULL || s[0] != '/' || strlen(s) != json_string_length(v))
-                return rerr(err, errlen, "%s: \"%s\" must be a path pattern starting with /",
-                            what, key);
-            if (rule->pattern != NULL)
-                return rerr(err, errlen, "%s: give \"route\" or \"prefix\", not both", what);
-            if ((rule->pattern = strdup(s)) == NULL) abort();
-            rule->prefix = (key[0] == 'p');
-        } else if (strcmp(key, "rate") == 0 || strcmp(key, "burst") == 0) {
-            json_int_t n = json_integer_value(v);
-            if (!json_is_integer(v) || n < 1 || n > GW_RL_RATE_MAX)
-                return rerr(err, errlen, "%s: \"%s\" must be an integer 1..%d", what, key,
-                            GW_RL_RATE_MAX);
-            *(key[0] == 'r' ? &rate : &burst) = n;
-        } else if (strcmp(key, "per") == 0) {
-            per = json_string_value(v);
-            if (per == NULL) per = "";
-            if (strcmp(per, "second") == 0) per_us = 1000000;
-            else if (strcmp(per, "minute") == 0) per_us = 60000000;
-            else if (strcmp(per, "hour") == 0) per_us = 3600000000u;
-            else return rerr(err, errlen, "%s: \"per\" must be second, minute or hour", what);
-        } else if (strcmp(key, "unlimited") == 0) {
-            if (!json_is_boolean(v))
-                return rerr(err, errlen, "%s: \"unlimited\" must be true or false", what);
-            rule->unlimited = json_is_true(v);
-        } else {
-            return rerr(err, errlen, "%s: unknown key \"%.100s\"", what, key);
-        }
-    }
-    if (!is_default && rule->pattern == NULL)
-        return rerr(err, errlen, "%s: needs \"route\" or \"prefix\"", what);
-    if (rule->pattern) rule->spec = pat_spec(rule->pattern);
-    if (rule->unlimited) return 0;
-    if (rate == 0) return rerr(err, errlen, "%s: needs \"rate\" (or \"unlimited\": true)", what);
-    rule_set_rate(rule, per_us, (uint32_t)rate, (uint32_t)(burst ? burst : rate));
-    return 0;
-}
-
-static int load_file(const char *path, char *err, size_t errlen)
-{
-    char what[64];
-    json_error_t je;
-    struct stat st;
-    json_t *root, *v, *list;
-    const char *key;
-    int rc = -1;
-
-    if (stat(path, &st) != 0) return rerr(err, errlen, "%s", strerror(errno));
-    if (!S_ISREG(st.st_mode)) return rerr(err, errlen, "not a regular file");
-    if (st.st_size > GW_RL_FILE_MAX)
-        return rerr(err, errlen, "larger than %d bytes", GW_RL_FILE_MAX);
-    root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-    if (root == NULL)
-        return rerr(err, errlen, "line %d column %d: %s", je.line, je.column, je.text);
-    if (!json_is_object(root)) {
-        rerr(err, errlen, "not a JSON object");
-        goto out;
-    }
-    json_object_foreach(root, key, v) {
-        if (strcmp(key, "default") != 0 && strcmp(key, "rules") != 0) {
-            rerr(err, errlen, "unknown key \"%.100s\"", key);
-            goto out;
-        }
-    }
-    v = json_object_get(root, "default");
-    if (v != NULL && !json_is_null(v)) {
-        if (rule_parse(v, true, &default_rule, "default", err, errlen) != 0) goto out;
-        have_default = true;
-    }
-    list = json_object_get(root, "rules");
-    if (list != NULL && !json_is_array(list)) {
-        rerr(err, errlen, "\"rules\" must be an array");
-        goto out;
-    }
-    if (json_array_size(list) > GW_RL_MAX_RULES) {
-        rerr(err, errlen, "more than %d rules", GW_RL_MAX_RULES);
-        goto out;
-    }
-    if (json_array_size(list) > 0) {
-        rules = calloc(json_array_size(list), sizeof *rules);
-        if (rules == NULL) abort();
-    }
-    for (size_t i = 0; i < json_array_size(list); i++) {
-        snprintf(what, sizeof what, "rules[%zu]", i);
-        if (rule_parse(json_array_get(list, i), false, &rules[nrules], what, err, errlen) != 0) {
-            free(rules[nrules].pattern);
-            goto out;
-        }
-        nrules++;
-        for (size_t j = 0; j + 1 < nrules; j++) {
-            const char *rest = pat_skip(rules[j].pattern, rules[i].pattern);
-            if (rules[j].prefix == rules[i].prefix && rest && *rest == '\0' &&
-                rules[j].spec == rules[i].spec) {
-                rerr(err, errlen, "%s: same %s as rules[%zu]", what,
-                     rules[i].prefix ? "prefix" : "route", j);
-                goto out;
-            }
-        }
-    }
-    rc = 0;
-out:
-    json_decref(root);
-    return rc;
-}
-
-/* ------------------------------------------------------------------------ */
 /* Local table                                                               */
 /* ------------------------------------------------------------------------ */
 
@@ -365,12 +167,12 @@ void gw_ratelimit_local(const struct gw_rl_rule *rule, const char *route, const 
 {
     struct bucket *bk;
 
-    if (buckets == NULL && (buckets = pc_map_new()) == NULL) abort();
+    if (buckets == NULL) pc_check((buckets = pc_map_new()) != NULL);
     pc_buf_reset(&scratch);
     pc_buf_puts(&scratch, route);
     pc_buf_append(&scratch, "", 1);
     pc_buf_puts(&scratch, identity);
-    if (scratch.oom) abort();
+    pc_check(!scratch.oom);
 
     bk = pc_map_get(buckets, scratch.data, scratch.len);
     if (bk != NULL && bk->rule != rule) {   /* cannot happen while rules are fixed */
@@ -386,18 +188,17 @@ void gw_ratelimit_local(const struct gw_rl_rule *rule, const char *route, const 
                        GW_RL_MAX_BUCKETS, (unsigned long long)evictions);
             bucket_drop(TAILQ_FIRST(&lru));
         }
-        bk = malloc(sizeof *bk + scratch.len);
-        if (bk == NULL) abort();
+        bk = pc_xmalloc(sizeof *bk + scratch.len);
         bk->rule = rule;
         bk->klen = scratch.len;
         memcpy(bk->key, scratch.data, scratch.len);
         gw_rl_bucket_init(&bk->b, rule, now_ms);
-        if (pc_map_put(buckets, bk->key, bk->klen, bk) != 0) abort();
+        pc_check(pc_map_put(buckets, bk->key, bk->klen, bk) == 0);
         TAILQ_INSERT_TAIL(&lru, bk, lru);
         if (sweep_ev == NULL && gw.base != NULL) {
             struct timeval tv = {GW_RL_SWEEP_MS / 1000, (GW_RL_SWEEP_MS % 1000) * 1000};
             sweep_ev = event_new(gw.base, -1, EV_PERSIST, on_sweep, NULL);
-            if (sweep_ev == NULL) abort();
+            pc_check(sweep_ev != NULL);
             event_add(sweep_ev, &tv);
         }
     } else {
@@ -507,7 +308,7 @@ static void script_load(void)
     const char *argv[3] = {"SCRIPT", "LOAD", gcra_script};
     size_t lens[3] = {6, 4, sizeof gcra_script - 1};
 
-    if (!shared || (nrules == 0 && !have_default) || script_loading || gw.bus == NULL) return;
+    if (!shared || !gw_rl_rules_any() || script_loading || gw.bus == NULL) return;
     if (gw_bus_command(gw.bus, on_script_loaded, NULL, 3, argv, lens) == 0)
         script_loading = true;
 }
@@ -534,7 +335,7 @@ static int call_send(struct rl_call *c)
     pc_buf_append(&scratch, c->data, c->route_len);
     pc_buf_puts(&scratch, ":");
     pc_buf_puts(&scratch, ident);
-    if (scratch.oom) abort();
+    pc_check(!scratch.oom);
     argv[0] = c->eval ? "EVAL" : "EVALSHA";
     argv[1] = c->eval ? gcra_script : script_sha;
     argv[2] = "1";
@@ -619,8 +420,7 @@ enum gw_rl_verdict gw_ratelimit_check(struct gw_req *r, const char *route,
 
     if (shared && gw.bus != NULL && gw_bus_is_up(gw.bus)) {
         size_t rl = strlen(route), il = strlen(ident);
-        struct rl_call *c = malloc(sizeof *c + rl + il + 2);
-        if (c == NULL) abort();
+        struct rl_call *c = pc_xmalloc(sizeof *c + rl + il + 2);
         c->r = r;
         c->rule = rule;
         c->cont = cont;
@@ -639,29 +439,12 @@ enum gw_rl_verdict gw_ratelimit_check(struct gw_req *r, const char *route,
 
 int gw_ratelimit_init(const struct gw_config *cfg, char *err, size_t errlen)
 {
-    char why[400];
-
     gw_ratelimit_deinit();
+    if (gw_rl_rules_load(cfg, err, errlen) != 0) return -1;
     shared = cfg->ratelimit_redis;
     snprintf(key_prefix, sizeof key_prefix, "%s:rl:", cfg->prefix);
-    if (cfg->ratelimit_file[0] != '\0' && load_file(cfg->ratelimit_file, why, sizeof why) != 0) {
-        snprintf(err, errlen, "--ratelimit-file %.300s: %s", cfg->ratelimit_file, why);
-        gw_ratelimit_deinit();
-        return -1;
-    }
-    if (cfg->ratelimit_burst > 0 && cfg->ratelimit_rps == 0) {
-        snprintf(err, errlen, "--ratelimit-burst needs --ratelimit-rps");
-        gw_ratelimit_deinit();
-        return -1;
-    }
-    if (cfg->ratelimit_rps > 0) {       /* the flags replace the file's default */
-        memset(&default_rule, 0, sizeof default_rule);
-        rule_set_rate(&default_rule, 1000000, (uint32_t)cfg->ratelimit_rps,
-                      (uint32_t)(cfg->ratelimit_burst ? cfg->ratelimit_burst
-                                                      : cfg->ratelimit_rps));
-        have_default = true;
-    }
-    if ((buckets = pc_map_new()) == NULL) abort();
+    buckets = pc_map_new();
+    pc_check(buckets != NULL);
     pc_buf_init(&scratch);
     return 0;
 }
@@ -675,13 +458,7 @@ void gw_ratelimit_deinit(void)
     buckets = NULL;
     if (sweep_ev) event_free(sweep_ev);
     sweep_ev = NULL;
-    for (size_t i = 0; i < nrules; i++) free(rules[i].pattern);
-    free(rules);
-    rules = NULL;
-    nrules = 0;
-    free(default_rule.pattern);
-    memset(&default_rule, 0, sizeof default_rule);
-    have_default = false;
+    gw_rl_rules_free();
     shared = false;
     script_sha[0] = '\0';
     script_loading = false;

@@ -36,7 +36,7 @@ struct gw_rl_rule {
     char *pattern;           /* exact pattern or prefix (owned); NULL for the default */
     bool prefix;             /* pattern is a prefix of route patterns */
     bool unlimited;          /* matching routes are not limited */
-    size_t spec;             /* pattern length without param names: longer wins */
+    size_t spec;             /* segments of a prefix (path.h): more wins */
     uint32_t burst;          /* bucket size, 1..GW_RL_RATE_MAX */
     uint64_t interval_us;    /* time to earn one token, >= 1 */
     uint32_t window_s;       /* RateLimit-Policy window: burst * interval, seconds */
@@ -79,7 +79,8 @@ enum gw_rl_verdict gw_ratelimit_check(struct gw_req *r, const char *route,
 
 /* ---- exposed for the unit tests ---- */
 
-/* The rule for a route pattern, or NULL when it is not limited. */
+/* The rule for a route pattern, or NULL when it is not limited
+ * (ratelimit_rules.c). */
 const struct gw_rl_rule *gw_ratelimit_rule_for(const char *route);
 /* A full bucket. */
 void gw_rl_bucket_init(struct gw_rl_bucket *b, const struct gw_rl_rule *rule, uint64_t now_ms);

@@ -8,6 +8,7 @@
 #include "jw.h"
 #include "log.h"
 #include "map.h"
+#include "regpolicy.h"
 #include "router.h"
 #include "sign.h"
 #include "stats.h"
@@ -302,7 +303,7 @@ static void sync_routes(struct gw_instance *in, const struct pc_register *m)
     for (size_t i = 0; i < m->nroutes; i++) {
         const struct pc_route_decl *d = &m->routes[i];
         struct gw_route *rt;
-        if (!pc_reg_policy_route_allowed(gw.cfg->reg_policy, m->service, d->path)) {
+        if (!gw_regpolicy_route_allowed(gw.cfg->reg_policy, m->service, d->path)) {
             char detail[256];
             snprintf(detail, sizeof detail, "%s may not own %s %s (route allow-list)",
                      m->service, d->method, d->path);
@@ -391,7 +392,7 @@ static void on_deregister(const struct pc_register *m)
  * applies the same limits as to any message on the channel. */
 static int open_signed(struct pc_register *m, const char *msg, size_t len)
 {
-    const struct pc_reg_policy *pol = gw.cfg->reg_policy;
+    const struct gw_regpolicy *pol = gw.cfg->reg_policy;
     struct pc_signed sm;
     struct pc_wire_err err;
     const void *key;
@@ -410,7 +411,7 @@ static int open_signed(struct pc_register *m, const char *msg, size_t len)
         reject(err.reason, err.message);
         return -1;
     }
-    if (pc_reg_policy_key(pol, m->service, strlen(m->service), &key, &keylen) != 0)
+    if (gw_regpolicy_key(pol, m->service, strlen(m->service), &key, &keylen) != 0)
         why = "unknown_service";
     else if (!pc_sign_verify(key, keylen, sm.inner, sm.inner_len, sm.sig, sm.sig_len))
         why = "bad_signature";
@@ -435,7 +436,7 @@ void gw_registry_on_message(const char *msg, size_t len)
     struct pc_register m;
     struct pc_wire_err err;
 
-    if (pc_reg_policy_wants_signature(gw.cfg->reg_policy)) {
+    if (gw_regpolicy_wants_signature(gw.cfg->reg_policy)) {
         seen_sweep(gw_now_unix_ms());
         if (open_signed(&m, msg, len) != 0) return;
     } else if (pc_wire_decode_register(&m, msg, len, gw.cfg->prefix, &err) != 0) {
@@ -504,7 +505,7 @@ void gw_registry_init(void)
 {
     instances = pc_map_new();
     pc_check(instances != NULL);
-    if (pc_reg_policy_wants_signature(gw.cfg->reg_policy)) {
+    if (gw_regpolicy_wants_signature(gw.cfg->reg_policy)) {
         seen = pc_map_new();
         pc_check(seen != NULL);
     }

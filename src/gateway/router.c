@@ -10,9 +10,9 @@
  * A node where a pattern ends holds a struct pattern: the canonical text as
  * first added, its param names, and a small method table sorted by name.
  *
- * Matching decodes the request path once into match->scratch, one decoded
- * segment after another, each ended by a NUL (a decoded NUL is refused, so
- * the separator is unambiguous and "%2F" stays inside its segment). Then a
+ * Matching decodes the request path once into match->scratch with
+ * pc_path_decode (path.h: one decoded segment after another, each ended by
+ * a NUL; the SDK matcher decodes the same way). Then a
  * depth-first walk tries literal, then param, then wild at every level and
  * backtracks when a branch dead-ends or its pattern lacks the method. The
  * trie is a tree, so each node is visited at most once per match: the cost
@@ -22,18 +22,24 @@
 #include "names.h"
 
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "map.h"
-#include "utf8.h"
+#include "path.h"
+#include "xalloc.h"
 
 #define GW_ALLOW_MAX 64      /* distinct methods collected for a 405 Allow list */
 
 /* ------------------------------------------------------------------ types */
 
-enum node_kind { NODE_ROOT, NODE_LITERAL, NODE_PARAM, NODE_WILD };
+/* A child's kind is the kind of its pattern segment (pc_seg_kind). */
+enum node_kind {
+    NODE_LITERAL = PC_SEG_LITERAL,
+    NODE_PARAM = PC_SEG_PARAM,
+    NODE_WILD = PC_SEG_WILD,
+    NODE_ROOT,
+};
 
 struct method_entry {
     char name[PC_METHOD_MAX + 1];
@@ -69,66 +75,27 @@ struct gw_router {
 
 /* The gateway aborts on allocation failure (STYLE.md): sizes are bounded by
  * the pattern and method limits checked before we get here. */
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n, size);
-    if (p == NULL) {
-        fprintf(stderr, "router: out of memory\n");
-        abort();
-    }
-    return p;
-}
-
 static pc_map *xmap_new(void)
 {
     pc_map *m = pc_map_new();
-    if (m == NULL) {
-        fprintf(stderr, "router: out of memory\n");
-        abort();
-    }
+    pc_check(m != NULL);
     return m;
 }
 
 /* ---------------------------------------------------- pattern segments */
 
-/* Iterates the segments of a validated pattern: *p starts at the pattern,
- * each call yields the next segment. "/" has none. */
-static bool next_segment(const char **p, const char *end, const char **seg, size_t *len)
-{
-    if (*p >= end || (*p)[0] != '/' || *p + 1 == end)
-        return false;
-    const char *s = *p + 1;
-    const char *e = memchr(s, '/', (size_t)(end - s));
-    if (e == NULL)
-        e = end;
-    *seg = s;
-    *len = (size_t)(e - s);
-    *p = e;
-    return true;
-}
-
-static enum node_kind segment_kind(const char *seg, size_t len)
-{
-    if (len == 1 && seg[0] == '*')
-        return NODE_WILD;
-    if (seg[0] == '{')
-        return NODE_PARAM;
-    return NODE_LITERAL;
-}
-
 /* The child of n for a pattern segment, or NULL. */
 static struct node *child_for(const struct node *n, const char *seg, size_t len)
 {
-    switch (segment_kind(seg, len)) {
-    case NODE_WILD:
+    switch (pc_seg_kind(seg, len)) {
+    case PC_SEG_WILD:
         return n->wild;
-    case NODE_PARAM:
+    case PC_SEG_PARAM:
         return n->param;
-    case NODE_LITERAL:
+    case PC_SEG_LITERAL:
         return n->literals ? pc_map_get(n->literals, seg, len) : NULL;
-    default:
-        abort();
     }
+    pc_panic("bad segment kind");
 }
 
 /* The node where a validated pattern ends, or NULL. */
@@ -138,7 +105,7 @@ static struct node *find_node(const gw_router *r, const char *pattern, size_t pl
     const char *p = pattern, *end = pattern + plen, *seg;
     size_t len;
 
-    while (n != NULL && next_segment(&p, end, &seg, &len))
+    while (n != NULL && pc_path_next(&p, end, &seg, &len))
         n = child_for(n, seg, len);
     return (struct node *)n;
 }
@@ -190,8 +157,8 @@ static struct node *child_get_or_add(struct node *n, const char *seg, size_t len
     struct node *c = child_for(n, seg, len);
     if (c != NULL)
         return c;
-    c = xcalloc(1, sizeof(*c));
-    c->kind = segment_kind(seg, len);
+    c = pc_xcalloc(1, sizeof(*c));
+    c->kind = (enum node_kind)pc_seg_kind(seg, len);
     switch (c->kind) {
     case NODE_WILD:
         n->wild = c;
@@ -202,13 +169,10 @@ static struct node *child_get_or_add(struct node *n, const char *seg, size_t len
     case NODE_LITERAL:
         if (n->literals == NULL)
             n->literals = xmap_new();
-        if (pc_map_put(n->literals, seg, len, c) != 0) {
-            fprintf(stderr, "router: out of memory\n");
-            abort();
-        }
+        pc_check(pc_map_put(n->literals, seg, len, c) == 0);
         break;
     default:
-        abort();
+        pc_panic("bad node kind %d", (int)c->kind);
     }
     return c;
 }
@@ -231,7 +195,7 @@ static void child_remove(struct node *n, struct node *c, const char *seg, size_t
         }
         break;
     default:
-        abort();
+        pc_panic("bad node kind %d", (int)c->kind);
     }
     node_free(c);
 }
@@ -241,22 +205,22 @@ static void child_remove(struct node *n, struct node *c, const char *seg, size_t
 /* A new pattern record for validated text, with its param names. */
 static struct pattern *pattern_new(const char *text, size_t len)
 {
-    struct pattern *p = xcalloc(1, sizeof(*p));
+    struct pattern *p = pc_xcalloc(1, sizeof(*p));
     const char *s, *seg, *end;
     size_t slen;
 
-    p->text = xcalloc(len + 1, 1);
+    p->text = pc_xcalloc(len + 1, 1);
     memcpy(p->text, text, len);
     s = p->text;
     end = p->text + len;
-    while (next_segment(&s, end, &seg, &slen)) {
-        switch (segment_kind(seg, slen)) {
-        case NODE_PARAM:
+    while (pc_path_next(&s, end, &seg, &slen)) {
+        switch (pc_seg_kind(seg, slen)) {
+        case PC_SEG_PARAM:
             p->names[p->nnames].name = seg + 1;
             p->names[p->nnames].len = slen - 2;
             p->nnames++;
             break;
-        case NODE_WILD:
+        case PC_SEG_WILD:
             p->names[p->nnames].name = "*";
             p->names[p->nnames].len = 1;
             p->nnames++;
@@ -297,7 +261,7 @@ static const struct method_entry *method_find(const struct pattern *p, const cha
 /* Creates an empty router. Aborts when out of memory. */
 gw_router *gw_router_new(void)
 {
-    gw_router *r = xcalloc(1, sizeof(*r));
+    gw_router *r = pc_xcalloc(1, sizeof(*r));
     r->root.kind = NODE_ROOT;
     return r;
 }
@@ -330,7 +294,7 @@ int gw_router_add(gw_router *r, const char *method, const char *pattern, void *v
     struct node *n = &r->root;
     const char *p = pattern, *end = pattern + plen, *seg;
     size_t len;
-    while (next_segment(&p, end, &seg, &len))
+    while (pc_path_next(&p, end, &seg, &len))
         n = child_get_or_add(n, seg, len);
 
     if (n->pat == NULL)
@@ -346,12 +310,7 @@ int gw_router_add(gw_router *r, const char *method, const char *pattern, void *v
     }
     if (pt->nmethods == pt->cap) {
         size_t cap = pt->cap ? pt->cap * 2 : 4;
-        struct method_entry *t = realloc(pt->methods, cap * sizeof(*t));
-        if (t == NULL) {
-            fprintf(stderr, "router: out of memory\n");
-            abort();
-        }
-        pt->methods = t;
+        pt->methods = pc_xrealloc(pt->methods, cap * sizeof(pt->methods[0]));
         pt->cap = cap;
     }
     memmove(&pt->methods[i + 1], &pt->methods[i], (pt->nmethods - i) * sizeof(pt->methods[0]));
@@ -386,7 +345,7 @@ static void *remove_below(gw_router *r, struct node *n, const char *p, const cha
     const char *seg;
     size_t len;
 
-    if (!next_segment(&p, end, &seg, &len)) {
+    if (!pc_path_next(&p, end, &seg, &len)) {
         if (n->pat == NULL)
             return NULL;
         bool found;
@@ -430,61 +389,13 @@ void *gw_router_remove(gw_router *r, const char *method, const char *pattern)
 
 struct match_ctx {
     const char *method;
-    bool is_head;
     char *segs;                       /* m->scratch: decoded segments, NUL-ended */
-    size_t nsegs;
     size_t total;                     /* bytes used in segs, NULs included */
     struct gw_match *m;
     bool matched_path;                /* some pattern matched the path */
     size_t nallow;
     const char *allow[GW_ALLOW_MAX];  /* router-owned method names */
 };
-
-/* Splits path on '/' and percent-decodes each segment into c->segs. Returns
- * false for anything SPEC §3 answers with 400. "/" has zero segments. */
-static bool decode_path(struct match_ctx *c, const char *path, size_t len)
-{
-    size_t o = 0;
-
-    c->nsegs = 0;
-    if (len == 0 || len > GW_ROUTER_MAX_PATH || path[0] != '/')
-        return false;
-    if (len == 1) {
-        c->total = 0;
-        return true;
-    }
-    size_t i = 1;
-    for (;;) {
-        size_t start = o;
-        for (; i < len && path[i] != '/'; i++) {
-            unsigned char ch = (unsigned char)path[i];
-            if (ch == '%') {
-                int hi, lo;
-                if (i + 2 >= len || (hi = pc_hex_value((unsigned char)path[i + 1])) < 0 ||
-                    (lo = pc_hex_value((unsigned char)path[i + 2])) < 0)
-                    return false;
-                ch = (unsigned char)(hi * 16 + lo);
-                i += 2;
-            }
-            if (ch == '\0')
-                return false;
-            c->segs[o++] = (char)ch;
-        }
-        size_t n = o - start;
-        const char *seg = c->segs + start;
-        if ((n == 1 && seg[0] == '.') || (n == 2 && seg[0] == '.' && seg[1] == '.'))
-            return false;
-        if (!pc_utf8_is_valid(seg, n))
-            return false;
-        c->segs[o++] = '\0';
-        c->nsegs++;
-        if (i == len)
-            break;
-        i++; /* the '/' */
-    }
-    c->total = o;
-    return true;
-}
 
 /* Adds the methods of a pattern that matched the path without the request's
  * method to the Allow set (unique; beyond GW_ALLOW_MAX they are dropped). */
@@ -537,8 +448,25 @@ static void allow_format(struct match_ctx *c)
     }
 }
 
+/* The entry of p that serves method best (pc_method_rank: exact, then GET
+ * for HEAD, then "*"), or NULL. */
+static const struct method_entry *method_best(const struct pattern *p, const char *method)
+{
+    const struct method_entry *best = NULL;
+    int best_rank = 3;
+
+    for (size_t i = 0; i < p->nmethods && best_rank > 0; i++) {
+        int rank = pc_method_rank(p->methods[i].name, method);
+        if (rank >= 0 && rank < best_rank) {
+            best = &p->methods[i];
+            best_rank = rank;
+        }
+    }
+    return best;
+}
+
 /* n is where the path ends (params[0..np) are captured). Succeeds when its
- * pattern has a usable method: exact, then GET for HEAD, then "*". */
+ * pattern has a route that serves the method. */
 static bool try_pattern(struct match_ctx *c, const struct node *n, size_t np)
 {
     const struct pattern *p = n->pat;
@@ -547,11 +475,7 @@ static bool try_pattern(struct match_ctx *c, const struct node *n, size_t np)
     if (p == NULL)
         return false;
     c->matched_path = true;
-    e = method_find(p, c->method);
-    if (e == NULL && c->is_head)
-        e = method_find(p, "GET");
-    if (e == NULL)
-        e = method_find(p, "*");
+    e = method_best(p, c->method);
     if (e == NULL) {
         allow_add(c, p);
         return false;
@@ -568,12 +492,12 @@ static bool try_pattern(struct match_ctx *c, const struct node *n, size_t np)
     return true;
 }
 
-/* A '*' child of the node reached with segments idx.. at offset off left:
+/* A '*' child of the node reached with the segments at offset off left:
  * captures them joined with '/' (the NULs are rewritten only on success,
  * which ends the match). */
 static bool try_wild(struct match_ctx *c, const struct node *w, size_t off, size_t np)
 {
-    size_t len = c->total > off ? c->total - off - 1 : 0;
+    size_t len = pc_path_rest_len(off, c->total);
     struct gw_param *prm = &c->m->params[np];
 
     prm->value = c->segs + off;
@@ -582,36 +506,32 @@ static bool try_wild(struct match_ctx *c, const struct node *w, size_t off, size
         prm->value = "";
     if (!try_pattern(c, w, np + 1))
         return false;
-    for (size_t i = 0; i < len; i++)
-        if (c->segs[off + i] == '\0')
-            c->segs[off + i] = '/';
+    pc_path_rest_join(c->segs, off, c->total);
     return true;
 }
 
-/* Depth-first match of segment idx (at offset off in c->segs) below n, with
+/* Depth-first match of the segment at offset off in c->segs below n, with
  * np params captured so far. Literal, then {param}, then '*'. */
-static bool match_node(struct match_ctx *c, const struct node *n, size_t off, size_t idx,
-                       size_t np)
+static bool match_node(struct match_ctx *c, const struct node *n, size_t off, size_t np)
 {
-    if (idx == c->nsegs) {
+    const char *seg;
+    size_t len, next = off;
+
+    if (!pc_path_decoded_next(c->segs, c->total, &next, &seg, &len)) {
         if (try_pattern(c, n, np))
             return true;
         return n->wild != NULL && try_wild(c, n->wild, off, np);
     }
 
-    const char *seg = c->segs + off;
-    size_t len = strlen(seg);
-    size_t next = off + len + 1;
-
     if (n->literals != NULL) {
         const struct node *child = pc_map_get(n->literals, seg, len);
-        if (child != NULL && match_node(c, child, next, idx + 1, np))
+        if (child != NULL && match_node(c, child, next, np))
             return true;
     }
     if (n->param != NULL && len > 0 && np < PC_PATTERN_MAX_PARAMS) {
         c->m->params[np].value = seg;
         c->m->params[np].value_len = len;
-        if (match_node(c, n->param, next, idx + 1, np + 1))
+        if (match_node(c, n->param, next, np + 1))
             return true;
     }
     return n->wild != NULL && try_wild(c, n->wild, off, np);
@@ -629,15 +549,16 @@ int gw_router_match(const gw_router *r, const char *method, const char *path,
     m->allow[0] = '\0';
 
     c.method = method ? method : "";
-    c.is_head = strcmp(c.method, "HEAD") == 0;
     c.segs = m->scratch;
     c.m = m;
     c.matched_path = false;
     c.nallow = 0;
 
-    if (path == NULL || !decode_path(&c, path, path_len))
+    size_t nsegs;
+    if (path == NULL ||
+        pc_path_decode(path, path_len, c.segs, &c.total, &nsegs) != PC_PATH_OK)
         return GW_MATCH_BAD_PATH;
-    if (match_node(&c, &r->root, 0, 0, 0))
+    if (match_node(&c, &r->root, 0, 0))
         return GW_MATCH_OK;
     m->nparams = 0;
     if (!c.matched_path)

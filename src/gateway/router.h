@@ -12,8 +12,9 @@
 #include <stddef.h>
 
 #include "names.h"
+#include "path.h"
 
-#define GW_ROUTER_MAX_PATH 16384   /* bytes of a request path matched */
+#define GW_ROUTER_MAX_PATH PC_PATH_MAX   /* bytes of a request path matched */
 
 typedef struct gw_router gw_router;
 

@@ -103,16 +103,17 @@ enum pt_match_result {
     PT_MATCH_OK = 0,
     PT_MATCH_NOT_FOUND = -1,   /* no pattern matches the path */
     PT_MATCH_NO_METHOD = -2,   /* patterns match, none has the method */
-    PT_MATCH_BAD_PATH = -3,    /* not starting with '/', dot segments, bad escape */
+    PT_MATCH_BAD_PATH = -3,    /* what the gateway answers with 400 (pc_path_decode):
+                                  not starting with '/', dot segment, bad escape,
+                                  decoded NUL, invalid UTF-8, over 16 KiB */
 };
-/* Rank of route method rm for request method m: 0 exact, 1 HEAD served by
- * GET, 2 "*", -1 not usable. */
-int pt_method_rank(const char *rm, const char *m);
-/* True when two patterns are the same but for param names. */
+/* True when two patterns are the same but for param names (pc_pattern_equal). */
 bool pt_pattern_equal(const char *a, const char *b);
-/* Picks the route for method and path among routes[0..n) per SPEC §3.
+/* Picks the route for method and path among routes[0..n) per SPEC §3, as
+ * the gateway's router would (methods ranked by pc_method_rank).
  * On PT_MATCH_OK sets *best and, when params is not NULL, adds the captured
- * params (percent-decoded) to the params object. */
+ * params (percent-decoded) to the params object, named as in the first
+ * route with the same pattern. */
 int pt_route_match(const struct pc_route_decl *routes, size_t n, const char *method,
                    const char *path, size_t path_len, size_t *best, json_t *params);
 /* Picks the route for method among routes whose pattern equals route (param

@@ -145,6 +145,17 @@ def api_key_missing_401():
 
 
 @t.case
+def prefix_rule_covers_whole_segments():
+    # {"prefix": "/k"} covers /k itself and /k/..., never /kx...
+    for pattern in ("/k", "/k/" + uniq("x")):
+        svc, p = mk(None, pattern=pattern)
+        expect_401(ST.gw.http("GET", p), 'ApiKey realm="portico"')
+        eq(svc.n_requests(), 0, "%s: requests that reached the service" % pattern)
+    svc, p = mk(None, pattern="/k" + uniq("x"))
+    eq(seen(ST.gw.http("GET", p)), {}, "%s is not under the /k prefix" % p)
+
+
+@t.case
 def api_key_wrong_401():
     svc, p = mk("/k")
     for h in ({"X-API-Key": "key-ci-0123456789abcdeX"}, {"X-API-Key": KEY_CI[:-1]},

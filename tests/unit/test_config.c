@@ -379,7 +379,7 @@ static void test_help_version(void)
 }
 
 /* Signed registration and the route allow-list: paths only (main loads the
- * files, see sign.h); flags, environment and file all reach them. */
+ * files, see regpolicy.h); flags, environment and file all reach them. */
 static void test_registration_files(void)
 {
     const char *a[] = {"--registration-secrets-file", "/etc/portico/secrets.json",

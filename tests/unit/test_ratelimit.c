@@ -152,6 +152,31 @@ static void test_rules(void)
     r = gw_ratelimit_rule_for("/health/deep");         /* exact only: "/" prefix */
     CHECK(r != NULL && r->burst == 1);
 
+    /* A prefix covers whole segments (path.h): "/api" covers "/api" and
+     * "/api/x", never "/apix"; a trailing "/" or "/" "*" means the same. */
+    CHECK_EQ_INT(load("{\"rules\":[{\"prefix\":\"/api\",\"rate\":7},"
+                      "{\"prefix\":\"/v2/\",\"rate\":8},{\"prefix\":\"/v3/*\",\"rate\":9}]}",
+                      0, 0, err, sizeof err),
+                 0);
+    r = gw_ratelimit_rule_for("/api");
+    CHECK(r != NULL && r->burst == 7);
+    r = gw_ratelimit_rule_for("/api/x");
+    CHECK(r != NULL && r->burst == 7);
+    r = gw_ratelimit_rule_for("/api/{id}/*");
+    CHECK(r != NULL && r->burst == 7);
+    CHECK(gw_ratelimit_rule_for("/apix") == NULL);
+    CHECK(gw_ratelimit_rule_for("/apix/y") == NULL);
+    r = gw_ratelimit_rule_for("/v2");
+    CHECK(r != NULL && r->burst == 8);
+    r = gw_ratelimit_rule_for("/v3");
+    CHECK(r != NULL && r->burst == 9);
+    CHECK(gw_ratelimit_rule_for("/v2x") == NULL);
+    /* "/api" and "/api/" are one prefix now: a duplicate. */
+    CHECK_EQ_INT(load("{\"rules\":[{\"prefix\":\"/api\",\"rate\":1},"
+                      "{\"prefix\":\"/api/\",\"rate\":2}]}", 0, 0, err, sizeof err),
+                 -1);
+    CHECK(strstr(err, "rules[1]: same prefix as rules[0]") != NULL);
+
     /* No prefix "/": the default applies; flags replace the default. */
     CHECK_EQ_INT(load("{\"default\":{\"rate\":10,\"burst\":20}}", 0, 0, err, sizeof err), 0);
     r = gw_ratelimit_rule_for("/x");

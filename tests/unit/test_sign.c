@@ -1,5 +1,5 @@
-/* test_sign.c -- HMAC-SHA256 (RFC 4231), hex, the signed envelope, secret
- * files and the registration policy (sign.h). */
+/* test_sign.c -- HMAC-SHA256 (RFC 4231), hex, the signed envelope and secret
+ * files (sign.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -231,104 +231,12 @@ static void test_secret_files(void)
     }
 }
 
-/* ---------------------------------------------------------------- policy */
-
-static void test_policy(void)
-{
-    struct pc_reg_policy *p;
-    char err[512];
-    const void *key;
-    size_t keylen;
-
-    CHECK_EQ_INT(pc_reg_policy_load(&p, NULL, "", NULL, err, sizeof err), 0);
-    CHECK(p == NULL);
-    CHECK(!pc_reg_policy_wants_signature(NULL));
-    CHECK(pc_reg_policy_route_allowed(NULL, "x", "/anything"));
-
-    /* Global secret plus per-service secrets: a named service only with its
-     * own key, others with the global one. */
-    const char *g = write_str("global\n");
-    const char *ps = write_str("{\"users\":\" u-key \",\"orders\":\"o-key\"}");
-    CHECK_EQ_INT(pc_reg_policy_load(&p, g, ps, NULL, err, sizeof err), 0);
-    CHECK(pc_reg_policy_wants_signature(p));
-    CHECK_EQ_INT(pc_reg_policy_key(p, "users", 5, &key, &keylen), 0);
-    CHECK_EQ_MEM(key, keylen, "u-key", (size_t)5);
-    CHECK_EQ_INT(pc_reg_policy_key(p, "orders", 6, &key, &keylen), 0);
-    CHECK_EQ_MEM(key, keylen, "o-key", (size_t)5);
-    CHECK_EQ_INT(pc_reg_policy_key(p, "other", 5, &key, &keylen), 0);
-    CHECK_EQ_MEM(key, keylen, "global", (size_t)6);
-    CHECK(pc_reg_policy_route_allowed(p, "other", "/x"));    /* no allow-list */
-    pc_reg_policy_free(p);
-
-    /* Per-service secrets alone: unknown services have no key. */
-    CHECK_EQ_INT(pc_reg_policy_load(&p, NULL, ps, NULL, err, sizeof err), 0);
-    CHECK(pc_reg_policy_wants_signature(p));
-    CHECK_EQ_INT(pc_reg_policy_key(p, "users", 5, &key, &keylen), 0);
-    CHECK_EQ_INT(pc_reg_policy_key(p, "other", 5, &key, &keylen), -1);
-    pc_reg_policy_free(p);
-
-    /* Allow-list alone: no signatures wanted. */
-    const char *al = write_str("{\"users\":[\"/users\",\"/accounts/\"],\"root\":[\"/\"],"
-                               "\"none\":[]}");
-    CHECK_EQ_INT(pc_reg_policy_load(&p, "", "", al, err, sizeof err), 0);
-    CHECK(!pc_reg_policy_wants_signature(p));
-    CHECK(pc_reg_policy_route_allowed(p, "users", "/users"));
-    CHECK(pc_reg_policy_route_allowed(p, "users", "/users/{id}"));
-    CHECK(pc_reg_policy_route_allowed(p, "users", "/users/*"));
-    CHECK(pc_reg_policy_route_allowed(p, "users", "/accounts"));
-    CHECK(pc_reg_policy_route_allowed(p, "users", "/accounts/{a}/x"));
-    CHECK(!pc_reg_policy_route_allowed(p, "users", "/usersx"));
-    CHECK(!pc_reg_policy_route_allowed(p, "users", "/user"));
-    CHECK(!pc_reg_policy_route_allowed(p, "users", "/"));
-    CHECK(!pc_reg_policy_route_allowed(p, "users", "/*"));
-    CHECK(!pc_reg_policy_route_allowed(p, "users", "/{x}/users"));
-    CHECK(!pc_reg_policy_route_allowed(p, "users", "/accountsx/1"));
-    CHECK(pc_reg_policy_route_allowed(p, "root", "/anything/at/all"));
-    CHECK(pc_reg_policy_route_allowed(p, "root", "/"));
-    CHECK(!pc_reg_policy_route_allowed(p, "none", "/x"));
-    CHECK(!pc_reg_policy_route_allowed(p, "unlisted", "/users"));
-    pc_reg_policy_free(p);
-
-    /* Bad files: one line naming the file. */
-    static const struct {
-        const char *secrets, *allow, *want;
-    } bad[] = {
-        {"[]", NULL, "not a JSON object"},
-        {"{\"users\":", NULL, "line 1"},
-        {"{\"Users\":\"x\"}", NULL, "not a service name"},
-        {"{\"users\":1}", NULL, "must be a string"},
-        {"{\"users\":\"  \"}", NULL, "empty"},
-        {"{\"a\":\"x\",\"a\":\"y\"}", NULL, "duplicate"},
-        {NULL, "{\"users\":\"/users\"}", "must be an array"},
-        {NULL, "{\"users\":[\"users\"]}", "not a path prefix"},
-        {NULL, "{\"users\":[\"/u/{id}\"]}", "not a path prefix"},
-        {NULL, "{\"users\":[\"/u/*\"]}", "not a path prefix"},
-        {NULL, "{\"users\":[\"//u\"]}", "not a path prefix"},
-        {NULL, "{\"users\":[3]}", "not a path prefix"},
-    };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        const char *sf = bad[i].secrets ? write_str(bad[i].secrets) : NULL;
-        const char *af = bad[i].allow ? write_str(bad[i].allow) : NULL;
-        err[0] = '\0';
-        CHECK_EQ_INT(pc_reg_policy_load(&p, NULL, sf, af, err, sizeof err), -1);
-        CHECK(p == NULL);
-        CHECK(strstr(err, bad[i].want) != NULL && strchr(err, '\n') == NULL);
-        CHECK(strstr(err, sf ? sf : af) != NULL);
-        if (strstr(err, bad[i].want) == NULL) fprintf(stderr, "  err: %s\n", err);
-    }
-    CHECK_EQ_INT(pc_reg_policy_load(&p, write_str("\n"), NULL, NULL, err, sizeof err), -1);
-    CHECK(strstr(err, "empty") != NULL);
-    CHECK_EQ_INT(pc_reg_policy_load(&p, "/nonexistent/s", NULL, NULL, err, sizeof err), -1);
-    CHECK(strstr(err, "/nonexistent/s") != NULL);
-}
-
 int main(void)
 {
     test_rfc4231();
     test_verify();
     test_wrap_unwrap();
     test_secret_files();
-    test_policy();
     for (int i = 0; i < ntmp; i++) unlink(tmpfiles[i]);
     return test_finish("test_sign");
 }
