@@ -1,13 +1,14 @@
-/* http.h -- HTTP/1.1 on the wire: request parsing (the only user of
- * http_parser) and response serialization. */
+/* http.h -- requests from a connection's bytes (the only user of
+ * http_parser; framing checked by framing.h's scanner first). */
 #ifndef GW_HTTP_H
 #define GW_HTTP_H
 
-#include <event2/buffer.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "req.h"
+#include "response.h"   /* for callers that write responses through http.h; new code
+                           includes response.h itself */
 
 struct gw_http;
 
@@ -32,7 +33,8 @@ void gw_http_free(struct gw_http *h);
 /* Feeds data[0..len). Returns the number of bytes consumed: fewer than len
  * when the sink paused the parser (gw_http_pause) or on an error. On an error
  * *status is set (400, 413, 431) and *why to a short static reason; the
- * connection must answer it and close: the parser is done. */
+ * connection must answer it and close: the parser is done. data is
+ * borrowed: the request keeps copies, nothing points into it afterwards. */
 size_t gw_http_feed(struct gw_http *h, const char *data, size_t len, int *status,
                     const char **why);
 /* Pauses or resumes the parser (called from on_request to stop at a message
@@ -42,16 +44,5 @@ void gw_http_pause(struct gw_http *h, bool pause);
 bool gw_http_in_message(const struct gw_http *h);
 /* True once the body of the current request is being read. */
 bool gw_http_in_body(const struct gw_http *h);
-
-/* Writes a response to out: status line, the given headers, then
- * content-length (unless the status forbids a body), date, x-request-id,
- * and "connection: close" / "connection: keep-alive" (HTTP/1.0) as asked;
- * then body[0..body_len) (body_len 0 for none, e.g. HEAD: content_length
- * is still announced). All borrowed. */
-void gw_http_write_response(struct evbuffer *out, int status, const struct pc_kv *headers,
-                            size_t nheaders, size_t content_length, const char *request_id,
-                            bool close, bool http10_keep_alive, const void *body,
-                            size_t body_len);
-const char *gw_http_reason(int status);
 
 #endif
