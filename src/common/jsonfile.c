@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "errf.h"
-#include "xalloc.h"
 
 int pc_json_file_err(const char *what, const char *path, char *err, size_t errlen,
                      const char *fmt, ...)
@@ -25,12 +24,21 @@ int pc_json_file_err(const char *what, const char *path, char *err, size_t errle
     return pc_errf(err, errlen, "%s%s%.300s: %s", what, what[0] != '\0' ? " " : "", path, why);
 }
 
+/* The files read here may hold keys and secrets: every copy is wiped
+ * before it is freed, on every path. */
+void pc_file_free(char *buf, size_t len)
+{
+    if (buf == NULL) return;
+    explicit_bzero(buf, len);
+    free(buf);
+}
+
 char *pc_file_read(const char *what, const char *path, size_t max, size_t *len, char *err,
                    size_t errlen)
 {
     struct stat st;
     char *buf = NULL;
-    size_t n = 0;
+    size_t n = 0, cap = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 
     *len = 0;
@@ -46,10 +54,17 @@ char *pc_file_read(const char *what, const char *path, size_t max, size_t *len, 
         pc_json_file_err(what, path, err, errlen, "larger than %zu bytes", max);
         goto fail;
     }
-    /* Read up to max + 1: a file that grew since fstat is refused too. */
-    buf = pc_xmalloc(max + 2);
+    /* Room for the size fstat saw, one byte more to see a file that grew
+     * meanwhile (refused, never cut), and the NUL. Out of memory is a
+     * refusal like the others: the SDK reads secrets here, and a library
+     * does not abort. */
+    cap = (size_t)st.st_size + 1;
+    if ((buf = malloc(cap + 1)) == NULL) {
+        pc_json_file_err(what, path, err, errlen, "out of memory");
+        goto fail;
+    }
     for (;;) {
-        ssize_t got = read(fd, buf + n, max + 1 - n);
+        ssize_t got = read(fd, buf + n, cap - n);
         if (got < 0 && errno == EINTR) continue;
         if (got < 0) {
             pc_json_file_err(what, path, err, errlen, "%s", strerror(errno));
@@ -57,8 +72,8 @@ char *pc_file_read(const char *what, const char *path, size_t max, size_t *len, 
         }
         if (got == 0) break;
         n += (size_t)got;
-        if (n > max) {
-            pc_json_file_err(what, path, err, errlen, "larger than %zu bytes", max);
+        if (n == cap) {
+            pc_json_file_err(what, path, err, errlen, "changed while it was read");
             goto fail;
         }
     }
@@ -67,7 +82,7 @@ char *pc_file_read(const char *what, const char *path, size_t max, size_t *len, 
     *len = n;
     return buf;
 fail:
-    free(buf);
+    pc_file_free(buf, n);
     close(fd);
     return NULL;
 }
@@ -82,7 +97,7 @@ json_t *pc_json_file_load(const char *what, const char *path, size_t max, char *
 
     if (text == NULL) return NULL;
     root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-    free(text);
+    pc_file_free(text, len);
     if (root == NULL)
         pc_json_file_err(what, path, err, errlen, "line %d column %d: %s", je.line, je.column,
                          je.text);

@@ -15,13 +15,17 @@
 #include <stddef.h>
 
 /* The whole file, NUL-terminated (the NUL is not counted in *len), in a
- * buffer to free(). NULL with err set on any refusal. */
+ * buffer to give to pc_file_free. NULL with err set on any refusal
+ * (out of memory included: nothing here aborts). */
 char *pc_file_read(const char *what, const char *path, size_t max, size_t *len, char *err,
                    size_t errlen);
+/* Wipes len bytes of buf (it may hold secrets), then frees it. NULL is fine. */
+void pc_file_free(char *buf, size_t len);
 
 /* The file parsed as JSON (any value at the top: callers check the type they
  * want, and may use pc_json_file_err for their own refusals). NULL with err
- * set on any refusal. */
+ * set on any refusal. The file's text is wiped once parsed (the strings in
+ * the tree are the caller's to wipe if they are secret). */
 json_t *pc_json_file_load(const char *what, const char *path, size_t max, char *err,
                           size_t errlen);
 

@@ -178,7 +178,6 @@ int pc_sign_secret_load(const char *path, char *out, size_t *outlen, char *err, 
         *outlen = n;
         rc = 0;
     }
-    OPENSSL_cleanse(buf, len);   /* trimming moved the bytes: wipe all that was read */
-    free(buf);
+    pc_file_free(buf, len);   /* trimming moved the bytes: all that was read is wiped */
     return rc;
 }

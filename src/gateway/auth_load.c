@@ -184,13 +184,10 @@ static int load_jwt(const json_t *o, const char *dir, char *err, size_t errlen)
         while (len && strchr(" \t\r\n", s[len - 1])) len--;
         while (len && strchr(" \t\r\n", *s)) s++, len--;
         if (gw_jwt_verifier_set_hs256(pol->jwt, s, len, why, sizeof why) != 0) {
-            snprintf(err, errlen, "jwt.hs256_secret_file: %s", why);
-            OPENSSL_cleanse(text, tlen);
-            free(text);
-            return -1;
+            pc_file_free(text, tlen);
+            return pc_errf(err, errlen, "jwt.hs256_secret_file: %s", why);
         }
-        OPENSSL_cleanse(text, tlen);
-        free(text);
+        pc_file_free(text, tlen);
     }
     if ((v = json_object_get(o, "rs256_public_key_file")) != NULL) {
         int rc;
@@ -199,7 +196,7 @@ static int load_jwt(const json_t *o, const char *dir, char *err, size_t errlen)
         if ((text = read_file(dir, json_string_value(v), &len, why, sizeof why)) == NULL)
             return pc_errf(err, errlen, "jwt.rs256_public_key_file: %s", why);
         rc = gw_jwt_verifier_set_rs256_pem(pol->jwt, text, len, why, sizeof why);
-        free(text);
+        pc_file_free(text, len);
         if (rc != 0)
             return pc_errf(err, errlen, "jwt.rs256_public_key_file: %s", why);
     }
@@ -333,23 +330,15 @@ static int load_policy(const json_t *root, const char *dir, char *err, size_t er
 
 int gw_auth_load(const char *path, char *err, size_t errlen)
 {
-    char *text, dir[4096], why[480];
+    char dir[4096], why[480];
     const char *slash;
-    size_t len;
-    json_error_t je;
     json_t *root;
     int rc;
 
     gw_auth_unload();
     if (path == NULL || path[0] == '\0') return 0;
-    if ((text = pc_file_read("auth file", path, GW_AUTH_FILE_MAX, &len, err, errlen)) == NULL)
+    if ((root = pc_json_file_load("auth file", path, GW_AUTH_FILE_MAX, err, errlen)) == NULL)
         return -1;
-    root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-    OPENSSL_cleanse(text, len);   /* it may hold keys and secrets */
-    free(text);
-    if (root == NULL)
-        return pc_json_file_err("auth file", path, err, errlen, "line %d column %d: %s",
-                                je.line, je.column, je.text);
     slash = strrchr(path, '/');
     snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 0, path);
     if (slash == path) snprintf(dir, sizeof dir, "/");

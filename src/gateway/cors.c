@@ -204,21 +204,13 @@ void gw_cors_unload(void)
 
 int gw_cors_load(const char *auth_file, char *err, size_t errlen)
 {
-    char *text, why[400];
-    size_t len;
-    json_error_t je;
+    char why[400];
     json_t *root, *obj;
 
     gw_cors_unload();
     if (auth_file == NULL || auth_file[0] == '\0') return 0;
-    text = pc_file_read("auth file", auth_file, GW_AUTH_FILE_MAX, &len, err, errlen);
-    if (text == NULL) return -1;
-    root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
-    OPENSSL_cleanse(text, len);   /* the same file holds API keys and secrets */
-    free(text);
-    if (root == NULL)
-        return pc_json_file_err("auth file", auth_file, err, errlen, "line %d column %d: %s",
-                                je.line, je.column, je.text);
+    root = pc_json_file_load("auth file", auth_file, GW_AUTH_FILE_MAX, err, errlen);
+    if (root == NULL) return -1;
     obj = json_is_object(root) ? json_object_get(root, "cors") : NULL;
     if (obj != NULL && (cors = cors_parse(obj, why, sizeof why)) == NULL) {
         json_decref(root);

@@ -77,6 +77,11 @@ int main(void)
     CHECK(j == NULL);
     CHECK(strstr(err, ": line 1 column 0:") != NULL || strstr(err, "line 1 column 1") != NULL);
 
+    /* a file that holds more than fstat said (it grew, or /proc's size 0):
+     * refused, never cut at the size seen */
+    if (access("/proc/self/status", R_OK) == 0)
+        check_refused("/proc/self/status", 1 << 20, "x", "changed while it was read");
+
     /* a small err buffer is cut, never overrun */
     char small[8];
     memset(small, 'x', sizeof small);
