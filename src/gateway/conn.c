@@ -149,8 +149,26 @@ static void timer_arm(struct gw_conn *c, long ms)
     evtimer_add(&c->timer, &tv);
 }
 
-/* Queues an error response that ends the connection (400/408/413/431). */
-static void conn_fail(struct gw_conn *c, int status, const char *code, const char *why)
+/* The client's x-request-id when it is a valid one, else a new UUID
+ * (SPEC §5); from the request's headers when they were read (may be NULL). */
+static void request_id_of(const struct gw_req *from, char *id)
+{
+    size_t n;
+    const char *rid = from != NULL ? gw_req_header(from, "x-request-id", &n) : NULL;
+
+    if (rid && gw_request_id_is_valid(rid, n)) {
+        memcpy(id, rid, n);
+        id[n] = '\0';
+    } else {
+        pc_uuid_v4(id);
+    }
+}
+
+/* Queues an error response that ends the connection (400/408/413/431).
+ * from: the refused request when its head was read (413, 408 in a body),
+ * else NULL. */
+static void conn_fail(struct gw_conn *c, int status, const char *code, const char *why,
+                      const struct gw_req *from)
 {
     struct gw_req *r = gw_req_new();
 
@@ -161,7 +179,7 @@ static void conn_fail(struct gw_conn *c, int status, const char *code, const cha
     r->admin = (c->kind == GW_LISTENER_ADMIN);
     r->start_ms = gw_now_mono_ms();
     memcpy(r->remote_addr, c->remote, sizeof r->remote_addr);
-    pc_uuid_v4(r->request_id);
+    request_id_of(from, r->request_id);
     snprintf(r->method, sizeof r->method, "%s", "-");
     TAILQ_INSERT_TAIL(&c->reqs, r, queue);
     c->nreqs++;
@@ -178,14 +196,15 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     switch (c->state) {
     case GW_CONN_IDLE:
         if (!c->served_one && c->nreqs == 0) {
-            conn_fail(c, 408, "header_timeout", "no request received in time");
+            conn_fail(c, 408, "header_timeout", "no request received in time", NULL);
         } else {
             gw_conn_close(c);   /* keep-alive idle timeout: close quietly */
         }
         break;
     case GW_CONN_HEAD:
     case GW_CONN_BODY:
-        conn_fail(c, 408, "header_timeout", "request not received in time");
+        conn_fail(c, 408, "header_timeout", "request not received in time",
+                  gw_http_current(c->http));
         break;
     case GW_CONN_LINGER:
     case GW_CONN_CLOSING:
@@ -230,19 +249,12 @@ static int on_head(void *ctx, struct gw_req *r)
 static void on_request(void *ctx, struct gw_req *r)
 {
     struct gw_conn *c = ctx;
-    size_t n;
-    const char *rid = gw_req_header(r, "x-request-id", &n);
 
     r->conn = c;
     r->admin = (c->kind == GW_LISTENER_ADMIN);
     r->start_ms = gw_now_mono_ms();
     memcpy(r->remote_addr, c->remote, sizeof r->remote_addr);
-    if (rid && gw_request_id_is_valid(rid, n)) {
-        memcpy(r->request_id, rid, n);
-        r->request_id[n] = '\0';
-    } else {
-        pc_uuid_v4(r->request_id);
-    }
+    request_id_of(r, r->request_id);
     TAILQ_INSERT_TAIL(&c->reqs, r, queue);
     c->nreqs++;
     c->served_one = true;
@@ -290,7 +302,7 @@ static size_t conn_feed(struct gw_conn *c, const char *data, size_t len)
             const char *code = status == 413   ? "body_too_large"
                                : status == 431 ? "headers_too_large"
                                                : "bad_request";
-            conn_fail(c, status, code, why);
+            conn_fail(c, status, code, why, gw_http_current(c->http));
             break;
         }
         if (n == 0) break;     /* paused or closing at a message boundary */

@@ -39,6 +39,7 @@ struct gw_http {
     size_t head_bytes;             /* target + header bytes seen for cur */
     bool in_value;                 /* last header callback was a value */
     bool in_message;
+    bool head_valid;               /* cur's head passed every check (its headers are usable) */
     bool in_body;
     int err_status;                /* set by a callback that failed the parse */
     const char *err_why;
@@ -80,6 +81,7 @@ static int on_message_begin(http_parser *p)
     h->head_bytes = 0;
     h->in_value = false;
     h->in_message = true;
+    h->head_valid = false;
     h->in_body = false;
     h->content_lengths = 0;
     h->te_seen = false;
@@ -233,6 +235,9 @@ static int on_headers_complete(http_parser *p)
         return fail(h, 400, "Transfer-Encoding in an HTTP/1.0 request");
     /* RFC 9112 §3.2, as nginx does. */
     if (hosts == 0 && p->http_minor == 1) return fail(h, 400, "missing Host");
+    /* From here on a refusal is about the body: the head itself is sound,
+     * and the error response may use it (its x-request-id). */
+    h->head_valid = true;
     if (cl > h->lim.max_body_bytes) return fail(h, 413, "request body too large");
     h->chunked = chunked;
     h->content_length = chunked ? 0 : cl;
@@ -394,4 +399,9 @@ void gw_http_pause(struct gw_http *h, bool pause)
 
 bool gw_http_in_message(const struct gw_http *h) { return h->in_message; }
 bool gw_http_in_body(const struct gw_http *h) { return h->in_body; }
+
+const struct gw_req *gw_http_current(const struct gw_http *h)
+{
+    return h->cur != NULL && h->head_valid ? h->cur : NULL;
+}
 

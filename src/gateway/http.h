@@ -44,5 +44,10 @@ void gw_http_pause(struct gw_http *h, bool pause);
 bool gw_http_in_message(const struct gw_http *h);
 /* True once the body of the current request is being read. */
 bool gw_http_in_body(const struct gw_http *h);
+/* The request being read, once its head has passed every check (so its
+ * body is being read or was just refused: 413), else NULL: an error response
+ * for it can carry what the head says (x-request-id). Valid until the next
+ * call on h. */
+const struct gw_req *gw_http_current(const struct gw_http *h);
 
 #endif

@@ -7,7 +7,7 @@
 #include "conn.h"
 #include "cors.h"
 #include "gw.h"
-#include "http.h"
+#include "response.h"
 #include "jw.h"
 #include "stats.h"
 #include "xalloc.h"

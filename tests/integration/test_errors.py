@@ -201,6 +201,31 @@ def body_too_large_content_length_413():
 
 
 @t.case
+def body_too_large_keeps_client_request_id():
+    """The headers were read before the body was refused: the 413 carries the
+    client's x-request-id (SPEC §5), for Content-Length and for chunked."""
+    svc, b = mk([("POST", "/rid413")])
+    with ST.gw.raw() as c:
+        c.send(req_bytes("POST", b + "/rid413", [("Content-Length", str(1048577)),
+                                                  ("X-Request-Id", "client-413-cl")]))
+        assert_error(c.read_response(timeout=5), 413, "body_too_large", request_id="client-413-cl")
+        c.expect_eof(3)
+    with ST.gw.raw() as c:
+        c.send(req_bytes("POST", b + "/rid413", [("Transfer-Encoding", "chunked"),
+                                                  ("X-Request-Id", "client-413-te")]))
+        c.send(b"100001\r\n")     # one chunk over the body limit, refused from its size line
+        assert_error(c.read_response(timeout=5), 413, "body_too_large", request_id="client-413-te")
+        c.expect_eof(3)
+    # an invalid id is not echoed: the gateway makes one up, as for any request
+    with ST.gw.raw() as c:
+        c.send(req_bytes("POST", b + "/rid413", [("Content-Length", str(1048577)),
+                                                  ("X-Request-Id", "bad id with spaces")]))
+        j = assert_error(c.read_response(timeout=5), 413, "body_too_large")
+        check(j["request_id"] != "bad id with spaces", "invalid id echoed: %r" % (j,))
+    eq(svc.n_requests(), 0, "nothing forwarded")
+
+
+@t.case
 def body_too_large_chunked_413():
     svc, b = mk([("POST", "/c413")])
     c = ST.gw.raw()
@@ -246,6 +271,20 @@ def header_timeout_408():
         eq((r.header("connection") or "").lower(), "close", "connection header")
         c.expect_eof(3)
     check(0.4 <= el <= 3.0, "408 after %.2fs with --header-timeout-ms 500" % el)
+
+
+@t.case
+def body_timeout_408_keeps_client_request_id():
+    """A body that stops coming: the head was read, so the 408 carries the
+    client's x-request-id, and nothing is forwarded."""
+    svc, b = mk([("POST", "/slowbody")])
+    with ST.gw.raw() as c:
+        c.send(req_bytes("POST", b + "/slowbody", [("Content-Length", "10"),
+                                                   ("X-Request-Id", "client-408-body")]) + b"ab")
+        r = c.read_response(timeout=5)
+        assert_error(r, 408, "header_timeout", request_id="client-408-body")
+        c.expect_eof(3)
+    eq(svc.n_requests(), 0, "nothing forwarded")
 
 
 @t.case
