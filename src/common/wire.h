@@ -1,4 +1,6 @@
-/* wire.h -- the portico wire format (SPEC §2-§4): the single source of it.
+/* wire.h -- the portico wire format (SPEC §2-§4): the single source of it
+ * (encoders in wire.c, validating decoders in wire_decode.c, the lean reply
+ * reader in wire_lean.c).
  *
  * Encoders write JSON text straight into a pc_buf. Decoders parse with
  * jansson and validate everything the SPEC says; a decoded message owns its

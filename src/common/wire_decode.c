@@ -1,0 +1,533 @@
+/* wire_decode.c -- the portico wire format (SPEC §2-§4), reading side; see
+ * wire.h.
+ *
+ * Decoders enforce the byte and depth limits before jansson sees the input,
+ * parse with duplicate keys rejected, and then validate every field the SPEC
+ * names. Unknown fields are ignored (forward compatibility).
+ *
+ * Strings handed out as `const char *` must be usable as C strings, so the
+ * decoders refuse an embedded NUL in them; only bodies (returned with a
+ * length) and the reply id (id_len) may carry one. */
+#include "wire.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base64.h"
+#include "names.h"
+#include "utf8.h"
+#include "uuid.h"
+
+/* ================================================================ errors */
+
+/* Fills err (which may be NULL) with a static reason and a message. Bytes
+ * outside printable ASCII are replaced, so the message is safe to log even
+ * when jansson quotes part of the input. */
+static void wire_err(struct pc_wire_err *err, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void wire_err(struct pc_wire_err *err, const char *reason, const char *fmt, ...)
+{
+    if (err == NULL)
+        return;
+    err->reason = reason;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+    for (char *p = err->message; *p; p++) {
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+            *p = '?';
+    }
+}
+/* ====================================================== decoding helpers */
+
+/* Scans msg for nesting deeper than max_depth, skipping string contents.
+ * It does not validate JSON; jansson does that afterwards. */
+bool pc_json_depth_is_ok(const char *msg, size_t len, int max_depth)
+{
+    int depth = 0;
+    bool in_str = false;
+
+    for (size_t i = 0; i < len; i++) {
+        char c = msg[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;                     /* skip the escaped character */
+            else if (c == '"')
+                in_str = false;
+        } else if (c == '"') {
+            in_str = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > max_depth)
+                return false;
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            depth--;
+        }
+    }
+    return true;
+}
+
+/* Checks size and depth, then parses msg into a JSON object. Returns the
+ * new tree, or NULL with err filled (too_large, too_deep, not_json). */
+static json_t *wire_parse(const char *msg, size_t len, size_t max_len,
+                          struct pc_wire_err *err)
+{
+    if (len > max_len) {
+        wire_err(err, "too_large", "message of %zu bytes exceeds %zu", len, max_len);
+        return NULL;
+    }
+    if (!pc_json_depth_is_ok(msg, len, PC_WIRE_MAX_DEPTH)) {
+        wire_err(err, "too_deep", "JSON nested deeper than %d", PC_WIRE_MAX_DEPTH);
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *root = json_loadb(msg, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+    if (root == NULL) {
+        wire_err(err, "not_json", "at byte %d: %s", jerr.position, jerr.text);
+        return NULL;
+    }
+    if (!json_is_object(root)) {
+        json_decref(root);
+        wire_err(err, "not_json", "message is not a JSON object");
+        return NULL;
+    }
+    return root;
+}
+
+/* True if root has "v":1 (an integer; 1.0 and "1" are refused). */
+static bool wire_version_is_ok(json_t *root, struct pc_wire_err *err)
+{
+    json_t *v = json_object_get(root, "v");
+    if (!json_is_integer(v) || json_integer_value(v) != PC_WIRE_VERSION) {
+        wire_err(err, "bad_version", "\"v\" must be the integer %d", PC_WIRE_VERSION);
+        return false;
+    }
+    return true;
+}
+
+/* True if j is a string without an embedded NUL; sets *s and *n. */
+static bool json_cstr(json_t *j, const char **s, size_t *n)
+{
+    if (!json_is_string(j))
+        return false;
+    const char *v = json_string_value(j);
+    size_t len = json_string_length(j);
+    if (memchr(v, '\0', len) != NULL)
+        return false;
+    *s = v;
+    if (n)
+        *n = len;
+    return true;
+}
+
+/* Reads an optional integer member. Returns 1 if present (value in *v), 0 if
+ * absent, -1 if present with another type (err filled, reason bad_field). */
+static int get_opt_int(json_t *root, const char *key, json_int_t *v,
+                       struct pc_wire_err *err)
+{
+    json_t *j = json_object_get(root, key);
+    if (j == NULL)
+        return 0;
+    if (!json_is_integer(j)) {
+        wire_err(err, "bad_field", "\"%s\" must be an integer", key);
+        return -1;
+    }
+    *v = json_integer_value(j);
+    return 1;
+}
+
+/* Reads a required C-string member (reason bad_field when absent or wrong). */
+static int get_str(json_t *root, const char *key, const char **s,
+                   struct pc_wire_err *err)
+{
+    if (!json_cstr(json_object_get(root, key), s, NULL)) {
+        wire_err(err, "bad_field", "\"%s\" must be a string", key);
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads an optional C-string member: *s = dflt when absent. */
+static int get_opt_str(json_t *root, const char *key, const char **s,
+                       const char *dflt, struct pc_wire_err *err)
+{
+    if (json_object_get(root, key) == NULL) {
+        *s = dflt;
+        return 0;
+    }
+    return get_str(root, key, s, err);
+}
+
+/* Decodes the body members per SPEC §4 into a malloc'd buffer (NULL when
+ * empty). body: absent, or a string; body_encoding: absent or "base64".
+ * Returns 0, or -1 with err filled (bad_body, or no_memory). */
+static int wire_body(json_t *root, unsigned char **body, size_t *body_len,
+                     struct pc_wire_err *err)
+{
+    json_t *jb = json_object_get(root, "body");
+    json_t *je = json_object_get(root, "body_encoding");
+    bool b64 = false;
+
+    *body = NULL;
+    *body_len = 0;
+    if (je != NULL) {
+        if (!json_is_string(je) || strcmp(json_string_value(je), "base64") != 0 ||
+            json_string_length(je) != 6) {
+            wire_err(err, "bad_body", "\"body_encoding\" must be \"base64\" when present");
+            return -1;
+        }
+        b64 = true;
+    }
+    if (jb == NULL)
+        return 0;
+    if (!json_is_string(jb)) {
+        wire_err(err, "bad_body", "\"body\" must be a string");
+        return -1;
+    }
+
+    const char *s = json_string_value(jb);
+    size_t n = json_string_length(jb);
+    size_t cap = b64 ? pc_base64_decoded_max(n) : n;
+    if (n == 0)
+        return 0;
+    if (b64 && n % 4 != 0) {
+        wire_err(err, "bad_body", "invalid base64 body");
+        return -1;
+    }
+    unsigned char *p = malloc(cap);
+    if (p == NULL) {
+        wire_err(err, "no_memory", "no memory for a body of %zu bytes", cap);
+        return -1;
+    }
+    if (!b64) {
+        memcpy(p, s, n);
+        *body_len = n;
+    } else if (pc_base64_decode(p, body_len, s, n) != 0) {
+        free(p);
+        wire_err(err, "bad_body", "invalid base64 body");
+        return -1;
+    }
+    if (*body_len == 0) {
+        free(p);
+        p = NULL;
+    }
+    *body = p;
+    return 0;
+}
+
+/* ============================================================== requests */
+
+/* Decodes a request message (see wire.h). params and headers are optional
+ * (NULL when absent); query is "" when absent. */
+int pc_wire_decode_request(struct pc_request_in *out, const char *msg, size_t len,
+                           struct pc_wire_err *err)
+{
+    memset(out, 0, sizeof *out);
+    json_t *root = wire_parse(msg, len, PC_WIRE_MAX_MESSAGE, err);
+    if (root == NULL)
+        return -1;
+    out->root = root;
+    if (!wire_version_is_ok(root, err))
+        goto fail;
+
+    size_t idlen;
+    if (!json_cstr(json_object_get(root, "id"), &out->id, &idlen) ||
+        !pc_uuid_is_valid(out->id, idlen)) {
+        wire_err(err, "no_id", "\"id\" must be a UUID string");
+        goto fail;
+    }
+    if (get_str(root, "reply_to", &out->reply_to, err) != 0 ||
+        get_str(root, "method", &out->method, err) != 0 ||
+        get_str(root, "path", &out->path, err) != 0 ||
+        get_opt_str(root, "query", &out->query, "", err) != 0 ||
+        get_opt_str(root, "route", &out->route, NULL, err) != 0 ||
+        get_opt_str(root, "remote_addr", &out->remote_addr, NULL, err) != 0)
+        goto fail;
+
+    json_int_t dl;
+    if (get_opt_int(root, "deadline_ms", &dl, err) != 1 || dl < 0) {
+        wire_err(err, "bad_field", "\"deadline_ms\" must be a non-negative integer");
+        goto fail;
+    }
+    out->deadline_ms = (uint64_t)dl;
+
+    json_t *params = json_object_get(root, "params");
+    if (params != NULL) {
+        const char *k, *sv;
+        json_t *v;
+        if (!json_is_object(params)) {
+            wire_err(err, "bad_field", "\"params\" must be an object");
+            goto fail;
+        }
+        json_object_foreach(params, k, v) {
+            if (!json_cstr(v, &sv, NULL)) {
+                wire_err(err, "bad_field", "\"params\" values must be strings");
+                goto fail;
+            }
+        }
+        out->params = params;
+    }
+
+    json_t *headers = json_object_get(root, "headers");
+    if (headers != NULL) {
+        size_t i;
+        json_t *h;
+        if (!json_is_array(headers)) {
+            wire_err(err, "bad_header", "\"headers\" must be an array");
+            goto fail;
+        }
+        json_array_foreach(headers, i, h) {
+            const char *sv;
+            if (!json_is_array(h) || json_array_size(h) != 2 ||
+                !json_cstr(json_array_get(h, 0), &sv, NULL) ||
+                !json_cstr(json_array_get(h, 1), &sv, NULL)) {
+                wire_err(err, "bad_header", "header %zu is not a [name, value] pair", i);
+                goto fail;
+            }
+        }
+        out->headers = headers;
+    }
+
+    if (wire_body(root, &out->body, &out->body_len, err) != 0)
+        goto fail;
+    return 0;
+
+fail:
+    pc_wire_request_in_deinit(out);
+    return -1;
+}
+
+/* Frees what a decoded request owns; safe on a zeroed struct. */
+void pc_wire_request_in_deinit(struct pc_request_in *r)
+{
+    free(r->body);
+    json_decref(r->root);
+    memset(r, 0, sizeof *r);
+}
+
+/* =============================================================== replies */
+
+/* Decodes a reply (see wire.h for the -1 / -2 contract). */
+int pc_wire_decode_reply(struct pc_reply_in *out, const char *msg, size_t len,
+                         struct pc_wire_err *err)
+{
+    memset(out, 0, sizeof *out);
+    json_t *root = wire_parse(msg, len, PC_WIRE_MAX_MESSAGE, err);
+    if (root == NULL)
+        return -1;
+
+    json_t *id = json_object_get(root, "id");
+    if (!json_is_string(id)) {
+        json_decref(root);
+        wire_err(err, "no_id", "\"id\" must be a string");
+        return -1;
+    }
+    out->root = root;
+    out->id = json_string_value(id);
+    out->id_len = json_string_length(id);
+
+    if (!wire_version_is_ok(root, err))
+        return -2;
+
+    json_t *st = json_object_get(root, "status");
+    if (!json_is_integer(st) || json_integer_value(st) < 200 ||
+        json_integer_value(st) > 599) {
+        wire_err(err, "bad_status", "\"status\" must be an integer in 200..599");
+        return -2;
+    }
+
+    json_t *headers = json_object_get(root, "headers");
+    if (headers != NULL) {
+        size_t i;
+        json_t *h;
+        if (!json_is_array(headers)) {
+            wire_err(err, "bad_header", "\"headers\" must be an array");
+            return -2;
+        }
+        json_array_foreach(headers, i, h) {
+            json_t *jn = json_array_get(h, 0), *jv = json_array_get(h, 1);
+            if (!json_is_array(h) || json_array_size(h) != 2 || !json_is_string(jn) ||
+                !json_is_string(jv)) {
+                wire_err(err, "bad_header", "header %zu is not a [name, value] pair", i);
+                return -2;
+            }
+            if (!pc_header_name_is_valid(json_string_value(jn), json_string_length(jn))) {
+                wire_err(err, "bad_header", "header %zu has an invalid name", i);
+                return -2;
+            }
+            if (!pc_header_value_is_valid(json_string_value(jv), json_string_length(jv))) {
+                wire_err(err, "bad_header", "header %zu has an invalid value", i);
+                return -2;
+            }
+        }
+    }
+
+    if (wire_body(root, &out->body, &out->body_len, err) != 0)
+        return -2;
+    out->status = (int)json_integer_value(st);
+    out->headers = headers;
+    return 0;
+}
+
+/* Frees what a decoded reply owns; safe on a zeroed struct. */
+void pc_wire_reply_in_deinit(struct pc_reply_in *r)
+{
+    free(r->body);
+    json_decref(r->root);
+    memset(r, 0, sizeof *r);
+}
+
+/* ========================================================== registration */
+
+/* Clamps v to lo..hi. */
+static int clamp_int(json_int_t v, int lo, int hi)
+{
+    return v < lo ? lo : v > hi ? hi : (int)v;
+}
+
+/* True if channel is exactly "<prefix>:svc:<instance>" (no allocation). */
+static bool channel_is_svc(const char *channel, size_t clen, const char *prefix,
+                           const char *instance)
+{
+    size_t plen = strlen(prefix), ilen = strlen(instance);
+    return clen == plen + 5 + ilen && memcmp(channel, prefix, plen) == 0 &&
+           memcmp(channel + plen, ":svc:", 5) == 0 &&
+           memcmp(channel + plen + 5, instance, ilen) == 0;
+}
+
+/* Validates and copies out the routes of a register message. The count is
+ * checked before the array is allocated. */
+static int wire_routes(struct pc_register *out, json_t *root, struct pc_wire_err *err)
+{
+    json_t *routes = json_object_get(root, "routes");
+    if (!json_is_array(routes)) {
+        wire_err(err, "bad_field", "\"routes\" must be an array");
+        return -1;
+    }
+    size_t n = json_array_size(routes);
+    if (n == 0) {
+        wire_err(err, "bad_route", "\"routes\" is empty");
+        return -1;
+    }
+    if (n > PC_WIRE_MAX_ROUTES) {
+        wire_err(err, "too_many_routes", "%zu routes, at most %d allowed", n,
+                 PC_WIRE_MAX_ROUTES);
+        return -1;
+    }
+    out->routes = calloc(n, sizeof *out->routes);
+    if (out->routes == NULL) {
+        wire_err(err, "no_memory", "no memory for %zu routes", n);
+        return -1;
+    }
+
+    for (size_t i = 0; i < n; i++) {
+        json_t *r = json_array_get(routes, i);
+        const char *m, *p;
+        size_t mlen, plen;
+        if (!json_is_object(r) || !json_cstr(json_object_get(r, "method"), &m, &mlen) ||
+            !json_cstr(json_object_get(r, "path"), &p, &plen)) {
+            wire_err(err, "bad_route", "route %zu is not {\"method\":string,\"path\":string}", i);
+            return -1;
+        }
+        if (!pc_method_is_valid(m, mlen)) {
+            wire_err(err, "bad_route", "route %zu has an invalid method", i);
+            return -1;
+        }
+        if (!pc_pattern_is_valid(p, plen)) {
+            wire_err(err, "bad_route", "route %zu has an invalid path pattern", i);
+            return -1;
+        }
+        out->routes[i].method = m;
+        out->routes[i].path = p;
+    }
+    out->nroutes = n;
+    return 0;
+}
+
+/* Decodes a register or deregister message (see wire.h). */
+int pc_wire_decode_register(struct pc_register *out, const char *msg, size_t len,
+                            const char *prefix, struct pc_wire_err *err)
+{
+    memset(out, 0, sizeof *out);
+    json_t *root = wire_parse(msg, len, PC_WIRE_MAX_REGISTER, err);
+    if (root == NULL)
+        return -1;
+    out->root = root;
+    if (!wire_version_is_ok(root, err))
+        goto fail;
+
+    const char *type;
+    if (!json_cstr(json_object_get(root, "type"), &type, NULL)) {
+        wire_err(err, "bad_type", "\"type\" must be a string");
+        goto fail;
+    }
+    if (strcmp(type, "register") == 0) {
+        out->type = PC_MSG_REGISTER;
+    } else if (strcmp(type, "deregister") == 0) {
+        out->type = PC_MSG_DEREGISTER;
+    } else {
+        wire_err(err, "bad_type", "\"type\" must be \"register\" or \"deregister\"");
+        goto fail;
+    }
+
+    size_t slen, ilen;
+    if (!json_cstr(json_object_get(root, "service"), &out->service, &slen) ||
+        !pc_service_name_is_valid(out->service, slen)) {
+        wire_err(err, "bad_service", "\"service\" must match [a-z0-9][a-z0-9._-]{0,62}");
+        goto fail;
+    }
+    if (!json_cstr(json_object_get(root, "instance"), &out->instance, &ilen) ||
+        !pc_instance_id_is_valid(out->instance, ilen)) {
+        wire_err(err, "bad_instance", "\"instance\" must match [A-Za-z0-9._:-]{1,128}");
+        goto fail;
+    }
+
+    json_int_t v;
+    int got = get_opt_int(root, "ts_ms", &v, err);
+    if (got < 0)
+        goto fail;
+    out->has_ts = got == 1;
+    out->ts_ms = got == 1 ? (int64_t)v : 0;
+
+    if (out->type == PC_MSG_DEREGISTER)
+        return 0;
+
+    size_t clen;
+    if (!json_cstr(json_object_get(root, "channel"), &out->channel, &clen)) {
+        wire_err(err, "bad_channel", "\"channel\" must be a string");
+        goto fail;
+    }
+    if (!channel_is_svc(out->channel, clen, prefix, out->instance)) {
+        wire_err(err, "bad_channel", "\"channel\" must be \"%.40s:svc:<instance>\"", prefix);
+        goto fail;
+    }
+
+    got = get_opt_int(root, "ttl_ms", &v, err);
+    if (got < 0)
+        goto fail;
+    out->ttl_ms = got ? clamp_int(v, PC_TTL_MIN_MS, PC_TTL_MAX_MS) : PC_TTL_DEFAULT_MS;
+
+    got = get_opt_int(root, "timeout_ms", &v, err);
+    if (got < 0)
+        goto fail;
+    out->timeout_ms = got ? clamp_int(v, PC_TIMEOUT_MIN_MS, PC_TIMEOUT_MAX_MS) : 0;
+
+    if (wire_routes(out, root, err) != 0)
+        goto fail;
+    return 0;
+
+fail:
+    pc_wire_register_deinit(out);
+    return -1;
+}
+
+/* Frees what a decoded registration owns; safe on a zeroed struct. */
+void pc_wire_register_deinit(struct pc_register *r)
+{
+    free(r->routes);
+    json_decref(r->root);
+    memset(r, 0, sizeof *r);
+}
