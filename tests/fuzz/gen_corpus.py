@@ -208,3 +208,54 @@ router = {
 }
 for k, v in router.items():
     write("router", k, v.encode("utf-8"))
+
+# ---------------------------------------------------------------- match
+# fuzz_match: first line the request, then routes (see fuzz_match.c); "@"
+# lines build paths and patterns from pieces, one per byte.
+ROUTES = "\n".join([
+    "GET /", "GET /users", "POST /users", "GET /users/{id}", "PUT /users/{uid}",
+    "GET /users/me", "* /files/*", "GET /files/{name}", "PUT /a/{x}/c", "GET /a/b/{y}",
+    "HEAD /h", "GET /h", "GET /w/*", "GET /w/{id}/z", "GET /caf\u00e9/{n}", "DELETE /any",
+])
+match = {
+    "root": "GET /",
+    "users": "GET /users/42",
+    "users_me": "GET /users/me",
+    "users_put_names": "PUT /users/7",
+    "no_method": "PATCH /users",
+    "head_get": "HEAD /users/1",
+    "head_exact": "HEAD /h",
+    "files": "GET /files/x/y",
+    "files_param": "GET /files/x",
+    "files_empty": "POST /files",
+    "files_slash": "POST /files/",
+    "backtrack": "PUT /a/b/c",
+    "wild_backtrack": "GET /w/1/y",
+    "pct_split": "GET /users/a%2Fb",
+    "pct_dots": "GET /files/%2e%2e/x",
+    "bad_pct": "GET /users/%zz",
+    "nul": "GET /users/%00",
+    "nul_files": "GET /files/a%00",
+    "utf8": "GET /caf%C3%A9/x",
+    "bad_utf8": "GET /users/%C3",
+    "overlong": "GET /files/%C0%AF",
+    "surrogate": "GET /users/%ED%A0%80",
+    "empty_seg": "GET /users/",
+    "empty_mid": "GET /files//x",
+    "no_slash": "GET users",
+    "star_method": "* /users",
+    "lower_method": "get /users",
+}
+for k, v in match.items():
+    write("match", k, (v + "\n" + ROUTES).encode("utf-8"))
+# same pattern, two names: the first announcement names the params
+write("match", "names_first", b"POST /v/1\nGET /v/{a}\nPOST /v/{b}\n* /v/{c}")
+write("match", "dup_pair", b"GET /d/1\nGET /d/{a}\nGET /d/{b}\n* /d/*")
+write("match", "invalid_routes", b"GET /x/y\nget /x/y\nGET x\nGET /x/*/y\nGET /{a}/{a}\nGET /x/{q}")
+# built from pieces: "@" + method byte + one byte per piece
+write("match", "built", b"@\x00\x00\x02\x03\n@\x00\x00\x04\x06\n@\x05\x00\x02\x03\n@\x02\x00\x06")
+write("match", "built_deep", b"@\x00" + b"\x00" * 300 + b"\n@\x05\x00\x06\n@\x00" + b"\x00" * 20 + b"\x06")
+# beyond 256 segments, and at the 16 KiB limit
+write("match", "long_segments", ("GET " + "/a" * 400 + "\n* /a/*\nGET /a/{x}/*").encode())
+write("match", "too_long", ("GET /a/" + "x" * 16382 + "\n* /a/*").encode())
+write("match", "at_limit", ("GET /a/" + "x" * 16381 + "\n* /a/*").encode())
