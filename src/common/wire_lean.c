@@ -4,7 +4,7 @@
  * tree and allocate nothing: strings are unescaped into one scratch buffer
  * sized up front (an unescaped string is never longer than its JSON text, so
  * the buffer never moves and pointers into it stay valid). Each accepts a
- * strict subset of what its full decoder in wire.c accepts and, on anything
+ * strict subset of what its full decoder in wire_decode.c accepts and, on anything
  * outside it, gives up rather than judge, so errors and edge cases keep one
  * implementation (and one set of error messages). */
 #include "wire.h"
