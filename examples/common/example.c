@@ -64,8 +64,7 @@ int example_init(struct example *ex, int argc, char **argv, const char *service)
             return -1;
         }
     }
-    if (url == NULL || url[0] == '\0')
-        url = "redis://127.0.0.1:6379";
+    if (url == NULL || url[0] == '\0') url = "redis://127.0.0.1:6379";
     ex->base = event_base_new();
     if (ex->base == NULL) {
         fprintf(stderr, "%s: cannot create the event base\n", service);
@@ -82,8 +81,7 @@ int example_init(struct example *ex, int argc, char **argv, const char *service)
         fprintf(stderr, "%s: cannot read the registration secret from %s\n", service, secret_file);
         return -1;
     }
-    if (prefix != NULL && prefix[0] != '\0' &&
-        portico_service_set_prefix(ex->svc, prefix) != 0) {
+    if (prefix != NULL && prefix[0] != '\0' && portico_service_set_prefix(ex->svc, prefix) != 0) {
         fprintf(stderr, "%s: bad prefix %s\n", service, prefix);
         return -1;
     }

@@ -21,7 +21,7 @@
 #include "example.h"
 
 struct later {
-    portico_request *req;    /* referenced: valid even past its deadline */
+    portico_request *req; /* referenced: valid even past its deadline */
     struct event *timer;
 };
 
@@ -41,8 +41,7 @@ static bool is_utf8(const char *p, size_t n)
         }
         unsigned c = *s++, cp, min;
         size_t k;
-        if (c < 0x80)
-            continue;
+        if (c < 0x80) continue;
         if (c >= 0xc2 && c <= 0xdf)
             k = 1, cp = c & 0x1f, min = 0x80;
         else if (c >= 0xe0 && c <= 0xef)
@@ -51,15 +50,12 @@ static bool is_utf8(const char *p, size_t n)
             k = 3, cp = c & 0x07, min = 0x10000;
         else
             return false;
-        if ((size_t)(end - s) < k)
-            return false;
+        if ((size_t)(end - s) < k) return false;
         for (; k > 0; k--, s++) {
-            if ((*s & 0xc0) != 0x80)
-                return false;
+            if ((*s & 0xc0) != 0x80) return false;
             cp = cp << 6 | (*s & 0x3fu);
         }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
     }
     return true;
 }
@@ -122,7 +118,8 @@ static void reply_echo(portico_request *req)
     portico_write_str(w, ",\"route\":");
     portico_write_json_str(w, portico_request_route(req));
     portico_write_str(w, ",\"params\":{");
-    json_object_foreach(params, k, v) {
+    json_object_foreach(params, k, v)
+    {
         portico_write_str(w, first ? "" : ",");
         portico_write_json_str(w, k);
         portico_write_str(w, ":");
@@ -161,9 +158,7 @@ int main(int argc, char **argv)
 {
     struct example ex;
 
-    if (example_init(&ex, argc, argv, "echo") != 0)
-        return 2;
-    if (portico_service_route(ex.svc, "*", "/echo/*", on_echo, ex.base) != 0)
-        return 1;
+    if (example_init(&ex, argc, argv, "echo") != 0) return 2;
+    if (portico_service_route(ex.svc, "*", "/echo/*", on_echo, ex.base) != 0) return 1;
     return example_run(&ex);
 }

@@ -29,14 +29,14 @@
 #define EVENTS_KEPT 100
 
 struct state {
-    json_t *orders;   /* id -> order */
-    json_t *events;   /* array, oldest first */
+    json_t *orders; /* id -> order */
+    json_t *events; /* array, oldest first */
     long next_id;
 };
 
-struct pending {      /* a POST /orders waiting for the users service */
+struct pending { /* a POST /orders waiting for the users service */
     struct state *st;
-    portico_request *req;  /* referenced until the call completes */
+    portico_request *req; /* referenced until the call completes */
     json_t *order;
 };
 
@@ -86,9 +86,8 @@ static void on_create(portico_request *req, void *ud)
     char path[300];
     int err = 0;
 
-    if (!json_is_object(body) || user_id == NULL || user_id[0] == '\0' ||
-        strlen(user_id) > 64 || strchr(user_id, '/') != NULL || item == NULL ||
-        (qty != NULL && !json_is_integer(qty))) {
+    if (!json_is_object(body) || user_id == NULL || user_id[0] == '\0' || strlen(user_id) > 64 ||
+        strchr(user_id, '/') != NULL || item == NULL || (qty != NULL && !json_is_integer(qty))) {
         json_decref(body);
         portico_reply_error(req, 400, "bad_json",
                             "want {\"user_id\": string, \"item\": string, \"qty\": integer}");
@@ -103,8 +102,7 @@ static void on_create(portico_request *req, void *ud)
         portico_reply_error(req, 500, "internal", portico_strerror(err));
         return;
     }
-    if (q != NULL)
-        portico_call_set_timeout_ms(call, atoi(q + strlen("users_timeout_ms=")));
+    if (q != NULL) portico_call_set_timeout_ms(call, atoi(q + strlen("users_timeout_ms=")));
     portico_call_set_parent(call, req); /* automatic in a handler; explicit reads better */
     p->st = st;
     p->req = portico_request_ref(req);
@@ -126,8 +124,7 @@ static void on_list(portico_request *req, void *ud)
     json_t *list = json_array(), *order;
     const char *id;
 
-    json_object_foreach(st->orders, id, order)
-        json_array_append(list, order);
+    json_object_foreach(st->orders, id, order) json_array_append(list, order);
     portico_reply_json(req, 200, json_pack("{s:o}", "orders", list));
 }
 
@@ -159,11 +156,11 @@ static void on_order_placed(portico_service *svc, const portico_event *ev, void 
     fprintf(stderr, "orders: event %s from %s: %s\n", portico_event_topic(ev),
             portico_event_source(ev), text ? text : "?");
     free(text);
-    if (json_array_size(st->events) == EVENTS_KEPT)
-        json_array_remove(st->events, 0);
-    json_array_append_new(st->events, json_pack("{s:s, s:s, s:s, s:O}", "topic",
-        portico_event_topic(ev), "id", portico_event_id(ev), "source", portico_event_source(ev),
-        "data", portico_event_data(ev)));
+    if (json_array_size(st->events) == EVENTS_KEPT) json_array_remove(st->events, 0);
+    json_array_append_new(st->events,
+                          json_pack("{s:s, s:s, s:s, s:O}", "topic", portico_event_topic(ev), "id",
+                                    portico_event_id(ev), "source", portico_event_source(ev),
+                                    "data", portico_event_data(ev)));
 }
 
 int main(int argc, char **argv)
@@ -172,8 +169,7 @@ int main(int argc, char **argv)
     struct state st = {json_object(), json_array(), 0};
     int rc;
 
-    if (example_init(&ex, argc, argv, "orders") != 0)
-        return 2;
+    if (example_init(&ex, argc, argv, "orders") != 0) return 2;
     if (portico_service_enable_calls(ex.svc) != 0 ||
         portico_service_route(ex.svc, "POST", "/orders", on_create, &st) != 0 ||
         portico_service_route(ex.svc, "GET", "/orders", on_list, &st) != 0 ||

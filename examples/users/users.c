@@ -18,7 +18,7 @@
 #include "example.h"
 
 struct store {
-    json_t *users;  /* id -> user object */
+    json_t *users; /* id -> user object */
     long next_id;
 };
 
@@ -52,8 +52,7 @@ static json_t *find(struct store *st, portico_request *req)
 {
     json_t *user = json_object_get(st->users, portico_request_param(req, "id"));
 
-    if (user == NULL)
-        portico_reply_error(req, 404, "not_found", "no such user");
+    if (user == NULL) portico_reply_error(req, 404, "not_found", "no such user");
     return user;
 }
 
@@ -63,8 +62,7 @@ static void on_list(portico_request *req, void *ud)
     json_t *list = json_array(), *user;
     const char *id;
 
-    json_object_foreach(st->users, id, user)
-        json_array_append(list, user);
+    json_object_foreach(st->users, id, user) json_array_append(list, user);
     portico_reply_json(req, 200, json_pack("{s:o}", "users", list));
 }
 
@@ -74,8 +72,7 @@ static void on_create(portico_request *req, void *ud)
     json_t *user = user_from_body(req);
     char id[32];
 
-    if (user == NULL)
-        return;
+    if (user == NULL) return;
     snprintf(id, sizeof id, "%ld", ++st->next_id);
     json_object_set_new(user, "id", json_string(id));
     json_object_set(st->users, id, user);
@@ -86,18 +83,15 @@ static void on_get(portico_request *req, void *ud)
 {
     json_t *user = find(ud, req);
 
-    if (user != NULL)
-        portico_reply_json(req, 200, json_incref(user));
+    if (user != NULL) portico_reply_json(req, 200, json_incref(user));
 }
 
 static void on_update(portico_request *req, void *ud)
 {
     json_t *user, *fresh;
 
-    if ((user = find(ud, req)) == NULL)
-        return;
-    if ((fresh = user_from_body(req)) == NULL)
-        return;
+    if ((user = find(ud, req)) == NULL) return;
+    if ((fresh = user_from_body(req)) == NULL) return;
     json_object_update(user, fresh);
     json_decref(fresh);
     portico_reply_json(req, 200, json_incref(user));
@@ -107,8 +101,7 @@ static void on_delete(portico_request *req, void *ud)
 {
     struct store *st = ud;
 
-    if (find(st, req) == NULL)
-        return;
+    if (find(st, req) == NULL) return;
     json_object_del(st->users, portico_request_param(req, "id"));
     portico_reply(req, 204, NULL, NULL, 0);
 }
@@ -119,8 +112,7 @@ int main(int argc, char **argv)
     struct store st = {json_object(), 0};
     int rc;
 
-    if (example_init(&ex, argc, argv, "users") != 0)
-        return 2;
+    if (example_init(&ex, argc, argv, "users") != 0) return 2;
     if (portico_service_route(ex.svc, "GET", "/users", on_list, &st) != 0 ||
         portico_service_route(ex.svc, "POST", "/users", on_create, &st) != 0 ||
         portico_service_route(ex.svc, "GET", "/users/{id}", on_get, &st) != 0 ||

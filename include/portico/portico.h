@@ -46,7 +46,7 @@ extern "C" {
 #define PORTICO_VERSION_PATCH 0
 #define PORTICO_VERSION_STRING "0.1.0"
 /* For #if checks: PORTICO_VERSION_NUMBER >= 0x000100 */
-#define PORTICO_VERSION_NUMBER \
+#define PORTICO_VERSION_NUMBER                                                                     \
     ((PORTICO_VERSION_MAJOR << 16) | (PORTICO_VERSION_MINOR << 8) | PORTICO_VERSION_PATCH)
 
 #if defined(__GNUC__)
@@ -69,17 +69,18 @@ typedef struct portico_event portico_event;       /* a received event */
 /* Error codes: every failing function returns one of these (negative). */
 enum portico_error {
     PORTICO_OK = 0,
-    PORTICO_ERR_INVALID = -1,     /* bad argument (name, URL, method, pattern, status...) */
-    PORTICO_ERR_NOMEM = -2,       /* out of memory */
-    PORTICO_ERR_STATE = -3,       /* not allowed now (e.g. route added after start) */
-    PORTICO_ERR_BUS = -4,         /* Redis is not reachable right now ("bus_unavailable") */
-    PORTICO_ERR_TIMEOUT = -5,     /* no reply before the call's deadline */
-    PORTICO_ERR_NO_INSTANCE = -6, /* no live instance of the service (or every try hit a gone one) */
-    PORTICO_ERR_BAD_REPLY = -7,   /* the reply was not valid per the protocol */
-    PORTICO_ERR_NO_ROUTE = -8,    /* the service has no route for this method and path */
-    PORTICO_ERR_DEADLINE = -9,    /* reply after the request's deadline: nothing was sent */
-    PORTICO_ERR_REPLIED = -10,    /* the request was already replied to: nothing was sent */
-    PORTICO_ERR_CANCELLED = -11,  /* the service was freed before the call completed */
+    PORTICO_ERR_INVALID = -1, /* bad argument (name, URL, method, pattern, status...) */
+    PORTICO_ERR_NOMEM = -2,   /* out of memory */
+    PORTICO_ERR_STATE = -3,   /* not allowed now (e.g. route added after start) */
+    PORTICO_ERR_BUS = -4,     /* Redis is not reachable right now ("bus_unavailable") */
+    PORTICO_ERR_TIMEOUT = -5, /* no reply before the call's deadline */
+    PORTICO_ERR_NO_INSTANCE =
+        -6,                      /* no live instance of the service (or every try hit a gone one) */
+    PORTICO_ERR_BAD_REPLY = -7,  /* the reply was not valid per the protocol */
+    PORTICO_ERR_NO_ROUTE = -8,   /* the service has no route for this method and path */
+    PORTICO_ERR_DEADLINE = -9,   /* reply after the request's deadline: nothing was sent */
+    PORTICO_ERR_REPLIED = -10,   /* the request was already replied to: nothing was sent */
+    PORTICO_ERR_CANCELLED = -11, /* the service was freed before the call completed */
 };
 
 /* Returns the library version, e.g. "0.1.0" (static string). */
@@ -106,8 +107,8 @@ typedef void portico_log_fn(int level, const char *msg, void *ud);
 
 /* Sets the log callback of svc: lines at min_level or above are formatted and
  * passed to fn. fn == NULL (the default) turns logging off. Never logs bodies. */
-PORTICO_API void portico_service_set_log(portico_service *svc, int min_level,
-                                         portico_log_fn *fn, void *ud);
+PORTICO_API void portico_service_set_log(portico_service *svc, int min_level, portico_log_fn *fn,
+                                         void *ud);
 
 /* ------------------------------------------------------------------------ */
 /* Service life cycle                                                        */
@@ -138,8 +139,8 @@ PORTICO_API int portico_service_set_instance(portico_service *svc, const char *i
  * are copied (leading/trailing white space is not trimmed here: pass the
  * secret itself). len 1..4096. Before start only.
  * Returns 0, _INVALID or _STATE. */
-PORTICO_API int portico_service_set_registration_secret(portico_service *svc,
-                                                        const void *secret, size_t len);
+PORTICO_API int portico_service_set_registration_secret(portico_service *svc, const void *secret,
+                                                        size_t len);
 
 /* Reads the secret from a file (leading and trailing white space ignored, as
  * the gateway does) and calls portico_service_set_registration_secret.
@@ -170,9 +171,8 @@ typedef void portico_handler_fn(portico_request *req, void *ud);
  * are borrowed (copied); ud is passed to handler as is. Before start only.
  * Returns 0, _INVALID (bad method/pattern, duplicate, > 1000 routes), _NOMEM
  * or _STATE. */
-PORTICO_API int portico_service_route(portico_service *svc, const char *method,
-                                      const char *pattern, portico_handler_fn *handler,
-                                      void *ud);
+PORTICO_API int portico_service_route(portico_service *svc, const char *method, const char *pattern,
+                                      portico_handler_fn *handler, void *ud);
 
 /* Makes this service a caller too: it will follow the registration channel to
  * learn the instances of other services (needed by portico_call_send).
@@ -185,8 +185,7 @@ PORTICO_API int portico_service_enable_calls(portico_service *svc);
 typedef void portico_ready_fn(portico_service *svc, void *ud);
 
 /* Sets the ready callback (fn may be NULL). Returns nothing; any time. */
-PORTICO_API void portico_service_set_on_ready(portico_service *svc, portico_ready_fn *fn,
-                                              void *ud);
+PORTICO_API void portico_service_set_on_ready(portico_service *svc, portico_ready_fn *fn, void *ud);
 
 /* Starts the service: connects to Redis (in the background: this never
  * blocks), subscribes to its instance channel and to discover (and, for a
@@ -250,8 +249,8 @@ PORTICO_API const char *portico_request_header(const portico_request *req, const
 /* Header count, and the i-th header (0-based, arrival order, lower-case
  * names). Returns 0, or _INVALID when i is out of range. */
 PORTICO_API size_t portico_request_header_count(const portico_request *req);
-PORTICO_API int portico_request_header_at(const portico_request *req, size_t i,
-                                          const char **name, const char **value);
+PORTICO_API int portico_request_header_at(const portico_request *req, size_t i, const char **name,
+                                          const char **value);
 /* The body (NULL when empty) and its length in *len (len may be NULL). The
  * bytes are followed by a NUL that is not counted. */
 PORTICO_API const void *portico_request_body(const portico_request *req, size_t *len);
@@ -369,8 +368,7 @@ PORTICO_API void portico_call_free(portico_call *call);
 /* The completion of a call: err is 0 and res the reply (borrowed, valid
  * during the callback only), or err is PORTICO_ERR_TIMEOUT, _NO_INSTANCE,
  * _BUS, _BAD_REPLY, _NO_ROUTE or _CANCELLED and res is NULL. */
-typedef void portico_call_fn(portico_service *svc, int err, const portico_response *res,
-                             void *ud);
+typedef void portico_call_fn(portico_service *svc, int err, const portico_response *res, void *ud);
 
 /* Sends call (taken: the library frees it, also on failure). It picks a live
  * instance of the target (least requests in flight, ties round-robin),
@@ -384,8 +382,8 @@ PORTICO_API int portico_call_send(portico_call *call, portico_call_fn *cb, void 
 PORTICO_API int portico_response_status(const portico_response *res);
 PORTICO_API const char *portico_response_header(const portico_response *res, const char *name);
 PORTICO_API size_t portico_response_header_count(const portico_response *res);
-PORTICO_API int portico_response_header_at(const portico_response *res, size_t i,
-                                           const char **name, const char **value);
+PORTICO_API int portico_response_header_at(const portico_response *res, size_t i, const char **name,
+                                           const char **value);
 PORTICO_API const void *portico_response_body(const portico_response *res, size_t *len);
 /* The body parsed as JSON: a new reference (caller decrefs), or NULL. */
 PORTICO_API json_t *portico_response_json(const portico_response *res);

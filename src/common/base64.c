@@ -11,16 +11,11 @@ static const char b64_alphabet[] =
  * (including '='; padding is handled by position). */
 static int b64_val(unsigned char c)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
     return -1;
 }
 
@@ -28,8 +23,7 @@ static int b64_val(unsigned char c)
  * overflowing (no caller can allocate that much anyway). */
 size_t pc_base64_encoded_len(size_t n)
 {
-    if (n / 3 >= SIZE_MAX / 4)
-        return SIZE_MAX;
+    if (n / 3 >= SIZE_MAX / 4) return SIZE_MAX;
     return (n / 3 + (n % 3 != 0)) * 4;
 }
 
@@ -62,10 +56,7 @@ void pc_base64_encode(char *out, const void *in, size_t n)
 }
 
 /* At most 3 bytes per 4 characters. */
-size_t pc_base64_decoded_max(size_t n)
-{
-    return n / 4 * 3;
-}
+size_t pc_base64_decoded_max(size_t n) { return n / 4 * 3; }
 
 /* Strict decode (see base64.h). On failure out may hold a partial result;
  * *outlen is only written on success. */
@@ -74,33 +65,27 @@ int pc_base64_decode(void *out, size_t *outlen, const char *in, size_t n)
     const unsigned char *s = (const unsigned char *)in;
     unsigned char *o = out;
 
-    if (n % 4 != 0)
-        return -1;
+    if (n % 4 != 0) return -1;
     for (size_t i = 0; i < n; i += 4) {
         bool last = (i + 4 == n);
         int a = b64_val(s[i]), b = b64_val(s[i + 1]);
-        if (a < 0 || b < 0)
-            return -1;
+        if (a < 0 || b < 0) return -1;
 
         if (last && s[i + 2] == '=' && s[i + 3] == '=') {
-            if (b & 0x0f)
-                return -1;                   /* non-zero pad bits */
+            if (b & 0x0f) return -1; /* non-zero pad bits */
             *o++ = (unsigned char)(a << 2 | b >> 4);
             break;
         }
         int c = b64_val(s[i + 2]);
-        if (c < 0)
-            return -1;
+        if (c < 0) return -1;
         if (last && s[i + 3] == '=') {
-            if (c & 0x03)
-                return -1;
+            if (c & 0x03) return -1;
             *o++ = (unsigned char)(a << 2 | b >> 4);
             *o++ = (unsigned char)((b & 0x0f) << 4 | c >> 2);
             break;
         }
         int d = b64_val(s[i + 3]);
-        if (d < 0)
-            return -1;
+        if (d < 0) return -1;
         *o++ = (unsigned char)(a << 2 | b >> 4);
         *o++ = (unsigned char)((b & 0x0f) << 4 | c >> 2);
         *o++ = (unsigned char)((c & 0x03) << 6 | d);

@@ -33,8 +33,7 @@ void pc_buf_reset(pc_buf *b)
 {
     b->len = 0;
     b->oom = false;
-    if (b->data)
-        b->data[0] = '\0';
+    if (b->data) b->data[0] = '\0';
 }
 
 void pc_buf_trim(pc_buf *b, size_t keep)
@@ -49,13 +48,10 @@ void pc_buf_trim(pc_buf *b, size_t keep)
  * when the allocation fails or the size would overflow. */
 bool pc_buf_reserve(pc_buf *b, size_t extra)
 {
-    if (b->oom)
-        return false;
-    if (extra > SIZE_MAX - 1 - b->len)
-        goto fail;
+    if (b->oom) return false;
+    if (extra > SIZE_MAX - 1 - b->len) goto fail;
     size_t need = b->len + extra + 1;
-    if (need <= b->cap)
-        return true;
+    if (need <= b->cap) return true;
 
     size_t cap = b->cap ? b->cap : PC_BUF_MIN_CAP;
     while (cap < need) {
@@ -66,8 +62,7 @@ bool pc_buf_reserve(pc_buf *b, size_t extra)
         cap *= 2;
     }
     char *p = realloc(b->data, cap);
-    if (p == NULL)
-        goto fail;
+    if (p == NULL) goto fail;
     b->data = p;
     b->cap = cap;
     return true;
@@ -80,25 +75,17 @@ fail:
 /* Appends n bytes from p (p may be NULL when n is 0). */
 void pc_buf_append(pc_buf *b, const void *p, size_t n)
 {
-    if (!pc_buf_reserve(b, n))
-        return;
-    if (n > 0)
-        memcpy(b->data + b->len, p, n);
+    if (!pc_buf_reserve(b, n)) return;
+    if (n > 0) memcpy(b->data + b->len, p, n);
     b->len += n;
     b->data[b->len] = '\0';
 }
 
 /* Appends a NUL-terminated string (without its NUL). */
-void pc_buf_puts(pc_buf *b, const char *s)
-{
-    pc_buf_append(b, s, strlen(s));
-}
+void pc_buf_puts(pc_buf *b, const char *s) { pc_buf_append(b, s, strlen(s)); }
 
 /* Appends one byte. */
-void pc_buf_putc(pc_buf *b, char c)
-{
-    pc_buf_append(b, &c, 1);
-}
+void pc_buf_putc(pc_buf *b, char c) { pc_buf_append(b, &c, 1); }
 
 /* Appends formatted text. */
 void pc_buf_printf(pc_buf *b, const char *fmt, ...)
@@ -114,15 +101,14 @@ void pc_buf_printf(pc_buf *b, const char *fmt, ...)
 void pc_buf_vprintf(pc_buf *b, const char *fmt, va_list ap)
 {
     va_list cp;
-    if (!pc_buf_reserve(b, 0))
-        return;
+    if (!pc_buf_reserve(b, 0)) return;
 
     va_copy(cp, ap);
     int n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, cp);
     va_end(cp);
     if (n < 0) {
         b->data[b->len] = '\0';
-        return;  /* a format error is not an allocation failure */
+        return; /* a format error is not an allocation failure */
     }
     if ((size_t)n >= b->cap - b->len) {
         if (!pc_buf_reserve(b, (size_t)n)) {

@@ -11,15 +11,15 @@
 #include <stddef.h>
 
 typedef struct pc_buf {
-    char *data;   /* owned; NUL-terminated when len > 0 or after any append */
+    char *data; /* owned; NUL-terminated when len > 0 or after any append */
     size_t len;
     size_t cap;
-    bool oom;     /* set on the first failed allocation */
+    bool oom; /* set on the first failed allocation */
 } pc_buf;
 
 void pc_buf_init(pc_buf *b);
-void pc_buf_deinit(pc_buf *b);            /* frees data, back to the init state */
-void pc_buf_reset(pc_buf *b);             /* len = 0, keeps the memory, clears oom */
+void pc_buf_deinit(pc_buf *b); /* frees data, back to the init state */
+void pc_buf_reset(pc_buf *b);  /* len = 0, keeps the memory, clears oom */
 /* Done with the contents: reset, keeping the memory for the next use when it
  * is at most keep bytes, else giving it back (a burst of large bodies must
  * not leave every pooled buffer large). */

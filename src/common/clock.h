@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-uint64_t pc_unix_ms(void);   /* CLOCK_REALTIME, ms since the epoch */
-uint64_t pc_mono_ms(void);   /* CLOCK_MONOTONIC, ms */
+uint64_t pc_unix_ms(void); /* CLOCK_REALTIME, ms since the epoch */
+uint64_t pc_mono_ms(void); /* CLOCK_MONOTONIC, ms */
 
 #endif

@@ -12,8 +12,8 @@
 
 #include "errf.h"
 
-int pc_json_file_err(const char *what, const char *path, char *err, size_t errlen,
-                     const char *fmt, ...)
+int pc_json_file_err(const char *what, const char *path, char *err, size_t errlen, const char *fmt,
+                     ...)
 {
     char why[512];
     va_list ap;
@@ -87,8 +87,7 @@ fail:
     return NULL;
 }
 
-json_t *pc_json_file_load(const char *what, const char *path, size_t max, char *err,
-                          size_t errlen)
+json_t *pc_json_file_load(const char *what, const char *path, size_t max, char *err, size_t errlen)
 {
     json_error_t je;
     size_t len;

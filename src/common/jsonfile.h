@@ -26,12 +26,11 @@ void pc_file_free(char *buf, size_t len);
  * want, and may use pc_json_file_err for their own refusals). NULL with err
  * set on any refusal. The file's text is wiped once parsed (the strings in
  * the tree are the caller's to wipe if they are secret). */
-json_t *pc_json_file_load(const char *what, const char *path, size_t max, char *err,
-                          size_t errlen);
+json_t *pc_json_file_load(const char *what, const char *path, size_t max, char *err, size_t errlen);
 
 /* Formats "<what> <path>: <reason>" into err and returns -1: for the checks a
  * caller makes on a loaded file, so every message about one file looks alike. */
-int pc_json_file_err(const char *what, const char *path, char *err, size_t errlen,
-                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+int pc_json_file_err(const char *what, const char *path, char *err, size_t errlen, const char *fmt,
+                     ...) __attribute__((format(printf, 5, 6)));
 
 #endif

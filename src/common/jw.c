@@ -19,11 +19,11 @@
 #include <emmintrin.h>
 #define JW_SSE2 1
 #define JW_BLOCK 16
-typedef unsigned jw_mask;       /* bit k: byte k of a block */
+typedef unsigned jw_mask; /* bit k: byte k of a block */
 #else
 #define JW_SSE2 0
 #define JW_BLOCK 8
-typedef uint64_t jw_mask;       /* bit 8k+7: byte k of a block */
+typedef uint64_t jw_mask; /* bit 8k+7: byte k of a block */
 #endif
 
 #define JW_ONES 0x0101010101010101u
@@ -33,9 +33,9 @@ typedef uint64_t jw_mask;       /* bit 8k+7: byte k of a block */
  * raw ('"', '\\' and the controls below 0x20): the short form where JSON has
  * one, else 'u' for \u00XX; 0 for a byte written as it is. */
 static const char jw_esc[256] = {
-    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'b', 't', 'n', 'u', 'f', 'r', 'u', 'u',
-    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u',
-    ['"'] = '"', ['\\'] = '\\',
+    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'b',         't',           'n', 'u',
+    'f', 'r', 'u', 'u', 'u', 'u', 'u', 'u', 'u',         'u',           'u', 'u',
+    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', ['"'] = '"', ['\\'] = '\\',
 };
 
 /* True if c is written other than as itself (latin1: bytes >= 0x80 too). */
@@ -58,8 +58,7 @@ static inline char *jw_put_special(char *o, unsigned char c)
     }
     o[0] = '\\';
     o[1] = e;
-    if (e != 'u')
-        return o + 2;
+    if (e != 'u') return o + 2;
     o[2] = '0';
     o[3] = '0';
     o[4] = hex[c >> 4];
@@ -72,20 +71,16 @@ static inline char *jw_put_special(char *o, unsigned char c)
 static inline jw_mask jw_block_specials(const unsigned char *p, bool latin1)
 {
     __m128i v = _mm_loadu_si128((const __m128i *)p);
-    __m128i ctl = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);  /* v <= 0x1f */
+    __m128i ctl = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v); /* v <= 0x1f */
     __m128i q = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
     __m128i bs = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
     jw_mask m = (jw_mask)_mm_movemask_epi8(_mm_or_si128(ctl, _mm_or_si128(q, bs)));
-    if (latin1)
-        m |= (jw_mask)_mm_movemask_epi8(v);   /* the high bits */
+    if (latin1) m |= (jw_mask)_mm_movemask_epi8(v); /* the high bits */
     return m;
 }
 
 /* The byte of the lowest bit of m (m != 0). */
-static inline size_t jw_bit_pos(jw_mask m)
-{
-    return (size_t)__builtin_ctz(m);
-}
+static inline size_t jw_bit_pos(jw_mask m) { return (size_t)__builtin_ctz(m); }
 
 /* True if p[0..16) holds a byte >= 0x80. */
 static inline bool jw_block_has_high(const unsigned char *p)
@@ -103,18 +98,16 @@ static inline jw_mask jw_block_specials(const unsigned char *p, bool latin1)
     q = v ^ (JW_ONES * '"');
     b = v ^ (JW_ONES * '\\');
     m = (((v - JW_ONES * 0x20) & ~v) | ((q - JW_ONES) & ~q) | ((b - JW_ONES) & ~b) |
-         (latin1 ? v : 0)) & JW_HIGHS;
+         (latin1 ? v : 0)) &
+        JW_HIGHS;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    m = __builtin_bswap64(m);    /* bit order = memory order */
+    m = __builtin_bswap64(m); /* bit order = memory order */
 #endif
     return m;
 }
 
 /* The byte of the lowest bit of m (m != 0). */
-static inline size_t jw_bit_pos(jw_mask m)
-{
-    return (size_t)__builtin_ctzll(m) / 8;
-}
+static inline size_t jw_bit_pos(jw_mask m) { return (size_t)__builtin_ctzll(m) / 8; }
 
 /* True if p[0..8) holds a byte >= 0x80. */
 static inline bool jw_block_has_high(const unsigned char *p)
@@ -130,11 +123,9 @@ static bool jw_is_utf8(const unsigned char *s, size_t n)
 {
     size_t i = 0;
     for (; i + JW_BLOCK <= n; i += JW_BLOCK)
-        if (jw_block_has_high(s + i))
-            return pc_utf8_is_valid(s + i, n - i);
+        if (jw_block_has_high(s + i)) return pc_utf8_is_valid(s + i, n - i);
     for (; i < n; i++)
-        if (s[i] & 0x80)
-            return pc_utf8_is_valid(s + i, n - i);
+        if (s[i] & 0x80) return pc_utf8_is_valid(s + i, n - i);
     return true;
 }
 
@@ -162,13 +153,12 @@ static char *jw_grow(pc_buf *b, char *o, size_t want, char **lim)
  * and returns the end of the block's output. */
 static inline char *jw_block_escape(char *o, const unsigned char *p, jw_mask m, bool latin1)
 {
-    size_t from = 0;                         /* bytes of the block behind o */
+    size_t from = 0; /* bytes of the block behind o */
 
     do {
         size_t k = jw_bit_pos(m);
         m &= m - 1;
-        if (!JW_SSE2 && !jw_is_special(p[k], latin1))
-            continue;                        /* a word trick's false positive */
+        if (!JW_SSE2 && !jw_is_special(p[k], latin1)) continue; /* a word trick's false positive */
         o += k - from;
         o = jw_put_special(o, p[k]);
         from = k + 1;
@@ -198,14 +188,14 @@ static void jw_escape_rest(pc_buf *b, char *o, const unsigned char *p, size_t i,
                 o += JW_BLOCK;
             } else if (i + 2 * JW_BLOCK <= n) {
                 o = jw_block_escape(o, p + i, m, latin1);
-            } else {                 /* the last block: read past it in a copy */
+            } else { /* the last block: read past it in a copy */
                 unsigned char blk[2 * JW_BLOCK] = {0};
                 memcpy(blk, p + i, JW_BLOCK);
                 o = jw_block_escape(o, blk, m, latin1);
             }
             i += JW_BLOCK;
         } else if (jw_is_special(p[i], latin1)) {
-            o = jw_put_special(o, p[i++]);   /* the last bytes, one at a time */
+            o = jw_put_special(o, p[i++]); /* the last bytes, one at a time */
         } else {
             *o++ = (char)p[i++];
         }
@@ -220,10 +210,8 @@ static void jw_escape_rest(pc_buf *b, char *o, const unsigned char *p, size_t i,
 static inline size_t jw_plain(const unsigned char *p, size_t n, bool ascii)
 {
     size_t i = 0;
-    while (i + JW_BLOCK <= n && jw_block_specials(p + i, ascii) == 0)
-        i += JW_BLOCK;
-    while (i < n && !jw_is_special(p[i], ascii))
-        i++;
+    while (i + JW_BLOCK <= n && jw_block_specials(p + i, ascii) == 0) i += JW_BLOCK;
+    while (i < n && !jw_is_special(p[i], ascii)) i++;
     return i;
 }
 
@@ -235,14 +223,11 @@ static inline void jw_str_from(pc_buf *b, const char *s, size_t n, size_t i, boo
 {
     char *o;
 
-    if (n > SIZE_MAX - 3)
-        b->oom = true;
-    if (b->oom || (b->cap - b->len < n + 3 && !pc_buf_reserve(b, n + 2)))
-        return;          /* oom is set */
+    if (n > SIZE_MAX - 3) b->oom = true;
+    if (b->oom || (b->cap - b->len < n + 3 && !pc_buf_reserve(b, n + 2))) return; /* oom is set */
     o = b->data + b->len;
     *o++ = '"';
-    if (i > 0)
-        memcpy(o, s, i);
+    if (i > 0) memcpy(o, s, i);
     o += i;
     if (i == n) {
         o[0] = '"';
@@ -266,7 +251,7 @@ void pc_jw_str(pc_buf *b, const char *s, size_t n)
 
     if (i < n) {
         latin1 = !jw_is_utf8(p + i, n - i);
-        if (!latin1)           /* valid UTF-8: on to the first byte to escape */
+        if (!latin1) /* valid UTF-8: on to the first byte to escape */
             i += jw_plain(p + i, n - i, false);
     }
     jw_str_from(b, s, n, i, latin1);
@@ -277,16 +262,10 @@ void pc_jw_str_utf8(pc_buf *b, const char *s, size_t n)
     jw_str_from(b, s, n, jw_plain((const unsigned char *)s, n, false), false);
 }
 
-bool pc_jw_is_utf8(const void *p, size_t n)
-{
-    return jw_is_utf8(p, n);
-}
+bool pc_jw_is_utf8(const void *p, size_t n) { return jw_is_utf8(p, n); }
 
 /* Writes a NUL-terminated string as a JSON string. */
-void pc_jw_cstr(pc_buf *b, const char *s)
-{
-    pc_jw_str(b, s, strlen(s));
-}
+void pc_jw_cstr(pc_buf *b, const char *s) { pc_jw_str(b, s, strlen(s)); }
 
 /* Writes data[0..n) base64-encoded, in quotes, encoding in place. */
 void pc_jw_b64(pc_buf *b, const void *data, size_t n)

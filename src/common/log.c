@@ -22,8 +22,8 @@ void pc_log_write(int lvl, const char *mod, const char *fmt, ...)
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf(line + n, sizeof line - n, ".%03ldZ %s %s: ",
-                          ts.tv_nsec / 1000000L, level_names[lvl], mod);
+    n += (size_t)snprintf(line + n, sizeof line - n, ".%03ldZ %s %s: ", ts.tv_nsec / 1000000L,
+                          level_names[lvl], mod);
     if (n < sizeof line) {
         va_start(ap, fmt);
         int m = vsnprintf(line + n, sizeof line - n, fmt, ap);

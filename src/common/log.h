@@ -12,9 +12,9 @@ enum pc_log_level { PC_LOG_DEBUG = 0, PC_LOG_INFO, PC_LOG_WARN, PC_LOG_ERROR };
 
 extern int pc_log_min; /* lines below this level are skipped; default INFO */
 
-#define pc_log(lvl, mod, ...)                                   \
-    do {                                                        \
-        if ((int)(lvl) >= pc_log_min) pc_log_write((lvl), (mod), __VA_ARGS__); \
+#define pc_log(lvl, mod, ...)                                                                      \
+    do {                                                                                           \
+        if ((int)(lvl) >= pc_log_min) pc_log_write((lvl), (mod), __VA_ARGS__);                     \
     } while (0)
 
 void pc_log_write(int lvl, const char *mod, const char *fmt, ...)

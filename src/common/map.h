@@ -11,8 +11,8 @@
 
 typedef struct pc_map pc_map;
 
-pc_map *pc_map_new(void);                 /* NULL when out of memory */
-void pc_map_free(pc_map *m);              /* NULL is fine; values are not freed */
+pc_map *pc_map_new(void);    /* NULL when out of memory */
+void pc_map_free(pc_map *m); /* NULL is fine; values are not freed */
 size_t pc_map_count(const pc_map *m);
 void *pc_map_get(const pc_map *m, const void *key, size_t klen);
 /* Inserts or replaces. Returns 0, or -1 when out of memory (map unchanged). */

@@ -8,15 +8,14 @@
 
 #include "utf8.h"
 
-#define PC_PARAM_NAME_MAX 64   /* bytes of a {name} in a pattern */
+#define PC_PARAM_NAME_MAX 64 /* bytes of a {name} in a pattern */
 
 /* ---------------------------------------------------------------- helpers */
 
 /* RFC 7230 tchar: "!#$%&'*+-.^_`|~", DIGIT, ALPHA. */
 static bool is_tchar(unsigned char c)
 {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return true;
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
     return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
 
@@ -35,14 +34,11 @@ static bool is_alnum(unsigned char c)
 /* [a-z0-9][a-z0-9._-]{0,62} */
 bool pc_service_name_is_valid(const char *s, size_t n)
 {
-    if (s == NULL || n == 0 || n > PC_SERVICE_MAX)
-        return false;
-    if (!is_lower_digit((unsigned char)s[0]))
-        return false;
+    if (s == NULL || n == 0 || n > PC_SERVICE_MAX) return false;
+    if (!is_lower_digit((unsigned char)s[0])) return false;
     for (size_t i = 1; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (!is_lower_digit(c) && c != '.' && c != '_' && c != '-')
-            return false;
+        if (!is_lower_digit(c) && c != '.' && c != '_' && c != '-') return false;
     }
     return true;
 }
@@ -50,12 +46,10 @@ bool pc_service_name_is_valid(const char *s, size_t n)
 /* [A-Za-z0-9._:-]{1,128} */
 bool pc_instance_id_is_valid(const char *s, size_t n)
 {
-    if (s == NULL || n == 0 || n > PC_INSTANCE_MAX)
-        return false;
+    if (s == NULL || n == 0 || n > PC_INSTANCE_MAX) return false;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (!is_alnum(c) && c != '.' && c != '_' && c != ':' && c != '-')
-            return false;
+        if (!is_alnum(c) && c != '.' && c != '_' && c != ':' && c != '-') return false;
     }
     return true;
 }
@@ -66,12 +60,10 @@ bool pc_instance_id_is_valid(const char *s, size_t n)
  * means "any method" to the router. */
 bool pc_method_is_valid(const char *s, size_t n)
 {
-    if (s == NULL || n == 0 || n > PC_METHOD_MAX)
-        return false;
+    if (s == NULL || n == 0 || n > PC_METHOD_MAX) return false;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (!is_tchar(c) || (c >= 'a' && c <= 'z'))
-            return false;
+        if (!is_tchar(c) || (c >= 'a' && c <= 'z')) return false;
     }
     return true;
 }
@@ -84,16 +76,12 @@ bool pc_method_is_valid(const char *s, size_t n)
  * no control bytes, valid UTF-8. */
 static bool literal_segment_is_valid(const char *s, size_t n)
 {
-    if (n == 0)
-        return false;
-    if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
-        return false;
+    if (n == 0) return false;
+    if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.')) return false;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7f)
-            return false;
-        if (c == '{' || c == '}' || c == '*' || c == '?' || c == '#' || c == '%')
-            return false;
+        if (c < 0x20 || c == 0x7f) return false;
+        if (c == '{' || c == '}' || c == '*' || c == '?' || c == '#' || c == '%') return false;
     }
     return pc_utf8_is_valid(s, n);
 }
@@ -107,44 +95,35 @@ bool pc_pattern_is_valid(const char *s, size_t n)
     size_t name_lens[PC_PATTERN_MAX_PARAMS];
     size_t nparams = 0;
 
-    if (s == NULL || n == 0 || n > PC_PATTERN_MAX || s[0] != '/')
-        return false;
-    if (n == 1)
-        return true; /* the root */
+    if (s == NULL || n == 0 || n > PC_PATTERN_MAX || s[0] != '/') return false;
+    if (n == 1) return true; /* the root */
 
     size_t i = 1;
     for (;;) {
         size_t start = i;
-        while (i < n && s[i] != '/')
-            i++;
+        while (i < n && s[i] != '/') i++;
         const char *seg = s + start;
         size_t len = i - start;
         bool last = (i == n);
 
         if (len == 1 && seg[0] == '*') {
-            if (!last)
-                return false;
+            if (!last) return false;
         } else if (len >= 2 && seg[0] == '{' && seg[len - 1] == '}') {
             const char *name = seg + 1;
             size_t nlen = len - 2;
-            if (nlen == 0 || nlen > PC_PARAM_NAME_MAX)
-                return false;
+            if (nlen == 0 || nlen > PC_PARAM_NAME_MAX) return false;
             for (size_t k = 0; k < nlen; k++)
-                if (!is_alnum((unsigned char)name[k]) && name[k] != '_')
-                    return false;
+                if (!is_alnum((unsigned char)name[k]) && name[k] != '_') return false;
             for (size_t k = 0; k < nparams; k++)
-                if (name_lens[k] == nlen && memcmp(names[k], name, nlen) == 0)
-                    return false;
-            if (nparams == PC_PATTERN_MAX_PARAMS)
-                return false;
+                if (name_lens[k] == nlen && memcmp(names[k], name, nlen) == 0) return false;
+            if (nparams == PC_PATTERN_MAX_PARAMS) return false;
             names[nparams] = name;
             name_lens[nparams] = nlen;
             nparams++;
         } else if (!literal_segment_is_valid(seg, len)) {
             return false; /* also catches empty segments: "//", trailing '/' */
         }
-        if (last)
-            return true;
+        if (last) return true;
         i++; /* skip '/' */
     }
 }
@@ -154,11 +133,9 @@ bool pc_pattern_is_valid(const char *s, size_t n)
 /* RFC 7230 token, at least one byte. */
 bool pc_header_name_is_valid(const char *s, size_t n)
 {
-    if (s == NULL || n == 0)
-        return false;
+    if (s == NULL || n == 0) return false;
     for (size_t i = 0; i < n; i++)
-        if (!is_tchar((unsigned char)s[i]))
-            return false;
+        if (!is_tchar((unsigned char)s[i])) return false;
     return true;
 }
 
@@ -166,12 +143,10 @@ bool pc_header_name_is_valid(const char *s, size_t n)
  * LF, NUL or other control bytes (DEL included). Empty is fine. */
 bool pc_header_value_is_valid(const char *s, size_t n)
 {
-    if (s == NULL)
-        return n == 0;
+    if (s == NULL) return n == 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if ((c < 0x20 && c != '\t') || c == 0x7f)
-            return false;
+        if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
     }
     return true;
 }
@@ -186,15 +161,13 @@ bool pc_header_is_hop_by_hop(const char *lname, size_t n)
         const char *name;
         size_t len;
     } hop[] = {
-        {"connection", 10}, {"keep-alive", 10}, {"te", 2},
-        {"trailer", 7}, {"transfer-encoding", 17}, {"upgrade", 7},
+        {"connection", 10}, {"keep-alive", 10},        {"te", 2},
+        {"trailer", 7},     {"transfer-encoding", 17}, {"upgrade", 7},
     };
 
-    if (lname == NULL)
-        return false;
+    if (lname == NULL) return false;
     for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
-        if (n == hop[i].len && memcmp(lname, hop[i].name, n) == 0)
-            return true;
+        if (n == hop[i].len && memcmp(lname, hop[i].name, n) == 0) return true;
     return n >= 6 && memcmp(lname, "proxy-", 6) == 0;
 }
 

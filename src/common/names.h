@@ -5,10 +5,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define PC_SERVICE_MAX 63      /* [a-z0-9][a-z0-9._-]{0,62} */
-#define PC_INSTANCE_MAX 128    /* [A-Za-z0-9._:-]{1,128} */
-#define PC_METHOD_MAX 32       /* upper-case token, or "*" */
-#define PC_PATTERN_MAX 2048    /* bytes of a route pattern */
+#define PC_SERVICE_MAX 63   /* [a-z0-9][a-z0-9._-]{0,62} */
+#define PC_INSTANCE_MAX 128 /* [A-Za-z0-9._:-]{1,128} */
+#define PC_METHOD_MAX 32    /* upper-case token, or "*" */
+#define PC_PATTERN_MAX 2048 /* bytes of a route pattern */
 #define PC_PATTERN_MAX_PARAMS 32
 
 bool pc_service_name_is_valid(const char *s, size_t n);

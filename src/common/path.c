@@ -12,12 +12,9 @@ int pc_path_decode(const char *path, size_t len, char *out, size_t *total, size_
 
     *total = 0;
     *nsegs = 0;
-    if (len > PC_PATH_MAX)
-        return PC_PATH_TOO_LONG;
-    if (len == 0 || path[0] != '/')
-        return PC_PATH_NOT_ABSOLUTE;
-    if (len == 1)
-        return PC_PATH_OK;
+    if (len > PC_PATH_MAX) return PC_PATH_TOO_LONG;
+    if (len == 0 || path[0] != '/') return PC_PATH_NOT_ABSOLUTE;
+    if (len == 1) return PC_PATH_OK;
     for (;;) {
         size_t start = o;
         for (; i < len && path[i] != '/'; i++) {
@@ -30,20 +27,17 @@ int pc_path_decode(const char *path, size_t len, char *out, size_t *total, size_
                 ch = (unsigned char)(hi * 16 + lo);
                 i += 2;
             }
-            if (ch == '\0')
-                return PC_PATH_NUL;
+            if (ch == '\0') return PC_PATH_NUL;
             out[o++] = (char)ch;
         }
         const char *seg = out + start;
         size_t sl = o - start;
         if ((sl == 1 && seg[0] == '.') || (sl == 2 && seg[0] == '.' && seg[1] == '.'))
             return PC_PATH_DOT_SEGMENT;
-        if (!pc_utf8_is_valid(seg, sl))
-            return PC_PATH_BAD_UTF8;
+        if (!pc_utf8_is_valid(seg, sl)) return PC_PATH_BAD_UTF8;
         out[o++] = '\0';
         n++;
-        if (i == len)
-            break;
+        if (i == len) break;
         i++; /* the '/' */
     }
     *total = o;
@@ -54,14 +48,22 @@ int pc_path_decode(const char *path, size_t len, char *out, size_t *total, size_
 const char *pc_path_error_name(int err)
 {
     switch (err) {
-    case PC_PATH_OK: return "ok";
-    case PC_PATH_NOT_ABSOLUTE: return "not_absolute";
-    case PC_PATH_TOO_LONG: return "too_long";
-    case PC_PATH_BAD_ESCAPE: return "bad_escape";
-    case PC_PATH_NUL: return "nul";
-    case PC_PATH_DOT_SEGMENT: return "dot_segment";
-    case PC_PATH_BAD_UTF8: return "bad_utf8";
-    default: return "unknown";
+    case PC_PATH_OK:
+        return "ok";
+    case PC_PATH_NOT_ABSOLUTE:
+        return "not_absolute";
+    case PC_PATH_TOO_LONG:
+        return "too_long";
+    case PC_PATH_BAD_ESCAPE:
+        return "bad_escape";
+    case PC_PATH_NUL:
+        return "nul";
+    case PC_PATH_DOT_SEGMENT:
+        return "dot_segment";
+    case PC_PATH_BAD_UTF8:
+        return "bad_utf8";
+    default:
+        return "unknown";
     }
 }
 
@@ -70,8 +72,7 @@ void pc_path_rest_join(char *buf, size_t off, size_t total)
     size_t n = pc_path_rest_len(off, total);
 
     for (size_t i = 0; i < n; i++)
-        if (buf[off + i] == '\0')
-            buf[off + i] = '/';
+        if (buf[off + i] == '\0') buf[off + i] = '/';
 }
 
 /* ------------------------------------------------ patterns and prefixes */
@@ -81,8 +82,7 @@ size_t pc_path_count_segments(const char *p, size_t n)
     const char *end = p + n, *seg;
     size_t len, c = 0;
 
-    while (pc_path_next(&p, end, &seg, &len))
-        c++;
+    while (pc_path_next(&p, end, &seg, &len)) c++;
     return c;
 }
 
@@ -94,12 +94,9 @@ bool pc_pattern_equal(const char *a, size_t alen, const char *b, size_t blen)
     for (;;) {
         bool ha = pc_path_next(&a, aend, &sa, &la);
         bool hb = pc_path_next(&b, bend, &sb, &lb);
-        if (ha != hb)
-            return false;
-        if (!ha)
-            break;
-        if (!pc_seg_equal(sa, la, sb, lb))
-            return false;
+        if (ha != hb) return false;
+        if (!ha) break;
+        if (!pc_seg_equal(sa, la, sb, lb)) return false;
     }
     /* What the walk left ("", "/" or text not at a '/') must be the same:
      * "/" is not "", "/a/" is not "/a". */
@@ -108,10 +105,8 @@ bool pc_pattern_equal(const char *a, size_t alen, const char *b, size_t blen)
 
 size_t pc_prefix_len(const char *prefix, size_t n)
 {
-    if (n >= 2 && prefix[n - 1] == '*' && prefix[n - 2] == '/')
-        n--;
-    if (n >= 2 && prefix[n - 1] == '/')
-        n--;
+    if (n >= 2 && prefix[n - 1] == '*' && prefix[n - 2] == '/') n--;
+    if (n >= 2 && prefix[n - 1] == '/') n--;
     return n;
 }
 
@@ -121,11 +116,9 @@ bool pc_path_covers(const char *prefix, size_t plen, const char *pattern, size_t
     const char *q = pattern, *qend = pattern + len, *sp = NULL, *sq = NULL;
     size_t lp = 0, lq = 0;
 
-    if (plen == 0 || prefix[0] != '/' || len == 0 || pattern[0] != '/')
-        return false;
+    if (plen == 0 || prefix[0] != '/' || len == 0 || pattern[0] != '/') return false;
     while (pc_path_next(&p, pend, &sp, &lp)) {
-        if (!pc_path_next(&q, qend, &sq, &lq) || !pc_seg_equal(sp, lp, sq, lq))
-            return false;
+        if (!pc_path_next(&q, qend, &sq, &lq) || !pc_seg_equal(sp, lp, sq, lq)) return false;
     }
-    return p == pend || pend - p == 1;   /* the whole prefix was walked */
+    return p == pend || pend - p == 1; /* the whole prefix was walked */
 }

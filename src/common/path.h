@@ -26,19 +26,19 @@
 #include <stddef.h>
 #include <string.h>
 
-#define PC_PATH_MAX 16384        /* bytes of a request path (raw, without the query) */
+#define PC_PATH_MAX 16384 /* bytes of a request path (raw, without the query) */
 
 /* ------------------------------------------------------- request paths */
 
 /* Why a request path was refused; every one of them is a 400. */
 enum pc_path_error {
     PC_PATH_OK = 0,
-    PC_PATH_NOT_ABSOLUTE = -1,   /* empty, or does not start with '/' */
-    PC_PATH_TOO_LONG = -2,       /* more than PC_PATH_MAX bytes */
-    PC_PATH_BAD_ESCAPE = -3,     /* '%' not followed by two hex digits */
-    PC_PATH_NUL = -4,            /* a segment decodes to a NUL byte ("%00") */
-    PC_PATH_DOT_SEGMENT = -5,    /* "." or "..", also percent-encoded */
-    PC_PATH_BAD_UTF8 = -6,       /* a decoded segment is not UTF-8 (RFC 3629) */
+    PC_PATH_NOT_ABSOLUTE = -1, /* empty, or does not start with '/' */
+    PC_PATH_TOO_LONG = -2,     /* more than PC_PATH_MAX bytes */
+    PC_PATH_BAD_ESCAPE = -3,   /* '%' not followed by two hex digits */
+    PC_PATH_NUL = -4,          /* a segment decodes to a NUL byte ("%00") */
+    PC_PATH_DOT_SEGMENT = -5,  /* "." or "..", also percent-encoded */
+    PC_PATH_BAD_UTF8 = -6,     /* a decoded segment is not UTF-8 (RFC 3629) */
 };
 
 /* Splits path[0..len) on '/' and percent-decodes each segment into out,
@@ -58,8 +58,7 @@ const char *pc_path_error_name(int err);
 static inline bool pc_path_decoded_next(const char *buf, size_t total, size_t *off,
                                         const char **seg, size_t *len)
 {
-    if (*off >= total)
-        return false;
+    if (*off >= total) return false;
     *seg = buf + *off;
     *len = strlen(*seg);
     *off += *len + 1;
@@ -84,25 +83,22 @@ void pc_path_rest_join(char *buf, size_t off, size_t total);
  * literal beats a {param}, which beats a final "*". */
 enum pc_seg_kind {
     PC_SEG_LITERAL = 0,
-    PC_SEG_PARAM = 1,            /* "{name}": one non-empty request segment */
-    PC_SEG_WILD = 2,             /* "*", last only: zero or more segments */
+    PC_SEG_PARAM = 1, /* "{name}": one non-empty request segment */
+    PC_SEG_WILD = 2,  /* "*", last only: zero or more segments */
 };
 
 /* Next segment of a pattern p..end: *p points at a '/'; sets *seg and *len
  * and leaves *p at the '/' (or end) after the segment. False when none is
  * left: at end, at a final '/' ("/" has no segment; "/a/" walks as "/a",
  * which a valid pattern never is), or when *p is not at a '/'. */
-static inline bool pc_path_next(const char **p, const char *end, const char **seg,
-                                size_t *len)
+static inline bool pc_path_next(const char **p, const char *end, const char **seg, size_t *len)
 {
     const char *s, *e;
 
-    if (*p >= end || (*p)[0] != '/' || *p + 1 == end)
-        return false;
+    if (*p >= end || (*p)[0] != '/' || *p + 1 == end) return false;
     s = *p + 1;
     e = memchr(s, '/', (size_t)(end - s));
-    if (e == NULL)
-        e = end;
+    if (e == NULL) e = end;
     *seg = s;
     *len = (size_t)(e - s);
     *p = e;
@@ -112,10 +108,8 @@ static inline bool pc_path_next(const char **p, const char *end, const char **se
 /* What a pattern segment is. */
 static inline enum pc_seg_kind pc_seg_kind(const char *seg, size_t len)
 {
-    if (len == 1 && seg[0] == '*')
-        return PC_SEG_WILD;
-    if (len >= 2 && seg[0] == '{' && seg[len - 1] == '}')
-        return PC_SEG_PARAM;
+    if (len == 1 && seg[0] == '*') return PC_SEG_WILD;
+    if (len >= 2 && seg[0] == '{' && seg[len - 1] == '}') return PC_SEG_PARAM;
     return PC_SEG_LITERAL;
 }
 
@@ -124,8 +118,7 @@ static inline bool pc_seg_equal(const char *a, size_t alen, const char *b, size_
 {
     enum pc_seg_kind ka = pc_seg_kind(a, alen);
 
-    if (ka != pc_seg_kind(b, blen))
-        return false;
+    if (ka != pc_seg_kind(b, blen)) return false;
     return ka != PC_SEG_LITERAL || (alen == blen && memcmp(a, b, alen) == 0);
 }
 
@@ -158,13 +151,10 @@ bool pc_path_covers(const char *prefix, size_t plen, const char *pattern, size_t
  * 1 a GET route serving HEAD, 2 a "*" route, -1 not at all. Lower wins. */
 static inline int pc_method_rank(const char *route_method, const char *method)
 {
-    if (strcmp(route_method, method) == 0)
-        return 0;
-    if (route_method[0] == 'G' && strcmp(route_method, "GET") == 0 &&
-        strcmp(method, "HEAD") == 0)
+    if (strcmp(route_method, method) == 0) return 0;
+    if (route_method[0] == 'G' && strcmp(route_method, "GET") == 0 && strcmp(method, "HEAD") == 0)
         return 1;
-    if (route_method[0] == '*' && route_method[1] == '\0')
-        return 2;
+    if (route_method[0] == '*' && route_method[1] == '\0') return 2;
     return -1;
 }
 

@@ -9,8 +9,8 @@
 struct redis_ev {
     redisAsyncContext *ac;
     struct event *rd, *wr, *flush;
-    bool writing;      /* inside redisAsyncHandleWrite (a context freed meanwhile waits) */
-    bool dead;         /* hiredis let go of us while writing: free on the way out */
+    bool writing; /* inside redisAsyncHandleWrite (a context freed meanwhile waits) */
+    bool dead;    /* hiredis let go of us while writing: free on the way out */
 };
 
 static void ev_free(struct redis_ev *e)
@@ -41,14 +41,13 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
     e->writing = true;
     redisAsyncHandleWrite(e->ac);
     e->writing = false;
-    if (e->dead)
-        ev_free(e);
+    if (e->dead) ev_free(e);
 }
 
 static void add_read(void *p)
 {
     struct redis_ev *e = p;
-    event_add(e->rd, NULL);      /* a no-op while it is armed: it persists */
+    event_add(e->rd, NULL); /* a no-op while it is armed: it persists */
 }
 
 static void del_read(void *p)
@@ -67,7 +66,7 @@ static void add_write(void *p)
     if (e->writing || !(e->ac->c.flags & REDIS_CONNECTED))
         event_add(e->wr, NULL);
     else
-        event_active(e->flush, EV_WRITE, 1);   /* once, however many commands */
+        event_active(e->flush, EV_WRITE, 1); /* once, however many commands */
 }
 
 static void del_write(void *p)
@@ -84,7 +83,7 @@ static void cleanup(void *p)
     event_del(e->wr);
     event_del(e->flush);
     if (e->writing)
-        e->dead = true;          /* on_write frees it once hiredis returns */
+        e->dead = true; /* on_write frees it once hiredis returns */
     else
         ev_free(e);
 }
@@ -93,8 +92,7 @@ int pc_redis_attach(redisAsyncContext *ac, struct event_base *base)
 {
     struct redis_ev *e;
 
-    if (ac->ev.data != NULL || (e = calloc(1, sizeof *e)) == NULL)
-        return REDIS_ERR;
+    if (ac->ev.data != NULL || (e = calloc(1, sizeof *e)) == NULL) return REDIS_ERR;
     e->ac = ac;
     e->rd = event_new(base, ac->c.fd, EV_READ | EV_PERSIST, on_read, e);
     e->wr = event_new(base, ac->c.fd, EV_WRITE | EV_PERSIST, on_write, e);

@@ -18,7 +18,7 @@
 #include "names.h"
 
 #define REDIS_DEFAULT_PORT 6379
-#define REDIS_URL_MAX 4096     /* bytes; longer input is refused before parsing */
+#define REDIS_URL_MAX 4096 /* bytes; longer input is refused before parsing */
 
 /* Percent-decodes s[0..n) into dst (cap bytes including the NUL). Returns 0,
  * -1 for a bad escape or a decoded NUL, -2 when the result does not fit. */
@@ -28,18 +28,15 @@ static int pct_decode(const char *s, size_t n, char *dst, size_t cap)
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c == '%') {
-            if (i + 2 >= n)
-                return -1;
-            int hi = pc_hex_value((unsigned char)s[i + 1]), lo = pc_hex_value((unsigned char)s[i + 2]);
-            if (hi < 0 || lo < 0)
-                return -1;
+            if (i + 2 >= n) return -1;
+            int hi = pc_hex_value((unsigned char)s[i + 1]),
+                lo = pc_hex_value((unsigned char)s[i + 2]);
+            if (hi < 0 || lo < 0) return -1;
             c = (unsigned char)(hi * 16 + lo);
-            if (c == 0)
-                return -1;
+            if (c == 0) return -1;
             i += 2;
         }
-        if (o + 1 >= cap)
-            return -2;
+        if (o + 1 >= cap) return -2;
         dst[o++] = (char)c;
     }
     dst[o] = '\0';
@@ -50,17 +47,13 @@ static int pct_decode(const char *s, size_t n, char *dst, size_t cap)
 static bool parse_uint(const char *s, size_t n, long min, long max, long *out)
 {
     long v = 0;
-    if (n == 0)
-        return false;
+    if (n == 0) return false;
     for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
+        if (s[i] < '0' || s[i] > '9') return false;
         v = v * 10 + (s[i] - '0');
-        if (v > max)
-            return false;
+        if (v > max) return false;
     }
-    if (v < min)
-        return false;
+    if (v < min) return false;
     *out = v;
     return true;
 }
@@ -70,8 +63,7 @@ static bool parse_uint(const char *s, size_t n, long min, long max, long *out)
 /* A host name or IPv4 address: letters, digits, '.', '-', '_'. */
 static bool hostname_is_valid(const char *s, size_t n)
 {
-    if (n == 0)
-        return false;
+    if (n == 0) return false;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -95,18 +87,14 @@ static bool ipv6_copy(const char *s, size_t n, char *dst, size_t cap)
         else if (pc_hex_value((unsigned char)s[i]) < 0 && s[i] != '.')
             return false;
     }
-    if (!colon || i >= cap)
-        return false;
+    if (!colon || i >= cap) return false;
     memcpy(dst, s, i);
     dst[i] = '\0';
-    if (i == n)
-        return true;
-    if (n - i < 4 || memcmp(s + i, "%25", 3) != 0)
-        return false;
+    if (i == n) return true;
+    if (n - i < 4 || memcmp(s + i, "%25", 3) != 0) return false;
     const char *zone = s + i + 3;
     size_t zlen = n - i - 3;
-    if (!hostname_is_valid(zone, zlen) || i + 1 + zlen >= cap)
-        return false;
+    if (!hostname_is_valid(zone, zlen) || i + 1 + zlen >= cap) return false;
     dst[i] = '%';
     memcpy(dst + i + 1, zone, zlen);
     dst[i + 1 + zlen] = '\0';
@@ -120,11 +108,10 @@ static int parse_unix(const char *rest, struct pc_redis_addr *a, char *err, size
         return pc_errf(err, errlen, "unix socket URL must be unix:///absolute/path");
     const char *q = strchr(rest, '?');
     size_t plen = q ? (size_t)(q - rest) : strlen(rest);
-    if (plen == 1)
-        return pc_errf(err, errlen, "empty unix socket path");
+    if (plen == 1) return pc_errf(err, errlen, "empty unix socket path");
     if (plen >= sizeof(a->path))
         return pc_errf(err, errlen, "unix socket path too long (%zu bytes, max %zu)", plen,
-                    sizeof(a->path) - 1);
+                       sizeof(a->path) - 1);
     if (memchr(rest, '#', plen) != NULL)
         return pc_errf(err, errlen, "unix socket path may not contain '#'");
     memcpy(a->path, rest, plen);
@@ -155,8 +142,7 @@ static long parse_userinfo(const char *auth, size_t n, struct pc_redis_addr *a, 
             at = auth + i - 1;
             break;
         }
-    if (at == NULL)
-        return 0;
+    if (at == NULL) return 0;
 
     size_t ulen = (size_t)(at - auth);
     const char *colon = memchr(auth, ':', ulen);
@@ -164,16 +150,14 @@ static long parse_userinfo(const char *auth, size_t n, struct pc_redis_addr *a, 
     size_t pwlen = ulen;
     if (colon != NULL) {
         int rc = pct_decode(auth, (size_t)(colon - auth), a->user, sizeof(a->user));
-        if (rc == -1)
-            return pc_errf(err, errlen, "bad %%-escape in user name");
+        if (rc == -1) return pc_errf(err, errlen, "bad %%-escape in user name");
         if (rc == -2)
             return pc_errf(err, errlen, "user name too long (max %zu bytes)", sizeof(a->user) - 1);
         pw = colon + 1;
         pwlen = (size_t)(at - pw);
     }
     int rc = pct_decode(pw, pwlen, a->password, sizeof(a->password));
-    if (rc == -1)
-        return pc_errf(err, errlen, "bad %%-escape in password");
+    if (rc == -1) return pc_errf(err, errlen, "bad %%-escape in password");
     if (rc == -2)
         return pc_errf(err, errlen, "password too long (max %zu bytes)", sizeof(a->password) - 1);
     if (a->password[0] == '\0')
@@ -191,8 +175,7 @@ static int parse_tcp(const char *rest, struct pc_redis_addr *a, char *err, size_
         return pc_errf(err, errlen, "query and fragment are not supported in redis:// URLs");
 
     long used = parse_userinfo(rest, alen, a, err, errlen);
-    if (used < 0)
-        return -1;
+    if (used < 0) return -1;
     const char *h = rest + used;
     size_t hlen = alen - (size_t)used;
     const char *port = NULL;
@@ -200,24 +183,21 @@ static int parse_tcp(const char *rest, struct pc_redis_addr *a, char *err, size_
 
     if (hlen > 0 && h[0] == '[') {
         const char *close = memchr(h, ']', hlen);
-        if (close == NULL)
-            return pc_errf(err, errlen, "missing ']' after IPv6 address");
+        if (close == NULL) return pc_errf(err, errlen, "missing ']' after IPv6 address");
         size_t n = (size_t)(close - h - 1);
         if (!ipv6_copy(h + 1, n, a->host, sizeof(a->host)))
             return pc_errf(err, errlen, "bad IPv6 address \"%.*s\"", (int)n, h + 1);
         const char *after = close + 1;
         size_t left = hlen - (size_t)(after - h);
         if (left > 0) {
-            if (after[0] != ':')
-                return pc_errf(err, errlen, "unexpected text after ']'");
+            if (after[0] != ':') return pc_errf(err, errlen, "unexpected text after ']'");
             port = after + 1;
             portlen = left - 1;
         }
     } else {
         const char *colon = memchr(h, ':', hlen);
         size_t n = colon ? (size_t)(colon - h) : hlen;
-        if (n == 0)
-            return pc_errf(err, errlen, "empty host");
+        if (n == 0) return pc_errf(err, errlen, "empty host");
         if (!hostname_is_valid(h, n))
             return pc_errf(err, errlen, "bad host \"%.*s\" (IPv6 needs [brackets])", (int)n, h);
         if (n >= sizeof(a->host))
@@ -242,7 +222,7 @@ static int parse_tcp(const char *rest, struct pc_redis_addr *a, char *err, size_
         long db;
         if (!parse_uint(tail + 1, strlen(tail + 1), 0, DB_MAX, &db))
             return pc_errf(err, errlen, "bad db \"%s\" (must be a number 0..%ld)", tail + 1,
-                        DB_MAX);
+                           DB_MAX);
         a->db = (int)db;
     }
     return 0;
@@ -254,10 +234,8 @@ int pc_redis_url_parse(const char *url, struct pc_redis_addr *out, char *err, si
 {
     struct pc_redis_addr a;
 
-    if (err != NULL && errlen > 0)
-        err[0] = '\0';
-    if (url == NULL || url[0] == '\0')
-        return pc_errf(err, errlen, "empty Redis URL");
+    if (err != NULL && errlen > 0) err[0] = '\0';
+    if (url == NULL || url[0] == '\0') return pc_errf(err, errlen, "empty Redis URL");
     size_t len = strlen(url);
     if (len > REDIS_URL_MAX)
         return pc_errf(err, errlen, "Redis URL too long (max %d bytes)", REDIS_URL_MAX);
@@ -277,8 +255,7 @@ int pc_redis_url_parse(const char *url, struct pc_redis_addr *out, char *err, si
         rc = pc_errf(err, errlen, "rediss:// (TLS) is not supported");
     else
         rc = pc_errf(err, errlen, "bad scheme (expected redis:// or unix://)");
-    if (rc != 0)
-        return -1;
+    if (rc != 0) return -1;
     *out = a;
     return 0;
 }

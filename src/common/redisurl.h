@@ -12,10 +12,10 @@ struct pc_redis_addr {
     bool is_unix;
     char host[256];
     int port;
-    char path[108];        /* unix socket path (sun_path size) */
-    char user[128];        /* "" when none */
-    char password[512];    /* "" when none; percent-decoded */
-    int db;                /* 0 when absent */
+    char path[108];     /* unix socket path (sun_path size) */
+    char user[128];     /* "" when none */
+    char password[512]; /* "" when none; percent-decoded */
+    int db;             /* 0 when absent */
 };
 
 /* Returns 0, or -1 with a one-line reason in err. */

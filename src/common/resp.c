@@ -61,8 +61,7 @@ void pc_resp_array(pc_buf *b, size_t n)
 /* Copies len bytes of p to o, then CRLF and a NUL; the buffer ends there. */
 static void resp_finish(pc_buf *b, char *o, const void *p, size_t len)
 {
-    if (len > 0)
-        memcpy(o, p, len);
+    if (len > 0) memcpy(o, p, len);
     o += len;
     o[0] = '\r';
     o[1] = '\n';
@@ -72,20 +71,16 @@ static void resp_finish(pc_buf *b, char *o, const void *p, size_t len)
 
 void pc_resp_bulk(pc_buf *b, const void *p, size_t len)
 {
-    if (len > SIZE_MAX - 32)
-        b->oom = true;
-    if (!pc_buf_reserve(b, 23 + len + 2))
-        return;
+    if (len > SIZE_MAX - 32) b->oom = true;
+    if (!pc_buf_reserve(b, 23 + len + 2)) return;
     resp_finish(b, resp_num(b->data + b->len, '$', len), p, len);
 }
 
 void pc_resp_publish(pc_buf *b, const char *channel, size_t chlen, const void *msg, size_t len)
 {
-    if (chlen > SIZE_MAX / 4 || len > SIZE_MAX / 4)
-        b->oom = true;
+    if (chlen > SIZE_MAX / 4 || len > SIZE_MAX / 4) b->oom = true;
     /* one reservation for the whole command, then plain stores */
-    if (!pc_buf_reserve(b, resp_publish_head_len(chlen, len) + len + 2))
-        return;
+    if (!pc_buf_reserve(b, resp_publish_head_len(chlen, len) + len + 2)) return;
     resp_finish(b, resp_publish_head(b->data + b->len, channel, chlen, len), msg, len);
 }
 
@@ -110,10 +105,7 @@ void pc_resp_publish_open(pc_buf *b)
     }
 }
 
-void pc_resp_publish_close(pc_buf *b)
-{
-    pc_buf_append(b, "\r\n", 2);
-}
+void pc_resp_publish_close(pc_buf *b) { pc_buf_append(b, "\r\n", 2); }
 
 const char *pc_resp_publish_msg(const pc_buf *b, size_t *len)
 {
@@ -127,8 +119,7 @@ const char *pc_resp_publish_frame(pc_buf *b, const char *channel, size_t chlen, 
     char *msg = (char *)pc_resp_publish_msg(b, &len), *o = msg;
 
     /* The head is at most 17 + 6 + chlen + 2 + 23 bytes while chlen < 1000. */
-    if (chlen > PC_RESP_PUBLISH_ROOM - 48)
-        return NULL;
+    if (chlen > PC_RESP_PUBLISH_ROOM - 48) return NULL;
     /* Written backwards from the message: no lengths to count first, and it
      * ends against the message whatever the channel's length. */
     *--o = '\n';

@@ -31,7 +31,7 @@ void pc_resp_publish(pc_buf *b, const char *channel, size_t chlen, const void *m
  *
  * The buffer then holds [room][message]["\r\n"]; the message itself is
  * pc_resp_publish_msg(). */
-#define PC_RESP_PUBLISH_ROOM 256   /* bytes; fits channels of up to 200 bytes */
+#define PC_RESP_PUBLISH_ROOM 256 /* bytes; fits channels of up to 200 bytes */
 
 /* Leaves PC_RESP_PUBLISH_ROOM bytes at the start of b, which must be empty. */
 void pc_resp_publish_open(pc_buf *b);

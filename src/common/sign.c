@@ -15,7 +15,7 @@
 #include "names.h"
 #include "utf8.h"
 
-#define PC_SIGN_FILE_MAX (64 * 1024)   /* bytes of a secret file, white space included */
+#define PC_SIGN_FILE_MAX (64 * 1024) /* bytes of a secret file, white space included */
 
 /* ------------------------------------------------------------------ MAC */
 
@@ -51,8 +51,8 @@ int pc_sign_hmac_sha256_hex(const void *key, size_t keylen, const void *msg, siz
     return 0;
 }
 
-bool pc_sign_verify(const void *key, size_t keylen, const void *msg, size_t len,
-                    const char *sig, size_t siglen)
+bool pc_sign_verify(const void *key, size_t keylen, const void *msg, size_t len, const char *sig,
+                    size_t siglen)
 {
     unsigned char want[PC_SIGN_MAC_LEN], got[PC_SIGN_MAC_LEN];
     bool ok;
@@ -102,8 +102,8 @@ int pc_sign_unwrap(struct pc_signed *out, const char *msg, size_t len, struct pc
     memset(out, 0, sizeof *out);
     if (len > PC_SIGN_MAX_ENVELOPE) {
         err->reason = "too_large";
-        snprintf(err->message, sizeof err->message, "signed message of %zu bytes exceeds %d",
-                 len, PC_SIGN_MAX_ENVELOPE);
+        snprintf(err->message, sizeof err->message, "signed message of %zu bytes exceeds %d", len,
+                 PC_SIGN_MAX_ENVELOPE);
         return -1;
     }
     if (!pc_json_depth_is_ok(msg, len, PC_WIRE_MAX_DEPTH)) {
@@ -171,13 +171,12 @@ int pc_sign_secret_load(const char *path, char *out, size_t *outlen, char *err, 
     if (n == 0)
         pc_json_file_err("", path, err, errlen, "the secret is empty");
     else if (n > PC_SIGN_SECRET_MAX)
-        pc_json_file_err("", path, err, errlen, "secret longer than %d bytes",
-                         PC_SIGN_SECRET_MAX);
+        pc_json_file_err("", path, err, errlen, "secret longer than %d bytes", PC_SIGN_SECRET_MAX);
     else {
         memcpy(out, buf, n + 1);
         *outlen = n;
         rc = 0;
     }
-    pc_file_free(buf, len);   /* trimming moved the bytes: all that was read is wiped */
+    pc_file_free(buf, len); /* trimming moved the bytes: all that was read is wiped */
     return rc;
 }

@@ -17,10 +17,10 @@
 #include "buf.h"
 #include "wire.h"
 
-#define PC_SIGN_MAC_LEN 32                 /* bytes of an HMAC-SHA256 */
-#define PC_SIGN_HEX_LEN 64                 /* hex digits of one */
-#define PC_SIGN_WINDOW_MS 30000            /* |inner ts_ms - now| allowed, ms */
-#define PC_SIGN_SECRET_MAX 4096            /* bytes of a secret (after trimming) */
+#define PC_SIGN_MAC_LEN 32      /* bytes of an HMAC-SHA256 */
+#define PC_SIGN_HEX_LEN 64      /* hex digits of one */
+#define PC_SIGN_WINDOW_MS 30000 /* |inner ts_ms - now| allowed, ms */
+#define PC_SIGN_SECRET_MAX 4096 /* bytes of a secret (after trimming) */
 /* Bytes of a whole envelope: the inner message escaped inside a JSON string
  * (quotes and backslashes double) plus the frame. */
 #define PC_SIGN_MAX_ENVELOPE (2 * PC_WIRE_MAX_REGISTER + 256)
@@ -35,8 +35,8 @@ int pc_sign_hmac_sha256_hex(const void *key, size_t keylen, const void *msg, siz
  * (upper- or lower-case digits). The MACs are compared with CRYPTO_memcmp,
  * in time independent of where they differ. A sig of the wrong length or
  * with a non-hex digit is false. */
-bool pc_sign_verify(const void *key, size_t keylen, const void *msg, size_t len,
-                    const char *sig, size_t siglen);
+bool pc_sign_verify(const void *key, size_t keylen, const void *msg, size_t len, const char *sig,
+                    size_t siglen);
 
 /* Appends the signed envelope of inner[0..len) to out (not reset first).
  * inner must be valid UTF-8 without NUL bytes (it travels inside a JSON
@@ -48,9 +48,9 @@ int pc_sign_wrap(pc_buf *out, const char *inner, size_t len, const void *key, si
  * until pc_sign_unwrap_deinit. */
 struct pc_signed {
     json_t *root;
-    const char *inner;   /* the exact bytes that were signed */
+    const char *inner; /* the exact bytes that were signed */
     size_t inner_len;
-    const char *sig;     /* as sent, not checked yet */
+    const char *sig; /* as sent, not checked yet */
     size_t sig_len;
 };
 

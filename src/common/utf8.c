@@ -22,32 +22,29 @@ bool pc_utf8_is_valid(const void *p, size_t n)
         }
 
         size_t len;
-        unsigned char lo = 0x80, hi = 0xbf;  /* range of the 2nd byte */
+        unsigned char lo = 0x80, hi = 0xbf; /* range of the 2nd byte */
         if (c >= 0xc2 && c <= 0xdf) {
             len = 2;
         } else if (c >= 0xe0 && c <= 0xef) {
             len = 3;
             if (c == 0xe0)
-                lo = 0xa0;       /* no overlong 3-byte forms */
+                lo = 0xa0; /* no overlong 3-byte forms */
             else if (c == 0xed)
-                hi = 0x9f;       /* no UTF-16 surrogates */
+                hi = 0x9f; /* no UTF-16 surrogates */
         } else if (c >= 0xf0 && c <= 0xf4) {
             len = 4;
             if (c == 0xf0)
-                lo = 0x90;       /* no overlong 4-byte forms */
+                lo = 0x90; /* no overlong 4-byte forms */
             else if (c == 0xf4)
-                hi = 0x8f;       /* nothing above U+10FFFF */
+                hi = 0x8f; /* nothing above U+10FFFF */
         } else {
-            return false;        /* 80..C1 (stray or overlong 2-byte), F5..FF */
+            return false; /* 80..C1 (stray or overlong 2-byte), F5..FF */
         }
 
-        if (n - i < len)
-            return false;        /* truncated at the end */
-        if (s[i + 1] < lo || s[i + 1] > hi)
-            return false;
+        if (n - i < len) return false; /* truncated at the end */
+        if (s[i + 1] < lo || s[i + 1] > hi) return false;
         for (size_t k = 2; k < len; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return false;
+            if ((s[i + k] & 0xc0) != 0x80) return false;
         }
         i += len;
     }

@@ -24,8 +24,7 @@
  * when valid UTF-8 (checked once), else base64 with "body_encoding":"base64". */
 static void jw_body(pc_buf *b, const void *body, size_t len)
 {
-    if (len == 0)
-        return;
+    if (len == 0) return;
     jw_key(b, "body");
     if (pc_jw_is_utf8(body, len)) {
         pc_jw_str_utf8(b, body, len);
@@ -75,8 +74,7 @@ void pc_wire_encode_request(pc_buf *out, const struct pc_request_out *r)
     jw_key(out, "params");
     jw_lit(out, "{");
     for (size_t i = 0; i < r->nparams; i++) {
-        if (i > 0)
-            jw_lit(out, ",");
+        if (i > 0) jw_lit(out, ",");
         pc_jw_str(out, r->params[i].name, r->params[i].name_len);
         jw_lit(out, ":");
         pc_jw_str(out, r->params[i].value, r->params[i].value_len);
@@ -93,9 +91,8 @@ void pc_wire_encode_request(pc_buf *out, const struct pc_request_out *r)
 }
 
 /* Appends a reply message to out. */
-void pc_wire_encode_reply(pc_buf *out, const char *id, int status,
-                          const struct pc_kv *headers, size_t nheaders,
-                          const void *body, size_t body_len)
+void pc_wire_encode_reply(pc_buf *out, const char *id, int status, const struct pc_kv *headers,
+                          size_t nheaders, const void *body, size_t body_len)
 {
     jw_lit(out, "{\"v\":1");
     jw_key(out, "id");
@@ -111,9 +108,8 @@ void pc_wire_encode_reply(pc_buf *out, const char *id, int status,
 /* Appends a register message to out. timeout_ms 0 and ts_ms 0 are omitted
  * (meaning "the gateway's default" and "not given"). */
 void pc_wire_encode_register(pc_buf *out, const char *service, const char *instance,
-                             const char *channel, int ttl_ms, int timeout_ms,
-                             uint64_t ts_ms, const struct pc_route_decl *routes,
-                             size_t nroutes)
+                             const char *channel, int ttl_ms, int timeout_ms, uint64_t ts_ms,
+                             const struct pc_route_decl *routes, size_t nroutes)
 {
     pc_buf_puts(out, "{\"v\":1,\"type\":\"register\"");
     jw_key(out, "service");
@@ -137,8 +133,7 @@ void pc_wire_encode_register(pc_buf *out, const char *service, const char *insta
     jw_key(out, "routes");
     jw_lit(out, "[");
     for (size_t i = 0; i < nroutes; i++) {
-        if (i > 0)
-            jw_lit(out, ",");
+        if (i > 0) jw_lit(out, ",");
         pc_buf_puts(out, "{\"method\":");
         pc_jw_cstr(out, routes[i].method);
         pc_buf_puts(out, ",\"path\":");
@@ -165,10 +160,7 @@ void pc_wire_encode_deregister(pc_buf *out, const char *service, const char *ins
 }
 
 /* Appends the discover message to out. */
-void pc_wire_encode_discover(pc_buf *out)
-{
-    pc_buf_puts(out, "{\"v\":1,\"type\":\"discover\"}");
-}
+void pc_wire_encode_discover(pc_buf *out) { pc_buf_puts(out, "{\"v\":1,\"type\":\"discover\"}"); }
 
 /* ========================================================= channel names */
 

@@ -19,10 +19,10 @@
 #include "buf.h"
 
 #define PC_WIRE_VERSION 1
-#define PC_WIRE_MAX_REGISTER (64 * 1024)      /* bytes of a register message */
-#define PC_WIRE_MAX_ROUTES 1000               /* routes in one register message */
-#define PC_WIRE_MAX_DEPTH 32                  /* JSON nesting of any message */
-#define PC_WIRE_MAX_MESSAGE (64 * 1024 * 1024)/* bytes of any request/reply message */
+#define PC_WIRE_MAX_REGISTER (64 * 1024)       /* bytes of a register message */
+#define PC_WIRE_MAX_ROUTES 1000                /* routes in one register message */
+#define PC_WIRE_MAX_DEPTH 32                   /* JSON nesting of any message */
+#define PC_WIRE_MAX_MESSAGE (64 * 1024 * 1024) /* bytes of any request/reply message */
 
 #define PC_TTL_DEFAULT_MS 10000
 #define PC_TTL_MIN_MS 1000
@@ -31,12 +31,12 @@
 #define PC_TIMEOUT_MAX_MS 60000
 
 struct pc_wire_err {
-    const char *reason;   /* static: "not_json", "too_large", "too_deep",
+    const char *reason; /* static: "not_json", "too_large", "too_deep",
                              "bad_version", "bad_type", "bad_field", "bad_service",
                              "bad_instance", "bad_channel", "bad_route",
                              "too_many_routes", "bad_status", "bad_header",
                              "bad_body", "no_id" */
-    char message[160];    /* human-readable detail, NUL-terminated */
+    char message[160];  /* human-readable detail, NUL-terminated */
 };
 
 /* A header or param as (pointer, length) pairs; borrowed. */
@@ -50,17 +50,22 @@ struct pc_kv {
 /* ---- requests (gateway or SDK caller -> service, on P:svc:<instance>) ---- */
 
 struct pc_request_out {
-    const char *id;          /* UUID, NUL-terminated */
-    const char *reply_to;    /* full channel name */
-    uint64_t deadline_ms;    /* unix ms */
+    const char *id;       /* UUID, NUL-terminated */
+    const char *reply_to; /* full channel name */
+    uint64_t deadline_ms; /* unix ms */
     const char *method;
-    const char *path;  size_t path_len;    /* raw path, no query */
-    const char *query; size_t query_len;   /* raw query, may be "" */
-    const char *route;       /* pattern as announced */
-    const struct pc_kv *params;  size_t nparams;
-    const struct pc_kv *headers; size_t nheaders;  /* already filtered */
+    const char *path;
+    size_t path_len; /* raw path, no query */
+    const char *query;
+    size_t query_len;  /* raw query, may be "" */
+    const char *route; /* pattern as announced */
+    const struct pc_kv *params;
+    size_t nparams;
+    const struct pc_kv *headers;
+    size_t nheaders;         /* already filtered */
     const char *remote_addr; /* may be NULL: field omitted */
-    const void *body; size_t body_len;  /* omitted when 0; base64 unless UTF-8 */
+    const void *body;
+    size_t body_len; /* omitted when 0; base64 unless UTF-8 */
 };
 void pc_wire_encode_request(pc_buf *out, const struct pc_request_out *r);
 
@@ -68,9 +73,9 @@ struct pc_request_in {
     json_t *root;
     const char *id, *reply_to, *method, *path, *query, *route, *remote_addr;
     uint64_t deadline_ms;
-    json_t *params;          /* object name -> string (borrowed from root) */
-    json_t *headers;         /* array of [name, value] strings (borrowed) */
-    unsigned char *body;     /* decoded; malloc'd, owned; NULL when empty */
+    json_t *params;      /* object name -> string (borrowed from root) */
+    json_t *headers;     /* array of [name, value] strings (borrowed) */
+    unsigned char *body; /* decoded; malloc'd, owned; NULL when empty */
     size_t body_len;
 };
 /* Validates: v == 1, id a UUID, reply_to/method/path strings, deadline_ms a
@@ -88,9 +93,11 @@ void pc_wire_request_in_deinit(struct pc_request_in *r);
 struct pc_request_view {
     const char *id, *reply_to, *method, *path, *query, *route, *remote_addr;
     uint64_t deadline_ms;
-    const struct pc_kv *params;  size_t nparams;
-    const struct pc_kv *headers; size_t nheaders;
-    const unsigned char *body;   /* NUL-terminated; NULL when empty */
+    const struct pc_kv *params;
+    size_t nparams;
+    const struct pc_kv *headers;
+    size_t nheaders;
+    const unsigned char *body; /* NUL-terminated; NULL when empty */
     size_t body_len;
 };
 /* Returns 1 when msg is a valid request (exactly as pc_wire_decode_request
@@ -103,18 +110,17 @@ int pc_wire_decode_request_lean(struct pc_request_view *out, const char *msg, si
 
 /* ---- replies (service -> P:reply:<gateway-id>) ---- */
 
-void pc_wire_encode_reply(pc_buf *out, const char *id, int status,
-                          const struct pc_kv *headers, size_t nheaders,
-                          const void *body, size_t body_len);
+void pc_wire_encode_reply(pc_buf *out, const char *id, int status, const struct pc_kv *headers,
+                          size_t nheaders, const void *body, size_t body_len);
 
 struct pc_reply_in {
     json_t *root;
-    const char *id;          /* NULL when unreadable */
+    const char *id; /* NULL when unreadable */
     size_t id_len;
-    int status;              /* 200..599 */
-    json_t *headers;         /* array of [name, value], each name a valid token
+    int status;          /* 200..599 */
+    json_t *headers;     /* array of [name, value], each name a valid token
                                 and each value free of CR/LF/NUL (borrowed) */
-    unsigned char *body;     /* decoded; malloc'd, owned; NULL when empty */
+    unsigned char *body; /* decoded; malloc'd, owned; NULL when empty */
     size_t body_len;
 };
 /* Returns 0 when valid; -1 when the message cannot be matched to a request
@@ -135,7 +141,7 @@ struct pc_reply_view {
     int status;
     const struct pc_kv *headers;
     size_t nheaders;
-    const unsigned char *body;   /* NULL when empty */
+    const unsigned char *body; /* NULL when empty */
     size_t body_len;
 };
 /* Returns 1 when msg is a valid reply (exactly as pc_wire_decode_reply would
@@ -151,8 +157,8 @@ int pc_wire_decode_reply_lean(struct pc_reply_view *out, const char *msg, size_t
 enum pc_reg_type { PC_MSG_REGISTER = 1, PC_MSG_DEREGISTER = 2 };
 
 struct pc_route_decl {
-    const char *method;      /* upper-case token or "*" */
-    const char *path;        /* pattern */
+    const char *method; /* upper-case token or "*" */
+    const char *path;   /* pattern */
 };
 
 struct pc_register {
@@ -160,9 +166,9 @@ struct pc_register {
     enum pc_reg_type type;
     const char *service;
     const char *instance;
-    const char *channel;     /* register only; checked == "<prefix>:svc:<instance>" */
-    int ttl_ms;              /* clamped to PC_TTL_MIN_MS..PC_TTL_MAX_MS; default PC_TTL_DEFAULT_MS */
-    int timeout_ms;          /* clamped to 1..60000; 0 when absent (use the gateway default) */
+    const char *channel; /* register only; checked == "<prefix>:svc:<instance>" */
+    int ttl_ms;          /* clamped to PC_TTL_MIN_MS..PC_TTL_MAX_MS; default PC_TTL_DEFAULT_MS */
+    int timeout_ms;      /* clamped to 1..60000; 0 when absent (use the gateway default) */
     bool has_ts;
     int64_t ts_ms;
     size_t nroutes;
@@ -177,9 +183,8 @@ int pc_wire_decode_register(struct pc_register *out, const char *msg, size_t len
 void pc_wire_register_deinit(struct pc_register *r);
 
 void pc_wire_encode_register(pc_buf *out, const char *service, const char *instance,
-                             const char *channel, int ttl_ms, int timeout_ms,
-                             uint64_t ts_ms, const struct pc_route_decl *routes,
-                             size_t nroutes);
+                             const char *channel, int ttl_ms, int timeout_ms, uint64_t ts_ms,
+                             const struct pc_route_decl *routes, size_t nroutes);
 void pc_wire_encode_deregister(pc_buf *out, const char *service, const char *instance,
                                uint64_t ts_ms);
 void pc_wire_encode_discover(pc_buf *out);

@@ -30,16 +30,14 @@ static void wire_err(struct pc_wire_err *err, const char *reason, const char *fm
 
 static void wire_err(struct pc_wire_err *err, const char *reason, const char *fmt, ...)
 {
-    if (err == NULL)
-        return;
+    if (err == NULL) return;
     err->reason = reason;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(err->message, sizeof err->message, fmt, ap);
     va_end(ap);
     for (char *p = err->message; *p; p++) {
-        if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
-            *p = '?';
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f) *p = '?';
     }
 }
 /* ====================================================== decoding helpers */
@@ -55,14 +53,13 @@ bool pc_json_depth_is_ok(const char *msg, size_t len, int max_depth)
         char c = msg[i];
         if (in_str) {
             if (c == '\\')
-                i++;                     /* skip the escaped character */
+                i++; /* skip the escaped character */
             else if (c == '"')
                 in_str = false;
         } else if (c == '"') {
             in_str = true;
         } else if (c == '[' || c == '{') {
-            if (++depth > max_depth)
-                return false;
+            if (++depth > max_depth) return false;
         } else if ((c == ']' || c == '}') && depth > 0) {
             depth--;
         }
@@ -72,8 +69,7 @@ bool pc_json_depth_is_ok(const char *msg, size_t len, int max_depth)
 
 /* Checks size and depth, then parses msg into a JSON object. Returns the
  * new tree, or NULL with err filled (too_large, too_deep, not_json). */
-static json_t *wire_parse(const char *msg, size_t len, size_t max_len,
-                          struct pc_wire_err *err)
+static json_t *wire_parse(const char *msg, size_t len, size_t max_len, struct pc_wire_err *err)
 {
     if (len > max_len) {
         wire_err(err, "too_large", "message of %zu bytes exceeds %zu", len, max_len);
@@ -111,26 +107,21 @@ static bool wire_version_is_ok(json_t *root, struct pc_wire_err *err)
 /* True if j is a string without an embedded NUL; sets *s and *n. */
 static bool json_cstr(json_t *j, const char **s, size_t *n)
 {
-    if (!json_is_string(j))
-        return false;
+    if (!json_is_string(j)) return false;
     const char *v = json_string_value(j);
     size_t len = json_string_length(j);
-    if (memchr(v, '\0', len) != NULL)
-        return false;
+    if (memchr(v, '\0', len) != NULL) return false;
     *s = v;
-    if (n)
-        *n = len;
+    if (n) *n = len;
     return true;
 }
 
 /* Reads an optional integer member. Returns 1 if present (value in *v), 0 if
  * absent, -1 if present with another type (err filled, reason bad_field). */
-static int get_opt_int(json_t *root, const char *key, json_int_t *v,
-                       struct pc_wire_err *err)
+static int get_opt_int(json_t *root, const char *key, json_int_t *v, struct pc_wire_err *err)
 {
     json_t *j = json_object_get(root, key);
-    if (j == NULL)
-        return 0;
+    if (j == NULL) return 0;
     if (!json_is_integer(j)) {
         wire_err(err, "bad_field", "\"%s\" must be an integer", key);
         return -1;
@@ -140,8 +131,7 @@ static int get_opt_int(json_t *root, const char *key, json_int_t *v,
 }
 
 /* Reads a required C-string member (reason bad_field when absent or wrong). */
-static int get_str(json_t *root, const char *key, const char **s,
-                   struct pc_wire_err *err)
+static int get_str(json_t *root, const char *key, const char **s, struct pc_wire_err *err)
 {
     if (!json_cstr(json_object_get(root, key), s, NULL)) {
         wire_err(err, "bad_field", "\"%s\" must be a string", key);
@@ -151,8 +141,8 @@ static int get_str(json_t *root, const char *key, const char **s,
 }
 
 /* Reads an optional C-string member: *s = dflt when absent. */
-static int get_opt_str(json_t *root, const char *key, const char **s,
-                       const char *dflt, struct pc_wire_err *err)
+static int get_opt_str(json_t *root, const char *key, const char **s, const char *dflt,
+                       struct pc_wire_err *err)
 {
     if (json_object_get(root, key) == NULL) {
         *s = dflt;
@@ -164,8 +154,7 @@ static int get_opt_str(json_t *root, const char *key, const char **s,
 /* Decodes the body members per SPEC §4 into a malloc'd buffer (NULL when
  * empty). body: absent, or a string; body_encoding: absent or "base64".
  * Returns 0, or -1 with err filled (bad_body, or no_memory). */
-static int wire_body(json_t *root, unsigned char **body, size_t *body_len,
-                     struct pc_wire_err *err)
+static int wire_body(json_t *root, unsigned char **body, size_t *body_len, struct pc_wire_err *err)
 {
     json_t *jb = json_object_get(root, "body");
     json_t *je = json_object_get(root, "body_encoding");
@@ -181,8 +170,7 @@ static int wire_body(json_t *root, unsigned char **body, size_t *body_len,
         }
         b64 = true;
     }
-    if (jb == NULL)
-        return 0;
+    if (jb == NULL) return 0;
     if (!json_is_string(jb)) {
         wire_err(err, "bad_body", "\"body\" must be a string");
         return -1;
@@ -191,8 +179,7 @@ static int wire_body(json_t *root, unsigned char **body, size_t *body_len,
     const char *s = json_string_value(jb);
     size_t n = json_string_length(jb);
     size_t cap = b64 ? pc_base64_decoded_max(n) : n;
-    if (n == 0)
-        return 0;
+    if (n == 0) return 0;
     if (b64 && n % 4 != 0) {
         wire_err(err, "bad_body", "invalid base64 body");
         return -1;
@@ -227,11 +214,9 @@ int pc_wire_decode_request(struct pc_request_in *out, const char *msg, size_t le
 {
     memset(out, 0, sizeof *out);
     json_t *root = wire_parse(msg, len, PC_WIRE_MAX_MESSAGE, err);
-    if (root == NULL)
-        return -1;
+    if (root == NULL) return -1;
     out->root = root;
-    if (!wire_version_is_ok(root, err))
-        goto fail;
+    if (!wire_version_is_ok(root, err)) goto fail;
 
     size_t idlen;
     if (!json_cstr(json_object_get(root, "id"), &out->id, &idlen) ||
@@ -262,7 +247,8 @@ int pc_wire_decode_request(struct pc_request_in *out, const char *msg, size_t le
             wire_err(err, "bad_field", "\"params\" must be an object");
             goto fail;
         }
-        json_object_foreach(params, k, v) {
+        json_object_foreach(params, k, v)
+        {
             if (!json_cstr(v, &sv, NULL)) {
                 wire_err(err, "bad_field", "\"params\" values must be strings");
                 goto fail;
@@ -279,7 +265,8 @@ int pc_wire_decode_request(struct pc_request_in *out, const char *msg, size_t le
             wire_err(err, "bad_header", "\"headers\" must be an array");
             goto fail;
         }
-        json_array_foreach(headers, i, h) {
+        json_array_foreach(headers, i, h)
+        {
             const char *sv;
             if (!json_is_array(h) || json_array_size(h) != 2 ||
                 !json_cstr(json_array_get(h, 0), &sv, NULL) ||
@@ -291,8 +278,7 @@ int pc_wire_decode_request(struct pc_request_in *out, const char *msg, size_t le
         out->headers = headers;
     }
 
-    if (wire_body(root, &out->body, &out->body_len, err) != 0)
-        goto fail;
+    if (wire_body(root, &out->body, &out->body_len, err) != 0) goto fail;
     return 0;
 
 fail:
@@ -316,8 +302,7 @@ int pc_wire_decode_reply(struct pc_reply_in *out, const char *msg, size_t len,
 {
     memset(out, 0, sizeof *out);
     json_t *root = wire_parse(msg, len, PC_WIRE_MAX_MESSAGE, err);
-    if (root == NULL)
-        return -1;
+    if (root == NULL) return -1;
 
     json_t *id = json_object_get(root, "id");
     if (!json_is_string(id)) {
@@ -329,12 +314,10 @@ int pc_wire_decode_reply(struct pc_reply_in *out, const char *msg, size_t len,
     out->id = json_string_value(id);
     out->id_len = json_string_length(id);
 
-    if (!wire_version_is_ok(root, err))
-        return -2;
+    if (!wire_version_is_ok(root, err)) return -2;
 
     json_t *st = json_object_get(root, "status");
-    if (!json_is_integer(st) || json_integer_value(st) < 200 ||
-        json_integer_value(st) > 599) {
+    if (!json_is_integer(st) || json_integer_value(st) < 200 || json_integer_value(st) > 599) {
         wire_err(err, "bad_status", "\"status\" must be an integer in 200..599");
         return -2;
     }
@@ -347,7 +330,8 @@ int pc_wire_decode_reply(struct pc_reply_in *out, const char *msg, size_t len,
             wire_err(err, "bad_header", "\"headers\" must be an array");
             return -2;
         }
-        json_array_foreach(headers, i, h) {
+        json_array_foreach(headers, i, h)
+        {
             json_t *jn = json_array_get(h, 0), *jv = json_array_get(h, 1);
             if (!json_is_array(h) || json_array_size(h) != 2 || !json_is_string(jn) ||
                 !json_is_string(jv)) {
@@ -365,8 +349,7 @@ int pc_wire_decode_reply(struct pc_reply_in *out, const char *msg, size_t len,
         }
     }
 
-    if (wire_body(root, &out->body, &out->body_len, err) != 0)
-        return -2;
+    if (wire_body(root, &out->body, &out->body_len, err) != 0) return -2;
     out->status = (int)json_integer_value(st);
     out->headers = headers;
     return 0;
@@ -383,10 +366,7 @@ void pc_wire_reply_in_deinit(struct pc_reply_in *r)
 /* ========================================================== registration */
 
 /* Clamps v to lo..hi. */
-static int clamp_int(json_int_t v, int lo, int hi)
-{
-    return v < lo ? lo : v > hi ? hi : (int)v;
-}
+static int clamp_int(json_int_t v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : (int)v; }
 
 /* True if channel is exactly "<prefix>:svc:<instance>" (no allocation). */
 static bool channel_is_svc(const char *channel, size_t clen, const char *prefix,
@@ -413,8 +393,7 @@ static int wire_routes(struct pc_register *out, json_t *root, struct pc_wire_err
         return -1;
     }
     if (n > PC_WIRE_MAX_ROUTES) {
-        wire_err(err, "too_many_routes", "%zu routes, at most %d allowed", n,
-                 PC_WIRE_MAX_ROUTES);
+        wire_err(err, "too_many_routes", "%zu routes, at most %d allowed", n, PC_WIRE_MAX_ROUTES);
         return -1;
     }
     out->routes = calloc(n, sizeof *out->routes);
@@ -453,11 +432,9 @@ int pc_wire_decode_register(struct pc_register *out, const char *msg, size_t len
 {
     memset(out, 0, sizeof *out);
     json_t *root = wire_parse(msg, len, PC_WIRE_MAX_REGISTER, err);
-    if (root == NULL)
-        return -1;
+    if (root == NULL) return -1;
     out->root = root;
-    if (!wire_version_is_ok(root, err))
-        goto fail;
+    if (!wire_version_is_ok(root, err)) goto fail;
 
     const char *type;
     if (!json_cstr(json_object_get(root, "type"), &type, NULL)) {
@@ -487,13 +464,11 @@ int pc_wire_decode_register(struct pc_register *out, const char *msg, size_t len
 
     json_int_t v;
     int got = get_opt_int(root, "ts_ms", &v, err);
-    if (got < 0)
-        goto fail;
+    if (got < 0) goto fail;
     out->has_ts = got == 1;
     out->ts_ms = got == 1 ? (int64_t)v : 0;
 
-    if (out->type == PC_MSG_DEREGISTER)
-        return 0;
+    if (out->type == PC_MSG_DEREGISTER) return 0;
 
     size_t clen;
     if (!json_cstr(json_object_get(root, "channel"), &out->channel, &clen)) {
@@ -506,17 +481,14 @@ int pc_wire_decode_register(struct pc_register *out, const char *msg, size_t len
     }
 
     got = get_opt_int(root, "ttl_ms", &v, err);
-    if (got < 0)
-        goto fail;
+    if (got < 0) goto fail;
     out->ttl_ms = got ? clamp_int(v, PC_TTL_MIN_MS, PC_TTL_MAX_MS) : PC_TTL_DEFAULT_MS;
 
     got = get_opt_int(root, "timeout_ms", &v, err);
-    if (got < 0)
-        goto fail;
+    if (got < 0) goto fail;
     out->timeout_ms = got ? clamp_int(v, PC_TIMEOUT_MIN_MS, PC_TIMEOUT_MAX_MS) : 0;
 
-    if (wire_routes(out, root, err) != 0)
-        goto fail;
+    if (wire_routes(out, root, err) != 0) goto fail;
     return 0;
 
 fail:

@@ -21,7 +21,7 @@
 
 struct lean {
     const char *p, *end;
-    char *out;              /* next free byte of the scratch buffer */
+    char *out; /* next free byte of the scratch buffer */
 };
 
 static void lean_ws(struct lean *l)
@@ -42,8 +42,8 @@ static inline bool lean_has_special(uint64_t v)
 /* What each two-byte escape \X stands for; 0: not one (\u and invalid
  * escapes are left to the full decoder). */
 static const char lean_unescape[256] = {
-    ['"'] = '"', ['\\'] = '\\', ['/'] = '/', ['b'] = '\b',
-    ['f'] = '\f', ['n'] = '\n', ['r'] = '\r', ['t'] = '\t',
+    ['"'] = '"',  ['\\'] = '\\', ['/'] = '/',  ['b'] = '\b',
+    ['f'] = '\f', ['n'] = '\n',  ['r'] = '\r', ['t'] = '\t',
 };
 
 /* Reads a JSON string into the scratch buffer (NUL-terminated). Gives up on
@@ -52,10 +52,9 @@ static bool lean_str(struct lean *l, const char **s, size_t *n)
 {
     const char *p = l->p;
     char *o = l->out, *start = l->out;
-    unsigned char high = 0;  /* OR of every byte: UTF-8 is checked only if >= 0x80 */
+    unsigned char high = 0; /* OR of every byte: UTF-8 is checked only if >= 0x80 */
 
-    if (p >= l->end || *p != '"')
-        return false;
+    if (p >= l->end || *p != '"') return false;
     p++;
     for (;;) {
         /* Copied as scanned: the runs between escapes are short in JSON
@@ -69,8 +68,8 @@ static bool lean_str(struct lean *l, const char **s, size_t *n)
             __m128i ctl = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
             __m128i q = _mm_cmpeq_epi8(v, _mm_set1_epi8('"'));
             __m128i bs = _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'));
-            unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(ctl, v),
-                                                                  _mm_or_si128(q, bs)));
+            unsigned m = (unsigned)_mm_movemask_epi8(
+                _mm_or_si128(_mm_or_si128(ctl, v), _mm_or_si128(q, bs)));
             _mm_storeu_si128((__m128i *)(void *)o, v);
             if (m != 0) {
                 unsigned k = (unsigned)__builtin_ctz(m);
@@ -84,20 +83,18 @@ static bool lean_str(struct lean *l, const char **s, size_t *n)
                     p += 2;
                     continue;
                 }
-                if (*p == '"')
-                    goto closed;
+                if (*p == '"') goto closed;
                 break;
             }
             o += 16;
             p += 16;
         }
 #endif
-        while (l->end - p >= 8) {  /* eight plain ASCII bytes at a time */
+        while (l->end - p >= 8) { /* eight plain ASCII bytes at a time */
             uint64_t v;
             memcpy(&v, p, 8);
-            if (lean_has_special(v))
-                break;
-            memcpy(o, &v, 8);      /* o trails p: the scratch buffer has room */
+            if (lean_has_special(v)) break;
+            memcpy(o, &v, 8); /* o trails p: the scratch buffer has room */
             o += 8;
             p += 8;
         }
@@ -106,20 +103,17 @@ static bool lean_str(struct lean *l, const char **s, size_t *n)
             high |= c;
             p++;
         }
-        if (p >= l->end || c < 0x20)
-            return false;
-        if (c == '"')
-            goto closed;
-        if (++p >= l->end)       /* a backslash */
+        if (p >= l->end || c < 0x20) return false;
+        if (c == '"') goto closed;
+        if (++p >= l->end) /* a backslash */
             return false;
         if ((*o++ = lean_unescape[(unsigned char)*p++]) == 0)
-            return false;        /* \uXXXX and invalid escapes: the full decoder */
+            return false; /* \uXXXX and invalid escapes: the full decoder */
     }
 closed:
     /* The escapes are ASCII, so the unescaped text is valid UTF-8 exactly
      * when the JSON text is (jansson's rule for strings). */
-    if ((high & 0x80) && !pc_utf8_is_valid(start, (size_t)(o - start)))
-        return false;
+    if ((high & 0x80) && !pc_utf8_is_valid(start, (size_t)(o - start))) return false;
     *o++ = '\0';
     l->p = p + 1;
     l->out = o;
@@ -140,8 +134,7 @@ static bool lean_int(struct lean *l, long long *v)
         neg = true;
         p++;
     }
-    if (p >= l->end || *p < '0' || *p > '9')
-        return false;
+    if (p >= l->end || *p < '0' || *p > '9') return false;
     if (*p == '0') {
         p++;
         digits = 1;
@@ -167,27 +160,22 @@ static bool lean_skip(struct lean *l)
     long long v;
     char *mark = l->out;
 
-    if (l->p >= l->end)
-        return false;
+    if (l->p >= l->end) return false;
     switch (*l->p) {
     case '"':
-        if (!lean_str(l, &s, &n))
-            return false;
-        l->out = mark;           /* the text is not kept */
+        if (!lean_str(l, &s, &n)) return false;
+        l->out = mark; /* the text is not kept */
         return true;
     case 't':
-        if (l->end - l->p < 4 || memcmp(l->p, "true", 4) != 0)
-            return false;
+        if (l->end - l->p < 4 || memcmp(l->p, "true", 4) != 0) return false;
         l->p += 4;
         break;
     case 'f':
-        if (l->end - l->p < 5 || memcmp(l->p, "false", 5) != 0)
-            return false;
+        if (l->end - l->p < 5 || memcmp(l->p, "false", 5) != 0) return false;
         l->p += 5;
         break;
     case 'n':
-        if (l->end - l->p < 4 || memcmp(l->p, "null", 4) != 0)
-            return false;
+        if (l->end - l->p < 4 || memcmp(l->p, "null", 4) != 0) return false;
         l->p += 4;
         break;
     default:
@@ -202,14 +190,12 @@ static bool lean_skip(struct lean *l)
 static int lean_next(struct lean *l, char close)
 {
     lean_ws(l);
-    if (l->p >= l->end)
-        return -1;
+    if (l->p >= l->end) return -1;
     if (*l->p == close) {
         l->p++;
         return 0;
     }
-    if (*l->p++ != ',')
-        return -1;
+    if (*l->p++ != ',') return -1;
     lean_ws(l);
     return 1;
 }
@@ -219,8 +205,7 @@ static bool lean_pairs(struct lean *l, struct pc_kv *kv, size_t cap, size_t *use
 {
     size_t start = *used;
 
-    if (l->p >= l->end || *l->p++ != '[')
-        return false;
+    if (l->p >= l->end || *l->p++ != '[') return false;
     lean_ws(l);
     if (l->p < l->end && *l->p == ']') {
         l->p++;
@@ -229,26 +214,19 @@ static bool lean_pairs(struct lean *l, struct pc_kv *kv, size_t cap, size_t *use
     }
     for (;;) {
         struct pc_kv *h = &kv[*used];
-        if (*used == cap || l->p >= l->end || *l->p++ != '[')
-            return false;
+        if (*used == cap || l->p >= l->end || *l->p++ != '[') return false;
         lean_ws(l);
-        if (!lean_str(l, &h->name, &h->name_len))
-            return false;
+        if (!lean_str(l, &h->name, &h->name_len)) return false;
         lean_ws(l);
-        if (l->p >= l->end || *l->p++ != ',')
-            return false;
+        if (l->p >= l->end || *l->p++ != ',') return false;
         lean_ws(l);
-        if (!lean_str(l, &h->value, &h->value_len))
-            return false;
+        if (!lean_str(l, &h->value, &h->value_len)) return false;
         lean_ws(l);
-        if (l->p >= l->end || *l->p++ != ']')
-            return false;
+        if (l->p >= l->end || *l->p++ != ']') return false;
         (*used)++;
         int more = lean_next(l, ']');
-        if (more < 0)
-            return false;
-        if (more == 0)
-            break;
+        if (more < 0) return false;
+        if (more == 0) break;
     }
     *n = *used - start;
     return true;
@@ -258,7 +236,7 @@ static bool lean_pairs(struct lean *l, struct pc_kv *kv, size_t cap, size_t *use
  * caller does not know (lean_object skips the value), -1 to give up. */
 typedef int lean_member_fn(struct lean *l, const char *key, size_t n, void *ctx);
 
-#define LEAN_MAX_UNKNOWN 8   /* unknown members remembered for the duplicate check */
+#define LEAN_MAX_UNKNOWN 8 /* unknown members remembered for the duplicate check */
 
 /* Reads {"key": value, ...}. Keys are compared unescaped, as jansson does;
  * a key seen twice gives up (jansson is told to reject duplicates): known
@@ -268,8 +246,7 @@ static bool lean_object(struct lean *l, lean_member_fn *member, void *ctx)
     const char *unknown[LEAN_MAX_UNKNOWN];
     size_t unknown_len[LEAN_MAX_UNKNOWN], nunknown = 0;
 
-    if (l->p >= l->end || *l->p++ != '{')
-        return false;
+    if (l->p >= l->end || *l->p++ != '{') return false;
     lean_ws(l);
     if (l->p < l->end && *l->p == '}') {
         l->p++;
@@ -278,29 +255,22 @@ static bool lean_object(struct lean *l, lean_member_fn *member, void *ctx)
     for (;;) {
         const char *key;
         size_t n;
-        if (!lean_str(l, &key, &n))
-            return false;
+        if (!lean_str(l, &key, &n)) return false;
         lean_ws(l);
-        if (l->p >= l->end || *l->p++ != ':')
-            return false;
+        if (l->p >= l->end || *l->p++ != ':') return false;
         lean_ws(l);
         int r = member(l, key, n, ctx);
-        if (r < 0)
-            return false;
+        if (r < 0) return false;
         if (r == 0) {
-            if (nunknown == LEAN_MAX_UNKNOWN)
-                return false;
+            if (nunknown == LEAN_MAX_UNKNOWN) return false;
             for (size_t i = 0; i < nunknown; i++)
-                if (unknown_len[i] == n && memcmp(unknown[i], key, n) == 0)
-                    return false;
+                if (unknown_len[i] == n && memcmp(unknown[i], key, n) == 0) return false;
             unknown[nunknown] = key;
             unknown_len[nunknown++] = n;
-            if (!lean_skip(l))
-                return false;
+            if (!lean_skip(l)) return false;
         }
         int more = lean_next(l, '}');
-        if (more <= 0)
-            return more == 0;
+        if (more <= 0) return more == 0;
     }
 }
 
@@ -310,8 +280,7 @@ static bool lean_object(struct lean *l, lean_member_fn *member, void *ctx)
 /* Marks a known key seen; false if it was already (a duplicate). */
 static bool lean_first(unsigned *seen, unsigned bit)
 {
-    if (*seen & bit)
-        return false;
+    if (*seen & bit) return false;
     *seen |= bit;
     return true;
 }
@@ -330,8 +299,7 @@ static bool lean_body_done(struct lean_body *b, const unsigned char **body, size
 
     if (n > 0 && b->enc != NULL) {
         size_t dn;
-        if (n % 4 != 0 || pc_base64_decode((char *)b->text, &dn, b->text, n) != 0)
-            return false;
+        if (n % 4 != 0 || pc_base64_decode((char *)b->text, &dn, b->text, n) != 0) return false;
         ((char *)b->text)[dn] = '\0';
         n = dn;
     }
@@ -345,8 +313,7 @@ static int lean_body_member(struct lean *l, const char *key, size_t n, struct le
                             unsigned *seen, unsigned body_bit, unsigned enc_bit)
 {
     if (KEY_IS(key, n, "body")) {
-        if (!lean_first(seen, body_bit) || !lean_str(l, &b->text, &b->n))
-            return -1;
+        if (!lean_first(seen, body_bit) || !lean_str(l, &b->text, &b->n)) return -1;
         return 1;
     }
     if (KEY_IS(key, n, "body_encoding")) {
@@ -396,23 +363,18 @@ static int reply_member(struct lean *l, const char *key, size_t n, void *ctx)
 
     switch (n) {
     case 1:
-        if (key[0] != 'v')
-            return 0;
+        if (key[0] != 'v') return 0;
         return lean_first(&r->seen, RK_V) && lean_int(l, &v) && v == PC_WIRE_VERSION ? 1 : -1;
     case 2:
-        if (!KEY_IS(key, n, "id"))
-            return 0;
+        if (!KEY_IS(key, n, "id")) return 0;
         return lean_first(&r->seen, RK_ID) && lean_str(l, &r->out->id, &r->out->id_len) ? 1 : -1;
     case 6:
-        if (!KEY_IS(key, n, "status"))
-            return 0;
-        if (!lean_first(&r->seen, RK_STATUS) || !lean_int(l, &v) || v < 200 || v > 599)
-            return -1;
+        if (!KEY_IS(key, n, "status")) return 0;
+        if (!lean_first(&r->seen, RK_STATUS) || !lean_int(l, &v) || v < 200 || v > 599) return -1;
         r->out->status = (int)v;
         return 1;
     case 7:
-        if (!KEY_IS(key, n, "headers"))
-            return 0;
+        if (!KEY_IS(key, n, "headers")) return 0;
         if (!lean_first(&r->seen, RK_HEADERS) ||
             !lean_pairs(l, r->kv, r->kv_cap, &r->used, &r->out->nheaders))
             return -1;
@@ -436,25 +398,32 @@ int pc_wire_decode_reply_lean(struct pc_reply_view *out, const char *msg, size_t
     struct lean_reply r = {out, kv, kv_cap, 0, 0, {NULL, NULL, 0}};
 
     memset(out, 0, sizeof *out);
-    if (len > PC_WIRE_MAX_MESSAGE)
-        return 0;
+    if (len > PC_WIRE_MAX_MESSAGE) return 0;
     pc_buf_reset(scratch);
-    if (!pc_buf_reserve(scratch, len + 1))
-        return 0;
+    if (!pc_buf_reserve(scratch, len + 1)) return 0;
     if (!lean_start(&l, msg, len, scratch->data) || !lean_object(&l, reply_member, &r) ||
         !lean_end(&l) || (r.seen & (RK_V | RK_ID | RK_STATUS)) != (RK_V | RK_ID | RK_STATUS))
         return 0;
-    if (!lean_body_done(&r.body, &out->body, &out->body_len))
-        return 0;
+    if (!lean_body_done(&r.body, &out->body, &out->body_len)) return 0;
     return 1;
 }
 
 /* --------------------------------------------------------------- requests */
 
 enum {
-    QK_V = 1, QK_ID = 2, QK_REPLY_TO = 4, QK_METHOD = 8, QK_PATH = 16, QK_QUERY = 32,
-    QK_ROUTE = 64, QK_REMOTE = 128, QK_DEADLINE = 256, QK_PARAMS = 512, QK_HEADERS = 1024,
-    QK_BODY = 2048, QK_ENC = 4096,
+    QK_V = 1,
+    QK_ID = 2,
+    QK_REPLY_TO = 4,
+    QK_METHOD = 8,
+    QK_PATH = 16,
+    QK_QUERY = 32,
+    QK_ROUTE = 64,
+    QK_REMOTE = 128,
+    QK_DEADLINE = 256,
+    QK_PARAMS = 512,
+    QK_HEADERS = 1024,
+    QK_BODY = 2048,
+    QK_ENC = 4096,
 };
 
 struct lean_request {
@@ -473,15 +442,12 @@ static int param_member(struct lean *l, const char *key, size_t n, void *ctx)
     struct pc_kv *p;
 
     for (size_t i = 0; i < out->nparams; i++)
-        if (out->params[i].name_len == n && memcmp(out->params[i].name, key, n) == 0)
-            return -1;
-    if (r->used == r->kv_cap)
-        return -1;
+        if (out->params[i].name_len == n && memcmp(out->params[i].name, key, n) == 0) return -1;
+    if (r->used == r->kv_cap) return -1;
     p = &r->kv[r->used];
     p->name = key;
     p->name_len = n;
-    if (!lean_str(l, &p->value, &p->value_len))
-        return -1;
+    if (!lean_str(l, &p->value, &p->value_len)) return -1;
     r->used++;
     out->nparams++;
     return 1;
@@ -502,44 +468,33 @@ static int request_member(struct lean *l, const char *key, size_t n, void *ctx)
 
     switch (n) {
     case 1:
-        if (key[0] != 'v')
-            return 0;
+        if (key[0] != 'v') return 0;
         return lean_first(&r->seen, QK_V) && lean_int(l, &v) && v == PC_WIRE_VERSION ? 1 : -1;
     case 2:
         return KEY_IS(key, n, "id") ? req_str(l, r, QK_ID, &out->id) : 0;
     case 4:
-        if (KEY_IS(key, n, "path"))
-            return req_str(l, r, QK_PATH, &out->path);
+        if (KEY_IS(key, n, "path")) return req_str(l, r, QK_PATH, &out->path);
         break;
     case 5:
-        if (KEY_IS(key, n, "route"))
-            return req_str(l, r, QK_ROUTE, &out->route);
+        if (KEY_IS(key, n, "route")) return req_str(l, r, QK_ROUTE, &out->route);
         return KEY_IS(key, n, "query") ? req_str(l, r, QK_QUERY, &out->query) : 0;
     case 6:
-        if (KEY_IS(key, n, "method"))
-            return req_str(l, r, QK_METHOD, &out->method);
-        if (!KEY_IS(key, n, "params"))
-            return 0;
-        if (!lean_first(&r->seen, QK_PARAMS))
-            return -1;
+        if (KEY_IS(key, n, "method")) return req_str(l, r, QK_METHOD, &out->method);
+        if (!KEY_IS(key, n, "params")) return 0;
+        if (!lean_first(&r->seen, QK_PARAMS)) return -1;
         out->params = r->kv + r->used;
         return lean_object(l, param_member, r) ? 1 : -1;
     case 7:
-        if (!KEY_IS(key, n, "headers"))
-            return 0;
-        if (!lean_first(&r->seen, QK_HEADERS))
-            return -1;
+        if (!KEY_IS(key, n, "headers")) return 0;
+        if (!lean_first(&r->seen, QK_HEADERS)) return -1;
         out->headers = r->kv + r->used;
         return lean_pairs(l, r->kv, r->kv_cap, &r->used, &out->nheaders) ? 1 : -1;
     case 8:
         return KEY_IS(key, n, "reply_to") ? req_str(l, r, QK_REPLY_TO, &out->reply_to) : 0;
     case 11:
-        if (KEY_IS(key, n, "remote_addr"))
-            return req_str(l, r, QK_REMOTE, &out->remote_addr);
-        if (!KEY_IS(key, n, "deadline_ms"))
-            return 0;
-        if (!lean_first(&r->seen, QK_DEADLINE) || !lean_int(l, &v) || v < 0)
-            return -1;
+        if (KEY_IS(key, n, "remote_addr")) return req_str(l, r, QK_REMOTE, &out->remote_addr);
+        if (!KEY_IS(key, n, "deadline_ms")) return 0;
+        if (!lean_first(&r->seen, QK_DEADLINE) || !lean_int(l, &v) || v < 0) return -1;
         out->deadline_ms = (uint64_t)v;
         return 1;
     }
@@ -559,7 +514,6 @@ int pc_wire_decode_request_lean(struct pc_request_view *out, const char *msg, si
     if (!lean_start(&l, msg, len, scratch) || !lean_object(&l, request_member, &r) ||
         !lean_end(&l) || (r.seen & need) != need || !pc_uuid_is_valid(out->id, strlen(out->id)))
         return 0;
-    if (!lean_body_done(&r.body, &out->body, &out->body_len))
-        return 0;
+    if (!lean_body_done(&r.body, &out->body, &out->body_len)) return 0;
     return 1;
 }

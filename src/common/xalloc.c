@@ -29,7 +29,8 @@ void *pc_xmalloc(size_t n) { return need(malloc(n ? n : 1), n); }
 
 void *pc_xcalloc(size_t n, size_t size)
 {
-    if (size != 0 && n > (size_t)-1 / size) pc_panic("allocation of %zu x %zu bytes overflows", n, size);
+    if (size != 0 && n > (size_t)-1 / size)
+        pc_panic("allocation of %zu x %zu bytes overflows", n, size);
     return need(calloc(n ? n : 1, size ? size : 1), n * size);
 }
 

@@ -15,9 +15,9 @@ void pc_panic_at(const char *file, int line, const char *fmt, ...)
 
 /* Stops with a message naming the condition unless cond holds. For
  * invariants and for calls that fail only without memory (event_new, ...). */
-#define pc_check(cond)                                          \
-    do {                                                        \
-        if (__builtin_expect(!(cond), 0)) pc_panic("%s", "failed: " #cond); \
+#define pc_check(cond)                                                                             \
+    do {                                                                                           \
+        if (__builtin_expect(!(cond), 0)) pc_panic("%s", "failed: " #cond);                        \
     } while (0)
 
 /* malloc/calloc/realloc/strdup that print the size that could not be had

@@ -68,8 +68,7 @@ static const struct gw_auth_rule *rule_for(const char *pattern, const char *meth
     const struct gw_auth_rule *best = NULL;
     for (size_t i = 0; i < pol->nrules; i++) {
         const struct gw_auth_rule *ru = &pol->rules[i];
-        if (!gw_auth_rule_has_method(ru, method) || !gw_auth_rule_covers(ru, pattern))
-            continue;
+        if (!gw_auth_rule_has_method(ru, method) || !gw_auth_rule_covers(ru, pattern)) continue;
         if (best == NULL || rule_score(ru) > rule_score(best)) best = ru;
     }
     return best;
@@ -80,9 +79,11 @@ static const struct gw_auth_rule *rule_for(const char *pattern, const char *meth
 /* ------------------------------------------------------------------------ */
 
 struct creds {
-    const char *token;  size_t token_len;    /* Authorization: Bearer */
-    const char *key;    size_t key_len;      /* X-API-Key or Authorization: ApiKey */
-    bool repeated;                           /* a credential header came twice */
+    const char *token;
+    size_t token_len; /* Authorization: Bearer */
+    const char *key;
+    size_t key_len; /* X-API-Key or Authorization: ApiKey */
+    bool repeated;  /* a credential header came twice */
 };
 
 static void trim(const char **s, size_t *n)
@@ -96,8 +97,7 @@ static void trim(const char **s, size_t *n)
 static bool scheme_is(const char *v, size_t n, const char *scheme, const char **rest, size_t *rn)
 {
     size_t sl = strlen(scheme);
-    if (n <= sl || strncasecmp(v, scheme, sl) != 0 || (v[sl] != ' ' && v[sl] != '\t'))
-        return false;
+    if (n <= sl || strncasecmp(v, scheme, sl) != 0 || (v[sl] != ' ' && v[sl] != '\t')) return false;
     *rest = v + sl;
     *rn = n - sl;
     trim(rest, rn);
@@ -165,7 +165,7 @@ static void challenge(pc_buf *b, enum gw_auth_mode m, const char *bearer_err, co
             pc_buf_puts(b, bearer_err);
             pc_buf_puts(b, "\"");
         }
-        if (desc) {   /* static text without quotes (jwt.h reasons) */
+        if (desc) { /* static text without quotes (jwt.h reasons) */
             pc_buf_puts(b, ", error_description=\"");
             pc_buf_puts(b, desc);
             pc_buf_puts(b, "\"");
@@ -209,8 +209,8 @@ bool gw_auth_check(struct gw_req *r, const struct gw_match *m)
 
     creds_of(r, &c);
     if (c.repeated) {
-        refuse(r, 400, "bad_request", "repeated credential headers", mode, "invalid_request",
-               NULL, false);
+        refuse(r, 400, "bad_request", "repeated credential headers", mode, "invalid_request", NULL,
+               false);
         return false;
     }
     use_tok = c.token && (mode == GW_AUTH_JWT || mode == GW_AUTH_EITHER);
@@ -219,7 +219,7 @@ bool gw_auth_check(struct gw_req *r, const struct gw_match *m)
         refuse(r, 401, "unauthorized",
                mode == GW_AUTH_JWT       ? "a bearer token is required"
                : mode == GW_AUTH_API_KEY ? "an API key is required"
-                                      : "a bearer token or an API key is required",
+                                         : "a bearer token or an API key is required",
                mode, NULL, NULL, false);
         return false;
     }
@@ -234,8 +234,8 @@ bool gw_auth_check(struct gw_req *r, const struct gw_match *m)
     if (use_tok) {
         json_t *claims = NULL;
         const char *why = NULL, *sub;
-        int rc = gw_jwt_verify(pol->jwt, c.token, c.token_len,
-                               (int64_t)(gw_now_unix_ms() / 1000u), &claims, &why);
+        int rc = gw_jwt_verify(pol->jwt, c.token, c.token_len, (int64_t)(gw_now_unix_ms() / 1000u),
+                               &claims, &why);
         if (rc != GW_JWT_OK) {
             refuse(r, 401, "unauthorized", "invalid bearer token", mode, "invalid_token", why,
                    false);

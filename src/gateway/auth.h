@@ -23,11 +23,11 @@
 #include "req.h"
 #include "router.h"
 
-#define GW_AUTH_FILE_MAX (1024 * 1024)   /* bytes of the auth file */
-#define GW_AUTH_KEYS_MAX 10000           /* API keys in the file */
-#define GW_AUTH_RULES_MAX 10000          /* route rules in the file */
-#define GW_AUTH_KEY_MIN 16               /* bytes of an API key, at least */
-#define GW_AUTH_KEY_MAX 256              /* bytes of an API key, at most */
+#define GW_AUTH_FILE_MAX (1024 * 1024) /* bytes of the auth file */
+#define GW_AUTH_KEYS_MAX 10000         /* API keys in the file */
+#define GW_AUTH_RULES_MAX 10000        /* route rules in the file */
+#define GW_AUTH_KEY_MIN 16             /* bytes of an API key, at least */
+#define GW_AUTH_KEY_MAX 256            /* bytes of an API key, at most */
 
 /* Loads the policy from path (auth_load.c); NULL or "" = none (all public).
  * Relative key and secret file paths are relative to the auth file's

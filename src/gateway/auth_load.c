@@ -46,8 +46,7 @@ void gw_auth_unload(void)
  * dir, the auth file's directory) through the shared bounded loader.
  * Returns the text (caller wipes and frees) or NULL with "<path>: <reason>"
  * in err. */
-static char *read_file(const char *dir, const char *name, size_t *len, char *err,
-                       size_t errlen)
+static char *read_file(const char *dir, const char *name, size_t *len, char *err, size_t errlen)
 {
     char path[4096];
 
@@ -62,20 +61,26 @@ static int parse_mode(const json_t *v, enum gw_auth_mode *m)
 {
     const char *s = json_string_value(v);
     if (s == NULL) return -1;
-    if (strcmp(s, "public") == 0) *m = GW_AUTH_PUBLIC;
-    else if (strcmp(s, "api_key") == 0) *m = GW_AUTH_API_KEY;
-    else if (strcmp(s, "jwt") == 0) *m = GW_AUTH_JWT;
-    else if (strcmp(s, "api_key_or_jwt") == 0) *m = GW_AUTH_EITHER;
-    else return -1;
+    if (strcmp(s, "public") == 0)
+        *m = GW_AUTH_PUBLIC;
+    else if (strcmp(s, "api_key") == 0)
+        *m = GW_AUTH_API_KEY;
+    else if (strcmp(s, "jwt") == 0)
+        *m = GW_AUTH_JWT;
+    else if (strcmp(s, "api_key_or_jwt") == 0)
+        *m = GW_AUTH_EITHER;
+    else
+        return -1;
     return 0;
 }
 
-static bool only_keys(const json_t *obj, const char *const *allowed, const char *where,
-                      char *err, size_t errlen)
+static bool only_keys(const json_t *obj, const char *const *allowed, const char *where, char *err,
+                      size_t errlen)
 {
     const char *key;
     json_t *val;
-    json_object_foreach((json_t *)obj, key, val) {
+    json_object_foreach((json_t *)obj, key, val)
+    {
         size_t i = 0;
         while (allowed[i] && strcmp(allowed[i], key) != 0) i++;
         if (allowed[i] == NULL) {
@@ -138,14 +143,13 @@ static int load_keys(const json_t *arr, char *err, size_t errlen)
             }
         }
         for (size_t j = 0; j < pol->nkeys; j++) {
-            if (strcmp(pol->keys[j].id, id) == 0 ||
-                memcmp(pol->keys[j].digest, k->digest, 32) == 0)
+            if (strcmp(pol->keys[j].id, id) == 0 || memcmp(pol->keys[j].digest, k->digest, 32) == 0)
                 return pc_errf(err, errlen, "api_keys[%zu]: duplicate id or key", i);
         }
         memcpy(k->id, id, idn + 1);
         pol->nkeys++;
         continue;
-bad_hex:
+    bad_hex:
         return pc_errf(err, errlen, "api_keys[%zu].key_sha256 must be 64 hex digits", i);
     }
     return 0;
@@ -153,15 +157,14 @@ bad_hex:
 
 static int load_jwt(const json_t *o, const char *dir, char *err, size_t errlen)
 {
-    static const char *const allowed[] = {"hs256_secret", "hs256_secret_file",
-                                          "rs256_public_key_file", "issuer", "audience",
-                                          "leeway_s", "require_exp", NULL};
+    static const char *const allowed[] = {
+        "hs256_secret", "hs256_secret_file", "rs256_public_key_file", "issuer",
+        "audience",     "leeway_s",          "require_exp",           NULL};
     const json_t *v;
     char *text = NULL, why[300];
     size_t len, tlen;
 
-    if (!json_is_object(o))
-        return pc_errf(err, errlen, "jwt must be an object");
+    if (!json_is_object(o)) return pc_errf(err, errlen, "jwt must be an object");
     if (!only_keys(o, allowed, "jwt", err, errlen)) return -1;
     pol->jwt = gw_jwt_verifier_new();
     if (json_object_get(o, "hs256_secret") && json_object_get(o, "hs256_secret_file"))
@@ -179,7 +182,7 @@ static int load_jwt(const json_t *o, const char *dir, char *err, size_t errlen)
             return pc_errf(err, errlen, "jwt.hs256_secret_file must be a string");
         if ((text = read_file(dir, json_string_value(v), &len, why, sizeof why)) == NULL)
             return pc_errf(err, errlen, "jwt.hs256_secret_file: %s", why);
-        s = text;   /* surrounding white space (a final newline) is not part of it */
+        s = text; /* surrounding white space (a final newline) is not part of it */
         tlen = len;
         while (len && strchr(" \t\r\n", s[len - 1])) len--;
         while (len && strchr(" \t\r\n", *s)) s++, len--;
@@ -197,11 +200,11 @@ static int load_jwt(const json_t *o, const char *dir, char *err, size_t errlen)
             return pc_errf(err, errlen, "jwt.rs256_public_key_file: %s", why);
         rc = gw_jwt_verifier_set_rs256_pem(pol->jwt, text, len, why, sizeof why);
         pc_file_free(text, len);
-        if (rc != 0)
-            return pc_errf(err, errlen, "jwt.rs256_public_key_file: %s", why);
+        if (rc != 0) return pc_errf(err, errlen, "jwt.rs256_public_key_file: %s", why);
     }
     if (!gw_jwt_verifier_is_ready(pol->jwt))
-        return pc_errf(err, errlen, "jwt: no key (hs256_secret, hs256_secret_file or "
+        return pc_errf(err, errlen,
+                       "jwt: no key (hs256_secret, hs256_secret_file or "
                        "rs256_public_key_file)");
     v = json_object_get(o, "issuer");
     if (v && !json_is_string(v)) goto bad_type;
@@ -223,16 +226,14 @@ bad_type:
 
 static int load_rule(struct gw_auth_rule *ru, const json_t *e, size_t i, char *err, size_t errlen)
 {
-    static const char *const allowed[] = {"pattern", "prefix", "methods", "auth", "claims",
-                                          NULL};
+    static const char *const allowed[] = {"pattern", "prefix", "methods", "auth", "claims", NULL};
     const json_t *pat = json_object_get(e, "pattern"), *pre = json_object_get(e, "prefix");
     const json_t *pv = pat ? pat : pre, *ms = json_object_get(e, "methods");
     const json_t *cl = json_object_get(e, "claims");
     char where[48];
 
     snprintf(where, sizeof where, "routes[%zu]", i);
-    if (!json_is_object(e))
-        return pc_errf(err, errlen, "%s is not an object", where);
+    if (!json_is_object(e)) return pc_errf(err, errlen, "%s is not an object", where);
     if (!only_keys(e, allowed, where, err, errlen)) return -1;
     if ((pat != NULL) == (pre != NULL) || !json_is_string(pv) ||
         !pc_pattern_is_valid(json_string_value(pv), json_string_length(pv)))
@@ -260,7 +261,7 @@ static int load_rule(struct gw_auth_rule *ru, const json_t *e, size_t i, char *e
     if (cl != NULL) {
         if (!json_is_object(cl) || json_object_size(cl) == 0)
             return pc_errf(err, errlen, "%s.claims must be a non-empty object", where);
-        if (ru->mode != GW_AUTH_JWT) {   /* API keys carry no claims: no silent bypass */
+        if (ru->mode != GW_AUTH_JWT) { /* API keys carry no claims: no silent bypass */
             return pc_errf(err, errlen, "%s: claims need \"auth\": \"jwt\"", where);
         }
         ru->claims = json_incref((json_t *)cl);
@@ -294,13 +295,11 @@ static int load_policy(const json_t *root, const char *dir, char *err, size_t er
     static const char *const allowed[] = {"api_keys", "jwt", "default", "routes", "cors", NULL};
     const json_t *v;
 
-    if (!json_is_object(root))
-        return pc_errf(err, errlen, "not a JSON object");
+    if (!json_is_object(root)) return pc_errf(err, errlen, "not a JSON object");
     if (!only_keys(root, allowed, "top level", err, errlen)) return -1;
     if ((v = json_object_get(root, "api_keys")) != NULL && load_keys(v, err, errlen) != 0)
         return -1;
-    if ((v = json_object_get(root, "jwt")) != NULL && load_jwt(v, dir, err, errlen) != 0)
-        return -1;
+    if ((v = json_object_get(root, "jwt")) != NULL && load_jwt(v, dir, err, errlen) != 0) return -1;
     v = json_object_get(root, "default");
     if (v == NULL && (json_object_get(root, "routes") || json_object_get(root, "api_keys") ||
                       json_object_get(root, "jwt")))
@@ -353,4 +352,3 @@ int gw_auth_load(const char *path, char *err, size_t errlen)
            pol->nkeys, pol->jwt ? "on" : "off", pol->nrules);
     return 0;
 }
-

@@ -16,28 +16,28 @@
 enum gw_auth_mode { GW_AUTH_PUBLIC, GW_AUTH_API_KEY, GW_AUTH_JWT, GW_AUTH_EITHER };
 
 struct gw_auth_rule {
-    char *pattern;          /* a valid route pattern */
-    bool prefix;            /* true: matches routes under it; false: exactly it */
-    size_t nseg;            /* segments of pattern (gw_auth_pattern_segments) */
-    char **methods;         /* NULL: any method */
+    char *pattern;  /* a valid route pattern */
+    bool prefix;    /* true: matches routes under it; false: exactly it */
+    size_t nseg;    /* segments of pattern (gw_auth_pattern_segments) */
+    char **methods; /* NULL: any method */
     size_t nmethods;
     enum gw_auth_mode mode;
-    json_t *claims;         /* required JWT claims (object), or NULL */
+    json_t *claims; /* required JWT claims (object), or NULL */
 };
 
 struct gw_auth_key {
     char id[GW_AUTH_KEY_ID_MAX + 1];
-    unsigned char digest[32];   /* SHA-256 of the key: the key itself is not kept */
+    unsigned char digest[32]; /* SHA-256 of the key: the key itself is not kept */
 };
 
 struct gw_auth_policy {
-    bool loaded;                    /* false: every route is public */
+    bool loaded; /* false: every route is public */
     struct gw_auth_key *keys;
     size_t nkeys;
-    struct gw_jwt_verifier *jwt;    /* NULL: no JWT configured */
+    struct gw_jwt_verifier *jwt; /* NULL: no JWT configured */
     struct gw_auth_rule *rules;
     size_t nrules;
-    enum gw_auth_mode def;          /* for routes no rule covers */
+    enum gw_auth_mode def; /* for routes no rule covers */
 };
 
 /* The process' policy: owned by auth_load.c, read by auth.c. */

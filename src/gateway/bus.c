@@ -14,10 +14,10 @@
 #include "xalloc.h"
 
 enum bus_state {
-    BUS_DOWN,         /* no connection; a retry is scheduled */
-    BUS_CONNECTING,   /* connections opened, not all confirmed yet */
-    BUS_UP,           /* both connections usable, all channels subscribed */
-    BUS_STOPPED,      /* being freed */
+    BUS_DOWN,       /* no connection; a retry is scheduled */
+    BUS_CONNECTING, /* connections opened, not all confirmed yet */
+    BUS_UP,         /* both connections usable, all channels subscribed */
+    BUS_STOPPED,    /* being freed */
 };
 
 struct gw_bus {
@@ -28,18 +28,18 @@ struct gw_bus {
     enum bus_state state;
     redisAsyncContext *cmd;
     redisAsyncContext *sub;
-    bool cmd_ready;            /* AUTH/SELECT done, first PING answered */
-    size_t subscribed;         /* subscribe confirmations on this subscriber */
+    bool cmd_ready;    /* AUTH/SELECT done, first PING answered */
+    size_t subscribed; /* subscribe confirmations on this subscriber */
     bool ever_up;
     int backoff_ms;
     int pings_outstanding;
     struct event *retry_timer;
     struct event *ping_timer;
-    struct event *reset_ev;    /* tears down at a safe point, outside hiredis callbacks */
-    pc_buf cmd_buf;            /* a PUBLISH being written (reused) */
+    struct event *reset_ev; /* tears down at a safe point, outside hiredis callbacks */
+    pc_buf cmd_buf;         /* a PUBLISH being written (reused) */
 };
 
-#define GW_BUS_KEEP_CMD 4096       /* bytes of command buffer kept for reuse */
+#define GW_BUS_KEEP_CMD 4096 /* bytes of command buffer kept for reuse */
 
 static void bus_connect(struct gw_bus *b);
 
@@ -100,10 +100,7 @@ static void on_reset(evutil_socket_t fd, short what, void *arg)
     if (b->backoff_ms > GW_BUS_BACKOFF_MAX_MS) b->backoff_ms = GW_BUS_BACKOFF_MAX_MS;
 }
 
-static void on_retry(evutil_socket_t fd, short what, void *arg)
-{
-    bus_connect(arg);
-}
+static void on_retry(evutil_socket_t fd, short what, void *arg) { bus_connect(arg); }
 
 /* ------------------------------------------------------------------------ */
 /* hiredis callbacks (every one handles reply == NULL)                        */
@@ -122,10 +119,11 @@ static void on_connect(const redisAsyncContext *ac, int status)
 static void on_disconnect(const redisAsyncContext *ac, int status)
 {
     struct gw_bus *b = ac->data;
-    if (b->cmd != ac && b->sub != ac) return;   /* one we are freeing ourselves */
+    if (b->cmd != ac && b->sub != ac) return; /* one we are freeing ourselves */
     if (b->cmd == ac) b->cmd = NULL;
     if (b->sub == ac) b->sub = NULL;
-    bus_fail(b, status == REDIS_OK ? "connection closed" : (ac->errstr[0] ? ac->errstr : "connection lost"));
+    bus_fail(b, status == REDIS_OK ? "connection closed"
+                                   : (ac->errstr[0] ? ac->errstr : "connection lost"));
 }
 
 /* AUTH / SELECT answers: an error reply means this configuration cannot work. */
@@ -223,12 +221,24 @@ static void reply_flat(const redisReply *in, struct gw_bus_reply *out)
 {
     memset(out, 0, sizeof *out);
     switch (in->type) {
-    case REDIS_REPLY_STRING: out->type = GW_BUS_REPLY_STRING; break;
-    case REDIS_REPLY_STATUS: out->type = GW_BUS_REPLY_STATUS; break;
-    case REDIS_REPLY_ERROR: out->type = GW_BUS_REPLY_ERROR; break;
-    case REDIS_REPLY_INTEGER: out->type = GW_BUS_REPLY_INTEGER; break;
-    case REDIS_REPLY_NIL: out->type = GW_BUS_REPLY_NIL; break;
-    default: out->type = GW_BUS_REPLY_OTHER; return;
+    case REDIS_REPLY_STRING:
+        out->type = GW_BUS_REPLY_STRING;
+        break;
+    case REDIS_REPLY_STATUS:
+        out->type = GW_BUS_REPLY_STATUS;
+        break;
+    case REDIS_REPLY_ERROR:
+        out->type = GW_BUS_REPLY_ERROR;
+        break;
+    case REDIS_REPLY_INTEGER:
+        out->type = GW_BUS_REPLY_INTEGER;
+        break;
+    case REDIS_REPLY_NIL:
+        out->type = GW_BUS_REPLY_NIL;
+        break;
+    default:
+        out->type = GW_BUS_REPLY_OTHER;
+        return;
     }
     out->integer = in->integer;
     if (out->type != GW_BUS_REPLY_INTEGER && out->type != GW_BUS_REPLY_NIL) {
@@ -283,7 +293,8 @@ static redisAsyncContext *open_context(struct gw_bus *b)
     redisAsyncSetDisconnectCallback(ac, on_disconnect);
     if (b->addr.password[0]) {
         if (b->addr.user[0])
-            redisAsyncCommand(ac, on_setup_reply, "AUTH", "AUTH %s %s", b->addr.user, b->addr.password);
+            redisAsyncCommand(ac, on_setup_reply, "AUTH", "AUTH %s %s", b->addr.user,
+                              b->addr.password);
         else
             redisAsyncCommand(ac, on_setup_reply, "AUTH", "AUTH %s", b->addr.password);
     }
@@ -338,8 +349,7 @@ struct gw_bus *gw_bus_new(const struct pc_redis_addr *addr, const char *const *c
     b->h = *h;
     b->nchannels = nchannels;
     b->channels = pc_xcalloc(nchannels, sizeof *b->channels);
-    for (size_t i = 0; i < nchannels; i++)
-        b->channels[i] = pc_xstrdup(channels[i]);
+    for (size_t i = 0; i < nchannels; i++) b->channels[i] = pc_xstrdup(channels[i]);
     b->backoff_ms = GW_BUS_BACKOFF_MIN_MS;
     b->state = BUS_DOWN;
     pc_buf_init(&b->cmd_buf);
@@ -350,10 +360,7 @@ struct gw_bus *gw_bus_new(const struct pc_redis_addr *addr, const char *const *c
     return b;
 }
 
-void gw_bus_start(struct gw_bus *b)
-{
-    bus_connect(b);
-}
+void gw_bus_start(struct gw_bus *b) { bus_connect(b); }
 
 void gw_bus_free(struct gw_bus *b)
 {
@@ -370,13 +377,9 @@ void gw_bus_free(struct gw_bus *b)
     free(b);
 }
 
-bool gw_bus_is_up(const struct gw_bus *b)
-{
-    return b->state == BUS_UP;
-}
+bool gw_bus_is_up(const struct gw_bus *b) { return b->state == BUS_UP; }
 
-int gw_bus_publish(struct gw_bus *b, const char *channel, const char *msg, size_t len,
-                   void *priv)
+int gw_bus_publish(struct gw_bus *b, const char *channel, const char *msg, size_t len, void *priv)
 {
     int rc;
 
@@ -395,8 +398,7 @@ int gw_bus_publish_resp(struct gw_bus *b, const char *cmd, size_t len, void *pri
      * per loop turn, so PUBLISHes made in one turn go out as one pipelined
      * write; nothing waits per request. */
     if (b->state != BUS_UP || b->cmd == NULL) return -1;
-    if (redisAsyncFormattedCommand(b->cmd, on_publish_reply, priv, cmd, len) != REDIS_OK)
-        return -1;
+    if (redisAsyncFormattedCommand(b->cmd, on_publish_reply, priv, cmd, len) != REDIS_OK) return -1;
     return 0;
 }
 
@@ -409,8 +411,8 @@ int gw_bus_command(struct gw_bus *b, gw_bus_reply_fn *fn, void *priv, int argc,
     call = pc_xmalloc(sizeof *call);
     call->fn = fn;
     call->priv = priv;
-    if (redisAsyncCommandArgv(b->cmd, on_command_reply, call, argc, (const char **)argv,
-                              argvlen) != REDIS_OK) {
+    if (redisAsyncCommandArgv(b->cmd, on_command_reply, call, argc, (const char **)argv, argvlen) !=
+        REDIS_OK) {
         free(call);
         return -1;
     }

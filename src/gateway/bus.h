@@ -30,7 +30,7 @@ struct gw_bus_handlers {
 #define GW_BUS_BACKOFF_MIN_MS 100
 #define GW_BUS_BACKOFF_MAX_MS 5000
 #define GW_BUS_PING_MS 1000
-#define GW_BUS_PING_MISSES 3      /* unanswered PINGs before the link is declared dead */
+#define GW_BUS_PING_MISSES 3 /* unanswered PINGs before the link is declared dead */
 
 struct gw_bus *gw_bus_new(const struct pc_redis_addr *addr, const char *const *channels,
                           size_t nchannels, const struct gw_bus_handlers *h);
@@ -40,8 +40,7 @@ void gw_bus_free(struct gw_bus *b);
 bool gw_bus_is_up(const struct gw_bus *b);
 /* Publishes msg on channel. Returns 0 (on_published(priv, ...) follows
  * unless priv is NULL) or -1 when the bus is down (no callback). */
-int gw_bus_publish(struct gw_bus *b, const char *channel, const char *msg, size_t len,
-                   void *priv);
+int gw_bus_publish(struct gw_bus *b, const char *channel, const char *msg, size_t len, void *priv);
 /* The same for a PUBLISH already written in RESP (cmd[0..len), borrowed:
  * hiredis copies it; see resp.h), e.g. framed in place around a message. */
 int gw_bus_publish_resp(struct gw_bus *b, const char *cmd, size_t len, void *priv);
@@ -51,12 +50,12 @@ int gw_bus_publish_resp(struct gw_bus *b, const char *cmd, size_t len, void *pri
  * GW_BUS_REPLY_MAX_ELEMENTS elements, and arrays inside arrays, are reported
  * as GW_BUS_REPLY_OTHER (nobody needs them yet). */
 enum gw_bus_reply_type {
-    GW_BUS_REPLY_STRING,     /* str, len */
-    GW_BUS_REPLY_STATUS,     /* str, len (e.g. "OK") */
-    GW_BUS_REPLY_ERROR,      /* str, len (e.g. "NOSCRIPT No matching script...") */
-    GW_BUS_REPLY_INTEGER,    /* integer */
+    GW_BUS_REPLY_STRING,  /* str, len */
+    GW_BUS_REPLY_STATUS,  /* str, len (e.g. "OK") */
+    GW_BUS_REPLY_ERROR,   /* str, len (e.g. "NOSCRIPT No matching script...") */
+    GW_BUS_REPLY_INTEGER, /* integer */
     GW_BUS_REPLY_NIL,
-    GW_BUS_REPLY_ARRAY,      /* elements, element[0..elements) */
+    GW_BUS_REPLY_ARRAY, /* elements, element[0..elements) */
     GW_BUS_REPLY_OTHER,
 };
 

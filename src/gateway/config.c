@@ -25,31 +25,31 @@
 #include "log.h"
 #include "portico_config.h"
 
-#define GW_CONFIG_FILE_MAX (1024 * 1024)   /* bytes of a config file */
-#define GW_ENV_NAME_MAX 64                 /* bytes of a PORTICO_* name we build */
+#define GW_CONFIG_FILE_MAX (1024 * 1024) /* bytes of a config file */
+#define GW_ENV_NAME_MAX 64               /* bytes of a PORTICO_* name we build */
 
 /* ------------------------------------------------------------- the table */
 
 enum opt_type {
-    OPT_INT,         /* int, min..max */
-    OPT_LLONG,       /* long long, min..max */
-    OPT_HOSTPORT,    /* struct gw_hostport */
-    OPT_ADMIN,       /* struct gw_hostport, or "off" (sets admin_off) */
-    OPT_REDIS,       /* redis_url + parsed redis */
-    OPT_PREFIX,      /* [A-Za-z0-9._-]{1,63} */
-    OPT_STRING,      /* up to max bytes, "" allowed */
-    OPT_LOGLEVEL,    /* debug, info, warn, error */
-    OPT_CONFIG,      /* the config file itself: argv and env only */
-    OPT_BOOL,        /* bool: true/false, 1/0, yes/no, on/off; a bare flag means true */
+    OPT_INT,      /* int, min..max */
+    OPT_LLONG,    /* long long, min..max */
+    OPT_HOSTPORT, /* struct gw_hostport */
+    OPT_ADMIN,    /* struct gw_hostport, or "off" (sets admin_off) */
+    OPT_REDIS,    /* redis_url + parsed redis */
+    OPT_PREFIX,   /* [A-Za-z0-9._-]{1,63} */
+    OPT_STRING,   /* up to max bytes, "" allowed */
+    OPT_LOGLEVEL, /* debug, info, warn, error */
+    OPT_CONFIG,   /* the config file itself: argv and env only */
+    OPT_BOOL,     /* bool: true/false, 1/0, yes/no, on/off; a bare flag means true */
 };
 
 struct opt {
-    const char *key;       /* flag name without "--", also the file key */
+    const char *key; /* flag name without "--", also the file key */
     enum opt_type type;
-    size_t offset;         /* into struct gw_config */
-    long long min, max;    /* OPT_INT, OPT_LLONG: range; OPT_STRING: max = bytes */
-    const char *def;       /* default, as text; NULL = none (left empty) */
-    const char *arg;       /* argument name in --help */
+    size_t offset;      /* into struct gw_config */
+    long long min, max; /* OPT_INT, OPT_LLONG: range; OPT_STRING: max = bytes */
+    const char *def;    /* default, as text; NULL = none (left empty) */
+    const char *arg;    /* argument name in --help */
     const char *help;
 };
 
@@ -65,8 +65,7 @@ static const struct opt opts[] = {
      "redis://[user:password@]host[:port][/db] or unix:///path[?db=N]"},
     {"prefix", OPT_PREFIX, OFF(prefix), 1, 63, "portico", "P",
      "channel prefix, [A-Za-z0-9._-]{1,63}"},
-    {"timeout-ms", OPT_INT, OFF(timeout_ms), 1, 60000, "5000", "N",
-     "default request deadline"},
+    {"timeout-ms", OPT_INT, OFF(timeout_ms), 1, 60000, "5000", "N", "default request deadline"},
     {"header-timeout-ms", OPT_INT, OFF(header_timeout_ms), 1, 3600000, "10000", "N",
      "time allowed to receive a request's headers"},
     {"idle-timeout-ms", OPT_INT, OFF(idle_timeout_ms), 1, 86400000, "60000", "N",
@@ -83,13 +82,11 @@ static const struct opt opts[] = {
     {"registration-secrets-file", OPT_STRING, OFF(registration_secrets_file), 0,
      STRMAX(registration_secrets_file), NULL, "F",
      "JSON {\"service\":\"secret\",...}: per-service registration secrets"},
-    {"route-allowlist-file", OPT_STRING, OFF(route_allowlist_file), 0,
-     STRMAX(route_allowlist_file), NULL, "F",
-     "JSON {\"service\":[\"/prefix\",...],...}: path prefixes each service may own"},
+    {"route-allowlist-file", OPT_STRING, OFF(route_allowlist_file), 0, STRMAX(route_allowlist_file),
+     NULL, "F", "JSON {\"service\":[\"/prefix\",...],...}: path prefixes each service may own"},
     {"workers", OPT_INT, OFF(workers), 1, 256, "1", "N",
      "single-threaded worker processes sharing the port"},
-    {"log-level", OPT_LOGLEVEL, OFF(log_level), 0, 0, "info", "L",
-     "debug, info, warn or error"},
+    {"log-level", OPT_LOGLEVEL, OFF(log_level), 0, 0, "info", "L", "debug, info, warn or error"},
     {"route-grace-ms", OPT_INT, OFF(route_grace_ms), 0, 86400000, "30000", "N",
      "how long routes outlive their last instance"},
     {"auth-file", OPT_STRING, OFF(auth_file), 0, STRMAX(auth_file), NULL, "F",
@@ -117,8 +114,7 @@ _Static_assert(GW_CONFIG_ERROR == -1, "pc_errf must return GW_CONFIG_ERROR");
 static const struct opt *opt_find(const char *key, size_t len)
 {
     for (size_t i = 0; i < NOPTS; i++)
-        if (strlen(opts[i].key) == len && memcmp(opts[i].key, key, len) == 0)
-            return &opts[i];
+        if (strlen(opts[i].key) == len && memcmp(opts[i].key, key, len) == 0) return &opts[i];
     return NULL;
 }
 
@@ -147,12 +143,10 @@ static int parse_ll(const char *s, long long *out)
         lim++;
         p++;
     }
-    if (*p == '\0' || strspn(p, "0123456789") != strlen(p))
-        return -1;
+    if (*p == '\0' || strspn(p, "0123456789") != strlen(p)) return -1;
     for (; *p; p++) {
         unsigned d = (unsigned)(*p - '0');
-        if (v > (lim - d) / 10)
-            return -2;
+        if (v > (lim - d) / 10) return -2;
         v = v * 10 + d;
     }
     *out = neg ? (long long)(0 - v) : (long long)v;
@@ -164,19 +158,15 @@ static int parse_ll(const char *s, long long *out)
 static bool host_is_valid(const char *s, size_t n)
 {
     bool dotted_digits = true;
-    if (n == 0 || n > 253)
-        return false;
+    if (n == 0 || n > 253) return false;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                   c == '.' || c == '-';
-        if (!ok)
-            return false;
-        if (!(c >= '0' && c <= '9') && c != '.')
-            dotted_digits = false;
+        if (!ok) return false;
+        if (!(c >= '0' && c <= '9') && c != '.') dotted_digits = false;
     }
-    if (s[0] == '-' || s[0] == '.' || s[n - 1] == '-')
-        return false;
+    if (s[0] == '-' || s[0] == '.' || s[n - 1] == '-') return false;
     if (dotted_digits) {
         char tmp[256];
         struct in_addr a;
@@ -278,8 +268,7 @@ static bool opt_set(struct gw_config *c, const struct opt *o, const char *v, cha
             c->admin_off = true;
             return true;
         }
-        if (!parse_hostport(v, (struct gw_hostport *)field, why, whylen))
-            return false;
+        if (!parse_hostport(v, (struct gw_hostport *)field, why, whylen)) return false;
         c->admin_off = false;
         return true;
     case OPT_HOSTPORT:
@@ -349,8 +338,7 @@ static int load_file(struct gw_config *c, const char *path, char *err, size_t er
     int rc = GW_CONFIG_ERROR;
     json_t *root = pc_json_file_load("config file", path, GW_CONFIG_FILE_MAX, err, errlen);
 
-    if (root == NULL)
-        return GW_CONFIG_ERROR;
+    if (root == NULL) return GW_CONFIG_ERROR;
     if (!json_is_object(root)) {
         pc_json_file_err("config file", path, err, errlen, "not a JSON object");
         goto out;
@@ -358,7 +346,8 @@ static int load_file(struct gw_config *c, const char *path, char *err, size_t er
 
     const char *key;
     json_t *val;
-    json_object_foreach(root, key, val) {
+    json_object_foreach(root, key, val)
+    {
         const struct opt *o = opt_find(key, strlen(key));
         char num[32];
         const char *text;
@@ -382,8 +371,8 @@ static int load_file(struct gw_config *c, const char *path, char *err, size_t er
             text = num;
         } else if (o->type == OPT_BOOL) {
             if (!json_is_boolean(val)) {
-                pc_json_file_err("config file", path, err, errlen,
-                                 "\"%s\" must be true or false", o->key);
+                pc_json_file_err("config file", path, err, errlen, "\"%s\" must be true or false",
+                                 o->key);
                 goto out;
             }
             text = json_is_true(val) ? "true" : "false";
@@ -395,8 +384,7 @@ static int load_file(struct gw_config *c, const char *path, char *err, size_t er
             }
             text = json_string_value(val);
             if (strlen(text) != json_string_length(val)) {
-                pc_json_file_err("config file", path, err, errlen, "\"%s\" contains a NUL",
-                                 o->key);
+                pc_json_file_err("config file", path, err, errlen, "\"%s\" contains a NUL", o->key);
                 goto out;
             }
         }
@@ -418,11 +406,9 @@ static int load_env(struct gw_config *c, char **envp, char *err, size_t errlen)
     char name[GW_ENV_NAME_MAX], why[512];
 
     for (char **e = envp; e != NULL && *e != NULL; e++) {
-        if (strncmp(*e, "PORTICO_", 8) != 0)
-            continue;
+        if (strncmp(*e, "PORTICO_", 8) != 0) continue;
         const char *eq = strchr(*e, '=');
-        if (eq == NULL)
-            continue;
+        if (eq == NULL) continue;
         for (size_t i = 0; i < NOPTS; i++) {
             env_name(&opts[i], name, sizeof(name));
             if (strlen(name) != (size_t)(eq - *e) || memcmp(name, *e, (size_t)(eq - *e)) != 0)
@@ -440,15 +426,14 @@ static const char *env_config(char **envp)
 {
     const char *v = NULL;
     for (char **e = envp; e != NULL && *e != NULL; e++)
-        if (strncmp(*e, "PORTICO_CONFIG=", 15) == 0)
-            v = *e + 15;
+        if (strncmp(*e, "PORTICO_CONFIG=", 15) == 0) v = *e + 15;
     return v;
 }
 
 /* Walks argv. With apply false it only checks the syntax, handles --help
  * and --version and finds --config; with apply true it sets the values. */
-static int walk_argv(struct gw_config *c, int argc, char **argv, bool apply,
-                     const char **config, char *err, size_t errlen)
+static int walk_argv(struct gw_config *c, int argc, char **argv, bool apply, const char **config,
+                     char *err, size_t errlen)
 {
     char why[512];
 
@@ -471,11 +456,11 @@ static int walk_argv(struct gw_config *c, int argc, char **argv, bool apply,
         const struct opt *o = opt_find(name, nlen);
         if (o == NULL)
             return pc_errf(err, errlen, "unknown flag \"--%.*s\" (see --help)",
-                        (int)(nlen > 100 ? 100 : nlen), name);
+                           (int)(nlen > 100 ? 100 : nlen), name);
         if (eq != NULL) {
             v = eq + 1;
         } else if (o->type == OPT_BOOL) {
-            v = "true";      /* a bare boolean flag never takes the next argument */
+            v = "true"; /* a bare boolean flag never takes the next argument */
         } else if (i + 1 < argc) {
             v = argv[++i];
         } else {
@@ -483,8 +468,7 @@ static int walk_argv(struct gw_config *c, int argc, char **argv, bool apply,
         }
 
         if (!apply) {
-            if (o->type == OPT_CONFIG)
-                *config = v;
+            if (o->type == OPT_CONFIG) *config = v;
             continue;
         }
         if (!opt_set(c, o, v, why, sizeof(why)))
@@ -496,51 +480,43 @@ static int walk_argv(struct gw_config *c, int argc, char **argv, bool apply,
 /* Replaces control bytes so that err is one line whatever a value held. */
 static void one_line(char *err, size_t errlen)
 {
-    if (err == NULL || errlen == 0)
-        return;
+    if (err == NULL || errlen == 0) return;
     for (char *p = err; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = '?';
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
 }
 
 /* ------------------------------------------------------------- public API */
 
 /* Fills c from defaults, file, environment and argv; see config.h. */
-int gw_config_load(struct gw_config *c, int argc, char **argv, char **envp,
-                   char *err, size_t errlen)
+int gw_config_load(struct gw_config *c, int argc, char **argv, char **envp, char *err,
+                   size_t errlen)
 {
     char why[512];
     const char *config = NULL;
     int rc;
 
-    if (err != NULL && errlen > 0)
-        err[0] = '\0';
+    if (err != NULL && errlen > 0) err[0] = '\0';
     memset(c, 0, sizeof(*c));
     for (size_t i = 0; i < NOPTS; i++)
         if (opts[i].def != NULL && !opt_set(c, &opts[i], opts[i].def, why, sizeof(why)))
             return pc_errf(err, errlen, "internal error: default of --%s: %s", opts[i].key, why);
 
     rc = walk_argv(c, argc, argv, false, &config, err, errlen);
-    if (rc != GW_CONFIG_RUN)
-        goto out;
-    if (config == NULL)
-        config = env_config(envp);
+    if (rc != GW_CONFIG_RUN) goto out;
+    if (config == NULL) config = env_config(envp);
     if (config != NULL && config[0] != '\0') {
         if (!opt_set(c, opt_find("config", 6), config, why, sizeof(why))) {
             rc = pc_errf(err, errlen, "--config: %s", why);
             goto out;
         }
         rc = load_file(c, config, err, errlen);
-        if (rc != GW_CONFIG_RUN)
-            goto out;
+        if (rc != GW_CONFIG_RUN) goto out;
     }
     rc = load_env(c, envp, err, errlen);
-    if (rc != GW_CONFIG_RUN)
-        goto out;
+    if (rc != GW_CONFIG_RUN) goto out;
     rc = walk_argv(c, argc, argv, true, &config, err, errlen);
 out:
-    if (rc == GW_CONFIG_ERROR)
-        one_line(err, errlen);
+    if (rc == GW_CONFIG_ERROR) one_line(err, errlen);
     return rc;
 }
 
@@ -557,8 +533,7 @@ void gw_config_usage(void *file)
         snprintf(flag, sizeof(flag), "--%s %s", o->key, o->arg);
         fprintf(f, "  %-30s %s\n", flag, o->help);
         fprintf(f, "  %-30s default: %s", "", o->def != NULL ? o->def : "none");
-        if (o->type == OPT_INT || o->type == OPT_LLONG)
-            fprintf(f, "; %lld..%lld", o->min, o->max);
+        if (o->type == OPT_INT || o->type == OPT_LLONG) fprintf(f, "; %lld..%lld", o->min, o->max);
         fputc('\n', f);
     }
     fprintf(f, "  %-30s %s\n", "-h, --help", "print this help and exit");

@@ -14,44 +14,44 @@
 struct gw_regpolicy;
 
 struct gw_hostport {
-    char host[256];          /* "" never: "0.0.0.0" etc.; IPv6 without brackets */
-    int port;                /* 0..65535; 0 = any free port */
+    char host[256]; /* "" never: "0.0.0.0" etc.; IPv6 without brackets */
+    int port;       /* 0..65535; 0 = any free port */
 };
 
 struct gw_config {
-    struct gw_hostport listen;          /* --listen, default 0.0.0.0:8000 */
-    bool admin_off;                     /* --admin off */
-    struct gw_hostport admin;           /* --admin, default 127.0.0.1:8081 */
-    char redis_url[1024];               /* --redis, as given */
-    struct pc_redis_addr redis;         /* parsed from redis_url */
-    char prefix[64];                    /* --prefix, default "portico"; [A-Za-z0-9._-]{1,63} */
-    int timeout_ms;                     /* --timeout-ms 5000, 1..60000 */
-    int header_timeout_ms;              /* --header-timeout-ms 10000, 1..3600000 */
-    int idle_timeout_ms;                /* --idle-timeout-ms 60000, 1..86400000 */
-    int max_header_bytes;               /* --max-header-bytes 16384, 1024..1048576 */
-    long long max_body_bytes;           /* --max-body-bytes 1048576, 0..1073741824 */
-    int max_connections;                /* --max-connections 10000, 1..1000000 */
-    char registration_secret_file[1024];/* --registration-secret-file, "" = none */
-    char registration_secrets_file[1024];/* --registration-secrets-file, "" = none */
-    char route_allowlist_file[1024];    /* --route-allowlist-file, "" = none */
-    int workers;                        /* --workers 1, 1..256 */
-    int log_level;                      /* --log-level info: enum pc_log_level */
-    int route_grace_ms;                 /* --route-grace-ms 30000, 0..86400000 */
-    char auth_file[1024];               /* --auth-file, "" = none: all public (see auth.h) */
-    char ratelimit_file[1024];          /* --ratelimit-file, "" = none (see ratelimit.h) */
-    int ratelimit_rps;                  /* --ratelimit-rps 0 (none), 0..1000000 per second */
-    int ratelimit_burst;                /* --ratelimit-burst 0 (= rps), 0..1000000 */
-    bool ratelimit_redis;               /* --ratelimit-redis: one limit shared on Redis */
-    char config_file[1024];             /* --config, "" = none */
+    struct gw_hostport listen;            /* --listen, default 0.0.0.0:8000 */
+    bool admin_off;                       /* --admin off */
+    struct gw_hostport admin;             /* --admin, default 127.0.0.1:8081 */
+    char redis_url[1024];                 /* --redis, as given */
+    struct pc_redis_addr redis;           /* parsed from redis_url */
+    char prefix[64];                      /* --prefix, default "portico"; [A-Za-z0-9._-]{1,63} */
+    int timeout_ms;                       /* --timeout-ms 5000, 1..60000 */
+    int header_timeout_ms;                /* --header-timeout-ms 10000, 1..3600000 */
+    int idle_timeout_ms;                  /* --idle-timeout-ms 60000, 1..86400000 */
+    int max_header_bytes;                 /* --max-header-bytes 16384, 1024..1048576 */
+    long long max_body_bytes;             /* --max-body-bytes 1048576, 0..1073741824 */
+    int max_connections;                  /* --max-connections 10000, 1..1000000 */
+    char registration_secret_file[1024];  /* --registration-secret-file, "" = none */
+    char registration_secrets_file[1024]; /* --registration-secrets-file, "" = none */
+    char route_allowlist_file[1024];      /* --route-allowlist-file, "" = none */
+    int workers;                          /* --workers 1, 1..256 */
+    int log_level;                        /* --log-level info: enum pc_log_level */
+    int route_grace_ms;                   /* --route-grace-ms 30000, 0..86400000 */
+    char auth_file[1024];                 /* --auth-file, "" = none: all public (see auth.h) */
+    char ratelimit_file[1024];            /* --ratelimit-file, "" = none (see ratelimit.h) */
+    int ratelimit_rps;                    /* --ratelimit-rps 0 (none), 0..1000000 per second */
+    int ratelimit_burst;                  /* --ratelimit-burst 0 (= rps), 0..1000000 */
+    bool ratelimit_redis;                 /* --ratelimit-redis: one limit shared on Redis */
+    char config_file[1024];               /* --config, "" = none */
     /* Not a setting: loaded from the three registration files above by main
      * at start (see regpolicy.h); NULL = unsigned registration, no allow-list. */
     struct gw_regpolicy *reg_policy;
 };
 
 enum gw_config_result {
-    GW_CONFIG_RUN = 0,       /* settings loaded: run */
-    GW_CONFIG_EXIT = 1,      /* --help or --version printed to stdout: exit 0 */
-    GW_CONFIG_ERROR = -1,    /* err holds one line (no newline): print it, exit 2 */
+    GW_CONFIG_RUN = 0,    /* settings loaded: run */
+    GW_CONFIG_EXIT = 1,   /* --help or --version printed to stdout: exit 0 */
+    GW_CONFIG_ERROR = -1, /* err holds one line (no newline): print it, exit 2 */
 };
 
 /* Fills c from defaults, then the config file (--config or PORTICO_CONFIG),
@@ -59,8 +59,8 @@ enum gw_config_result {
  * "--name=value". An unknown flag, an unknown file key,
  * a value out of range or of the wrong type is an error. PORTICO_* variables
  * that name no setting are ignored (tools and the SDK share the namespace). */
-int gw_config_load(struct gw_config *c, int argc, char **argv, char **envp,
-                   char *err, size_t errlen);
+int gw_config_load(struct gw_config *c, int argc, char **argv, char **envp, char *err,
+                   size_t errlen);
 
 /* Writes the --help text to f. */
 void gw_config_usage(void *file);

@@ -38,31 +38,31 @@
 #include "xalloc.h"
 
 enum gw_conn_state {
-    GW_CONN_IDLE,      /* between requests; nothing of the next one has arrived */
-    GW_CONN_HEAD,      /* a request has begun: waiting for the end of its headers */
-    GW_CONN_BODY,      /* headers done, reading the body */
-    GW_CONN_CLOSING,   /* no more requests are read; close once the queue is written */
-    GW_CONN_LINGER,    /* all written, write side shut: discard input, then close */
-    GW_CONN_DEAD,      /* scheduled to be freed */
+    GW_CONN_IDLE,    /* between requests; nothing of the next one has arrived */
+    GW_CONN_HEAD,    /* a request has begun: waiting for the end of its headers */
+    GW_CONN_BODY,    /* headers done, reading the body */
+    GW_CONN_CLOSING, /* no more requests are read; close once the queue is written */
+    GW_CONN_LINGER,  /* all written, write side shut: discard input, then close */
+    GW_CONN_DEAD,    /* scheduled to be freed */
 };
 
 struct gw_conn {
-    TAILQ_ENTRY(gw_conn) link;          /* all_conns or dead_conns */
+    TAILQ_ENTRY(gw_conn) link; /* all_conns or dead_conns */
     enum gw_listener_kind kind;
-    const struct gw_conn_hooks *hooks;  /* the listener's request, cancel and gone */
+    const struct gw_conn_hooks *hooks; /* the listener's request, cancel and gone */
     enum gw_conn_state state;
     evutil_socket_t fd;
-    struct evbuffer *in;                /* bytes read but not parsed yet (usually empty) */
-    struct evbuffer *out;               /* bytes for the socket */
-    struct event rd, wr;                /* persistent; wr armed only while the socket is full */
-    struct event flush;                 /* writes out, later in this loop iteration */
+    struct evbuffer *in;  /* bytes read but not parsed yet (usually empty) */
+    struct evbuffer *out; /* bytes for the socket */
+    struct event rd, wr;  /* persistent; wr armed only while the socket is full */
+    struct event flush;   /* writes out, later in this loop iteration */
     struct gw_http *http;
-    TAILQ_HEAD(, gw_req) reqs;         /* in arrival order; head answered first */
+    TAILQ_HEAD(, gw_req) reqs; /* in arrival order; head answered first */
     unsigned nreqs;
-    bool paused;                        /* parser paused: pipelining cap */
-    bool served_one;                    /* a request has completed on this connection */
-    bool draining;                      /* answer what is queued, then close */
-    bool in_parse;                      /* inside conn_parse: no re-entry */
+    bool paused;     /* parser paused: pipelining cap */
+    bool served_one; /* a request has completed on this connection */
+    bool draining;   /* answer what is queued, then close */
+    bool in_parse;   /* inside conn_parse: no re-entry */
     struct event timer;
     char remote[GW_ADDR_MAX];
 };
@@ -71,7 +71,7 @@ TAILQ_HEAD(gw_conn_list, gw_conn);
 static struct gw_conn_list all_conns = TAILQ_HEAD_INITIALIZER(all_conns);
 static struct gw_conn_list dead_conns = TAILQ_HEAD_INITIALIZER(dead_conns);
 static size_t conn_counts[2];
-static struct event *reaper;            /* frees dead connections at a safe point */
+static struct event *reaper; /* frees dead connections at a safe point */
 
 static void conn_parse(struct gw_conn *c);
 static void conn_flush(struct gw_conn *c);
@@ -82,7 +82,7 @@ static void conn_written(struct gw_conn *c);
 /* Socket                                                                    */
 /* ------------------------------------------------------------------------ */
 
-#define CONN_READ_MAX (64 * 1024)   /* one read(); one loop, one buffer for all */
+#define CONN_READ_MAX (64 * 1024) /* one read(); one loop, one buffer for all */
 static char read_buf[CONN_READ_MAX];
 
 static void reading(struct gw_conn *c, bool on)
@@ -96,21 +96,19 @@ static void reading(struct gw_conn *c, bool on)
 /* Output was queued: write it later in this loop iteration (once). */
 static void conn_send_soon(struct gw_conn *c)
 {
-    if (c->state != GW_CONN_DEAD)
-        event_active(&c->flush, EV_WRITE, 1);
+    if (c->state != GW_CONN_DEAD) event_active(&c->flush, EV_WRITE, 1);
 }
 
 /* Writes what the socket takes; arms the write event (with the write
  * timeout) for the rest. */
 static void conn_send(struct gw_conn *c)
 {
-    struct timeval wto = {gw.cfg->idle_timeout_ms / 1000,
-                          (gw.cfg->idle_timeout_ms % 1000) * 1000};
+    struct timeval wto = {gw.cfg->idle_timeout_ms / 1000, (gw.cfg->idle_timeout_ms % 1000) * 1000};
 
     if (c->state == GW_CONN_DEAD) return;
-    if (evbuffer_get_length(c->out) > 0 && evbuffer_write(c->out, c->fd) < 0 &&
-        errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-        gw_conn_close(c);      /* the peer is gone (EPIPE, ECONNRESET) */
+    if (evbuffer_get_length(c->out) > 0 && evbuffer_write(c->out, c->fd) < 0 && errno != EAGAIN &&
+        errno != EWOULDBLOCK && errno != EINTR) {
+        gw_conn_close(c); /* the peer is gone (EPIPE, ECONNRESET) */
         return;
     }
     if (evbuffer_get_length(c->out) > 0) {
@@ -121,10 +119,7 @@ static void conn_send(struct gw_conn *c)
     if (evbuffer_get_length(c->out) <= GW_CONN_OUTPUT_LOW) conn_written(c);
 }
 
-static void on_flush(evutil_socket_t fd, short what, void *arg)
-{
-    conn_send(arg);
-}
+static void on_flush(evutil_socket_t fd, short what, void *arg) { conn_send(arg); }
 
 /* Writable again, or the write timeout passed with bytes still queued. */
 static void on_writable(evutil_socket_t fd, short what, void *arg)
@@ -198,7 +193,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         if (!c->served_one && c->nreqs == 0) {
             conn_fail(c, 408, "header_timeout", "no request received in time", NULL);
         } else {
-            gw_conn_close(c);   /* keep-alive idle timeout: close quietly */
+            gw_conn_close(c); /* keep-alive idle timeout: close quietly */
         }
         break;
     case GW_CONN_HEAD:
@@ -238,8 +233,8 @@ static int on_head(void *ctx, struct gw_req *r)
     timer_arm(c, gw.cfg->header_timeout_ms);
     /* Interim 100 Continue only when nothing is queued ahead of it. */
     v = gw_req_header(r, "expect", &n);
-    if (v && r->http_minor == 1 && n == 12 && strncasecmp(v, "100-continue", 12) == 0 && c->nreqs == 0)
-    {
+    if (v && r->http_minor == 1 && n == 12 && strncasecmp(v, "100-continue", 12) == 0 &&
+        c->nreqs == 0) {
         evbuffer_add(c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
         conn_send_soon(c);
     }
@@ -283,8 +278,8 @@ static void on_request(void *ctx, struct gw_req *r)
 /* True while the parser may take more input. */
 static bool conn_parsing(const struct gw_conn *c)
 {
-    return c->state != GW_CONN_CLOSING && c->state != GW_CONN_LINGER &&
-           c->state != GW_CONN_DEAD && !c->paused;
+    return c->state != GW_CONN_CLOSING && c->state != GW_CONN_LINGER && c->state != GW_CONN_DEAD &&
+           !c->paused;
 }
 
 /* Feeds data[0..len) to the parser until it is consumed, paused or broken.
@@ -305,7 +300,7 @@ static size_t conn_feed(struct gw_conn *c, const char *data, size_t len)
             conn_fail(c, status, code, why, gw_http_current(c->http));
             break;
         }
-        if (n == 0) break;     /* paused or closing at a message boundary */
+        if (n == 0) break; /* paused or closing at a message boundary */
     }
     return used;
 }
@@ -313,7 +308,7 @@ static size_t conn_feed(struct gw_conn *c, const char *data, size_t len)
 /* Feeds input kept in c->in (bytes read while parsing was paused). */
 static void conn_parse(struct gw_conn *c)
 {
-    if (c->in_parse) return;   /* the outer call's loop picks up the rest */
+    if (c->in_parse) return; /* the outer call's loop picks up the rest */
     c->in_parse = true;
     while (conn_parsing(c)) {
         size_t len = evbuffer_get_contiguous_space(c->in);
@@ -335,10 +330,10 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 
     if (n <= 0) {
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
-        gw_conn_close(c);      /* end of stream, or an error */
+        gw_conn_close(c); /* end of stream, or an error */
         return;
     }
-    if (c->state == GW_CONN_LINGER || c->state == GW_CONN_DEAD) return;  /* discarded */
+    if (c->state == GW_CONN_LINGER || c->state == GW_CONN_DEAD) return; /* discarded */
     if (c->state == GW_CONN_BODY) timer_arm(c, gw.cfg->header_timeout_ms);
     if (evbuffer_get_length(c->in) > 0 || c->in_parse) {
         evbuffer_add(c->in, read_buf, (size_t)n);
@@ -348,7 +343,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
     c->in_parse = true;
     size_t used = conn_feed(c, read_buf, (size_t)n);
     c->in_parse = false;
-    if (used < (size_t)n && c->state != GW_CONN_DEAD)   /* kept for when reading resumes */
+    if (used < (size_t)n && c->state != GW_CONN_DEAD) /* kept for when reading resumes */
         evbuffer_add(c->in, read_buf + used, (size_t)n - used);
 }
 
@@ -386,8 +381,7 @@ static void conn_written(struct gw_conn *c)
 
 struct evbuffer *gw_conn_response_buffer(struct gw_conn *c, struct gw_req *r)
 {
-    if (TAILQ_FIRST(&c->reqs) == r && c->state != GW_CONN_DEAD)
-        return c->out;
+    if (TAILQ_FIRST(&c->reqs) == r && c->state != GW_CONN_DEAD) return c->out;
     if (r->out == NULL) {
         r->out = evbuffer_new();
         pc_check(r->out != NULL);
@@ -478,9 +472,11 @@ struct gw_conn *gw_conn_new(evutil_socket_t fd, const struct sockaddr *sa,
     c->state = GW_CONN_IDLE;
     TAILQ_INIT(&c->reqs);
     if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->remote, sizeof c->remote);
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->remote,
+                  sizeof c->remote);
     else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->remote, sizeof c->remote);
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->remote,
+                  sizeof c->remote);
     else
         snprintf(c->remote, sizeof c->remote, "unix");
 

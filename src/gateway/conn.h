@@ -19,16 +19,16 @@
 struct gw_conn;
 
 enum gw_listener_kind {
-    GW_LISTENER_PUBLIC,     /* requests are forwarded to services */
-    GW_LISTENER_ADMIN,      /* /health, /routes, /metrics */
+    GW_LISTENER_PUBLIC, /* requests are forwarded to services */
+    GW_LISTENER_ADMIN,  /* /health, /routes, /metrics */
 };
 
-#define GW_CONN_MAX_PIPELINE 64   /* requests queued per connection before reading pauses */
+#define GW_CONN_MAX_PIPELINE 64 /* requests queued per connection before reading pauses */
 /* Responses waiting for a slow reader: above HIGH bytes no further request is
  * read from that client; reading resumes once the output is down to LOW. */
 #define GW_CONN_OUTPUT_HIGH (1024 * 1024)
 #define GW_CONN_OUTPUT_LOW (256 * 1024)
-#define GW_CONN_LINGER_MS 1000    /* reading and discarding after an error response */
+#define GW_CONN_LINGER_MS 1000 /* reading and discarding after an error response */
 
 /* What a listener's connections do with their requests: the listener
  * (server.c) hands these over, so that this file names no handler. */

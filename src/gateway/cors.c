@@ -7,28 +7,28 @@
 #include <string.h>
 #include <strings.h>
 
-#include "auth.h"      /* GW_AUTH_FILE_MAX: the policy lives in the auth file */
+#include "auth.h" /* GW_AUTH_FILE_MAX: the policy lives in the auth file */
 #include "buf.h"
 #include "jsonfile.h"
 #include "xalloc.h"
 
-#define CORS_LIST_MAX 256        /* entries of each configured list */
-#define CORS_ITEM_MAX 256        /* bytes of one origin / method / header name */
+#define CORS_LIST_MAX 256 /* entries of each configured list */
+#define CORS_ITEM_MAX 256 /* bytes of one origin / method / header name */
 
 struct strlist {
     char **v;
     size_t n;
-    bool any;                    /* "*" was listed */
-    char *joined;                /* "a, b, c" for a header value; "" when empty */
+    bool any;     /* "*" was listed */
+    char *joined; /* "a, b, c" for a header value; "" when empty */
 };
 
 struct gw_cors {
     struct strlist origins, methods, headers, expose;
     bool credentials;
-    char max_age[16];            /* "" = no Access-Control-Max-Age */
+    char max_age[16]; /* "" = no Access-Control-Max-Age */
 };
 
-static struct gw_cors *cors;     /* the installed policy, or NULL */
+static struct gw_cors *cors; /* the installed policy, or NULL */
 
 /* ------------------------------------------------------------------------ */
 /* Configuration                                                             */
@@ -66,7 +66,7 @@ static bool item_ok(enum item_kind k, char *s, size_t n)
     if (n == 0 || n > CORS_ITEM_MAX) return false;
     if (n == 1 && s[0] == '*') return true;
     switch (k) {
-    case ITEM_ORIGIN: {       /* scheme "://" host [":" port], no path, no trailing '/' */
+    case ITEM_ORIGIN: { /* scheme "://" host [":" port], no path, no trailing '/' */
         const char *sep = strstr(s, "://");
         if (sep == NULL || sep == s || sep[3] == '\0' || strchr(sep + 3, '/') != NULL) return false;
         for (size_t i = 0; i < n; i++)
@@ -145,10 +145,10 @@ static struct gw_cors *cors_parse(const json_t *obj, char *err, size_t errlen)
         snprintf(err, errlen, "cors must be an object");
         return NULL;
     }
-    json_object_foreach((json_t *)obj, key, val) {
+    json_object_foreach((json_t *)obj, key, val)
+    {
         if (strcmp(key, "origins") && strcmp(key, "methods") && strcmp(key, "headers") &&
-            strcmp(key, "expose_headers") && strcmp(key, "credentials") &&
-            strcmp(key, "max_age")) {
+            strcmp(key, "expose_headers") && strcmp(key, "credentials") && strcmp(key, "max_age")) {
             snprintf(err, errlen, "cors: unknown key \"%.100s\"", key);
             return NULL;
         }
@@ -159,12 +159,12 @@ static struct gw_cors *cors_parse(const json_t *obj, char *err, size_t errlen)
         snprintf(err, errlen, "cors.origins must be a non-empty array of strings");
         goto bad;
     }
-    if (!strlist_parse(&c->origins, json_object_get(obj, "origins"), NULL, ITEM_ORIGIN,
-                       "origins", err, errlen) ||
-        !strlist_parse(&c->methods, json_object_get(obj, "methods"), default_methods,
-                       ITEM_METHOD, "methods", err, errlen) ||
-        !strlist_parse(&c->headers, json_object_get(obj, "headers"), NULL, ITEM_HEADER,
-                       "headers", err, errlen) ||
+    if (!strlist_parse(&c->origins, json_object_get(obj, "origins"), NULL, ITEM_ORIGIN, "origins",
+                       err, errlen) ||
+        !strlist_parse(&c->methods, json_object_get(obj, "methods"), default_methods, ITEM_METHOD,
+                       "methods", err, errlen) ||
+        !strlist_parse(&c->headers, json_object_get(obj, "headers"), NULL, ITEM_HEADER, "headers",
+                       err, errlen) ||
         !strlist_parse(&c->expose, json_object_get(obj, "expose_headers"), NULL, ITEM_HEADER,
                        "expose_headers", err, errlen))
         goto bad;
@@ -302,8 +302,7 @@ bool gw_cors_preflight(struct gw_req *r)
         h[k++] = (struct pc_kv){"access-control-allow-headers", 28, cors->headers.joined,
                                 strlen(cors->headers.joined)};
     if (cors->max_age[0])
-        h[k++] = (struct pc_kv){"access-control-max-age", 22, cors->max_age,
-                                strlen(cors->max_age)};
+        h[k++] = (struct pc_kv){"access-control-max-age", 22, cors->max_age, strlen(cors->max_age)};
     h[k++] = (struct pc_kv){"vary", 4, preflight_vary, sizeof preflight_vary - 1};
     gw_req_respond(r, 204, NULL, h, k, NULL, 0);
     return true;
@@ -335,8 +334,10 @@ size_t gw_cors_response_headers(const struct gw_req *r, struct pc_kv *out)
 
 bool gw_cors_owns_header(const char *lname, size_t n)
 {
-    static const char *const owned[] = {   /* what gw_cors_response_headers adds */
-        "access-control-allow-origin", "access-control-allow-credentials",
+    static const char *const owned[] = {
+        /* what gw_cors_response_headers adds */
+        "access-control-allow-origin",
+        "access-control-allow-credentials",
         "access-control-expose-headers",
     };
     if (cors == NULL) return false;

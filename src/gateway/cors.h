@@ -20,7 +20,7 @@
 
 #include "req.h"
 
-#define GW_CORS_MAX_HEADERS 4   /* headers gw_cors_response_headers adds, at most */
+#define GW_CORS_MAX_HEADERS 4 /* headers gw_cors_response_headers adds, at most */
 
 /* Loads the policy from the "cors" object of the auth file (--auth-file;
  * NULL, "" or no "cors" object: none). The rest of that file is auth's

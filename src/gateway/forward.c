@@ -18,17 +18,17 @@
 #include "xalloc.h"
 
 LIST_HEAD(inflight_bucket, gw_req);
-static struct inflight_bucket *inflight;   /* request id -> struct gw_req (below) */
+static struct inflight_bucket *inflight; /* request id -> struct gw_req (below) */
 static size_t inflight_bits, inflight_count;
-#define GW_INFLIGHT_MIN_BITS 6             /* 64 buckets at first */
-static struct gw_match *match;      /* one match result, reused (it is large) */
-static struct pc_kv *kv_in, *kv_out;/* header scratch */
+#define GW_INFLIGHT_MIN_BITS 6       /* 64 buckets at first */
+static struct gw_match *match;       /* one match result, reused (it is large) */
+static struct pc_kv *kv_in, *kv_out; /* header scratch */
 static size_t kv_cap;
-static pc_buf xff;                  /* joined x-forwarded-for */
-static pc_buf reply_scratch;        /* strings of the reply being answered */
-static pc_buf reply_lower;          /* its header names, lower-cased */
-static struct pc_kv reply_kv[64];   /* its headers (more: the full decoder) */
-#define GW_FORWARD_KEEP_ENVELOPE 4096    /* bytes of envelope buffer kept for reuse */
+static pc_buf xff;                    /* joined x-forwarded-for */
+static pc_buf reply_scratch;          /* strings of the reply being answered */
+static pc_buf reply_lower;            /* its header names, lower-cased */
+static struct pc_kv reply_kv[64];     /* its headers (more: the full decoder) */
+#define GW_FORWARD_KEEP_ENVELOPE 4096 /* bytes of envelope buffer kept for reuse */
 static struct pc_ratelimit bad_reply_log = {.interval_ms = 10000};
 
 /* ------------------------------------------------------------------------ */
@@ -56,7 +56,7 @@ static void inflight_alloc(size_t bits)
     size_t old_n = inflight ? (size_t)1 << inflight_bits : 0;
     struct gw_req *r;
 
-    inflight = pc_xcalloc((size_t)1 << bits, sizeof *inflight);   /* all empty lists */
+    inflight = pc_xcalloc((size_t)1 << bits, sizeof *inflight); /* all empty lists */
     inflight_bits = bits;
     for (size_t i = 0; i < old_n; i++) {
         while ((r = LIST_FIRST(&old[i])) != NULL) {
@@ -89,7 +89,7 @@ static struct gw_req *inflight_find(const char *id, size_t len)
 
     if (len != PC_UUID_LEN) return NULL;
     LIST_FOREACH(r, &inflight[inflight_slot(id, inflight_bits)], inflight_link)
-        if (memcmp(r->id, id, PC_UUID_LEN) == 0) return r;
+    if (memcmp(r->id, id, PC_UUID_LEN) == 0) return r;
     return NULL;
 }
 
@@ -139,7 +139,7 @@ static void send_to(struct gw_req *r, struct gw_instance *inst)
     cmd = pc_resp_publish_frame(&r->envelope, inst->channel, strlen(inst->channel), &cmd_len);
     if (cmd != NULL) {
         rc = gw_bus_publish_resp(gw.bus, cmd, cmd_len, r);
-    } else {            /* a channel too long for the room (not with valid names) */
+    } else { /* a channel too long for the room (not with valid names) */
         msg = pc_resp_publish_msg(&r->envelope, &len);
         rc = gw_bus_publish(gw.bus, inst->channel, msg, len, r);
     }
@@ -184,8 +184,8 @@ static void encode(struct gw_req *r, const struct gw_match *m)
     for (uint32_t i = 0; i < r->nhdrs; i++)
         kv_in[i] = (struct pc_kv){gw_req_hdr_name(r, i), r->hdrs[i].name_len,
                                   gw_req_hdr_value(r, i), r->hdrs[i].value_len};
-    nh = gw_headers_to_service(kv_in, r->nhdrs, r->request_id, r->remote_addr,
-                               r->auth_subject, r->auth_key_id, kv_out, &xff);
+    nh = gw_headers_to_service(kv_in, r->nhdrs, r->request_id, r->remote_addr, r->auth_subject,
+                               r->auth_key_id, kv_out, &xff);
     for (size_t i = 0; i < m->nparams; i++)
         params[i] = (struct pc_kv){m->params[i].name, m->params[i].name_len, m->params[i].value,
                                    m->params[i].value_len};
@@ -286,7 +286,7 @@ void gw_forward_handle(struct gw_req *r)
 {
     struct gw_route *rt;
 
-    if (gw_cors_preflight(r)) return;   /* answered by the gateway, before auth and routing */
+    if (gw_cors_preflight(r)) return; /* answered by the gateway, before auth and routing */
     rt = route_of(r);
     if (rt == NULL) return;
     if (!gw_auth_check(r, match)) return;
@@ -302,18 +302,18 @@ void gw_forward_on_published(void *priv, long long receivers)
     struct gw_instance *gone, *next;
 
     r->publish_pending = false;
-    if (r->conn == NULL) {          /* orphaned: answered or abandoned meanwhile */
+    if (r->conn == NULL) { /* orphaned: answered or abandoned meanwhile */
         finish(r);
         if (!r->rl_pending) gw_req_free(r);
         return;
     }
-    if (r->done) return;            /* answered already (deadline, reply, bus down) */
+    if (r->done) return; /* answered already (deadline, reply, bus down) */
     if (receivers < 0) {
         fail(r, 503, "bus_unavailable", "the message bus is unavailable");
         return;
     }
     if (receivers > 0) {
-        envelope_done(r);   /* delivered: no retry will need it */
+        envelope_done(r); /* delivered: no retry will need it */
         return;
     }
     /* Nobody received it: the instance is gone. Safe to try another. */
@@ -379,7 +379,7 @@ static struct gw_req *reply_match(const char *id, size_t id_len)
     struct gw_req *r = inflight_find(id, id_len);
 
     if (r != NULL && r->conn != NULL && gw_conn_is_closed(r->conn)) {
-        finish(r);            /* released with its connection */
+        finish(r); /* released with its connection */
         r = NULL;
     }
     if (r == NULL) gw_stats->late_replies++;

@@ -32,6 +32,6 @@ void gw_forward_on_published(void *priv, long long receivers);
 void gw_forward_on_bus_down(void);
 size_t gw_forward_inflight(void);
 
-#define GW_FORWARD_MAX_TRIES 3   /* PUBLISH attempts per request (SPEC §5) */
+#define GW_FORWARD_MAX_TRIES 3 /* PUBLISH attempts per request (SPEC §5) */
 
 #endif

@@ -12,25 +12,20 @@
 
 /* RFC 9110 tchar. */
 static const unsigned char tchar[256] = {
-    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1,
-    ['+'] = 1, ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1, ['~'] = 1,
-    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
-    ['8'] = 1, ['9'] = 1,
-    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
-    ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
-    ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
-    ['Y'] = 1, ['Z'] = 1,
-    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['g'] = 1, ['h'] = 1,
-    ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1,
-    ['q'] = 1, ['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
-    ['y'] = 1, ['z'] = 1,
+    ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
+    ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,  ['~'] = 1, ['0'] = 1,
+    ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,  ['7'] = 1, ['8'] = 1,
+    ['9'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1,  ['F'] = 1, ['G'] = 1,
+    ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1,  ['N'] = 1, ['O'] = 1,
+    ['P'] = 1, ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1,  ['V'] = 1, ['W'] = 1,
+    ['X'] = 1, ['Y'] = 1, ['Z'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1,  ['d'] = 1, ['e'] = 1,
+    ['f'] = 1, ['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1,  ['l'] = 1, ['m'] = 1,
+    ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1, ['s'] = 1,  ['t'] = 1, ['u'] = 1,
+    ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
 };
 
 /* field-content bytes: visible ASCII, SP, HTAB, obs-text. */
-static bool is_field_byte(unsigned char c)
-{
-    return c == '\t' || (c >= 0x20 && c != 0x7f);
-}
+static bool is_field_byte(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
 
 /* The reason for a refused byte c in a line. */
 static const char *line_error(unsigned char c, const char *otherwise)
@@ -43,7 +38,7 @@ static const char *line_error(unsigned char c, const char *otherwise)
 
 /* Records a refusal of the byte at offset at. */
 static enum gw_framing_stop refuse(struct gw_framing *f, size_t *used, size_t at, int status,
-                                  const char *why)
+                                   const char *why)
 {
     f->status = status;
     f->why = why;
@@ -79,8 +74,7 @@ static size_t scan_run(const struct gw_framing *f, const unsigned char *d, size_
     return k;
 }
 
-enum gw_framing_stop gw_framing_scan(struct gw_framing *f, const char *d, size_t len,
-                                     size_t *used)
+enum gw_framing_stop gw_framing_scan(struct gw_framing *f, const char *d, size_t len, size_t *used)
 {
     const size_t max_head = f->max_head;
     size_t i = 0;
@@ -89,7 +83,7 @@ enum gw_framing_stop gw_framing_scan(struct gw_framing *f, const char *d, size_t
         unsigned char c;
         int x;
 
-        if (f->state == GW_FR_BODY || f->state == GW_FR_CHUNK_DATA) {   /* skipped by count */
+        if (f->state == GW_FR_BODY || f->state == GW_FR_CHUNK_DATA) { /* skipped by count */
             size_t k = len - i < f->left ? len - i : (size_t)f->left;
             i += k;
             f->left -= k;
@@ -110,8 +104,7 @@ enum gw_framing_stop gw_framing_scan(struct gw_framing *f, const char *d, size_t
             if (i == len) break;
         }
         c = (unsigned char)d[i++];
-        if (++f->bytes > (f->state >= GW_FR_CHUNK_SIZE0 ? GW_FRAMING_MAX_CHUNK_LINE
-                                                        : max_head)) {
+        if (++f->bytes > (f->state >= GW_FR_CHUNK_SIZE0 ? GW_FRAMING_MAX_CHUNK_LINE : max_head)) {
             if (f->state >= GW_FR_CHUNK_SIZE0) REFUSE(400, "chunk line too long");
             REFUSE(431, f->trailer ? "trailers too large" : "request line and headers too large");
         }
@@ -157,8 +150,7 @@ enum gw_framing_stop gw_framing_scan(struct gw_framing *f, const char *d, size_t
                 if (c != (unsigned char)"HTTP/1."[f->index])
                     REFUSE(400, line_error(c, "unsupported HTTP version"));
             } else if (f->index == 7) {
-                if (c != '0' && c != '1')
-                    REFUSE(400, line_error(c, "unsupported HTTP version"));
+                if (c != '0' && c != '1') REFUSE(400, line_error(c, "unsupported HTTP version"));
             } else if (c == '\r') {
                 f->state = GW_FR_RL_LF;
             } else {
@@ -202,15 +194,13 @@ enum gw_framing_stop gw_framing_scan(struct gw_framing *f, const char *d, size_t
             *used = i;
             return f->trailer ? GW_FRAMING_MESSAGE : GW_FRAMING_HEAD;
         case GW_FR_CHUNK_SIZE0:
-            if ((x = pc_hex_value(c)) < 0)
-                REFUSE(400, line_error(c, "invalid chunk size"));
+            if ((x = pc_hex_value(c)) < 0) REFUSE(400, line_error(c, "invalid chunk size"));
             f->chunk = (uint64_t)x;
             f->state = GW_FR_CHUNK_SIZE;
             break;
         case GW_FR_CHUNK_SIZE:
             if ((x = pc_hex_value(c)) >= 0) {
-                if (f->chunk > (UINT64_MAX >> 4))
-                    REFUSE(400, "chunk size overflows");
+                if (f->chunk > (UINT64_MAX >> 4)) REFUSE(400, "chunk size overflows");
                 f->chunk = (f->chunk << 4) | (uint64_t)x;
             } else if (c == ';') {
                 f->state = GW_FR_CHUNK_EXT;
@@ -237,13 +227,12 @@ enum gw_framing_stop gw_framing_scan(struct gw_framing *f, const char *d, size_t
         case GW_FR_CHUNK_LF:
             if (c != '\n') REFUSE(400, "bare CR in a chunk line");
             f->bytes = 0;
-            if (f->chunk == 0) {   /* last chunk: trailers (checked, then dropped) */
+            if (f->chunk == 0) { /* last chunk: trailers (checked, then dropped) */
                 f->state = GW_FR_LINE;
                 f->trailer = true;
                 break;
             }
-            if (f->chunk > f->max_body - f->total)
-                REFUSE(413, "request body too large");
+            if (f->chunk > f->max_body - f->total) REFUSE(413, "request body too large");
             f->total += f->chunk;
             f->left = f->chunk;
             f->state = GW_FR_CHUNK_DATA;

@@ -69,59 +69,59 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GW_FRAMING_MAX_CHUNK_LINE 4096   /* bytes of a chunk-size line, extensions and CRLF */
-#define GW_FRAMING_MAX_METHOD 20         /* bytes of a method (http_parser knows no longer one) */
+#define GW_FRAMING_MAX_CHUNK_LINE 4096 /* bytes of a chunk-size line, extensions and CRLF */
+#define GW_FRAMING_MAX_METHOD 20       /* bytes of a method (http_parser knows no longer one) */
 
 /* Where the scanner is. The order matters: states from GW_FR_CHUNK_SIZE0 on
  * count against the chunk-line limit, the others against max_head. */
 enum gw_framing_state {
-    GW_FR_START,        /* before a request line: CRLF pairs are skipped */
-    GW_FR_START_LF,     /* CR seen before a request line: LF must follow */
-    GW_FR_METHOD,       /* method token, up to one SP */
-    GW_FR_TARGET0,      /* first byte of the target: '/' (origin-form only) */
-    GW_FR_TARGET,       /* the rest of the target, up to one SP */
-    GW_FR_VERSION,      /* "HTTP/1.0" or "HTTP/1.1", then CR */
-    GW_FR_RL_LF,        /* CR after the version: LF must follow */
-    GW_FR_LINE,         /* start of a field line, or the CR of the blank line */
-    GW_FR_NAME,         /* field name (token) up to ':' */
-    GW_FR_VALUE,        /* field value up to CR */
-    GW_FR_VALUE_LF,     /* CR after a value: LF must follow */
-    GW_FR_END_LF,       /* CR of the blank line: LF ends the head or the trailers */
-    GW_FR_BODY,         /* Content-Length body: left bytes, skipped */
-    GW_FR_CHUNK_SIZE0,  /* first hex digit of a chunk size */
-    GW_FR_CHUNK_SIZE,   /* more hex digits */
-    GW_FR_CHUNK_BWS,    /* white space after the size: ';' must follow */
-    GW_FR_CHUNK_EXT,    /* chunk extensions up to CR */
-    GW_FR_CHUNK_LF,     /* CR of a chunk line: LF must follow */
-    GW_FR_CHUNK_DATA,   /* chunk data: left bytes, skipped */
-    GW_FR_DATA_CR,      /* CRLF after chunk data */
+    GW_FR_START,       /* before a request line: CRLF pairs are skipped */
+    GW_FR_START_LF,    /* CR seen before a request line: LF must follow */
+    GW_FR_METHOD,      /* method token, up to one SP */
+    GW_FR_TARGET0,     /* first byte of the target: '/' (origin-form only) */
+    GW_FR_TARGET,      /* the rest of the target, up to one SP */
+    GW_FR_VERSION,     /* "HTTP/1.0" or "HTTP/1.1", then CR */
+    GW_FR_RL_LF,       /* CR after the version: LF must follow */
+    GW_FR_LINE,        /* start of a field line, or the CR of the blank line */
+    GW_FR_NAME,        /* field name (token) up to ':' */
+    GW_FR_VALUE,       /* field value up to CR */
+    GW_FR_VALUE_LF,    /* CR after a value: LF must follow */
+    GW_FR_END_LF,      /* CR of the blank line: LF ends the head or the trailers */
+    GW_FR_BODY,        /* Content-Length body: left bytes, skipped */
+    GW_FR_CHUNK_SIZE0, /* first hex digit of a chunk size */
+    GW_FR_CHUNK_SIZE,  /* more hex digits */
+    GW_FR_CHUNK_BWS,   /* white space after the size: ';' must follow */
+    GW_FR_CHUNK_EXT,   /* chunk extensions up to CR */
+    GW_FR_CHUNK_LF,    /* CR of a chunk line: LF must follow */
+    GW_FR_CHUNK_DATA,  /* chunk data: left bytes, skipped */
+    GW_FR_DATA_CR,     /* CRLF after chunk data */
     GW_FR_DATA_LF,
 };
 
 /* What gw_framing_scan stopped at. */
 enum gw_framing_stop {
-    GW_FRAMING_MORE,     /* all of the input is fine; the current part goes on */
-    GW_FRAMING_HEAD,     /* a head ends at *used: call gw_framing_body, or
+    GW_FRAMING_MORE,    /* all of the input is fine; the current part goes on */
+    GW_FRAMING_HEAD,    /* a head ends at *used: call gw_framing_body, or
                             gw_framing_reset if the message has no body */
-    GW_FRAMING_MESSAGE,  /* a message (body, or trailers) ends at *used:
+    GW_FRAMING_MESSAGE, /* a message (body, or trailers) ends at *used:
                             gw_framing_reset before the next one */
-    GW_FRAMING_ERROR,    /* status and why are set; the scanner is done */
+    GW_FRAMING_ERROR,   /* status and why are set; the scanner is done */
 };
 
 /* Embedded in its owner (http.c); the fields are the scanner's own, except
  * status and why, which may be read after GW_FRAMING_ERROR. */
 struct gw_framing {
-    int state;                 /* enum gw_framing_state */
-    bool trailer;              /* scanning trailers, not a head */
-    uint8_t index;             /* bytes of the method / version seen */
-    size_t bytes;              /* bytes of this head, trailer or chunk line */
-    uint64_t left;             /* body or chunk data bytes still to skip */
-    uint64_t chunk;            /* size of the chunk being read */
-    uint64_t total;            /* sum of the chunk sizes of this message */
-    size_t max_head;           /* limit on a head, and on trailers (bytes) */
-    size_t max_body;           /* limit on the sum of the chunk sizes (bytes) */
-    int status;                /* 400, 413 or 431 after GW_FRAMING_ERROR */
-    const char *why;           /* static reason after GW_FRAMING_ERROR */
+    int state;       /* enum gw_framing_state */
+    bool trailer;    /* scanning trailers, not a head */
+    uint8_t index;   /* bytes of the method / version seen */
+    size_t bytes;    /* bytes of this head, trailer or chunk line */
+    uint64_t left;   /* body or chunk data bytes still to skip */
+    uint64_t chunk;  /* size of the chunk being read */
+    uint64_t total;  /* sum of the chunk sizes of this message */
+    size_t max_head; /* limit on a head, and on trailers (bytes) */
+    size_t max_body; /* limit on the sum of the chunk sizes (bytes) */
+    int status;      /* 400, 413 or 431 after GW_FRAMING_ERROR */
+    const char *why; /* static reason after GW_FRAMING_ERROR */
 };
 
 /* Back to the start of a request: after a message, or after a head whose
@@ -167,7 +167,6 @@ static inline void gw_framing_body(struct gw_framing *f, bool chunked, uint64_t 
  * end of the input (GW_FRAMING_MORE, *used = len). The outcome and the
  * offsets do not depend on how the input is cut into calls. Must not be
  * called again after GW_FRAMING_ERROR. d is borrowed. */
-enum gw_framing_stop gw_framing_scan(struct gw_framing *f, const char *d, size_t len,
-                                     size_t *used);
+enum gw_framing_stop gw_framing_scan(struct gw_framing *f, const char *d, size_t len, size_t *used);
 
 #endif

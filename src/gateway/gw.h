@@ -23,15 +23,15 @@ struct gw_server;
 struct gw_state {
     struct event_base *base;
     const struct gw_config *cfg;
-    char id[PC_UUID_LEN + 1];       /* gateway id: this process' reply channel name */
-    char reply_channel[128];        /* "<prefix>:reply:<id>" */
-    char register_channel[96];      /* "<prefix>:register" */
-    char discover_channel[96];      /* "<prefix>:discover" */
+    char id[PC_UUID_LEN + 1];  /* gateway id: this process' reply channel name */
+    char reply_channel[128];   /* "<prefix>:reply:<id>" */
+    char register_channel[96]; /* "<prefix>:register" */
+    char discover_channel[96]; /* "<prefix>:discover" */
     gw_router *router;
     struct gw_registry *registry;
     struct gw_bus *bus;
     struct gw_server *server;
-    bool draining;                  /* SIGTERM seen: finish in-flight, then exit */
+    bool draining; /* SIGTERM seen: finish in-flight, then exit */
 };
 
 extern struct gw_state gw;

@@ -8,7 +8,7 @@
 #include "buf.h"
 #include "wire.h"
 
-#define GW_REQUEST_ID_MAX 128   /* bytes of a client-supplied x-request-id */
+#define GW_REQUEST_ID_MAX 128 /* bytes of a client-supplied x-request-id */
 
 /* True if s[0..n) may be used as a request id: 1..128 visible ASCII chars. */
 bool gw_request_id_is_valid(const char *s, size_t n);

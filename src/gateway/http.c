@@ -29,27 +29,27 @@
 #include "names.h"
 #include "xalloc.h"
 
-#define GW_HTTP_MAX_HEADERS 256   /* header lines per request */
+#define GW_HTTP_MAX_HEADERS 256 /* header lines per request */
 
 struct gw_http {
     http_parser p;
     struct gw_http_sink sink;
     struct gw_http_limits lim;
-    struct gw_req *cur;            /* request being parsed */
-    size_t head_bytes;             /* target + header bytes seen for cur */
-    bool in_value;                 /* last header callback was a value */
+    struct gw_req *cur; /* request being parsed */
+    size_t head_bytes;  /* target + header bytes seen for cur */
+    bool in_value;      /* last header callback was a value */
     bool in_message;
-    bool head_valid;               /* cur's head passed every check (its headers are usable) */
+    bool head_valid; /* cur's head passed every check (its headers are usable) */
     bool in_body;
-    int err_status;                /* set by a callback that failed the parse */
+    int err_status; /* set by a callback that failed the parse */
     const char *err_why;
-    int content_lengths;           /* Content-Length headers seen */
+    int content_lengths; /* Content-Length headers seen */
     bool te_seen;
-    bool chunked;                  /* framing of cur, from on_headers_complete */
+    bool chunked; /* framing of cur, from on_headers_complete */
     uint64_t content_length;
-    bool msg_done;                 /* on_message_complete ran (and paused) */
-    bool user_paused;              /* gw_http_pause(true) in effect */
-    struct gw_framing fr;          /* checks every byte before the parser sees it */
+    bool msg_done;        /* on_message_complete ran (and paused) */
+    bool user_paused;     /* gw_http_pause(true) in effect */
+    struct gw_framing fr; /* checks every byte before the parser sees it */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -106,10 +106,10 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
     struct gw_req *r = h->cur;
     struct gw_hdr *hd;
 
-    if (h->in_body) return 0;              /* a trailer: checked by the scanner, dropped */
+    if (h->in_body) return 0; /* a trailer: checked by the scanner, dropped */
     if (count_head(h, n)) return -1;
-    if (r->nhdrs == 0 || h->in_value) {    /* a new header (a name may come in pieces) */
-        if (count_head(h, 4)) return -1;   /* ": " and CRLF */
+    if (r->nhdrs == 0 || h->in_value) {  /* a new header (a name may come in pieces) */
+        if (count_head(h, 4)) return -1; /* ": " and CRLF */
         if (r->nhdrs == GW_HTTP_MAX_HEADERS) return fail(h, 431, "too many header lines");
         if (r->nhdrs == r->hdrs_cap) {
             uint32_t cap = r->hdrs_cap ? r->hdrs_cap * 2 : 16;
@@ -145,7 +145,7 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
     struct gw_req *r = h->cur;
     struct gw_hdr *hd;
 
-    if (h->in_body) return 0;              /* a trailer */
+    if (h->in_body) return 0; /* a trailer */
     hd = &r->hdrs[r->nhdrs - 1];
     if (count_head(h, n)) return -1;
     if (!h->in_value) {
@@ -242,11 +242,10 @@ static int on_headers_complete(http_parser *p)
     h->chunked = chunked;
     h->content_length = chunked ? 0 : cl;
 
-    for (r->path_len = 0; r->path_len < r->target_len && target[r->path_len] != '?';)
-        r->path_len++;
+    for (r->path_len = 0; r->path_len < r->target_len && target[r->path_len] != '?';) r->path_len++;
     {
         const char *m = http_method_str((enum http_method)p->method);
-        size_t ml = strlen(m);   /* at most 11 ("UNSUBSCRIBE"); no printf per request */
+        size_t ml = strlen(m); /* at most 11 ("UNSUBSCRIBE"); no printf per request */
         if (ml >= sizeof r->method) ml = sizeof r->method - 1;
         memcpy(r->method, m, ml);
         r->method[ml] = '\0';
@@ -338,8 +337,7 @@ static void parser_failed(struct gw_http *h, enum http_errno e)
         fail(h, 400, http_errno_description(e));
 }
 
-size_t gw_http_feed(struct gw_http *h, const char *data, size_t len, int *status,
-                    const char **why)
+size_t gw_http_feed(struct gw_http *h, const char *data, size_t len, int *status, const char **why)
 {
     size_t pos = 0;
 
@@ -362,12 +360,13 @@ size_t gw_http_feed(struct gw_http *h, const char *data, size_t len, int *status
         }
         if (h->msg_done) {
             h->msg_done = false;
-            if (n != span || stop == GW_FRAMING_MORE) {   /* the parser ended it elsewhere */
+            if (n != span || stop == GW_FRAMING_MORE) { /* the parser ended it elsewhere */
                 parser_failed(h, HPE_OK);
                 break;
             }
             gw_framing_reset(&h->fr);
-            if (h->p.upgrade) return len;   /* Upgrade: we do not tunnel; the request
+            if (h->p.upgrade)
+                return len; /* Upgrade: we do not tunnel; the request
                                                went as non-keep-alive, the rest is dropped */
             if (!h->user_paused) http_parser_pause(&h->p, 0);
             continue;
@@ -376,7 +375,7 @@ size_t gw_http_feed(struct gw_http *h, const char *data, size_t len, int *status
             parser_failed(h, e);
             break;
         }
-        if (stop == GW_FRAMING_HEAD) {   /* headers done, a body follows: framing from the head */
+        if (stop == GW_FRAMING_HEAD) { /* headers done, a body follows: framing from the head */
             if (!h->in_body) {
                 parser_failed(h, e);
                 break;
@@ -404,4 +403,3 @@ const struct gw_req *gw_http_current(const struct gw_http *h)
 {
     return h->cur != NULL && h->head_valid ? h->cur : NULL;
 }
-

@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 #include "req.h"
-#include "response.h"   /* for callers that write responses through http.h; new code
+#include "response.h" /* for callers that write responses through http.h; new code
                            includes response.h itself */
 
 struct gw_http;
@@ -15,7 +15,7 @@ struct gw_http;
 /* What the parser reports to its connection (implemented in conn.c). */
 struct gw_http_sink {
     void *ctx;
-    void (*on_begin)(void *ctx);                       /* first byte of a request */
+    void (*on_begin)(void *ctx); /* first byte of a request */
     /* Headers complete. Return 0 to go on, or a status (413, 400) to stop. */
     int (*on_head)(void *ctx, struct gw_req *req);
     /* The whole request is in; the sink owns req from here. */
@@ -23,8 +23,8 @@ struct gw_http_sink {
 };
 
 struct gw_http_limits {
-    size_t max_header_bytes;    /* request line + headers */
-    size_t max_body_bytes;      /* after de-chunking */
+    size_t max_header_bytes; /* request line + headers */
+    size_t max_body_bytes;   /* after de-chunking */
 };
 
 struct gw_http *gw_http_new(const struct gw_http_sink *sink, const struct gw_http_limits *lim);
@@ -35,8 +35,7 @@ void gw_http_free(struct gw_http *h);
  * *status is set (400, 413, 431) and *why to a short static reason; the
  * connection must answer it and close: the parser is done. data is
  * borrowed: the request keeps copies, nothing points into it afterwards. */
-size_t gw_http_feed(struct gw_http *h, const char *data, size_t len, int *status,
-                    const char **why);
+size_t gw_http_feed(struct gw_http *h, const char *data, size_t len, int *status, const char **why);
 /* Pauses or resumes the parser (called from on_request to stop at a message
  * boundary: pipelining cap, or a non-keep-alive request). */
 void gw_http_pause(struct gw_http *h, bool pause);

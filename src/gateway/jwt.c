@@ -22,11 +22,11 @@
 #include "xalloc.h"
 
 struct gw_jwt_verifier {
-    unsigned char *hs_secret;   /* NULL: HS256 not accepted */
+    unsigned char *hs_secret; /* NULL: HS256 not accepted */
     size_t hs_len;
-    EVP_PKEY *rs_key;           /* NULL: RS256 not accepted */
-    char *issuer;               /* NULL: not checked */
-    char *audience;             /* NULL: not checked */
+    EVP_PKEY *rs_key; /* NULL: RS256 not accepted */
+    char *issuer;     /* NULL: not checked */
+    char *audience;   /* NULL: not checked */
     int leeway_s;
     bool require_exp;
 };
@@ -56,8 +56,8 @@ void gw_jwt_verifier_free(struct gw_jwt_verifier *v)
     free(v);
 }
 
-int gw_jwt_verifier_set_hs256(struct gw_jwt_verifier *v, const void *secret, size_t len,
-                              char *err, size_t errlen)
+int gw_jwt_verifier_set_hs256(struct gw_jwt_verifier *v, const void *secret, size_t len, char *err,
+                              size_t errlen)
 {
     if (len < GW_JWT_HS256_MIN_SECRET) {
         snprintf(err, errlen, "HS256 secret too short (%zu bytes, need at least %d)", len,
@@ -74,8 +74,8 @@ int gw_jwt_verifier_set_hs256(struct gw_jwt_verifier *v, const void *secret, siz
     return 0;
 }
 
-int gw_jwt_verifier_set_rs256_pem(struct gw_jwt_verifier *v, const char *pem, size_t len,
-                                  char *err, size_t errlen)
+int gw_jwt_verifier_set_rs256_pem(struct gw_jwt_verifier *v, const char *pem, size_t len, char *err,
+                                  size_t errlen)
 {
     EVP_PKEY *k = NULL;
     OSSL_DECODER_CTX *dctx;
@@ -105,8 +105,8 @@ int gw_jwt_verifier_set_rs256_pem(struct gw_jwt_verifier *v, const char *pem, si
         return -1;
     }
     if (EVP_PKEY_get_bits(k) < GW_JWT_RSA_MIN_BITS) {
-        snprintf(err, errlen, "RS256 public key: %d bits, need at least %d",
-                 EVP_PKEY_get_bits(k), GW_JWT_RSA_MIN_BITS);
+        snprintf(err, errlen, "RS256 public key: %d bits, need at least %d", EVP_PKEY_get_bits(k),
+                 GW_JWT_RSA_MIN_BITS);
         EVP_PKEY_free(k);
         return -1;
     }
@@ -164,7 +164,7 @@ int gw_jwt_b64url_decode(const char *in, size_t n, unsigned char *out, size_t *o
     tmp = pc_xmalloc(padded + 1);
     for (size_t i = 0; i < n; i++) {
         char c = in[i];
-        if (c == '+' || c == '/' || c == '=') {   /* the standard alphabet is not base64url */
+        if (c == '+' || c == '/' || c == '=') { /* the standard alphabet is not base64url */
             free(tmp);
             return -1;
         }
@@ -203,8 +203,8 @@ static bool hs256_ok(const struct gw_jwt_verifier *v, const char *signed_part, s
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int maclen = 0;
 
-    if (HMAC(EVP_sha256(), v->hs_secret, (int)v->hs_len, (const unsigned char *)signed_part, n,
-             mac, &maclen) == NULL)
+    if (HMAC(EVP_sha256(), v->hs_secret, (int)v->hs_len, (const unsigned char *)signed_part, n, mac,
+             &maclen) == NULL)
         return false;
     return maclen == 32 && siglen == 32 && CRYPTO_memcmp(mac, sig, 32) == 0;
 }
@@ -236,8 +236,8 @@ static bool aud_ok(const json_t *aud, const char *want)
 
     if (json_is_string(aud)) return strcmp(json_string_value(aud), want) == 0;
     if (!json_is_array(aud)) return false;
-    json_array_foreach(aud, i, e)
-        if (json_is_string(e) && strcmp(json_string_value(e), want) == 0) return true;
+    json_array_foreach(aud, i, e) if (json_is_string(e) &&
+                                      strcmp(json_string_value(e), want) == 0) return true;
     return false;
 }
 
@@ -250,7 +250,7 @@ static bool sub_ok(const json_t *sub)
     s = json_string_value(sub);
     n = json_string_length(sub);
     if (n == 0 || n > GW_JWT_SUB_MAX) return false;
-    for (size_t i = 0; i < n; i++)          /* it becomes a header value */
+    for (size_t i = 0; i < n; i++) /* it becomes a header value */
         if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) return false;
     return true;
 }
@@ -321,7 +321,7 @@ int gw_jwt_verify(const struct gw_jwt_verifier *v, const char *tok, size_t len, 
     hdr = segment_json(tok, (size_t)(dot1 - tok));
     if (hdr == NULL) goto out;
     alg_s = json_string_value(json_object_get(hdr, "alg"));
-    if (json_object_get(hdr, "crit") != NULL) {   /* extensions we do not understand */
+    if (json_object_get(hdr, "crit") != NULL) { /* extensions we do not understand */
         *why = "unsupported crit header";
         goto out;
     }
@@ -384,8 +384,7 @@ static bool array_has(const json_t *arr, const json_t *want)
 {
     size_t i;
     json_t *e;
-    json_array_foreach(arr, i, e)
-        if (json_equal(e, want)) return true;
+    json_array_foreach(arr, i, e) if (json_equal(e, want)) return true;
     return false;
 }
 
@@ -397,8 +396,7 @@ static bool claim_ok(const char *name, const json_t *have, const json_t *want)
     if (have == NULL) return false;
     if (json_is_array(have)) {
         if (!json_is_array(want)) return array_has(have, want);
-        json_array_foreach(want, i, e)
-            if (!array_has(have, e)) return false;
+        json_array_foreach(want, i, e) if (!array_has(have, e)) return false;
         return true;
     }
     if ((strcmp(name, "scope") == 0 || strcmp(name, "scp") == 0) && json_is_string(have) &&
@@ -424,7 +422,8 @@ bool gw_jwt_claims_satisfy(const json_t *claims, const json_t *required)
 
     if (required == NULL) return true;
     if (!json_is_object(claims)) return false;
-    json_object_foreach((json_t *)required, name, want)
-        if (!claim_ok(name, json_object_get(claims, name), want)) return false;
+    json_object_foreach(
+        (json_t *)required, name,
+        want) if (!claim_ok(name, json_object_get(claims, name), want)) return false;
     return true;
 }

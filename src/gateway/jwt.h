@@ -17,10 +17,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GW_JWT_MAX_BYTES 8192        /* bytes of a token */
-#define GW_JWT_SUB_MAX 255           /* bytes of a "sub" claim */
-#define GW_JWT_HS256_MIN_SECRET 32   /* bytes of an HS256 secret (RFC 7518 §3.2) */
-#define GW_JWT_RSA_MIN_BITS 2048     /* bits of an RS256 public key */
+#define GW_JWT_MAX_BYTES 8192      /* bytes of a token */
+#define GW_JWT_SUB_MAX 255         /* bytes of a "sub" claim */
+#define GW_JWT_HS256_MIN_SECRET 32 /* bytes of an HS256 secret (RFC 7518 §3.2) */
+#define GW_JWT_RSA_MIN_BITS 2048   /* bits of an RS256 public key */
 
 struct gw_jwt_verifier;
 
@@ -30,13 +30,13 @@ void gw_jwt_verifier_free(struct gw_jwt_verifier *v);
 
 /* Accept HS256 with this secret (copied). Returns 0, or -1 if it is shorter
  * than GW_JWT_HS256_MIN_SECRET bytes (err gets the reason). */
-int gw_jwt_verifier_set_hs256(struct gw_jwt_verifier *v, const void *secret, size_t len,
-                              char *err, size_t errlen);
+int gw_jwt_verifier_set_hs256(struct gw_jwt_verifier *v, const void *secret, size_t len, char *err,
+                              size_t errlen);
 /* Accept RS256 with this PEM public key (SubjectPublicKeyInfo or PKCS#1;
  * copied). Returns 0, or -1 when it is not an RSA public key of at least
  * GW_JWT_RSA_MIN_BITS bits (err gets the reason). */
-int gw_jwt_verifier_set_rs256_pem(struct gw_jwt_verifier *v, const char *pem, size_t len,
-                                  char *err, size_t errlen);
+int gw_jwt_verifier_set_rs256_pem(struct gw_jwt_verifier *v, const char *pem, size_t len, char *err,
+                                  size_t errlen);
 /* Optional checks. iss / aud are copied; NULL turns the check off. */
 void gw_jwt_verifier_set_issuer(struct gw_jwt_verifier *v, const char *iss);
 void gw_jwt_verifier_set_audience(struct gw_jwt_verifier *v, const char *aud);
@@ -47,12 +47,12 @@ bool gw_jwt_verifier_is_ready(const struct gw_jwt_verifier *v);
 
 enum gw_jwt_result {
     GW_JWT_OK = 0,
-    GW_JWT_MALFORMED = -1,     /* not three base64url segments of JSON objects */
-    GW_JWT_BAD_ALG = -2,       /* alg missing, "none", or without a configured key */
+    GW_JWT_MALFORMED = -1, /* not three base64url segments of JSON objects */
+    GW_JWT_BAD_ALG = -2,   /* alg missing, "none", or without a configured key */
     GW_JWT_BAD_SIGNATURE = -3,
-    GW_JWT_EXPIRED = -4,       /* exp passed (or missing while required) */
-    GW_JWT_NOT_YET = -5,       /* nbf in the future */
-    GW_JWT_BAD_CLAIMS = -6,    /* iss, aud, sub, or a time claim of the wrong type */
+    GW_JWT_EXPIRED = -4,    /* exp passed (or missing while required) */
+    GW_JWT_NOT_YET = -5,    /* nbf in the future */
+    GW_JWT_BAD_CLAIMS = -6, /* iss, aud, sub, or a time claim of the wrong type */
 };
 
 /* Verifies tok[0..len) at unix time now_s. On GW_JWT_OK *claims (if not

@@ -31,8 +31,8 @@ extern char **environ;
 
 static struct gw_config config;
 static pc_buf discover_msg;
-static int ready_fd = -1;           /* --workers: where this worker reports ready */
-static bool worker_restarted;       /* --workers: a replacement prints no ready line */
+static int ready_fd = -1;     /* --workers: where this worker reports ready */
+static bool worker_restarted; /* --workers: a replacement prints no ready line */
 
 /* ---- bus events ---- */
 
@@ -173,7 +173,7 @@ static int run(void)
         event_add(gauges, &tv);
     }
 
-    if (ready_fd >= 0) {   /* a worker: the parent prints one line for all */
+    if (ready_fd >= 0) { /* a worker: the parent prints one line for all */
         dprintf(ready_fd, "listen=%s admin=%s gateway_id=%s\n", gw_server_listen_addr(gw.server),
                 gw_server_admin_addr(gw.server), gw.id);
         close(ready_fd);
@@ -186,17 +186,17 @@ static int run(void)
 
     event_base_dispatch(gw.base);
     pc_log(PC_LOG_INFO, "main", "stopped");
-    gw_stats_gauges(0, 0);        /* nothing in flight or open any more */
+    gw_stats_gauges(0, 0); /* nothing in flight or open any more */
 
     /* Teardown in dependency order, so that leak checkers see nothing. */
     gw_conn_free_all();
     gw_server_free(gw.server);
-    gw_bus_free(gw.bus);          /* pending PUBLISH callbacks run here */
+    gw_bus_free(gw.bus); /* pending PUBLISH callbacks run here */
     gw_forward_deinit();
-    gw_ratelimit_deinit();        /* after the bus: no rate-limit call is pending */
-    gw_req_pool_free();           /* after everything that may free a request */
+    gw_ratelimit_deinit(); /* after the bus: no rate-limit call is pending */
+    gw_req_pool_free();    /* after everything that may free a request */
     gw_registry_deinit();
-    gw_regpolicy_free(config.reg_policy);   /* wipes the secrets */
+    gw_regpolicy_free(config.reg_policy); /* wipes the secrets */
     config.reg_policy = NULL;
     gw_router_free(gw.router);
     event_free(sigterm);
@@ -235,8 +235,8 @@ int main(int argc, char **argv)
         return 2;
     }
     if (gw_regpolicy_load(&config.reg_policy, config.registration_secret_file,
-                           config.registration_secrets_file, config.route_allowlist_file, err,
-                           sizeof err) != 0) {
+                          config.registration_secrets_file, config.route_allowlist_file, err,
+                          sizeof err) != 0) {
         fprintf(stderr, "portico: %s\n", err);
         return 2;
     }

@@ -51,24 +51,24 @@ static const char gcra_script[] =
 /* State                                                                     */
 /* ------------------------------------------------------------------------ */
 
-static bool shared;                     /* --ratelimit-redis */
-static char key_prefix[80];             /* "<prefix>:rl:" */
+static bool shared;         /* --ratelimit-redis */
+static char key_prefix[80]; /* "<prefix>:rl:" */
 
 struct bucket {
-    TAILQ_ENTRY(bucket) lru;            /* head: least recently used */
+    TAILQ_ENTRY(bucket) lru; /* head: least recently used */
     const struct gw_rl_rule *rule;
     struct gw_rl_bucket b;
     size_t klen;
-    char key[];                         /* route '\0' identity */
+    char key[]; /* route '\0' identity */
 };
 static TAILQ_HEAD(bucket_list, bucket) lru = TAILQ_HEAD_INITIALIZER(lru);
-static pc_map *buckets;                 /* key -> struct bucket */
+static pc_map *buckets; /* key -> struct bucket */
 static struct event *sweep_ev;
-static pc_buf scratch;                  /* keys being built */
+static pc_buf scratch; /* keys being built */
 static uint64_t evictions;
 static struct pc_ratelimit evict_log = {.interval_ms = 10000};
 
-static char script_sha[41];             /* "" until SCRIPT LOAD answered */
+static char script_sha[41]; /* "" until SCRIPT LOAD answered */
 static bool script_loading;
 static struct pc_ratelimit fallback_log = {.interval_ms = 10000};
 
@@ -158,8 +158,9 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     (void)arg;
-    if (n) pc_log(PC_LOG_DEBUG, "ratelimit", "swept %zu idle buckets, %zu left", n,
-                  pc_map_count(buckets));
+    if (n)
+        pc_log(PC_LOG_DEBUG, "ratelimit", "swept %zu idle buckets, %zu left", n,
+               pc_map_count(buckets));
 }
 
 void gw_ratelimit_local(const struct gw_rl_rule *rule, const char *route, const char *identity,
@@ -175,7 +176,7 @@ void gw_ratelimit_local(const struct gw_rl_rule *rule, const char *route, const 
     pc_check(!scratch.oom);
 
     bk = pc_map_get(buckets, scratch.data, scratch.len);
-    if (bk != NULL && bk->rule != rule) {   /* cannot happen while rules are fixed */
+    if (bk != NULL && bk->rule != rule) { /* cannot happen while rules are fixed */
         bucket_drop(bk);
         bk = NULL;
     }
@@ -261,11 +262,10 @@ static bool decide(struct gw_req *r, const struct gw_rl_result *res)
 
     retry_s = ceil_div(res->retry_after_ms, 1000);
     if (retry_s == 0) retry_s = 1;
-    hdr = (struct pc_kv){"retry-after", 11, retry,
-                         (size_t)snprintf(retry, sizeof retry, "%llu",
-                                          (unsigned long long)retry_s)};
-    gw_req_error_hdr(r, 429, "rate_limited", "too many requests for this route; retry later",
-                     &hdr);
+    hdr =
+        (struct pc_kv){"retry-after", 11, retry,
+                       (size_t)snprintf(retry, sizeof retry, "%llu", (unsigned long long)retry_s)};
+    gw_req_error_hdr(r, 429, "rate_limited", "too many requests for this route; retry later", &hdr);
     return false;
 }
 
@@ -282,12 +282,12 @@ static bool decide_rule(struct gw_req *r, const struct gw_rl_rule *rule,
 /* ------------------------------------------------------------------------ */
 
 struct rl_call {
-    struct gw_req *r;                   /* kept alive by r->rl_pending */
+    struct gw_req *r; /* kept alive by r->rl_pending */
     const struct gw_rl_rule *rule;
     gw_ratelimit_cont *cont;
-    bool eval;                          /* sent with the script text */
+    bool eval; /* sent with the script text */
     size_t route_len;
-    char data[];                        /* route '\0' identity '\0' */
+    char data[]; /* route '\0' identity '\0' */
 };
 
 static void on_script_loaded(void *priv, const struct gw_bus_reply *rep)
@@ -309,14 +309,13 @@ static void script_load(void)
     size_t lens[3] = {6, 4, sizeof gcra_script - 1};
 
     if (!shared || !gw_rl_rules_any() || script_loading || gw.bus == NULL) return;
-    if (gw_bus_command(gw.bus, on_script_loaded, NULL, 3, argv, lens) == 0)
-        script_loading = true;
+    if (gw_bus_command(gw.bus, on_script_loaded, NULL, 3, argv, lens) == 0) script_loading = true;
 }
 
 void gw_ratelimit_on_bus_up(void)
 {
-    script_sha[0] = '\0';               /* a new server may not have it */
-    script_loading = false;             /* an old load's callback already ran (NULL) */
+    script_sha[0] = '\0';   /* a new server may not have it */
+    script_loading = false; /* an old load's callback already ran (NULL) */
     script_load();
 }
 
@@ -382,11 +381,11 @@ static void on_call_reply(void *priv, const struct gw_bus_reply *rep)
         script_sha[0] = '\0';
         script_load();
         c->eval = true;
-        if (call_send(c) == 0) return;          /* still pending */
+        if (call_send(c) == 0) return; /* still pending */
         rep = NULL;
     }
     r->rl_pending = false;
-    if (r->conn == NULL) {                      /* orphaned: the client left meanwhile */
+    if (r->conn == NULL) { /* orphaned: the client left meanwhile */
         pc_log(PC_LOG_DEBUG, "ratelimit", "decision for a departed client dropped");
         if (!r->publish_pending) gw_req_free(r);
         goto out;
@@ -408,8 +407,7 @@ out:
 /* API                                                                       */
 /* ------------------------------------------------------------------------ */
 
-enum gw_rl_verdict gw_ratelimit_check(struct gw_req *r, const char *route,
-                                      gw_ratelimit_cont *cont)
+enum gw_rl_verdict gw_ratelimit_check(struct gw_req *r, const char *route, gw_ratelimit_cont *cont)
 {
     const struct gw_rl_rule *rule = gw_ratelimit_rule_for(route);
     char ident[GW_RL_IDENTITY_MAX + 1];

@@ -24,28 +24,28 @@
 #include "config.h"
 #include "req.h"
 
-#define GW_RL_MAX_BUCKETS 100000      /* local buckets (identity x route) kept */
-#define GW_RL_SWEEP_MS 10000          /* period of the idle-bucket sweep, ms */
-#define GW_RL_MAX_RULES 1024          /* rules in --ratelimit-file */
-#define GW_RL_FILE_MAX (1024 * 1024)  /* bytes of --ratelimit-file */
-#define GW_RL_IDENTITY_MAX 256        /* bytes of an identity (longer: truncated) */
-#define GW_RL_RATE_MAX 1000000        /* rate and burst limits */
+#define GW_RL_MAX_BUCKETS 100000     /* local buckets (identity x route) kept */
+#define GW_RL_SWEEP_MS 10000         /* period of the idle-bucket sweep, ms */
+#define GW_RL_MAX_RULES 1024         /* rules in --ratelimit-file */
+#define GW_RL_FILE_MAX (1024 * 1024) /* bytes of --ratelimit-file */
+#define GW_RL_IDENTITY_MAX 256       /* bytes of an identity (longer: truncated) */
+#define GW_RL_RATE_MAX 1000000       /* rate and burst limits */
 
 /* One limit: `burst` requests at once, then one every interval_us. */
 struct gw_rl_rule {
-    char *pattern;           /* exact pattern or prefix (owned); NULL for the default */
-    bool prefix;             /* pattern is a prefix of route patterns */
-    bool unlimited;          /* matching routes are not limited */
-    size_t spec;             /* segments of a prefix (path.h): more wins */
-    uint32_t burst;          /* bucket size, 1..GW_RL_RATE_MAX */
-    uint64_t interval_us;    /* time to earn one token, >= 1 */
-    uint32_t window_s;       /* RateLimit-Policy window: burst * interval, seconds */
+    char *pattern;        /* exact pattern or prefix (owned); NULL for the default */
+    bool prefix;          /* pattern is a prefix of route patterns */
+    bool unlimited;       /* matching routes are not limited */
+    size_t spec;          /* segments of a prefix (path.h): more wins */
+    uint32_t burst;       /* bucket size, 1..GW_RL_RATE_MAX */
+    uint64_t interval_us; /* time to earn one token, >= 1 */
+    uint32_t window_s;    /* RateLimit-Policy window: burst * interval, seconds */
 };
 
 /* A token bucket in integer time units: credit_us / interval_us tokens. */
 struct gw_rl_bucket {
-    uint64_t credit_us;      /* 0..burst * interval_us */
-    uint64_t last_ms;        /* when credit_us was last brought up to date */
+    uint64_t credit_us; /* 0..burst * interval_us */
+    uint64_t last_ms;   /* when credit_us was last brought up to date */
 };
 
 struct gw_rl_result {
@@ -67,15 +67,14 @@ void gw_ratelimit_on_bus_up(void);
 typedef void gw_ratelimit_cont(struct gw_req *r);
 
 enum gw_rl_verdict {
-    GW_RL_CONTINUE = 0,      /* allowed (or not limited): go on forwarding now */
-    GW_RL_HANDLED,           /* answered 429, or cont(r) follows later */
+    GW_RL_CONTINUE = 0, /* allowed (or not limited): go on forwarding now */
+    GW_RL_HANDLED,      /* answered 429, or cont(r) follows later */
 };
 
 /* Checks r against the limit of its route pattern (borrowed, copied when
  * needed). With the shared limiter, cont(r) is called later if r is allowed
  * and its client is still there; it is never called from inside this call. */
-enum gw_rl_verdict gw_ratelimit_check(struct gw_req *r, const char *route,
-                                      gw_ratelimit_cont *cont);
+enum gw_rl_verdict gw_ratelimit_check(struct gw_req *r, const char *route, gw_ratelimit_cont *cont);
 
 /* ---- exposed for the unit tests ---- */
 

@@ -15,7 +15,7 @@
 #include "ratelimit.h"
 #include "xalloc.h"
 
-static struct gw_rl_rule *rules;        /* exact and prefix rules, file order */
+static struct gw_rl_rule *rules; /* exact and prefix rules, file order */
 static size_t nrules;
 static struct gw_rl_rule default_rule;
 static bool have_default;
@@ -49,7 +49,7 @@ const struct gw_rl_rule *gw_ratelimit_rule_for(const char *route)
 
         if (!rule_covers(rule, route)) continue;
         if (!rule->prefix) {
-            best = rule;                /* an exact pattern beats every prefix */
+            best = rule; /* an exact pattern beats every prefix */
             break;
         }
         if (best == NULL || rule->spec > best->spec) best = rule;
@@ -77,7 +77,8 @@ static int rule_parse(json_t *o, bool is_default, struct gw_rl_rule *rule, const
 
     memset(rule, 0, sizeof *rule);
     if (!json_is_object(o)) return pc_errf(err, errlen, "%s: not an object", what);
-    json_object_foreach(o, key, v) {
+    json_object_foreach(o, key, v)
+    {
         if (!is_default && (strcmp(key, "route") == 0 || strcmp(key, "prefix") == 0)) {
             const char *s = json_string_value(v);
             if (s == NULL || s[0] != '/' || strlen(s) != json_string_length(v))
@@ -96,10 +97,14 @@ static int rule_parse(json_t *o, bool is_default, struct gw_rl_rule *rule, const
         } else if (strcmp(key, "per") == 0) {
             per = json_string_value(v);
             if (per == NULL) per = "";
-            if (strcmp(per, "second") == 0) per_us = 1000000;
-            else if (strcmp(per, "minute") == 0) per_us = 60000000;
-            else if (strcmp(per, "hour") == 0) per_us = 3600000000u;
-            else return pc_errf(err, errlen, "%s: \"per\" must be second, minute or hour", what);
+            if (strcmp(per, "second") == 0)
+                per_us = 1000000;
+            else if (strcmp(per, "minute") == 0)
+                per_us = 60000000;
+            else if (strcmp(per, "hour") == 0)
+                per_us = 3600000000u;
+            else
+                return pc_errf(err, errlen, "%s: \"per\" must be second, minute or hour", what);
         } else if (strcmp(key, "unlimited") == 0) {
             if (!json_is_boolean(v))
                 return pc_errf(err, errlen, "%s: \"unlimited\" must be true or false", what);
@@ -126,7 +131,8 @@ static int load_rules(json_t *root, char *err, size_t errlen)
     const char *key;
 
     if (!json_is_object(root)) return pc_errf(err, errlen, "not a JSON object");
-    json_object_foreach(root, key, v) {
+    json_object_foreach(root, key, v)
+    {
         if (strcmp(key, "default") != 0 && strcmp(key, "rules") != 0) {
             return pc_errf(err, errlen, "unknown key \"%.100s\"", key);
         }
@@ -200,11 +206,10 @@ int gw_rl_rules_load(const struct gw_config *cfg, char *err, size_t errlen)
         gw_rl_rules_free();
         return pc_errf(err, errlen, "--ratelimit-burst needs --ratelimit-rps");
     }
-    if (cfg->ratelimit_rps > 0) {       /* the flags replace the file's default */
+    if (cfg->ratelimit_rps > 0) { /* the flags replace the file's default */
         memset(&default_rule, 0, sizeof default_rule);
         rule_set_rate(&default_rule, 1000000, (uint32_t)cfg->ratelimit_rps,
-                      (uint32_t)(cfg->ratelimit_burst ? cfg->ratelimit_burst
-                                                      : cfg->ratelimit_rps));
+                      (uint32_t)(cfg->ratelimit_burst ? cfg->ratelimit_burst : cfg->ratelimit_rps));
         have_default = true;
     }
     return 0;

@@ -15,8 +15,8 @@
 #include "wire.h"
 #include "xalloc.h"
 
-static pc_map *instances;         /* instance id -> struct gw_instance */
-static uint64_t sync_gen;         /* bumped per register message */
+static pc_map *instances; /* instance id -> struct gw_instance */
+static uint64_t sync_gen; /* bumped per register message */
 
 /* Replay defence for signed registration (SPEC §3, docs/security.md).
  * A signed message is refused ("stale") when its ts_ms is more than
@@ -33,12 +33,12 @@ static uint64_t sync_gen;         /* bumped per register message */
  * An exact replay of an instance's latest register is accepted: it is a
  * heartbeat, idempotent, and changes nothing. */
 struct seen {
-    int64_t ts_ms;                /* ts_ms of the last accepted message */
-    uint64_t forget_at_ms;        /* unix ms; 0 while the instance is live */
+    int64_t ts_ms;         /* ts_ms of the last accepted message */
+    uint64_t forget_at_ms; /* unix ms; 0 while the instance is live */
 };
-static pc_map *seen;              /* instance id -> struct seen; signed mode only */
-static uint64_t next_sweep_ms;    /* unix ms of the next sweep of forgotten records */
-#define GW_REG_SWEEP_MS 1000      /* at most one sweep of `seen` per second */
+static pc_map *seen;           /* instance id -> struct seen; signed mode only */
+static uint64_t next_sweep_ms; /* unix ms of the next sweep of forgotten records */
+#define GW_REG_SWEEP_MS 1000   /* at most one sweep of `seen` per second */
 
 /* One rate limiter per reject reason: "logged once per reason with rate
  * limiting" (SPEC §3). */
@@ -305,8 +305,8 @@ static void sync_routes(struct gw_instance *in, const struct pc_register *m)
         struct gw_route *rt;
         if (!gw_regpolicy_route_allowed(gw.cfg->reg_policy, m->service, d->path)) {
             char detail[256];
-            snprintf(detail, sizeof detail, "%s may not own %s %s (route allow-list)",
-                     m->service, d->method, d->path);
+            snprintf(detail, sizeof detail, "%s may not own %s %s (route allow-list)", m->service,
+                     d->method, d->path);
             reject("not_allowed", detail);
             continue;
         }
@@ -516,7 +516,7 @@ static void free_route_cb(void *arg, const char *method, const char *pattern, vo
     struct gw_route **list = arg;
     struct gw_route *rt = value;
     /* Collected first: the router must not change while it is walked. */
-    rt->inst_cap = (size_t)(uintptr_t)*list;   /* reuse a field as the list link */
+    rt->inst_cap = (size_t)(uintptr_t)*list; /* reuse a field as the list link */
     (void)method;
     (void)pattern;
     *list = rt;

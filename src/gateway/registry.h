@@ -20,15 +20,15 @@ struct gw_route;
 struct gw_instance {
     char *id;
     char *service;
-    char *channel;             /* "<prefix>:svc:<id>" */
+    char *channel; /* "<prefix>:svc:<id>" */
     int ttl_ms;
-    int timeout_ms;            /* request deadline for its routes */
-    uint64_t last_heard_ms;    /* monotonic */
-    unsigned inflight;         /* requests sent and not finished */
-    unsigned refs;             /* 1 while registered + 1 per request in flight */
-    bool dead;                 /* dropped: no longer picked */
+    int timeout_ms;         /* request deadline for its routes */
+    uint64_t last_heard_ms; /* monotonic */
+    unsigned inflight;      /* requests sent and not finished */
+    unsigned refs;          /* 1 while registered + 1 per request in flight */
+    bool dead;              /* dropped: no longer picked */
     struct event expiry;
-    struct gw_route **routes;  /* routes this instance announced */
+    struct gw_route **routes; /* routes this instance announced */
     size_t nroutes, routes_cap;
 };
 
@@ -38,8 +38,8 @@ struct gw_route {
     char *owner;               /* service name */
     struct gw_instance **inst; /* live instances serving it */
     size_t ninst, inst_cap;
-    size_t rr;                 /* round-robin cursor for ties */
-    uint64_t seen_gen;         /* register-message generation (route sync) */
+    size_t rr;         /* round-robin cursor for ties */
+    uint64_t seen_gen; /* register-message generation (route sync) */
     struct event grace;
     bool in_grace;
 };

@@ -17,18 +17,18 @@
 
 struct policy_key {
     size_t len;
-    char bytes[];                 /* NUL-terminated */
+    char bytes[]; /* NUL-terminated */
 };
 
 struct policy_allow {
     size_t n;
-    char **prefix;                /* without a trailing '/' ("/" stays "/") */
+    char **prefix; /* without a trailing '/' ("/" stays "/") */
 };
 
 struct gw_regpolicy {
-    struct policy_key *secret;    /* global; NULL = none */
-    pc_map *secrets;              /* service -> struct policy_key *; NULL = no file */
-    pc_map *allow;                /* service -> struct policy_allow *; NULL = no file */
+    struct policy_key *secret; /* global; NULL = none */
+    pc_map *secrets;           /* service -> struct policy_key *; NULL = no file */
+    pc_map *allow;             /* service -> struct policy_allow *; NULL = no file */
 };
 
 /* ------------------------------------------------------------------ freeing */
@@ -99,7 +99,8 @@ static json_t *policy_file(const char *what, const char *path, char *err, size_t
         json_decref(root);
         return NULL;
     }
-    json_object_foreach(root, key, val) {
+    json_object_foreach(root, key, val)
+    {
         if (!pc_service_name_is_valid(key, strlen(key))) {
             pc_json_file_err(what, path, err, errlen, "\"%.80s\" is not a service name", key);
             json_decref(root);
@@ -118,13 +119,13 @@ static int load_secrets(struct gw_regpolicy *p, const char *path, char *err, siz
 
     if (root == NULL) return -1;
     p->secrets = map_new();
-    json_object_foreach(root, key, val) {
+    json_object_foreach(root, key, val)
+    {
         size_t n;
         char *tmp;
         struct policy_key *k;
         if (!json_is_string(val)) {
-            pc_json_file_err(what, path, err, errlen, "the secret of \"%s\" must be a string",
-                             key);
+            pc_json_file_err(what, path, err, errlen, "the secret of \"%s\" must be a string", key);
             goto out;
         }
         n = json_string_length(val);
@@ -156,7 +157,7 @@ static bool prefix_is_valid(const char *s, size_t n)
 {
     if (n == 0 || s[0] != '/' || n > PC_PATTERN_MAX) return false;
     if (n == 1) return true;
-    if (s[n - 1] == '/') n--;            /* "/accounts/" means "/accounts" */
+    if (s[n - 1] == '/') n--; /* "/accounts/" means "/accounts" */
     return pc_pattern_is_valid(s, n) && memchr(s, '{', n) == NULL && memchr(s, '*', n) == NULL;
 }
 
@@ -169,7 +170,8 @@ static int load_allowlist(struct gw_regpolicy *p, const char *path, char *err, s
 
     if (root == NULL) return -1;
     p->allow = map_new();
-    json_object_foreach(root, key, val) {
+    json_object_foreach(root, key, val)
+    {
         struct policy_allow *a;
         size_t i;
         json_t *item;
@@ -182,13 +184,15 @@ static int load_allowlist(struct gw_regpolicy *p, const char *path, char *err, s
         a = pc_xcalloc(1, sizeof *a);
         a->prefix = pc_xcalloc(json_array_size(val) + 1, sizeof *a->prefix);
         pc_check(pc_map_put(p->allow, key, strlen(key), a) == 0);
-        json_array_foreach(val, i, item) {
+        json_array_foreach(val, i, item)
+        {
             const char *s = json_string_value(item);
             size_t n = s ? json_string_length(item) : 0;
             if (s == NULL || strlen(s) != n || !prefix_is_valid(s, n)) {
                 pc_json_file_err(what, path, err, errlen,
                                  "\"%s\": item %zu is not a path prefix like \"/users\" "
-                                 "(literal segments only)", key, i);
+                                 "(literal segments only)",
+                                 key, i);
                 goto out;
             }
             if (n > 1 && s[n - 1] == '/') n--;
@@ -218,9 +222,8 @@ static int load_secret(struct gw_regpolicy *p, const char *path, char *err, size
     return rc;
 }
 
-int gw_regpolicy_load(struct gw_regpolicy **out, const char *secret_file,
-                      const char *secrets_file, const char *allowlist_file, char *err,
-                      size_t errlen)
+int gw_regpolicy_load(struct gw_regpolicy **out, const char *secret_file, const char *secrets_file,
+                      const char *allowlist_file, char *err, size_t errlen)
 {
     struct gw_regpolicy *p;
     bool has_secret = secret_file && secret_file[0];
@@ -247,8 +250,8 @@ bool gw_regpolicy_wants_signature(const struct gw_regpolicy *p)
     return p != NULL && (p->secret != NULL || p->secrets != NULL);
 }
 
-int gw_regpolicy_key(const struct gw_regpolicy *p, const char *service, size_t n,
-                     const void **key, size_t *keylen)
+int gw_regpolicy_key(const struct gw_regpolicy *p, const char *service, size_t n, const void **key,
+                     size_t *keylen)
 {
     const struct policy_key *k = NULL;
 

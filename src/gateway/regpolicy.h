@@ -24,25 +24,24 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define GW_REGPOLICY_FILE_MAX (1024 * 1024)  /* bytes of a secrets or allow-list file */
-#define GW_REGPOLICY_MAX_PREFIXES 1024       /* prefixes per service in an allow-list */
+#define GW_REGPOLICY_FILE_MAX (1024 * 1024) /* bytes of a secrets or allow-list file */
+#define GW_REGPOLICY_MAX_PREFIXES 1024      /* prefixes per service in an allow-list */
 
 struct gw_regpolicy;
 
 /* Loads the files (NULL or "" = not given). Returns 0 with *out set (NULL
  * when no file was given: accept unsigned, allow every route), or -1 with a
  * one-line reason in err naming the file. *out is owned by the caller. */
-int gw_regpolicy_load(struct gw_regpolicy **out, const char *secret_file,
-                      const char *secrets_file, const char *allowlist_file, char *err,
-                      size_t errlen);
-void gw_regpolicy_free(struct gw_regpolicy *p);     /* wipes the secrets; NULL is fine */
+int gw_regpolicy_load(struct gw_regpolicy **out, const char *secret_file, const char *secrets_file,
+                      const char *allowlist_file, char *err, size_t errlen);
+void gw_regpolicy_free(struct gw_regpolicy *p); /* wipes the secrets; NULL is fine */
 
 /* True when registrations must be signed (p may be NULL: false). */
 bool gw_regpolicy_wants_signature(const struct gw_regpolicy *p);
 /* The key service[0..n) must sign with: 0 and *key and *keylen set (borrowed
  * from p), or -1 when the service may not register at all. */
-int gw_regpolicy_key(const struct gw_regpolicy *p, const char *service, size_t n,
-                     const void **key, size_t *keylen);
+int gw_regpolicy_key(const struct gw_regpolicy *p, const char *service, size_t n, const void **key,
+                     size_t *keylen);
 /* True when service may own pattern: no allow-list, or one of the service's
  * prefixes covers it by whole segments (pc_path_covers): "/users" allows
  * "/users", "/users/{id}" and "/users" + "/" + "*", not "/usersx"; "/"

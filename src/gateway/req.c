@@ -18,9 +18,9 @@
 #if defined(__SANITIZE_ADDRESS__)
 #define GW_REQ_POOL_MAX 0
 #else
-#define GW_REQ_POOL_MAX 256         /* requests kept for reuse */
+#define GW_REQ_POOL_MAX 256 /* requests kept for reuse */
 #endif
-#define GW_REQ_KEEP_BYTES 4096      /* a larger buffer is given back on free */
+#define GW_REQ_KEEP_BYTES 4096 /* a larger buffer is given back on free */
 static struct gw_req *req_pool[GW_REQ_POOL_MAX + 1];
 static size_t req_pool_len;
 
@@ -104,12 +104,11 @@ const char *gw_req_header(const struct gw_req *r, const char *lname, size_t *n)
     return NULL;
 }
 
-void gw_req_respond(struct gw_req *r, int status, const char *ctype,
-                    const struct pc_kv *headers, size_t nheaders,
-                    const void *body, size_t body_len)
+void gw_req_respond(struct gw_req *r, int status, const char *ctype, const struct pc_kv *headers,
+                    size_t nheaders, const void *body, size_t body_len)
 {
     struct pc_kv stack[32], *all = stack;
-    char rl[4][32];                     /* RateLimit-* values */
+    char rl[4][32]; /* RateLimit-* values */
     struct gw_conn *c = r->conn;
     struct evbuffer *out;
     bool has_body, close;
@@ -134,8 +133,8 @@ void gw_req_respond(struct gw_req *r, int status, const char *ctype,
             continue;
         all[n++] = headers[i];
     }
-    n += gw_cors_response_headers(r, all + n);   /* keyed by the request's Origin; errors too */
-    if (r->rl_known) {   /* draft-ietf-httpapi-ratelimit-headers; see docs/security.md */
+    n += gw_cors_response_headers(r, all + n); /* keyed by the request's Origin; errors too */
+    if (r->rl_known) { /* draft-ietf-httpapi-ratelimit-headers; see docs/security.md */
         int k[4];
         k[0] = snprintf(rl[0], sizeof rl[0], "%u", (unsigned)r->rl_limit);
         k[1] = snprintf(rl[1], sizeof rl[1], "%u", (unsigned)r->rl_remaining);

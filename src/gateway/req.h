@@ -21,61 +21,61 @@
 struct gw_conn;
 struct gw_instance;
 
-#define GW_AUTH_SUBJECT_MAX 255   /* bytes of a verified JWT "sub" */
-#define GW_AUTH_KEY_ID_MAX 64     /* bytes of an API key id */
-#define GW_ADDR_MAX 46            /* an address as text, NUL included (INET6_ADDRSTRLEN) */
+#define GW_AUTH_SUBJECT_MAX 255 /* bytes of a verified JWT "sub" */
+#define GW_AUTH_KEY_ID_MAX 64   /* bytes of an API key id */
+#define GW_ADDR_MAX 46          /* an address as text, NUL included (INET6_ADDRSTRLEN) */
 
-struct gw_hdr {               /* offsets into gw_req.head */
+struct gw_hdr { /* offsets into gw_req.head */
     uint32_t name_off, name_len, value_off, value_len;
 };
 
 struct gw_req {
-    struct gw_conn *conn;               /* NULL when orphaned */
+    struct gw_conn *conn; /* NULL when orphaned */
     TAILQ_ENTRY(gw_req) queue;
 
     /* -- the parsed request -- */
     char method[24];
-    pc_buf head;                        /* target, then header names and values */
-    uint32_t target_len;                /* target is head.data[0..target_len) */
-    uint32_t path_len;                  /* path is the target up to '?' */
+    pc_buf head;         /* target, then header names and values */
+    uint32_t target_len; /* target is head.data[0..target_len) */
+    uint32_t path_len;   /* path is the target up to '?' */
     struct gw_hdr *hdrs;
     uint32_t nhdrs, hdrs_cap;
     pc_buf body;
-    uint8_t http_minor;                 /* 1.0 or 1.1 */
-    bool keep_alive;                    /* the client's wish (http_should_keep_alive) */
+    uint8_t http_minor; /* 1.0 or 1.1 */
+    bool keep_alive;    /* the client's wish (http_should_keep_alive) */
     bool is_head;
-    bool admin;                         /* from the admin listener: not in the HTTP metrics */
-    char remote_addr[GW_ADDR_MAX];      /* the client's address (its connection's) */
+    bool admin;                    /* from the admin listener: not in the HTTP metrics */
+    char remote_addr[GW_ADDR_MAX]; /* the client's address (its connection's) */
     char request_id[GW_REQUEST_ID_MAX + 1];
-    uint64_t start_ms;                  /* monotonic, when the request was complete */
+    uint64_t start_ms; /* monotonic, when the request was complete */
 
     /* -- the response -- */
-    bool done;                          /* response serialized into out */
-    bool close_after;                   /* close the connection after this response */
+    bool done;        /* response serialized into out */
+    bool close_after; /* close the connection after this response */
     int status;
-    struct evbuffer *out;               /* the serialized response while queued */
+    struct evbuffer *out; /* the serialized response while queued */
 
     /* -- forwarding (forward.c) -- */
     char id[PC_UUID_LEN + 1];
     struct event deadline;
     bool deadline_set;
-    bool in_flight;                     /* in the in-flight table */
-    LIST_ENTRY(gw_req) inflight_link;   /* its bucket there, while in_flight */
-    bool publish_pending;               /* a PUBLISH callback is outstanding */
+    bool in_flight;                   /* in the in-flight table */
+    LIST_ENTRY(gw_req) inflight_link; /* its bucket there, while in_flight */
+    bool publish_pending;             /* a PUBLISH callback is outstanding */
     int tries;
-    uint64_t deadline_ms;               /* unix ms sent to the service */
-    struct gw_instance *inst;           /* referenced while in flight */
-    pc_buf envelope;                    /* kept for PUBLISH=0 retries */
+    uint64_t deadline_ms;     /* unix ms sent to the service */
+    struct gw_instance *inst; /* referenced while in flight */
+    pc_buf envelope;          /* kept for PUBLISH=0 retries */
 
     /* -- verified identity (auth.c), forwarded as x-auth-subject / x-auth-key-id -- */
-    char auth_subject[GW_AUTH_SUBJECT_MAX + 1];   /* JWT "sub"; "" = none */
-    char auth_key_id[GW_AUTH_KEY_ID_MAX + 1];     /* API key id; "" = none */
+    char auth_subject[GW_AUTH_SUBJECT_MAX + 1]; /* JWT "sub"; "" = none */
+    char auth_key_id[GW_AUTH_KEY_ID_MAX + 1];   /* API key id; "" = none */
 
     /* -- rate limiting (ratelimit.c) -- */
-    bool rl_pending;                    /* a shared-limit Redis call is outstanding */
-    bool rl_known;                      /* the response carries the RateLimit-* below */
-    uint32_t rl_limit, rl_remaining;    /* bucket size, requests left after this one */
-    uint32_t rl_reset_s, rl_window_s;   /* seconds until full; the policy's window */
+    bool rl_pending;                  /* a shared-limit Redis call is outstanding */
+    bool rl_known;                    /* the response carries the RateLimit-* below */
+    uint32_t rl_limit, rl_remaining;  /* bucket size, requests left after this one */
+    uint32_t rl_reset_s, rl_window_s; /* seconds until full; the policy's window */
 };
 
 /* Header i's name / value, valid until the request is freed. */
@@ -105,9 +105,8 @@ void gw_req_release(struct gw_req *r);
  * date, the RateLimit-* headers when r->rl_known, and connection as needed. No body for HEAD, 1xx, 204, 304.
  * On an orphaned request only the counters move. r may be freed by this
  * call: the caller must not touch it afterwards. */
-void gw_req_respond(struct gw_req *r, int status, const char *ctype,
-                    const struct pc_kv *headers, size_t nheaders,
-                    const void *body, size_t body_len);
+void gw_req_respond(struct gw_req *r, int status, const char *ctype, const struct pc_kv *headers,
+                    size_t nheaders, const void *body, size_t body_len);
 /* An error response per SPEC §5: {"error","message","request_id"}. */
 void gw_req_error(struct gw_req *r, int status, const char *code, const char *message);
 /* Same with one extra header (e.g. Allow). */

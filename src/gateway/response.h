@@ -19,8 +19,7 @@
  * borrowed. Aborts only if the buffer cannot grow. */
 void gw_http_write_response(struct evbuffer *out, int status, const struct pc_kv *headers,
                             size_t nheaders, size_t content_length, const char *request_id,
-                            bool close, bool http10_keep_alive, const void *body,
-                            size_t body_len);
+                            bool close, bool http10_keep_alive, const void *body, size_t body_len);
 
 /* The reason phrase for status (static; a generic one for unknown codes). */
 const char *gw_http_reason(int status);

@@ -29,7 +29,7 @@
 #include "path.h"
 #include "xalloc.h"
 
-#define GW_ALLOW_MAX 64      /* distinct methods collected for a 405 Allow list */
+#define GW_ALLOW_MAX 64 /* distinct methods collected for a 405 Allow list */
 
 /* ------------------------------------------------------------------ types */
 
@@ -47,28 +47,28 @@ struct method_entry {
 };
 
 struct pattern {
-    char *text;                       /* canonical text, as first added */
-    size_t nnames;                    /* {params}, plus "*" when the last is a wildcard */
+    char *text;    /* canonical text, as first added */
+    size_t nnames; /* {params}, plus "*" when the last is a wildcard */
     struct {
-        const char *name;             /* points into text (or the literal "*") */
+        const char *name; /* points into text (or the literal "*") */
         size_t len;
     } names[PC_PATTERN_MAX_PARAMS + 1];
     size_t nmethods;
     size_t cap;
-    struct method_entry *methods;     /* sorted by name */
+    struct method_entry *methods; /* sorted by name */
 };
 
 struct node {
     enum node_kind kind;
-    pc_map *literals;                 /* decoded segment -> struct node *; NULL until needed */
+    pc_map *literals; /* decoded segment -> struct node *; NULL until needed */
     struct node *param;
     struct node *wild;
-    struct pattern *pat;              /* NULL unless a pattern ends here */
+    struct pattern *pat; /* NULL unless a pattern ends here */
 };
 
 struct gw_router {
     struct node root;
-    size_t count;                     /* (method, pattern) entries */
+    size_t count; /* (method, pattern) entries */
 };
 
 /* ------------------------------------------------------------ allocation */
@@ -105,8 +105,7 @@ static struct node *find_node(const gw_router *r, const char *pattern, size_t pl
     const char *p = pattern, *end = pattern + plen, *seg;
     size_t len;
 
-    while (n != NULL && pc_path_next(&p, end, &seg, &len))
-        n = child_for(n, seg, len);
+    while (n != NULL && pc_path_next(&p, end, &seg, &len)) n = child_for(n, seg, len);
     return (struct node *)n;
 }
 
@@ -120,8 +119,7 @@ static bool node_is_empty(const struct node *n)
 
 static void pattern_free(struct pattern *p)
 {
-    if (p == NULL)
-        return;
+    if (p == NULL) return;
     free(p->methods);
     free(p->text);
     free(p);
@@ -135,28 +133,23 @@ static void node_free(struct node *n)
         const char *key;
         size_t klen;
         void *val;
-        while (pc_map_next(n->literals, &pos, &key, &klen, &val))
-            node_free(val);
+        while (pc_map_next(n->literals, &pos, &key, &klen, &val)) node_free(val);
         pc_map_free(n->literals);
         n->literals = NULL;
     }
-    if (n->param != NULL)
-        node_free(n->param);
-    if (n->wild != NULL)
-        node_free(n->wild);
+    if (n->param != NULL) node_free(n->param);
+    if (n->wild != NULL) node_free(n->wild);
     pattern_free(n->pat);
     n->param = n->wild = NULL;
     n->pat = NULL;
-    if (n->kind != NODE_ROOT)
-        free(n);
+    if (n->kind != NODE_ROOT) free(n);
 }
 
 /* The child of n for a pattern segment, created when missing. */
 static struct node *child_get_or_add(struct node *n, const char *seg, size_t len)
 {
     struct node *c = child_for(n, seg, len);
-    if (c != NULL)
-        return c;
+    if (c != NULL) return c;
     c = pc_xcalloc(1, sizeof(*c));
     c->kind = (enum node_kind)pc_seg_kind(seg, len);
     switch (c->kind) {
@@ -167,8 +160,7 @@ static struct node *child_get_or_add(struct node *n, const char *seg, size_t len
         n->param = c;
         break;
     case NODE_LITERAL:
-        if (n->literals == NULL)
-            n->literals = xmap_new();
+        if (n->literals == NULL) n->literals = xmap_new();
         pc_check(pc_map_put(n->literals, seg, len, c) == 0);
         break;
     default:
@@ -269,43 +261,34 @@ gw_router *gw_router_new(void)
 /* Frees the router and its trie; values are the caller's. NULL is fine. */
 void gw_router_free(gw_router *r)
 {
-    if (r == NULL)
-        return;
+    if (r == NULL) return;
     node_free(&r->root);
     free(r);
 }
 
 /* Number of (method, pattern) entries. */
-size_t gw_router_count(const gw_router *r)
-{
-    return r->count;
-}
+size_t gw_router_count(const gw_router *r) { return r->count; }
 
 /* Adds (method, pattern) -> value; see router.h for the return values. */
 int gw_router_add(gw_router *r, const char *method, const char *pattern, void *value,
                   void **existing)
 {
-    if (method == NULL || pattern == NULL)
-        return -1;
+    if (method == NULL || pattern == NULL) return -1;
     size_t mlen = strlen(method), plen = strlen(pattern);
-    if (!pc_method_is_valid(method, mlen) || !pc_pattern_is_valid(pattern, plen))
-        return -1;
+    if (!pc_method_is_valid(method, mlen) || !pc_pattern_is_valid(pattern, plen)) return -1;
 
     struct node *n = &r->root;
     const char *p = pattern, *end = pattern + plen, *seg;
     size_t len;
-    while (pc_path_next(&p, end, &seg, &len))
-        n = child_get_or_add(n, seg, len);
+    while (pc_path_next(&p, end, &seg, &len)) n = child_get_or_add(n, seg, len);
 
-    if (n->pat == NULL)
-        n->pat = pattern_new(pattern, plen);
+    if (n->pat == NULL) n->pat = pattern_new(pattern, plen);
     struct pattern *pt = n->pat;
 
     bool found;
     size_t i = method_index(pt, method, &found);
     if (found) {
-        if (existing != NULL)
-            *existing = pt->methods[i].value;
+        if (existing != NULL) *existing = pt->methods[i].value;
         return 1;
     }
     if (pt->nmethods == pt->cap) {
@@ -324,14 +307,11 @@ int gw_router_add(gw_router *r, const char *method, const char *pattern, void *v
 /* Value of exactly (method, pattern), param names ignored; NULL if absent. */
 void *gw_router_get(const gw_router *r, const char *method, const char *pattern)
 {
-    if (method == NULL || pattern == NULL)
-        return NULL;
+    if (method == NULL || pattern == NULL) return NULL;
     size_t mlen = strlen(method), plen = strlen(pattern);
-    if (!pc_method_is_valid(method, mlen) || !pc_pattern_is_valid(pattern, plen))
-        return NULL;
+    if (!pc_method_is_valid(method, mlen) || !pc_pattern_is_valid(pattern, plen)) return NULL;
     const struct node *n = find_node(r, pattern, plen);
-    if (n == NULL || n->pat == NULL)
-        return NULL;
+    if (n == NULL || n->pat == NULL) return NULL;
     const struct method_entry *e = method_find(n->pat, method);
     return e ? e->value : NULL;
 }
@@ -346,12 +326,10 @@ static void *remove_below(gw_router *r, struct node *n, const char *p, const cha
     size_t len;
 
     if (!pc_path_next(&p, end, &seg, &len)) {
-        if (n->pat == NULL)
-            return NULL;
+        if (n->pat == NULL) return NULL;
         bool found;
         size_t i = method_index(n->pat, method, &found);
-        if (!found)
-            return NULL;
+        if (!found) return NULL;
         struct pattern *pt = n->pat;
         void *v = pt->methods[i].value;
         memmove(&pt->methods[i], &pt->methods[i + 1],
@@ -366,22 +344,18 @@ static void *remove_below(gw_router *r, struct node *n, const char *p, const cha
     }
 
     struct node *c = child_for(n, seg, len);
-    if (c == NULL)
-        return NULL;
+    if (c == NULL) return NULL;
     void *v = remove_below(r, c, p, end, method);
-    if (node_is_empty(c))
-        child_remove(n, c, seg, len);
+    if (node_is_empty(c)) child_remove(n, c, seg, len);
     return v;
 }
 
 /* Removes (method, pattern); returns its value or NULL. */
 void *gw_router_remove(gw_router *r, const char *method, const char *pattern)
 {
-    if (method == NULL || pattern == NULL)
-        return NULL;
+    if (method == NULL || pattern == NULL) return NULL;
     size_t mlen = strlen(method), plen = strlen(pattern);
-    if (!pc_method_is_valid(method, mlen) || !pc_pattern_is_valid(pattern, plen))
-        return NULL;
+    if (!pc_method_is_valid(method, mlen) || !pc_pattern_is_valid(pattern, plen)) return NULL;
     return remove_below(r, &r->root, pattern, pattern + plen, method);
 }
 
@@ -389,12 +363,12 @@ void *gw_router_remove(gw_router *r, const char *method, const char *pattern)
 
 struct match_ctx {
     const char *method;
-    char *segs;                       /* m->scratch: decoded segments, NUL-ended */
-    size_t total;                     /* bytes used in segs, NULs included */
+    char *segs;   /* m->scratch: decoded segments, NUL-ended */
+    size_t total; /* bytes used in segs, NULs included */
     struct gw_match *m;
-    bool matched_path;                /* some pattern matched the path */
+    bool matched_path; /* some pattern matched the path */
     size_t nallow;
-    const char *allow[GW_ALLOW_MAX];  /* router-owned method names */
+    const char *allow[GW_ALLOW_MAX]; /* router-owned method names */
 };
 
 /* Adds the methods of a pattern that matched the path without the request's
@@ -405,10 +379,8 @@ static void allow_add(struct match_ctx *c, const struct pattern *p)
         const char *name = p->methods[i].name;
         size_t k;
         for (k = 0; k < c->nallow; k++)
-            if (strcmp(c->allow[k], name) == 0)
-                break;
-        if (k == c->nallow && c->nallow < GW_ALLOW_MAX)
-            c->allow[c->nallow++] = name;
+            if (strcmp(c->allow[k], name) == 0) break;
+        if (k == c->nallow && c->nallow < GW_ALLOW_MAX) c->allow[c->nallow++] = name;
     }
 }
 
@@ -426,8 +398,7 @@ static void allow_format(struct match_ctx *c)
         get |= strcmp(c->allow[k], "GET") == 0;
         head |= strcmp(c->allow[k], "HEAD") == 0;
     }
-    if (get && !head && c->nallow < GW_ALLOW_MAX)
-        c->allow[c->nallow++] = "HEAD";
+    if (get && !head && c->nallow < GW_ALLOW_MAX) c->allow[c->nallow++] = "HEAD";
     qsort(c->allow, c->nallow, sizeof(c->allow[0]), cmp_str);
 
     char *out = c->m->allow;
@@ -436,8 +407,7 @@ static void allow_format(struct match_ctx *c)
     for (size_t k = 0; k < c->nallow; k++) {
         size_t n = strlen(c->allow[k]);
         size_t need = (o ? 2 : 0) + n;
-        if (o + need >= cap)
-            break;
+        if (o + need >= cap) break;
         if (o) {
             out[o++] = ',';
             out[o++] = ' ';
@@ -472,8 +442,7 @@ static bool try_pattern(struct match_ctx *c, const struct node *n, size_t np)
     const struct pattern *p = n->pat;
     const struct method_entry *e;
 
-    if (p == NULL)
-        return false;
+    if (p == NULL) return false;
     c->matched_path = true;
     e = method_best(p, c->method);
     if (e == NULL) {
@@ -502,10 +471,8 @@ static bool try_wild(struct match_ctx *c, const struct node *w, size_t off, size
 
     prm->value = c->segs + off;
     prm->value_len = len;
-    if (len == 0)
-        prm->value = "";
-    if (!try_pattern(c, w, np + 1))
-        return false;
+    if (len == 0) prm->value = "";
+    if (!try_pattern(c, w, np + 1)) return false;
     pc_path_rest_join(c->segs, off, c->total);
     return true;
 }
@@ -518,28 +485,25 @@ static bool match_node(struct match_ctx *c, const struct node *n, size_t off, si
     size_t len, next = off;
 
     if (!pc_path_decoded_next(c->segs, c->total, &next, &seg, &len)) {
-        if (try_pattern(c, n, np))
-            return true;
+        if (try_pattern(c, n, np)) return true;
         return n->wild != NULL && try_wild(c, n->wild, off, np);
     }
 
     if (n->literals != NULL) {
         const struct node *child = pc_map_get(n->literals, seg, len);
-        if (child != NULL && match_node(c, child, next, np))
-            return true;
+        if (child != NULL && match_node(c, child, next, np)) return true;
     }
     if (n->param != NULL && len > 0 && np < PC_PATTERN_MAX_PARAMS) {
         c->m->params[np].value = seg;
         c->m->params[np].value_len = len;
-        if (match_node(c, n->param, next, np + 1))
-            return true;
+        if (match_node(c, n->param, next, np + 1)) return true;
     }
     return n->wild != NULL && try_wild(c, n->wild, off, np);
 }
 
 /* Matches a request; see router.h. */
-int gw_router_match(const gw_router *r, const char *method, const char *path,
-                    size_t path_len, struct gw_match *m)
+int gw_router_match(const gw_router *r, const char *method, const char *path, size_t path_len,
+                    struct gw_match *m)
 {
     struct match_ctx c;
 
@@ -555,14 +519,11 @@ int gw_router_match(const gw_router *r, const char *method, const char *path,
     c.nallow = 0;
 
     size_t nsegs;
-    if (path == NULL ||
-        pc_path_decode(path, path_len, c.segs, &c.total, &nsegs) != PC_PATH_OK)
+    if (path == NULL || pc_path_decode(path, path_len, c.segs, &c.total, &nsegs) != PC_PATH_OK)
         return GW_MATCH_BAD_PATH;
-    if (match_node(&c, &r->root, 0, 0))
-        return GW_MATCH_OK;
+    if (match_node(&c, &r->root, 0, 0)) return GW_MATCH_OK;
     m->nparams = 0;
-    if (!c.matched_path)
-        return GW_MATCH_NOT_FOUND;
+    if (!c.matched_path) return GW_MATCH_NOT_FOUND;
     allow_format(&c);
     return GW_MATCH_NO_METHOD;
 }
@@ -580,13 +541,10 @@ static void foreach_node(const struct node *n,
         const char *key;
         size_t klen;
         void *val;
-        while (pc_map_next(n->literals, &pos, &key, &klen, &val))
-            foreach_node(val, fn, ctx);
+        while (pc_map_next(n->literals, &pos, &key, &klen, &val)) foreach_node(val, fn, ctx);
     }
-    if (n->param != NULL)
-        foreach_node(n->param, fn, ctx);
-    if (n->wild != NULL)
-        foreach_node(n->wild, fn, ctx);
+    if (n->param != NULL) foreach_node(n->param, fn, ctx);
+    if (n->wild != NULL) foreach_node(n->wild, fn, ctx);
 }
 
 /* Calls fn for every (method, pattern, value); fn must not change r. */

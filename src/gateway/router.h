@@ -14,37 +14,39 @@
 #include "names.h"
 #include "path.h"
 
-#define GW_ROUTER_MAX_PATH PC_PATH_MAX   /* bytes of a request path matched */
+#define GW_ROUTER_MAX_PATH PC_PATH_MAX /* bytes of a request path matched */
 
 typedef struct gw_router gw_router;
 
 enum gw_match_result {
-    GW_MATCH_OK = 0,          /* value, pattern and params are set */
-    GW_MATCH_NOT_FOUND,       /* no pattern matches the path: 404 */
-    GW_MATCH_NO_METHOD,       /* patterns match, none has the method: 405, see allow */
-    GW_MATCH_BAD_PATH,        /* not starting with '/', dot segment, bad %-escape,
+    GW_MATCH_OK = 0,    /* value, pattern and params are set */
+    GW_MATCH_NOT_FOUND, /* no pattern matches the path: 404 */
+    GW_MATCH_NO_METHOD, /* patterns match, none has the method: 405, see allow */
+    GW_MATCH_BAD_PATH,  /* not starting with '/', dot segment, bad %-escape,
                                  decodes to NUL or invalid UTF-8, too long: 400 */
 };
 
 struct gw_param {
-    const char *name;  size_t name_len;    /* from the pattern (router-owned) */
-    const char *value; size_t value_len;   /* decoded; points into match->scratch */
+    const char *name;
+    size_t name_len; /* from the pattern (router-owned) */
+    const char *value;
+    size_t value_len; /* decoded; points into match->scratch */
 };
 
 struct gw_match {
     void *value;
-    const char *pattern;          /* canonical text as first added (router-owned,
+    const char *pattern; /* canonical text as first added (router-owned,
                                      valid until that route is removed) */
     size_t nparams;
-    struct gw_param params[PC_PATTERN_MAX_PARAMS + 1];   /* '*' is named "*" */
-    char allow[256];              /* GW_MATCH_NO_METHOD: "GET, HEAD, POST" (sorted,
+    struct gw_param params[PC_PATTERN_MAX_PARAMS + 1]; /* '*' is named "*" */
+    char allow[256]; /* GW_MATCH_NO_METHOD: "GET, HEAD, POST" (sorted,
                                      unique; HEAD added where GET is present) */
     char scratch[GW_ROUTER_MAX_PATH + 1];
 };
 
 gw_router *gw_router_new(void);
 void gw_router_free(gw_router *r);
-size_t gw_router_count(const gw_router *r);   /* (method, pattern) entries */
+size_t gw_router_count(const gw_router *r); /* (method, pattern) entries */
 
 /* Adds (method, pattern) -> value. Param names do not count when comparing
  * patterns: "/u/{id}" and "/u/{uid}" are the same pattern.
@@ -62,8 +64,8 @@ void *gw_router_remove(gw_router *r, const char *method, const char *pattern);
  * Method resolution per SPEC §3: exact method beats "*" on the same pattern;
  * HEAD falls back to GET when the pattern has no HEAD route.
  * Returns an enum gw_match_result; m is filled accordingly. */
-int gw_router_match(const gw_router *r, const char *method, const char *path,
-                    size_t path_len, struct gw_match *m);
+int gw_router_match(const gw_router *r, const char *method, const char *path, size_t path_len,
+                    struct gw_match *m);
 
 /* Calls fn for every entry (for the admin listing); order unspecified.
  * fn must not add or remove routes. */

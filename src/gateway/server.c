@@ -41,8 +41,8 @@ static const struct gw_conn_hooks hooks[] = {
     [GW_LISTENER_ADMIN] = {gw_admin_handle, gw_req_release, on_conns_gone},
 };
 
-static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-                      int salen, void *arg)
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                      void *arg)
 {
     enum gw_listener_kind kind = (enum gw_listener_kind)(intptr_t)arg;
     int one = 1;
@@ -127,14 +127,14 @@ static struct evconnlistener *listen_on(const struct gw_hostport *hp, enum gw_li
 struct gw_server *gw_server_new(char *err, size_t errlen)
 {
     struct gw_server *s = pc_xcalloc(1, sizeof *s);
-    s->pub = listen_on(&gw.cfg->listen, GW_LISTENER_PUBLIC, s->pub_addr, sizeof s->pub_addr,
-                       err, errlen);
+    s->pub = listen_on(&gw.cfg->listen, GW_LISTENER_PUBLIC, s->pub_addr, sizeof s->pub_addr, err,
+                       errlen);
     if (s->pub == NULL) goto fail;
     if (gw.cfg->admin_off) {
         snprintf(s->adm_addr, sizeof s->adm_addr, "off");
     } else {
-        s->adm = listen_on(&gw.cfg->admin, GW_LISTENER_ADMIN, s->adm_addr, sizeof s->adm_addr,
-                           err, errlen);
+        s->adm = listen_on(&gw.cfg->admin, GW_LISTENER_ADMIN, s->adm_addr, sizeof s->adm_addr, err,
+                           errlen);
         if (s->adm == NULL) goto fail;
     }
     return s;
@@ -226,8 +226,10 @@ static pid_t spawn(int i, struct gw_config *cfg, bool admin_off, const sigset_t 
     pid_t pid = fork();
     if (pid != 0) return pid;
     sigprocmask(SIG_SETMASK, old, NULL);
-    if (i != 0) cfg->admin_off = true;
-    else cfg->admin_off = admin_off;
+    if (i != 0)
+        cfg->admin_off = true;
+    else
+        cfg->admin_off = admin_off;
     return 0;
 }
 
@@ -308,8 +310,8 @@ int gw_workers_start(struct gw_config *cfg, int *ready_fd, char *err, size_t err
                         if (pids[k] > 0) kill(pids[k], SIGTERM);
                     break;
                 }
-                pc_log(PC_LOG_WARN, "server", "worker %d (pid %d) ended (status %d); restarting",
-                       i, (int)pid, status);
+                pc_log(PC_LOG_WARN, "server", "worker %d (pid %d) ended (status %d); restarting", i,
+                       (int)pid, status);
                 /* At most one restart a second: a worker that keeps dying must
                  * not turn the parent into a fork loop. */
                 if (pc_mono_ms() - last_restart_ms < GW_WORKER_RESTART_MS) {
@@ -319,12 +321,14 @@ int gw_workers_start(struct gw_config *cfg, int *ready_fd, char *err, size_t err
                 last_restart_ms = pc_mono_ms();
                 if ((pids[i] = spawn(i, cfg, admin_off, &old)) == 0) {
                     close(pipefd[0]);
-                    *ready_fd = -1;   /* the ready line was printed already */
+                    *ready_fd = -1; /* the ready line was printed already */
                     free(pids);
                     return i;
                 }
-                if (pids[i] > 0) alive++;
-                else pids[i] = 0;
+                if (pids[i] > 0)
+                    alive++;
+                else
+                    pids[i] = 0;
                 break;
             }
         }
@@ -340,8 +344,8 @@ int gw_workers_start(struct gw_config *cfg, int *ready_fd, char *err, size_t err
                 const char *adm = strstr(line, " admin=");
                 if (adm && strncmp(adm + 7, "off", 3) != 0) {
                     const char *end = strchr(adm + 7, ' ');
-                    const char *colon = memrchr(adm + 7, ':', end ? (size_t)(end - adm - 7)
-                                                                 : strlen(adm + 7));
+                    const char *colon =
+                        memrchr(adm + 7, ':', end ? (size_t)(end - adm - 7) : strlen(adm + 7));
                     if (colon) cfg->admin.port = atoi(colon + 1);
                 }
                 if (ready < n) {
@@ -353,17 +357,17 @@ int gw_workers_start(struct gw_config *cfg, int *ready_fd, char *err, size_t err
                         strncat(ids, id + 11, sizeof ids - strlen(ids) - 1);
                     }
                     if (++ready == n) {
-                        close(reserved);   /* every worker listens: the port is held */
+                        close(reserved); /* every worker listens: the port is held */
                         reserved = -1;
-                        fprintf(stderr, "portico ready %s workers=%d gateway_ids=%s\n", first,
-                                n, ids);
+                        fprintf(stderr, "portico ready %s workers=%d gateway_ids=%s\n", first, n,
+                                ids);
                         fflush(stderr);
                     }
                 }
                 got -= (size_t)(nl + 1 - line);
                 memmove(line, nl + 1, got + 1);
             }
-            if (got == sizeof line - 1) got = 0;   /* an overlong line: dropped */
+            if (got == sizeof line - 1) got = 0; /* an overlong line: dropped */
         }
         if (stopping && alive == 0) break;
     }

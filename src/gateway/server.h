@@ -7,7 +7,7 @@
 
 #include "conn.h"
 
-#define GW_WORKER_RESTART_MS 1000   /* minimum time between two worker restarts */
+#define GW_WORKER_RESTART_MS 1000 /* minimum time between two worker restarts */
 
 struct gw_server;
 

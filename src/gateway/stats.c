@@ -7,7 +7,7 @@
 
 static struct gw_stats own;
 struct gw_stats *gw_stats = &own;
-static struct gw_stats *slots = &own;   /* every worker's, for rendering */
+static struct gw_stats *slots = &own; /* every worker's, for rendering */
 static int nslots = 1;
 
 /* Upper bounds of the duration histogram, seconds. */
@@ -26,9 +26,8 @@ int gw_stats_share(int n)
 {
     void *m = mmap(NULL, (size_t)n * sizeof *slots, PROT_READ | PROT_WRITE,
                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (m == MAP_FAILED)
-        return -1;
-    slots = m;    /* zeroed by the kernel */
+    if (m == MAP_FAILED) return -1;
+    slots = m; /* zeroed by the kernel */
     nslots = n;
     gw_stats = &slots[0];
     return 0;
@@ -36,8 +35,7 @@ int gw_stats_share(int n)
 
 void gw_stats_worker(int i)
 {
-    if (i >= 0 && i < nslots)
-        gw_stats = &slots[i];
+    if (i >= 0 && i < nslots) gw_stats = &slots[i];
     gw_stats->inflight = 0;
     gw_stats->connections = 0;
 }
@@ -73,8 +71,7 @@ void gw_stats_registration(const char *result)
 }
 
 /* One unlabelled sample with its HELP and TYPE lines. */
-static void metric(pc_buf *o, const char *name, const char *type, const char *help,
-                   uint64_t value)
+static void metric(pc_buf *o, const char *name, const char *type, const char *help, uint64_t value)
 {
     pc_buf_printf(o, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name,
                   (unsigned long long)value);
@@ -112,8 +109,9 @@ void gw_stats_render(pc_buf *o, uint64_t instances, uint64_t routes)
             pc_buf_printf(o, "portico_http_requests_total{code=\"%d\"} %llu\n", c,
                           (unsigned long long)v);
 
-    pc_buf_puts(o, "# HELP portico_request_duration_seconds Time from request complete to response.\n"
-                   "# TYPE portico_request_duration_seconds histogram\n");
+    pc_buf_puts(o,
+                "# HELP portico_request_duration_seconds Time from request complete to response.\n"
+                "# TYPE portico_request_duration_seconds histogram\n");
     for (int i = 0; i < GW_STATS_DURATION_BUCKETS; i++) {
         cum += SUM_AT(duration_bucket, i);
         pc_buf_printf(o, "portico_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
@@ -124,14 +122,14 @@ void gw_stats_render(pc_buf *o, uint64_t instances, uint64_t routes)
         __atomic_load(&slots[i].duration_sum_s, &d, __ATOMIC_RELAXED);
         sum_s += d;
     }
-    v = SUM(duration_count);   /* read once: +Inf and _count agree */
+    v = SUM(duration_count); /* read once: +Inf and _count agree */
     pc_buf_printf(o, "portico_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
                   (unsigned long long)v);
     pc_buf_printf(o, "portico_request_duration_seconds_sum %.6f\n", sum_s);
     pc_buf_printf(o, "portico_request_duration_seconds_count %llu\n", (unsigned long long)v);
 
-    metric(o, "portico_inflight_requests", "gauge",
-           "Requests forwarded and not answered yet.", SUM(inflight));
+    metric(o, "portico_inflight_requests", "gauge", "Requests forwarded and not answered yet.",
+           SUM(inflight));
     metric(o, "portico_instances", "gauge", "Live service instances.", instances);
     metric(o, "portico_routes", "gauge", "Routes in the table (including those in grace).", routes);
     metric(o, "portico_connections", "gauge", "Open client connections.", SUM(connections));
@@ -150,8 +148,8 @@ void gw_stats_render(pc_buf *o, uint64_t instances, uint64_t routes)
            SUM(bad_replies));
     metric(o, "portico_redis_reconnects_total", "counter", "Redis reconnections.",
            SUM(redis_reconnects));
-    metric(o, "portico_publish_failovers_total", "counter",
-           "PUBLISH answered 0: instance dropped.", SUM(publish_failovers));
+    metric(o, "portico_publish_failovers_total", "counter", "PUBLISH answered 0: instance dropped.",
+           SUM(publish_failovers));
     metric(o, "portico_connections_refused_total", "counter",
            "Connections refused over --max-connections.", SUM(connections_refused));
 }

@@ -14,16 +14,16 @@
 #define GW_STATS_DURATION_BUCKETS 14
 
 struct gw_stats {
-    uint64_t http_by_code[600];          /* responses by status code */
+    uint64_t http_by_code[600];                          /* responses by status code */
     uint64_t duration_bucket[GW_STATS_DURATION_BUCKETS]; /* non-cumulative */
     uint64_t duration_count;
     double duration_sum_s;
-    uint64_t late_replies;               /* unknown id: late, duplicate, or client gone */
-    uint64_t bad_replies;                /* unmatchable or invalid replies */
+    uint64_t late_replies; /* unknown id: late, duplicate, or client gone */
+    uint64_t bad_replies;  /* unmatchable or invalid replies */
     uint64_t redis_reconnects;
-    uint64_t publish_failovers;          /* PUBLISH answered 0 */
+    uint64_t publish_failovers; /* PUBLISH answered 0 */
     uint64_t connections_accepted;
-    uint64_t connections_refused;        /* over --max-connections */
+    uint64_t connections_refused; /* over --max-connections */
     /* gauges, as last published by the worker (gw_stats_gauges) */
     uint64_t inflight;
     uint64_t connections;

@@ -26,13 +26,13 @@
 #include "redis_ev.h"
 
 enum pt_bus_state {
-    PT_BUS_IDLE,        /* not started, or closed for good */
-    PT_BUS_CONNECTING,  /* contexts created, handshake replies outstanding */
-    PT_BUS_UP,          /* both connections authenticated and answering */
-    PT_BUS_WAITING,     /* down; reconnect timer armed */
+    PT_BUS_IDLE,       /* not started, or closed for good */
+    PT_BUS_CONNECTING, /* contexts created, handshake replies outstanding */
+    PT_BUS_UP,         /* both connections authenticated and answering */
+    PT_BUS_WAITING,    /* down; reconnect timer armed */
 };
 
-#define PUB_KEEP 64   /* publish callback tokens kept for reuse */
+#define PUB_KEEP 64 /* publish callback tokens kept for reuse */
 
 /* What a PUBLISH with a callback carries through hiredis: the caller's
  * callback, and the way back to the bus for the token's reuse. */
@@ -40,25 +40,25 @@ struct pt_pub {
     pt_published_fn *fn;
     void *ud;
     struct pt_bus *bus;
-    struct pt_pub *next;    /* in the bus's free list */
+    struct pt_pub *next; /* in the bus's free list */
 };
 
 struct pt_bus {
     struct event_base *base;
-    portico_service *svc;            /* for logging */
+    portico_service *svc; /* for logging */
     struct pc_redis_addr addr;
-    redisAsyncContext *sub;          /* subscriber connection */
-    redisAsyncContext *cmd;          /* PUBLISH connection */
+    redisAsyncContext *sub; /* subscriber connection */
+    redisAsyncContext *cmd; /* PUBLISH connection */
     enum pt_bus_state state;
-    int handshake_left;              /* PING replies still expected */
-    bool reply_skip;                 /* CLIENT REPLY allowed on cmd: see pt_bus_publish_resp */
+    int handshake_left; /* PING replies still expected */
+    bool reply_skip;    /* CLIENT REPLY allowed on cmd: see pt_bus_publish_resp */
     int backoff_ms;
-    bool closing;                    /* pt_bus_close called: no reconnect */
-    struct event *timer_ev;          /* reconnect delay / connect timeout */
-    struct event *teardown_ev;       /* deferred teardown (never inside hiredis) */
+    bool closing;              /* pt_bus_close called: no reconnect */
+    struct event *timer_ev;    /* reconnect delay / connect timeout */
+    struct event *teardown_ev; /* deferred teardown (never inside hiredis) */
     const struct pt_bus_ops *ops;
     void *ud;
-    struct pt_pub *free_pubs;        /* tokens kept for reuse */
+    struct pt_pub *free_pubs; /* tokens kept for reuse */
     size_t nfree_pubs;
 };
 
@@ -72,10 +72,9 @@ static bool bus_owns(const struct pt_bus *bus, const redisAsyncContext *ac)
 /* Schedules a teardown from the loop (safe inside hiredis callbacks). */
 static void bus_fail(struct pt_bus *bus, const char *why)
 {
-    if (bus->state != PT_BUS_UP && bus->state != PT_BUS_CONNECTING)
-        return;
-    pt_log(bus->svc, bus->state == PT_BUS_UP ? PORTICO_LOG_WARN : PORTICO_LOG_DEBUG,
-           "redis: %s", why);
+    if (bus->state != PT_BUS_UP && bus->state != PT_BUS_CONNECTING) return;
+    pt_log(bus->svc, bus->state == PT_BUS_UP ? PORTICO_LOG_WARN : PORTICO_LOG_DEBUG, "redis: %s",
+           why);
     event_active(bus->teardown_ev, 0, 0);
 }
 
@@ -83,8 +82,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
 {
     struct pt_bus *bus = ac->data;
 
-    if (bus == NULL || status == REDIS_OK)
-        return;
+    if (bus == NULL || status == REDIS_OK) return;
     /* hiredis frees the context right after this callback */
     if (ac == bus->sub)
         bus->sub = NULL;
@@ -100,8 +98,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
     struct pt_bus *bus = ac->data;
 
     (void)status;
-    if (bus == NULL)
-        return;
+    if (bus == NULL) return;
     if (ac == bus->sub)
         bus->sub = NULL;
     else if (ac == bus->cmd)
@@ -117,8 +114,7 @@ static void on_handshake(redisAsyncContext *ac, void *r, void *privdata)
     struct pt_bus *bus = privdata;
     redisReply *reply = r;
 
-    if (!bus_owns(bus, ac))
-        return;
+    if (!bus_owns(bus, ac)) return;
     if (reply == NULL)
         bus_fail(bus, "connection lost during handshake");
     else if (reply->type == REDIS_REPLY_ERROR) {
@@ -136,8 +132,7 @@ static void on_reply_probe(redisAsyncContext *ac, void *r, void *privdata)
     struct pt_bus *bus = privdata;
     redisReply *reply = r;
 
-    if (!bus_owns(bus, ac) || reply == NULL)
-        return;
+    if (!bus_owns(bus, ac) || reply == NULL) return;
     bus->reply_skip = reply->type == REDIS_REPLY_STATUS && strcmp(reply->str, "OK") == 0;
     if (!bus->reply_skip)
         pt_log(bus->svc, PORTICO_LOG_DEBUG,
@@ -150,14 +145,12 @@ static void on_ping(redisAsyncContext *ac, void *r, void *privdata)
     struct pt_bus *bus = privdata;
     redisReply *reply = r;
 
-    if (!bus_owns(bus, ac) || bus->state != PT_BUS_CONNECTING)
-        return;
+    if (!bus_owns(bus, ac) || bus->state != PT_BUS_CONNECTING) return;
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         bus_fail(bus, reply ? reply->str : "connection lost during handshake");
         return;
     }
-    if (--bus->handshake_left > 0)
-        return;
+    if (--bus->handshake_left > 0) return;
     bus->state = PT_BUS_UP;
     bus->backoff_ms = PT_BACKOFF_MIN_MS;
     evtimer_del(bus->timer_ev);
@@ -172,13 +165,10 @@ static void on_sub_reply(redisAsyncContext *ac, void *r, void *privdata)
     redisReply *reply = r;
     redisReply **el;
 
-    if (!bus_owns(bus, ac) || reply == NULL)
-        return;
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3)
-        return;
+    if (!bus_owns(bus, ac) || reply == NULL) return;
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) return;
     el = reply->element;
-    if (el[0]->type != REDIS_REPLY_STRING || el[1]->type != REDIS_REPLY_STRING)
-        return;
+    if (el[0]->type != REDIS_REPLY_STRING || el[1]->type != REDIS_REPLY_STRING) return;
     if (strcmp(el[0]->str, "message") == 0 && el[2]->type == REDIS_REPLY_STRING)
         bus->ops->on_message(bus, bus->ud, el[1]->str, el[1]->len, el[2]->str, el[2]->len);
     else if (strcmp(el[0]->str, "subscribe") == 0)
@@ -191,8 +181,7 @@ static redisAsyncContext *bus_connect_one(struct pt_bus *bus, bool is_cmd)
     const struct pc_redis_addr *a = &bus->addr;
 
     ac = a->is_unix ? redisAsyncConnectUnix(a->path) : redisAsyncConnect(a->host, a->port);
-    if (ac == NULL)
-        return NULL;
+    if (ac == NULL) return NULL;
     if (ac->err) {
         pt_log(bus->svc, PORTICO_LOG_DEBUG, "redis: %s", ac->errstr);
         redisAsyncFree(ac);
@@ -211,10 +200,8 @@ static redisAsyncContext *bus_connect_one(struct pt_bus *bus, bool is_cmd)
         else
             redisAsyncCommand(ac, on_handshake, bus, "AUTH %s", a->password);
     }
-    if (is_cmd && a->db != 0)
-        redisAsyncCommand(ac, on_handshake, bus, "SELECT %d", a->db);
-    if (is_cmd)
-        redisAsyncCommand(ac, on_reply_probe, bus, "CLIENT REPLY ON");
+    if (is_cmd && a->db != 0) redisAsyncCommand(ac, on_handshake, bus, "SELECT %d", a->db);
+    if (is_cmd) redisAsyncCommand(ac, on_reply_probe, bus, "CLIENT REPLY ON");
     redisAsyncCommand(ac, on_ping, bus, "PING");
     return ac;
 }
@@ -246,21 +233,17 @@ static void bus_teardown(struct pt_bus *bus)
     bus->sub = bus->cmd = NULL;
     bus->state = PT_BUS_IDLE;
     evtimer_del(bus->timer_ev);
-    if (s != NULL)
-        redisAsyncFree(s);
-    if (c != NULL)
-        redisAsyncFree(c);
-    if (was_up)
-        bus->ops->on_down(bus, bus->ud);
-    if (bus->closing)
-        return;
+    if (s != NULL) redisAsyncFree(s);
+    if (c != NULL) redisAsyncFree(c);
+    if (was_up) bus->ops->on_down(bus, bus->ud);
+    if (bus->closing) return;
     bus->state = PT_BUS_WAITING;
     tv.tv_sec = bus->backoff_ms / 1000;
     tv.tv_usec = (bus->backoff_ms % 1000) * 1000;
     evtimer_add(bus->timer_ev, &tv);
     pt_log(bus->svc, PORTICO_LOG_DEBUG, "redis: retrying in %d ms", bus->backoff_ms);
-    bus->backoff_ms = bus->backoff_ms * 2 > PT_BACKOFF_MAX_MS ? PT_BACKOFF_MAX_MS
-                                                               : bus->backoff_ms * 2;
+    bus->backoff_ms =
+        bus->backoff_ms * 2 > PT_BACKOFF_MAX_MS ? PT_BACKOFF_MAX_MS : bus->backoff_ms * 2;
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -283,18 +266,15 @@ static void on_teardown(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    if (bus->state == PT_BUS_UP || bus->state == PT_BUS_CONNECTING)
-        bus_teardown(bus);
+    if (bus->state == PT_BUS_UP || bus->state == PT_BUS_CONNECTING) bus_teardown(bus);
 }
 
 struct pt_bus *pt_bus_new(struct event_base *base, portico_service *svc,
-                          const struct pc_redis_addr *addr, const struct pt_bus_ops *ops,
-                          void *ud)
+                          const struct pc_redis_addr *addr, const struct pt_bus_ops *ops, void *ud)
 {
     struct pt_bus *bus = calloc(1, sizeof *bus);
 
-    if (bus == NULL)
-        return NULL;
+    if (bus == NULL) return NULL;
     bus->base = base;
     bus->svc = svc;
     bus->addr = *addr;
@@ -314,15 +294,12 @@ void pt_bus_free(struct pt_bus *bus)
 {
     struct pt_pub *p, *next;
 
-    if (bus == NULL)
-        return;
+    if (bus == NULL) return;
     bus->closing = true;
     if (bus->sub != NULL || bus->cmd != NULL)
-        bus_teardown(bus);   /* pending PUBLISH callbacks run: tokens come back */
-    if (bus->timer_ev != NULL)
-        event_free(bus->timer_ev);
-    if (bus->teardown_ev != NULL)
-        event_free(bus->teardown_ev);
+        bus_teardown(bus); /* pending PUBLISH callbacks run: tokens come back */
+    if (bus->timer_ev != NULL) event_free(bus->timer_ev);
+    if (bus->teardown_ev != NULL) event_free(bus->teardown_ev);
     for (p = bus->free_pubs; p != NULL; p = next) {
         next = p->next;
         free(p);
@@ -332,8 +309,7 @@ void pt_bus_free(struct pt_bus *bus)
 
 int pt_bus_start(struct pt_bus *bus)
 {
-    if (bus->state != PT_BUS_IDLE)
-        return -1;
+    if (bus->state != PT_BUS_IDLE) return -1;
     bus->closing = false;
     bus_connect(bus);
     return 0;
@@ -342,30 +318,24 @@ int pt_bus_start(struct pt_bus *bus)
 void pt_bus_close(struct pt_bus *bus)
 {
     bus->closing = true;
-    if (bus->sub != NULL || bus->cmd != NULL)
-        bus_teardown(bus);
+    if (bus->sub != NULL || bus->cmd != NULL) bus_teardown(bus);
     evtimer_del(bus->timer_ev);
     bus->state = PT_BUS_IDLE;
 }
 
-bool pt_bus_is_up(const struct pt_bus *bus)
-{
-    return bus != NULL && bus->state == PT_BUS_UP;
-}
+bool pt_bus_is_up(const struct pt_bus *bus) { return bus != NULL && bus->state == PT_BUS_UP; }
 
 int pt_bus_subscribe(struct pt_bus *bus, const char *const *channels, size_t n)
 {
     const char *argv[16];
     size_t i, done = 0;
 
-    if (bus->state != PT_BUS_UP)
-        return -1;
+    if (bus->state != PT_BUS_UP) return -1;
     /* in batches: hiredis registers the callback for every channel */
     while (done < n) {
         size_t k = n - done > 15 ? 15 : n - done;
         argv[0] = "SUBSCRIBE";
-        for (i = 0; i < k; i++)
-            argv[i + 1] = channels[done + i];
+        for (i = 0; i < k; i++) argv[i + 1] = channels[done + i];
         if (redisAsyncCommandArgv(bus->sub, on_sub_reply, bus, (int)k + 1, argv, NULL) != REDIS_OK)
             return -1;
         done += k;
@@ -375,10 +345,10 @@ int pt_bus_subscribe(struct pt_bus *bus, const char *const *channels, size_t n)
 
 int pt_bus_unsubscribe(struct pt_bus *bus, const char *channel)
 {
-    if (bus->state != PT_BUS_UP)
-        return -1;
+    if (bus->state != PT_BUS_UP) return -1;
     return redisAsyncCommand(bus->sub, on_sub_reply, bus, "UNSUBSCRIBE %s", channel) == REDIS_OK
-               ? 0 : -1;
+               ? 0
+               : -1;
 }
 
 /* ---- PUBLISH ---- */
@@ -443,32 +413,28 @@ int pt_bus_publish_resp(struct pt_bus *bus, const char *cmd, size_t len, pt_publ
 {
     struct pt_pub *p;
 
-    if (bus->state != PT_BUS_UP)
-        return -1;
+    if (bus->state != PT_BUS_UP) return -1;
     if (fn == NULL && bus->reply_skip) {
         /* Nothing will answer, so no callback is queued: both commands go
          * straight into the output buffer, adjacent, and hiredis' replies
          * queue stays in step with what Redis sends. */
         redisAsyncContext *ac = bus->cmd;
-        if (ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING))
-            return -1;
+        if (ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING)) return -1;
         if (redisAppendFormattedCommand(&ac->c, reply_skip_cmd, sizeof reply_skip_cmd - 1) !=
             REDIS_OK)
-            return -1;   /* out of memory: nothing was added */
+            return -1; /* out of memory: nothing was added */
         if (redisAppendFormattedCommand(&ac->c, cmd, len) != REDIS_OK) {
             /* The SKIP is queued alone and would swallow the answer of the
              * next command: start again on new connections. */
             bus_fail(bus, "out of memory");
             return -1;
         }
-        if (ac->ev.addWrite != NULL)
-            ac->ev.addWrite(ac->ev.data);
+        if (ac->ev.addWrite != NULL) ac->ev.addWrite(ac->ev.data);
         return 0;
     }
     if (fn == NULL)
         return redisAsyncFormattedCommand(bus->cmd, NULL, NULL, cmd, len) == REDIS_OK ? 0 : -1;
-    if ((p = pub_get(bus, fn, ud)) == NULL)
-        return -1;
+    if ((p = pub_get(bus, fn, ud)) == NULL) return -1;
     if (redisAsyncFormattedCommand(bus->cmd, on_published, p, cmd, len) != REDIS_OK) {
         pub_put(bus, p);
         return -1;
@@ -481,18 +447,15 @@ int pt_bus_publish(struct pt_bus *bus, const char *channel, const void *msg, siz
 {
     struct pt_pub *p = NULL;
 
-    if (bus->state != PT_BUS_UP)
-        return -1;
+    if (bus->state != PT_BUS_UP) return -1;
     /* argv form: no format string parsed per message */
     const char *argv[3] = {"PUBLISH", channel, msg};
     size_t lens[3] = {7, strlen(channel), len};
 
-    if (fn != NULL && (p = pub_get(bus, fn, ud)) == NULL)
-        return -1;
+    if (fn != NULL && (p = pub_get(bus, fn, ud)) == NULL) return -1;
     if (redisAsyncCommandArgv(bus->cmd, p != NULL ? on_published : NULL, p, 3, argv, lens) !=
         REDIS_OK) {
-        if (p != NULL)
-            pub_put(bus, p);
+        if (p != NULL) pub_put(bus, p);
         return -1;
     }
     return 0;

@@ -32,7 +32,7 @@
 struct portico_call {
     portico_service *svc;
     char *service, *method, *path, *query;
-    struct pc_kv hdrs[CALL_MAX_HEADERS];    /* names and values owned */
+    struct pc_kv hdrs[CALL_MAX_HEADERS]; /* names and values owned */
     size_t nh;
     char *body;
     size_t body_len;
@@ -44,21 +44,21 @@ struct portico_call {
     char id[PC_UUID_LEN + 1];
     uint64_t deadline_ms;
     int tries;
-    char inst[PC_INSTANCE_MAX + 1];        /* instance of the current try, "" none */
+    char inst[PC_INSTANCE_MAX + 1]; /* instance of the current try, "" none */
     portico_call_fn *cb;
     void *ud;
-    struct event *ev;                      /* deadline, or deferred completion */
+    struct event *ev; /* deadline, or deferred completion */
     int deferred_err;
-    pc_buf msg;                            /* the encoded request */
+    pc_buf msg; /* the encoded request */
     bool encoded;
 };
 
 struct portico_response {
     struct pc_reply_in in;
-    char *body;                            /* in.body plus a NUL */
+    char *body; /* in.body plus a NUL */
 };
 
-struct call_tok {                          /* privdata of a PUBLISH */
+struct call_tok { /* privdata of a PUBLISH */
     portico_service *svc;
     char id[PC_UUID_LEN + 1];
 };
@@ -67,14 +67,12 @@ struct call_tok {                          /* privdata of a PUBLISH */
 
 PORTICO_API void portico_call_free(portico_call *call)
 {
-    if (call == NULL)
-        return;
+    if (call == NULL) return;
     for (size_t i = 0; i < call->nh; i++) {
         free((char *)call->hdrs[i].name);
         free((char *)call->hdrs[i].value);
     }
-    if (call->ev != NULL)
-        event_free(call->ev);
+    if (call->ev != NULL) event_free(call->ev);
     pc_buf_deinit(&call->msg);
     free(call->service);
     free(call->method);
@@ -91,20 +89,17 @@ PORTICO_API portico_call *portico_call_new(portico_service *svc, const char *ser
     const char *q;
     int rc = PORTICO_ERR_INVALID;
 
-    if (svc == NULL || service == NULL || method == NULL || path == NULL)
-        goto fail;
+    if (svc == NULL || service == NULL || method == NULL || path == NULL) goto fail;
     if (!svc->calls_enabled) {
         rc = PORTICO_ERR_STATE;
         goto fail;
     }
     if (!pc_service_name_is_valid(service, strlen(service)) ||
-        !pc_method_is_valid(method, strlen(method)) || strcmp(method, "*") == 0 ||
-        path[0] != '/')
+        !pc_method_is_valid(method, strlen(method)) || strcmp(method, "*") == 0 || path[0] != '/')
         goto fail;
     rc = PORTICO_ERR_NOMEM;
     call = calloc(1, sizeof *call);
-    if (call == NULL)
-        goto fail;
+    if (call == NULL) goto fail;
     pc_buf_init(&call->msg);
     call->svc = svc;
     q = strchr(path, '?');
@@ -117,15 +112,14 @@ PORTICO_API portico_call *portico_call_new(portico_service *svc, const char *ser
         portico_call_free(call);
         goto fail;
     }
-    if (svc->ctx_deadline_ms != 0) {       /* created while handling a request */
+    if (svc->ctx_deadline_ms != 0) { /* created while handling a request */
         call->has_parent = true;
         call->parent_deadline_ms = svc->ctx_deadline_ms;
         memcpy(call->parent_rid, svc->ctx_request_id, sizeof call->parent_rid);
     }
     return call;
 fail:
-    if (err != NULL)
-        *err = rc;
+    if (err != NULL) *err = rc;
     return NULL;
 }
 
@@ -134,8 +128,7 @@ PORTICO_API int portico_call_add_header(portico_call *call, const char *name, co
     char *n, *v;
     size_t nl;
 
-    if (call == NULL || name == NULL || value == NULL)
-        return PORTICO_ERR_INVALID;
+    if (call == NULL || name == NULL || value == NULL) return PORTICO_ERR_INVALID;
     nl = strlen(name);
     if (!pc_header_name_is_valid(name, nl) || !pc_header_value_is_valid(value, strlen(value)) ||
         call->nh == CALL_MAX_HEADERS)
@@ -147,8 +140,7 @@ PORTICO_API int portico_call_add_header(portico_call *call, const char *name, co
         free(v);
         return PORTICO_ERR_NOMEM;
     }
-    for (size_t i = 0; i < nl; i++)
-        n[i] = (char)tolower((unsigned char)n[i]);
+    for (size_t i = 0; i < nl; i++) n[i] = (char)tolower((unsigned char)n[i]);
     if (pc_header_is_hop_by_hop(n, nl)) {
         free(n);
         free(v);
@@ -166,12 +158,10 @@ PORTICO_API int portico_call_set_body(portico_call *call, const void *body, size
 {
     char *copy = NULL;
 
-    if (call == NULL || (body == NULL && len > 0))
-        return PORTICO_ERR_INVALID;
+    if (call == NULL || (body == NULL && len > 0)) return PORTICO_ERR_INVALID;
     if (len > 0) {
         copy = malloc(len);
-        if (copy == NULL)
-            return PORTICO_ERR_NOMEM;
+        if (copy == NULL) return PORTICO_ERR_NOMEM;
         memcpy(copy, body, len);
     }
     free(call->body);
@@ -191,26 +181,24 @@ PORTICO_API int portico_call_set_json(portico_call *call, json_t *value)
     }
     text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
     json_decref(value);
-    if (text == NULL)
-        return PORTICO_ERR_NOMEM;
+    if (text == NULL) return PORTICO_ERR_NOMEM;
     rc = portico_call_set_body(call, text, strlen(text));
     free(text);
-    if (rc == 0)
-        rc = portico_call_add_header(call, "content-type", "application/json");
+    if (rc == 0) rc = portico_call_add_header(call, "content-type", "application/json");
     return rc;
 }
 
 PORTICO_API void portico_call_set_timeout_ms(portico_call *call, int timeout_ms)
 {
     if (call != NULL)
-        call->timeout_ms = timeout_ms < 0 ? 0 : timeout_ms > PC_TIMEOUT_MAX_MS ? PC_TIMEOUT_MAX_MS
-                                                                               : timeout_ms;
+        call->timeout_ms = timeout_ms < 0                   ? 0
+                           : timeout_ms > PC_TIMEOUT_MAX_MS ? PC_TIMEOUT_MAX_MS
+                                                            : timeout_ms;
 }
 
 PORTICO_API void portico_call_set_parent(portico_call *call, const portico_request *parent)
 {
-    if (call == NULL || parent == NULL)
-        return;
+    if (call == NULL || parent == NULL) return;
     call->has_parent = true;
     call->parent_deadline_ms = portico_request_deadline_ms(parent);
     snprintf(call->parent_rid, sizeof call->parent_rid, "%s", portico_request_request_id(parent));
@@ -227,8 +215,7 @@ static void call_finish(portico_call *call, int err, const portico_response *res
     pc_map_del(svc->calls, call->id, strlen(call->id));
     if (call->inst[0] != '\0') {
         struct pt_inst *in = pt_table_inst(&svc->table, call->inst);
-        if (in != NULL && in->inflight > 0)
-            in->inflight--;
+        if (in != NULL && in->inflight > 0) in->inflight--;
     }
     if (err != 0)
         pt_log(svc, PORTICO_LOG_DEBUG, "call %s %s%s to %s: %s", call->method, call->path,
@@ -280,17 +267,16 @@ static int call_encode(portico_call *call, const struct pt_target *tg)
     int rc;
 
     pj = json_object();
-    if (pj == NULL)
-        return PORTICO_ERR_NOMEM;
+    if (pj == NULL) return PORTICO_ERR_NOMEM;
     rc = pt_route_match(tg->routes, tg->nroutes, call->method, call->path, strlen(call->path),
                         &best, pj);
     if (rc != PT_MATCH_OK) {
         json_decref(pj);
         return PORTICO_ERR_NO_ROUTE;
     }
-    json_object_foreach(pj, key, v) {
-        if (np == PC_PATTERN_MAX_PARAMS + 1)
-            break;
+    json_object_foreach(pj, key, v)
+    {
+        if (np == PC_PATTERN_MAX_PARAMS + 1) break;
         params[np].name = key;
         params[np].name_len = strlen(key);
         params[np].value = json_string_value(v);
@@ -299,8 +285,7 @@ static int call_encode(portico_call *call, const struct pt_target *tg)
     }
     memcpy(hdrs, call->hdrs, nh * sizeof *hdrs);
     for (size_t i = 0; i < nh; i++)
-        if (strcmp(hdrs[i].name, "x-request-id") == 0)
-            has_rid = true;
+        if (strcmp(hdrs[i].name, "x-request-id") == 0) has_rid = true;
     if (!has_rid) {
         if (call->parent_rid[0] != '\0')
             hdrs[nh].value = call->parent_rid;
@@ -333,8 +318,7 @@ static int call_encode(portico_call *call, const struct pt_target *tg)
     pc_buf_reset(&call->msg);
     pc_wire_encode_request(&call->msg, &out);
     json_decref(pj);
-    if (call->msg.oom)
-        return PORTICO_ERR_NOMEM;
+    if (call->msg.oom) return PORTICO_ERR_NOMEM;
     call->encoded = true;
     return 0;
 }
@@ -348,19 +332,14 @@ static int call_attempt(portico_call *call)
     struct call_tok *tok;
     int rc;
 
-    if (!pt_bus_is_up(svc->bus))
-        return PORTICO_ERR_BUS;
+    if (!pt_bus_is_up(svc->bus)) return PORTICO_ERR_BUS;
     tg = pt_table_target(&svc->table, call->service);
-    if (tg == NULL)
-        return PORTICO_ERR_NO_INSTANCE;
-    if (!call->encoded && (rc = call_encode(call, tg)) != 0)
-        return rc;
+    if (tg == NULL) return PORTICO_ERR_NO_INSTANCE;
+    if (!call->encoded && (rc = call_encode(call, tg)) != 0) return rc;
     in = pt_table_pick(&svc->table, call->service);
-    if (in == NULL)
-        return PORTICO_ERR_NO_INSTANCE;
+    if (in == NULL) return PORTICO_ERR_NO_INSTANCE;
     tok = malloc(sizeof *tok);
-    if (tok == NULL)
-        return PORTICO_ERR_NOMEM;
+    if (tok == NULL) return PORTICO_ERR_NOMEM;
     tok->svc = svc;
     memcpy(tok->id, call->id, sizeof tok->id);
     if (pt_bus_publish(svc->bus, in->channel, call->msg.data, call->msg.len, on_call_published,
@@ -383,20 +362,17 @@ static void on_call_published(void *ud, long long receivers)
     int rc;
 
     free(tok);
-    if (call == NULL)
-        return; /* already completed */
-    if (receivers < 0) {   /* lost, or Redis refused the PUBLISH */
+    if (call == NULL) return; /* already completed */
+    if (receivers < 0) {      /* lost, or Redis refused the PUBLISH */
         call_finish(call, PORTICO_ERR_BUS, NULL);
         return;
     }
-    if (receivers > 0)
-        return; /* delivered: wait for the reply or the deadline */
+    if (receivers > 0) return; /* delivered: wait for the reply or the deadline */
     /* nobody listens on that channel: the instance is gone */
     pt_log(svc, PORTICO_LOG_INFO, "instance %s of %s is gone; dropping it", call->inst,
            call->service);
     in = pt_table_inst(&svc->table, call->inst);
-    if (in != NULL && in->inflight > 0)
-        in->inflight--;
+    if (in != NULL && in->inflight > 0) in->inflight--;
     pt_table_drop(&svc->table, call->inst);
     call->inst[0] = '\0';
     if (call->tries >= PT_CALL_TRIES) {
@@ -404,8 +380,7 @@ static void on_call_published(void *ud, long long receivers)
         return;
     }
     rc = call_attempt(call);
-    if (rc != 0)
-        call_finish(call, rc, NULL);
+    if (rc != 0) call_finish(call, rc, NULL);
 }
 
 PORTICO_API int portico_call_send(portico_call *call, portico_call_fn *cb, void *ud)
@@ -416,8 +391,7 @@ PORTICO_API int portico_call_send(portico_call *call, portico_call_fn *cb, void 
     int timeout, rc;
     struct timeval tv;
 
-    if (call == NULL)
-        return PORTICO_ERR_INVALID;
+    if (call == NULL) return PORTICO_ERR_INVALID;
     svc = call->svc;
     if (cb == NULL) {
         portico_call_free(call);
@@ -439,8 +413,9 @@ PORTICO_API int portico_call_send(portico_call *call, portico_call_fn *cb, void 
         return PORTICO_ERR_NOMEM;
     }
     tg = pt_table_target(&svc->table, call->service);
-    timeout = call->timeout_ms > 0 ? call->timeout_ms
-            : tg != NULL && tg->timeout_ms > 0 ? tg->timeout_ms : PT_CALL_TIMEOUT_MS;
+    timeout = call->timeout_ms > 0               ? call->timeout_ms
+              : tg != NULL && tg->timeout_ms > 0 ? tg->timeout_ms
+                                                 : PT_CALL_TIMEOUT_MS;
     now = pc_unix_ms();
     deadline = now + (uint64_t)timeout;
     if (call->has_parent && call->parent_deadline_ms < deadline)
@@ -489,8 +464,7 @@ void pt_call_on_reply(portico_service *svc, const char *msg, size_t len)
         if (res.body == NULL) {
             call_finish(call, PORTICO_ERR_NOMEM, NULL);
         } else {
-            if (res.in.body_len > 0)
-                memcpy(res.body, res.in.body, res.in.body_len);
+            if (res.in.body_len > 0) memcpy(res.body, res.in.body, res.in.body_len);
             res.body[res.in.body_len] = '\0';
             call_finish(call, 0, &res);
         }
@@ -502,43 +476,35 @@ void pt_call_on_reply(portico_service *svc, const char *msg, size_t len)
 void pt_calls_fail_all(portico_service *svc, int err)
 {
     size_t pos = 0, kl, n = 0, cap = pc_map_count(svc->calls);
-    char (*ids)[PC_UUID_LEN + 1];
+    char(*ids)[PC_UUID_LEN + 1];
     const char *k;
     void *v;
 
-    if (cap == 0)
-        return;
+    if (cap == 0) return;
     ids = malloc(cap * sizeof *ids);
-    if (ids == NULL)
-        return;
+    if (ids == NULL) return;
     while (n < cap && pc_map_next(svc->calls, &pos, &k, &kl, &v))
         memcpy(ids[n++], ((portico_call *)v)->id, sizeof *ids);
     for (size_t i = 0; i < n; i++) {
         portico_call *call = pc_map_get(svc->calls, ids[i], strlen(ids[i]));
-        if (call != NULL)
-            call_finish(call, err, NULL);
+        if (call != NULL) call_finish(call, err, NULL);
     }
     free(ids);
 }
 
 /* ---- response accessors ---- */
 
-PORTICO_API int portico_response_status(const portico_response *res)
-{
-    return res->in.status;
-}
+PORTICO_API int portico_response_status(const portico_response *res) { return res->in.status; }
 
 PORTICO_API const char *portico_response_header(const portico_response *res, const char *name)
 {
     size_t n = json_array_size(res->in.headers);
 
-    if (name == NULL)
-        return NULL;
+    if (name == NULL) return NULL;
     for (size_t i = 0; i < n; i++) {
         json_t *h = json_array_get(res->in.headers, i);
         const char *hn = json_string_value(json_array_get(h, 0));
-        if (hn != NULL && strcasecmp(hn, name) == 0)
-            return json_string_value(json_array_get(h, 1));
+        if (hn != NULL && strcasecmp(hn, name) == 0) return json_string_value(json_array_get(h, 1));
     }
     return NULL;
 }
@@ -548,30 +514,25 @@ PORTICO_API size_t portico_response_header_count(const portico_response *res)
     return json_array_size(res->in.headers);
 }
 
-PORTICO_API int portico_response_header_at(const portico_response *res, size_t i,
-                                           const char **name, const char **value)
+PORTICO_API int portico_response_header_at(const portico_response *res, size_t i, const char **name,
+                                           const char **value)
 {
     json_t *h = json_array_get(res->in.headers, i);
 
-    if (h == NULL)
-        return PORTICO_ERR_INVALID;
-    if (name != NULL)
-        *name = json_string_value(json_array_get(h, 0));
-    if (value != NULL)
-        *value = json_string_value(json_array_get(h, 1));
+    if (h == NULL) return PORTICO_ERR_INVALID;
+    if (name != NULL) *name = json_string_value(json_array_get(h, 0));
+    if (value != NULL) *value = json_string_value(json_array_get(h, 1));
     return 0;
 }
 
 PORTICO_API const void *portico_response_body(const portico_response *res, size_t *len)
 {
-    if (len != NULL)
-        *len = res->in.body_len;
+    if (len != NULL) *len = res->in.body_len;
     return res->body;
 }
 
 PORTICO_API json_t *portico_response_json(const portico_response *res)
 {
-    if (res->in.body_len == 0)
-        return NULL;
+    if (res->in.body_len == 0) return NULL;
     return json_loadb(res->body, res->in.body_len, JSON_DECODE_ANY, NULL);
 }

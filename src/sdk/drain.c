@@ -8,15 +8,9 @@
 
 #include "internal.h"
 
-void pt_svc_enter(portico_service *svc)
-{
-    svc->depth++;
-}
+void pt_svc_enter(portico_service *svc) { svc->depth++; }
 
-void pt_svc_leave(portico_service *svc)
-{
-    svc->depth--;
-}
+void pt_svc_leave(portico_service *svc) { svc->depth--; }
 
 bool pt_svc_is_drained(const portico_service *svc)
 {
@@ -27,8 +21,6 @@ bool pt_svc_is_drained(const portico_service *svc)
  * deregister is confirmed and nothing is in flight. */
 void pt_svc_check_drained(portico_service *svc)
 {
-    if (svc->state != PT_SVC_STOPPING || !svc->dereg_done)
-        return;
-    if (pt_svc_is_drained(svc))
-        event_active(svc->stop_ev, 0, 0);
+    if (svc->state != PT_SVC_STOPPING || !svc->dereg_done) return;
+    if (pt_svc_is_drained(svc)) event_active(svc->stop_ev, 0, 0);
 }

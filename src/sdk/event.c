@@ -27,8 +27,7 @@ static char *event_channel(const portico_service *svc, const char *topic)
     size_t n = strlen(svc->prefix) + strlen(":event:") + strlen(topic) + 1;
     char *ch = malloc(n);
 
-    if (ch != NULL)
-        snprintf(ch, n, "%s:event:%s", svc->prefix, topic);
+    if (ch != NULL) snprintf(ch, n, "%s:event:%s", svc->prefix, topic);
     return ch;
 }
 
@@ -39,19 +38,14 @@ PORTICO_API int portico_event_publish(portico_service *svc, const char *topic, j
     char *text, *ch;
     int rc = 0;
 
-    if (svc == NULL || !pt_topic_is_valid(topic) || data == NULL)
-        return PORTICO_ERR_INVALID;
-    if (svc->state != PT_SVC_RUNNING && svc->state != PT_SVC_STOPPING)
-        return PORTICO_ERR_STATE;
-    if (!pt_bus_is_up(svc->bus))
-        return PORTICO_ERR_BUS;
-    if (pc_uuid_v4(id) != 0)
-        return PORTICO_ERR_NOMEM;
+    if (svc == NULL || !pt_topic_is_valid(topic) || data == NULL) return PORTICO_ERR_INVALID;
+    if (svc->state != PT_SVC_RUNNING && svc->state != PT_SVC_STOPPING) return PORTICO_ERR_STATE;
+    if (!pt_bus_is_up(svc->bus)) return PORTICO_ERR_BUS;
+    if (pc_uuid_v4(id) != 0) return PORTICO_ERR_NOMEM;
     msg = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:I, s:O}", "v", 1, "type", "event", "id", id,
                     "topic", topic, "source", svc->name, "instance", svc->instance, "ts_ms",
                     (json_int_t)pc_unix_ms(), "data", data);
-    if (msg == NULL)
-        return PORTICO_ERR_NOMEM;
+    if (msg == NULL) return PORTICO_ERR_NOMEM;
     text = json_dumps(msg, JSON_COMPACT);
     json_decref(msg);
     ch = event_channel(svc, topic);
@@ -69,8 +63,7 @@ PORTICO_API int portico_event_publish(portico_service *svc, const char *topic, j
 static bool topic_has_sub(const portico_service *svc, const char *topic, const struct pt_sub *upto)
 {
     for (const struct pt_sub *s = svc->subs; s != NULL && s != upto; s = s->next)
-        if (strcmp(s->topic, topic) == 0)
-            return true;
+        if (strcmp(s->topic, topic) == 0) return true;
     return false;
 }
 
@@ -79,10 +72,8 @@ PORTICO_API int portico_event_subscribe(portico_service *svc, const char *topic,
 {
     struct pt_sub *sub, **tail;
 
-    if (svc == NULL || fn == NULL || !pt_topic_is_valid(topic))
-        return PORTICO_ERR_INVALID;
-    if (svc->state == PT_SVC_STOPPED)
-        return PORTICO_ERR_STATE;
+    if (svc == NULL || fn == NULL || !pt_topic_is_valid(topic)) return PORTICO_ERR_INVALID;
+    if (svc->state == PT_SVC_STOPPED) return PORTICO_ERR_STATE;
     sub = calloc(1, sizeof *sub);
     if (sub == NULL || (sub->topic = strdup(topic)) == NULL) {
         free(sub);
@@ -90,7 +81,8 @@ PORTICO_API int portico_event_subscribe(portico_service *svc, const char *topic,
     }
     sub->fn = fn;
     sub->ud = ud;
-    if (svc->state == PT_SVC_RUNNING && pt_bus_is_up(svc->bus) && !topic_has_sub(svc, topic, NULL)) {
+    if (svc->state == PT_SVC_RUNNING && pt_bus_is_up(svc->bus) &&
+        !topic_has_sub(svc, topic, NULL)) {
         sub->channel = event_channel(svc, topic);
         if (sub->channel != NULL) {
             const char *ch = sub->channel;
@@ -108,11 +100,9 @@ void pt_events_resubscribe(portico_service *svc)
     for (struct pt_sub *s = svc->subs; s != NULL; s = s->next) {
         char *ch;
         const char *c;
-        if (topic_has_sub(svc, s->topic, s))
-            continue;
+        if (topic_has_sub(svc, s->topic, s)) continue;
         ch = event_channel(svc, s->topic);
-        if (ch == NULL)
-            continue;
+        if (ch == NULL) continue;
         c = ch;
         pt_bus_subscribe(svc->bus, &c, 1);
         free(ch);
@@ -132,21 +122,18 @@ void pt_events_free(portico_service *svc)
     svc->subs = NULL;
 }
 
-void pt_event_dispatch(portico_service *svc, const char *topic, size_t topic_len,
-                       const char *msg, size_t len)
+void pt_event_dispatch(portico_service *svc, const char *topic, size_t topic_len, const char *msg,
+                       size_t len)
 {
     struct portico_event ev;
     json_t *root, *v;
     const char *t;
     json_error_t jerr;
 
-    if (svc->state != PT_SVC_RUNNING && svc->state != PT_SVC_STOPPING)
-        return;
-    if (len > PT_EVENT_MAX || !pc_json_depth_is_ok(msg, len, PC_WIRE_MAX_DEPTH))
-        goto bad;
+    if (svc->state != PT_SVC_RUNNING && svc->state != PT_SVC_STOPPING) return;
+    if (len > PT_EVENT_MAX || !pc_json_depth_is_ok(msg, len, PC_WIRE_MAX_DEPTH)) goto bad;
     root = json_loadb(msg, len, 0, &jerr);
-    if (root == NULL)
-        goto bad;
+    if (root == NULL) goto bad;
     v = json_object_get(root, "v");
     t = json_string_value(json_object_get(root, "topic"));
     if (!json_is_integer(v) || json_integer_value(v) != 1 ||
@@ -162,17 +149,14 @@ void pt_event_dispatch(portico_service *svc, const char *topic, size_t topic_len
     ev.source = json_string_value(json_object_get(root, "source"));
     ev.instance = json_string_value(json_object_get(root, "instance"));
     ev.ts_ms = json_is_integer(json_object_get(root, "ts_ms"))
-                   ? (uint64_t)json_integer_value(json_object_get(root, "ts_ms")) : 0;
+                   ? (uint64_t)json_integer_value(json_object_get(root, "ts_ms"))
+                   : 0;
     ev.data = json_object_get(root, "data");
-    if (ev.id == NULL)
-        ev.id = "";
-    if (ev.source == NULL)
-        ev.source = "";
-    if (ev.instance == NULL)
-        ev.instance = "";
+    if (ev.id == NULL) ev.id = "";
+    if (ev.source == NULL) ev.source = "";
+    if (ev.instance == NULL) ev.instance = "";
     for (struct pt_sub *s = svc->subs; s != NULL; s = s->next) {
-        if (strcmp(s->topic, t) != 0)
-            continue;
+        if (strcmp(s->topic, t) != 0) continue;
         pt_svc_enter(svc);
         s->fn(svc, &ev, s->ud);
         pt_svc_leave(svc);
@@ -185,32 +169,14 @@ bad:
                topic);
 }
 
-PORTICO_API const char *portico_event_topic(const portico_event *ev)
-{
-    return ev->topic;
-}
+PORTICO_API const char *portico_event_topic(const portico_event *ev) { return ev->topic; }
 
-PORTICO_API const char *portico_event_id(const portico_event *ev)
-{
-    return ev->id;
-}
+PORTICO_API const char *portico_event_id(const portico_event *ev) { return ev->id; }
 
-PORTICO_API const char *portico_event_source(const portico_event *ev)
-{
-    return ev->source;
-}
+PORTICO_API const char *portico_event_source(const portico_event *ev) { return ev->source; }
 
-PORTICO_API const char *portico_event_instance(const portico_event *ev)
-{
-    return ev->instance;
-}
+PORTICO_API const char *portico_event_instance(const portico_event *ev) { return ev->instance; }
 
-PORTICO_API uint64_t portico_event_ts_ms(const portico_event *ev)
-{
-    return ev->ts_ms;
-}
+PORTICO_API uint64_t portico_event_ts_ms(const portico_event *ev) { return ev->ts_ms; }
 
-PORTICO_API json_t *portico_event_data(const portico_event *ev)
-{
-    return ev->data;
-}
+PORTICO_API json_t *portico_event_data(const portico_event *ev) { return ev->data; }

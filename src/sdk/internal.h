@@ -36,18 +36,18 @@
 struct event;
 struct event_base;
 
-#define PT_BACKOFF_MIN_MS 100        /* first reconnect delay */
-#define PT_BACKOFF_MAX_MS 5000       /* reconnect delay cap */
-#define PT_CONNECT_TIMEOUT_MS 5000   /* connect + handshake */
-#define PT_CALL_TRIES 3              /* PUBLISH==0 retries, tries in all */
-#define PT_CALL_TIMEOUT_MS 5000      /* when neither call nor target sets one */
-#define PT_SWEEP_MS 1000             /* instance table TTL sweep */
-#define PT_EVENT_MAX (1024 * 1024)   /* bytes of one event message */
+#define PT_BACKOFF_MIN_MS 100      /* first reconnect delay */
+#define PT_BACKOFF_MAX_MS 5000     /* reconnect delay cap */
+#define PT_CONNECT_TIMEOUT_MS 5000 /* connect + handshake */
+#define PT_CALL_TRIES 3            /* PUBLISH==0 retries, tries in all */
+#define PT_CALL_TIMEOUT_MS 5000    /* when neither call nor target sets one */
+#define PT_SWEEP_MS 1000           /* instance table TTL sweep */
+#define PT_EVENT_MAX (1024 * 1024) /* bytes of one event message */
 #define PT_TOPIC_MAX 128
 #define PT_PREFIX_MAX 64
-#define PT_STOP_DEREG_WAIT_MS 1000  /* how long stop waits for the deregister PUBLISH */
-#define PT_BUF_KEEP (64 * 1024)      /* reply buffers larger than this are given back */
-#define PT_JSON_MAX_DEPTH 1000       /* nesting of a reply written from a json_t tree */
+#define PT_STOP_DEREG_WAIT_MS 1000 /* how long stop waits for the deregister PUBLISH */
+#define PT_BUF_KEEP (64 * 1024)    /* reply buffers larger than this are given back */
+#define PT_JSON_MAX_DEPTH 1000     /* nesting of a reply written from a json_t tree */
 
 /* ---- log.c ---- */
 void pt_log(portico_service *svc, int level, const char *fmt, ...)
@@ -62,27 +62,26 @@ struct pt_bus_ops {
     void (*on_up)(struct pt_bus *bus, void *ud);
     void (*on_down)(struct pt_bus *bus, void *ud);
     /* a "message" on a subscribed channel; buffers valid during the call */
-    void (*on_message)(struct pt_bus *bus, void *ud, const char *ch, size_t chlen,
-                       const char *msg, size_t len);
+    void (*on_message)(struct pt_bus *bus, void *ud, const char *ch, size_t chlen, const char *msg,
+                       size_t len);
     /* a subscribe confirmation */
     void (*on_subscribed)(struct pt_bus *bus, void *ud, const char *ch, size_t chlen);
 };
 
 /* Redis' answer to a PUBLISH, given to its callback exactly once: the
  * number of subscribers that received the message (>= 0), or one of: */
-#define PT_PUB_LOST (-1)    /* no answer: connection lost, or the bus freed */
-#define PT_PUB_ERROR (-2)   /* Redis answered an error (an ACL refusal, ...) */
+#define PT_PUB_LOST (-1)  /* no answer: connection lost, or the bus freed */
+#define PT_PUB_ERROR (-2) /* Redis answered an error (an ACL refusal, ...) */
 typedef void pt_published_fn(void *ud, long long receivers);
 
 /* NULL when out of memory. Nothing connects before pt_bus_start. */
 struct pt_bus *pt_bus_new(struct event_base *base, portico_service *svc,
-                          const struct pc_redis_addr *addr, const struct pt_bus_ops *ops,
-                          void *ud);
+                          const struct pc_redis_addr *addr, const struct pt_bus_ops *ops, void *ud);
 /* Disconnects (pending PUBLISH callbacks run with PT_PUB_LOST) and frees.
  * NULL is fine. */
 void pt_bus_free(struct pt_bus *bus);
 int pt_bus_start(struct pt_bus *bus);
-void pt_bus_close(struct pt_bus *bus);     /* disconnect for good */
+void pt_bus_close(struct pt_bus *bus); /* disconnect for good */
 bool pt_bus_is_up(const struct pt_bus *bus);
 /* SUBSCRIBE / UNSUBSCRIBE channels on the subscriber connection. 0 or -1. */
 int pt_bus_subscribe(struct pt_bus *bus, const char *const *channels, size_t n);
@@ -101,9 +100,9 @@ int pt_bus_publish_resp(struct pt_bus *bus, const char *cmd, size_t len, pt_publ
 
 enum pt_match_result {
     PT_MATCH_OK = 0,
-    PT_MATCH_NOT_FOUND = -1,   /* no pattern matches the path */
-    PT_MATCH_NO_METHOD = -2,   /* patterns match, none has the method */
-    PT_MATCH_BAD_PATH = -3,    /* what the gateway answers with 400 (pc_path_decode):
+    PT_MATCH_NOT_FOUND = -1, /* no pattern matches the path */
+    PT_MATCH_NO_METHOD = -2, /* patterns match, none has the method */
+    PT_MATCH_BAD_PATH = -3,  /* what the gateway answers with 400 (pc_path_decode):
                                   not starting with '/', dot segment, bad escape,
                                   decoded NUL, invalid UTF-8, over 16 KiB */
 };
@@ -129,7 +128,7 @@ struct pt_inst {
     char *id;
     char *channel;
     char *service;
-    uint64_t last_ms;     /* monotonic, last register heard */
+    uint64_t last_ms; /* monotonic, last register heard */
     int ttl_ms;
     int inflight;
 };
@@ -138,15 +137,15 @@ struct pt_target {
     char *name;
     struct pt_inst **insts;
     size_t ninst, cap;
-    size_t rr;                      /* round-robin cursor */
-    struct pc_route_decl *routes;   /* from the latest register; strings owned */
+    size_t rr;                    /* round-robin cursor */
+    struct pc_route_decl *routes; /* from the latest register; strings owned */
     size_t nroutes;
-    int timeout_ms;                 /* announced, 0 if none */
+    int timeout_ms; /* announced, 0 if none */
 };
 
 struct pt_table {
-    pc_map *targets;    /* service name -> struct pt_target* */
-    pc_map *insts;      /* instance id -> struct pt_inst* */
+    pc_map *targets; /* service name -> struct pt_target* */
+    pc_map *insts;   /* instance id -> struct pt_inst* */
 };
 
 int pt_table_init(struct pt_table *t);
@@ -165,28 +164,28 @@ struct pt_inst *pt_table_pick(struct pt_table *t, const char *service);
 
 /* ---- request.c: a request being served (replies: reply.c) ---- */
 
-#define PT_REQ_KV 48    /* params + headers read in place; more take the full decoder */
+#define PT_REQ_KV 48 /* params + headers read in place; more take the full decoder */
 
 struct portico_request {
-    portico_service *svc;          /* NULL once the service is freed */
-    struct pc_request_view in;     /* every string NUL-terminated */
-    struct pc_request_in full;     /* the full decoder's tree, when the lean reader declined */
-    struct pc_kv *full_kv;         /* params + headers taken from that tree (malloc'd) */
-    unsigned char *full_body;      /* its body plus a NUL */
-    json_t *params_obj;            /* params as an object: our own match, or built on demand */
-    const char *route;             /* pattern that matched, owned by in or svc */
-    char request_id[129];          /* x-request-id or "" */
+    portico_service *svc;      /* NULL once the service is freed */
+    struct pc_request_view in; /* every string NUL-terminated */
+    struct pc_request_in full; /* the full decoder's tree, when the lean reader declined */
+    struct pc_kv *full_kv;     /* params + headers taken from that tree (malloc'd) */
+    unsigned char *full_body;  /* its body plus a NUL */
+    json_t *params_obj;        /* params as an object: our own match, or built on demand */
+    const char *route;         /* pattern that matched, owned by in or svc */
+    char request_id[129];      /* x-request-id or "" */
     int refs;
-    bool pending;                  /* the SDK's reference is still held */
+    bool pending; /* the SDK's reference is still held */
     bool replied, expired;
     struct event *deadline_ev;
     struct portico_request *prev, *next;
-    struct portico_writer {        /* portico_reply_begin's */
-        pc_buf buf;                /* memory lent by the service (its spare) */
-        portico_request *req;      /* NULL when not begun */
+    struct portico_writer {   /* portico_reply_begin's */
+        pc_buf buf;           /* memory lent by the service (its spare) */
+        portico_request *req; /* NULL when not begun */
     } writer;
-    struct pc_kv kv[PT_REQ_KV];    /* the lean reader's params and headers */
-    char text[];                   /* the lean reader's strings (message length + 1) */
+    struct pc_kv kv[PT_REQ_KV]; /* the lean reader's params and headers */
+    char text[];                /* the lean reader's strings (message length + 1) */
 };
 
 void pt_request_dispatch(portico_service *svc, const char *msg, size_t len);
@@ -209,8 +208,8 @@ void pt_call_on_reply(portico_service *svc, const char *msg, size_t len);
 void pt_calls_fail_all(portico_service *svc, int err);
 
 /* ---- event.c ---- */
-void pt_event_dispatch(portico_service *svc, const char *topic, size_t topic_len,
-                       const char *msg, size_t len);
+void pt_event_dispatch(portico_service *svc, const char *topic, size_t topic_len, const char *msg,
+                       size_t len);
 /* SUBSCRIBEs every event channel (after a reconnect). */
 void pt_events_resubscribe(portico_service *svc);
 void pt_events_free(portico_service *svc);
@@ -224,7 +223,7 @@ struct pt_route {
     void *ud;
 };
 
-struct pt_sub {                 /* an event handler */
+struct pt_sub { /* an event handler */
     char *topic;
     char *channel;
     portico_event_fn *fn;
@@ -233,10 +232,10 @@ struct pt_sub {                 /* an event handler */
 };
 
 enum pt_svc_state {
-    PT_SVC_NEW,        /* configuring: routes and options may change */
-    PT_SVC_RUNNING,    /* started: connected or reconnecting */
-    PT_SVC_STOPPING,   /* deregistered; draining requests and calls */
-    PT_SVC_STOPPED,    /* disconnected for good */
+    PT_SVC_NEW,      /* configuring: routes and options may change */
+    PT_SVC_RUNNING,  /* started: connected or reconnecting */
+    PT_SVC_STOPPING, /* deregistered; draining requests and calls */
+    PT_SVC_STOPPED,  /* disconnected for good */
 };
 
 struct portico_service {
@@ -244,24 +243,24 @@ struct portico_service {
     char name[PC_SERVICE_MAX + 1];
     char instance[PC_INSTANCE_MAX + 1];
     char prefix[PT_PREFIX_MAX + 1];
-    char caller_id[40];               /* UUID of the reply channel */
+    char caller_id[40]; /* UUID of the reply channel */
     struct pc_redis_addr addr;
     int ttl_ms, timeout_ms;
     enum pt_svc_state state;
     unsigned char reg_secret[PC_SIGN_SECRET_MAX]; /* HMAC key for register/deregister */
-    size_t reg_secret_len;            /* 0: unsigned messages */
+    size_t reg_secret_len;                        /* 0: unsigned messages */
 
     struct pt_route *routes;
     size_t nroutes;
-    struct pc_route_decl *decls;      /* same routes as wire declarations */
+    struct pc_route_decl *decls; /* same routes as wire declarations */
 
     struct pt_bus *bus;
     struct event *heartbeat_ev;
     struct event *sweep_ev;
-    struct event *stop_ev;            /* deferred: finish a stop */
-    struct event *free_ev;            /* deferred: free requested inside a callback */
-    int subs_expected;                /* subscribe confirmations before we announce */
-    bool announced;                   /* registered since the last (re)connect */
+    struct event *stop_ev; /* deferred: finish a stop */
+    struct event *free_ev; /* deferred: free requested inside a callback */
+    int subs_expected;     /* subscribe confirmations before we announce */
+    bool announced;        /* registered since the last (re)connect */
     bool dereg_done;
 
     /* channels */
@@ -278,10 +277,10 @@ struct portico_service {
     void *stopped_ud;
 
     /* serving */
-    struct portico_request *reqs;     /* every live request (list) */
-    pc_buf reply_env;                 /* reply envelopes, written and published at once */
-    pc_buf spare;                     /* a reply writer's memory, kept for the next one */
-    size_t reqs_pending;              /* not yet replied or expired */
+    struct portico_request *reqs; /* every live request (list) */
+    pc_buf reply_env;             /* reply envelopes, written and published at once */
+    pc_buf spare;                 /* a reply writer's memory, kept for the next one */
+    size_t reqs_pending;          /* not yet replied or expired */
     /* the request being handled right now (deadline propagation) */
     uint64_t ctx_deadline_ms;
     char ctx_request_id[129];
@@ -289,14 +288,14 @@ struct portico_service {
     /* calling */
     bool calls_enabled;
     struct pt_table table;
-    pc_map *calls;                    /* request id -> struct portico_call* */
+    pc_map *calls; /* request id -> struct portico_call* */
 
     /* events */
     struct pt_sub *subs;
 
-    int depth;                        /* > 0 while a user callback runs */
+    int depth; /* > 0 while a user callback runs */
     bool free_pending;
-    struct pc_ratelimit bad_rl;       /* "bad message" log lines */
+    struct pc_ratelimit bad_rl; /* "bad message" log lines */
 };
 
 /* ---- drain.c: what requests, calls and events report to the service ---- */

@@ -36,8 +36,7 @@ static int pattern_match(const char *pat, char *buf, size_t total, unsigned char
     while (pc_path_next(&p, end, &ps, &pl)) {
         enum pc_seg_kind k = pc_seg_kind(ps, pl);
 
-        if (i >= MAX_KINDS)
-            return -1;
+        if (i >= MAX_KINDS) return -1;
         kinds[i] = (unsigned char)k;
         if (k == PC_SEG_WILD) {
             if (params != NULL) {
@@ -47,13 +46,11 @@ static int pattern_match(const char *pat, char *buf, size_t total, unsigned char
             }
             return i + 1;
         }
-        if (!pc_path_decoded_next(buf, total, &off, &seg, &sl))
-            return -1;
+        if (!pc_path_decoded_next(buf, total, &off, &seg, &sl)) return -1;
         if (k == PC_SEG_PARAM) {
-            if (sl == 0)
-                return -1;
+            if (sl == 0) return -1;
             if (params != NULL) {
-                char name[80];   /* names are at most 64 bytes */
+                char name[80]; /* names are at most 64 bytes */
                 size_t nl = pl - 2 < sizeof name - 1 ? pl - 2 : sizeof name - 1;
                 memcpy(name, ps + 1, nl);
                 name[nl] = '\0';
@@ -73,8 +70,7 @@ static int kinds_cmp(const unsigned char *a, int na, const unsigned char *b, int
     int n = na < nb ? na : nb;
 
     for (int i = 0; i < n; i++)
-        if (a[i] != b[i])
-            return a[i] < b[i] ? -1 : 1;
+        if (a[i] != b[i]) return a[i] < b[i] ? -1 : 1;
     return na - nb;
 }
 
@@ -88,8 +84,7 @@ int pt_route_match(const struct pc_route_decl *routes, size_t n, const char *met
 
     buf = malloc((path_len < PC_PATH_MAX ? path_len : PC_PATH_MAX) + 1);
     kinds = malloc(MAX_KINDS * 2);
-    if (buf == NULL || kinds == NULL)
-        goto out;
+    if (buf == NULL || kinds == NULL) goto out;
     best_kinds = kinds + MAX_KINDS;
     if (pc_path_decode(path, path_len, buf, &total, &nsegs) != PC_PATH_OK) {
         rc = PT_MATCH_BAD_PATH;
@@ -99,13 +94,10 @@ int pt_route_match(const struct pc_route_decl *routes, size_t n, const char *met
         int nk = pattern_match(routes[i].path, buf, total, kinds, NULL);
         int rank, c;
 
-        if (nk < 0)
-            continue;
-        if (rc == PT_MATCH_NOT_FOUND)
-            rc = PT_MATCH_NO_METHOD;
+        if (nk < 0) continue;
+        if (rc == PT_MATCH_NOT_FOUND) rc = PT_MATCH_NO_METHOD;
         rank = pc_method_rank(routes[i].method, method);
-        if (rank < 0)
-            continue;
+        if (rank < 0) continue;
         c = nbest < 0 ? -1 : kinds_cmp(kinds, nk, best_kinds, nbest);
         if (c < 0 || (c == 0 && rank < best_rank)) {
             memcpy(best_kinds, kinds, (size_t)nk);
@@ -118,9 +110,8 @@ int pt_route_match(const struct pc_route_decl *routes, size_t n, const char *met
         rc = PT_MATCH_OK;
         *best = best_i;
         if (params != NULL) {
-            size_t first = 0;   /* the first route with this pattern names the params */
-            while (!pt_pattern_equal(routes[first].path, routes[best_i].path))
-                first++;
+            size_t first = 0; /* the first route with this pattern names the params */
+            while (!pt_pattern_equal(routes[first].path, routes[best_i].path)) first++;
             pattern_match(routes[first].path, buf, total, kinds, params);
         }
     }
@@ -143,8 +134,7 @@ long pt_route_find(const struct pc_route_decl *routes, size_t n, const char *met
 
     for (size_t i = 0; i < n; i++) {
         int rank;
-        if (!pt_pattern_equal(routes[i].path, route))
-            continue;
+        if (!pt_pattern_equal(routes[i].path, route)) continue;
         rank = pc_method_rank(routes[i].method, method);
         if (rank >= 0 && rank < best_rank) {
             best = (long)i;
@@ -158,12 +148,10 @@ bool pt_topic_is_valid(const char *topic)
 {
     size_t n = 0;
 
-    if (topic == NULL)
-        return false;
+    if (topic == NULL) return false;
     for (; topic[n] != '\0'; n++) {
         char c = topic[n];
-        if (n >= PT_TOPIC_MAX)
-            return false;
+        if (n >= PT_TOPIC_MAX) return false;
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '.' || c == '_' || c == '-'))
             return false;

@@ -32,16 +32,12 @@ PORTICO_API int portico_reply(portico_request *req, int status, const char *cons
     pc_buf *b;
     int rc = 0;
 
-    if (req == NULL)
-        return PORTICO_ERR_INVALID;
-    if (req->replied)
-        return PORTICO_ERR_REPLIED;
-    if (status < 200 || status > 599 || (body == NULL && body_len > 0))
-        return PORTICO_ERR_INVALID;
+    if (req == NULL) return PORTICO_ERR_INVALID;
+    if (req->replied) return PORTICO_ERR_REPLIED;
+    if (status < 200 || status > 599 || (body == NULL && body_len > 0)) return PORTICO_ERR_INVALID;
     for (; headers != NULL && headers[2 * nh] != NULL; nh++) {
         const char *name = headers[2 * nh], *value = headers[2 * nh + 1];
-        if (nh == REPLY_MAX_HEADERS || value == NULL)
-            return PORTICO_ERR_INVALID;
+        if (nh == REPLY_MAX_HEADERS || value == NULL) return PORTICO_ERR_INVALID;
         kv[nh].name = name;
         kv[nh].name_len = strlen(name);
         kv[nh].value = value;
@@ -51,8 +47,7 @@ PORTICO_API int portico_reply(portico_request *req, int status, const char *cons
             return PORTICO_ERR_INVALID;
     }
     svc = req->svc;
-    if (svc == NULL)
-        return PORTICO_ERR_STATE;
+    if (svc == NULL) return PORTICO_ERR_STATE;
     if (req->expired || pc_unix_ms() > req->in.deadline_ms) {
         req->expired = true;
         pt_request_done(req);
@@ -69,17 +64,16 @@ PORTICO_API int portico_reply(portico_request *req, int status, const char *cons
         rc = PORTICO_ERR_NOMEM;
     } else {
         size_t cmd_len, msg_len;
-        const char *cmd = pc_resp_publish_frame(b, req->in.reply_to, strlen(req->in.reply_to),
-                                                &cmd_len);
+        const char *cmd =
+            pc_resp_publish_frame(b, req->in.reply_to, strlen(req->in.reply_to), &cmd_len);
         const char *msg = pc_resp_publish_msg(b, &msg_len);
-        if ((cmd != NULL ? pt_bus_publish_resp(svc->bus, cmd, cmd_len, NULL, NULL)
-                         : pt_bus_publish(svc->bus, req->in.reply_to, msg, msg_len, NULL,
-                                          NULL)) != 0)
+        if ((cmd != NULL
+                 ? pt_bus_publish_resp(svc->bus, cmd, cmd_len, NULL, NULL)
+                 : pt_bus_publish(svc->bus, req->in.reply_to, msg, msg_len, NULL, NULL)) != 0)
             rc = PORTICO_ERR_BUS;
     }
     pc_buf_trim(b, PT_BUF_KEEP);
-    if (rc == PORTICO_ERR_NOMEM)
-        return rc;
+    if (rc == PORTICO_ERR_NOMEM) return rc;
     req->replied = true;
     pt_request_done(req);
     return rc;
@@ -91,11 +85,10 @@ PORTICO_API portico_writer *portico_reply_begin(portico_request *req)
 {
     portico_writer *w;
 
-    if (req == NULL)
-        return NULL;
+    if (req == NULL) return NULL;
     w = &req->writer;
     if (w->buf.data == NULL && req->svc != NULL && req->svc->spare.data != NULL) {
-        w->buf = req->svc->spare;  /* the memory of the last reply written */
+        w->buf = req->svc->spare; /* the memory of the last reply written */
         pc_buf_init(&req->svc->spare);
     }
     pc_buf_reset(&w->buf);
@@ -105,20 +98,17 @@ PORTICO_API portico_writer *portico_reply_begin(portico_request *req)
 
 PORTICO_API void portico_write(portico_writer *w, const void *data, size_t len)
 {
-    if (w != NULL)
-        pc_buf_append(&w->buf, data, len);
+    if (w != NULL) pc_buf_append(&w->buf, data, len);
 }
 
 PORTICO_API void portico_write_str(portico_writer *w, const char *s)
 {
-    if (w != NULL && s != NULL)
-        pc_buf_append(&w->buf, s, strlen(s));
+    if (w != NULL && s != NULL) pc_buf_append(&w->buf, s, strlen(s));
 }
 
 PORTICO_API void portico_write_json_strn(portico_writer *w, const char *s, size_t len)
 {
-    if (w != NULL)
-        pc_jw_str(&w->buf, s != NULL ? s : "", s != NULL ? len : 0);
+    if (w != NULL) pc_jw_str(&w->buf, s != NULL ? s : "", s != NULL ? len : 0);
 }
 
 PORTICO_API void portico_write_json_str(portico_writer *w, const char *s)
@@ -128,8 +118,7 @@ PORTICO_API void portico_write_json_str(portico_writer *w, const char *s)
 
 PORTICO_API void portico_write_json_int(portico_writer *w, int64_t v)
 {
-    if (w != NULL)
-        pc_jw_i64(&w->buf, v);
+    if (w != NULL) pc_jw_i64(&w->buf, v);
 }
 
 PORTICO_API int portico_reply_end(portico_writer *w, int status, const char *const *headers)
@@ -139,8 +128,7 @@ PORTICO_API int portico_reply_end(portico_writer *w, int status, const char *con
     pc_buf b;
     int rc;
 
-    if (w == NULL || w->req == NULL)
-        return PORTICO_ERR_INVALID;
+    if (w == NULL || w->req == NULL) return PORTICO_ERR_INVALID;
     /* the reply may free req (and w with it): take the buffer out first */
     req = w->req;
     svc = req->svc;
@@ -149,7 +137,7 @@ PORTICO_API int portico_reply_end(portico_writer *w, int status, const char *con
     w->req = NULL;
     rc = b.oom ? PORTICO_ERR_NOMEM : portico_reply(req, status, headers, b.data, b.len);
     if (svc != NULL && svc->spare.data == NULL) {
-        pc_buf_trim(&b, PT_BUF_KEEP);           /* (a service is never freed inside a reply) */
+        pc_buf_trim(&b, PT_BUF_KEEP); /* (a service is never freed inside a reply) */
         svc->spare = b;
     } else {
         pc_buf_deinit(&b);
@@ -164,8 +152,7 @@ static void write_real(pc_buf *b, double d)
     char t[40], *e;
     int n = snprintf(t, sizeof t, "%.17g", d);
 
-    if (n < 0 || (size_t)n >= sizeof t - 2)
-        return;
+    if (n < 0 || (size_t)n >= sizeof t - 2) return;
     if (strpbrk(t, ".e") == NULL) {
         memcpy(t + n, ".0", 3);
         n += 2;
@@ -176,8 +163,7 @@ static void write_real(pc_buf *b, double d)
             from++;
         else if (*from == '-')
             from++, to++;
-        while (*from == '0' && from[1] != '\0')
-            from++;
+        while (*from == '0' && from[1] != '\0') from++;
         memmove(to, from, strlen(from) + 1);
         n = (int)strlen(t);
     }
@@ -192,29 +178,26 @@ bool pt_json_write(pc_buf *b, json_t *v, int depth)
     json_t *x;
     bool first = true;
 
-    if (depth > PT_JSON_MAX_DEPTH)
-        return false;
+    if (depth > PT_JSON_MAX_DEPTH) return false;
     switch (json_typeof(v)) {
     case JSON_OBJECT:
         pc_buf_putc(b, '{');
-        json_object_keylen_foreach(v, k, kn, x) {
-            if (!first)
-                pc_buf_putc(b, ',');
+        json_object_keylen_foreach(v, k, kn, x)
+        {
+            if (!first) pc_buf_putc(b, ',');
             first = false;
             pc_jw_str(b, k, kn);
             pc_buf_putc(b, ':');
-            if (!pt_json_write(b, x, depth + 1))
-                return false;
+            if (!pt_json_write(b, x, depth + 1)) return false;
         }
         pc_buf_putc(b, '}');
         return true;
     case JSON_ARRAY:
         pc_buf_putc(b, '[');
-        json_array_foreach(v, i, x) {
-            if (i > 0)
-                pc_buf_putc(b, ',');
-            if (!pt_json_write(b, x, depth + 1))
-                return false;
+        json_array_foreach(v, i, x)
+        {
+            if (i > 0) pc_buf_putc(b, ',');
+            if (!pt_json_write(b, x, depth + 1)) return false;
         }
         pc_buf_putc(b, ']');
         return true;
@@ -245,8 +228,7 @@ PORTICO_API int portico_reply_json(portico_request *req, int status, json_t *val
     portico_writer *w;
     bool ok;
 
-    if (value == NULL)
-        return PORTICO_ERR_INVALID;
+    if (value == NULL) return PORTICO_ERR_INVALID;
     w = portico_reply_begin(req);
     if (w == NULL) {
         json_decref(value);
@@ -267,8 +249,7 @@ PORTICO_API int portico_reply_text(portico_request *req, int status, const char 
     portico_writer *w = portico_reply_begin(req);
     va_list ap;
 
-    if (w == NULL)
-        return req == NULL ? PORTICO_ERR_INVALID : PORTICO_ERR_NOMEM;
+    if (w == NULL) return req == NULL ? PORTICO_ERR_INVALID : PORTICO_ERR_NOMEM;
     va_start(ap, fmt);
     pc_buf_vprintf(&w->buf, fmt, ap);
     va_end(ap);
@@ -281,8 +262,7 @@ PORTICO_API int portico_reply_error(portico_request *req, int status, const char
     static const char *const h[] = {"content-type", "application/json", NULL};
     portico_writer *w = portico_reply_begin(req);
 
-    if (w == NULL)
-        return req == NULL ? PORTICO_ERR_INVALID : PORTICO_ERR_NOMEM;
+    if (w == NULL) return req == NULL ? PORTICO_ERR_INVALID : PORTICO_ERR_NOMEM;
     portico_write_str(w, "{\"error\":");
     portico_write_json_str(w, code ? code : "error");
     portico_write_str(w, ",\"message\":");

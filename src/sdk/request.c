@@ -29,11 +29,9 @@ static void req_free(portico_request *req)
             req->prev->next = req->next;
         else
             svc->reqs = req->next;
-        if (req->next != NULL)
-            req->next->prev = req->prev;
+        if (req->next != NULL) req->next->prev = req->prev;
     }
-    if (req->deadline_ev != NULL)
-        event_free(req->deadline_ev);
+    if (req->deadline_ev != NULL) event_free(req->deadline_ev);
     json_decref(req->params_obj);
     pc_wire_request_in_deinit(&req->full);
     free(req->full_kv);
@@ -44,15 +42,13 @@ static void req_free(portico_request *req)
 
 PORTICO_API portico_request *portico_request_ref(portico_request *req)
 {
-    if (req != NULL)
-        req->refs++;
+    if (req != NULL) req->refs++;
     return req;
 }
 
 PORTICO_API void portico_request_unref(portico_request *req)
 {
-    if (req != NULL && --req->refs == 0)
-        req_free(req);
+    if (req != NULL && --req->refs == 0) req_free(req);
 }
 
 /* See internal.h. */
@@ -60,16 +56,12 @@ void pt_request_done(portico_request *req)
 {
     portico_service *svc = req->svc;
 
-    if (!req->pending)
-        return;
+    if (!req->pending) return;
     req->pending = false;
-    if (req->deadline_ev != NULL)
-        event_del(req->deadline_ev);
-    if (svc != NULL)
-        svc->reqs_pending--;
+    if (req->deadline_ev != NULL) event_del(req->deadline_ev);
+    if (svc != NULL) svc->reqs_pending--;
     portico_request_unref(req);
-    if (svc != NULL)
-        pt_svc_check_drained(svc);
+    if (svc != NULL) pt_svc_check_drained(svc);
 }
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
@@ -116,8 +108,7 @@ static void kv_from_json(struct pc_kv *kv, const char *name, json_t *value)
 
 /* The full decoder's path (a message the lean reader declined): the same
  * view, pointing into the tree. Returns 0, or -1 (err filled). */
-static int decode_full(portico_request *req, const char *msg, size_t len,
-                       struct pc_wire_err *err)
+static int decode_full(portico_request *req, const char *msg, size_t len, struct pc_wire_err *err)
 {
     struct pc_request_in *f = &req->full;
     struct pc_request_view *v = &req->in;
@@ -125,8 +116,7 @@ static int decode_full(portico_request *req, const char *msg, size_t len,
     const char *k;
     json_t *val;
 
-    if (pc_wire_decode_request(f, msg, len, err) != 0)
-        return -1;
+    if (pc_wire_decode_request(f, msg, len, err) != 0) return -1;
     np = f->params ? json_object_size(f->params) : 0;
     nh = f->headers ? json_array_size(f->headers) : 0;
     if ((np + nh > 0 && (req->full_kv = malloc((np + nh) * sizeof *req->full_kv)) == NULL) ||
@@ -135,8 +125,7 @@ static int decode_full(portico_request *req, const char *msg, size_t len,
         snprintf(err->message, sizeof err->message, "no memory for a request");
         return -1;
     }
-    json_object_foreach(f->params, k, val)
-        kv_from_json(&req->full_kv[i++], k, val);
+    json_object_foreach(f->params, k, val) kv_from_json(&req->full_kv[i++], k, val);
     for (size_t j = 0; j < nh; j++) {
         json_t *h = json_array_get(f->headers, j);
         kv_from_json(&req->full_kv[np + j], json_string_value(json_array_get(h, 0)),
@@ -147,10 +136,19 @@ static int decode_full(portico_request *req, const char *msg, size_t len,
         req->full_body[f->body_len] = '\0';
     }
     *v = (struct pc_request_view){
-        .id = f->id, .reply_to = f->reply_to, .method = f->method, .path = f->path,
-        .query = f->query, .route = f->route, .remote_addr = f->remote_addr,
-        .deadline_ms = f->deadline_ms, .params = req->full_kv, .nparams = np,
-        .headers = req->full_kv + np, .nheaders = nh, .body = req->full_body,
+        .id = f->id,
+        .reply_to = f->reply_to,
+        .method = f->method,
+        .path = f->path,
+        .query = f->query,
+        .route = f->route,
+        .remote_addr = f->remote_addr,
+        .deadline_ms = f->deadline_ms,
+        .params = req->full_kv,
+        .nparams = np,
+        .headers = req->full_kv + np,
+        .nheaders = nh,
+        .body = req->full_body,
         .body_len = f->body != NULL ? f->body_len : 0,
     };
     return 0;
@@ -204,8 +202,8 @@ static long req_route(portico_service *svc, portico_request *req)
     }
     req->params_obj = json_object();
     if (req->params_obj != NULL &&
-        pt_route_match(svc->decls, svc->nroutes, req->in.method, req->in.path,
-                       strlen(req->in.path), &best, req->params_obj) == PT_MATCH_OK) {
+        pt_route_match(svc->decls, svc->nroutes, req->in.method, req->in.path, strlen(req->in.path),
+                       &best, req->params_obj) == PT_MATCH_OK) {
         req->route = svc->decls[best].path;
         return (long)best;
     }
@@ -233,8 +231,7 @@ void pt_request_dispatch(portico_service *svc, const char *msg, size_t len)
     uint64_t saved_deadline;
     char saved_rid[sizeof svc->ctx_request_id];
 
-    if (req == NULL)
-        return;
+    if (req == NULL) return;
     now = pc_unix_ms();
     if (req->in.deadline_ms <= now) {
         pt_log(svc, PORTICO_LOG_DEBUG, "request %s dropped: past its deadline on arrival",
@@ -249,8 +246,7 @@ void pt_request_dispatch(portico_service *svc, const char *msg, size_t len)
     req->refs = 2; /* the SDK's, and this function's */
     req->pending = true;
     req->next = svc->reqs;
-    if (svc->reqs != NULL)
-        svc->reqs->prev = req;
+    if (svc->reqs != NULL) svc->reqs->prev = req;
     svc->reqs = req;
     svc->reqs_pending++;
     req->deadline_ev = evtimer_new(svc->base, on_deadline, req);
@@ -290,10 +286,7 @@ PORTICO_API const char *portico_request_method(const portico_request *req)
     return req->in.method;
 }
 
-PORTICO_API const char *portico_request_path(const portico_request *req)
-{
-    return req->in.path;
-}
+PORTICO_API const char *portico_request_path(const portico_request *req) { return req->in.path; }
 
 PORTICO_API const char *portico_request_query(const portico_request *req)
 {
@@ -305,10 +298,7 @@ PORTICO_API const char *portico_request_route(const portico_request *req)
     return req->route ? req->route : "";
 }
 
-PORTICO_API const char *portico_request_id(const portico_request *req)
-{
-    return req->in.id;
-}
+PORTICO_API const char *portico_request_id(const portico_request *req) { return req->in.id; }
 
 PORTICO_API const char *portico_request_remote_addr(const portico_request *req)
 {
@@ -322,19 +312,16 @@ PORTICO_API const char *portico_request_request_id(const portico_request *req)
 
 PORTICO_API const char *portico_request_param(const portico_request *req, const char *name)
 {
-    if (name == NULL)
-        return NULL;
-    if (req->params_obj != NULL)
-        return json_string_value(json_object_get(req->params_obj, name));
+    if (name == NULL) return NULL;
+    if (req->params_obj != NULL) return json_string_value(json_object_get(req->params_obj, name));
     for (size_t i = 0; i < req->in.nparams; i++)
-        if (strcmp(req->in.params[i].name, name) == 0)
-            return req->in.params[i].value;
+        if (strcmp(req->in.params[i].name, name) == 0) return req->in.params[i].value;
     return NULL;
 }
 
 PORTICO_API json_t *portico_request_params(const portico_request *req)
 {
-    portico_request *r = (portico_request *)req;  /* built once, on demand */
+    portico_request *r = (portico_request *)req; /* built once, on demand */
 
     if (r->params_obj == NULL && (r->params_obj = json_object()) != NULL) {
         for (size_t i = 0; i < r->in.nparams; i++) {
@@ -348,11 +335,9 @@ PORTICO_API json_t *portico_request_params(const portico_request *req)
 
 PORTICO_API const char *portico_request_header(const portico_request *req, const char *name)
 {
-    if (name == NULL)
-        return NULL;
+    if (name == NULL) return NULL;
     for (size_t i = 0; i < req->in.nheaders; i++)
-        if (strcasecmp(req->in.headers[i].name, name) == 0)
-            return req->in.headers[i].value;
+        if (strcasecmp(req->in.headers[i].name, name) == 0) return req->in.headers[i].value;
     return NULL;
 }
 
@@ -361,29 +346,24 @@ PORTICO_API size_t portico_request_header_count(const portico_request *req)
     return req->in.nheaders;
 }
 
-PORTICO_API int portico_request_header_at(const portico_request *req, size_t i,
-                                          const char **name, const char **value)
+PORTICO_API int portico_request_header_at(const portico_request *req, size_t i, const char **name,
+                                          const char **value)
 {
-    if (i >= req->in.nheaders)
-        return PORTICO_ERR_INVALID;
-    if (name != NULL)
-        *name = req->in.headers[i].name;
-    if (value != NULL)
-        *value = req->in.headers[i].value;
+    if (i >= req->in.nheaders) return PORTICO_ERR_INVALID;
+    if (name != NULL) *name = req->in.headers[i].name;
+    if (value != NULL) *value = req->in.headers[i].value;
     return 0;
 }
 
 PORTICO_API const void *portico_request_body(const portico_request *req, size_t *len)
 {
-    if (len != NULL)
-        *len = req->in.body_len;
+    if (len != NULL) *len = req->in.body_len;
     return req->in.body;
 }
 
 PORTICO_API json_t *portico_request_json(const portico_request *req)
 {
-    if (req->in.body == NULL)
-        return NULL;
+    if (req->in.body == NULL) return NULL;
     return json_loadb((const char *)req->in.body, req->in.body_len, JSON_DECODE_ANY, NULL);
 }
 

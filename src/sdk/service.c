@@ -31,8 +31,7 @@ static char *str_printf(const char *a, const char *b, const char *c)
     size_t n = strlen(a) + strlen(b) + strlen(c) + 1;
     char *s = malloc(n);
 
-    if (s != NULL)
-        snprintf(s, n, "%s%s%s", a, b, c);
+    if (s != NULL) snprintf(s, n, "%s%s%s", a, b, c);
     return s;
 }
 
@@ -43,8 +42,7 @@ static void on_register_published(void *ud, long long receivers)
     portico_service *svc = ud;
 
     /* Redis answered (even with an error): the register went out */
-    if (receivers == PT_PUB_LOST || svc->state != PT_SVC_RUNNING || svc->announced)
-        return;
+    if (receivers == PT_PUB_LOST || svc->state != PT_SVC_RUNNING || svc->announced) return;
     svc->announced = true;
     pt_log(svc, PORTICO_LOG_INFO, "registered %s instance %s (%zu routes)", svc->name,
            svc->instance, svc->nroutes);
@@ -58,14 +56,13 @@ static void on_register_published(void *ud, long long receivers)
 /* Publishes a register/deregister message on the register channel, wrapped
  * in a signed envelope when a registration secret is set. Returns what
  * pt_bus_publish returns, or -1 when out of memory or signing fails. */
-static int publish_registration(portico_service *svc, const pc_buf *msg,
-                                pt_published_fn *fn, void *ud)
+static int publish_registration(portico_service *svc, const pc_buf *msg, pt_published_fn *fn,
+                                void *ud)
 {
     pc_buf env;
     int rc;
 
-    if (msg->oom)
-        return -1;
+    if (msg->oom) return -1;
     if (svc->reg_secret_len == 0)
         return pt_bus_publish(svc->bus, svc->ch_register, msg->data, msg->len, fn, ud);
     pc_buf_init(&env);
@@ -82,11 +79,10 @@ static void publish_register(portico_service *svc)
 {
     pc_buf b;
 
-    if (svc->nroutes == 0 || svc->state != PT_SVC_RUNNING)
-        return;
+    if (svc->nroutes == 0 || svc->state != PT_SVC_RUNNING) return;
     pc_buf_init(&b);
-    pc_wire_encode_register(&b, svc->name, svc->instance, svc->ch_svc, svc->ttl_ms,
-                            svc->timeout_ms, pc_unix_ms(), svc->decls, svc->nroutes);
+    pc_wire_encode_register(&b, svc->name, svc->instance, svc->ch_svc, svc->ttl_ms, svc->timeout_ms,
+                            pc_unix_ms(), svc->decls, svc->nroutes);
     if (publish_registration(svc, &b, on_register_published, svc) != 0)
         pt_log(svc, PORTICO_LOG_DEBUG, "register: not sent (bus down or out of memory)");
     pc_buf_deinit(&b);
@@ -107,8 +103,7 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     n = pt_table_expire(&svc->table, pc_mono_ms());
-    if (n > 0)
-        pt_log(svc, PORTICO_LOG_DEBUG, "%zu instance(s) expired", n);
+    if (n > 0) pt_log(svc, PORTICO_LOG_DEBUG, "%zu instance(s) expired", n);
 }
 
 /* All initial subscriptions confirmed: announce ourselves. */
@@ -117,14 +112,12 @@ static void svc_announce(portico_service *svc)
     struct timeval tv;
     int period = svc->ttl_ms / 3;
 
-    if (svc->state != PT_SVC_RUNNING)
-        return;
+    if (svc->state != PT_SVC_RUNNING) return;
     if (svc->calls_enabled) {
         pc_buf b;
         pc_buf_init(&b);
         pc_wire_encode_discover(&b);
-        if (!b.oom)
-            pt_bus_publish(svc->bus, svc->ch_discover, b.data, b.len, NULL, NULL);
+        if (!b.oom) pt_bus_publish(svc->bus, svc->ch_discover, b.data, b.len, NULL, NULL);
         pc_buf_deinit(&b);
     }
     if (svc->nroutes > 0) {
@@ -151,8 +144,7 @@ static void on_bus_up(struct pt_bus *bus, void *ud)
     size_t n = 0;
 
     (void)bus;
-    if (svc->state != PT_SVC_RUNNING)
-        return;
+    if (svc->state != PT_SVC_RUNNING) return;
     if (svc->nroutes > 0) {
         ch[n++] = svc->ch_svc;
         ch[n++] = svc->ch_discover;
@@ -195,12 +187,10 @@ static void on_bus_subscribed(struct pt_bus *bus, void *ud, const char *ch, size
     portico_service *svc = ud;
 
     (void)bus;
-    if (svc->subs_expected <= 0)
-        return;
+    if (svc->subs_expected <= 0) return;
     if (ch_is(ch, chlen, svc->ch_svc) || ch_is(ch, chlen, svc->ch_discover) ||
         ch_is(ch, chlen, svc->ch_register) || ch_is(ch, chlen, svc->ch_reply)) {
-        if (--svc->subs_expected == 0)
-            svc_announce(svc);
+        if (--svc->subs_expected == 0) svc_announce(svc);
     }
 }
 
@@ -215,10 +205,9 @@ static void on_register_msg(portico_service *svc, const char *msg, size_t len)
      * When this service has the secret it also checks the signature; the
      * gateway, which enforces signing, stays the authority on routes. */
     if (is_signed) {
-        if (svc->reg_secret_len &&
-            !pc_sign_verify(svc->reg_secret, svc->reg_secret_len, sg.inner, sg.inner_len,
-                            sg.sig, sg.sig_len)) {
-            pc_sign_unwrap_deinit(&sg);   /* forged: ignored */
+        if (svc->reg_secret_len && !pc_sign_verify(svc->reg_secret, svc->reg_secret_len, sg.inner,
+                                                   sg.inner_len, sg.sig, sg.sig_len)) {
+            pc_sign_unwrap_deinit(&sg); /* forged: ignored */
             return;
         }
         msg = sg.inner;
@@ -232,7 +221,7 @@ static void on_register_msg(portico_service *svc, const char *msg, size_t len)
             pt_log(svc, PORTICO_LOG_ERROR, "instance table: out of memory");
         pc_wire_register_deinit(&r);
     }
-    pc_sign_unwrap_deinit(&sg);   /* required after every unwrap, even a failed one */
+    pc_sign_unwrap_deinit(&sg); /* required after every unwrap, even a failed one */
 }
 
 static void on_bus_message(struct pt_bus *bus, void *ud, const char *ch, size_t chlen,
@@ -242,20 +231,17 @@ static void on_bus_message(struct pt_bus *bus, void *ud, const char *ch, size_t 
 
     (void)bus;
     if (ch_is(ch, chlen, svc->ch_svc)) {
-        if (svc->state == PT_SVC_RUNNING)
-            pt_request_dispatch(svc, msg, len);
+        if (svc->state == PT_SVC_RUNNING) pt_request_dispatch(svc, msg, len);
     } else if (ch_is(ch, chlen, svc->ch_discover)) {
-        if (svc->state == PT_SVC_RUNNING && svc->subs_expected == 0)
-            publish_register(svc);
+        if (svc->state == PT_SVC_RUNNING && svc->subs_expected == 0) publish_register(svc);
     } else if (ch_is(ch, chlen, svc->ch_register)) {
-        if (svc->calls_enabled)
-            on_register_msg(svc, msg, len);
+        if (svc->calls_enabled) on_register_msg(svc, msg, len);
     } else if (ch_is(ch, chlen, svc->ch_reply)) {
         pt_call_on_reply(svc, msg, len);
     } else if (chlen > svc->ch_event_prefix_len &&
                memcmp(ch, svc->ch_event_prefix, svc->ch_event_prefix_len) == 0) {
-        pt_event_dispatch(svc, ch + svc->ch_event_prefix_len, chlen - svc->ch_event_prefix_len,
-                          msg, len);
+        pt_event_dispatch(svc, ch + svc->ch_event_prefix_len, chlen - svc->ch_event_prefix_len, msg,
+                          len);
     }
 }
 
@@ -280,14 +266,12 @@ PORTICO_API portico_service *portico_service_new(struct event_base *base, const 
     unsigned char rnd[4];
     int rc = PORTICO_ERR_INVALID;
 
-    if (base == NULL || name == NULL || !pc_service_name_is_valid(name, strlen(name)))
-        goto fail;
+    if (base == NULL || name == NULL || !pc_service_name_is_valid(name, strlen(name))) goto fail;
     if (pc_redis_url_parse(redis_url ? redis_url : DEFAULT_REDIS_URL, &addr, why, sizeof why) != 0)
         goto fail;
     rc = PORTICO_ERR_NOMEM;
     svc = calloc(1, sizeof *svc);
-    if (svc == NULL)
-        goto fail;
+    if (svc == NULL) goto fail;
     svc->base = base;
     snprintf(svc->name, sizeof svc->name, "%s", name);
     snprintf(svc->prefix, sizeof svc->prefix, "%s", DEFAULT_PREFIX);
@@ -310,14 +294,11 @@ PORTICO_API portico_service *portico_service_new(struct event_base *base, const 
         svc->free_ev == NULL || svc->calls == NULL || pt_table_init(&svc->table) != 0)
         goto fail;
     svc->bus = pt_bus_new(base, svc, &addr, &bus_ops, svc);
-    if (svc->bus == NULL)
-        goto fail;
+    if (svc->bus == NULL) goto fail;
     return svc;
 fail:
-    if (svc != NULL)
-        svc_really_free(svc);
-    if (err != NULL)
-        *err = rc;
+    if (svc != NULL) svc_really_free(svc);
+    if (err != NULL) *err = rc;
     return NULL;
 }
 
@@ -325,8 +306,7 @@ PORTICO_API int portico_service_set_prefix(portico_service *svc, const char *pre
 {
     size_t n;
 
-    if (svc->state != PT_SVC_NEW)
-        return PORTICO_ERR_STATE;
+    if (svc->state != PT_SVC_NEW) return PORTICO_ERR_STATE;
     if (prefix == NULL || (n = strlen(prefix)) == 0 || n > PT_PREFIX_MAX ||
         strpbrk(prefix, " \t\r\n*?[]") != NULL)
         return PORTICO_ERR_INVALID;
@@ -334,27 +314,23 @@ PORTICO_API int portico_service_set_prefix(portico_service *svc, const char *pre
     return 0;
 }
 
-PORTICO_API int portico_service_set_registration_secret(portico_service *svc,
-                                                        const void *secret, size_t len)
+PORTICO_API int portico_service_set_registration_secret(portico_service *svc, const void *secret,
+                                                        size_t len)
 {
-    if (svc->state != PT_SVC_NEW)
-        return PORTICO_ERR_STATE;
-    if (secret == NULL || len == 0 || len > sizeof svc->reg_secret)
-        return PORTICO_ERR_INVALID;
+    if (svc->state != PT_SVC_NEW) return PORTICO_ERR_STATE;
+    if (secret == NULL || len == 0 || len > sizeof svc->reg_secret) return PORTICO_ERR_INVALID;
     memcpy(svc->reg_secret, secret, len);
     svc->reg_secret_len = len;
     return 0;
 }
 
-PORTICO_API int portico_service_set_registration_secret_file(portico_service *svc,
-                                                             const char *path)
+PORTICO_API int portico_service_set_registration_secret_file(portico_service *svc, const char *path)
 {
     char buf[PC_SIGN_SECRET_MAX + 1], err[128];
     size_t n = sizeof buf;
     int rc;
 
-    if (svc->state != PT_SVC_NEW)
-        return PORTICO_ERR_STATE;
+    if (svc->state != PT_SVC_NEW) return PORTICO_ERR_STATE;
     if (path == NULL || pc_sign_secret_load(path, buf, &n, err, sizeof err) != 0)
         return PORTICO_ERR_INVALID;
     rc = portico_service_set_registration_secret(svc, buf, n);
@@ -364,8 +340,7 @@ PORTICO_API int portico_service_set_registration_secret_file(portico_service *sv
 
 PORTICO_API int portico_service_set_instance(portico_service *svc, const char *instance)
 {
-    if (svc->state != PT_SVC_NEW)
-        return PORTICO_ERR_STATE;
+    if (svc->state != PT_SVC_NEW) return PORTICO_ERR_STATE;
     if (instance == NULL || !pc_instance_id_is_valid(instance, strlen(instance)))
         return PORTICO_ERR_INVALID;
     snprintf(svc->instance, sizeof svc->instance, "%s", instance);
@@ -374,37 +349,34 @@ PORTICO_API int portico_service_set_instance(portico_service *svc, const char *i
 
 PORTICO_API int portico_service_set_ttl_ms(portico_service *svc, int ttl_ms)
 {
-    if (svc->state != PT_SVC_NEW)
-        return PORTICO_ERR_STATE;
-    svc->ttl_ms = ttl_ms < PC_TTL_MIN_MS ? PC_TTL_MIN_MS
-                : ttl_ms > PC_TTL_MAX_MS ? PC_TTL_MAX_MS : ttl_ms;
+    if (svc->state != PT_SVC_NEW) return PORTICO_ERR_STATE;
+    svc->ttl_ms = ttl_ms < PC_TTL_MIN_MS   ? PC_TTL_MIN_MS
+                  : ttl_ms > PC_TTL_MAX_MS ? PC_TTL_MAX_MS
+                                           : ttl_ms;
     return 0;
 }
 
 PORTICO_API int portico_service_set_timeout_ms(portico_service *svc, int timeout_ms)
 {
-    if (svc->state != PT_SVC_NEW)
-        return PORTICO_ERR_STATE;
-    svc->timeout_ms = timeout_ms <= 0 ? 0
-                    : timeout_ms > PC_TIMEOUT_MAX_MS ? PC_TIMEOUT_MAX_MS : timeout_ms;
+    if (svc->state != PT_SVC_NEW) return PORTICO_ERR_STATE;
+    svc->timeout_ms = timeout_ms <= 0                  ? 0
+                      : timeout_ms > PC_TIMEOUT_MAX_MS ? PC_TIMEOUT_MAX_MS
+                                                       : timeout_ms;
     return 0;
 }
 
-PORTICO_API void portico_service_set_on_ready(portico_service *svc, portico_ready_fn *fn,
-                                              void *ud)
+PORTICO_API void portico_service_set_on_ready(portico_service *svc, portico_ready_fn *fn, void *ud)
 {
     svc->ready_fn = fn;
     svc->ready_ud = ud;
 }
 
-PORTICO_API int portico_service_route(portico_service *svc, const char *method,
-                                      const char *pattern, portico_handler_fn *handler,
-                                      void *ud)
+PORTICO_API int portico_service_route(portico_service *svc, const char *method, const char *pattern,
+                                      portico_handler_fn *handler, void *ud)
 {
     struct pt_route *grown, *r;
 
-    if (svc->state != PT_SVC_NEW)
-        return PORTICO_ERR_STATE;
+    if (svc->state != PT_SVC_NEW) return PORTICO_ERR_STATE;
     if (method == NULL || pattern == NULL || handler == NULL ||
         !pc_method_is_valid(method, strlen(method)) ||
         !pc_pattern_is_valid(pattern, strlen(pattern)) || svc->nroutes >= PC_WIRE_MAX_ROUTES)
@@ -414,8 +386,7 @@ PORTICO_API int portico_service_route(portico_service *svc, const char *method,
             pt_pattern_equal(svc->routes[i].pattern, pattern))
             return PORTICO_ERR_INVALID;
     grown = realloc(svc->routes, (svc->nroutes + 1) * sizeof *grown);
-    if (grown == NULL)
-        return PORTICO_ERR_NOMEM;
+    if (grown == NULL) return PORTICO_ERR_NOMEM;
     svc->routes = grown;
     r = &svc->routes[svc->nroutes];
     r->method = strdup(method);
@@ -433,8 +404,7 @@ PORTICO_API int portico_service_route(portico_service *svc, const char *method,
 
 PORTICO_API int portico_service_enable_calls(portico_service *svc)
 {
-    if (svc->state != PT_SVC_NEW)
-        return PORTICO_ERR_STATE;
+    if (svc->state != PT_SVC_NEW) return PORTICO_ERR_STATE;
     svc->calls_enabled = true;
     return 0;
 }
@@ -444,10 +414,8 @@ PORTICO_API int portico_service_start(portico_service *svc)
     pc_buf b;
     char id[PC_UUID_LEN + 1];
 
-    if (svc->state != PT_SVC_NEW)
-        return PORTICO_ERR_STATE;
-    if (pc_uuid_v4(id) != 0)
-        return PORTICO_ERR_NOMEM;
+    if (svc->state != PT_SVC_NEW) return PORTICO_ERR_STATE;
+    if (pc_uuid_v4(id) != 0) return PORTICO_ERR_NOMEM;
     snprintf(svc->caller_id, sizeof svc->caller_id, "%s", id);
     pc_buf_init(&b);
     pc_channel_svc(&b, svc->prefix, svc->instance);
@@ -475,15 +443,11 @@ PORTICO_API int portico_service_start(portico_service *svc)
         event_add(svc->sweep_ev, &tv);
     }
     pt_log(svc, PORTICO_LOG_DEBUG, "starting %s instance %s", svc->name, svc->instance);
-    if (pt_bus_start(svc->bus) != 0)
-        return PORTICO_ERR_STATE;
+    if (pt_bus_start(svc->bus) != 0) return PORTICO_ERR_STATE;
     return 0;
 }
 
-PORTICO_API const char *portico_service_name(const portico_service *svc)
-{
-    return svc->name;
-}
+PORTICO_API const char *portico_service_name(const portico_service *svc) { return svc->name; }
 
 PORTICO_API const char *portico_service_instance(const portico_service *svc)
 {
@@ -502,8 +466,7 @@ static void on_dereg_published(void *ud, long long receivers)
     portico_service *svc = ud;
 
     (void)receivers;
-    if (svc->state != PT_SVC_STOPPING || svc->dereg_done)
-        return;
+    if (svc->state != PT_SVC_STOPPING || svc->dereg_done) return;
     svc->dereg_done = true;
     pt_svc_check_drained(svc);
 }
@@ -513,14 +476,12 @@ static void on_stop_event(evutil_socket_t fd, short what, void *arg)
     portico_service *svc = arg;
 
     (void)fd;
-    if (svc->state != PT_SVC_STOPPING)
-        return;
+    if (svc->state != PT_SVC_STOPPING) return;
     if ((what & EV_TIMEOUT) && !svc->dereg_done) {
         pt_log(svc, PORTICO_LOG_WARN, "deregister not confirmed; stopping anyway");
         svc->dereg_done = true;
     }
-    if (!svc->dereg_done || !pt_svc_is_drained(svc))
-        return;
+    if (!svc->dereg_done || !pt_svc_is_drained(svc)) return;
     svc->state = PT_SVC_STOPPED;
     event_del(svc->sweep_ev);
     event_del(svc->stop_ev);
@@ -535,8 +496,7 @@ static void on_stop_event(evutil_socket_t fd, short what, void *arg)
 
 PORTICO_API int portico_service_stop(portico_service *svc, portico_stopped_fn *fn, void *ud)
 {
-    if (svc->state != PT_SVC_RUNNING)
-        return PORTICO_ERR_STATE;
+    if (svc->state != PT_SVC_RUNNING) return PORTICO_ERR_STATE;
     svc->state = PT_SVC_STOPPING;
     svc->stopped_fn = fn;
     svc->stopped_ud = ud;
@@ -556,10 +516,8 @@ PORTICO_API int portico_service_stop(portico_service *svc, portico_stopped_fn *f
         pc_buf_deinit(&b);
         pt_log(svc, PORTICO_LOG_INFO, "deregistering %s", svc->instance);
     }
-    if (!pt_bus_is_up(svc->bus))
-        pt_bus_close(svc->bus);
-    if (svc->dereg_done)
-        event_active(svc->stop_ev, 0, 0);
+    if (!pt_bus_is_up(svc->bus)) pt_bus_close(svc->bus);
+    if (svc->dereg_done) event_active(svc->stop_ev, 0, 0);
     return 0;
 }
 
@@ -570,22 +528,17 @@ static void svc_really_free(portico_service *svc)
     svc->state = PT_SVC_STOPPED;
     svc->depth++; /* callbacks below may call free again: defer-flag only */
     svc->free_pending = true;
-    if (svc->calls != NULL)
-        pt_calls_fail_all(svc, PORTICO_ERR_CANCELLED);
+    if (svc->calls != NULL) pt_calls_fail_all(svc, PORTICO_ERR_CANCELLED);
     pt_bus_free(svc->bus);
     svc->bus = NULL;
     pt_requests_detach(svc);
     pt_events_free(svc);
     pt_table_deinit(&svc->table);
     pc_map_free(svc->calls);
-    if (svc->heartbeat_ev != NULL)
-        event_free(svc->heartbeat_ev);
-    if (svc->sweep_ev != NULL)
-        event_free(svc->sweep_ev);
-    if (svc->stop_ev != NULL)
-        event_free(svc->stop_ev);
-    if (svc->free_ev != NULL)
-        event_free(svc->free_ev);
+    if (svc->heartbeat_ev != NULL) event_free(svc->heartbeat_ev);
+    if (svc->sweep_ev != NULL) event_free(svc->sweep_ev);
+    if (svc->stop_ev != NULL) event_free(svc->stop_ev);
+    if (svc->free_ev != NULL) event_free(svc->free_ev);
     for (size_t i = 0; i < svc->nroutes; i++) {
         free(svc->routes[i].method);
         free(svc->routes[i].pattern);
@@ -611,8 +564,7 @@ static void on_free_event(evutil_socket_t fd, short what, void *arg)
 
 PORTICO_API void portico_service_free(portico_service *svc)
 {
-    if (svc == NULL)
-        return;
+    if (svc == NULL) return;
     if (svc->depth > 0) {
         if (!svc->free_pending) {
             svc->free_pending = true;

@@ -19,8 +19,7 @@ static void routes_free(struct pc_route_decl *r, size_t n)
 
 static void target_free(struct pt_target *tg)
 {
-    if (tg == NULL)
-        return;
+    if (tg == NULL) return;
     free(tg->name);
     free(tg->insts);
     routes_free(tg->routes, tg->nroutes);
@@ -29,8 +28,7 @@ static void target_free(struct pt_target *tg)
 
 static void inst_free(struct pt_inst *in)
 {
-    if (in == NULL)
-        return;
+    if (in == NULL) return;
     free(in->id);
     free(in->channel);
     free(in->service);
@@ -58,12 +56,10 @@ void pt_table_deinit(struct pt_table *t)
     void *v;
 
     if (t->insts != NULL)
-        while (pc_map_next(t->insts, &pos, &k, &kl, &v))
-            inst_free(v);
+        while (pc_map_next(t->insts, &pos, &k, &kl, &v)) inst_free(v);
     pos = 0;
     if (t->targets != NULL)
-        while (pc_map_next(t->targets, &pos, &k, &kl, &v))
-            target_free(v);
+        while (pc_map_next(t->targets, &pos, &k, &kl, &v)) target_free(v);
     pc_map_free(t->insts);
     pc_map_free(t->targets);
     t->insts = t->targets = NULL;
@@ -85,27 +81,23 @@ static void target_remove(struct pt_table *t, struct pt_inst *in)
 {
     struct pt_target *tg = pt_table_target(t, in->service);
 
-    if (tg == NULL)
-        return;
+    if (tg == NULL) return;
     for (size_t i = 0; i < tg->ninst; i++) {
         if (tg->insts[i] == in) {
             memmove(tg->insts + i, tg->insts + i + 1, (tg->ninst - i - 1) * sizeof *tg->insts);
             tg->ninst--;
-            if (tg->rr > i)
-                tg->rr--;
+            if (tg->rr > i) tg->rr--;
             break;
         }
     }
-    if (tg->rr >= tg->ninst)
-        tg->rr = 0;
+    if (tg->rr >= tg->ninst) tg->rr = 0;
 }
 
 void pt_table_drop(struct pt_table *t, const char *instance)
 {
     struct pt_inst *in = pc_map_del(t->insts, instance, strlen(instance));
 
-    if (in == NULL)
-        return;
+    if (in == NULL) return;
     target_remove(t, in);
     inst_free(in);
 }
@@ -114,8 +106,7 @@ static struct pt_target *target_get(struct pt_table *t, const char *service)
 {
     struct pt_target *tg = pt_table_target(t, service);
 
-    if (tg != NULL)
-        return tg;
+    if (tg != NULL) return tg;
     tg = calloc(1, sizeof *tg);
     if (tg == NULL || (tg->name = strdup(service)) == NULL ||
         pc_map_put(t->targets, service, strlen(service), tg) != 0) {
@@ -131,8 +122,7 @@ static int target_set_routes(struct pt_target *tg, const struct pc_register *r)
     struct pc_route_decl *nr = calloc(r->nroutes ? r->nroutes : 1, sizeof *nr);
     size_t i;
 
-    if (nr == NULL)
-        return -1;
+    if (nr == NULL) return -1;
     for (i = 0; i < r->nroutes; i++) {
         nr[i].method = strdup(r->routes[i].method);
         nr[i].path = strdup(r->routes[i].path);
@@ -155,8 +145,7 @@ int pt_table_apply(struct pt_table *t, const struct pc_register *r, uint64_t now
 
     if (r->type == PC_MSG_DEREGISTER) {
         in = pt_table_inst(t, r->instance);
-        if (in != NULL && strcmp(in->service, r->service) == 0)
-            pt_table_drop(t, r->instance);
+        if (in != NULL && strcmp(in->service, r->service) == 0) pt_table_drop(t, r->instance);
         return 0;
     }
     in = pt_table_inst(t, r->instance);
@@ -165,15 +154,13 @@ int pt_table_apply(struct pt_table *t, const struct pc_register *r, uint64_t now
         in = NULL;
     }
     tg = target_get(t, r->service);
-    if (tg == NULL || target_set_routes(tg, r) != 0)
-        return -1;
+    if (tg == NULL || target_set_routes(tg, r) != 0) return -1;
     if (in == NULL) {
         struct pt_inst **grown;
         if (tg->ninst == tg->cap) {
             size_t cap = tg->cap ? tg->cap * 2 : 4;
             grown = realloc(tg->insts, cap * sizeof *grown);
-            if (grown == NULL)
-                return -1;
+            if (grown == NULL) return -1;
             tg->insts = grown;
             tg->cap = cap;
         }
@@ -216,8 +203,7 @@ struct pt_inst *pt_table_pick(struct pt_table *t, const char *service)
     struct pt_inst *best = NULL;
     size_t best_i = 0;
 
-    if (tg == NULL || tg->ninst == 0)
-        return NULL;
+    if (tg == NULL || tg->ninst == 0) return NULL;
     for (size_t j = 0; j < tg->ninst; j++) {
         size_t i = (tg->rr + j) % tg->ninst;
         if (best == NULL || tg->insts[i]->inflight < best->inflight) {

@@ -41,7 +41,7 @@ void gw_req_free(struct gw_req *r)
     free(r);
 }
 
-#define FZ_MAX_HEADER 2048   /* small limits so that 413 and 431 are reachable */
+#define FZ_MAX_HEADER 2048 /* small limits so that 413 and 431 are reachable */
 #define FZ_MAX_BODY 4096
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -50,16 +50,16 @@ struct run {
     struct gw_http *http;
     pc_buf transcript;
     int nreqs;
-    bool pause_each;      /* pause after each request, resume before the next feed */
-    bool closed;          /* a non-keep-alive request ended the connection */
+    bool pause_each; /* pause after each request, resume before the next feed */
+    bool closed;     /* a non-keep-alive request ended the connection */
 };
 
-#define CHECK(c)                                                            \
-    do {                                                                    \
-        if (!(c)) {                                                         \
-            fprintf(stderr, "fuzz_http: invariant failed: %s (line %d)\n", #c, __LINE__); \
-            abort();                                                        \
-        }                                                                   \
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            fprintf(stderr, "fuzz_http: invariant failed: %s (line %d)\n", #c, __LINE__);          \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 static void on_begin(void *ctx) { (void)ctx; }
@@ -120,7 +120,7 @@ static void on_request(void *ctx, struct gw_req *r)
     pc_buf_append(&run->transcript, r->body.data, r->body.len);
     pc_buf_printf(&run->transcript, " ka=%d]", r->keep_alive);
     run->nreqs++;
-    if (!r->keep_alive) {   /* the connection stops reading, as conn.c does */
+    if (!r->keep_alive) { /* the connection stops reading, as conn.c does */
         run->closed = true;
         gw_http_pause(run->http, true);
     } else if (run->pause_each) {
@@ -160,8 +160,8 @@ static int feed_all(struct run *run, const uint8_t *data, size_t size, int step,
          * with one evbuffer chunk; a pause is lifted before going on. */
         size_t off = 0;
         while (off < piece && !run->closed) {
-            size_t n = gw_http_feed(run->http, (const char *)data + pos + off, piece - off,
-                                    &status, &why);
+            size_t n =
+                gw_http_feed(run->http, (const char *)data + pos + off, piece - off, &status, &why);
             CHECK(n <= piece - off);
             if (status) {
                 CHECK(status == 400 || status == 413 || status == 431);
@@ -175,7 +175,7 @@ static int feed_all(struct run *run, const uint8_t *data, size_t size, int step,
             }
             off += n;
             if (off < piece && !run->closed) {
-                CHECK(run->pause_each);   /* only a pause leaves bytes unconsumed */
+                CHECK(run->pause_each); /* only a pause leaves bytes unconsumed */
                 gw_http_pause(run->http, false);
             }
         }
@@ -183,7 +183,7 @@ static int feed_all(struct run *run, const uint8_t *data, size_t size, int step,
         pos += piece;
     }
     gw_http_free(run->http);
-    if (getenv("FUZZ_HTTP_VERBOSE"))   /* to see why runs disagree */
+    if (getenv("FUZZ_HTTP_VERBOSE")) /* to see why runs disagree */
         fprintf(stderr, "step %d: status %d, %d request(s): %.*s\n", step, status, run->nreqs,
                 (int)run->transcript.len, run->transcript.len ? run->transcript.data : "");
     return status;
@@ -203,7 +203,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sa = feed_all(&a, data, size, 0, 0);
     for (int k = 0; k < 3; k++) {
         int step = k == 0 ? 1 : 2;
-        if (step == 1 && size > 4096) continue;   /* byte steps: short inputs only */
+        if (step == 1 && size > 4096) continue; /* byte steps: short inputs only */
         pc_buf_reset(&b.transcript);
         b.nreqs = 0;
         b.closed = false;

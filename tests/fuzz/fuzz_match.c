@@ -28,33 +28,33 @@
 
 #define FZ_MAX_ROUTES 16
 #define FZ_METHOD_MAX 40
-#define FZ_LINE_MAX (PC_PATH_MAX + 64)   /* bytes of a built request path or pattern */
+#define FZ_LINE_MAX (PC_PATH_MAX + 64) /* bytes of a built request path or pattern */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(c)                                                            \
-    do {                                                                    \
-        if (!(c)) {                                                         \
-            fprintf(stderr, "fuzz_match: routers disagree: %s (line %d)\n", #c, __LINE__); \
-            abort();                                                        \
-        }                                                                   \
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            fprintf(stderr, "fuzz_match: routers disagree: %s (line %d)\n", #c, __LINE__);         \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
-static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "*", "PATCH",
-                                      "get"};
+static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "*", "PATCH", "get"};
 /* Request path pieces: literals that patterns use, escapes of every class. */
 static const char *const path_pieces[] = {
-    "/a", "/b", "/users", "/42", "/", "/%41", "/a%2Fb", "/caf%C3%A9", "/caf\xc3\xa9",
-    "/%00", "/%FF", "/%C0%AF", "/.", "/%2e%2e", "/%zz", "/x", "/%61", "/*", "/{id}", "/..a",
+    "/a",         "/b",           "/users", "/42",  "/",       "/%41", "/a%2Fb",
+    "/caf%C3%A9", "/caf\xc3\xa9", "/%00",   "/%FF", "/%C0%AF", "/.",   "/%2e%2e",
+    "/%zz",       "/x",           "/%61",   "/*",   "/{id}",   "/..a",
 };
 /* Pattern segments: the same literals, params, a wildcard, and invalid ones. */
 static const char *const pat_pieces[] = {
-    "/a", "/b", "/users", "/42", "/{p}", "/{q}", "/*", "/caf\xc3\xa9", "/x", "/A", "/{p}",
-    "/", "/%41", "/..", "/a b",
+    "/a", "/b", "/users", "/42", "/{p}", "/{q}", "/*",   "/caf\xc3\xa9",
+    "/x", "/A", "/{p}",   "/",   "/%41", "/..",  "/a b",
 };
 
-static char values[FZ_MAX_ROUTES];      /* value of route i: &values[i] */
-static struct gw_match m;               /* large (scratch): not on the stack */
+static char values[FZ_MAX_ROUTES]; /* value of route i: &values[i] */
+static struct gw_match m;          /* large (scratch): not on the stack */
 static char req_buf[FZ_LINE_MAX + 1];
 
 /* Splits "METHOD rest" into a NUL-ended method and rest (not NUL-ended). */
@@ -96,11 +96,20 @@ static void compare(const struct pc_route_decl *decls, size_t n, const char *met
 
     CHECK(params != NULL);
     switch (rc) {
-    case GW_MATCH_OK: CHECK(src == PT_MATCH_OK); break;
-    case GW_MATCH_NOT_FOUND: CHECK(src == PT_MATCH_NOT_FOUND); break;
-    case GW_MATCH_NO_METHOD: CHECK(src == PT_MATCH_NO_METHOD); break;
-    case GW_MATCH_BAD_PATH: CHECK(src == PT_MATCH_BAD_PATH); break;
-    default: CHECK(!"router result");
+    case GW_MATCH_OK:
+        CHECK(src == PT_MATCH_OK);
+        break;
+    case GW_MATCH_NOT_FOUND:
+        CHECK(src == PT_MATCH_NOT_FOUND);
+        break;
+    case GW_MATCH_NO_METHOD:
+        CHECK(src == PT_MATCH_NO_METHOD);
+        break;
+    case GW_MATCH_BAD_PATH:
+        CHECK(src == PT_MATCH_BAD_PATH);
+        break;
+    default:
+        CHECK(!"router result");
     }
     if (rc == GW_MATCH_OK) {
         CHECK(best < n);
@@ -150,24 +159,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 snprintf(req_method, sizeof req_method, "%s",
                          len > 1 ? methods[(unsigned char)p[1] % 8] : "GET");
                 req_len = build(path_pieces, sizeof path_pieces / sizeof path_pieces[0],
-                                len > 2 ? p + 2 : p, len > 2 ? len - 2 : 0,
-                                req_buf, FZ_LINE_MAX);
+                                len > 2 ? p + 2 : p, len > 2 ? len - 2 : 0, req_buf, FZ_LINE_MAX);
                 req_path = req_buf;
             } else if (split(p, len, req_method, &rest, &rest_len)) {
                 req_path = rest;
                 req_len = rest_len;
             } else {
-                have_req = false;   /* unusable: the next line is the request */
+                have_req = false; /* unusable: the next line is the request */
             }
         } else if (len > 1 && p[0] == '@') {
             const char *m_name = methods[(unsigned char)p[1] % 8];
             pattern = malloc(FZ_LINE_MAX + 1);
             if (pattern == NULL) abort();
-            size_t pl = build(pat_pieces, sizeof pat_pieces / sizeof pat_pieces[0], p + 2,
-                              len - 2, pattern, FZ_LINE_MAX);
+            size_t pl = build(pat_pieces, sizeof pat_pieces / sizeof pat_pieces[0], p + 2, len - 2,
+                              pattern, FZ_LINE_MAX);
             pattern[pl] = '\0';
             snprintf(method, sizeof method, "%s", m_name);
-        } else if (split(p, len, method, &rest, &rest_len) && memchr(rest, '\0', rest_len) == NULL) {
+        } else if (split(p, len, method, &rest, &rest_len) &&
+                   memchr(rest, '\0', rest_len) == NULL) {
             pattern = malloc(rest_len + 1);
             if (pattern == NULL) abort();
             memcpy(pattern, rest, rest_len);

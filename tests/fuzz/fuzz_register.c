@@ -19,12 +19,12 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(c)                                                            \
-    do {                                                                    \
-        if (!(c)) {                                                         \
-            fprintf(stderr, "fuzz_register: invariant failed: %s (line %d)\n", #c, __LINE__); \
-            abort();                                                        \
-        }                                                                   \
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            fprintf(stderr, "fuzz_register: invariant failed: %s (line %d)\n", #c, __LINE__);      \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 static bool str_eq(const char *a, const char *b)
@@ -71,7 +71,7 @@ static void check_round_trip(const struct pc_register *m)
                             m->has_ts && m->ts_ms > 0 ? (uint64_t)m->ts_ms : 0, m->routes,
                             m->nroutes);
     CHECK(!b.oom);
-    if (b.len <= PC_WIRE_MAX_REGISTER) {   /* escapes may make it longer than the input */
+    if (b.len <= PC_WIRE_MAX_REGISTER) { /* escapes may make it longer than the input */
         int rc = pc_wire_decode_register(&m2, b.data, b.len, PREFIX, &err);
         if (rc != 0) fprintf(stderr, "re-decode: %s: %s\n", err.reason, err.message);
         CHECK(rc == 0);
@@ -102,7 +102,7 @@ static void decode(const char *msg, size_t len)
     } else {
         CHECK(err.reason != NULL && err.reason[0] != '\0');
         CHECK(memchr(err.message, '\0', sizeof err.message) != NULL);
-        CHECK(m.root == NULL && m.routes == NULL);   /* nothing left to free */
+        CHECK(m.root == NULL && m.routes == NULL); /* nothing left to free */
         if (len > PC_WIRE_MAX_REGISTER) CHECK(strcmp(err.reason, "too_large") == 0);
     }
     pc_wire_register_deinit(&m);

@@ -19,12 +19,12 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(c)                                                            \
-    do {                                                                    \
-        if (!(c)) {                                                         \
-            fprintf(stderr, "fuzz_reply: invariant failed: %s (line %d)\n", #c, __LINE__); \
-            abort();                                                        \
-        }                                                                   \
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            fprintf(stderr, "fuzz_reply: invariant failed: %s (line %d)\n", #c, __LINE__);         \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 static bool bytes_eq(const void *a, size_t an, const void *b, size_t bn)
@@ -54,7 +54,8 @@ static int full_reply(struct pc_reply_in *rep, const char *msg, size_t len)
         json_t *h;
         CHECK(rep->status >= 200 && rep->status <= 599);
         CHECK((rep->body == NULL) == (rep->body_len == 0));
-        json_array_foreach(rep->headers, i, h) {
+        json_array_foreach(rep->headers, i, h)
+        {
             json_t *n = json_array_get(h, 0), *v = json_array_get(h, 1);
             CHECK(pc_header_name_is_valid(json_string_value(n), json_string_length(n)));
             CHECK(pc_header_value_is_valid(json_string_value(v), json_string_length(v)));
@@ -100,8 +101,7 @@ static bool str_eq(const char *a, const char *b)
 static bool kv_eq(const struct pc_kv *kv, json_t *name, json_t *value)
 {
     return bytes_eq(kv->name, kv->name_len, json_string_value(name), json_string_length(name)) &&
-           bytes_eq(kv->value, kv->value_len, json_string_value(value),
-                    json_string_length(value));
+           bytes_eq(kv->value, kv->value_len, json_string_value(value), json_string_length(value));
 }
 
 static void check_request(const char *msg, size_t len)

@@ -22,12 +22,12 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(c)                                                            \
-    do {                                                                    \
-        if (!(c)) {                                                         \
-            fprintf(stderr, "fuzz_router: invariant failed: %s (line %d)\n", #c, __LINE__); \
-            abort();                                                        \
-        }                                                                   \
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            fprintf(stderr, "fuzz_router: invariant failed: %s (line %d)\n", #c, __LINE__);        \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 static const char *const base_routes[][2] = {
@@ -51,8 +51,8 @@ static const char *const base_routes[][2] = {
     {"GET", "/p/{a}/{b}/*"},
 };
 
-static char values[FZ_MAX_OPS + 32];   /* distinct addresses used as values */
-static struct gw_match m1, m2;         /* large (scratch): not on the stack */
+static char values[FZ_MAX_OPS + 32]; /* distinct addresses used as values */
+static struct gw_match m1, m2;       /* large (scratch): not on the stack */
 
 static void check_match(gw_router *r, const char *method, const char *path, size_t len)
 {
@@ -71,7 +71,7 @@ static void check_match(gw_router *r, const char *method, const char *path, size
             CHECK(p->name != NULL && p->name_len > 0);
             CHECK(p->value_len <= len);
             CHECK(p->value != NULL);
-            if (p->value_len > 0)   /* an empty "*" may point at a static "" */
+            if (p->value_len > 0) /* an empty "*" may point at a static "" */
                 CHECK(p->value >= m1.scratch &&
                       p->value + p->value_len <= m1.scratch + sizeof m1.scratch);
         }
@@ -132,7 +132,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (op == 0) {
                 check_match(r, method, rest, rest_len);
             } else {
-                char *pattern = malloc(rest_len + 1);   /* exact size: ASan sees overreads */
+                char *pattern = malloc(rest_len + 1); /* exact size: ASan sees overreads */
                 if (pattern == NULL) abort();
                 memcpy(pattern, rest, rest_len);
                 pattern[rest_len] = '\0';

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define REPLAY_MAX_FILE (1024 * 1024)   /* bytes of one input */
+#define REPLAY_MAX_FILE (1024 * 1024) /* bytes of one input */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -84,8 +84,10 @@ static long replay_dir(const char *dir)
         struct stat st;
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         if (stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
-            if (replay_file(path) != 0) done = -1;
-            else if (done >= 0) done++;
+            if (replay_file(path) != 0)
+                done = -1;
+            else if (done >= 0)
+                done++;
         }
         free(names[i]);
     }

@@ -20,14 +20,13 @@ static void same_as_jansson(json_t *v, const char *what)
     pc_buf_init(&b);
     CHECK(want != NULL);
     for (char *u = want; u != NULL && (u = strstr(u, "\\u")) != NULL; u += 2)
-        for (int i = 2; i < 6 && u[i] != '\0'; i++)
-            u[i] = (char)tolower((unsigned char)u[i]);
+        for (int i = 2; i < 6 && u[i] != '\0'; i++) u[i] = (char)tolower((unsigned char)u[i]);
     CHECK(pt_json_write(&b, v, 0));
     CHECK(!b.oom);
     if (want != NULL && (b.len != strlen(want) || memcmp(b.data, want, b.len) != 0)) {
         test_failures++;
-        fprintf(stderr, "%s: got %.*s, jansson writes %s\n", what, (int)b.len,
-                b.data ? b.data : "", want);
+        fprintf(stderr, "%s: got %.*s, jansson writes %s\n", what, (int)b.len, b.data ? b.data : "",
+                want);
     }
     free(want);
     pc_buf_deinit(&b);
@@ -36,9 +35,14 @@ static void same_as_jansson(json_t *v, const char *what)
 
 static void test_scalars(void)
 {
-    static const double reals[] = {0.0, -0.0, 1.0, -1.5, 0.1, 1.0 / 3, 1e300, -1e-300, 1e-5,
-                                   123456789012345680.0, 5e-324, 1.7976931348623157e308,
-                                   100.0, 1e21, 2.5e-7};
+    static const double reals[] = {0.0,    -0.0,
+                                   1.0,    -1.5,
+                                   0.1,    1.0 / 3,
+                                   1e300,  -1e-300,
+                                   1e-5,   123456789012345680.0,
+                                   5e-324, 1.7976931348623157e308,
+                                   100.0,  1e21,
+                                   2.5e-7};
     same_as_jansson(json_null(), "null");
     same_as_jansson(json_true(), "true");
     same_as_jansson(json_false(), "false");
@@ -61,11 +65,11 @@ static void test_containers(void)
 {
     same_as_jansson(json_object(), "{}");
     same_as_jansson(json_array(), "[]");
-    same_as_jansson(json_pack("{s:s, s:i, s:[s, f, n, b], s:{s:{}}, s:[]}", "name", "ann",
-                              "age", 42, "list", "x", 2.5, 1, "nested", "deep", "empty"),
+    same_as_jansson(json_pack("{s:s, s:i, s:[s, f, n, b], s:{s:{}}, s:[]}", "name", "ann", "age",
+                              42, "list", "x", 2.5, 1, "nested", "deep", "empty"),
                     "mixed tree");
     json_t *o = json_object();
-    json_object_setn_new(o, "a\0b", 3, json_integer(1));  /* a key with a NUL */
+    json_object_setn_new(o, "a\0b", 3, json_integer(1)); /* a key with a NUL */
     json_object_set_new(o, "k\"ey\n", json_string("v"));
     for (int i = 0; i < 50; i++) {
         char k[16];
@@ -86,9 +90,9 @@ static void test_depth(void)
         a = next;
     }
     pc_buf_init(&b);
-    CHECK(pt_json_write(&b, top, 0));          /* 1001 arrays: depth 0..1000 */
+    CHECK(pt_json_write(&b, top, 0)); /* 1001 arrays: depth 0..1000 */
     CHECK(b.len == 2 * (PT_JSON_MAX_DEPTH + 1));
-    json_array_append_new(a, json_array());    /* one more level */
+    json_array_append_new(a, json_array()); /* one more level */
     pc_buf_reset(&b);
     CHECK(!pt_json_write(&b, top, 0));
     pc_buf_deinit(&b);

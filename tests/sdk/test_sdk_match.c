@@ -7,18 +7,18 @@
 #include "test.h"
 
 static const struct pc_route_decl routes[] = {
-    {"GET", "/users"},          /* 0 */
-    {"POST", "/users"},         /* 1 */
-    {"GET", "/users/{id}"},     /* 2 */
-    {"GET", "/users/me"},       /* 3 */
-    {"*", "/files/*"},          /* 4 */
-    {"GET", "/files/{name}"},   /* 5 */
-    {"GET", "/"},               /* 6 */
-    {"PUT", "/a/{x}/c"},        /* 7 */
-    {"GET", "/a/b/{y}"},        /* 8 */
-    {"HEAD", "/h"},             /* 9 */
-    {"GET", "/h"},              /* 10 */
-    {"GET", "/g"},              /* 11 */
+    {"GET", "/users"},        /* 0 */
+    {"POST", "/users"},       /* 1 */
+    {"GET", "/users/{id}"},   /* 2 */
+    {"GET", "/users/me"},     /* 3 */
+    {"*", "/files/*"},        /* 4 */
+    {"GET", "/files/{name}"}, /* 5 */
+    {"GET", "/"},             /* 6 */
+    {"PUT", "/a/{x}/c"},      /* 7 */
+    {"GET", "/a/b/{y}"},      /* 8 */
+    {"HEAD", "/h"},           /* 9 */
+    {"GET", "/h"},            /* 10 */
+    {"GET", "/g"},            /* 11 */
 };
 #define N (sizeof routes / sizeof routes[0])
 
@@ -39,8 +39,7 @@ static void expect(const char *method, const char *path, long want, const char *
     } else {
         CHECK_EQ_INT(rc, PT_MATCH_OK);
         CHECK_EQ_INT(best, want);
-        if (pname != NULL)
-            CHECK_EQ_STR(json_string_value(json_object_get(params, pname)), pval);
+        if (pname != NULL) CHECK_EQ_STR(json_string_value(json_object_get(params, pname)), pval);
     }
     if (rc != (want < 0 ? want : PT_MATCH_OK) || (want >= 0 && (long)best != want))
         fprintf(stderr, "  for %s %s\n", method, path);
@@ -73,15 +72,12 @@ static void test_agrees_with_router(void)
 
     /* 8,190 segments under /files/ *: the router's limit is bytes, not segments */
     memcpy(path, "/files", 6);
-    for (size_t i = 6; i < PC_PATH_MAX; i += 2)
-        memcpy(path + i, "/a", 2);
+    for (size_t i = 6; i < PC_PATH_MAX; i += 2) memcpy(path + i, "/a", 2);
     params = json_object();
-    CHECK_EQ_INT(pt_route_match(routes, N, "GET", path, PC_PATH_MAX, &best, params),
-                 PT_MATCH_OK);
+    CHECK_EQ_INT(pt_route_match(routes, N, "GET", path, PC_PATH_MAX, &best, params), PT_MATCH_OK);
     CHECK_EQ_INT(best, 4);
     CHECK_EQ_INT(json_string_length(json_object_get(params, "*")), PC_PATH_MAX - 7);
-    CHECK(memcmp(json_string_value(json_object_get(params, "*")), path + 7,
-                 PC_PATH_MAX - 7) == 0);
+    CHECK(memcmp(json_string_value(json_object_get(params, "*")), path + 7, PC_PATH_MAX - 7) == 0);
     json_decref(params);
     /* 300 segments that match nothing: 404, as at the gateway */
     path[6 + 600] = '\0';
@@ -113,18 +109,18 @@ int main(void)
     expect("POST", "/users", 1, NULL, NULL);
     expect("DELETE", "/users", PT_MATCH_NO_METHOD, NULL, NULL);
     expect("GET", "/users/42", 2, "id", "42");
-    expect("GET", "/users/me", 3, NULL, NULL);            /* literal beats param */
-    expect("GET", "/users/a%2Fb", 2, "id", "a/b");        /* %2F does not split */
+    expect("GET", "/users/me", 3, NULL, NULL);                /* literal beats param */
+    expect("GET", "/users/a%2Fb", 2, "id", "a/b");            /* %2F does not split */
     expect("GET", "/users/", PT_MATCH_NOT_FOUND, NULL, NULL); /* {id} never empty */
-    expect("GET", "/files", 4, "*", "");                  /* * may be empty */
-    expect("GET", "/files/x", 5, "name", "x");            /* param beats * */
-    expect("POST", "/files/x", 4, "*", "x");              /* method falls back to * route */
+    expect("GET", "/files", 4, "*", "");                      /* * may be empty */
+    expect("GET", "/files/x", 5, "name", "x");                /* param beats * */
+    expect("POST", "/files/x", 4, "*", "x");                  /* method falls back to * route */
     expect("GET", "/files/x/y", 4, "*", "x/y");
     expect("GET", "/", 6, NULL, NULL);
-    expect("GET", "/a/b/c", 8, "y", "c");                 /* literal b first */
-    expect("PUT", "/a/b/c", 7, "x", "b");                 /* backtracks to {x} */
-    expect("HEAD", "/h", 9, NULL, NULL);                  /* exact HEAD */
-    expect("HEAD", "/g", 11, NULL, NULL);                 /* HEAD served by GET */
+    expect("GET", "/a/b/c", 8, "y", "c"); /* literal b first */
+    expect("PUT", "/a/b/c", 7, "x", "b"); /* backtracks to {x} */
+    expect("HEAD", "/h", 9, NULL, NULL);  /* exact HEAD */
+    expect("HEAD", "/g", 11, NULL, NULL); /* HEAD served by GET */
     expect("GET", "/users/../x", PT_MATCH_BAD_PATH, NULL, NULL);
     expect("GET", "/users/%2e%2e", PT_MATCH_BAD_PATH, NULL, NULL);
     expect("GET", "/users/%zz", PT_MATCH_BAD_PATH, NULL, NULL);

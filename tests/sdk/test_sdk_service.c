@@ -89,8 +89,8 @@ static char *request_json(const char *method, const char *path, const char *rout
     return s;
 }
 
-static void dispatch(portico_service *svc, const char *method, const char *path,
-                     const char *route, int64_t delta)
+static void dispatch(portico_service *svc, const char *method, const char *path, const char *route,
+                     int64_t delta)
 {
     char *m = request_json(method, path, route, delta);
     pt_request_dispatch(svc, m, strlen(m));
@@ -215,8 +215,9 @@ int main(void)
 
     /* events: valid ones reach the handler, others are dropped */
     {
-        const char *ok = "{\"v\":1,\"type\":\"event\",\"id\":\"e1\",\"topic\":\"order.placed\","
-                         "\"source\":\"orders\",\"instance\":\"o-1\",\"ts_ms\":5,\"data\":{\"n\":7}}";
+        const char *ok =
+            "{\"v\":1,\"type\":\"event\",\"id\":\"e1\",\"topic\":\"order.placed\","
+            "\"source\":\"orders\",\"instance\":\"o-1\",\"ts_ms\":5,\"data\":{\"n\":7}}";
         const char *bad[] = {
             "{\"v\":2,\"type\":\"event\",\"topic\":\"order.placed\",\"data\":1}",
             "{\"v\":1,\"type\":\"x\",\"topic\":\"order.placed\",\"data\":1}",

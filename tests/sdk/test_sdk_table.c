@@ -41,8 +41,7 @@ static void dereg(const char *svc, const char *inst)
     char msg[256];
 
     snprintf(msg, sizeof msg,
-             "{\"v\":1,\"type\":\"deregister\",\"service\":\"%s\",\"instance\":\"%s\"}", svc,
-             inst);
+             "{\"v\":1,\"type\":\"deregister\",\"service\":\"%s\",\"instance\":\"%s\"}", svc, inst);
     apply(msg, 0);
 }
 

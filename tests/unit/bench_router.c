@@ -76,8 +76,8 @@ static double run(long routes, long count)
         sink += (uintptr_t)m.value;
     }
     double ns = (now_ns() - t0) / (double)count;
-    printf("%6zu routes: %8.1f ns/lookup (%ld lookups of %s, sink %lu)\n", gw_router_count(r),
-           ns, count, path, (unsigned long)(sink % 10));
+    printf("%6zu routes: %8.1f ns/lookup (%ld lookups of %s, sink %lu)\n", gw_router_count(r), ns,
+           count, path, (unsigned long)(sink % 10));
     gw_router_free(r);
     return ns;
 }
@@ -88,8 +88,7 @@ int main(int argc, char **argv)
 
     if (argc > 1) {
         long routes = strtol(argv[1], NULL, 10);
-        if (argc > 2)
-            count = strtol(argv[2], NULL, 10);
+        if (argc > 2) count = strtol(argv[2], NULL, 10);
         if (routes <= 0 || count <= 0) {
             fprintf(stderr, "usage: bench_router [ROUTES [COUNT]]\n");
             return 2;

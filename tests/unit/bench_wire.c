@@ -55,8 +55,8 @@ static void compare_reply(const char *msg, size_t len, const char *what)
     }
     if (!same) {
         test_failures++;
-        fprintf(stderr, "bench_wire: lean and full decoders disagree on %s (full=%d): %.*s\n",
-                what, full, (int)len, msg);
+        fprintf(stderr, "bench_wire: lean and full decoders disagree on %s (full=%d): %.*s\n", what,
+                full, (int)len, msg);
     }
     pc_wire_reply_in_deinit(&in);
 }
@@ -112,8 +112,9 @@ static void compare_request(const char *msg, size_t len, const char *what)
     }
     if (!same) {
         test_failures++;
-        fprintf(stderr, "bench_wire: lean and full request decoders disagree on %s (full=%d): %.*s\n",
-                what, full, (int)len, msg);
+        fprintf(stderr,
+                "bench_wire: lean and full request decoders disagree on %s (full=%d): %.*s\n", what,
+                full, (int)len, msg);
     }
 out:
     pc_wire_request_in_deinit(&in);
@@ -149,13 +150,15 @@ static const char *const extra_reply[] = {
     "{\"v\":1,\"id\":\"a\",\"status\":200,\"n\":123456789012345678901234567890}",
 };
 
-#define RQ_HEAD "{\"v\":1,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"reply_to\":\"p:reply:g\"," \
-                "\"deadline_ms\":1763772350678,\"method\":\"GET\",\"path\":\"/a\""
+#define RQ_HEAD                                                                                    \
+    "{\"v\":1,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"reply_to\":\"p:reply:g\","         \
+    "\"deadline_ms\":1763772350678,\"method\":\"GET\",\"path\":\"/a\""
 static const char *const extra_request[] = {
     RQ_HEAD "}",
     RQ_HEAD ",\"params\":{\"id\":\"42\",\"x\":\"\"},\"headers\":[[\"host\",\"h\"],[\"a\",\"b\"]]}",
     RQ_HEAD ",\"params\":{\"id\":\"1\",\"id\":\"2\"}}",
-    RQ_HEAD ",\"params\":{\"i\\\"d\":\"1\"},\"query\":\"a=1\",\"route\":\"/a\",\"remote_addr\":\"::1\"}",
+    RQ_HEAD
+    ",\"params\":{\"i\\\"d\":\"1\"},\"query\":\"a=1\",\"route\":\"/a\",\"remote_addr\":\"::1\"}",
     RQ_HEAD ",\"params\":{\"id\":1}}",
     RQ_HEAD ",\"params\":[]}",
     RQ_HEAD ",\"headers\":[[\"a\"]]}",
@@ -169,12 +172,18 @@ static const char *const extra_request[] = {
     RQ_HEAD ",\"method\":\"POST\"}",
     RQ_HEAD ",\"route\":null}",
     RQ_HEAD ",\"z\":-0,\"y\":true,\"w\":null,\"u\":\"\\n\"}",
-    "{\"v\":1,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"reply_to\":\"r\",\"method\":\"G\",\"path\":\"/\",\"deadline_ms\":-1}",
-    "{\"v\":1,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2aZ\",\"reply_to\":\"r\",\"method\":\"G\",\"path\":\"/\",\"deadline_ms\":1}",
-    "{\"v\":1,\"id\":\"not-a-uuid\",\"reply_to\":\"r\",\"method\":\"G\",\"path\":\"/\",\"deadline_ms\":1}",
-    "{\"v\":1,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"method\":\"G\",\"path\":\"/\",\"deadline_ms\":1}",
-    "{\"v\":1,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"reply_to\":\"r\",\"method\":\"G\",\"path\":\"/\",\"deadline_ms\":1.5}",
-    "{\"v\":1,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"reply_to\":\"r\",\"method\":\"G\",\"path\":\"/\",\"deadline_ms\":0}",
+    "{\"v\":1,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"reply_to\":\"r\",\"method\":\"G\","
+    "\"path\":\"/\",\"deadline_ms\":-1}",
+    "{\"v\":1,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2aZ\",\"reply_to\":\"r\",\"method\":\"G\","
+    "\"path\":\"/\",\"deadline_ms\":1}",
+    "{\"v\":1,\"id\":\"not-a-uuid\",\"reply_to\":\"r\",\"method\":\"G\",\"path\":\"/"
+    "\",\"deadline_ms\":1}",
+    "{\"v\":1,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"method\":\"G\",\"path\":\"/"
+    "\",\"deadline_ms\":1}",
+    "{\"v\":1,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"reply_to\":\"r\",\"method\":\"G\","
+    "\"path\":\"/\",\"deadline_ms\":1.5}",
+    "{\"v\":1,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"reply_to\":\"r\",\"method\":\"G\","
+    "\"path\":\"/\",\"deadline_ms\":0}",
 };
 
 typedef void compare_fn(const char *msg, size_t len, const char *what);
@@ -227,8 +236,13 @@ static void check_kind(const char *data_dir, const char *kind, const char *const
             size_t at = (size_t)rand_r(&seed) % len;
             char ch = alphabet[rand_r(&seed) % (int)(sizeof alphabet - 1)];
             switch (rand_r(&seed) % 3) {
-            case 0: m[at] = ch; break;
-            case 1: memmove(m + at, m + at + 1, len - at - 1); len--; break;
+            case 0:
+                m[at] = ch;
+                break;
+            case 1:
+                memmove(m + at, m + at + 1, len - at - 1);
+                len--;
+                break;
             default:
                 if (len < MAX_MSG) {
                     memmove(m + at + 1, m + at, len - at);
@@ -257,8 +271,8 @@ static void check_kind(const char *data_dir, const char *kind, const char *const
 static void check_strings(void)
 {
     static const char *const pieces[] = {
-        "a", "abcdefgh", "\\\"", "\\\\", "\\/", "\\n", "\\t", "\\b", "\\f", "\\r",
-        "\\u0041", "\\x", "\\", "\x01", "\xc3\xa9", "\xe9", "\"", ":", "{",
+        "a",       "abcdefgh", "\\\"", "\\\\", "\\/",      "\\n",  "\\t", "\\b", "\\f", "\\r",
+        "\\u0041", "\\x",      "\\",   "\x01", "\xc3\xa9", "\xe9", "\"",  ":",   "{",
     };
     static const char head[] = "{\"v\":1,\"id\":\"a\",\"status\":200,\"body\":\"";
     unsigned seed = 777;
@@ -280,8 +294,9 @@ static void check_strings(void)
         }
         for (int i = 0; i < n; i++) {
             /* mostly the pieces of JSON text: quotes and plain runs */
-            int k = rand_r(&seed) % 4 != 0 ? rand_r(&seed) % 3
-                                            : rand_r(&seed) % (int)(sizeof pieces / sizeof pieces[0]);
+            int k = rand_r(&seed) % 4 != 0
+                        ? rand_r(&seed) % 3
+                        : rand_r(&seed) % (int)(sizeof pieces / sizeof pieces[0]);
             size_t pl = strlen(pieces[k]);
             memcpy(m + len, pieces[k], pl);
             len += pl;
@@ -296,11 +311,13 @@ static void check_strings(void)
             free(exact);
         }
     }
-    printf("bench_wire: strings: %ld accepted by the lean reader (all agreeing)\n", lean_hits - hits);
+    printf("bench_wire: strings: %ld accepted by the lean reader (all agreeing)\n",
+           lean_hits - hits);
     test_checks++;
     if (lean_hits - hits < 1000) {
         test_failures++;
-        fprintf(stderr, "bench_wire: strings: the lean reader accepted only %ld\n", lean_hits - hits);
+        fprintf(stderr, "bench_wire: strings: the lean reader accepted only %ld\n",
+                lean_hits - hits);
     }
 }
 
@@ -309,8 +326,8 @@ static void check_all(const char *data_dir)
     check_strings();
     check_kind(data_dir, "reply", extra_reply, sizeof extra_reply / sizeof extra_reply[0],
                compare_reply);
-    check_kind(data_dir, "request", extra_request,
-               sizeof extra_request / sizeof extra_request[0], compare_request);
+    check_kind(data_dir, "request", extra_request, sizeof extra_request / sizeof extra_request[0],
+               compare_request);
 }
 
 static double now_ns(void)

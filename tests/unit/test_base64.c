@@ -18,9 +18,15 @@ static uint64_t rng(void)
 /* RFC 4648 §10 test vectors, both directions. */
 static void test_rfc_vectors(void)
 {
-    static const struct { const char *plain, *enc; } v[] = {
-        {"", ""},           {"f", "Zg=="},         {"fo", "Zm8="},
-        {"foo", "Zm9v"},    {"foob", "Zm9vYg=="},  {"fooba", "Zm9vYmE="},
+    static const struct {
+        const char *plain, *enc;
+    } v[] = {
+        {"", ""},
+        {"f", "Zg=="},
+        {"fo", "Zm8="},
+        {"foo", "Zm9v"},
+        {"foob", "Zm9vYg=="},
+        {"fooba", "Zm9vYmE="},
         {"foobar", "Zm9vYmFy"},
     };
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
@@ -47,8 +53,7 @@ static void test_round_trip(void)
     unsigned char in[300], out[300];
     char enc[400];
     for (size_t n = 0; n <= 300; n++) {
-        for (size_t i = 0; i < n; i++)
-            in[i] = (unsigned char)rng();
+        for (size_t i = 0; i < n; i++) in[i] = (unsigned char)rng();
         size_t el = pc_base64_encoded_len(n), dl = 0;
         CHECK_EQ_INT(el % 4, 0);
         CHECK(el <= sizeof enc);
@@ -63,30 +68,25 @@ static void test_round_trip(void)
 static void test_invalid(void)
 {
     static const char *bad[] = {
-        "Zg",        /* missing padding */
-        "Zg=",       /* short */
-        "Zm9vY",     /* length not a multiple of 4 */
-        "Zh==",      /* non-zero pad bits */
-        "Zm9=",      /* non-zero pad bits (2-byte group) */
-        "Z===",      /* too much padding */
-        "====",
-        "=Zg=",
-        "Zg==Zg==",  /* padding in the middle */
-        "Zm9v Zg==", /* white space */
-        "Zm9v\nZg=",
-        "Zm-v",      /* base64url alphabet */
-        "Zm_v",
-        "Zm9\x80",   /* high byte */
-        "Zg=a",      /* data after '=' */
+        "Zg",                               /* missing padding */
+        "Zg=",                              /* short */
+        "Zm9vY",                            /* length not a multiple of 4 */
+        "Zh==",                             /* non-zero pad bits */
+        "Zm9=",                             /* non-zero pad bits (2-byte group) */
+        "Z===",                             /* too much padding */
+        "====",      "=Zg=",    "Zg==Zg==", /* padding in the middle */
+        "Zm9v Zg==",                        /* white space */
+        "Zm9v\nZg=", "Zm-v",                /* base64url alphabet */
+        "Zm_v",      "Zm9\x80",             /* high byte */
+        "Zg=a",                             /* data after '=' */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         unsigned char out[16];
         size_t dl = 12345;
         int rc = pc_base64_decode(out, &dl, bad[i], strlen(bad[i]));
-        if (rc != -1)
-            fprintf(stderr, "accepted bad base64 #%zu\n", i);
+        if (rc != -1) fprintf(stderr, "accepted bad base64 #%zu\n", i);
         CHECK_EQ_INT(rc, -1);
-        CHECK_EQ_INT(dl, 12345);  /* untouched on failure */
+        CHECK_EQ_INT(dl, 12345); /* untouched on failure */
     }
     /* An embedded NUL is outside the alphabet. */
     unsigned char out[8];

@@ -36,8 +36,7 @@ static const char *write_tmp(const char *text)
     snprintf(path, sizeof(tmpfiles[0]), "%s/portico-cfg-XXXXXX", dir);
     int fd = mkstemp(path);
     CHECK(fd >= 0);
-    if (fd < 0)
-        return "/nonexistent";
+    if (fd < 0) return "/nonexistent";
     size_t n = strlen(text);
     CHECK_EQ_INT(write(fd, text, n), (long long)n);
     close(fd);
@@ -45,13 +44,12 @@ static const char *write_tmp(const char *text)
 }
 
 /* Expects an error whose text contains want, on one line. */
-#define CHECK_ERR(rc, want)                                                   \
-    do {                                                                      \
-        CHECK_EQ_INT((rc), GW_CONFIG_ERROR);                                  \
-        CHECK(strstr(err, (want)) != NULL);                                   \
-        CHECK(strchr(err, '\n') == NULL);                                     \
-        if (strstr(err, (want)) == NULL)                                      \
-            fprintf(stderr, "  err: %s\n  want: %s\n", err, (want));          \
+#define CHECK_ERR(rc, want)                                                                        \
+    do {                                                                                           \
+        CHECK_EQ_INT((rc), GW_CONFIG_ERROR);                                                       \
+        CHECK(strstr(err, (want)) != NULL);                                                        \
+        CHECK(strchr(err, '\n') == NULL);                                                          \
+        if (strstr(err, (want)) == NULL) fprintf(stderr, "  err: %s\n  want: %s\n", err, (want));  \
     } while (0)
 
 static void test_defaults(void)
@@ -82,10 +80,20 @@ static void test_defaults(void)
 
 static void test_flags(void)
 {
-    const char *a1[] = {"--timeout-ms", "100", "--max-body-bytes=0", "--admin", "off",
-                        "--log-level=debug", "--prefix", "acme.prod-1_x",
-                        "--registration-secret-file", "/etc/portico/secret",
-                        "--redis", "unix:///run/redis.sock?db=3", "--route-grace-ms=0", NULL};
+    const char *a1[] = {"--timeout-ms",
+                        "100",
+                        "--max-body-bytes=0",
+                        "--admin",
+                        "off",
+                        "--log-level=debug",
+                        "--prefix",
+                        "acme.prod-1_x",
+                        "--registration-secret-file",
+                        "/etc/portico/secret",
+                        "--redis",
+                        "unix:///run/redis.sock?db=3",
+                        "--route-grace-ms=0",
+                        NULL};
     CHECK_EQ_INT(load(a1, NULL), GW_CONFIG_RUN);
     CHECK_EQ_INT(cfg.timeout_ms, 100);
     CHECK_EQ_INT(cfg.max_body_bytes, 0);
@@ -99,8 +107,9 @@ static void test_flags(void)
     CHECK_EQ_INT(cfg.route_grace_ms, 0);
 
     /* Last one wins; --admin after off turns it back on. */
-    const char *a2[] = {"--workers", "2", "--workers=256", "--admin=off", "--admin",
-                        "[::1]:9000", "--max-body-bytes", "1073741824", NULL};
+    const char *a2[] = {"--workers",        "2",          "--workers=256",
+                        "--admin=off",      "--admin",    "[::1]:9000",
+                        "--max-body-bytes", "1073741824", NULL};
     CHECK_EQ_INT(load(a2, NULL), GW_CONFIG_RUN);
     CHECK_EQ_INT(cfg.workers, 256);
     CHECK(!cfg.admin_off);
@@ -129,9 +138,9 @@ static void test_hostport(void)
         {"[2001:db8::1]:443", "2001:db8::1", 443},
     };
     static const char *bad[] = {
-        "8000", "host", "host:", ":8000", "host:65536", "host:-1", "host:80x", "host: 80",
-        "::1:80", "[::1]80", "[::1]", "[zz::1]:80", "[]:80", "999.1.1.1:80", "1.2.3:80",
-        "-host:80", "ho st:80", "ho_st:80", "off:80x", "OFF",
+        "8000",     "host",     "host:",    ":8000",    "host:65536", "host:-1", "host:80x",
+        "host: 80", "::1:80",   "[::1]80",  "[::1]",    "[zz::1]:80", "[]:80",   "999.1.1.1:80",
+        "1.2.3:80", "-host:80", "ho st:80", "ho_st:80", "off:80x",    "OFF",
     };
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         const char *a[] = {"--listen", good[i].in, NULL};
@@ -142,8 +151,7 @@ static void test_hostport(void)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         const char *a[] = {"--admin", bad[i], NULL};
         int rc = load(a, NULL);
-        if (rc != GW_CONFIG_ERROR)
-            fprintf(stderr, "accepted: --admin %s\n", bad[i]);
+        if (rc != GW_CONFIG_ERROR) fprintf(stderr, "accepted: --admin %s\n", bad[i]);
         CHECK_ERR(rc, "--admin: ");
     }
     const char *off[] = {"--listen", "off", NULL};
@@ -152,10 +160,16 @@ static void test_hostport(void)
 
 static void test_env(void)
 {
-    const char *env[] = {"PATH=/bin", "PORTICO_TIMEOUT_MS=300", "PORTICO_NOT_A_SETTING=x",
-                         "PORTICO_", "PORTICO_LISTEN=127.0.0.1:0", "PORTICO_ADMIN=off",
-                         "PORTICO_SECRET_FOR_SDK=zzz", "portico_workers=9",
-                         "PORTICO_MAX_BODY_BYTES=5", NULL};
+    const char *env[] = {"PATH=/bin",
+                         "PORTICO_TIMEOUT_MS=300",
+                         "PORTICO_NOT_A_SETTING=x",
+                         "PORTICO_",
+                         "PORTICO_LISTEN=127.0.0.1:0",
+                         "PORTICO_ADMIN=off",
+                         "PORTICO_SECRET_FOR_SDK=zzz",
+                         "portico_workers=9",
+                         "PORTICO_MAX_BODY_BYTES=5",
+                         NULL};
     CHECK_EQ_INT(load(NULL, env), GW_CONFIG_RUN);
     CHECK_EQ_INT(cfg.timeout_ms, 300);
     CHECK_EQ_STR(cfg.listen.host, "127.0.0.1");
@@ -193,7 +207,7 @@ static void test_file_and_precedence(void)
     CHECK_EQ_STR(cfg.redis.password, "pw");
     CHECK_EQ_INT(cfg.redis.db, 2);
     CHECK_EQ_STR(cfg.config_file, file);
-    CHECK_EQ_INT(cfg.workers, 1);   /* not in the file: default */
+    CHECK_EQ_INT(cfg.workers, 1); /* not in the file: default */
 
     const char *e1[] = {envcfg, NULL};
     CHECK_EQ_INT(load(NULL, e1), GW_CONFIG_RUN);
@@ -277,7 +291,8 @@ static void test_errors(void)
         {{"--max-body-bytes", "1073741825"},
          "--max-body-bytes: \"1073741825\" is out of range (0..1073741824)"},
         {{"--max-body-bytes", "-1"}, "--max-body-bytes: \"-1\" is out of range"},
-        {{"--timeout-ms", "99999999999999999999999"}, "--timeout-ms: \"99999999999999999999999\" is out of range"},
+        {{"--timeout-ms", "99999999999999999999999"},
+         "--timeout-ms: \"99999999999999999999999\" is out of range"},
         {{"--timeout-ms", "-99999999999999999999999"}, "is out of range"},
         {{"--timeout-ms", "0"}, "--timeout-ms: \"0\" is out of range (1..60000)"},
         {{"--timeout-ms", "60001"}, "(1..60000)"},
@@ -300,8 +315,8 @@ static void test_errors(void)
         {{"--timeout-ms", "1", "--workers", "x"}, "--workers: \"x\" is not an integer"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        const char *a[5] = {cases[i].args[0], cases[i].args[1], cases[i].args[2],
-                            cases[i].args[3], NULL};
+        const char *a[5] = {cases[i].args[0], cases[i].args[1], cases[i].args[2], cases[i].args[3],
+                            NULL};
         CHECK_ERR(load(a, NULL), cases[i].want);
     }
     const char *a[] = {"--max-body-bytes", "abc", NULL};
@@ -347,17 +362,38 @@ static void test_help_version(void)
     load_capture(h, &rc, out, sizeof(out));
     CHECK_EQ_INT(rc, GW_CONFIG_EXIT);
     static const char *want[] = {
-        "--listen HOST:PORT", "0.0.0.0:8000", "--admin HOST:PORT", "127.0.0.1:8081", "off",
-        "--redis URL", "redis://127.0.0.1:6379", "--prefix P", "--timeout-ms N", "5000",
-        "--header-timeout-ms N", "10000", "--idle-timeout-ms N", "60000",
-        "--max-header-bytes N", "16384", "--max-body-bytes N", "1048576",
-        "--max-connections N", "--registration-secret-file F", "--workers N",
-        "--log-level L", "debug", "--route-grace-ms N", "30000", "--config FILE",
-        "PORTICO_MAX_BODY_BYTES", "--version", "--help",
+        "--listen HOST:PORT",
+        "0.0.0.0:8000",
+        "--admin HOST:PORT",
+        "127.0.0.1:8081",
+        "off",
+        "--redis URL",
+        "redis://127.0.0.1:6379",
+        "--prefix P",
+        "--timeout-ms N",
+        "5000",
+        "--header-timeout-ms N",
+        "10000",
+        "--idle-timeout-ms N",
+        "60000",
+        "--max-header-bytes N",
+        "16384",
+        "--max-body-bytes N",
+        "1048576",
+        "--max-connections N",
+        "--registration-secret-file F",
+        "--workers N",
+        "--log-level L",
+        "debug",
+        "--route-grace-ms N",
+        "30000",
+        "--config FILE",
+        "PORTICO_MAX_BODY_BYTES",
+        "--version",
+        "--help",
     };
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-        if (strstr(out, want[i]) == NULL)
-            fprintf(stderr, "help lacks \"%s\"\n", want[i]);
+        if (strstr(out, want[i]) == NULL) fprintf(stderr, "help lacks \"%s\"\n", want[i]);
         CHECK(strstr(out, want[i]) != NULL);
     }
 
@@ -444,7 +480,6 @@ int main(int argc, char **argv)
     test_help_version();
     test_registration_files();
     for (int i = 0; i < (int)(sizeof(tmpfiles) / sizeof(tmpfiles[0])); i++)
-        if (tmpfiles[i][0] != '\0')
-            unlink(tmpfiles[i]);
+        if (tmpfiles[i][0] != '\0') unlink(tmpfiles[i]);
     return test_finish("config");
 }

@@ -44,7 +44,7 @@ void gw_req_free(struct gw_req *r)
     free(r);
 }
 
-static int runs;   /* feeds of a whole input, all cases */
+static int runs; /* feeds of a whole input, all cases */
 
 /* Feeds in[0..len) to fn(ctx, piece, n) cut as asked: cut == 0 whole,
  * cut in 1..len-1 in two there, cut == SIZE_MAX one byte at a time. fn
@@ -67,15 +67,15 @@ static void feed_cut(const char *in, size_t len, size_t cut, feed_fn fn, void *c
 /* Part one: the scanner                                                    */
 /* ------------------------------------------------------------------------ */
 
-#define SC_MAX_HEAD 100   /* small, so that the limits are reached by short inputs */
+#define SC_MAX_HEAD 100 /* small, so that the limits are reached by short inputs */
 #define SC_MAX_BODY 20
 
-enum { NOBODY = -1, CHUNKED = -2 };   /* body after each head, else a Content-Length */
+enum { NOBODY = -1, CHUNKED = -2 }; /* body after each head, else a Content-Length */
 
 struct scan_run {
     struct gw_framing f;
     long long body;
-    size_t base;          /* offset of the current piece in the input */
+    size_t base; /* offset of the current piece in the input */
     char trace[256];
     bool failed;
 };
@@ -101,12 +101,12 @@ static bool scan_piece(void *ctx, const char *d, size_t len)
         size_t used = (size_t)-1;
         enum gw_framing_stop st = gw_framing_scan(&s->f, d + pos, len - pos, &used);
         if (used > len - pos) {
-            trace_add(s, 'U', used);   /* *used past the input */
+            trace_add(s, 'U', used); /* *used past the input */
             return false;
         }
         switch (st) {
         case GW_FRAMING_MORE:
-            if (used != len - pos) trace_add(s, 'X', used);   /* MORE must take it all */
+            if (used != len - pos) trace_add(s, 'X', used); /* MORE must take it all */
             pos = len;
             break;
         case GW_FRAMING_HEAD:
@@ -134,8 +134,8 @@ static bool scan_piece(void *ctx, const char *d, size_t len)
 }
 
 /* Runs one scanner case at every cut; each must give want. */
-static void scan_case(const char *name, const char *in, size_t len, size_t max_head,
-                      long long body, const char *want)
+static void scan_case(const char *name, const char *in, size_t len, size_t max_head, long long body,
+                      const char *want)
 {
     size_t bad = 0;
 
@@ -160,9 +160,12 @@ struct scan_case {
     const char *want;
 };
 
-#define S(name, lit, body, want) {name, lit, sizeof(lit) - 1, body, want}
-#define RL "GET / HTTP/1.1\r\n"          /* 16 bytes */
-#define PH "POST / HTTP/1.1\r\n\r\n"     /* 19 bytes: a head without fields */
+#define S(name, lit, body, want)                                                                   \
+    {                                                                                              \
+        name, lit, sizeof(lit) - 1, body, want                                                     \
+    }
+#define RL "GET / HTTP/1.1\r\n"      /* 16 bytes */
+#define PH "POST / HTTP/1.1\r\n\r\n" /* 19 bytes: a head without fields */
 
 static const struct scan_case scan_cases[] = {
     /* Request line */
@@ -201,8 +204,7 @@ static const struct scan_case scan_cases[] = {
     S("target obs-text", "GET /\xc3\xa9?q=1 HTTP/1.1\r\n\r\n", NOBODY, "H24"),
     S("HTTP/0.9", "GET /\r\n", NOBODY, "E400@5 bare CR"),
     S("HTTP/0.9 LF", "GET /\n", NOBODY, "E400@5 bare LF (lines must end in CRLF)"),
-    S("two SP after target", "GET /  HTTP/1.1\r\n\r\n", NOBODY,
-      "E400@6 unsupported HTTP version"),
+    S("two SP after target", "GET /  HTTP/1.1\r\n\r\n", NOBODY, "E400@6 unsupported HTTP version"),
     S("HTTP/1.2", "GET / HTTP/1.2\r\n\r\n", NOBODY, "E400@13 unsupported HTTP version"),
     S("HTTP/2.0", "GET / HTTP/2.0\r\n\r\n", NOBODY, "E400@11 unsupported HTTP version"),
     S("lower-case version", "GET / http/1.1\r\n\r\n", NOBODY, "E400@6 unsupported HTTP version"),
@@ -230,8 +232,10 @@ static const struct scan_case scan_cases[] = {
     S("name obs-text", RL "\x80: a\r\n\r\n", NOBODY, "E400@16 invalid header name"),
     S("name without colon", RL "Host\r\n\r\n", NOBODY, "E400@20 bare CR"),
     S("name NUL", RL "Ho\0st: a\r\n\r\n", NOBODY, "E400@18 NUL byte"),
-    S("value control", RL "Host: a\x01" "b\r\n\r\n", NOBODY,
-      "E400@23 control character in a header value"),
+    S("value control",
+      RL "Host: a\x01"
+         "b\r\n\r\n",
+      NOBODY, "E400@23 control character in a header value"),
     S("value DEL", RL "Host: a\x7f\r\n\r\n", NOBODY, "E400@23 control character in a header value"),
     S("value NUL", RL "Host: a\0\r\n\r\n", NOBODY, "E400@23 NUL byte"),
     S("value bare LF", RL "Host: a\nX: b\r\n\r\n", NOBODY,
@@ -251,8 +255,8 @@ static const struct scan_case scan_cases[] = {
       "H19 M24 E400@24 bare LF (lines must end in CRLF)"),
     /* Chunked bodies */
     S("chunked", PH "5\r\nhello\r\n0\r\n\r\n", CHUNKED, "H19 M34"),
-    S("chunked, sizes at the limit",
-      PH "a\r\n0123456789\r\nA\r\n0123456789\r\n0\r\n\r\n", CHUNKED, "H19 M54"),
+    S("chunked, sizes at the limit", PH "a\r\n0123456789\r\nA\r\n0123456789\r\n0\r\n\r\n", CHUNKED,
+      "H19 M54"),
     S("chunked pipelined", PH "1\r\na\r\n0\r\n\r\n" PH "0\r\n\r\n", CHUNKED, "H19 M30 H49 M54"),
     S("chunk data not scanned", PH "3\r\n\0\r\n\r\n0\r\n\r\n", CHUNKED, "H19 M32"),
     S("chunk size leading zeros", PH "0005\r\nhello\r\n0\r\n\r\n", CHUNKED, "H19 M37"),
@@ -263,8 +267,10 @@ static const struct scan_case scan_cases[] = {
       "H19 E413@36 request body too large"),
     S("chunk size overflows", PH "10000000000000000\r\n", CHUNKED,
       "H19 E400@35 chunk size overflows"),
-    S("chunk size sign +", PH "+5\r\nhello\r\n0\r\n\r\n", CHUNKED, "H19 E400@19 invalid chunk size"),
-    S("chunk size sign -", PH "-5\r\nhello\r\n0\r\n\r\n", CHUNKED, "H19 E400@19 invalid chunk size"),
+    S("chunk size sign +", PH "+5\r\nhello\r\n0\r\n\r\n", CHUNKED,
+      "H19 E400@19 invalid chunk size"),
+    S("chunk size sign -", PH "-5\r\nhello\r\n0\r\n\r\n", CHUNKED,
+      "H19 E400@19 invalid chunk size"),
     S("chunk size SP before", PH " 5\r\nhello\r\n0\r\n\r\n", CHUNKED,
       "H19 E400@19 invalid chunk size"),
     S("chunk size empty", PH "\r\nhello\r\n0\r\n\r\n", CHUNKED, "H19 E400@19 bare CR"),
@@ -299,8 +305,7 @@ static const struct scan_case scan_cases[] = {
       "H19 E400@27 chunk data not followed by CRLF"),
     /* Trailers: checked like header fields */
     S("trailer", PH "0\r\nX-T: v\r\n\r\n", CHUNKED, "H19 M32"),
-    S("trailers, then a request", PH "0\r\nA: 1\r\nB: 2\r\n\r\n" RL "\r\n", CHUNKED,
-      "H19 M36 H54"),
+    S("trailers, then a request", PH "0\r\nA: 1\r\nB: 2\r\n\r\n" RL "\r\n", CHUNKED, "H19 M36 H54"),
     S("trailer obs-fold", PH "0\r\nX-T: v\r\n w\r\n\r\n", CHUNKED,
       "H19 E400@30 obsolete line folding"),
     S("trailer bare LF", PH "0\r\nX-T: v\n\r\n", CHUNKED,
@@ -322,8 +327,7 @@ static void scan_limits(void)
     /* Head: exactly SC_MAX_HEAD bytes, and one more. */
     for (int extra = 0; extra <= 1; extra++) {
         n = (size_t)snprintf(in, sizeof in, RL "X: %0*d\r\n\r\n", 77 + extra, 0);
-        snprintf(want, sizeof want,
-                 extra ? "E431@100 request line and headers too large" : "H100");
+        snprintf(want, sizeof want, extra ? "E431@100 request line and headers too large" : "H100");
         scan_case(extra ? "head limit + 1" : "head limit", in, n, SC_MAX_HEAD, NOBODY, want);
     }
     /* Empty lines before a request line count against the head. */
@@ -343,8 +347,7 @@ static void scan_limits(void)
     for (int extra = 0; extra <= 1; extra++) {
         n = (size_t)snprintf(in, sizeof in, PH "0\r\nX: %0*d\r\n\r\n", 93 + extra, 0);
         snprintf(want, sizeof want, extra ? "H19 E431@122 trailers too large" : "H19 M122");
-        scan_case(extra ? "trailer limit + 1" : "trailer limit", in, n, SC_MAX_HEAD, CHUNKED,
-                  want);
+        scan_case(extra ? "trailer limit + 1" : "trailer limit", in, n, SC_MAX_HEAD, CHUNKED, want);
     }
     /* A chunk line: exactly 4096 bytes with its CRLF, and one more. */
     for (int extra = 0; extra <= 1; extra++) {
@@ -352,10 +355,9 @@ static void scan_limits(void)
         memset(in + n, 'e', 4092 + (size_t)extra);
         n += 4092 + (size_t)extra;
         n += (size_t)snprintf(in + n, sizeof in - n, "\r\nx\r\n0\r\n\r\n");
-        snprintf(want, sizeof want,
-                 extra ? "H19 E400@4115 chunk line too long" : "H19 M4123");
-        scan_case(extra ? "chunk line limit + 1" : "chunk line limit", in, n, SC_MAX_HEAD,
-                  CHUNKED, want);
+        snprintf(want, sizeof want, extra ? "H19 E400@4115 chunk line too long" : "H19 M4123");
+        scan_case(extra ? "chunk line limit + 1" : "chunk line limit", in, n, SC_MAX_HEAD, CHUNKED,
+                  want);
     }
 }
 
@@ -378,13 +380,18 @@ static void test_scanner(void)
 struct http_run {
     struct gw_http *http;
     pc_buf transcript;
-    bool closed;          /* a non-keep-alive request: conn.c stops reading */
+    bool closed; /* a non-keep-alive request: conn.c stops reading */
     int status;
     const char *why;
 };
 
 static void on_begin(void *ctx) { (void)ctx; }
-static int on_head(void *ctx, struct gw_req *r) { (void)ctx; (void)r; return 0; }
+static int on_head(void *ctx, struct gw_req *r)
+{
+    (void)ctx;
+    (void)r;
+    return 0;
+}
 
 static void on_request(void *ctx, struct gw_req *r)
 {
@@ -401,7 +408,7 @@ static void on_request(void *ctx, struct gw_req *r)
     pc_buf_printf(&run->transcript, " body=%zu:", r->body.len);
     pc_buf_append(&run->transcript, r->body.data, r->body.len);
     pc_buf_printf(&run->transcript, " ka=%d]", r->keep_alive);
-    if (!r->keep_alive) {   /* as conn.c: pause, and read no more */
+    if (!r->keep_alive) { /* as conn.c: pause, and read no more */
         run->closed = true;
         gw_http_pause(run->http, true);
     }
@@ -417,7 +424,7 @@ static bool http_piece(void *ctx, const char *d, size_t len)
     while (pos < len && !run->closed) {
         size_t n = gw_http_feed(run->http, d + pos, len - pos, &run->status, &run->why);
         if (run->status) return false;
-        if (n == 0 && !run->closed) {   /* only a pause may leave bytes */
+        if (n == 0 && !run->closed) { /* only a pause may leave bytes */
             run->status = -1;
             run->why = "feed took nothing";
             return false;
@@ -431,8 +438,8 @@ struct http_case {
     const char *name;
     const char *in;
     size_t len;
-    const char *want;      /* transcript of the requests handed over */
-    int status;            /* then: 0, or the refusal */
+    const char *want; /* transcript of the requests handed over */
+    int status;       /* then: 0, or the refusal */
     const char *why;
 };
 
@@ -463,16 +470,23 @@ static void http_case_limits(const struct http_case *c, size_t max_head, size_t 
     CHECK(bad == 0);
 }
 
-#define OK(name, lit, want) {name, lit, sizeof(lit) - 1, want, 0, NULL}
-#define NO(name, lit, want, st, why) {name, lit, sizeof(lit) - 1, want, st, why}
+#define OK(name, lit, want)                                                                        \
+    {                                                                                              \
+        name, lit, sizeof(lit) - 1, want, 0, NULL                                                  \
+    }
+#define NO(name, lit, want, st, why)                                                               \
+    {                                                                                              \
+        name, lit, sizeof(lit) - 1, want, st, why                                                  \
+    }
 #define GH "GET / HTTP/1.1\r\nHost: a\r\n"
 #define PO "POST / HTTP/1.1\r\nHost: a\r\n"
 #define GOT_G "[GET 1 /|host:a body=0: ka=1]"
-#define CL_BAD(name, v, why) NO("Content-Length " name, PO "Content-Length: " v "\r\n\r\nhello", \
-                                "", 400, why)
-#define CL_CHAR "invalid character in content-length header"   /* http_parser's own check */
-#define TE_BAD(name, v) NO("Transfer-Encoding " name, PO "Transfer-Encoding: " v "\r\n\r\n0\r\n\r\n", \
-                           "", 400, "Transfer-Encoding must be exactly chunked")
+#define CL_BAD(name, v, why)                                                                       \
+    NO("Content-Length " name, PO "Content-Length: " v "\r\n\r\nhello", "", 400, why)
+#define CL_CHAR "invalid character in content-length header" /* http_parser's own check */
+#define TE_BAD(name, v)                                                                            \
+    NO("Transfer-Encoding " name, PO "Transfer-Encoding: " v "\r\n\r\n0\r\n\r\n", "", 400,         \
+       "Transfer-Encoding must be exactly chunked")
 
 static const struct http_case http_cases[] = {
     OK("GET", GH "\r\n", GOT_G),
@@ -529,8 +543,9 @@ static const struct http_case http_cases[] = {
     TE_BAD("chunked, identity", "chunked, identity"),
     TE_BAD("identity", "identity"),
     TE_BAD("chunked;x", "chunked;x"),
-    NO("two Transfer-Encoding", PO "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
-       "", 400, "more than one Transfer-Encoding"),
+    NO("two Transfer-Encoding",
+       PO "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", "", 400,
+       "more than one Transfer-Encoding"),
     NO("Content-Length then Transfer-Encoding",
        PO "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "", 400,
        "unexpected content-length header"),
@@ -561,11 +576,12 @@ static void http_limits(void)
     /* 256 header lines, and 257. */
     for (int extra = 0; extra <= 1; extra++) {
         n = (size_t)snprintf(in, sizeof in, "GET / HTTP/1.0\r\n");
-        for (int i = 0; i < 256 + extra; i++) n += (size_t)snprintf(in + n, sizeof in - n, "a:b\r\n");
+        for (int i = 0; i < 256 + extra; i++)
+            n += (size_t)snprintf(in + n, sizeof in - n, "a:b\r\n");
         n += (size_t)snprintf(in + n, sizeof in - n, "\r\n");
         struct http_case c = {extra ? "257 headers" : "256 headers", in, n, "", extra ? 431 : 0,
                               extra ? "too many header lines" : NULL};
-        if (!extra) {   /* the transcript of the accepted one */
+        if (!extra) { /* the transcript of the accepted one */
             static char want[2048];
             size_t k = (size_t)snprintf(want, sizeof want, "[GET 0 /");
             for (int i = 0; i < 256; i++) k += (size_t)snprintf(want + k, sizeof want - k, "|a:b");
@@ -576,8 +592,8 @@ static void http_limits(void)
     }
     /* A head over the limit, as the scanner counts it. */
     n = (size_t)snprintf(in, sizeof in, GH "X: %0*d\r\n\r\n", H_MAX_HEAD, 0);
-    struct http_case big = {"head over the limit", in, n, "", 431,
-                            "request line and headers too large"};
+    struct http_case big = {
+        "head over the limit", in, n, "", 431, "request line and headers too large"};
     http_case_limits(&big, H_MAX_HEAD, H_MAX_BODY);
 }
 

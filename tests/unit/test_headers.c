@@ -5,7 +5,10 @@
 #include "headers.h"
 #include "test.h"
 
-#define KV(n, v) {n, sizeof(n) - 1, v, sizeof(v) - 1}
+#define KV(n, v)                                                                                   \
+    {                                                                                              \
+        n, sizeof(n) - 1, v, sizeof(v) - 1                                                         \
+    }
 
 static size_t count_named(const struct pc_kv *h, size_t n, const char *name)
 {
@@ -59,8 +62,8 @@ static void test_to_service(void)
     CHECK_EQ_MEM(out[2].name, out[2].name_len, "accept", 6);
     CHECK_EQ_MEM(out[2].value, out[2].value_len, "text/html", 9);
     /* Hop-by-hop, and headers named by Connection, are gone. */
-    const char *gone[] = {"connection", "keep-alive", "x-secret", "te", "trailer",
-                          "transfer-encoding", "upgrade", "proxy-authorization",
+    const char *gone[] = {"connection",      "keep-alive",        "x-secret", "te",
+                          "trailer",         "transfer-encoding", "upgrade",  "proxy-authorization",
                           "proxy-connection"};
     for (size_t i = 0; i < sizeof gone / sizeof gone[0]; i++)
         CHECK_EQ_INT(count_named(out, k, gone[i]), 0);

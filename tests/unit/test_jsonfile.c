@@ -13,7 +13,10 @@ static const char *put(const char *name, const char *text, size_t n)
     static char path[256];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     FILE *f = fopen(path, "wb");
-    if (f == NULL) { perror(path); exit(1); }
+    if (f == NULL) {
+        perror(path);
+        exit(1);
+    }
     fwrite(text, 1, n, f);
     fclose(f);
     return path;
@@ -36,7 +39,10 @@ int main(void)
     size_t len;
     const char *p;
 
-    if (mkdtemp(dir) == NULL) { perror("mkdtemp"); return 1; }
+    if (mkdtemp(dir) == NULL) {
+        perror("mkdtemp");
+        return 1;
+    }
 
     /* good: parsed, any top-level value */
     p = put("ok.json", "{\"a\": [1, 2]}", 13);

@@ -47,15 +47,14 @@ static void test_escapes(void)
     expect_str("\n\r\t\b\f", 5, "\"\\n\\r\\t\\b\\f\"");
     expect_str("\x01\x1f", 2, "\"\\u0001\\u001f\"");
     expect_str("a\0b", 3, "\"a\\u0000b\"");
-    expect_str("/", 1, "\"/\"");                      /* no need to escape '/' */
-    expect_str("\x7f", 1, "\"\x7f\"");                 /* DEL kept raw */
-    expect_str("\xc3\xa9\xe2\x82\xac", 5, "\"\xc3\xa9\xe2\x82\xac\"");  /* UTF-8 kept */
+    expect_str("/", 1, "\"/\"");                                       /* no need to escape '/' */
+    expect_str("\x7f", 1, "\"\x7f\"");                                 /* DEL kept raw */
+    expect_str("\xc3\xa9\xe2\x82\xac", 5, "\"\xc3\xa9\xe2\x82\xac\""); /* UTF-8 kept */
     expect_str("\xf0\x9f\x98\x80\n", 5, "\"\xf0\x9f\x98\x80\\n\"");
 
     /* Every control byte parses back to itself. */
     char all[32];
-    for (int i = 0; i < 32; i++)
-        all[i] = (char)i;
+    for (int i = 0; i < 32; i++) all[i] = (char)i;
     expect_parses_to(all, sizeof all, all, sizeof all);
 
     pc_buf b;
@@ -100,13 +99,27 @@ static void ref_str(pc_buf *b, const unsigned char *s, size_t n)
     for (size_t i = 0; i < n; i++) {
         unsigned char c = s[i];
         switch (c) {
-        case '"': pc_buf_puts(b, "\\\""); break;
-        case '\\': pc_buf_puts(b, "\\\\"); break;
-        case '\n': pc_buf_puts(b, "\\n"); break;
-        case '\r': pc_buf_puts(b, "\\r"); break;
-        case '\t': pc_buf_puts(b, "\\t"); break;
-        case '\b': pc_buf_puts(b, "\\b"); break;
-        case '\f': pc_buf_puts(b, "\\f"); break;
+        case '"':
+            pc_buf_puts(b, "\\\"");
+            break;
+        case '\\':
+            pc_buf_puts(b, "\\\\");
+            break;
+        case '\n':
+            pc_buf_puts(b, "\\n");
+            break;
+        case '\r':
+            pc_buf_puts(b, "\\r");
+            break;
+        case '\t':
+            pc_buf_puts(b, "\\t");
+            break;
+        case '\b':
+            pc_buf_puts(b, "\\b");
+            break;
+        case '\f':
+            pc_buf_puts(b, "\\f");
+            break;
         default:
             if (c < 0x20) {
                 pc_buf_printf(b, "\\u%04x", c);
@@ -130,12 +143,22 @@ static size_t random_fill(unsigned char *s, size_t n, unsigned mix)
     while (i < n) {
         unsigned r = (unsigned)rand();
         switch (mix) {
-        case 0: s[i++] = (unsigned char)('a' + r % 26); break;
-        case 1: s[i++] = (unsigned char)json[r % (sizeof json - 1)]; break;
-        case 2: s[i++] = (unsigned char)(r % 3 ? 'x' : r % 0x20); break;
-        case 3: s[i++] = (unsigned char)(r % 0x100); break;
-        case 4: s[i++] = (unsigned char)(r % 7 ? 'y' : 0x80 + r % 0x80); break;
-        default:                               /* valid UTF-8 with escapes */
+        case 0:
+            s[i++] = (unsigned char)('a' + r % 26);
+            break;
+        case 1:
+            s[i++] = (unsigned char)json[r % (sizeof json - 1)];
+            break;
+        case 2:
+            s[i++] = (unsigned char)(r % 3 ? 'x' : r % 0x20);
+            break;
+        case 3:
+            s[i++] = (unsigned char)(r % 0x100);
+            break;
+        case 4:
+            s[i++] = (unsigned char)(r % 7 ? 'y' : 0x80 + r % 0x80);
+            break;
+        default: /* valid UTF-8 with escapes */
             if (r % 5 == 0 && i + 2 <= n) {
                 s[i++] = 0xc3;
                 s[i++] = 0xa9;
@@ -168,10 +191,9 @@ static void test_random_agrees(void)
         size_t n = round < 2000 ? (size_t)round % 70 : (size_t)rand() % sizeof s;
         size_t pre = (size_t)rand() % 100;
         random_fill(s, n, mix);
-        pc_buf_deinit(&got);              /* fresh buffers: every growth path */
+        pc_buf_deinit(&got); /* fresh buffers: every growth path */
         pc_buf_reset(&want);
-        for (size_t k = 0; k < pre; k++)
-            pc_buf_putc(&got, 'p');
+        for (size_t k = 0; k < pre; k++) pc_buf_putc(&got, 'p');
         pc_buf_append(&want, got.data, got.len);
         /* an exact heap copy: a read past the end is caught under ASan */
         unsigned char *heap = malloc(n ? n : 1);
@@ -184,19 +206,17 @@ static void test_random_agrees(void)
         ref_str(&want, s, n);
         if (pc_jw_is_utf8(heap, n) != pc_utf8_is_valid(s, n) && bad++ < 5)
             fprintf(stderr, "pc_jw_is_utf8 disagrees: mix %u, n %zu\n", mix, n);
-        if (pc_utf8_is_valid(s, n)) {     /* the known-UTF-8 entry writes the same */
+        if (pc_utf8_is_valid(s, n)) { /* the known-UTF-8 entry writes the same */
             pc_buf_append(&want, got.data + pre, got.len - pre);
             pc_jw_str_utf8(&got, (const char *)heap, n);
             if (got.len != want.len || memcmp(got.data, want.data, want.len) != 0) {
-                if (bad++ < 5)
-                    fprintf(stderr, "pc_jw_str_utf8 differs: mix %u, n %zu\n", mix, n);
+                if (bad++ < 5) fprintf(stderr, "pc_jw_str_utf8 differs: mix %u, n %zu\n", mix, n);
             }
         }
         free(heap);
         if (got.oom || got.len != want.len || memcmp(got.data, want.data, want.len) != 0 ||
             got.data[got.len] != '\0') {
-            if (bad++ < 5)
-                fprintf(stderr, "mismatch: mix %u, n %zu, prefix %zu\n", mix, n, pre);
+            if (bad++ < 5) fprintf(stderr, "mismatch: mix %u, n %zu, prefix %zu\n", mix, n, pre);
         }
     }
     CHECK_EQ_INT(bad, 0);
@@ -213,14 +233,12 @@ static void test_long(void)
     pc_buf got, want;
 
     CHECK(s != NULL);
-    if (s == NULL)
-        return;
+    if (s == NULL) return;
     pc_buf_init(&got);
     pc_buf_init(&want);
     for (unsigned mix = 0; mix < 6; mix++) {
         if (mix == 0) {
-            for (size_t i = 0; i < n; i++)
-                s[i] = i % 64 == 63 ? '\n' : 'x';
+            for (size_t i = 0; i < n; i++) s[i] = i % 64 == 63 ? '\n' : 'x';
         } else {
             random_fill(s, n, mix);
         }
@@ -241,15 +259,14 @@ static void test_raw(void)
 {
     pc_buf b;
     pc_buf_init(&b);
-    pc_jw_raw(&b, "{", 1);                 /* no memory yet: the call */
-    for (int i = 0; i < 100; i++)
-        pc_jw_raw(&b, ",\"k\":", 5);       /* grows several times */
+    pc_jw_raw(&b, "{", 1);                                     /* no memory yet: the call */
+    for (int i = 0; i < 100; i++) pc_jw_raw(&b, ",\"k\":", 5); /* grows several times */
     pc_jw_raw(&b, "}", 1);
     CHECK(!b.oom);
     CHECK_EQ_INT(b.len, 502);
     CHECK_EQ_MEM(b.data + 496, 6, ",\"k\":}", 6);
     CHECK_EQ_INT(b.data[b.len], '\0');
-    b.oom = true;                          /* sticky oom: nothing more */
+    b.oom = true; /* sticky oom: nothing more */
     pc_jw_raw(&b, "x", 1);
     CHECK_EQ_INT(b.len, 502);
     pc_buf_deinit(&b);
@@ -290,8 +307,7 @@ static void test_buf(void)
     pc_buf_reset(&b);
     pc_buf_append(&b, NULL, 0);
     CHECK(b.data != NULL && b.data[0] == '\0');
-    for (int i = 0; i < 1000; i++)
-        pc_buf_printf(&b, "%04d", i);
+    for (int i = 0; i < 1000; i++) pc_buf_printf(&b, "%04d", i);
     CHECK_EQ_INT(b.len, 4000);
     CHECK_EQ_MEM(b.data + 3996, 4, "0999", 4);
     CHECK_EQ_INT(b.data[b.len], '\0');
@@ -304,7 +320,7 @@ static void test_buf(void)
     CHECK_EQ_INT(b.data[b.len - 1], '>');
     CHECK(pc_buf_reserve(&b, 100000));
     CHECK(b.cap >= b.len + 100001);
-    CHECK(!pc_buf_reserve(&b, SIZE_MAX));   /* overflow is an oom, not a crash */
+    CHECK(!pc_buf_reserve(&b, SIZE_MAX)); /* overflow is an oom, not a crash */
     CHECK(b.oom);
     pc_buf_puts(&b, "ignored");
     CHECK_EQ_INT(b.len, sizeof big + 1);

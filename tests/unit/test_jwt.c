@@ -14,7 +14,7 @@
 #include "jwt.h"
 #include "test.h"
 
-#define SECRET "0123456789abcdef0123456789abcdef-test"   /* >= 32 bytes */
+#define SECRET "0123456789abcdef0123456789abcdef-test" /* >= 32 bytes */
 #define NOW ((int64_t)1763772345)
 
 static EVP_PKEY *rsa_key, *rsa_other;
@@ -24,8 +24,7 @@ static char pub_pem[4096], pub_pem_pkcs1[4096];
 
 static void b64url(char *out, const void *data, size_t n)
 {
-    static const char tbl[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     const unsigned char *p = data;
     size_t k = 0, i;
     for (i = 0; i + 2 < n; i += 3) {
@@ -82,8 +81,7 @@ static char *make(const char *hdr, const char *payload, enum signer how, const v
 
 static char *hs(const char *payload)
 {
-    return make("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", payload, SIGN_HS, SECRET,
-                strlen(SECRET));
+    return make("{\"alg\":\"HS256\",\"typ\":\"JWT\"}", payload, SIGN_HS, SECRET, strlen(SECRET));
 }
 
 static char *rs(const char *payload)
@@ -145,7 +143,7 @@ static void test_valid(void)
     CHECK_EQ_STR(json_string_value(json_object_get(claims, "sub")), "alice");
     json_decref(claims);
     CHECK_EQ_INT(verify(r, t2), GW_JWT_OK);
-    CHECK_EQ_INT(verify(r1, t2), GW_JWT_OK);   /* PKCS#1 PEM works too */
+    CHECK_EQ_INT(verify(r1, t2), GW_JWT_OK); /* PKCS#1 PEM works too */
     /* Each algorithm only with its own key. */
     CHECK_EQ_INT(verify(v, t2), GW_JWT_BAD_ALG);
     CHECK_EQ_INT(verify(r, t1), GW_JWT_BAD_ALG);
@@ -169,13 +167,13 @@ static void test_times(void)
     t = hs(p);
     CHECK_EQ_INT(verify(v, t), GW_JWT_EXPIRED);
     free(t);
-    snprintf(p, sizeof p, "{\"exp\":%lld}", (long long)NOW - 10);   /* within the leeway */
+    snprintf(p, sizeof p, "{\"exp\":%lld}", (long long)NOW - 10); /* within the leeway */
     t = hs(p);
     CHECK_EQ_INT(verify(v, t), GW_JWT_OK);
     gw_jwt_verifier_set_leeway(v, 0);
     CHECK_EQ_INT(verify(v, t), GW_JWT_EXPIRED);
     free(t);
-    snprintf(p, sizeof p, "{\"exp\":%lld}", (long long)NOW);        /* exp is exclusive */
+    snprintf(p, sizeof p, "{\"exp\":%lld}", (long long)NOW); /* exp is exclusive */
     t = hs(p);
     CHECK_EQ_INT(verify(v, t), GW_JWT_EXPIRED);
     free(t);
@@ -186,18 +184,17 @@ static void test_times(void)
     t = hs(p);
     CHECK_EQ_INT(verify(v, t), GW_JWT_NOT_YET);
     free(t);
-    snprintf(p, sizeof p, "{\"exp\":%lld,\"nbf\":%lld}", (long long)NOW + 500,
-             (long long)NOW + 10);
+    snprintf(p, sizeof p, "{\"exp\":%lld,\"nbf\":%lld}", (long long)NOW + 500, (long long)NOW + 10);
     t = hs(p);
     CHECK_EQ_INT(verify(v, t), GW_JWT_OK);
     free(t);
 
-    t = hs("{\"sub\":\"x\"}");                   /* no exp */
+    t = hs("{\"sub\":\"x\"}"); /* no exp */
     CHECK_EQ_INT(verify(v, t), GW_JWT_EXPIRED);
     gw_jwt_verifier_set_require_exp(v, false);
     CHECK_EQ_INT(verify(v, t), GW_JWT_OK);
     free(t);
-    t = hs("{\"exp\":\"1763772400\"}");         /* wrong type */
+    t = hs("{\"exp\":\"1763772400\"}"); /* wrong type */
     CHECK_EQ_INT(verify(v, t), GW_JWT_BAD_CLAIMS);
     free(t);
     gw_jwt_verifier_free(v);
@@ -243,8 +240,8 @@ static void test_alg_none(void)
 {
     struct gw_jwt_verifier *v = hs_verifier(), *r = rs_verifier(pub_pem);
     const char *p = "{\"sub\":\"admin\",\"exp\":1763772400}";
-    const char *hdrs[] = {"{\"alg\":\"none\"}", "{\"alg\":\"None\"}", "{\"alg\":\"NONE\"}",
-                          "{\"alg\":\"\"}", "{\"typ\":\"JWT\"}", "{\"alg\":null}",
+    const char *hdrs[] = {"{\"alg\":\"none\"}",  "{\"alg\":\"None\"}",  "{\"alg\":\"NONE\"}",
+                          "{\"alg\":\"\"}",      "{\"typ\":\"JWT\"}",   "{\"alg\":null}",
                           "{\"alg\":\"HS512\"}", "{\"alg\":\"RS384\"}", "{\"alg\":\"hs256\"}"};
     for (size_t i = 0; i < sizeof hdrs / sizeof hdrs[0]; i++) {
         char *t = make(hdrs[i], p, SIGN_NONE, NULL, 0);
@@ -285,11 +282,18 @@ static void test_malformed(void)
     struct gw_jwt_verifier *v = hs_verifier();
     char *good = hs("{\"exp\":1763772400}"), buf[9000];
     const char *bad[] = {
-        "", ".", "..", "...", "abc", "a.b", "a.b.c.d", ".eyJ9.abc",
-        "eyJhbGciOiJIUzI1NiJ9..sig",                 /* empty payload */
-        "bm90IGpzb24.eyJleHAiOjF9.c2ln",             /* header not JSON */
-        "WzFd.eyJleHAiOjF9.c2ln",                    /* header is an array */
-        "eyJhbGciOiJIUzI1NiJ9 .eyJleHAiOjF9.c2ln",   /* white space */
+        "",
+        ".",
+        "..",
+        "...",
+        "abc",
+        "a.b",
+        "a.b.c.d",
+        ".eyJ9.abc",
+        "eyJhbGciOiJIUzI1NiJ9..sig",               /* empty payload */
+        "bm90IGpzb24.eyJleHAiOjF9.c2ln",           /* header not JSON */
+        "WzFd.eyJleHAiOjF9.c2ln",                  /* header is an array */
+        "eyJhbGciOiJIUzI1NiJ9 .eyJleHAiOjF9.c2ln", /* white space */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CHECK_EQ_INT(verify(v, bad[i]), GW_JWT_MALFORMED);
@@ -301,7 +305,7 @@ static void test_malformed(void)
     t = hs("{\"exp\":1763772400,\"sub\":\"a\",\"sub\":\"admin\"}");
     CHECK_EQ_INT(verify(v, t), GW_JWT_MALFORMED);
     free(t);
-    t = hs("{\"exp\":1763772400,\"sub\":\"a\\nb\"}");   /* sub becomes a header */
+    t = hs("{\"exp\":1763772400,\"sub\":\"a\\nb\"}"); /* sub becomes a header */
     CHECK_EQ_INT(verify(v, t), GW_JWT_BAD_CLAIMS);
     free(t);
     t = hs("{\"exp\":1763772400,\"sub\":42}");
@@ -338,10 +342,10 @@ static void test_bad_base64url(void)
     CHECK_EQ_MEM(out, n, "A", 1);
     CHECK_EQ_INT(gw_jwt_b64url_decode("-_8", 3, out, &n), 0);
     CHECK_EQ_MEM(out, n, "\xfb\xff", 2);
-    CHECK_EQ_INT(gw_jwt_b64url_decode("QQ==", 4, out, &n), -1);   /* padding */
-    CHECK_EQ_INT(gw_jwt_b64url_decode("+/8", 3, out, &n), -1);    /* standard alphabet */
-    CHECK_EQ_INT(gw_jwt_b64url_decode("Q", 1, out, &n), -1);      /* impossible length */
-    CHECK_EQ_INT(gw_jwt_b64url_decode("QR", 2, out, &n), -1);     /* non-zero spare bits */
+    CHECK_EQ_INT(gw_jwt_b64url_decode("QQ==", 4, out, &n), -1); /* padding */
+    CHECK_EQ_INT(gw_jwt_b64url_decode("+/8", 3, out, &n), -1);  /* standard alphabet */
+    CHECK_EQ_INT(gw_jwt_b64url_decode("Q", 1, out, &n), -1);    /* impossible length */
+    CHECK_EQ_INT(gw_jwt_b64url_decode("QR", 2, out, &n), -1);   /* non-zero spare bits */
     CHECK_EQ_INT(gw_jwt_b64url_decode("Q Q", 3, out, &n), -1);
     CHECK_EQ_INT(gw_jwt_b64url_decode("Q*", 2, out, &n), -1);
 
@@ -387,7 +391,8 @@ static void test_iss_aud(void)
 static void test_claims_satisfy(void)
 {
     json_t *c = json_loads("{\"role\":\"admin\",\"scope\":\"read write\",\"groups\":[\"a\",\"b\"],"
-                           "\"level\":3,\"scp\":[\"x\"]}", 0, NULL);
+                           "\"level\":3,\"scp\":[\"x\"]}",
+                           0, NULL);
     struct {
         const char *req;
         bool ok;

@@ -10,10 +10,7 @@
 #define MANY 100000
 
 /* A distinct non-NULL pointer value for an integer. */
-static void *tag(size_t i)
-{
-    return (void *)(uintptr_t)(i + 1);
-}
+static void *tag(size_t i) { return (void *)(uintptr_t)(i + 1); }
 
 /* Basic put, get, replace, delete. */
 static void test_basic(void)
@@ -31,11 +28,11 @@ static void test_basic(void)
     CHECK(pc_map_get(m, "", 0) == NULL);
     CHECK_EQ_INT(pc_map_count(m), 1);
 
-    CHECK_EQ_INT(pc_map_put(m, "x", 1, &b), 0);  /* replace */
+    CHECK_EQ_INT(pc_map_put(m, "x", 1, &b), 0); /* replace */
     CHECK(pc_map_get(m, "x", 1) == &b);
     CHECK_EQ_INT(pc_map_count(m), 1);
 
-    CHECK_EQ_INT(pc_map_put(m, "", 0, &a), 0);   /* the empty key */
+    CHECK_EQ_INT(pc_map_put(m, "", 0, &a), 0); /* the empty key */
     CHECK(pc_map_get(m, "", 0) == &a);
     CHECK_EQ_INT(pc_map_count(m), 2);
 
@@ -68,13 +65,13 @@ static void test_binary_keys(void)
 
     memcpy(buf, k1, 3);
     CHECK_EQ_INT(pc_map_put(m, buf, 3, &v1), 0);
-    memset(buf, 'z', sizeof buf);  /* the map kept its own copy */
+    memset(buf, 'z', sizeof buf); /* the map kept its own copy */
     CHECK_EQ_INT(pc_map_put(m, k2, 3, &v2), 0);
     CHECK_EQ_INT(pc_map_put(m, k3, 1, &v3), 0);
     CHECK(pc_map_get(m, k1, 3) == &v1);
     CHECK(pc_map_get(m, k2, 3) == &v2);
     CHECK(pc_map_get(m, k3, 1) == &v3);
-    CHECK(pc_map_get(m, "a", 2) == NULL);  /* "a\0" is yet another key */
+    CHECK(pc_map_get(m, "a", 2) == NULL); /* "a\0" is yet another key */
     CHECK_EQ_INT(pc_map_count(m), 3);
 
     size_t pos = 0, klen;
@@ -168,17 +165,14 @@ static void test_iterate_delete(void)
     while (pc_map_next(m, &pos, &k, &klen, &val)) {
         size_t i = (size_t)(uintptr_t)val - 1;
         CHECK(i < N);
-        if (i >= N)
-            break;
+        if (i >= N) break;
         seen[i]++;
         visited++;
-        if (i % 3 != 0)
-            CHECK(pc_map_del(m, k, klen) == val);
+        if (i % 3 != 0) CHECK(pc_map_del(m, k, klen) == val);
     }
     CHECK_EQ_INT(visited, N);
     size_t once = 0;
-    for (size_t i = 0; i < N; i++)
-        once += seen[i] == 1;
+    for (size_t i = 0; i < N; i++) once += seen[i] == 1;
     CHECK_EQ_INT(once, N);
     CHECK_EQ_INT(pc_map_count(m), (N + 2) / 3);
 
@@ -191,12 +185,11 @@ static void test_iterate_delete(void)
         visited++;
     }
     CHECK_EQ_INT(visited, (N + 2) / 3);
-    CHECK(!pc_map_next(m, &pos, NULL, NULL, NULL));  /* stays at the end */
+    CHECK(!pc_map_next(m, &pos, NULL, NULL, NULL)); /* stays at the end */
 
     /* Delete everything while iterating. */
     pos = 0;
-    while (pc_map_next(m, &pos, &k, &klen, &val))
-        pc_map_del(m, k, klen);
+    while (pc_map_next(m, &pos, &k, &klen, &val)) pc_map_del(m, k, klen);
     CHECK_EQ_INT(pc_map_count(m), 0);
     pc_map_free(m);
 }

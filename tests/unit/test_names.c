@@ -63,24 +63,33 @@ static void test_method(void)
 static void test_pattern(void)
 {
     static const char *good[] = {
-        "/", "/users", "/users/{id}", "/users/{id}/posts/{post_id}", "/files/*",
-        "/*", "/a/{x}/*", "/caf\xc3\xa9", "/v1.0/a-b_c~d", "/{A_9}", "/a b",
-        "/...", "/.well-known/x",
+        "/",
+        "/users",
+        "/users/{id}",
+        "/users/{id}/posts/{post_id}",
+        "/files/*",
+        "/*",
+        "/a/{x}/*",
+        "/caf\xc3\xa9",
+        "/v1.0/a-b_c~d",
+        "/{A_9}",
+        "/a b",
+        "/...",
+        "/.well-known/x",
     };
     static const char *bad[] = {
-        "", "users", "//", "/users/", "/a//b", "/users/{}", "/users/{id", "/users/id}",
-        "/users/{i-d}", "/users/x{id}", "/users/{id}x", "/*/x", "/a*", "/a/**",
-        "/a?b", "/a#b", "/a%20b", "/.", "/..", "/a/./b", "/a/../b", "/{id}/{id}",
-        "/a\tb", "/a\x7f", "/\xc3", "/\xff",
+        "",           "users",      "//",           "/users/",      "/a//b",        "/users/{}",
+        "/users/{id", "/users/id}", "/users/{i-d}", "/users/x{id}", "/users/{id}x", "/*/x",
+        "/a*",        "/a/**",      "/a?b",         "/a#b",         "/a%20b",       "/.",
+        "/..",        "/a/./b",     "/a/../b",      "/{id}/{id}",   "/a\tb",        "/a\x7f",
+        "/\xc3",      "/\xff",
     };
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-        if (!pc_pattern_is_valid(S(good[i])))
-            fprintf(stderr, "should be valid: \"%s\"\n", good[i]);
+        if (!pc_pattern_is_valid(S(good[i]))) fprintf(stderr, "should be valid: \"%s\"\n", good[i]);
         CHECK(pc_pattern_is_valid(S(good[i])));
     }
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        if (pc_pattern_is_valid(S(bad[i])))
-            fprintf(stderr, "should be invalid: \"%s\"\n", bad[i]);
+        if (pc_pattern_is_valid(S(bad[i]))) fprintf(stderr, "should be invalid: \"%s\"\n", bad[i]);
         CHECK(!pc_pattern_is_valid(S(bad[i])));
     }
     CHECK(!pc_pattern_is_valid("/a\0b", 4));
@@ -101,8 +110,7 @@ static void test_pattern(void)
     size_t n = 0;
     for (int i = 0; i <= PC_PATTERN_MAX_PARAMS; i++) {
         n += (size_t)snprintf(q + n, sizeof(q) - n, "/{p%d}", i);
-        if (i == PC_PATTERN_MAX_PARAMS - 1)
-            CHECK(pc_pattern_is_valid(q, n));
+        if (i == PC_PATTERN_MAX_PARAMS - 1) CHECK(pc_pattern_is_valid(q, n));
     }
     CHECK(!pc_pattern_is_valid(q, n));
 
@@ -140,12 +148,29 @@ static void test_headers(void)
 static void test_hop_by_hop(void)
 {
     static const char *hop[] = {
-        "connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade",
-        "proxy-authorization", "proxy-connection", "proxy-authenticate", "proxy-",
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-authorization",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-",
     };
     static const char *end[] = {
-        "content-type", "content-length", "host", "tea", "t", "connections",
-        "trailers", "upgrade-insecure-requests", "proxy", "x-proxy-id", "x-forwarded-for",
+        "content-type",
+        "content-length",
+        "host",
+        "tea",
+        "t",
+        "connections",
+        "trailers",
+        "upgrade-insecure-requests",
+        "proxy",
+        "x-proxy-id",
+        "x-forwarded-for",
     };
     for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
         CHECK(pc_header_is_hop_by_hop(S(hop[i])));

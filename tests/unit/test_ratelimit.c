@@ -51,7 +51,7 @@ static struct gw_rl_rule rule(uint64_t interval_us, uint32_t burst)
 
 static void test_burst_then_refill(void)
 {
-    struct gw_rl_rule r = rule(100000, 5);   /* 10/s, burst 5 */
+    struct gw_rl_rule r = rule(100000, 5); /* 10/s, burst 5 */
     struct gw_rl_bucket b;
     struct gw_rl_result res;
 
@@ -90,12 +90,12 @@ static void test_burst_then_refill(void)
         gw_rl_bucket_take(&b, &r, t, &res);
         allowed += res.allowed;
     }
-    CHECK_EQ_INT(allowed, 5 + 99);   /* the burst, then one per 100 ms over 9.99 s */
+    CHECK_EQ_INT(allowed, 5 + 99); /* the burst, then one per 100 ms over 9.99 s */
 }
 
 static void test_clock_backwards(void)
 {
-    struct gw_rl_rule r = rule(1000000, 1);   /* 1/s, burst 1 */
+    struct gw_rl_rule r = rule(1000000, 1); /* 1/s, burst 1 */
     struct gw_rl_bucket b;
     struct gw_rl_result res;
 
@@ -138,7 +138,7 @@ static void test_rules(void)
                       "{\"prefix\":\"/\",\"rate\":1,\"per\":\"hour\"}]}",
                       0, 0, err, sizeof err),
                  0);
-    r = gw_ratelimit_rule_for("/api/users/{uid}");   /* param names do not count */
+    r = gw_ratelimit_rule_for("/api/users/{uid}"); /* param names do not count */
     CHECK(r != NULL && r->interval_us == 333333 && r->burst == 3 && !r->prefix);
     r = gw_ratelimit_rule_for("/api/users/{id}/posts");
     CHECK(r != NULL && r->interval_us == 12000000 && r->burst == 2 && r->window_s == 24);
@@ -146,10 +146,10 @@ static void test_rules(void)
     CHECK(r != NULL && r->interval_us == 10000 && r->burst == 100 && r->window_s == 1);
     r = gw_ratelimit_rule_for("/api");
     CHECK(r != NULL && r->burst == 100);
-    r = gw_ratelimit_rule_for("/apix");                /* segment boundary: "/" wins */
+    r = gw_ratelimit_rule_for("/apix"); /* segment boundary: "/" wins */
     CHECK(r != NULL && r->interval_us == 3600000000u && r->burst == 1);
     CHECK(gw_ratelimit_rule_for("/health") == NULL);
-    r = gw_ratelimit_rule_for("/health/deep");         /* exact only: "/" prefix */
+    r = gw_ratelimit_rule_for("/health/deep"); /* exact only: "/" prefix */
     CHECK(r != NULL && r->burst == 1);
 
     /* A prefix covers whole segments (path.h): "/api" covers "/api" and
@@ -173,7 +173,8 @@ static void test_rules(void)
     CHECK(gw_ratelimit_rule_for("/v2x") == NULL);
     /* "/api" and "/api/" are one prefix now: a duplicate. */
     CHECK_EQ_INT(load("{\"rules\":[{\"prefix\":\"/api\",\"rate\":1},"
-                      "{\"prefix\":\"/api/\",\"rate\":2}]}", 0, 0, err, sizeof err),
+                      "{\"prefix\":\"/api/\",\"rate\":2}]}",
+                      0, 0, err, sizeof err),
                  -1);
     CHECK(strstr(err, "rules[1]: same prefix as rules[0]") != NULL);
 
@@ -197,7 +198,7 @@ static void test_rule_errors(void)
 {
     static const struct {
         const char *json;
-        const char *want;     /* a substring of the error */
+        const char *want; /* a substring of the error */
     } bad[] = {
         {"[]", "not a JSON object"},
         {"{\"defaults\":{}}", "unknown key \"defaults\""},
@@ -257,8 +258,8 @@ static void test_local_table(void)
     CHECK_EQ_INT(gw_ratelimit_bucket_count(), 4);
 
     /* The sweep drops refilled buckets only. */
-    CHECK_EQ_INT(gw_ratelimit_sweep(1000), 3);        /* one token spent: full at 1 s */
-    CHECK_EQ_INT(gw_ratelimit_bucket_count(), 1);    /* 127.0.0.1 on /a spent two */
+    CHECK_EQ_INT(gw_ratelimit_sweep(1000), 3);    /* one token spent: full at 1 s */
+    CHECK_EQ_INT(gw_ratelimit_bucket_count(), 1); /* 127.0.0.1 on /a spent two */
     CHECK_EQ_INT(gw_ratelimit_sweep(2000), 1);
     CHECK_EQ_INT(gw_ratelimit_bucket_count(), 0);
 
@@ -268,13 +269,13 @@ static void test_local_table(void)
         gw_ratelimit_local(r, "/a", id, 5000, &res);
     }
     CHECK_EQ_INT(gw_ratelimit_bucket_count(), GW_RL_MAX_BUCKETS);
-    gw_ratelimit_local(r, "/a", "ip:10.0.0.0", 5000, &res);    /* touch the oldest */
+    gw_ratelimit_local(r, "/a", "ip:10.0.0.0", 5000, &res); /* touch the oldest */
     CHECK_EQ_INT(res.remaining, 0);
-    gw_ratelimit_local(r, "/a", "ip:192.0.2.1", 5000, &res);   /* evicts 10.0.0.1 */
+    gw_ratelimit_local(r, "/a", "ip:192.0.2.1", 5000, &res); /* evicts 10.0.0.1 */
     CHECK_EQ_INT(gw_ratelimit_bucket_count(), GW_RL_MAX_BUCKETS);
-    gw_ratelimit_local(r, "/a", "ip:10.0.0.0", 5000, &res);    /* kept: spent */
+    gw_ratelimit_local(r, "/a", "ip:10.0.0.0", 5000, &res); /* kept: spent */
     CHECK(!res.allowed);
-    gw_ratelimit_local(r, "/a", "ip:10.0.0.1", 5000, &res);    /* fresh again */
+    gw_ratelimit_local(r, "/a", "ip:10.0.0.1", 5000, &res); /* fresh again */
     CHECK(res.allowed);
     CHECK_EQ_INT(res.remaining, 1);
     gw_ratelimit_deinit();
@@ -287,8 +288,9 @@ static void test_config(void)
     struct gw_config c;
     char err[512];
     char *a1[] = {"portico", "--ratelimit-redis", "--ratelimit-rps", "5", NULL};
-    char *a2[] = {"portico", "--ratelimit-redis=false", "--ratelimit-burst=9",
-                  "--ratelimit-file", "/x.json", NULL};
+    char *a2[] = {
+        "portico", "--ratelimit-redis=false", "--ratelimit-burst=9", "--ratelimit-file", "/x.json",
+        NULL};
     char *a3[] = {"portico", "--ratelimit-redis=perhaps", NULL};
     char *a4[] = {"portico", NULL};
     char *env_on[] = {"PORTICO_RATELIMIT_REDIS=yes", "PORTICO_RATELIMIT_RPS=7", NULL};

@@ -87,11 +87,9 @@ static void test_good(void)
         struct pc_redis_addr a;
         char err[256] = "";
         int rc = pc_redis_url_parse(g->url, &a, err, sizeof(err));
-        if (rc != 0)
-            fprintf(stderr, "%s: %s\n", g->url, err);
+        if (rc != 0) fprintf(stderr, "%s: %s\n", g->url, err);
         CHECK_EQ_INT(rc, 0);
-        if (rc != 0)
-            continue;
+        if (rc != 0) continue;
         CHECK_EQ_INT(a.is_unix, g->is_unix);
         CHECK_EQ_STR(a.host, g->host);
         CHECK_EQ_INT(a.port, g->port);
@@ -109,8 +107,7 @@ static void test_bad(void)
         char err[256] = "";
         memset(&a, 0x5a, sizeof(a));
         int rc = pc_redis_url_parse(bad[i], &a, err, sizeof(err));
-        if (rc != -1)
-            fprintf(stderr, "accepted: \"%s\"\n", bad[i]);
+        if (rc != -1) fprintf(stderr, "accepted: \"%s\"\n", bad[i]);
         CHECK_EQ_INT(rc, -1);
         CHECK(err[0] != '\0');
         CHECK(strchr(err, '\n') == NULL);

@@ -55,7 +55,7 @@ static void test_policy(void)
     CHECK_EQ_MEM(key, keylen, "o-key", (size_t)5);
     CHECK_EQ_INT(gw_regpolicy_key(p, "other", 5, &key, &keylen), 0);
     CHECK_EQ_MEM(key, keylen, "global", (size_t)6);
-    CHECK(gw_regpolicy_route_allowed(p, "other", "/x"));    /* no allow-list */
+    CHECK(gw_regpolicy_route_allowed(p, "other", "/x")); /* no allow-list */
     gw_regpolicy_free(p);
 
     /* Per-service secrets alone: unknown services have no key. */
@@ -88,9 +88,8 @@ static void test_policy(void)
     gw_regpolicy_free(p);
 
     /* Whole segments (path.h): "/api" covers "/api" and "/api/x", never "/apix". */
-    CHECK_EQ_INT(gw_regpolicy_load(&p, NULL, NULL, write_str("{\"api\":[\"/api\"]}"), err,
-                                   sizeof err),
-                 0);
+    CHECK_EQ_INT(
+        gw_regpolicy_load(&p, NULL, NULL, write_str("{\"api\":[\"/api\"]}"), err, sizeof err), 0);
     CHECK(gw_regpolicy_route_allowed(p, "api", "/api"));
     CHECK(gw_regpolicy_route_allowed(p, "api", "/api/x"));
     CHECK(gw_regpolicy_route_allowed(p, "api", "/api/{id}/*"));

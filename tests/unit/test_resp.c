@@ -14,8 +14,7 @@ static void expect_args(const char *cmd, size_t len, size_t argc, const char *co
     void *reply = NULL;
 
     CHECK(rd != NULL);
-    if (rd == NULL)
-        return;
+    if (rd == NULL) return;
     CHECK(redisReaderFeed(rd, cmd, len) == REDIS_OK);
     CHECK(redisReaderGetReply(rd, &reply) == REDIS_OK);
     CHECK(reply != NULL);
@@ -42,8 +41,7 @@ static void expect_as_hiredis(const char *cmd, size_t len, int argc, const char 
     char *want = NULL;
     int wlen = redisFormatCommandArgv(&want, argc, argv, argvlen);
     CHECK(wlen > 0);
-    if (wlen > 0)
-        CHECK_EQ_MEM(cmd, len, want, (size_t)wlen);
+    if (wlen > 0) CHECK_EQ_MEM(cmd, len, want, (size_t)wlen);
     free(want);
 }
 
@@ -56,13 +54,13 @@ static void test_publish_bytes(void)
     CHECK_EQ_STR(b.data, "*3\r\n$7\r\nPUBLISH\r\n$7\r\nP:svc:a\r\n$7\r\n{\"v\":1}\r\n");
 
     pc_buf_reset(&b);
-    pc_resp_publish(&b, "c", 1, "", 0);   /* an empty message */
+    pc_resp_publish(&b, "c", 1, "", 0); /* an empty message */
     CHECK_EQ_STR(b.data, "*3\r\n$7\r\nPUBLISH\r\n$1\r\nc\r\n$0\r\n\r\n");
 
     pc_buf_reset(&b);
     pc_resp_array(&b, 2);
     pc_resp_bulk(&b, "GET", 3);
-    pc_resp_bulk(&b, "k\0\r\n", 4);     /* binary-safe */
+    pc_resp_bulk(&b, "k\0\r\n", 4); /* binary-safe */
     CHECK_EQ_MEM(b.data, b.len, "*2\r\n$3\r\nGET\r\n$4\r\nk\0\r\n\r\n", 23);
     CHECK_EQ_INT(b.data[b.len], '\0');
     pc_buf_deinit(&b);
@@ -72,21 +70,18 @@ static void test_publish_bytes(void)
  * hiredis' and its reader reads back the arguments. */
 static void test_publish_lengths(void)
 {
-    static const size_t lens[] = {0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 9999, 10000, 65536,
-                                  100000};
+    static const size_t lens[] = {0,   1,   9,    10,   11,    99,    100,
+                                  101, 999, 1000, 9999, 10000, 65536, 100000};
     char *msg = malloc(100000), ch[300];
     pc_buf b;
 
     CHECK(msg != NULL);
-    if (msg == NULL)
-        return;
-    for (size_t i = 0; i < 100000; i++)
-        msg[i] = (char)(i * 7 + (i >> 8));
-    for (size_t i = 0; i < sizeof ch; i++)
-        ch[i] = (char)('a' + i % 26);
+    if (msg == NULL) return;
+    for (size_t i = 0; i < 100000; i++) msg[i] = (char)(i * 7 + (i >> 8));
+    for (size_t i = 0; i < sizeof ch; i++) ch[i] = (char)('a' + i % 26);
     pc_buf_init(&b);
     for (size_t c = 0; c < sizeof lens / sizeof lens[0]; c++) {
-        size_t chlen = lens[c % 6] + 1;   /* 1..101 */
+        size_t chlen = lens[c % 6] + 1; /* 1..101 */
         const char *argv[3] = {"PUBLISH", ch, msg};
         size_t argvlen[3] = {7, chlen, lens[c]};
 
@@ -110,8 +105,7 @@ static void test_frame(void)
     pc_buf frame, want;
     char msg[5000];
 
-    for (size_t i = 0; i < sizeof msg; i++)
-        msg[i] = (char)('A' + i % 50);
+    for (size_t i = 0; i < sizeof msg; i++) msg[i] = (char)('A' + i % 50);
     pc_buf_init(&frame);
     pc_buf_init(&want);
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
@@ -127,11 +121,10 @@ static void test_frame(void)
         CHECK_EQ_MEM(m, mlen, msg, sizes[s]);
         for (size_t c = 0; c < sizeof channels / sizeof channels[0]; c++) {
             size_t cmd_len = 0;
-            const char *cmd = pc_resp_publish_frame(&frame, channels[c], strlen(channels[c]),
-                                                    &cmd_len);
+            const char *cmd =
+                pc_resp_publish_frame(&frame, channels[c], strlen(channels[c]), &cmd_len);
             CHECK(cmd != NULL);
-            if (cmd == NULL)
-                continue;
+            if (cmd == NULL) continue;
             pc_buf_reset(&want);
             pc_resp_publish(&want, channels[c], strlen(channels[c]), msg, sizes[s]);
             CHECK_EQ_MEM(cmd, cmd_len, want.data, want.len);
@@ -144,7 +137,7 @@ static void test_frame(void)
     size_t cmd_len = 0, mlen;
     memset(longch, 'c', sizeof longch);
     CHECK(pc_resp_publish_frame(&frame, longch, sizeof longch, &cmd_len) == NULL);
-    CHECK(pc_resp_publish_frame(&frame, longch, 200, &cmd_len) != NULL);   /* as documented */
+    CHECK(pc_resp_publish_frame(&frame, longch, 200, &cmd_len) != NULL); /* as documented */
     const char *m = pc_resp_publish_msg(&frame, &mlen);
     CHECK_EQ_MEM(m, mlen, msg, sizeof msg);
     pc_buf_deinit(&frame);

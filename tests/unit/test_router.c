@@ -17,7 +17,7 @@
 struct route {
     const char *method;
     const char *pattern;
-    const char *value;    /* a name; the value stored is this pointer */
+    const char *value; /* a name; the value stored is this pointer */
 };
 
 static const struct route routes[] = {
@@ -49,16 +49,21 @@ static const struct route routes[] = {
     {"GET", "/p/{a}/{b}/*", "p_ab_wild"},
 };
 
-enum { OK = GW_MATCH_OK, NF = GW_MATCH_NOT_FOUND, NM = GW_MATCH_NO_METHOD, BAD = GW_MATCH_BAD_PATH };
+enum {
+    OK = GW_MATCH_OK,
+    NF = GW_MATCH_NOT_FOUND,
+    NM = GW_MATCH_NO_METHOD,
+    BAD = GW_MATCH_BAD_PATH
+};
 
 struct row {
     const char *method;
     const char *path;
     int result;
-    const char *pattern;  /* OK only */
-    const char *value;    /* OK only */
-    const char *params;   /* OK only */
-    const char *allow;    /* NM only */
+    const char *pattern; /* OK only */
+    const char *value;   /* OK only */
+    const char *params;  /* OK only */
+    const char *allow;   /* NM only */
 };
 
 static const struct row rows[] = {
@@ -191,7 +196,8 @@ static gw_router *router_with_routes(void)
     gw_router *r = gw_router_new();
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
         CHECK_EQ_INT(gw_router_add(r, routes[i].method, routes[i].pattern,
-                                   (void *)(uintptr_t)routes[i].value, NULL), 0);
+                                   (void *)(uintptr_t)routes[i].value, NULL),
+                     0);
     CHECK_EQ_INT(gw_router_count(r), sizeof(routes) / sizeof(routes[0]));
     return r;
 }
@@ -249,7 +255,7 @@ static void test_add_get_remove(void)
     CHECK_EQ_STR((const char *)gw_router_get(r, "*", "/files/*"), "files");
     CHECK(gw_router_get(r, "POST", "/users/{id}") == NULL);
     CHECK(gw_router_get(r, "GET", "/users/me/nothing") == NULL);
-    CHECK(gw_router_get(r, "GET", "/a/{x}") == NULL);   /* inner node, no pattern */
+    CHECK(gw_router_get(r, "GET", "/a/{x}") == NULL); /* inner node, no pattern */
     CHECK(gw_router_get(r, "GET", "bad") == NULL);
 
     /* Removal. */
@@ -268,7 +274,7 @@ static void test_add_get_remove(void)
      * under new names becomes the canonical text. */
     CHECK_EQ_STR((const char *)gw_router_remove(r, "GET", "/users/{id}"), "user");
     CHECK_EQ_INT(match(r, "PUT", "/users/5", &m), GW_MATCH_OK);
-    CHECK_EQ_STR(m.pattern, "/users/{id}");    /* PUT keeps the pattern alive */
+    CHECK_EQ_STR(m.pattern, "/users/{id}"); /* PUT keeps the pattern alive */
     CHECK_EQ_STR((const char *)gw_router_remove(r, "PUT", "/users/{id}"), "user_put");
     CHECK_EQ_INT(match(r, "GET", "/users/5", &m), GW_MATCH_NOT_FOUND);
     CHECK_EQ_INT(match(r, "GET", "/users/5/posts", &m), GW_MATCH_OK);
@@ -332,8 +338,7 @@ static void test_long_paths(void)
     memset(path + 3, 'a', sizeof(path) - 3);
     CHECK_EQ_INT(gw_router_match(r, "GET", path, GW_ROUTER_MAX_PATH, &m), GW_MATCH_OK);
     CHECK_EQ_INT(m.params[0].value_len, GW_ROUTER_MAX_PATH - 3);
-    CHECK_EQ_INT(gw_router_match(r, "GET", path, GW_ROUTER_MAX_PATH + 1, &m),
-                 GW_MATCH_BAD_PATH);
+    CHECK_EQ_INT(gw_router_match(r, "GET", path, GW_ROUTER_MAX_PATH + 1, &m), GW_MATCH_BAD_PATH);
 
     /* Many segments: "/f/a/a/a/..." */
     for (size_t i = 3; i < GW_ROUTER_MAX_PATH; i += 2) {
@@ -391,8 +396,8 @@ static void test_many(void)
         snprintf(pat, sizeof(pat), "/svc%d/items/{id}", i);
         CHECK_EQ_INT(gw_router_add(r, "GET", pat, (void *)(uintptr_t)(i + 1), NULL), 0);
         snprintf(pat, sizeof(pat), "/svc%d/*", i);
-        CHECK_EQ_INT(gw_router_add(r, i % 2 ? "POST" : "*", pat, (void *)(uintptr_t)(N + i + 1),
-                                   NULL), 0);
+        CHECK_EQ_INT(
+            gw_router_add(r, i % 2 ? "POST" : "*", pat, (void *)(uintptr_t)(N + i + 1), NULL), 0);
     }
     CHECK_EQ_INT(gw_router_count(r), 2 * N);
 #ifdef __GLIBC__
@@ -406,7 +411,8 @@ static void test_many(void)
         int len = snprintf(path, sizeof(path), "/svc%d/items/%s", i, id);
         if (gw_router_match(r, "GET", path, (size_t)len, &m) != GW_MATCH_OK ||
             (uintptr_t)m.value != (uintptr_t)(i + 1) || m.nparams != 1 ||
-            m.params[0].name_len != 2 || memcmp(m.params[0].name, "id", 2) != 0 || m.params[0].value_len != (size_t)idlen ||
+            m.params[0].name_len != 2 || memcmp(m.params[0].name, "id", 2) != 0 ||
+            m.params[0].value_len != (size_t)idlen ||
             memcmp(m.params[0].value, id, (size_t)idlen) != 0)
             bad++;
         len = snprintf(path, sizeof(path), "/svc%d/other", i);
@@ -421,8 +427,7 @@ static void test_many(void)
 
     for (int i = 0; i < N; i += 2) {
         snprintf(pat, sizeof(pat), "/svc%d/items/{x}", i);
-        if (gw_router_remove(r, "GET", pat) != (void *)(uintptr_t)(i + 1))
-            bad++;
+        if (gw_router_remove(r, "GET", pat) != (void *)(uintptr_t)(i + 1)) bad++;
     }
     CHECK_EQ_INT(bad, 0);
     CHECK_EQ_INT(gw_router_count(r), 2 * N - N / 2);

@@ -35,7 +35,7 @@ struct vector {
     size_t keylen;
     const char *data;
     size_t datalen;
-    const char *mac;      /* hex; test case 5 compares a 128-bit prefix */
+    const char *mac; /* hex; test case 5 compares a 128-bit prefix */
 };
 
 static void fill(unsigned char *p, int c, size_t n) { memset(p, c, n); }
@@ -75,7 +75,8 @@ static void test_rfc4231(void)
     v[6].mac = "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2";
 
     for (int i = 0; i < 7; i++) {
-        CHECK_EQ_INT(pc_sign_hmac_sha256_hex(v[i].key, v[i].keylen, v[i].data, v[i].datalen, hex), 0);
+        CHECK_EQ_INT(pc_sign_hmac_sha256_hex(v[i].key, v[i].keylen, v[i].data, v[i].datalen, hex),
+                     0);
         CHECK_EQ_INT(strlen(hex), PC_SIGN_HEX_LEN);
         CHECK_EQ_INT(strncmp(hex, v[i].mac, strlen(v[i].mac)), 0);
         if (i != 4) {
@@ -93,7 +94,7 @@ static void test_verify(void)
     char hex[PC_SIGN_HEX_LEN + 1], up[PC_SIGN_HEX_LEN + 1], bad[PC_SIGN_HEX_LEN + 1];
 
     CHECK_EQ_INT(pc_sign_hmac_sha256_hex(key, 3, msg, strlen(msg), hex), 0);
-    CHECK(strspn(hex, "0123456789abcdef") == PC_SIGN_HEX_LEN);   /* lower case out */
+    CHECK(strspn(hex, "0123456789abcdef") == PC_SIGN_HEX_LEN); /* lower case out */
     CHECK(pc_sign_verify(key, 3, msg, strlen(msg), hex, PC_SIGN_HEX_LEN));
 
     /* Upper and mixed case in. */
@@ -134,8 +135,9 @@ static void test_verify(void)
 
 static void test_wrap_unwrap(void)
 {
-    const char *inner = "{\"v\":1,\"type\":\"deregister\",\"service\":\"users\","
-                        "\"instance\":\"users-1\",\"ts_ms\":1,\"x\":\"caf\xc3\xa9 \\\"q\\\" \\\\ \\n\"}";
+    const char *inner =
+        "{\"v\":1,\"type\":\"deregister\",\"service\":\"users\","
+        "\"instance\":\"users-1\",\"ts_ms\":1,\"x\":\"caf\xc3\xa9 \\\"q\\\" \\\\ \\n\"}";
     pc_buf b;
     struct pc_signed sm;
     struct pc_wire_err err;
@@ -146,7 +148,7 @@ static void test_wrap_unwrap(void)
     CHECK(!b.oom);
     CHECK(strncmp(b.data, "{\"v\":1,\"signed\":\"", 17) == 0);
     CHECK_EQ_INT(pc_sign_unwrap(&sm, b.data, b.len, &err), 0);
-    CHECK_EQ_MEM(sm.inner, sm.inner_len, inner, strlen(inner));     /* byte for byte */
+    CHECK_EQ_MEM(sm.inner, sm.inner_len, inner, strlen(inner)); /* byte for byte */
     pc_sign_hmac_sha256_hex("sec", 3, inner, strlen(inner), hex);
     CHECK_EQ_MEM(sm.sig, sm.sig_len, hex, (size_t)PC_SIGN_HEX_LEN);
     CHECK(pc_sign_verify("sec", 3, sm.inner, sm.inner_len, sm.sig, sm.sig_len));

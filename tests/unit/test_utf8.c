@@ -6,7 +6,7 @@
 
 struct utf8_case {
     const char *s;
-    size_t n;        /* 0: strlen(s) */
+    size_t n; /* 0: strlen(s) */
     bool valid;
     const char *what;
 };
@@ -64,8 +64,7 @@ int main(void)
         const struct utf8_case *c = &cases[i];
         size_t n = c->n ? c->n : strlen(c->s);
         bool got = pc_utf8_is_valid(c->s, n);
-        if (got != c->valid)
-            fprintf(stderr, "utf8 case \"%s\": got %d\n", c->what, got);
+        if (got != c->valid) fprintf(stderr, "utf8 case \"%s\": got %d\n", c->what, got);
         CHECK(got == c->valid);
     }
 
@@ -73,8 +72,7 @@ int main(void)
      * invalid; the others are valid. */
     const char *s = "a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80";
     const bool cut_ok[] = {1, 1, 0, 1, 0, 0, 1, 0, 0, 0, 1};
-    for (size_t n = 0; n <= strlen(s); n++)
-        CHECK(pc_utf8_is_valid(s, n) == cut_ok[n]);
+    for (size_t n = 0; n <= strlen(s); n++) CHECK(pc_utf8_is_valid(s, n) == cut_ok[n]);
 
     /* Every single byte: valid exactly when it is ASCII. */
     for (int b = 0; b < 256; b++) {

@@ -30,14 +30,12 @@ static void test_unique(void)
 {
     pc_map *m = pc_map_new();
     CHECK(m != NULL);
-    if (m == NULL)
-        return;
+    if (m == NULL) return;
     int dups = 0;
     for (int i = 0; i < UNIQUE_COUNT; i++) {
         char u[PC_UUID_LEN + 1];
         CHECK_EQ_INT(pc_uuid_v4(u), 0);
-        if (pc_map_get(m, u, PC_UUID_LEN) != NULL)
-            dups++;
+        if (pc_map_get(m, u, PC_UUID_LEN) != NULL) dups++;
         CHECK_EQ_INT(pc_map_put(m, u, PC_UUID_LEN, m), 0);
     }
     CHECK_EQ_INT(dups, 0);
@@ -48,12 +46,15 @@ static void test_unique(void)
 /* pc_uuid_is_valid: canonical form only, any case, any version. */
 static void test_is_valid(void)
 {
-    static const struct { const char *s; bool ok; } v[] = {
+    static const struct {
+        const char *s;
+        bool ok;
+    } v[] = {
         {"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9", true},
         {"0B7C2F0E-5C1C-4D3F-9A57-3C1F4BB1E2A9", true},
         {"00000000-0000-0000-0000-000000000000", true},
-        {"0b7c2f0e-5c1c-1d3f-9a57-3c1f4bb1e2a9", true},   /* version 1 */
-        {"0b7c2f0e5c1c4d3f9a573c1f4bb1e2a9", false},      /* no dashes */
+        {"0b7c2f0e-5c1c-1d3f-9a57-3c1f4bb1e2a9", true}, /* version 1 */
+        {"0b7c2f0e5c1c4d3f9a573c1f4bb1e2a9", false},    /* no dashes */
         {"{0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9}", false},
         {"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a", false},   /* short */
         {"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a99", false}, /* long */
@@ -77,12 +78,10 @@ static void test_random_bytes(void)
     CHECK_EQ_INT(pc_random_bytes(big, sizeof big), 0);
     CHECK_EQ_INT(pc_random_bytes(NULL, 0), 0);
     int zeros = 0;
-    for (size_t i = 0; i < sizeof big; i++)
-        zeros += big[i] == 0;
-    CHECK(zeros < 200);  /* about 39 expected */
+    for (size_t i = 0; i < sizeof big; i++) zeros += big[i] == 0;
+    CHECK(zeros < 200); /* about 39 expected */
     /* Draw across many pool refills. */
-    for (int i = 0; i < 2000; i++)
-        CHECK_EQ_INT(pc_random_bytes(small, sizeof small), 0);
+    for (int i = 0; i < 2000; i++) CHECK_EQ_INT(pc_random_bytes(small, sizeof small), 0);
 }
 
 int main(void)

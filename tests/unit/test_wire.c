@@ -21,9 +21,9 @@
 
 #define MAX_CASE_BYTES (1024 * 1024)
 #define MAX_CASES 512
-#define PREFIX_SCAN_MAX 4096  /* truncate valid cases up to this size */
+#define PREFIX_SCAN_MAX 4096 /* truncate valid cases up to this size */
 
-static const char *cur_case;  /* for failure messages */
+static const char *cur_case; /* for failure messages */
 
 /* ============================================================== file I/O */
 
@@ -31,8 +31,7 @@ static const char *cur_case;  /* for failure messages */
 static char *slurp(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
+    if (f == NULL) return NULL;
     char *data = malloc(MAX_CASE_BYTES + 1);
     size_t n = data ? fread(data, 1, MAX_CASE_BYTES + 1, f) : 0;
     fclose(f);
@@ -49,8 +48,7 @@ static char *slurp(const char *path, size_t *len)
 static void rstrip(char *s)
 {
     size_t n = strlen(s);
-    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' '))
-        s[--n] = '\0';
+    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ')) s[--n] = '\0';
 }
 
 /* Sorted list of the NAME part of every NAME.json in dir. */
@@ -69,7 +67,7 @@ static size_t list_cases(const char *dir, char **names, size_t max)
             names[n++] = strndup(e->d_name, l - 5);
     }
     closedir(d);
-    for (size_t i = 1; i < n; i++) {  /* insertion sort: tens of names */
+    for (size_t i = 1; i < n; i++) { /* insertion sort: tens of names */
         for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
             char *t = names[j];
             names[j] = names[j - 1];
@@ -84,10 +82,7 @@ static size_t list_cases(const char *dir, char **names, size_t max)
 /* Each *_field writes the decoded value of `key` into v and returns false
  * for an unknown key. Absent strings print as "(null)". */
 
-static void put_str(pc_buf *v, const char *s)
-{
-    pc_buf_puts(v, s ? s : "(null)");
-}
+static void put_str(pc_buf *v, const char *s) { pc_buf_puts(v, s ? s : "(null)"); }
 
 /* "header.N.name" / "header.N.value" from a [[name,value],...] array. */
 static bool header_field(json_t *headers, const char *key, pc_buf *v)
@@ -95,8 +90,7 @@ static bool header_field(json_t *headers, const char *key, pc_buf *v)
     char *end;
     unsigned long i = strtoul(key + 7, &end, 10);
     json_t *h = json_array_get(headers, i);
-    if (h == NULL)
-        return false;
+    if (h == NULL) return false;
     json_t *s = json_array_get(h, strcmp(end, ".name") == 0 ? 0 : 1);
     pc_buf_append(v, json_string_value(s), json_string_length(s));
     return true;
@@ -125,8 +119,7 @@ static bool register_field(const struct pc_register *r, const char *key, pc_buf 
     else if (strncmp(key, "route.", 6) == 0) {
         char *end;
         unsigned long i = strtoul(key + 6, &end, 10);
-        if (i >= r->nroutes)
-            return false;
+        if (i >= r->nroutes) return false;
         put_str(v, strcmp(end, ".method") == 0 ? r->routes[i].method : r->routes[i].path);
     } else
         return false;
@@ -206,9 +199,12 @@ static int decode(struct decoded *d, enum kind kind, const char *msg, size_t len
 {
     d->kind = kind;
     switch (kind) {
-    case K_REGISTER: return pc_wire_decode_register(&d->reg, msg, len, "portico", err);
-    case K_REPLY:    return pc_wire_decode_reply(&d->rep, msg, len, err);
-    case K_REQUEST:  return pc_wire_decode_request(&d->req, msg, len, err);
+    case K_REGISTER:
+        return pc_wire_decode_register(&d->reg, msg, len, "portico", err);
+    case K_REPLY:
+        return pc_wire_decode_reply(&d->rep, msg, len, err);
+    case K_REQUEST:
+        return pc_wire_decode_request(&d->req, msg, len, err);
     }
     return -99;
 }
@@ -216,9 +212,15 @@ static int decode(struct decoded *d, enum kind kind, const char *msg, size_t len
 static void decoded_deinit(struct decoded *d)
 {
     switch (d->kind) {
-    case K_REGISTER: pc_wire_register_deinit(&d->reg); break;
-    case K_REPLY:    pc_wire_reply_in_deinit(&d->rep); break;
-    case K_REQUEST:  pc_wire_request_in_deinit(&d->req); break;
+    case K_REGISTER:
+        pc_wire_register_deinit(&d->reg);
+        break;
+    case K_REPLY:
+        pc_wire_reply_in_deinit(&d->rep);
+        break;
+    case K_REQUEST:
+        pc_wire_request_in_deinit(&d->req);
+        break;
     }
 }
 
@@ -229,18 +231,23 @@ static void check_expect(struct decoded *d, char *expect)
     pc_buf_init(&v);
     for (char *line = strtok(expect, "\n"); line; line = strtok(NULL, "\n")) {
         char *eq = strchr(line, '=');
-        if (eq == NULL)
-            continue;
+        if (eq == NULL) continue;
         *eq = '\0';
         const char *want = eq + 1;
         bool known;
         pc_buf_reset(&v);
-        pc_buf_putc(&v, '\0');  /* data non-NULL even for an empty value */
+        pc_buf_putc(&v, '\0'); /* data non-NULL even for an empty value */
         v.len = 0;
         switch (d->kind) {
-        case K_REGISTER: known = register_field(&d->reg, line, &v); break;
-        case K_REPLY:    known = reply_field(&d->rep, line, &v); break;
-        default:         known = request_field(&d->req, line, &v); break;
+        case K_REGISTER:
+            known = register_field(&d->reg, line, &v);
+            break;
+        case K_REPLY:
+            known = reply_field(&d->rep, line, &v);
+            break;
+        default:
+            known = request_field(&d->req, line, &v);
+            break;
         }
         CHECK(known);
         if (!known) {
@@ -248,8 +255,8 @@ static void check_expect(struct decoded *d, char *expect)
             continue;
         }
         if (v.len != strlen(want) || memcmp(v.data, want, v.len) != 0)
-            fprintf(stderr, "  %s: %s is \"%.*s\", expected \"%s\"\n", cur_case, line,
-                    (int)v.len, v.data, want);
+            fprintf(stderr, "  %s: %s is \"%.*s\", expected \"%s\"\n", cur_case, line, (int)v.len,
+                    v.data, want);
         CHECK_EQ_MEM(v.data, v.len, want, strlen(want));
     }
     pc_buf_deinit(&v);
@@ -268,8 +275,7 @@ static void check_rejected(struct decoded *d, int rc, const struct pc_wire_err *
 {
     CHECK(err->reason != NULL);
     CHECK(err->message[0] != '\0');
-    for (const char *p = err->message; *p; p++)
-        CHECK(*p >= 0x20 && *p < 0x7f);
+    for (const char *p = err->message; *p; p++) CHECK(*p >= 0x20 && *p < 0x7f);
     if (err->reason && want_reason) {
         if (strcmp(err->reason, want_reason) != 0)
             fprintf(stderr, "  %s: reason %s (%s), expected %s\n", cur_case, err->reason,
@@ -303,18 +309,15 @@ static void check_rejected(struct decoded *d, int rc, const struct pc_wire_err *
 static void check_prefixes(enum kind kind, const char *msg, size_t len)
 {
     size_t end = len;
-    while (end > 0 && msg[end - 1] != '}')
-        end--;
-    if (end == 0 || len > PREFIX_SCAN_MAX)
-        return;
+    while (end > 0 && msg[end - 1] != '}') end--;
+    if (end == 0 || len > PREFIX_SCAN_MAX) return;
     size_t accepted = 0;
     for (size_t n = 0; n < end; n++) {
         char *copy = malloc(n ? n : 1);
         memcpy(copy, msg, n);
         struct decoded d;
         struct pc_wire_err err;
-        if (decode(&d, kind, copy, n, &err) == 0)
-            accepted++;
+        if (decode(&d, kind, copy, n, &err) == 0) accepted++;
         decoded_deinit(&d);
         free(copy);
     }
@@ -326,21 +329,19 @@ static size_t run_dir(const char *data, enum kind kind, bool valid)
 {
     char dir[4096], path[4200];
     char *names[MAX_CASES];
-    snprintf(dir, sizeof dir, "%s/wire/%s/%s", data, kind_name[kind],
-             valid ? "valid" : "invalid");
+    snprintf(dir, sizeof dir, "%s/wire/%s/%s", data, kind_name[kind], valid ? "valid" : "invalid");
     size_t n = list_cases(dir, names, MAX_CASES);
 
     for (size_t i = 0; i < n; i++) {
         char label[256];
         size_t len, xlen;
-        snprintf(label, sizeof label, "%s/%s/%s", kind_name[kind],
-                 valid ? "valid" : "invalid", names[i]);
+        snprintf(label, sizeof label, "%s/%s/%s", kind_name[kind], valid ? "valid" : "invalid",
+                 names[i]);
         cur_case = label;
         snprintf(path, sizeof path, "%s/%s.json", dir, names[i]);
         char *msg = slurp(path, &len);
         CHECK(msg != NULL);
-        if (msg == NULL)
-            continue;
+        if (msg == NULL) continue;
         snprintf(path, sizeof path, "%s/%s.%s", dir, names[i], valid ? "expect" : "reason");
         char *side = slurp(path, &xlen);
 
@@ -351,20 +352,15 @@ static size_t run_dir(const char *data, enum kind kind, bool valid)
             if (rc != 0)
                 fprintf(stderr, "  %s: rejected: %s (%s)\n", label, err.reason, err.message);
             CHECK_EQ_INT(rc, 0);
-            if (rc == 0 && side)
-                check_expect(&d, side);
+            if (rc == 0 && side) check_expect(&d, side);
         } else {
-            if (rc == 0)
-                fprintf(stderr, "  %s: accepted\n", label);
+            if (rc == 0) fprintf(stderr, "  %s: accepted\n", label);
             CHECK(rc != 0);
-            if (side)
-                rstrip(side);
-            if (rc != 0)
-                check_rejected(&d, rc, &err, side);
+            if (side) rstrip(side);
+            if (rc != 0) check_rejected(&d, rc, &err, side);
         }
         decoded_deinit(&d);
-        if (valid)
-            check_prefixes(kind, msg, len);
+        if (valid) check_prefixes(kind, msg, len);
         free(side);
         free(msg);
         free(names[i]);
@@ -383,16 +379,27 @@ static void request_round_trip(const void *body, size_t body_len, bool want_b64)
     struct pc_kv params[] = {{"id", 2, "4\"2", 3}, {"x", 1, "", 0}};
     struct pc_kv headers[] = {
         {"host", 4, "api.example", 11},
-        {"x-latin", 7, "caf\xe9", 4},  /* obs-text: sent as U+00E9 */
+        {"x-latin", 7, "caf\xe9", 4}, /* obs-text: sent as U+00E9 */
         {"x-dup", 5, "1", 1},
         {"x-dup", 5, "2", 1},
     };
     struct pc_request_out r = {
-        .id = ID, .reply_to = "portico:reply:gw", .deadline_ms = UINT64_C(1763772350678),
-        .method = "PATCH", .path = "/users/42?not-a-query", .path_len = 9,
-        .query = "a=1&b=%20", .query_len = 9, .route = "/users/{id}",
-        .params = params, .nparams = 2, .headers = headers, .nheaders = 4,
-        .remote_addr = "203.0.113.9", .body = body, .body_len = body_len,
+        .id = ID,
+        .reply_to = "portico:reply:gw",
+        .deadline_ms = UINT64_C(1763772350678),
+        .method = "PATCH",
+        .path = "/users/42?not-a-query",
+        .path_len = 9,
+        .query = "a=1&b=%20",
+        .query_len = 9,
+        .route = "/users/{id}",
+        .params = params,
+        .nparams = 2,
+        .headers = headers,
+        .nheaders = 4,
+        .remote_addr = "203.0.113.9",
+        .body = body,
+        .body_len = body_len,
     };
     pc_buf b;
     pc_buf_init(&b);
@@ -422,8 +429,7 @@ static void request_round_trip(const void *body, size_t body_len, bool want_b64)
         json_t *h3 = json_array_get(in.headers, 3);
         CHECK_EQ_STR(json_string_value(json_array_get(h3, 1)), "2");
         CHECK_EQ_INT(in.body_len, body_len);
-        if (body_len > 0 && in.body != NULL)
-            CHECK_EQ_MEM(in.body, in.body_len, body, body_len);
+        if (body_len > 0 && in.body != NULL) CHECK_EQ_MEM(in.body, in.body_len, body, body_len);
         CHECK((in.body == NULL) == (body_len == 0));
     }
     pc_wire_request_in_deinit(&in);
@@ -449,8 +455,7 @@ static void reply_round_trip(const void *body, size_t body_len, bool want_b64)
         CHECK_EQ_INT(in.status, 418);
         CHECK_EQ_INT(json_array_size(in.headers), 2);
         CHECK_EQ_INT(in.body_len, body_len);
-        if (body_len > 0 && in.body != NULL)
-            CHECK_EQ_MEM(in.body, in.body_len, body, body_len);
+        if (body_len > 0 && in.body != NULL) CHECK_EQ_MEM(in.body, in.body_len, body, body_len);
     }
     pc_wire_reply_in_deinit(&in);
     pc_buf_deinit(&b);
@@ -459,8 +464,7 @@ static void reply_round_trip(const void *body, size_t body_len, bool want_b64)
 static void test_round_trips(void)
 {
     unsigned char all[256];
-    for (int i = 0; i < 256; i++)
-        all[i] = (unsigned char)i;
+    for (int i = 0; i < 256; i++) all[i] = (unsigned char)i;
     static const char utf8_nul[] = "caf\xc3\xa9\0\"\\\n\x01 \xf0\x9f\x98\x80";
 
     request_round_trip(all, sizeof all, true);
@@ -487,8 +491,8 @@ static void test_register_round_trip(void)
     pc_buf_init(&b);
     pc_buf_init(&ch);
     pc_channel_svc(&ch, "pp", "users-1");
-    pc_wire_encode_register(&b, "users", "users-1", ch.data, 3000, 2500,
-                            UINT64_C(1763772345678), routes, 3);
+    pc_wire_encode_register(&b, "users", "users-1", ch.data, 3000, 2500, UINT64_C(1763772345678),
+                            routes, 3);
     CHECK(!b.oom);
 
     struct pc_register r;
@@ -560,7 +564,7 @@ static void test_channels(void)
     pc_buf_init(&b);
     pc_channel_register(&b, "portico");
     CHECK_EQ_STR(b.data, "portico:register");
-    pc_channel_discover(&b, "portico");   /* each call resets first */
+    pc_channel_discover(&b, "portico"); /* each call resets first */
     CHECK_EQ_STR(b.data, "portico:discover");
     pc_channel_svc(&b, "p", "users-1");
     CHECK_EQ_STR(b.data, "p:svc:users-1");
@@ -576,10 +580,10 @@ static void test_depth(void)
     CHECK(pc_json_depth_is_ok("{}", 2, 1));
     CHECK(!pc_json_depth_is_ok("{[]}", 4, 1));
     CHECK(pc_json_depth_is_ok("{[]}", 4, 2));
-    CHECK(pc_json_depth_is_ok("[][][][]", 8, 1));              /* siblings */
-    CHECK(pc_json_depth_is_ok("{\"[[[[\":1}", 10, 1));         /* inside a string */
-    CHECK(pc_json_depth_is_ok("{\"\\\"[[[\":1}", 12, 1));      /* escaped quote */
-    CHECK(!pc_json_depth_is_ok("{\"\\\\\":[[1]]}", 13, 2));    /* escaped backslash */
+    CHECK(pc_json_depth_is_ok("[][][][]", 8, 1));           /* siblings */
+    CHECK(pc_json_depth_is_ok("{\"[[[[\":1}", 10, 1));      /* inside a string */
+    CHECK(pc_json_depth_is_ok("{\"\\\"[[[\":1}", 12, 1));   /* escaped quote */
+    CHECK(!pc_json_depth_is_ok("{\"\\\\\":[[1]]}", 13, 2)); /* escaped backslash */
     char deep[200];
     for (int i = 0; i < 100; i++) {
         deep[i] = '[';
@@ -596,8 +600,7 @@ static void test_limits(void)
     size_t n = (size_t)PC_WIRE_MAX_MESSAGE + 1;
     char *big = malloc(n);
     CHECK(big != NULL);
-    if (big == NULL)
-        return;
+    if (big == NULL) return;
     memset(big, ' ', n);
     struct pc_wire_err err;
     struct pc_reply_in rep;
@@ -619,7 +622,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s DATA_DIR\n", argv[0]);
         return 2;
     }
-    static const size_t min_cases[3][2] = {{10, 15}, {8, 8}, {3, 8}};  /* valid, invalid */
+    static const size_t min_cases[3][2] = {{10, 15}, {8, 8}, {3, 8}}; /* valid, invalid */
     for (int k = K_REGISTER; k <= K_REQUEST; k++) {
         size_t nv = run_dir(argv[1], (enum kind)k, true);
         size_t ni = run_dir(argv[1], (enum kind)k, false);
