@@ -3,6 +3,7 @@
 #   1. unit + integration + corpus-replay tests on a normal build,
 #   2. the same suite on an ASan+UBSan build (leaks are failures),
 #   3. each libFuzzer target for a short, bounded time (when clang can build them).
+# Before them, one check that every C file is formatted as .clang-format says.
 # Ends with one line: "N passed, N failed". Exit status 0 only if nothing failed.
 set -u
 cd "$(dirname "$0")/.."
@@ -13,6 +14,10 @@ ensure_packages $PORTICO_BUILD_PACKAGES $PORTICO_TEST_PACKAGES
 
 passed=0
 failed=0
+
+# Formatting first: it takes a second and says at once what else would fail review.
+say "checking the formatting"
+if scripts/check-format.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 
 # Adds the results of a meson test run (its testlog.json) to the totals.
 count_results() {

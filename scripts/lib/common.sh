@@ -5,7 +5,8 @@
 PORTICO_BUILD_PACKAGES="gcc pkg-config meson ninja-build libevent-dev libhiredis-dev
   libjansson-dev libhttp-parser-dev libssl-dev"
 PORTICO_RUN_PACKAGES="redis-server redis-tools python3 python3-redis curl"
-PORTICO_TEST_PACKAGES="redis-server python3 python3-redis openssl clang libclang-rt-dev"
+PORTICO_TEST_PACKAGES="redis-server python3 python3-redis openssl clang libclang-rt-dev
+  clang-format-14"
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
