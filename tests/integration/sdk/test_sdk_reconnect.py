@@ -44,6 +44,12 @@ def restart_redis(st):
     eq(st.gw.http("GET", "/echo/before").status, 200, "before")
     st.redis.restart(kill=True)   # same port, empty
     st.gw.wait_healthy(10)
+    # The gateway keeps the instances it knew across the restart, so /routes
+    # lists them before the services are back: wait until each one has
+    # registered again (subscribed first), not just for its route.
+    for ex in (ctx["echo"], ctx["users"], ctx["orders"]):
+        wait_until(lambda: ex.stderr_text().count("registered ") >= 2, 10, 0.05,
+                   "%s registered again" % ex.name)
     for inst, m, p in ((ctx["echo"].instance, "*", "/echo/*"),
                        (ctx["users"].instance, "GET", "/users/{id}"),
                        (ctx["orders"].instance, "POST", "/orders")):
