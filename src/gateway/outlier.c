@@ -60,8 +60,9 @@ void gw_outlier_done(struct gw_outlier *o, const char *id, bool probe, enum gw_t
 void gw_outlier_render(pc_buf *out, const struct gw_outlier *o, uint64_t now_ms)
 {
     uint64_t left = o->ejected_until_ms > now_ms ? o->ejected_until_ms - now_ms : 0;
-    pc_buf_printf(out, ",\"ejected\":%s,\"ejected_for_s\":%.3f,\"consecutive_timeouts\":%u,"
-                       "\"ejections\":%llu",
+    pc_buf_printf(out,
+                  ",\"ejected\":%s,\"ejected_for_s\":%.3f,\"consecutive_timeouts\":%u,"
+                  "\"ejections\":%llu",
                   o->ejected_until_ms != 0 ? "true" : "false", (double)left / 1000.0,
                   o->consecutive_timeouts, (unsigned long long)o->ejections);
 }
