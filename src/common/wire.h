@@ -159,6 +159,7 @@ enum pc_reg_type { PC_MSG_REGISTER = 1, PC_MSG_DEREGISTER = 2 };
 struct pc_route_decl {
     const char *method; /* upper-case token or "*" */
     const char *path;   /* pattern */
+    bool retry;         /* "retry":true: a timed-out idempotent try may go again */
 };
 
 struct pc_register {

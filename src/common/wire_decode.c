@@ -419,8 +419,14 @@ static int wire_routes(struct pc_register *out, json_t *root, struct pc_wire_err
             wire_err(err, "bad_route", "route %zu has an invalid path pattern", i);
             return -1;
         }
+        json_t *retry = json_object_get(r, "retry");
+        if (retry != NULL && !json_is_boolean(retry)) {
+            wire_err(err, "bad_route", "route %zu: \"retry\" must be true or false", i);
+            return -1;
+        }
         out->routes[i].method = m;
         out->routes[i].path = p;
+        out->routes[i].retry = json_is_true(retry);
     }
     out->nroutes = n;
     return 0;

@@ -37,6 +37,8 @@ struct gw_config {
     int workers;                          /* --workers 1, 1..256 */
     int log_level;                        /* --log-level info: enum pc_log_level */
     int route_grace_ms;                   /* --route-grace-ms 30000, 0..86400000 */
+    int outlier_timeouts;                 /* --outlier-timeouts 3, 0 (off)..1000 */
+    int outlier_ejection_ms;              /* --outlier-ejection-ms 30000, 1..3600000 */
     char auth_file[1024];                 /* --auth-file, "" = none: all public (see auth.h) */
     char ratelimit_file[1024];            /* --ratelimit-file, "" = none (see ratelimit.h) */
     int ratelimit_rps;                    /* --ratelimit-rps 0 (none), 0..1000000 per second */

@@ -31,6 +31,19 @@ static struct pc_kv reply_kv[64];     /* its headers (more: the full decoder) */
 #define GW_FORWARD_KEEP_ENVELOPE 4096 /* bytes of envelope buffer kept for reuse */
 static struct pc_ratelimit bad_reply_log = {.interval_ms = 10000};
 
+/* Requests waiting for an announcement after Redis came back (below). */
+LIST_HEAD(wait_list, gw_req);
+static struct wait_list waiters = LIST_HEAD_INITIALIZER(waiters);
+
+/* Retry budget: each request that may be retried earns GW_RETRY_EARN, a retry
+ * costs GW_RETRY_COST, so retries stay at most 1 in 5 (20 %) of those
+ * requests; at most GW_RETRY_CREDIT_MAX is saved up (a burst of 10 retries
+ * after a long quiet spell). It starts empty. */
+#define GW_RETRY_EARN 1
+#define GW_RETRY_COST 5
+#define GW_RETRY_CREDIT_MAX 50
+static unsigned retry_credit;
+
 /* ------------------------------------------------------------------------ */
 /* The in-flight table                                                       */
 /* ------------------------------------------------------------------------ */
@@ -98,30 +111,70 @@ static struct gw_req *inflight_find(const char *id, size_t len)
 /* ------------------------------------------------------------------------ */
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg);
+static void on_try_timer(evutil_socket_t fd, short what, void *arg);
 
 /* The envelope is no longer needed: keep a small one's memory for the next
  * request (the request pool reuses it), give a large one back now. */
 static void envelope_done(struct gw_req *r) { pc_buf_trim(&r->envelope, GW_FORWARD_KEEP_ENVELOPE); }
 
-/* Takes r out of flight: table, timer, instance. Idempotent. */
-static void finish(struct gw_req *r)
+static void try_timer_arm(struct gw_req *r, uint64_t ms)
+{
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    if (!r->try_timer_set) evtimer_assign(&r->try_timer, gw.base, on_try_timer, r);
+    evtimer_add(&r->try_timer, &tv);
+    r->try_timer_set = true;
+}
+
+/* Stops the per-try timer or the wait, whichever runs. */
+static void try_timer_stop(struct gw_req *r)
+{
+    if (r->try_timer_set) {
+        evtimer_del(&r->try_timer);
+        r->try_timer_set = false;
+    }
+    if (r->waiting) {
+        LIST_REMOVE(r, wait_link);
+        r->waiting = false;
+    }
+}
+
+/* The current try is over (res: how, for outlier detection): its instance
+ * is released. */
+static void end_try(struct gw_req *r, enum gw_try_result res)
+{
+    struct gw_instance *in = r->inst;
+    if (in == NULL) return;
+    r->inst = NULL;
+    gw_outlier_done(&in->outlier, in->id, r->probe, res);
+    r->probe = false;
+    gw_instance_release(in);
+}
+
+/* Takes r out of flight: table, timers, instance. Idempotent. */
+static void finish_as(struct gw_req *r, enum gw_try_result res)
 {
     if (r->in_flight) inflight_del(r);
     if (r->deadline_set) {
         evtimer_del(&r->deadline);
         r->deadline_set = false;
     }
-    if (r->inst) {
-        gw_instance_release(r->inst);
-        r->inst = NULL;
-    }
+    try_timer_stop(r);
+    end_try(r, res);
+}
+
+static void finish(struct gw_req *r) { finish_as(r, GW_TRY_ABANDONED); }
+
+static void fail_as(struct gw_req *r, enum gw_try_result res, int status, const char *code,
+                    const char *msg)
+{
+    finish_as(r, res);
+    envelope_done(r);
+    gw_req_error(r, status, code, msg);
 }
 
 static void fail(struct gw_req *r, int status, const char *code, const char *msg)
 {
-    finish(r);
-    envelope_done(r);
-    gw_req_error(r, status, code, msg);
+    fail_as(r, GW_TRY_ABANDONED, status, code, msg);
 }
 
 /* Publishes the envelope to inst: the PUBLISH head is written into the room
@@ -136,6 +189,7 @@ static void send_to(struct gw_req *r, struct gw_instance *inst)
     r->tries++;
     r->inst = inst;
     gw_instance_acquire(inst);
+    r->probe = gw_outlier_sent(&inst->outlier);
     cmd = pc_resp_publish_frame(&r->envelope, inst->channel, strlen(inst->channel), &cmd_len);
     if (cmd != NULL) {
         rc = gw_bus_publish_resp(gw.bus, cmd, cmd_len, r);
@@ -154,7 +208,109 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 {
     struct gw_req *r = arg;
     r->deadline_set = false;
-    fail(r, 504, "timeout", "the service did not reply in time");
+    fail_as(r, GW_TRY_TIMED_OUT, 504, "timeout", "the service did not reply in time");
+}
+
+/* The route r matched, matched again (the table may have changed since). */
+static struct gw_route *route_again(struct gw_req *r)
+{
+    return gw_router_match(gw.router, r->method, r->head.data, r->path_len, match) == GW_MATCH_OK
+               ? match->value
+               : NULL;
+}
+
+/* The next try after a PUBLISH answered 0 or a wait: one pick per try (the
+ * pick moves the route's round-robin cursor); heard_since_ms as
+ * gw_route_pick's. */
+static void next_try(struct gw_req *r, uint64_t heard_since_ms)
+{
+    struct gw_route *rt = route_again(r);
+    struct gw_instance *next = rt ? gw_route_pick(rt, NULL, heard_since_ms) : NULL;
+    if (next == NULL) {
+        fail(r, 503, "no_instance", "no live instance serves this route");
+        return;
+    }
+    send_to(r, next);
+}
+
+/* A PUBLISH reached nobody, sent to an instance not heard from since Redis
+ * came back: its service has probably not re-subscribed yet. Wait for an
+ * announcement (gw_forward_on_announce) or GW_FORWARD_ANNOUNCE_WAIT_MS,
+ * within the deadline, then try again. r stays in the in-flight table (bus
+ * down, deadline and cancel find it there as usual). */
+static void wait_for_announce(struct gw_req *r)
+{
+    uint64_t now = gw_now_unix_ms();
+    uint64_t left = r->deadline_ms > now ? r->deadline_ms - now : 1;
+
+    try_timer_stop(r); /* a per-try timeout does not apply to the wait */
+    r->may_retry = false;
+    LIST_INSERT_HEAD(&waiters, r, wait_link);
+    r->waiting = true;
+    try_timer_arm(r, left < GW_FORWARD_ANNOUNCE_WAIT_MS ? left : GW_FORWARD_ANNOUNCE_WAIT_MS);
+}
+
+static bool method_is_idempotent(const char *m)
+{
+    return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 || strcmp(m, "OPTIONS") == 0 ||
+           strcmp(m, "PUT") == 0 || strcmp(m, "DELETE") == 0;
+}
+
+/* The per-try timeout of a retry route: send the request once more, to
+ * another instance, when the budget allows. Same envelope, same id, same
+ * deadline: whichever reply comes first answers the client, the other is
+ * dropped as late (the table holds one entry per id). */
+static void retry_try(struct gw_req *r)
+{
+    struct gw_route *rt;
+    struct gw_instance *next;
+
+    r->may_retry = false;
+    /* One PUBLISH outstanding per request at most; the 3 tries of SPEC §5. */
+    if (r->inst == NULL || r->publish_pending || r->tries >= GW_FORWARD_MAX_TRIES) return;
+    rt = route_again(r);
+    next = rt ? gw_route_pick(rt, r->inst, 0) : NULL;
+    if (next == NULL) return; /* no other healthy instance: wait for the deadline */
+    if (retry_credit < GW_RETRY_COST) {
+        gw_stats->retry_budget_exhausted++;
+        return;
+    }
+    retry_credit -= GW_RETRY_COST;
+    gw_stats->upstream_retries++;
+    end_try(r, GW_TRY_TIMED_OUT);
+    send_to(r, next);
+}
+
+static void on_try_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_req *r = arg;
+    (void)fd;
+    (void)what;
+    r->try_timer_set = false;
+    if (r->waiting) {
+        LIST_REMOVE(r, wait_link);
+        r->waiting = false;
+        next_try(r, 0);
+    } else if (r->may_retry) {
+        retry_try(r);
+    }
+}
+
+void gw_forward_on_announce(void)
+{
+    struct gw_req *r, *next;
+    uint64_t since = gw_registry_bus_up_ms();
+
+    /* Answering r may free r, never another waiter (connections are freed
+     * later, by the reaper). */
+    for (r = LIST_FIRST(&waiters); r != NULL; r = next) {
+        struct gw_route *rt = route_again(r);
+        struct gw_instance *in = rt ? gw_route_pick(rt, NULL, since) : NULL;
+        next = LIST_NEXT(r, wait_link);
+        if (in == NULL) continue;
+        try_timer_stop(r);
+        send_to(r, in);
+    }
 }
 
 /* ------------------------------------------------------------------------ */
@@ -251,7 +407,7 @@ static void forward_start(struct gw_req *r, struct gw_route *rt)
     struct gw_instance *inst;
     struct timeval tv;
 
-    inst = gw_route_pick(rt);
+    inst = gw_route_pick(rt, NULL, 0);
     if (inst == NULL) {
         gw_req_error(r, 503, "no_instance", "no live instance serves this route");
         return;
@@ -269,6 +425,12 @@ static void forward_start(struct gw_req *r, struct gw_route *rt)
     tv.tv_usec = (inst->timeout_ms % 1000) * 1000;
     evtimer_add(&r->deadline, &tv);
     r->deadline_set = true;
+    r->may_retry = rt->retry && method_is_idempotent(r->method) && inst->timeout_ms >= 2;
+    if (r->may_retry) {
+        retry_credit += GW_RETRY_EARN;
+        if (retry_credit > GW_RETRY_CREDIT_MAX) retry_credit = GW_RETRY_CREDIT_MAX;
+        try_timer_arm(r, (uint64_t)inst->timeout_ms / 2);
+    }
     send_to(r, inst);
 }
 
@@ -299,7 +461,8 @@ void gw_forward_handle(struct gw_req *r)
 void gw_forward_on_published(void *priv, long long receivers)
 {
     struct gw_req *r = priv;
-    struct gw_instance *gone, *next;
+    struct gw_instance *gone;
+    bool unconfirmed;
 
     r->publish_pending = false;
     if (r->conn == NULL) { /* orphaned: answered or abandoned meanwhile */
@@ -313,28 +476,30 @@ void gw_forward_on_published(void *priv, long long receivers)
         return;
     }
     if (receivers > 0) {
-        envelope_done(r); /* delivered: no retry will need it */
+        if (!r->may_retry) envelope_done(r); /* delivered: no retry will need it */
         return;
     }
-    /* Nobody received it: the instance is gone. Safe to try another. */
+    /* Nobody received it: nobody has the request, so another try is safe.
+     * An instance heard from since the bus came up is gone: drop it. One
+     * not heard from since may simply not have re-subscribed yet after a
+     * Redis restart: keep it (its TTL still runs) and wait a little. */
     gone = r->inst;
-    r->inst = NULL;
-    gw_stats->publish_failovers++;
-    gw_registry_drop(gone, "PUBLISH reached no subscriber");
-    gw_instance_release(gone);
+    unconfirmed = !gw_instance_heard_since_up(gone);
+    if (unconfirmed) {
+        gw_stats->publish_waits++;
+    } else {
+        gw_stats->publish_failovers++;
+        gw_registry_drop(gone, "PUBLISH reached no subscriber");
+    }
+    end_try(r, GW_TRY_ABANDONED);
     if (r->tries >= GW_FORWARD_MAX_TRIES) {
         fail(r, 503, "no_instance", "no live instance answered");
         return;
     }
-    /* One pick per try: the pick moves the route's round-robin cursor. */
-    next = gw_router_match(gw.router, r->method, r->head.data, r->path_len, match) == GW_MATCH_OK
-               ? gw_route_pick(match->value)
-               : NULL;
-    if (next == NULL) {
-        fail(r, 503, "no_instance", "no live instance serves this route");
-        return;
-    }
-    send_to(r, next);
+    if (unconfirmed)
+        wait_for_announce(r);
+    else
+        next_try(r, 0);
 }
 
 void gw_forward_cancel(struct gw_req *r)
@@ -398,7 +563,7 @@ static bool on_reply_lean(const char *msg, size_t len)
         return false;
     r = reply_match(v.id, v.id_len);
     if (r == NULL) return true;
-    finish(r);
+    finish_as(r, GW_TRY_REPLIED);
     envelope_done(r);
     respond_with(r, v.status, v.headers, v.nheaders, v.body, v.body_len);
     return true;
@@ -422,7 +587,7 @@ void gw_forward_on_reply(const char *msg, size_t len)
     }
     r = reply_match(rep.id, rep.id_len);
     if (r == NULL) goto out;
-    finish(r);
+    finish_as(r, GW_TRY_REPLIED); /* even an invalid reply shows the instance is alive */
     envelope_done(r);
     if (rc == -2) {
         gw_stats->bad_replies++;

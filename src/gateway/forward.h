@@ -28,10 +28,19 @@ void gw_forward_cancel(struct gw_req *r);
 void gw_forward_on_reply(const char *msg, size_t len);
 /* PUBLISH outcome (bus callback): receivers, or -1 when the bus failed. */
 void gw_forward_on_published(void *priv, long long receivers);
+/* A register message was handled: requests waiting for an announcement
+ * (PUBLISH answered 0 after a Redis restart) go on if their route now has
+ * an instance heard from since the bus came up. */
+void gw_forward_on_announce(void);
 /* Redis went away: every request in flight gets 503 now. */
 void gw_forward_on_bus_down(void);
 size_t gw_forward_inflight(void);
 
 #define GW_FORWARD_MAX_TRIES 3 /* PUBLISH attempts per request (SPEC §5) */
+/* Longest wait for an announcement after a PUBLISH answered 0 by an
+ * instance not heard from since Redis came back (within the deadline). The
+ * SDK reconnects 100 ms after a loss, then 200, 400 ms...: a service back
+ * with Redis re-announces well within it. */
+#define GW_FORWARD_ANNOUNCE_WAIT_MS 1000
 
 #endif

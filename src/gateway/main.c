@@ -40,6 +40,7 @@ static void on_bus_up(void)
 {
     /* Services re-announce on discover: routes come back without waiting
      * for their next heartbeat. */
+    gw_registry_on_bus_up();
     gw_bus_publish(gw.bus, gw.discover_channel, discover_msg.data, discover_msg.len, NULL);
     gw_ratelimit_on_bus_up();
 }
@@ -50,8 +51,10 @@ static void on_bus_message(const char *ch, size_t chlen, const char *msg, size_t
 {
     if (chlen == strlen(gw.reply_channel) && memcmp(ch, gw.reply_channel, chlen) == 0)
         gw_forward_on_reply(msg, len);
-    else if (chlen == strlen(gw.register_channel) && memcmp(ch, gw.register_channel, chlen) == 0)
+    else if (chlen == strlen(gw.register_channel) && memcmp(ch, gw.register_channel, chlen) == 0) {
         gw_registry_on_message(msg, len);
+        gw_forward_on_announce();
+    }
 }
 
 /* ---- signals ---- */

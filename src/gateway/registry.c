@@ -164,21 +164,51 @@ static void detach_from_route(struct gw_route *rt, struct gw_instance *in)
     if (rt->ninst == 0) route_orphaned(rt);
 }
 
-struct gw_instance *gw_route_pick(struct gw_route *rt)
+struct gw_instance *gw_route_pick(struct gw_route *rt, const struct gw_instance *avoid,
+                                  uint64_t heard_since_ms)
 {
-    struct gw_instance *best = NULL;
+    struct gw_instance *best = NULL, *soonest = NULL;
     size_t n = rt->ninst, best_i = 0;
+    uint64_t now = gw_now_mono_ms();
 
     for (size_t k = 0; k < n; k++) {
         size_t i = (rt->rr + k) % n;
         struct gw_instance *in = rt->inst[i];
+        if (in == avoid || in->last_heard_ms < heard_since_ms) continue;
+        switch (gw_outlier_state(&in->outlier, now)) {
+        case GW_OUTLIER_PROBE:
+            rt->rr = i + 1;
+            return in;
+        case GW_OUTLIER_OUT:
+            if (soonest == NULL || in->outlier.ejected_until_ms < soonest->outlier.ejected_until_ms)
+                soonest = in;
+            continue;
+        case GW_OUTLIER_IN:
+            break;
+        }
         if (best == NULL || in->inflight < best->inflight) {
             best = in;
             best_i = i;
         }
     }
-    if (best) rt->rr = best_i + 1;
-    return best;
+    if (best) {
+        rt->rr = best_i + 1;
+        return best;
+    }
+    return avoid == NULL ? soonest : NULL;
+}
+
+static uint64_t bus_up_ms; /* monotonic; 0 before the first up */
+
+void gw_registry_on_bus_up(void) { bus_up_ms = gw_now_mono_ms(); }
+
+uint64_t gw_registry_bus_up_ms(void) { return bus_up_ms; }
+
+/* The bus is down for at least the reconnect backoff between a down and the
+ * next up, so nothing heard before an up carries the up's own millisecond. */
+bool gw_instance_heard_since_up(const struct gw_instance *in)
+{
+    return in->last_heard_ms >= bus_up_ms;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -328,6 +358,7 @@ static void sync_routes(struct gw_instance *in, const struct pc_register *m)
         }
         if (!route_has(rt, in)) attach(rt, in);
         rt->seen_gen = gen;
+        rt->retry = d->retry;
     }
     /* Routes the instance no longer announces. */
     for (size_t i = 0; i < in->nroutes;) {
@@ -474,7 +505,8 @@ static void render_route(void *arg, const char *method, const char *pattern, voi
     pc_jw_cstr(o, method);
     pc_buf_puts(o, ",\"pattern\":");
     pc_jw_cstr(o, pattern);
-    pc_buf_printf(o, ",\"in_grace\":%s,\"instances\":[", rt->in_grace ? "true" : "false");
+    pc_buf_printf(o, ",\"in_grace\":%s,\"retry\":%s,\"instances\":[",
+                  rt->in_grace ? "true" : "false", rt->retry ? "true" : "false");
     for (size_t i = 0; i < rt->ninst; i++) {
         struct gw_instance *in = rt->inst[i];
         if (i) pc_buf_putc(o, ',');
@@ -482,9 +514,11 @@ static void render_route(void *arg, const char *method, const char *pattern, voi
         pc_jw_cstr(o, in->id);
         pc_buf_puts(o, ",\"channel\":");
         pc_jw_cstr(o, in->channel);
-        pc_buf_printf(o, ",\"last_heard_s\":%.3f,\"inflight\":%u,\"timeout_ms\":%d}",
+        pc_buf_printf(o, ",\"last_heard_s\":%.3f,\"inflight\":%u,\"timeout_ms\":%d",
                       (double)(ctx->now - in->last_heard_ms) / 1000.0, in->inflight,
                       in->timeout_ms);
+        gw_outlier_render(o, &in->outlier, ctx->now);
+        pc_buf_putc(o, '}');
     }
     pc_buf_puts(o, "]}");
 }

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "outlier.h"
 
 struct gw_route;
 
@@ -22,11 +23,12 @@ struct gw_instance {
     char *service;
     char *channel; /* "<prefix>:svc:<id>" */
     int ttl_ms;
-    int timeout_ms;         /* request deadline for its routes */
-    uint64_t last_heard_ms; /* monotonic */
-    unsigned inflight;      /* requests sent and not finished */
-    unsigned refs;          /* 1 while registered + 1 per request in flight */
-    bool dead;              /* dropped: no longer picked */
+    int timeout_ms;            /* request deadline for its routes */
+    uint64_t last_heard_ms;    /* monotonic */
+    unsigned inflight;         /* requests sent and not finished */
+    unsigned refs;             /* 1 while registered + 1 per request in flight */
+    bool dead;                 /* dropped: no longer picked */
+    struct gw_outlier outlier; /* timeouts and ejection (outlier.h) */
     struct event expiry;
     struct gw_route **routes; /* routes this instance announced */
     size_t nroutes, routes_cap;
@@ -42,6 +44,7 @@ struct gw_route {
     uint64_t seen_gen; /* register-message generation (route sync) */
     struct event grace;
     bool in_grace;
+    bool retry; /* "retry":true in the latest announcement of it */
 };
 
 void gw_registry_init(void);
@@ -50,9 +53,24 @@ void gw_registry_deinit(void);
 /* A message from the register channel (register or deregister). */
 void gw_registry_on_message(const char *msg, size_t len);
 
-/* The live instance with the fewest requests in flight (round-robin among
- * equals), or NULL when the route has none. */
-struct gw_instance *gw_route_pick(struct gw_route *rt);
+/* The instance for the next try: an ejected instance whose ejection time
+ * is over and has no probe out, if any (its probe); else the live instance
+ * with the fewest requests in flight among those not ejected (round-robin
+ * among equals); else, with every instance ejected, the one soonest back.
+ * avoid (may be NULL) is never picked, and with avoid set an ejected
+ * instance is never picked either (a retry goes to a healthy instance or
+ * nowhere). With heard_since_ms (monotonic, 0 = any), only instances heard
+ * from at or after it are picked. NULL when none qualifies. */
+struct gw_instance *gw_route_pick(struct gw_route *rt, const struct gw_instance *avoid,
+                                  uint64_t heard_since_ms);
+
+/* The bus came up: instances not heard from since are "unconfirmed"
+ * (gw_registry_bus_up_ms). */
+void gw_registry_on_bus_up(void);
+/* Monotonic ms of the latest bus up (0 before the first). */
+uint64_t gw_registry_bus_up_ms(void);
+/* Whether the instance has announced itself since the bus last came up. */
+bool gw_instance_heard_since_up(const struct gw_instance *inst);
 
 /* An instance found gone (PUBLISH answered 0): drop it now. */
 void gw_registry_drop(struct gw_instance *inst, const char *why);

@@ -65,7 +65,13 @@ struct gw_req {
     int tries;
     uint64_t deadline_ms;     /* unix ms sent to the service */
     struct gw_instance *inst; /* referenced while in flight */
-    pc_buf envelope;          /* kept for PUBLISH=0 retries */
+    pc_buf envelope;          /* kept for PUBLISH=0 retries (and a timed-out try's retry) */
+    bool probe;               /* this try is inst's probe (outlier.h) */
+    bool may_retry;           /* retry route, idempotent method, not retried yet */
+    bool waiting;             /* parked in the announcement wait list */
+    LIST_ENTRY(gw_req) wait_link;
+    struct event try_timer; /* per-try timeout (retry), or the end of the wait */
+    bool try_timer_set;
 
     /* -- verified identity (auth.c), forwarded as x-auth-subject / x-auth-key-id -- */
     char auth_subject[GW_AUTH_SUBJECT_MAX + 1]; /* JWT "sub"; "" = none */

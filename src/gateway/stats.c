@@ -150,6 +150,15 @@ void gw_stats_render(pc_buf *o, uint64_t instances, uint64_t routes)
            SUM(redis_reconnects));
     metric(o, "portico_publish_failovers_total", "counter", "PUBLISH answered 0: instance dropped.",
            SUM(publish_failovers));
+    metric(o, "portico_publish_waits_total", "counter",
+           "PUBLISH answered 0 by an instance not heard since Redis came back: waited, kept.",
+           SUM(publish_waits));
+    metric(o, "portico_instance_ejections_total", "counter",
+           "Instances ejected after consecutive timeouts.", SUM(instance_ejections));
+    metric(o, "portico_upstream_retries_total", "counter",
+           "Timed-out tries sent again to another instance (retry routes).", SUM(upstream_retries));
+    metric(o, "portico_upstream_retry_budget_exhausted_total", "counter",
+           "Retries not sent because the retry budget was spent.", SUM(retry_budget_exhausted));
     metric(o, "portico_connections_refused_total", "counter",
            "Connections refused over --max-connections.", SUM(connections_refused));
 }

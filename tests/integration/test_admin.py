@@ -34,12 +34,17 @@ def routes_shape():
     mine = sorted([r for r in routes if r["service"] == "users"], key=lambda r: r["method"])
     eq(len(mine), 2, "routes of users")
     for r in mine:
-        eq(set(r.keys()), {"service", "method", "pattern", "in_grace", "instances"}, "route keys")
+        eq(set(r.keys()), {"service", "method", "pattern", "in_grace", "retry", "instances"},
+           "route keys")
+        eq(r["retry"], False, "retry (not announced)")
         eq(len(r["instances"]), 1, "instances")
         i = r["instances"][0]
-        eq(set(i.keys()), {"instance", "channel", "last_heard_s", "inflight", "timeout_ms"}, "instance keys")
-        eq((i["instance"], i["channel"], i["inflight"]),
-           ("users-1", "portico:svc:users-1", 0), "instance fields")
+        eq(set(i.keys()), {"instance", "channel", "last_heard_s", "inflight", "timeout_ms",
+                           "ejected", "ejected_for_s", "consecutive_timeouts", "ejections"},
+           "instance keys")
+        eq((i["instance"], i["channel"], i["inflight"], i["ejected"], i["ejected_for_s"],
+            i["consecutive_timeouts"], i["ejections"]),
+           ("users-1", "portico:svc:users-1", 0, False, 0, 0, 0), "instance fields")
         check(isinstance(i["last_heard_s"], (int, float)) and 0 <= i["last_heard_s"] <= 2.0,
               "last_heard_s %r" % (i["last_heard_s"],))
     eq([(r["method"], r["pattern"]) for r in mine], [("GET", "/users/{id}"), ("POST", "/users")],

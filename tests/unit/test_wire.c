@@ -486,7 +486,8 @@ static void test_round_trips(void)
 
 static void test_register_round_trip(void)
 {
-    struct pc_route_decl routes[] = {{"GET", "/users/{id}"}, {"*", "/files/*"}, {"POST", "/"}};
+    struct pc_route_decl routes[] = {
+        {"GET", "/users/{id}", true}, {"*", "/files/*", false}, {"POST", "/", false}};
     pc_buf b, ch;
     pc_buf_init(&b);
     pc_buf_init(&ch);
@@ -513,6 +514,8 @@ static void test_register_round_trip(void)
             CHECK_EQ_STR(r.routes[0].path, "/users/{id}");
             CHECK_EQ_STR(r.routes[1].method, "*");
             CHECK_EQ_STR(r.routes[2].path, "/");
+            CHECK(r.routes[0].retry);
+            CHECK(!r.routes[1].retry);
         }
     }
     pc_wire_register_deinit(&r);

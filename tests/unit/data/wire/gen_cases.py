@@ -114,6 +114,12 @@ w(R, False, 'route_not_object', reg(routes=["GET /users"]), 'bad_route')
 w(R, False, 'route_path_missing', reg(routes=[{"method": "GET"}]), 'bad_route')
 w(R, False, 'route_path_number', reg(routes=[{"method": "GET", "path": 5}]), 'bad_route')
 w(R, False, 'routes_empty', reg(routes=[]), 'bad_route')
+w(R, False, 'route_retry_string', reg(routes=[{"method": "GET", "path": "/u", "retry": "yes"}]), 'bad_route')
+w(R, False, 'route_retry_number', reg(routes=[{"method": "GET", "path": "/u", "retry": 1}]), 'bad_route')
+w(R, False, 'route_retry_null', reg(routes=[{"method": "GET", "path": "/u", "retry": None}]), 'bad_route')
+w(R, True, 'route_retry', reg(routes=[{"method": "GET", "path": "/u", "retry": True},
+                                      {"method": "POST", "path": "/u", "retry": False}]),
+  expect=[('nroutes', 2), ('route.0.method', 'GET'), ('route.1.method', 'POST')])
 w(R, False, 'routes_not_array', reg(routes={"method": "GET", "path": "/users"}), 'bad_field')
 w(R, False, 'routes_missing', reg(routes=None), 'bad_field')
 w(R, False, 'routes_1001', reg(routes=[{"method": "GET", "path": "/r/%d" % i} for i in range(1001)]), 'too_many_routes')
