@@ -9,6 +9,7 @@
 #include "conn.h"
 #include "cors.h"
 #include "gw.h"
+#include "inflight.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "registry.h"
@@ -17,10 +18,6 @@
 #include "stats.h"
 #include "xalloc.h"
 
-LIST_HEAD(inflight_bucket, gw_req);
-static struct inflight_bucket *inflight; /* request id -> struct gw_req (below) */
-static size_t inflight_bits, inflight_count;
-#define GW_INFLIGHT_MIN_BITS 6       /* 64 buckets at first */
 static struct gw_match *match;       /* one match result, reused (it is large) */
 static struct pc_kv *kv_in, *kv_out; /* header scratch */
 static size_t kv_cap;
@@ -43,68 +40,6 @@ static struct wait_list waiters = LIST_HEAD_INITIALIZER(waiters);
 #define GW_RETRY_COST 5
 #define GW_RETRY_CREDIT_MAX 50
 static unsigned retry_credit;
-
-/* ------------------------------------------------------------------------ */
-/* The in-flight table                                                       */
-/* ------------------------------------------------------------------------ */
-
-/* Requests in flight by id: buckets of lists linked through the requests
- * themselves, so putting one in and taking it out allocate nothing and hash
- * nothing but eight bytes. The ids are UUIDv4 we drew from getrandom, whose
- * first eight characters are random hex digits: a multiply of them spreads
- * them evenly (no keyed hash needed, as only our own ids are ever put in; an
- * id from the network is only looked up). At most one request per bucket on
- * average: the table doubles when the count reaches the bucket count. */
-
-static size_t inflight_slot(const char *id, size_t bits)
-{
-    uint64_t v;
-    memcpy(&v, id, 8);
-    return (size_t)((v * 0x9e3779b97f4a7c15u) >> (64 - bits));
-}
-
-static void inflight_alloc(size_t bits)
-{
-    struct inflight_bucket *old = inflight;
-    size_t old_n = inflight ? (size_t)1 << inflight_bits : 0;
-    struct gw_req *r;
-
-    inflight = pc_xcalloc((size_t)1 << bits, sizeof *inflight); /* all empty lists */
-    inflight_bits = bits;
-    for (size_t i = 0; i < old_n; i++) {
-        while ((r = LIST_FIRST(&old[i])) != NULL) {
-            LIST_REMOVE(r, inflight_link);
-            LIST_INSERT_HEAD(&inflight[inflight_slot(r->id, bits)], r, inflight_link);
-        }
-    }
-    free(old);
-}
-
-static void inflight_add(struct gw_req *r)
-{
-    if (inflight_count >= (size_t)1 << inflight_bits) inflight_alloc(inflight_bits + 1);
-    LIST_INSERT_HEAD(&inflight[inflight_slot(r->id, inflight_bits)], r, inflight_link);
-    inflight_count++;
-    r->in_flight = true;
-}
-
-static void inflight_del(struct gw_req *r)
-{
-    LIST_REMOVE(r, inflight_link);
-    inflight_count--;
-    r->in_flight = false;
-}
-
-/* The request in flight with this id, or NULL. */
-static struct gw_req *inflight_find(const char *id, size_t len)
-{
-    struct gw_req *r;
-
-    if (len != PC_UUID_LEN) return NULL;
-    LIST_FOREACH(r, &inflight[inflight_slot(id, inflight_bits)], inflight_link)
-    if (memcmp(r->id, id, PC_UUID_LEN) == 0) return r;
-    return NULL;
-}
 
 /* ------------------------------------------------------------------------ */
 /* In-flight bookkeeping                                                     */
@@ -153,7 +88,7 @@ static void end_try(struct gw_req *r, enum gw_try_result res)
 /* Takes r out of flight: table, timers, instance. Idempotent. */
 static void finish_as(struct gw_req *r, enum gw_try_result res)
 {
-    if (r->in_flight) inflight_del(r);
+    if (r->in_flight) gw_inflight_del(r);
     if (r->deadline_set) {
         evtimer_del(&r->deadline);
         r->deadline_set = false;
@@ -419,7 +354,7 @@ static void forward_start(struct gw_req *r, struct gw_route *rt)
     r->deadline_ms = gw_now_unix_ms() + (uint64_t)inst->timeout_ms;
     encode(r, match);
 
-    inflight_add(r);
+    gw_inflight_add(r);
     evtimer_assign(&r->deadline, gw.base, on_deadline, r);
     tv.tv_sec = inst->timeout_ms / 1000;
     tv.tv_usec = (inst->timeout_ms % 1000) * 1000;
@@ -541,7 +476,7 @@ static void respond_with(struct gw_req *r, int status, const struct pc_kv *hdrs,
  * (that happens later in the loop iteration) must not take the reply. */
 static struct gw_req *reply_match(const char *id, size_t id_len)
 {
-    struct gw_req *r = inflight_find(id, id_len);
+    struct gw_req *r = gw_inflight_find(id, id_len);
 
     if (r != NULL && r->conn != NULL && gw_conn_is_closed(r->conn)) {
         finish(r); /* released with its connection */
@@ -614,24 +549,20 @@ out:
     pc_wire_reply_in_deinit(&rep);
 }
 
-void gw_forward_on_bus_down(void)
+static void fail_bus_gone(struct gw_req *r)
 {
-    struct gw_req *r;
-
-    /* Answering takes r out of the table, and may close connections, which
-     * cancels (takes out) other entries: so always answer the first one
-     * left in a bucket. Nothing is put in while the bus is down, so this
-     * sees every request still in flight. */
-    for (size_t i = 0; i < (size_t)1 << inflight_bits; i++)
-        while ((r = LIST_FIRST(&inflight[i])) != NULL)
-            fail(r, 503, "bus_unavailable", "the message bus went away");
+    fail(r, 503, "bus_unavailable", "the message bus went away");
 }
 
-size_t gw_forward_inflight(void) { return inflight_count; }
+/* Nothing is put in the table while the bus is down, so this answers every
+ * request still in flight. */
+void gw_forward_on_bus_down(void) { gw_inflight_each_first(fail_bus_gone); }
+
+size_t gw_forward_inflight(void) { return gw_inflight_count(); }
 
 void gw_forward_init(void)
 {
-    inflight_alloc(GW_INFLIGHT_MIN_BITS);
+    gw_inflight_init();
     match = pc_xmalloc(sizeof *match);
     pc_buf_init(&xff);
     pc_buf_init(&reply_scratch);
@@ -640,9 +571,7 @@ void gw_forward_init(void)
 
 void gw_forward_deinit(void)
 {
-    free(inflight);
-    inflight = NULL;
-    inflight_bits = inflight_count = 0;
+    gw_inflight_deinit();
     free(match);
     free(kv_in);
     free(kv_out);
