@@ -82,9 +82,14 @@ class Service:
     def handle(self, data):
         try:
             req = json.loads(data)
-            if req.get("v") != 1 or not isinstance(req.get("id"), str):
-                return
-        except (ValueError, AttributeError):
+        except ValueError:
+            return
+        # Drop what cannot be answered safely; never publish outside P:reply:.
+        if (not isinstance(req, dict) or req.get("v") != 1 or not isinstance(req.get("id"), str)
+                or not isinstance(req.get("reply_to"), str)
+                or not req["reply_to"].startswith(self.prefix + ":reply:")
+                or not isinstance(req.get("deadline_ms", 0), int)
+                or not isinstance(req.get("params", {}), dict)):
             return
         if req.get("deadline_ms", 0) < now_ms():
             return  # the gateway has already answered 504

@@ -9,6 +9,7 @@ Binaries come from the environment (set by meson.build):
 """
 import fcntl
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -16,6 +17,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import harness  # noqa: E402
@@ -173,6 +175,34 @@ def ensure_node_example(timeout=300):
                 fail("npm ci in %s failed (%d):\n%s" % (d, r.returncode,
                                                         tail(r.stdout.decode(errors="replace"))))
     return d
+
+
+def request_message(reply_to, **kw):
+    """A request message as a gateway sends it (docs/protocol.md §3), for
+    publishing straight onto an instance channel; kw replaces members."""
+    m = {"v": 1, "id": str(uuid.uuid4()), "reply_to": reply_to,
+         "deadline_ms": harness.now_ms() + 10000, "method": "GET", "path": "/", "query": "",
+         "route": "/", "params": {}, "headers": [["x-request-id", "rid-direct-1"]],
+         "remote_addr": "127.0.0.1"}
+    m.update(kw)
+    return m
+
+
+def replies_in_order(sub, n, own, timeout=20):
+    """Reads n replies from the subscribed client sub: each must arrive on the
+    channel own (other channels sub listens to must stay silent, register
+    heartbeats aside). Returns the decoded replies."""
+    got = []
+    while len(got) < n:
+        msg = sub.get_message(timeout=timeout)
+        if msg is None:
+            fail("replies missing; got %r" % got)
+        ch, data = msg
+        if ch.endswith(":register") and b'"deregister"' not in data and b'"id"' not in data:
+            continue  # heartbeats
+        check(ch == own, "a message went to %s: %r" % (ch, data[:300]))
+        got.append(json.loads(data))
+    return got
 
 
 class Procs:

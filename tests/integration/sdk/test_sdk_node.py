@@ -17,8 +17,9 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sdkutil import Procs, Stack, eq, json_of, node_hi, node_or_skip  # noqa: E402
-from harness import Runner, assert_error, check, fail, now_ms, wait_until  # noqa: E402
+from sdkutil import (Procs, Stack, eq, json_of, node_hi, node_or_skip,  # noqa: E402
+                     replies_in_order, request_message)
+from harness import Runner, assert_error, fail, now_ms  # noqa: E402
 
 node_or_skip()
 t = Runner()
@@ -70,12 +71,10 @@ def echo_bodies(st):
 
 
 def request(reply_to, **kw):
-    m = {"v": 1, "id": str(uuid.uuid4()), "reply_to": reply_to, "deadline_ms": now_ms() + 10000,
-         "method": "GET", "path": "/hi/x", "query": "", "route": "/hi/{name}",
-         "params": {"name": "x"}, "headers": [["x-request-id", "rid-node-1"]],
-         "remote_addr": "127.0.0.1"}
-    m.update(kw)
-    return m
+    kw.setdefault("path", "/hi/x")
+    kw.setdefault("route", "/hi/{name}")
+    kw.setdefault("params", {"name": "x"})
+    return request_message(reply_to, **kw)
 
 
 @t.case
@@ -103,22 +102,13 @@ def dispatch_and_bad_requests(st):
         good[1].pop("route")
         for m in good:
             eq(pub.publish(chan, json.dumps(m)), 1, "published")
-        got = []
-        while len(got) < len(good):
-            msg = sub.get_message(timeout=20)
-            if msg is None:
-                fail("replies missing; got %r" % got)
-            ch, data = msg
-            if ch == "portico:register" and b'"deregister"' not in data:
-                continue  # heartbeats
-            check(ch == mine, "a reply went to %s: %r" % (ch, data[:300]))
-            got.append(json.loads(data))
+        got = replies_in_order(sub, len(good), mine)
         eq([g["id"] for g in got], [m["id"] for m in good], "replies, in order, to the good ones only")
         eq([g["status"] for g in got], [200, 200, 404], "statuses")
         eq(json.loads(got[0]["body"]), {"hi": "renamed"}, "param by position")
         eq(json.loads(got[1]["body"]), {"hi": "caf\u00e9"}, "matched by path")
         eq(json.loads(got[2]["body"]), {"error": "not_found", "message": "no route for this method and path",
-                                        "request_id": "rid-node-1"}, "service error body")
+                                        "request_id": "rid-direct-1"}, "service error body")
         eq(got[2]["headers"], [["content-type", "application/json"]], "error headers")
     finally:
         sub.close()
