@@ -5,8 +5,8 @@ GET /hi/{name} (decoded param, HEAD, 405 from the gateway), POST /hi/echo
 (UTF-8 and binary bodies both ways, a BOM kept, empty body), dispatch on
 `route` with other param names and on `path` without a route, its own 404
 error body, requests it must ignore (not JSON, v 2, no id, a reply_to outside
-P:reply:, past its deadline), re-announcing on discover, and deregistration on
-SIGTERM (404 at once with --route-grace-ms 0) with exit 0.
+P:reply:, past its deadline), re-announcing on discover, a Redis restart,
+and deregistration on SIGTERM (404 at once with --route-grace-ms 0) with exit 0.
 
 Skipped (exit 77) only when node or npm is not installed."""
 import json
@@ -19,7 +19,7 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from sdkutil import (Procs, Stack, eq, json_of, node_hi, node_or_skip,  # noqa: E402
                      replies_in_order, request_message)
-from harness import Runner, assert_error, fail, now_ms  # noqa: E402
+from harness import Runner, assert_error, fail, now_ms, wait_until  # noqa: E402
 
 node_or_skip()
 t = Runner()
@@ -137,6 +137,19 @@ def discover_makes_it_announce(st):
     finally:
         sub.close()
         pub.close()
+
+
+@t.case
+def redis_restart(st):
+    """Redis restarted empty: the service connects again, subscribes again and
+    answers (a gateway publishing to an unsubscribed instance would drop it)."""
+    eq(st.gw.http("GET", "/hi/before").status, 200, "before")
+    st.redis.restart(kill=True)  # same port, empty
+    st.gw.wait_healthy(10)
+    wait_until(lambda: st.gw.http("GET", "/hi/after").status == 200, 30, 0.2,
+               "GET /hi/after answered by the Node.js example after the restart")
+    st.gw.wait_route("GET", "/hi/{name}", ctx["hi"].instance, timeout=10)
+    ctx["hi"].assert_alive()
 
 
 @t.case
