@@ -20,7 +20,7 @@
 #   PORTICO_REDIS [redis://127.0.0.1:$PORTICO_REDIS_PORT];
 #   PORTICO_BUILD_DIR [build], PORTICO_RUN_DIR [.run] (logs, the secret).
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 . scripts/lib/common.sh
 
 signed=0
