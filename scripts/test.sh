@@ -9,8 +9,11 @@ set -u
 cd "$(dirname "$0")/.."
 . scripts/lib/common.sh
 
+# The run packages too: a test starts scripts/run.sh (redis-cli, curl).
 # shellcheck disable=SC2086
-ensure_packages $PORTICO_BUILD_PACKAGES $PORTICO_TEST_PACKAGES
+ensure_packages $PORTICO_BUILD_PACKAGES $PORTICO_RUN_PACKAGES $PORTICO_TEST_PACKAGES
+ensure_node
+ensure_node_example
 
 passed=0
 failed=0

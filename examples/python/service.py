@@ -6,13 +6,19 @@ ttl/3, re-announce on discover, requests in, replies out, deregister on exit)
 using only Debian's python3-redis, so run it with the system python3:
 
     /usr/bin/python3 examples/python/service.py [--redis URL] [--prefix P]
+                                                [--registration-secret-file F]
     curl http://127.0.0.1:8000/hello/world      ->  {"hello": "world"}
 
 Routes: GET /hello/{name}.  The Redis URL comes from --redis, else the
-PORTICO_REDIS environment variable, else redis://127.0.0.1:6379.  It prints
+PORTICO_REDIS environment variable, else redis://127.0.0.1:6379.  With
+--registration-secret-file (or PORTICO_REGISTRATION_SECRET_FILE) every
+register and deregister message is signed (docs/security.md).  It prints
 "ready" on stderr once registered, and deregisters on SIGTERM / SIGINT.
+See docs/services.md for the checklist it follows.
 """
 import argparse
+import hashlib
+import hmac
 import json
 import os
 import signal
@@ -32,8 +38,9 @@ def now_ms():
 
 
 class Service:
-    def __init__(self, url, prefix):
-        self.url, self.prefix = url, prefix
+    def __init__(self, url, prefix, secret=None):
+        self.url, self.prefix, self.secret = url, prefix, secret
+        self.last_ts = 0
         self.instance = "%s-%s" % (SERVICE, uuid.uuid4().hex[:8])
         self.channel = "%s:svc:%s" % (prefix, self.instance)
         self.stopping = False
@@ -43,19 +50,28 @@ class Service:
     def publish(self, channel, msg):
         return self.r.publish(channel, json.dumps(msg, separators=(",", ":")))
 
+    def announce(self, msg):
+        """Publishes a register/deregister message, signed when there is a secret."""
+        self.last_ts = max(self.last_ts, now_ms())  # ts_ms never goes backwards
+        msg["ts_ms"] = self.last_ts
+        if self.secret is not None:
+            text = json.dumps(msg, separators=(",", ":"))
+            sig = hmac.new(self.secret, text.encode(), hashlib.sha256).hexdigest()
+            msg = {"v": 1, "signed": text, "sig": sig}
+        self.publish(self.prefix + ":register", msg)
+
     def register(self):
-        self.publish(self.prefix + ":register", {
+        self.announce({
             "v": 1, "type": "register", "service": SERVICE,
             "instance": self.instance, "channel": self.channel,
-            "ttl_ms": TTL_MS, "ts_ms": now_ms(), "routes": ROUTES})
+            "ttl_ms": TTL_MS, "routes": ROUTES})
         if not self.announced:
             self.announced = True
             print("hello: ready instance=%s" % self.instance, file=sys.stderr, flush=True)
 
     def deregister(self):
-        self.publish(self.prefix + ":register", {
-            "v": 1, "type": "deregister", "service": SERVICE,
-            "instance": self.instance, "ts_ms": now_ms()})
+        self.announce({"v": 1, "type": "deregister", "service": SERVICE,
+                       "instance": self.instance})
 
     def reply(self, req, status, body):
         self.publish(req["reply_to"], {
@@ -66,9 +82,14 @@ class Service:
     def handle(self, data):
         try:
             req = json.loads(data)
-            if req.get("v") != 1 or not isinstance(req.get("id"), str):
-                return
-        except (ValueError, AttributeError):
+        except ValueError:
+            return
+        # Drop what cannot be answered safely; never publish outside P:reply:.
+        if (not isinstance(req, dict) or req.get("v") != 1 or not isinstance(req.get("id"), str)
+                or not isinstance(req.get("reply_to"), str)
+                or not req["reply_to"].startswith(self.prefix + ":reply:")
+                or not isinstance(req.get("deadline_ms", 0), int)
+                or not isinstance(req.get("params", {}), dict)):
             return
         if req.get("deadline_ms", 0) < now_ms():
             return  # the gateway has already answered 504
@@ -114,8 +135,16 @@ def main():
     ap = argparse.ArgumentParser(description="portico hello service (no SDK)")
     ap.add_argument("--redis", default=os.environ.get("PORTICO_REDIS", "redis://127.0.0.1:6379"))
     ap.add_argument("--prefix", default=os.environ.get("PORTICO_PREFIX", "portico"))
+    ap.add_argument("--registration-secret-file",
+                    default=os.environ.get("PORTICO_REGISTRATION_SECRET_FILE", ""))
     args = ap.parse_args()
-    svc = Service(args.redis, args.prefix)
+    secret = None
+    if args.registration_secret_file:
+        with open(args.registration_secret_file, "rb") as f:
+            secret = f.read().strip(b" \t\n\v\f\r")  # outer white space is not part of it
+        if not secret:
+            sys.exit("hello: the registration secret file is empty")
+    svc = Service(args.redis, args.prefix, secret)
 
     def stop(signum, frame):
         svc.stopping = True

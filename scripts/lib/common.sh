@@ -7,6 +7,9 @@ PORTICO_BUILD_PACKAGES="gcc pkg-config meson ninja-build libevent-dev libhiredis
 PORTICO_RUN_PACKAGES="redis-server redis-tools python3 python3-redis curl"
 PORTICO_TEST_PACKAGES="redis-server python3 python3-redis openssl clang libclang-rt-dev
   clang-format-14"
+# Node.js and npm for the Node.js example (examples/node/): installed only when
+# the commands are missing (a Node.js from elsewhere that brings npm is kept).
+PORTICO_NODE_PACKAGES="nodejs npm"
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -39,4 +42,27 @@ build_dir() {
         meson setup "$dir" "$@" >/dev/null || die "meson setup $dir failed"
     fi
     ninja -C "$dir" >/dev/null || { ninja -C "$dir"; die "build in $dir failed"; }
+}
+
+# Installs Node.js and npm (PORTICO_NODE_PACKAGES) when node or npm is missing.
+ensure_node() {
+    command -v node >/dev/null && command -v npm >/dev/null && return 0
+    # shellcheck disable=SC2086
+    ensure_packages $PORTICO_NODE_PACKAGES
+}
+
+# Installs the Node.js example's dependencies (examples/node/node_modules, from
+# package-lock.json) when they are missing or older than the lock file. Failing
+# here is not fatal: the example is then skipped (run.sh) or its test fails.
+ensure_node_example() {
+    local d=examples/node
+    [ -f "$d/package-lock.json" ] || return 0
+    command -v npm >/dev/null || { say "no npm: the Node.js example is skipped"; return 0; }
+    if [ ! -f "$d/node_modules/.package-lock.json" ] ||
+        [ "$d/package-lock.json" -nt "$d/node_modules/.package-lock.json" ]; then
+        say "installing the Node.js example's packages (npm ci in $d)"
+        (cd "$d" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
+            say "npm ci in $d failed"
+    fi
+    return 0
 }

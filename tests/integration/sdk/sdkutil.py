@@ -4,13 +4,20 @@ processes next to the real gateway and redis-server.
 
 Binaries come from the environment (set by meson.build):
   GATEWAY_BIN, ECHO_BIN, USERS_BIN, ORDERS_BIN, PYTHON_EXAMPLE (service.py),
-  SYSTEM_PYTHON (a python3 that has the redis module; default /usr/bin/python3).
+  SYSTEM_PYTHON (a python3 that has the redis module; default /usr/bin/python3),
+  NODE_EXAMPLE_DIR (examples/node: service.js, package.json, package-lock.json).
 """
+import fcntl
+import hashlib
+import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import harness  # noqa: E402
@@ -136,6 +143,66 @@ def orders(stack, **kw):
 def python_hello(stack, **kw):
     py = os.environ.get("SYSTEM_PYTHON", "/usr/bin/python3")
     return Example(stack, [py, binary("PYTHON_EXAMPLE")], "hello", **kw)
+
+
+def node_hi(stack, **kw):
+    d = ensure_node_example()
+    return Example(stack, [shutil.which("node"), os.path.join(d, "service.js")], "hi", **kw)
+
+
+def node_or_skip():
+    """Exits 77 (meson: skipped) when Node.js or npm is not installed."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        print("SKIP: node or npm is not installed (Debian packages nodejs npm)")
+        sys.exit(77)
+
+
+def ensure_node_example(timeout=300):
+    """Installs the Node.js example's packages (npm ci in NODE_EXAMPLE_DIR) when
+    node_modules is missing or older than package-lock.json, once: tests that run
+    at the same time wait on a lock. Returns the example's directory."""
+    d = binary("NODE_EXAMPLE_DIR")
+    key = hashlib.sha256(os.path.realpath(d).encode()).hexdigest()[:16]
+    with open(os.path.join(tempfile.gettempdir(), "portico-npm-%s.lock" % key), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        stamp = os.path.join(d, "node_modules", ".package-lock.json")
+        if (not os.path.exists(stamp) or
+                os.path.getmtime(stamp) < os.path.getmtime(os.path.join(d, "package-lock.json"))):
+            r = subprocess.run([shutil.which("npm") or "npm", "ci", "--no-audit", "--no-fund",
+                                "--loglevel=error"], cwd=d, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
+            if r.returncode != 0:
+                fail("npm ci in %s failed (%d):\n%s" % (d, r.returncode,
+                                                        tail(r.stdout.decode(errors="replace"))))
+    return d
+
+
+def request_message(reply_to, **kw):
+    """A request message as a gateway sends it (docs/protocol.md §3), for
+    publishing straight onto an instance channel; kw replaces members."""
+    m = {"v": 1, "id": str(uuid.uuid4()), "reply_to": reply_to,
+         "deadline_ms": harness.now_ms() + 10000, "method": "GET", "path": "/", "query": "",
+         "route": "/", "params": {}, "headers": [["x-request-id", "rid-direct-1"]],
+         "remote_addr": "127.0.0.1"}
+    m.update(kw)
+    return m
+
+
+def replies_in_order(sub, n, own, timeout=20):
+    """Reads n replies from the subscribed client sub: each must arrive on the
+    channel own (other channels sub listens to must stay silent, register
+    heartbeats aside). Returns the decoded replies."""
+    got = []
+    while len(got) < n:
+        msg = sub.get_message(timeout=timeout)
+        if msg is None:
+            fail("replies missing; got %r" % got)
+        ch, data = msg
+        if ch.endswith(":register") and b'"deregister"' not in data and b'"id"' not in data:
+            continue  # heartbeats
+        check(ch == own, "a message went to %s: %r" % (ch, data[:300]))
+        got.append(json.loads(data))
+    return got
 
 
 class Procs:

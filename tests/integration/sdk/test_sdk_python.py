@@ -1,14 +1,20 @@
 #!/usr/bin/env python3
 """examples/python/service.py (no SDK, Debian's python3-redis) through the
-real gateway: GET /hello/{name}; 405 for another method; deregistration on
-SIGTERM (404 at once with --route-grace-ms 0) and exit 0."""
+real gateway: GET /hello/{name}; 405 for another method; request messages it
+must drop (published straight onto its channel: not JSON, v 2, no id, a
+reply_to outside P:reply:, mistyped deadline_ms or params, past its deadline)
+neither get a reply nor stop it; deregistration on SIGTERM (404 at once with
+--route-grace-ms 0) and exit 0."""
+import json
 import os
 import signal
 import sys
+import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sdkutil import Procs, Stack, eq, json_of, python_hello  # noqa: E402
-from harness import Runner, assert_error  # noqa: E402
+from sdkutil import (Procs, Stack, eq, json_of, python_hello, replies_in_order,  # noqa: E402
+                     request_message)
+from harness import Runner, assert_error, now_ms  # noqa: E402
 
 t = Runner()
 ctx = {}
@@ -35,6 +41,37 @@ def hello(st):
     eq((r.status, json_of(r)), (200, {"hello": "world"}), "GET /hello/world")
     eq(json_of(st.gw.http("GET", "/hello/caf%C3%A9"))["hello"], "caf\u00e9", "decoded param")
     assert_error(st.gw.http("POST", "/hello/x", body=b""), 405, "method_not_allowed")
+
+
+@t.case
+def bad_request_messages_are_dropped(st):
+    chan = "portico:svc:" + ctx["hello"].instance
+    mine = "portico:reply:" + str(uuid.uuid4())
+    evil = "evil:reply:" + str(uuid.uuid4())
+
+    def req(reply_to, **kw):
+        kw.setdefault("path", "/hello/x")
+        kw.setdefault("route", "/hello/{name}")
+        kw.setdefault("params", {"name": "x"})
+        return json.dumps(request_message(reply_to, **kw))
+    sub, pub = st.redis.client(), st.redis.client()
+    try:
+        sub.subscribe(mine, evil, "portico:register")
+        for m in ["not json", "[1,2]", "null", req(mine, v=2), req(evil), req("portico:register"),
+                  json.dumps({"v": 1, "reply_to": mine}), req(None),
+                  req(mine, deadline_ms="soon"), req(mine, params=["x"]),
+                  req(mine, deadline_ms=now_ms() - 60000)]:
+            eq(pub.publish(chan, m), 1, "one subscriber on the instance channel")
+        good = json.loads(req(mine, params={"name": "ok"}))
+        pub.publish(chan, json.dumps(good))
+        got = replies_in_order(sub, 1, mine)
+        eq((got[0]["id"], got[0]["status"], json.loads(got[0]["body"])),
+           (good["id"], 200, {"hello": "ok"}), "the one good request answered")
+    finally:
+        sub.close()
+        pub.close()
+    ctx["hello"].assert_alive()
+    eq(st.gw.http("GET", "/hello/still").status, 200, "still serving")
 
 
 @t.case

@@ -4,12 +4,16 @@
 same secret (--registration-secret-file), refuses one without it or with
 another secret (counted as unsigned / bad_signature), a signed deregister
 on SIGTERM removes the route at once, and SDK callers read signed register
-messages (orders calls users)."""
+messages (orders calls users). The examples without the SDK (Python, Node.js)
+sign the same way (with --registration-secret-file or
+PORTICO_REGISTRATION_SECRET_FILE)."""
 import os
+import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sdkutil import Procs, Stack, echo, eq, orders, users  # noqa: E402
+from sdkutil import (Example, Procs, Stack, echo, ensure_node_example, eq, orders,  # noqa: E402
+                     python_hello, users)
 from harness import Runner, wait_until  # noqa: E402
 
 t = Runner()
@@ -77,6 +81,39 @@ def calls_between_signed_services(st):
     r = st.gw.http("POST", "/orders", headers={"Content-Type": "application/json"},
                    body=('{"user_id":"%s","item":"book"}' % uid).encode())
     eq(r.status, 201, "order placed through a service-to-service call (%r)" % r.body[:200])
+
+
+def check_example_signs(st, make, method, pattern, path):
+    """make(secret_file) -> an Example: refused with the wrong secret, accepted
+    with the right one, its signed deregister removes the route at once."""
+    before = st.gw.metric("portico_registrations_total", result="bad_signature") or 0
+    ctx["procs"].add(make(ctx["bad"]))
+    wait_until(lambda: (st.gw.metric("portico_registrations_total", result="bad_signature") or 0)
+               > before, 5, msg="badly signed register counted")
+    eq(st.gw.http("GET", path).status, 404, "no route from a wrongly signed " + pattern)
+    svc = ctx["procs"].add(make(ctx["good"]))
+    st.gw.wait_route(method, pattern, svc.instance)
+    eq(st.gw.http(method, path).status, 200, "request to the signed " + pattern)
+    svc.stop()
+    wait_until(lambda: st.gw.http(method, path).status == 404, 5,
+               msg="route gone after the signed deregister of " + pattern)
+
+
+@t.case
+def python_example_signs(st):
+    check_example_signs(st, lambda f: python_hello(
+        st, env={"PORTICO_REGISTRATION_SECRET_FILE": f}), "GET", "/hello/{name}", "/hello/x")
+
+
+@t.case
+def node_example_signs(st):
+    node = shutil.which("node")
+    if node is None or shutil.which("npm") is None:
+        print("node or npm is not installed: the Node.js example is not checked")
+        return
+    js = os.path.join(ensure_node_example(), "service.js")
+    check_example_signs(st, lambda f: Example(st, [node, js, "--registration-secret-file", f], "hi"),
+                        "GET", "/hi/{name}", "/hi/x")
 
 
 if __name__ == "__main__":
