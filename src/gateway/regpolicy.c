@@ -2,16 +2,20 @@
  * allow-list (see regpolicy.h). */
 #include "regpolicy.h"
 
+#include <arpa/inet.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "errf.h"
 #include "jsonfile.h"
+#include "log.h"
 #include "map.h"
 #include "names.h"
 #include "path.h"
+#include "redisurl.h"
 #include "sign.h"
 #include "xalloc.h"
 
@@ -276,4 +280,33 @@ bool gw_regpolicy_route_allowed(const struct gw_regpolicy *p, const char *servic
     for (size_t i = 0; i < a->n; i++)
         if (pc_path_covers(a->prefix[i], strlen(a->prefix[i]), pattern, plen)) return true;
     return false;
+}
+
+/* ------------------------------------------------------- default trust */
+
+static bool host_is_loopback(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+
+    if (strcmp(host, "localhost") == 0) return true;
+    if (inet_pton(AF_INET, host, &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+    return false;
+}
+
+bool gw_regpolicy_unsigned_exposed(const struct gw_regpolicy *p, const struct pc_redis_addr *a)
+{
+    return !gw_regpolicy_wants_signature(p) && !a->is_unix && !host_is_loopback(a->host);
+}
+
+void gw_regpolicy_warn_exposed(const struct gw_regpolicy *p, const struct pc_redis_addr *a)
+{
+    if (!gw_regpolicy_unsigned_exposed(p, a)) return;
+    pc_log(PC_LOG_WARN, "registry",
+           "registration is unsigned and Redis (%s) is not on loopback or a unix socket: "
+           "anyone who can publish on it can announce routes and take traffic; set "
+           "--registration-secret-file or --registration-secrets-file (docs/security.md)",
+           a->host);
 }

@@ -49,4 +49,15 @@ int gw_regpolicy_key(const struct gw_regpolicy *p, const char *service, size_t n
 bool gw_regpolicy_route_allowed(const struct gw_regpolicy *p, const char *service,
                                 const char *pattern);
 
+/* True when p accepts unsigned registration while Redis is reached at a
+ * and a is neither a unix socket nor a loopback address: then whoever can
+ * publish on that Redis can announce routes. Loopback: 127.0.0.0/8, ::1,
+ * ::ffff:127.0.0.0/104 and the name "localhost"; other names are not
+ * resolved (the gateway cannot know where they lead), so they count as
+ * not loopback, as do 0.0.0.0 and ::. */
+struct pc_redis_addr;
+bool gw_regpolicy_unsigned_exposed(const struct gw_regpolicy *p, const struct pc_redis_addr *a);
+/* Logs the start-up warning when gw_regpolicy_unsigned_exposed (once). */
+void gw_regpolicy_warn_exposed(const struct gw_regpolicy *p, const struct pc_redis_addr *a);
+
 #endif

@@ -10,8 +10,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Gateway, Runner, Service, Stack, check, eq, fail, assert_error,  # noqa: E402
-                     now_ms, uniq, wait_until)
+from harness import (Gateway, Runner, Service, Stack, check, eq, fail,  # noqa: E402
+                     assert_error, now_ms, uniq, wait_until)
 
 t = Runner()
 ST = None

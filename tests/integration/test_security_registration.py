@@ -15,8 +15,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Gateway, Runner, Service, Stack, assert_error, check, eq,  # noqa: E402
-                     fail, now_ms, run_gateway_cli, uniq, wait_until)
+from harness import (Gateway, Runner, SecureRedis, Service, Stack,  # noqa: E402
+                     assert_error, check, eq, fail, now_ms, run_gateway_cli, uniq, wait_until)
 
 t = Runner()
 ST = None
@@ -336,6 +336,52 @@ def secret_file_whitespace_ignored():
     lg = signed_service("legacy", GLOBAL_KEY, [("GET", "/legacy/" + uniq("ws"))])
     eq(ST.gw.http("GET", lg.routes[0][1]).status, 200, "legacy route")
     lg.stop()
+
+
+# ---- default trust: the start-up warning -----------------------------------
+
+WARNING = "registration is unsigned and Redis"
+
+
+def start_stop(redis_url, args=(), name=None):
+    """Starts a gateway, waits until it is healthy, stops it; its stderr."""
+    gw = Gateway(ST.tmpdir, redis_url, list(args), name=name or uniq("trust"))
+    gw.start()
+    try:
+        gw.wait_healthy()
+    finally:
+        gw.stop()
+    return gw.stderr_text()
+
+
+@t.case
+def unsigned_on_loopback_or_unix_not_warned():
+    err = start_stop(ST.redis.url)
+    check(WARNING not in err, "warning with Redis on 127.0.0.1: %r" % err)
+    sock = os.path.join(ST.tmpdir, "trust.sock")
+    r = SecureRedis(ST.tmpdir, unix=sock, tcp=False)
+    r.start()
+    try:
+        err = start_stop("unix://%s" % sock)
+    finally:
+        r.stop(kill=True)
+    check(WARNING not in err, "warning with Redis on a unix socket: %r" % err)
+
+
+@t.case
+def unsigned_off_loopback_warned_once():
+    # 0.0.0.0 is not a loopback address (the warning's rule); Linux connects it to
+    # this host, so nothing leaves the machine
+    url = "redis://0.0.0.0:%d" % ST.redis.port
+    err = start_stop(url)
+    eq(err.count(WARNING), 1, "warnings in %r" % err)
+    check("--registration-secret" in err, "the warning names the remedy: %r" % err)
+    ready = [i for i, line in enumerate(err.splitlines()) if "portico ready" in line]
+    warn = [i for i, line in enumerate(err.splitlines()) if WARNING in line]
+    check(ready and warn and warn[0] < ready[0], "warned before the ready line: %r" % err)
+    # signed registration: no warning, wherever Redis is
+    err = start_stop(url, ["--registration-secret-file", FILES["secret"]])
+    check(WARNING not in err, "warning although registration is signed: %r" % err)
 
 
 def setup():
