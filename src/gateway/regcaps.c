@@ -124,9 +124,6 @@ const char *gw_regcaps_admit(const struct pc_register *m, size_t new_routes, cha
     return NULL;
 }
 
-bool gw_regcaps_route_room(void)
-{
-    return gw_router_count(gw.router) < (size_t)gw.cfg->max_routes;
-}
+bool gw_regcaps_route_room(void) { return gw_router_count(gw.router) < (size_t)gw.cfg->max_routes; }
 
 bool gw_regcaps_link_room(void) { return nlinks < (size_t)gw.cfg->max_instance_routes; }

@@ -309,6 +309,41 @@ size_t gw_registry_instance_count(void) { return pc_map_count(instances); }
 /* Messages                                                                  */
 /* ------------------------------------------------------------------------ */
 
+struct shadow_ctx {
+    const struct pc_route_decl *d;
+    const char *service;
+    const struct gw_route *victim; /* first route of another service it shadows */
+};
+
+static void shadow_cb(void *arg, const char *method, const char *pattern, void *value)
+{
+    struct shadow_ctx *c = arg;
+    const struct gw_route *rt = value;
+
+    if (c->victim != NULL || strcmp(rt->owner, c->service) == 0) return;
+    if (gw_route_shadows(c->d->method, c->d->path, method, pattern) &&
+        !gw_regpolicy_shadow_granted(gw.cfg->reg_policy, c->service, c->d->path, pattern))
+        c->victim = rt;
+}
+
+/* With per-service secrets, a new route that would take requests from
+ * another service's route is refused unless the allow-list grants it
+ * (regpolicy.h gw_route_shadows). True when d may be added. Walks the whole
+ * table: only for routes not yet in it. */
+static bool shadow_check(const struct pc_route_decl *d, const char *service)
+{
+    struct shadow_ctx c = {d, service, NULL};
+    char detail[256];
+
+    if (!gw_regpolicy_refuses_shadowing(gw.cfg->reg_policy)) return true;
+    gw_router_foreach(gw.router, shadow_cb, &c);
+    if (c.victim == NULL) return true;
+    snprintf(detail, sizeof detail, "%s %s of %s would take requests from %s %s of %s", d->method,
+             d->path, service, c.victim->method, c.victim->pattern, c.victim->owner);
+    reject("shadowing", detail);
+    return false;
+}
+
 /* Brings in's routes in line with the announced list. */
 static void sync_routes(struct gw_instance *in, const struct pc_register *m)
 {
@@ -331,6 +366,7 @@ static void sync_routes(struct gw_instance *in, const struct pc_register *m)
                 over++;
                 continue;
             }
+            if (!shadow_check(d, m->service)) continue;
             rt = route_new(d->method, d->path, m->service);
             if (gw_router_add(gw.router, d->method, d->path, rt, NULL) != 0) {
                 route_free(rt);

@@ -23,7 +23,8 @@ ST = None
 FILES = {}
 GLOBAL_KEY = "global-s3cret"
 KEYS = {"users": "users-k3y", "orders": "orders-k3y"}
-ALLOW = {"users": ["/users", "/accounts/"], "orders": ["/orders"], "legacy": ["/legacy"]}
+ALLOW = {"users": ["/users", "/accounts/", "/shared"],
+         "orders": ["/orders", "/shared", "/shared/special"], "legacy": ["/legacy"]}
 LONG_TTL = 300000
 
 
@@ -336,6 +337,46 @@ def secret_file_whitespace_ignored():
     lg = signed_service("legacy", GLOBAL_KEY, [("GET", "/legacy/" + uniq("ws"))])
     eq(ST.gw.http("GET", lg.routes[0][1]).status, 200, "legacy route")
     lg.stop()
+
+
+@t.case
+def shadowing_another_service_refused():
+    tag = uniq("sh")
+    name = lambda s: lambda req: {"status": 200, "body": s}  # noqa: E731
+    users = signed_service("users", KEYS["users"], [("GET", "/shared/%s/{id}" % tag),
+                                                    ("GET", "/shared/{x}/%s" % tag)],
+                           handler=name("users"))
+    before = metric("shadowing")
+    bad = [("GET", "/shared/%s/me" % tag), ("*", "/shared/%s/admin" % tag),
+           ("HEAD", "/shared/%s/x" % tag)]
+    ok = [("POST", "/shared/%s/me" % tag),               # a method users does not serve
+          ("GET", "/shared/%s/me/more" % tag),           # no path both match
+          ("GET", "/shared/special/%s" % tag)]           # the allow-list names it
+    orders = SignedService(ST.redis.port, "orders", KEYS["orders"], ttl_ms=LONG_TTL,
+                           heartbeat=False, routes=bad + ok, handler=name("orders"))
+    ST.services.append(orders)
+    orders.start()
+    for m, p in ok:
+        ST.gw.wait_route(m, p, orders.instance)
+    wait_until(lambda: metric("shadowing") >= before + len(bad), 3, msg="shadowing +3")
+    eq(metric("shadowing") - before, len(bad), "shadowing count")
+    for m, p in bad:
+        check(ST.gw.route(m, p) is None, "shadowing route listed: %s %s" % (m, p))
+    for path, who in [("/shared/%s/me" % tag, b"users"), ("/shared/%s/admin" % tag, b"users"),
+                      ("/shared/%s/me/more" % tag, b"orders"),
+                      ("/shared/special/%s" % tag, b"orders"),
+                      ("/shared/other/%s" % tag, b"users")]:
+        r = ST.gw.http("GET", path)
+        eq((r.status, r.body), (200, who), "GET %s" % path)
+    eq(ST.gw.http("POST", "/shared/%s/me" % tag, body=b"x").body, b"orders", "POST")
+    # a service may shadow its own routes
+    own = signed_service("users", KEYS["users"], [("GET", "/shared/%s/mine" % tag)],
+                         handler=name("users-own"))
+    eq(ST.gw.http("GET", "/shared/%s/mine" % tag).body, b"users-own", "own shadowing")
+    eq(metric("shadowing") - before, len(bad), "shadowing count after own routes")
+    check("(shadowing)" in ST.gw.stderr_text(), "refusal logged")
+    for s_ in (orders, own, users):
+        s_.stop()
 
 
 # ---- default trust: the start-up warning -----------------------------------

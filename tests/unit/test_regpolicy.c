@@ -184,10 +184,75 @@ static void test_exposed(void)
     gw_regpolicy_free(p);
 }
 
+/* Which new routes would take requests from an existing one. */
+static void test_shadows(void)
+{
+    static const struct {
+        const char *nm, *np, *om, *op;
+        bool shadows;
+    } cases[] = {
+        {"GET", "/users/admin", "GET", "/users/{id}", true},
+        {"GET", "/users/admin", "*", "/users/{id}", true},
+        {"*", "/users/admin", "GET", "/users/{id}", true},
+        {"HEAD", "/users/admin", "GET", "/users/{id}", true}, /* GET serves HEAD */
+        {"GET", "/users/admin", "HEAD", "/users/{id}", true},
+        {"POST", "/users/admin", "GET", "/users/{id}", false}, /* no common method */
+        {"GET", "/users/{id}", "GET", "/users/admin", false},  /* less specific */
+        {"GET", "/users/{id}/x", "GET", "/users/*", true},
+        {"GET", "/users", "GET", "/users/*", true}, /* "/users" matches "/users/" "*" */
+        {"GET", "/users/*", "GET", "/users", false},
+        {"GET", "/users/{id}", "GET", "/users/*", true},
+        {"GET", "/users/a/b/c", "GET", "/users/*", true},
+        {"GET", "/", "GET", "/*", true},
+        {"GET", "/x", "GET", "/*", true},
+        {"GET", "/users/admin/x", "GET", "/users/{id}", false}, /* lengths differ */
+        {"GET", "/users/admin/x", "GET", "/users/{id}/y", false},
+        {"GET", "/users/admin/x", "GET", "/users/{id}/{z}", true},
+        {"GET", "/users/admin/x", "GET", "/users/{id}/*", true},
+        {"GET", "/users/admin/{p}", "GET", "/users/{id}/y", true}, /* /users/admin/y */
+        {"GET", "/users/admin/*", "GET", "/users/{id}/y", true},
+        {"GET", "/users/{a}/x", "GET", "/users/{b}/{c}", true},
+        {"GET", "/users/{a}/x", "GET", "/users/{b}/x", false}, /* the same pattern, same method */
+        {"GET", "/orders/1", "GET", "/users/{id}", false},
+        {"GET", "/usersx", "GET", "/users", false},
+        {"GET", "/users/{id}", "*", "/users/{uid}", true}, /* an exact method beats "*" */
+        {"HEAD", "/users/{id}", "GET", "/users/{uid}", true},
+        {"*", "/users/{id}", "GET", "/users/{uid}", false},
+        {"POST", "/users/{id}", "GET", "/users/{uid}", false},
+        {"GET", "/users/{id}", "HEAD", "/users/{uid}", false},
+    };
+    struct gw_regpolicy *p = NULL;
+    char err[512];
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bool got = gw_route_shadows(cases[i].nm, cases[i].np, cases[i].om, cases[i].op);
+        CHECK(got == cases[i].shadows);
+        if (got != cases[i].shadows)
+            fprintf(stderr, "  %s %s over %s %s: %d\n", cases[i].nm, cases[i].np, cases[i].om,
+                    cases[i].op, (int)got);
+    }
+    CHECK(!gw_regpolicy_refuses_shadowing(NULL));
+    CHECK_EQ_INT(gw_regpolicy_load(&p, write_str("k3y\n"), NULL, NULL, err, sizeof err), 0);
+    CHECK(!gw_regpolicy_refuses_shadowing(p)); /* a global secret names no one */
+    gw_regpolicy_free(p);
+    CHECK_EQ_INT(gw_regpolicy_load(&p, NULL, write_str("{\"a\":\"k1\",\"b\":\"k2\"}"),
+                                   write_str("{\"b\":[\"/users/admin\",\"/\"],\"c\":[\"/users\"]}"),
+                                   err, sizeof err),
+                 0);
+    CHECK(gw_regpolicy_refuses_shadowing(p));
+    CHECK(gw_regpolicy_shadow_granted(p, "b", "/users/admin", "/users/{id}"));
+    CHECK(gw_regpolicy_shadow_granted(p, "b", "/users/admin/{x}", "/users/*"));
+    CHECK(!gw_regpolicy_shadow_granted(p, "b", "/users/me", "/users/{id}")); /* only "/" covers */
+    CHECK(!gw_regpolicy_shadow_granted(p, "c", "/users/me", "/users/{id}")); /* covers both */
+    CHECK(!gw_regpolicy_shadow_granted(p, "a", "/users/me", "/users/{id}")); /* not named */
+    gw_regpolicy_free(p);
+}
+
 int main(void)
 {
     test_policy();
     test_exposed();
+    test_shadows();
     for (int i = 0; i < ntmp; i++) unlink(tmpfiles[i]);
     return test_finish("test_regpolicy");
 }
