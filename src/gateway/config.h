@@ -34,6 +34,10 @@ struct gw_config {
     char registration_secret_file[1024];  /* --registration-secret-file, "" = none */
     char registration_secrets_file[1024]; /* --registration-secrets-file, "" = none */
     char route_allowlist_file[1024];      /* --route-allowlist-file, "" = none */
+    int max_instances;                    /* --max-instances 10000, 1..1000000 */
+    int max_instances_per_service;        /* --max-instances-per-service 1000, 1..1000000 */
+    int max_routes;                       /* --max-routes 10000, 1..1000000 */
+    int max_instance_routes;              /* --max-instance-routes 100000, 1..100000000 */
     int workers;                          /* --workers 1, 1..256 */
     int log_level;                        /* --log-level info: enum pc_log_level */
     int route_grace_ms;                   /* --route-grace-ms 30000, 0..86400000 */

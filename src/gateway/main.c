@@ -243,6 +243,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "portico: %s\n", err);
         return 2;
     }
+    gw_regpolicy_warn_exposed(config.reg_policy, &config.redis);
     signal(SIGPIPE, SIG_IGN);
     if (config.workers > 1) {
         /* The parent supervises and never returns; each worker goes on. */

@@ -8,6 +8,7 @@
 #include "jw.h"
 #include "log.h"
 #include "map.h"
+#include "regcaps.h"
 #include "regpolicy.h"
 #include "router.h"
 #include "sign.h"
@@ -88,22 +89,27 @@ static void on_grace_end(evutil_socket_t fd, short what, void *arg)
     route_remove(rt);
 }
 
+/* One allocation holds the route and its pattern; method and owner are
+ * shared names. */
 static struct gw_route *route_new(const char *method, const char *pattern, const char *owner)
 {
-    struct gw_route *rt = pc_xcalloc(1, sizeof *rt);
-    rt->method = pc_xstrdup(method);
-    rt->pattern = pc_xstrdup(pattern);
-    rt->owner = pc_xstrdup(owner);
-    evtimer_assign(&rt->grace, gw.base, on_grace_end, rt);
+    size_t n = strlen(pattern) + 1;
+    struct gw_route *rt = pc_xcalloc(1, sizeof *rt + n);
+    memcpy(rt + 1, pattern, n);
+    rt->pattern = (const char *)(rt + 1);
+    rt->method = gw_name_ref(method);
+    rt->owner = gw_name_ref(owner);
     return rt;
 }
 
 static void route_free(struct gw_route *rt)
 {
-    evtimer_del(&rt->grace);
-    free(rt->method);
-    free(rt->pattern);
-    free(rt->owner);
+    if (rt->grace) {
+        evtimer_del(rt->grace);
+        free(rt->grace);
+    }
+    gw_name_unref(rt->method);
+    gw_name_unref(rt->owner);
     free(rt->inst);
     free(rt);
 }
@@ -117,8 +123,12 @@ static void route_orphaned(struct gw_route *rt)
         return;
     }
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    if (rt->grace == NULL) {
+        rt->grace = pc_xmalloc(sizeof *rt->grace);
+        evtimer_assign(rt->grace, gw.base, on_grace_end, rt);
+    }
     rt->in_grace = true;
-    evtimer_add(&rt->grace, &tv);
+    evtimer_add(rt->grace, &tv);
 }
 
 static bool route_has(const struct gw_route *rt, const struct gw_instance *in)
@@ -128,10 +138,12 @@ static bool route_has(const struct gw_route *rt, const struct gw_instance *in)
     return false;
 }
 
+/* Arrays grow from one (most routes have few instances); an instance's
+ * route array is sized to its first message (on_register). */
 static void attach(struct gw_route *rt, struct gw_instance *in)
 {
     if (rt->ninst == rt->inst_cap) {
-        size_t cap = rt->inst_cap ? rt->inst_cap * 2 : 4;
+        size_t cap = rt->inst_cap ? rt->inst_cap * 2 : 1;
         struct gw_instance **p = realloc(rt->inst, cap * sizeof *p);
         pc_check(p != NULL);
         rt->inst = p;
@@ -139,16 +151,17 @@ static void attach(struct gw_route *rt, struct gw_instance *in)
     }
     rt->inst[rt->ninst++] = in;
     if (in->nroutes == in->routes_cap) {
-        size_t cap = in->routes_cap ? in->routes_cap * 2 : 8;
+        size_t cap = in->routes_cap ? in->routes_cap * 2 : 1;
         struct gw_route **p = realloc(in->routes, cap * sizeof *p);
         pc_check(p != NULL);
         in->routes = p;
         in->routes_cap = cap;
     }
     in->routes[in->nroutes++] = rt;
+    gw_regcaps_link(1);
     if (rt->in_grace) {
         rt->in_grace = false;
-        evtimer_del(&rt->grace);
+        evtimer_del(rt->grace);
     }
 }
 
@@ -158,6 +171,7 @@ static void detach_from_route(struct gw_route *rt, struct gw_instance *in)
     for (size_t i = 0; i < rt->ninst; i++) {
         if (rt->inst[i] == in) {
             rt->inst[i] = rt->inst[--rt->ninst];
+            gw_regcaps_link(-1);
             break;
         }
     }
@@ -218,8 +232,7 @@ bool gw_instance_heard_since_up(const struct gw_instance *in)
 static void instance_unref(struct gw_instance *in)
 {
     if (--in->refs > 0) return;
-    free(in->id);
-    free(in->service);
+    gw_name_unref(in->service);
     free(in->channel);
     free(in->routes);
     free(in);
@@ -314,6 +327,7 @@ void gw_registry_drop(struct gw_instance *in, const char *why)
     evtimer_del(&in->expiry);
     seen_forget(in->id);
     pc_map_del(instances, in->id, strlen(in->id));
+    gw_regcaps_instance_removed(in->service);
     for (size_t i = 0; i < in->nroutes; i++) detach_from_route(in->routes[i], in);
     in->nroutes = 0;
     instance_unref(in);
@@ -325,10 +339,46 @@ size_t gw_registry_instance_count(void) { return pc_map_count(instances); }
 /* Messages                                                                  */
 /* ------------------------------------------------------------------------ */
 
+struct shadow_ctx {
+    const struct pc_route_decl *d;
+    const char *service;
+    const struct gw_route *victim; /* first route of another service it shadows */
+};
+
+static void shadow_cb(void *arg, const char *method, const char *pattern, void *value)
+{
+    struct shadow_ctx *c = arg;
+    const struct gw_route *rt = value;
+
+    if (c->victim != NULL || strcmp(rt->owner, c->service) == 0) return;
+    if (gw_route_shadows(c->d->method, c->d->path, method, pattern) &&
+        !gw_regpolicy_shadow_granted(gw.cfg->reg_policy, c->service, c->d->path, pattern))
+        c->victim = rt;
+}
+
+/* With per-service secrets, a new route that would take requests from
+ * another service's route is refused unless the allow-list grants it
+ * (regpolicy.h gw_route_shadows). True when d may be added. Walks the whole
+ * table: only for routes not yet in it. */
+static bool shadow_check(const struct pc_route_decl *d, const char *service)
+{
+    struct shadow_ctx c = {d, service, NULL};
+    char detail[256];
+
+    if (!gw_regpolicy_refuses_shadowing(gw.cfg->reg_policy)) return true;
+    gw_router_foreach(gw.router, shadow_cb, &c);
+    if (c.victim == NULL) return true;
+    snprintf(detail, sizeof detail, "%s %s of %s would take requests from %s %s of %s", d->method,
+             d->path, service, c.victim->method, c.victim->pattern, c.victim->owner);
+    reject("shadowing", detail);
+    return false;
+}
+
 /* Brings in's routes in line with the announced list. */
 static void sync_routes(struct gw_instance *in, const struct pc_register *m)
 {
     uint64_t gen = ++sync_gen;
+    size_t over = 0; /* routes left out by a bound (regcaps.h) */
 
     for (size_t i = 0; i < m->nroutes; i++) {
         const struct pc_route_decl *d = &m->routes[i];
@@ -342,6 +392,11 @@ static void sync_routes(struct gw_instance *in, const struct pc_register *m)
         }
         rt = gw_router_get(gw.router, d->method, d->path);
         if (rt == NULL) {
+            if (!gw_regcaps_route_room() || !gw_regcaps_link_room()) {
+                over++;
+                continue;
+            }
+            if (!shadow_check(d, m->service)) continue;
             rt = route_new(d->method, d->path, m->service);
             if (gw_router_add(gw.router, d->method, d->path, rt, NULL) != 0) {
                 route_free(rt);
@@ -356,7 +411,13 @@ static void sync_routes(struct gw_instance *in, const struct pc_register *m)
             reject("hijack", detail);
             continue;
         }
-        if (!route_has(rt, in)) attach(rt, in);
+        if (!route_has(rt, in)) {
+            if (!gw_regcaps_link_room()) {
+                over++;
+                continue;
+            }
+            attach(rt, in);
+        }
         rt->seen_gen = gen;
         rt->retry = d->retry;
     }
@@ -370,6 +431,52 @@ static void sync_routes(struct gw_instance *in, const struct pc_register *m)
         in->routes[i] = in->routes[--in->nroutes];
         detach_from_route(rt, in);
     }
+    if (over) {
+        char detail[256];
+        snprintf(detail, sizeof detail,
+                 "%zu new routes of instance %s of %s left out (--max-routes, "
+                 "--max-instance-routes)",
+                 over, in->id, in->service);
+        reject("route_table_full", detail);
+    }
+}
+
+/* Routes of m not yet in the table. */
+static size_t count_new_routes(const struct pc_register *m)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < m->nroutes; i++)
+        if (gw_router_get(gw.router, m->routes[i].method, m->routes[i].path) == NULL) n++;
+    return n;
+}
+
+/* A new instance for m, once the bounds allow it; NULL after counting the
+ * refusal. */
+static struct gw_instance *instance_new(const struct pc_register *m)
+{
+    char detail[256];
+    const char *why = gw_regcaps_admit(m, count_new_routes(m), detail, sizeof detail);
+    struct gw_instance *in;
+    size_t idlen = strlen(m->instance), chlen = strlen(m->channel);
+
+    if (why != NULL) {
+        reject(why, detail);
+        return NULL;
+    }
+    in = pc_xcalloc(1, sizeof *in);
+    in->channel = pc_xstrdup(m->channel);
+    in->id = in->channel + (chlen - idlen); /* the channel ends with the id (SPEC §3) */
+    in->service = gw_name_ref(m->service);
+    in->refs = 1;
+    if (m->nroutes > 0) {
+        in->routes = pc_xcalloc(m->nroutes, sizeof *in->routes);
+        in->routes_cap = m->nroutes;
+    }
+    evtimer_assign(&in->expiry, gw.base, on_expiry, in);
+    pc_check(pc_map_put(instances, in->id, idlen, in) == 0);
+    gw_regcaps_instance_added(in->service);
+    pc_log(PC_LOG_INFO, "registry", "instance %s of %s registered", in->id, in->service);
+    return in;
 }
 
 static void on_register(const struct pc_register *m)
@@ -384,16 +491,7 @@ static void on_register(const struct pc_register *m)
         reject("hijack", detail);
         return;
     }
-    if (in == NULL) {
-        in = pc_xcalloc(1, sizeof *in);
-        in->id = pc_xstrdup(m->instance);
-        in->service = pc_xstrdup(m->service);
-        in->channel = pc_xstrdup(m->channel);
-        in->refs = 1;
-        evtimer_assign(&in->expiry, gw.base, on_expiry, in);
-        pc_check(pc_map_put(instances, in->id, idlen, in) == 0);
-        pc_log(PC_LOG_INFO, "registry", "instance %s of %s registered", in->id, in->service);
-    }
+    if (in == NULL && (in = instance_new(m)) == NULL) return;
     seen_accept(in->id, PC_MSG_REGISTER, m->ts_ms);
     in->ttl_ms = m->ttl_ms;
     in->timeout_ms = m->timeout_ms ? m->timeout_ms : gw.cfg->timeout_ms;
@@ -537,6 +635,7 @@ void gw_registry_render_routes(pc_buf *out)
 
 void gw_registry_init(void)
 {
+    gw_regcaps_init();
     instances = pc_map_new();
     pc_check(instances != NULL);
     if (gw_regpolicy_wants_signature(gw.cfg->reg_policy)) {
@@ -584,4 +683,5 @@ void gw_registry_deinit(void)
         route_free(list);
         list = next;
     }
+    gw_regcaps_deinit();
 }

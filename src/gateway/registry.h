@@ -19,9 +19,9 @@
 struct gw_route;
 
 struct gw_instance {
-    char *id;
-    char *service;
-    char *channel; /* "<prefix>:svc:<id>" */
+    const char *id;      /* points into channel */
+    const char *service; /* shared (regcaps.h gw_name_ref) */
+    char *channel;       /* "<prefix>:svc:<id>" */
     int ttl_ms;
     int timeout_ms;            /* request deadline for its routes */
     uint64_t last_heard_ms;    /* monotonic */
@@ -35,14 +35,14 @@ struct gw_instance {
 };
 
 struct gw_route {
-    char *method;
-    char *pattern;             /* as first announced */
-    char *owner;               /* service name */
+    const char *method;        /* shared (regcaps.h gw_name_ref) */
+    const char *pattern;       /* as first announced; in the route's own block */
+    const char *owner;         /* service name, shared */
     struct gw_instance **inst; /* live instances serving it */
     size_t ninst, inst_cap;
-    size_t rr;         /* round-robin cursor for ties */
-    uint64_t seen_gen; /* register-message generation (route sync) */
-    struct event grace;
+    size_t rr;           /* round-robin cursor for ties */
+    uint64_t seen_gen;   /* register-message generation (route sync) */
+    struct event *grace; /* allocated when the route is first orphaned */
     bool in_grace;
     bool retry; /* "retry":true in the latest announcement of it */
 };

@@ -2,16 +2,20 @@
  * allow-list (see regpolicy.h). */
 #include "regpolicy.h"
 
+#include <arpa/inet.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "errf.h"
 #include "jsonfile.h"
+#include "log.h"
 #include "map.h"
 #include "names.h"
 #include "path.h"
+#include "redisurl.h"
 #include "sign.h"
 #include "xalloc.h"
 
@@ -276,4 +280,108 @@ bool gw_regpolicy_route_allowed(const struct gw_regpolicy *p, const char *servic
     for (size_t i = 0; i < a->n; i++)
         if (pc_path_covers(a->prefix[i], strlen(a->prefix[i]), pattern, plen)) return true;
     return false;
+}
+
+/* ------------------------------------------------------------- shadowing */
+
+/* Some request method is served by both route methods (pc_method_rank). */
+static bool methods_meet(const char *a, const char *b)
+{
+    return strcmp(a, b) == 0 || strcmp(a, "*") == 0 || strcmp(b, "*") == 0 ||
+           (pc_method_rank(a, "HEAD") >= 0 && pc_method_rank(b, "HEAD") >= 0);
+}
+
+/* Whether the rests of two patterns (at *a and *b, at a '/' or the end) can
+ * match one request path. */
+static bool rests_meet(const char *a, const char *ae, const char *b, const char *be)
+{
+    const char *sa = NULL, *sb = NULL;
+    size_t la = 0, lb = 0;
+
+    for (;;) {
+        bool ha = pc_path_next(&a, ae, &sa, &la), hb = pc_path_next(&b, be, &sb, &lb);
+        enum pc_seg_kind ka = ha ? pc_seg_kind(sa, la) : PC_SEG_LITERAL;
+        enum pc_seg_kind kb = hb ? pc_seg_kind(sb, lb) : PC_SEG_LITERAL;
+        if (!ha || !hb)
+            return (!ha && !hb) || (ha && ka == PC_SEG_WILD) || (hb && kb == PC_SEG_WILD);
+        if (ka == PC_SEG_WILD || kb == PC_SEG_WILD) return true;
+        if (ka == PC_SEG_LITERAL && kb == PC_SEG_LITERAL && !pc_seg_equal(sa, la, sb, lb))
+            return false;
+    }
+}
+
+bool gw_route_shadows(const char *nm, const char *np, const char *om, const char *op)
+{
+    const char *a = np, *ae = np + strlen(np), *b = op, *be = op + strlen(op), *sa = NULL,
+               *sb = NULL;
+    size_t la = 0, lb = 0;
+
+    if (pc_pattern_equal(np, (size_t)(ae - np), op, (size_t)(be - op)))
+        return (strcmp(om, "*") == 0 && strcmp(nm, "*") != 0) ||
+               (strcmp(om, "GET") == 0 && strcmp(nm, "HEAD") == 0);
+    if (!methods_meet(nm, om)) return false;
+    for (;;) {
+        bool ha = pc_path_next(&a, ae, &sa, &la), hb = pc_path_next(&b, be, &sb, &lb);
+        enum pc_seg_kind ka, kb;
+        if (!ha) return hb && pc_seg_kind(sb, lb) == PC_SEG_WILD; /* "/f" before "/f/" "*" */
+        if (!hb) return false; /* the existing route ends first: it is tried first */
+        ka = pc_seg_kind(sa, la);
+        kb = pc_seg_kind(sb, lb);
+        if (ka == kb) {
+            if (ka == PC_SEG_LITERAL && !pc_seg_equal(sa, la, sb, lb)) return false;
+            continue;
+        }
+        if (ka > kb) return false; /* the existing route is tried first */
+        return kb == PC_SEG_WILD || rests_meet(a, ae, b, be);
+    }
+}
+
+bool gw_regpolicy_refuses_shadowing(const struct gw_regpolicy *p)
+{
+    return p != NULL && p->secrets != NULL;
+}
+
+bool gw_regpolicy_shadow_granted(const struct gw_regpolicy *p, const char *service, const char *np,
+                                 const char *op)
+{
+    const struct policy_allow *a;
+    size_t nl = strlen(np), ol = strlen(op);
+
+    if (p == NULL || p->allow == NULL) return false;
+    a = pc_map_get(p->allow, service, strlen(service));
+    for (size_t i = 0; a != NULL && i < a->n; i++) {
+        size_t n = strlen(a->prefix[i]);
+        if (pc_path_covers(a->prefix[i], n, np, nl) && !pc_path_covers(a->prefix[i], n, op, ol))
+            return true;
+    }
+    return false;
+}
+
+/* ------------------------------------------------------- default trust */
+
+static bool host_is_loopback(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+
+    if (strcmp(host, "localhost") == 0) return true;
+    if (inet_pton(AF_INET, host, &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6) || (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+    return false;
+}
+
+bool gw_regpolicy_unsigned_exposed(const struct gw_regpolicy *p, const struct pc_redis_addr *a)
+{
+    return !gw_regpolicy_wants_signature(p) && !a->is_unix && !host_is_loopback(a->host);
+}
+
+void gw_regpolicy_warn_exposed(const struct gw_regpolicy *p, const struct pc_redis_addr *a)
+{
+    if (!gw_regpolicy_unsigned_exposed(p, a)) return;
+    pc_log(PC_LOG_WARN, "registry",
+           "registration is unsigned and Redis (%s) is not on loopback or a unix socket: "
+           "anyone who can publish on it can announce routes and take traffic; set "
+           "--registration-secret-file or --registration-secrets-file (docs/security.md)",
+           a->host);
 }

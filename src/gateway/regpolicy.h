@@ -49,4 +49,34 @@ int gw_regpolicy_key(const struct gw_regpolicy *p, const char *service, size_t n
 bool gw_regpolicy_route_allowed(const struct gw_regpolicy *p, const char *service,
                                 const char *pattern);
 
+/* Shadowing (docs/security.md "Shadowing"): whether a new route (nm, np)
+ * would take requests from an existing route (om, op), i.e. some request the
+ * existing route serves now would go to the new one. Compared with path.h,
+ * the router's rules: at the first segment where the patterns differ in kind
+ * the more specific one (literal, then {param}, then a final "*"; a pattern
+ * ending where the other has "*") is tried first, so the new route takes
+ * requests when it is the more specific there and the rest of both can match
+ * one path, and their methods share a request method. On the same pattern,
+ * an exact method takes requests from "*", and HEAD from GET. */
+bool gw_route_shadows(const char *nm, const char *np, const char *om, const char *op);
+/* True when the gateway refuses shadowing another service's routes: with
+ * per-service secrets (only then are service names trustworthy). */
+bool gw_regpolicy_refuses_shadowing(const struct gw_regpolicy *p);
+/* True when the allow-list grants service pattern np although it shadows
+ * another service's op: one of service's prefixes covers np and not op
+ * (the operator gave it that narrower space by name). */
+bool gw_regpolicy_shadow_granted(const struct gw_regpolicy *p, const char *service, const char *np,
+                                 const char *op);
+
+/* True when p accepts unsigned registration while Redis is reached at a
+ * and a is neither a unix socket nor a loopback address: then whoever can
+ * publish on that Redis can announce routes. Loopback: 127.0.0.0/8, ::1,
+ * ::ffff:127.0.0.0/104 and the name "localhost"; other names are not
+ * resolved (the gateway cannot know where they lead), so they count as
+ * not loopback, as do 0.0.0.0 and ::. */
+struct pc_redis_addr;
+bool gw_regpolicy_unsigned_exposed(const struct gw_regpolicy *p, const struct pc_redis_addr *a);
+/* Logs the start-up warning when gw_regpolicy_unsigned_exposed (once). */
+void gw_regpolicy_warn_exposed(const struct gw_regpolicy *p, const struct pc_redis_addr *a);
+
 #endif

@@ -10,8 +10,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Gateway, Runner, Stack, check, eq, fail, assert_error,  # noqa: E402
-                     now_ms, uniq, wait_until)
+from harness import (Gateway, Runner, Service, Stack, check, eq, fail,  # noqa: E402
+                     assert_error, now_ms, uniq, wait_until)
 
 t = Runner()
 ST = None
@@ -313,6 +313,124 @@ def register_with_one_bad_route():
     ST.gw.assert_alive()
     for r in ST.gw.routes():
         check(r["pattern"] != "bad", "bad pattern listed")
+
+
+# ---- registration limits (docs/security.md "Registration limits") --------
+# Each case runs its own gateway on its own channel prefix, so that the other
+# cases' services never count against its small limits.
+
+def capped_gateway(prefix, args):
+    gw = Gateway(ST.tmpdir, ST.redis.url, ["--prefix", prefix] + args, name=prefix)
+    gw.start()
+    gw.wait_healthy()
+    return gw
+
+
+def cap_reg(prefix, service, instance, paths):
+    return json.dumps({"v": 1, "type": "register", "service": service, "instance": instance,
+                       "channel": "%s:svc:%s" % (prefix, instance), "ttl_ms": LONG_TTL,
+                       "routes": [{"method": "GET", "path": p} for p in paths]})
+
+
+def cap_publish(prefix, msgs):
+    c = ST.redis.client()
+    try:
+        for m in msgs:
+            c.publish(prefix + ":register", m)
+    finally:
+        c.close()
+
+
+def cap_settle(gw, counts):
+    """Waits until every registrations_total{result} reaches counts[result]."""
+    def done():
+        return all(gw.metric("portico_registrations_total", result=r) >= n
+                   for r, n in counts.items())
+    wait_until(done, 10, msg="registration results %r" % counts)
+    for r, n in counts.items():
+        eq(gw.metric("portico_registrations_total", result=r), n, "registrations_total{%s}" % r)
+
+
+def listed_instances(gw):
+    return sorted({i["instance"] for r in gw.routes() for i in r["instances"]})
+
+
+@t.case
+def instance_limits_refuse_new_instances():
+    p = uniq("capi").replace("-", "")
+    gw = capped_gateway(p, ["--max-instances", "5", "--max-instances-per-service", "3"])
+    try:
+        svc = Service(ST.redis.port, "capa", instance="capa-live", prefix=p, ttl_ms=LONG_TTL,
+                      routes=[("GET", "/capa")],
+                      handler=lambda req: {"status": 200, "body": "live"})
+        ST.services.append(svc)
+        svc.start()
+        gw.wait_route("GET", "/capa", "capa-live")
+        # a flood: 50 more instances of the same service, then 50 of other services
+        cap_publish(p, [cap_reg(p, "capa", "capa-%d" % i, ["/capa"]) for i in range(50)])
+        cap_publish(p, [cap_reg(p, "capb%d" % i, "capb-%d" % i, ["/capb%d" % i])
+                        for i in range(50)])
+        cap_settle(gw, {"accepted": 1 + 2 + 2, "too_many_service_instances": 48,
+                        "too_many_instances": 48})
+        _, _, h = gw.admin_get("/health")
+        eq(h["instances"], 5, "/health instances")
+        eq(len(listed_instances(gw)), 5, "instances in /routes")
+        eq(h["routes"], 3, "/health routes")
+        # known instances keep heartbeating and serving while the table is full
+        before = gw.metric("portico_registrations_total", result="accepted")
+        for _ in range(3):
+            svc.publish_register()
+        wait_until(lambda: gw.metric("portico_registrations_total", result="accepted")
+                   >= before + 3, 10, msg="heartbeats accepted")
+        r = gw.http("GET", "/capa")
+        eq((r.status, r.body), (200, b"live"), "the live instance still serves")
+        # a freed place is taken by the next newcomer
+        svc.stop()
+        gw.wait_no_instance("capa-live")
+        cap_publish(p, [cap_reg(p, "capa", "capa-late", ["/capa"])])
+        cap_settle(gw, {"accepted": before + 3 + 1})
+        check("capa-late" in listed_instances(gw), "a new instance once there is room")
+        check("too_many_instances" in gw.stderr_text(), "refusal logged")
+        check(gw.stderr_text().count("too_many_service_instances") <= 2,
+              "refusals logged rate-limited")
+    finally:
+        gw.stop()
+
+
+@t.case
+def route_limits_refuse_new_routes():
+    p = uniq("capr").replace("-", "")
+    gw = capped_gateway(p, ["--max-routes", "12", "--max-instance-routes", "20",
+                            "--route-grace-ms", "0"])
+    ten = ["/capr/%d" % i for i in range(10)]
+    try:
+        cap_publish(p, [cap_reg(p, "capr", "capr-1", ten)])
+        cap_settle(gw, {"accepted": 1})
+        # 10 + 5 distinct routes > 12: refused as a whole, nothing of it is created
+        cap_publish(p, [cap_reg(p, "capr", "capr-2", ten[:3] + ["/capr/n%d" % i
+                                                               for i in range(5)])])
+        cap_settle(gw, {"accepted": 1, "route_table_full": 1})
+        # the same 10 routes again: 20 (route, instance) pairs fit, 30 do not
+        cap_publish(p, [cap_reg(p, "capr", "capr-%d" % i, ten) for i in range(3, 30)])
+        cap_settle(gw, {"accepted": 2, "route_table_full": 1 + 26})
+        _, _, h = gw.admin_get("/health")
+        eq((h["instances"], h["routes"]), (2, 10), "/health instances and routes")
+        eq(listed_instances(gw), ["capr-1", "capr-3"], "instances in /routes")
+        # a known instance adding routes is never refused; the routes over a limit are
+        # left out (20 pairs held: none fits)
+        cap_publish(p, [cap_reg(p, "capr", "capr-1", ten + ["/capr/x", "/capr/y", "/capr/z"])])
+        cap_settle(gw, {"accepted": 3, "route_table_full": 28})
+        eq(gw.admin_get("/health")[2]["routes"], 10, "no route added over the limit")
+        # with room for pairs, the distinct-route limit (12) leaves one of the three out
+        cap_publish(p, [json.dumps({"v": 1, "type": "deregister", "service": "capr",
+                                    "instance": "capr-3"})])
+        gw.wait_no_instance("capr-3")
+        cap_publish(p, [cap_reg(p, "capr", "capr-1", ten + ["/capr/x", "/capr/y", "/capr/z"])])
+        cap_settle(gw, {"accepted": 4, "route_table_full": 29})
+        eq(gw.admin_get("/health")[2]["routes"], 12, "routes up to the limit")
+        eq(len(gw.route_instances("GET", "/capr/0")), 1, "the heartbeating instance serves")
+    finally:
+        gw.stop()
 
 
 def setup():

@@ -15,15 +15,16 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Gateway, Runner, Service, Stack, assert_error, check, eq,  # noqa: E402
-                     fail, now_ms, run_gateway_cli, uniq, wait_until)
+from harness import (Gateway, Runner, SecureRedis, Service, Stack,  # noqa: E402
+                     assert_error, check, eq, fail, now_ms, run_gateway_cli, uniq, wait_until)
 
 t = Runner()
 ST = None
 FILES = {}
 GLOBAL_KEY = "global-s3cret"
 KEYS = {"users": "users-k3y", "orders": "orders-k3y"}
-ALLOW = {"users": ["/users", "/accounts/"], "orders": ["/orders"], "legacy": ["/legacy"]}
+ALLOW = {"users": ["/users", "/accounts/", "/shared"],
+         "orders": ["/orders", "/shared", "/shared/special"], "legacy": ["/legacy"]}
 LONG_TTL = 300000
 
 
@@ -336,6 +337,92 @@ def secret_file_whitespace_ignored():
     lg = signed_service("legacy", GLOBAL_KEY, [("GET", "/legacy/" + uniq("ws"))])
     eq(ST.gw.http("GET", lg.routes[0][1]).status, 200, "legacy route")
     lg.stop()
+
+
+@t.case
+def shadowing_another_service_refused():
+    tag = uniq("sh")
+    name = lambda s: lambda req: {"status": 200, "body": s}  # noqa: E731
+    users = signed_service("users", KEYS["users"], [("GET", "/shared/%s/{id}" % tag),
+                                                    ("GET", "/shared/{x}/%s" % tag)],
+                           handler=name("users"))
+    before = metric("shadowing")
+    bad = [("GET", "/shared/%s/me" % tag), ("*", "/shared/%s/admin" % tag),
+           ("HEAD", "/shared/%s/x" % tag)]
+    ok = [("POST", "/shared/%s/me" % tag),               # a method users does not serve
+          ("GET", "/shared/%s/me/more" % tag),           # no path both match
+          ("GET", "/shared/special/%s" % tag)]           # the allow-list names it
+    orders = SignedService(ST.redis.port, "orders", KEYS["orders"], ttl_ms=LONG_TTL,
+                           heartbeat=False, routes=bad + ok, handler=name("orders"))
+    ST.services.append(orders)
+    orders.start()
+    for m, p in ok:
+        ST.gw.wait_route(m, p, orders.instance)
+    wait_until(lambda: metric("shadowing") >= before + len(bad), 3, msg="shadowing +3")
+    eq(metric("shadowing") - before, len(bad), "shadowing count")
+    for m, p in bad:
+        check(ST.gw.route(m, p) is None, "shadowing route listed: %s %s" % (m, p))
+    for path, who in [("/shared/%s/me" % tag, b"users"), ("/shared/%s/admin" % tag, b"users"),
+                      ("/shared/%s/me/more" % tag, b"orders"),
+                      ("/shared/special/%s" % tag, b"orders"),
+                      ("/shared/other/%s" % tag, b"users")]:
+        r = ST.gw.http("GET", path)
+        eq((r.status, r.body), (200, who), "GET %s" % path)
+    eq(ST.gw.http("POST", "/shared/%s/me" % tag, body=b"x").body, b"orders", "POST")
+    # a service may shadow its own routes
+    own = signed_service("users", KEYS["users"], [("GET", "/shared/%s/mine" % tag)],
+                         handler=name("users-own"))
+    eq(ST.gw.http("GET", "/shared/%s/mine" % tag).body, b"users-own", "own shadowing")
+    eq(metric("shadowing") - before, len(bad), "shadowing count after own routes")
+    check("(shadowing)" in ST.gw.stderr_text(), "refusal logged")
+    for s_ in (orders, own, users):
+        s_.stop()
+
+
+# ---- default trust: the start-up warning -----------------------------------
+
+WARNING = "registration is unsigned and Redis"
+
+
+def start_stop(redis_url, args=(), name=None):
+    """Starts a gateway, waits until it is healthy, stops it; its stderr."""
+    gw = Gateway(ST.tmpdir, redis_url, list(args), name=name or uniq("trust"))
+    gw.start()
+    try:
+        gw.wait_healthy()
+    finally:
+        gw.stop()
+    return gw.stderr_text()
+
+
+@t.case
+def unsigned_on_loopback_or_unix_not_warned():
+    err = start_stop(ST.redis.url)
+    check(WARNING not in err, "warning with Redis on 127.0.0.1: %r" % err)
+    sock = os.path.join(ST.tmpdir, "trust.sock")
+    r = SecureRedis(ST.tmpdir, unix=sock, tcp=False)
+    r.start()
+    try:
+        err = start_stop("unix://%s" % sock)
+    finally:
+        r.stop(kill=True)
+    check(WARNING not in err, "warning with Redis on a unix socket: %r" % err)
+
+
+@t.case
+def unsigned_off_loopback_warned_once():
+    # 0.0.0.0 is not a loopback address (the warning's rule); Linux connects it to
+    # this host, so nothing leaves the machine
+    url = "redis://0.0.0.0:%d" % ST.redis.port
+    err = start_stop(url)
+    eq(err.count(WARNING), 1, "warnings in %r" % err)
+    check("--registration-secret" in err, "the warning names the remedy: %r" % err)
+    ready = [i for i, line in enumerate(err.splitlines()) if "portico ready" in line]
+    warn = [i for i, line in enumerate(err.splitlines()) if WARNING in line]
+    check(ready and warn and warn[0] < ready[0], "warned before the ready line: %r" % err)
+    # signed registration: no warning, wherever Redis is
+    err = start_stop(url, ["--registration-secret-file", FILES["secret"]])
+    check(WARNING not in err, "warning although registration is signed: %r" % err)
 
 
 def setup():
