@@ -10,6 +10,7 @@
 #include "map.h"
 #include "regcaps.h"
 #include "regpolicy.h"
+#include "replay.h"
 #include "router.h"
 #include "sign.h"
 #include "stats.h"
@@ -18,28 +19,6 @@
 
 static pc_map *instances; /* instance id -> struct gw_instance */
 static uint64_t sync_gen; /* bumped per register message */
-
-/* Replay defence for signed registration (SPEC §3, docs/security.md).
- * A signed message is refused ("stale") when its ts_ms is more than
- * PC_SIGN_WINDOW_MS from our clock. Inside the window, anyone who can read
- * the register channel could replay what they saw, so per instance id we
- * keep the ts_ms of the last accepted message and refuse ("replayed") any
- * message older than it:
- *  - an old register cannot roll an instance back to an earlier route set;
- *  - a deregister older than the last register cannot knock out an instance
- *    that has heartbeated since (a newer or same-age one is the real thing);
- *  - once an instance is dropped (deregister, TTL, gone), its record stays
- *    until its ts_ms leaves the window, and a register no newer than it is
- *    refused, so a captured announcement cannot bring the instance back.
- * An exact replay of an instance's latest register is accepted: it is a
- * heartbeat, idempotent, and changes nothing. */
-struct seen {
-    int64_t ts_ms;         /* ts_ms of the last accepted message */
-    uint64_t forget_at_ms; /* unix ms; 0 while the instance is live */
-};
-static pc_map *seen;           /* instance id -> struct seen; signed mode only */
-static uint64_t next_sweep_ms; /* unix ms of the next sweep of forgotten records */
-#define GW_REG_SWEEP_MS 1000   /* at most one sweep of `seen` per second */
 
 /* One rate limiter per reject reason: "logged once per reason with rate
  * limiting" (SPEC §3). */
@@ -250,64 +229,6 @@ void gw_instance_release(struct gw_instance *in)
     instance_unref(in);
 }
 
-/* ------------------------------------------------------------------------ */
-/* Replay records (signed mode)                                             */
-/* ------------------------------------------------------------------------ */
-
-/* The instance is gone: keep its record until its ts_ms leaves the window. */
-static void seen_forget(const char *id)
-{
-    struct seen *r = seen ? pc_map_get(seen, id, strlen(id)) : NULL;
-    if (r == NULL) return;
-    r->forget_at_ms = (uint64_t)(r->ts_ms > 0 ? r->ts_ms : 0) + PC_SIGN_WINDOW_MS + 1;
-}
-
-/* Frees the records of dropped instances whose window is over. */
-static void seen_sweep(uint64_t now)
-{
-    size_t pos = 0, klen;
-    const char *key;
-    void *val;
-
-    if (seen == NULL || now < next_sweep_ms) return;
-    next_sweep_ms = now + GW_REG_SWEEP_MS;
-    while (pc_map_next(seen, &pos, &key, &klen, &val)) {
-        struct seen *r = val;
-        if (r->forget_at_ms != 0 && r->forget_at_ms <= now) {
-            pc_map_del(seen, key, klen);
-            free(r);
-        }
-    }
-}
-
-/* Whether a signed message with ts_ms for instance id may be applied (see
- * `seen` above). */
-static bool seen_is_fresh(const char *id, enum pc_reg_type type, int64_t ts_ms)
-{
-    const struct seen *r = seen ? pc_map_get(seen, id, strlen(id)) : NULL;
-    if (r == NULL) return true;
-    /* A dropped instance comes back only with a newer register; a deregister
-     * of it is a no-op either way. */
-    if (r->forget_at_ms != 0 && type == PC_MSG_REGISTER) return ts_ms > r->ts_ms;
-    return ts_ms >= r->ts_ms;
-}
-
-/* An accepted signed message: remember its ts_ms (never moves back). */
-static void seen_accept(const char *id, enum pc_reg_type type, int64_t ts_ms)
-{
-    struct seen *r;
-
-    if (seen == NULL) return;
-    r = pc_map_get(seen, id, strlen(id));
-    if (r == NULL) {
-        if (type != PC_MSG_REGISTER) return;
-        r = pc_xcalloc(1, sizeof *r);
-        pc_check(pc_map_put(seen, id, strlen(id), r) == 0);
-    }
-    if (ts_ms > r->ts_ms) r->ts_ms = ts_ms;
-    if (type == PC_MSG_REGISTER) r->forget_at_ms = 0;
-}
-
 static void on_expiry(evutil_socket_t fd, short what, void *arg)
 {
     gw_registry_drop(arg, "ttl expired");
@@ -325,7 +246,7 @@ void gw_registry_drop(struct gw_instance *in, const char *why)
     pc_log(PC_LOG_INFO, "registry", "instance %s of %s dropped: %s", in->id, in->service, why);
     in->dead = true;
     evtimer_del(&in->expiry);
-    seen_forget(in->id);
+    gw_replay_forget(in->id);
     pc_map_del(instances, in->id, strlen(in->id));
     gw_regcaps_instance_removed(in->service);
     for (size_t i = 0; i < in->nroutes; i++) detach_from_route(in->routes[i], in);
@@ -492,7 +413,7 @@ static void on_register(const struct pc_register *m)
         return;
     }
     if (in == NULL && (in = instance_new(m)) == NULL) return;
-    seen_accept(in->id, PC_MSG_REGISTER, m->ts_ms);
+    gw_replay_accept(in->id, PC_MSG_REGISTER, m->ts_ms);
     in->ttl_ms = m->ttl_ms;
     in->timeout_ms = m->timeout_ms ? m->timeout_ms : gw.cfg->timeout_ms;
     in->last_heard_ms = gw_now_mono_ms();
@@ -510,7 +431,7 @@ static void on_deregister(const struct pc_register *m)
         return;
     }
     gw_stats_registration("deregistered");
-    seen_accept(in->id, PC_MSG_DEREGISTER, m->ts_ms);
+    gw_replay_accept(in->id, PC_MSG_DEREGISTER, m->ts_ms);
     gw_registry_drop(in, "deregistered");
 }
 
@@ -548,7 +469,7 @@ static int open_signed(struct pc_register *m, const char *msg, size_t len)
         why = "no_timestamp";
     else if (m->ts_ms < now - PC_SIGN_WINDOW_MS || m->ts_ms > now + PC_SIGN_WINDOW_MS)
         why = "stale";
-    else if (!seen_is_fresh(m->instance, m->type, m->ts_ms))
+    else if (!gw_replay_is_fresh(m->instance, m->type, m->ts_ms))
         why = "replayed";
     pc_sign_unwrap_deinit(&sm);
     if (why == NULL) return 0;
@@ -566,7 +487,7 @@ void gw_registry_on_message(const char *msg, size_t len)
     struct pc_wire_err err;
 
     if (gw_regpolicy_wants_signature(gw.cfg->reg_policy)) {
-        seen_sweep(gw_now_unix_ms());
+        gw_replay_sweep(gw_now_unix_ms());
         if (open_signed(&m, msg, len) != 0) return;
     } else if (pc_wire_decode_register(&m, msg, len, gw.cfg->prefix, &err) != 0) {
         reject(err.reason, err.message);
@@ -638,10 +559,7 @@ void gw_registry_init(void)
     gw_regcaps_init();
     instances = pc_map_new();
     pc_check(instances != NULL);
-    if (gw_regpolicy_wants_signature(gw.cfg->reg_policy)) {
-        seen = pc_map_new();
-        pc_check(seen != NULL);
-    }
+    if (gw_regpolicy_wants_signature(gw.cfg->reg_policy)) gw_replay_init();
 }
 
 static void free_route_cb(void *arg, const char *method, const char *pattern, void *value)
@@ -671,10 +589,7 @@ void gw_registry_deinit(void)
     }
     pc_map_free(instances);
     instances = NULL;
-    pos = 0;
-    while (seen != NULL && pc_map_next(seen, &pos, &key, &klen, &val)) free(val);
-    pc_map_free(seen);
-    seen = NULL;
+    gw_replay_deinit();
 
     gw_router_foreach(gw.router, free_route_cb, &list);
     while (list) {
