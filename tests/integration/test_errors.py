@@ -128,6 +128,24 @@ def dot_segments_400():
 
 
 @t.case
+def encoded_slash_dot_parts_400():
+    """%2F keeps its segment whole, but a "." or ".." part inside it would reach a
+    param or "*" value as "../../etc": 400, nothing forwarded."""
+    svc, b = mk([("GET", "/f/*"), ("GET", "/g/{name}")])
+    for p in ["/f/..%2f..%2fetc", "/f/..%2F", "/f/a%2F..", "/f/a%2F..%2Fb", "/f/a%2F.%2Fb",
+              "/f/.%2Fa", "/f/%2F..", "/f/x/a%2f%2e%2e%2fb", "/g/..%2Fsecret", "/g/a%2F."]:
+        bad_request(req_bytes("GET", b + p), what=p)
+    eq(svc.n_requests(), 0, "no request with a dot part forwarded")
+    # dots that are not a whole part, and an encoded slash alone, still pass
+    r = ST.gw.http("GET", b + "/f/a%2F...%2F.b%2Fc.")
+    eq(r.status, 200, "dots inside parts")
+    eq(svc.last_request()["params"], {"*": "a/.../.b/c."}, "wildcard value")
+    r = ST.gw.http("GET", b + "/g/a%2Fb")
+    eq(r.status, 200, "encoded slash in a param")
+    eq(svc.last_request()["params"], {"name": "a/b"}, "param value")
+
+
+@t.case
 def bad_percent_escape_400():
     svc, b = mk([("GET", "/pe/*")])
     for p in ["/pe/%zz", "/pe/%4", "/pe/a%00b"]:
