@@ -136,6 +136,30 @@ def client_identity_headers_stripped():
 
 
 @t.case
+def underscore_look_alikes_stripped():
+    """X_Auth_Subject and friends are read as X-Auth-Subject by CGI-style
+    frameworks (HTTP_X_AUTH_SUBJECT): the service never sees them; other
+    underscore names pass."""
+    forged = {"X_Auth_Subject": "admin", "X_Auth_Key_Id": "root", "x-auth_subject": "root",
+              "X_Request_Id": "forged", "X_Forwarded_For": "10.9.9.9",
+              "X_Forwarded_Proto": "https", "X_Custom_Thing": "kept"}
+    own = {"x-auth-subject", "x-auth-key-id", "x-request-id", "x-forwarded-for",
+           "x-forwarded-proto"}
+    for prefix, extra, want in (("/pub", {}, {}),
+                                ("/j", bearer(hs256(claims(sub="bob"))),
+                                 {"x-auth-subject": ["bob"]})):
+        svc, p = mk(prefix)
+        eq(seen(ST.gw.http("GET", p, dict(forged, **extra))), want, prefix + " identity")
+        names = [k for k, _ in svc.last_request()["headers"]]
+        eq([k for k in names if "_" in k], ["x_custom_thing"], prefix + " underscore names")
+        eq(sorted(k for k in names if k.replace("_", "-") in own), sorted(own - {"x-auth-key-id"}
+           if want else own - {"x-auth-key-id", "x-auth-subject"}), prefix + " own headers")
+        hdrs = dict(svc.last_request()["headers"])
+        eq(hdrs["x-forwarded-for"], "127.0.0.1", prefix + " x-forwarded-for")
+        eq(hdrs["x-forwarded-proto"], "http", prefix + " x-forwarded-proto")
+
+
+@t.case
 def api_key_missing_401():
     svc, p = mk("/k")
     expect_401(ST.gw.http("GET", p), 'ApiKey realm="portico"')
