@@ -146,6 +146,26 @@ def encoded_slash_dot_parts_400():
 
 
 @t.case
+def connect_and_trace_405():
+    """CONNECT (no tunnels) and TRACE (cross-site tracing) are never forwarded,
+    not even to a route announced for them or to a "*" route: 405."""
+    svc, b = mk([("*", "/any/*"), ("CONNECT", "/c"), ("TRACE", "/t")])
+    eq(ST.gw.http("GET", b + "/any/x").status, 200, "the '*' route works")
+    for method, path in (("CONNECT", "/any/x"), ("CONNECT", "/c"), ("TRACE", "/any/x"),
+                         ("TRACE", "/t"), ("CONNECT", "/nothing/here")):
+        with ST.gw.raw() as c:
+            c.send(req_bytes(method, b + path, [("X-Request-Id", "m-405")], body=b"hi"))
+            r = c.read_response()
+            assert_error(r, 405, "method_not_allowed", request_id="m-405")
+            if method == "CONNECT":  # no tunnel: what follows is not read as requests
+                c.expect_eof(3)
+            else:  # an ordinary refusal: the connection stays usable
+                c.send(req_bytes("GET", b + "/any/y"))
+                eq(c.read_response().status, 200, "GET after TRACE on the same connection")
+    eq([q["method"] for q in svc.requests], ["GET", "GET", "GET"], "only GETs forwarded")
+
+
+@t.case
 def bad_percent_escape_400():
     svc, b = mk([("GET", "/pe/*")])
     for p in ["/pe/%zz", "/pe/%4", "/pe/a%00b"]:
