@@ -218,23 +218,16 @@ static bool fail_locked(struct gw_req *r)
 {
     const struct gw_rl_rule *rule = fail_rule();
     struct gw_rl_result res;
-    char retry[24];
-    struct pc_kv h;
-    uint64_t retry_s;
 
     if (rule == NULL) return false;
     gw_ratelimit_local_peek(rule, FAIL_ROUTE, r->remote_addr, gw_now_unix_ms(), &res);
     if (res.allowed) return false;
-    retry_s = (res.retry_after_ms + 999) / 1000;
-    if (retry_s == 0) retry_s = 1;
-    h = (struct pc_kv){"retry-after", 11, retry,
-                       (size_t)snprintf(retry, sizeof retry, "%llu", (unsigned long long)retry_s)};
     gw_stats->auth_throttled++;
     pc_log(PC_LOG_DEBUG, "auth", "request %s: 429, too many failed credentials from %s",
            r->request_id, r->remote_addr);
     r->auth_subject[0] = r->auth_key_id[0] = '\0';
-    gw_req_error_hdr(r, 429, "rate_limited",
-                     "too many failed credentials from this address; retry later", &h);
+    gw_ratelimit_refuse(r, res.retry_after_ms,
+                        "too many failed credentials from this address; retry later");
     return true;
 }
 

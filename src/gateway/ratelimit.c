@@ -3,7 +3,8 @@
  *
  * Local: a token bucket per (route pattern, identity) in a hash map, with an
  * LRU list so that a full table evicts the least recently used bucket in
- * O(1), and a periodic sweep that drops buckets which have refilled.
+ * O(1), and a periodic sweep that drops buckets which have refilled. auth.c
+ * keeps its failed-credentials counts in the same table (its own route key).
  *
  * Shared (--ratelimit-redis): GCRA in one Lua script, so that the read, the
  * decision and the write are atomic on Redis and every gateway sees the same
@@ -281,24 +282,27 @@ static void ratelimit_identity(const struct gw_req *r, char *out, size_t cap)
 
 /* Records the outcome on r (its response will carry RateLimit-*); answers
  * 429 when denied. Returns whether r may go on. */
-static bool decide(struct gw_req *r, const struct gw_rl_result *res)
+void gw_ratelimit_refuse(struct gw_req *r, uint64_t retry_after_ms, const char *message)
 {
     char retry[24];
     struct pc_kv hdr;
-    uint64_t retry_s;
+    uint64_t retry_s = ceil_div(retry_after_ms, 1000);
 
+    if (retry_s == 0) retry_s = 1;
+    hdr =
+        (struct pc_kv){"retry-after", 11, retry,
+                       (size_t)snprintf(retry, sizeof retry, "%llu", (unsigned long long)retry_s)};
+    gw_req_error_hdr(r, 429, "rate_limited", message, &hdr);
+}
+
+static bool decide(struct gw_req *r, const struct gw_rl_result *res)
+{
     r->rl_known = true;
     r->rl_limit = res->limit;
     r->rl_remaining = res->remaining;
     r->rl_reset_s = (uint32_t)ceil_div(res->reset_ms, 1000);
     if (res->allowed) return true;
-
-    retry_s = ceil_div(res->retry_after_ms, 1000);
-    if (retry_s == 0) retry_s = 1;
-    hdr =
-        (struct pc_kv){"retry-after", 11, retry,
-                       (size_t)snprintf(retry, sizeof retry, "%llu", (unsigned long long)retry_s)};
-    gw_req_error_hdr(r, 429, "rate_limited", "too many requests for this route; retry later", &hdr);
+    gw_ratelimit_refuse(r, res->retry_after_ms, "too many requests for this route; retry later");
     return false;
 }
 

@@ -88,6 +88,10 @@ void gw_ratelimit_local(const struct gw_rl_rule *rule, const char *route, const 
 void gw_ratelimit_local_peek(const struct gw_rl_rule *rule, const char *route, const char *identity,
                              uint64_t now_ms, struct gw_rl_result *res);
 
+/* Answers r 429 rate_limited with message and Retry-After: retry_after_ms
+ * in whole seconds, rounded up, at least 1 (the one 429 of the gateway). */
+void gw_ratelimit_refuse(struct gw_req *r, uint64_t retry_after_ms, const char *message);
+
 /* ---- exposed for the unit tests ---- */
 
 /* The rule for a route pattern, or NULL when it is not limited
