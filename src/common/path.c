@@ -6,6 +6,12 @@
 
 /* ------------------------------------------------------- request paths */
 
+/* "." or "..": a dot segment, or a dot part of a decoded segment. */
+static inline bool is_dot_part(const char *p, size_t n)
+{
+    return (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.');
+}
+
 int pc_path_decode(const char *path, size_t len, char *out, size_t *total, size_t *nsegs)
 {
     size_t i = 1, o = 0, n = 0;
@@ -16,7 +22,7 @@ int pc_path_decode(const char *path, size_t len, char *out, size_t *total, size_
     if (len == 0 || path[0] != '/') return PC_PATH_NOT_ABSOLUTE;
     if (len == 1) return PC_PATH_OK;
     for (;;) {
-        size_t start = o;
+        size_t start = o, part = o; /* part: after the last decoded '/' */
         for (; i < len && path[i] != '/'; i++) {
             unsigned char ch = (unsigned char)path[i];
             if (ch == '%') {
@@ -26,14 +32,17 @@ int pc_path_decode(const char *path, size_t len, char *out, size_t *total, size_
                     return PC_PATH_BAD_ESCAPE;
                 ch = (unsigned char)(hi * 16 + lo);
                 i += 2;
+                if (ch == '/') { /* "%2F": the part before it must not be a dot part */
+                    if (is_dot_part(out + part, o - part)) return PC_PATH_DOT_SEGMENT;
+                    part = o + 1;
+                }
             }
             if (ch == '\0') return PC_PATH_NUL;
             out[o++] = (char)ch;
         }
+        if (is_dot_part(out + part, o - part)) return PC_PATH_DOT_SEGMENT;
         const char *seg = out + start;
         size_t sl = o - start;
-        if ((sl == 1 && seg[0] == '.') || (sl == 2 && seg[0] == '.' && seg[1] == '.'))
-            return PC_PATH_DOT_SEGMENT;
         if (!pc_utf8_is_valid(seg, sl)) return PC_PATH_BAD_UTF8;
         out[o++] = '\0';
         n++;

@@ -37,13 +37,17 @@ enum pc_path_error {
     PC_PATH_TOO_LONG = -2,     /* more than PC_PATH_MAX bytes */
     PC_PATH_BAD_ESCAPE = -3,   /* '%' not followed by two hex digits */
     PC_PATH_NUL = -4,          /* a segment decodes to a NUL byte ("%00") */
-    PC_PATH_DOT_SEGMENT = -5,  /* "." or "..", also percent-encoded */
+    PC_PATH_DOT_SEGMENT = -5,  /* "." or "..", also percent-encoded, also as a
+                                * part of a segment split by "%2F" ("..%2Fx") */
     PC_PATH_BAD_UTF8 = -6,     /* a decoded segment is not UTF-8 (RFC 3629) */
 };
 
 /* Splits path[0..len) on '/' and percent-decodes each segment into out,
  * each decoded segment followed by a NUL ("%2F" stays inside its segment;
  * since a decoded NUL is refused, the NULs are unambiguous separators).
+ * Dot segments are refused, and so is a decoded segment with a "." or ".."
+ * part between its decoded '/'s ("..%2F", "a%2F..", "a%2F.%2Fb"): such a
+ * segment would carry a dot segment into a "*" or {param} value.
  * out needs len bytes (PC_PATH_MAX bytes always do); it is not written when
  * the length or the first byte is refused. On success *total gets the bytes
  * written (NULs included; 0 for "/") and *nsegs the segment count.

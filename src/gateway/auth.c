@@ -24,6 +24,8 @@
 #include "jwt.h"
 #include "log.h"
 #include "path.h"
+#include "ratelimit.h"
+#include "stats.h"
 #include "xalloc.h"
 
 static const struct gw_auth_policy *const pol = &gw_auth_pol;
@@ -179,11 +181,79 @@ static void challenge(pc_buf *b, enum gw_auth_mode m, const char *bearer_err, co
     pc_check(!b->oom);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Failed credentials per client address                                     */
+/* ------------------------------------------------------------------------ */
+
+/* Route key of the failure buckets in the rate limiter's local table: no
+ * route pattern can be it (patterns start with '/'), so they never share a
+ * bucket with a request limit. Keyed by the socket's address, never by a
+ * header. */
+#define FAIL_ROUTE "!auth-fail"
+
+/* The limit from the settings (--auth-fail-limit per --auth-fail-window-ms):
+ * a bucket of `limit` tokens, one back every window / limit (at least 1 us);
+ * NULL when off (limit 0). Made from gw.cfg on first use: the settings are
+ * fixed once the loop runs. */
+static const struct gw_rl_rule *fail_rule(void)
+{
+    static struct gw_rl_rule rule;
+    static const struct gw_config *from;
+
+    if (gw.cfg != from) {
+        from = gw.cfg;
+        memset(&rule, 0, sizeof rule);
+        if (from != NULL && from->auth_fail_limit > 0) {
+            rule.burst = (uint32_t)from->auth_fail_limit;
+            rule.interval_us = (uint64_t)from->auth_fail_window_ms * 1000u / rule.burst;
+            if (rule.interval_us == 0) rule.interval_us = 1;
+            rule.window_s = (uint32_t)((from->auth_fail_window_ms + 999) / 1000);
+        }
+    }
+    return rule.burst ? &rule : NULL;
+}
+
+/* True when r's address has used up its failures: r is answered 429. */
+static bool fail_locked(struct gw_req *r)
+{
+    const struct gw_rl_rule *rule = fail_rule();
+    struct gw_rl_result res;
+
+    if (rule == NULL) return false;
+    gw_ratelimit_local_peek(rule, FAIL_ROUTE, r->remote_addr, gw_now_unix_ms(), &res);
+    if (res.allowed) return false;
+    gw_stats->auth_throttled++;
+    pc_log(PC_LOG_DEBUG, "auth", "request %s: 429, too many failed credentials from %s",
+           r->request_id, r->remote_addr);
+    r->auth_subject[0] = r->auth_key_id[0] = '\0';
+    gw_ratelimit_refuse(r, res.retry_after_ms,
+                        "too many failed credentials from this address; retry later");
+    return true;
+}
+
+/* One failed credential from r's address (a 401, or a 400 from here). */
+static void fail_count(const struct gw_req *r)
+{
+    const struct gw_rl_rule *rule = fail_rule();
+    struct gw_rl_result res;
+
+    gw_stats->auth_failures++;
+    if (rule != NULL) gw_ratelimit_local(rule, FAIL_ROUTE, r->remote_addr, gw_now_unix_ms(), &res);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Answers                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* Answers r with status (400, 401: a failed credential, counted; 403: valid
+ * credentials without the claims, not counted). */
 static void refuse(struct gw_req *r, int status, const char *code, const char *msg,
                    enum gw_auth_mode m, const char *bearer_err, const char *desc, bool key_bad)
 {
     pc_buf b;
     struct pc_kv h;
+
+    if (status != 403) fail_count(r);
 
     pc_buf_init(&b);
     challenge(&b, m, bearer_err, desc, key_bad);
@@ -206,6 +276,7 @@ bool gw_auth_check(struct gw_req *r, const struct gw_match *m)
     ru = rule_for(m->pattern, r->method);
     mode = ru ? ru->mode : pol->def;
     if (mode == GW_AUTH_PUBLIC) return true;
+    if (fail_locked(r)) return false; /* even with good credentials */
 
     creds_of(r, &c);
     if (c.repeated) {

@@ -44,6 +44,8 @@ struct gw_config {
     int outlier_timeouts;                 /* --outlier-timeouts 3, 0 (off)..1000 */
     int outlier_ejection_ms;              /* --outlier-ejection-ms 30000, 1..3600000 */
     char auth_file[1024];                 /* --auth-file, "" = none: all public (see auth.h) */
+    int auth_fail_limit;                  /* --auth-fail-limit 20, 0..1000000 (0 = off) */
+    int auth_fail_window_ms;              /* --auth-fail-window-ms 60000, 1000..86400000 */
     char ratelimit_file[1024];            /* --ratelimit-file, "" = none (see ratelimit.h) */
     int ratelimit_rps;                    /* --ratelimit-rps 0 (none), 0..1000000 per second */
     int ratelimit_burst;                  /* --ratelimit-burst 0 (= rps), 0..1000000 */

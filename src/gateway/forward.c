@@ -9,6 +9,7 @@
 #include "conn.h"
 #include "cors.h"
 #include "gw.h"
+#include "http.h"
 #include "inflight.h"
 #include "log.h"
 #include "ratelimit.h"
@@ -383,6 +384,10 @@ void gw_forward_handle(struct gw_req *r)
 {
     struct gw_route *rt;
 
+    if (gw_http_method_is_refused(r->method)) { /* CONNECT, TRACE: never forwarded */
+        gw_req_error(r, 405, "method_not_allowed", "the gateway does not forward this method");
+        return;
+    }
     if (gw_cors_preflight(r)) return; /* answered by the gateway, before auth and routing */
     rt = route_of(r);
     if (rt == NULL) return;

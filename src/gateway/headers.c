@@ -43,6 +43,27 @@ static bool named_by_connection(const struct pc_kv *in, size_t n, const struct p
     return false;
 }
 
+/* The headers the gateway sets itself (and so drops from the client). */
+static const char *const own_headers[] = {"x-request-id", "x-forwarded-for", "x-forwarded-proto",
+                                          "x-auth-subject", "x-auth-key-id"};
+
+/* True if name[0..n), holding at least one '_', equals one of own_headers
+ * with every '_' read as '-' ("x_auth_subject", "x-auth_key-id"): a look-alike
+ * that frameworks mapping both to HTTP_X_AUTH_SUBJECT (CGI, WSGI, Rack, PHP)
+ * would confuse with the real one. Other names with '_' pass. */
+static bool own_header_look_alike(const char *name, size_t n)
+{
+    if (n < 12 || n > 17 || memchr(name, '_', n) == NULL) return false;
+    for (size_t j = 0; j < sizeof own_headers / sizeof own_headers[0]; j++) {
+        const char *o = own_headers[j];
+        size_t i = 0;
+        if (strlen(o) != n) continue;
+        while (i < n && (name[i] == o[i] || (name[i] == '_' && o[i] == '-'))) i++;
+        if (i == n) return true;
+    }
+    return false;
+}
+
 size_t gw_headers_to_service(const struct pc_kv *in, size_t n, const char *request_id,
                              const char *remote_addr, const char *auth_subject,
                              const char *auth_key_id, struct pc_kv *out, pc_buf *scratch)
@@ -59,6 +80,7 @@ size_t gw_headers_to_service(const struct pc_kv *in, size_t n, const char *reque
         if (pc_header_is_hop_by_hop(h->name, h->name_len)) continue;
         if (name_is(h, "x-request-id") || name_is(h, "x-forwarded-proto")) continue;
         if (name_is(h, "x-auth-subject") || name_is(h, "x-auth-key-id")) continue;
+        if (own_header_look_alike(h->name, h->name_len)) continue;
         if (name_is(h, "x-forwarded-for")) {
             if (h->value_len == 0) continue;
             if (scratch->len) pc_buf_puts(scratch, ", ");

@@ -17,7 +17,9 @@ bool gw_request_id_is_valid(const char *s, size_t n);
  * in[0..n): the client's headers, names lower-case, in arrival order.
  * Drops hop-by-hop headers, headers named in Connection, and any client
  * x-request-id / x-forwarded-for / x-forwarded-proto / x-auth-subject /
- * x-auth-key-id (always: only the gateway vouches for an identity); then
+ * x-auth-key-id (always: only the gateway vouches for an identity), and
+ * any look-alike of these five spelled with '_' for '-' ("x_auth_subject",
+ * which CGI-style frameworks read as the same header); then
  * appends x-request-id (request_id), x-forwarded-for (client values joined
  * with ", ", then remote_addr), x-forwarded-proto ("http"), and
  * x-auth-subject / x-auth-key-id when auth_subject / auth_key_id (verified

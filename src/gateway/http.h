@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "req.h"
 #include "response.h" /* for callers that write responses through http.h; new code
@@ -48,5 +49,15 @@ bool gw_http_in_body(const struct gw_http *h);
  * for it can carry what the head says (x-request-id). Valid until the next
  * call on h. */
 const struct gw_req *gw_http_current(const struct gw_http *h);
+
+/* True for the methods the gateway never forwards, whatever the routes say:
+ * CONNECT (no tunnels; an origin-form CONNECT passes the framing check) and
+ * TRACE (it would echo the request, cookies and credentials included, into
+ * a page: cross-site tracing). Answered 405, as nginx does. Inline: one byte
+ * compared per request in the common case. */
+static inline bool gw_http_method_is_refused(const char *m)
+{
+    return (m[0] == 'C' && strcmp(m, "CONNECT") == 0) || (m[0] == 'T' && strcmp(m, "TRACE") == 0);
+}
 
 #endif

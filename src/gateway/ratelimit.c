@@ -3,7 +3,8 @@
  *
  * Local: a token bucket per (route pattern, identity) in a hash map, with an
  * LRU list so that a full table evicts the least recently used bucket in
- * O(1), and a periodic sweep that drops buckets which have refilled.
+ * O(1), and a periodic sweep that drops buckets which have refilled. auth.c
+ * keeps its failed-credentials counts in the same table (its own route key).
  *
  * Shared (--ratelimit-redis): GCRA in one Lua script, so that the read, the
  * decision and the write are atomic on Redis and every gateway sees the same
@@ -101,13 +102,15 @@ static void refill(struct gw_rl_bucket *b, const struct gw_rl_rule *rule, uint64
 
 static uint64_t ceil_div(uint64_t a, uint64_t b) { return a / b + (a % b != 0); }
 
-void gw_rl_bucket_take(struct gw_rl_bucket *b, const struct gw_rl_rule *rule, uint64_t now_ms,
-                       struct gw_rl_result *res)
+/* Refills b up to now_ms, takes one token if take and there is one, and
+ * describes the outcome in res (allowed: there was a token). */
+static void bucket_use(struct gw_rl_bucket *b, const struct gw_rl_rule *rule, uint64_t now_ms,
+                       bool take, struct gw_rl_result *res)
 {
     refill(b, rule, now_ms);
     res->limit = rule->burst;
     if (b->credit_us >= rule->interval_us) {
-        b->credit_us -= rule->interval_us;
+        if (take) b->credit_us -= rule->interval_us;
         res->allowed = true;
         res->retry_after_ms = 0;
     } else {
@@ -116,6 +119,12 @@ void gw_rl_bucket_take(struct gw_rl_bucket *b, const struct gw_rl_rule *rule, ui
     }
     res->remaining = (uint32_t)(b->credit_us / rule->interval_us);
     res->reset_ms = ceil_div(capacity_us(rule) - b->credit_us, 1000);
+}
+
+void gw_rl_bucket_take(struct gw_rl_bucket *b, const struct gw_rl_rule *rule, uint64_t now_ms,
+                       struct gw_rl_result *res)
+{
+    bucket_use(b, rule, now_ms, true, res);
 }
 
 bool gw_rl_bucket_is_full(const struct gw_rl_bucket *b, const struct gw_rl_rule *rule,
@@ -163,8 +172,10 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
                pc_map_count(buckets));
 }
 
-void gw_ratelimit_local(const struct gw_rl_rule *rule, const char *route, const char *identity,
-                        uint64_t now_ms, struct gw_rl_result *res)
+/* The bucket of (route, identity) for rule, or NULL; its key is left in
+ * scratch. A found bucket becomes the most recently used. */
+static struct bucket *bucket_find(const struct gw_rl_rule *rule, const char *route,
+                                  const char *identity)
 {
     struct bucket *bk;
 
@@ -180,6 +191,32 @@ void gw_ratelimit_local(const struct gw_rl_rule *rule, const char *route, const 
         bucket_drop(bk);
         bk = NULL;
     }
+    if (bk != NULL) {
+        TAILQ_REMOVE(&lru, bk, lru);
+        TAILQ_INSERT_TAIL(&lru, bk, lru);
+    }
+    return bk;
+}
+
+void gw_ratelimit_local_peek(const struct gw_rl_rule *rule, const char *route, const char *identity,
+                             uint64_t now_ms, struct gw_rl_result *res)
+{
+    struct bucket *bk = bucket_find(rule, route, identity);
+    struct gw_rl_bucket full;
+
+    if (bk == NULL) { /* no bucket is a full one */
+        gw_rl_bucket_init(&full, rule, now_ms);
+        bucket_use(&full, rule, now_ms, false, res);
+        return;
+    }
+    bucket_use(&bk->b, rule, now_ms, false, res);
+}
+
+void gw_ratelimit_local(const struct gw_rl_rule *rule, const char *route, const char *identity,
+                        uint64_t now_ms, struct gw_rl_result *res)
+{
+    struct bucket *bk = bucket_find(rule, route, identity);
+
     if (bk == NULL) {
         if (pc_map_count(buckets) >= GW_RL_MAX_BUCKETS) {
             evictions++;
@@ -202,9 +239,6 @@ void gw_ratelimit_local(const struct gw_rl_rule *rule, const char *route, const 
             pc_check(sweep_ev != NULL);
             event_add(sweep_ev, &tv);
         }
-    } else {
-        TAILQ_REMOVE(&lru, bk, lru);
-        TAILQ_INSERT_TAIL(&lru, bk, lru);
     }
     gw_rl_bucket_take(&bk->b, rule, now_ms, res);
 }
@@ -248,24 +282,27 @@ static void ratelimit_identity(const struct gw_req *r, char *out, size_t cap)
 
 /* Records the outcome on r (its response will carry RateLimit-*); answers
  * 429 when denied. Returns whether r may go on. */
-static bool decide(struct gw_req *r, const struct gw_rl_result *res)
+void gw_ratelimit_refuse(struct gw_req *r, uint64_t retry_after_ms, const char *message)
 {
     char retry[24];
     struct pc_kv hdr;
-    uint64_t retry_s;
+    uint64_t retry_s = ceil_div(retry_after_ms, 1000);
 
+    if (retry_s == 0) retry_s = 1;
+    hdr =
+        (struct pc_kv){"retry-after", 11, retry,
+                       (size_t)snprintf(retry, sizeof retry, "%llu", (unsigned long long)retry_s)};
+    gw_req_error_hdr(r, 429, "rate_limited", message, &hdr);
+}
+
+static bool decide(struct gw_req *r, const struct gw_rl_result *res)
+{
     r->rl_known = true;
     r->rl_limit = res->limit;
     r->rl_remaining = res->remaining;
     r->rl_reset_s = (uint32_t)ceil_div(res->reset_ms, 1000);
     if (res->allowed) return true;
-
-    retry_s = ceil_div(res->retry_after_ms, 1000);
-    if (retry_s == 0) retry_s = 1;
-    hdr =
-        (struct pc_kv){"retry-after", 11, retry,
-                       (size_t)snprintf(retry, sizeof retry, "%llu", (unsigned long long)retry_s)};
-    gw_req_error_hdr(r, 429, "rate_limited", "too many requests for this route; retry later", &hdr);
+    gw_ratelimit_refuse(r, res->retry_after_ms, "too many requests for this route; retry later");
     return false;
 }
 

@@ -76,6 +76,22 @@ enum gw_rl_verdict {
  * and its client is still there; it is never called from inside this call. */
 enum gw_rl_verdict gw_ratelimit_check(struct gw_req *r, const char *route, gw_ratelimit_cont *cont);
 
+/* One event (a request) against the local table: takes a token from the
+ * bucket of (route, identity), both borrowed, made full when new. */
+void gw_ratelimit_local(const struct gw_rl_rule *rule, const char *route, const char *identity,
+                        uint64_t now_ms, struct gw_rl_result *res);
+/* The same without taking a token: res says whether the bucket has one (no
+ * bucket is a full one; nothing is created). With gw_ratelimit_local this
+ * also counts events other than requests: auth.c takes a token per failed
+ * credential (under a route key no pattern can be) and peeks before
+ * checking one. */
+void gw_ratelimit_local_peek(const struct gw_rl_rule *rule, const char *route, const char *identity,
+                             uint64_t now_ms, struct gw_rl_result *res);
+
+/* Answers r 429 rate_limited with message and Retry-After: retry_after_ms
+ * in whole seconds, rounded up, at least 1 (the one 429 of the gateway). */
+void gw_ratelimit_refuse(struct gw_req *r, uint64_t retry_after_ms, const char *message);
+
 /* ---- exposed for the unit tests ---- */
 
 /* The rule for a route pattern, or NULL when it is not limited
@@ -89,9 +105,6 @@ void gw_rl_bucket_take(struct gw_rl_bucket *b, const struct gw_rl_rule *rule, ui
 /* Whether the bucket will have refilled completely at now_ms. */
 bool gw_rl_bucket_is_full(const struct gw_rl_bucket *b, const struct gw_rl_rule *rule,
                           uint64_t now_ms);
-/* One request against the local table (route, identity borrowed). */
-void gw_ratelimit_local(const struct gw_rl_rule *rule, const char *route, const char *identity,
-                        uint64_t now_ms, struct gw_rl_result *res);
 /* Drops every local bucket that is full at now_ms; returns how many. */
 size_t gw_ratelimit_sweep(uint64_t now_ms);
 size_t gw_ratelimit_bucket_count(void);

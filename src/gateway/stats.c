@@ -161,4 +161,10 @@ void gw_stats_render(pc_buf *o, uint64_t instances, uint64_t routes)
            "Retries not sent because the retry budget was spent.", SUM(retry_budget_exhausted));
     metric(o, "portico_connections_refused_total", "counter",
            "Connections refused over --max-connections.", SUM(connections_refused));
+    metric(o, "portico_auth_failures_total", "counter",
+           "Failed credentials (401, and 400 for repeated credential headers).",
+           SUM(auth_failures));
+    metric(o, "portico_auth_throttled_total", "counter",
+           "Requests answered 429 after too many failed credentials from their address.",
+           SUM(auth_throttled));
 }

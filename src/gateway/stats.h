@@ -28,6 +28,8 @@ struct gw_stats {
     uint64_t retry_budget_exhausted; /* retries not sent: over the budget */
     uint64_t connections_accepted;
     uint64_t connections_refused; /* over --max-connections */
+    uint64_t auth_failures;       /* failed credentials: 401, 400 from auth */
+    uint64_t auth_throttled;      /* 429: too many failed credentials from the address */
     /* gauges, as last published by the worker (gw_stats_gauges) */
     uint64_t inflight;
     uint64_t connections;

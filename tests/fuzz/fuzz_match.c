@@ -43,9 +43,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static const char *const methods[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "*", "PATCH", "get"};
 /* Request path pieces: literals that patterns use, escapes of every class. */
 static const char *const path_pieces[] = {
-    "/a",         "/b",           "/users", "/42",  "/",       "/%41", "/a%2Fb",
-    "/caf%C3%A9", "/caf\xc3\xa9", "/%00",   "/%FF", "/%C0%AF", "/.",   "/%2e%2e",
-    "/%zz",       "/x",           "/%61",   "/*",   "/{id}",   "/..a",
+    "/a",    "/b",   "/users",  "/42",    "/",       "/%41", "/a%2Fb", "/caf%C3%A9", "/caf\xc3\xa9",
+    "/%00",  "/%FF", "/%C0%AF", "/.",     "/%2e%2e", "/%zz", "/x",     "/%61",       "/*",
+    "/{id}", "/..a", "/..%2F",  "/a%2F.", "%2F..",   "%2F.", "%2F",
 };
 /* Pattern segments: the same literals, params, a wildcard, and invalid ones. */
 static const char *const pat_pieces[] = {

@@ -76,6 +76,7 @@ http = {
     "smuggle_in_body": "POST /s HTTP/1.1\r\n" + H + "Content-Length: 35\r\n\r\nGET /admin HTTP/1.1\r\nHost: t\r\n\r\n\r\n",
     "long_target": "GET /" + "a" * 2100 + " HTTP/1.1\r\n" + H + "\r\n",
     "pct_dots": "GET /a/%2e%2e/b HTTP/1.1\r\n" + H + "\r\n",
+    "pct_slash_dots": "GET /files/..%2f..%2fetc HTTP/1.1\r\n" + H + "\r\n",
 }
 for k, v in http.items():
     write("http", k, v)
@@ -188,6 +189,10 @@ router = {
     "wild_backtrack": "GET /w/1/z\nGET /w/1/y",
     "pct": "GET /users/%2F%41",
     "pct_dots": "GET /files/%2e%2e/x",
+    "pct_slash_dots": "GET /files/..%2f..%2fetc",
+    "pct_slash_dot_param": "GET /files/a%2F.",
+    "pct_slash_dots_mid": "GET /users/a%2F..%2Fb",
+    "pct_slash_dotdot_ok": "GET /files/a%2F...%2F.b",
     "bad_pct": "GET /users/%zz",
     "nul": "GET /users/%00",
     "utf8": "GET /caf%C3%A9/x",
@@ -233,6 +238,10 @@ match = {
     "wild_backtrack": "GET /w/1/y",
     "pct_split": "GET /users/a%2Fb",
     "pct_dots": "GET /files/%2e%2e/x",
+    "pct_slash_dots": "GET /files/..%2f..%2fetc",
+    "pct_slash_dot_param": "GET /files/a%2F.",
+    "pct_slash_dots_mid": "GET /users/a%2F..%2Fb",
+    "pct_slash_dotdot_ok": "GET /files/a%2F...%2F.b",
     "bad_pct": "GET /users/%zz",
     "nul": "GET /users/%00",
     "nul_files": "GET /files/a%00",

@@ -10,6 +10,7 @@ RS256 tokens are signed with `openssl dgst -sha256 -sign` on keys made with
 import base64
 import hashlib
 import hmac
+import http.client as httpclient
 import json
 import os
 import shutil
@@ -19,8 +20,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Runner, Stack, assert_error, check, eq, run_gateway_cli,  # noqa: E402
-                     uniq)
+from harness import (HOST, Gateway, Response, Runner, Stack, assert_error, check,  # noqa: E402
+                     eq, run_gateway_cli, uniq, wait_until)
 
 t = Runner()
 ST = None
@@ -48,6 +49,7 @@ POLICY = {
         {"pattern": "/j/admin/{id}", "auth": "jwt", "claims": {"role": "admin"}},
         {"pattern": "/j/scoped", "auth": "jwt", "claims": {"scope": "write"}},
         {"pattern": "/m", "methods": ["POST"], "auth": "api_key"},
+        {"prefix": "/jc", "auth": "jwt", "claims": {"role": "admin"}},
     ],
 }
 
@@ -133,6 +135,131 @@ def client_identity_headers_stripped():
     svc, p = mk("/j")
     h = dict(forged, **bearer(hs256(claims(sub="bob"))))
     eq(seen(ST.gw.http("GET", p, h)), {"x-auth-subject": ["bob"]}, "jwt route")
+
+
+@t.case
+def underscore_look_alikes_stripped():
+    """X_Auth_Subject and friends are read as X-Auth-Subject by CGI-style
+    frameworks (HTTP_X_AUTH_SUBJECT): the service never sees them; other
+    underscore names pass."""
+    forged = {"X_Auth_Subject": "admin", "X_Auth_Key_Id": "root", "x-auth_subject": "root",
+              "X_Request_Id": "forged", "X_Forwarded_For": "10.9.9.9",
+              "X_Forwarded_Proto": "https", "X_Custom_Thing": "kept"}
+    own = {"x-auth-subject", "x-auth-key-id", "x-request-id", "x-forwarded-for",
+           "x-forwarded-proto"}
+    for prefix, extra, want in (("/pub", {}, {}),
+                                ("/j", bearer(hs256(claims(sub="bob"))),
+                                 {"x-auth-subject": ["bob"]})):
+        svc, p = mk(prefix)
+        eq(seen(ST.gw.http("GET", p, dict(forged, **extra))), want, prefix + " identity")
+        names = [k for k, _ in svc.last_request()["headers"]]
+        eq([k for k in names if "_" in k], ["x_custom_thing"], prefix + " underscore names")
+        eq(sorted(k for k in names if k.replace("_", "-") in own), sorted(own - {"x-auth-key-id"}
+           if want else own - {"x-auth-key-id", "x-auth-subject"}), prefix + " own headers")
+        hdrs = dict(svc.last_request()["headers"])
+        eq(hdrs["x-forwarded-for"], "127.0.0.1", prefix + " x-forwarded-for")
+        eq(hdrs["x-forwarded-proto"], "http", prefix + " x-forwarded-proto")
+
+
+# ------------------------------------------------- failed credentials, 429
+
+def http_from(src, gw, method, path, headers=None):
+    """One request to gw from source address src (loopback: 127.0.0.x)."""
+    c = httpclient.HTTPConnection(HOST, gw.port, timeout=10, source_address=(src, 0))
+    try:
+        c.putrequest(method, path, skip_accept_encoding=True)
+        for k, v in (headers.items() if isinstance(headers, dict) else headers or []):
+            c.putheader(k, v)
+        c.endheaders()
+        resp = c.getresponse()
+        return Response(resp.status, resp.reason, [(k.lower(), v) for k, v in resp.getheaders()],
+                        resp.read())
+    finally:
+        c.close()
+
+
+def fail_gateway(name, limit, window_ms):
+    gw = Gateway(ST.tmpdir, ST.redis.url,
+                 ["--auth-file", os.path.join(KEYDIR, "auth.json"), "--auth-fail-limit",
+                  str(limit), "--auth-fail-window-ms", str(window_ms)], name=name)
+    gw.start()
+    gw.wait_healthy()
+    return gw
+
+
+def expect_throttled(r, what):
+    assert_error(r, 429, "rate_limited")
+    ra = r.header("retry-after") or ""
+    check(ra.isdigit() and int(ra) >= 1, "%s: retry-after %r" % (what, ra))
+    eq(r.header("www-authenticate"), None, what + ": no challenge on a 429")
+
+
+@t.case
+def failed_credentials_throttled():
+    """--auth-fail-limit 3 per hour: three failed credentials from an address,
+    then 429 for anything it sends to a route that needs credentials, good
+    credentials included; other addresses, public routes and 403s unaffected."""
+    gw = fail_gateway(uniq("gwfail"), 3, 3600000)
+    try:
+        svc, p = mk("/k")
+        pub, pp = mk("/pub")
+        jsvc, jp = mk("/jc")
+        for route in ((svc, p), (pub, pp), (jsvc, jp)):
+            gw.wait_route("GET", route[1], route[0].instance)
+        bad = {"X-API-Key": "not-a-key-0123456789"}
+        for i in range(3):
+            expect_401(http_from("127.0.0.1", gw, "GET", p, bad),
+                       'ApiKey realm="portico", error="invalid_key"')
+        expect_throttled(http_from("127.0.0.1", gw, "GET", p, bad), "4th bad key")
+        expect_throttled(http_from("127.0.0.1", gw, "GET", p, {"X-API-Key": KEY_CI}), "good key")
+        expect_throttled(http_from("127.0.0.1", gw, "GET", p), "no key")
+        eq(seen(http_from("127.0.0.1", gw, "GET", pp)), {}, "public route still served")
+        eq(svc.n_requests(), 0, "nothing reached the key route from the locked address")
+        # another address: its own count
+        eq(seen(http_from("127.0.0.2", gw, "GET", p, {"X-API-Key": KEY_CI})),
+           {"x-auth-key-id": ["ci-bot"]}, "good key from 127.0.0.2")
+        expect_401(http_from("127.0.0.2", gw, "GET", p, bad),
+                   'ApiKey realm="portico", error="invalid_key"')
+        # repeated credential headers (400) and bad tokens count the same
+        two = [("X-API-Key", KEY_CI), ("X-API-Key", KEY_CI)]
+        for i in range(3):
+            eq(http_from("127.0.0.3", gw, "GET", p, two).status, 400, "repeated headers")
+        expect_throttled(http_from("127.0.0.3", gw, "GET", p, {"X-API-Key": KEY_CI}),
+                         "after three 400s")
+        for i in range(3):
+            eq(http_from("127.0.0.4", gw, "GET", jp, bearer("x.y.z")).status, 401, "bad token")
+        expect_throttled(http_from("127.0.0.4", gw, "GET", jp, bearer(hs256(claims()))),
+                         "after three bad tokens")
+        # a valid token without the claims is not a failed credential
+        for i in range(5):
+            eq(http_from("127.0.0.5", gw, "GET", jp, bearer(hs256(claims()))).status, 403,
+               "403 #%d" % i)
+        eq(gw.metric("portico_auth_failures_total"), 3 + 1 + 3 + 3, "failures counted")
+        eq(gw.metric("portico_auth_throttled_total"), 3 + 1 + 1, "429s counted")
+    finally:
+        gw.stop()
+
+
+@t.case
+def failed_credentials_window_passes():
+    """With 2 per second the address is refused until a failure's token is back;
+    then a good key is served again."""
+    gw = fail_gateway(uniq("gwwin"), 2, 1000)
+    try:
+        svc, p = mk("/k")
+        gw.wait_route("GET", p, svc.instance)
+        bad = {"X-API-Key": "not-a-key-0123456789"}
+        got = []
+        for i in range(500):  # a loaded machine may give a token back between two
+            got.append(http_from("127.0.0.6", gw, "GET", p, bad).status)
+            if got[-1] == 429:
+                break
+        eq(got[-1], 429, "bad keys end in 429")
+        check(set(got) == {401, 429}, "statuses %r" % (set(got),))
+        wait_until(lambda: http_from("127.0.0.6", gw, "GET", p, {"X-API-Key": KEY_CI}).status
+                   == 200, 30, 0.05, "a good key served again once the window passed")
+    finally:
+        gw.stop()
 
 
 @t.case
@@ -377,7 +504,10 @@ def setup():
         f.write(HS_SECRET + "\n")
     with open(os.path.join(KEYDIR, "auth.json"), "w") as f:
         json.dump(POLICY, f)
-    ST = Stack(["--auth-file", os.path.join(KEYDIR, "auth.json")], name="auth")
+    # These cases send many bad credentials from one address: the failed-
+    # credentials limit is off here and has gateways of its own below.
+    ST = Stack(["--auth-file", os.path.join(KEYDIR, "auth.json"), "--auth-fail-limit", "0"],
+               name="auth")
     return ST
 
 

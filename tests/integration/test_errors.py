@@ -128,6 +128,44 @@ def dot_segments_400():
 
 
 @t.case
+def encoded_slash_dot_parts_400():
+    """%2F keeps its segment whole, but a "." or ".." part inside it would reach a
+    param or "*" value as "../../etc": 400, nothing forwarded."""
+    svc, b = mk([("GET", "/f/*"), ("GET", "/g/{name}")])
+    for p in ["/f/..%2f..%2fetc", "/f/..%2F", "/f/a%2F..", "/f/a%2F..%2Fb", "/f/a%2F.%2Fb",
+              "/f/.%2Fa", "/f/%2F..", "/f/x/a%2f%2e%2e%2fb", "/g/..%2Fsecret", "/g/a%2F."]:
+        bad_request(req_bytes("GET", b + p), what=p)
+    eq(svc.n_requests(), 0, "no request with a dot part forwarded")
+    # dots that are not a whole part, and an encoded slash alone, still pass
+    r = ST.gw.http("GET", b + "/f/a%2F...%2F.b%2Fc.")
+    eq(r.status, 200, "dots inside parts")
+    eq(svc.last_request()["params"], {"*": "a/.../.b/c."}, "wildcard value")
+    r = ST.gw.http("GET", b + "/g/a%2Fb")
+    eq(r.status, 200, "encoded slash in a param")
+    eq(svc.last_request()["params"], {"name": "a/b"}, "param value")
+
+
+@t.case
+def connect_and_trace_405():
+    """CONNECT (no tunnels) and TRACE (cross-site tracing) are never forwarded,
+    not even to a route announced for them or to a "*" route: 405."""
+    svc, b = mk([("*", "/any/*"), ("CONNECT", "/c"), ("TRACE", "/t")])
+    eq(ST.gw.http("GET", b + "/any/x").status, 200, "the '*' route works")
+    for method, path in (("CONNECT", "/any/x"), ("CONNECT", "/c"), ("TRACE", "/any/x"),
+                         ("TRACE", "/t"), ("CONNECT", "/nothing/here")):
+        with ST.gw.raw() as c:
+            c.send(req_bytes(method, b + path, [("X-Request-Id", "m-405")], body=b"hi"))
+            r = c.read_response()
+            assert_error(r, 405, "method_not_allowed", request_id="m-405")
+            if method == "CONNECT":  # no tunnel: what follows is not read as requests
+                c.expect_eof(3)
+            else:  # an ordinary refusal: the connection stays usable
+                c.send(req_bytes("GET", b + "/any/y"))
+                eq(c.read_response().status, 200, "GET after TRACE on the same connection")
+    eq([q["method"] for q in svc.requests], ["GET", "GET", "GET"], "only GETs forwarded")
+
+
+@t.case
 def bad_percent_escape_400():
     svc, b = mk([("GET", "/pe/*")])
     for p in ["/pe/%zz", "/pe/%4", "/pe/a%00b"]:

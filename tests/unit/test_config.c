@@ -9,7 +9,7 @@
 #include "log.h"
 #include "test.h"
 
-#define MAXARGS 16
+#define MAXARGS 24
 
 static struct gw_config cfg;
 static char err[512];
@@ -75,6 +75,8 @@ static void test_defaults(void)
     CHECK_EQ_INT(cfg.workers, 1);
     CHECK_EQ_INT(cfg.log_level, PC_LOG_INFO);
     CHECK_EQ_INT(cfg.route_grace_ms, 30000);
+    CHECK_EQ_INT(cfg.auth_fail_limit, 20);
+    CHECK_EQ_INT(cfg.auth_fail_window_ms, 60000);
     CHECK_EQ_STR(cfg.config_file, "");
 }
 
@@ -93,6 +95,9 @@ static void test_flags(void)
                         "--redis",
                         "unix:///run/redis.sock?db=3",
                         "--route-grace-ms=0",
+                        "--auth-fail-limit=0",
+                        "--auth-fail-window-ms",
+                        "1000",
                         NULL};
     CHECK_EQ_INT(load(a1, NULL), GW_CONFIG_RUN);
     CHECK_EQ_INT(cfg.timeout_ms, 100);
@@ -105,6 +110,8 @@ static void test_flags(void)
     CHECK_EQ_STR(cfg.redis.path, "/run/redis.sock");
     CHECK_EQ_INT(cfg.redis.db, 3);
     CHECK_EQ_INT(cfg.route_grace_ms, 0);
+    CHECK_EQ_INT(cfg.auth_fail_limit, 0);
+    CHECK_EQ_INT(cfg.auth_fail_window_ms, 1000);
 
     /* Last one wins; --admin after off turns it back on. */
     const char *a2[] = {"--workers",        "2",          "--workers=256",
@@ -298,6 +305,8 @@ static void test_errors(void)
         {{"--timeout-ms", "60001"}, "(1..60000)"},
         {{"--max-header-bytes", "1023"}, "(1024..1048576)"},
         {{"--workers", "257"}, "(1..256)"},
+        {{"--auth-fail-limit", "-1"}, "(0..1000000)"},
+        {{"--auth-fail-window-ms", "999"}, "(1000..86400000)"},
         {{"--log-level", "INFO"}, "--log-level: \"INFO\" is not one of debug, info, warn, error"},
         {{"--prefix", ""}, "--prefix: \"\" must be"},
         {{"--prefix", "a b"}, "--prefix: \"a b\" must be"},
@@ -387,6 +396,8 @@ static void test_help_version(void)
         "debug",
         "--route-grace-ms N",
         "30000",
+        "--auth-fail-limit N",
+        "--auth-fail-window-ms N",
         "--config FILE",
         "PORTICO_MAX_BODY_BYTES",
         "--version",

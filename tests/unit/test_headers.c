@@ -132,6 +132,39 @@ static void test_auth_identity(void)
     pc_buf_deinit(&scratch);
 }
 
+/* Look-alikes of the headers the gateway sets, '_' for '-' (read as the same
+ * header by CGI-style frameworks): dropped; other '_' names pass. */
+static void test_underscore_look_alikes(void)
+{
+    const struct pc_kv in[] = {
+        KV("x_auth_subject", "admin"),    KV("x_auth_key_id", "root"),
+        KV("x-auth_subject", "admin"),    KV("x_auth-key-id", "root"),
+        KV("x_request_id", "mine"),       KV("x_forwarded_for", "1.2.3.4"),
+        KV("x_forwarded_proto", "https"), KV("x-forwarded_for", "1.2.3.4"),
+        KV("x_auth_subjec", "kept"),      KV("x_auth_subject_", "kept"),
+        KV("x__auth_subject", "kept"),    KV("x_custom_header", "kept"),
+        KV("x_auth_subjecx", "kept"),     KV("y_auth_subject", "kept"),
+    };
+    const size_t n = sizeof in / sizeof in[0];
+    struct pc_kv out[sizeof in / sizeof in[0] + GW_HEADERS_ADDED];
+    pc_buf scratch;
+    size_t k;
+    const struct pc_kv *h;
+
+    pc_buf_init(&scratch);
+    k = gw_headers_to_service(in, n, "r", "10.0.0.1", "alice", NULL, out, &scratch);
+    CHECK_EQ_INT(k, 6 + 4);
+    for (size_t i = 0; i < 8; i++) CHECK_EQ_INT(count_named(out, k, in[i].name), 0);
+    for (size_t i = 8; i < n; i++) CHECK_EQ_INT(count_named(out, k, in[i].name), 1);
+    h = find(out, k, "x-auth-subject");
+    CHECK(h && h->value_len == 5 && memcmp(h->value, "alice", 5) == 0);
+    h = find(out, k, "x-forwarded-for"); /* the look-alikes joined nothing */
+    CHECK(h && h->value_len == 8 && memcmp(h->value, "10.0.0.1", 8) == 0);
+    h = find(out, k, "x-forwarded-proto");
+    CHECK(h && h->value_len == 4 && memcmp(h->value, "http", 4) == 0);
+    pc_buf_deinit(&scratch);
+}
+
 static void test_request_id(void)
 {
     char big[130];
@@ -167,6 +200,7 @@ int main(void)
     test_to_service();
     test_no_client_headers();
     test_auth_identity();
+    test_underscore_look_alikes();
     test_request_id();
     test_reply_drops();
     return test_finish("headers");

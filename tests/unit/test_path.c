@@ -76,7 +76,26 @@ static const struct decode_case decode_cases[] = {
     {B("/..."), PC_PATH_OK, B("...\0"), 1},
     {B("/.a"), PC_PATH_OK, B(".a\0"), 1},
     {B("/a."), PC_PATH_OK, B("a.\0"), 1},
-    {B("/..%2F"), PC_PATH_OK, B("../\0"), 1}, /* one segment "../" */
+    /* a "." or ".." part between the decoded '/'s of one segment ("%2F") */
+    {B("/..%2F"), PC_PATH_DOT_SEGMENT, B(""), 0},
+    {B("/..%2f"), PC_PATH_DOT_SEGMENT, B(""), 0},
+    {B("/.%2F"), PC_PATH_DOT_SEGMENT, B(""), 0},
+    {B("/files/..%2f..%2fetc"), PC_PATH_DOT_SEGMENT, B(""), 0},
+    {B("/a%2F.."), PC_PATH_DOT_SEGMENT, B(""), 0},
+    {B("/a%2F."), PC_PATH_DOT_SEGMENT, B(""), 0},
+    {B("/a%2F..%2Fb"), PC_PATH_DOT_SEGMENT, B(""), 0},
+    {B("/a%2F.%2Fb"), PC_PATH_DOT_SEGMENT, B(""), 0},
+    {B("/a%2F%2e%2E%2Fb"), PC_PATH_DOT_SEGMENT, B(""), 0},
+    {B("/%2F.."), PC_PATH_DOT_SEGMENT, B(""), 0},
+    {B("/x/a%2F../y"), PC_PATH_DOT_SEGMENT, B(""), 0},
+    {B("/%2F..%2F"), PC_PATH_DOT_SEGMENT, B(""), 0},
+    {B("/..%2F%00"), PC_PATH_DOT_SEGMENT, B(""), 0}, /* found first */
+    {B("/...%2F"), PC_PATH_OK, B(".../\0"), 1},
+    {B("/%2F...%2F.a%2Fa.%2F"), PC_PATH_OK, B("/.../.a/a./\0"), 1},
+    {B("/a%2F%2Fb"), PC_PATH_OK, B("a//b\0"), 1}, /* empty parts are not dot parts */
+    {B("/%2F"), PC_PATH_OK, B("/\0"), 1},
+    {B("/a%2F..b"), PC_PATH_OK, B("a/..b\0"), 1},
+    {B("/a..%2Fb"), PC_PATH_OK, B("a../b\0"), 1},
     /* UTF-8, checked per decoded segment */
     {B("/caf%C3%A9"), PC_PATH_OK, B("caf\xc3\xa9\0"), 1},
     {B("/caf\xc3\xa9"), PC_PATH_OK, B("caf\xc3\xa9\0"), 1},

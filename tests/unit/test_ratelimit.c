@@ -282,6 +282,41 @@ static void test_local_table(void)
     CHECK_EQ_INT(gw_ratelimit_bucket_count(), 0);
 }
 
+/* Peeking (the failed-credentials limit of auth.c): counts nothing, creates
+ * nothing, and sees what taking left: 2 events per 2 s here. */
+static void test_local_peek(void)
+{
+    const struct gw_rl_rule rule = {.burst = 2, .interval_us = 1000000, .window_s = 2};
+    struct gw_rl_result res;
+
+    gw_ratelimit_deinit();
+    for (int i = 0; i < 3; i++) { /* no bucket: a full one, never made */
+        gw_ratelimit_local_peek(&rule, "!auth-fail", "10.0.0.1", 0, &res);
+        CHECK(res.allowed);
+        CHECK_EQ_INT(res.remaining, 2);
+    }
+    CHECK_EQ_INT(gw_ratelimit_bucket_count(), 0);
+    gw_ratelimit_local(&rule, "!auth-fail", "10.0.0.1", 0, &res); /* one failure */
+    gw_ratelimit_local_peek(&rule, "!auth-fail", "10.0.0.1", 0, &res);
+    CHECK(res.allowed);
+    CHECK_EQ_INT(res.remaining, 1);
+    gw_ratelimit_local(&rule, "!auth-fail", "10.0.0.1", 0, &res); /* the last one */
+    CHECK(res.allowed);
+    for (int i = 0; i < 3; i++) { /* refused, and peeking takes nothing more */
+        gw_ratelimit_local_peek(&rule, "!auth-fail", "10.0.0.1", 400, &res);
+        CHECK(!res.allowed);
+        CHECK_EQ_INT(res.retry_after_ms, 600);
+    }
+    gw_ratelimit_local_peek(&rule, "!auth-fail", "10.0.0.2", 400, &res); /* its own */
+    CHECK(res.allowed);
+    gw_ratelimit_local_peek(&rule, "!auth-fail", "10.0.0.1", 1000, &res); /* one back */
+    CHECK(res.allowed);
+    CHECK_EQ_INT(res.remaining, 1);
+    CHECK_EQ_INT(gw_ratelimit_bucket_count(), 1);
+    CHECK_EQ_INT(gw_ratelimit_sweep(2000), 1); /* full again: swept like any bucket */
+    gw_ratelimit_deinit();
+}
+
 /* The settings: --ratelimit-redis is a boolean that never takes the next argument. */
 static void test_config(void)
 {
@@ -349,6 +384,7 @@ int main(void)
     test_rules();
     test_rule_errors();
     test_local_table();
+    test_local_peek();
     gw_ratelimit_deinit();
     return test_finish("test_ratelimit");
 }
