@@ -76,6 +76,8 @@ static const struct opt opts[] = {
      "request body after de-chunking (larger: 413)"},
     {"max-connections", OPT_INT, OFF(max_connections), 1, 1000000, "10000", "N",
      "beyond it new connections are refused"},
+    {"drain-grace-ms", OPT_INT, OFF(drain_grace_ms), 0, 3600000, "1000", "N",
+     "on SIGTERM, how long idle connections may still send one last request"},
     {"registration-secret-file", OPT_STRING, OFF(registration_secret_file), 0,
      STRMAX(registration_secret_file), NULL, "F",
      "file holding the secret for signed registration"},

@@ -77,6 +77,7 @@ static void conn_parse(struct gw_conn *c);
 static void conn_flush(struct gw_conn *c);
 static void conn_free(struct gw_conn *c);
 static void conn_written(struct gw_conn *c);
+static void conn_drain_close(struct gw_conn *c);
 
 /* ------------------------------------------------------------------------ */
 /* Socket                                                                    */
@@ -190,7 +191,9 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 
     switch (c->state) {
     case GW_CONN_IDLE:
-        if (!c->served_one && c->nreqs == 0) {
+        if (c->draining) {
+            conn_drain_close(c); /* the drain grace is over */
+        } else if (!c->served_one && c->nreqs == 0) {
             conn_fail(c, 408, "header_timeout", "no request received in time", NULL);
         } else {
             gw_conn_close(c); /* keep-alive idle timeout: close quietly */
@@ -431,7 +434,7 @@ static void conn_flush(struct gw_conn *c)
     conn_maybe_resume(c);
     if (c->nreqs == 0 && c->state == GW_CONN_IDLE) {
         if (c->draining || gw.draining)
-            gw_conn_close(c);
+            conn_drain_close(c); /* not reached: responses close while draining */
         else
             timer_arm(c, gw.cfg->idle_timeout_ms);
     }
@@ -532,13 +535,33 @@ static void conn_free(struct gw_conn *c)
     free(c);
 }
 
+/* Ends an idle connection of a draining gateway: no more requests are read,
+ * and once what is queued for the socket is written it is closed like after
+ * a closing response (write side shut, lingering): a request the client
+ * sent meanwhile is discarded, never answered with a reset. */
+static void conn_drain_close(struct gw_conn *c)
+{
+    c->state = GW_CONN_CLOSING;
+    c->paused = false;
+    gw_http_pause(c->http, true);
+    reading(c, false);
+    evtimer_del(&c->timer);
+    conn_written(c);
+}
+
 void gw_conn_drain_all(void)
 {
     struct gw_conn *c, *next;
     for (c = TAILQ_FIRST(&all_conns); c; c = next) {
         next = TAILQ_NEXT(c, link);
         c->draining = true;
-        if (c->state == GW_CONN_IDLE && c->nreqs == 0) gw_conn_close(c);
+        if (c->state != GW_CONN_IDLE || c->nreqs != 0) continue; /* closes after its response */
+        /* Idle: a request may be on its way (or already in the socket). It
+         * is served, with connection: close, if it begins within the grace. */
+        if (gw.cfg->drain_grace_ms > 0)
+            timer_arm(c, gw.cfg->drain_grace_ms);
+        else
+            conn_drain_close(c);
     }
 }
 

@@ -52,7 +52,9 @@ void gw_conn_close(struct gw_conn *c);
 /* True once gw_conn_close was called (the client is gone or being dropped). */
 bool gw_conn_is_closed(const struct gw_conn *c);
 size_t gw_conn_count(enum gw_listener_kind kind);
-/* Draining: close idle connections now, the others after their next response. */
+/* Draining: every connection closes after its next response; an idle one
+ * still reads a request for --drain-grace-ms (answered with connection:
+ * close), then is closed (lingering, never with unread input). */
 void gw_conn_drain_all(void);
 /* Frees every connection now (process exit). */
 void gw_conn_free_all(void);

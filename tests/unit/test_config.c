@@ -71,6 +71,7 @@ static void test_defaults(void)
     CHECK_EQ_INT(cfg.max_header_bytes, 16384);
     CHECK_EQ_INT(cfg.max_body_bytes, 1048576);
     CHECK_EQ_INT(cfg.max_connections, 10000);
+    CHECK_EQ_INT(cfg.drain_grace_ms, 1000);
     CHECK_EQ_STR(cfg.registration_secret_file, "");
     CHECK_EQ_INT(cfg.workers, 1);
     CHECK_EQ_INT(cfg.log_level, PC_LOG_INFO);
@@ -298,6 +299,8 @@ static void test_errors(void)
         {{"--timeout-ms", "60001"}, "(1..60000)"},
         {{"--max-header-bytes", "1023"}, "(1024..1048576)"},
         {{"--workers", "257"}, "(1..256)"},
+        {{"--drain-grace-ms", "3600001"}, "(0..3600000)"},
+        {{"--drain-grace-ms", "1s"}, "--drain-grace-ms: \"1s\" is not an integer"},
         {{"--log-level", "INFO"}, "--log-level: \"INFO\" is not one of debug, info, warn, error"},
         {{"--prefix", ""}, "--prefix: \"\" must be"},
         {{"--prefix", "a b"}, "--prefix: \"a b\" must be"},
@@ -381,6 +384,7 @@ static void test_help_version(void)
         "--max-body-bytes N",
         "1048576",
         "--max-connections N",
+        "--drain-grace-ms N",
         "--registration-secret-file F",
         "--workers N",
         "--log-level L",
