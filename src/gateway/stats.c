@@ -150,6 +150,18 @@ void gw_stats_render(pc_buf *o, uint64_t instances, uint64_t routes)
            SUM(redis_reconnects));
     metric(o, "portico_publish_failovers_total", "counter", "PUBLISH answered 0: instance dropped.",
            SUM(publish_failovers));
-    metric(o, "portico_connections_refused_total", "counter",
-           "Connections refused over --max-connections.", SUM(connections_refused));
+    pc_buf_puts(o, "# HELP portico_connections_refused_total Connections closed at accept, by "
+                   "the limit they were over.\n"
+                   "# TYPE portico_connections_refused_total counter\n");
+    pc_buf_printf(o, "portico_connections_refused_total{reason=\"max_connections\"} %llu\n",
+                  (unsigned long long)SUM(connections_refused));
+    pc_buf_printf(o, "portico_connections_refused_total{reason=\"max_connections_per_ip\"} %llu\n",
+                  (unsigned long long)SUM(connections_refused_per_ip));
+    pc_buf_puts(o, "# HELP portico_client_timeouts_total Requests not received in time (408), by "
+                   "error code.\n"
+                   "# TYPE portico_client_timeouts_total counter\n");
+    pc_buf_printf(o, "portico_client_timeouts_total{error=\"header_timeout\"} %llu\n",
+                  (unsigned long long)SUM(header_timeouts));
+    pc_buf_printf(o, "portico_client_timeouts_total{error=\"body_timeout\"} %llu\n",
+                  (unsigned long long)SUM(body_timeouts));
 }

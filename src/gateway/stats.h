@@ -23,7 +23,10 @@ struct gw_stats {
     uint64_t redis_reconnects;
     uint64_t publish_failovers; /* PUBLISH answered 0 */
     uint64_t connections_accepted;
-    uint64_t connections_refused; /* over --max-connections */
+    uint64_t connections_refused;        /* over --max-connections */
+    uint64_t connections_refused_per_ip; /* over --max-connections-per-ip */
+    uint64_t header_timeouts;            /* 408 header_timeout (public) */
+    uint64_t body_timeouts;              /* 408 body_timeout (public) */
     /* gauges, as last published by the worker (gw_stats_gauges) */
     uint64_t inflight;
     uint64_t connections;
