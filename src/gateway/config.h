@@ -31,6 +31,10 @@ struct gw_config {
     int max_header_bytes;                 /* --max-header-bytes 16384, 1024..1048576 */
     long long max_body_bytes;             /* --max-body-bytes 1048576, 0..1073741824 */
     int max_connections;                  /* --max-connections 10000, 1..1000000 */
+    int max_connections_per_ip;           /* --max-connections-per-ip 0 (off), 0..1000000 */
+    int body_timeout_ms;                  /* --body-timeout-ms 30000, 1..86400000 */
+    int body_min_rate;                    /* --body-min-rate 1024 bytes/s, 0..1073741824 */
+    int drain_grace_ms;                   /* --drain-grace-ms 1000, 0..3600000 */
     char registration_secret_file[1024];  /* --registration-secret-file, "" = none */
     char registration_secrets_file[1024]; /* --registration-secrets-file, "" = none */
     char route_allowlist_file[1024];      /* --route-allowlist-file, "" = none */

@@ -3,8 +3,12 @@
  * Timers: one per connection, re-armed as the state changes.
  *   - first request: header timeout from accept (a client that sends nothing);
  *   - a request has begun: header timeout from its first byte, not reset;
- *   - reading a body: header timeout, reset whenever body bytes arrive;
+ *   - reading a body: the sooner of the header timeout from the last read
+ *     (a stalled body) and the body deadline (a trickling one): the body
+ *     timeout from the end of the head, plus 1 s per --body-min-rate bytes
+ *     read since;
  *   - between keep-alive requests with nothing pending: idle timeout;
+ *   - draining, idle: the drain grace;
  *   - lingering close: GW_CONN_LINGER_MS.
  * Slow readers are bounded by a write timeout (the idle timeout, restarted
  * whenever the socket takes bytes).
@@ -35,6 +39,7 @@
 #include "gw.h"
 #include "http.h"
 #include "log.h"
+#include "stats.h"
 #include "xalloc.h"
 
 enum gw_conn_state {
@@ -63,7 +68,12 @@ struct gw_conn {
     bool served_one; /* a request has completed on this connection */
     bool draining;   /* answer what is queued, then close */
     bool in_parse;   /* inside conn_parse: no re-entry */
+    bool counted;    /* addr is counted in addrcount.c */
     struct event timer;
+    uint64_t body_start_ms; /* BODY: when the head was complete (monotonic) */
+    uint64_t body_last_ms;  /* BODY: the last read */
+    uint64_t body_bytes;    /* BODY: bytes read since the head */
+    struct gw_addrkey addr;
     char remote[GW_ADDR_MAX];
 };
 
@@ -77,6 +87,7 @@ static void conn_parse(struct gw_conn *c);
 static void conn_flush(struct gw_conn *c);
 static void conn_free(struct gw_conn *c);
 static void conn_written(struct gw_conn *c);
+static void conn_drain_close(struct gw_conn *c);
 
 /* ------------------------------------------------------------------------ */
 /* Socket                                                                    */
@@ -184,22 +195,68 @@ static void conn_fail(struct gw_conn *c, int status, const char *code, const cha
     gw_req_error(r, status, code, why);
 }
 
+/* BODY: when the body must be complete (monotonic ms): --body-timeout-ms
+ * after the head, plus 1 s for every --body-min-rate bytes read since. */
+static uint64_t body_deadline(const struct gw_conn *c)
+{
+    uint64_t d = c->body_start_ms + (uint64_t)gw.cfg->body_timeout_ms;
+    if (gw.cfg->body_min_rate > 0) d += c->body_bytes * 1000 / (uint64_t)gw.cfg->body_min_rate;
+    return d;
+}
+
+/* BODY: the sooner of the header timeout from the last read (a stalled
+ * body) and the body deadline (a trickling one). */
+static void body_timer_arm(struct gw_conn *c)
+{
+    uint64_t dl = body_deadline(c);
+    long ms = gw.cfg->header_timeout_ms;
+
+    if (dl <= c->body_last_ms)
+        ms = 0;
+    else if (dl - c->body_last_ms < (uint64_t)ms)
+        ms = (long)(dl - c->body_last_ms);
+    timer_arm(c, ms);
+}
+
+/* A request not received in time: 408 and close. */
+static void conn_timed_out(struct gw_conn *c, bool body)
+{
+    if (c->kind == GW_LISTENER_PUBLIC) {
+        if (body)
+            gw_stats->body_timeouts++;
+        else
+            gw_stats->header_timeouts++;
+    }
+    if (body)
+        conn_fail(c, 408, "body_timeout", "request body not received in time",
+                  gw_http_current(c->http));
+    else if (c->state == GW_CONN_IDLE)
+        conn_fail(c, 408, "header_timeout", "no request received in time", NULL);
+    else
+        conn_fail(c, 408, "header_timeout", "request not received in time",
+                  gw_http_current(c->http));
+}
+
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct gw_conn *c = arg;
 
     switch (c->state) {
     case GW_CONN_IDLE:
-        if (!c->served_one && c->nreqs == 0) {
-            conn_fail(c, 408, "header_timeout", "no request received in time", NULL);
+        if (c->draining) {
+            conn_drain_close(c); /* the drain grace is over */
+        } else if (!c->served_one && c->nreqs == 0) {
+            conn_timed_out(c, false);
         } else {
             gw_conn_close(c); /* keep-alive idle timeout: close quietly */
         }
         break;
     case GW_CONN_HEAD:
-    case GW_CONN_BODY:
-        conn_fail(c, 408, "header_timeout", "request not received in time",
-                  gw_http_current(c->http));
+        conn_timed_out(c, false);
+        break;
+    case GW_CONN_BODY: /* whichever of the two limits body_timer_arm chose */
+        conn_timed_out(c,
+                       body_deadline(c) <= c->body_last_ms + (uint64_t)gw.cfg->header_timeout_ms);
         break;
     case GW_CONN_LINGER:
     case GW_CONN_CLOSING:
@@ -230,7 +287,9 @@ static int on_head(void *ctx, struct gw_req *r)
     const char *v;
 
     c->state = GW_CONN_BODY;
-    timer_arm(c, gw.cfg->header_timeout_ms);
+    c->body_start_ms = c->body_last_ms = gw_now_mono_ms();
+    c->body_bytes = 0;
+    body_timer_arm(c);
     /* Interim 100 Continue only when nothing is queued ahead of it. */
     v = gw_req_header(r, "expect", &n);
     if (v && r->http_minor == 1 && n == 12 && strncasecmp(v, "100-continue", 12) == 0 &&
@@ -334,7 +393,11 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
         return;
     }
     if (c->state == GW_CONN_LINGER || c->state == GW_CONN_DEAD) return; /* discarded */
-    if (c->state == GW_CONN_BODY) timer_arm(c, gw.cfg->header_timeout_ms);
+    if (c->state == GW_CONN_BODY) {
+        c->body_last_ms = gw_now_mono_ms();
+        c->body_bytes += (uint64_t)n;
+        body_timer_arm(c);
+    }
     if (evbuffer_get_length(c->in) > 0 || c->in_parse) {
         evbuffer_add(c->in, read_buf, (size_t)n);
         conn_parse(c);
@@ -431,7 +494,7 @@ static void conn_flush(struct gw_conn *c)
     conn_maybe_resume(c);
     if (c->nreqs == 0 && c->state == GW_CONN_IDLE) {
         if (c->draining || gw.draining)
-            gw_conn_close(c);
+            conn_drain_close(c); /* not reached: responses close while draining */
         else
             timer_arm(c, gw.cfg->idle_timeout_ms);
     }
@@ -454,7 +517,8 @@ static void on_reap(evutil_socket_t fd, short what, void *arg)
 }
 
 struct gw_conn *gw_conn_new(evutil_socket_t fd, const struct sockaddr *sa,
-                            enum gw_listener_kind kind, const struct gw_conn_hooks *hooks)
+                            enum gw_listener_kind kind, const struct gw_conn_hooks *hooks,
+                            const struct gw_addrkey *counted)
 {
     struct gw_conn *c = pc_xcalloc(1, sizeof *c);
     struct gw_http_limits lim = {
@@ -469,6 +533,10 @@ struct gw_conn *gw_conn_new(evutil_socket_t fd, const struct sockaddr *sa,
     }
     c->kind = kind;
     c->hooks = hooks;
+    if (counted != NULL) {
+        c->counted = true;
+        c->addr = *counted;
+    }
     c->state = GW_CONN_IDLE;
     TAILQ_INIT(&c->reqs);
     if (sa->sa_family == AF_INET)
@@ -521,6 +589,7 @@ static void conn_free(struct gw_conn *c)
     }
     TAILQ_REMOVE(&dead_conns, c, link);
     conn_counts[c->kind]--;
+    if (c->counted) gw_addrcount_del(&c->addr);
     evtimer_del(&c->timer);
     event_del(&c->rd);
     event_del(&c->wr);
@@ -532,13 +601,33 @@ static void conn_free(struct gw_conn *c)
     free(c);
 }
 
+/* Ends an idle connection of a draining gateway: no more requests are read,
+ * and once what is queued for the socket is written it is closed like after
+ * a closing response (write side shut, lingering): a request the client
+ * sent meanwhile is discarded, never answered with a reset. */
+static void conn_drain_close(struct gw_conn *c)
+{
+    c->state = GW_CONN_CLOSING;
+    c->paused = false;
+    gw_http_pause(c->http, true);
+    reading(c, false);
+    evtimer_del(&c->timer);
+    conn_written(c);
+}
+
 void gw_conn_drain_all(void)
 {
     struct gw_conn *c, *next;
     for (c = TAILQ_FIRST(&all_conns); c; c = next) {
         next = TAILQ_NEXT(c, link);
         c->draining = true;
-        if (c->state == GW_CONN_IDLE && c->nreqs == 0) gw_conn_close(c);
+        if (c->state != GW_CONN_IDLE || c->nreqs != 0) continue; /* closes after its response */
+        /* Idle: a request may be on its way (or already in the socket). It
+         * is served, with connection: close, if it begins within the grace. */
+        if (gw.cfg->drain_grace_ms > 0)
+            timer_arm(c, gw.cfg->drain_grace_ms);
+        else
+            conn_drain_close(c);
     }
 }
 
@@ -549,6 +638,7 @@ void gw_conn_free_all(void)
     while ((c = TAILQ_FIRST(&dead_conns)) != NULL) conn_free(c);
     if (reaper) event_free(reaper);
     reaper = NULL;
+    gw_addrcount_free();
 }
 
 size_t gw_conn_count(enum gw_listener_kind kind) { return conn_counts[kind]; }

@@ -14,6 +14,7 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 
+#include "addrcount.h"
 #include "req.h"
 
 struct gw_conn;
@@ -43,16 +44,21 @@ struct gw_conn_hooks {
     void (*gone)(void);
 };
 
-/* hooks must outlive the connection (a static table). */
+/* hooks must outlive the connection (a static table). counted: the client
+ * address the caller counted with gw_addrcount_add (released when the
+ * connection is freed), or NULL. */
 struct gw_conn *gw_conn_new(evutil_socket_t fd, const struct sockaddr *sa,
-                            enum gw_listener_kind kind, const struct gw_conn_hooks *hooks);
+                            enum gw_listener_kind kind, const struct gw_conn_hooks *hooks,
+                            const struct gw_addrkey *counted);
 /* Schedules the connection to be freed at the next safe point (every queued
  * request is then cancelled). */
 void gw_conn_close(struct gw_conn *c);
 /* True once gw_conn_close was called (the client is gone or being dropped). */
 bool gw_conn_is_closed(const struct gw_conn *c);
 size_t gw_conn_count(enum gw_listener_kind kind);
-/* Draining: close idle connections now, the others after their next response. */
+/* Draining: every connection closes after its next response; an idle one
+ * still reads a request for --drain-grace-ms (answered with connection:
+ * close), then is closed (lingering, never with unread input). */
 void gw_conn_drain_all(void);
 /* Frees every connection now (process exit). */
 void gw_conn_free_all(void);

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "addrcount.h"
 #include "admin.h"
 #include "clock.h"
 #include "forward.h"
@@ -46,6 +47,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 {
     enum gw_listener_kind kind = (enum gw_listener_kind)(intptr_t)arg;
     int one = 1;
+
+    struct gw_addrkey addr, *counted = NULL;
     (void)l;
     (void)salen;
 
@@ -56,9 +59,18 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
             evutil_closesocket(fd);
             return;
         }
+        if (gw.cfg->max_connections_per_ip > 0) {
+            gw_addrkey_of(sa, &addr);
+            if (!gw_addrcount_add(&addr, (unsigned)gw.cfg->max_connections_per_ip)) {
+                gw_stats->connections_refused_per_ip++;
+                evutil_closesocket(fd);
+                return;
+            }
+            counted = &addr;
+        }
     }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    gw_conn_new(fd, sa, kind, &hooks[kind]);
+    gw_conn_new(fd, sa, kind, &hooks[kind], counted);
 }
 
 static void on_accept_error(struct evconnlistener *l, void *arg)

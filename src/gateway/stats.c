@@ -159,12 +159,24 @@ void gw_stats_render(pc_buf *o, uint64_t instances, uint64_t routes)
            "Timed-out tries sent again to another instance (retry routes).", SUM(upstream_retries));
     metric(o, "portico_upstream_retry_budget_exhausted_total", "counter",
            "Retries not sent because the retry budget was spent.", SUM(retry_budget_exhausted));
-    metric(o, "portico_connections_refused_total", "counter",
-           "Connections refused over --max-connections.", SUM(connections_refused));
     metric(o, "portico_auth_failures_total", "counter",
            "Failed credentials (401, and 400 for repeated credential headers).",
            SUM(auth_failures));
     metric(o, "portico_auth_throttled_total", "counter",
            "Requests answered 429 after too many failed credentials from their address.",
            SUM(auth_throttled));
+    pc_buf_puts(o, "# HELP portico_connections_refused_total Connections closed at accept, by "
+                   "the limit they were over.\n"
+                   "# TYPE portico_connections_refused_total counter\n");
+    pc_buf_printf(o, "portico_connections_refused_total{reason=\"max_connections\"} %llu\n",
+                  (unsigned long long)SUM(connections_refused));
+    pc_buf_printf(o, "portico_connections_refused_total{reason=\"max_connections_per_ip\"} %llu\n",
+                  (unsigned long long)SUM(connections_refused_per_ip));
+    pc_buf_puts(o, "# HELP portico_client_timeouts_total Requests not received in time (408), by "
+                   "error code.\n"
+                   "# TYPE portico_client_timeouts_total counter\n");
+    pc_buf_printf(o, "portico_client_timeouts_total{error=\"header_timeout\"} %llu\n",
+                  (unsigned long long)SUM(header_timeouts));
+    pc_buf_printf(o, "portico_client_timeouts_total{error=\"body_timeout\"} %llu\n",
+                  (unsigned long long)SUM(body_timeouts));
 }

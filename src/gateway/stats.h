@@ -27,9 +27,12 @@ struct gw_stats {
     uint64_t upstream_retries;       /* tries sent again to another instance */
     uint64_t retry_budget_exhausted; /* retries not sent: over the budget */
     uint64_t connections_accepted;
-    uint64_t connections_refused; /* over --max-connections */
-    uint64_t auth_failures;       /* failed credentials: 401, 400 from auth */
-    uint64_t auth_throttled;      /* 429: too many failed credentials from the address */
+    uint64_t connections_refused;        /* over --max-connections */
+    uint64_t connections_refused_per_ip; /* over --max-connections-per-ip */
+    uint64_t header_timeouts;            /* 408 header_timeout (public) */
+    uint64_t body_timeouts;              /* 408 body_timeout (public) */
+    uint64_t auth_failures;              /* failed credentials: 401, 400 from auth */
+    uint64_t auth_throttled;             /* 429: too many failed credentials from the address */
     /* gauges, as last published by the worker (gw_stats_gauges) */
     uint64_t inflight;
     uint64_t connections;

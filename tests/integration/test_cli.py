@@ -29,7 +29,9 @@ def help_exits_0():
     eq(rc, 0, "exit code")
     for flag in ("--listen", "--admin", "--redis", "--prefix", "--timeout-ms",
                  "--header-timeout-ms", "--idle-timeout-ms", "--max-header-bytes",
-                 "--max-body-bytes", "--max-connections", "--registration-secret-file",
+                 "--max-body-bytes", "--max-connections", "--max-connections-per-ip",
+                 "--body-timeout-ms", "--body-min-rate", "--drain-grace-ms",
+                 "--registration-secret-file",
                  "--workers", "--log-level", "--route-grace-ms", "--config"):
         check(flag in out, "--help does not list %s" % flag)
 

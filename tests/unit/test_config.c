@@ -71,6 +71,10 @@ static void test_defaults(void)
     CHECK_EQ_INT(cfg.max_header_bytes, 16384);
     CHECK_EQ_INT(cfg.max_body_bytes, 1048576);
     CHECK_EQ_INT(cfg.max_connections, 10000);
+    CHECK_EQ_INT(cfg.max_connections_per_ip, 0);
+    CHECK_EQ_INT(cfg.body_timeout_ms, 30000);
+    CHECK_EQ_INT(cfg.body_min_rate, 1024);
+    CHECK_EQ_INT(cfg.drain_grace_ms, 1000);
     CHECK_EQ_STR(cfg.registration_secret_file, "");
     CHECK_EQ_INT(cfg.workers, 1);
     CHECK_EQ_INT(cfg.log_level, PC_LOG_INFO);
@@ -307,6 +311,11 @@ static void test_errors(void)
         {{"--workers", "257"}, "(1..256)"},
         {{"--auth-fail-limit", "-1"}, "(0..1000000)"},
         {{"--auth-fail-window-ms", "999"}, "(1000..86400000)"},
+        {{"--max-connections-per-ip", "-1"}, "(0..1000000)"},
+        {{"--body-timeout-ms", "0"}, "--body-timeout-ms: \"0\" is out of range (1..86400000)"},
+        {{"--body-min-rate", "1073741825"}, "(0..1073741824)"},
+        {{"--drain-grace-ms", "3600001"}, "(0..3600000)"},
+        {{"--drain-grace-ms", "1s"}, "--drain-grace-ms: \"1s\" is not an integer"},
         {{"--log-level", "INFO"}, "--log-level: \"INFO\" is not one of debug, info, warn, error"},
         {{"--prefix", ""}, "--prefix: \"\" must be"},
         {{"--prefix", "a b"}, "--prefix: \"a b\" must be"},
@@ -390,6 +399,10 @@ static void test_help_version(void)
         "--max-body-bytes N",
         "1048576",
         "--max-connections N",
+        "--max-connections-per-ip N",
+        "--body-timeout-ms N",
+        "--body-min-rate N",
+        "--drain-grace-ms N",
         "--registration-secret-file F",
         "--workers N",
         "--log-level L",
