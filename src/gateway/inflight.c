@@ -66,7 +66,7 @@ struct gw_req *gw_inflight_find(const char *id, size_t len)
 
     if (len != PC_UUID_LEN) return NULL;
     LIST_FOREACH(r, &inflight[slot(id, inflight_bits)], inflight_link)
-        if (memcmp(r->id, id, PC_UUID_LEN) == 0) return r;
+    if (memcmp(r->id, id, PC_UUID_LEN) == 0) return r;
     return NULL;
 }
 

@@ -51,7 +51,7 @@ static void test_cap(void)
 
     CHECK_EQ_INT(gw_addrcount_get(&a), 0);
     CHECK(gw_addrcount_add(&a, 2));
-    CHECK(gw_addrcount_add(&m, 2)); /* the same client over IPv6 */
+    CHECK(gw_addrcount_add(&m, 2));  /* the same client over IPv6 */
     CHECK(!gw_addrcount_add(&a, 2)); /* at the cap: refused, not counted */
     CHECK_EQ_INT(gw_addrcount_get(&a), 2);
     CHECK(gw_addrcount_add(&b, 2)); /* another address is not held back */
