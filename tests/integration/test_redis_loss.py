@@ -14,6 +14,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Gateway, Redis, Runner, Stack, assert_error, check, eq,  # noqa: E402
                      wait_until)
+from backoff_schedule import bounds, check_schedule, retries, wait_retries  # noqa: E402
 
 t = Runner()
 ST = None
@@ -180,6 +181,87 @@ def redis_that_never_answers():
             gw.stop()
         finally:
             mute.close()
+
+
+def _bus_after(text):
+    """The gateway's log lines that say the bus came up."""
+    return [ln for ln in text.splitlines() if "redis up (" in ln]
+
+
+@t.case
+def short_outage_fast_schedule():
+    """Redis down for a dozen attempts (~1.8 s at the schedule's pace; the old
+    100 ms doubling would need 16 s for as many), then back on the same port:
+    every attempt of the outage was at most 200 ms after the previous one
+    (read from the log: one line per attempt with its number and delay), so
+    the bus was up again at most one 200 ms step after Redis answered. The
+    attempts counter matches the attempts logged; the route comes back."""
+    r3 = Redis(os.path.join(ST.tmpdir, "r3"))
+    r3.start()
+    gw = Gateway(ST.tmpdir, r3.url, args=["--log-level", "debug"], name="gateway-fast")
+    svc = None
+    try:
+        gw.start()
+        gw.wait_healthy(timeout=10)
+        from harness import Service
+        svc = Service(r3.port, "fast", routes=[("GET", "/fast")]).start()
+        gw.wait_route("GET", "/fast", svc.instance)
+        a0 = gw.metric("portico_redis_connect_attempts_total")
+        check(a0 >= 1, "portico_redis_connect_attempts_total %r before the outage" % a0)
+        mark = len(gw.stderr_text())
+        r3.stop(kill=True)
+        wait_retries(gw.stderr_text, mark, 12, "gateway, Redis down", timeout=30)
+        r3.start()          # same port
+        gw.wait_healthy(timeout=10)
+        gw.wait_route("GET", "/fast", svc.instance, timeout=10)
+        eq(gw.http("GET", "/fast").status, 200, "request after the outage")
+        text = gw.stderr_text()[mark:]
+        rs = retries(text)
+        check_schedule(rs, "gateway outage")
+        check(len(rs) >= 12, "retries logged: %r" % rs)
+        check(all(d <= 200 for _, d in rs), "an outage attempt more than 200 ms after "
+              "the one before: %r" % rs)
+        eq(len(_bus_after(text)), 1, "bus up lines after the outage")
+        check(text.rindex("redis up (") > text.rindex("retry %d in" % rs[-1][0]),
+              "the bus came up after the last logged retry")
+        eq(gw.metric("portico_redis_connect_attempts_total") - a0, len(rs),
+           "connection attempts during the outage (one per logged retry)")
+        gw.assert_alive()
+    finally:
+        try:
+            if svc is not None:
+                svc.stop()
+            gw.stop()
+        finally:
+            r3.stop(kill=True)
+
+
+@t.case
+def long_outage_backs_off():
+    """A Redis address where nothing listens (every connect refused at once):
+    30 attempts 100..200 ms apart, then the ceiling doubles (0.4, 0.8, 1.6,
+    3.2 s) up to the 5 s cap, every delay inside its attempt's bounds; the
+    gateway stays up and answers 503 meanwhile."""
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))    # bound, never listening: connect refused
+    port = closed.getsockname()[1]
+    gw = Gateway(ST.tmpdir, "redis://127.0.0.1:%d" % port, args=["--log-level", "debug"],
+                 name="gateway-closed")
+    try:
+        gw.start()
+        rs = wait_retries(gw.stderr_text, 0, 35, "gateway, no Redis", timeout=60)
+        check_schedule(rs, "gateway, no Redis")
+        eq([bounds(n)[1] for n, _ in rs[29:35]], [200, 400, 800, 1600, 3200, 5000],
+           "ceilings of attempts 29..34")
+        assert_error(gw.http("GET", "/x"), 503, "bus_unavailable")
+        eq(gw.admin_get("/health")[0], 503, "/health without Redis")
+        check(gw.metric("portico_redis_connect_attempts_total") >= 35,
+              "connection attempts counted")
+    finally:
+        try:
+            gw.stop()
+        finally:
+            closed.close()
 
 
 def setup():
