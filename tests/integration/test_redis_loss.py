@@ -209,10 +209,14 @@ def short_outage_fast_schedule():
         a0 = gw.metric("portico_redis_connect_attempts_total")
         check(a0 >= 1, "portico_redis_connect_attempts_total %r before the outage" % a0)
         mark = len(gw.stderr_text())
+        c0 = svc.connects
         r3.stop(kill=True)
         wait_retries(gw.stderr_text, mark, 12, "gateway, Redis down", timeout=30)
         r3.start()          # same port
         gw.wait_healthy(timeout=10)
+        # the instance stays listed through the outage: wait until the
+        # service is subscribed again, or a PUBLISH would find nobody
+        wait_until(lambda: svc.connects > c0, 10, msg="the service subscribed again")
         gw.wait_route("GET", "/fast", svc.instance, timeout=10)
         eq(gw.http("GET", "/fast").status, 200, "request after the outage")
         text = gw.stderr_text()[mark:]
