@@ -32,7 +32,10 @@ def baseline():
                      handler=lambda req: None if req["path"] == "/rl/slow" else
                      {"status": 200, "body": holder[0].instance}, timeout_ms=10000)
     holder.append(svc)
-    short = ST.service(service="rlshort", routes=[("GET", "/rls/x")], ttl_ms=1000)
+    # silent through the outage: no heartbeat (paused below) and no register
+    # when it reconnects, whichever of it and the gateway is back first
+    short = ST.service(service="rlshort", routes=[("GET", "/rls/x")], ttl_ms=1000,
+                       register_on_reconnect=False)
     S["svc"], S["short"] = svc, short
     eq(ST.gw.http("GET", "/rl/x").status, 200, "before the outage")
     S["reconnects0"] = ST.gw.metric("portico_redis_reconnects_total")
@@ -77,6 +80,7 @@ def health_503_while_down():
 def reconnect_after_restart():
     time.sleep(1.2)              # let the short-ttl instance's TTL run out meanwhile
     d0 = S["svc"].discovers
+    c0 = S["svc"].connects
     ST.redis.start()
     watcher = ST.redis.client()
     watcher.subscribe("portico:discover")
@@ -87,6 +91,9 @@ def reconnect_after_restart():
         eq(json.loads(m[1]), {"v": 1, "type": "discover"}, "discover message")
     else:   # published before the watcher subscribed: the service must have seen it
         check(S["svc"].discovers > d0, "no discover published after the reconnect")
+    # the gateway kept the instance through the outage: its route is listed
+    # before the service has subscribed again, which is what a request needs
+    wait_until(lambda: S["svc"].connects > c0, 10, msg="the service subscribed again")
     ST.gw.wait_route("GET", "/rl/x", S["svc"].instance, timeout=8)
     eq(ST.gw.http("GET", "/rl/x").status, 200, "after the reconnect")
     ST.gw.assert_alive()
@@ -127,10 +134,12 @@ def reconnects_counted():
 
 @t.case
 def second_outage_sigterm_redis():
+    c0 = S["svc"].connects
     ST.redis.stop(kill=False)
     wait_until(lambda: ST.gw.admin_get("/health")[0] == 503, 5, msg="/health 503")
     ST.redis.start()
     ST.gw.wait_healthy(timeout=10)
+    wait_until(lambda: S["svc"].connects > c0, 10, msg="the service subscribed again")
     ST.gw.wait_route("GET", "/rl/x", S["svc"].instance, timeout=8)
     eq(ST.gw.http("GET", "/rl/x").status, 200, "after the second outage")
 
@@ -193,8 +202,9 @@ def short_outage_fast_schedule():
     """Redis down for a dozen attempts (~1.8 s at the schedule's pace; the old
     100 ms doubling would need 16 s for as many), then back on the same port:
     every attempt of the outage was at most 200 ms after the previous one
-    (read from the log: one line per attempt with its number and delay), so
-    the bus was up again at most one 200 ms step after Redis answered. The
+    (read from the log: one line per attempt with its number and delay;
+    check_schedule holds attempts 0..29 to 100..200 ms), so the bus was up
+    again at most one 200 ms step after Redis answered. The
     attempts counter matches the attempts logged; the route comes back."""
     r3 = Redis(os.path.join(ST.tmpdir, "r3"))
     r3.start()
@@ -223,8 +233,6 @@ def short_outage_fast_schedule():
         rs = retries(text)
         check_schedule(rs, "gateway outage")
         check(len(rs) >= 12, "retries logged: %r" % rs)
-        check(all(d <= 200 for _, d in rs), "an outage attempt more than 200 ms after "
-              "the one before: %r" % rs)
         eq(len(_bus_after(text)), 1, "bus up lines after the outage")
         check(text.rindex("redis up (") > text.rindex("retry %d in" % rs[-1][0]),
               "the bus came up after the last logged retry")
