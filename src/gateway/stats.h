@@ -20,11 +20,12 @@ struct gw_stats {
     double duration_sum_s;
     uint64_t late_replies; /* unknown id: late, duplicate, or client gone */
     uint64_t bad_replies;  /* unmatchable or invalid replies */
+    /* bus connects started, the first included */
+    uint64_t redis_connect_attempts;
     uint64_t redis_reconnects;
     uint64_t publish_failovers; /* PUBLISH answered 0 */
     uint64_t connections_accepted;
-    uint64_t connections_refused;    /* over --max-connections */
-    uint64_t redis_connect_attempts; /* bus connects started, the first included */
+    uint64_t connections_refused; /* over --max-connections */
     /* gauges, as last published by the worker (gw_stats_gauges) */
     uint64_t inflight;
     uint64_t connections;
