@@ -191,8 +191,8 @@ PORTICO_API void portico_service_set_on_ready(portico_service *svc, portico_read
  * blocks), subscribes to its instance channel and to discover (and, for a
  * caller, to the registration channel and its own reply channel), then
  * registers and sends the heartbeat every ttl/3. While Redis is unreachable
- * it retries with backoff (100 ms doubling to 5 s) and registers again when it
- * is back. A service with no routes does not register.
+ * it retries every 100..200 ms for 30 attempts, then with a jittered backoff
+ * up to 5 s (docs/protocol.md 5.3), and registers again when it is back. A service with no routes does not register.
  * Returns 0, _STATE (already started), _NOMEM, or _INVALID. */
 PORTICO_API int portico_service_start(portico_service *svc);
 

@@ -3,9 +3,11 @@
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "backoff.h"
 #include "gw.h"
 #include "log.h"
 #include "redis_ev.h"
@@ -31,7 +33,7 @@ struct gw_bus {
     bool cmd_ready;    /* AUTH/SELECT done, first PING answered */
     size_t subscribed; /* subscribe confirmations on this subscriber */
     bool ever_up;
-    int backoff_ms;
+    unsigned attempt; /* retries since the bus was last up (backoff.h) */
     int pings_outstanding;
     struct event *retry_timer;
     struct event *ping_timer;
@@ -59,7 +61,7 @@ static void check_up(struct gw_bus *b)
 {
     if (b->state != BUS_CONNECTING || !b->cmd_ready || b->subscribed < b->nchannels) return;
     b->state = BUS_UP;
-    b->backoff_ms = GW_BUS_BACKOFF_MIN_MS;
+    b->attempt = 0;
     b->pings_outstanding = 0;
     if (b->ever_up) gw_stats->redis_reconnects++;
     b->ever_up = true;
@@ -80,6 +82,7 @@ static void on_reset(evutil_socket_t fd, short what, void *arg)
 {
     struct gw_bus *b = arg;
     bool was_up = (b->state == BUS_UP);
+    unsigned delay_ms;
     struct timeval tv;
 
     if (b->state == BUS_STOPPED) return;
@@ -89,15 +92,19 @@ static void on_reset(evutil_socket_t fd, short what, void *arg)
     drop_context(&b->sub);
     b->cmd_ready = false;
     b->subscribed = 0;
+    /* One line per scheduled attempt, with its number and delay: the
+     * schedule can be read back from the log (tests do). */
+    delay_ms = pc_backoff_next_ms(b->attempt);
     if (was_up) {
-        pc_log(PC_LOG_WARN, "bus", "redis down; retrying in %d ms", b->backoff_ms);
+        pc_log(PC_LOG_WARN, "bus", "redis down; retry %u in %u ms", b->attempt, delay_ms);
         if (b->h.on_down) b->h.on_down();
+    } else {
+        pc_log(PC_LOG_DEBUG, "bus", "redis: retry %u in %u ms", b->attempt, delay_ms);
     }
-    tv.tv_sec = b->backoff_ms / 1000;
-    tv.tv_usec = (b->backoff_ms % 1000) * 1000;
+    tv.tv_sec = delay_ms / 1000;
+    tv.tv_usec = (delay_ms % 1000) * 1000;
     evtimer_add(b->retry_timer, &tv);
-    b->backoff_ms *= 2;
-    if (b->backoff_ms > GW_BUS_BACKOFF_MAX_MS) b->backoff_ms = GW_BUS_BACKOFF_MAX_MS;
+    if (b->attempt < UINT_MAX) b->attempt++;
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg) { bus_connect(arg); }
@@ -308,6 +315,7 @@ static void bus_connect(struct gw_bus *b)
     size_t *lens;
 
     if (b->state == BUS_STOPPED) return;
+    gw_stats->redis_connect_attempts++;
     b->state = BUS_CONNECTING;
     b->cmd_ready = false;
     b->subscribed = 0;
@@ -350,7 +358,6 @@ struct gw_bus *gw_bus_new(const struct pc_redis_addr *addr, const char *const *c
     b->nchannels = nchannels;
     b->channels = pc_xcalloc(nchannels, sizeof *b->channels);
     for (size_t i = 0; i < nchannels; i++) b->channels[i] = pc_xstrdup(channels[i]);
-    b->backoff_ms = GW_BUS_BACKOFF_MIN_MS;
     b->state = BUS_DOWN;
     pc_buf_init(&b->cmd_buf);
     b->retry_timer = evtimer_new(gw.base, on_retry, b);

@@ -5,7 +5,9 @@
  * both are connected, authenticated and every subscription is confirmed.
  * Losing either connection takes both down (so a new subscriber never
  * overlaps an old one: each channel is subscribed exactly once), then they
- * are reconnected with backoff (100 ms doubling to 5 s). A PING every second
+ * are reconnected together on the schedule of backoff.h (every 100..200 ms
+ * for 30 attempts, then full jitter up to 0.4, 0.8, 1.6, 3.2, 5 s; back to
+ * the start once up). A PING every second
  * on the command connection detects a Redis that stopped answering. */
 #ifndef GW_BUS_H
 #define GW_BUS_H
@@ -27,8 +29,6 @@ struct gw_bus_handlers {
     void (*on_published)(void *priv, long long receivers);
 };
 
-#define GW_BUS_BACKOFF_MIN_MS 100
-#define GW_BUS_BACKOFF_MAX_MS 5000
 #define GW_BUS_PING_MS 1000
 #define GW_BUS_PING_MISSES 3 /* unanswered PINGs before the link is declared dead */
 

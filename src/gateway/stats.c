@@ -146,6 +146,9 @@ void gw_stats_render(pc_buf *o, uint64_t instances, uint64_t routes)
            "Replies whose request was gone (late, duplicate).", SUM(late_replies));
     metric(o, "portico_bad_replies_total", "counter", "Replies that were not valid.",
            SUM(bad_replies));
+    metric(o, "portico_redis_connect_attempts_total", "counter",
+           "Redis connection attempts (each opens both connections), the first included.",
+           SUM(redis_connect_attempts));
     metric(o, "portico_redis_reconnects_total", "counter", "Redis reconnections.",
            SUM(redis_reconnects));
     metric(o, "portico_publish_failovers_total", "counter", "PUBLISH answered 0: instance dropped.",

@@ -20,6 +20,8 @@ struct gw_stats {
     double duration_sum_s;
     uint64_t late_replies; /* unknown id: late, duplicate, or client gone */
     uint64_t bad_replies;  /* unmatchable or invalid replies */
+    /* bus connects started, the first included */
+    uint64_t redis_connect_attempts;
     uint64_t redis_reconnects;
     uint64_t publish_failovers; /* PUBLISH answered 0 */
     uint64_t publish_waits;     /* PUBLISH answered 0 by an instance not heard since up */

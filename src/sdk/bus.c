@@ -5,7 +5,8 @@
  *     ^                 |  error / timeout                | connection lost
  *     |                 v                                 v
  *     +--close----- WAITING <------- teardown (deferred) -+
- *                      | backoff 100 ms doubling to 5 s
+ *                      | backoff.h: 100..200 ms for 30 attempts, then
+ *                      | full jitter up to 0.4, 0.8, 1.6, 3.2, 5 s
  *                      +--> CONNECTING
  *
  * The subscriber connection carries SUBSCRIBE and messages; the command
@@ -15,6 +16,7 @@
  * both, so "up" always means both work. Contexts are never freed inside a
  * hiredis callback: teardown runs from its own libevent event. */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +24,7 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+#include "backoff.h"
 #include "internal.h"
 #include "redis_ev.h"
 
@@ -50,9 +53,9 @@ struct pt_bus {
     redisAsyncContext *sub; /* subscriber connection */
     redisAsyncContext *cmd; /* PUBLISH connection */
     enum pt_bus_state state;
-    int handshake_left; /* PING replies still expected */
-    bool reply_skip;    /* CLIENT REPLY allowed on cmd: see pt_bus_publish_resp */
-    int backoff_ms;
+    int handshake_left;        /* PING replies still expected */
+    bool reply_skip;           /* CLIENT REPLY allowed on cmd: see pt_bus_publish_resp */
+    unsigned attempt;          /* retries since the bus was last up (backoff.h) */
     bool closing;              /* pt_bus_close called: no reconnect */
     struct event *timer_ev;    /* reconnect delay / connect timeout */
     struct event *teardown_ev; /* deferred teardown (never inside hiredis) */
@@ -152,7 +155,7 @@ static void on_ping(redisAsyncContext *ac, void *r, void *privdata)
     }
     if (--bus->handshake_left > 0) return;
     bus->state = PT_BUS_UP;
-    bus->backoff_ms = PT_BACKOFF_MIN_MS;
+    bus->attempt = 0;
     evtimer_del(bus->timer_ev);
     pt_log(bus->svc, PORTICO_LOG_DEBUG, "redis: connected");
     bus->ops->on_up(bus, bus->ud);
@@ -228,6 +231,7 @@ static void bus_teardown(struct pt_bus *bus)
 {
     bool was_up = bus->state == PT_BUS_UP;
     redisAsyncContext *s = bus->sub, *c = bus->cmd;
+    unsigned delay_ms;
     struct timeval tv;
 
     bus->sub = bus->cmd = NULL;
@@ -238,12 +242,13 @@ static void bus_teardown(struct pt_bus *bus)
     if (was_up) bus->ops->on_down(bus, bus->ud);
     if (bus->closing) return;
     bus->state = PT_BUS_WAITING;
-    tv.tv_sec = bus->backoff_ms / 1000;
-    tv.tv_usec = (bus->backoff_ms % 1000) * 1000;
+    delay_ms = pc_backoff_next_ms(bus->attempt);
+    tv.tv_sec = delay_ms / 1000;
+    tv.tv_usec = (delay_ms % 1000) * 1000;
     evtimer_add(bus->timer_ev, &tv);
-    pt_log(bus->svc, PORTICO_LOG_DEBUG, "redis: retrying in %d ms", bus->backoff_ms);
-    bus->backoff_ms =
-        bus->backoff_ms * 2 > PT_BACKOFF_MAX_MS ? PT_BACKOFF_MAX_MS : bus->backoff_ms * 2;
+    /* one line per attempt, number and delay: the schedule can be read back */
+    pt_log(bus->svc, PORTICO_LOG_DEBUG, "redis: retry %u in %u ms", bus->attempt, delay_ms);
+    if (bus->attempt < UINT_MAX) bus->attempt++;
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -280,7 +285,6 @@ struct pt_bus *pt_bus_new(struct event_base *base, portico_service *svc,
     bus->addr = *addr;
     bus->ops = ops;
     bus->ud = ud;
-    bus->backoff_ms = PT_BACKOFF_MIN_MS;
     bus->timer_ev = evtimer_new(base, on_timer, bus);
     bus->teardown_ev = event_new(base, -1, 0, on_teardown, bus);
     if (bus->timer_ev == NULL || bus->teardown_ev == NULL) {
@@ -311,6 +315,7 @@ int pt_bus_start(struct pt_bus *bus)
 {
     if (bus->state != PT_BUS_IDLE) return -1;
     bus->closing = false;
+    bus->attempt = 0;
     bus_connect(bus);
     return 0;
 }

@@ -4,7 +4,8 @@
  * prefixed pt_. Module map:
  *   service.c  life cycle, registration, heartbeat, message dispatch
  *   drain.c    callback depth (deferred free) and "nothing in flight" (stop)
- *   bus.c      the two Redis connections, handshake, reconnect with backoff;
+ *   bus.c      the two Redis connections, handshake, reconnect with backoff
+ *              (the schedule is src/common/backoff.h, shared with the gateway);
  *              the only file that includes hiredis
  *   request.c  the request object, its arrival and deadline
  *   reply.c    replies: envelopes, bodies written in place, JSON trees
@@ -36,8 +37,6 @@
 struct event;
 struct event_base;
 
-#define PT_BACKOFF_MIN_MS 100      /* first reconnect delay */
-#define PT_BACKOFF_MAX_MS 5000     /* reconnect delay cap */
 #define PT_CONNECT_TIMEOUT_MS 5000 /* connect + handshake */
 #define PT_CALL_TRIES 3            /* PUBLISH==0 retries, tries in all */
 #define PT_CALL_TIMEOUT_MS 5000    /* when neither call nor target sets one */

@@ -14,6 +14,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Gateway, Redis, Runner, Stack, assert_error, check, eq,  # noqa: E402
                      wait_until)
+from backoff_schedule import bounds, check_schedule, retries, wait_retries  # noqa: E402
 
 t = Runner()
 ST = None
@@ -31,7 +32,10 @@ def baseline():
                      handler=lambda req: None if req["path"] == "/rl/slow" else
                      {"status": 200, "body": holder[0].instance}, timeout_ms=10000)
     holder.append(svc)
-    short = ST.service(service="rlshort", routes=[("GET", "/rls/x")], ttl_ms=1000)
+    # silent through the outage: no heartbeat (paused below) and no register
+    # when it reconnects, whichever of it and the gateway is back first
+    short = ST.service(service="rlshort", routes=[("GET", "/rls/x")], ttl_ms=1000,
+                       register_on_reconnect=False)
     S["svc"], S["short"] = svc, short
     eq(ST.gw.http("GET", "/rl/x").status, 200, "before the outage")
     S["reconnects0"] = ST.gw.metric("portico_redis_reconnects_total")
@@ -76,6 +80,7 @@ def health_503_while_down():
 def reconnect_after_restart():
     time.sleep(1.2)              # let the short-ttl instance's TTL run out meanwhile
     d0 = S["svc"].discovers
+    c0 = S["svc"].connects
     ST.redis.start()
     watcher = ST.redis.client()
     watcher.subscribe("portico:discover")
@@ -86,6 +91,9 @@ def reconnect_after_restart():
         eq(json.loads(m[1]), {"v": 1, "type": "discover"}, "discover message")
     else:   # published before the watcher subscribed: the service must have seen it
         check(S["svc"].discovers > d0, "no discover published after the reconnect")
+    # the gateway kept the instance through the outage: its route is listed
+    # before the service has subscribed again, which is what a request needs
+    wait_until(lambda: S["svc"].connects > c0, 10, msg="the service subscribed again")
     ST.gw.wait_route("GET", "/rl/x", S["svc"].instance, timeout=8)
     eq(ST.gw.http("GET", "/rl/x").status, 200, "after the reconnect")
     ST.gw.assert_alive()
@@ -126,10 +134,12 @@ def reconnects_counted():
 
 @t.case
 def second_outage_sigterm_redis():
+    c0 = S["svc"].connects
     ST.redis.stop(kill=False)
     wait_until(lambda: ST.gw.admin_get("/health")[0] == 503, 5, msg="/health 503")
     ST.redis.start()
     ST.gw.wait_healthy(timeout=10)
+    wait_until(lambda: S["svc"].connects > c0, 10, msg="the service subscribed again")
     ST.gw.wait_route("GET", "/rl/x", S["svc"].instance, timeout=8)
     eq(ST.gw.http("GET", "/rl/x").status, 200, "after the second outage")
 
@@ -180,6 +190,90 @@ def redis_that_never_answers():
             gw.stop()
         finally:
             mute.close()
+
+
+def _bus_after(text):
+    """The gateway's log lines that say the bus came up."""
+    return [ln for ln in text.splitlines() if "redis up (" in ln]
+
+
+@t.case
+def short_outage_fast_schedule():
+    """Redis down for a dozen attempts (~1.8 s at the schedule's pace; the old
+    100 ms doubling would need 16 s for as many), then back on the same port:
+    every attempt of the outage was at most 200 ms after the previous one
+    (read from the log: one line per attempt with its number and delay;
+    check_schedule holds attempts 0..29 to 100..200 ms), so the bus was up
+    again at most one 200 ms step after Redis answered. The
+    attempts counter matches the attempts logged; the route comes back."""
+    r3 = Redis(os.path.join(ST.tmpdir, "r3"))
+    r3.start()
+    gw = Gateway(ST.tmpdir, r3.url, args=["--log-level", "debug"], name="gateway-fast")
+    svc = None
+    try:
+        gw.start()
+        gw.wait_healthy(timeout=10)
+        from harness import Service
+        svc = Service(r3.port, "fast", routes=[("GET", "/fast")]).start()
+        gw.wait_route("GET", "/fast", svc.instance)
+        a0 = gw.metric("portico_redis_connect_attempts_total")
+        check(a0 >= 1, "portico_redis_connect_attempts_total %r before the outage" % a0)
+        mark = len(gw.stderr_text())
+        c0 = svc.connects
+        r3.stop(kill=True)
+        wait_retries(gw.stderr_text, mark, 12, "gateway, Redis down", timeout=30)
+        r3.start()          # same port
+        gw.wait_healthy(timeout=10)
+        # the instance stays listed through the outage: wait until the
+        # service is subscribed again, or a PUBLISH would find nobody
+        wait_until(lambda: svc.connects > c0, 10, msg="the service subscribed again")
+        gw.wait_route("GET", "/fast", svc.instance, timeout=10)
+        eq(gw.http("GET", "/fast").status, 200, "request after the outage")
+        text = gw.stderr_text()[mark:]
+        rs = retries(text)
+        check_schedule(rs, "gateway outage")
+        check(len(rs) >= 12, "retries logged: %r" % rs)
+        eq(len(_bus_after(text)), 1, "bus up lines after the outage")
+        check(text.rindex("redis up (") > text.rindex("retry %d in" % rs[-1][0]),
+              "the bus came up after the last logged retry")
+        eq(gw.metric("portico_redis_connect_attempts_total") - a0, len(rs),
+           "connection attempts during the outage (one per logged retry)")
+        gw.assert_alive()
+    finally:
+        try:
+            if svc is not None:
+                svc.stop()
+            gw.stop()
+        finally:
+            r3.stop(kill=True)
+
+
+@t.case
+def long_outage_backs_off():
+    """A Redis address where nothing listens (every connect refused at once):
+    30 attempts 100..200 ms apart, then the ceiling doubles (0.4, 0.8, 1.6,
+    3.2 s) up to the 5 s cap, every delay inside its attempt's bounds; the
+    gateway stays up and answers 503 meanwhile."""
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))    # bound, never listening: connect refused
+    port = closed.getsockname()[1]
+    gw = Gateway(ST.tmpdir, "redis://127.0.0.1:%d" % port, args=["--log-level", "debug"],
+                 name="gateway-closed")
+    try:
+        gw.start()
+        rs = wait_retries(gw.stderr_text, 0, 35, "gateway, no Redis", timeout=60)
+        check_schedule(rs, "gateway, no Redis")
+        eq([bounds(n)[1] for n, _ in rs[29:35]], [200, 400, 800, 1600, 3200, 5000],
+           "ceilings of attempts 29..34")
+        assert_error(gw.http("GET", "/x"), 503, "bus_unavailable")
+        eq(gw.admin_get("/health")[0], 503, "/health without Redis")
+        check(gw.metric("portico_redis_connect_attempts_total") >= 35,
+              "connection attempts counted")
+    finally:
+        try:
+            gw.stop()
+        finally:
+            closed.close()
 
 
 def setup():
