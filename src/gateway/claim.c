@@ -190,8 +190,8 @@ void gw_claim_fetch(struct gw_req *r, int status, const struct pc_kv *headers, s
     f->headers = nheaders ? pc_xmalloc(nheaders * sizeof *f->headers) : NULL;
     f->text = t = pc_xmalloc(bytes + 1);
     for (size_t i = 0; i < nheaders; i++) {
-        f->headers[i] = (struct pc_kv){t, headers[i].name_len, t + headers[i].name_len,
-                                       headers[i].value_len};
+        f->headers[i] =
+            (struct pc_kv){t, headers[i].name_len, t + headers[i].name_len, headers[i].value_len};
         memcpy(t, headers[i].name, headers[i].name_len);
         t += headers[i].name_len;
         memcpy(t, headers[i].value, headers[i].value_len);

@@ -20,7 +20,7 @@
 struct gw_instance;
 struct evbuffer;
 
-#define GW_CLAIM_TTL_MARGIN_MS 5000 /* a key lives until the deadline + this */
+#define GW_CLAIM_TTL_MARGIN_MS 5000  /* a key lives until the deadline + this */
 #define GW_CLAIM_SLICE (1024 * 1024) /* bytes of a reply body read per GETRANGE */
 
 /* True when r's body goes to inst by reference: --claim-check-bytes is not
