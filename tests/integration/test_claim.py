@@ -250,6 +250,43 @@ def late_reply_key_deleted():
     wait_until(lambda: body_keys() == [], 10, msg="late reply's key deleted")
 
 
+@t.case
+def forged_inline_over_redis_limit():
+    # A 40 MB message published inline on the reply channel (not what a
+    # service of this version sends: it would use a key) is over Redis'
+    # pub/sub output buffer limit: Redis drops the gateway's subscriber, the
+    # gateway answers what was in flight 503 bus_unavailable at once (never a
+    # hang), reconnects and serves again. That limit is Redis' (security.md).
+    release = threading.Event()
+    svc, b = mk(lambda req: (release.wait(20), {"status": 200})[1], claim_check=False,
+                timeout_ms=30000)
+    rec0 = ST.gw.metric("portico_redis_reconnects_total")
+    res = {}
+
+    def go(i):
+        res[i] = ST.gw.http("GET", b + "/x", timeout=30)
+
+    th = [threading.Thread(target=go, args=(i,)) for i in range(3)]
+    for x in th:
+        x.start()
+    svc.wait_requests(3, timeout=10)
+    c = ST.redis.client(timeout=30)
+    forged = json.dumps({"v": 1, "id": svc.last_request()["id"], "status": 200,
+                         "body": "x" * BIG})
+    c.command("PUBLISH", ST.gw.reply_channel, forged)
+    c.close()
+    for x in th:
+        x.join(30)
+    release.set()
+    for i in range(3):
+        assert_error(res[i], 503, "bus_unavailable")
+    wait_until(lambda: ST.gw.metric("portico_redis_reconnects_total") == rec0 + 1, 10,
+               msg="the bus reconnected")
+    ST.gw.wait_healthy()
+    svc.wait_requests(3)
+    wait_until(lambda: ST.gw.http("GET", b + "/x").status == 200, 10, msg="serving again")
+
+
 def setup():
     global ST
     ST = Stack(gateway_args=["--max-body-bytes", str(8 << 20), "--max-reply-bytes",
