@@ -487,6 +487,39 @@ static void test_round_trips(void)
     pc_wire_encode_reply(&b, ID, 204, NULL, 0, NULL, 0);
     CHECK_EQ_STR(b.data, "{\"v\":1,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\","
                          "\"status\":204,\"headers\":[]}");
+
+    /* The claim check, byte for byte as protocol.md 4.1 shows it. */
+    struct pc_kv ct = {"content-type", 12, "application/octet-stream", 24};
+    pc_buf key;
+    pc_buf_init(&key);
+    pc_body_key(&key, "portico", ID, true);
+    pc_buf_reset(&b);
+    pc_wire_encode_reply_ref(&b, ID, 200, &ct, 1, key.data, 40000000);
+    CHECK_EQ_STR(b.data, "{\"v\":1,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"status\":200,"
+                         "\"headers\":[[\"content-type\",\"application/octet-stream\"]],"
+                         "\"body_ref\":\"portico:body:0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9:rep\","
+                         "\"body_len\":40000000}");
+    /* A request by reference: body_ref and body_len in place of the body. */
+    struct pc_request_out o = {.id = ID,
+                               .reply_to = "portico:reply:g",
+                               .deadline_ms = 7,
+                               .method = "POST",
+                               .path = "/files",
+                               .path_len = 6,
+                               .route = "/files",
+                               .body = "x",
+                               .body_len = 5000000};
+    pc_body_key(&key, "portico", ID, false);
+    o.body_ref = key.data;
+    pc_buf_reset(&b);
+    pc_wire_encode_request(&b, &o);
+    CHECK_EQ_STR(b.data, "{\"v\":1,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\","
+                         "\"reply_to\":\"portico:reply:g\",\"deadline_ms\":7,\"method\":\"POST\","
+                         "\"path\":\"/files\",\"query\":\"\",\"route\":\"/files\",\"params\":{},"
+                         "\"headers\":[],\"body_ref\":"
+                         "\"portico:body:0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9:req\","
+                         "\"body_len\":5000000}");
+    pc_buf_deinit(&key);
     pc_buf_deinit(&b);
 }
 
