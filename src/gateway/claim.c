@@ -69,8 +69,6 @@ int gw_claim_store(struct gw_req *r)
     return 0;
 }
 
-/* ---------------------------------------------------------------- replies */
-
 static void on_deleted(void *priv, const struct gw_bus_reply *rep)
 {
     (void)priv;
@@ -83,6 +81,10 @@ static void delete_key(const char *k)
     size_t argvlen[2] = {3, strlen(k)};
     (void)gw_bus_command(gw.bus, on_deleted, NULL, 2, argv, argvlen);
 }
+
+void gw_claim_unstore(struct gw_req *r) { delete_key(gw_claim_request_key(r)); }
+
+/* ---------------------------------------------------------------- replies */
 
 static void fetch_free(struct fetch *f)
 {

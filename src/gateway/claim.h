@@ -33,6 +33,9 @@ const char *gw_claim_request_key(const struct gw_req *r);
  * it is executed after it. Returns 0, or -1 when the bus is down. */
 int gw_claim_store(struct gw_req *r);
 
+/* Deletes r's request body key (a PUBLISH that reached nobody). */
+void gw_claim_unstore(struct gw_req *r);
+
 /* How a reply read by reference ends, for r (still in flight): body (moved
  * into the response by the callee) or NULL and why ("bad_ref",
  * "reply_too_large", "missing", "redis_error": 502). Called at most once per

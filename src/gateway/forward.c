@@ -384,11 +384,10 @@ static void forward_start(struct gw_req *r, struct gw_route *rt)
 }
 
 /* After a shared rate-limit decision allowed r: the route table may have
- * changed while Redis was answering, so match again. */
+ * changed during the Redis round trip, so match again, and check the
+ * (possibly different) route's auth rule again. */
 static void forward_resume(struct gw_req *r)
 {
-    /* The route table may have changed during the Redis round trip: match
-     * again, and check the (possibly different) route's auth rule again. */
     struct gw_route *rt = route_of(r);
     if (rt != NULL && gw_auth_check(r, match)) forward_start(r, rt);
 }
@@ -437,6 +436,7 @@ void gw_forward_on_published(void *priv, long long receivers)
      * not heard from since may simply not have re-subscribed yet after a
      * Redis restart: keep it (its TTL still runs) and wait a little. */
     gone = r->inst;
+    if (r->claimed) gw_claim_unstore(r); /* nobody will read it; the next try stores it again */
     unconfirmed = !gw_instance_heard_since_up(gone);
     if (unconfirmed) {
         gw_stats->publish_waits++;

@@ -129,6 +129,33 @@ def request_body_by_reference():
 
 
 @t.case
+def failover_to_an_instance_without_claim_check_goes_inline():
+    # Same route, one instance with claim_check that stopped listening (its
+    # PUBLISH reaches nobody) and one without: the request (same id) is
+    # encoded again, inline, for the second.
+    base = "/" + uniq("fo")
+
+    def h(req):
+        return {"status": 200, "body": json.dumps({
+            "sha": hashlib.sha256(req["_body"]).hexdigest(), "inline": "body" in req})}
+
+    name = uniq("fo")
+    gone = ST.service(name, routes=[("PUT", base)], handler=h, claim_check=True)
+    ST.service(name, routes=[("PUT", base)], handler=h, claim_check=False)
+    gone.stop(deregister=False)
+    f0 = ST.gw.metric("portico_publish_failovers_total")
+    body = os.urandom(300000)
+    for i in range(2):
+        r = ST.gw.http("PUT", base, body=body)
+        eq(r.status, 200, "request %d" % i)
+        eq(r.json(), {"sha": hashlib.sha256(body).hexdigest(), "inline": True},
+           "request %d: inline at the instance without claim check" % i)
+    eq(ST.gw.metric("portico_publish_failovers_total"), f0 + 1, "one failover")
+    eq(gone.n_requests(), 0, "nothing reached the stopped instance")
+    wait_until(lambda: body_keys() == [], 5, msg="the unread body deleted")
+
+
+@t.case
 def missing_or_foreign_key_is_502():
     def gone(req):
         return {"status": 200, "body_ref": "%s:body:%s:rep" % (PREFIX, req["id"]),
