@@ -158,6 +158,17 @@ PORTICO_API int portico_service_set_ttl_ms(portico_service *svc, int ttl_ms);
  * leaves it to the gateway). Before start only. Returns 0 or _STATE. */
 PORTICO_API int portico_service_set_timeout_ms(portico_service *svc, int timeout_ms);
 
+/* Sets the claim-check threshold (default 65536 bytes): a reply body larger
+ * than it is stored in a Redis key with a short TTL and the reply message
+ * names the key, so that no large message travels through pub/sub (Redis
+ * drops a subscriber whose output buffer passes its limit, 32 MB by
+ * default). 0 turns it off: replies always inline, and the service does not
+ * announce "claim_check", so gateways send it request bodies inline too.
+ * Request bodies sent by reference are read before the handler runs,
+ * whatever the threshold. Needs a gateway that reads replies by reference
+ * (protocol.md 4.1). Before start only. Returns 0 or _STATE. */
+PORTICO_API int portico_service_set_claim_check_bytes(portico_service *svc, size_t bytes);
+
 /* A request handler. req is owned by the library: it is valid until it is
  * replied to or until its deadline passes, whichever comes first (longer if
  * you hold a reference, see portico_request_ref). The handler may reply

@@ -34,6 +34,15 @@ static void jw_body(pc_buf *b, const void *body, size_t len)
     }
 }
 
+/* Writes the claim-check members (SPEC §3.1) in place of the body. */
+static void jw_body_ref(pc_buf *b, const char *ref, size_t len)
+{
+    jw_key(b, "body_ref");
+    pc_jw_cstr(b, ref);
+    jw_key(b, "body_len");
+    pc_jw_u64(b, len);
+}
+
 /* Writes a headers array [[name,value],...]. */
 static void jw_headers(pc_buf *b, const struct pc_kv *h, size_t n)
 {
@@ -86,7 +95,10 @@ void pc_wire_encode_request(pc_buf *out, const struct pc_request_out *r)
         jw_key(out, "remote_addr");
         pc_jw_cstr(out, r->remote_addr);
     }
-    jw_body(out, r->body, r->body_len);
+    if (r->body_ref)
+        jw_body_ref(out, r->body_ref, r->body_len);
+    else
+        jw_body(out, r->body, r->body_len);
     jw_lit(out, "}");
 }
 
@@ -105,11 +117,26 @@ void pc_wire_encode_reply(pc_buf *out, const char *id, int status, const struct 
     jw_lit(out, "}");
 }
 
+/* Appends a reply message whose body is in the key ref (SPEC §4.1). */
+void pc_wire_encode_reply_ref(pc_buf *out, const char *id, int status, const struct pc_kv *headers,
+                              size_t nheaders, const char *ref, size_t body_len)
+{
+    jw_lit(out, "{\"v\":1");
+    jw_key(out, "id");
+    pc_jw_cstr(out, id);
+    jw_key(out, "status");
+    pc_jw_i64(out, status);
+    jw_key(out, "headers");
+    jw_headers(out, headers, nheaders);
+    jw_body_ref(out, ref, body_len);
+    jw_lit(out, "}");
+}
+
 /* Appends a register message to out. timeout_ms 0 and ts_ms 0 are omitted
  * (meaning "the gateway's default" and "not given"). */
 void pc_wire_encode_register(pc_buf *out, const char *service, const char *instance,
                              const char *channel, int ttl_ms, int timeout_ms, uint64_t ts_ms,
-                             const struct pc_route_decl *routes, size_t nroutes)
+                             const struct pc_route_decl *routes, size_t nroutes, bool claim_check)
 {
     pc_buf_puts(out, "{\"v\":1,\"type\":\"register\"");
     jw_key(out, "service");
@@ -130,6 +157,7 @@ void pc_wire_encode_register(pc_buf *out, const char *service, const char *insta
         jw_key(out, "ts_ms");
         pc_jw_u64(out, ts_ms);
     }
+    if (claim_check) jw_lit(out, ",\"claim_check\":true");
     jw_key(out, "routes");
     jw_lit(out, "[");
     for (size_t i = 0; i < nroutes; i++) {
@@ -187,4 +215,10 @@ void pc_channel_reply(pc_buf *out, const char *prefix, const char *id)
 {
     pc_buf_reset(out);
     pc_buf_printf(out, "%s:reply:%s", prefix, id);
+}
+
+void pc_body_key(pc_buf *out, const char *prefix, const char *id, bool reply)
+{
+    pc_buf_reset(out);
+    pc_buf_printf(out, "%s:body:%s:%s", prefix, id, reply ? "rep" : "req");
 }

@@ -23,6 +23,11 @@
 #define PC_WIRE_MAX_ROUTES 1000                /* routes in one register message */
 #define PC_WIRE_MAX_DEPTH 32                   /* JSON nesting of any message */
 #define PC_WIRE_MAX_MESSAGE (64 * 1024 * 1024) /* bytes of any request/reply message */
+#define PC_WIRE_MAX_REPLY_HEADERS 100          /* headers of one reply */
+#define PC_WIRE_MAX_REPLY_HEADER_BYTES 65536   /* their names and values together */
+#define PC_WIRE_MAX_BODY_REF 256               /* bytes of a body_ref key name */
+#define PC_WIRE_MAX_BODY_LEN (1LL << 40)       /* largest body_len a decoder takes */
+#define PC_CLAIM_CHECK_DEFAULT 65536           /* bodies over it travel by reference */
 
 #define PC_TTL_DEFAULT_MS 10000
 #define PC_TTL_MIN_MS 1000
@@ -35,7 +40,8 @@ struct pc_wire_err {
                              "bad_version", "bad_type", "bad_field", "bad_service",
                              "bad_instance", "bad_channel", "bad_route",
                              "too_many_routes", "bad_status", "bad_header",
-                             "bad_body", "no_id" */
+                             "bad_body", "no_id", "too_many_headers",
+                             "headers_too_large" */
     char message[160];  /* human-readable detail, NUL-terminated */
 };
 
@@ -65,7 +71,8 @@ struct pc_request_out {
     size_t nheaders;         /* already filtered */
     const char *remote_addr; /* may be NULL: field omitted */
     const void *body;
-    size_t body_len; /* omitted when 0; base64 unless UTF-8 */
+    size_t body_len;      /* omitted when 0; base64 unless UTF-8 */
+    const char *body_ref; /* not NULL: the body is in this key (body unused), SPEC §3.1 */
 };
 void pc_wire_encode_request(pc_buf *out, const struct pc_request_out *r);
 
@@ -73,10 +80,11 @@ struct pc_request_in {
     json_t *root;
     const char *id, *reply_to, *method, *path, *query, *route, *remote_addr;
     uint64_t deadline_ms;
-    json_t *params;      /* object name -> string (borrowed from root) */
-    json_t *headers;     /* array of [name, value] strings (borrowed) */
-    unsigned char *body; /* decoded; malloc'd, owned; NULL when empty */
-    size_t body_len;
+    json_t *params;       /* object name -> string (borrowed from root) */
+    json_t *headers;      /* array of [name, value] strings (borrowed) */
+    unsigned char *body;  /* decoded; malloc'd, owned; NULL when empty */
+    size_t body_len;      /* with body_ref: the announced length of the key's value */
+    const char *body_ref; /* claim check (SPEC §3.1): the key holding the body; else NULL */
 };
 /* Validates: v == 1, id a UUID, reply_to/method/path strings, deadline_ms a
  * non-negative integer, query/route/remote_addr strings if present, params an
@@ -112,16 +120,20 @@ int pc_wire_decode_request_lean(struct pc_request_view *out, const char *msg, si
 
 void pc_wire_encode_reply(pc_buf *out, const char *id, int status, const struct pc_kv *headers,
                           size_t nheaders, const void *body, size_t body_len);
+/* The same with the body stored in the key ref: "body_ref" and "body_len". */
+void pc_wire_encode_reply_ref(pc_buf *out, const char *id, int status, const struct pc_kv *headers,
+                              size_t nheaders, const char *ref, size_t body_len);
 
 struct pc_reply_in {
     json_t *root;
     const char *id; /* NULL when unreadable */
     size_t id_len;
-    int status;          /* 200..599 */
-    json_t *headers;     /* array of [name, value], each name a valid token
+    int status;           /* 200..599 */
+    json_t *headers;      /* array of [name, value], each name a valid token
                                 and each value free of CR/LF/NUL (borrowed) */
-    unsigned char *body; /* decoded; malloc'd, owned; NULL when empty */
-    size_t body_len;
+    unsigned char *body;  /* decoded; malloc'd, owned; NULL when empty */
+    size_t body_len;      /* with body_ref: the announced length of the key's value */
+    const char *body_ref; /* claim check (SPEC §4.1): the key holding the body; else NULL */
 };
 /* Returns 0 when valid; -1 when the message cannot be matched to a request
  * (not JSON, too deep/large, or no string `id`: err->reason "not_json",
@@ -172,6 +184,7 @@ struct pc_register {
     int timeout_ms;      /* clamped to 1..60000; 0 when absent (use the gateway default) */
     bool has_ts;
     int64_t ts_ms;
+    bool claim_check; /* "claim_check":true: takes and sends bodies by reference */
     size_t nroutes;
     struct pc_route_decl *routes; /* malloc'd array; strings borrowed from root */
 };
@@ -185,7 +198,7 @@ void pc_wire_register_deinit(struct pc_register *r);
 
 void pc_wire_encode_register(pc_buf *out, const char *service, const char *instance,
                              const char *channel, int ttl_ms, int timeout_ms, uint64_t ts_ms,
-                             const struct pc_route_decl *routes, size_t nroutes);
+                             const struct pc_route_decl *routes, size_t nroutes, bool claim_check);
 void pc_wire_encode_deregister(pc_buf *out, const char *service, const char *instance,
                                uint64_t ts_ms);
 void pc_wire_encode_discover(pc_buf *out);
@@ -196,6 +209,8 @@ void pc_channel_register(pc_buf *out, const char *prefix);
 void pc_channel_discover(pc_buf *out, const char *prefix);
 void pc_channel_svc(pc_buf *out, const char *prefix, const char *instance);
 void pc_channel_reply(pc_buf *out, const char *prefix, const char *id);
+/* The claim-check key of request id's body: "<prefix>:body:<id>:req" or ":rep". */
+void pc_body_key(pc_buf *out, const char *prefix, const char *id, bool reply);
 
 /* True if msg[0..len) nests JSON arrays/objects no deeper than max_depth
  * (a cheap scan, run before jansson parses anything). */

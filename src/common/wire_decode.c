@@ -154,14 +154,48 @@ static int get_opt_str(json_t *root, const char *key, const char **s, const char
 /* Decodes the body members per SPEC §4 into a malloc'd buffer (NULL when
  * empty). body: absent, or a string; body_encoding: absent or "base64".
  * Returns 0, or -1 with err filled (bad_body, or no_memory). */
-static int wire_body(json_t *root, unsigned char **body, size_t *body_len, struct pc_wire_err *err)
+/* The claim-check members (SPEC §3.1): "body_ref" a string of
+ * 1..PC_WIRE_MAX_BODY_REF bytes without NUL, "body_len" an integer in
+ * 0..PC_WIRE_MAX_BODY_LEN, neither "body" nor "body_encoding" beside them. */
+static int wire_body_ref(json_t *root, json_t *jr, const char **ref, size_t *body_len,
+                         struct pc_wire_err *err)
+{
+    json_t *jl = json_object_get(root, "body_len");
+    size_t n;
+
+    if (!json_cstr(jr, ref, &n) || n == 0 || n > PC_WIRE_MAX_BODY_REF) {
+        *ref = NULL;
+        wire_err(err, "bad_body", "\"body_ref\" must be a string of 1..%d bytes",
+                 PC_WIRE_MAX_BODY_REF);
+        return -1;
+    }
+    if (json_object_get(root, "body") != NULL || json_object_get(root, "body_encoding") != NULL) {
+        *ref = NULL;
+        wire_err(err, "bad_body", "\"body_ref\" comes without \"body\" and \"body_encoding\"");
+        return -1;
+    }
+    if (!json_is_integer(jl) || json_integer_value(jl) < 0 ||
+        json_integer_value(jl) > PC_WIRE_MAX_BODY_LEN) {
+        *ref = NULL;
+        wire_err(err, "bad_body", "\"body_len\" must be an integer in 0..2^40");
+        return -1;
+    }
+    *body_len = (size_t)json_integer_value(jl);
+    return 0;
+}
+
+static int wire_body(json_t *root, unsigned char **body, size_t *body_len, const char **ref,
+                     struct pc_wire_err *err)
 {
     json_t *jb = json_object_get(root, "body");
     json_t *je = json_object_get(root, "body_encoding");
+    json_t *jr = json_object_get(root, "body_ref");
     bool b64 = false;
 
     *body = NULL;
     *body_len = 0;
+    *ref = NULL;
+    if (jr != NULL) return wire_body_ref(root, jr, ref, body_len, err);
     if (je != NULL) {
         if (!json_is_string(je) || strcmp(json_string_value(je), "base64") != 0 ||
             json_string_length(je) != 6) {
@@ -278,7 +312,7 @@ int pc_wire_decode_request(struct pc_request_in *out, const char *msg, size_t le
         out->headers = headers;
     }
 
-    if (wire_body(root, &out->body, &out->body_len, err) != 0) goto fail;
+    if (wire_body(root, &out->body, &out->body_len, &out->body_ref, err) != 0) goto fail;
     return 0;
 
 fail:
@@ -326,8 +360,13 @@ int pc_wire_decode_reply(struct pc_reply_in *out, const char *msg, size_t len,
     if (headers != NULL) {
         size_t i;
         json_t *h;
+        size_t bytes = 0;
         if (!json_is_array(headers)) {
             wire_err(err, "bad_header", "\"headers\" must be an array");
+            return -2;
+        }
+        if (json_array_size(headers) > PC_WIRE_MAX_REPLY_HEADERS) {
+            wire_err(err, "too_many_headers", "more than %d headers", PC_WIRE_MAX_REPLY_HEADERS);
             return -2;
         }
         json_array_foreach(headers, i, h)
@@ -336,6 +375,12 @@ int pc_wire_decode_reply(struct pc_reply_in *out, const char *msg, size_t len,
             if (!json_is_array(h) || json_array_size(h) != 2 || !json_is_string(jn) ||
                 !json_is_string(jv)) {
                 wire_err(err, "bad_header", "header %zu is not a [name, value] pair", i);
+                return -2;
+            }
+            bytes += json_string_length(jn) + json_string_length(jv);
+            if (bytes > PC_WIRE_MAX_REPLY_HEADER_BYTES) {
+                wire_err(err, "headers_too_large", "headers over %d bytes",
+                         PC_WIRE_MAX_REPLY_HEADER_BYTES);
                 return -2;
             }
             if (!pc_header_name_is_valid(json_string_value(jn), json_string_length(jn))) {
@@ -349,7 +394,7 @@ int pc_wire_decode_reply(struct pc_reply_in *out, const char *msg, size_t len,
         }
     }
 
-    if (wire_body(root, &out->body, &out->body_len, err) != 0) return -2;
+    if (wire_body(root, &out->body, &out->body_len, &out->body_ref, err) != 0) return -2;
     out->status = (int)json_integer_value(st);
     out->headers = headers;
     return 0;
@@ -493,6 +538,13 @@ int pc_wire_decode_register(struct pc_register *out, const char *msg, size_t len
     got = get_opt_int(root, "timeout_ms", &v, err);
     if (got < 0) goto fail;
     out->timeout_ms = got ? clamp_int(v, PC_TIMEOUT_MIN_MS, PC_TIMEOUT_MAX_MS) : 0;
+
+    json_t *cc = json_object_get(root, "claim_check");
+    if (cc != NULL && !json_is_boolean(cc)) {
+        wire_err(err, "bad_field", "\"claim_check\" must be true or false");
+        goto fail;
+    }
+    out->claim_check = json_is_true(cc);
 
     if (wire_routes(out, root, err) != 0) goto fail;
     return 0;

@@ -316,6 +316,7 @@ static int lean_body_member(struct lean *l, const char *key, size_t n, struct le
         if (!lean_first(seen, body_bit) || !lean_str(l, &b->text, &b->n)) return -1;
         return 1;
     }
+    if (KEY_IS(key, n, "body_ref")) return -1; /* a claim check: the full decoder's */
     if (KEY_IS(key, n, "body_encoding")) {
         size_t en;
         if (!lean_first(seen, enc_bit) || !lean_str(l, &b->enc, &en) || en != 6 ||
@@ -379,11 +380,15 @@ static int reply_member(struct lean *l, const char *key, size_t n, void *ctx)
             !lean_pairs(l, r->kv, r->kv_cap, &r->used, &r->out->nheaders))
             return -1;
         r->out->headers = r->kv;
-        /* checked as the full decoder does */
-        for (size_t i = 0; i < r->out->nheaders; i++)
-            if (!pc_header_name_is_valid(r->kv[i].name, r->kv[i].name_len) ||
+        /* checked as the full decoder does; over a limit: its verdict */
+        if (r->out->nheaders > PC_WIRE_MAX_REPLY_HEADERS) return -1;
+        for (size_t i = 0, bytes = 0; i < r->out->nheaders; i++) {
+            bytes += r->kv[i].name_len + r->kv[i].value_len;
+            if (bytes > PC_WIRE_MAX_REPLY_HEADER_BYTES ||
+                !pc_header_name_is_valid(r->kv[i].name, r->kv[i].name_len) ||
                 !pc_header_value_is_valid(r->kv[i].value, r->kv[i].value_len))
                 return -1;
+        }
         return 1;
     default:
         return lean_body_member(l, key, n, &r->body, &r->seen, RK_BODY, RK_ENC);
@@ -490,6 +495,7 @@ static int request_member(struct lean *l, const char *key, size_t n, void *ctx)
         out->headers = r->kv + r->used;
         return lean_pairs(l, r->kv, r->kv_cap, &r->used, &out->nheaders) ? 1 : -1;
     case 8:
+        if (KEY_IS(key, n, "body_ref")) return -1; /* a claim check: the full decoder's */
         return KEY_IS(key, n, "reply_to") ? req_str(l, r, QK_REPLY_TO, &out->reply_to) : 0;
     case 11:
         if (KEY_IS(key, n, "remote_addr")) return req_str(l, r, QK_REMOTE, &out->remote_addr);

@@ -6,6 +6,7 @@
 
 #include "auth.h"
 #include "bus.h"
+#include "claim.h"
 #include "conn.h"
 #include "cors.h"
 #include "gw.h"
@@ -48,6 +49,7 @@ static unsigned retry_credit;
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg);
 static void on_try_timer(evutil_socket_t fd, short what, void *arg);
+static void encode(struct gw_req *r, const struct gw_match *m, bool claimed);
 
 /* The envelope is no longer needed: keep a small one's memory for the next
  * request (the request pool reuses it), give a large one back now. */
@@ -96,6 +98,7 @@ static void finish_as(struct gw_req *r, enum gw_try_result res)
     }
     try_timer_stop(r);
     end_try(r, res);
+    r->claim_reading = false;
 }
 
 static void finish(struct gw_req *r) { finish_as(r, GW_TRY_ABANDONED); }
@@ -120,8 +123,16 @@ static void send_to(struct gw_req *r, struct gw_instance *inst)
 {
     const char *cmd, *msg;
     size_t cmd_len, len;
+    bool claimed = gw_claim_wanted(r, inst);
     int rc;
 
+    /* The body goes by reference only to an instance that announced it
+     * (match is r's route's, route_again's after the first try). */
+    if (claimed != r->claimed) encode(r, match, claimed);
+    if (claimed && gw_claim_store(r) != 0) {
+        fail(r, 503, "bus_unavailable", "the message bus is unavailable");
+        return;
+    }
     r->tries++;
     r->inst = inst;
     gw_instance_acquire(inst);
@@ -265,7 +276,7 @@ static void grow_kv(size_t n)
 
 /* Writes the request envelope (SPEC §4) into r->envelope, framed for
  * PUBLISH in place (resp.h). */
-static void encode(struct gw_req *r, const struct gw_match *m)
+static void encode(struct gw_req *r, const struct gw_match *m, bool claimed)
 {
     struct pc_kv params[PC_PATTERN_MAX_PARAMS + 1];
     struct pc_request_out o;
@@ -299,6 +310,8 @@ static void encode(struct gw_req *r, const struct gw_match *m)
     o.remote_addr = r->remote_addr;
     o.body = r->body.data;
     o.body_len = r->body.len;
+    o.body_ref = claimed ? gw_claim_request_key(r) : NULL;
+    r->claimed = claimed;
     pc_buf_reset(&r->envelope);
     pc_resp_publish_open(&r->envelope);
     pc_wire_encode_request(&r->envelope, &o);
@@ -353,7 +366,7 @@ static void forward_start(struct gw_req *r, struct gw_route *rt)
         return;
     }
     r->deadline_ms = gw_now_unix_ms() + (uint64_t)inst->timeout_ms;
-    encode(r, match);
+    encode(r, match, gw_claim_wanted(r, inst));
 
     gw_inflight_add(r);
     evtimer_assign(&r->deadline, gw.base, on_deadline, r);
@@ -371,11 +384,10 @@ static void forward_start(struct gw_req *r, struct gw_route *rt)
 }
 
 /* After a shared rate-limit decision allowed r: the route table may have
- * changed while Redis was answering, so match again. */
+ * changed during the Redis round trip, so match again, and check the
+ * (possibly different) route's auth rule again. */
 static void forward_resume(struct gw_req *r)
 {
-    /* The route table may have changed during the Redis round trip: match
-     * again, and check the (possibly different) route's auth rule again. */
     struct gw_route *rt = route_of(r);
     if (rt != NULL && gw_auth_check(r, match)) forward_start(r, rt);
 }
@@ -424,6 +436,7 @@ void gw_forward_on_published(void *priv, long long receivers)
      * not heard from since may simply not have re-subscribed yet after a
      * Redis restart: keep it (its TTL still runs) and wait a little. */
     gone = r->inst;
+    if (r->claimed) gw_claim_unstore(r); /* nobody will read it; the next try stores it again */
     unconfirmed = !gw_instance_heard_since_up(gone);
     if (unconfirmed) {
         gw_stats->publish_waits++;
@@ -455,7 +468,7 @@ void gw_forward_cancel(struct gw_req *r)
 /* Answers r with a reply's status, headers (names lower-cased, hop-by-hop
  * and content-length dropped) and body. */
 static void respond_with(struct gw_req *r, int status, const struct pc_kv *hdrs, size_t n,
-                         const void *body, size_t body_len)
+                         const void *body, size_t body_len, struct evbuffer *ebody)
 {
     size_t k = 0, names = 0;
 
@@ -473,7 +486,40 @@ static void respond_with(struct gw_req *r, int status, const struct pc_kv *hdrs,
         if (gw_headers_reply_drops(ln, nl)) continue;
         kv_out[k++] = (struct pc_kv){ln, nl, hdrs[i].value, hdrs[i].value_len};
     }
-    gw_req_respond(r, status, NULL, kv_out, k, body, body_len);
+    if (ebody != NULL)
+        gw_req_respond_evbuffer(r, status, kv_out, k, ebody);
+    else
+        gw_req_respond(r, status, NULL, kv_out, k, body, body_len);
+}
+
+/* 502 for a reply that was matched but cannot be used. */
+static void bad_reply(struct gw_req *r, const char *why, const char *detail)
+{
+    gw_stats->bad_replies++;
+    if (pc_ratelimit_allow(&bad_reply_log, gw_now_mono_ms()))
+        pc_log(PC_LOG_WARN, "forward", "invalid reply for %s (%s): %s", r->id, why, detail);
+    gw_req_error(r, 502, "bad_reply", "the service sent an invalid reply");
+}
+
+/* A reply body larger than --max-reply-bytes: 502 (true), nothing done (false). */
+static bool reply_too_large(struct gw_req *r, size_t body_len)
+{
+    if (body_len <= (size_t)gw.cfg->max_reply_bytes) return false;
+    bad_reply(r, "reply_too_large", "body over --max-reply-bytes");
+    return true;
+}
+
+/* The end of a reply body read from Redis (claim.c). */
+static void on_claimed(struct gw_req *r, int status, const struct pc_kv *hdrs, size_t n,
+                       struct evbuffer *body, const char *why)
+{
+    bool gone = r->conn != NULL && gw_conn_is_closed(r->conn);
+    finish(r);
+    if (gone) return; /* released with its connection */
+    if (body == NULL)
+        bad_reply(r, why, "the body could not be read from Redis");
+    else
+        respond_with(r, status, hdrs, n, NULL, 0, body);
 }
 
 /* The request a reply answers, or NULL (counted late) when there is none
@@ -483,6 +529,7 @@ static struct gw_req *reply_match(const char *id, size_t id_len)
 {
     struct gw_req *r = gw_inflight_find(id, id_len);
 
+    if (r != NULL && r->claim_reading) r = NULL; /* answered already: a duplicate */
     if (r != NULL && r->conn != NULL && gw_conn_is_closed(r->conn)) {
         finish(r); /* released with its connection */
         r = NULL;
@@ -505,7 +552,8 @@ static bool on_reply_lean(const char *msg, size_t len)
     if (r == NULL) return true;
     finish_as(r, GW_TRY_REPLIED);
     envelope_done(r);
-    respond_with(r, v.status, v.headers, v.nheaders, v.body, v.body_len);
+    if (!reply_too_large(r, v.body_len))
+        respond_with(r, v.status, v.headers, v.nheaders, v.body, v.body_len, NULL);
     return true;
 }
 
@@ -526,17 +574,25 @@ void gw_forward_on_reply(const char *msg, size_t len)
         goto out;
     }
     r = reply_match(rep.id, rep.id_len);
-    if (r == NULL) goto out;
-    finish_as(r, GW_TRY_REPLIED); /* even an invalid reply shows the instance is alive */
-    envelope_done(r);
-    if (rc == -2) {
-        gw_stats->bad_replies++;
-        if (pc_ratelimit_allow(&bad_reply_log, gw_now_mono_ms()))
-            pc_log(PC_LOG_WARN, "forward", "invalid reply for %s (%s): %s", r->id, err.reason,
-                   err.message);
-        gw_req_error(r, 502, "bad_reply", "the service sent an invalid reply");
+    if (r == NULL) {
+        if (rc == 0 && rep.body_ref) gw_claim_discard(rep.id, rep.id_len, rep.body_ref);
         goto out;
     }
+    if (rc == 0 && rep.body_ref) { /* the try is over; r waits for its body in flight */
+        try_timer_stop(r);
+        end_try(r, GW_TRY_REPLIED);
+        envelope_done(r);
+        r->claim_reading = true;
+    } else {
+        finish_as(r, GW_TRY_REPLIED); /* even an invalid reply shows the instance is alive */
+        envelope_done(r);
+    }
+    if (rc == -2) {
+        if (json_object_get(rep.root, "body_ref")) gw_claim_discard(rep.id, rep.id_len, NULL);
+        bad_reply(r, err.reason, err.message);
+        goto out;
+    }
+    if (!rep.body_ref && reply_too_large(r, rep.body_len)) goto out;
     {
         size_t n = rep.headers ? json_array_size(rep.headers) : 0;
         struct pc_kv *hdrs = n ? pc_xmalloc(n * sizeof *hdrs) : NULL;
@@ -547,7 +603,10 @@ void gw_forward_on_reply(const char *msg, size_t len)
                                      json_string_value(json_array_get(pair, 1)),
                                      json_string_length(json_array_get(pair, 1))};
         }
-        respond_with(r, rep.status, hdrs, n, rep.body, rep.body_len);
+        if (rep.body_ref)
+            gw_claim_fetch(r, rep.status, hdrs, n, rep.body_ref, rep.body_len);
+        else
+            respond_with(r, rep.status, hdrs, n, rep.body, rep.body_len, NULL);
         free(hdrs);
     }
 out:
@@ -568,6 +627,7 @@ size_t gw_forward_inflight(void) { return gw_inflight_count(); }
 void gw_forward_init(void)
 {
     gw_inflight_init();
+    gw_claim_init(on_claimed);
     match = pc_xmalloc(sizeof *match);
     pc_buf_init(&xff);
     pc_buf_init(&reply_scratch);
@@ -577,6 +637,7 @@ void gw_forward_init(void)
 void gw_forward_deinit(void)
 {
     gw_inflight_deinit();
+    gw_claim_deinit();
     free(match);
     free(kv_in);
     free(kv_out);

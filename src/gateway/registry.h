@@ -28,6 +28,7 @@ struct gw_instance {
     unsigned inflight;         /* requests sent and not finished */
     unsigned refs;             /* 1 while registered + 1 per request in flight */
     bool dead;                 /* dropped: no longer picked */
+    bool claim_check;          /* announced "claim_check":true (protocol.md 3.1) */
     struct gw_outlier outlier; /* timeouts and ejection (outlier.h) */
     struct event expiry;
     struct gw_route **routes; /* routes this instance announced */

@@ -104,8 +104,10 @@ const char *gw_req_header(const struct gw_req *r, const char *lname, size_t *n)
     return NULL;
 }
 
-void gw_req_respond(struct gw_req *r, int status, const char *ctype, const struct pc_kv *headers,
-                    size_t nheaders, const void *body, size_t body_len)
+/* gw_req_respond, with the body either in body[0..body_len) or, when ebody
+ * is not NULL, in ebody (moved, not copied). */
+static void respond(struct gw_req *r, int status, const char *ctype, const struct pc_kv *headers,
+                    size_t nheaders, const void *body, size_t body_len, struct evbuffer *ebody)
 {
     struct pc_kv stack[32], *all = stack;
     char rl[4][32]; /* RateLimit-* values */
@@ -152,9 +154,22 @@ void gw_req_respond(struct gw_req *r, int status, const char *ctype, const struc
     has_body = !r->is_head && status != 204 && status != 304 && status >= 200;
     out = gw_conn_response_buffer(c, r);
     gw_http_write_response(out, status, all, n, body_len, r->request_id, close,
-                           r->http_minor == 0 && !close, body, has_body ? body_len : 0);
+                           r->http_minor == 0 && !close, body, has_body && !ebody ? body_len : 0);
+    if (ebody != NULL && has_body) pc_check(evbuffer_add_buffer(out, ebody) == 0);
     if (all != stack) free(all);
     gw_conn_on_response(c, r);
+}
+
+void gw_req_respond(struct gw_req *r, int status, const char *ctype, const struct pc_kv *headers,
+                    size_t nheaders, const void *body, size_t body_len)
+{
+    respond(r, status, ctype, headers, nheaders, body, body_len, NULL);
+}
+
+void gw_req_respond_evbuffer(struct gw_req *r, int status, const struct pc_kv *headers,
+                             size_t nheaders, struct evbuffer *body)
+{
+    respond(r, status, NULL, headers, nheaders, NULL, evbuffer_get_length(body), body);
 }
 
 void gw_req_error_hdr(struct gw_req *r, int status, const char *code, const char *message,

@@ -72,6 +72,8 @@ struct gw_req {
     LIST_ENTRY(gw_req) wait_link;
     struct event try_timer; /* per-try timeout (retry), or the end of the wait */
     bool try_timer_set;
+    bool claimed;       /* the envelope carries body_ref: the body is in a Redis key */
+    bool claim_reading; /* a reply's body is being read from Redis (claim.c) */
 
     /* -- verified identity (auth.c), forwarded as x-auth-subject / x-auth-key-id -- */
     char auth_subject[GW_AUTH_SUBJECT_MAX + 1]; /* JWT "sub"; "" = none */
@@ -113,6 +115,10 @@ void gw_req_release(struct gw_req *r);
  * call: the caller must not touch it afterwards. */
 void gw_req_respond(struct gw_req *r, int status, const char *ctype, const struct pc_kv *headers,
                     size_t nheaders, const void *body, size_t body_len);
+/* The same with the body in an evbuffer, moved into the response without a
+ * copy (ebody is left empty unless the response carries no body). */
+void gw_req_respond_evbuffer(struct gw_req *r, int status, const struct pc_kv *headers,
+                             size_t nheaders, struct evbuffer *body);
 /* An error response per SPEC §5: {"error","message","request_id"}. */
 void gw_req_error(struct gw_req *r, int status, const char *code, const char *message);
 /* Same with one extra header (e.g. Allow). */

@@ -149,6 +149,15 @@ void gw_stats_render(pc_buf *o, uint64_t instances, uint64_t routes)
     metric(o, "portico_redis_connect_attempts_total", "counter",
            "Redis connection attempts (each opens both connections), the first included.",
            SUM(redis_connect_attempts));
+    pc_buf_puts(o, "# HELP portico_claim_checks_total Bodies passed through a Redis key instead "
+                   "of a message, by direction and outcome.\n"
+                   "# TYPE portico_claim_checks_total counter\n");
+    pc_buf_printf(o, "portico_claim_checks_total{direction=\"request\",result=\"stored\"} %llu\n",
+                  (unsigned long long)SUM(claim_stored));
+    pc_buf_printf(o, "portico_claim_checks_total{direction=\"reply\",result=\"fetched\"} %llu\n",
+                  (unsigned long long)SUM(claim_fetched));
+    pc_buf_printf(o, "portico_claim_checks_total{direction=\"reply\",result=\"missing\"} %llu\n",
+                  (unsigned long long)SUM(claim_missing));
     metric(o, "portico_redis_reconnects_total", "counter", "Redis reconnections.",
            SUM(redis_reconnects));
     metric(o, "portico_publish_failovers_total", "counter", "PUBLISH answered 0: instance dropped.",

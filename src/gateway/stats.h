@@ -18,8 +18,11 @@ struct gw_stats {
     uint64_t duration_bucket[GW_STATS_DURATION_BUCKETS]; /* non-cumulative */
     uint64_t duration_count;
     double duration_sum_s;
-    uint64_t late_replies; /* unknown id: late, duplicate, or client gone */
-    uint64_t bad_replies;  /* unmatchable or invalid replies */
+    uint64_t late_replies;  /* unknown id: late, duplicate, or client gone */
+    uint64_t bad_replies;   /* unmatchable or invalid replies */
+    uint64_t claim_stored;  /* request bodies stored in a Redis key (claim check) */
+    uint64_t claim_fetched; /* reply bodies read from a Redis key */
+    uint64_t claim_missing; /* reply bodies missing, expired or short in Redis: 502 */
     /* bus connects started, the first included */
     uint64_t redis_connect_attempts;
     uint64_t redis_reconnects;

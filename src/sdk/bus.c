@@ -465,3 +465,52 @@ int pt_bus_publish(struct pt_bus *bus, const char *channel, const void *msg, siz
     }
     return 0;
 }
+
+/* ---- commands with an answer (the claim check: SET, GETDEL, GET, DEL) ---- */
+
+struct pt_cmd { /* privdata of a command */
+    pt_command_fn *fn;
+    void *ud;
+};
+
+static void on_command(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct pt_cmd *c = privdata;
+    redisReply *reply = r;
+    struct pt_bus_reply out = {PT_REPLY_OTHER, NULL, 0};
+
+    (void)ac;
+    if (reply != NULL) {
+        if (reply->type == REDIS_REPLY_STRING)
+            out.type = PT_REPLY_STRING;
+        else if (reply->type == REDIS_REPLY_NIL)
+            out.type = PT_REPLY_NIL;
+        else if (reply->type == REDIS_REPLY_ERROR)
+            out.type = PT_REPLY_ERROR;
+        if (out.type == PT_REPLY_STRING || out.type == PT_REPLY_ERROR) {
+            out.str = reply->str;
+            out.len = reply->len;
+        }
+    }
+    c->fn(c->ud, reply != NULL ? &out : NULL);
+    free(c);
+}
+
+int pt_bus_command(struct pt_bus *bus, int argc, const char *const *argv, const size_t *argvlen,
+                   pt_command_fn *fn, void *ud)
+{
+    struct pt_cmd *c = NULL;
+
+    if (bus->state != PT_BUS_UP) return -1;
+    if (fn != NULL) {
+        if ((c = malloc(sizeof *c)) == NULL) return -1;
+        c->fn = fn;
+        c->ud = ud;
+    }
+    if (redisAsyncCommandArgv(bus->cmd, c != NULL ? on_command : NULL, c, argc, (const char **)argv,
+                              argvlen) != REDIS_OK) {
+        free(c);
+        return -1;
+    }
+    return 0;
+}

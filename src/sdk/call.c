@@ -438,7 +438,24 @@ PORTICO_API int portico_call_send(portico_call *call, portico_call_fn *cb, void 
 
 /* ---- replies ---- */
 
+static void call_reply(portico_service *svc, const char *msg, size_t len, bool fetched,
+                       const unsigned char *body, size_t body_len);
+
+/* The body of a reply by reference, read (claim.c): the reply again. */
+static void on_reply_body(portico_service *svc, const char *msg, size_t len,
+                          const unsigned char *body, size_t body_len)
+{
+    call_reply(svc, msg, len, true, body, body_len);
+}
+
 void pt_call_on_reply(portico_service *svc, const char *msg, size_t len)
+{
+    call_reply(svc, msg, len, false, NULL, 0);
+}
+
+/* A reply message; fetched: its body (NULL: missing) was read from Redis. */
+static void call_reply(portico_service *svc, const char *msg, size_t len, bool fetched,
+                       const unsigned char *body, size_t body_len)
 {
     struct portico_response res;
     struct pc_wire_err err;
@@ -459,7 +476,20 @@ void pt_call_on_reply(portico_service *svc, const char *msg, size_t len)
     } else if (rc != 0) {
         pt_log(svc, PORTICO_LOG_WARN, "bad reply from %s: %s", call->inst, err.message);
         call_finish(call, PORTICO_ERR_BAD_REPLY, NULL);
+    } else if (res.in.body_ref != NULL && !pt_claim_key_ok(svc, res.in.body_ref, res.in.id, true)) {
+        pt_log(svc, PORTICO_LOG_WARN, "bad reply from %s: body_ref is not its key", call->inst);
+        call_finish(call, PORTICO_ERR_BAD_REPLY, NULL);
+    } else if (res.in.body_ref != NULL && !fetched) { /* read the body first */
+        if (pt_claim_fetch(svc, res.in.body_ref, res.in.body_len, msg, len, on_reply_body) != 0)
+            call_finish(call, PORTICO_ERR_BUS, NULL);
+    } else if (res.in.body_ref != NULL && body == NULL) {
+        pt_log(svc, PORTICO_LOG_WARN, "reply from %s: its body is missing or expired", call->inst);
+        call_finish(call, PORTICO_ERR_BAD_REPLY, NULL);
     } else {
+        if (res.in.body_ref != NULL) { /* the body read from Redis */
+            res.in.body = (unsigned char *)body;
+            res.in.body_len = body_len;
+        }
         res.body = malloc(res.in.body_len + 1);
         if (res.body == NULL) {
             call_finish(call, PORTICO_ERR_NOMEM, NULL);
@@ -470,6 +500,7 @@ void pt_call_on_reply(portico_service *svc, const char *msg, size_t len)
         }
     }
     free(res.body);
+    if (res.in.body_ref != NULL) res.in.body = NULL; /* borrowed from the fetch */
     pc_wire_reply_in_deinit(&res.in);
 }
 

@@ -44,9 +44,10 @@ struct event_base;
 #define PT_EVENT_MAX (1024 * 1024) /* bytes of one event message */
 #define PT_TOPIC_MAX 128
 #define PT_PREFIX_MAX 64
-#define PT_STOP_DEREG_WAIT_MS 1000 /* how long stop waits for the deregister PUBLISH */
-#define PT_BUF_KEEP (64 * 1024)    /* reply buffers larger than this are given back */
-#define PT_JSON_MAX_DEPTH 1000     /* nesting of a reply written from a json_t tree */
+#define PT_STOP_DEREG_WAIT_MS 1000  /* how long stop waits for the deregister PUBLISH */
+#define PT_BUF_KEEP (64 * 1024)     /* reply buffers larger than this are given back */
+#define PT_CLAIM_TTL_MARGIN_MS 5000 /* a reply body's key lives until the deadline + this */
+#define PT_JSON_MAX_DEPTH 1000      /* nesting of a reply written from a json_t tree */
 
 /* ---- log.c ---- */
 void pt_log(portico_service *svc, int level, const char *fmt, ...)
@@ -94,6 +95,40 @@ int pt_bus_publish(struct pt_bus *bus, const char *channel, const void *msg, siz
 /* Same, for a command already written in RESP (resp.h): no formatting. */
 int pt_bus_publish_resp(struct pt_bus *bus, const char *cmd, size_t len, pt_published_fn *fn,
                         void *ud);
+
+/* Any command on the command connection (the claim check's SET, GETDEL,
+ * GET, DEL), binary-safe. fn (NULL: the answer is dropped) gets the answer,
+ * valid during the call, or NULL when the connection was lost or the bus
+ * freed first; exactly once, from the loop. 0, or -1 (bus not up, no
+ * memory; fn not called). */
+enum pt_reply_type { PT_REPLY_OTHER, PT_REPLY_STRING, PT_REPLY_NIL, PT_REPLY_ERROR };
+struct pt_bus_reply {
+    enum pt_reply_type type;
+    const char *str; /* STRING, ERROR */
+    size_t len;
+};
+typedef void pt_command_fn(void *ud, const struct pt_bus_reply *reply);
+int pt_bus_command(struct pt_bus *bus, int argc, const char *const *argv, const size_t *argvlen,
+                   pt_command_fn *fn, void *ud);
+
+/* ---- claim.c: bodies through Redis keys (protocol.md 3.1, 4.1) ---- */
+
+/* Reads the body a message refers to (GETDEL key, or GET + DEL on a Redis
+ * older than 6.2) and calls fn(svc, msg, len, body, body_len) with a copy of
+ * the message: body NULL when the key is missing or not body_len long.
+ * Nothing is called when the bus goes away first. 0 or -1 (bus down, no
+ * memory). */
+typedef void pt_claim_fn(portico_service *svc, const char *msg, size_t len,
+                         const unsigned char *body, size_t body_len);
+int pt_claim_fetch(portico_service *svc, const char *key, size_t body_len, const char *msg,
+                   size_t len, pt_claim_fn *fn);
+/* True if key is "<prefix>:body:<id>:rep" (reply) or ":req": a message may
+ * only name the key of its own id, never any other key. */
+bool pt_claim_key_ok(const portico_service *svc, const char *key, const char *id, bool reply);
+/* Stores body under key (SET PX ttl_ms) before what is published next on
+ * the command connection. 0 or -1. */
+int pt_claim_store(portico_service *svc, const char *key, const void *body, size_t len,
+                   uint64_t ttl_ms);
 
 /* ---- match.c ---- */
 
@@ -278,6 +313,8 @@ struct portico_service {
     /* serving */
     struct portico_request *reqs; /* every live request (list) */
     pc_buf reply_env;             /* reply envelopes, written and published at once */
+    size_t claim_check_bytes;     /* reply bodies over it go through a key; 0: never (and
+                                     claim_check is not announced) */
     pc_buf spare;                 /* a reply writer's memory, kept for the next one */
     size_t reqs_pending;          /* not yet replied or expired */
     /* the request being handled right now (deadline propagation) */

@@ -58,7 +58,23 @@ PORTICO_API int portico_reply(portico_request *req, int status, const char *cons
     b = &svc->reply_env;
     pc_buf_reset(b);
     pc_resp_publish_open(b);
-    pc_wire_encode_reply(b, req->in.id, status, kv, nh, body, body_len);
+    if (svc->claim_check_bytes > 0 && body_len > svc->claim_check_bytes) {
+        /* too large for pub/sub: the body goes into a key, stored before the
+         * PUBLISH on the same connection (protocol.md 4.1) */
+        pc_buf key;
+        uint64_t now = pc_unix_ms();
+        pc_buf_init(&key);
+        pc_body_key(&key, svc->prefix, req->in.id, true);
+        if (key.oom || pt_claim_store(svc, key.data, body, body_len,
+                                      req->in.deadline_ms - now + PT_CLAIM_TTL_MARGIN_MS) != 0) {
+            pc_buf_deinit(&key);
+            return key.oom ? PORTICO_ERR_NOMEM : PORTICO_ERR_BUS;
+        }
+        pc_wire_encode_reply_ref(b, req->in.id, status, kv, nh, key.data, body_len);
+        pc_buf_deinit(&key);
+    } else {
+        pc_wire_encode_reply(b, req->in.id, status, kv, nh, body, body_len);
+    }
     pc_resp_publish_close(b);
     if (b->oom) {
         rc = PORTICO_ERR_NOMEM;

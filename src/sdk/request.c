@@ -222,7 +222,40 @@ static void find_request_id(portico_request *req)
     }
 }
 
+/* A body read from Redis for a request that named it (claim.c). */
+struct claimed {
+    const unsigned char *body; /* NULL: missing or expired */
+    size_t len;
+};
+
+static void dispatch(portico_service *svc, const char *msg, size_t len, const struct claimed *c);
+
+static void on_request_body(portico_service *svc, const char *msg, size_t len,
+                            const unsigned char *body, size_t body_len)
+{
+    struct claimed c = {body, body_len};
+    dispatch(svc, msg, len, &c);
+}
+
 void pt_request_dispatch(portico_service *svc, const char *msg, size_t len)
+{
+    dispatch(svc, msg, len, NULL);
+}
+
+/* Sets req's body to the one read from Redis; false when out of memory. */
+static bool take_claimed(portico_request *req, const struct claimed *c)
+{
+    if ((req->full_body = malloc(c->len + 1)) == NULL) return false;
+    if (c->len > 0) memcpy(req->full_body, c->body, c->len);
+    req->full_body[c->len] = '\0';
+    req->in.body = c->len > 0 ? req->full_body : NULL;
+    req->in.body_len = c->len;
+    return true;
+}
+
+/* A request message (c NULL) or, for one whose body is in Redis, the same
+ * message again once the body was read (c). */
+static void dispatch(portico_service *svc, const char *msg, size_t len, const struct claimed *c)
 {
     portico_request *req = req_decode(svc, msg, len);
     uint64_t now;
@@ -232,6 +265,27 @@ void pt_request_dispatch(portico_service *svc, const char *msg, size_t len)
     char saved_rid[sizeof svc->ctx_request_id];
 
     if (req == NULL) return;
+    if (req->full.body_ref != NULL &&
+        !pt_claim_key_ok(svc, req->full.body_ref, req->in.id, false)) {
+        if (pc_ratelimit_allow(&svc->bad_rl, pc_mono_ms()))
+            pt_log(svc, PORTICO_LOG_WARN, "request %s dropped: body_ref is not its key",
+                   req->in.id);
+        req_free(req);
+        return;
+    }
+    if (req->full.body_ref != NULL && c == NULL) { /* read the body first */
+        if (pt_claim_fetch(svc, req->full.body_ref, req->full.body_len, msg, len,
+                           on_request_body) != 0)
+            pt_log(svc, PORTICO_LOG_WARN, "request %s dropped: its body cannot be read",
+                   req->in.id);
+        req_free(req);
+        return;
+    }
+    if (c != NULL && c->body != NULL && !take_claimed(req, c)) {
+        pt_log(svc, PORTICO_LOG_ERROR, "request dropped: out of memory");
+        req_free(req);
+        return;
+    }
     now = pc_unix_ms();
     if (req->in.deadline_ms <= now) {
         pt_log(svc, PORTICO_LOG_DEBUG, "request %s dropped: past its deadline on arrival",
@@ -257,7 +311,9 @@ void pt_request_dispatch(portico_service *svc, const char *msg, size_t len)
         evtimer_add(req->deadline_ev, &tv);
     }
 
-    if (idx < 0) {
+    if (c != NULL && c->body == NULL) {
+        portico_reply_error(req, 400, "bad_request", "the request body is missing or expired");
+    } else if (idx < 0) {
         portico_reply_error(req, 404, "not_found", "no route for this method and path");
     } else {
         const struct pt_route *r = &svc->routes[idx];

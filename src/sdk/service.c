@@ -82,7 +82,7 @@ static void publish_register(portico_service *svc)
     if (svc->nroutes == 0 || svc->state != PT_SVC_RUNNING) return;
     pc_buf_init(&b);
     pc_wire_encode_register(&b, svc->name, svc->instance, svc->ch_svc, svc->ttl_ms, svc->timeout_ms,
-                            pc_unix_ms(), svc->decls, svc->nroutes);
+                            pc_unix_ms(), svc->decls, svc->nroutes, svc->claim_check_bytes > 0);
     if (publish_registration(svc, &b, on_register_published, svc) != 0)
         pt_log(svc, PORTICO_LOG_DEBUG, "register: not sent (bus down or out of memory)");
     pc_buf_deinit(&b);
@@ -283,6 +283,7 @@ PORTICO_API portico_service *portico_service_new(struct event_base *base, const 
              rnd[2], rnd[3]);
     svc->addr = addr;
     svc->ttl_ms = PC_TTL_DEFAULT_MS;
+    svc->claim_check_bytes = PC_CLAIM_CHECK_DEFAULT;
     svc->log_min = PORTICO_LOG_INFO;
     svc->bad_rl.interval_ms = 10000;
     svc->heartbeat_ev = event_new(base, -1, EV_PERSIST, on_heartbeat, svc);
@@ -362,6 +363,13 @@ PORTICO_API int portico_service_set_timeout_ms(portico_service *svc, int timeout
     svc->timeout_ms = timeout_ms <= 0                  ? 0
                       : timeout_ms > PC_TIMEOUT_MAX_MS ? PC_TIMEOUT_MAX_MS
                                                        : timeout_ms;
+    return 0;
+}
+
+PORTICO_API int portico_service_set_claim_check_bytes(portico_service *svc, size_t bytes)
+{
+    if (svc->state != PT_SVC_NEW) return PORTICO_ERR_STATE;
+    svc->claim_check_bytes = bytes;
     return 0;
 }
 

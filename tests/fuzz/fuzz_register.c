@@ -69,7 +69,7 @@ static void check_round_trip(const struct pc_register *m)
     pc_buf_init(&b);
     pc_wire_encode_register(&b, m->service, m->instance, m->channel, m->ttl_ms, m->timeout_ms,
                             m->has_ts && m->ts_ms > 0 ? (uint64_t)m->ts_ms : 0, m->routes,
-                            m->nroutes);
+                            m->nroutes, m->claim_check);
     CHECK(!b.oom);
     if (b.len <= PC_WIRE_MAX_REGISTER) { /* escapes may make it longer than the input */
         int rc = pc_wire_decode_register(&m2, b.data, b.len, PREFIX, &err);

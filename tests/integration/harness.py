@@ -182,8 +182,15 @@ class RespClient:
             self._fill()
 
     def _exact(self, n):
-        while len(self.buf) < n + 2:
-            self._fill()
+        if len(self.buf) < n + 2:  # large values: one growing buffer, not n/64k copies
+            out = bytearray(self.buf)
+            while len(out) < n + 2:
+                d = self.sock.recv(max(65536, min(n + 2 - len(out), 4 << 20)))
+                if not d:
+                    raise ConnectionError("redis closed the connection")
+                out += d
+            self.buf = bytes(out[n + 2:])
+            return bytes(out[:n])
         d, self.buf = self.buf[:n], self.buf[n + 2:]
         return d
 
@@ -856,8 +863,15 @@ class Service:
     def __init__(self, redis_port, service, instance=None, routes=(("GET", "/"),),
                  ttl_ms=10000, timeout_ms=None, handler=None, prefix=PREFIX,
                  heartbeat=True, register_on_start=True, register_on_reconnect=True,
-                 extra_fields=None, channel=None):
+                 extra_fields=None, channel=None, claim_check=False,
+                 claim_check_bytes=65536):
         self.redis_port = redis_port
+        # claim check (protocol.md 3.1/4.1): announced in the register
+        # message; request bodies by reference are fetched (GETDEL) before the
+        # handler runs, reply bodies over claim_check_bytes are stored (SET PX)
+        # and referenced
+        self.claim_check = claim_check
+        self.claim_check_bytes = claim_check_bytes
         self.service = service
         self.instance = instance or "%s-%s" % (service, uuid.uuid4().hex[:8])
         self.routes = [tuple(r) for r in routes]
@@ -874,6 +888,7 @@ class Service:
         self.recv_times = []               # time.time() of each arrival
         self.count_by_id = collections.Counter()
         self.bad_messages = []             # undecodable bytes received on our channel
+        self.missing_bodies = 0            # body_ref requests whose key was gone
         self.discovers = 0
         self.registers_sent = 0
         self.connects = 0
@@ -895,6 +910,8 @@ class Service:
              "routes": [{"method": mth, "path": p} for mth, p in self.routes]}
         if self.timeout_ms is not None:
             m["timeout_ms"] = self.timeout_ms
+        if self.claim_check:
+            m["claim_check"] = True
         m.update(self.extra_fields)
         return m
 
@@ -917,6 +934,14 @@ class Service:
                     self._pub = None
             return None   # Redis down: lost, as a real service's publish would be
 
+    def redis_command(self, *args):
+        """One command on a connection of its own (bytes arguments allowed)."""
+        c = self._client()
+        try:
+            return c.command(*args)
+        finally:
+            c.close()
+
     def publish_register(self):
         r = self._publish("%s:register" % self.prefix, self.register_msg())
         with self._lock:
@@ -936,7 +961,17 @@ class Service:
             reply = dict(reply)
             reply.setdefault("v", 1)
             reply.setdefault("id", req.get("id"))
-            if isinstance(reply.get("body"), bytes):
+            b = reply.get("body")
+            if isinstance(b, str):
+                b = b.encode("utf-8")
+            if (self.claim_check and isinstance(b, bytes) and len(b) > self.claim_check_bytes
+                    and "body_ref" not in reply):
+                key = "%s:body:%s:rep" % (self.prefix, reply["id"])
+                self.redis_command("SET", key, b, "PX", 60000)
+                del reply["body"]
+                reply["body_ref"] = key
+                reply["body_len"] = len(b)
+            elif isinstance(reply.get("body"), bytes):
                 b = reply["body"]
                 try:
                     reply["body"] = b.decode("utf-8")
@@ -1017,6 +1052,16 @@ class Service:
         w.start()
 
     def _run_handler(self, req):
+        if "body_ref" in req:
+            got = self.redis_command("GETDEL", req["body_ref"])
+            if got is None or len(got) != req.get("body_len"):
+                # missing or expired: answered as a bad request (protocol.md 3.1)
+                with self._lock:
+                    self.missing_bodies += 1
+                self.publish_reply(req, {"status": 400, "headers": [],
+                                         "body": "request body missing"})
+                return
+            req["_body"] = got
         try:
             reply = self.handler(req)
         except Exception:  # noqa: BLE001

@@ -242,6 +242,19 @@ def acl_recipe_end_to_end():
         eq(env.gw.metric("portico_registrations_total", result="accepted") >= 1, True,
            "accepted counted")
 
+        # large bodies through keys (claim check): the gateway and the service
+        # may SET/read/delete <prefix>:body:* keys, and nothing else
+        big = b"b" * 300000
+        cc = env.service(svc_conn, "users", [("POST", "/users/big")], key=USERS_KEY,
+                         instance="users-" + uniq("cc"), claim_check=True,
+                         handler=lambda req: {"status": 200, "body": req["_body"] + b"!"})
+        env.gw.wait_route("POST", "/users/big", cc.instance)
+        r = env.gw.http("POST", "/users/big", body=big)
+        eq((r.status, r.body), (200, big + b"!"), "a body by reference both ways")
+        check("body_ref" in cc.last_request(), "the request went by reference")
+        eq(env.gw.metric("portico_claim_checks_total", direction="reply", result="fetched"), 1,
+           "the reply went by reference")
+
         rogue = env.client(**svc_conn)
         # cannot read another service's requests, nor every announcement
         for ch in ("portico:svc:orders-1", "portico:register", "portico:reply:x",
@@ -254,8 +267,10 @@ def acl_recipe_end_to_end():
                      "svc-users PUBLISH to an instance channel")
         expect_error(lambda: rogue.publish("portico:discover", "{}"), "NOPERM",
                      "svc-users PUBLISH discover")
-        # no keyspace, no admin commands
-        for cmd in (("GET", "k"), ("KEYS", "*"), ("CONFIG", "GET", "*"), ("FLUSHALL",),
+        # no keyspace but the body keys, no admin commands
+        eq(rogue.command("SET", "portico:body:x:rep", "v", "PX", 1000), "OK", "svc SET body key")
+        for cmd in (("GET", "k"), ("SET", "portico:rl:x", "1"), ("GETDEL", "portico:x"),
+                    ("KEYS", "*"), ("SCAN", "0"), ("GETRANGE", "portico:body:x:rep", "0", "1"), ("CONFIG", "GET", "*"), ("FLUSHALL",),
                     ("ACL", "LIST"), ("MONITOR",), ("CLIENT", "LIST")):
             expect_error(lambda: rogue.command(*cmd), "NOPERM", "svc-users %s" % (cmd,))
         # it may publish on register (its job), but without the signing key the gateway
@@ -290,6 +305,9 @@ def acl_recipe_end_to_end():
         expect_error(lambda: gwc.publish("portico:reply:x", "{}"), "NOPERM",
                      "gateway user PUBLISH reply")
         expect_error(lambda: gwc.command("GET", "k"), "NOPERM", "gateway user GET")
+        for cmd in (("GETRANGE", "portico:rl:x", "0", "1"), ("DEL", "k"),
+                    ("GET", "portico:body:x:rep"), ("KEYS", "*")):
+            expect_error(lambda: gwc.command(*cmd), "NOPERM", "gateway user %s" % (cmd,))
         # wrong password for a real user
         expect_error(lambda: AuthClient(port=env.redis.port, user=SVC_USER, password="nope"),
                      "WRONGPASS", "svc-users with a wrong password")

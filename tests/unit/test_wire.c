@@ -108,6 +108,8 @@ static bool register_field(const struct pc_register *r, const char *key, pc_buf 
         put_str(v, r->channel);
     else if (strcmp(key, "ttl_ms") == 0)
         pc_buf_printf(v, "%d", r->ttl_ms);
+    else if (strcmp(key, "claim_check") == 0)
+        put_str(v, r->claim_check ? "true" : "false");
     else if (strcmp(key, "timeout_ms") == 0)
         pc_buf_printf(v, "%d", r->timeout_ms);
     else if (strcmp(key, "has_ts") == 0)
@@ -140,6 +142,8 @@ static bool reply_field(const struct pc_reply_in *r, const char *key, pc_buf *v)
         pc_buf_append(v, r->body, r->body_len);
     else if (strcmp(key, "body_len") == 0)
         pc_buf_printf(v, "%zu", r->body_len);
+    else if (strcmp(key, "body_ref") == 0)
+        put_str(v, r->body_ref);
     else
         return false;
     return true;
@@ -175,6 +179,8 @@ static bool request_field(const struct pc_request_in *r, const char *key, pc_buf
         pc_buf_append(v, r->body, r->body_len);
     else if (strcmp(key, "body_len") == 0)
         pc_buf_printf(v, "%zu", r->body_len);
+    else if (strcmp(key, "body_ref") == 0)
+        put_str(v, r->body_ref);
     else
         return false;
     return true;
@@ -481,6 +487,39 @@ static void test_round_trips(void)
     pc_wire_encode_reply(&b, ID, 204, NULL, 0, NULL, 0);
     CHECK_EQ_STR(b.data, "{\"v\":1,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\","
                          "\"status\":204,\"headers\":[]}");
+
+    /* The claim check, byte for byte as protocol.md 4.1 shows it. */
+    struct pc_kv ct = {"content-type", 12, "application/octet-stream", 24};
+    pc_buf key;
+    pc_buf_init(&key);
+    pc_body_key(&key, "portico", ID, true);
+    pc_buf_reset(&b);
+    pc_wire_encode_reply_ref(&b, ID, 200, &ct, 1, key.data, 40000000);
+    CHECK_EQ_STR(b.data, "{\"v\":1,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"status\":200,"
+                         "\"headers\":[[\"content-type\",\"application/octet-stream\"]],"
+                         "\"body_ref\":\"portico:body:0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9:rep\","
+                         "\"body_len\":40000000}");
+    /* A request by reference: body_ref and body_len in place of the body. */
+    struct pc_request_out o = {.id = ID,
+                               .reply_to = "portico:reply:g",
+                               .deadline_ms = 7,
+                               .method = "POST",
+                               .path = "/files",
+                               .path_len = 6,
+                               .route = "/files",
+                               .body = "x",
+                               .body_len = 5000000};
+    pc_body_key(&key, "portico", ID, false);
+    o.body_ref = key.data;
+    pc_buf_reset(&b);
+    pc_wire_encode_request(&b, &o);
+    CHECK_EQ_STR(b.data, "{\"v\":1,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\","
+                         "\"reply_to\":\"portico:reply:g\",\"deadline_ms\":7,\"method\":\"POST\","
+                         "\"path\":\"/files\",\"query\":\"\",\"route\":\"/files\",\"params\":{},"
+                         "\"headers\":[],\"body_ref\":"
+                         "\"portico:body:0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9:req\","
+                         "\"body_len\":5000000}");
+    pc_buf_deinit(&key);
     pc_buf_deinit(&b);
 }
 
@@ -493,7 +532,7 @@ static void test_register_round_trip(void)
     pc_buf_init(&ch);
     pc_channel_svc(&ch, "pp", "users-1");
     pc_wire_encode_register(&b, "users", "users-1", ch.data, 3000, 2500, UINT64_C(1763772345678),
-                            routes, 3);
+                            routes, 3, true);
     CHECK(!b.oom);
 
     struct pc_register r;
@@ -510,6 +549,7 @@ static void test_register_round_trip(void)
         CHECK(r.has_ts);
         CHECK_EQ_INT(r.ts_ms, 1763772345678LL);
         CHECK_EQ_INT(r.nroutes, 3);
+        CHECK(r.claim_check);
         if (r.nroutes == 3) {
             CHECK_EQ_STR(r.routes[0].path, "/users/{id}");
             CHECK_EQ_STR(r.routes[1].method, "*");
@@ -528,7 +568,7 @@ static void test_register_round_trip(void)
 
     /* Defaults omitted on the wire come back as defaults. */
     pc_buf_reset(&b);
-    pc_wire_encode_register(&b, "users", "users-1", ch.data, 0, 0, 0, routes, 1);
+    pc_wire_encode_register(&b, "users", "users-1", ch.data, 0, 0, 0, routes, 1, false);
     CHECK(strstr(b.data, "ttl_ms") == NULL && strstr(b.data, "ts_ms") == NULL);
     rc = pc_wire_decode_register(&r, b.data, b.len, "pp", &err);
     CHECK_EQ_INT(rc, 0);

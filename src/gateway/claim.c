@@ -1,0 +1,237 @@
+/* claim.c -- large bodies through Redis keys (see claim.h). */
+#include "claim.h"
+
+#include <event2/buffer.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus.h"
+#include "config.h"
+#include "gw.h"
+#include "inflight.h"
+#include "log.h"
+#include "registry.h"
+#include "stats.h"
+#include "xalloc.h"
+
+static gw_claim_done_fn *claim_done;
+static pc_buf key; /* the last key named */
+static struct pc_ratelimit claim_log = {.interval_ms = 10000};
+
+/* A reply body being read: the reply's status and headers (copied), where
+ * the body goes, how far it is read. Found again by request id only. */
+struct fetch {
+    char id[PC_UUID_LEN + 1];
+    int status;
+    size_t len, off;
+    struct evbuffer *body;
+    struct pc_kv *headers; /* into text */
+    size_t nheaders;
+    char *text;
+    char key[];
+};
+
+bool gw_claim_wanted(const struct gw_req *r, const struct gw_instance *inst)
+{
+    return gw.cfg->claim_check_bytes > 0 && r->body.len > (size_t)gw.cfg->claim_check_bytes &&
+           inst->claim_check;
+}
+
+const char *gw_claim_request_key(const struct gw_req *r)
+{
+    pc_body_key(&key, gw.cfg->prefix, r->id, false);
+    if (key.oom) pc_panic("out of memory naming a body key");
+    return key.data;
+}
+
+static void on_stored(void *priv, const struct gw_bus_reply *rep)
+{
+    (void)priv;
+    if (rep != NULL && rep->type == GW_BUS_REPLY_ERROR &&
+        pc_ratelimit_allow(&claim_log, gw_now_mono_ms()))
+        pc_log(PC_LOG_WARN, "claim", "storing a request body failed: %.*s",
+               (int)(rep->len > 200 ? 200 : rep->len), rep->str);
+}
+
+int gw_claim_store(struct gw_req *r)
+{
+    uint64_t now = gw_now_unix_ms();
+    uint64_t ttl = (r->deadline_ms > now ? r->deadline_ms - now : 0) + GW_CLAIM_TTL_MARGIN_MS;
+    char ms[24];
+    int msl = snprintf(ms, sizeof ms, "%llu", (unsigned long long)ttl);
+    const char *k = gw_claim_request_key(r);
+    const char *argv[5] = {"SET", k, r->body.data, "PX", ms};
+    size_t argvlen[5] = {3, key.len, r->body.len, 2, (size_t)msl};
+
+    if (gw_bus_command(gw.bus, on_stored, NULL, 5, argv, argvlen) != 0) return -1;
+    gw_stats->claim_stored++;
+    return 0;
+}
+
+static void on_deleted(void *priv, const struct gw_bus_reply *rep)
+{
+    (void)priv;
+    (void)rep;
+}
+
+static void delete_key(const char *k)
+{
+    const char *argv[2] = {"DEL", k};
+    size_t argvlen[2] = {3, strlen(k)};
+    (void)gw_bus_command(gw.bus, on_deleted, NULL, 2, argv, argvlen);
+}
+
+void gw_claim_unstore(struct gw_req *r) { delete_key(gw_claim_request_key(r)); }
+
+/* ---------------------------------------------------------------- replies */
+
+static void fetch_free(struct fetch *f)
+{
+    if (f->body) evbuffer_free(f->body);
+    free(f->headers);
+    free(f->text);
+    free(f);
+}
+
+/* The request f reads for, if it still waits for it. */
+static struct gw_req *fetch_req(const struct fetch *f)
+{
+    struct gw_req *r = gw_inflight_find(f->id, PC_UUID_LEN);
+    return r != NULL && r->claim_reading ? r : NULL;
+}
+
+/* Ends f for r: with the body when why is NULL, else a 502. */
+static void fetch_end(struct fetch *f, struct gw_req *r, const char *why)
+{
+    if (why != NULL && strcmp(why, "missing") == 0) gw_stats->claim_missing++;
+    if (why == NULL) gw_stats->claim_fetched++;
+    claim_done(r, f->status, f->headers, f->nheaders, why ? NULL : f->body, why);
+    fetch_free(f);
+}
+
+static void on_range(void *priv, const struct gw_bus_reply *rep);
+
+/* Asks for the next slice; on the last one one byte more than announced,
+ * so that a longer value is seen. */
+static int fetch_next(struct fetch *f)
+{
+    size_t left = f->len - f->off, want = left > GW_CLAIM_SLICE ? GW_CLAIM_SLICE : left;
+    char from[24], to[24];
+    int fl = snprintf(from, sizeof from, "%zu", f->off);
+    int tl = snprintf(to, sizeof to, "%zu", f->off + want - (want < left ? 1 : 0));
+    const char *argv[4] = {"GETRANGE", f->key, from, to};
+    size_t argvlen[4] = {8, strlen(f->key), (size_t)fl, (size_t)tl};
+
+    return gw_bus_command(gw.bus, on_range, f, 4, argv, argvlen);
+}
+
+static void on_range(void *priv, const struct gw_bus_reply *rep)
+{
+    struct fetch *f = priv;
+    struct gw_req *r = rep != NULL ? fetch_req(f) : NULL;
+    size_t left = f->len - f->off, want = left > GW_CLAIM_SLICE ? GW_CLAIM_SLICE : left;
+
+    if (rep == NULL) { /* bus gone: its requests were answered 503 */
+        fetch_free(f);
+        return;
+    }
+    if (r == NULL) { /* answered meanwhile (deadline, client gone) */
+        delete_key(f->key);
+        fetch_free(f);
+        return;
+    }
+    if (rep->type != GW_BUS_REPLY_STRING) {
+        if (pc_ratelimit_allow(&claim_log, gw_now_mono_ms()))
+            pc_log(PC_LOG_WARN, "claim", "reading a reply body for %s failed: %.*s", f->id,
+                   (int)(rep->len > 200 ? 200 : rep->len), rep->str ? rep->str : "");
+        fetch_end(f, r, "redis_error");
+        return;
+    }
+    /* A slice short of what was asked: the key is gone, expired or shorter
+     * than announced; one byte more on the last: longer. */
+    if (rep->len != want) {
+        delete_key(f->key);
+        fetch_end(f, r, "missing");
+        return;
+    }
+    pc_check(evbuffer_add(f->body, rep->str, rep->len) == 0);
+    f->off += rep->len;
+    if (f->off == f->len) {
+        delete_key(f->key);
+        fetch_end(f, r, NULL);
+    } else if (fetch_next(f) != 0) {
+        fetch_free(f); /* bus down: r is answered 503 with the others */
+    }
+}
+
+/* True if ref is exactly "<prefix>:body:<id>:rep". */
+static bool ref_is_reply_key(const char *ref, const char *id, size_t id_len)
+{
+    if (id_len != PC_UUID_LEN) return false;
+    char idz[PC_UUID_LEN + 1];
+    memcpy(idz, id, PC_UUID_LEN);
+    idz[PC_UUID_LEN] = '\0';
+    pc_body_key(&key, gw.cfg->prefix, idz, true);
+    return !key.oom && strcmp(ref, key.data) == 0;
+}
+
+void gw_claim_fetch(struct gw_req *r, int status, const struct pc_kv *headers, size_t nheaders,
+                    const char *ref, size_t len)
+{
+    size_t klen = strlen(ref), bytes = 0;
+    struct fetch *f;
+    char *t;
+
+    f = pc_xcalloc(1, sizeof *f + klen + 1);
+    memcpy(f->id, r->id, sizeof f->id);
+    memcpy(f->key, ref, klen + 1);
+    f->status = status;
+    f->len = len;
+    for (size_t i = 0; i < nheaders; i++) bytes += headers[i].name_len + headers[i].value_len;
+    f->headers = nheaders ? pc_xmalloc(nheaders * sizeof *f->headers) : NULL;
+    f->text = t = pc_xmalloc(bytes + 1);
+    for (size_t i = 0; i < nheaders; i++) {
+        f->headers[i] =
+            (struct pc_kv){t, headers[i].name_len, t + headers[i].name_len, headers[i].value_len};
+        memcpy(t, headers[i].name, headers[i].name_len);
+        t += headers[i].name_len;
+        memcpy(t, headers[i].value, headers[i].value_len);
+        t += headers[i].value_len;
+    }
+    f->nheaders = nheaders;
+    f->body = evbuffer_new();
+    pc_check(f->body != NULL);
+
+    if (!ref_is_reply_key(ref, r->id, strlen(r->id))) {
+        fetch_end(f, r, "bad_ref");
+        return;
+    }
+    if (len > (size_t)gw.cfg->max_reply_bytes) {
+        delete_key(f->key);
+        fetch_end(f, r, "reply_too_large");
+        return;
+    }
+    if (len == 0) {
+        delete_key(f->key);
+        fetch_end(f, r, NULL);
+        return;
+    }
+    if (fetch_next(f) != 0) {
+        fetch_free(f); /* bus down: r is answered 503 with the others */
+    }
+}
+
+void gw_claim_discard(const char *id, size_t id_len, const char *ref)
+{
+    if (ref_is_reply_key(ref ? ref : "", id, id_len) || (ref == NULL && !key.oom))
+        delete_key(key.data);
+}
+
+void gw_claim_init(gw_claim_done_fn *done)
+{
+    claim_done = done;
+    pc_buf_init(&key);
+}
+
+void gw_claim_deinit(void) { pc_buf_deinit(&key); }

@@ -1,0 +1,60 @@
+/* claim.h -- large bodies through Redis keys instead of pub/sub messages
+ * (the claim check, protocol.md 3.1 and 4.1).
+ *
+ * A pub/sub message larger than Redis' client output buffer limit for
+ * subscribers (32 MB by default) makes Redis drop the subscriber, and with it
+ * every request in flight. So a request body over --claim-check-bytes goes
+ * to an instance that announced "claim_check":true in a key
+ * "<prefix>:body:<id>:req" (SET with a TTL, then the PUBLISH, pipelined on
+ * the command connection), and a reply may carry its body in
+ * "<prefix>:body:<id>:rep", which the gateway reads in slices of
+ * GW_CLAIM_SLICE bytes (GETRANGE) straight into the response and deletes. */
+#ifndef GW_CLAIM_H
+#define GW_CLAIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "req.h"
+
+struct gw_instance;
+struct evbuffer;
+
+#define GW_CLAIM_TTL_MARGIN_MS 5000  /* a key lives until the deadline + this */
+#define GW_CLAIM_SLICE (1024 * 1024) /* bytes of a reply body read per GETRANGE */
+
+/* True when r's body goes to inst by reference: --claim-check-bytes is not
+ * 0, the body is larger, and inst announced claim_check. */
+bool gw_claim_wanted(const struct gw_req *r, const struct gw_instance *inst);
+/* The key of r's request body, valid until the next call. */
+const char *gw_claim_request_key(const struct gw_req *r);
+/* Stores r's body under its key (SET PX: the time left before r's deadline
+ * + GW_CLAIM_TTL_MARGIN_MS) on the command connection; a PUBLISH sent after
+ * it is executed after it. Returns 0, or -1 when the bus is down. */
+int gw_claim_store(struct gw_req *r);
+
+/* Deletes r's request body key (a PUBLISH that reached nobody). */
+void gw_claim_unstore(struct gw_req *r);
+
+/* How a reply read by reference ends, for r (still in flight): body (moved
+ * into the response by the callee) or NULL and why ("bad_ref",
+ * "reply_too_large", "missing", "redis_error": 502). Called at most once per
+ * gw_claim_fetch, possibly from inside it; never when r left flight meanwhile
+ * (deadline, client gone, bus down: those answered it). */
+typedef void gw_claim_done_fn(struct gw_req *r, int status, const struct pc_kv *headers,
+                              size_t nheaders, struct evbuffer *body, const char *why);
+
+/* Reads the body of r's reply from ref, which must be r's reply key, and
+ * announced as len bytes (at most --max-reply-bytes); the status and headers
+ * are copied. r->claim_reading must be set by the caller. */
+void gw_claim_fetch(struct gw_req *r, int status, const struct pc_kv *headers, size_t nheaders,
+                    const char *ref, size_t len);
+/* A reply by reference that will not be read (no request waits for it, or
+ * it is invalid): its key is deleted now rather than at its TTL, when ref is
+ * the reply key of id, or with ref NULL, that key whatever the reply said. */
+void gw_claim_discard(const char *id, size_t id_len, const char *ref);
+
+void gw_claim_init(gw_claim_done_fn *done);
+void gw_claim_deinit(void);
+
+#endif
