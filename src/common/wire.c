@@ -34,7 +34,7 @@ static void jw_body(pc_buf *b, const void *body, size_t len)
     }
 }
 
-/* Writes the claim-check members (SPEC §3.1) in place of the body. */
+/* Writes the claim-check members (protocol.md §3.1) in place of the body. */
 static void jw_body_ref(pc_buf *b, const char *ref, size_t len)
 {
     jw_key(b, "body_ref");
@@ -117,7 +117,7 @@ void pc_wire_encode_reply(pc_buf *out, const char *id, int status, const struct 
     jw_lit(out, "}");
 }
 
-/* Appends a reply message whose body is in the key ref (SPEC §4.1). */
+/* Appends a reply message whose body is in the key ref (protocol.md §4.1). */
 void pc_wire_encode_reply_ref(pc_buf *out, const char *id, int status, const struct pc_kv *headers,
                               size_t nheaders, const char *ref, size_t body_len)
 {

@@ -72,7 +72,7 @@ struct pc_request_out {
     const char *remote_addr; /* may be NULL: field omitted */
     const void *body;
     size_t body_len;      /* omitted when 0; base64 unless UTF-8 */
-    const char *body_ref; /* not NULL: the body is in this key (body unused), SPEC §3.1 */
+    const char *body_ref; /* not NULL: the body is in this key (body unused), protocol.md §3.1 */
 };
 void pc_wire_encode_request(pc_buf *out, const struct pc_request_out *r);
 
@@ -84,7 +84,7 @@ struct pc_request_in {
     json_t *headers;      /* array of [name, value] strings (borrowed) */
     unsigned char *body;  /* decoded; malloc'd, owned; NULL when empty */
     size_t body_len;      /* with body_ref: the announced length of the key's value */
-    const char *body_ref; /* claim check (SPEC §3.1): the key holding the body; else NULL */
+    const char *body_ref; /* claim check (protocol.md §3.1): the key holding the body; else NULL */
 };
 /* Validates: v == 1, id a UUID, reply_to/method/path strings, deadline_ms a
  * non-negative integer, query/route/remote_addr strings if present, params an
@@ -133,7 +133,7 @@ struct pc_reply_in {
                                 and each value free of CR/LF/NUL (borrowed) */
     unsigned char *body;  /* decoded; malloc'd, owned; NULL when empty */
     size_t body_len;      /* with body_ref: the announced length of the key's value */
-    const char *body_ref; /* claim check (SPEC §4.1): the key holding the body; else NULL */
+    const char *body_ref; /* claim check (protocol.md §4.1): the key holding the body; else NULL */
 };
 /* Returns 0 when valid; -1 when the message cannot be matched to a request
  * (not JSON, too deep/large, or no string `id`: err->reason "not_json",

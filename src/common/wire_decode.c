@@ -154,7 +154,7 @@ static int get_opt_str(json_t *root, const char *key, const char **s, const char
 /* Decodes the body members per SPEC §4 into a malloc'd buffer (NULL when
  * empty). body: absent, or a string; body_encoding: absent or "base64".
  * Returns 0, or -1 with err filled (bad_body, or no_memory). */
-/* The claim-check members (SPEC §3.1): "body_ref" a string of
+/* The claim-check members (protocol.md §3.1): "body_ref" a string of
  * 1..PC_WIRE_MAX_BODY_REF bytes without NUL, "body_len" an integer in
  * 0..PC_WIRE_MAX_BODY_LEN, neither "body" nor "body_encoding" beside them. */
 static int wire_body_ref(json_t *root, json_t *jr, const char **ref, size_t *body_len,
