@@ -3,13 +3,14 @@
 public port (SO_REUSEPORT), each with its own gateway id and reply channel;
 connections are spread over them, every request is handled exactly once, a
 worker that dies is replaced, and SIGTERM ends them all with exit code 0."""
+import http.client as httpclient
 import os
 import signal
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Runner, Stack, check, eq, uniq, wait_until  # noqa: E402
+from harness import Runner, Stack, check, eq, http, uniq, wait_until  # noqa: E402
 
 t = Runner()
 ST = None
@@ -79,6 +80,13 @@ def metrics_count_every_worker():
             s.close()
 
 
+def admin_answers(port):
+    try:
+        return http(port, "GET", "/health", timeout=2, check_frame=False).status in (200, 503)
+    except (OSError, httpclient.HTTPException):
+        return False
+
+
 @t.case
 def dead_worker_is_replaced():
     old = workers()
@@ -88,6 +96,10 @@ def dead_worker_is_replaced():
     os.kill(old[0], signal.SIGKILL)
     wait_until(lambda: len(workers()) == 2 and old[0] not in workers(), 10,
                msg="a new worker in place of the killed one")
+    # The new worker is forked before it listens: wait until it serves the
+    # admin port the killed one had (a fork is not a ready worker).
+    wait_until(lambda: admin_answers(admin_port), 10,
+               msg="the new worker 0 listening on the admin port")
     base = "/" + uniq("r")
     ST.service(routes=[("GET", base + "/{i}")],
                handler=lambda req: {"status": 200, "body": "ok"})
