@@ -102,9 +102,9 @@ void pc_wire_encode_request(pc_buf *out, const struct pc_request_out *r)
     jw_lit(out, "}");
 }
 
-/* Appends a reply message to out. */
-void pc_wire_encode_reply(pc_buf *out, const char *id, int status, const struct pc_kv *headers,
-                          size_t nheaders, const void *body, size_t body_len)
+/* A reply message up to its body: the two encoders below differ only there. */
+static void reply_head(pc_buf *out, const char *id, int status, const struct pc_kv *headers,
+                       size_t nheaders)
 {
     jw_lit(out, "{\"v\":1");
     jw_key(out, "id");
@@ -113,6 +113,13 @@ void pc_wire_encode_reply(pc_buf *out, const char *id, int status, const struct 
     pc_jw_i64(out, status);
     jw_key(out, "headers");
     jw_headers(out, headers, nheaders);
+}
+
+/* Appends a reply message to out. */
+void pc_wire_encode_reply(pc_buf *out, const char *id, int status, const struct pc_kv *headers,
+                          size_t nheaders, const void *body, size_t body_len)
+{
+    reply_head(out, id, status, headers, nheaders);
     jw_body(out, body, body_len);
     jw_lit(out, "}");
 }
@@ -121,13 +128,7 @@ void pc_wire_encode_reply(pc_buf *out, const char *id, int status, const struct 
 void pc_wire_encode_reply_ref(pc_buf *out, const char *id, int status, const struct pc_kv *headers,
                               size_t nheaders, const char *ref, size_t body_len)
 {
-    jw_lit(out, "{\"v\":1");
-    jw_key(out, "id");
-    pc_jw_cstr(out, id);
-    jw_key(out, "status");
-    pc_jw_i64(out, status);
-    jw_key(out, "headers");
-    jw_headers(out, headers, nheaders);
+    reply_head(out, id, status, headers, nheaders);
     jw_body_ref(out, ref, body_len);
     jw_lit(out, "}");
 }
