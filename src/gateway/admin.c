@@ -1,4 +1,5 @@
-/* admin.c -- /health, /routes, /metrics on the admin listener. */
+/* admin.c -- /health, /livez, /readyz, /routes, /metrics on the admin
+ * listener. */
 #include "admin.h"
 
 #include <string.h>
@@ -44,6 +45,17 @@ void gw_admin_handle(struct gw_req *r)
                       gw.draining ? "true" : "false", gw_router_count(gw.router),
                       gw_registry_instance_count(), (unsigned long long)inflight,
                       (unsigned long long)conns, workers);
+    } else if (path_is(r, "/livez")) { /* answered at all: the loop turns */
+        pc_buf_puts(&b, "{\"status\":\"alive\"}\n");
+    } else if (path_is(r, "/readyz")) {
+        /* Listening (this listener answers only once both are bound), not
+         * draining, Redis up: new requests can be served. */
+        const char *why = gw.draining ? "draining" : !gw_bus_is_up(gw.bus) ? "redis_down" : NULL;
+        status = why ? 503 : 200;
+        if (why)
+            pc_buf_printf(&b, "{\"status\":\"not_ready\",\"reason\":\"%s\"}\n", why);
+        else
+            pc_buf_puts(&b, "{\"status\":\"ready\"}\n");
     } else if (path_is(r, "/routes")) {
         gw_registry_render_routes(&b);
     } else if (path_is(r, "/metrics")) {
@@ -51,7 +63,8 @@ void gw_admin_handle(struct gw_req *r)
         gw_stats_render(&b, gw_registry_instance_count(), gw_router_count(gw.router));
     } else {
         pc_buf_deinit(&b);
-        gw_req_error(r, 404, "not_found", "admin endpoints: /health, /routes, /metrics");
+        gw_req_error(r, 404, "not_found",
+                     "admin endpoints: /health, /livez, /readyz, /routes, /metrics");
         return;
     }
     if (b.oom) pc_panic("out of memory writing %.*s", (int)r->path_len, r->head.data);

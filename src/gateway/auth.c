@@ -193,24 +193,28 @@ static void challenge(pc_buf *b, enum gw_auth_mode m, const char *bearer_err, co
 
 /* The limit from the settings (--auth-fail-limit per --auth-fail-window-ms):
  * a bucket of `limit` tokens, one back every window / limit (at least 1 us);
- * NULL when off (limit 0). Made from gw.cfg on first use: the settings are
- * fixed once the loop runs. */
+ * NULL when off (limit 0). Made from gw.cfg, again whenever a reload
+ * changed the two settings (the buckets then start over: ratelimit.c drops
+ * a bucket found under another rule). */
 static const struct gw_rl_rule *fail_rule(void)
 {
-    static struct gw_rl_rule rule;
-    static const struct gw_config *from;
+    static struct gw_rl_rule rules[2];
+    static int cur, limit = -1, window = -1;
 
-    if (gw.cfg != from) {
-        from = gw.cfg;
-        memset(&rule, 0, sizeof rule);
-        if (from != NULL && from->auth_fail_limit > 0) {
-            rule.burst = (uint32_t)from->auth_fail_limit;
-            rule.interval_us = (uint64_t)from->auth_fail_window_ms * 1000u / rule.burst;
-            if (rule.interval_us == 0) rule.interval_us = 1;
-            rule.window_s = (uint32_t)((from->auth_fail_window_ms + 999) / 1000);
+    if (gw.cfg != NULL &&
+        (gw.cfg->auth_fail_limit != limit || gw.cfg->auth_fail_window_ms != window)) {
+        struct gw_rl_rule *rule = &rules[cur ^= 1]; /* a new address for a new rule */
+        limit = gw.cfg->auth_fail_limit;
+        window = gw.cfg->auth_fail_window_ms;
+        memset(rule, 0, sizeof *rule);
+        if (limit > 0) {
+            rule->burst = (uint32_t)limit;
+            rule->interval_us = (uint64_t)window * 1000u / rule->burst;
+            if (rule->interval_us == 0) rule->interval_us = 1;
+            rule->window_s = (uint32_t)((window + 999) / 1000);
         }
     }
-    return rule.burst ? &rule : NULL;
+    return rules[cur].burst ? &rules[cur] : NULL;
 }
 
 /* True when r's address has used up its failures: r is answered 429. */

@@ -1,6 +1,6 @@
 /* auth.h -- client authentication: API keys, JWT, per-route policy.
  *
- * The policy is loaded once at startup from --auth-file (format in
+ * The policy is loaded at startup (and on each reload) from --auth-file (format in
  * docs/security.md). Without one every route is public. For each matched
  * route the most specific rule decides what the request must present:
  *
@@ -36,6 +36,17 @@
 int gw_auth_load(const char *path, char *err, size_t errlen);
 /* Frees the policy; everything is public afterwards. */
 void gw_auth_unload(void);
+/* The same load in two steps, for a reload (reload.h): prepare builds a
+ * policy aside in *out and changes nothing (-1 with one line in err, *out
+ * NULL); commit installs it in place of the running one (freeing that);
+ * discard frees a prepared policy that was not installed. */
+struct gw_auth_policy;
+int gw_auth_prepare(const char *path, struct gw_auth_policy **out, char *err, size_t errlen);
+void gw_auth_commit(struct gw_auth_policy *p);
+void gw_auth_discard(struct gw_auth_policy *p);
+/* How many policies were installed so far: a request that waits (the shared
+ * rate limiter) notes it, and keeps the decision it had if it changed. */
+unsigned gw_auth_generation(void);
 
 /* Decides r for its matched route m. Returns true to go on (identity stored
  * on r), or false after answering r (r may be freed: do not touch it). */

@@ -1,7 +1,8 @@
 /* auth_load.c -- the auth policy from --auth-file: API keys (kept as SHA-256
  * digests), JWT key material, route rules (see auth.h, docs/security.md).
  *
- * Runs once at start. Every refusal is one line naming the file; the file's
+ * Runs at start and on each reload (SIGHUP): a policy is prepared aside
+ * and installed only once everything else has loaded too. Every refusal is one line naming the file; the file's
  * text and any secret file are wiped from memory once parsed. Deciding
  * requests with the policy is auth.c's; the "cors" object of the same file
  * is cors.c's. */
@@ -22,7 +23,8 @@
 #include "xalloc.h"
 
 struct gw_auth_policy gw_auth_pol;
-static struct gw_auth_policy *const pol = &gw_auth_pol;
+static struct gw_auth_policy *pol; /* the policy being loaded (never gw_auth_pol) */
+static unsigned generation;        /* policies installed so far */
 
 static void rule_deinit(struct gw_auth_rule *ru)
 {
@@ -32,15 +34,19 @@ static void rule_deinit(struct gw_auth_rule *ru)
     json_decref(ru->claims);
 }
 
-void gw_auth_unload(void)
+static void policy_clear(struct gw_auth_policy *p)
 {
-    for (size_t i = 0; i < pol->nrules; i++) rule_deinit(&pol->rules[i]);
-    free(pol->rules);
-    if (pol->keys) OPENSSL_cleanse(pol->keys, pol->nkeys * sizeof *pol->keys);
-    free(pol->keys);
-    gw_jwt_verifier_free(pol->jwt);
-    memset(pol, 0, sizeof *pol);
+    for (size_t i = 0; i < p->nrules; i++) rule_deinit(&p->rules[i]);
+    free(p->rules);
+    if (p->keys) OPENSSL_cleanse(p->keys, p->nkeys * sizeof *p->keys);
+    free(p->keys);
+    gw_jwt_verifier_free(p->jwt);
+    memset(p, 0, sizeof *p);
 }
+
+void gw_auth_unload(void) { policy_clear(&gw_auth_pol); }
+
+unsigned gw_auth_generation(void) { return generation; }
 
 /* Reads a key or secret file named in the auth file (relative names from
  * dir, the auth file's directory) through the shared bounded loader.
@@ -327,28 +333,60 @@ static int load_policy(const json_t *root, const char *dir, char *err, size_t er
     return 0;
 }
 
-int gw_auth_load(const char *path, char *err, size_t errlen)
+int gw_auth_prepare(const char *path, struct gw_auth_policy **out, char *err, size_t errlen)
 {
     char dir[4096], why[480];
     const char *slash;
     json_t *root;
     int rc;
 
-    gw_auth_unload();
+    *out = pol = pc_xcalloc(1, sizeof *pol);
     if (path == NULL || path[0] == '\0') return 0;
-    if ((root = pc_json_file_load("auth file", path, GW_AUTH_FILE_MAX, err, errlen)) == NULL)
+    if ((root = pc_json_file_load("auth file", path, GW_AUTH_FILE_MAX, err, errlen)) == NULL) {
+        gw_auth_discard(*out);
+        *out = NULL;
         return -1;
+    }
     slash = strrchr(path, '/');
     snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 0, path);
     if (slash == path) snprintf(dir, sizeof dir, "/");
     rc = load_policy(root, dir, why, sizeof why);
     json_decref(root);
     if (rc != 0) {
-        gw_auth_unload();
+        gw_auth_discard(*out);
+        *out = NULL;
         return pc_json_file_err("auth file", path, err, errlen, "%s", why);
     }
     pol->loaded = true;
-    pc_log(PC_LOG_INFO, "auth", "policy from %s: %zu API key(s), jwt %s, %zu rule(s)", path,
+    pc_log(PC_LOG_DEBUG, "auth", "policy from %s: %zu API key(s), jwt %s, %zu rule(s)", path,
            pol->nkeys, pol->jwt ? "on" : "off", pol->nrules);
+    return 0;
+}
+
+void gw_auth_commit(struct gw_auth_policy *p)
+{
+    policy_clear(&gw_auth_pol);
+    gw_auth_pol = *p;
+    free(p);
+    generation++;
+    if (gw_auth_pol.loaded)
+        pc_log(PC_LOG_INFO, "auth", "policy: %zu API key(s), jwt %s, %zu rule(s)",
+               gw_auth_pol.nkeys, gw_auth_pol.jwt ? "on" : "off", gw_auth_pol.nrules);
+}
+
+void gw_auth_discard(struct gw_auth_policy *p)
+{
+    if (p == NULL) return;
+    policy_clear(p);
+    free(p);
+}
+
+int gw_auth_load(const char *path, char *err, size_t errlen)
+{
+    struct gw_auth_policy *p;
+
+    gw_auth_unload();
+    if (gw_auth_prepare(path, &p, err, errlen) != 0) return -1;
+    gw_auth_commit(p);
     return 0;
 }

@@ -2,8 +2,8 @@
  * --auth-file) and auth.c (which decides requests with it). Nothing else
  * includes it: the rest of the gateway sees auth.h only.
  *
- * The policy is written once, at start, before the loop runs; requests only
- * read it. */
+ * The policy is built aside and installed between two loop callbacks (at
+ * start, and on a reload); requests only read it. */
 #ifndef GW_AUTH_POLICY_H
 #define GW_AUTH_POLICY_H
 

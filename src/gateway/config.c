@@ -476,6 +476,10 @@ static int walk_argv(struct gw_config *c, int argc, char **argv, bool apply, con
             printf("portico %s\n", PORTICO_VERSION);
             return GW_CONFIG_EXIT;
         }
+        if (strcmp(a, "--check-config") == 0) { /* a mode, not a setting: argv only */
+            c->check_config = true;
+            continue;
+        }
         if (strncmp(a, "--", 2) != 0)
             return pc_errf(err, errlen, "unexpected argument \"%.300s\" (see --help)", a);
 
@@ -564,11 +568,16 @@ void gw_config_usage(void *file)
         if (o->type == OPT_INT || o->type == OPT_LLONG) fprintf(f, "; %lld..%lld", o->min, o->max);
         fputc('\n', f);
     }
+    fprintf(f, "  %-30s %s\n", "--check-config",
+            "check the settings and every file they name, print \"configuration ok\"");
+    fprintf(f, "  %-30s %s\n", "",
+            "and exit 0 (or the reason, exit 2); binds and connects nothing");
     fprintf(f, "  %-30s %s\n", "-h, --help", "print this help and exit");
     fprintf(f, "  %-30s %s\n", "--version", "print the version and exit");
     fprintf(f, "\nFlags take \"--name value\" or \"--name=value\". Every flag can also be set\n"
                "in the environment as PORTICO_ + its name upper-cased with '-' -> '_'\n"
                "(e.g. PORTICO_MAX_BODY_BYTES) or as a key of the --config file\n"
                "(e.g. {\"max-body-bytes\": 65536}). Flags win over the environment,\n"
-               "which wins over the file. A bad value exits with status 2.\n");
+               "which wins over the file. A bad value exits with status 2.\n"
+               "SIGHUP reloads the file and every file the settings name; SIGTERM drains.\n");
 }

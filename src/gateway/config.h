@@ -57,6 +57,7 @@ struct gw_config {
     int ratelimit_burst;                  /* --ratelimit-burst 0 (= rps), 0..1000000 */
     bool ratelimit_redis;                 /* --ratelimit-redis: one limit shared on Redis */
     char config_file[1024];               /* --config, "" = none */
+    bool check_config;                    /* --check-config (argv only): check, run nothing */
     /* Not a setting: loaded from the three registration files above by main
      * at start (see regpolicy.h); NULL = unsigned registration, no allow-list. */
     struct gw_regpolicy *reg_policy;

@@ -202,21 +202,39 @@ void gw_cors_unload(void)
     cors = NULL;
 }
 
-int gw_cors_load(const char *auth_file, char *err, size_t errlen)
+int gw_cors_prepare(const char *auth_file, struct gw_cors **out, char *err, size_t errlen)
 {
     char why[400];
     json_t *root, *obj;
 
-    gw_cors_unload();
+    *out = NULL;
     if (auth_file == NULL || auth_file[0] == '\0') return 0;
     root = pc_json_file_load("auth file", auth_file, GW_AUTH_FILE_MAX, err, errlen);
     if (root == NULL) return -1;
     obj = json_is_object(root) ? json_object_get(root, "cors") : NULL;
-    if (obj != NULL && (cors = cors_parse(obj, why, sizeof why)) == NULL) {
+    if (obj != NULL && (*out = cors_parse(obj, why, sizeof why)) == NULL) {
         json_decref(root);
         return pc_json_file_err("auth file", auth_file, err, errlen, "%s", why);
     }
     json_decref(root);
+    return 0;
+}
+
+void gw_cors_commit(struct gw_cors *c)
+{
+    cors_free(cors);
+    cors = c;
+}
+
+void gw_cors_discard(struct gw_cors *c) { cors_free(c); }
+
+int gw_cors_load(const char *auth_file, char *err, size_t errlen)
+{
+    struct gw_cors *c;
+
+    gw_cors_unload();
+    if (gw_cors_prepare(auth_file, &c, err, errlen) != 0) return -1;
+    gw_cors_commit(c);
     return 0;
 }
 

@@ -1,7 +1,7 @@
 /* cors.h -- Cross-Origin Resource Sharing for the public listener (Fetch standard).
  *
  * Configured by the "cors" object of the auth file (see docs/security.md),
- * loaded by gw_cors_load at start.
+ * loaded by gw_cors_load at start and again on each reload (SIGHUP).
  * Without it the gateway adds no CORS header and forwards OPTIONS like any
  * other method. With it:
  *   - a preflight (OPTIONS + Origin + Access-Control-Request-Method) is
@@ -27,6 +27,13 @@
  * (auth.h, gw_auth_load). Returns 0, or -1 with one line in err naming the
  * file. */
 int gw_cors_load(const char *auth_file, char *err, size_t errlen);
+/* The same in two steps, for a reload (reload.h): prepare parses into *out
+ * (NULL: no policy) and changes nothing; commit installs it (freeing the
+ * old one), discard frees it. */
+struct gw_cors;
+int gw_cors_prepare(const char *auth_file, struct gw_cors **out, char *err, size_t errlen);
+void gw_cors_commit(struct gw_cors *c);
+void gw_cors_discard(struct gw_cors *c);
 /* Frees the policy; no CORS afterwards. */
 void gw_cors_unload(void);
 

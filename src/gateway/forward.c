@@ -386,10 +386,15 @@ static void forward_start(struct gw_req *r, struct gw_route *rt)
 /* After a shared rate-limit decision allowed r: the route table may have
  * changed during the Redis round trip, so match again, and check the
  * (possibly different) route's auth rule again. */
+/* After the shared limiter allowed r: matched and checked again (the route
+ * may have changed meanwhile), unless a reload replaced the auth policy
+ * meanwhile: then the decision made under the policy r started with
+ * stands. */
 static void forward_resume(struct gw_req *r)
 {
     struct gw_route *rt = route_of(r);
-    if (rt != NULL && gw_auth_check(r, match)) forward_start(r, rt);
+    if (rt != NULL && (r->auth_gen != gw_auth_generation() || gw_auth_check(r, match)))
+        forward_start(r, rt);
 }
 
 void gw_forward_handle(struct gw_req *r)
@@ -404,6 +409,7 @@ void gw_forward_handle(struct gw_req *r)
     rt = route_of(r);
     if (rt == NULL) return;
     if (!gw_auth_check(r, match)) return;
+    r->auth_gen = gw_auth_generation();
     /* Rate limiting: after authentication (the identity is known), before
      * an instance is picked. A shared-limit decision resumes later. */
     if (gw_ratelimit_check(r, match->pattern, forward_resume) != GW_RL_CONTINUE) return;

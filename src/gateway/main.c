@@ -23,6 +23,8 @@
 #include "router.h"
 #include "server.h"
 #include "regpolicy.h"
+#include "reload.h"
+#include "notify.h"
 #include "uuid.h"
 #include "wire.h"
 #include "xalloc.h"
@@ -70,10 +72,18 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     }
     pc_log(PC_LOG_INFO, "main", "signal %d: draining (%zu in flight)", (int)sig,
            gw_forward_inflight());
+    gw_notify_stopping();
     gw.draining = true;
     gw_server_drain(gw.server);
 }
 
+static void on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    (void)arg;
+    gw_reload();
+}
 
 /* Gives freed heap back to the system once traffic has stopped: after a
  * burst (large bodies, many connections) glibc keeps the freed memory as its
@@ -114,9 +124,8 @@ static int run(void)
     pc_buf ch;
     const char *channels[2];
     struct gw_bus_handlers bh = {on_bus_up, on_bus_down, on_bus_message, gw_forward_on_published};
-    struct event *sigterm, *sigint, *trim, *gauges = NULL;
+    struct event *sigterm, *sigint, *sighup, *trim, *gauges = NULL;
 
-    gw.cfg = &config;
     {
         /* epoll changelist: an event added and removed again within one loop
          * turn (every response and every PUBLISH arms a write event until
@@ -161,8 +170,10 @@ static int run(void)
 
     sigterm = evsignal_new(gw.base, SIGTERM, on_signal, NULL);
     sigint = evsignal_new(gw.base, SIGINT, on_signal, NULL);
+    sighup = evsignal_new(gw.base, SIGHUP, on_sighup, NULL);
     evsignal_add(sigterm, NULL);
     evsignal_add(sigint, NULL);
+    evsignal_add(sighup, NULL);
     trim = event_new(gw.base, -1, EV_PERSIST, on_trim_timer, NULL);
     pc_check(trim != NULL);
     {
@@ -185,6 +196,7 @@ static int run(void)
         fprintf(stderr, "portico ready listen=%s admin=%s gateway_id=%s\n",
                 gw_server_listen_addr(gw.server), gw_server_admin_addr(gw.server), gw.id);
         fflush(stderr);
+        gw_notify_ready(); /* --workers: the supervisor's, once all are ready */
     }
 
     event_base_dispatch(gw.base);
@@ -204,6 +216,7 @@ static int run(void)
     gw_router_free(gw.router);
     event_free(sigterm);
     event_free(sigint);
+    event_free(sighup);
     event_free(trim);
     if (gauges != NULL) event_free(gauges);
     event_base_free(gw.base);
@@ -228,23 +241,25 @@ int main(int argc, char **argv)
         break;
     }
     pc_log_min = config.log_level;
-    if (gw_cors_load(config.auth_file, err, sizeof err) != 0 ||
-        gw_auth_load(config.auth_file, err, sizeof err) != 0) {
-        fprintf(stderr, "portico: %s\n", err);
-        return 2;
+    gw.cfg = &config;
+    if (config.check_config) { /* every file read and checked; nothing bound or connected */
+        if (gw_reload_check(&config, err, sizeof err) != 0) {
+            fprintf(stderr, "portico: %s\n", err);
+            return 2;
+        }
+        printf("configuration ok\n");
+        return 0;
     }
-    if (gw_ratelimit_init(&config, err, sizeof err) != 0) {
-        fprintf(stderr, "portico: %s\n", err);
-        return 2;
-    }
-    if (gw_regpolicy_load(&config.reg_policy, config.registration_secret_file,
-                          config.registration_secrets_file, config.route_allowlist_file, err,
-                          sizeof err) != 0) {
+    gw_reload_init(argc, argv, environ, &config);
+    if (gw_reload_start(&config, err, sizeof err) != 0) {
         fprintf(stderr, "portico: %s\n", err);
         return 2;
     }
     gw_regpolicy_warn_exposed(config.reg_policy, &config.redis);
     signal(SIGPIPE, SIG_IGN);
+    /* A SIGHUP before the loop takes it (evsignal) must not end the process. */
+    signal(SIGHUP, SIG_IGN);
+    gw_notify_init();
     if (config.workers > 1) {
         /* The parent supervises and never returns; each worker goes on. */
         if (gw_stats_share(config.workers) != 0) {

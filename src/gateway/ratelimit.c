@@ -187,7 +187,7 @@ static struct bucket *bucket_find(const struct gw_rl_rule *rule, const char *rou
     pc_check(!scratch.oom);
 
     bk = pc_map_get(buckets, scratch.data, scratch.len);
-    if (bk != NULL && bk->rule != rule) { /* cannot happen while rules are fixed */
+    if (bk != NULL && bk->rule != rule) { /* its rule changed (a reload): start over */
         bucket_drop(bk);
         bk = NULL;
     }
@@ -319,8 +319,9 @@ static bool decide_rule(struct gw_req *r, const struct gw_rl_rule *rule,
 /* ------------------------------------------------------------------------ */
 
 struct rl_call {
-    struct gw_req *r; /* kept alive by r->rl_pending */
-    const struct gw_rl_rule *rule;
+    struct gw_req *r;              /* kept alive by r->rl_pending */
+    struct gw_rl_ruleset *set;     /* referenced: a reload does not free rule */
+    const struct gw_rl_rule *rule; /* the rule the request started with */
     gw_ratelimit_cont *cont;
     bool eval; /* sent with the script text */
     size_t route_len;
@@ -406,6 +407,24 @@ static bool parse_reply(const struct gw_bus_reply *rep, const struct gw_rl_rule 
     return true;
 }
 
+/* The local decision when Redis cannot decide. The local table holds the
+ * installed rules only: after a reload that changed this request's rule
+ * meanwhile, the bucket of the installed rule decides (none: allowed). */
+static void local_fallback(const struct rl_call *c, struct gw_rl_result *res)
+{
+    const char *route = c->data, *ident = c->data + c->route_len + 1;
+    const struct gw_rl_rule *rule = c->rule;
+
+    if (c->set != gw_rl_rules_current()) rule = gw_ratelimit_rule_for(route);
+    if (rule == NULL) {
+        memset(res, 0, sizeof *res);
+        res->allowed = true;
+        res->limit = res->remaining = c->rule->burst;
+        return;
+    }
+    gw_ratelimit_local(rule, route, ident, gw_now_unix_ms(), res);
+}
+
 static void on_call_reply(void *priv, const struct gw_bus_reply *rep)
 {
     struct rl_call *c = priv;
@@ -433,10 +452,11 @@ static void on_call_reply(void *priv, const struct gw_bus_reply *rep)
             pc_log(PC_LOG_WARN, "ratelimit", "shared limit unavailable (%.*s): using the local one",
                    rep && rep->str ? (int)(rep->len > 200 ? 200 : rep->len) : 9,
                    rep && rep->str ? rep->str : "no answer");
-        gw_ratelimit_local(c->rule, c->data, c->data + c->route_len + 1, gw_now_unix_ms(), &res);
+        local_fallback(c, &res);
     }
     if (decide_rule(r, c->rule, &res)) c->cont(r);
 out:
+    gw_rl_ruleset_unref(c->set);
     free(c);
 }
 
@@ -457,6 +477,7 @@ enum gw_rl_verdict gw_ratelimit_check(struct gw_req *r, const char *route, gw_ra
         size_t rl = strlen(route), il = strlen(ident);
         struct rl_call *c = pc_xmalloc(sizeof *c + rl + il + 2);
         c->r = r;
+        c->set = gw_rl_ruleset_ref(gw_rl_rules_current());
         c->rule = rule;
         c->cont = cont;
         c->eval = false;
@@ -466,6 +487,7 @@ enum gw_rl_verdict gw_ratelimit_check(struct gw_req *r, const char *route, gw_ra
         r->rl_pending = true;
         if (call_send(c) == 0) return GW_RL_HANDLED;
         r->rl_pending = false;
+        gw_rl_ruleset_unref(c->set);
         free(c);
     }
     gw_ratelimit_local(rule, route, ident, gw_now_unix_ms(), &res);
@@ -482,6 +504,47 @@ int gw_ratelimit_init(const struct gw_config *cfg, char *err, size_t errlen)
     pc_check(buckets != NULL);
     pc_buf_init(&scratch);
     return 0;
+}
+
+int gw_ratelimit_prepare(const struct gw_config *cfg, struct gw_rl_ruleset **out, char *err,
+                         size_t errlen)
+{
+    return gw_rl_rules_prepare(cfg, out, err, errlen);
+}
+
+void gw_ratelimit_discard(struct gw_rl_ruleset *rs) { gw_rl_ruleset_unref(rs); }
+
+void gw_ratelimit_commit(struct gw_rl_ruleset *rs, const struct gw_config *cfg)
+{
+    struct gw_rl_ruleset *old = gw_rl_rules_swap(rs);
+    struct bucket *bk, *next;
+    size_t kept = 0, dropped = 0;
+
+    /* A bucket whose route is still governed by the same limit (same
+     * pattern, rate and burst) keeps its state under the new rule; any other
+     * bucket of the old rules starts over (dropped: no bucket is a full
+     * one). Buckets of other rules (auth.c's failure counts) are not ours. */
+    for (bk = TAILQ_FIRST(&lru); bk != NULL; bk = next) {
+        const struct gw_rl_rule *nr;
+        next = TAILQ_NEXT(bk, lru);
+        if (!gw_rl_ruleset_holds(old, bk->rule)) continue;
+        nr = gw_rl_rule_in(rs, bk->key); /* the key starts with the route, NUL-ended */
+        if (nr != NULL && gw_rl_rule_same(bk->rule, nr)) {
+            bk->rule = nr;
+            kept++;
+        } else {
+            bucket_drop(bk);
+            dropped++;
+        }
+    }
+    gw_rl_ruleset_unref(old);
+    if (buckets == NULL) pc_check((buckets = pc_map_new()) != NULL); /* the first commit */
+    snprintf(key_prefix, sizeof key_prefix, "%s:rl:", cfg->prefix);
+    if (kept || dropped)
+        pc_log(PC_LOG_DEBUG, "ratelimit", "reload: %zu bucket(s) kept, %zu started over", kept,
+               dropped);
+    shared = cfg->ratelimit_redis;
+    script_load(); /* rules may exist now that did not before */
 }
 
 void gw_ratelimit_deinit(void)

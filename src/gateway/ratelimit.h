@@ -60,6 +60,17 @@ struct gw_rl_result {
  * failure returns -1 with one line in err. Idempotent with deinit. */
 int gw_ratelimit_init(const struct gw_config *cfg, char *err, size_t errlen);
 void gw_ratelimit_deinit(void);
+/* A reload (reload.h) in two steps: prepare loads cfg's rules aside (-1 with
+ * one line in err; nothing changes); commit installs them and takes
+ * --ratelimit-redis from cfg. Local buckets of a rule that is unchanged
+ * (same pattern, rate, burst) keep their state; those of a changed or
+ * removed rule start over (full). A request waiting for the shared limiter
+ * is decided by the rule it started with. */
+struct gw_rl_ruleset;
+int gw_ratelimit_prepare(const struct gw_config *cfg, struct gw_rl_ruleset **out, char *err,
+                         size_t errlen);
+void gw_ratelimit_commit(struct gw_rl_ruleset *rs, const struct gw_config *cfg);
+void gw_ratelimit_discard(struct gw_rl_ruleset *rs);
 /* The bus came up: (re)load the shared-limit script on Redis. */
 void gw_ratelimit_on_bus_up(void);
 

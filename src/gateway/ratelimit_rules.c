@@ -1,7 +1,10 @@
 /* ratelimit_rules.c -- which limit applies to a route pattern: the rules of
  * --ratelimit-file and the --ratelimit-rps/-burst default (see ratelimit.h
- * and docs/security.md). Loaded once at start; the limiters (ratelimit.c)
- * look rules up per request. */
+ * and docs/security.md). A set of rules is loaded aside (at start and on each
+ * reload) and installed whole; the limiters (ratelimit.c) look rules up per
+ * request in the installed set. Sets are reference counted: a request that
+ * waits for the shared limiter keeps the set (and so the rule) it started
+ * with. */
 #include "ratelimit_rules.h"
 
 #include <jansson.h>
@@ -15,10 +18,16 @@
 #include "ratelimit.h"
 #include "xalloc.h"
 
-static struct gw_rl_rule *rules; /* exact and prefix rules, file order */
-static size_t nrules;
-static struct gw_rl_rule default_rule;
-static bool have_default;
+struct gw_rl_ruleset {
+    unsigned refs;
+    struct gw_rl_rule *rules; /* exact and prefix rules, file order */
+    size_t nrules;
+    struct gw_rl_rule default_rule;
+    bool have_default;
+};
+
+static struct gw_rl_ruleset *cur; /* the installed set, or NULL: none */
+static struct gw_rl_ruleset *set; /* the set being loaded */
 
 static uint64_t ceil_div(uint64_t a, uint64_t b) { return a / b + (a % b != 0); }
 
@@ -40,12 +49,13 @@ static size_t rule_spec(const struct gw_rl_rule *rule)
                                   rule->prefix ? pc_prefix_len(rule->pattern, n) : n);
 }
 
-const struct gw_rl_rule *gw_ratelimit_rule_for(const char *route)
+const struct gw_rl_rule *gw_rl_rule_in(const struct gw_rl_ruleset *rs, const char *route)
 {
     const struct gw_rl_rule *best = NULL;
 
-    for (size_t i = 0; i < nrules; i++) {
-        const struct gw_rl_rule *rule = &rules[i];
+    if (rs == NULL) return NULL;
+    for (size_t i = 0; i < rs->nrules; i++) {
+        const struct gw_rl_rule *rule = &rs->rules[i];
 
         if (!rule_covers(rule, route)) continue;
         if (!rule->prefix) {
@@ -54,8 +64,27 @@ const struct gw_rl_rule *gw_ratelimit_rule_for(const char *route)
         }
         if (best == NULL || rule->spec > best->spec) best = rule;
     }
-    if (best == NULL && have_default) best = &default_rule;
+    if (best == NULL && rs->have_default) best = &rs->default_rule;
     return (best == NULL || best->unlimited) ? NULL : best;
+}
+
+const struct gw_rl_rule *gw_ratelimit_rule_for(const char *route)
+{
+    return gw_rl_rule_in(cur, route);
+}
+
+bool gw_rl_ruleset_holds(const struct gw_rl_ruleset *rs, const struct gw_rl_rule *rule)
+{
+    return rs != NULL && (rule == &rs->default_rule ||
+                          (rs->nrules > 0 && rule >= rs->rules && rule < rs->rules + rs->nrules));
+}
+
+bool gw_rl_rule_same(const struct gw_rl_rule *a, const struct gw_rl_rule *b)
+{
+    if ((a->pattern == NULL) != (b->pattern == NULL)) return false;
+    if (a->pattern != NULL && strcmp(a->pattern, b->pattern) != 0) return false;
+    return a->prefix == b->prefix && a->unlimited == b->unlimited && a->burst == b->burst &&
+           a->interval_us == b->interval_us;
 }
 
 static void rule_set_rate(struct gw_rl_rule *rule, uint64_t per_us, uint32_t rate, uint32_t burst)
@@ -139,8 +168,8 @@ static int load_rules(json_t *root, char *err, size_t errlen)
     }
     v = json_object_get(root, "default");
     if (v != NULL && !json_is_null(v)) {
-        if (rule_parse(v, true, &default_rule, "default", err, errlen) != 0) return -1;
-        have_default = true;
+        if (rule_parse(v, true, &set->default_rule, "default", err, errlen) != 0) return -1;
+        set->have_default = true;
     }
     list = json_object_get(root, "rules");
     if (list != NULL && !json_is_array(list))
@@ -148,20 +177,22 @@ static int load_rules(json_t *root, char *err, size_t errlen)
     if (json_array_size(list) > GW_RL_MAX_RULES)
         return pc_errf(err, errlen, "more than %d rules", GW_RL_MAX_RULES);
     if (json_array_size(list) > 0) {
-        rules = pc_xcalloc(json_array_size(list), sizeof *rules);
+        set->rules = pc_xcalloc(json_array_size(list), sizeof *set->rules);
     }
     for (size_t i = 0; i < json_array_size(list); i++) {
         snprintf(what, sizeof what, "rules[%zu]", i);
-        if (rule_parse(json_array_get(list, i), false, &rules[nrules], what, err, errlen) != 0) {
-            free(rules[nrules].pattern);
+        if (rule_parse(json_array_get(list, i), false, &set->rules[set->nrules], what, err,
+                       errlen) != 0) {
+            free(set->rules[set->nrules].pattern);
             return -1;
         }
-        nrules++;
-        for (size_t j = 0; j + 1 < nrules; j++) {
-            if (rules[j].prefix == rules[i].prefix && rules[j].spec == rules[i].spec &&
-                rule_covers(&rules[j], rules[i].pattern)) {
+        set->nrules++;
+        for (size_t j = 0; j + 1 < set->nrules; j++) {
+            if (set->rules[j].prefix == set->rules[i].prefix &&
+                set->rules[j].spec == set->rules[i].spec &&
+                rule_covers(&set->rules[j], set->rules[i].pattern)) {
                 return pc_errf(err, errlen, "%s: same %s as rules[%zu]", what,
-                               rules[i].prefix ? "prefix" : "route", j);
+                               set->rules[i].prefix ? "prefix" : "route", j);
             }
         }
     }
@@ -182,35 +213,71 @@ static int load_file(const char *path, char *err, size_t errlen)
 }
 
 
-void gw_rl_rules_free(void)
+static void ruleset_free(struct gw_rl_ruleset *rs)
 {
-    for (size_t i = 0; i < nrules; i++) free(rules[i].pattern);
-    free(rules);
-    rules = NULL;
-    nrules = 0;
-    free(default_rule.pattern);
-    memset(&default_rule, 0, sizeof default_rule);
-    have_default = false;
+    if (rs == NULL) return;
+    for (size_t i = 0; i < rs->nrules; i++) free(rs->rules[i].pattern);
+    free(rs->rules);
+    free(rs->default_rule.pattern);
+    free(rs);
 }
 
-bool gw_rl_rules_any(void) { return nrules > 0 || have_default; }
+struct gw_rl_ruleset *gw_rl_ruleset_ref(struct gw_rl_ruleset *rs)
+{
+    if (rs != NULL) rs->refs++;
+    return rs;
+}
+
+void gw_rl_ruleset_unref(struct gw_rl_ruleset *rs)
+{
+    if (rs != NULL && --rs->refs == 0) ruleset_free(rs);
+}
+
+struct gw_rl_ruleset *gw_rl_rules_current(void) { return cur; }
+
+int gw_rl_rules_prepare(const struct gw_config *cfg, struct gw_rl_ruleset **out, char *err,
+                        size_t errlen)
+{
+    *out = set = pc_xcalloc(1, sizeof *set);
+    set->refs = 1;
+    if (cfg->ratelimit_file[0] != '\0' && load_file(cfg->ratelimit_file, err, errlen) != 0)
+        goto fail;
+    if (cfg->ratelimit_burst > 0 && cfg->ratelimit_rps == 0) {
+        pc_errf(err, errlen, "--ratelimit-burst needs --ratelimit-rps");
+        goto fail;
+    }
+    if (cfg->ratelimit_rps > 0) { /* the flags replace the file's default */
+        free(set->default_rule.pattern);
+        memset(&set->default_rule, 0, sizeof set->default_rule);
+        rule_set_rate(&set->default_rule, 1000000, (uint32_t)cfg->ratelimit_rps,
+                      (uint32_t)(cfg->ratelimit_burst ? cfg->ratelimit_burst : cfg->ratelimit_rps));
+        set->have_default = true;
+    }
+    set = NULL;
+    return 0;
+fail:
+    ruleset_free(*out);
+    *out = set = NULL;
+    return -1;
+}
+
+struct gw_rl_ruleset *gw_rl_rules_swap(struct gw_rl_ruleset *rs)
+{
+    struct gw_rl_ruleset *old = cur;
+    cur = rs;
+    return old;
+}
+
+void gw_rl_rules_free(void) { gw_rl_ruleset_unref(gw_rl_rules_swap(NULL)); }
+
+bool gw_rl_rules_any(void) { return cur != NULL && (cur->nrules > 0 || cur->have_default); }
 
 int gw_rl_rules_load(const struct gw_config *cfg, char *err, size_t errlen)
 {
+    struct gw_rl_ruleset *rs;
+
     gw_rl_rules_free();
-    if (cfg->ratelimit_file[0] != '\0' && load_file(cfg->ratelimit_file, err, errlen) != 0) {
-        gw_rl_rules_free();
-        return -1;
-    }
-    if (cfg->ratelimit_burst > 0 && cfg->ratelimit_rps == 0) {
-        gw_rl_rules_free();
-        return pc_errf(err, errlen, "--ratelimit-burst needs --ratelimit-rps");
-    }
-    if (cfg->ratelimit_rps > 0) { /* the flags replace the file's default */
-        memset(&default_rule, 0, sizeof default_rule);
-        rule_set_rate(&default_rule, 1000000, (uint32_t)cfg->ratelimit_rps,
-                      (uint32_t)(cfg->ratelimit_burst ? cfg->ratelimit_burst : cfg->ratelimit_rps));
-        have_default = true;
-    }
+    if (gw_rl_rules_prepare(cfg, &rs, err, errlen) != 0) return -1;
+    gw_rl_rules_swap(rs);
     return 0;
 }

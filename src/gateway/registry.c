@@ -563,6 +563,13 @@ void gw_registry_init(void)
     if (gw_regpolicy_wants_signature(gw.cfg->reg_policy)) gw_replay_init();
 }
 
+void gw_registry_policy_changed(void)
+{
+    /* Signed registration turned on by a reload: keep replay records from
+     * now on. Records are kept when it is turned off again (unused). */
+    if (gw_regpolicy_wants_signature(gw.cfg->reg_policy)) gw_replay_init();
+}
+
 static void free_route_cb(void *arg, const char *method, const char *pattern, void *value)
 {
     struct gw_route **list = arg;

@@ -49,6 +49,10 @@ struct gw_route {
 };
 
 void gw_registry_init(void);
+/* The registration policy (gw.cfg->reg_policy) was replaced by a reload. It
+ * applies to each register message from now on: routes an instance may no
+ * longer own leave with its next heartbeat. */
+void gw_registry_policy_changed(void);
 void gw_registry_deinit(void);
 
 /* A message from the register channel (register or deregister). */

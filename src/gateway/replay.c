@@ -88,6 +88,7 @@ void gw_replay_accept(const char *id, enum pc_reg_type type, int64_t ts_ms)
 
 void gw_replay_init(void)
 {
+    if (seen != NULL) return; /* already keeping records (a reload) */
     seen = pc_map_new();
     pc_check(seen != NULL);
 }

@@ -84,6 +84,7 @@ struct gw_req {
     bool rl_known;                    /* the response carries the RateLimit-* below */
     uint32_t rl_limit, rl_remaining;  /* bucket size, requests left after this one */
     uint32_t rl_reset_s, rl_window_s; /* seconds until full; the policy's window */
+    unsigned auth_gen;                /* gw_auth_generation() its auth check passed under */
 };
 
 /* Header i's name / value, valid until the request is freed. */

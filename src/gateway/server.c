@@ -23,6 +23,7 @@
 #include "forward.h"
 #include "gw.h"
 #include "log.h"
+#include "notify.h"
 #include "stats.h"
 #include "errf.h"
 #include "xalloc.h"
@@ -237,6 +238,7 @@ static pid_t spawn(int i, struct gw_config *cfg, bool admin_off, const sigset_t 
 {
     pid_t pid = fork();
     if (pid != 0) return pid;
+    gw_notify_disable(); /* the supervisor speaks for all */
     sigprocmask(SIG_SETMASK, old, NULL);
     if (i != 0)
         cfg->admin_off = true;
@@ -266,6 +268,7 @@ int gw_workers_start(struct gw_config *cfg, int *ready_fd, char *err, size_t err
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGHUP);
     sigprocmask(SIG_BLOCK, &set, &old);
     for (int i = 0; i < n; i++) {
         if ((pids[i] = spawn(i, cfg, admin_off, &old)) == 0) {
@@ -297,8 +300,16 @@ int gw_workers_start(struct gw_config *cfg, int *ready_fd, char *err, size_t err
         int status;
         ssize_t r;
 
+        if (sig == SIGHUP) {
+            /* Each worker reloads on its own (and counts it). */
+            gw_notify_reloading();
+            for (int i = 0; i < n; i++)
+                if (pids[i] > 0) kill(pids[i], SIGHUP);
+            gw_notify_ready();
+        }
         if (sig == SIGTERM || sig == SIGINT) {
             /* Each worker drains on the first signal, exits on the second. */
+            if (!stopping) gw_notify_stopping();
             stopping = true;
             for (int i = 0; i < n; i++)
                 if (pids[i] > 0) kill(pids[i], sig);
@@ -374,6 +385,7 @@ int gw_workers_start(struct gw_config *cfg, int *ready_fd, char *err, size_t err
                         fprintf(stderr, "portico ready %s workers=%d gateway_ids=%s\n", first, n,
                                 ids);
                         fflush(stderr);
+                        gw_notify_ready();
                     }
                 }
                 got -= (size_t)(nl + 1 - line);

@@ -191,4 +191,11 @@ void gw_stats_render(pc_buf *o, uint64_t instances, uint64_t routes)
                   (unsigned long long)SUM(header_timeouts));
     pc_buf_printf(o, "portico_client_timeouts_total{error=\"body_timeout\"} %llu\n",
                   (unsigned long long)SUM(body_timeouts));
+    pc_buf_puts(o, "# HELP portico_config_reloads_total Reloads (SIGHUP) by outcome: in force, "
+                   "or refused with nothing changed (each worker counts its own).\n"
+                   "# TYPE portico_config_reloads_total counter\n");
+    pc_buf_printf(o, "portico_config_reloads_total{result=\"ok\"} %llu\n",
+                  (unsigned long long)SUM(config_reloads_ok));
+    pc_buf_printf(o, "portico_config_reloads_total{result=\"error\"} %llu\n",
+                  (unsigned long long)SUM(config_reloads_error));
 }

@@ -38,6 +38,8 @@ struct gw_stats {
     uint64_t body_timeouts;              /* 408 body_timeout (public) */
     uint64_t auth_failures;              /* failed credentials: 401, 400 from auth */
     uint64_t auth_throttled;             /* 429: too many failed credentials from the address */
+    uint64_t config_reloads_ok;          /* reloads (SIGHUP) now in force */
+    uint64_t config_reloads_error;       /* reloads refused: nothing changed */
     /* gauges, as last published by the worker (gw_stats_gauges) */
     uint64_t inflight;
     uint64_t connections;
