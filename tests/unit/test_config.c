@@ -490,6 +490,26 @@ static void test_registration_files(void)
     CHECK(strstr(out, "--route-allowlist-file F") != NULL);
 }
 
+/* --check-config is a mode of the command line, not a setting: no value, no
+ * environment variable, no config file key. */
+static void test_check_config(void)
+{
+    const char *a1[] = {"--check-config", "--timeout-ms", "7", NULL};
+    const char *a2[] = {"--check-config=yes", NULL};
+    const char *e1[] = {"PORTICO_CHECK_CONFIG=1", NULL};
+    const char *a3[] = {"--config", write_tmp("{\"check-config\": true}"), NULL};
+
+    CHECK_EQ_INT(load(NULL, NULL), GW_CONFIG_RUN);
+    CHECK(!cfg.check_config);
+    CHECK_EQ_INT(load(a1, NULL), GW_CONFIG_RUN);
+    CHECK(cfg.check_config);
+    CHECK_EQ_INT(cfg.timeout_ms, 7);
+    CHECK_ERR(load(a2, NULL), "unknown flag \"--check-config\"");
+    CHECK_EQ_INT(load(NULL, e1), GW_CONFIG_RUN);
+    CHECK(!cfg.check_config);
+    CHECK_ERR(load(a3, NULL), "unknown key \"check-config\"");
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
@@ -503,6 +523,7 @@ int main(int argc, char **argv)
     test_errors();
     test_help_version();
     test_registration_files();
+    test_check_config();
     for (int i = 0; i < (int)(sizeof(tmpfiles) / sizeof(tmpfiles[0])); i++)
         if (tmpfiles[i][0] != '\0') unlink(tmpfiles[i]);
     return test_finish("config");
