@@ -19,7 +19,10 @@
 
 static int auth_prepare(const struct gw_config *next, void **staged, char *err, size_t errlen)
 {
-    return gw_auth_prepare(next->auth_file, (struct gw_auth_policy **)staged, err, errlen);
+    struct gw_auth_policy *p = NULL;
+    int rc = gw_auth_prepare(next->auth_file, &p, err, errlen);
+    *staged = p;
+    return rc;
 }
 static void auth_commit(void *staged, struct gw_config *cfg)
 {
@@ -30,7 +33,10 @@ static void auth_discard(void *staged) { gw_auth_discard(staged); }
 
 static int cors_prepare(const struct gw_config *next, void **staged, char *err, size_t errlen)
 {
-    return gw_cors_prepare(next->auth_file, (struct gw_cors **)staged, err, errlen);
+    struct gw_cors *p = NULL;
+    int rc = gw_cors_prepare(next->auth_file, &p, err, errlen);
+    *staged = p;
+    return rc;
 }
 static void cors_commit(void *staged, struct gw_config *cfg)
 {
@@ -41,16 +47,21 @@ static void cors_discard(void *staged) { gw_cors_discard(staged); }
 
 static int rl_prepare(const struct gw_config *next, void **staged, char *err, size_t errlen)
 {
-    return gw_ratelimit_prepare(next, (struct gw_rl_ruleset **)staged, err, errlen);
+    struct gw_rl_ruleset *p = NULL;
+    int rc = gw_ratelimit_prepare(next, &p, err, errlen);
+    *staged = p;
+    return rc;
 }
 static void rl_commit(void *staged, struct gw_config *cfg) { gw_ratelimit_commit(staged, cfg); }
 static void rl_discard(void *staged) { gw_ratelimit_discard(staged); }
 
 static int reg_prepare(const struct gw_config *next, void **staged, char *err, size_t errlen)
 {
-    return gw_regpolicy_load((struct gw_regpolicy **)staged, next->registration_secret_file,
-                             next->registration_secrets_file, next->route_allowlist_file, err,
-                             errlen);
+    struct gw_regpolicy *p = NULL;
+    int rc = gw_regpolicy_load(&p, next->registration_secret_file, next->registration_secrets_file,
+                               next->route_allowlist_file, err, errlen);
+    *staged = p;
+    return rc;
 }
 static void reg_commit(void *staged, struct gw_config *cfg)
 {
