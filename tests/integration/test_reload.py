@@ -6,6 +6,7 @@ file and every file the settings name, all or nothing; --check-config; /livez an
 import http.client as httpclient
 import json
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -103,11 +104,19 @@ def check_config_ok_binds_and_connects_nothing():
     finally:
         held.close()
         closed.close()
+        shutil.rmtree(d, ignore_errors=True)
 
 
 @t.case
 def check_config_each_kind_of_bad():
     d = tempfile.mkdtemp(prefix="portico-it-check-")
+    try:
+        check_bad_files(d)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def check_bad_files(d):
     paths, argv = check_files(d)
     bad = os.path.join(d, "bad.json")
     cases = []   # (what, extra argv, env, file to write or None, text it must name)
