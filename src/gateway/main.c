@@ -23,6 +23,7 @@
 #include "router.h"
 #include "server.h"
 #include "regpolicy.h"
+#include "tls.h"
 #include "uuid.h"
 #include "wire.h"
 #include "xalloc.h"
@@ -176,15 +177,21 @@ static int run(void)
         event_add(gauges, &tv);
     }
 
-    if (ready_fd >= 0) { /* a worker: the parent prints one line for all */
-        dprintf(ready_fd, "listen=%s admin=%s gateway_id=%s\n", gw_server_listen_addr(gw.server),
-                gw_server_admin_addr(gw.server), gw.id);
-        close(ready_fd);
-        ready_fd = -1;
-    } else if (!worker_restarted) {
-        fprintf(stderr, "portico ready listen=%s admin=%s gateway_id=%s\n",
-                gw_server_listen_addr(gw.server), gw_server_admin_addr(gw.server), gw.id);
-        fflush(stderr);
+    {
+        /* "listen=... admin=... gateway_id=..." and, with TLS, " tls=..." */
+        const char *tls = gw_server_tls_addr(gw.server);
+        char line[1024];
+        snprintf(line, sizeof line, "listen=%s admin=%s gateway_id=%s%s%s",
+                 gw_server_listen_addr(gw.server), gw_server_admin_addr(gw.server), gw.id,
+                 tls ? " tls=" : "", tls ? tls : "");
+        if (ready_fd >= 0) { /* a worker: the parent prints one line for all */
+            dprintf(ready_fd, "%s\n", line);
+            close(ready_fd);
+            ready_fd = -1;
+        } else if (!worker_restarted) {
+            fprintf(stderr, "portico ready %s\n", line);
+            fflush(stderr);
+        }
     }
 
     event_base_dispatch(gw.base);
@@ -210,6 +217,7 @@ static int run(void)
     pc_buf_deinit(&discover_msg);
     gw_auth_unload();
     gw_cors_unload();
+    gw_tls_deinit();
     libevent_global_shutdown();
     return 0;
 }
@@ -240,6 +248,11 @@ int main(int argc, char **argv)
     if (gw_regpolicy_load(&config.reg_policy, config.registration_secret_file,
                           config.registration_secrets_file, config.route_allowlist_file, err,
                           sizeof err) != 0) {
+        fprintf(stderr, "portico: %s\n", err);
+        return 2;
+    }
+    if (!config.tls_off &&
+        gw_tls_init(config.tls_cert_file, config.tls_key_file, err, sizeof err) != 0) {
         fprintf(stderr, "portico: %s\n", err);
         return 2;
     }
