@@ -181,7 +181,9 @@ static SSL_CTX *ctx_new(const char *cert, const char *key, char *err, size_t err
     SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF); /* tickets only */
     SSL_CTX_set_tlsext_ticket_key_evp_cb(c, ticket_cb);
     SSL_CTX_set_alpn_select_cb(c, alpn_cb, NULL);
-    SSL_CTX_set_read_ahead(c, 1); /* a read() takes what the socket has, not one header */
+    /* No read-ahead: bytes OpenSSL holds are then only the rest of the
+     * record being read (SSL_pending), never whole records epoll cannot
+     * see; a partial record waits for the socket like any other read. */
 
     if (SSL_CTX_use_certificate_chain_file(c, cert) != 1) {
         pc_errf(err, errlen, "--tls-cert %.300s: no PEM certificate chain (%s)", cert,
@@ -326,7 +328,7 @@ ssize_t gw_tls_read(struct gw_tls *t, char *buf, size_t len, enum gw_tls_step *s
         int rc = SSL_read_ex(t->ssl, buf + got, len - got, &n);
         if (rc == 1) {
             got += n;
-            if (!SSL_has_pending(t->ssl)) break; /* the socket may be empty: epoll says */
+            if (SSL_pending(t->ssl) == 0) break; /* the rest is in the socket: epoll says */
             continue;
         }
         switch (SSL_get_error(t->ssl, rc)) {
@@ -350,7 +352,7 @@ ssize_t gw_tls_read(struct gw_tls *t, char *buf, size_t len, enum gw_tls_step *s
     return (ssize_t)got;
 }
 
-bool gw_tls_pending(const struct gw_tls *t) { return t->ended || SSL_has_pending(t->ssl); }
+bool gw_tls_pending(const struct gw_tls *t) { return t->ended || SSL_pending(t->ssl) > 0; }
 
 enum gw_tls_step gw_tls_write(struct gw_tls *t, struct evbuffer *out)
 {

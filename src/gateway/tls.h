@@ -62,8 +62,8 @@ void gw_tls_handshake_timeout(struct gw_tls *t, const char *peer);
 /* Reads records into buf[0..len): > 0 bytes (with *step OK), 0 with *step
  * WANT_READ or WANT_WRITE, -1 when the stream ended or failed. */
 ssize_t gw_tls_read(struct gw_tls *t, char *buf, size_t len, enum gw_tls_step *step);
-/* Bytes decrypted or read from the socket that gw_tls_read has not
- * returned yet (epoll will not report them). */
+/* Decrypted bytes gw_tls_read has not returned yet, or an end it has not
+ * reported (epoll will not report either). */
 bool gw_tls_pending(const struct gw_tls *t);
 /* Writes from out (drained by what was written): OK when out is empty,
  * WANT_WRITE / WANT_READ when the socket must be waited for, FAILED. */
