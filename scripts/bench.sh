@@ -19,7 +19,8 @@
 # third nginx (`listen ssl`, proxying to the origin over plain HTTP) with the
 # same certificate (RSA 2048, made here): small GET at 50 keep-alive
 # connections (wrk), then new full handshakes and resumed ones per second
-# (`openssl s_time -new` / `-reuse`, one GET each); ratios printed.
+# (`openssl s_time -new` / `-reuse`, one GET each that both answer 404
+# themselves); ratios printed.
 #
 # Prints one table and writes OUT/bench-results.json (and the raw samples in
 # OUT/samples.jsonl). Bounded in time (--max-seconds, default 1800): a
@@ -248,6 +249,7 @@ for role in origin proxy tls; do
             echo "    ssl_certificate $out/tls/cert.pem; ssl_certificate_key $out/tls/key.pem;"
             echo "    ssl_protocols TLSv1.2 TLSv1.3; ssl_prefer_server_ciphers on;"
             echo "    ssl_session_tickets on; ssl_session_cache off;"
+            echo "    location = /hs { return 404; }"
             echo "    location / { proxy_pass http://origin;"
             echo "    proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
         else
@@ -432,12 +434,14 @@ check_router() {
 }
 
 # ------------------------------------------------------------------ HTTPS
-# s_time TARGET PORT MODE(new|reuse) ROLE=PIDS...: handshakes per second.
+# s_time TARGET PORT MODE(new|reuse): handshakes per second, each with one
+# GET /hs that both answer themselves (404: no route, no proxying), so that
+# the rate is the TLS and HTTP cost alone.
 s_time() {
     local target=$1 port=$2 mode=$3 secs=$((quick ? 3 : duration)) res n real
     shift 3
     res=$(timeout $((secs + 30)) openssl s_time -connect "127.0.0.1:$port" -"$mode" -time "$secs" \
-        -www /echo/x -CAfile "$out/tls/cert.pem" 2>&1 | grep 'connections in .* real seconds' | head -1 || true)
+        -www /hs -CAfile "$out/tls/cert.pem" 2>&1 | grep 'connections in .* real seconds' | head -1 || true)
     n=$(echo "$res" | awk '{print $1}')
     real=$(echo "$res" | awk '{print $4}')
     if [ -z "$n" ] || [ -z "$real" ]; then

@@ -23,7 +23,7 @@ def median(xs):
     return statistics.median(xs) if xs else None
 
 
-def ratio(r, what):
+def ref_ratio(r, what):
     """r's ratio to its reference: nginx-proxy (plain) or nginx-https."""
     return r.get("%s_ratio_vs_nginx_proxy" % what) or r.get("%s_ratio_vs_nginx_https" % what)
 
@@ -33,7 +33,7 @@ def main():
     note = sys.argv[3] if len(sys.argv) > 3 else ""
     groups = {}
     for s in samples:
-        if s["target"] in LOAD_TARGETS:
+        if s["target"] in LOAD_TARGETS and "handshakes" not in s:
             key = (s["target"], s["body"], s["conns"], s["instances"], s["workers"])
             groups.setdefault(key, []).append(s)
 
@@ -85,8 +85,8 @@ def main():
             r["target"], "4KiB" if r["body"] else "GET", r["conns"],
             r["instances"] or "-", r["workers"] if r["target"] == "portico" else "-",
             r["rps"], r["p50_ms"], r["p99_ms"], r["p999_ms"], r["cpu_us_per_req"], roles, rss,
-            "%.2f" % ratio(r, "rps") if ratio(r, "rps") else "",
-            "%.2f" % ratio(r, "cpu") if ratio(r, "cpu") else "",
+            "%.2f" % ref_ratio(r, "rps") if ref_ratio(r, "rps") else "",
+            "%.2f" % ref_ratio(r, "cpu") if ref_ratio(r, "cpu") else "",
             "  errors=%d" % r["errors"] if r["errors"] else ""))
 
     # new TLS handshakes per second (openssl s_time -new / -reuse)
@@ -95,7 +95,7 @@ def main():
     for mode in ("new", "reuse"):
         n, p = hs.get(("nginx-https", mode)), hs.get(("portico-https", mode))
         if n or p:
-            print("TLS handshakes/s (%s, s_time, one GET each): nginx-https %s, portico-https %s%s" % (
+            print("TLS handshakes/s (%s, s_time, one local 404 each): nginx-https %s, portico-https %s%s" % (
                 "full" if mode == "new" else "resumed", "%.0f" % n if n else "-",
                 "%.0f" % p if p else "-", ", ratio %.2f" % (p / n) if n and p else ""))
     handshakes = {"%s_%s_per_s" % (t, m): v for (t, m), v in hs.items()}

@@ -37,10 +37,11 @@ static bool handshaking(const struct gw_sock *s)
     return s->tls != NULL && !gw_tls_established(s->tls);
 }
 
-/* The read event follows the owner's wish, but while TLS waits to write. */
+/* The read event follows the owner's wish (or a TLS write waiting for
+ * input), but not while a TLS read waits to write. */
 static void rd_update(struct gw_sock *s)
 {
-    if (s->reading && !s->rd_wants_wr) {
+    if ((s->reading || s->wr_wants_rd) && !s->rd_wants_wr) {
         event_add(&s->rd, NULL);
         if (s->tls != NULL && !s->discard && gw_tls_pending(s->tls))
             event_active(&s->rd, EV_READ, 1); /* already out of the socket */
@@ -127,8 +128,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
             return;
         }
         if (s->wr_wants_rd) {
-            s->wr_wants_rd = false;
-            sock_send(s);
+            sock_send(s); /* the write that waited for input first */
             if (s->stopped || !s->reading) return;
         }
         sock_tls_read(s);
@@ -165,7 +165,10 @@ static void sock_send(struct gw_sock *s)
             wait_rd = step == GW_TLS_WANT_READ; /* e.g. a key update under way */
         }
     }
-    s->wr_wants_rd = wait_rd;
+    if (wait_rd != s->wr_wants_rd) {
+        s->wr_wants_rd = wait_rd;
+        rd_update(s); /* input is wanted even while the owner reads nothing */
+    }
     wr_arm(s, evbuffer_get_length(s->out) > 0 && !wait_rd);
     s->h->sent(s->ctx);
 }
