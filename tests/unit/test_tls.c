@@ -55,13 +55,17 @@ static void handshake(SSL_CTX *cctx, char *cn, size_t cap, SSL_SESSION **sess, b
     for (int i = 0; i < 100 && !(server_done && client_done); i++) {
         if (!client_done) {
             int rc = SSL_do_handshake(cl);
-            if (rc == 1) client_done = true;
-            else if (SSL_get_error(cl, rc) != SSL_ERROR_WANT_READ) break;
+            if (rc == 1)
+                client_done = true;
+            else if (SSL_get_error(cl, rc) != SSL_ERROR_WANT_READ)
+                break;
         }
         if (!server_done) {
             enum gw_tls_step st = gw_tls_handshake(t, "test");
-            if (st == GW_TLS_OK) server_done = true;
-            else if (st != GW_TLS_WANT_READ && st != GW_TLS_WANT_WRITE) break;
+            if (st == GW_TLS_OK)
+                server_done = true;
+            else if (st != GW_TLS_WANT_READ && st != GW_TLS_WANT_WRITE)
+                break;
         }
     }
     CHECK(server_done && client_done);
@@ -93,7 +97,8 @@ int main(void)
     SSL_SESSION *sess = NULL;
     bool reused;
 
-    snprintf(dir, sizeof dir, "%s/portico-tls-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    snprintf(dir, sizeof dir, "%s/portico-tls-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (mkdtemp(dir) == NULL) return 1;
     make_pair("one");
     make_pair("two");
