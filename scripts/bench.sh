@@ -3,6 +3,7 @@
 #
 #   scripts/bench.sh [--quick] [--out DIR] [--duration S] [--reps N]
 #                    [--build DIR] [--no-build] [--skip-checks] [--max-seconds S]
+#                    [--https-only]
 #
 # Everything runs on 127.0.0.1 with its own processes on free ports: a
 # redis-server, the gateway (release build), the echo example (1 and 2
@@ -14,6 +15,12 @@
 # every server-side process is sampled; RSS after it. Then the checks: 10,000
 # idle keep-alive connections (memory), 1,000 instances heartbeating every
 # second (gateway CPU), router lookup cost at 10 vs 10,000 routes (callgrind).
+# HTTPS (--https-only runs just this): the gateway's --tls-listen beside a
+# third nginx (`listen ssl`, proxying to the origin over plain HTTP) with the
+# same certificate (RSA 2048, made here): small GET at 50 keep-alive
+# connections (wrk), then new full handshakes and resumed ones per second
+# (`openssl s_time -new` / `-reuse`, one GET each that both answer 404
+# themselves); ratios printed.
 #
 # Prints one table and writes OUT/bench-results.json (and the raw samples in
 # OUT/samples.jsonl). Bounded in time (--max-seconds, default 1800): a
@@ -26,7 +33,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 bench=$here/bench
 out="" duration=10 reps=3 build=$root/build-release do_build=1 checks=1 max_seconds=1800
-quick=0
+quick=0 https_only=0
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) quick=1; duration=3; reps=1; shift ;;
@@ -37,7 +44,8 @@ while [ $# -gt 0 ]; do
     --no-build) do_build=0; shift ;;
     --skip-checks) checks=0; shift ;;
     --max-seconds) max_seconds=$2; shift 2 ;;
-    -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --https-only) https_only=1; shift ;;
+    -h | --help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -178,7 +186,7 @@ start redis redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly
 for _ in $(seq 50); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.1; done
 redis_url=redis://127.0.0.1:$rport
 
-gw_port="" gw_admin=""
+gw_port="" gw_admin="" gw_tls=""
 # start_gateway WORKERS [extra flags]
 start_gateway() {
     local w=$1
@@ -188,6 +196,7 @@ start_gateway() {
     wait_log gateway "portico ready" 20
     gw_port=$(sed -n 's/.*ready.* listen=[^ ]*:\([0-9][0-9]*\) .*/\1/p' "$out/logs/gateway.log" | head -1)
     gw_admin=$(sed -n 's/.*ready.* admin=[^ ]*:\([0-9][0-9]*\) .*/\1/p' "$out/logs/gateway.log" | head -1)
+    gw_tls=$(sed -n 's/.*ready.* tls=[^ ]*:\([0-9][0-9]*\).*/\1/p' "$out/logs/gateway.log" | head -1)
 }
 # start_echo N: N echo instances, waits until the route answers.
 start_echo() {
@@ -212,11 +221,15 @@ wait_route() {
 
 origin_port=$(free_port)
 proxy_port=$(free_port)
+tls_proxy_port=$(free_port)
+mkdir -p "$out/tls"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$out/tls/key.pem" -out "$out/tls/cert.pem" \
+    -days 2 -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1
 # The origin answers with a body the size of the echo service's answer to
 # the small GET (about 400 bytes), so that both sides move the same bytes.
 origin_body=$(python3 -c 'print("x" * 400)')
 mkdir -p "$out/nginx"
-for role in origin proxy; do
+for role in origin proxy tls; do
     mkdir -p "$out/nginx/$role/tmp"
     chmod 777 "$out/nginx/$role/tmp"
     {
@@ -229,6 +242,16 @@ for role in origin proxy; do
         echo "  scgi_temp_path $out/nginx/$role/tmp/scgi;"
         if [ "$role" = origin ]; then
             echo "  server { listen 127.0.0.1:$origin_port; location / { return 200 '$origin_body'; } }"
+        elif [ "$role" = tls ]; then
+            # the gateway's TLS choices: 1.2 and 1.3, server order, tickets
+            echo "  upstream origin { server 127.0.0.1:$origin_port; keepalive 256; }"
+            echo "  server { listen 127.0.0.1:$tls_proxy_port ssl;"
+            echo "    ssl_certificate $out/tls/cert.pem; ssl_certificate_key $out/tls/key.pem;"
+            echo "    ssl_protocols TLSv1.2 TLSv1.3; ssl_prefer_server_ciphers on;"
+            echo "    ssl_session_tickets on; ssl_session_cache off;"
+            echo "    location = /hs { return 404; }"
+            echo "    location / { proxy_pass http://origin;"
+            echo "    proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
         else
             echo "  upstream origin { server 127.0.0.1:$origin_port; keepalive 256; }"
             echo "  server { listen 127.0.0.1:$proxy_port; location / { proxy_pass http://origin;"
@@ -410,12 +433,73 @@ check_router() {
     done
 }
 
+# ------------------------------------------------------------------ HTTPS
+# s_time TARGET PORT MODE(new|reuse): handshakes per second, each with one
+# GET /hs that both answer themselves (404: no route, no proxying), so that
+# the rate is the TLS and HTTP cost alone.
+s_time() {
+    local target=$1 port=$2 mode=$3 secs=$((quick ? 3 : duration)) res n real
+    shift 3
+    res=$(timeout $((secs + 30)) openssl s_time -connect "127.0.0.1:$port" -"$mode" -time "$secs" \
+        -www /hs -CAfile "$out/tls/cert.pem" 2>&1 | grep 'connections in .* real seconds' | head -1 || true)
+    n=$(echo "$res" | awk '{print $1}')
+    real=$(echo "$res" | awk '{print $4}')
+    if [ -z "$n" ] || [ -z "$real" ]; then
+        log "s_time gave no result for $target $mode"
+        return 0
+    fi
+    echo "{\"target\": \"$target\", \"handshakes\": \"$mode\", \"connections\": $n, \"seconds\": $real}" \
+        >>"$samples"
+    log "$target $mode handshakes: $(awk -v n="$n" -v s="$real" 'BEGIN {printf "%.0f", n / s}')/s"
+}
+run_https() {
+    local rep
+    start nginx-origin "$nginx_bin" -c "$out/nginx/origin.conf" -p "$out/nginx/origin"
+    start nginx-tls "$nginx_bin" -c "$out/nginx/tls.conf" -p "$out/nginx/tls"
+    for _ in $(seq 50); do
+        curl -fsS -o /dev/null --cacert "$out/tls/cert.pem" "https://127.0.0.1:$tls_proxy_port/echo/x" \
+            2>/dev/null && break
+        sleep 0.1
+    done
+    start_gateway 1 --tls-listen 127.0.0.1:0 --tls-cert "$out/tls/cert.pem" --tls-key "$out/tls/key.pem"
+    start_echo 1
+    wait_route
+    warm "https://127.0.0.1:$tls_proxy_port/echo/x"
+    warm "https://127.0.0.1:$gw_tls/echo/x"
+    for rep in $(seq "$reps"); do
+        load nginx-https "https://127.0.0.1:$tls_proxy_port/echo/x" 0 50 0 1 "$rep" \
+            "proxy=$(tree "$(pid_of nginx-tls)" | tr '\n' ' ')" \
+            "origin=$(tree "$(pid_of nginx-origin)" | tr '\n' ' ')"
+        load portico-https "https://127.0.0.1:$gw_tls/echo/x" 0 50 1 1 "$rep" \
+            "gateway=$(tree "$(pid_of gateway)" | tr '\n' ' ')" \
+            "service=$(echo_pids | tr '\n' ' ')" "redis=$(pid_of redis)"
+        load portico-http "http://127.0.0.1:$gw_port/echo/x" 0 50 1 1 "$rep" \
+            "gateway=$(tree "$(pid_of gateway)" | tr '\n' ' ')" \
+            "service=$(echo_pids | tr '\n' ' ')" "redis=$(pid_of redis)"
+    done
+    s_time nginx-https "$tls_proxy_port" new
+    s_time portico-https "$gw_tls" new
+    s_time nginx-https "$tls_proxy_port" reuse
+    s_time portico-https "$gw_tls" reuse
+    stop_echo
+    stop gateway
+    stop nginx-tls
+    stop nginx-origin
+}
+
 # ------------------------------------------------------------------ run
 log "output in $out (load $(uptime | sed 's/.*load average: //'))"
+if [ "$https_only" = 1 ]; then
+    run_https
+    python3 "$bench/report.py" "$samples" "$out/bench-results.json" \
+        "duration=$duration reps=$reps https-only load_before=$(uptime | sed 's/.*load average: //')"
+    exit 0
+fi
 run_main
 run_portico 2 1
 run_portico 2 2
 run_redis_benchmark
+run_https
 if [ "$checks" = 1 ]; then
     check_idle
     check_heartbeat

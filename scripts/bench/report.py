@@ -12,9 +12,20 @@ import statistics
 import sys
 
 
+# portico-http is the gateway's plain listener in the HTTPS run (the same
+# process as portico-https), kept apart from the main series' portico rows.
+LOAD_TARGETS = ("portico", "nginx-direct", "nginx-proxy", "nginx-https", "portico-https",
+                "portico-http")
+
+
 def median(xs):
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else None
+
+
+def ref_ratio(r, what):
+    """r's ratio to its reference: nginx-proxy (plain) or nginx-https."""
+    return r.get("%s_ratio_vs_nginx_proxy" % what) or r.get("%s_ratio_vs_nginx_https" % what)
 
 
 def main():
@@ -22,7 +33,7 @@ def main():
     note = sys.argv[3] if len(sys.argv) > 3 else ""
     groups = {}
     for s in samples:
-        if s["target"] in ("portico", "nginx-direct", "nginx-proxy"):
+        if s["target"] in LOAD_TARGETS and "handshakes" not in s:
             key = (s["target"], s["body"], s["conns"], s["instances"], s["workers"])
             groups.setdefault(key, []).append(s)
 
@@ -44,7 +55,8 @@ def main():
             "cpu_us_per_req": median(cpu), "cpu_us_per_req_by_role": roles,
             "rss_kb": {r: max(s["rss_kb"][r] for s in ss) for r in ss[0]["rss_kb"]},
         })
-    order = {"nginx-direct": 0, "nginx-proxy": 1, "portico": 2}
+    order = {"nginx-direct": 0, "nginx-proxy": 1, "portico": 2, "nginx-https": 3,
+             "portico-https": 4, "portico-http": 5}
     rows.sort(key=lambda r: (r["body"], r["conns"], order[r["target"]], r["instances"], r["workers"]))
     ref = {(r["body"], r["conns"]): r for r in rows if r["target"] == "nginx-proxy"}
     for r in rows:
@@ -52,6 +64,13 @@ def main():
         if r["target"] == "portico" and n and n["rps"] and n["cpu_us_per_req"]:
             r["rps_ratio_vs_nginx_proxy"] = r["rps"] / n["rps"]
             r["cpu_ratio_vs_nginx_proxy"] = r["cpu_us_per_req"] / n["cpu_us_per_req"]
+    # HTTPS: the gateway's TLS listener against nginx `listen ssl` (same run)
+    ref_tls = {(r["body"], r["conns"]): r for r in rows if r["target"] == "nginx-https"}
+    for r in rows:
+        n = ref_tls.get((r["body"], r["conns"]))
+        if r["target"] == "portico-https" and n and n["rps"] and n["cpu_us_per_req"]:
+            r["rps_ratio_vs_nginx_https"] = r["rps"] / n["rps"]
+            r["cpu_ratio_vs_nginx_https"] = r["cpu_us_per_req"] / n["cpu_us_per_req"]
 
     hdr = ("%-12s %5s %5s %4s %3s %9s %7s %7s %7s %8s %-26s %9s %6s %6s" %
            ("target", "body", "conns", "inst", "wrk", "req/s", "p50ms", "p99ms", "p99.9ms",
@@ -66,9 +85,20 @@ def main():
             r["target"], "4KiB" if r["body"] else "GET", r["conns"],
             r["instances"] or "-", r["workers"] if r["target"] == "portico" else "-",
             r["rps"], r["p50_ms"], r["p99_ms"], r["p999_ms"], r["cpu_us_per_req"], roles, rss,
-            "%.2f" % r["rps_ratio_vs_nginx_proxy"] if "rps_ratio_vs_nginx_proxy" in r else "",
-            "%.2f" % r["cpu_ratio_vs_nginx_proxy"] if "cpu_ratio_vs_nginx_proxy" in r else "",
+            "%.2f" % ref_ratio(r, "rps") if ref_ratio(r, "rps") else "",
+            "%.2f" % ref_ratio(r, "cpu") if ref_ratio(r, "cpu") else "",
             "  errors=%d" % r["errors"] if r["errors"] else ""))
+
+    # new TLS handshakes per second (openssl s_time -new / -reuse)
+    hs = {(s["target"], s["handshakes"]): s["connections"] / s["seconds"]
+          for s in samples if "handshakes" in s and s["seconds"]}
+    for mode in ("new", "reuse"):
+        n, p = hs.get(("nginx-https", mode)), hs.get(("portico-https", mode))
+        if n or p:
+            print("TLS handshakes/s (%s, s_time, one local 404 each): nginx-https %s, portico-https %s%s" % (
+                "full" if mode == "new" else "resumed", "%.0f" % n if n else "-",
+                "%.0f" % p if p else "-", ", ratio %.2f" % (p / n) if n and p else ""))
+    handshakes = {"%s_%s_per_s" % (t, m): v for (t, m), v in hs.items()}
 
     checks = {}
     print()
@@ -129,7 +159,8 @@ def main():
             targets[key] = ref[field]
     print()
     print("targets: " + ", ".join("%s: %.3f" % kv for kv in targets.items()))
-    json.dump({"note": note, "rows": rows, "checks": checks, "targets": targets},
+    json.dump({"note": note, "rows": rows, "checks": checks, "targets": targets,
+               "tls_handshakes": handshakes},
               open(sys.argv[2], "w"), indent=2)
     return 0
 

@@ -33,8 +33,7 @@
 enum opt_type {
     OPT_INT,      /* int, min..max */
     OPT_LLONG,    /* long long, min..max */
-    OPT_HOSTPORT, /* struct gw_hostport */
-    OPT_ADMIN,    /* struct gw_hostport, or "off" (sets admin_off) */
+    OPT_LISTEN,   /* struct gw_hostport, or "off" (sets the bool at off_flag) */
     OPT_REDIS,    /* redis_url + parsed redis */
     OPT_PREFIX,   /* [A-Za-z0-9._-]{1,63} */
     OPT_STRING,   /* up to max bytes, "" allowed */
@@ -47,7 +46,8 @@ struct opt {
     const char *key; /* flag name without "--", also the file key */
     enum opt_type type;
     size_t offset;      /* into struct gw_config */
-    long long min, max; /* OPT_INT, OPT_LLONG: range; OPT_STRING: max = bytes */
+    long long min, max; /* OPT_INT, OPT_LLONG: range; OPT_STRING: max = bytes;
+                           OPT_LISTEN: min = offset of its "off" bool */
     const char *def;    /* default, as text; NULL = none (left empty) */
     const char *arg;    /* argument name in --help */
     const char *help;
@@ -57,9 +57,15 @@ struct opt {
 #define STRMAX(f) ((long long)sizeof(((struct gw_config *)0)->f) - 1)
 
 static const struct opt opts[] = {
-    {"listen", OPT_HOSTPORT, OFF(listen), 0, 0, "0.0.0.0:8000", "HOST:PORT",
-     "public HTTP listener (port 0: any free port)"},
-    {"admin", OPT_ADMIN, OFF(admin), 0, 0, "127.0.0.1:8081", "HOST:PORT",
+    {"listen", OPT_LISTEN, OFF(listen), OFF(listen_off), 0, "0.0.0.0:8000", "HOST:PORT",
+     "public HTTP listener (port 0: any free port); \"off\" with --tls-listen: HTTPS only"},
+    {"tls-listen", OPT_LISTEN, OFF(tls_listen), OFF(tls_off), 0, "off", "HOST:PORT",
+     "public HTTPS listener (TLS 1.2 and 1.3); needs --tls-cert and --tls-key"},
+    {"tls-cert", OPT_STRING, OFF(tls_cert_file), 0, STRMAX(tls_cert_file), NULL, "FILE",
+     "PEM certificate chain of the HTTPS listener (the server's first)"},
+    {"tls-key", OPT_STRING, OFF(tls_key_file), 0, STRMAX(tls_key_file), NULL, "FILE",
+     "PEM private key of the --tls-cert certificate"},
+    {"admin", OPT_LISTEN, OFF(admin), OFF(admin_off), 0, "127.0.0.1:8081", "HOST:PORT",
      "admin listener; \"off\" disables it"},
     {"redis", OPT_REDIS, OFF(redis_url), 0, 0, "redis://127.0.0.1:6379", "URL",
      "redis://[user:password@]host[:port][/db] or unix:///path[?db=N]"},
@@ -291,16 +297,14 @@ static bool opt_set(struct gw_config *c, const struct opt *o, const char *v, cha
             *(long long *)field = n;
         return true;
     }
-    case OPT_ADMIN:
+    case OPT_LISTEN:
         if (strcmp(v, "off") == 0) {
-            c->admin_off = true;
+            *(bool *)((char *)c + o->min) = true;
             return true;
         }
         if (!parse_hostport(v, (struct gw_hostport *)field, why, whylen)) return false;
-        c->admin_off = false;
+        *(bool *)((char *)c + o->min) = false;
         return true;
-    case OPT_HOSTPORT:
-        return parse_hostport(v, (struct gw_hostport *)field, why, whylen);
     case OPT_REDIS: {
         char reason[200];
         if (len >= sizeof(c->redis_url)) {
@@ -517,6 +521,16 @@ static void one_line(char *err, size_t errlen)
         if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
 }
 
+/* Settings that only make sense together. */
+static int check_together(const struct gw_config *c, char *err, size_t errlen)
+{
+    if (!c->tls_off && (c->tls_cert_file[0] == '\0' || c->tls_key_file[0] == '\0'))
+        return pc_errf(err, errlen, "--tls-listen needs both --tls-cert and --tls-key");
+    if (c->listen_off && c->tls_off)
+        return pc_errf(err, errlen, "--listen off needs --tls-listen (nothing would be served)");
+    return GW_CONFIG_RUN;
+}
+
 /* ------------------------------------------------------------- public API */
 
 /* Fills c from defaults, file, environment and argv; see config.h. */
@@ -547,6 +561,7 @@ int gw_config_load(struct gw_config *c, int argc, char **argv, char **envp, char
     rc = load_env(c, envp, err, errlen);
     if (rc != GW_CONFIG_RUN) goto out;
     rc = walk_argv(c, argc, argv, true, &config, err, errlen);
+    if (rc == GW_CONFIG_RUN) rc = check_together(c, err, errlen);
 out:
     if (rc == GW_CONFIG_ERROR) one_line(err, errlen);
     return rc;

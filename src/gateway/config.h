@@ -20,6 +20,11 @@ struct gw_hostport {
 
 struct gw_config {
     struct gw_hostport listen;            /* --listen, default 0.0.0.0:8000 */
+    bool listen_off;                      /* --listen off (with --tls-listen: HTTPS only) */
+    struct gw_hostport tls_listen;        /* --tls-listen, default off */
+    bool tls_off;                         /* --tls-listen off (the default) */
+    char tls_cert_file[1024];             /* --tls-cert, PEM chain; required with --tls-listen */
+    char tls_key_file[1024];              /* --tls-key, PEM key; required with --tls-listen */
     bool admin_off;                       /* --admin off */
     struct gw_hostport admin;             /* --admin, default 127.0.0.1:8081 */
     char redis_url[1024];                 /* --redis, as given */

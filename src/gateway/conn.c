@@ -11,17 +11,12 @@
  *   - draining, idle: the drain grace;
  *   - lingering close: GW_CONN_LINGER_MS.
  * Slow readers are bounded by a write timeout (the idle timeout, restarted
- * whenever the socket takes bytes).
+ * whenever the socket takes bytes). A TLS connection's handshake runs
+ * within the first request's header timeout (timing out: closed, counted).
  *
- * Socket I/O is done here rather than with a bufferevent, for syscalls (the
- * gateway's largest cost per request after its own code; strace -c):
- * bufferevent asks FIONREAD before every read, and arms and disarms the
- * write event (two epoll_ctl) for every response. Here a read is one
- * read() into a shared buffer, parsed in place; responses are written with
- * one writev from the same loop iteration (a per-connection flush event,
- * activated when output is queued, runs after the callbacks already due, so
- * pipelined responses leave together), and the write event is armed only
- * when the socket is full. */
+ * Socket I/O (plain or TLS: reads into a shared buffer parsed in place,
+ * writes from the same loop iteration, the write event armed only when the
+ * socket is full) is sock.c's. */
 #include "conn.h"
 
 #include <arpa/inet.h>
@@ -34,11 +29,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include "gw.h"
 #include "http.h"
 #include "log.h"
+#include "sock.h"
 #include "stats.h"
 #include "xalloc.h"
 
@@ -56,11 +51,9 @@ struct gw_conn {
     enum gw_listener_kind kind;
     const struct gw_conn_hooks *hooks; /* the listener's request, cancel and gone */
     enum gw_conn_state state;
-    evutil_socket_t fd;
+    struct gw_sock sock;  /* the socket (plain or TLS) and its events */
     struct evbuffer *in;  /* bytes read but not parsed yet (usually empty) */
     struct evbuffer *out; /* bytes for the socket */
-    struct event rd, wr;  /* persistent; wr armed only while the socket is full */
-    struct event flush;   /* writes out, later in this loop iteration */
     struct gw_http *http;
     TAILQ_HEAD(, gw_req) reqs; /* in arrival order; head answered first */
     unsigned nreqs;
@@ -89,61 +82,10 @@ static void conn_free(struct gw_conn *c);
 static void conn_written(struct gw_conn *c);
 static void conn_drain_close(struct gw_conn *c);
 
-/* ------------------------------------------------------------------------ */
-/* Socket                                                                    */
-/* ------------------------------------------------------------------------ */
-
-#define CONN_READ_MAX (64 * 1024) /* one read(); one loop, one buffer for all */
-static char read_buf[CONN_READ_MAX];
-
-static void reading(struct gw_conn *c, bool on)
-{
-    if (on)
-        event_add(&c->rd, NULL);
-    else
-        event_del(&c->rd);
-}
+static void reading(struct gw_conn *c, bool on) { gw_sock_reading(&c->sock, on); }
 
 /* Output was queued: write it later in this loop iteration (once). */
-static void conn_send_soon(struct gw_conn *c)
-{
-    if (c->state != GW_CONN_DEAD) event_active(&c->flush, EV_WRITE, 1);
-}
-
-/* Writes what the socket takes; arms the write event (with the write
- * timeout) for the rest. */
-static void conn_send(struct gw_conn *c)
-{
-    struct timeval wto = {gw.cfg->idle_timeout_ms / 1000, (gw.cfg->idle_timeout_ms % 1000) * 1000};
-
-    if (c->state == GW_CONN_DEAD) return;
-    if (evbuffer_get_length(c->out) > 0 && evbuffer_write(c->out, c->fd) < 0 && errno != EAGAIN &&
-        errno != EWOULDBLOCK && errno != EINTR) {
-        gw_conn_close(c); /* the peer is gone (EPIPE, ECONNRESET) */
-        return;
-    }
-    if (evbuffer_get_length(c->out) > 0) {
-        if (!event_pending(&c->wr, EV_WRITE, NULL)) event_add(&c->wr, &wto);
-    } else if (event_pending(&c->wr, EV_WRITE, NULL)) {
-        event_del(&c->wr);
-    }
-    if (evbuffer_get_length(c->out) <= GW_CONN_OUTPUT_LOW) conn_written(c);
-}
-
-static void on_flush(evutil_socket_t fd, short what, void *arg) { conn_send(arg); }
-
-/* Writable again, or the write timeout passed with bytes still queued. */
-static void on_writable(evutil_socket_t fd, short what, void *arg)
-{
-    struct gw_conn *c = arg;
-
-    if (what & EV_TIMEOUT) {
-        pc_log(PC_LOG_DEBUG, "conn", "%s: write timeout", c->remote);
-        gw_conn_close(c);
-        return;
-    }
-    conn_send(c);
-}
+static void conn_send_soon(struct gw_conn *c) { gw_sock_send_soon(&c->sock); }
 
 /* ------------------------------------------------------------------------ */
 /* Timers                                                                    */
@@ -245,6 +187,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     case GW_CONN_IDLE:
         if (c->draining) {
             conn_drain_close(c); /* the drain grace is over */
+        } else if (gw_sock_handshake_expired(&c->sock)) {
+            gw_conn_close(c); /* no TLS session: nothing can be answered */
         } else if (!c->served_one && c->nreqs == 0) {
             conn_timed_out(c, false);
         } else {
@@ -306,6 +250,7 @@ static void on_request(void *ctx, struct gw_req *r)
 
     r->conn = c;
     r->admin = (c->kind == GW_LISTENER_ADMIN);
+    r->https = c->sock.secure;
     r->start_ms = gw_now_mono_ms();
     memcpy(r->remote_addr, c->remote, sizeof r->remote_addr);
     request_id_of(r, r->request_id);
@@ -380,18 +325,12 @@ static void conn_parse(struct gw_conn *c)
     c->in_parse = false;
 }
 
-/* One read() into the shared buffer, parsed from there; only what the parser
- * does not take (paused mid-stream) is kept in c->in. */
-static void on_read(evutil_socket_t fd, short what, void *arg)
+/* Bytes read into the socket's shared buffer, parsed from there; only what
+ * the parser does not take (paused mid-stream) is kept in c->in. */
+static void on_data(void *ctx, const char *buf, size_t n)
 {
-    struct gw_conn *c = arg;
-    ssize_t n = read(fd, read_buf, sizeof read_buf);
+    struct gw_conn *c = ctx;
 
-    if (n <= 0) {
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
-        gw_conn_close(c); /* end of stream, or an error */
-        return;
-    }
     if (c->state == GW_CONN_LINGER || c->state == GW_CONN_DEAD) return; /* discarded */
     if (c->state == GW_CONN_BODY) {
         c->body_last_ms = gw_now_mono_ms();
@@ -399,16 +338,34 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
         body_timer_arm(c);
     }
     if (evbuffer_get_length(c->in) > 0 || c->in_parse) {
-        evbuffer_add(c->in, read_buf, (size_t)n);
+        evbuffer_add(c->in, buf, n);
         conn_parse(c);
         return;
     }
     c->in_parse = true;
-    size_t used = conn_feed(c, read_buf, (size_t)n);
+    size_t used = conn_feed(c, buf, n);
     c->in_parse = false;
-    if (used < (size_t)n && c->state != GW_CONN_DEAD) /* kept for when reading resumes */
-        evbuffer_add(c->in, read_buf + used, (size_t)n - used);
+    if (used < n && c->state != GW_CONN_DEAD) /* kept for when reading resumes */
+        evbuffer_add(c->in, buf + used, n - used);
 }
+
+/* The socket took what it could: at the low watermark, more may follow. */
+static void on_sent(void *ctx)
+{
+    struct gw_conn *c = ctx;
+    if (evbuffer_get_length(c->out) <= GW_CONN_OUTPUT_LOW) conn_written(c);
+}
+
+static void on_lost(void *ctx) { gw_conn_close(ctx); }
+
+/* Plain HTTP on the TLS port: answered like nginx (400), then closed. */
+static void on_plain_http(void *ctx)
+{
+    conn_fail(ctx, 400, "plain_http_to_https_port",
+              "the plain HTTP request was sent to the HTTPS port", NULL);
+}
+
+static const struct gw_sock_handlers sock_handlers = {on_data, on_sent, on_lost, on_plain_http};
 
 /* Resumes reading requests once the queue and the output have room again. */
 static void conn_maybe_resume(struct gw_conn *c)
@@ -433,7 +390,7 @@ static void conn_written(struct gw_conn *c)
     }
     if (c->nreqs != 0 || evbuffer_get_length(c->out) != 0) return;
     c->state = GW_CONN_LINGER;
-    shutdown(c->fd, SHUT_WR);
+    gw_sock_shutdown_write(&c->sock);
     reading(c, true);
     timer_arm(c, GW_CONN_LINGER_MS);
 }
@@ -518,7 +475,7 @@ static void on_reap(evutil_socket_t fd, short what, void *arg)
 
 struct gw_conn *gw_conn_new(evutil_socket_t fd, const struct sockaddr *sa,
                             enum gw_listener_kind kind, const struct gw_conn_hooks *hooks,
-                            const struct gw_addrkey *counted)
+                            const struct gw_addrkey *counted, bool tls)
 {
     struct gw_conn *c = pc_xcalloc(1, sizeof *c);
     struct gw_http_limits lim = {
@@ -548,15 +505,12 @@ struct gw_conn *gw_conn_new(evutil_socket_t fd, const struct sockaddr *sa,
     else
         snprintf(c->remote, sizeof c->remote, "unix");
 
-    c->fd = fd;
     c->in = evbuffer_new();
     c->out = evbuffer_new();
     pc_check(c->in != NULL && c->out != NULL);
     c->http = gw_http_new(&sink, &lim);
     evtimer_assign(&c->timer, gw.base, on_timer, c);
-    event_assign(&c->rd, gw.base, fd, EV_READ | EV_PERSIST, on_read, c);
-    event_assign(&c->wr, gw.base, fd, EV_WRITE | EV_PERSIST, on_writable, c);
-    event_assign(&c->flush, gw.base, -1, 0, on_flush, c);
+    gw_sock_init(&c->sock, fd, tls, c->out, &sock_handlers, c, c->remote);
     reading(c, true);
     timer_arm(c, gw.cfg->header_timeout_ms);
     TAILQ_INSERT_TAIL(&all_conns, c, link);
@@ -569,9 +523,7 @@ void gw_conn_close(struct gw_conn *c)
     if (c->state == GW_CONN_DEAD) return;
     c->state = GW_CONN_DEAD;
     evtimer_del(&c->timer);
-    event_del(&c->rd);
-    event_del(&c->wr);
-    event_del(&c->flush);
+    gw_sock_stop(&c->sock);
     TAILQ_REMOVE(&all_conns, c, link);
     TAILQ_INSERT_TAIL(&dead_conns, c, link);
     event_active(reaper, 0, 0);
@@ -591,13 +543,10 @@ static void conn_free(struct gw_conn *c)
     conn_counts[c->kind]--;
     if (c->counted) gw_addrcount_del(&c->addr);
     evtimer_del(&c->timer);
-    event_del(&c->rd);
-    event_del(&c->wr);
-    event_del(&c->flush);
+    gw_sock_close(&c->sock);
     gw_http_free(c->http);
     evbuffer_free(c->in);
     evbuffer_free(c->out);
-    evutil_closesocket(c->fd);
     free(c);
 }
 

@@ -46,10 +46,11 @@ struct gw_conn_hooks {
 
 /* hooks must outlive the connection (a static table). counted: the client
  * address the caller counted with gw_addrcount_add (released when the
- * connection is freed), or NULL. */
+ * connection is freed), or NULL. tls: the client speaks TLS (the HTTPS
+ * listener); its handshake runs first, within the header timeout. */
 struct gw_conn *gw_conn_new(evutil_socket_t fd, const struct sockaddr *sa,
                             enum gw_listener_kind kind, const struct gw_conn_hooks *hooks,
-                            const struct gw_addrkey *counted);
+                            const struct gw_addrkey *counted, bool tls);
 /* Schedules the connection to be freed at the next safe point (every queued
  * request is then cancelled). */
 void gw_conn_close(struct gw_conn *c);

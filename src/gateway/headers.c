@@ -65,7 +65,7 @@ static bool own_header_look_alike(const char *name, size_t n)
 }
 
 size_t gw_headers_to_service(const struct pc_kv *in, size_t n, const char *request_id,
-                             const char *remote_addr, const char *auth_subject,
+                             const char *remote_addr, bool https, const char *auth_subject,
                              const char *auth_key_id, struct pc_kv *out, pc_buf *scratch)
 {
     size_t k = 0;
@@ -95,7 +95,8 @@ size_t gw_headers_to_service(const struct pc_kv *in, size_t n, const char *reque
 
     out[k++] = (struct pc_kv){"x-request-id", 12, request_id, strlen(request_id)};
     out[k++] = (struct pc_kv){"x-forwarded-for", 15, scratch->data, scratch->len};
-    out[k++] = (struct pc_kv){"x-forwarded-proto", 17, "http", 4};
+    out[k++] = https ? (struct pc_kv){"x-forwarded-proto", 17, "https", 5}
+                     : (struct pc_kv){"x-forwarded-proto", 17, "http", 4};
     if (auth_subject && auth_subject[0])
         out[k++] = (struct pc_kv){"x-auth-subject", 14, auth_subject, strlen(auth_subject)};
     if (auth_key_id && auth_key_id[0])

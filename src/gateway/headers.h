@@ -21,7 +21,8 @@ bool gw_request_id_is_valid(const char *s, size_t n);
  * any look-alike of these five spelled with '_' for '-' ("x_auth_subject",
  * which CGI-style frameworks read as the same header); then
  * appends x-request-id (request_id), x-forwarded-for (client values joined
- * with ", ", then remote_addr), x-forwarded-proto ("http"), and
+ * with ", ", then remote_addr), x-forwarded-proto ("https" when https,
+ * the client's connection being TLS, else "http"), and
  * x-auth-subject / x-auth-key-id when auth_subject / auth_key_id (verified
  * by auth.c; NULL or "" = none) are given.
  * out must have room for n + GW_HEADERS_ADDED entries; scratch holds the
@@ -29,7 +30,7 @@ bool gw_request_id_is_valid(const char *s, size_t n);
  * Returns the number of entries written. */
 #define GW_HEADERS_ADDED 5
 size_t gw_headers_to_service(const struct pc_kv *in, size_t n, const char *request_id,
-                             const char *remote_addr, const char *auth_subject,
+                             const char *remote_addr, bool https, const char *auth_subject,
                              const char *auth_key_id, struct pc_kv *out, pc_buf *scratch);
 
 /* True if a reply header (lower-case name) must not reach the client:

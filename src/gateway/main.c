@@ -25,6 +25,7 @@
 #include "regpolicy.h"
 #include "reload.h"
 #include "notify.h"
+#include "tls.h"
 #include "uuid.h"
 #include "wire.h"
 #include "xalloc.h"
@@ -187,16 +188,22 @@ static int run(void)
         event_add(gauges, &tv);
     }
 
-    if (ready_fd >= 0) { /* a worker: the parent prints one line for all */
-        dprintf(ready_fd, "listen=%s admin=%s gateway_id=%s\n", gw_server_listen_addr(gw.server),
-                gw_server_admin_addr(gw.server), gw.id);
-        close(ready_fd);
-        ready_fd = -1;
-    } else if (!worker_restarted) {
-        fprintf(stderr, "portico ready listen=%s admin=%s gateway_id=%s\n",
-                gw_server_listen_addr(gw.server), gw_server_admin_addr(gw.server), gw.id);
-        fflush(stderr);
-        gw_notify_ready(); /* --workers: the supervisor's, once all are ready */
+    {
+        /* "listen=... admin=... gateway_id=..." and, with TLS, " tls=..." */
+        const char *tls = gw_server_tls_addr(gw.server);
+        char line[1024];
+        snprintf(line, sizeof line, "listen=%s admin=%s gateway_id=%s%s%s",
+                 gw_server_listen_addr(gw.server), gw_server_admin_addr(gw.server), gw.id,
+                 tls ? " tls=" : "", tls ? tls : "");
+        if (ready_fd >= 0) { /* a worker: the parent prints one line for all */
+            dprintf(ready_fd, "%s\n", line);
+            close(ready_fd);
+            ready_fd = -1;
+        } else if (!worker_restarted) {
+            fprintf(stderr, "portico ready %s\n", line);
+            fflush(stderr);
+            gw_notify_ready(); /* --workers: the supervisor's, once all are ready */
+        }
     }
 
     event_base_dispatch(gw.base);
@@ -223,6 +230,7 @@ static int run(void)
     pc_buf_deinit(&discover_msg);
     gw_auth_unload();
     gw_cors_unload();
+    gw_tls_deinit();
     libevent_global_shutdown();
     return 0;
 }

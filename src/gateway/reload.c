@@ -14,6 +14,7 @@
 #include "registry.h"
 #include "regpolicy.h"
 #include "stats.h"
+#include "tls.h"
 
 /* ------------------------------------------------------------- the parts */
 
@@ -71,14 +72,20 @@ static void reg_commit(void *staged, struct gw_config *cfg)
 }
 static void reg_discard(void *staged) { gw_regpolicy_free(staged); }
 
-/* Committed in this order, after the settings themselves. A TLS row
- * (gw_tls_reload: certificate and key read and checked in prepare, the
- * SSL_CTX swapped in commit) and a routes-file row go here. */
+static void tls_commit(void *staged, struct gw_config *cfg)
+{
+    (void)cfg;
+    gw_tls_commit(staged);
+}
+
+/* Committed in this order, after the settings themselves. A routes-file row
+ * goes here too. */
 static const struct gw_reload_part parts[] = {
     {"cors", cors_prepare, cors_commit, cors_discard},
     {"auth", auth_prepare, auth_commit, auth_discard},
     {"ratelimit", rl_prepare, rl_commit, rl_discard},
     {"registration", reg_prepare, reg_commit, reg_discard},
+    {"tls", gw_tls_prepare, tls_commit, gw_tls_discard},
 };
 #define NPARTS (sizeof parts / sizeof parts[0])
 
@@ -147,8 +154,11 @@ static void keep_fixed(struct gw_config *next)
 {
     static const char *const keep = "keeping the running value (a restart applies it)";
 
-    if (!hostport_eq(&next->listen, &boot.listen))
+    if (!hostport_eq(&next->listen, &boot.listen) || next->listen_off != boot.listen_off)
         pc_log(PC_LOG_WARN, "reload", "listen changed: %s", keep);
+    if (next->tls_off != boot.tls_off ||
+        (!next->tls_off && !hostport_eq(&next->tls_listen, &boot.tls_listen)))
+        pc_log(PC_LOG_WARN, "reload", "tls-listen changed: %s", keep);
     if (next->admin_off != boot.admin_off ||
         (!next->admin_off && !hostport_eq(&next->admin, &boot.admin)))
         pc_log(PC_LOG_WARN, "reload", "admin changed: %s", keep);
@@ -158,6 +168,9 @@ static void keep_fixed(struct gw_config *next)
     if (strcmp(next->prefix, boot.prefix) != 0)
         pc_log(PC_LOG_WARN, "reload", "prefix changed: %s", keep);
     next->listen = running->listen;
+    next->listen_off = running->listen_off;
+    next->tls_listen = running->tls_listen;
+    next->tls_off = running->tls_off;
     next->admin_off = running->admin_off;
     next->admin = running->admin;
     next->workers = running->workers;

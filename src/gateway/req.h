@@ -45,6 +45,7 @@ struct gw_req {
     bool keep_alive;    /* the client's wish (http_should_keep_alive) */
     bool is_head;
     bool admin;                    /* from the admin listener: not in the HTTP metrics */
+    bool https;                    /* arrived over TLS: x-forwarded-proto https */
     char remote_addr[GW_ADDR_MAX]; /* the client's address (its connection's) */
     char request_id[GW_REQUEST_ID_MAX + 1];
     uint64_t start_ms; /* monotonic, when the request was complete */

@@ -30,10 +30,15 @@
 
 struct gw_server {
     struct evconnlistener *pub;
+    struct evconnlistener *tls; /* --tls-listen: public, HTTPS */
     struct evconnlistener *adm;
     char pub_addr[300];
+    char tls_addr[300];
     char adm_addr[300];
 };
+
+/* A listener's callback argument: its kind, and whether it speaks TLS. */
+#define ACCEPT_TLS 0x100
 
 static void on_conns_gone(void) { gw_server_check_drained(gw.server); }
 
@@ -46,7 +51,8 @@ static const struct gw_conn_hooks hooks[] = {
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
                       void *arg)
 {
-    enum gw_listener_kind kind = (enum gw_listener_kind)(intptr_t)arg;
+    enum gw_listener_kind kind = (enum gw_listener_kind)((intptr_t)arg & ~ACCEPT_TLS);
+    bool tls = ((intptr_t)arg & ACCEPT_TLS) != 0;
     int one = 1;
 
     struct gw_addrkey addr, *counted = NULL;
@@ -71,7 +77,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         }
     }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    gw_conn_new(fd, sa, kind, &hooks[kind], counted);
+    gw_conn_new(fd, sa, kind, &hooks[kind], counted, tls);
 }
 
 static void on_accept_error(struct evconnlistener *l, void *arg)
@@ -104,8 +110,8 @@ static struct addrinfo *resolve(const struct gw_hostport *hp, char *err, size_t 
 }
 
 /* Binds host:port; writes the bound address (with the real port) to addr. */
-static struct evconnlistener *listen_on(const struct gw_hostport *hp, enum gw_listener_kind kind,
-                                        char *addr, size_t addrlen, char *err, size_t errlen)
+static struct evconnlistener *listen_on(const struct gw_hostport *hp, intptr_t arg, char *addr,
+                                        size_t addrlen, char *err, size_t errlen)
 {
     struct addrinfo *ai = resolve(hp, err, errlen);
     struct evconnlistener *l;
@@ -116,8 +122,8 @@ static struct evconnlistener *listen_on(const struct gw_hostport *hp, enum gw_li
 
     if (ai == NULL) return NULL;
     if (gw.cfg->workers > 1) flags |= LEV_OPT_REUSEABLE_PORT;
-    l = evconnlistener_new_bind(gw.base, on_accept, (void *)(intptr_t)kind, flags, 1024,
-                                ai->ai_addr, (int)ai->ai_addrlen);
+    l = evconnlistener_new_bind(gw.base, on_accept, (void *)arg, flags, 1024, ai->ai_addr,
+                                (int)ai->ai_addrlen);
     freeaddrinfo(ai);
     if (l == NULL) {
         snprintf(err, errlen, "cannot listen on %s:%d: %s", hp->host, hp->port, strerror(errno));
@@ -140,9 +146,18 @@ static struct evconnlistener *listen_on(const struct gw_hostport *hp, enum gw_li
 struct gw_server *gw_server_new(char *err, size_t errlen)
 {
     struct gw_server *s = pc_xcalloc(1, sizeof *s);
-    s->pub = listen_on(&gw.cfg->listen, GW_LISTENER_PUBLIC, s->pub_addr, sizeof s->pub_addr, err,
-                       errlen);
-    if (s->pub == NULL) goto fail;
+    if (gw.cfg->listen_off) {
+        snprintf(s->pub_addr, sizeof s->pub_addr, "off");
+    } else {
+        s->pub = listen_on(&gw.cfg->listen, GW_LISTENER_PUBLIC, s->pub_addr, sizeof s->pub_addr,
+                           err, errlen);
+        if (s->pub == NULL) goto fail;
+    }
+    if (!gw.cfg->tls_off) {
+        s->tls = listen_on(&gw.cfg->tls_listen, GW_LISTENER_PUBLIC | ACCEPT_TLS, s->tls_addr,
+                           sizeof s->tls_addr, err, errlen);
+        if (s->tls == NULL) goto fail;
+    }
     if (gw.cfg->admin_off) {
         snprintf(s->adm_addr, sizeof s->adm_addr, "off");
     } else {
@@ -160,18 +175,24 @@ void gw_server_free(struct gw_server *s)
 {
     if (s == NULL) return;
     if (s->pub) evconnlistener_free(s->pub);
+    if (s->tls) evconnlistener_free(s->tls);
     if (s->adm) evconnlistener_free(s->adm);
     free(s);
 }
 
 const char *gw_server_listen_addr(const struct gw_server *s) { return s->pub_addr; }
 const char *gw_server_admin_addr(const struct gw_server *s) { return s->adm_addr; }
+const char *gw_server_tls_addr(const struct gw_server *s) { return s->tls ? s->tls_addr : NULL; }
 
 void gw_server_drain(struct gw_server *s)
 {
     if (s->pub) {
         evconnlistener_free(s->pub);
         s->pub = NULL;
+    }
+    if (s->tls) {
+        evconnlistener_free(s->tls);
+        s->tls = NULL;
     }
     gw_conn_drain_all();
     gw_server_check_drained(s);
@@ -249,7 +270,8 @@ static pid_t spawn(int i, struct gw_config *cfg, bool admin_off, const sigset_t 
 
 int gw_workers_start(struct gw_config *cfg, int *ready_fd, char *err, size_t errlen)
 {
-    int n = cfg->workers, pipefd[2], alive = 0, code = 0, ready = 0, reserved;
+    int n = cfg->workers, pipefd[2], alive = 0, code = 0, ready = 0, reserved = -1,
+        reserved_tls = -1;
     bool admin_off = cfg->admin_off, stopping = false;
     pid_t *pids = pc_xcalloc((size_t)n, sizeof *pids);
     char line[1024], first[1024] = "", ids[256 * (PC_UUID_LEN + 1) + 1] = "";
@@ -257,9 +279,16 @@ int gw_workers_start(struct gw_config *cfg, int *ready_fd, char *err, size_t err
     sigset_t set, old;
     uint64_t last_restart_ms = 0;
 
-    reserved = reserve_port(&cfg->listen, err, errlen);
-    if (reserved < 0 || pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) != 0) {
-        if (reserved >= 0) snprintf(err, errlen, "pipe: %s", strerror(errno));
+    bool failed =
+        (!cfg->listen_off && (reserved = reserve_port(&cfg->listen, err, errlen)) < 0) ||
+        (!cfg->tls_off && (reserved_tls = reserve_port(&cfg->tls_listen, err, errlen)) < 0);
+    if (!failed && pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) != 0) {
+        snprintf(err, errlen, "pipe: %s", strerror(errno));
+        failed = true;
+    }
+    if (failed) {
+        if (reserved >= 0) close(reserved);
+        if (reserved_tls >= 0) close(reserved_tls);
         free(pids);
         return -1;
     }
@@ -273,7 +302,8 @@ int gw_workers_start(struct gw_config *cfg, int *ready_fd, char *err, size_t err
     for (int i = 0; i < n; i++) {
         if ((pids[i] = spawn(i, cfg, admin_off, &old)) == 0) {
             close(pipefd[0]);
-            close(reserved);
+            if (reserved >= 0) close(reserved);
+            if (reserved_tls >= 0) close(reserved_tls);
             fcntl(pipefd[1], F_SETFL, 0);
             *ready_fd = pipefd[1];
             free(pids);
@@ -380,8 +410,10 @@ int gw_workers_start(struct gw_config *cfg, int *ready_fd, char *err, size_t err
                         strncat(ids, id + 11, sizeof ids - strlen(ids) - 1);
                     }
                     if (++ready == n) {
-                        close(reserved); /* every worker listens: the port is held */
-                        reserved = -1;
+                        /* every worker listens: the ports are held */
+                        if (reserved >= 0) close(reserved);
+                        if (reserved_tls >= 0) close(reserved_tls);
+                        reserved = reserved_tls = -1;
                         fprintf(stderr, "portico ready %s workers=%d gateway_ids=%s\n", first, n,
                                 ids);
                         fflush(stderr);
@@ -396,6 +428,7 @@ int gw_workers_start(struct gw_config *cfg, int *ready_fd, char *err, size_t err
         if (stopping && alive == 0) break;
     }
     if (reserved >= 0) close(reserved);
+    if (reserved_tls >= 0) close(reserved_tls);
     close(pipefd[0]);
     free(pids);
     exit(code);

@@ -11,13 +11,15 @@
 
 struct gw_server;
 
-/* Binds the public and (unless off) admin listeners. Returns NULL with a
+/* Binds the public HTTP, HTTPS and admin listeners (each unless off). Returns NULL with a
  * reason in err when a listener cannot be bound. */
 struct gw_server *gw_server_new(char *err, size_t errlen);
 void gw_server_free(struct gw_server *s);
-/* "127.0.0.1:8000" of each listener (admin "off" when disabled). */
+/* "127.0.0.1:8000" of each listener ("off" when disabled). */
 const char *gw_server_listen_addr(const struct gw_server *s);
 const char *gw_server_admin_addr(const struct gw_server *s);
+/* The HTTPS listener's address, or NULL without --tls-listen. */
+const char *gw_server_tls_addr(const struct gw_server *s);
 
 /* Stop accepting, close idle connections; the loop exits once the last
  * connection is gone and nothing is in flight. */
@@ -27,8 +29,9 @@ void gw_server_drain(struct gw_server *s);
  * public connection is gone. */
 void gw_server_check_drained(struct gw_server *s);
 
-/* --workers N (N > 1): reserves the public port (port 0 becomes one
- * concrete port), forks N workers that each bind it with SO_REUSEPORT and
+/* --workers N (N > 1): reserves the public ports, HTTP and HTTPS (port 0
+ * becomes one concrete port), forks N workers that each bind them with
+ * SO_REUSEPORT and
  * returns in each of them its index (0..N-1) with *ready_fd set: the worker
  * writes its "listen=... admin=... gateway_id=..." line there once ready.
  * Worker 0 alone serves the admin listener. The parent never returns: it

@@ -70,6 +70,9 @@ void gw_stats_registration(const char *result)
     }
 }
 
+const char *const gw_tls_fail_names[GW_TLS_FAIL_N] = {"protocol", "plain_http", "closed",
+                                                      "timeout"};
+
 /* One unlabelled sample with its HELP and TYPE lines. */
 static void metric(pc_buf *o, const char *name, const char *type, const char *help, uint64_t value)
 {
@@ -198,4 +201,17 @@ void gw_stats_render(pc_buf *o, uint64_t instances, uint64_t routes)
                   (unsigned long long)SUM(config_reloads_ok));
     pc_buf_printf(o, "portico_config_reloads_total{result=\"error\"} %llu\n",
                   (unsigned long long)SUM(config_reloads_error));
+    pc_buf_puts(o, "# HELP portico_tls_handshakes_total TLS handshakes completed, by session "
+                   "(new, or resumed from a ticket).\n"
+                   "# TYPE portico_tls_handshakes_total counter\n");
+    pc_buf_printf(o, "portico_tls_handshakes_total{session=\"new\"} %llu\n",
+                  (unsigned long long)SUM_AT(tls_handshakes, 0));
+    pc_buf_printf(o, "portico_tls_handshakes_total{session=\"resumed\"} %llu\n",
+                  (unsigned long long)SUM_AT(tls_handshakes, 1));
+    pc_buf_puts(o, "# HELP portico_tls_handshake_failures_total TLS handshakes that failed "
+                   "(connection closed), by reason.\n"
+                   "# TYPE portico_tls_handshake_failures_total counter\n");
+    for (int i = 0; i < GW_TLS_FAIL_N; i++)
+        pc_buf_printf(o, "portico_tls_handshake_failures_total{reason=\"%s\"} %llu\n",
+                      gw_tls_fail_names[i], (unsigned long long)SUM_AT(tls_handshake_failures, i));
 }

@@ -13,6 +13,17 @@
 
 #define GW_STATS_DURATION_BUCKETS 14
 
+/* Why a TLS handshake failed (tls.h): the label of
+ * portico_tls_handshake_failures_total. */
+enum gw_tls_fail {
+    GW_TLS_FAIL_PROTOCOL,   /* refused hello or message, alert, bad record */
+    GW_TLS_FAIL_PLAIN_HTTP, /* plain HTTP on the TLS port */
+    GW_TLS_FAIL_CLOSED,     /* the client closed or reset mid-handshake */
+    GW_TLS_FAIL_TIMEOUT,    /* not done within --header-timeout-ms of the accept */
+    GW_TLS_FAIL_N,
+};
+extern const char *const gw_tls_fail_names[GW_TLS_FAIL_N];
+
 struct gw_stats {
     uint64_t http_by_code[600];                          /* responses by status code */
     uint64_t duration_bucket[GW_STATS_DURATION_BUCKETS]; /* non-cumulative */
@@ -40,6 +51,8 @@ struct gw_stats {
     uint64_t auth_throttled;             /* 429: too many failed credentials from the address */
     uint64_t config_reloads_ok;          /* reloads (SIGHUP) now in force */
     uint64_t config_reloads_error;       /* reloads refused: nothing changed */
+    uint64_t tls_handshakes[2];          /* completed: [0] new, [1] resumed */
+    uint64_t tls_handshake_failures[GW_TLS_FAIL_N]; /* by enum gw_tls_fail */
     /* gauges, as last published by the worker (gw_stats_gauges) */
     uint64_t inflight;
     uint64_t connections;

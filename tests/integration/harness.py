@@ -607,7 +607,10 @@ def run_gateway_cli(args, env=None, timeout=20):
 class Gateway:
     """The real gateway. start() waits for the ready line; stop() checks a clean exit."""
 
-    READY_RE = re.compile(r"listen=(\S+):(\d+)\s+admin=(\S+):(\d+)\s+gateway_id=([0-9a-fA-F-]{36})")
+    # listen=off with --tls-listen; " tls=HOST:PORT" follows the gateway id
+    READY_RE = re.compile(
+        r"listen=(\S+?)(?::(\d+))?\s+admin=(\S+):(\d+)\s+gateway_id=([0-9a-fA-F-]{36})")
+    TLS_RE = re.compile(r"\stls=(\S+):(\d+)")
 
     def __init__(self, tmpdir, redis_url, args=(), env=None, name="gateway", base_args=True):
         self.tmpdir = tmpdir
@@ -618,7 +621,7 @@ class Gateway:
         self.stderr_path = os.path.join(tmpdir, "%s.stderr" % name)
         self.stdout_path = os.path.join(tmpdir, "%s.stdout" % name)
         self.proc = None
-        self.port = self.admin_port = None
+        self.port = self.admin_port = self.tls_port = None
         self.gateway_id = None
         self.ready_line = None
 
@@ -669,11 +672,14 @@ class Gateway:
             return None
         line, m = wait_until(ready, timeout, 0.01, "the gateway ready line")
         self.ready_line = line
-        self.port = int(m.group(2))
+        self.port = int(m.group(2)) if m.group(2) else None  # None: --listen off
         self.admin_port = int(m.group(4))
         self.gateway_id = m.group(5).lower()
-        check(m.group(1) == HOST and m.group(3) == HOST, "ready line hosts: %r" % line)
-        check(self.port != 0 and self.admin_port != 0, "ready line has port 0: %r" % line)
+        mt = self.TLS_RE.search(line)
+        self.tls_port = int(mt.group(2)) if mt else None
+        check(m.group(1) in (HOST, "off") and m.group(3) == HOST, "ready line hosts: %r" % line)
+        check(self.port != 0 and self.admin_port != 0 and self.tls_port != 0,
+              "ready line has port 0: %r" % line)
         return self
 
     def alive(self):

@@ -166,7 +166,66 @@ static void test_hostport(void)
         CHECK_ERR(rc, "--admin: ");
     }
     const char *off[] = {"--listen", "off", NULL};
-    CHECK_ERR(load(off, NULL), "--listen: \"off\" is not HOST:PORT");
+    CHECK_ERR(load(off, NULL), "--listen off needs --tls-listen (nothing would be served)");
+}
+
+/* --tls-listen, --tls-cert, --tls-key; --listen off with TLS. */
+static void test_tls(void)
+{
+    CHECK_EQ_INT(load(NULL, NULL), GW_CONFIG_RUN);
+    CHECK(cfg.tls_off);
+    CHECK(!cfg.listen_off);
+    CHECK_EQ_STR(cfg.tls_cert_file, "");
+
+    const char *on[] = {"--tls-listen", "127.0.0.1:8443", "--tls-cert", "c.pem",
+                        "--tls-key",    "k.pem",          NULL};
+    CHECK_EQ_INT(load(on, NULL), GW_CONFIG_RUN);
+    CHECK(!cfg.tls_off);
+    CHECK_EQ_STR(cfg.tls_listen.host, "127.0.0.1");
+    CHECK_EQ_INT(cfg.tls_listen.port, 8443);
+    CHECK_EQ_STR(cfg.tls_cert_file, "c.pem");
+    CHECK_EQ_STR(cfg.tls_key_file, "k.pem");
+
+    const char *only[] = {"--listen",     "off",         "--tls-listen=[::1]:0",
+                          "--tls-cert=c", "--tls-key=k", NULL};
+    CHECK_EQ_INT(load(only, NULL), GW_CONFIG_RUN);
+    CHECK(cfg.listen_off);
+    CHECK_EQ_STR(cfg.tls_listen.host, "::1");
+    CHECK_EQ_INT(cfg.tls_listen.port, 0);
+
+    const char *env[] = {"PORTICO_TLS_LISTEN=0.0.0.0:443", "PORTICO_TLS_CERT=/e/c",
+                         "PORTICO_TLS_KEY=/e/k", NULL};
+    CHECK_EQ_INT(load(NULL, env), GW_CONFIG_RUN);
+    CHECK(!cfg.tls_off);
+    CHECK_EQ_INT(cfg.tls_listen.port, 443);
+    CHECK_EQ_STR(cfg.tls_key_file, "/e/k");
+    const char *back_off[] = {"--tls-listen", "off", NULL}; /* a flag wins over the env */
+    CHECK_EQ_INT(load(back_off, env), GW_CONFIG_RUN);
+    CHECK(cfg.tls_off);
+
+    const char *file = write_tmp("{\"tls-listen\": \"127.0.0.1:0\", \"tls-cert\": \"/f/c\", "
+                                 "\"tls-key\": \"/f/k\", \"listen\": \"off\"}");
+    const char *fa[] = {"--config", file, NULL};
+    CHECK_EQ_INT(load(fa, NULL), GW_CONFIG_RUN);
+    CHECK(cfg.listen_off && !cfg.tls_off);
+    CHECK_EQ_STR(cfg.tls_cert_file, "/f/c");
+
+    const char *no_key[] = {"--tls-listen", "127.0.0.1:0", "--tls-cert", "c", NULL};
+    CHECK_ERR(load(no_key, NULL), "--tls-listen needs both --tls-cert and --tls-key");
+    const char *no_cert[] = {"--tls-listen", "127.0.0.1:0", "--tls-key", "k", NULL};
+    CHECK_ERR(load(no_cert, NULL), "--tls-listen needs both --tls-cert and --tls-key");
+    const char *empty[] = {"--tls-listen", "127.0.0.1:0", "--tls-cert", "", "--tls-key", "k", NULL};
+    CHECK_ERR(load(empty, NULL), "--tls-listen needs both --tls-cert and --tls-key");
+    const char *bad[] = {"--tls-listen", "127.0.0.1", NULL};
+    CHECK_ERR(load(bad, NULL), "--tls-listen: \"127.0.0.1\" is not HOST:PORT");
+    const char *badport[] = {"--tls-listen", "127.0.0.1:65536", NULL};
+    CHECK_ERR(load(badport, NULL), "--tls-listen: \"127.0.0.1:65536\": port must be 0..65535");
+    const char *both_off[] = {"--listen", "off", "--tls-listen", "off", NULL};
+    CHECK_ERR(load(both_off, NULL), "--listen off needs --tls-listen");
+    /* a certificate without the listener is not an error (it is not used) */
+    const char *unused[] = {"--tls-cert", "c", NULL};
+    CHECK_EQ_INT(load(unused, NULL), GW_CONFIG_RUN);
+    CHECK(cfg.tls_off);
 }
 
 static void test_env(void)
@@ -517,6 +576,7 @@ int main(int argc, char **argv)
     test_defaults();
     test_flags();
     test_hostport();
+    test_tls();
     test_env();
     test_file_and_precedence();
     test_file_errors();
