@@ -24,18 +24,17 @@
  * when the socket is full. */
 #include "conn.h"
 
-#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "clientaddr.h"
 #include "gw.h"
 #include "http.h"
 #include "log.h"
@@ -43,6 +42,7 @@
 #include "xalloc.h"
 
 enum gw_conn_state {
+    GW_CONN_PROXY,   /* --proxy-protocol: reading the PROXY header; never answered */
     GW_CONN_IDLE,    /* between requests; nothing of the next one has arrived */
     GW_CONN_HEAD,    /* a request has begun: waiting for the end of its headers */
     GW_CONN_BODY,    /* headers done, reading the body */
@@ -74,7 +74,7 @@ struct gw_conn {
     uint64_t body_last_ms;  /* BODY: the last read */
     uint64_t body_bytes;    /* BODY: bytes read since the head */
     struct gw_addrkey addr;
-    char remote[GW_ADDR_MAX];
+    struct gw_clientaddr client; /* the peer, or the PROXY header's source */
 };
 
 TAILQ_HEAD(gw_conn_list, gw_conn);
@@ -138,7 +138,7 @@ static void on_writable(evutil_socket_t fd, short what, void *arg)
     struct gw_conn *c = arg;
 
     if (what & EV_TIMEOUT) {
-        pc_log(PC_LOG_DEBUG, "conn", "%s: write timeout", c->remote);
+        pc_log(PC_LOG_DEBUG, "conn", "%s: write timeout", c->client.text);
         gw_conn_close(c);
         return;
     }
@@ -178,13 +178,13 @@ static void conn_fail(struct gw_conn *c, int status, const char *code, const cha
 {
     struct gw_req *r = gw_req_new();
 
-    pc_log(PC_LOG_DEBUG, "conn", "%s: %d %s", c->remote, status, why);
+    pc_log(PC_LOG_DEBUG, "conn", "%s: %d %s", c->client.text, status, why);
     r->conn = c;
     r->close_after = true;
     r->http_minor = 1;
     r->admin = (c->kind == GW_LISTENER_ADMIN);
     r->start_ms = gw_now_mono_ms();
-    memcpy(r->remote_addr, c->remote, sizeof r->remote_addr);
+    memcpy(r->remote_addr, c->client.text, sizeof r->remote_addr);
     request_id_of(from, r->request_id);
     snprintf(r->method, sizeof r->method, "%s", "-");
     TAILQ_INSERT_TAIL(&c->reqs, r, queue);
@@ -242,6 +242,14 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     struct gw_conn *c = arg;
 
     switch (c->state) {
+    case GW_CONN_PROXY: /* no PROXY header in time: closed, never answered */
+        if (c->draining) {
+            conn_drain_close(c);
+        } else {
+            gw_stats->proxy_timeouts++;
+            gw_conn_close(c);
+        }
+        break;
     case GW_CONN_IDLE:
         if (c->draining) {
             conn_drain_close(c); /* the drain grace is over */
@@ -307,7 +315,7 @@ static void on_request(void *ctx, struct gw_req *r)
     r->conn = c;
     r->admin = (c->kind == GW_LISTENER_ADMIN);
     r->start_ms = gw_now_mono_ms();
-    memcpy(r->remote_addr, c->remote, sizeof r->remote_addr);
+    gw_clientaddr_resolve(&c->client, &gw.cfg->trusted_proxies, r);
     request_id_of(r, r->request_id);
     TAILQ_INSERT_TAIL(&c->reqs, r, queue);
     c->nreqs++;
@@ -380,6 +388,29 @@ static void conn_parse(struct gw_conn *c)
     c->in_parse = false;
 }
 
+/* --proxy-protocol: the PROXY header, from the very first byte (before
+ * anything else reads the stream: HTTP here, a TLS handshake on a TLS
+ * port), gathered in c->in; then the rest is HTTP. */
+static void conn_proxy(struct gw_conn *c, const char *data, size_t n)
+{
+    const char *why = NULL;
+
+    evbuffer_add(c->in, data, n);
+    switch (gw_clientaddr_proxy(&c->client, c->in, &why)) {
+    case GW_PP_MORE:
+        return;
+    case GW_PP_ERROR:
+        pc_log(PC_LOG_DEBUG, "conn", "%s: PROXY header refused: %s", c->client.text, why);
+        gw_stats->proxy_invalid++;
+        gw_conn_close(c);
+        return;
+    case GW_PP_DONE:
+        c->state = GW_CONN_IDLE;
+        conn_parse(c);
+        return;
+    }
+}
+
 /* One read() into the shared buffer, parsed from there; only what the parser
  * does not take (paused mid-stream) is kept in c->in. */
 static void on_read(evutil_socket_t fd, short what, void *arg)
@@ -393,6 +424,10 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
         return;
     }
     if (c->state == GW_CONN_LINGER || c->state == GW_CONN_DEAD) return; /* discarded */
+    if (c->state == GW_CONN_PROXY) {
+        conn_proxy(c, read_buf, (size_t)n);
+        return;
+    }
     if (c->state == GW_CONN_BODY) {
         c->body_last_ms = gw_now_mono_ms();
         c->body_bytes += (uint64_t)n;
@@ -537,16 +572,9 @@ struct gw_conn *gw_conn_new(evutil_socket_t fd, const struct sockaddr *sa,
         c->counted = true;
         c->addr = *counted;
     }
-    c->state = GW_CONN_IDLE;
+    c->state = kind == GW_LISTENER_PUBLIC && gw.cfg->proxy_protocol ? GW_CONN_PROXY : GW_CONN_IDLE;
     TAILQ_INIT(&c->reqs);
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->remote,
-                  sizeof c->remote);
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->remote,
-                  sizeof c->remote);
-    else
-        snprintf(c->remote, sizeof c->remote, "unix");
+    gw_clientaddr_init(&c->client, sa, gw.cfg->proxy_protocol ? NULL : &gw.cfg->trusted_proxies);
 
     c->fd = fd;
     c->in = evbuffer_new();
@@ -621,7 +649,8 @@ void gw_conn_drain_all(void)
     for (c = TAILQ_FIRST(&all_conns); c; c = next) {
         next = TAILQ_NEXT(c, link);
         c->draining = true;
-        if (c->state != GW_CONN_IDLE || c->nreqs != 0) continue; /* closes after its response */
+        if ((c->state != GW_CONN_IDLE && c->state != GW_CONN_PROXY) || c->nreqs != 0)
+            continue; /* closes after its response */
         /* Idle: a request may be on its way (or already in the socket). It
          * is served, with connection: close, if it begins within the grace. */
         if (gw.cfg->drain_grace_ms > 0)

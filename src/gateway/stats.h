@@ -38,6 +38,8 @@ struct gw_stats {
     uint64_t body_timeouts;              /* 408 body_timeout (public) */
     uint64_t auth_failures;              /* failed credentials: 401, 400 from auth */
     uint64_t auth_throttled;             /* 429: too many failed credentials from the address */
+    uint64_t proxy_invalid;              /* --proxy-protocol: bad header, closed */
+    uint64_t proxy_timeouts;             /* --proxy-protocol: no header in time, closed */
     /* gauges, as last published by the worker (gw_stats_gauges) */
     uint64_t inflight;
     uint64_t connections;
