@@ -25,7 +25,7 @@ bool gw_ip_parse(const char *s, size_t n, struct gw_ip *ip)
     char tmp[GW_IP_TEXT_MAX];
     unsigned char b[16];
 
-    if (n == 0 || n >= sizeof tmp) return false;
+    if (n == 0 || n >= sizeof tmp || memchr(s, '\0', n) != NULL) return false;
     memcpy(tmp, s, n);
     tmp[n] = '\0';
     if (memchr(tmp, ':', n) == NULL) {
@@ -78,8 +78,8 @@ static bool cidr_parse(const char *s, size_t n, struct gw_cidr *c, char *why, si
     unsigned bits = 0, max;
 
     if (!gw_ip_parse(s, alen, &c->net)) {
-        snprintf(why, whylen, "\"%.*s\" is not an IPv4 or IPv6 address", (int)(alen > 60 ? 60 : alen),
-                 s);
+        snprintf(why, whylen, "\"%.*s\" is not an IPv4 or IPv6 address",
+                 (int)(alen > 60 ? 60 : alen), s);
         return false;
     }
     max = c->net.len == 4 ? 32 : 128;

@@ -13,8 +13,8 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-#define GW_CIDR_MAX 64       /* blocks in one set */
-#define GW_IP_TEXT_MAX 46    /* an address as text, NUL included (INET6_ADDRSTRLEN) */
+#define GW_CIDR_MAX 64    /* blocks in one set */
+#define GW_IP_TEXT_MAX 46 /* an address as text, NUL included (INET6_ADDRSTRLEN) */
 
 struct gw_ip {
     unsigned char len; /* 4 or 16; 0 = not an IP address (a unix socket) */
@@ -22,7 +22,7 @@ struct gw_ip {
 };
 
 struct gw_cidr {
-    struct gw_ip net; /* host bits cleared */
+    struct gw_ip net;   /* host bits cleared */
     unsigned char bits; /* prefix length: 0..32 or 0..128 */
 };
 

@@ -60,7 +60,8 @@ static enum gw_pp_result v1_parse(const unsigned char *p, size_t n, struct gw_pp
     for (end = 0; end < lim && p[end] != '\n'; end++)
         if (p[end] == '\r' && end + 1 < n && p[end + 1] != '\n')
             return fail(h, "v1: CR not followed by LF");
-    if (end == lim) return n >= GW_PP_V1_MAX ? fail(h, "v1: line longer than 107 bytes") : GW_PP_MORE;
+    if (end == lim)
+        return n >= GW_PP_V1_MAX ? fail(h, "v1: line longer than 107 bytes") : GW_PP_MORE;
     if (end < 7 || line[end - 1] != '\r') return fail(h, "v1: line does not end with CRLF");
     end--; /* the CR */
     if (memchr(line, '\r', end) != NULL) return fail(h, "v1: CR inside the line");
@@ -68,7 +69,8 @@ static enum gw_pp_result v1_parse(const unsigned char *p, size_t n, struct gw_pp
     if (end - pos >= 7 && memcmp(line + pos, "UNKNOWN", 7) == 0 &&
         (end == pos + 7 || line[pos + 7] == ' '))
         return GW_PP_DONE; /* anything after it is ignored */
-    if (end - pos < 5 || (memcmp(line + pos, "TCP4 ", 5) != 0 && memcmp(line + pos, "TCP6 ", 5) != 0))
+    if (end - pos < 5 ||
+        (memcmp(line + pos, "TCP4 ", 5) != 0 && memcmp(line + pos, "TCP6 ", 5) != 0))
         return fail(h, "v1: protocol is not TCP4, TCP6 or UNKNOWN");
     tcp6 = line[pos + 3] == '6';
     pos += 5;

@@ -27,8 +27,8 @@
 
 #include "cidr.h"
 
-#define GW_PP_V1_MAX 107        /* bytes of a v1 line, CRLF included (the spec's maximum) */
-#define GW_PP_V2_MAX_LEN 4096   /* bytes after the 16-byte v2 header: addresses and TLVs */
+#define GW_PP_V1_MAX 107      /* bytes of a v1 line, CRLF included (the spec's maximum) */
+#define GW_PP_V2_MAX_LEN 4096 /* bytes after the 16-byte v2 header: addresses and TLVs */
 #define GW_PP_V2_HEAD 16
 
 enum gw_pp_result {
@@ -38,9 +38,9 @@ enum gw_pp_result {
 };
 
 struct gw_pp_header {
-    size_t len;              /* DONE: bytes of the header (the rest is the application's) */
-    int version;             /* 1 or 2, as soon as the signature is known; 0 before */
-    struct gw_ip src, dst;   /* DONE with a source: the addresses; else len 0 */
+    size_t len;            /* DONE: bytes of the header (the rest is the application's) */
+    int version;           /* 1 or 2, as soon as the signature is known; 0 before */
+    struct gw_ip src, dst; /* DONE with a source: the addresses; else len 0 */
     uint16_t src_port, dst_port;
     const char *why; /* ERROR: a static reason */
 };
