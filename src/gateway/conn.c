@@ -1,6 +1,8 @@
 /* conn.c -- the per-connection state machine (see conn.h for the picture).
  *
  * Timers: one per connection, re-armed as the state changes.
+ *   - --proxy-protocol: the PROXY header and then the first request within
+ *     the header timeout from accept (a missing header: closed, no response);
  *   - first request: header timeout from accept (a client that sends nothing);
  *   - a request has begun: header timeout from its first byte, not reset;
  *   - reading a body: the sooner of the header timeout from the last read

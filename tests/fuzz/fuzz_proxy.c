@@ -41,7 +41,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     enum gw_pp_result rc, prc;
     bool refused = false;
 
-    if (size > 2 * (GW_PP_V2_HEAD + GW_PP_V2_MAX_LEN)) size = 2 * (GW_PP_V2_HEAD + GW_PP_V2_MAX_LEN);
+    if (size > 2 * (GW_PP_V2_HEAD + GW_PP_V2_MAX_LEN))
+        size = 2 * (GW_PP_V2_HEAD + GW_PP_V2_MAX_LEN);
     /* a private copy, exactly size bytes: ASan sees any read past it */
     uint8_t *p = malloc(size ? size : 1);
     CHECK(p != NULL);

@@ -32,20 +32,23 @@ static const struct pp_case cases[] = {
      56324, 443, "192.0.2.1"},
     {"v1 tcp6", B("PROXY TCP6 2001:db8::9 2001:db8::1 1 65535\r\n"), GW_PP_DONE, "2001:db8::9", 1,
      65535, "2001:db8::1"},
-    {"v1 tcp6 mapped", B("PROXY TCP6 ::ffff:198.51.100.7 ::1 0 80\r\n"), GW_PP_DONE,
-     "198.51.100.7", 0, 80, "::1"},
+    {"v1 tcp6 mapped", B("PROXY TCP6 ::ffff:198.51.100.7 ::1 0 80\r\n"), GW_PP_DONE, "198.51.100.7",
+     0, 80, "::1"},
     {"v1 unknown", B("PROXY UNKNOWN\r\n"), GW_PP_DONE, NULL, 0, 0, NULL},
     {"v1 unknown with addresses", B("PROXY UNKNOWN ffff:f...f:ffff 1.2.3.4 65535 65535\r\n"),
      GW_PP_DONE, NULL, 0, 0, NULL},
-    {"v1 longest", B("PROXY TCP6 ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff "
-                     "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 65535 65535\r\n"),
+    {"v1 longest",
+     B("PROXY TCP6 ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff "
+       "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 65535 65535\r\n"),
      GW_PP_DONE, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 65535, 65535,
      "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"},
-    {"v1 108 bytes", B("PROXY UNKNOWN 0123456789012345678901234567890123456789012345678901234567"
-                       "8901234567890123456789012345678901234567\r\n"),
+    {"v1 108 bytes",
+     B("PROXY UNKNOWN 0123456789012345678901234567890123456789012345678901234567"
+       "8901234567890123456789012345678901234567\r\n"),
      GW_PP_ERROR, NULL, 0, 0, NULL},
-    {"v1 no CRLF in 107", B("PROXY TCP4 1.2.3.4 5.6.7.8 1 2                                     "
-                            "                                                         "),
+    {"v1 no CRLF in 107",
+     B("PROXY TCP4 1.2.3.4 5.6.7.8 1 2                                     "
+       "                                                         "),
      GW_PP_ERROR, NULL, 0, 0, NULL},
     {"v1 bare LF", B("PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n"), GW_PP_ERROR, NULL, 0, 0, NULL},
     {"v1 CR alone", B("PROXY TCP4 1.2.3.4 5.6.7.8 1 2\rX\n"), GW_PP_ERROR, NULL, 0, 0, NULL},
@@ -62,12 +65,15 @@ static const struct pp_case cases[] = {
     {"v1 v4 address in tcp6", B("PROXY TCP6 1.2.3.4 ::1 1 2\r\n"), GW_PP_ERROR, NULL, 0, 0, NULL},
     {"v1 bad address", B("PROXY TCP4 1.2.3.256 5.6.7.8 1 2\r\n"), GW_PP_ERROR, NULL, 0, 0, NULL},
     {"v1 short address", B("PROXY TCP4 1.2.3 5.6.7.8 1 2\r\n"), GW_PP_ERROR, NULL, 0, 0, NULL},
-    {"v1 leading zero address", B("PROXY TCP4 01.2.3.4 5.6.7.8 1 2\r\n"), GW_PP_ERROR, NULL, 0, 0, NULL},
+    {"v1 leading zero address", B("PROXY TCP4 01.2.3.4 5.6.7.8 1 2\r\n"), GW_PP_ERROR, NULL, 0, 0,
+     NULL},
     {"v1 bad dst", B("PROXY TCP4 1.2.3.4 x 1 2\r\n"), GW_PP_ERROR, NULL, 0, 0, NULL},
     {"v1 port too big", B("PROXY TCP4 1.2.3.4 5.6.7.8 65536 2\r\n"), GW_PP_ERROR, NULL, 0, 0, NULL},
-    {"v1 port leading zero", B("PROXY TCP4 1.2.3.4 5.6.7.8 080 2\r\n"), GW_PP_ERROR, NULL, 0, 0, NULL},
+    {"v1 port leading zero", B("PROXY TCP4 1.2.3.4 5.6.7.8 080 2\r\n"), GW_PP_ERROR, NULL, 0, 0,
+     NULL},
     {"v1 port sign", B("PROXY TCP4 1.2.3.4 5.6.7.8 +80 2\r\n"), GW_PP_ERROR, NULL, 0, 0, NULL},
-    {"v1 port six digits", B("PROXY TCP4 1.2.3.4 5.6.7.8 1 000001\r\n"), GW_PP_ERROR, NULL, 0, 0, NULL},
+    {"v1 port six digits", B("PROXY TCP4 1.2.3.4 5.6.7.8 1 000001\r\n"), GW_PP_ERROR, NULL, 0, 0,
+     NULL},
     {"v1 zone", B("PROXY TCP6 fe80::1%eth0 ::1 1 2\r\n"), GW_PP_ERROR, NULL, 0, 0, NULL},
     {"v1 NUL", B("PROXY TCP4 1.2.3.4\0 5.6.7.8 1 2\r\n"), GW_PP_ERROR, NULL, 0, 0, NULL},
     /* neither */
@@ -76,52 +82,92 @@ static const struct pp_case cases[] = {
     {"CRLF", B("\r\n\r\nGET / HTTP/1.1\r\n\r\n"), GW_PP_ERROR, NULL, 0, 0, NULL},
     {"TLS hello", B("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"), GW_PP_ERROR, NULL, 0, 0, NULL},
     /* v2 */
-    {"v2 tcp4", B(SIG2 "\x21\x11\x00\x0c" "\xcb\x00\x71\x09" "\xc0\x00\x02\x01" "\xdc\x04"
-                       "\x01\xbb"),
+    {"v2 tcp4",
+     B(SIG2 "\x21\x11\x00\x0c"
+            "\xcb\x00\x71\x09"
+            "\xc0\x00\x02\x01"
+            "\xdc\x04"
+            "\x01\xbb"),
      GW_PP_DONE, "203.0.113.9", 56324, 443, "192.0.2.1"},
-    {"v2 tcp6", B(SIG2 "\x21\x21\x00\x24"
-                       "\x20\x01\x0d\xb8\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x09"
-                       "\x20\x01\x0d\xb8\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01"
-                       "\x00\x01\xff\xff"),
+    {"v2 tcp6",
+     B(SIG2 "\x21\x21\x00\x24"
+            "\x20\x01\x0d\xb8\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x09"
+            "\x20\x01\x0d\xb8\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01"
+            "\x00\x01\xff\xff"),
      GW_PP_DONE, "2001:db8::9", 1, 65535, "2001:db8::1"},
-    {"v2 tcp6 mapped", B(SIG2 "\x21\x21\x00\x24"
-                              "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\xff\xff\xc6\x33\x64\x07"
-                              "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01"
-                              "\x00\x50\x00\x50"),
+    {"v2 tcp6 mapped",
+     B(SIG2 "\x21\x21\x00\x24"
+            "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\xff\xff\xc6\x33\x64\x07"
+            "\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01"
+            "\x00\x50\x00\x50"),
      GW_PP_DONE, "198.51.100.7", 80, 80, "::1"},
-    {"v2 tcp4 with TLVs", B(SIG2 "\x21\x11\x00\x1a" "\x0a\x00\x00\x01" "\x0a\x00\x00\x02"
-                                 "\x00\x50\x01\xbb"
-                                 "\x01\x00\x08" "http/1.1" /* ALPN */
-                                 "\x04\x00\x00" /* NOOP, empty */),
+    {"v2 tcp4 with TLVs",
+     B(SIG2 "\x21\x11\x00\x1a"
+            "\x0a\x00\x00\x01"
+            "\x0a\x00\x00\x02"
+            "\x00\x50\x01\xbb"
+            "\x01\x00\x08"
+            "http/1.1" /* ALPN */
+            "\x04\x00\x00" /* NOOP, empty */),
      GW_PP_DONE, "10.0.0.1", 80, 443, "10.0.0.2"},
     {"v2 local", B(SIG2 "\x20\x00\x00\x00"), GW_PP_DONE, NULL, 0, 0, NULL},
-    {"v2 local with block", B(SIG2 "\x20\x11\x00\x0c" "\x01\x02\x03\x04" "\x05\x06\x07\x08"
-                                   "\x00\x01\x00\x02"),
+    {"v2 local with block",
+     B(SIG2 "\x20\x11\x00\x0c"
+            "\x01\x02\x03\x04"
+            "\x05\x06\x07\x08"
+            "\x00\x01\x00\x02"),
      GW_PP_DONE, NULL, 0, 0, NULL},
-    {"v2 unspec", B(SIG2 "\x21\x00\x00\x03" "abc"), GW_PP_DONE, NULL, 0, 0, NULL},
-    {"v2 version 1", B(SIG2 "\x11\x11\x00\x0c" "\x01\x02\x03\x04" "\x05\x06\x07\x08"
-                            "\x00\x01\x00\x02"),
+    {"v2 unspec",
+     B(SIG2 "\x21\x00\x00\x03"
+            "abc"),
+     GW_PP_DONE, NULL, 0, 0, NULL},
+    {"v2 version 1",
+     B(SIG2 "\x11\x11\x00\x0c"
+            "\x01\x02\x03\x04"
+            "\x05\x06\x07\x08"
+            "\x00\x01\x00\x02"),
      GW_PP_ERROR, NULL, 0, 0, NULL},
-    {"v2 version 3", B(SIG2 "\x31\x11\x00\x0c" "\x01\x02\x03\x04" "\x05\x06\x07\x08"
-                            "\x00\x01\x00\x02"),
+    {"v2 version 3",
+     B(SIG2 "\x31\x11\x00\x0c"
+            "\x01\x02\x03\x04"
+            "\x05\x06\x07\x08"
+            "\x00\x01\x00\x02"),
      GW_PP_ERROR, NULL, 0, 0, NULL},
-    {"v2 command 2", B(SIG2 "\x22\x11\x00\x0c" "\x01\x02\x03\x04" "\x05\x06\x07\x08"
-                            "\x00\x01\x00\x02"),
+    {"v2 command 2",
+     B(SIG2 "\x22\x11\x00\x0c"
+            "\x01\x02\x03\x04"
+            "\x05\x06\x07\x08"
+            "\x00\x01\x00\x02"),
      GW_PP_ERROR, NULL, 0, 0, NULL},
-    {"v2 udp4", B(SIG2 "\x21\x12\x00\x0c" "\x01\x02\x03\x04" "\x05\x06\x07\x08"
-                       "\x00\x01\x00\x02"),
+    {"v2 udp4",
+     B(SIG2 "\x21\x12\x00\x0c"
+            "\x01\x02\x03\x04"
+            "\x05\x06\x07\x08"
+            "\x00\x01\x00\x02"),
      GW_PP_ERROR, NULL, 0, 0, NULL},
-    {"v2 family 4", B(SIG2 "\x21\x41\x00\x0c" "\x01\x02\x03\x04" "\x05\x06\x07\x08"
-                           "\x00\x01\x00\x02"),
+    {"v2 family 4",
+     B(SIG2 "\x21\x41\x00\x0c"
+            "\x01\x02\x03\x04"
+            "\x05\x06\x07\x08"
+            "\x00\x01\x00\x02"),
      GW_PP_ERROR, NULL, 0, 0, NULL},
-    {"v2 tcp4 short block", B(SIG2 "\x21\x11\x00\x0b" "\x01\x02\x03\x04" "\x05\x06\x07\x08"
-                                   "\x00\x01\x00"),
+    {"v2 tcp4 short block",
+     B(SIG2 "\x21\x11\x00\x0b"
+            "\x01\x02\x03\x04"
+            "\x05\x06\x07\x08"
+            "\x00\x01\x00"),
      GW_PP_ERROR, NULL, 0, 0, NULL},
-    {"v2 tcp6 short block", B(SIG2 "\x21\x21\x00\x0c" "\x01\x02\x03\x04" "\x05\x06\x07\x08"
-                                   "\x00\x01\x00\x02"),
+    {"v2 tcp6 short block",
+     B(SIG2 "\x21\x21\x00\x0c"
+            "\x01\x02\x03\x04"
+            "\x05\x06\x07\x08"
+            "\x00\x01\x00\x02"),
      GW_PP_ERROR, NULL, 0, 0, NULL},
-    {"v2 unix short block", B(SIG2 "\x21\x31\x00\x0c" "\x01\x02\x03\x04" "\x05\x06\x07\x08"
-                                   "\x00\x01\x00\x02"),
+    {"v2 unix short block",
+     B(SIG2 "\x21\x31\x00\x0c"
+            "\x01\x02\x03\x04"
+            "\x05\x06\x07\x08"
+            "\x00\x01\x00\x02"),
      GW_PP_ERROR, NULL, 0, 0, NULL},
     {"v2 too long", B(SIG2 "\x21\x11\x10\x01"), GW_PP_ERROR, NULL, 0, 0, NULL},
     {"v2 bad signature", B("\r\n\r\n\0\r\nQUIT\r\x21\x11\x00\x00"), GW_PP_ERROR, NULL, 0, 0, NULL},
@@ -183,7 +229,8 @@ static void test_cases(void)
         for (size_t k = 0; k < c->len; k++) {
             rc = gw_pp_parse(buf, k, &h);
             if (c->result == GW_PP_DONE) {
-                if (rc != GW_PP_MORE) fprintf(stderr, "case \"%s\" cut at %zu: %d\n", c->name, k, rc);
+                if (rc != GW_PP_MORE)
+                    fprintf(stderr, "case \"%s\" cut at %zu: %d\n", c->name, k, rc);
                 CHECK_EQ_INT(rc, GW_PP_MORE);
             } else {
                 CHECK(rc != GW_PP_DONE);
@@ -204,8 +251,8 @@ static void test_clientaddr_splits(void)
         const struct pp_case *c = &cases[i];
         for (size_t k = 0; k <= c->len; k++) {
             struct evbuffer *in = evbuffer_new();
-            struct gw_clientaddr ca = {.ip = {4, {127, 0, 0, 2}}, .text = "127.0.0.2",
-                                       .trusted = true};
+            struct gw_clientaddr ca = {
+                .ip = {4, {127, 0, 0, 2}}, .text = "127.0.0.2", .trusted = true};
             const char *why = NULL;
             int rc;
 
