@@ -187,8 +187,8 @@ static void challenge(pc_buf *b, enum gw_auth_mode m, const char *bearer_err, co
 
 /* Route key of the failure buckets in the rate limiter's local table: no
  * route pattern can be it (patterns start with '/'), so they never share a
- * bucket with a request limit. Keyed by the socket's address, never by a
- * header. */
+ * bucket with a request limit. Keyed by the client address (clientaddr.h:
+ * a header is believed only from a trusted proxy or as a PROXY header). */
 #define FAIL_ROUTE "!auth-fail"
 
 /* The limit from the settings (--auth-fail-limit per --auth-fail-window-ms):

@@ -40,6 +40,7 @@ enum opt_type {
     OPT_LOGLEVEL, /* debug, info, warn, error */
     OPT_CONFIG,   /* the config file itself: argv and env only */
     OPT_BOOL,     /* bool: true/false, 1/0, yes/no, on/off; a bare flag means true */
+    OPT_CIDRS,    /* struct gw_cidr_set: comma-separated CIDR blocks (cidr.h), "" = none */
 };
 
 struct opt {
@@ -133,6 +134,10 @@ static const struct opt opts[] = {
      "burst for --ratelimit-rps (0: same as the rate)"},
     {"ratelimit-redis", OPT_BOOL, OFF(ratelimit_redis), 0, 0, "false", "[BOOL]",
      "share rate limits across gateways on Redis"},
+    {"trusted-proxies", OPT_CIDRS, OFF(trusted_proxies), 0, 0, NULL, "CIDR,...",
+     "peers whose X-Forwarded-For gives the client address (IPv4/IPv6 blocks)"},
+    {"proxy-protocol", OPT_BOOL, OFF(proxy_protocol), 0, 0, "false", "[BOOL]",
+     "every public connection starts with a PROXY protocol v1 or v2 header"},
     {"config", OPT_CONFIG, OFF(config_file), 0, STRMAX(config_file), NULL, "FILE",
      "JSON object with the same keys without \"--\""},
 };
@@ -347,6 +352,8 @@ static bool opt_set(struct gw_config *c, const struct opt *o, const char *v, cha
         }
         snprintf(why, whylen, "\"%.300s\" is not a boolean (true or false)", v);
         return false;
+    case OPT_CIDRS:
+        return gw_cidr_set_parse((struct gw_cidr_set *)field, v, why, whylen);
     case OPT_LOGLEVEL: {
         int lvl = pc_log_level_parse(v);
         if (lvl < 0) {

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "cidr.h"
 #include "redisurl.h"
 
 struct gw_regpolicy;
@@ -61,6 +62,8 @@ struct gw_config {
     int ratelimit_rps;                    /* --ratelimit-rps 0 (none), 0..1000000 per second */
     int ratelimit_burst;                  /* --ratelimit-burst 0 (= rps), 0..1000000 */
     bool ratelimit_redis;                 /* --ratelimit-redis: one limit shared on Redis */
+    struct gw_cidr_set trusted_proxies;   /* --trusted-proxies CIDR,..., none by default */
+    bool proxy_protocol;                  /* --proxy-protocol false: PROXY v1/v2 header first */
     char config_file[1024];               /* --config, "" = none */
     bool check_config;                    /* --check-config (argv only): check, run nothing */
     /* Not a setting: loaded from the three registration files above by main

@@ -1,6 +1,8 @@
 /* conn.c -- the per-connection state machine (see conn.h for the picture).
  *
  * Timers: one per connection, re-armed as the state changes.
+ *   - --proxy-protocol: the PROXY header and then the first request within
+ *     the header timeout from accept (a missing header: closed, no response);
  *   - first request: header timeout from accept (a client that sends nothing);
  *   - a request has begun: header timeout from its first byte, not reset;
  *   - reading a body: the sooner of the header timeout from the last read
@@ -19,17 +21,16 @@
  * socket is full) is sock.c's. */
 #include "conn.h"
 
-#include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include "clientaddr.h"
 #include "gw.h"
 #include "http.h"
 #include "log.h"
@@ -38,6 +39,7 @@
 #include "xalloc.h"
 
 enum gw_conn_state {
+    GW_CONN_PROXY,   /* --proxy-protocol: reading the PROXY header; never answered */
     GW_CONN_IDLE,    /* between requests; nothing of the next one has arrived */
     GW_CONN_HEAD,    /* a request has begun: waiting for the end of its headers */
     GW_CONN_BODY,    /* headers done, reading the body */
@@ -67,7 +69,7 @@ struct gw_conn {
     uint64_t body_last_ms;  /* BODY: the last read */
     uint64_t body_bytes;    /* BODY: bytes read since the head */
     struct gw_addrkey addr;
-    char remote[GW_ADDR_MAX];
+    struct gw_clientaddr client; /* the peer, or the PROXY header's source */
 };
 
 TAILQ_HEAD(gw_conn_list, gw_conn);
@@ -120,13 +122,13 @@ static void conn_fail(struct gw_conn *c, int status, const char *code, const cha
 {
     struct gw_req *r = gw_req_new();
 
-    pc_log(PC_LOG_DEBUG, "conn", "%s: %d %s", c->remote, status, why);
+    pc_log(PC_LOG_DEBUG, "conn", "%s: %d %s", c->client.text, status, why);
     r->conn = c;
     r->close_after = true;
     r->http_minor = 1;
     r->admin = (c->kind == GW_LISTENER_ADMIN);
     r->start_ms = gw_now_mono_ms();
-    memcpy(r->remote_addr, c->remote, sizeof r->remote_addr);
+    memcpy(r->remote_addr, c->client.text, sizeof r->remote_addr);
     request_id_of(from, r->request_id);
     snprintf(r->method, sizeof r->method, "%s", "-");
     TAILQ_INSERT_TAIL(&c->reqs, r, queue);
@@ -184,6 +186,14 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     struct gw_conn *c = arg;
 
     switch (c->state) {
+    case GW_CONN_PROXY: /* no PROXY header in time: closed, never answered */
+        if (c->draining) {
+            conn_drain_close(c);
+        } else {
+            gw_stats->proxy_timeouts++;
+            gw_conn_close(c);
+        }
+        break;
     case GW_CONN_IDLE:
         if (c->draining) {
             conn_drain_close(c); /* the drain grace is over */
@@ -252,7 +262,7 @@ static void on_request(void *ctx, struct gw_req *r)
     r->admin = (c->kind == GW_LISTENER_ADMIN);
     r->https = c->sock.secure;
     r->start_ms = gw_now_mono_ms();
-    memcpy(r->remote_addr, c->remote, sizeof r->remote_addr);
+    gw_clientaddr_resolve(&c->client, &gw.cfg->trusted_proxies, r);
     request_id_of(r, r->request_id);
     TAILQ_INSERT_TAIL(&c->reqs, r, queue);
     c->nreqs++;
@@ -325,6 +335,30 @@ static void conn_parse(struct gw_conn *c)
     c->in_parse = false;
 }
 
+/* --proxy-protocol: the PROXY header, the first bytes of the stream, read raw
+ * by sock.c (before a TLS handshake on a TLS port). Returns its length once
+ * complete, 0 while more is needed, -1 to refuse (the connection is closed
+ * without a response). */
+static long on_preamble(void *ctx, const unsigned char *p, size_t n)
+{
+    struct gw_conn *c = ctx;
+    const char *why = NULL;
+    size_t used = 0;
+
+    switch (gw_clientaddr_proxy_bytes(&c->client, p, n, &used, &why)) {
+    case GW_PP_MORE:
+        return 0;
+    case GW_PP_DONE:
+        c->state = GW_CONN_IDLE;
+        return (long)used;
+    case GW_PP_ERROR:
+    default:
+        pc_log(PC_LOG_DEBUG, "conn", "%s: PROXY header refused: %s", c->client.text, why);
+        gw_stats->proxy_invalid++;
+        return -1;
+    }
+}
+
 /* Bytes read into the socket's shared buffer, parsed from there; only what
  * the parser does not take (paused mid-stream) is kept in c->in. */
 static void on_data(void *ctx, const char *buf, size_t n)
@@ -365,7 +399,8 @@ static void on_plain_http(void *ctx)
               "the plain HTTP request was sent to the HTTPS port", NULL);
 }
 
-static const struct gw_sock_handlers sock_handlers = {on_data, on_sent, on_lost, on_plain_http};
+static const struct gw_sock_handlers sock_handlers = {on_data, on_sent, on_lost, on_plain_http,
+                                                      on_preamble};
 
 /* Resumes reading requests once the queue and the output have room again. */
 static void conn_maybe_resume(struct gw_conn *c)
@@ -494,23 +529,17 @@ struct gw_conn *gw_conn_new(evutil_socket_t fd, const struct sockaddr *sa,
         c->counted = true;
         c->addr = *counted;
     }
-    c->state = GW_CONN_IDLE;
+    c->state = kind == GW_LISTENER_PUBLIC && gw.cfg->proxy_protocol ? GW_CONN_PROXY : GW_CONN_IDLE;
     TAILQ_INIT(&c->reqs);
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->remote,
-                  sizeof c->remote);
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->remote,
-                  sizeof c->remote);
-    else
-        snprintf(c->remote, sizeof c->remote, "unix");
+    gw_clientaddr_init(&c->client, sa, gw.cfg->proxy_protocol ? NULL : &gw.cfg->trusted_proxies);
 
     c->in = evbuffer_new();
     c->out = evbuffer_new();
     pc_check(c->in != NULL && c->out != NULL);
     c->http = gw_http_new(&sink, &lim);
     evtimer_assign(&c->timer, gw.base, on_timer, c);
-    gw_sock_init(&c->sock, fd, tls, c->out, &sock_handlers, c, c->remote);
+    gw_sock_init(&c->sock, fd, tls, c->out, &sock_handlers, c, c->client.text);
+    if (c->state == GW_CONN_PROXY) gw_sock_expect_preamble(&c->sock);
     reading(c, true);
     timer_arm(c, gw.cfg->header_timeout_ms);
     TAILQ_INSERT_TAIL(&all_conns, c, link);
@@ -570,7 +599,8 @@ void gw_conn_drain_all(void)
     for (c = TAILQ_FIRST(&all_conns); c; c = next) {
         next = TAILQ_NEXT(c, link);
         c->draining = true;
-        if (c->state != GW_CONN_IDLE || c->nreqs != 0) continue; /* closes after its response */
+        if ((c->state != GW_CONN_IDLE && c->state != GW_CONN_PROXY) || c->nreqs != 0)
+            continue; /* closes after its response */
         /* Idle: a request may be on its way (or already in the socket). It
          * is served, with connection: close, if it begins within the grace. */
         if (gw.cfg->drain_grace_ms > 0)

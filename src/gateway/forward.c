@@ -287,8 +287,9 @@ static void encode(struct gw_req *r, const struct gw_match *m, bool claimed)
     for (uint32_t i = 0; i < r->nhdrs; i++)
         kv_in[i] = (struct pc_kv){gw_req_hdr_name(r, i), r->hdrs[i].name_len,
                                   gw_req_hdr_value(r, i), r->hdrs[i].value_len};
-    nh = gw_headers_to_service(kv_in, r->nhdrs, r->request_id, r->remote_addr, r->https,
-                               r->auth_subject, r->auth_key_id, kv_out, &xff);
+    nh = gw_headers_to_service(kv_in, r->nhdrs, r->request_id, r->remote_addr,
+                               r->xff_cut ? r->xff_keep : GW_XFF_ALL, r->https, r->auth_subject,
+                               r->auth_key_id, kv_out, &xff);
     for (size_t i = 0; i < m->nparams; i++)
         params[i] = (struct pc_kv){m->params[i].name, m->params[i].name_len, m->params[i].value,
                                    m->params[i].value_len};

@@ -13,6 +13,13 @@
 /* True if s[0..n) may be used as a request id: 1..128 visible ASCII chars. */
 bool gw_request_id_is_valid(const char *s, size_t n);
 
+/* The next entry of a comma-separated list value v[0..n) from *pos (0 at
+ * first): spaces and tabs around it trimmed, empty entries skipped. Returns
+ * false when there is none left. */
+bool gw_list_next(const char *v, size_t n, size_t *pos, const char **e, size_t *en);
+
+#define GW_XFF_ALL ((size_t)-1) /* xff_keep: every received entry */
+
 /* Builds the header list forwarded to a service.
  * in[0..n): the client's headers, names lower-case, in arrival order.
  * Drops hop-by-hop headers, headers named in Connection, and any client
@@ -20,9 +27,10 @@ bool gw_request_id_is_valid(const char *s, size_t n);
  * x-auth-key-id (always: only the gateway vouches for an identity), and
  * any look-alike of these five spelled with '_' for '-' ("x_auth_subject",
  * which CGI-style frameworks read as the same header); then
- * appends x-request-id (request_id), x-forwarded-for (client values joined
- * with ", ", then remote_addr), x-forwarded-proto ("https" when https,
- * the client's connection being TLS, else "http"), and
+ * appends x-request-id (request_id), x-forwarded-for (the client's values
+ * joined with ", " -- with xff_keep other than GW_XFF_ALL only their first
+ * xff_keep entries, one by one -- then remote_addr), x-forwarded-proto
+ * ("https" when https, the client's connection being TLS, else "http"), and
  * x-auth-subject / x-auth-key-id when auth_subject / auth_key_id (verified
  * by auth.c; NULL or "" = none) are given.
  * out must have room for n + GW_HEADERS_ADDED entries; scratch holds the
@@ -30,8 +38,9 @@ bool gw_request_id_is_valid(const char *s, size_t n);
  * Returns the number of entries written. */
 #define GW_HEADERS_ADDED 5
 size_t gw_headers_to_service(const struct pc_kv *in, size_t n, const char *request_id,
-                             const char *remote_addr, bool https, const char *auth_subject,
-                             const char *auth_key_id, struct pc_kv *out, pc_buf *scratch);
+                             const char *remote_addr, size_t xff_keep, bool https,
+                             const char *auth_subject, const char *auth_key_id, struct pc_kv *out,
+                             pc_buf *scratch);
 
 /* True if a reply header (lower-case name) must not reach the client:
  * hop-by-hop, content-length, and x-request-id (the gateway sets its own). */

@@ -18,6 +18,7 @@
 #include "sock.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <event2/buffer.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@
 #include "gw.h"
 #include "log.h"
 #include "tls.h"
+#include "xalloc.h"
 
 #define SOCK_READ_MAX (64 * 1024) /* one read(); one loop, one buffer for all */
 static char read_buf[SOCK_READ_MAX];
@@ -117,11 +119,52 @@ static void sock_tls_read(struct gw_sock *s)
         event_active(&s->rd, EV_READ, 1); /* the buffer filled up: more next turn */
 }
 
+static void pre_done(struct gw_sock *s)
+{
+    s->preamble = false;
+    free(s->pre);
+    s->pre = NULL;
+    s->pre_len = 0;
+}
+
+/* The preamble, peeked and then consumed only up to its end: while the
+ * owner says every byte so far is still the preamble they are consumed
+ * (so a level-triggered read event does not spin on them), once it knows
+ * the length exactly that much is. */
+static void sock_preamble(struct gw_sock *s)
+{
+    ssize_t n = recv(s->fd, s->pre + s->pre_len, GW_SOCK_PREAMBLE_MAX - s->pre_len, MSG_PEEK);
+    long len;
+    size_t take;
+
+    if (n <= 0) {
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+        s->h->lost(s->ctx); /* end of stream before the preamble, or an error */
+        return;
+    }
+    len = s->h->preamble(s->ctx, s->pre, s->pre_len + (size_t)n);
+    if (len < 0 || (len == 0 && s->pre_len + (size_t)n == GW_SOCK_PREAMBLE_MAX)) {
+        if (!s->stopped) s->h->lost(s->ctx);
+        return;
+    }
+    take = len == 0 ? (size_t)n : (size_t)len - s->pre_len;
+    if (read(s->fd, s->pre + s->pre_len, take) != (ssize_t)take) { /* peeked: cannot be short */
+        s->h->lost(s->ctx);
+        return;
+    }
+    s->pre_len = (unsigned short)(s->pre_len + take);
+    if (len > 0) pre_done(s); /* what follows is the stream (TLS: the handshake) */
+}
+
 static void on_read(evutil_socket_t fd, short what, void *arg)
 {
     struct gw_sock *s = arg;
     ssize_t n;
 
+    if (s->preamble && !s->discard) {
+        sock_preamble(s);
+        return;
+    }
     if (s->tls != NULL && !s->discard) {
         if (handshaking(s)) {
             sock_handshake(s);
@@ -213,6 +256,13 @@ void gw_sock_init(struct gw_sock *s, evutil_socket_t fd, bool tls, struct evbuff
     event_assign(&s->flush, gw.base, -1, 0, on_flush, s);
 }
 
+void gw_sock_expect_preamble(struct gw_sock *s)
+{
+    s->pre = pc_xmalloc(GW_SOCK_PREAMBLE_MAX);
+    s->pre_len = 0;
+    s->preamble = true;
+}
+
 void gw_sock_reading(struct gw_sock *s, bool on)
 {
     if (s->tls == NULL) { /* the plain path: nothing else to consider */
@@ -260,6 +310,7 @@ void gw_sock_stop(struct gw_sock *s)
 void gw_sock_close(struct gw_sock *s)
 {
     gw_sock_stop(s);
+    if (s->pre != NULL) pre_done(s);
     if (s->tls != NULL) {
         if (!s->discard) gw_tls_close_notify(s->tls); /* once: not again after a shutdown */
         gw_tls_free(s->tls);

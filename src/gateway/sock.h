@@ -24,6 +24,9 @@
 struct evbuffer;
 struct gw_tls;
 
+/* The longest preamble: a PROXY v2 header (16 + 4096 bytes). */
+#define GW_SOCK_PREAMBLE_MAX (16 + 4096)
+
 struct gw_sock_handlers {
     /* n > 0 bytes arrived; buf is reused after the call. */
     void (*data)(void *ctx, const char *buf, size_t n);
@@ -35,6 +38,11 @@ struct gw_sock_handlers {
     /* TLS: the client sent plain HTTP (counted). The stream is plain from
      * now on, so the owner can answer 400 and close. */
     void (*plain_http)(void *ctx);
+    /* With gw_sock_expect_preamble: the first bytes of the stream, read raw
+     * (before TLS), so far p[0..n). Returns the preamble's length once it is
+     * complete (the bytes after it are the stream's), 0 while every byte is
+     * still part of it, -1 to refuse (the owner closes). */
+    long (*preamble)(void *ctx, const unsigned char *p, size_t n);
 };
 
 struct gw_sock {
@@ -43,20 +51,27 @@ struct gw_sock {
     struct evbuffer *out; /* the owner's output */
     const struct gw_sock_handlers *h;
     void *ctx;
-    const char *peer;    /* the client's address, for logs */
-    struct event rd, wr; /* persistent; wr armed only while the socket is full */
-    struct event flush;  /* writes out, later in this loop iteration */
-    bool reading;        /* the owner wants input */
-    bool stopped;        /* gw_sock_stop: no more events, no more calls back */
-    bool discard;        /* after gw_sock_shutdown_write: input read raw and dropped */
-    bool secure;         /* accepted on the TLS listener (stays true) */
-    bool rd_wants_wr;    /* TLS: a read waits for the socket to be writable */
-    bool wr_wants_rd;    /* TLS: a write waits for the socket to be readable */
+    const char *peer;       /* the client's address, for logs */
+    struct event rd, wr;    /* persistent; wr armed only while the socket is full */
+    struct event flush;     /* writes out, later in this loop iteration */
+    bool reading;           /* the owner wants input */
+    bool stopped;           /* gw_sock_stop: no more events, no more calls back */
+    bool discard;           /* after gw_sock_shutdown_write: input read raw and dropped */
+    bool secure;            /* accepted on the TLS listener (stays true) */
+    bool rd_wants_wr;       /* TLS: a read waits for the socket to be writable */
+    bool wr_wants_rd;       /* TLS: a write waits for the socket to be readable */
+    bool preamble;          /* the stream starts with a preamble (a PROXY header) */
+    unsigned short pre_len; /* preamble bytes consumed so far... */
+    unsigned char *pre;     /* ...kept here (GW_SOCK_PREAMBLE_MAX; only while expected) */
 };
 
 /* tls: make a TLS server stream (tls.h). Does not start reading. */
 void gw_sock_init(struct gw_sock *s, evutil_socket_t fd, bool tls, struct evbuffer *out,
                   const struct gw_sock_handlers *h, void *ctx, const char *peer);
+/* The stream starts with a preamble (h->preamble decides its length): it is
+ * read from the socket raw and never past its end, so that on a TLS port
+ * the handshake's bytes stay in the socket for OpenSSL. */
+void gw_sock_expect_preamble(struct gw_sock *s);
 /* Whether the owner wants input (reading pauses with pipelining limits). */
 void gw_sock_reading(struct gw_sock *s, bool on);
 /* Output was queued: write it later in this loop iteration (once). */

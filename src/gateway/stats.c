@@ -187,6 +187,13 @@ void gw_stats_render(pc_buf *o, uint64_t instances, uint64_t routes)
                   (unsigned long long)SUM(connections_refused));
     pc_buf_printf(o, "portico_connections_refused_total{reason=\"max_connections_per_ip\"} %llu\n",
                   (unsigned long long)SUM(connections_refused_per_ip));
+    pc_buf_puts(o, "# HELP portico_proxy_protocol_errors_total Public connections closed without "
+                   "a response for want of a valid PROXY protocol header, by reason.\n"
+                   "# TYPE portico_proxy_protocol_errors_total counter\n");
+    pc_buf_printf(o, "portico_proxy_protocol_errors_total{reason=\"invalid\"} %llu\n",
+                  (unsigned long long)SUM(proxy_invalid));
+    pc_buf_printf(o, "portico_proxy_protocol_errors_total{reason=\"timeout\"} %llu\n",
+                  (unsigned long long)SUM(proxy_timeouts));
     pc_buf_puts(o, "# HELP portico_client_timeouts_total Requests not received in time (408), by "
                    "error code.\n"
                    "# TYPE portico_client_timeouts_total counter\n");

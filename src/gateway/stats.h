@@ -53,6 +53,8 @@ struct gw_stats {
     uint64_t config_reloads_error;       /* reloads refused: nothing changed */
     uint64_t tls_handshakes[2];          /* completed: [0] new, [1] resumed */
     uint64_t tls_handshake_failures[GW_TLS_FAIL_N]; /* by enum gw_tls_fail */
+    uint64_t proxy_invalid;                         /* --proxy-protocol: bad header, closed */
+    uint64_t proxy_timeouts; /* --proxy-protocol: no header in time, closed */
     /* gauges, as last published by the worker (gw_stats_gauges) */
     uint64_t inflight;
     uint64_t connections;

@@ -268,3 +268,38 @@ write("match", "built_deep", b"@\x00" + b"\x00" * 300 + b"\n@\x05\x00\x06\n@\x00
 write("match", "long_segments", ("GET " + "/a" * 400 + "\n* /a/*\nGET /a/{x}/*").encode())
 write("match", "too_long", ("GET /a/" + "x" * 16382 + "\n* /a/*").encode())
 write("match", "at_limit", ("GET /a/" + "x" * 16381 + "\n* /a/*").encode())
+
+# ----------------------------------------------------------------- proxy
+SIG2 = b"\r\n\r\n\x00\r\nQUIT\n"
+REQ = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n"
+V2_4 = SIG2 + b"\x21\x11\x00\x0c" + bytes([203, 0, 113, 9, 192, 0, 2, 1, 0xdc, 0x04, 0x01, 0xbb])
+V2_6 = (SIG2 + b"\x21\x21\x00\x24" + b"\x20\x01\x0d\xb8" + b"\x00" * 11 + b"\x09"
+        + b"\x20\x01\x0d\xb8" + b"\x00" * 11 + b"\x01" + b"\x00\x01\xff\xff")
+proxy = {
+    "v1_tcp4": b"PROXY TCP4 203.0.113.9 192.0.2.1 56324 443\r\n" + REQ,
+    "v1_tcp6": b"PROXY TCP6 2001:db8::9 2001:db8::1 1 65535\r\n" + REQ,
+    "v1_mapped": b"PROXY TCP6 ::ffff:198.51.100.7 ::1 0 80\r\n",
+    "v1_unknown": b"PROXY UNKNOWN\r\n" + REQ,
+    "v1_unknown_tail": b"PROXY UNKNOWN ffff:f...f:ffff 1.2.3.4 65535 65535\r\n",
+    "v1_longest": (b"PROXY TCP6 " + b"ffff:" * 7 + b"ffff " + b"ffff:" * 7 + b"ffff 65535 65535\r\n"),
+    "v1_too_long": b"PROXY UNKNOWN " + b"x" * 100 + b"\r\n",
+    "v1_bare_lf": b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n",
+    "v1_bad_port": b"PROXY TCP4 1.2.3.4 5.6.7.8 080 65536\r\n",
+    "v2_tcp4": V2_4 + REQ,
+    "v2_tcp6": V2_6 + REQ,
+    "v2_tlvs": (SIG2 + b"\x21\x11\x00\x1a" + bytes([10, 0, 0, 1, 10, 0, 0, 2, 0, 80, 1, 187])
+                + b"\x01\x00\x08http/1.1\x04\x00\x00" + REQ),
+    "v2_local": SIG2 + b"\x20\x00\x00\x00" + REQ,
+    "v2_unspec": SIG2 + b"\x21\x00\x00\x03abc",
+    "v2_unix": SIG2 + b"\x21\x31\x00\xd8" + b"\x00" * 216,
+    "v2_udp": SIG2 + b"\x21\x12\x00\x0c" + b"\x00" * 12,
+    "v2_too_long": SIG2 + b"\x21\x11\x10\x01",
+    "v2_short_block": SIG2 + b"\x21\x21\x00\x0c" + b"\x00" * 12,
+    "v2_version3": SIG2 + b"\x31\x11\x00\x0c" + b"\x00" * 12,
+    "split_v2_sig": SIG2[:7],
+    "split_v1": b"PROXY TCP4 1.2.",
+    "http": REQ,
+    "tls": b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+}
+for k, v in proxy.items():
+    write("proxy", k, v)

@@ -20,6 +20,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (HOST, Raw, Runner, Stack, check, eq, fail, req_bytes,  # noqa: E402
@@ -408,6 +409,83 @@ def sighup_reloads_the_pair_all_or_nothing():
     finally:
         st.close()
         shutil.rmtree(d, ignore_errors=True)
+
+
+def read_http_response(sock):
+    """Status and JSON body of one response with a content-length."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        d = sock.recv(65536)
+        if not d:
+            fail("closed before a response head: %r" % buf)
+        buf += d
+    head, _, body = buf.partition(b"\r\n\r\n")
+    n = int([ln.split(b":", 1)[1] for ln in head.split(b"\r\n")
+             if ln.lower().startswith(b"content-length:")][0])
+    while len(body) < n:
+        d = sock.recv(65536)
+        if not d:
+            break
+        body += d
+    return int(head.split(b" ")[1]), json.loads(body[:n])
+
+
+@t.case
+def proxy_header_before_the_tls_handshake():
+    """--proxy-protocol on the TLS port: the PROXY header comes first, raw,
+    then the handshake; the service sees the header's source and https. A
+    header split across sends, v2, and a missing header (closed, counted)."""
+    st = Stack(start_gateway=False, name="tlsproxy")
+    try:
+        st.start_gateway(["--tls-listen", HOST + ":0", "--tls-cert", CERTS.cert,
+                          "--tls-key", CERTS.key, "--proxy-protocol"])
+        gw = st.gw
+        base = "/" + uniq("pp")
+        st.service(routes=[("GET", base)],
+                   handler=lambda req: {"status": 200,
+                                        "headers": [["content-type", "application/json"]],
+                                        "body": json.dumps({
+                                            "addr": req.get("remote_addr"),
+                                            "proto": dict(req.get("headers", [])).get(
+                                                "x-forwarded-proto")})})
+        v2 = (b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x21, 0x11, 0x00, 12]) +
+              bytes([198, 51, 100, 9, 127, 0, 0, 1]) + (4242).to_bytes(2, "big") +
+              (443).to_bytes(2, "big"))
+        for header, splits, want in (
+                (b"PROXY TCP4 203.0.113.7 127.0.0.1 5555 443\r\n", (), "203.0.113.7"),
+                (b"PROXY TCP6 2001:db8::7 ::1 5555 443\r\n", (9, 20), "2001:db8::7"),
+                (v2, (5, 16), "198.51.100.9")):
+            raw = socket.create_connection((HOST, gw.tls_port), timeout=10)
+            try:
+                pos = 0
+                for cut in splits + (len(header),):
+                    raw.sendall(header[pos:cut])
+                    pos = cut
+                    time.sleep(0.05)
+                with client_ctx().wrap_socket(raw, server_hostname="localhost") as s:
+                    s.sendall(req_bytes("GET", base))
+                    status, body = read_http_response(s)
+            finally:
+                raw.close()
+            eq((status, body), (200, {"addr": want, "proto": "https"}), "through %r" % header)
+        before = gw.metric("portico_proxy_protocol_errors_total", reason="invalid") or 0
+        raw = socket.create_connection((HOST, gw.tls_port), timeout=10)
+        try:
+            with client_ctx().wrap_socket(raw, server_hostname="localhost",
+                                          do_handshake_on_connect=False) as s:
+                try:
+                    s.do_handshake()   # a ClientHello where the PROXY header must be
+                    fail("a handshake without a PROXY header succeeded")
+                except (ssl.SSLError, OSError):
+                    pass
+        finally:
+            raw.close()
+        wait_until(lambda: (gw.metric("portico_proxy_protocol_errors_total",
+                                      reason="invalid") or 0) == before + 1,
+                   10, msg="the refused header counted")
+        gw.assert_alive()
+    finally:
+        st.close()
 
 
 @t.case

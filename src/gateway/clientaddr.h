@@ -1,0 +1,63 @@
+/* clientaddr.h -- the client's address (protocol.md §3, security.md):
+ * what a request's remote_addr is, and how much of the X-Forwarded-For it
+ * arrived with is passed on.
+ *
+ *   --proxy-protocol on  the PROXY header's source (a LOCAL or UNKNOWN
+ *                        header: the peer); X-Forwarded-For is not read
+ *   peer in --trusted-proxies
+ *                        the right-most X-Forwarded-For entry that is not
+ *                        itself a trusted proxy; every entry trusted: the
+ *                        left-most; no entry, or a malformed entry reached
+ *                        before an untrusted one: the peer (as nginx's
+ *                        realip with real_ip_recursive on)
+ *   otherwise            the peer
+ *
+ * The address is kept as canonical text (inet_ntop; IPv4-mapped IPv6 as
+ * IPv4), so that one client is one rate-limit key however it is spelled.
+ * Per connection: gw_clientaddr_init at accept, gw_clientaddr_proxy while
+ * the PROXY header arrives; per request: gw_clientaddr_resolve. */
+#ifndef GW_CLIENTADDR_H
+#define GW_CLIENTADDR_H
+
+#include <event2/buffer.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#include "cidr.h"
+#include "proxyproto.h"
+#include "req.h"
+
+/* What a connection knows of its client. */
+struct gw_clientaddr {
+    struct gw_ip ip;        /* the peer, or the PROXY header's source */
+    char text[GW_ADDR_MAX]; /* ip as canonical text ("unix" for a unix socket) */
+    bool trusted;           /* ip is a trusted proxy: its X-Forwarded-For is read */
+};
+
+/* From the accepted socket's address. trusted: --trusted-proxies, or NULL
+ * when no X-Forwarded-For is believed (none configured, or PROXY on). */
+void gw_clientaddr_init(struct gw_clientaddr *ca, const struct sockaddr *sa,
+                        const struct gw_cidr_set *trusted);
+
+/* Reads the PROXY header from the start of in (every byte received so far,
+ * borrowed). MORE: wait for more bytes. DONE: the header is drained from
+ * in, and ca holds its source (unchanged for LOCAL/UNKNOWN). ERROR: *why
+ * (static) says why; the connection must be closed without a response.
+ * Transport-agnostic: on a TLS port it runs on the raw bytes, before the
+ * handshake. */
+enum gw_pp_result gw_clientaddr_proxy(struct gw_clientaddr *ca, struct evbuffer *in,
+                                      const char **why);
+/* The same on bytes p[0..n): DONE sets *used to the header's length (the
+ * bytes after it are not the header's). */
+enum gw_pp_result gw_clientaddr_proxy_bytes(struct gw_clientaddr *ca, const unsigned char *p,
+                                            size_t n, size_t *used, const char **why);
+
+/* Decides r's client address from its connection's (ca) and, when that is
+ * a trusted proxy, r's X-Forwarded-For headers: fills r->remote_addr and
+ * r->xff_cut/xff_keep (the entries of the received X-Forwarded-For to the
+ * left of the chosen one, when it came from there; gw_headers_to_service).
+ * No allocation. */
+void gw_clientaddr_resolve(const struct gw_clientaddr *ca, const struct gw_cidr_set *trusted,
+                           struct gw_req *r);
+
+#endif
