@@ -15,7 +15,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Runner, check, eq, fail, gateway_binary, run_gateway_cli  # noqa: E402
+from harness import Runner, check, eq, gateway_binary, run_gateway_cli  # noqa: E402
 
 t = Runner()
 HERE = os.path.dirname(os.path.abspath(__file__))
