@@ -135,7 +135,7 @@ def unit_for_test(tmp):
     """The unit with ExecStart running the built binary (verify wants it to exist)."""
     with open(UNIT, encoding="utf-8") as f:
         text = f.read()
-    text, n = re.subn(r"^ExecStart=\S+", "ExecStart=" + gateway_binary(), text, flags=re.M)
+    text, n = re.subn(r"^ExecStart=\S+", "ExecStart=" + os.path.abspath(gateway_binary()), text, flags=re.M)
     eq(n, 1, "ExecStart= lines replaced")
     path = os.path.join(tmp, "portico.service")
     with open(path, "w", encoding="utf-8") as f:
