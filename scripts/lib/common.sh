@@ -2,10 +2,10 @@
 # is missing (Debian/Ubuntu, as root or through sudo) and building.
 
 # Packages the build and the tests need.
-PORTICO_BUILD_PACKAGES="gcc pkg-config meson ninja-build libevent-dev libhiredis-dev
+PORTICO_BUILD_PACKAGES="gcc pkg-config meson ninja-build scdoc libevent-dev libhiredis-dev
   libjansson-dev libhttp-parser-dev libssl-dev"
 PORTICO_RUN_PACKAGES="redis-server redis-tools python3 python3-redis curl"
-PORTICO_TEST_PACKAGES="redis-server python3 python3-redis openssl clang libclang-rt-dev
+PORTICO_TEST_PACKAGES="redis-server python3 python3-redis openssl clang libclang-rt-dev systemd
   clang-format-14"
 # Node.js and npm for the Node.js example (examples/node/): installed only when
 # the commands are missing (a Node.js from elsewhere that brings npm is kept).
