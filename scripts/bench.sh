@@ -477,6 +477,25 @@ run_https() {
             "gateway=$(tree "$(pid_of gateway)" | tr '\n' ' ')" \
             "service=$(echo_pids | tr '\n' ' ')" "redis=$(pid_of redis)"
     done
+    # A reload under load: the same HTTPS load while SIGHUP reloads every
+    # 250 ms (each reload re-reads the certificate and key); compare its
+    # errors and p99.9 with portico-https above.
+    for rep in $(seq "$reps"); do
+        (
+            end=$((SECONDS + duration))
+            while [ "$SECONDS" -lt "$end" ]; do
+                kill -HUP "$(pid_of gateway)" 2>/dev/null || true
+                sleep 0.25
+            done
+        ) &
+        local hup=$!
+        load portico-https-reload "https://127.0.0.1:$gw_tls/echo/x" 0 50 1 1 "$rep" \
+            "gateway=$(tree "$(pid_of gateway)" | tr '\n' ' ')" \
+            "service=$(echo_pids | tr '\n' ' ')" "redis=$(pid_of redis)"
+        wait "$hup" 2>/dev/null || true
+    done
+    log "reloads during the run: $(curl -fsS "http://127.0.0.1:$gw_admin/metrics" 2>/dev/null |
+        grep '^portico_config_reloads_total' | tr '\n' ' ')"
     s_time nginx-https "$tls_proxy_port" new
     s_time portico-https "$gw_tls" new
     s_time nginx-https "$tls_proxy_port" reuse

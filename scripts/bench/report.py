@@ -15,6 +15,7 @@ import sys
 # portico-http is the gateway's plain listener in the HTTPS run (the same
 # process as portico-https), kept apart from the main series' portico rows.
 LOAD_TARGETS = ("portico", "nginx-direct", "nginx-proxy", "nginx-https", "portico-https",
+                "portico-https-reload",
                 "portico-http")
 
 
@@ -56,7 +57,7 @@ def main():
             "rss_kb": {r: max(s["rss_kb"][r] for s in ss) for r in ss[0]["rss_kb"]},
         })
     order = {"nginx-direct": 0, "nginx-proxy": 1, "portico": 2, "nginx-https": 3,
-             "portico-https": 4, "portico-http": 5}
+             "portico-https": 4, "portico-https-reload": 5, "portico-http": 6}
     rows.sort(key=lambda r: (r["body"], r["conns"], order[r["target"]], r["instances"], r["workers"]))
     ref = {(r["body"], r["conns"]): r for r in rows if r["target"] == "nginx-proxy"}
     for r in rows:
