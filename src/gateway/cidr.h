@@ -13,8 +13,9 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
-#define GW_CIDR_MAX 64    /* blocks in one set */
-#define GW_IP_TEXT_MAX 46 /* an address as text, NUL included (INET6_ADDRSTRLEN) */
+#define GW_CIDR_MAX 64             /* blocks in one set */
+#define GW_IP_TEXT_MAX 46          /* an address as text, NUL included (INET6_ADDRSTRLEN) */
+#define GW_ADDR_MAX GW_IP_TEXT_MAX /* the same, as requests and connections keep it */
 
 struct gw_ip {
     unsigned char len; /* 4 or 16; 0 = not an IP address (a unix socket) */

@@ -74,24 +74,25 @@ static bool xff_ip(const char *e, size_t n, struct gw_ip *ip)
 }
 
 void gw_clientaddr_resolve(const struct gw_clientaddr *ca, const struct gw_cidr_set *trusted,
-                           struct gw_req *r)
+                           const char *head, const struct gw_hdr *hdrs, uint32_t nhdrs,
+                           char addr[GW_ADDR_MAX], bool *xff_cut, uint32_t *xff_keep)
 {
     struct gw_ip ip, first = {0}, untrusted = {0};
     size_t index = 0, untrusted_at = 0;
     bool have_untrusted = false, malformed_after = false;
 
-    r->xff_cut = false;
-    r->xff_keep = 0;
-    memcpy(r->remote_addr, ca->text, sizeof r->remote_addr);
+    *xff_cut = false;
+    *xff_keep = 0;
+    memcpy(addr, ca->text, GW_ADDR_MAX);
     if (!ca->trusted) return;
 
     /* Left to right, as the entries arrived: the answer walking from the
      * right is the last untrusted entry, unless a malformed one lies to its
      * right (then the peer); all trusted: the first. */
-    for (uint32_t i = 0; i < r->nhdrs; i++) {
-        const char *v = gw_req_hdr_value(r, i), *e;
-        size_t vn = r->hdrs[i].value_len, pos = 0, en;
-        if (r->hdrs[i].name_len != 15 || memcmp(gw_req_hdr_name(r, i), "x-forwarded-for", 15) != 0)
+    for (uint32_t i = 0; i < nhdrs; i++) {
+        const char *v = head + hdrs[i].value_off, *e;
+        size_t vn = hdrs[i].value_len, pos = 0, en;
+        if (hdrs[i].name_len != 15 || memcmp(head + hdrs[i].name_off, "x-forwarded-for", 15) != 0)
             continue;
         while (gw_list_next(v, vn, &pos, &e, &en)) {
             if (!xff_ip(e, en, &ip)) {
@@ -110,11 +111,11 @@ void gw_clientaddr_resolve(const struct gw_clientaddr *ca, const struct gw_cidr_
     }
     if (malformed_after || index == 0) return; /* the peer */
     if (have_untrusted) {
-        gw_ip_format(&untrusted, r->remote_addr);
-        r->xff_keep = (uint32_t)untrusted_at;
+        gw_ip_format(&untrusted, addr);
+        *xff_keep = (uint32_t)untrusted_at;
     } else {
-        gw_ip_format(&first, r->remote_addr);
-        r->xff_keep = 0;
+        gw_ip_format(&first, addr);
+        *xff_keep = 0;
     }
-    r->xff_cut = true;
+    *xff_cut = true;
 }

@@ -25,7 +25,7 @@
 
 #include "cidr.h"
 #include "proxyproto.h"
-#include "req.h"
+#include "headers.h"
 
 /* What a connection knows of its client. */
 struct gw_clientaddr {
@@ -52,12 +52,15 @@ enum gw_pp_result gw_clientaddr_proxy(struct gw_clientaddr *ca, struct evbuffer 
 enum gw_pp_result gw_clientaddr_proxy_bytes(struct gw_clientaddr *ca, const unsigned char *p,
                                             size_t n, size_t *used, const char **why);
 
-/* Decides r's client address from its connection's (ca) and, when that is
- * a trusted proxy, r's X-Forwarded-For headers: fills r->remote_addr and
- * r->xff_cut/xff_keep (the entries of the received X-Forwarded-For to the
+/* Decides a request's client address from its connection's (ca) and, when
+ * that is a trusted proxy, the request's X-Forwarded-For headers (its head
+ * text and header offsets: the request's fields, passed as they are so that
+ * this file stays below req.c): fills addr (the request's remote_addr) and
+ * *xff_cut / *xff_keep (the entries of the received X-Forwarded-For to the
  * left of the chosen one, when it came from there; gw_headers_to_service).
  * No allocation. */
 void gw_clientaddr_resolve(const struct gw_clientaddr *ca, const struct gw_cidr_set *trusted,
-                           struct gw_req *r);
+                           const char *head, const struct gw_hdr *hdrs, uint32_t nhdrs,
+                           char addr[GW_ADDR_MAX], bool *xff_cut, uint32_t *xff_keep);
 
 #endif

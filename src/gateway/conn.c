@@ -262,7 +262,8 @@ static void on_request(void *ctx, struct gw_req *r)
     r->admin = (c->kind == GW_LISTENER_ADMIN);
     r->https = c->sock.secure;
     r->start_ms = gw_now_mono_ms();
-    gw_clientaddr_resolve(&c->client, &gw.cfg->trusted_proxies, r);
+    gw_clientaddr_resolve(&c->client, &gw.cfg->trusted_proxies, r->head.data, r->hdrs, r->nhdrs,
+                          r->remote_addr, &r->xff_cut, &r->xff_keep);
     request_id_of(r, r->request_id);
     TAILQ_INSERT_TAIL(&c->reqs, r, queue);
     c->nreqs++;

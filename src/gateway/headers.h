@@ -4,9 +4,16 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "buf.h"
 #include "wire.h"
+
+/* One header of a request as parsed: offsets into the request's head text
+ * (gw_req.head), where the name (lower-cased) and the value lie. */
+struct gw_hdr {
+    uint32_t name_off, name_len, value_off, value_len;
+};
 
 #define GW_REQUEST_ID_MAX 128 /* bytes of a client-supplied x-request-id */
 

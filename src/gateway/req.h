@@ -14,6 +14,7 @@
 #include <sys/queue.h>
 
 #include "buf.h"
+#include "cidr.h"
 #include "headers.h"
 #include "uuid.h"
 #include "wire.h"
@@ -23,11 +24,6 @@ struct gw_instance;
 
 #define GW_AUTH_SUBJECT_MAX 255 /* bytes of a verified JWT "sub" */
 #define GW_AUTH_KEY_ID_MAX 64   /* bytes of an API key id */
-#define GW_ADDR_MAX 46          /* an address as text, NUL included (INET6_ADDRSTRLEN) */
-
-struct gw_hdr { /* offsets into gw_req.head */
-    uint32_t name_off, name_len, value_off, value_len;
-};
 
 struct gw_req {
     struct gw_conn *conn; /* NULL when orphaned */

@@ -9,6 +9,7 @@
 
 #include "cidr.h"
 #include "clientaddr.h"
+#include "req.h"
 #include "headers.h"
 #include "test.h"
 #include "xalloc.h"
@@ -218,7 +219,8 @@ static void check_client(const char *set, const char *peer, const char *const *x
     gw_clientaddr_init(&ca, (struct sockaddr *)&ss, &s);
     add_hdr(&r, "host", "x");
     for (size_t i = 0; xff && xff[i]; i++) add_hdr(&r, "x-forwarded-for", xff[i]);
-    gw_clientaddr_resolve(&ca, &s, &r);
+    gw_clientaddr_resolve(&ca, &s, r.head.data, r.hdrs, r.nhdrs, r.remote_addr, &r.xff_cut,
+                          &r.xff_keep);
     if (strcmp(r.remote_addr, want_addr) != 0)
         fprintf(stderr, "peer %s, set \"%s\", xff[0] \"%s\": got %s\n", peer, set,
                 xff && xff[0] ? xff[0] : "", r.remote_addr);
