@@ -80,6 +80,18 @@ static void metric(pc_buf *o, const char *name, const char *type, const char *he
                   (unsigned long long)value);
 }
 
+/* A counter family with labels: its HELP and TYPE lines, then one sample()
+ * per label set (labels as written between the braces). */
+static void family(pc_buf *o, const char *name, const char *help)
+{
+    pc_buf_printf(o, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+}
+
+static void sample(pc_buf *o, const char *name, const char *labels, uint64_t value)
+{
+    pc_buf_printf(o, "%s{%s} %llu\n", name, labels, (unsigned long long)value);
+}
+
 /* The sum over the slots of the counter at byte offset off. Other workers
  * write theirs while this reads: each is one aligned word, read once. */
 static uint64_t sum_at(size_t off)
@@ -105,8 +117,7 @@ void gw_stats_render(pc_buf *o, uint64_t instances, uint64_t routes)
     uint64_t cum = 0, v;
     double sum_s = 0;
 
-    pc_buf_puts(o, "# HELP portico_http_requests_total HTTP responses sent, by status code.\n"
-                   "# TYPE portico_http_requests_total counter\n");
+    family(o, "portico_http_requests_total", "HTTP responses sent, by status code.");
     for (int c = 100; c < 600; c++)
         if ((v = SUM_AT(http_by_code, c)) != 0)
             pc_buf_printf(o, "portico_http_requests_total{code=\"%d\"} %llu\n", c,
@@ -126,8 +137,7 @@ void gw_stats_render(pc_buf *o, uint64_t instances, uint64_t routes)
         sum_s += d;
     }
     v = SUM(duration_count); /* read once: +Inf and _count agree */
-    pc_buf_printf(o, "portico_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
-                  (unsigned long long)v);
+    sample(o, "portico_request_duration_seconds_bucket", "le=\"+Inf\"", v);
     pc_buf_printf(o, "portico_request_duration_seconds_sum %.6f\n", sum_s);
     pc_buf_printf(o, "portico_request_duration_seconds_count %llu\n", (unsigned long long)v);
 
@@ -139,8 +149,7 @@ void gw_stats_render(pc_buf *o, uint64_t instances, uint64_t routes)
     metric(o, "portico_workers", "gauge", "Worker processes counted here.", (uint64_t)nslots);
 
     /* every worker sees every registration: this process's count is all */
-    pc_buf_puts(o, "# HELP portico_registrations_total Registration messages, by result.\n"
-                   "# TYPE portico_registrations_total counter\n");
+    family(o, "portico_registrations_total", "Registration messages, by result.");
     for (int i = 0; i < GW_STATS_MAX_RESULTS && reg_results[i].name; i++)
         pc_buf_printf(o, "portico_registrations_total{result=\"%s\"} %llu\n", reg_results[i].name,
                       (unsigned long long)reg_results[i].count);
@@ -152,15 +161,14 @@ void gw_stats_render(pc_buf *o, uint64_t instances, uint64_t routes)
     metric(o, "portico_redis_connect_attempts_total", "counter",
            "Redis connection attempts (each opens both connections), the first included.",
            SUM(redis_connect_attempts));
-    pc_buf_puts(o, "# HELP portico_claim_checks_total Bodies passed through a Redis key instead "
-                   "of a message, by direction and outcome.\n"
-                   "# TYPE portico_claim_checks_total counter\n");
-    pc_buf_printf(o, "portico_claim_checks_total{direction=\"request\",result=\"stored\"} %llu\n",
-                  (unsigned long long)SUM(claim_stored));
-    pc_buf_printf(o, "portico_claim_checks_total{direction=\"reply\",result=\"fetched\"} %llu\n",
-                  (unsigned long long)SUM(claim_fetched));
-    pc_buf_printf(o, "portico_claim_checks_total{direction=\"reply\",result=\"missing\"} %llu\n",
-                  (unsigned long long)SUM(claim_missing));
+    family(o, "portico_claim_checks_total",
+           "Bodies passed through a Redis key instead of a message, by direction and outcome.");
+    sample(o, "portico_claim_checks_total", "direction=\"request\",result=\"stored\"",
+           SUM(claim_stored));
+    sample(o, "portico_claim_checks_total", "direction=\"reply\",result=\"fetched\"",
+           SUM(claim_fetched));
+    sample(o, "portico_claim_checks_total", "direction=\"reply\",result=\"missing\"",
+           SUM(claim_missing));
     metric(o, "portico_redis_reconnects_total", "counter", "Redis reconnections.",
            SUM(redis_reconnects));
     metric(o, "portico_publish_failovers_total", "counter", "PUBLISH answered 0: instance dropped.",
@@ -180,44 +188,32 @@ void gw_stats_render(pc_buf *o, uint64_t instances, uint64_t routes)
     metric(o, "portico_auth_throttled_total", "counter",
            "Requests answered 429 after too many failed credentials from their address.",
            SUM(auth_throttled));
-    pc_buf_puts(o, "# HELP portico_connections_refused_total Connections closed at accept, by "
-                   "the limit they were over.\n"
-                   "# TYPE portico_connections_refused_total counter\n");
-    pc_buf_printf(o, "portico_connections_refused_total{reason=\"max_connections\"} %llu\n",
-                  (unsigned long long)SUM(connections_refused));
-    pc_buf_printf(o, "portico_connections_refused_total{reason=\"max_connections_per_ip\"} %llu\n",
-                  (unsigned long long)SUM(connections_refused_per_ip));
-    pc_buf_puts(o, "# HELP portico_proxy_protocol_errors_total Public connections closed without "
-                   "a response for want of a valid PROXY protocol header, by reason.\n"
-                   "# TYPE portico_proxy_protocol_errors_total counter\n");
-    pc_buf_printf(o, "portico_proxy_protocol_errors_total{reason=\"invalid\"} %llu\n",
-                  (unsigned long long)SUM(proxy_invalid));
-    pc_buf_printf(o, "portico_proxy_protocol_errors_total{reason=\"timeout\"} %llu\n",
-                  (unsigned long long)SUM(proxy_timeouts));
-    pc_buf_puts(o, "# HELP portico_client_timeouts_total Requests not received in time (408), by "
-                   "error code.\n"
-                   "# TYPE portico_client_timeouts_total counter\n");
-    pc_buf_printf(o, "portico_client_timeouts_total{error=\"header_timeout\"} %llu\n",
-                  (unsigned long long)SUM(header_timeouts));
-    pc_buf_printf(o, "portico_client_timeouts_total{error=\"body_timeout\"} %llu\n",
-                  (unsigned long long)SUM(body_timeouts));
-    pc_buf_puts(o, "# HELP portico_config_reloads_total Reloads (SIGHUP) by outcome: in force, "
-                   "or refused with nothing changed (each worker counts its own).\n"
-                   "# TYPE portico_config_reloads_total counter\n");
-    pc_buf_printf(o, "portico_config_reloads_total{result=\"ok\"} %llu\n",
-                  (unsigned long long)SUM(config_reloads_ok));
-    pc_buf_printf(o, "portico_config_reloads_total{result=\"error\"} %llu\n",
-                  (unsigned long long)SUM(config_reloads_error));
-    pc_buf_puts(o, "# HELP portico_tls_handshakes_total TLS handshakes completed, by session "
-                   "(new, or resumed from a ticket).\n"
-                   "# TYPE portico_tls_handshakes_total counter\n");
-    pc_buf_printf(o, "portico_tls_handshakes_total{session=\"new\"} %llu\n",
-                  (unsigned long long)SUM_AT(tls_handshakes, 0));
-    pc_buf_printf(o, "portico_tls_handshakes_total{session=\"resumed\"} %llu\n",
-                  (unsigned long long)SUM_AT(tls_handshakes, 1));
-    pc_buf_puts(o, "# HELP portico_tls_handshake_failures_total TLS handshakes that failed "
-                   "(connection closed), by reason.\n"
-                   "# TYPE portico_tls_handshake_failures_total counter\n");
+    family(o, "portico_connections_refused_total",
+           "Connections closed at accept, by the limit they were over.");
+    sample(o, "portico_connections_refused_total", "reason=\"max_connections\"",
+           SUM(connections_refused));
+    sample(o, "portico_connections_refused_total", "reason=\"max_connections_per_ip\"",
+           SUM(connections_refused_per_ip));
+    family(o, "portico_proxy_protocol_errors_total",
+           "Public connections closed without a response for want of a valid PROXY protocol "
+           "header, by reason.");
+    sample(o, "portico_proxy_protocol_errors_total", "reason=\"invalid\"", SUM(proxy_invalid));
+    sample(o, "portico_proxy_protocol_errors_total", "reason=\"timeout\"", SUM(proxy_timeouts));
+    family(o, "portico_client_timeouts_total",
+           "Requests not received in time (408), by error code.");
+    sample(o, "portico_client_timeouts_total", "error=\"header_timeout\"", SUM(header_timeouts));
+    sample(o, "portico_client_timeouts_total", "error=\"body_timeout\"", SUM(body_timeouts));
+    family(o, "portico_config_reloads_total",
+           "Reloads (SIGHUP) by outcome: in force, or refused with nothing changed (each worker "
+           "counts its own).");
+    sample(o, "portico_config_reloads_total", "result=\"ok\"", SUM(config_reloads_ok));
+    sample(o, "portico_config_reloads_total", "result=\"error\"", SUM(config_reloads_error));
+    family(o, "portico_tls_handshakes_total",
+           "TLS handshakes completed, by session (new, or resumed from a ticket).");
+    sample(o, "portico_tls_handshakes_total", "session=\"new\"", SUM_AT(tls_handshakes, 0));
+    sample(o, "portico_tls_handshakes_total", "session=\"resumed\"", SUM_AT(tls_handshakes, 1));
+    family(o, "portico_tls_handshake_failures_total",
+           "TLS handshakes that failed (connection closed), by reason.");
     for (int i = 0; i < GW_TLS_FAIL_N; i++)
         pc_buf_printf(o, "portico_tls_handshake_failures_total{reason=\"%s\"} %llu\n",
                       gw_tls_fail_names[i], (unsigned long long)SUM_AT(tls_handshake_failures, i));
