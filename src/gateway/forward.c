@@ -12,7 +12,6 @@
 #include "gw.h"
 #include "http.h"
 #include "inflight.h"
-#include "log.h"
 #include "ratelimit.h"
 #include "registry.h"
 #include "resp.h"
@@ -24,11 +23,7 @@ static struct gw_match *match;       /* one match result, reused (it is large) *
 static struct pc_kv *kv_in, *kv_out; /* header scratch */
 static size_t kv_cap;
 static pc_buf xff;                    /* joined x-forwarded-for */
-static pc_buf reply_scratch;          /* strings of the reply being answered */
-static pc_buf reply_lower;            /* its header names, lower-cased */
-static struct pc_kv reply_kv[64];     /* its headers (more: the full decoder) */
 #define GW_FORWARD_KEEP_ENVELOPE 4096 /* bytes of envelope buffer kept for reuse */
-static struct pc_ratelimit bad_reply_log = {.interval_ms = 10000};
 
 /* Requests waiting for an announcement after Redis came back (below). */
 LIST_HEAD(wait_list, gw_req);
@@ -53,7 +48,10 @@ static void encode(struct gw_req *r, const struct gw_match *m, bool claimed);
 
 /* The envelope is no longer needed: keep a small one's memory for the next
  * request (the request pool reuses it), give a large one back now. */
-static void envelope_done(struct gw_req *r) { pc_buf_trim(&r->envelope, GW_FORWARD_KEEP_ENVELOPE); }
+void gw_forward_envelope_done(struct gw_req *r)
+{
+    pc_buf_trim(&r->envelope, GW_FORWARD_KEEP_ENVELOPE);
+}
 
 static void try_timer_arm(struct gw_req *r, uint64_t ms)
 {
@@ -89,7 +87,7 @@ static void end_try(struct gw_req *r, enum gw_try_result res)
 }
 
 /* Takes r out of flight: table, timers, instance. Idempotent. */
-static void finish_as(struct gw_req *r, enum gw_try_result res)
+void gw_forward_finish(struct gw_req *r, enum gw_try_result res)
 {
     if (r->in_flight) gw_inflight_del(r);
     if (r->deadline_set) {
@@ -101,13 +99,20 @@ static void finish_as(struct gw_req *r, enum gw_try_result res)
     r->claim_reading = false;
 }
 
-static void finish(struct gw_req *r) { finish_as(r, GW_TRY_ABANDONED); }
+static void finish(struct gw_req *r) { gw_forward_finish(r, GW_TRY_ABANDONED); }
+
+void gw_forward_try_answered(struct gw_req *r)
+{
+    try_timer_stop(r);
+    end_try(r, GW_TRY_REPLIED);
+    gw_forward_envelope_done(r);
+}
 
 static void fail_as(struct gw_req *r, enum gw_try_result res, int status, const char *code,
                     const char *msg)
 {
-    finish_as(r, res);
-    envelope_done(r);
+    gw_forward_finish(r, res);
+    gw_forward_envelope_done(r);
     gw_req_error(r, status, code, msg);
 }
 
@@ -435,7 +440,7 @@ void gw_forward_on_published(void *priv, long long receivers)
         return;
     }
     if (receivers > 0) {
-        if (!r->may_retry) envelope_done(r); /* delivered: no retry will need it */
+        if (!r->may_retry) gw_forward_envelope_done(r); /* delivered: no retry will need it */
         return;
     }
     /* Nobody received it: nobody has the request, so another try is safe.
@@ -468,158 +473,6 @@ void gw_forward_cancel(struct gw_req *r)
     gw_req_release(r);
 }
 
-/* ------------------------------------------------------------------------ */
-/* Replies                                                                   */
-/* ------------------------------------------------------------------------ */
-
-/* Answers r with a reply's status, headers (names lower-cased, hop-by-hop
- * and content-length dropped) and body. */
-static void respond_with(struct gw_req *r, int status, const struct pc_kv *hdrs, size_t n,
-                         const void *body, size_t body_len, struct evbuffer *ebody)
-{
-    size_t k = 0, names = 0;
-
-    for (size_t i = 0; i < n; i++) names += hdrs[i].name_len;
-    pc_buf_reset(&reply_lower);
-    if (!pc_buf_reserve(&reply_lower, names + 1)) pc_panic("out of memory reading a reply");
-    grow_kv(n + 1);
-    for (size_t i = 0; i < n; i++) {
-        const char *name = hdrs[i].name;
-        size_t nl = hdrs[i].name_len;
-        char *ln = reply_lower.data + reply_lower.len;
-        for (size_t j = 0; j < nl; j++)
-            ln[j] = (name[j] >= 'A' && name[j] <= 'Z') ? (char)(name[j] + 32) : name[j];
-        reply_lower.len += nl;
-        if (gw_headers_reply_drops(ln, nl)) continue;
-        kv_out[k++] = (struct pc_kv){ln, nl, hdrs[i].value, hdrs[i].value_len};
-    }
-    if (ebody != NULL)
-        gw_req_respond_evbuffer(r, status, kv_out, k, ebody);
-    else
-        gw_req_respond(r, status, NULL, kv_out, k, body, body_len);
-}
-
-/* 502 for a reply that was matched but cannot be used. */
-static void bad_reply(struct gw_req *r, const char *why, const char *detail)
-{
-    gw_stats->bad_replies++;
-    if (pc_ratelimit_allow(&bad_reply_log, gw_now_mono_ms()))
-        pc_log(PC_LOG_WARN, "forward", "invalid reply for %s (%s): %s", r->id, why, detail);
-    gw_req_error(r, 502, "bad_reply", "the service sent an invalid reply");
-}
-
-/* A reply body larger than --max-reply-bytes: 502 (true), nothing done (false). */
-static bool reply_too_large(struct gw_req *r, size_t body_len)
-{
-    if (body_len <= (size_t)gw.cfg->max_reply_bytes) return false;
-    bad_reply(r, "reply_too_large", "body over --max-reply-bytes");
-    return true;
-}
-
-/* The end of a reply body read from Redis (claim.c). */
-static void on_claimed(struct gw_req *r, int status, const struct pc_kv *hdrs, size_t n,
-                       struct evbuffer *body, const char *why)
-{
-    bool gone = r->conn != NULL && gw_conn_is_closed(r->conn);
-    finish(r);
-    if (gone) return; /* released with its connection */
-    if (body == NULL)
-        bad_reply(r, why, "the body could not be read from Redis");
-    else
-        respond_with(r, status, hdrs, n, NULL, 0, body);
-}
-
-/* The request a reply answers, or NULL (counted late) when there is none
- * any more, or its client has gone: a connection closed but not yet freed
- * (that happens later in the loop iteration) must not take the reply. */
-static struct gw_req *reply_match(const char *id, size_t id_len)
-{
-    struct gw_req *r = gw_inflight_find(id, id_len);
-
-    if (r != NULL && r->claim_reading) r = NULL; /* answered already: a duplicate */
-    if (r != NULL && r->conn != NULL && gw_conn_is_closed(r->conn)) {
-        finish(r); /* released with its connection */
-        r = NULL;
-    }
-    if (r == NULL) gw_stats->late_replies++;
-    return r;
-}
-
-/* The common case: a well-formed reply read without a tree. Returns false,
- * having done nothing, when the full decoder must judge the message. */
-static bool on_reply_lean(const char *msg, size_t len)
-{
-    struct pc_reply_view v;
-    struct gw_req *r;
-
-    if (!pc_wire_decode_reply_lean(&v, msg, len, &reply_scratch, reply_kv,
-                                   sizeof reply_kv / sizeof reply_kv[0]))
-        return false;
-    r = reply_match(v.id, v.id_len);
-    if (r == NULL) return true;
-    finish_as(r, GW_TRY_REPLIED);
-    envelope_done(r);
-    if (!reply_too_large(r, v.body_len))
-        respond_with(r, v.status, v.headers, v.nheaders, v.body, v.body_len, NULL);
-    return true;
-}
-
-void gw_forward_on_reply(const char *msg, size_t len)
-{
-    struct pc_reply_in rep;
-    struct pc_wire_err err;
-    struct gw_req *r;
-    int rc;
-
-    if (on_reply_lean(msg, len)) return;
-    rc = pc_wire_decode_reply(&rep, msg, len, &err);
-    if (rc == -1) {
-        gw_stats->bad_replies++;
-        if (pc_ratelimit_allow(&bad_reply_log, gw_now_mono_ms()))
-            pc_log(PC_LOG_WARN, "forward", "unmatchable reply dropped (%s): %s", err.reason,
-                   err.message);
-        goto out;
-    }
-    r = reply_match(rep.id, rep.id_len);
-    if (r == NULL) {
-        if (rc == 0 && rep.body_ref) gw_claim_discard(rep.id, rep.id_len, rep.body_ref);
-        goto out;
-    }
-    if (rc == 0 && rep.body_ref) { /* the try is over; r waits for its body in flight */
-        try_timer_stop(r);
-        end_try(r, GW_TRY_REPLIED);
-        envelope_done(r);
-        r->claim_reading = true;
-    } else {
-        finish_as(r, GW_TRY_REPLIED); /* even an invalid reply shows the instance is alive */
-        envelope_done(r);
-    }
-    if (rc == -2) {
-        if (json_object_get(rep.root, "body_ref")) gw_claim_discard(rep.id, rep.id_len, NULL);
-        bad_reply(r, err.reason, err.message);
-        goto out;
-    }
-    if (!rep.body_ref && reply_too_large(r, rep.body_len)) goto out;
-    {
-        size_t n = rep.headers ? json_array_size(rep.headers) : 0;
-        struct pc_kv *hdrs = n ? pc_xmalloc(n * sizeof *hdrs) : NULL;
-        for (size_t i = 0; i < n; i++) {
-            json_t *pair = json_array_get(rep.headers, i);
-            hdrs[i] = (struct pc_kv){json_string_value(json_array_get(pair, 0)),
-                                     json_string_length(json_array_get(pair, 0)),
-                                     json_string_value(json_array_get(pair, 1)),
-                                     json_string_length(json_array_get(pair, 1))};
-        }
-        if (rep.body_ref)
-            gw_claim_fetch(r, rep.status, hdrs, n, rep.body_ref, rep.body_len);
-        else
-            respond_with(r, rep.status, hdrs, n, rep.body, rep.body_len, NULL);
-        free(hdrs);
-    }
-out:
-    pc_wire_reply_in_deinit(&rep);
-}
-
 static void fail_bus_gone(struct gw_req *r)
 {
     fail(r, 503, "bus_unavailable", "the message bus went away");
@@ -634,11 +487,8 @@ size_t gw_forward_inflight(void) { return gw_inflight_count(); }
 void gw_forward_init(void)
 {
     gw_inflight_init();
-    gw_claim_init(on_claimed);
     match = pc_xmalloc(sizeof *match);
     pc_buf_init(&xff);
-    pc_buf_init(&reply_scratch);
-    pc_buf_init(&reply_lower);
 }
 
 void gw_forward_deinit(void)
@@ -651,6 +501,4 @@ void gw_forward_deinit(void)
     kv_in = kv_out = NULL;
     kv_cap = 0;
     pc_buf_deinit(&xff);
-    pc_buf_deinit(&reply_scratch);
-    pc_buf_deinit(&reply_lower);
 }

@@ -3,7 +3,7 @@
  *   client request --> router match --> pick instance --> envelope
  *        --> PUBLISH P:svc:<instance> --(0 receivers: drop it, try another, 3 tries)
  *        --> in-flight table[id] + deadline timer
- *   P:reply:<gateway-id> --> decode --> table[id] --> response (or 502)
+ *   P:reply:<gateway-id> --> reply.c --> table[id] --> response (or 502)
  *   deadline --> 504;  bus down --> 503 for everything in flight
  *
  * Requests are found by id, never by a pointer a callback kept: a reply for
@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 
+#include "outlier.h"
 #include "req.h"
 
 void gw_forward_init(void);
@@ -24,8 +25,14 @@ void gw_forward_handle(struct gw_req *r);
 /* The request's connection is gone: forget it (freed, or orphaned while a
  * PUBLISH for it is outstanding). */
 void gw_forward_cancel(struct gw_req *r);
-/* A message on this gateway's reply channel. */
-void gw_forward_on_reply(const char *msg, size_t len);
+/* For reply.c: r's request is answered (res: how the try went): out of the
+ * in-flight table, timers stopped, instance released. Idempotent. */
+void gw_forward_finish(struct gw_req *r, enum gw_try_result res);
+/* A reply arrived but r stays in flight (its body is still to come): the
+ * try is over (timers of the try, instance released), the deadline runs. */
+void gw_forward_try_answered(struct gw_req *r);
+/* The envelope is no longer needed (kept small for reuse). */
+void gw_forward_envelope_done(struct gw_req *r);
 /* PUBLISH outcome (bus callback): receivers, or -1 when the bus failed. */
 void gw_forward_on_published(void *priv, long long receivers);
 /* A register message was handled: requests waiting for an announcement

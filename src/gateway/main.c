@@ -14,6 +14,7 @@
 #include "conn.h"
 #include "cors.h"
 #include "forward.h"
+#include "reply.h"
 #include "gw.h"
 #include "log.h"
 #include "ratelimit.h"
@@ -53,7 +54,7 @@ static void on_bus_down(void) { gw_forward_on_bus_down(); }
 static void on_bus_message(const char *ch, size_t chlen, const char *msg, size_t len)
 {
     if (chlen == strlen(gw.reply_channel) && memcmp(ch, gw.reply_channel, chlen) == 0)
-        gw_forward_on_reply(msg, len);
+        gw_reply_on_message(msg, len);
     else if (chlen == strlen(gw.register_channel) && memcmp(ch, gw.register_channel, chlen) == 0) {
         gw_registry_on_message(msg, len);
         gw_forward_on_announce();
@@ -159,6 +160,7 @@ static int run(void)
     pc_check(gw.router != NULL);
     gw_registry_init();
     gw_forward_init();
+    gw_reply_init();
     gw.server = gw_server_new(err, sizeof err);
     if (gw.server == NULL) {
         fprintf(stderr, "portico: %s\n", err);
@@ -214,6 +216,7 @@ static int run(void)
     gw_conn_free_all();
     gw_server_free(gw.server);
     gw_bus_free(gw.bus); /* pending PUBLISH callbacks run here */
+    gw_reply_deinit();
     gw_forward_deinit();
     gw_ratelimit_deinit(); /* after the bus: no rate-limit call is pending */
     gw_req_pool_free();    /* after everything that may free a request */

@@ -1,0 +1,189 @@
+/* reply.c -- a service's reply to the client's response (see reply.h). */
+#include "reply.h"
+
+#include <stdlib.h>
+
+#include "claim.h"
+#include "conn.h"
+#include "forward.h"
+#include "gw.h"
+#include "headers.h"
+#include "inflight.h"
+#include "log.h"
+#include "stats.h"
+#include "wire.h"
+#include "xalloc.h"
+
+static pc_buf reply_scratch;      /* strings of the reply being answered */
+static pc_buf reply_lower;        /* its header names, lower-cased */
+static struct pc_kv reply_kv[64]; /* its headers (more: the full decoder) */
+static struct pc_kv *kv_out;      /* the headers passed on */
+static size_t kv_cap;
+static struct pc_ratelimit bad_reply_log = {.interval_ms = 10000};
+
+/* Answers r with a reply's status, headers (names lower-cased, hop-by-hop
+ * and content-length dropped) and body. */
+static void respond_with(struct gw_req *r, int status, const struct pc_kv *hdrs, size_t n,
+                         const void *body, size_t body_len, struct evbuffer *ebody)
+{
+    size_t k = 0, names = 0;
+
+    for (size_t i = 0; i < n; i++) names += hdrs[i].name_len;
+    pc_buf_reset(&reply_lower);
+    if (!pc_buf_reserve(&reply_lower, names + 1)) pc_panic("out of memory reading a reply");
+    if (n + 1 > kv_cap) {
+        free(kv_out);
+        kv_cap = (n + 1) * 2;
+        kv_out = pc_xmalloc(kv_cap * sizeof *kv_out);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *name = hdrs[i].name;
+        size_t nl = hdrs[i].name_len;
+        char *ln = reply_lower.data + reply_lower.len;
+        for (size_t j = 0; j < nl; j++)
+            ln[j] = (name[j] >= 'A' && name[j] <= 'Z') ? (char)(name[j] + 32) : name[j];
+        reply_lower.len += nl;
+        if (gw_headers_reply_drops(ln, nl)) continue;
+        kv_out[k++] = (struct pc_kv){ln, nl, hdrs[i].value, hdrs[i].value_len};
+    }
+    if (ebody != NULL)
+        gw_req_respond_evbuffer(r, status, kv_out, k, ebody);
+    else
+        gw_req_respond(r, status, NULL, kv_out, k, body, body_len);
+}
+
+/* 502 for a reply that was matched but cannot be used. */
+static void bad_reply(struct gw_req *r, const char *why, const char *detail)
+{
+    gw_stats->bad_replies++;
+    if (pc_ratelimit_allow(&bad_reply_log, gw_now_mono_ms()))
+        pc_log(PC_LOG_WARN, "reply", "invalid reply for %s (%s): %s", r->id, why, detail);
+    gw_req_error(r, 502, "bad_reply", "the service sent an invalid reply");
+}
+
+/* A reply body larger than --max-reply-bytes: 502 (true), nothing done (false). */
+static bool reply_too_large(struct gw_req *r, size_t body_len)
+{
+    if (body_len <= (size_t)gw.cfg->max_reply_bytes) return false;
+    bad_reply(r, "reply_too_large", "body over --max-reply-bytes");
+    return true;
+}
+
+/* The end of a reply body read from Redis (claim.c). */
+static void on_claimed(struct gw_req *r, int status, const struct pc_kv *hdrs, size_t n,
+                       struct evbuffer *body, const char *why)
+{
+    bool gone = r->conn != NULL && gw_conn_is_closed(r->conn);
+    gw_forward_finish(r, GW_TRY_ABANDONED);
+    if (gone) return; /* released with its connection */
+    if (body == NULL)
+        bad_reply(r, why, "the body could not be read from Redis");
+    else
+        respond_with(r, status, hdrs, n, NULL, 0, body);
+}
+
+/* The request a reply answers, or NULL (counted late) when there is none
+ * any more, or its client has gone: a connection closed but not yet freed
+ * (that happens later in the loop iteration) must not take the reply. */
+static struct gw_req *reply_match(const char *id, size_t id_len)
+{
+    struct gw_req *r = gw_inflight_find(id, id_len);
+
+    if (r != NULL && r->claim_reading) r = NULL; /* answered already: a duplicate */
+    if (r != NULL && r->conn != NULL && gw_conn_is_closed(r->conn)) {
+        gw_forward_finish(r, GW_TRY_ABANDONED); /* released with its connection */
+        r = NULL;
+    }
+    if (r == NULL) gw_stats->late_replies++;
+    return r;
+}
+
+/* The common case: a well-formed reply read without a tree. Returns false,
+ * having done nothing, when the full decoder must judge the message. */
+static bool on_reply_lean(const char *msg, size_t len)
+{
+    struct pc_reply_view v;
+    struct gw_req *r;
+
+    if (!pc_wire_decode_reply_lean(&v, msg, len, &reply_scratch, reply_kv,
+                                   sizeof reply_kv / sizeof reply_kv[0]))
+        return false;
+    r = reply_match(v.id, v.id_len);
+    if (r == NULL) return true;
+    gw_forward_finish(r, GW_TRY_REPLIED);
+    gw_forward_envelope_done(r);
+    if (!reply_too_large(r, v.body_len))
+        respond_with(r, v.status, v.headers, v.nheaders, v.body, v.body_len, NULL);
+    return true;
+}
+
+void gw_reply_on_message(const char *msg, size_t len)
+{
+    struct pc_reply_in rep;
+    struct pc_wire_err err;
+    struct gw_req *r;
+    int rc;
+
+    if (on_reply_lean(msg, len)) return;
+    rc = pc_wire_decode_reply(&rep, msg, len, &err);
+    if (rc == -1) {
+        gw_stats->bad_replies++;
+        if (pc_ratelimit_allow(&bad_reply_log, gw_now_mono_ms()))
+            pc_log(PC_LOG_WARN, "reply", "unmatchable reply dropped (%s): %s", err.reason,
+                   err.message);
+        goto out;
+    }
+    r = reply_match(rep.id, rep.id_len);
+    if (r == NULL) {
+        if (rc == 0 && rep.body_ref) gw_claim_discard(rep.id, rep.id_len, rep.body_ref);
+        goto out;
+    }
+    if (rc == 0 && rep.body_ref) { /* the try is over; r waits for its body in flight */
+        gw_forward_try_answered(r);
+        r->claim_reading = true;
+    } else {
+        gw_forward_finish(r, GW_TRY_REPLIED); /* even an invalid reply shows the instance is alive */
+        gw_forward_envelope_done(r);
+    }
+    if (rc == -2) {
+        if (json_object_get(rep.root, "body_ref")) gw_claim_discard(rep.id, rep.id_len, NULL);
+        bad_reply(r, err.reason, err.message);
+        goto out;
+    }
+    if (!rep.body_ref && reply_too_large(r, rep.body_len)) goto out;
+    {
+        size_t n = rep.headers ? json_array_size(rep.headers) : 0;
+        struct pc_kv *hdrs = n ? pc_xmalloc(n * sizeof *hdrs) : NULL;
+        for (size_t i = 0; i < n; i++) {
+            json_t *pair = json_array_get(rep.headers, i);
+            hdrs[i] = (struct pc_kv){json_string_value(json_array_get(pair, 0)),
+                                     json_string_length(json_array_get(pair, 0)),
+                                     json_string_value(json_array_get(pair, 1)),
+                                     json_string_length(json_array_get(pair, 1))};
+        }
+        if (rep.body_ref)
+            gw_claim_fetch(r, rep.status, hdrs, n, rep.body_ref, rep.body_len);
+        else
+            respond_with(r, rep.status, hdrs, n, rep.body, rep.body_len, NULL);
+        free(hdrs);
+    }
+out:
+    pc_wire_reply_in_deinit(&rep);
+}
+
+
+void gw_reply_init(void)
+{
+    gw_claim_init(on_claimed);
+    pc_buf_init(&reply_scratch);
+    pc_buf_init(&reply_lower);
+}
+
+void gw_reply_deinit(void)
+{
+    free(kv_out);
+    kv_out = NULL;
+    kv_cap = 0;
+    pc_buf_deinit(&reply_scratch);
+    pc_buf_deinit(&reply_lower);
+}
