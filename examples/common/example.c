@@ -48,6 +48,7 @@ int example_init(struct example *ex, int argc, char **argv, const char *service)
     const char *url = getenv("PORTICO_REDIS");
     const char *prefix = getenv("PORTICO_PREFIX");
     const char *secret_file = getenv("PORTICO_REGISTRATION_SECRET_FILE");
+    const char *claim = getenv("PORTICO_CLAIM_CHECK_BYTES");
     int err = 0;
 
     memset(ex, 0, sizeof *ex);
@@ -84,6 +85,16 @@ int example_init(struct example *ex, int argc, char **argv, const char *service)
     if (prefix != NULL && prefix[0] != '\0' && portico_service_set_prefix(ex->svc, prefix) != 0) {
         fprintf(stderr, "%s: bad prefix %s\n", service, prefix);
         return -1;
+    }
+    if (claim != NULL && claim[0] != '\0') {
+        char *end;
+        unsigned long long v = strtoull(claim, &end, 10);
+        if (claim[0] < '0' || claim[0] > '9' || *end != '\0' || v > 1073741824ull ||
+            portico_service_set_claim_check_bytes(ex->svc, (size_t)v) != 0) {
+            fprintf(stderr, "%s: PORTICO_CLAIM_CHECK_BYTES=%s: want 0 to 1073741824 bytes\n",
+                    service, claim);
+            return -1;
+        }
     }
     portico_service_set_log(ex->svc, getenv("PORTICO_DEBUG") ? PORTICO_LOG_DEBUG : PORTICO_LOG_INFO,
                             on_log, (void *)service);
