@@ -73,7 +73,7 @@ case $build in /*) ;; *) build=$PWD/$build ;; esac
 for v in "${claim_thresholds[@]}" "${claim_sizes[@]}"; do
     case $v in '' | *[!0-9]*) echo "bench.sh: not a byte count: '$v'" >&2; exit 2 ;; esac
 done
-# the whole body matrix at the defaults is ~27 min, the sweep ~10: more time
+# the whole body matrix at the defaults is ~35 min, the sweep ~12: more time
 if [ "$max_given" = 0 ] && { [ "$bodies_only" = 1 ] || [ "$claim_only" = 1 ]; }; then
     max_seconds=5400
 fi

@@ -28,7 +28,8 @@ def rows_of(samples, section, key):
             groups.setdefault(key(s), []).append(s)
     rows = []
     for k, ss in groups.items():
-        roles = {r: median([s["cpu_us"][r] / max(1, s["requests"]) for s in ss]) for r in ss[0]["cpu_us"]}
+        done = [s for s in ss if s["requests"] > 0]  # CPU per request of runs that completed some
+        roles = {r: median([s["cpu_us"][r] / s["requests"] for s in done]) for r in ss[0]["cpu_us"]}
         growth = {r: max(s["rss_peak_kb"][r] - s["rss_before_kb"][r] for s in ss)
                   for r in ss[0].get("rss_peak_kb", {})}
         rows.append({
@@ -38,7 +39,7 @@ def rows_of(samples, section, key):
             "p50_ms": median([s["p50_us"] / 1000 for s in ss]),
             "p99_ms": median([s["p99_us"] / 1000 for s in ss]),
             "errors": sum(s["errors"] for s in ss),
-            "cpu_us_per_req": median([sum(s["cpu_us"].values()) / max(1, s["requests"]) for s in ss]),
+            "cpu_us_per_req": median([sum(s["cpu_us"].values()) / s["requests"] for s in done]),
             "cpu_us_per_req_by_role": roles,
             # peak (VmHWM during the load) minus RSS just before it, the
             # largest over the repetitions
@@ -56,12 +57,14 @@ def report_bodies(samples):
     ref = {(r["shape"], r["size"], r["conns"]): r for r in rows if r["target"] == "nginx-proxy"}
     for r in rows:
         n = ref.get((r["shape"], r["size"], r["conns"]))
-        if r["target"] != "nginx-proxy" and n and n["rps"] and n["cpu_us_per_req"]:
+        if r["target"] != "nginx-proxy" and n and n["rps"] and n["cpu_us_per_req"] and r["cpu_us_per_req"]:
             r["rps_ratio_vs_nginx_proxy"] = r["rps"] / n["rps"]
             r["cpu_ratio_vs_nginx_proxy"] = r["cpu_us_per_req"] / n["cpu_us_per_req"]
+            if n["p50_ms"]:
+                r["p50_ratio_vs_nginx_proxy"] = r["p50_ms"] / n["p50_ms"]
     hdr = ("%-12s %-5s %6s %5s %9s %8s %7s %7s %9s %-30s %13s %6s %6s" %
            ("bodies", "shape", "size", "conns", "req/s", "MB/s", "p50ms", "p99ms", "cpu us/r",
-            "  by role (us/req)", "RSS +kB peak", "x rps", "x cpu"))
+            "  by role (us/req)", "RSS grow kB", "x rps", "x cpu"))
     print()
     print("Bodies: the same bytes both ways (GET: N-byte answer; POST: N-byte request, 128-byte answer;"
           " ECHO: N both ways)")
@@ -69,11 +72,13 @@ def report_bodies(samples):
     print("-" * len(hdr))
     for r in rows:
         moved = r["size"] * (2 if r["shape"] == "echo" else 1)
-        roles = " ".join("%s=%.1f" % (k[:3], v) for k, v in r["cpu_us_per_req_by_role"].items())
+        roles = " ".join("%s=%.1f" % (k[:3], v) for k, v in r["cpu_us_per_req_by_role"].items()
+                         if v is not None) or "no request completed"
         main = "gateway" if "gateway" in r["rss_growth_kb"] else "proxy"
-        print("%-12s %-5s %6s %5d %9.0f %8.1f %7.3f %7.3f %9.1f %-30s %13s %6s %6s%s" % (
+        print("%-12s %-5s %6s %5d %9.0f %8.1f %7.3f %7.3f %9s %-30s %13s %6s %6s%s" % (
             r["target"], SHAPES.get(r["shape"], r["shape"]), size_name(r["size"]), r["conns"], r["rps"],
-            r["rps"] * moved / 1e6, r["p50_ms"], r["p99_ms"], r["cpu_us_per_req"], roles,
+            r["rps"] * moved / 1e6, r["p50_ms"], r["p99_ms"],
+            "%.1f" % r["cpu_us_per_req"] if r["cpu_us_per_req"] is not None else "-", roles,
             "%+d" % r["rss_growth_kb"].get(main, 0),
             "%.2f" % r["rps_ratio_vs_nginx_proxy"] if "rps_ratio_vs_nginx_proxy" in r else "",
             "%.2f" % r["cpu_ratio_vs_nginx_proxy"] if "cpu_ratio_vs_nginx_proxy" in r else "",
@@ -89,7 +94,24 @@ def report_bodies(samples):
     if rss:
         print("RSS growth at 1 MiB, 50 connections (peak during the load minus before; gateway target < 2 MB): " +
               ", ".join("%s %+.1f MB" % (k[:-3].replace("_", " "), v / 1024) for k, v in sorted(rss.items())))
-    return {"rows": rows, "rss_growth_1mib_50": rss}
+    # issue 18's targets, where this run has the point (portico / nginx-proxy)
+    targets = {}
+    for r in rows:
+        if r["target"] != "portico" or "rps_ratio_vs_nginx_proxy" not in r:
+            continue
+        name = "%s_%s_%d" % (r["shape"], size_name(r["size"]), r["conns"])
+        if r["size"] == 4096 and r["shape"] == "post" and r["conns"] == 50:
+            targets[name + "_x_rps_ge_1.0"] = r["rps_ratio_vs_nginx_proxy"]
+            targets[name + "_x_cpu_le_1.0"] = r["cpu_ratio_vs_nginx_proxy"]
+        if r["size"] == 65536 and r["conns"] == 50:
+            targets[name + "_x_rps_ge_0.8"] = r["rps_ratio_vs_nginx_proxy"]
+        if r["conns"] == 1 and "p50_ratio_vs_nginx_proxy" in r:
+            targets[name + "_x_p50_le_1.7"] = r["p50_ratio_vs_nginx_proxy"]
+        if r["size"] == 1 << 20 and r["conns"] == 50:
+            targets[name + "_gateway_rss_growth_mb_lt_2"] = r["rss_growth_kb"].get("gateway", 0) / 1024
+    if targets:
+        print("body targets: " + ", ".join("%s: %.2f" % kv for kv in targets.items()))
+    return {"rows": rows, "rss_growth_1mib_50": rss, "targets": targets}
 
 
 def report_claim(samples):
@@ -108,11 +130,13 @@ def report_claim(samples):
     print(hdr)
     print("-" * len(hdr))
     for r in rows:
-        roles = " ".join("%s=%.1f" % (k[:3], v) for k, v in r["cpu_us_per_req_by_role"].items())
+        roles = " ".join("%s=%.1f" % (k[:3], v) for k, v in r["cpu_us_per_req_by_role"].items()
+                         if v is not None) or "no request completed"
         t = int(r["claim_bytes"])
-        print("%-8s %-9s %-7s %9.0f %7.3f %9.1f %-34s%s" % (
+        print("%-8s %-9s %-7s %9.0f %7.3f %9s %-34s%s" % (
             size_name(r["size"]), size_name(t) if t else "off", "by ref" if r["by_reference"] else "inline",
-            r["rps"], r["p99_ms"], r["cpu_us_per_req"], roles,
+            r["rps"], r["p99_ms"], "%.1f" % r["cpu_us_per_req"] if r["cpu_us_per_req"] is not None else "-",
+            roles,
             "  errors=%d" % r["errors"] if r["errors"] else ""))
     # per size: inline against by reference (medians over the thresholds that
     # gave each), and which is cheaper
@@ -125,6 +149,9 @@ def report_claim(samples):
             continue
         ci, cr = median([r["cpu_us_per_req"] for r in inl]), median([r["cpu_us_per_req"] for r in ref])
         ri, rr = median([r["rps"] for r in inl]), median([r["rps"] for r in ref])
+        if ci is None or cr is None or not ri or not rr:
+            print("%-8s no request completed one way: no comparison" % size_name(size))
+            continue
         verdict[size] = {"inline_cpu_us": ci, "ref_cpu_us": cr, "inline_rps": ri, "ref_rps": rr,
                          "cheaper_cpu": "by reference" if cr < ci else "inline",
                          "faster": "by reference" if rr > ri else "inline"}
