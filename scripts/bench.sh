@@ -36,10 +36,10 @@
 # CPU per request and req/s. --bodies and --claim-threshold combine.
 #
 # Prints one table and writes OUT/bench-results.json (and the raw samples in
-# OUT/samples.jsonl). Bounded in time (--max-seconds, default 1800): a
-# watchdog stops the run. Every process is started with a pidfile in OUT/run
-# and stopped by PID on exit. Installs what is missing with apt-get when run
-# as root. See docs/performance.md.
+# OUT/samples.jsonl). Bounded in time (--max-seconds, default 1800, 5400 with
+# --bodies or --claim-threshold): a watchdog stops the run. Every process is
+# started with a pidfile in OUT/run and stopped by PID on exit. Installs what
+# is missing with apt-get when run as root. See docs/performance.md.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -65,7 +65,7 @@ while [ $# -gt 0 ]; do
     --claim-threshold) claim_only=1; shift ;;
     --claim-thresholds) IFS=, read -r -a claim_thresholds <<<"$2"; claim_only=1; shift 2 ;;
     --claim-sizes) IFS=, read -r -a claim_sizes <<<"$2"; claim_only=1; shift 2 ;;
-    -h | --help) sed -n '2,44p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
