@@ -3,7 +3,8 @@
 #
 #   scripts/bench.sh [--quick] [--out DIR] [--duration S] [--reps N]
 #                    [--build DIR] [--no-build] [--skip-checks] [--max-seconds S]
-#                    [--https-only]
+#                    [--https-only] [--bodies] [--claim-threshold]
+#                    [--claim-thresholds LIST] [--claim-sizes LIST]
 #
 # Everything runs on 127.0.0.1 with its own processes on free ports: a
 # redis-server, the gateway (release build), the echo example (1 and 2
@@ -21,19 +22,34 @@
 # connections (wrk), then new full handshakes and resumed ones per second
 # (`openssl s_time -new` / `-reuse`, one GET each that both answer 404
 # themselves); ratios printed.
+# Bodies (scripts/bench/bodies.sh): the same bytes both ways for portico and
+# nginx-proxy (the echo example's /bytes/{n} route; an nginx origin serving
+# n-byte files): GET with an N-byte answer, POST of N bytes with a 128-byte
+# answer, POST of N bytes answered with N. The default run measures a subset
+# (4 KiB POST, 64 KiB GET, 1 MiB echo at 50 connections); --bodies runs just
+# the whole matrix (4 KiB, 64 KiB, 1 MiB x 3 shapes x 1/50/256 connections),
+# with the gateway's RSS before and at its peak (VmHWM) during each load.
+# --claim-threshold runs just the claim-check sweep: portico with the gateway's
+# --claim-check-bytes and the service's threshold at each of LIST (default
+# 4096,16384,65536,262144,0; 0 = off) and echo bodies of each size (default
+# 8192,32768,131072,524288) at 50 connections; inline against by reference,
+# CPU per request and req/s. --bodies and --claim-threshold combine.
 #
 # Prints one table and writes OUT/bench-results.json (and the raw samples in
-# OUT/samples.jsonl). Bounded in time (--max-seconds, default 1800): a
-# watchdog stops the run. Every process is started with a pidfile in OUT/run
-# and stopped by PID on exit. Installs what is missing with apt-get when run
-# as root. See docs/performance.md.
+# OUT/samples.jsonl). Bounded in time (--max-seconds, default 1800, 5400 with
+# --bodies or --claim-threshold): a watchdog stops the run. Every process is
+# started with a pidfile in OUT/run and stopped by PID on exit. Installs what
+# is missing with apt-get when run as root. See docs/performance.md.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 bench=$here/bench
 out="" duration=10 reps=3 build=$root/build-release do_build=1 checks=1 max_seconds=1800
-quick=0 https_only=0
+quick=0 https_only=0 bodies_only=0 claim_only=0 wrk_timeout=5 sample_extra="" echo_claim=""
+# shellcheck source=scripts/bench/bodies.sh
+. "$bench/bodies.sh"
+max_given=0
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) quick=1; duration=3; reps=1; shift ;;
@@ -43,13 +59,24 @@ while [ $# -gt 0 ]; do
     --build) build=$2; shift 2 ;;
     --no-build) do_build=0; shift ;;
     --skip-checks) checks=0; shift ;;
-    --max-seconds) max_seconds=$2; shift 2 ;;
+    --max-seconds) max_seconds=$2 max_given=1; shift 2 ;;
     --https-only) https_only=1; shift ;;
-    -h | --help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --bodies) bodies_only=1; shift ;;
+    --claim-threshold) claim_only=1; shift ;;
+    --claim-thresholds) IFS=, read -r -a claim_thresholds <<<"$2"; claim_only=1; shift 2 ;;
+    --claim-sizes) IFS=, read -r -a claim_sizes <<<"$2"; claim_only=1; shift 2 ;;
+    -h | --help) sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
 case $build in /*) ;; *) build=$PWD/$build ;; esac
+for v in "${claim_thresholds[@]}" "${claim_sizes[@]}"; do
+    case $v in '' | *[!0-9]*) echo "bench.sh: not a byte count: '$v'" >&2; exit 2 ;; esac
+done
+# the whole body matrix at the defaults is ~35 min, the sweep ~12: more time
+if [ "$max_given" = 0 ] && { [ "$bodies_only" = 1 ] || [ "$claim_only" = 1 ]; }; then
+    max_seconds=5400
+fi
 [ -n "$out" ] || out=$(mktemp -d /tmp/portico-bench.XXXXXX)
 mkdir -p "$out/run" "$out/logs"
 out=$(cd "$out" && pwd)
@@ -169,6 +196,18 @@ ticks() {
     done
     echo "$t"
 }
+# hwm_reset PID...: peak RSS (VmHWM) back to the current RSS (Linux >= 4.0;
+# elsewhere VmHWM stays the peak since the process started).
+hwm_reset() { local p; for p in "$@"; do echo 5 >"/proc/$p/clear_refs" 2>/dev/null || true; done; }
+# hwm_kb PID...: peak resident set, summed.
+hwm_kb() {
+    local t=0 p v
+    for p in "$@"; do
+        v=$(awk '/^VmHWM/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
+        t=$((t + ${v:-0}))
+    done
+    echo "$t"
+}
 # rss_kb PID...: resident set, summed.
 rss_kb() {
     local t=0 p v
@@ -202,7 +241,7 @@ start_gateway() {
 start_echo() {
     local i
     for i in $(seq "$1"); do
-        start "echo$i" env PORTICO_REDIS="$redis_url" "$echo_bin"
+        start "echo$i" env PORTICO_REDIS="$redis_url" PORTICO_CLAIM_CHECK_BYTES="$echo_claim" "$echo_bin"
         wait_log "echo$i" "ready" 20
     done
 }
@@ -229,6 +268,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout "$out/tls/key.pem" -out "$out/
 # the small GET (about 400 bytes), so that both sides move the same bytes.
 origin_body=$(python3 -c 'print("x" * 400)')
 mkdir -p "$out/nginx"
+body_files "$out/nginx/files"
 for role in origin proxy tls; do
     mkdir -p "$out/nginx/$role/tmp"
     chmod 777 "$out/nginx/$role/tmp"
@@ -241,7 +281,10 @@ for role in origin proxy tls; do
         echo "  fastcgi_temp_path $out/nginx/$role/tmp/fcgi; uwsgi_temp_path $out/nginx/$role/tmp/uwsgi;"
         echo "  scgi_temp_path $out/nginx/$role/tmp/scgi;"
         if [ "$role" = origin ]; then
-            echo "  server { listen 127.0.0.1:$origin_port; location / { return 200 '$origin_body'; } }"
+            echo "  server { listen 127.0.0.1:$origin_port; location / { return 200 '$origin_body'; }"
+            # the body bench's answers: files of n bytes, for a POST too
+            echo "    location /bytes/ { root $out/nginx/files; default_type text/plain; etag off;"
+            echo "      client_max_body_size 2m; error_page 405 =200 \$uri; } }"
         elif [ "$role" = tls ]; then
             # the gateway's TLS choices: 1.2 and 1.3, server order, tickets
             echo "  upstream origin { server 127.0.0.1:$origin_port; keepalive 256; }"
@@ -255,7 +298,12 @@ for role in origin proxy tls; do
         else
             echo "  upstream origin { server 127.0.0.1:$origin_port; keepalive 256; }"
             echo "  server { listen 127.0.0.1:$proxy_port; location / { proxy_pass http://origin;"
-            echo "    proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
+            echo "    proxy_http_version 1.1; proxy_set_header Connection \"\"; }"
+            # bodies held in memory, like the gateway's (no temporary files)
+            echo "    location /bytes/ { proxy_pass http://origin;"
+            echo "      proxy_http_version 1.1; proxy_set_header Connection \"\";"
+            echo "      client_max_body_size 2m; client_body_buffer_size 2m;"
+            echo "      proxy_buffers 32 64k; proxy_max_temp_file_size 0; } }"
         fi
         echo "}"
     } >"$out/nginx/$role.conf"
@@ -267,25 +315,37 @@ done
 load() {
     local target=$1 url=$2 body=$3 conns=$4 inst=$5 workers=$6 rep=$7
     shift 7
-    local roles=("$@") r before=() after=() threads=2 res
+    local roles=("$@") r before=() after=() threads=2 res extra=""
     [ "$conns" -lt 2 ] && threads=1
+    if [ -n "$sample_extra" ]; then # body loads: RSS before and at the peak, by role
+        extra="$sample_extra, \"rss_before_kb\": {"
+        for r in "${roles[@]}"; do
+            # shellcheck disable=SC2086
+            extra+="\"${r%%=*}\": $(rss_kb ${r#*=}), " && hwm_reset ${r#*=}
+        done
+        extra="${extra%, }}, "
+    fi
     for r in "${roles[@]}"; do before+=("$(ticks ${r#*=})"); done
-    res=$(BENCH_BODY=$body timeout $((duration + 30)) wrk -t"$threads" -c"$conns" -d"${duration}s" \
-        --timeout 5s -s "$bench/wrk.lua" "$url" 2>&1 | grep '^RESULT' || true)
+    res=$(BENCH_BODY=$body timeout $((duration + wrk_timeout + 30)) wrk -t"$threads" -c"$conns" \
+        -d"${duration}s" --timeout "${wrk_timeout}s" -s "$bench/wrk.lua" "$url" 2>&1 | grep '^RESULT' || true)
     for r in "${roles[@]}"; do after+=("$(ticks ${r#*=})"); done
     if [ -z "$res" ]; then
         log "wrk gave no result for $target $url"
         return 0
     fi
     local cpu="" rss="" i=0
+    [ -n "$extra" ] && extra+="\"rss_peak_kb\": {"
     for r in "${roles[@]}"; do
         cpu+="\"${r%%=*}\": $(((after[i] - before[i]) * 1000000 / hz)), "
         rss+="\"${r%%=*}\": $(rss_kb ${r#*=}), "
+        # shellcheck disable=SC2086
+        [ -n "$extra" ] && extra+="\"${r%%=*}\": $(hwm_kb ${r#*=}), "
         i=$((i + 1))
     done
+    [ -n "$extra" ] && extra="${extra%, }}, "
     # shellcheck disable=SC2086
     local $(echo "${res#RESULT }")
-    echo "{\"target\": \"$target\", \"body\": $body, \"conns\": $conns, \"instances\": $inst," \
+    echo "{\"target\": \"$target\", $extra\"body\": $body, \"conns\": $conns, \"instances\": $inst," \
         "\"workers\": $workers, \"rep\": $rep, \"requests\": $requests, \"duration_us\": $duration_us," \
         "\"p50_us\": $p50_us, \"p99_us\": $p99_us, \"p999_us\": $p999_us, \"errors\": $errors," \
         "\"cpu_us\": {${cpu%, }}, \"rss_kb\": {${rss%, }}}" >>"$samples"
@@ -508,6 +568,13 @@ run_https() {
 
 # ------------------------------------------------------------------ run
 log "output in $out (load $(uptime | sed 's/.*load average: //'))"
+if [ "$bodies_only" = 1 ] || [ "$claim_only" = 1 ]; then
+    [ "$bodies_only" = 1 ] && run_bodies full
+    [ "$claim_only" = 1 ] && run_claim
+    python3 "$bench/report.py" "$samples" "$out/bench-results.json" \
+        "duration=$duration reps=$reps bodies=$bodies_only claim=$claim_only load_before=$(uptime | sed 's/.*load average: //')"
+    exit 0
+fi
 if [ "$https_only" = 1 ]; then
     run_https
     python3 "$bench/report.py" "$samples" "$out/bench-results.json" \
@@ -515,6 +582,7 @@ if [ "$https_only" = 1 ]; then
     exit 0
 fi
 run_main
+run_bodies subset
 run_portico 2 1
 run_portico 2 2
 run_redis_benchmark

@@ -1,5 +1,6 @@
 /* example.c -- see example.h. */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,9 @@ int example_init(struct example *ex, int argc, char **argv, const char *service)
     const char *url = getenv("PORTICO_REDIS");
     const char *prefix = getenv("PORTICO_PREFIX");
     const char *secret_file = getenv("PORTICO_REGISTRATION_SECRET_FILE");
+    const char *claim = getenv("PORTICO_CLAIM_CHECK_BYTES");
+    bool claim_set = false;
+    size_t claim_bytes = 0;
     int err = 0;
 
     memset(ex, 0, sizeof *ex);
@@ -65,6 +69,17 @@ int example_init(struct example *ex, int argc, char **argv, const char *service)
         }
     }
     if (url == NULL || url[0] == '\0') url = "redis://127.0.0.1:6379";
+    if (claim != NULL && claim[0] != '\0') { /* checked before anything is made */
+        char *end;
+        unsigned long long v = strtoull(claim, &end, 10);
+        if (claim[0] < '0' || claim[0] > '9' || *end != '\0' || v > 1073741824ull) {
+            fprintf(stderr, "%s: PORTICO_CLAIM_CHECK_BYTES=%s: want 0 to 1073741824 bytes\n",
+                    service, claim);
+            return -1;
+        }
+        claim_set = true;
+        claim_bytes = (size_t)v;
+    }
     ex->base = event_base_new();
     if (ex->base == NULL) {
         fprintf(stderr, "%s: cannot create the event base\n", service);
@@ -85,6 +100,7 @@ int example_init(struct example *ex, int argc, char **argv, const char *service)
         fprintf(stderr, "%s: bad prefix %s\n", service, prefix);
         return -1;
     }
+    if (claim_set) portico_service_set_claim_check_bytes(ex->svc, claim_bytes);
     portico_service_set_log(ex->svc, getenv("PORTICO_DEBUG") ? PORTICO_LOG_DEBUG : PORTICO_LOG_INFO,
                             on_log, (void *)service);
     portico_service_set_on_ready(ex->svc, on_ready, ex);

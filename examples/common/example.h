@@ -1,6 +1,7 @@
 /* example.h -- the few lines every example service shares: command line
  * (--redis URL, else $PORTICO_REDIS, else redis://127.0.0.1:6379; --prefix P,
- * else $PORTICO_PREFIX), a log callback printing to stderr, one "ready" line
+ * else $PORTICO_PREFIX; the claim-check threshold from $PORTICO_CLAIM_CHECK_BYTES,
+ * else the SDK's default), a log callback printing to stderr, one "ready" line
  * once registered, and a clean stop (deregister) on SIGTERM / SIGINT. */
 #ifndef EXAMPLE_H
 #define EXAMPLE_H

@@ -8,7 +8,8 @@
  *        {"method":"POST","path":"/echo/a/b","query":"x=1","route":"/echo/[*]",
  *         "params":{"*":"a/b"},"headers":[...],"body":"hello",...}
  *        (route shown with [*] for the final wildcard segment)
- * Routes: any method on /echo and everything below it.
+ * Routes: any method on /echo and everything below it; /bytes/{n} answers n
+ *         bytes of text (bytes.c: the body benchmark's route).
  * Asynchronous reply: with ?delay_ms=N (first query parameter) the answer is
  * sent N ms later from a timer, after the handler has returned; past the
  * request's deadline the SDK refuses the late reply (the gateway said 504). */
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "example.h"
 
 struct later {
@@ -160,5 +162,6 @@ int main(int argc, char **argv)
 
     if (example_init(&ex, argc, argv, "echo") != 0) return 2;
     if (portico_service_route(ex.svc, "*", "/echo/*", on_echo, ex.base) != 0) return 1;
+    if (echo_bytes_route(ex.svc) != 0) return 1;
     return example_run(&ex);
 }

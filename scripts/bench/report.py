@@ -5,11 +5,16 @@
 
 Prints one table (req/s, p50/p99/p99.9, server-side CPU per request, RSS,
 portico/nginx-proxy ratios at the same body and connection count) and the
-checks, and writes the same as JSON.
+checks, and writes the same as JSON; then the body benchmark and the
+claim-check sweep (bodies.py).
 """
 import json
+import os
 import statistics
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bodies import report_bodies, report_claim  # noqa: E402
 
 
 # portico-http is the gateway's plain listener in the HTTPS run (the same
@@ -34,7 +39,7 @@ def main():
     note = sys.argv[3] if len(sys.argv) > 3 else ""
     groups = {}
     for s in samples:
-        if s["target"] in LOAD_TARGETS and "handshakes" not in s:
+        if s["target"] in LOAD_TARGETS and "handshakes" not in s and "section" not in s:
             key = (s["target"], s["body"], s["conns"], s["instances"], s["workers"])
             groups.setdefault(key, []).append(s)
 
@@ -77,8 +82,9 @@ def main():
            ("target", "body", "conns", "inst", "wrk", "req/s", "p50ms", "p99ms", "p99.9ms",
             "cpu us/r", "  by role (us/req)", "gwRSS kB", "x rps", "x cpu"))
     print()
-    print(hdr)
-    print("-" * len(hdr))
+    if rows:
+        print(hdr)
+        print("-" * len(hdr))
     for r in rows:
         roles = " ".join("%s=%.1f" % (k[:3], v) for k, v in r["cpu_us_per_req_by_role"].items())
         rss = r["rss_kb"].get("gateway", "")
@@ -158,10 +164,13 @@ def main():
                    None)
         if ref:
             targets[key] = ref[field]
-    print()
-    print("targets: " + ", ".join("%s: %.3f" % kv for kv in targets.items()))
+    bodies = report_bodies(samples)
+    claim = report_claim(samples)
+    if targets:
+        print()
+        print("targets: " + ", ".join("%s: %.3f" % kv for kv in targets.items()))
     json.dump({"note": note, "rows": rows, "checks": checks, "targets": targets,
-               "tls_handshakes": handshakes},
+               "tls_handshakes": handshakes, "bodies": bodies, "claim_check": claim},
               open(sys.argv[2], "w"), indent=2)
     return 0
 
