@@ -39,7 +39,7 @@ async function open(url) {
   });
   const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
   page = await context.newPage();
-  page.setDefaultTimeout(120000);
+  page.setDefaultTimeout(30000);
   page.on("console", (m) => {
     if (m.type() === "error" || m.type() === "warning") note("console." + m.type(), m.text());
   });

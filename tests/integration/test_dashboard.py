@@ -189,6 +189,13 @@ def teardown(st):
         st.close()
 
 
+def loaded_page():
+    """The browser, once page_loads has passed (else fail at once, not by timeouts)."""
+    if not ctx.get("loaded"):
+        fail("the dashboard did not load (see page_loads)")
+    return ctx["browser"]
+
+
 def page_num(b, elem_id):
     """A number shown on the page ("—" before there is one: None)."""
     text = b.eval("document.getElementById(%s).textContent" % json.dumps(elem_id))
@@ -287,11 +294,12 @@ def page_loads(st):
        "800 more — refine the filter", "more line (routes)")
     eq(b.eval("document.getElementById('instances-more').textContent"),
        "300 more — refine the filter", "more line (instances)")
+    ctx["loaded"] = True
 
 
 @t.case
 def announced_route_appears(st):
-    b = ctx["browser"]
+    b = loaded_page()
     svc = st.service(service="fresh", instance="fresh-1",
                      routes=[("GET", "/fresh/hello"), ("POST", "/fresh/{id}/items")])
     ctx["fresh"] = svc
@@ -311,7 +319,7 @@ def announced_route_appears(st):
 
 @t.case
 def traffic_moves_numbers(st):
-    b = ctx["browser"]
+    b = loaded_page()
     total0 = page_num(b, "total") or 0
     seen = {}
 
@@ -334,7 +342,7 @@ def traffic_moves_numbers(st):
 
 @t.case
 def filter_filters(st):
-    b = ctx["browser"]
+    b = loaded_page()
     b.call("fill", selector="#filter", text="billing-03")
     b.wait("document.querySelectorAll('#routes-body tr').length === 10", "10 billing-03 routes")
     eq(b.eval("[...document.querySelectorAll('#routes-body tr td:nth-child(3)')]"
@@ -355,7 +363,7 @@ def filter_filters(st):
 
 @t.case
 def markup_in_a_route_is_text(st):
-    b = ctx["browser"]
+    b = loaded_page()
     svc = st.service(service="xss", instance="xss-1", routes=[("GET", XSS_PATTERN)])
     ctx["xss"] = svc
     b.call("fill", selector="#filter", text="/xss/")
@@ -370,7 +378,7 @@ def markup_in_a_route_is_text(st):
 
 @t.case
 def screenshot_and_no_problems(st):
-    b = ctx["browser"]
+    b = loaded_page()
     # a picture with traffic on it: keep some going over a few refreshes
     b.call("fill", selector="#filter", text="")
     deadline = time.monotonic() + WAIT
