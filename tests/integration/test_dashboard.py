@@ -270,8 +270,13 @@ def page_headers(st):
     eq((r2.status, r2.body, r2.header("etag")), (304, b"", etag), "304 for the same ETag")
     r3 = http(st.gw.admin_port, "GET", "/", headers={"If-None-Match": '"other", W/' + etag})
     eq(r3.status, 304, "304 for a list holding the weak form")
-    eq(http(st.gw.admin_port, "GET", "/", headers={"If-None-Match": '"other"'}).status, 200,
-       "200 for another ETag")
+    eq(http(st.gw.admin_port, "GET", "/", headers={"If-None-Match": "*"}).status, 304, "*")
+    for bad in ('"other"', etag[1:-1], etag[:-1], etag + "x", ",,, ,", "W/", '"', "",
+                etag.upper() if etag != etag.upper() else etag + '"', "\t" + etag[2:]):
+        r5 = http(st.gw.admin_port, "GET", "/", headers={"If-None-Match": bad})
+        eq((r5.status, len(r5.body)), (200, len(r.body)), "If-None-Match %r" % bad)
+    eq(http(st.gw.admin_port, "GET", "/?refresh=1").status, 200, "a query is ignored")
+    eq(http(st.gw.admin_port, "GET", "//").status, 404, "//")
     r4 = http(st.gw.admin_port, "HEAD", "/")
     eq((r4.status, r4.body, r4.header("content-length")),
        (200, b"", str(len(r.body))), "HEAD")
