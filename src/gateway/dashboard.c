@@ -53,6 +53,6 @@ void gw_dashboard_serve(struct gw_req *r)
         gw_req_respond(r, 304, NULL, h, sizeof h / sizeof h[0], NULL, 0);
         return;
     }
-    gw_req_respond(r, 200, "text/html; charset=utf-8", h, sizeof h / sizeof h[0],
-                   gw_dashboard_page, gw_dashboard_page_len);
+    gw_req_respond(r, 200, "text/html; charset=utf-8", h, sizeof h / sizeof h[0], gw_dashboard_page,
+                   gw_dashboard_page_len);
 }
