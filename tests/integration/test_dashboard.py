@@ -364,6 +364,12 @@ def filter_filters(st):
     eq(b.eval("document.querySelectorAll('#routes-body tr').length"), 0, "filter kept")
     b.call("fill", selector="#filter", text="")
     b.wait("document.querySelectorAll('#routes-body tr').length === 200", "every route back")
+    # a click on a service name filters by it (one listener on the tables)
+    b.eval("[...document.querySelectorAll('#routes-body td.svc')]"
+           ".find(td => td.textContent === 'billing-07').click()")
+    eq(b.eval("document.getElementById('filter').value"), "billing-07", "filter set by a click")
+    b.wait("document.querySelectorAll('#routes-body tr').length === 10", "billing-07's routes")
+    b.call("fill", selector="#filter", text="")
 
 
 @t.case
