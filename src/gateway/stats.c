@@ -218,3 +218,75 @@ void gw_stats_render(pc_buf *o, uint64_t instances, uint64_t routes)
         pc_buf_printf(o, "portico_tls_handshake_failures_total{reason=\"%s\"} %llu\n",
                       gw_tls_fail_names[i], (unsigned long long)SUM_AT(tls_handshake_failures, i));
 }
+
+/* ------------------------------------------------------------------------ */
+/* JSON for the dashboard and scripts (GET /stats)                           */
+/* ------------------------------------------------------------------------ */
+
+/* The q-quantile of a cumulative histogram (cum[GW_STATS_DURATION_BUCKETS] is
+ * the +Inf bucket, the count), interpolated linearly within its bucket as
+ * Prometheus' histogram_quantile does; one in the +Inf bucket is the last
+ * finite bound. Negative when there is no observation. */
+static double quantile(const uint64_t *cum, double q)
+{
+    uint64_t count = cum[GW_STATS_DURATION_BUCKETS];
+    double rank = q * (double)count;
+    int i = 0;
+
+    if (count == 0) return -1;
+    while (i < GW_STATS_DURATION_BUCKETS && (double)cum[i] < rank) i++;
+    if (i == GW_STATS_DURATION_BUCKETS) return duration_le[i - 1];
+    double lo = i == 0 ? 0 : duration_le[i - 1];
+    uint64_t below = i == 0 ? 0 : cum[i - 1];
+    if (cum[i] == below) return duration_le[i];
+    return lo + (duration_le[i] - lo) * (rank - (double)below) / (double)(cum[i] - below);
+}
+
+static void json_quantile(pc_buf *o, const char *key, double v)
+{
+    if (v < 0)
+        pc_buf_printf(o, ",\"%s\":null", key);
+    else
+        pc_buf_printf(o, ",\"%s\":%.6f", key, v);
+}
+
+void gw_stats_render_json(pc_buf *o, uint64_t now_ms, uint64_t instances, uint64_t routes)
+{
+    uint64_t cls[6] = {0}, cum[GW_STATS_DURATION_BUCKETS + 1], total = 0;
+
+    for (int c = 100; c < 600; c++) cls[c / 100] += SUM_AT(http_by_code, c);
+    for (int i = 1; i < 6; i++) total += cls[i];
+    pc_buf_printf(o,
+                  "{\"time_ms\":%llu,\"requests\":{\"total\":%llu,\"1xx\":%llu,\"2xx\":%llu,"
+                  "\"3xx\":%llu,\"4xx\":%llu,\"5xx\":%llu},",
+                  (unsigned long long)now_ms, (unsigned long long)total, (unsigned long long)cls[1],
+                  (unsigned long long)cls[2], (unsigned long long)cls[3],
+                  (unsigned long long)cls[4], (unsigned long long)cls[5]);
+    pc_buf_puts(o, "\"duration\":{\"le_s\":[");
+    for (int i = 0; i < GW_STATS_DURATION_BUCKETS; i++)
+        pc_buf_printf(o, "%s%g", i ? "," : "", duration_le[i]);
+    pc_buf_puts(o, "],\"cumulative\":[");
+    cum[GW_STATS_DURATION_BUCKETS] = SUM(duration_count);
+    for (int i = 0; i < GW_STATS_DURATION_BUCKETS; i++) {
+        cum[i] = (i ? cum[i - 1] : 0) + SUM_AT(duration_bucket, i);
+        /* read apart from duration_count: never above it in the answer */
+        if (cum[i] > cum[GW_STATS_DURATION_BUCKETS]) cum[i] = cum[GW_STATS_DURATION_BUCKETS];
+        pc_buf_printf(o, "%s%llu", i ? "," : "", (unsigned long long)cum[i]);
+    }
+    double sum_s = 0;
+    for (int i = 0; i < nslots; i++) {
+        double d;
+        __atomic_load(&slots[i].duration_sum_s, &d, __ATOMIC_RELAXED);
+        sum_s += d;
+    }
+    pc_buf_printf(o, ",%llu],\"count\":%llu,\"sum_s\":%.6f",
+                  (unsigned long long)cum[GW_STATS_DURATION_BUCKETS],
+                  (unsigned long long)cum[GW_STATS_DURATION_BUCKETS], sum_s);
+    json_quantile(o, "p50_s", quantile(cum, 0.5));
+    json_quantile(o, "p99_s", quantile(cum, 0.99));
+    pc_buf_printf(o,
+                  "},\"inflight\":%llu,\"connections\":%llu,\"instances\":%llu,\"routes\":%llu,"
+                  "\"workers\":%d}\n",
+                  (unsigned long long)SUM(inflight), (unsigned long long)SUM(connections),
+                  (unsigned long long)instances, (unsigned long long)routes, nslots);
+}

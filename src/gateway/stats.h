@@ -81,5 +81,9 @@ void gw_stats_registration(const char *result);
  * summed over the workers, plus the registry's gauges the caller passes
  * (every worker holds the same registry). */
 void gw_stats_render(pc_buf *out, uint64_t instances, uint64_t routes);
+/* Appends the JSON of GET /stats (protocol.md 6): responses by status class,
+ * the duration histogram with p50/p99, the gauges; now_ms is the monotonic
+ * clock the page computes rates with. */
+void gw_stats_render_json(pc_buf *out, uint64_t now_ms, uint64_t instances, uint64_t routes);
 
 #endif
