@@ -114,8 +114,8 @@ static void on_connect(const redisAsyncContext *ac, int status)
 static void on_disconnect(const redisAsyncContext *ac, int status)
 {
     struct pc_sentinel *s = ac->data;
-    const char *why = status == REDIS_OK ? "connection closed"
-                                         : (ac->errstr[0] ? ac->errstr : "connection lost");
+    const char *why =
+        status == REDIS_OK ? "connection closed" : (ac->errstr[0] ? ac->errstr : "connection lost");
 
     if (ac == s->q) {
         s->q = NULL;
@@ -215,7 +215,8 @@ static void on_role_reply(redisAsyncContext *ac, void *r, void *priv)
         return;
     }
     if (reply->type == REDIS_REPLY_ARRAY && reply->elements >= 1 &&
-        reply->element[0]->type == REDIS_REPLY_STRING && strcmp(reply->element[0]->str, "master") == 0) {
+        reply->element[0]->type == REDIS_REPLY_STRING &&
+        strcmp(reply->element[0]->str, "master") == 0) {
         q_done(s, 1, NULL);
         return;
     }
