@@ -3,7 +3,7 @@
 #
 #   scripts/bench.sh [--quick] [--out DIR] [--duration S] [--reps N]
 #                    [--build DIR] [--no-build] [--skip-checks] [--max-seconds S]
-#                    [--https-only]
+#                    [--https-only] [--sentinel-failover]
 #
 # Everything runs on 127.0.0.1 with its own processes on free ports: a
 # redis-server, the gateway (release build), the echo example (1 and 2
@@ -21,6 +21,12 @@
 # connections (wrk), then new full handshakes and resumed ones per second
 # (`openssl s_time -new` / `-reuse`, one GET each that both answer 404
 # themselves); ratios printed.
+# Sentinel failover (--sentinel-failover runs just this; not in the default
+# run): a primary, a replica and three sentinels (down-after 1 s), the gateway
+# and echo on redis-sentinel://; REPS SIGKILLs of the primary and REPS SENTINEL
+# FAILOVERs under a steady client; per failover the time from the loss to the
+# sentinels' +switch-master and to the first 200 again (bench/failover.py);
+# OUT/sentinel-failover.json. See docs/scaling.md, Sentinel.
 #
 # Prints one table and writes OUT/bench-results.json (and the raw samples in
 # OUT/samples.jsonl). Bounded in time (--max-seconds, default 1800): a
@@ -33,7 +39,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 bench=$here/bench
 out="" duration=10 reps=3 build=$root/build-release do_build=1 checks=1 max_seconds=1800
-quick=0 https_only=0
+quick=0 https_only=0 sentinel_failover=0
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) quick=1; duration=3; reps=1; shift ;;
@@ -45,7 +51,8 @@ while [ $# -gt 0 ]; do
     --skip-checks) checks=0; shift ;;
     --max-seconds) max_seconds=$2; shift 2 ;;
     --https-only) https_only=1; shift ;;
-    -h | --help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --sentinel-failover) sentinel_failover=1; shift ;;
+    -h | --help) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -508,6 +515,13 @@ run_https() {
 
 # ------------------------------------------------------------------ run
 log "output in $out (load $(uptime | sed 's/.*load average: //'))"
+if [ "$sentinel_failover" = 1 ]; then
+    log "sentinel failover: $reps SIGKILL(s) of the primary, $reps SENTINEL FAILOVER(s)"
+    python3 "$bench/failover.py" --gateway "$gateway_bin" --echo "$echo_bin" --reps "$reps" \
+        | tee "$out/sentinel-failover.json"
+    log "results: $out/sentinel-failover.json"
+    exit 0
+fi
 if [ "$https_only" = 1 ]; then
     run_https
     python3 "$bench/report.py" "$samples" "$out/bench-results.json" \

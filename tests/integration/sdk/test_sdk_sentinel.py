@@ -8,9 +8,9 @@ request is counted: each gets exactly one answer, 200 or a 503 that says why
 twice would show up as the next request's), nothing hangs, and after the
 failover requests answer 200 again, through the new primary. The failover
 figures (primary lost -> sentinels switched -> first 200) are printed, not
-asserted. Also: a URL naming an unknown master or only dead sentinels keeps
-the gateway up and answering 503 bus_unavailable, and a bad sentinel URL
-exits 2 with one line."""
+asserted. Also: dead sentinels listed first are passed over; a URL naming an
+unknown master or only dead sentinels keeps the gateway up and answering 503
+bus_unavailable; a bad sentinel URL exits 2 with one line."""
 import json
 import os
 import sys
@@ -216,6 +216,25 @@ def sentinel_unknown_master_answers_503():
             eq(gw.admin_get("/health")[0], 503, "/health with no primary")
         finally:
             gw.stop()
+
+
+@t.case
+def sentinel_dead_sentinels_first():
+    """Sentinels that refuse connections, listed first, are passed over: a
+    gateway on that URL comes up on the primary the live ones name and
+    answers 200 through it."""
+    s = ctx["set"]
+    live = s.url[len("redis-sentinel://"):]
+    url = "redis-sentinel://127.0.0.1:%d,127.0.0.1:%d,%s" % (free_port(), free_port(), live)
+    gw = Gateway(ctx["tmpdir"], url, ["--log-level", "debug"], name="gw-deadfirst")
+    gw.start()
+    try:
+        gw.wait_healthy(20)
+        wait_until(lambda: gw.http("GET", "/echo/y").status == 200, 20, 0.05,
+                   "a 200 through the gateway whose first sentinels are dead")
+        check("Connection refused" in gw.stderr_text(), "the dead sentinels were not tried first")
+    finally:
+        gw.stop()
 
 
 @t.case
