@@ -51,19 +51,20 @@ class Node(SecureRedis):
 class Sentinel:
     """One redis-server --sentinel process with its own (rewritable) config."""
 
-    def __init__(self, tmpdir, n, primary_port, down_after_ms, failover_timeout_ms):
+    def __init__(self, tmpdir, n, primary_port, down_after_ms, failover_timeout_ms,
+                 name=MASTER, quorum=2):
         self.dir = os.path.join(tmpdir, "sentinel%d" % n)
         os.makedirs(self.dir, exist_ok=True)
         self.port = free_port()
         self.conf = os.path.join(self.dir, "sentinel.conf")
         with open(self.conf, "w") as f:
             f.write("port %d\nbind %s\ndaemonize no\nprotected-mode no\ndir %s\n"
-                    "sentinel monitor %s %s %d 2\n"
+                    "sentinel monitor %s %s %d %d\n"
                     "sentinel down-after-milliseconds %s %d\n"
                     "sentinel failover-timeout %s %d\n"
                     "sentinel parallel-syncs %s 1\n" % (
-                        self.port, HOST, self.dir, MASTER, HOST, primary_port,
-                        MASTER, down_after_ms, MASTER, failover_timeout_ms, MASTER))
+                        self.port, HOST, self.dir, name, HOST, primary_port, quorum,
+                        name, down_after_ms, name, failover_timeout_ms, name))
         self.proc = None
 
     def log_text(self):

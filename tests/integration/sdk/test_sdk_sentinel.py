@@ -8,7 +8,8 @@ request is counted: each gets exactly one answer, 200 or a 503 that says why
 twice would show up as the next request's), nothing hangs, and after the
 failover requests answer 200 again, through the new primary. The failover
 figures (primary lost -> sentinels switched -> first 200) are printed, not
-asserted. Also: dead sentinels listed first are passed over; a URL naming an
+asserted. Also: a sentinel naming a replica is not believed (ROLE); dead
+sentinels listed first are passed over; a URL naming an
 unknown master or only dead sentinels keeps the gateway up and answering 503
 bus_unavailable; a bad sentinel URL exits 2 with one line."""
 import json
@@ -148,6 +149,7 @@ def through_failover(c, act, what):
     new one and for 200s again; every answer counted."""
     s, gw = c["set"], c["gw"]
     old = s.primary_port()
+    marks = (len(gw.stderr_text()), len(c["echo"].stderr_text()))
     seen, close_watch = s.watch_switch()
     tr = Traffic(gw.port).start()
     try:
@@ -174,12 +176,47 @@ def through_failover(c, act, what):
           "no portico connection on the new primary:\n%s" % names)
     c["echo"].assert_alive()
     gw.assert_alive()
+    # both heard the switch on their own sentinel connection (and followed it)
+    want = "+switch-master %s 127.0.0.1:%d -> 127.0.0.1:%d" % (sentinel.MASTER, old, new)
+    wait_until(lambda: want in gw.stderr_text()[marks[0]:], 20, 0.05,
+               "the gateway to log %r" % want)
+    wait_until(lambda: want in c["echo"].stderr_text()[marks[1]:], 20, 0.05,
+               "the SDK service to log %r" % want)
     # first 200 among requests sent after the loss (any may have been in flight)
     oks_after = [g for snt, g, st, _ in tr.results if st == 200 and snt >= t_switch]
     print("# %s: %d answers %r; switch %.2f s after the loss, first 200 sent after the switch "
           "%.2f s after it" % (what, len(tr.results), by, t_switch - t0,
                                (min(oks_after) - t_switch) if oks_after else -1))
     return old, new, first
+
+
+@t.case
+def sentinel_answer_checked_with_role(c):
+    """A sentinel that names a replica (here one monitoring the replica under
+    the name "decoy") is not believed: ROLE says slave, the gateway stays
+    down (503 bus_unavailable, /health 503) and says why."""
+    s = c["set"]
+    prim = s.primary_port()
+    replica = [n for n in s.nodes if n.port != prim][0]
+    eq(replica.role(), "slave", "the replica's role")
+    decoy = sentinel.Sentinel(c["tmpdir"], 9, replica.port, 60000, 180000, name="decoy",
+                              quorum=1).start()
+    gw = None
+    try:
+        wait_until(lambda: int(decoy.command("SENTINEL", "get-master-addr-by-name", "decoy")[1])
+                   == replica.port, 10, 0.05, "the decoy sentinel to name the replica")
+        gw = Gateway(c["tmpdir"], "redis-sentinel://127.0.0.1:%d/decoy" % decoy.port,
+                     ["--log-level", "debug"], name="gw-decoy")
+        gw.start()
+        want = "127.0.0.1:%d is not a primary (ROLE slave)" % replica.port
+        wait_until(lambda: want in gw.stderr_text(), 20, 0.05, "the gateway to log %r" % want)
+        assert_error(gw.http("GET", "/echo/x"), 503, "bus_unavailable")
+        eq(gw.admin_get("/health")[0], 503, "/health while only a replica is named")
+        check("redis up" not in gw.stderr_text(), "the gateway came up on a replica")
+    finally:
+        if gw is not None:
+            gw.stop()
+        decoy.stop()
 
 
 @t.case
