@@ -5,6 +5,7 @@
 #                    [--build DIR] [--no-build] [--skip-checks] [--max-seconds S]
 #                    [--https-only] [--bodies] [--claim-threshold]
 #                    [--claim-thresholds LIST] [--claim-sizes LIST]
+#                    [--sentinel-failover]
 #
 # Everything runs on 127.0.0.1 with its own processes on free ports: a
 # redis-server, the gateway (release build), the echo example (1 and 2
@@ -34,6 +35,12 @@
 # 4096,16384,65536,262144,0; 0 = off) and echo bodies of each size (default
 # 8192,32768,131072,524288) at 50 connections; inline against by reference,
 # CPU per request and req/s. --bodies and --claim-threshold combine.
+# Sentinel failover (--sentinel-failover runs just this; not in the default
+# run): a primary, a replica and three sentinels (down-after 1 s), the gateway
+# and echo on redis-sentinel://; REPS SIGKILLs of the primary and REPS SENTINEL
+# FAILOVERs under a steady client; per failover the time from the loss to the
+# sentinels' +switch-master and to the first 200 again (bench/failover.py);
+# OUT/sentinel-failover.json. See docs/scaling.md, Sentinel.
 #
 # Prints one table and writes OUT/bench-results.json (and the raw samples in
 # OUT/samples.jsonl). Bounded in time (--max-seconds, default 1800, 5400 with
@@ -50,6 +57,7 @@ quick=0 https_only=0 bodies_only=0 claim_only=0 wrk_timeout=5 sample_extra="" ec
 # shellcheck source=scripts/bench/bodies.sh
 . "$bench/bodies.sh"
 max_given=0
+quick=0 https_only=0 sentinel_failover=0
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) quick=1; duration=3; reps=1; shift ;;
@@ -65,7 +73,8 @@ while [ $# -gt 0 ]; do
     --claim-threshold) claim_only=1; shift ;;
     --claim-thresholds) IFS=, read -r -a claim_thresholds <<<"$2"; claim_only=1; shift 2 ;;
     --claim-sizes) IFS=, read -r -a claim_sizes <<<"$2"; claim_only=1; shift 2 ;;
-    -h | --help) sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --sentinel-failover) sentinel_failover=1; shift ;;
+    -h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -573,6 +582,13 @@ if [ "$bodies_only" = 1 ] || [ "$claim_only" = 1 ]; then
     [ "$claim_only" = 1 ] && run_claim
     python3 "$bench/report.py" "$samples" "$out/bench-results.json" \
         "duration=$duration reps=$reps bodies=$bodies_only claim=$claim_only load_before=$(uptime | sed 's/.*load average: //')"
+    exit 0
+fi
+if [ "$sentinel_failover" = 1 ]; then
+    log "sentinel failover: $reps SIGKILL(s) of the primary, $reps SENTINEL FAILOVER(s)"
+    python3 "$bench/failover.py" --gateway "$gateway_bin" --echo "$echo_bin" --reps "$reps" \
+        | tee "$out/sentinel-failover.json"
+    log "results: $out/sentinel-failover.json"
     exit 0
 fi
 if [ "$https_only" = 1 ]; then

@@ -2,6 +2,7 @@
  *
  *   redis://[[user]:password@]host[:port][/db]
  *   unix:///absolute/path[?db=N]
+ *   redis-sentinel://[[user]:password@]host[:port][,host[:port]...]/name[/db]
  *
  * As in redis-cli, a userinfo without ':' is a password alone
  * ("redis://secret@host"). The user and password are percent-decoded; the
@@ -18,6 +19,7 @@
 #include "names.h"
 
 #define REDIS_DEFAULT_PORT 6379
+#define SENTINEL_DEFAULT_PORT 26379
 #define REDIS_URL_MAX 4096 /* bytes; longer input is refused before parsing */
 
 /* Percent-decodes s[0..n) into dst (cap bytes including the NUL). Returns 0,
@@ -165,19 +167,11 @@ static long parse_userinfo(const char *auth, size_t n, struct pc_redis_addr *a, 
     return (long)(ulen + 1);
 }
 
-/* redis://... -- rest points after "redis://". */
-static int parse_tcp(const char *rest, struct pc_redis_addr *a, char *err, size_t errlen)
+/* One "host[:port]" or "[ipv6][:port]" in h[0..hlen) into host (sizeof
+ * struct pc_redis_node.host) and *port (default_port when absent). */
+static int parse_hostport(const char *h, size_t hlen, char *host, size_t hostcap, int *port_out,
+                          int default_port, char *err, size_t errlen)
 {
-    size_t alen = strcspn(rest, "/?#");
-    const char *tail = rest + alen;
-
-    if (*tail == '?' || *tail == '#')
-        return pc_errf(err, errlen, "query and fragment are not supported in redis:// URLs");
-
-    long used = parse_userinfo(rest, alen, a, err, errlen);
-    if (used < 0) return -1;
-    const char *h = rest + used;
-    size_t hlen = alen - (size_t)used;
     const char *port = NULL;
     size_t portlen = 0;
 
@@ -185,7 +179,7 @@ static int parse_tcp(const char *rest, struct pc_redis_addr *a, char *err, size_
         const char *close = memchr(h, ']', hlen);
         if (close == NULL) return pc_errf(err, errlen, "missing ']' after IPv6 address");
         size_t n = (size_t)(close - h - 1);
-        if (!ipv6_copy(h + 1, n, a->host, sizeof(a->host)))
+        if (!ipv6_copy(h + 1, n, host, hostcap))
             return pc_errf(err, errlen, "bad IPv6 address \"%.*s\"", (int)n, h + 1);
         const char *after = close + 1;
         size_t left = hlen - (size_t)(after - h);
@@ -200,23 +194,39 @@ static int parse_tcp(const char *rest, struct pc_redis_addr *a, char *err, size_
         if (n == 0) return pc_errf(err, errlen, "empty host");
         if (!hostname_is_valid(h, n))
             return pc_errf(err, errlen, "bad host \"%.*s\" (IPv6 needs [brackets])", (int)n, h);
-        if (n >= sizeof(a->host))
-            return pc_errf(err, errlen, "host too long (max %zu bytes)", sizeof(a->host) - 1);
-        memcpy(a->host, h, n);
-        a->host[n] = '\0';
+        if (n >= hostcap) return pc_errf(err, errlen, "host too long (max %zu bytes)", hostcap - 1);
+        memcpy(host, h, n);
+        host[n] = '\0';
         if (colon != NULL) {
             port = colon + 1;
             portlen = hlen - n - 1;
         }
     }
 
-    a->port = REDIS_DEFAULT_PORT;
+    *port_out = default_port;
     if (port != NULL) {
         long p;
         if (!parse_uint(port, portlen, 1, 65535, &p))
             return pc_errf(err, errlen, "bad port \"%.*s\" (must be 1..65535)", (int)portlen, port);
-        a->port = (int)p;
+        *port_out = (int)p;
     }
+    return 0;
+}
+
+/* redis://... -- rest points after "redis://". */
+static int parse_tcp(const char *rest, struct pc_redis_addr *a, char *err, size_t errlen)
+{
+    size_t alen = strcspn(rest, "/?#");
+    const char *tail = rest + alen;
+
+    if (*tail == '?' || *tail == '#')
+        return pc_errf(err, errlen, "query and fragment are not supported in redis:// URLs");
+
+    long used = parse_userinfo(rest, alen, a, err, errlen);
+    if (used < 0) return -1;
+    if (parse_hostport(rest + used, alen - (size_t)used, a->host, sizeof(a->host), &a->port,
+                       REDIS_DEFAULT_PORT, err, errlen) != 0)
+        return -1;
 
     if (*tail == '/' && tail[1] != '\0') {
         long db;
@@ -225,6 +235,62 @@ static int parse_tcp(const char *rest, struct pc_redis_addr *a, char *err, size_
                            DB_MAX);
         a->db = (int)db;
     }
+    return 0;
+}
+
+/* redis-sentinel://[[user]:password@]host[:port][,host[:port]...]/name[/db]
+ * -- rest points after "redis-sentinel://". The user and password are the
+ * primary's; the sentinels are asked without them. host/port get the first
+ * sentinel (for messages and the loopback check), never connected to as a
+ * data node. */
+static int parse_sentinel(const char *rest, struct pc_redis_addr *a, char *err, size_t errlen)
+{
+    size_t alen = strcspn(rest, "/?#");
+    const char *tail = rest + alen;
+
+    if (*tail == '?' || *tail == '#')
+        return pc_errf(err, errlen,
+                       "query and fragment are not supported in redis-sentinel:// URLs");
+    long used = parse_userinfo(rest, alen, a, err, errlen);
+    if (used < 0) return -1;
+
+    const char *h = rest + used, *end = tail;
+    for (;;) {
+        const char *comma = memchr(h, ',', (size_t)(end - h));
+        const char *stop = comma ? comma : end;
+        if (a->nnodes == PC_REDIS_NODES_MAX)
+            return pc_errf(err, errlen, "too many sentinels (max %d)", PC_REDIS_NODES_MAX);
+        struct pc_redis_node *n = &a->nodes[a->nnodes];
+        if (stop == h) return pc_errf(err, errlen, "empty sentinel address in the list");
+        if (parse_hostport(h, (size_t)(stop - h), n->host, sizeof(n->host), &n->port,
+                           SENTINEL_DEFAULT_PORT, err, errlen) != 0)
+            return -1;
+        a->nnodes++;
+        if (comma == NULL) break;
+        h = comma + 1;
+    }
+
+    if (*tail != '/' || tail[1] == '\0' || tail[1] == '/')
+        return pc_errf(err, errlen, "redis-sentinel:// needs the master name: .../<master-name>");
+    const char *name = tail + 1;
+    size_t nlen = strcspn(name, "/");
+    if (!hostname_is_valid(name, nlen))
+        return pc_errf(err, errlen, "bad master name \"%.*s\" (letters, digits, '.', '-', '_')",
+                       (int)nlen, name);
+    if (nlen >= sizeof(a->master))
+        return pc_errf(err, errlen, "master name too long (max %zu bytes)", sizeof(a->master) - 1);
+    memcpy(a->master, name, nlen);
+    a->master[nlen] = '\0';
+    if (name[nlen] == '/' && name[nlen + 1] != '\0') {
+        long db;
+        const char *d = name + nlen + 1;
+        if (!parse_uint(d, strlen(d), 0, DB_MAX, &db))
+            return pc_errf(err, errlen, "bad db \"%s\" (must be a number 0..%ld)", d, DB_MAX);
+        a->db = (int)db;
+    }
+    a->mode = PC_REDIS_SENTINEL;
+    memcpy(a->host, a->nodes[0].host, sizeof(a->host));
+    a->port = a->nodes[0].port;
     return 0;
 }
 
@@ -251,10 +317,12 @@ int pc_redis_url_parse(const char *url, struct pc_redis_addr *out, char *err, si
         rc = parse_tcp(url + 8, &a, err, errlen);
     else if (strncasecmp(url, "unix://", 7) == 0)
         rc = parse_unix(url + 7, &a, err, errlen);
+    else if (strncasecmp(url, "redis-sentinel://", 17) == 0)
+        rc = parse_sentinel(url + 17, &a, err, errlen);
     else if (strncasecmp(url, "rediss://", 9) == 0)
         rc = pc_errf(err, errlen, "rediss:// (TLS) is not supported");
     else
-        rc = pc_errf(err, errlen, "bad scheme (expected redis:// or unix://)");
+        rc = pc_errf(err, errlen, "bad scheme (expected redis://, unix:// or redis-sentinel://)");
     if (rc != 0) return -1;
     *out = a;
     return 0;

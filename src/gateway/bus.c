@@ -4,6 +4,7 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,7 @@
 #include "log.h"
 #include "redis_ev.h"
 #include "resp.h"
+#include "sentinel.h"
 #include "stats.h"
 #include "xalloc.h"
 
@@ -39,6 +41,9 @@ struct gw_bus {
     struct event *ping_timer;
     struct event *reset_ev; /* tears down at a safe point, outside hiredis callbacks */
     pc_buf cmd_buf;         /* a PUBLISH being written (reused) */
+    /* redis-sentinel://: addr.host/port is the primary last located */
+    struct pc_sentinel *sentinel;
+    bool moved; /* +switch-master: reconnect without waiting */
 };
 
 #define GW_BUS_KEEP_CMD 4096 /* bytes of command buffer kept for reuse */
@@ -88,13 +93,15 @@ static void on_reset(evutil_socket_t fd, short what, void *arg)
     if (b->state == BUS_STOPPED) return;
     b->state = BUS_DOWN;
     evtimer_del(b->ping_timer);
+    if (b->sentinel) pc_sentinel_cancel(b->sentinel);
     drop_context(&b->cmd);
     drop_context(&b->sub);
     b->cmd_ready = false;
     b->subscribed = 0;
     /* One line per scheduled attempt, with its number and delay: the
      * schedule can be read back from the log (tests do). */
-    delay_ms = pc_backoff_next_ms(b->attempt);
+    delay_ms = b->moved ? 0 : pc_backoff_next_ms(b->attempt);
+    b->moved = false;
     if (was_up) {
         pc_log(PC_LOG_WARN, "bus", "redis down; retry %u in %u ms", b->attempt, delay_ms);
         if (b->h.on_down) b->h.on_down();
@@ -309,17 +316,12 @@ static redisAsyncContext *open_context(struct gw_bus *b)
     return ac;
 }
 
-static void bus_connect(struct gw_bus *b)
+/* Opens both connections to addr (the primary, with Sentinel). */
+static void bus_open(struct gw_bus *b)
 {
     const char **argv;
     size_t *lens;
 
-    if (b->state == BUS_STOPPED) return;
-    gw_stats->redis_connect_attempts++;
-    b->state = BUS_CONNECTING;
-    b->cmd_ready = false;
-    b->subscribed = 0;
-    b->pings_outstanding = 0;
     b->cmd = open_context(b);
     b->sub = b->cmd ? open_context(b) : NULL;
     if (b->cmd == NULL || b->sub == NULL) {
@@ -345,6 +347,59 @@ static void bus_connect(struct gw_bus *b)
     }
 }
 
+static void bus_connect(struct gw_bus *b)
+{
+    if (b->state == BUS_STOPPED) return;
+    gw_stats->redis_connect_attempts++;
+    b->state = BUS_CONNECTING;
+    b->cmd_ready = false;
+    b->subscribed = 0;
+    b->pings_outstanding = 0;
+    if (b->sentinel)
+        pc_sentinel_locate(b->sentinel); /* bus_open once located */
+    else
+        bus_open(b);
+}
+
+/* ---- Sentinel (sentinel.h): where the primary is ---- */
+
+static void on_located(void *ud, const char *host, int port, const char *why)
+{
+    struct gw_bus *b = ud;
+
+    if (b->state != BUS_CONNECTING) return;
+    if (host == NULL) {
+        bus_fail(b, why);
+        return;
+    }
+    snprintf(b->addr.host, sizeof b->addr.host, "%s", host);
+    b->addr.port = port;
+    bus_open(b);
+}
+
+static void on_switched(void *ud, const char *host, int port)
+{
+    struct gw_bus *b = ud;
+
+    if (b->state == BUS_STOPPED) return;
+    if (b->state == BUS_DOWN) { /* waiting to retry: now */
+        struct timeval now = {0, 0};
+        evtimer_del(b->retry_timer);
+        evtimer_add(b->retry_timer, &now);
+    } else if (strcmp(b->addr.host, host) != 0 || b->addr.port != port) {
+        b->moved = true;
+        bus_fail(b, "the primary moved (+switch-master)");
+    }
+}
+
+static void on_sentinel_log(void *ud, bool warn, const char *msg)
+{
+    (void)ud;
+    pc_log(warn ? PC_LOG_WARN : PC_LOG_DEBUG, "bus", "%s", msg);
+}
+
+static const struct pc_sentinel_ops sentinel_ops = {on_located, on_switched, on_sentinel_log};
+
 /* ------------------------------------------------------------------------ */
 /* API                                                                       */
 /* ------------------------------------------------------------------------ */
@@ -364,6 +419,8 @@ struct gw_bus *gw_bus_new(const struct pc_redis_addr *addr, const char *const *c
     b->ping_timer = event_new(gw.base, -1, EV_PERSIST, on_ping_timer, b);
     b->reset_ev = event_new(gw.base, -1, 0, on_reset, b);
     pc_check(b->retry_timer && b->ping_timer && b->reset_ev);
+    if (addr->mode == PC_REDIS_SENTINEL)
+        b->sentinel = pc_sentinel_new(gw.base, addr, &sentinel_ops, b);
     return b;
 }
 
@@ -375,6 +432,7 @@ void gw_bus_free(struct gw_bus *b)
     b->state = BUS_STOPPED;
     drop_context(&b->cmd);
     drop_context(&b->sub);
+    pc_sentinel_free(b->sentinel);
     event_free(b->retry_timer);
     event_free(b->ping_timer);
     event_free(b->reset_ev);

@@ -17,6 +17,7 @@
  * hiredis callback: teardown runs from its own libevent event. */
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +28,7 @@
 #include "backoff.h"
 #include "internal.h"
 #include "redis_ev.h"
+#include "sentinel.h"
 
 enum pt_bus_state {
     PT_BUS_IDLE,       /* not started, or closed for good */
@@ -63,6 +65,9 @@ struct pt_bus {
     void *ud;
     struct pt_pub *free_pubs; /* tokens kept for reuse */
     size_t nfree_pubs;
+    /* redis-sentinel://: addr.host/port is the primary last located */
+    struct pc_sentinel *sentinel;
+    bool moved; /* +switch-master: reconnect without waiting */
 };
 
 static void bus_teardown(struct pt_bus *bus);
@@ -209,13 +214,11 @@ static redisAsyncContext *bus_connect_one(struct pt_bus *bus, bool is_cmd)
     return ac;
 }
 
-static void bus_connect(struct pt_bus *bus)
+/* Opens both connections to addr (the primary, with Sentinel). */
+static void bus_open(struct pt_bus *bus)
 {
     struct timeval tv = {PT_CONNECT_TIMEOUT_MS / 1000, (PT_CONNECT_TIMEOUT_MS % 1000) * 1000};
 
-    bus->state = PT_BUS_CONNECTING;
-    bus->handshake_left = 2;
-    bus->reply_skip = false;
     bus->sub = bus_connect_one(bus, false);
     bus->cmd = bus->sub ? bus_connect_one(bus, true) : NULL;
     if (bus->sub == NULL || bus->cmd == NULL) {
@@ -224,6 +227,56 @@ static void bus_connect(struct pt_bus *bus)
     }
     evtimer_add(bus->timer_ev, &tv);
 }
+
+static void bus_connect(struct pt_bus *bus)
+{
+    bus->state = PT_BUS_CONNECTING;
+    bus->handshake_left = 2;
+    bus->reply_skip = false;
+    if (bus->sentinel != NULL)
+        pc_sentinel_locate(bus->sentinel); /* bus_open once located */
+    else
+        bus_open(bus);
+}
+
+/* ---- Sentinel (sentinel.h): where the primary is ---- */
+
+static void on_located(void *ud, const char *host, int port, const char *why)
+{
+    struct pt_bus *bus = ud;
+
+    if (bus->state != PT_BUS_CONNECTING) return;
+    if (host == NULL) {
+        bus_fail(bus, why);
+        return;
+    }
+    snprintf(bus->addr.host, sizeof bus->addr.host, "%s", host);
+    bus->addr.port = port;
+    bus_open(bus);
+}
+
+static void on_switched(void *ud, const char *host, int port)
+{
+    struct pt_bus *bus = ud;
+
+    if (bus->state == PT_BUS_WAITING) { /* waiting to retry: now */
+        struct timeval now = {0, 0};
+        evtimer_del(bus->timer_ev);
+        evtimer_add(bus->timer_ev, &now);
+    } else if ((bus->state == PT_BUS_UP || bus->state == PT_BUS_CONNECTING) &&
+               (strcmp(bus->addr.host, host) != 0 || bus->addr.port != port)) {
+        bus->moved = true;
+        bus_fail(bus, "the primary moved (+switch-master)");
+    }
+}
+
+static void on_sentinel_log(void *ud, bool warn, const char *msg)
+{
+    struct pt_bus *bus = ud;
+    pt_log(bus->svc, warn ? PORTICO_LOG_WARN : PORTICO_LOG_DEBUG, "redis: %s", msg);
+}
+
+static const struct pc_sentinel_ops sentinel_ops = {on_located, on_switched, on_sentinel_log};
 
 /* Frees both contexts (their pending callbacks run with NULL), tells the
  * service, and arms the reconnect timer unless closing. */
@@ -237,12 +290,14 @@ static void bus_teardown(struct pt_bus *bus)
     bus->sub = bus->cmd = NULL;
     bus->state = PT_BUS_IDLE;
     evtimer_del(bus->timer_ev);
+    if (bus->sentinel != NULL) pc_sentinel_cancel(bus->sentinel);
     if (s != NULL) redisAsyncFree(s);
     if (c != NULL) redisAsyncFree(c);
     if (was_up) bus->ops->on_down(bus, bus->ud);
     if (bus->closing) return;
     bus->state = PT_BUS_WAITING;
-    delay_ms = pc_backoff_next_ms(bus->attempt);
+    delay_ms = bus->moved ? 0 : pc_backoff_next_ms(bus->attempt);
+    bus->moved = false;
     tv.tv_sec = delay_ms / 1000;
     tv.tv_usec = (delay_ms % 1000) * 1000;
     evtimer_add(bus->timer_ev, &tv);
@@ -291,6 +346,8 @@ struct pt_bus *pt_bus_new(struct event_base *base, portico_service *svc,
         pt_bus_free(bus);
         return NULL;
     }
+    if (addr->mode == PC_REDIS_SENTINEL)
+        bus->sentinel = pc_sentinel_new(base, addr, &sentinel_ops, bus);
     return bus;
 }
 
@@ -302,6 +359,7 @@ void pt_bus_free(struct pt_bus *bus)
     bus->closing = true;
     if (bus->sub != NULL || bus->cmd != NULL)
         bus_teardown(bus); /* pending PUBLISH callbacks run: tokens come back */
+    pc_sentinel_free(bus->sentinel);
     if (bus->timer_ev != NULL) event_free(bus->timer_ev);
     if (bus->teardown_ev != NULL) event_free(bus->teardown_ev);
     for (p = bus->free_pubs; p != NULL; p = next) {
