@@ -144,6 +144,10 @@ static bool reply_field(const struct pc_reply_in *r, const char *key, pc_buf *v)
         pc_buf_printf(v, "%zu", r->body_len);
     else if (strcmp(key, "body_ref") == 0)
         put_str(v, r->body_ref);
+    else if (strcmp(key, "seq") == 0)
+        pc_buf_printf(v, "%lld", r->seq);
+    else if (strcmp(key, "more") == 0)
+        put_str(v, r->more ? "true" : "false");
     else
         return false;
     return true;
