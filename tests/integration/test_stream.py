@@ -421,6 +421,24 @@ def slow_client_aborted_too_slow():
     ST.gw.assert_alive()
 
 
+@t.case
+def redis_lost_aborts_bus_down():
+    """Last: Redis goes away mid-stream (and comes back for the teardown)."""
+    svc, b = mkb()
+    n0 = streams("bus_down")
+    c, req = start(svc, b)
+    s = Streamed(c)
+    first(svc, req, "x")
+    s.head()
+    eq(s.chunk(), b"x", "first chunk")
+    ST.redis.stop()
+    eq(s.chunk(), None, "closed without the last chunk")
+    c.close()
+    ST.redis.start()
+    ST.gw.wait_healthy()
+    eq(streams("bus_down"), n0 + 1, "bus_down counted")
+
+
 def setup():
     global ST
     ST = Stack(name="stream")
