@@ -17,7 +17,6 @@
 #include "resp.h"
 #include "router.h"
 #include "stats.h"
-#include "stream.h"
 #include "xalloc.h"
 
 static struct gw_match *match;       /* one match result, reused (it is large) */
@@ -121,10 +120,6 @@ void gw_forward_stream_started(struct gw_req *r)
 static void fail_as(struct gw_req *r, enum gw_try_result res, int status, const char *code,
                     const char *msg)
 {
-    if (r->stream != NULL) { /* its head is out: the stream is cut short */
-        gw_stream_abort(r, GW_STREAM_BUS_DOWN);
-        return;
-    }
     gw_forward_finish(r, res);
     gw_forward_envelope_done(r);
     gw_req_error(r, status, code, msg);
@@ -483,10 +478,6 @@ void gw_forward_on_published(void *priv, long long receivers)
 
 void gw_forward_cancel(struct gw_req *r)
 {
-    if (r->stream != NULL)
-        gw_stream_client_gone(r);
-    else if (r->in_flight && r->inst != NULL)
-        gw_stream_abandoned(r);
     finish(r);
     gw_req_release(r);
 }

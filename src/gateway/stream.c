@@ -16,6 +16,8 @@
 #include "xalloc.h"
 
 struct gw_stream {
+    LIST_ENTRY(gw_stream) link; /* every stream (Redis loss ends them all) */
+    struct gw_req *r;
     struct event idle;  /* --stream-idle-timeout-ms from the last message */
     long long next_seq; /* the seq the next message must carry */
     bool chunked;       /* HTTP/1.1: chunked; HTTP/1.0: close-delimited */
@@ -35,6 +37,7 @@ static struct {
 static unsigned abandoned_next;
 
 static pc_buf cancel_msg; /* a cancel message, reused */
+static LIST_HEAD(, gw_stream) all_streams = LIST_HEAD_INITIALIZER(all_streams);
 static struct pc_ratelimit stream_log = {.interval_ms = 10000};
 
 static const char *inst_channel(const struct gw_req *r)
@@ -60,6 +63,7 @@ static void stream_free(struct gw_req *r, enum gw_stream_result why, bool cancel
     struct gw_stream *s = r->stream;
 
     r->stream = NULL;
+    LIST_REMOVE(s, link);
     evtimer_del(&s->idle);
     if (cancel) publish_cancel(r->id, s->channel);
     gw_stats->streams[why]++;
@@ -137,7 +141,8 @@ void gw_stream_client_gone(struct gw_req *r)
     gw_forward_finish(r, GW_TRY_ABANDONED);
 }
 
-void gw_stream_abandoned(const struct gw_req *r)
+/* r leaves flight because its client left, before any reply. */
+static void remember_abandoned(const struct gw_req *r)
 {
     const char *ch = inst_channel(r);
     size_t n = strlen(ch);
@@ -146,6 +151,21 @@ void gw_stream_abandoned(const struct gw_req *r)
     memcpy(abandoned[abandoned_next].id, r->id, sizeof r->id);
     memcpy(abandoned[abandoned_next].channel, ch, n + 1);
     abandoned_next = (abandoned_next + 1) % GW_STREAM_ABANDONED_MAX;
+}
+
+void gw_stream_cancel(struct gw_req *r)
+{
+    if (r->stream != NULL)
+        gw_stream_client_gone(r);
+    else if (r->in_flight && r->inst != NULL)
+        remember_abandoned(r);
+    gw_forward_cancel(r);
+}
+
+void gw_stream_on_bus_down(void)
+{
+    struct gw_stream *s;
+    while ((s = LIST_FIRST(&all_streams)) != NULL) gw_stream_abort(s->r, GW_STREAM_BUS_DOWN);
 }
 
 void gw_stream_unknown(const char *id, size_t id_len)
@@ -200,6 +220,8 @@ static void stream_start(struct gw_req *r, long long seq, int status, const stru
     }
     s = pc_xmalloc(sizeof *s + chlen + 1);
     memcpy(s->channel, ch, chlen + 1);
+    s->r = r;
+    LIST_INSERT_HEAD(&all_streams, s, link);
     s->next_seq = 1;
     s->chunked = r->http_minor >= 1;
     evtimer_assign(&s->idle, gw.base, on_idle, r);

@@ -39,9 +39,14 @@ void gw_stream_abort(struct gw_req *r, enum gw_stream_result why);
  * first stream message arrives: cancel published once, r out of flight. */
 void gw_stream_client_gone(struct gw_req *r);
 
-/* r leaves flight because its client left, before any reply: remembered
- * (the last few), so that a stream it starts later is cancelled. */
-void gw_stream_abandoned(const struct gw_req *r);
+/* The public listener's cancel hook (conn.h): r's connection is gone. A
+ * stream ends (client_gone, cancel published); a request still waiting for
+ * its first message is remembered (the last few), so that a stream it
+ * starts later is cancelled; then gw_forward_cancel. */
+void gw_stream_cancel(struct gw_req *r);
+/* Redis went away: every stream is cut short (bus_down), before
+ * gw_forward_on_bus_down answers the other requests in flight. */
+void gw_stream_on_bus_down(void);
 /* A stream message whose id is not in flight: dropped and counted; a
  * remembered abandoned request is cancelled (once). */
 void gw_stream_unknown(const char *id, size_t id_len);

@@ -102,7 +102,10 @@ PORTICO_API int portico_stream_write(portico_request *req, const void *data, siz
     return stream_next(req, data, len, true);
 }
 
-PORTICO_API int portico_stream_end(portico_request *req) { return stream_next(req, NULL, 0, false); }
+PORTICO_API int portico_stream_end(portico_request *req)
+{
+    return stream_next(req, NULL, 0, false);
+}
 
 PORTICO_API bool portico_request_cancelled(const portico_request *req)
 {
