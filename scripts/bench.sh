@@ -6,6 +6,7 @@
 #                    [--https-only] [--bodies] [--claim-threshold]
 #                    [--claim-thresholds LIST] [--claim-sizes LIST]
 #                    [--sentinel-failover]
+#                    [--streams]
 #
 # Everything runs on 127.0.0.1 with its own processes on free ports: a
 # redis-server, the gateway (release build), the echo example (1 and 2
@@ -41,6 +42,12 @@
 # FAILOVERs under a steady client; per failover the time from the loss to the
 # sentinels' +switch-master and to the first 200 again (bench/failover.py);
 # OUT/sentinel-failover.json. See docs/scaling.md, Sentinel.
+# Streamed replies (--streams runs just this): one stream of 10,000 small
+# messages (echo ?stream=10000) against redis-benchmark PUBLISH of as small a
+# message, one pipelining client, one subscriber (the stream's rate as a
+# share of it); then the gateway's RSS before, with 1,000 streams open (a
+# message a second each) and after holding them; written to
+# OUT/streams.json.
 #
 # Prints one table and writes OUT/bench-results.json (and the raw samples in
 # OUT/samples.jsonl). Bounded in time (--max-seconds, default 1800, 5400 with
@@ -56,8 +63,7 @@ out="" duration=10 reps=3 build=$root/build-release do_build=1 checks=1 max_seco
 quick=0 https_only=0 bodies_only=0 claim_only=0 wrk_timeout=5 sample_extra="" echo_claim=""
 # shellcheck source=scripts/bench/bodies.sh
 . "$bench/bodies.sh"
-max_given=0
-quick=0 https_only=0 sentinel_failover=0
+max_given=0 sentinel_failover=0 streams_only=0
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) quick=1; duration=3; reps=1; shift ;;
@@ -75,6 +81,7 @@ while [ $# -gt 0 ]; do
     --claim-sizes) IFS=, read -r -a claim_sizes <<<"$2"; claim_only=1; shift 2 ;;
     --sentinel-failover) sentinel_failover=1; shift ;;
     -h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
+    --streams) streams_only=1; shift ;;
     *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -575,6 +582,53 @@ run_https() {
     stop nginx-origin
 }
 
+# ------------------------------------------------------------- streams
+run_streams() {
+    local res redis_rate rates=() r best rss0 rss1 rss2 held hold_secs=10 n=200000
+    [ "$quick" = 1 ] && n=50000 hold_secs=5
+    start_gateway 1
+    start_echo 1
+    wait_route
+    start subscriber redis-cli -p "$rport" subscribe bench-stream
+    sleep 0.3
+    res=$(timeout 120 redis-benchmark -p "$rport" -c 1 -n "$n" -P 16 --csv \
+        PUBLISH bench-stream "12345\n" 2>/dev/null | tail -1 || true)
+    stop subscriber
+    redis_rate=$(echo "$res" | cut -d, -f2 | tr -d '"')
+    log "redis-benchmark PUBLISH (1 client, -P 16, 1 subscriber): $redis_rate msg/s"
+    for _ in $(seq "$reps"); do
+        r=$(timeout 120 python3 "$bench/stream.py" rate 127.0.0.1 "$gw_port" 10000)
+        log "stream of 10000 messages: $r"
+        rates+=("$(echo "$r" | python3 -c 'import json,sys; print(json.load(sys.stdin)["rate"])')")
+    done
+    best=$(printf '%s\n' "${rates[@]}" | sort -g | tail -1)
+    rss0=$(rss_kb "$(pid_of gateway)")
+    rm -f "$out/run/streams.fifo"
+    mkfifo "$out/run/streams.fifo"
+    python3 "$bench/stream.py" hold 127.0.0.1 "$gw_port" 1000 "$hold_secs" \
+        <"$out/run/streams.fifo" >"$out/logs/streams-hold.log" 2>&1 &
+    held=$!
+    exec 7>"$out/run/streams.fifo"
+    for _ in $(seq 1200); do grep -q '^held' "$out/logs/streams-hold.log" && break; sleep 0.1; done
+    rss1=$(rss_kb "$(pid_of gateway)")
+    sleep "$hold_secs"
+    rss2=$(rss_kb "$(pid_of gateway)")
+    exec 7>&-
+    wait "$held" || true
+    log "1000 streams: $(tr '\n' ' ' <"$out/logs/streams-hold.log")"
+    log "gateway RSS: before $rss0 KiB, 1000 streams open $rss1 KiB, after ${hold_secs}s $rss2 KiB"
+    python3 - "$redis_rate" "$best" "$rss0" "$rss1" "$rss2" >"$out/streams.json" <<'PY'
+import json, sys
+redis, best, r0, r1, r2 = (float(x or 0) for x in sys.argv[1:])
+print(json.dumps({"redis_publish_per_s": redis, "stream_msgs_per_s": best,
+                  "share_of_redis": round(best / redis, 3) if redis else None,
+                  "rss_kib": {"before": r0, "streams_open": r1, "after_hold": r2}}, indent=1))
+PY
+    log "stream rate $best msg/s = $(python3 -c "print(round($best / max($redis_rate, 1) * 100))")% of PUBLISH; see $out/streams.json"
+    stop_echo
+    stop gateway
+}
+
 # ------------------------------------------------------------------ run
 log "output in $out (load $(uptime | sed 's/.*load average: //'))"
 if [ "$bodies_only" = 1 ] || [ "$claim_only" = 1 ]; then
@@ -589,6 +643,10 @@ if [ "$sentinel_failover" = 1 ]; then
     python3 "$bench/failover.py" --gateway "$gateway_bin" --echo "$echo_bin" --reps "$reps" \
         | tee "$out/sentinel-failover.json"
     log "results: $out/sentinel-failover.json"
+    exit 0
+fi
+if [ "$streams_only" = 1 ]; then
+    run_streams
     exit 0
 fi
 if [ "$https_only" = 1 ]; then

@@ -196,6 +196,7 @@ J="-H 'content-type: application/json'"
 {
     printf '\nportico is running (logs in %s/). Try:\n\n' "$RUN"
     has hello && echo "  curl -i $U/hello/world"
+    has hello && echo "  curl -N '$U/hello/clock?ticks=3'"
     has hi && echo "  curl -s $U/hi/world"
     has hi && echo "  curl -s -X POST $U/hi/echo $J -d '{\"say\":\"hi\"}'"
     has echo && echo "  curl -s '$U/echo/anything?x=1'"

@@ -8,8 +8,12 @@ using only Debian's python3-redis, so run it with the system python3:
     /usr/bin/python3 examples/python/service.py [--redis URL] [--prefix P]
                                                 [--registration-secret-file F]
     curl http://127.0.0.1:8000/hello/world      ->  {"hello": "world"}
+    curl -N http://127.0.0.1:8000/hello/clock   ->  a server-sent event a second
 
-Routes: GET /hello/{name}.  The Redis URL comes from --redis, else the
+Routes: GET /hello/{name}, and GET /hello/clock: a streamed reply
+(docs/protocol.md 4.3) of content-type text/event-stream, one "tick" event a
+second, ?ticks=N of them (1..60, default 10), stopped early when the gateway
+publishes a cancel (the client went away).  The Redis URL comes from --redis, else the
 PORTICO_REDIS environment variable, else redis://127.0.0.1:6379.  With
 --registration-secret-file (or PORTICO_REGISTRATION_SECRET_FILE) every
 register and deregister message is signed (docs/security.md).  It prints
@@ -30,7 +34,8 @@ import redis
 
 SERVICE = "hello"
 TTL_MS = 10000
-ROUTES = [{"method": "GET", "path": "/hello/{name}"}]
+ROUTES = [{"method": "GET", "path": "/hello/{name}"}, {"method": "GET", "path": "/hello/clock"}]
+CLOCK_TICKS, CLOCK_MAX_TICKS = 10, 60
 
 
 def now_ms():
@@ -46,6 +51,7 @@ class Service:
         self.stopping = False
         self.announced = False
         self.r = self.ps = None
+        self.clocks = {}  # request id -> [request, ticks sent, ticks wanted, next tick (monotonic)]
 
     def publish(self, channel, msg):
         return self.r.publish(channel, json.dumps(msg, separators=(",", ":")))
@@ -79,10 +85,51 @@ class Service:
             "headers": [["content-type", "application/json"]],
             "body": json.dumps(body)})
 
+    def tick(self, clock):
+        """Sends the next event of a clock stream: the first message carries the
+        status and headers, then seq 1, 2, ...; the last one has "more": false."""
+        req, sent, want = clock[0], clock[1], clock[2]
+        event = "id: %d\nevent: tick\ndata: %s\n\n" % (
+            sent + 1, json.dumps({"tick": sent + 1, "of": want, "time_ms": now_ms()}))
+        more = sent + 1 < want
+        if sent == 0:
+            msg = {"v": 1, "id": req["id"], "status": 200,
+                   "headers": [["content-type", "text/event-stream"], ["cache-control", "no-cache"]],
+                   "body": event, "more": more}
+        else:
+            msg = {"v": 1, "id": req["id"], "seq": sent, "body": event, "more": more}
+        self.publish(req["reply_to"], msg)
+        clock[1] += 1
+        clock[3] += 1.0
+        if not more:
+            del self.clocks[req["id"]]
+
+    def due_ticks(self):
+        """Sends every tick that is due; returns the seconds until the next one."""
+        now = time.monotonic()
+        for clock in list(self.clocks.values()):
+            if clock[3] <= now:
+                self.tick(clock)
+        nxt = min((c[3] for c in self.clocks.values()), default=now + 0.2)
+        return max(0.0, min(0.2, nxt - time.monotonic()))
+
+    def start_clock(self, req):
+        q = dict(p.split("=", 1) for p in req.get("query", "").split("&") if "=" in p)
+        try:
+            want = min(max(int(q.get("ticks", CLOCK_TICKS)), 1), CLOCK_MAX_TICKS)
+        except ValueError:
+            want = CLOCK_TICKS
+        clock = [req, 0, want, time.monotonic()]
+        self.clocks[req["id"]] = clock
+        self.tick(clock)  # the first event at once
+
     def handle(self, data):
         try:
             req = json.loads(data)
         except ValueError:
+            return
+        if isinstance(req, dict) and req.get("cancel") is True and isinstance(req.get("id"), str):
+            self.clocks.pop(req["id"], None)  # the client went away: stop streaming
             return
         # Drop what cannot be answered safely; never publish outside P:reply:.
         if (not isinstance(req, dict) or req.get("v") != 1 or not isinstance(req.get("id"), str)
@@ -93,7 +140,9 @@ class Service:
             return
         if req.get("deadline_ms", 0) < now_ms():
             return  # the gateway has already answered 504
-        if req.get("route") == "/hello/{name}" and req.get("method") in ("GET", "HEAD"):
+        if req.get("route") == "/hello/clock" and req.get("method") == "GET":
+            self.start_clock(req)
+        elif req.get("route") == "/hello/{name}" and req.get("method") in ("GET", "HEAD"):
             name = req.get("params", {}).get("name", "")
             self.reply(req, 200, {"hello": name})
         else:
@@ -107,7 +156,7 @@ class Service:
         self.register()
         next_beat = time.monotonic() + TTL_MS / 3000.0
         while not self.stopping:
-            msg = self.ps.get_message(timeout=0.2)
+            msg = self.ps.get_message(timeout=self.due_ticks())
             if msg and msg["type"] == "message":
                 if msg["channel"].decode() == self.channel:
                     self.handle(msg["data"])

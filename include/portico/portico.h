@@ -271,7 +271,8 @@ PORTICO_API json_t *portico_request_json(const portico_request *req);
 /* The deadline (unix ms) and the time left until it (ms, 0 when passed). */
 PORTICO_API uint64_t portico_request_deadline_ms(const portico_request *req);
 PORTICO_API int64_t portico_request_remaining_ms(const portico_request *req);
-/* True once req was replied to, or its deadline passed. */
+/* True once req was replied to, its stream ended or was cancelled, or (when
+ * it does not stream) its deadline passed. */
 PORTICO_API bool portico_request_is_done(const portico_request *req);
 
 /* Takes a reference: req then stays valid (accessors work, replies return
@@ -345,6 +346,54 @@ PORTICO_API void portico_write_json_int(portico_writer *w, int64_t v);
  * headers, body): same returns, plus _NOMEM when writing ran out of memory
  * and _INVALID when w was not begun. The writer is done either way. */
 PORTICO_API int portico_reply_end(portico_writer *w, int status, const char *const *headers);
+
+/* ------------------------------------------------------------------------ */
+/* Streamed replies (docs/protocol.md 4.3; server-sent events and the like)  */
+/* ------------------------------------------------------------------------ */
+
+/* A reply in many messages: the client gets the status and headers at once,
+ * then each write as one chunk as it is published (content-type
+ * text/event-stream makes it server-sent events: write whole events).
+ *   portico_stream_begin(req, 200, (const char *[]){"content-type",
+ *                        "text/event-stream", NULL});
+ *   portico_stream_write(req, "data: 1\n\n", 9);   ... now or later ...
+ *   portico_stream_end(req);
+ * Once begun, the request's deadline no longer applies: the gateway waits
+ * --stream-idle-timeout-ms (default 60 s) between two messages, then cuts the
+ * response short. Writing after the handler returned (from a timer or any
+ * event on the service's event_base) needs a reference
+ * (portico_request_ref), dropped after the end; writing from another thread
+ * is not supported (hand the data to the loop's thread first, e.g. with
+ * event_active). Each write is one pub/sub message: keep them small (a body
+ * never goes by claim check in a stream).
+ *
+ * When the client goes away (or the gateway aborts the stream) the gateway
+ * publishes a cancel: the stream is then over, portico_request_cancelled()
+ * turns true, the callback of portico_request_on_cancel runs (once), and
+ * further writes return PORTICO_ERR_CANCELLED without sending anything. */
+
+/* Starts the stream: status (200..599) and headers as in portico_reply
+ * (borrowed). Returns 0; _INVALID (bad status or header), _REPLIED (replied
+ * or begun already), _DEADLINE (too late: the gateway said 504), _CANCELLED,
+ * _BUS (Redis down: the gateway answered 503; the request is done), _STATE
+ * (service freed) or _NOMEM. */
+PORTICO_API int portico_stream_begin(portico_request *req, int status, const char *const *headers);
+/* Sends data[0..len) (borrowed; len 0 sends nothing) as the next message.
+ * Returns 0; _STATE (not begun), _REPLIED (ended), _CANCELLED, _INVALID
+ * (data NULL with len > 0), _BUS (Redis down: the stream is over and the
+ * request done), or _NOMEM. */
+PORTICO_API int portico_stream_write(portico_request *req, const void *data, size_t len);
+/* Ends the stream (the client's response is complete); the request is done.
+ * Returns as portico_stream_write. */
+PORTICO_API int portico_stream_end(portico_request *req);
+/* True once the gateway cancelled req (its client went away). */
+PORTICO_API bool portico_request_cancelled(const portico_request *req);
+/* fn(req, ud) runs once when req is cancelled, on the service's event_base;
+ * req is valid during the call. Setting it again replaces it; fn NULL
+ * removes it. Set it before the handler returns to be sure not to miss the
+ * cancel. */
+typedef void portico_cancel_fn(portico_request *req, void *ud);
+PORTICO_API void portico_request_on_cancel(portico_request *req, portico_cancel_fn *fn, void *ud);
 
 /* ------------------------------------------------------------------------ */
 /* Calling other services (needs portico_service_enable_calls before start)  */

@@ -84,6 +84,8 @@ static const struct opt opts[] = {
      "request body after de-chunking (larger: 413)"},
     {"max-reply-bytes", OPT_LLONG, OFF(max_reply_bytes), 1024, 1073741824, "67108864", "N",
      "reply body from a service, inline or by reference (larger: 502)"},
+    {"stream-idle-timeout-ms", OPT_INT, OFF(stream_idle_timeout_ms), 1, 86400000, "60000", "N",
+     "longest wait between two messages of a streamed reply (then aborted)"},
     {"claim-check-bytes", OPT_LLONG, OFF(claim_check_bytes), 0, 1073741824, "65536", "N",
      "request bodies over it go to services that support it through a Redis key (0: never)"},
     {"max-connections", OPT_INT, OFF(max_connections), 1, 1000000, "10000", "N",

@@ -37,6 +37,7 @@ struct gw_config {
     int max_header_bytes;                 /* --max-header-bytes 16384, 1024..1048576 */
     long long max_body_bytes;             /* --max-body-bytes 1048576, 0..1073741824 */
     long long max_reply_bytes;            /* --max-reply-bytes 67108864, 1024..1073741824 */
+    int stream_idle_timeout_ms;           /* --stream-idle-timeout-ms 60000, 1..86400000 */
     long long claim_check_bytes;          /* --claim-check-bytes 65536, 0 (never)..1073741824 */
     int max_connections;                  /* --max-connections 10000, 1..1000000 */
     int max_connections_per_ip;           /* --max-connections-per-ip 0 (off), 0..1000000 */

@@ -455,7 +455,16 @@ void gw_conn_on_response(struct gw_conn *c, struct gw_req *r)
     conn_flush(c);
 }
 
-/* Moves finished responses at the head of the queue to the socket. */
+void gw_conn_stream_wrote(struct gw_conn *c, struct gw_req *r)
+{
+    if (TAILQ_FIRST(&c->reqs) == r && c->state != GW_CONN_DEAD) conn_send_soon(c);
+}
+
+size_t gw_conn_output_held(const struct gw_conn *c) { return evbuffer_get_length(c->out); }
+
+/* Moves finished responses at the head of the queue to the socket (and
+ * what a streamed response at the head has written so far: it keeps its
+ * place until it ends). */
 static void conn_flush(struct gw_conn *c)
 {
     struct evbuffer *out = c->out;
@@ -479,6 +488,7 @@ static void conn_flush(struct gw_conn *c)
             break;
         }
     }
+    if (r != NULL && r->out != NULL) evbuffer_add_buffer(out, r->out); /* streaming */
     if (evbuffer_get_length(out) > 0) conn_send_soon(c);
     if (c->state == GW_CONN_CLOSING) {
         if (c->nreqs == 0 && evbuffer_get_length(out) == 0) conn_written(c);

@@ -108,6 +108,15 @@ void gw_forward_try_answered(struct gw_req *r)
     gw_forward_envelope_done(r);
 }
 
+void gw_forward_stream_started(struct gw_req *r)
+{
+    gw_forward_try_answered(r);
+    if (r->deadline_set) {
+        evtimer_del(&r->deadline);
+        r->deadline_set = false;
+    }
+}
+
 static void fail_as(struct gw_req *r, enum gw_try_result res, int status, const char *code,
                     const char *msg)
 {

@@ -26,6 +26,7 @@
 #include "regpolicy.h"
 #include "reload.h"
 #include "notify.h"
+#include "stream.h"
 #include "tls.h"
 #include "uuid.h"
 #include "wire.h"
@@ -49,7 +50,11 @@ static void on_bus_up(void)
     gw_ratelimit_on_bus_up();
 }
 
-static void on_bus_down(void) { gw_forward_on_bus_down(); }
+static void on_bus_down(void)
+{
+    gw_stream_on_bus_down(); /* streams first: cut short, not answered 503 */
+    gw_forward_on_bus_down();
+}
 
 static void on_bus_message(const char *ch, size_t chlen, const char *msg, size_t len)
 {

@@ -104,10 +104,15 @@ const char *gw_req_header(const struct gw_req *r, const char *lname, size_t *n)
     return NULL;
 }
 
+/* How a response's body is framed: content-length, or (a streamed
+ * response's head, stream.c) chunked or close-delimited. */
+enum framing { FRAME_LENGTH, FRAME_CHUNKED, FRAME_CLOSE };
+
 /* gw_req_respond, with the body either in body[0..body_len) or, when ebody
- * is not NULL, in ebody (moved, not copied). */
+ * is not NULL, in ebody (moved, not copied); or a streamed response's head. */
 static void respond(struct gw_req *r, int status, const char *ctype, const struct pc_kv *headers,
-                    size_t nheaders, const void *body, size_t body_len, struct evbuffer *ebody)
+                    size_t nheaders, const void *body, size_t body_len, struct evbuffer *ebody,
+                    enum framing framing)
 {
     struct pc_kv stack[32], *all = stack;
     char rl[4][32]; /* RateLimit-* values */
@@ -116,16 +121,18 @@ static void respond(struct gw_req *r, int status, const char *ctype, const struc
     bool has_body, close;
     size_t n = 0;
 
-    if (r->done) return;
-    r->done = true;
+    if (r->done || r->streamed) return;
+    r->done = framing == FRAME_LENGTH;
+    r->streamed = !r->done;
     r->status = status;
     if (!r->admin) gw_stats_response(status, (double)(gw_now_mono_ms() - r->start_ms) / 1000.0);
     if (c == NULL) return;
 
-    if (nheaders + 1 + 4 + GW_CORS_MAX_HEADERS > sizeof stack / sizeof stack[0]) {
-        all = pc_xmalloc((nheaders + 1 + 4 + GW_CORS_MAX_HEADERS) * sizeof *all);
+    if (nheaders + 2 + 4 + GW_CORS_MAX_HEADERS > sizeof stack / sizeof stack[0]) {
+        all = pc_xmalloc((nheaders + 2 + 4 + GW_CORS_MAX_HEADERS) * sizeof *all);
     }
     if (ctype) all[n++] = (struct pc_kv){"content-type", 12, ctype, strlen(ctype)};
+    if (framing == FRAME_CHUNKED) all[n++] = (struct pc_kv){"transfer-encoding", 17, "chunked", 7};
     /* With CORS on, the gateway owns Access-Control-*; on a rate-limited
      * route it owns RateLimit-* (the service's own would come out twice). */
     for (size_t i = 0; i < nheaders; i++) {
@@ -149,27 +156,39 @@ static void respond(struct gw_req *r, int status, const char *ctype, const struc
         all[n++] = (struct pc_kv){"ratelimit-policy", 16, rl[3], (size_t)k[3]};
     }
 
-    close = r->close_after || !r->keep_alive || gw.draining;
+    close = r->close_after || !r->keep_alive || gw.draining || framing == FRAME_CLOSE;
     r->close_after = close;
     has_body = !r->is_head && status != 204 && status != 304 && status >= 200;
     out = gw_conn_response_buffer(c, r);
-    gw_http_write_response(out, status, all, n, body_len, r->request_id, close,
-                           r->http_minor == 0 && !close, body, has_body && !ebody ? body_len : 0);
+    gw_http_write_response(
+        out, status, all, n, framing == FRAME_LENGTH ? body_len : GW_HTTP_NO_LENGTH, r->request_id,
+        close, r->http_minor == 0 && !close, body, has_body && !ebody ? body_len : 0);
     if (ebody != NULL && has_body) pc_check(evbuffer_add_buffer(out, ebody) == 0);
     if (all != stack) free(all);
-    gw_conn_on_response(c, r);
+    if (framing == FRAME_LENGTH)
+        gw_conn_on_response(c, r);
+    else
+        gw_conn_stream_wrote(c, r);
 }
 
 void gw_req_respond(struct gw_req *r, int status, const char *ctype, const struct pc_kv *headers,
                     size_t nheaders, const void *body, size_t body_len)
 {
-    respond(r, status, ctype, headers, nheaders, body, body_len, NULL);
+    respond(r, status, ctype, headers, nheaders, body, body_len, NULL, FRAME_LENGTH);
+}
+
+void gw_req_respond_stream(struct gw_req *r, int status, const struct pc_kv *headers,
+                           size_t nheaders, bool chunked)
+{
+    respond(r, status, NULL, headers, nheaders, NULL, 0, NULL,
+            chunked ? FRAME_CHUNKED : FRAME_CLOSE);
 }
 
 void gw_req_respond_evbuffer(struct gw_req *r, int status, const struct pc_kv *headers,
                              size_t nheaders, struct evbuffer *body)
 {
-    respond(r, status, NULL, headers, nheaders, NULL, evbuffer_get_length(body), body);
+    respond(r, status, NULL, headers, nheaders, NULL, evbuffer_get_length(body), body,
+            FRAME_LENGTH);
 }
 
 void gw_req_error_hdr(struct gw_req *r, int status, const char *code, const char *message,

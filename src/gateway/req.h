@@ -21,6 +21,7 @@
 
 struct gw_conn;
 struct gw_instance;
+struct gw_stream;
 
 #define GW_AUTH_SUBJECT_MAX 255 /* bytes of a verified JWT "sub" */
 #define GW_AUTH_KEY_ID_MAX 64   /* bytes of an API key id */
@@ -71,8 +72,10 @@ struct gw_req {
     LIST_ENTRY(gw_req) wait_link;
     struct event try_timer; /* per-try timeout (retry), or the end of the wait */
     bool try_timer_set;
-    bool claimed;       /* the envelope carries body_ref: the body is in a Redis key */
-    bool claim_reading; /* a reply's body is being read from Redis (claim.c) */
+    bool claimed;             /* the envelope carries body_ref: the body is in a Redis key */
+    bool claim_reading;       /* a reply's body is being read from Redis (claim.c) */
+    struct gw_stream *stream; /* a streamed reply in progress (stream.c), else NULL */
+    bool streamed;            /* its head was written: only stream.c ends the response */
 
     /* -- verified identity (auth.c), forwarded as x-auth-subject / x-auth-key-id -- */
     char auth_subject[GW_AUTH_SUBJECT_MAX + 1]; /* JWT "sub"; "" = none */
@@ -119,6 +122,12 @@ void gw_req_respond(struct gw_req *r, int status, const char *ctype, const struc
  * copy (ebody is left empty unless the response carries no body). */
 void gw_req_respond_evbuffer(struct gw_req *r, int status, const struct pc_kv *headers,
                              size_t nheaders, struct evbuffer *body);
+/* The head of a streamed response (stream.c): as gw_req_respond, without
+ * content-length, chunked for HTTP/1.1 (chunked true), else close-delimited
+ * ("connection: close"); sets r->streamed. The body and its end are
+ * stream.c's. */
+void gw_req_respond_stream(struct gw_req *r, int status, const struct pc_kv *headers,
+                           size_t nheaders, bool chunked);
 /* An error response per SPEC §5: {"error","message","request_id"}. */
 void gw_req_error(struct gw_req *r, int status, const char *code, const char *message);
 /* Same with one extra header (e.g. Allow). */

@@ -8,8 +8,13 @@
 #include <event2/buffer.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "wire.h"
+
+/* content_length for a response framed otherwise (chunked, or by the close):
+ * no content-length header. */
+#define GW_HTTP_NO_LENGTH SIZE_MAX
 
 /* Writes a response to out: status line, the given headers, then
  * content-length (unless the status forbids a body), date (unless the

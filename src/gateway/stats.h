@@ -24,6 +24,20 @@ enum gw_tls_fail {
 };
 extern const char *const gw_tls_fail_names[GW_TLS_FAIL_N];
 
+/* How a streamed reply ended (stream.h): the label of portico_streams_total. */
+enum gw_stream_result {
+    GW_STREAM_COMPLETED,    /* "more":false arrived, the last chunk went out */
+    GW_STREAM_CLIENT_GONE,  /* the client went away: cancel published */
+    GW_STREAM_IDLE_TIMEOUT, /* no message for --stream-idle-timeout-ms */
+    GW_STREAM_BAD_SEQ,      /* a seq that repeats or jumps */
+    GW_STREAM_TOO_SLOW,     /* the client read slower: over 1 MiB held */
+    GW_STREAM_BAD_MESSAGE,  /* an invalid message (or a body over --max-reply-bytes) */
+    GW_STREAM_BUS_DOWN,     /* Redis went away */
+    GW_STREAM_NO_BODY,      /* HEAD, 204, 304: answered without a body, cancel published */
+    GW_STREAM_RESULT_N,
+};
+extern const char *const gw_stream_result_names[GW_STREAM_RESULT_N];
+
 struct gw_stats {
     uint64_t http_by_code[600];                          /* responses by status code */
     uint64_t duration_bucket[GW_STATS_DURATION_BUCKETS]; /* non-cumulative */
@@ -54,7 +68,9 @@ struct gw_stats {
     uint64_t tls_handshakes[2];          /* completed: [0] new, [1] resumed */
     uint64_t tls_handshake_failures[GW_TLS_FAIL_N]; /* by enum gw_tls_fail */
     uint64_t proxy_invalid;                         /* --proxy-protocol: bad header, closed */
-    uint64_t proxy_timeouts; /* --proxy-protocol: no header in time, closed */
+    uint64_t proxy_timeouts;              /* --proxy-protocol: no header in time, closed */
+    uint64_t streams[GW_STREAM_RESULT_N]; /* streamed replies ended, by enum gw_stream_result */
+    uint64_t stream_dropped;              /* stream messages whose request was gone */
     /* gauges, as last published by the worker (gw_stats_gauges) */
     uint64_t inflight;
     uint64_t connections;

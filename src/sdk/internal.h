@@ -212,6 +212,11 @@ struct portico_request {
     int refs;
     bool pending; /* the SDK's reference is still held */
     bool replied, expired;
+    bool streaming;               /* portico_stream_begin done, not ended (stream.c) */
+    bool cancelled;               /* the gateway published a cancel for it */
+    long long seq;                /* the next stream message's seq */
+    portico_cancel_fn *cancel_fn; /* portico_request_on_cancel's */
+    void *cancel_ud;
     struct event *deadline_ev;
     struct portico_request *prev, *next;
     struct portico_writer {   /* portico_reply_begin's */
@@ -230,6 +235,20 @@ void pt_request_done(portico_request *req);
 void pt_requests_detach(portico_service *svc);
 
 /* ---- reply.c ---- */
+
+#define PT_REPLY_MAX_HEADERS 100
+/* Reads a NULL-terminated name, value array into kv[0..PT_REPLY_MAX_HEADERS)
+ * (*n of them). 0, or PORTICO_ERR_INVALID (too many, an invalid name or value). */
+int pt_reply_headers(const char *const *headers, struct pc_kv *kv, size_t *n);
+/* Publishes the message in b (framed as a PUBLISH in place: resp.h) on
+ * req's reply_to. 0, _NOMEM (b ran out) or _BUS. */
+int pt_reply_publish(portico_request *req, pc_buf *b);
+
+/* ---- stream.c ---- */
+
+/* A message on the instance's channel that is not a request: if it is a
+ * cancel, the request it names is cancelled and true is returned. */
+bool pt_request_cancel(portico_service *svc, const char *msg, size_t len);
 
 /* Appends v as compact JSON, byte for byte what json_dumps(v, JSON_COMPACT |
  * JSON_ENCODE_ANY) gives (\u escapes in lower-case hex), without its allocations; depth is the nesting

@@ -167,6 +167,10 @@ static portico_request *req_decode(portico_service *svc, const char *msg, size_t
     memset(req, 0, offsetof(portico_request, kv));
     if (!pc_wire_decode_request_lean(&req->in, msg, len, req->text, req->kv, PT_REQ_KV) &&
         decode_full(req, msg, len, &err) != 0) {
+        if (pt_request_cancel(svc, msg, len)) { /* not a request: a cancel */
+            req_free(req);
+            return NULL;
+        }
         if (pc_ratelimit_allow(&svc->bad_rl, pc_mono_ms()))
             pt_log(svc, PORTICO_LOG_WARN, "bad request message dropped: %s", err.message);
         req_free(req);
@@ -437,5 +441,6 @@ PORTICO_API int64_t portico_request_remaining_ms(const portico_request *req)
 
 PORTICO_API bool portico_request_is_done(const portico_request *req)
 {
-    return req->replied || req->expired || pc_unix_ms() >= req->in.deadline_ms;
+    return req->replied || req->expired || req->cancelled ||
+           (!req->streaming && pc_unix_ms() >= req->in.deadline_ms);
 }

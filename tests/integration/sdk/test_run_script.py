@@ -196,6 +196,8 @@ def js(body):
 # Expected answers, by the text that identifies the line: (status, check of body).
 EXPECT = [
     ("/hello/world", 200, lambda b: eq(js(b), {"hello": "world"}, "hello body")),
+    ("/hello/clock", 200, lambda b: eq(b.count(b"event: tick\n"), 3,
+                                       "server-sent events in %r" % b[:300])),
     ("/hi/world", 200, lambda b: eq(js(b), {"hi": "world"}, "hi body")),
     ("/hi/echo", 200, lambda b: eq(js(b), {"say": "hi"}, "hi echo body")),
     ("/echo/anything", 200, lambda b: eq((js(b)["path"], js(b)["query"]), ("/echo/anything", "x=1"),
