@@ -16,6 +16,8 @@
 #include "buf.h"
 #include "cidr.h"
 #include "headers.h"
+#include "names.h"
+#include "trace.h"
 #include "uuid.h"
 #include "wire.h"
 
@@ -84,6 +86,17 @@ struct gw_req {
     uint32_t rl_limit, rl_remaining;  /* bucket size, requests left after this one */
     uint32_t rl_reset_s, rl_window_s; /* seconds until full; the policy's window */
     unsigned auth_gen;                /* gw_auth_generation() its auth check passed under */
+
+    /* -- what the access log and the metrics read (accesslog.h, trace.h) -- */
+    uint64_t bytes_in;     /* request bytes read (head and body as received) */
+    const char *error;     /* the error code answered (static text), NULL = none */
+    uint64_t sent_ms;      /* monotonic: the current try's PUBLISH */
+    uint64_t upstream_ms;  /* PUBLISH to reply, when upstream_known */
+    bool upstream_known;   /* a reply came */
+    struct gw_trace trace; /* trace context (trace.h) */
+    char log_route[256];   /* the route's pattern (cut at 255 bytes), "" = none */
+    char log_service[PC_SERVICE_MAX + 1];
+    char log_instance[PC_INSTANCE_MAX + 1];
 };
 
 /* Header i's name / value, valid until the request is freed. */
@@ -119,7 +132,8 @@ void gw_req_respond(struct gw_req *r, int status, const char *ctype, const struc
  * copy (ebody is left empty unless the response carries no body). */
 void gw_req_respond_evbuffer(struct gw_req *r, int status, const struct pc_kv *headers,
                              size_t nheaders, struct evbuffer *body);
-/* An error response per SPEC §5: {"error","message","request_id"}. */
+/* An error response per SPEC §5: {"error","message","request_id"}; code
+ * must be static text (the access log keeps a pointer to it). */
 void gw_req_error(struct gw_req *r, int status, const char *code, const char *message);
 /* Same with one extra header (e.g. Allow). */
 void gw_req_error_hdr(struct gw_req *r, int status, const char *code, const char *message,
