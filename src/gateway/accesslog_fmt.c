@@ -267,7 +267,11 @@ size_t gw_alog_format_combined(char *out, const struct gw_alog_rec *r)
         o = put(o, r->http_minor == 0 ? " HTTP/1.0" : " HTTP/1.1");
     }
     o = put(o, "\" ");
-    o = pc_put_u64(o, status_of(r->status));
+    {
+        unsigned st = status_of(r->status); /* always three digits */
+        *o++ = (char)('0' + st / 100);
+        o = put2(o, (int)(st % 100));
+    }
     *o++ = ' ';
     if (r->body_out > 0)
         o = pc_put_u64(o, r->body_out);
