@@ -50,7 +50,10 @@ static int std_fd(const char *dest)
     return -1;
 }
 
-static int open_path(const char *p) { return open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644); }
+static int open_path(const char *p)
+{
+    return open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+}
 
 int gw_accesslog_check(const char *dest, char *err, size_t errlen)
 {
@@ -285,8 +288,8 @@ void gw_accesslog_response(struct gw_req *r, uint64_t bytes_out, uint64_t body_o
     if (target != NULL) {
         rec.path = (struct gw_alog_str){target, r->path_len};
         if (r->path_len < r->target_len)
-            rec.query = (struct gw_alog_str){target + r->path_len + 1,
-                                             r->target_len - r->path_len - 1};
+            rec.query =
+                (struct gw_alog_str){target + r->path_len + 1, r->target_len - r->path_len - 1};
     }
     rec.status = r->status;
     rec.http_minor = r->http_minor;
@@ -307,8 +310,8 @@ void gw_accesslog_response(struct gw_req *r, uint64_t bytes_out, uint64_t body_o
         rec.user_agent = header(r, "user-agent");
     }
     if (len == 0 && !blocked) event_active(flush_ev, EV_TIMEOUT, 0);
-    len += combined ? gw_alog_format_combined(buf + len, &rec)
-                    : gw_alog_format_json(buf + len, &rec);
+    len +=
+        combined ? gw_alog_format_combined(buf + len, &rec) : gw_alog_format_json(buf + len, &rec);
 }
 
 void gw_accesslog_note_route(struct gw_req *r, const char *pattern, const char *service)

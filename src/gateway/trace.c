@@ -23,8 +23,7 @@ static bool all_zero(const char *s, size_t n)
 
 bool gw_trace_parse(const char *v, size_t n, char *trace_id, char *parent_id, char *flags)
 {
-    if (n < GW_TRACEPARENT_LEN || !lower_hex(v, 2) || v[2] != '-' || v[35] != '-' ||
-        v[52] != '-')
+    if (n < GW_TRACEPARENT_LEN || !lower_hex(v, 2) || v[2] != '-' || v[35] != '-' || v[52] != '-')
         return false;
     if (v[0] == 'f' && v[1] == 'f') return false; /* version ff is invalid */
     /* Version 00 is exactly 55 bytes; a later version may carry more

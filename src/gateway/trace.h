@@ -25,11 +25,11 @@
 #define GW_TRACESTATE_MAX 512 /* bytes of tracestate passed on */
 
 struct gw_trace {
-    uint8_t state;      /* 0: not looked at; 1: no valid client traceparent; 2: have ids */
-    bool client;        /* trace_id came from the client's traceparent */
-    bool made;          /* traceparent (the one sent on) is written */
-    char trace_id[33];  /* lower-case hex */
-    char flags[3];      /* two hex digits */
+    uint8_t state;     /* 0: not looked at; 1: no valid client traceparent; 2: have ids */
+    bool client;       /* trace_id came from the client's traceparent */
+    bool made;         /* traceparent (the one sent on) is written */
+    char trace_id[33]; /* lower-case hex */
+    char flags[3];     /* two hex digits */
     char traceparent[GW_TRACEPARENT_LEN + 1];
 };
 
