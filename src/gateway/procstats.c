@@ -1,4 +1,5 @@
-/* procstats.c -- process metrics from /proc/self (see procstats.h). */
+/* procstats.c -- process metrics from /proc/self and getrusage (see
+ * procstats.h). */
 #include "procstats.h"
 
 #include <dirent.h>
@@ -40,10 +41,19 @@ void gw_procstats_render(pc_buf *o)
     char stat[1024];
     long tick = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
     struct rlimit rl;
+    struct rusage ru;
     DIR *d;
 
+    /* CPU time from getrusage: microseconds, where /proc/self/stat counts
+     * clock ticks (10 ms) */
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        gauge(o, "process_cpu_seconds_total", "counter",
+              "Total user and system CPU time spent in seconds.",
+              (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                  (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
+
     /* /proc/self/stat: fields after the command's closing ')': state is
-     * field 3; utime 14, stime 15, starttime 22, rss 24 (pages). */
+     * field 3; starttime 22 (clock ticks after boot), rss 24 (pages). */
     if (read_small("/proc/self/stat", stat, sizeof stat) > 0 && tick > 0) {
         const char *p = strrchr(stat, ')');
         unsigned long long f[25] = {0};
@@ -60,9 +70,6 @@ void gw_procstats_render(pc_buf *o)
         }
         if (i > 24) {
             unsigned long long bt = boot_time();
-            gauge(o, "process_cpu_seconds_total", "counter",
-                  "Total user and system CPU time spent in seconds.",
-                  (double)(f[14] + f[15]) / (double)tick);
             gauge(o, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.",
                   (double)f[24] * (double)page);
             if (bt > 0)
