@@ -61,8 +61,8 @@ static uint64_t num(const uint8_t **p, const uint8_t *end, int bytes)
 static void check_json(const char *line, size_t n, const struct gw_alog_str *s)
 {
     static const char *const keys[NSTR] = {
-        "request_id", "remote_addr", "method", "path", "query", "route", "service",
-        "instance",   "error",       "trace_id", "user", NULL, NULL};
+        "request_id", "remote_addr", "method",   "path", "query", "route", "service",
+        "instance",   "error",       "trace_id", "user", NULL,    NULL};
     json_error_t err;
     json_t *j = json_loadb(line, n, JSON_ALLOW_NUL, &err);
     const char *k;

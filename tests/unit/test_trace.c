@@ -19,8 +19,8 @@ static void test_parse(void)
     char t[33], p[17], f[3];
     static const char *const bad[] = {
         "",
-        "00-" TID "-" PID "-0",                 /* short */
-        "00-" TID "-" PID "-01-",               /* version 00: exactly 55 bytes */
+        "00-" TID "-" PID "-0",   /* short */
+        "00-" TID "-" PID "-01-", /* version 00: exactly 55 bytes */
         "00-" TID "-" PID "-01x",
         "00-0AF7651916CD43DD8448EB211C80319C-" PID "-01", /* upper-case */
         "00-" TID "-B7AD6B7169203331-01",
@@ -31,7 +31,7 @@ static void test_parse(void)
         "0g-" TID "-" PID "-01",
         "00_" TID "-" PID "-01",
         "00-" TID "_" PID "-01",
-        "01-" TID "-" PID "-01x",  /* a later version: more only after a '-' */
+        "01-" TID "-" PID "-01x", /* a later version: more only after a '-' */
         "00-" TID "-" PID "-0g",
         " 00-" TID "-" PID "-01",
     };
