@@ -3,45 +3,7 @@
 
 #include <string.h>
 
-#include "uuid.h"
-
-static const char hexd[] = "0123456789abcdef";
-
-static bool lower_hex(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return false;
-    return true;
-}
-
-static bool all_zero(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (s[i] != '0') return false;
-    return true;
-}
-
-bool gw_trace_parse(const char *v, size_t n, char *trace_id, char *parent_id, char *flags)
-{
-    if (n < GW_TRACEPARENT_LEN || !lower_hex(v, 2) || v[2] != '-' || v[35] != '-' || v[52] != '-')
-        return false;
-    if (v[0] == 'f' && v[1] == 'f') return false; /* version ff is invalid */
-    /* Version 00 is exactly 55 bytes; a later version may carry more
-     * fields after a '-', read by the 00 rules for the first four. */
-    if (v[0] == '0' && v[1] == '0' ? n != GW_TRACEPARENT_LEN
-                                   : n > GW_TRACEPARENT_LEN && v[GW_TRACEPARENT_LEN] != '-')
-        return false;
-    if (!lower_hex(v + 3, 32) || !lower_hex(v + 36, 16) || !lower_hex(v + 53, 2)) return false;
-    if (all_zero(v + 3, 32) || all_zero(v + 36, 16)) return false;
-    memcpy(trace_id, v + 3, 32);
-    trace_id[32] = '\0';
-    memcpy(parent_id, v + 36, 16);
-    parent_id[16] = '\0';
-    flags[0] = v[53];
-    flags[1] = v[54];
-    flags[2] = '\0';
-    return true;
-}
+#include "traceparent.h"
 
 static bool name_is(const struct pc_kv *h, const char *name, size_t len)
 {
@@ -55,28 +17,10 @@ void gw_trace_look(struct gw_trace *t, const char *tp, size_t tp_len, unsigned c
     if (t->state != 0) return;
     t->state = 1;
     /* two traceparent headers: neither is believed */
-    if (count == 1 && gw_trace_parse(tp, tp_len, t->trace_id, parent, t->flags)) {
+    if (count == 1 && pc_traceparent_parse(tp, tp_len, t->trace_id, parent, t->flags)) {
         t->state = 2;
         t->client = true;
     }
-}
-
-/* Random lower-case hex, 2 * n digits from n random bytes, not all zero. */
-static int random_hex(char *out, size_t n)
-{
-    unsigned char b[16];
-    bool zero;
-
-    do {
-        zero = true;
-        if (pc_random_bytes(b, n) != 0) return -1;
-        for (size_t i = 0; i < n; i++) zero = zero && b[i] == 0;
-    } while (zero);
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hexd[b[i] >> 4];
-        out[2 * i + 1] = hexd[b[i] & 15];
-    }
-    return 0;
 }
 
 /* A tracestate member: "key=value", visible ASCII but ',' (the list's
@@ -138,20 +82,14 @@ long gw_trace_headers(struct gw_trace *t, const struct pc_kv *in, size_t nin, st
         gw_trace_look(t, tp, tp_len, count);
     }
     if (!t->made) {
-        char *p = t->traceparent;
-        if (t->state != 2) {
-            if (random_hex(t->trace_id, 16) != 0) return -1;
+        if (pc_traceparent_child(t->traceparent, t->state == 2 ? t->trace_id : NULL, t->flags) != 0)
+            return -1;
+        if (t->state != 2) { /* a new trace */
+            memcpy(t->trace_id, t->traceparent + 3, 32);
             t->trace_id[32] = '\0';
             memcpy(t->flags, "01", 3);
             t->state = 2;
         }
-        memcpy(p, "00-", 3);
-        memcpy(p + 3, t->trace_id, 32);
-        p[35] = '-';
-        if (random_hex(p + 36, 8) != 0) return -1;
-        p[52] = '-';
-        memcpy(p + 53, t->flags, 2);
-        p[GW_TRACEPARENT_LEN] = '\0';
         t->made = true;
     }
     for (size_t i = 0; i < n; i++)

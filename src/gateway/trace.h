@@ -9,8 +9,8 @@
  * (several headers joined with ","), only with a valid traceparent, as at
  * most 32 list members and GW_TRACESTATE_MAX bytes (members past the bound
  * are left off; a member that is not "key=value" of visible ASCII drops the
- * whole header). Random ids come from pc_random_bytes: the kernel's CSPRNG
- * read 4 KiB at a time, so no system call per request. */
+ * whole header). The traceparent rules themselves are src/common's
+ * (traceparent.h), shared with the SDK. */
 #ifndef GW_TRACE_H
 #define GW_TRACE_H
 
@@ -19,9 +19,10 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "traceparent.h"
 #include "wire.h"
 
-#define GW_TRACEPARENT_LEN 55 /* "00-" 32 hex "-" 16 hex "-" 2 hex */
+#define GW_TRACEPARENT_LEN PC_TRACEPARENT_LEN
 #define GW_TRACESTATE_MAX 512 /* bytes of tracestate passed on */
 
 struct gw_trace {
@@ -32,10 +33,6 @@ struct gw_trace {
     char flags[3];     /* two hex digits */
     char traceparent[GW_TRACEPARENT_LEN + 1];
 };
-
-/* Parses a traceparent value v[0..n). On success fills trace_id (33),
- * parent_id (17) and flags (3) and returns true. */
-bool gw_trace_parse(const char *v, size_t n, char *trace_id, char *parent_id, char *flags);
 
 /* Looks at the client's traceparent once: tp[0..tp_len) the first of
  * count traceparent headers (count 0: none). t->state becomes 2 with the

@@ -11,7 +11,7 @@
 static int parse(const char *v)
 {
     char t[33], p[17], f[3];
-    return gw_trace_parse(v, strlen(v), t, p, f);
+    return pc_traceparent_parse(v, strlen(v), t, p, f);
 }
 
 static void test_parse(void)
@@ -35,7 +35,7 @@ static void test_parse(void)
         "00-" TID "-" PID "-0g",
         " 00-" TID "-" PID "-01",
     };
-    CHECK(gw_trace_parse("00-" TID "-" PID "-01", 55, t, p, f));
+    CHECK(pc_traceparent_parse("00-" TID "-" PID "-01", 55, t, p, f));
     CHECK_EQ_STR(t, TID);
     CHECK_EQ_STR(p, PID);
     CHECK_EQ_STR(f, "01");
