@@ -241,11 +241,14 @@ void gw_accesslog_stop(void)
 
 static struct gw_alog_str str(const char *s) { return (struct gw_alog_str){s, strlen(s)}; }
 
-static struct gw_alog_str header(const struct gw_req *r, const char *name)
+/* The first header named lname (lower-case), read from the request's
+ * fields (inline accessors: accesslog.c stays below req.c). */
+static struct gw_alog_str header(const struct gw_req *r, const char *lname, size_t ln)
 {
-    size_t n = 0;
-    const char *v = gw_req_header(r, name, &n);
-    return (struct gw_alog_str){v, v ? n : 0};
+    for (uint32_t i = 0; i < r->nhdrs; i++)
+        if (r->hdrs[i].name_len == ln && memcmp(gw_req_hdr_name(r, i), lname, ln) == 0)
+            return (struct gw_alog_str){gw_req_hdr_value(r, i), r->hdrs[i].value_len};
+    return (struct gw_alog_str){NULL, 0};
 }
 
 /* The client's trace-id, when the request has one (forwarded: the trace
@@ -306,8 +309,8 @@ void gw_accesslog_response(struct gw_req *r, uint64_t bytes_out, uint64_t body_o
     rec.tls = r->https;
     rec.user = str(r->auth_subject[0] ? r->auth_subject : r->auth_key_id);
     if (combined) {
-        rec.referer = header(r, "referer");
-        rec.user_agent = header(r, "user-agent");
+        rec.referer = header(r, "referer", 7);
+        rec.user_agent = header(r, "user-agent", 10);
     }
     if (len == 0 && !blocked) event_active(flush_ev, EV_TIMEOUT, 0);
     len +=

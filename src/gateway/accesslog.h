@@ -1,5 +1,5 @@
 /* accesslog.h -- the access log (--access-log, --access-log-format;
- * protocol.md §9.1): one line per response sent on a public listener.
+ * protocol.md §8.1): one line per response sent on a public listener.
  *
  * Writing never blocks the loop. Lines are formatted straight into one
  * buffer (GW_ALOG_BUFFER bytes; nothing allocated per line) and written

@@ -1,5 +1,5 @@
 /* accesslog_fmt.h -- one access-log line from one response's record: JSON
- * (protocol.md §9) or the Apache/nginx combined format. Pure functions: no
+ * (protocol.md §8.1) or the Apache/nginx combined format. Pure functions: no
  * I/O, no allocation; the writer (accesslog.h) formats straight into its
  * buffer.
  *

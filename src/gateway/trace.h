@@ -1,5 +1,5 @@
 /* trace.h -- W3C Trace Context (level 1) at the gateway: the traceparent and
- * tracestate a request is forwarded with (protocol.md §9.2).
+ * tracestate a request is forwarded with (protocol.md §8.2).
  *
  * A valid client traceparent (version 00, or a later version read by the 00
  * rules; lower-case hex; trace-id and parent-id not all zero; exactly one

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The access log (protocol.md §9.1): one line per response sent, errors
+"""The access log (protocol.md §8.1): one line per response sent, errors
 included; JSON keys and values; the combined format; escaping of hostile
 bytes; a pipe nobody reads never blocks the gateway (lines dropped and
 counted); SIGUSR1 reopens the file after a logrotate-style rename with

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""More of /metrics (protocol.md §9.3): portico_build_info, auth rejections by
+"""More of /metrics (protocol.md §8.3): portico_build_info, auth rejections by
 reason, rate-limit rejections, the upstream duration histogram, the access-log
 drop counter and the standard process_* metrics; each moves when it should
 and only then."""

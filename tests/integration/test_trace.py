@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""W3C Trace Context through the gateway (protocol.md §9.2): a valid client
+"""W3C Trace Context through the gateway (protocol.md §8.2): a valid client
 traceparent goes on with the same trace-id and flags and a new parent-id;
 without one, or with an invalid one, the gateway starts a trace (flags 01);
 tracestate passes only with a valid traceparent; the access log names the
