@@ -22,22 +22,34 @@
 _Static_assert(GW_ALOG_LINE_MAX <= PIPE_BUF, "a line must fit one atomic pipe write");
 
 enum dest_kind {
-    DEST_FILE,   /* a regular file: one O_APPEND write of every buffered line */
+    DEST_FILE,   /* a regular file: one O_APPEND write of every line of a batch */
     DEST_STREAM, /* pipe, tty, other: whole lines, <= PIPE_BUF a write, non-blocking */
     DEST_SOCKET, /* the same with send(MSG_DONTWAIT) */
 };
 
 bool gw_accesslog_on;
+static struct pc_ratelimit err_log = {.interval_ms = 10000};
 static char path[1024]; /* "" for stdout / stderr */
 static int fd = -1;
 static bool own_fd; /* fd is ours to close */
 static enum dest_kind kind;
 static char *buf; /* lines waiting, buf[0..len) */
 static size_t len;
-static struct event *flush_ev; /* active when buf has lines */
+static struct event *flush_ev; /* active once per loop turn with lines */
 static struct event *write_ev; /* a full pipe or socket has room again */
 static bool blocked;           /* waiting on write_ev */
-static struct pc_ratelimit err_log = {.interval_ms = 10000};
+
+static uint64_t lines_in(const char *p, size_t n)
+{
+    uint64_t k = 0;
+    for (size_t i = 0; i < n; i++) k += p[i] == '\n';
+    return k;
+}
+
+static void count_dropped(uint64_t n)
+{
+    __atomic_fetch_add(&gw_stats->access_log_dropped, n, __ATOMIC_RELAXED);
+}
 
 /* ------------------------------------------------------------------------ */
 /* Destinations                                                              */
@@ -68,9 +80,9 @@ int gw_accesslog_check(const char *dest, char *err, size_t errlen)
     return 0;
 }
 
-/* Takes fd (a file, pipe, tty or socket) as the destination. A pipe or tty
+/* Takes f (a file, pipe, tty or socket) as the destination. A pipe or tty
  * gets a non-blocking file description of its own (stdout's flags are
- * shared with whoever else holds it); without /proc, the fd as it is. */
+ * shared with whoever else holds it); without /proc, f made non-blocking. */
 static void take_fd(int f, bool own)
 {
     struct stat st;
@@ -82,17 +94,19 @@ static void take_fd(int f, bool own)
         kind = DEST_FILE;
     } else if (fstat(f, &st) == 0 && S_ISSOCK(st.st_mode)) {
         kind = DEST_SOCKET;
-    } else if (!own) {
+    } else {
         char p[64];
-        int nf;
-        snprintf(p, sizeof p, "/proc/self/fd/%d", f);
-        nf = open(p, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        int nf = -1;
+        if (!own) {
+            snprintf(p, sizeof p, "/proc/self/fd/%d", f);
+            nf = open(p, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        }
         if (nf >= 0) {
             fd = nf;
             own_fd = true;
+        } else {
+            fcntl(f, F_SETFL, fcntl(f, F_GETFL) | O_NONBLOCK);
         }
-    } else {
-        fcntl(f, F_SETFL, fcntl(f, F_GETFL) | O_NONBLOCK);
     }
 }
 
@@ -100,16 +114,10 @@ static void take_fd(int f, bool own)
 /* Writing                                                                   */
 /* ------------------------------------------------------------------------ */
 
-static void drop_all(size_t from)
-{
-    uint64_t lines = 0;
-    for (size_t i = from; i < len; i++) lines += buf[i] == '\n';
-    gw_stats->access_log_dropped += lines;
-    len = from;
-}
-
-/* Writes the buffered lines (see accesslog.h); what a full pipe does not
- * take stays for its write event. */
+/* Writes the buffered lines (see accesslog.h): one write for a file, whole
+ * lines of at most PIPE_BUF a write for a pipe or socket; what a full pipe
+ * does not take stays for its write event. Lines a write error loses are
+ * counted as dropped. */
 static void flush(void)
 {
     size_t off = 0;
@@ -118,7 +126,7 @@ static void flush(void)
         size_t chunk = len - off;
         ssize_t w;
 
-        if (kind != DEST_FILE && chunk > GW_ALOG_LINE_MAX) { /* whole lines, <= PIPE_BUF */
+        if (kind != DEST_FILE && chunk > GW_ALOG_LINE_MAX) {
             const char *nl = memrchr(buf + off, '\n', GW_ALOG_LINE_MAX);
             chunk = (size_t)(nl - (buf + off)) + 1;
         }
@@ -129,14 +137,15 @@ static void flush(void)
         if (w < 0 && errno == EINTR) continue;
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && kind != DEST_FILE) {
             blocked = true;
-            if (write_ev != NULL) event_add(write_ev, NULL);
+            event_add(write_ev, NULL);
             break;
         }
         if (w <= 0) { /* EPIPE, ENOSPC...: these lines are lost, counted */
             if (pc_ratelimit_allow(&err_log, gw_now_mono_ms()))
                 pc_log(PC_LOG_WARN, "accesslog", "write: %s; lines dropped",
                        w < 0 ? strerror(errno) : "nothing written");
-            drop_all(off);
+            count_dropped(lines_in(buf + off, len - off));
+            off = len;
             break;
         }
         off += (size_t)w;
@@ -147,6 +156,7 @@ static void flush(void)
     }
 }
 
+/* Once per loop turn in which lines were logged (made active by the first). */
 static void on_flush(evutil_socket_t f, short what, void *arg)
 {
     (void)f;
@@ -182,12 +192,10 @@ int gw_accesslog_start(const char *dest, char *err, size_t errlen)
     }
     buf = pc_xmalloc(GW_ALOG_BUFFER);
     len = 0;
+    blocked = false;
     flush_ev = event_new(gw.base, -1, 0, on_flush, NULL);
-    pc_check(flush_ev != NULL);
-    if (kind != DEST_FILE) {
-        write_ev = event_new(gw.base, fd, EV_WRITE, on_writable, NULL);
-        pc_check(write_ev != NULL);
-    }
+    write_ev = event_new(gw.base, fd, EV_WRITE, on_writable, NULL);
+    pc_check(flush_ev != NULL && write_ev != NULL);
     gw_accesslog_on = true;
     return 0;
 }
@@ -203,19 +211,21 @@ void gw_accesslog_reopen(void)
                strerror(errno));
         return;
     }
-    flush(); /* what was logged before the signal goes to the old file */
-    if (len > 0 && pc_ratelimit_allow(&err_log, gw_now_mono_ms()))
-        pc_log(PC_LOG_WARN, "accesslog", "reopen: old file did not take every line");
-    drop_all(0);
-    if (write_ev != NULL) event_free(write_ev);
-    write_ev = NULL;
+    /* what was logged before the signal goes to the old file, all of it */
     blocked = false;
+    flush();
+    if (len > 0) {
+        if (pc_ratelimit_allow(&err_log, gw_now_mono_ms()))
+            pc_log(PC_LOG_WARN, "accesslog", "reopen: the old file did not take every line");
+        count_dropped(lines_in(buf, len));
+        len = 0;
+    }
+    event_del(write_ev);
+    event_free(write_ev);
     if (own_fd) close(fd);
     take_fd(f, true);
-    if (kind != DEST_FILE) {
-        write_ev = event_new(gw.base, fd, EV_WRITE, on_writable, NULL);
-        pc_check(write_ev != NULL);
-    }
+    write_ev = event_new(gw.base, fd, EV_WRITE, on_writable, NULL);
+    pc_check(write_ev != NULL);
     pc_log(PC_LOG_INFO, "accesslog", "reopened %s", path);
 }
 
@@ -223,15 +233,16 @@ void gw_accesslog_stop(void)
 {
     if (!gw_accesslog_on) return;
     blocked = false;
-    flush();
-    drop_all(0);
-    if (flush_ev != NULL) event_free(flush_ev);
-    if (write_ev != NULL) event_free(write_ev);
+    flush(); /* a full pipe: what it does not take now is dropped, counted */
+    if (len > 0) count_dropped(lines_in(buf, len));
+    event_free(flush_ev);
+    event_free(write_ev);
     flush_ev = write_ev = NULL;
     if (own_fd) close(fd);
     fd = -1;
     free(buf);
     buf = NULL;
+    len = 0;
     gw_accesslog_on = false;
 }
 
@@ -280,7 +291,7 @@ void gw_accesslog_response(struct gw_req *r, uint64_t bytes_out, uint64_t body_o
     bool combined = gw.cfg->access_log_combined;
 
     if (GW_ALOG_BUFFER - len < GW_ALOG_LINE_MAX) {
-        gw_stats->access_log_dropped++;
+        count_dropped(1);
         return;
     }
     memset(&rec, 0, sizeof rec);
@@ -312,22 +323,30 @@ void gw_accesslog_response(struct gw_req *r, uint64_t bytes_out, uint64_t body_o
         rec.referer = header(r, "referer", 7);
         rec.user_agent = header(r, "user-agent", 10);
     }
-    if (len == 0 && !blocked) event_active(flush_ev, EV_TIMEOUT, 0);
+    if (len == 0 && !blocked) event_active(flush_ev, EV_TIMEOUT, 0); /* the turn's first line */
     len +=
         combined ? gw_alog_format_combined(buf + len, &rec) : gw_alog_format_json(buf + len, &rec);
+}
+
+/* s copied into dst[0..cap), cut to fit, NUL-terminated (no printf per request). */
+static void copy_cut(char *dst, size_t cap, const char *s)
+{
+    size_t n = strnlen(s, cap - 1);
+    memcpy(dst, s, n);
+    dst[n] = '\0';
 }
 
 void gw_accesslog_note_route(struct gw_req *r, const char *pattern, const char *service)
 {
     if (!gw_accesslog_on) return;
-    snprintf(r->log_route, sizeof r->log_route, "%s", pattern);
-    snprintf(r->log_service, sizeof r->log_service, "%s", service);
+    copy_cut(r->log_route, sizeof r->log_route, pattern);
+    copy_cut(r->log_service, sizeof r->log_service, service);
 }
 
 void gw_accesslog_note_instance(struct gw_req *r, const char *instance)
 {
     if (!gw_accesslog_on) return;
-    snprintf(r->log_instance, sizeof r->log_instance, "%s", instance);
+    copy_cut(r->log_instance, sizeof r->log_instance, instance);
 }
 
 void gw_accesslog_raw_request_line(struct gw_req *r, const char *p, size_t n)

@@ -1,17 +1,21 @@
 /* accesslog.h -- the access log (--access-log, --access-log-format;
  * protocol.md §8.1): one line per response sent on a public listener.
  *
- * Writing never blocks the loop. Lines are formatted straight into one
+ * Writing never waits for a reader. Lines are formatted straight into one
  * buffer (GW_ALOG_BUFFER bytes; nothing allocated per line) and written
  * once per loop turn, by an event made active when the buffer goes from
  * empty to non-empty. A line that does not fit is dropped and counted
  * (portico_access_log_dropped_total). Every write holds whole lines only:
  *   - a regular file (a path, or stdout/stderr redirected to one) is opened
- *     O_APPEND and written with one write() of all buffered lines: on Linux
- *     local file systems a write to a regular file holds the inode lock for
- *     its whole length, so the lines of --workers processes never
- *     interleave (a short write happens only when the disk is full, and the
- *     rest is kept for the next turn);
+ *     O_APPEND and written with one write() of all buffered lines, into the
+ *     page cache: on Linux local file systems a write to a regular file
+ *     holds the inode lock for its whole length, so the lines of --workers
+ *     processes never interleave. A short write happens only when the disk
+ *     is full or the file size limit is reached; the rest is tried at once
+ *     and, failing, counted as dropped. (The loop can only wait here when
+ *     the kernel throttles a process that dirties pages faster than the
+ *     disk takes them, as nginx's access_log does; a writer thread would
+ *     avoid it but cost 8-10% of the requests per second: docs/performance.md);
  *   - a pipe or tty gets writes of whole lines of at most PIPE_BUF bytes
  *     (every line is shorter: accesslog_fmt.h), which a pipe never splits or
  *     interleaves, on a non-blocking file description of its own (opened

@@ -25,6 +25,33 @@
 
 static const char hex[] = "0123456789abcdef";
 
+/* Bytes copied as they are: printable ASCII but '"' and '\\' (JSON), and
+ * but the space too (combined, outside quotes); filled once. */
+static unsigned char plain_json[256], plain_clf[256];
+
+static void tables(void)
+{
+    if (plain_json['a']) return;
+    for (int c = 0x20; c < 0x7f; c++) plain_json[c] = plain_clf[c] = 1;
+    plain_json['"'] = plain_json['\\'] = 0;
+    plain_clf['"'] = plain_clf['\\'] = 0;
+    plain_clf[' '] = 0;
+}
+
+/* The run of bytes of s[i..n) that tbl says are plain, copied to o within
+ * end; returns the new i, *o moved (a run is cut at end: each byte is a
+ * whole unit). */
+static size_t copy_run(const unsigned char *tbl, const unsigned char *s, size_t i, size_t n,
+                       char **o, const char *end)
+{
+    size_t j = i, room = (size_t)(end - *o);
+    while (j < n && tbl[s[j]]) j++;
+    if (j - i > room) j = i + room;
+    memcpy(*o, s + i, j - i);
+    *o += j - i;
+    return j;
+}
+
 /* Length of the valid UTF-8 sequence (RFC 3629: no overlongs, surrogates,
  * or code points above U+10FFFF) of 2..4 bytes starting at p, or 0. */
 static size_t utf8_seq(const unsigned char *p, size_t n)
@@ -60,10 +87,9 @@ static char *put_json(char *o, struct gw_alog_str v, size_t cap)
 
     while (i < v.n) {
         unsigned char c = s[i];
-        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
-            if (o + 1 > end) goto cut;
-            *o++ = (char)c;
-            i++;
+        if (plain_json[c]) {
+            i = copy_run(plain_json, s, i, v.n, &o, end);
+            if (i < v.n && o == end) goto cut;
         } else if (c == '"' || c == '\\') {
             if (o + 2 > end) goto cut;
             *o++ = '\\';
@@ -109,9 +135,13 @@ static char *put_clf(char *o, struct gw_alog_str v, size_t cap, bool quoted)
     }
     for (size_t i = 0; i < v.n; i++) {
         unsigned char c = s[i];
-        if ((c > 0x20 && c < 0x7f && c != '"' && c != '\\') || (c == ' ' && quoted)) {
+        if (plain_clf[c]) {
+            i = copy_run(plain_clf, s, i, v.n, &o, end);
+            if (i < v.n && o == end) goto cut;
+            i--; /* the loop's i++ */
+        } else if (c == ' ' && quoted) {
             if (o + 1 > end) goto cut;
-            *o++ = (char)c;
+            *o++ = ' ';
         } else {
             if (o + 4 > end) goto cut;
             o[0] = '\\';
@@ -212,6 +242,7 @@ size_t gw_alog_format_json(char *out, const struct gw_alog_rec *r)
 {
     char *o = out;
 
+    tables();
     o = put(o, "{\"ts\":\"");
     o = put_rfc3339(o, r->ts_ms);
     *o++ = '"';
@@ -247,6 +278,7 @@ size_t gw_alog_format_combined(char *out, const struct gw_alog_rec *r)
 {
     char *o = out;
 
+    tables();
     /* host ident authuser [date] "request" status bytes "referer" "agent" */
     o = put_clf(o, r->remote_addr, CAP_ADDR, false);
     o = put(o, " - ");
