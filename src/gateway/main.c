@@ -271,7 +271,8 @@ int main(int argc, char **argv)
     pc_log_min = config.log_level;
     gw.cfg = &config;
     if (config.check_config) { /* every file read and checked; nothing bound or connected */
-        if (gw_reload_check(&config, err, sizeof err) != 0) {
+        if (gw_reload_check(&config, err, sizeof err) != 0 ||
+            gw_accesslog_check(config.access_log, err, sizeof err) != 0) {
             fprintf(stderr, "portico: %s\n", err);
             return 2;
         }

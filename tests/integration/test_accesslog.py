@@ -14,7 +14,7 @@ import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Gateway, Runner, Stack, check, eq, parse_metrics, req_bytes,  # noqa: E402
-                     uniq, wait_until)
+                     run_gateway_cli, uniq, wait_until)
 
 t = Runner()
 ST = None
@@ -232,6 +232,39 @@ def admin_requests_not_logged():
     ST.gw.http("GET", "/after-admin", headers={"X-Request-Id": "alog-after-admin"})
     line_for(LOG, "alog-after-admin")
     check(not any(j.get("path") == "/health" for j in json_lines(LOG)), "admin not logged")
+
+
+@t.case
+def bad_settings_exit_2():
+    for args, env, want in [
+            (["--access-log-format", "xml"], None, "--access-log-format"),
+            ([], {"PORTICO_ACCESS_LOG_FORMAT": "apache"}, "PORTICO_ACCESS_LOG_FORMAT"),
+            (["--access-log", "/nonexistent-dir-%s/a.log" % uniq()], None, "--access-log"),
+            (["--check-config", "--access-log", "/nonexistent-dir-%s/a.log" % uniq()], None,
+             "--access-log")]:
+        rc, out, err = run_gateway_cli(["--redis", "redis://127.0.0.1:1"] + args, env=env)
+        eq(rc, 2, "exit status for %r %r" % (args, env))
+        eq(len(err.strip().splitlines()), 1, "one line: %r" % err)
+        check(want in err, "names %s: %r" % (want, err))
+    rc, out, err = run_gateway_cli(["--check-config", "--access-log",
+                                    os.path.join(ST.tmpdir, "ok.log")])
+    eq((rc, out.strip()), (0, "configuration ok"), "a writable path is fine: %r" % err)
+    _, out, _ = run_gateway_cli(["--help"])
+    check("--access-log DEST" in out and "--access-log-format F" in out, "in --help")
+
+
+@t.case
+def format_from_environment():
+    st = Stack(name="alogenv", start_gateway=False)
+    try:
+        path = os.path.join(st.tmpdir, "env.log")
+        st.start_gateway([], env={"PORTICO_ACCESS_LOG": path,
+                                  "PORTICO_ACCESS_LOG_FORMAT": "combined"})
+        eq(st.gw.http("GET", "/env-x").status, 404, "status")
+        lines = wait_until(lambda: log_lines(path, False) or None, 10, msg="a line")
+        check(CLF_RE.match(lines[0]) is not None, "combined from the environment: %r" % lines)
+    finally:
+        st.close()
 
 
 # ---------------------------------------------------------------- combined
