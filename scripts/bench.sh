@@ -7,6 +7,7 @@
 #                    [--claim-thresholds LIST] [--claim-sizes LIST]
 #                    [--sentinel-failover]
 #                    [--streams]
+#                    [--accesslog-only]
 #
 # Everything runs on 127.0.0.1 with its own processes on free ports: a
 # redis-server, the gateway (release build), the echo example (1 and 2
@@ -48,6 +49,10 @@
 # share of it); then the gateway's RSS before, with 1,000 streams open (a
 # message a second each) and after holding them; written to
 # OUT/streams.json.
+# Access log (--accesslog-only runs just this): two gateways on the same
+# Redis and echo instance, one with --access-log to a file (JSON; tracing is
+# always on), one without, loaded in turn (small GET, 50 connections, each
+# repetition both): the req/s ratio must stay >= 0.95.
 #
 # Prints one table and writes OUT/bench-results.json (and the raw samples in
 # OUT/samples.jsonl). Bounded in time (--max-seconds, default 1800, 5400 with
@@ -63,7 +68,7 @@ out="" duration=10 reps=3 build=$root/build-release do_build=1 checks=1 max_seco
 quick=0 https_only=0 bodies_only=0 claim_only=0 wrk_timeout=5 sample_extra="" echo_claim=""
 # shellcheck source=scripts/bench/bodies.sh
 . "$bench/bodies.sh"
-max_given=0 sentinel_failover=0 streams_only=0
+max_given=0 sentinel_failover=0 streams_only=0 accesslog_only=0
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) quick=1; duration=3; reps=1; shift ;;
@@ -82,6 +87,7 @@ while [ $# -gt 0 ]; do
     --sentinel-failover) sentinel_failover=1; shift ;;
     -h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
     --streams) streams_only=1; shift ;;
+    --accesslog-only) accesslog_only=1; shift ;;
     *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -629,6 +635,41 @@ PY
     stop gateway
 }
 
+# The access log's cost: a second gateway with --access-log beside the
+# plain one, both serving the same echo instance, loaded in turn.
+run_accesslog() {
+    local rep lport
+    start_gateway 1
+    start gateway-log "$gateway_bin" --listen 127.0.0.1:0 --admin 127.0.0.1:0 --redis "$redis_url" \
+        --log-level warn --max-connections 20000 --access-log "$out/access.log"
+    wait_log gateway-log "portico ready" 20
+    lport=$(sed -n 's/.*ready.* listen=[^ ]*:\([0-9][0-9]*\) .*/\1/p' "$out/logs/gateway-log.log" | head -1)
+    start_echo 1
+    wait_route
+    for _ in $(seq 100); do
+        [ "$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$lport/echo/x" 2>/dev/null)" = 200 ] &&
+            break
+        sleep 0.1
+    done
+    warm "http://127.0.0.1:$gw_port/echo/x"
+    warm "http://127.0.0.1:$lport/echo/x"
+    for rep in $(seq "$reps"); do
+        load portico-nolog "http://127.0.0.1:$gw_port/echo/x" 0 50 1 1 "$rep" \
+            "gateway=$(tree "$(pid_of gateway)" | tr '\n' ' ')" \
+            "service=$(echo_pids | tr '\n' ' ')" "redis=$(pid_of redis)"
+        load portico-accesslog "http://127.0.0.1:$lport/echo/x" 0 50 1 1 "$rep" \
+            "gateway=$(tree "$(pid_of gateway-log)" | tr '\n' ' ')" \
+            "service=$(echo_pids | tr '\n' ' ')" "redis=$(pid_of redis)"
+    done
+    log "access log: $(wc -l <"$out/access.log") lines, dropped: $(curl -fsS \
+        "http://127.0.0.1:$(sed -n 's/.*ready.* admin=[^ ]*:\([0-9][0-9]*\) .*/\1/p' \
+        "$out/logs/gateway-log.log" | head -1)/metrics" 2>/dev/null |
+        grep '^portico_access_log_dropped_total' | awk '{print $2}')"
+    stop_echo
+    stop gateway-log
+    stop gateway
+}
+
 # ------------------------------------------------------------------ run
 log "output in $out (load $(uptime | sed 's/.*load average: //'))"
 if [ "$bodies_only" = 1 ] || [ "$claim_only" = 1 ]; then
@@ -649,6 +690,12 @@ if [ "$streams_only" = 1 ]; then
     run_streams
     exit 0
 fi
+if [ "$accesslog_only" = 1 ]; then
+    run_accesslog
+    python3 "$bench/report.py" "$samples" "$out/bench-results.json" \
+        "duration=$duration reps=$reps accesslog-only load_before=$(uptime | sed 's/.*load average: //')"
+    exit 0
+fi
 if [ "$https_only" = 1 ]; then
     run_https
     python3 "$bench/report.py" "$samples" "$out/bench-results.json" \
@@ -659,6 +706,7 @@ run_main
 run_bodies subset
 run_portico 2 1
 run_portico 2 2
+run_accesslog
 run_redis_benchmark
 run_https
 if [ "$checks" = 1 ]; then

@@ -18,16 +18,16 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET=${1:-20}
 BUILD=${FUZZ_BUILD_DIR:-build-fuzz}
 WORK=${FUZZ_WORK_DIR:-$BUILD/fuzz-work}
-TARGETS="http register reply router match proxy"
+TARGETS="http register reply router match proxy accesslog"
 [ $# -gt 1 ] && { shift; TARGETS="$*"; }
 
 case $SECONDS_PER_TARGET in
     '' | *[!0-9]*) echo "usage: $0 [SECONDS [TARGET...]]" >&2; exit 2 ;;
 esac
 for t in $TARGETS; do
-    case " http register reply router match proxy " in
+    case " http register reply router match proxy accesslog " in
         *" $t "*) ;;
-        *) echo "fuzz.sh: unknown target $t (http register reply router match proxy)" >&2; exit 2 ;;
+        *) echo "fuzz.sh: unknown target $t (http register reply router match proxy accesslog)" >&2; exit 2 ;;
     esac
 done
 command -v clang >/dev/null || { echo "fuzz.sh: clang not found" >&2; exit 2; }

@@ -158,9 +158,10 @@ static void on_order_placed(portico_service *svc, const portico_event *ev, void 
     free(text);
     if (json_array_size(st->events) == EVENTS_KEPT) json_array_remove(st->events, 0);
     json_array_append_new(st->events,
-                          json_pack("{s:s, s:s, s:s, s:O}", "topic", portico_event_topic(ev), "id",
-                                    portico_event_id(ev), "source", portico_event_source(ev),
-                                    "data", portico_event_data(ev)));
+                          json_pack("{s:s, s:s, s:s, s:O, s:s}", "topic", portico_event_topic(ev),
+                                    "id", portico_event_id(ev), "source", portico_event_source(ev),
+                                    "data", portico_event_data(ev), "traceparent",
+                                    portico_event_traceparent(ev)));
 }
 
 int main(int argc, char **argv)

@@ -19,6 +19,13 @@ PORTICO_REDIS environment variable, else redis://127.0.0.1:6379.  With
 register and deregister message is signed (docs/security.md).  It prints
 "ready" on stderr once registered, and deregisters on SIGTERM / SIGINT.
 See docs/services.md for the checklist it follows.
+
+Tracing (W3C Trace Context, docs/protocol.md): the gateway sends every request
+with a `traceparent` header.  This service continues the trace: its own span
+is a child (same trace-id and flags, a new parent-id), logged on stderr with
+the span it came from, and returned as a `traceresponse` header (Trace Context
+level 2); a call it made to another service would send that same child
+`traceparent` on.
 """
 import argparse
 import hashlib
@@ -36,6 +43,27 @@ SERVICE = "hello"
 TTL_MS = 10000
 ROUTES = [{"method": "GET", "path": "/hello/{name}"}, {"method": "GET", "path": "/hello/clock"}]
 CLOCK_TICKS, CLOCK_MAX_TICKS = 10, 60
+
+
+TRACEPARENT_HEX = set("0123456789abcdef")
+
+
+def child_span(headers):
+    """(trace-id, parent-id it came from, our new span's traceparent) from the
+    request's headers, or None when it carries no valid traceparent."""
+    tps = [v for k, v in headers if k == "traceparent"]
+    if len(tps) != 1:
+        return None
+    v = tps[0]
+    parts = v.split("-")
+    if (len(v) < 55 or len(parts) < 4 or len(parts[0]) != 2 or parts[0] == "ff"
+            or (parts[0] == "00" and len(v) != 55)
+            or [len(p) for p in parts[1:4]] != [32, 16, 2]
+            or not set("".join(parts[:4])) <= TRACEPARENT_HEX
+            or set(parts[1]) == {"0"} or set(parts[2]) == {"0"}):
+        return None
+    span = os.urandom(8).hex()
+    return parts[1], parts[2], "00-%s-%s-%s" % (parts[1], span, parts[3])
 
 
 def now_ms():
@@ -79,10 +107,10 @@ class Service:
         self.announce({"v": 1, "type": "deregister", "service": SERVICE,
                        "instance": self.instance})
 
-    def reply(self, req, status, body):
+    def reply(self, req, status, body, extra_headers=()):
         self.publish(req["reply_to"], {
             "v": 1, "id": req["id"], "status": status,
-            "headers": [["content-type", "application/json"]],
+            "headers": [["content-type", "application/json"]] + list(extra_headers),
             "body": json.dumps(body)})
 
     def tick(self, clock):
@@ -140,11 +168,22 @@ class Service:
             return
         if req.get("deadline_ms", 0) < now_ms():
             return  # the gateway has already answered 504
+        headers = req.get("headers") if isinstance(req.get("headers"), list) else []
+        headers = [h for h in headers if isinstance(h, list) and len(h) == 2
+                   and all(isinstance(x, str) for x in h)]
+        trace = child_span(headers)
+        extra = []
+        if trace is not None:
+            trace_id, parent, mine = trace
+            print("hello: trace=%s parent=%s span=%s %s %s" % (
+                trace_id, parent, mine[36:52], req.get("method"), req.get("path")),
+                file=sys.stderr, flush=True)
+            extra = [["traceresponse", mine]]
         if req.get("route") == "/hello/clock" and req.get("method") == "GET":
             self.start_clock(req)
         elif req.get("route") == "/hello/{name}" and req.get("method") in ("GET", "HEAD"):
             name = req.get("params", {}).get("name", "")
-            self.reply(req, 200, {"hello": name})
+            self.reply(req, 200, {"hello": name}, extra)
         else:
             self.reply(req, 404, {"error": "not_found", "message": "no such route"})
 

@@ -249,6 +249,13 @@ PORTICO_API const char *portico_request_id(const portico_request *req);
 PORTICO_API const char *portico_request_remote_addr(const portico_request *req);
 /* The x-request-id header ("" when absent): pass it on in logs. */
 PORTICO_API const char *portico_request_request_id(const portico_request *req);
+/* W3C trace context: the request's traceparent header when it is valid
+ * ("00-<trace-id>-<parent-id>-<flags>", the gateway's span as the parent),
+ * else ""; and its trace-id (32 lower-case hex), else "". Calls and events
+ * made while the handler runs (or later with portico_call_set_parent)
+ * continue this trace as child spans: same trace-id, a new parent-id. */
+PORTICO_API const char *portico_request_traceparent(const portico_request *req);
+PORTICO_API const char *portico_request_trace_id(const portico_request *req);
 /* The value of route param name ("id" for "/users/{id}", "*" for a final
  * wildcard), or NULL. name is borrowed. */
 PORTICO_API const char *portico_request_param(const portico_request *req, const char *name);
@@ -418,8 +425,8 @@ PORTICO_API int portico_call_set_json(portico_call *call, json_t *value);
  * else 5000). */
 PORTICO_API void portico_call_set_timeout_ms(portico_call *call, int timeout_ms);
 /* Makes the call part of handling parent (borrowed; read now): the call's
- * deadline is never later than parent's, and parent's x-request-id is passed
- * on. A call created while a handler or a call callback of the same service
+ * deadline is never later than parent's, and parent's x-request-id and trace
+ * (traceparent, as a child span) are passed on. A call created while a handler or a call callback of the same service
  * runs gets this automatically from the request being handled. */
 PORTICO_API void portico_call_set_parent(portico_call *call, const portico_request *parent);
 /* Frees a call that was not sent (NULL is fine). */
@@ -476,6 +483,10 @@ PORTICO_API const char *portico_event_id(const portico_event *ev);
 PORTICO_API const char *portico_event_source(const portico_event *ev);
 PORTICO_API const char *portico_event_instance(const portico_event *ev);
 PORTICO_API uint64_t portico_event_ts_ms(const portico_event *ev);
+/* The event's trace context: a valid "traceparent" of its message (the
+ * publisher's span), else "". Calls and events made from the handler
+ * continue it. */
+PORTICO_API const char *portico_event_traceparent(const portico_event *ev);
 /* The payload (borrowed from ev: json_incref it to keep it). */
 PORTICO_API json_t *portico_event_data(const portico_event *ev);
 

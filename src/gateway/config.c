@@ -41,6 +41,7 @@ enum opt_type {
     OPT_CONFIG,   /* the config file itself: argv and env only */
     OPT_BOOL,     /* bool: true/false, 1/0, yes/no, on/off; a bare flag means true */
     OPT_CIDRS,    /* struct gw_cidr_set: comma-separated CIDR blocks (cidr.h), "" = none */
+    OPT_ALOGFMT,  /* access-log format: "json" (false) or "combined" (true) */
 };
 
 struct opt {
@@ -141,6 +142,10 @@ static const struct opt opts[] = {
      "peers whose X-Forwarded-For gives the client address (IPv4/IPv6 blocks)"},
     {"proxy-protocol", OPT_BOOL, OFF(proxy_protocol), 0, 0, "false", "[BOOL]",
      "every public connection starts with a PROXY protocol v1 or v2 header"},
+    {"access-log", OPT_STRING, OFF(access_log), 0, STRMAX(access_log), "off", "DEST",
+     "access log: off, stdout, stderr or a file path (appended to; SIGUSR1 reopens it)"},
+    {"access-log-format", OPT_ALOGFMT, OFF(access_log_combined), 0, 0, "json", "F",
+     "access log lines: json or combined (the Apache/nginx combined format)"},
     {"config", OPT_CONFIG, OFF(config_file), 0, STRMAX(config_file), NULL, "FILE",
      "JSON object with the same keys without \"--\""},
 };
@@ -357,6 +362,13 @@ static bool opt_set(struct gw_config *c, const struct opt *o, const char *v, cha
         return false;
     case OPT_CIDRS:
         return gw_cidr_set_parse((struct gw_cidr_set *)field, v, why, whylen);
+    case OPT_ALOGFMT:
+        if (strcmp(v, "json") != 0 && strcmp(v, "combined") != 0) {
+            snprintf(why, whylen, "\"%.300s\" is not one of json, combined", v);
+            return false;
+        }
+        *(bool *)field = strcmp(v, "combined") == 0;
+        return true;
     case OPT_LOGLEVEL: {
         int lvl = pc_log_level_parse(v);
         if (lvl < 0) {

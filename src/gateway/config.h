@@ -65,6 +65,8 @@ struct gw_config {
     bool ratelimit_redis;                 /* --ratelimit-redis: one limit shared on Redis */
     struct gw_cidr_set trusted_proxies;   /* --trusted-proxies CIDR,..., none by default */
     bool proxy_protocol;                  /* --proxy-protocol false: PROXY v1/v2 header first */
+    char access_log[1024];                /* --access-log off: stdout, stderr or a path */
+    bool access_log_combined;             /* --access-log-format json (false) or combined */
     char config_file[1024];               /* --config, "" = none */
     bool check_config;                    /* --check-config (argv only): check, run nothing */
     /* Not a setting: loaded from the three registration files above by main

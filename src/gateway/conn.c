@@ -30,6 +30,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "accesslog.h"
 #include "clientaddr.h"
 #include "gw.h"
 #include "http.h"
@@ -116,9 +117,10 @@ static void request_id_of(const struct gw_req *from, char *id)
 
 /* Queues an error response that ends the connection (400/408/413/431).
  * from: the refused request when its head was read (413, 408 in a body),
- * else NULL. */
-static void conn_fail(struct gw_conn *c, int status, const char *code, const char *why,
-                      const struct gw_req *from)
+ * else NULL; rest[0..rest_len): the unparsed bytes that follow (for the
+ * access log), or NULL. */
+static void conn_fail_rest(struct gw_conn *c, int status, const char *code, const char *why,
+                           const struct gw_req *from, const char *rest, size_t rest_len)
 {
     struct gw_req *r = gw_req_new();
 
@@ -131,12 +133,31 @@ static void conn_fail(struct gw_conn *c, int status, const char *code, const cha
     memcpy(r->remote_addr, c->client.text, sizeof r->remote_addr);
     request_id_of(from, r->request_id);
     snprintf(r->method, sizeof r->method, "%s", "-");
+    r->https = c->sock.secure;
+    if (gw_accesslog_on) { /* what was read of the refused request */
+        const struct gw_req *got = gw_http_partial(c->http, &r->bytes_in);
+        if (got != NULL && got->target_len > 0) {
+            snprintf(r->method, sizeof r->method, "%s", got->method);
+            pc_buf_append(&r->head, got->head.data, got->target_len);
+            r->target_len = got->target_len;
+            r->path_len = got->path_len;
+        } else if (rest != NULL) {
+            gw_accesslog_raw_request_line(r, rest, rest_len);
+            r->bytes_in += rest_len;
+        }
+    }
     TAILQ_INSERT_TAIL(&c->reqs, r, queue);
     c->nreqs++;
     c->state = GW_CONN_CLOSING;
     evtimer_del(&c->timer);
     reading(c, false);
     gw_req_error(r, status, code, why);
+}
+
+static void conn_fail(struct gw_conn *c, int status, const char *code, const char *why,
+                      const struct gw_req *from)
+{
+    conn_fail_rest(c, status, code, why, from, NULL, 0);
 }
 
 /* BODY: when the body must be complete (monotonic ms): --body-timeout-ms
@@ -312,7 +333,7 @@ static size_t conn_feed(struct gw_conn *c, const char *data, size_t len)
             const char *code = status == 413   ? "body_too_large"
                                : status == 431 ? "headers_too_large"
                                                : "bad_request";
-            conn_fail(c, status, code, why, gw_http_current(c->http));
+            conn_fail_rest(c, status, code, why, gw_http_current(c->http), data + used, len - used);
             break;
         }
         if (n == 0) break; /* paused or closing at a message boundary */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accesslog.h"
 #include "auth.h"
 #include "bus.h"
 #include "claim.h"
@@ -17,12 +18,14 @@
 #include "resp.h"
 #include "router.h"
 #include "stats.h"
+#include "trace.h"
 #include "xalloc.h"
 
 static struct gw_match *match;       /* one match result, reused (it is large) */
 static struct pc_kv *kv_in, *kv_out; /* header scratch */
 static size_t kv_cap;
 static pc_buf xff;                    /* joined x-forwarded-for */
+static pc_buf tracestate;             /* the tracestate passed on */
 #define GW_FORWARD_KEEP_ENVELOPE 4096 /* bytes of envelope buffer kept for reuse */
 
 /* Requests waiting for an announcement after Redis came back (below). */
@@ -80,6 +83,11 @@ static void end_try(struct gw_req *r, enum gw_try_result res)
 {
     struct gw_instance *in = r->inst;
     if (in == NULL) return;
+    if (res == GW_TRY_REPLIED) { /* upstream time: PUBLISH to reply */
+        r->upstream_ms = gw_now_mono_ms() - r->sent_ms;
+        r->upstream_known = true;
+        gw_stats_upstream((double)r->upstream_ms / 1000.0);
+    }
     r->inst = NULL;
     gw_outlier_done(&in->outlier, in->id, r->probe, res);
     r->probe = false;
@@ -149,6 +157,8 @@ static void send_to(struct gw_req *r, struct gw_instance *inst)
     }
     r->tries++;
     r->inst = inst;
+    r->sent_ms = gw_now_mono_ms();
+    gw_accesslog_note_instance(r, inst->id);
     gw_instance_acquire(inst);
     r->probe = gw_outlier_sent(&inst->outlier);
     cmd = pc_resp_publish_frame(&r->envelope, inst->channel, strlen(inst->channel), &cmd_len);
@@ -297,13 +307,18 @@ static void encode(struct gw_req *r, const struct gw_match *m, bool claimed)
     size_t nh;
     const char *target = r->head.data;
 
-    grow_kv(r->nhdrs + GW_HEADERS_ADDED);
+    long traced;
+
+    grow_kv(r->nhdrs + GW_HEADERS_ADDED + 2);
     for (uint32_t i = 0; i < r->nhdrs; i++)
         kv_in[i] = (struct pc_kv){gw_req_hdr_name(r, i), r->hdrs[i].name_len,
                                   gw_req_hdr_value(r, i), r->hdrs[i].value_len};
     nh = gw_headers_to_service(kv_in, r->nhdrs, r->request_id, r->remote_addr,
                                r->xff_cut ? r->xff_keep : GW_XFF_ALL, r->https, r->auth_subject,
                                r->auth_key_id, kv_out, &xff);
+    /* no random bytes (the request id just had some): headers as they were */
+    traced = gw_trace_headers(&r->trace, kv_in, r->nhdrs, kv_out, nh, &tracestate);
+    if (traced >= 0) nh = (size_t)traced;
     for (size_t i = 0; i < m->nparams; i++)
         params[i] = (struct pc_kv){m->params[i].name, m->params[i].name_len, m->params[i].value,
                                    m->params[i].value_len};
@@ -381,6 +396,7 @@ static void forward_start(struct gw_req *r, struct gw_route *rt)
         return;
     }
     r->deadline_ms = gw_now_unix_ms() + (uint64_t)inst->timeout_ms;
+    gw_accesslog_note_route(r, rt->pattern, rt->owner);
     encode(r, match, gw_claim_wanted(r, inst));
 
     gw_inflight_add(r);
@@ -498,6 +514,7 @@ void gw_forward_init(void)
     gw_inflight_init();
     match = pc_xmalloc(sizeof *match);
     pc_buf_init(&xff);
+    pc_buf_init(&tracestate);
 }
 
 void gw_forward_deinit(void)
@@ -510,4 +527,5 @@ void gw_forward_deinit(void)
     kv_in = kv_out = NULL;
     kv_cap = 0;
     pc_buf_deinit(&xff);
+    pc_buf_deinit(&tracestate);
 }

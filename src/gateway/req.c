@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accesslog.h"
 #include "conn.h"
 #include "cors.h"
 #include "gw.h"
@@ -119,7 +120,7 @@ static void respond(struct gw_req *r, int status, const char *ctype, const struc
     struct gw_conn *c = r->conn;
     struct evbuffer *out;
     bool has_body, close;
-    size_t n = 0;
+    size_t n = 0, out_before;
 
     if (r->done || r->streamed) return;
     r->done = framing == FRAME_LENGTH;
@@ -160,15 +161,21 @@ static void respond(struct gw_req *r, int status, const char *ctype, const struc
     r->close_after = close;
     has_body = !r->is_head && status != 204 && status != 304 && status >= 200;
     out = gw_conn_response_buffer(c, r);
+    out_before = evbuffer_get_length(out);
     gw_http_write_response(
         out, status, all, n, framing == FRAME_LENGTH ? body_len : GW_HTTP_NO_LENGTH, r->request_id,
         close, r->http_minor == 0 && !close, body, has_body && !ebody ? body_len : 0);
     if (ebody != NULL && has_body) pc_check(evbuffer_add_buffer(out, ebody) == 0);
     if (all != stack) free(all);
-    if (framing == FRAME_LENGTH)
+    if (framing == FRAME_LENGTH) {
+        if (gw_accesslog_on && !r->admin)
+            gw_accesslog_response(r, evbuffer_get_length(out) - out_before,
+                                  has_body ? body_len : 0);
         gw_conn_on_response(c, r);
-    else
+    } else {
+        r->stream_head_bytes = (uint32_t)(evbuffer_get_length(out) - out_before);
         gw_conn_stream_wrote(c, r);
+    }
 }
 
 void gw_req_respond(struct gw_req *r, int status, const char *ctype, const struct pc_kv *headers,
@@ -196,6 +203,7 @@ void gw_req_error_hdr(struct gw_req *r, int status, const char *code, const char
 {
     pc_buf b;
 
+    r->error = code;
     pc_buf_init(&b);
     pc_buf_puts(&b, "{\"error\":");
     pc_jw_cstr(&b, code);

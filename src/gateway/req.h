@@ -16,6 +16,8 @@
 #include "buf.h"
 #include "cidr.h"
 #include "headers.h"
+#include "names.h"
+#include "trace.h"
 #include "uuid.h"
 #include "wire.h"
 
@@ -72,10 +74,11 @@ struct gw_req {
     LIST_ENTRY(gw_req) wait_link;
     struct event try_timer; /* per-try timeout (retry), or the end of the wait */
     bool try_timer_set;
-    bool claimed;             /* the envelope carries body_ref: the body is in a Redis key */
-    bool claim_reading;       /* a reply's body is being read from Redis (claim.c) */
-    struct gw_stream *stream; /* a streamed reply in progress (stream.c), else NULL */
-    bool streamed;            /* its head was written: only stream.c ends the response */
+    bool claimed;               /* the envelope carries body_ref: the body is in a Redis key */
+    bool claim_reading;         /* a reply's body is being read from Redis (claim.c) */
+    struct gw_stream *stream;   /* a streamed reply in progress (stream.c), else NULL */
+    bool streamed;              /* its head was written: only stream.c ends the response */
+    uint32_t stream_head_bytes; /* that head's bytes (the access log's bytes_out) */
 
     /* -- verified identity (auth.c), forwarded as x-auth-subject / x-auth-key-id -- */
     char auth_subject[GW_AUTH_SUBJECT_MAX + 1]; /* JWT "sub"; "" = none */
@@ -87,6 +90,17 @@ struct gw_req {
     uint32_t rl_limit, rl_remaining;  /* bucket size, requests left after this one */
     uint32_t rl_reset_s, rl_window_s; /* seconds until full; the policy's window */
     unsigned auth_gen;                /* gw_auth_generation() its auth check passed under */
+
+    /* -- what the access log and the metrics read (accesslog.h, trace.h) -- */
+    uint64_t bytes_in;     /* request bytes read (head and body as received) */
+    const char *error;     /* the error code answered (static text), NULL = none */
+    uint64_t sent_ms;      /* monotonic: the current try's PUBLISH */
+    uint64_t upstream_ms;  /* PUBLISH to reply, when upstream_known */
+    bool upstream_known;   /* a reply came */
+    struct gw_trace trace; /* trace context (trace.h) */
+    char log_route[256];   /* the route's pattern (cut at 255 bytes), "" = none */
+    char log_service[PC_SERVICE_MAX + 1];
+    char log_instance[PC_INSTANCE_MAX + 1];
 };
 
 /* Header i's name / value, valid until the request is freed. */
@@ -128,7 +142,8 @@ void gw_req_respond_evbuffer(struct gw_req *r, int status, const struct pc_kv *h
  * stream.c's. */
 void gw_req_respond_stream(struct gw_req *r, int status, const struct pc_kv *headers,
                            size_t nheaders, bool chunked);
-/* An error response per SPEC §5: {"error","message","request_id"}. */
+/* An error response per SPEC §5: {"error","message","request_id"}; code
+ * must be static text (the access log keeps a pointer to it). */
 void gw_req_error(struct gw_req *r, int status, const char *code, const char *message);
 /* Same with one extra header (e.g. Allow). */
 void gw_req_error_hdr(struct gw_req *r, int status, const char *code, const char *message,

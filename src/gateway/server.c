@@ -299,6 +299,7 @@ int gw_workers_start(struct gw_config *cfg, int *ready_fd, char *err, size_t err
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGCHLD);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
     sigprocmask(SIG_BLOCK, &set, &old);
     for (int i = 0; i < n; i++) {
         if ((pids[i] = spawn(i, cfg, admin_off, &old)) == 0) {
@@ -338,6 +339,9 @@ int gw_workers_start(struct gw_config *cfg, int *ready_fd, char *err, size_t err
                 if (pids[i] > 0) kill(pids[i], SIGHUP);
             gw_notify_ready();
         }
+        if (sig == SIGUSR1) /* each worker reopens its access log */
+            for (int i = 0; i < n; i++)
+                if (pids[i] > 0) kill(pids[i], SIGUSR1);
         if (sig == SIGTERM || sig == SIGINT) {
             /* Each worker drains on the first signal, exits on the second. */
             if (!stopping) gw_notify_stopping();

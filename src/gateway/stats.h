@@ -37,6 +37,18 @@ enum gw_stream_result {
     GW_STREAM_RESULT_N,
 };
 extern const char *const gw_stream_result_names[GW_STREAM_RESULT_N];
+/* Why the auth module refused a request: the label of
+ * portico_auth_rejections_total. */
+enum gw_auth_reject {
+    GW_AUTH_REJECT_MISSING,       /* 401: no credential the route accepts */
+    GW_AUTH_REJECT_INVALID_KEY,   /* 401: unknown API key */
+    GW_AUTH_REJECT_INVALID_TOKEN, /* 401: bad, expired or unverifiable token */
+    GW_AUTH_REJECT_CLAIMS,        /* 403: valid token without the required claims */
+    GW_AUTH_REJECT_REPEATED,      /* 400: repeated credential headers */
+    GW_AUTH_REJECT_THROTTLED,     /* 429: too many failed credentials from the address */
+    GW_AUTH_REJECT_N,
+};
+extern const char *const gw_auth_reject_names[GW_AUTH_REJECT_N];
 
 struct gw_stats {
     uint64_t http_by_code[600];                          /* responses by status code */
@@ -71,6 +83,12 @@ struct gw_stats {
     uint64_t proxy_timeouts;              /* --proxy-protocol: no header in time, closed */
     uint64_t streams[GW_STREAM_RESULT_N]; /* streamed replies ended, by enum gw_stream_result */
     uint64_t stream_dropped;              /* stream messages whose request was gone */
+    uint64_t auth_rejections[GW_AUTH_REJECT_N];          /* by enum gw_auth_reject */
+    uint64_t ratelimit_rejections;                       /* 429 from a route's rate limit */
+    uint64_t access_log_dropped;                         /* lines past the buffer, or lost */
+    uint64_t upstream_bucket[GW_STATS_DURATION_BUCKETS]; /* PUBLISH to reply, non-cumulative */
+    uint64_t upstream_count;
+    double upstream_sum_s;
     /* gauges, as last published by the worker (gw_stats_gauges) */
     uint64_t inflight;
     uint64_t connections;
@@ -91,6 +109,8 @@ void gw_stats_gauges(uint64_t inflight, uint64_t connections);
 int gw_stats_gauge_sums(uint64_t *inflight, uint64_t *connections);
 
 void gw_stats_response(int status, double seconds);
+/* One reply from a service, seconds after its PUBLISH. */
+void gw_stats_upstream(double seconds);
 /* Counts one registration outcome: "accepted" or a reject reason (static string). */
 void gw_stats_registration(const char *result);
 /* Appends the Prometheus text exposition (0.0.4) of every counter and gauge,

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accesslog.h"
 #include "bus.h"
 #include "conn.h"
 #include "forward.h"
@@ -21,6 +22,8 @@ struct gw_stream {
     struct event idle;  /* --stream-idle-timeout-ms from the last message */
     long long next_seq; /* the seq the next message must carry */
     bool chunked;       /* HTTP/1.1: chunked; HTTP/1.0: close-delimited */
+    uint64_t bytes_out; /* written after the head: chunks and their framing */
+    uint64_t body_out;  /* of which body bytes */
     char channel[];     /* the instance's channel (for cancel); "" when unknown */
 };
 
@@ -64,6 +67,8 @@ static void stream_free(struct gw_req *r, enum gw_stream_result why, bool cancel
 
     r->stream = NULL;
     LIST_REMOVE(s, link);
+    if (gw_accesslog_on) /* one line per response, when it ends */
+        gw_accesslog_response(r, r->stream_head_bytes + s->bytes_out, s->body_out);
     evtimer_del(&s->idle);
     if (cancel) publish_cancel(r->id, s->channel);
     gw_stats->streams[why]++;
@@ -86,9 +91,12 @@ static void stream_write(struct gw_req *r, const void *data, size_t len)
 
     if (len == 0 || r->conn == NULL) return;
     out = gw_conn_response_buffer(r->conn, r);
+    r->stream->body_out += len;
+    r->stream->bytes_out += len;
     if (r->stream->chunked) {
         int k = snprintf(line, sizeof line, "%zx\r\n", len);
         pc_check(evbuffer_add(out, line, (size_t)k) == 0);
+        r->stream->bytes_out += (uint64_t)k + 2;
     }
     pc_check(evbuffer_add(out, data, len) == 0);
     if (r->stream->chunked) pc_check(evbuffer_add(out, "\r\n", 2) == 0);
@@ -223,6 +231,7 @@ static void stream_start(struct gw_req *r, long long seq, int status, const stru
     s->r = r;
     LIST_INSERT_HEAD(&all_streams, s, link);
     s->next_seq = 1;
+    s->bytes_out = s->body_out = 0;
     s->chunked = r->http_minor >= 1;
     evtimer_assign(&s->idle, gw.base, on_idle, r);
     r->stream = s;
@@ -265,7 +274,10 @@ void gw_stream_on_message(struct gw_req *r, long long seq, bool more, int status
         return;
     }
     c = r->conn;
-    if (s->chunked) pc_check(evbuffer_add(gw_conn_response_buffer(c, r), "0\r\n\r\n", 5) == 0);
+    if (s->chunked) {
+        pc_check(evbuffer_add(gw_conn_response_buffer(c, r), "0\r\n\r\n", 5) == 0);
+        s->bytes_out += 5;
+    }
     stream_free(r, GW_STREAM_COMPLETED, false);
     r->done = true;
     gw_conn_on_response(c, r); /* r may be freed */

@@ -32,6 +32,7 @@
 #include "names.h"
 #include "redisurl.h"
 #include "sign.h"
+#include "traceparent.h"
 #include "wire.h"
 
 struct event;
@@ -209,6 +210,8 @@ struct portico_request {
     json_t *params_obj;        /* params as an object: our own match, or built on demand */
     const char *route;         /* pattern that matched, owned by in or svc */
     char request_id[129];      /* x-request-id or "" */
+    char traceparent[PC_TRACEPARENT_LEN + 1]; /* a valid traceparent header (as 00), or "" */
+    char trace_id[33];                        /* its trace-id, or "" */
     int refs;
     bool pending; /* the SDK's reference is still held */
     bool replied, expired;
@@ -228,6 +231,13 @@ struct portico_request {
 };
 
 void pt_request_dispatch(portico_service *svc, const char *msg, size_t len);
+/* The traceparent that continues the trace of parent (a valid traceparent
+ * or ""; "" starts a new trace) as a child span, into out
+ * (PC_TRACEPARENT_LEN + 1). Returns 0 or -1 (no random bytes). */
+int pt_trace_child(const char *parent, char *out);
+/* Swaps the service's trace context with *tp (PC_TRACEPARENT_LEN + 1): set
+ * around a callback, then swapped back. */
+void pt_trace_swap(portico_service *svc, char *tp);
 /* The request is replied to or expired: drops the SDK's reference (req may
  * be freed on return) and lets a stop that waits for it complete. */
 void pt_request_done(portico_request *req);
@@ -339,6 +349,9 @@ struct portico_service {
     /* the request being handled right now (deadline propagation) */
     uint64_t ctx_deadline_ms;
     char ctx_request_id[129];
+    /* the trace of the work being done (a request, a call's reply, an
+     * event), "" none: calls and events made now continue it */
+    char ctx_traceparent[PC_TRACEPARENT_LEN + 1];
 
     /* calling */
     bool calls_enabled;
