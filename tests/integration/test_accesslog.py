@@ -9,8 +9,10 @@ import json
 import os
 import re
 import signal
+import socket
 import sys
 import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Gateway, Runner, Stack, check, eq, parse_metrics, req_bytes,  # noqa: E402
@@ -91,6 +93,40 @@ def forwarded_request_line():
     check(re.match(r"^[0-9a-f]{32}$", j.get("trace_id", "")), "trace_id %r" % j)
     eq(j["trace_id"], dict(svc.requests[-1]["headers"])["traceparent"][3:35],
        "trace_id is the one sent on")
+    svc.stop()
+
+
+def read_until(c, done, what, timeout=20):
+    end = time.monotonic() + timeout
+    while not done(c.buf):
+        check(time.monotonic() < end, "timed out waiting for %s: %r" % (what, c.buf[-200:]))
+        try:
+            check(c._fill(0.5) or done(c.buf), "closed before %s" % what)
+        except socket.timeout:
+            pass
+
+
+@t.case
+def streamed_response_logged_once_when_it_ends():
+    svc = ST.service(service="alogst", routes=[("GET", "/alogst/s")], handler=lambda req: None)
+    c = ST.gw.raw()
+    c.send(req_bytes("GET", "/alogst/s", [("X-Request-Id", "alog-stream-1")]))
+    wait_until(lambda: len(svc.requests) >= 1, 10, msg="the request at the service")
+    req = svc.requests[-1]
+    svc.publish_reply(req, {"status": 200, "headers": [["content-type", "text/plain"]],
+                            "body": "one,", "more": True})
+    read_until(c, lambda b: b"one," in b, "the first chunk at the client")
+    check(not any(j.get("request_id") == "alog-stream-1" for j in json_lines(LOG)),
+          "no line while the stream runs")
+    svc.publish_reply(req, {"seq": 1, "body": "two", "more": False})
+    read_until(c, lambda b: b.endswith(b"0\r\n\r\n"), "the last chunk at the client")
+    raw = len(c.buf)
+    c.close()
+    j = line_for(LOG, "alog-stream-1")
+    eq(j["status"], 200, "status")
+    eq(j["bytes_out"], raw, "bytes_out: head, chunks and their framing")
+    eq(sum(1 for x in json_lines(LOG) if x.get("request_id") == "alog-stream-1"), 1,
+       "one line per response")
     svc.stop()
 
 
