@@ -107,7 +107,8 @@ const char *gw_req_header(const struct gw_req *r, const char *lname, size_t *n)
 /* gw_req_respond, with the body either in body[0..body_len) or, when ebody
  * is not NULL, in ebody (moved, not copied). */
 static void respond(struct gw_req *r, int status, const char *ctype, const struct pc_kv *headers,
-                    size_t nheaders, const void *body, size_t body_len, struct evbuffer *ebody)
+                    size_t nheaders, const void *body, size_t body_len, struct evbuffer *ebody,
+                    bool stream)
 {
     struct pc_kv stack[32], *all = stack;
     char rl[4][32]; /* RateLimit-* values */
@@ -116,10 +117,14 @@ static void respond(struct gw_req *r, int status, const char *ctype, const struc
     bool has_body, close;
     size_t n = 0;
 
-    if (r->done) return;
-    r->done = true;
+    if (r->done || r->streaming) return;
     r->status = status;
-    if (!r->admin) gw_stats_response(status, (double)(gw_now_mono_ms() - r->start_ms) / 1000.0);
+    if (stream) {
+        r->streaming = true;
+    } else {
+        r->done = true;
+        if (!r->admin) gw_stats_response(status, (double)(gw_now_mono_ms() - r->start_ms) / 1000.0);
+    }
     if (c == NULL) return;
 
     if (nheaders + 1 + 4 + GW_CORS_MAX_HEADERS > sizeof stack / sizeof stack[0]) {
@@ -154,7 +159,8 @@ static void respond(struct gw_req *r, int status, const char *ctype, const struc
     has_body = !r->is_head && status != 204 && status != 304 && status >= 200;
     out = gw_conn_response_buffer(c, r);
     gw_http_write_response(out, status, all, n, body_len, r->request_id, close,
-                           r->http_minor == 0 && !close, body, has_body && !ebody ? body_len : 0);
+                           r->http_minor == 0 && !close, body,
+                           has_body && !ebody && !stream ? body_len : 0);
     if (ebody != NULL && has_body) pc_check(evbuffer_add_buffer(out, ebody) == 0);
     if (all != stack) free(all);
     gw_conn_on_response(c, r);
@@ -163,13 +169,50 @@ static void respond(struct gw_req *r, int status, const char *ctype, const struc
 void gw_req_respond(struct gw_req *r, int status, const char *ctype, const struct pc_kv *headers,
                     size_t nheaders, const void *body, size_t body_len)
 {
-    respond(r, status, ctype, headers, nheaders, body, body_len, NULL);
+    respond(r, status, ctype, headers, nheaders, body, body_len, NULL, false);
 }
 
 void gw_req_respond_evbuffer(struct gw_req *r, int status, const struct pc_kv *headers,
                              size_t nheaders, struct evbuffer *body)
 {
-    respond(r, status, NULL, headers, nheaders, NULL, evbuffer_get_length(body), body);
+    respond(r, status, NULL, headers, nheaders, NULL, evbuffer_get_length(body), body, false);
+}
+
+void gw_req_stream_head(struct gw_req *r, int status, const struct pc_kv *headers, size_t nheaders,
+                        uint64_t content_length)
+{
+    respond(r, status, NULL, headers, nheaders, NULL,
+            content_length == GW_REQ_NO_LENGTH ? GW_HTTP_NO_LENGTH : (size_t)content_length, NULL,
+            true);
+}
+
+struct evbuffer *gw_req_stream_buffer(struct gw_req *r)
+{
+    return gw_conn_response_buffer(r->conn, r);
+}
+
+void gw_req_stream_push(struct gw_req *r) { gw_conn_on_response(r->conn, r); }
+
+/* The response is over: counted, and handed to the connection like any other. */
+static void stream_done(struct gw_req *r)
+{
+    r->streaming = false;
+    r->on_drain = NULL;
+    r->done = true;
+    if (!r->admin) gw_stats_response(r->status, (double)(gw_now_mono_ms() - r->start_ms) / 1000.0);
+}
+
+void gw_req_stream_end(struct gw_req *r)
+{
+    stream_done(r);
+    if (r->conn != NULL) gw_conn_on_response(r->conn, r);
+}
+
+void gw_req_stream_abort(struct gw_req *r)
+{
+    stream_done(r);
+    r->close_after = true;
+    if (r->conn != NULL) gw_conn_close(r->conn);
 }
 
 void gw_req_error_hdr(struct gw_req *r, int status, const char *code, const char *message,

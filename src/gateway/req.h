@@ -21,6 +21,7 @@
 
 struct gw_conn;
 struct gw_instance;
+struct gw_hx;
 
 #define GW_AUTH_SUBJECT_MAX 255 /* bytes of a verified JWT "sub" */
 #define GW_AUTH_KEY_ID_MAX 64   /* bytes of an API key id */
@@ -84,6 +85,11 @@ struct gw_req {
     uint32_t rl_limit, rl_remaining;  /* bucket size, requests left after this one */
     uint32_t rl_reset_s, rl_window_s; /* seconds until full; the policy's window */
     unsigned auth_gen;                /* gw_auth_generation() its auth check passed under */
+
+    /* -- a streamed response (gw_req_stream_head): its head is out, the body follows -- */
+    bool streaming;                     /* head written, not done yet */
+    void (*on_drain)(struct gw_req *r); /* the client's output went down to its low mark */
+    struct gw_hx *hx;                   /* an HTTP upstream exchange (hforward.h), or NULL */
 };
 
 /* Header i's name / value, valid until the request is freed. */
@@ -119,6 +125,23 @@ void gw_req_respond(struct gw_req *r, int status, const char *ctype, const struc
  * copy (ebody is left empty unless the response carries no body). */
 void gw_req_respond_evbuffer(struct gw_req *r, int status, const struct pc_kv *headers,
                              size_t nheaders, struct evbuffer *body);
+/* A streamed response: the head now (as gw_req_respond, with content-length
+ * content_length, or none with GW_REQ_NO_LENGTH: then the caller passes
+ * transfer-encoding or sets r->close_after), the body later in pieces:
+ * gw_req_stream_buffer gives where to append them, gw_req_stream_push sends
+ * what was appended, gw_req_stream_end ends the response (r may be freed),
+ * gw_req_stream_abort ends it cut short (the connection is closed: the
+ * client sees a truncated response). While its output is above
+ * GW_CONN_OUTPUT_HIGH the producer should pause; r->on_drain is called when
+ * it is low again. */
+#define GW_REQ_NO_LENGTH ((uint64_t)-1)
+void gw_req_stream_head(struct gw_req *r, int status, const struct pc_kv *headers, size_t nheaders,
+                        uint64_t content_length);
+struct evbuffer *gw_req_stream_buffer(struct gw_req *r);
+void gw_req_stream_push(struct gw_req *r);
+void gw_req_stream_end(struct gw_req *r);
+void gw_req_stream_abort(struct gw_req *r);
+
 /* An error response per SPEC §5: {"error","message","request_id"}. */
 void gw_req_error(struct gw_req *r, int status, const char *code, const char *message);
 /* Same with one extra header (e.g. Allow). */

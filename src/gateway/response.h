@@ -12,11 +12,13 @@
 #include "wire.h"
 
 /* Writes a response to out: status line, the given headers, then
- * content-length (unless the status forbids a body), date (unless the
+ * content-length (unless the status forbids a body, or content_length is
+ * GW_HTTP_NO_LENGTH), date (unless the
  * headers have one), x-request-id, and "connection: close" /
  * "connection: keep-alive" (HTTP/1.0) as asked; then body[0..body_len)
  * (body_len 0 for none, e.g. HEAD: content_length is still announced). All
  * borrowed. Aborts only if the buffer cannot grow. */
+#define GW_HTTP_NO_LENGTH ((size_t)-1) /* content_length: write no content-length */
 void gw_http_write_response(struct evbuffer *out, int status, const struct pc_kv *headers,
                             size_t nheaders, size_t content_length, const char *request_id,
                             bool close, bool http10_keep_alive, const void *body, size_t body_len);
