@@ -118,7 +118,7 @@ static int on_headers_complete(http_parser *p)
         u->reason = "upgrade responses are not forwarded";
         return -1;
     }
-    if (st < 200) return 0; /* interim: skipped, the final response follows */
+    if (st < 200) return 1; /* interim: no body; skipped, the final response follows */
     for (size_t i = 0; i < u->nfields; i++)
         kv[i] = (struct pc_kv){u->text.data + u->fields[i].name_off, u->fields[i].name_len,
                                u->text.data + u->fields[i].value_off, u->fields[i].value_len};
@@ -126,17 +126,17 @@ static int on_headers_complete(http_parser *p)
     h.headers = kv;
     h.nheaders = u->nfields;
     h.chunked = (p->flags & F_CHUNKED) != 0;
-    h.content_length = (!h.chunked && p->content_length != ULLONG_MAX)
-                           ? (uint64_t)p->content_length
-                           : GW_URESP_NO_LENGTH;
+    h.content_length = (!h.chunked && p->content_length != ULLONG_MAX) ? (uint64_t)p->content_length
+                                                                       : GW_URESP_NO_LENGTH;
     h.keep_alive = http_should_keep_alive(p) != 0;
     u->head_done = true;
     if (u->sink.head(u->sink.ctx, &h) != 0) {
         u->stopped = true;
         http_parser_pause(p, 1);
     }
-    /* 1: no body (HEAD); http_parser knows 204 and 304 itself. */
-    return u->head_request ? 1 : 0;
+    /* 1: no body, whatever Content-Length says (http_parser would read one
+     * for a 304 or 204 that announces a length). */
+    return u->head_request || st == 204 || st == 304 ? 1 : 0;
 }
 
 static int on_body(http_parser *p, const char *at, size_t n)
