@@ -28,9 +28,9 @@
 struct gw_froute {
     struct gw_route rt; /* first: the router hands this out */
     struct gw_http_route *hr;
-    bool installed;       /* in the router now */
-    bool released;        /* no longer in the file: served until claimed or the grace ends */
-    struct event *grace;  /* while released */
+    bool installed;      /* in the router now */
+    bool released;       /* no longer in the file: served until claimed or the grace ends */
+    struct event *grace; /* while released */
     LIST_ENTRY(gw_froute) link;
 };
 
@@ -40,12 +40,14 @@ struct gw_rtable {
     size_t nroutes;
     struct gw_froute *pairs;
     size_t npairs;
+    struct stat st; /* the file as it was just before it was read */
+    bool st_ok;
 };
 
-static struct gw_rtable *current;                 /* committed (installed once the router is) */
+static struct gw_rtable *current; /* committed (installed once the router is) */
 static LIST_HEAD(, gw_froute) released = LIST_HEAD_INITIALIZER(released);
-static struct event *watch;                       /* the change poll */
-static struct stat seen;                          /* the file as last read (or tried) */
+static struct event *watch; /* the change poll */
+static struct stat seen;    /* the file as last read (or tried) */
 static bool seen_ok;
 
 /* ------------------------------------------------------------------------ */
@@ -110,8 +112,8 @@ static long literal_segments(const char *s)
 static int parse_route(const char *path, json_t *jr, size_t i, struct gw_http_route *hr,
                        size_t *nmethods, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"service",    "methods",     "path",
-                                       "upstreams",  "timeout_ms",  "strip_prefix"};
+    static const char *const keys[] = {"service",   "methods",    "path",
+                                       "upstreams", "timeout_ms", "strip_prefix"};
     char name[256];
     const char *key, *s;
     json_t *v, *ms, *ups;
@@ -341,8 +343,7 @@ static void install(struct gw_rtable *old, struct gw_rtable *t)
         if (prev != NULL && prev->http != NULL && ((struct gw_froute *)prev)->released) {
             gw_router_remove(gw.router, prev->method, prev->pattern);
             unrelease((struct gw_froute *)prev);
-            f->installed =
-                gw_router_add(gw.router, f->rt.method, f->rt.pattern, &f->rt, NULL) == 0;
+            f->installed = gw_router_add(gw.router, f->rt.method, f->rt.pattern, &f->rt, NULL) == 0;
             continue;
         }
         pc_log(PC_LOG_WARN, "routes", "route %s %s of %s not added: %s owns it", f->rt.method,
@@ -373,8 +374,8 @@ bool gw_routesfile_yield(struct gw_route *rt)
 {
     struct gw_froute *f = (struct gw_froute *)rt;
     if (rt->http == NULL || !f->released) return false;
-    pc_log(PC_LOG_INFO, "routes", "route %s %s moves from the routes file to the bus",
-           rt->method, rt->pattern);
+    pc_log(PC_LOG_INFO, "routes", "route %s %s moves from the routes file to the bus", rt->method,
+           rt->pattern);
     gw_router_remove(gw.router, rt->method, rt->pattern);
     unrelease(f);
     return true;
@@ -388,8 +389,14 @@ int gw_routesfile_prepare(const struct gw_config *next, void **staged, char *err
 {
     *staged = NULL;
     if (next->routes_file[0] == '\0') return 0;
-    *staged = table_load(next->routes_file, err, errlen);
-    return *staged ? 0 : -1;
+    struct stat st;
+    bool st_ok = stat(next->routes_file, &st) == 0;
+    struct gw_rtable *t = table_load(next->routes_file, err, errlen);
+    if (t == NULL) return -1;
+    t->st = st;
+    t->st_ok = st_ok;
+    *staged = t;
+    return 0;
 }
 
 void gw_routesfile_commit(void *staged, struct gw_config *cfg)
@@ -397,6 +404,10 @@ void gw_routesfile_commit(void *staged, struct gw_config *cfg)
     struct gw_rtable *old = current;
     (void)cfg;
     current = staged;
+    if (current != NULL && current->st_ok) { /* the watch need not read it again */
+        seen = current->st;
+        seen_ok = true;
+    }
     if (gw.router != NULL) install(old, current);
     table_unref(old);
 }
@@ -440,7 +451,6 @@ void gw_routesfile_init(void)
     struct timeval tv = {GW_ROUTESFILE_POLL_MS / 1000, (GW_ROUTESFILE_POLL_MS % 1000) * 1000};
 
     install(NULL, current);
-    seen_ok = gw.cfg->routes_file[0] != '\0' && stat(gw.cfg->routes_file, &seen) == 0;
     watch = event_new(gw.base, -1, EV_PERSIST, on_watch, NULL);
     pc_check(watch != NULL);
     event_add(watch, &tv);
