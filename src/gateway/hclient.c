@@ -123,8 +123,7 @@ struct gw_uconn *gw_uconn_connect(struct gw_upstream *up, int timeout_ms,
         return NULL;
     }
     if (up->addr.ss_family != AF_UNIX) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(fd, (const struct sockaddr *)&up->addr, up->addrlen) != 0 &&
-        errno != EINPROGRESS) {
+    if (connect(fd, (const struct sockaddr *)&up->addr, up->addrlen) != 0 && errno != EINPROGRESS) {
         *why = fail_of(errno);
         close(fd);
         return NULL;

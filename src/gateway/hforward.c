@@ -146,8 +146,7 @@ static void fail(struct gw_hx *hx, int status, const char *code, const char *msg
  * connection is closed, the response cut short. */
 static void cut_short(struct gw_hx *hx, const char *why)
 {
-    pc_log(PC_LOG_DEBUG, "upstream", "%s: response cut short: %s", hx->up ? hx->up->url : "-",
-           why);
+    pc_log(PC_LOG_DEBUG, "upstream", "%s: response cut short: %s", hx->up ? hx->up->url : "-", why);
     gw_req_stream_abort(hx_end(hx, false));
 }
 
@@ -367,8 +366,9 @@ static void on_failed(void *ctx, enum gw_uconn_fail why)
         gw_upstream_unref(failed_up);
         return;
     }
-    fail(hx, 502, "upstream_error", hx->got_byte ? "the upstream's response was cut short"
-                                                 : "the upstream failed before answering");
+    fail(hx, 502, "upstream_error",
+         hx->got_byte ? "the upstream's response was cut short"
+                      : "the upstream failed before answering");
 }
 
 /* ------------------------------------------------------------------------ */

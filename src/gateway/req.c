@@ -211,8 +211,8 @@ void gw_req_stream_end(struct gw_req *r)
 void gw_req_stream_abort(struct gw_req *r)
 {
     stream_done(r);
-    r->close_after = true;
-    if (r->conn != NULL) gw_conn_close(r->conn);
+    r->close_after = true; /* what was queued goes out, then the connection closes */
+    if (r->conn != NULL) gw_conn_on_response(r->conn, r);
 }
 
 void gw_req_error_hdr(struct gw_req *r, int status, const char *code, const char *message,

@@ -130,8 +130,8 @@ void gw_req_respond_evbuffer(struct gw_req *r, int status, const struct pc_kv *h
  * transfer-encoding or sets r->close_after), the body later in pieces:
  * gw_req_stream_buffer gives where to append them, gw_req_stream_push sends
  * what was appended, gw_req_stream_end ends the response (r may be freed),
- * gw_req_stream_abort ends it cut short (the connection is closed: the
- * client sees a truncated response). While its output is above
+ * gw_req_stream_abort ends it cut short (what was queued is written, then
+ * the connection is closed: the client sees a truncated response). While its output is above
  * GW_CONN_OUTPUT_HIGH the producer should pause; r->on_drain is called when
  * it is low again. */
 #define GW_REQ_NO_LENGTH ((uint64_t)-1)

@@ -44,9 +44,9 @@ struct gw_http_route {
     const char *pattern;
     struct gw_upstream **up; /* referenced */
     size_t nup;
-    size_t rr;              /* round-robin cursor among equals */
-    int timeout_ms;         /* 0: --timeout-ms */
-    size_t strip_segments;  /* leading path segments removed ("strip_prefix") */
+    size_t rr;                /* round-robin cursor among equals */
+    int timeout_ms;           /* 0: --timeout-ms */
+    size_t strip_segments;    /* leading path segments removed ("strip_prefix") */
     const char *strip_prefix; /* as written, or NULL */
     struct gw_rtable *table;
 };

@@ -73,8 +73,7 @@ static int parse_url(const char *url, struct gw_upstream *u, char *err, size_t e
     hints.ai_socktype = SOCK_STREAM;
     rc = getaddrinfo(h, ps, &hints, &res);
     if (rc != 0 || res == NULL)
-        return pc_errf(err, errlen, "upstream %s: cannot resolve %s: %s", url, h,
-                       gai_strerror(rc));
+        return pc_errf(err, errlen, "upstream %s: cannot resolve %s: %s", url, h, gai_strerror(rc));
     memcpy(&u->addr, res->ai_addr, res->ai_addrlen);
     u->addrlen = res->ai_addrlen;
     freeaddrinfo(res);
@@ -138,8 +137,7 @@ void gw_upstream_eject(struct gw_upstream *u)
     if (!gw_upstream_is_ejected(u)) {
         u->ejections++;
         gw_stats->upstream_ejections++;
-        pc_log(PC_LOG_WARN, "upstream", "%s ejected for %d ms", u->url,
-               gw.cfg->upstream_eject_ms);
+        pc_log(PC_LOG_WARN, "upstream", "%s ejected for %d ms", u->url, gw.cfg->upstream_eject_ms);
     }
     u->ejected_until = gw_now_mono_ms() + (uint64_t)gw.cfg->upstream_eject_ms;
 }

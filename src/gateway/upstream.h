@@ -32,12 +32,12 @@ struct gw_upstream {
     char url[GW_UPSTREAM_URL_MAX + 1]; /* canonical: "http://host:port" */
     struct sockaddr_storage addr;      /* resolved when the file was loaded */
     socklen_t addrlen;
-    unsigned refs;              /* tables naming it + requests using it */
-    unsigned inflight;          /* requests on it now */
-    uint64_t ejected_until;     /* monotonic ms; 0 = not ejected */
-    uint64_t ejections;         /* times ejected (shown in /routes) */
-    uint64_t retries;           /* tries that failed here and were sent elsewhere */
-    uint64_t connects, reuses;  /* connections opened; requests on a pooled one */
+    unsigned refs;               /* tables naming it + requests using it */
+    unsigned inflight;           /* requests on it now */
+    uint64_t ejected_until;      /* monotonic ms; 0 = not ejected */
+    uint64_t ejections;          /* times ejected (shown in /routes) */
+    uint64_t retries;            /* tries that failed here and were sent elsewhere */
+    uint64_t connects, reuses;   /* connections opened; requests on a pooled one */
     TAILQ_HEAD(, gw_uconn) idle; /* kept-alive connections, most recent first */
     unsigned nidle;
 };

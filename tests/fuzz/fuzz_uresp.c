@@ -31,8 +31,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 struct rec {
     int heads, dones, status;
-    uint64_t hsum;        /* header names and values, hashed */
-    uint64_t length;      /* announced */
+    uint64_t hsum;   /* header names and values, hashed */
+    uint64_t length; /* announced */
     uint64_t body_len;
     uint64_t body_sum;
     size_t used;

@@ -53,6 +53,12 @@ def liar_short(conn, req):
     return False
 
 
+def chunks_cut(conn, req):
+    """A chunked body that stops after one chunk: the upstream closes."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n")
+    return False
+
+
 def liar_long(conn, req):
     """Says 5, sends 10: the extra bytes poison the connection (never reused)."""
     conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhelloEXTRA")
@@ -129,6 +135,7 @@ def setup():
         R("/halfclose", [mk("half", halfclose)]),
         R("/liar-short", [mk("liar_short", liar_short)]),
         R("/liar-long", [mk("liar_long", liar_long)]),
+        R("/chunks-cut", [mk("chunks_cut", chunks_cut)]),
         R("/badstatus", [mk("bad_status", bad_status)]),
         R("/bighead", [mk("big_head", big_head)]),
         R("/idleclose", [mk("idleclose", answer_then_close)], methods=["GET", "POST"]),
@@ -310,6 +317,13 @@ def lying_content_length(c):
         check(head.startswith(b"HTTP/1.1 200"), "head %r" % head)
         check(b"content-length: 1000" in head, "announced length: %r" % head)
         eq(body, b"0123456789", "the client sees the response cut short, then the close")
+    with c.gw.raw() as raw:  # chunked: the client never sees the last chunk
+        raw.send(b"GET /chunks-cut HTTP/1.1\r\nHost: x\r\n\r\nGET /echo/after HTTP/1.1\r\nHost: x\r\n\r\n")
+        while raw._fill(10):
+            pass
+        head, _, body = raw.buf.partition(b"\r\n\r\n")
+        check(b"transfer-encoding: chunked" in head, "chunked: %r" % head)
+        eq(body, b"5\r\nhello\r\n", "the chunks that came, no last chunk, then the close")
     u = c.up["liar_long"]
     n0 = u.connections
     for _ in range(2):
