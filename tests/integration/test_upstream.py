@@ -59,6 +59,13 @@ def chunks_cut(conn, req):
     return False
 
 
+def stall(conn, req):
+    """Half the body, then nothing for longer than the route's timeout."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n01234")
+    time.sleep(3.0)
+    return False
+
+
 def liar_long(conn, req):
     """Says 5, sends 10: the extra bytes poison the connection (never reused)."""
     conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhelloEXTRA")
@@ -136,6 +143,7 @@ def setup():
         R("/liar-short", [mk("liar_short", liar_short)]),
         R("/liar-long", [mk("liar_long", liar_long)]),
         R("/chunks-cut", [mk("chunks_cut", chunks_cut)]),
+        R("/stall", [mk("stall", stall)], timeout_ms=300),
         R("/badstatus", [mk("bad_status", bad_status)]),
         R("/bighead", [mk("big_head", big_head)]),
         R("/idleclose", [mk("idleclose", answer_then_close)], methods=["GET", "POST"]),
@@ -342,6 +350,18 @@ def malformed_upstream_responses_502(c):
 @t.case
 def timeout_504(c):
     assert_error(c.gw.http("GET", "/slow"), 504, "timeout")
+
+
+@t.case
+def body_stalls_after_the_head(c):
+    """The head went out: a stalled body ends the client's connection, cut short."""
+    with c.gw.raw() as raw:
+        raw.send(b"GET /stall HTTP/1.1\r\nHost: x\r\n\r\n")
+        while raw._fill(10):
+            pass
+        head, _, body = raw.buf.partition(b"\r\n\r\n")
+        check(head.startswith(b"HTTP/1.1 200") and b"content-length: 10" in head, "head %r" % head)
+        eq(body, b"01234", "what came before the stall")
 
 
 @t.case
