@@ -8,6 +8,7 @@
 #                    [--sentinel-failover]
 #                    [--streams]
 #                    [--accesslog-only]
+#                    [--upstream-only]
 #
 # Everything runs on 127.0.0.1 with its own processes on free ports: a
 # redis-server, the gateway (release build), the echo example (1 and 2
@@ -53,6 +54,11 @@
 # Redis and echo instance, one with --access-log to a file (JSON; tracing is
 # always on), one without, loaded in turn (small GET, 50 connections, each
 # repetition both): the req/s ratio must stay >= 0.95.
+# HTTP upstreams (--upstream-only runs just this): the gateway with a routes
+# file sending every path to the nginx origin, beside the nginx proxy to the
+# same origin, interleaved: small GET at 1, 50 and 256 connections, and
+# 1 MiB responses at 50 connections with the gateway's RSS before and after
+# (--quick: the small GET at 50 connections only).
 #
 # Prints one table and writes OUT/bench-results.json (and the raw samples in
 # OUT/samples.jsonl). Bounded in time (--max-seconds, default 1800, 5400 with
@@ -68,7 +74,7 @@ out="" duration=10 reps=3 build=$root/build-release do_build=1 checks=1 max_seco
 quick=0 https_only=0 bodies_only=0 claim_only=0 wrk_timeout=5 sample_extra="" echo_claim=""
 # shellcheck source=scripts/bench/bodies.sh
 . "$bench/bodies.sh"
-max_given=0 sentinel_failover=0 streams_only=0 accesslog_only=0
+max_given=0 sentinel_failover=0 streams_only=0 accesslog_only=0 upstream_only=0
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) quick=1; duration=3; reps=1; shift ;;
@@ -88,6 +94,7 @@ while [ $# -gt 0 ]; do
     -h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
     --streams) streams_only=1; shift ;;
     --accesslog-only) accesslog_only=1; shift ;;
+    --upstream-only) upstream_only=1; shift ;;
     *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -291,6 +298,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout "$out/tls/key.pem" -out "$out/
 origin_body=$(python3 -c 'print("x" * 400)')
 mkdir -p "$out/nginx"
 body_files "$out/nginx/files"
+head -c 1048576 /dev/zero | tr '\0' 'b' >"$out/nginx/big.bin"   # the 1 MiB response
 for role in origin proxy tls; do
     mkdir -p "$out/nginx/$role/tmp"
     chmod 777 "$out/nginx/$role/tmp"
@@ -307,6 +315,7 @@ for role in origin proxy tls; do
             # the body bench's answers: files of n bytes, for a POST too
             echo "    location /bytes/ { root $out/nginx/files; default_type text/plain; etag off;"
             echo "      client_max_body_size 2m; error_page 405 =200 \$uri; } }"
+            echo "    location = /big { alias $out/nginx/big.bin; } }"
         elif [ "$role" = tls ]; then
             # the gateway's TLS choices: 1.2 and 1.3, server order, tickets
             echo "  upstream origin { server 127.0.0.1:$origin_port; keepalive 256; }"
@@ -670,6 +679,50 @@ run_accesslog() {
     stop gateway
 }
 
+# ------------------------------------------------------- HTTP upstreams
+# The gateway as a plain reverse proxy (--routes-file) to the nginx origin,
+# against the nginx proxy to the same origin, interleaved.
+run_upstream() {
+    local rep c list=("${conns_list[@]}") before
+    [ "$quick" = 1 ] && list=(50)
+    start nginx-origin "$nginx_bin" -c "$out/nginx/origin.conf" -p "$out/nginx/origin"
+    start nginx-proxy "$nginx_bin" -c "$out/nginx/proxy.conf" -p "$out/nginx/proxy"
+    for _ in $(seq 50); do
+        curl -fsS -o /dev/null "http://127.0.0.1:$proxy_port/echo/x" 2>/dev/null && break
+        sleep 0.1
+    done
+    echo "{\"routes\":[{\"service\":\"origin\",\"methods\":[\"GET\"],\"path\":\"/*\"," \
+        "\"upstreams\":[\"http://127.0.0.1:$origin_port\"]}]}" >"$out/routes.json"
+    start_gateway 1 --routes-file "$out/routes.json" --upstream-pool-size 512
+    warm "http://127.0.0.1:$proxy_port/echo/x"
+    warm "http://127.0.0.1:$gw_port/echo/x"
+    for rep in $(seq "$reps"); do
+        for c in "${list[@]}"; do
+            load nginx-proxy-up "http://127.0.0.1:$proxy_port/echo/x" 0 "$c" 0 1 "$rep" \
+                "proxy=$(tree "$(pid_of nginx-proxy)" | tr '\n' ' ')" \
+                "origin=$(tree "$(pid_of nginx-origin)" | tr '\n' ' ')"
+            load portico-up "http://127.0.0.1:$gw_port/echo/x" 0 "$c" 0 1 "$rep" \
+                "gateway=$(tree "$(pid_of gateway)" | tr '\n' ' ')" \
+                "origin=$(tree "$(pid_of nginx-origin)" | tr '\n' ' ')"
+        done
+    done
+    if [ "$quick" != 1 ]; then
+        before=$(rss_kb "$(pid_of gateway)")
+        echo "{\"target\": \"upstream-1m-rss-before\", \"rss_kb\": $before}" >>"$samples"
+        for rep in $(seq "$reps"); do
+            load nginx-proxy-1m "http://127.0.0.1:$proxy_port/big" 0 50 0 1 "$rep" \
+                "proxy=$(tree "$(pid_of nginx-proxy)" | tr '\n' ' ')" \
+                "origin=$(tree "$(pid_of nginx-origin)" | tr '\n' ' ')"
+            load portico-up-1m "http://127.0.0.1:$gw_port/big" 0 50 0 1 "$rep" \
+                "gateway=$(tree "$(pid_of gateway)" | tr '\n' ' ')" \
+                "origin=$(tree "$(pid_of nginx-origin)" | tr '\n' ' ')"
+        done
+    fi
+    stop gateway
+    stop nginx-proxy
+    stop nginx-origin
+}
+
 # ------------------------------------------------------------------ run
 log "output in $out (load $(uptime | sed 's/.*load average: //'))"
 if [ "$bodies_only" = 1 ] || [ "$claim_only" = 1 ]; then
@@ -696,6 +749,12 @@ if [ "$accesslog_only" = 1 ]; then
         "duration=$duration reps=$reps accesslog-only load_before=$(uptime | sed 's/.*load average: //')"
     exit 0
 fi
+if [ "$upstream_only" = 1 ]; then
+    run_upstream
+    python3 "$bench/report.py" "$samples" "$out/bench-results.json" \
+        "duration=$duration reps=$reps upstream-only load_before=$(uptime | sed 's/.*load average: //')"
+    exit 0
+fi
 if [ "$https_only" = 1 ]; then
     run_https
     python3 "$bench/report.py" "$samples" "$out/bench-results.json" \
@@ -709,6 +768,7 @@ run_portico 2 2
 run_accesslog
 run_redis_benchmark
 run_https
+run_upstream
 if [ "$checks" = 1 ]; then
     check_idle
     check_heartbeat

@@ -21,7 +21,9 @@ from bodies import report_bodies, report_claim  # noqa: E402
 # process as portico-https), kept apart from the main series' portico rows.
 LOAD_TARGETS = ("portico", "nginx-direct", "nginx-proxy", "nginx-https", "portico-https",
                 "portico-https-reload",
-                "portico-http", "portico-nolog", "portico-accesslog")
+                "portico-http", "portico-nolog", "portico-accesslog",
+                # HTTP upstreams (--routes-file) against the nginx proxy, same origin
+                "nginx-proxy-up", "portico-up", "nginx-proxy-1m", "portico-up-1m")
 
 
 def median(xs):
@@ -65,7 +67,8 @@ def main():
         })
     order = {"nginx-direct": 0, "nginx-proxy": 1, "portico": 2, "nginx-https": 3,
              "portico-https": 4, "portico-https-reload": 5, "portico-http": 6,
-             "portico-nolog": 7, "portico-accesslog": 8}
+             "portico-nolog": 7, "portico-accesslog": 8,
+             "nginx-proxy-up": 9, "portico-up": 10, "nginx-proxy-1m": 11, "portico-up-1m": 12}
     rows.sort(key=lambda r: (r["body"], r["conns"], order[r["target"]], r["instances"], r["workers"]))
     ref = {(r["body"], r["conns"]): r for r in rows if r["target"] == "nginx-proxy"}
     for r in rows:
@@ -80,6 +83,14 @@ def main():
         if r["target"] == "portico-accesslog" and n and n["rps"] and n["cpu_us_per_req"]:
             r["rps_ratio_vs_nolog"] = r["rps"] / n["rps"]
             r["cpu_ratio_vs_nolog"] = r["cpu_us_per_req"] / n["cpu_us_per_req"]
+    # HTTP upstreams: the gateway proxying to the origin against nginx doing the same
+    for pt, nt in (("portico-up", "nginx-proxy-up"), ("portico-up-1m", "nginx-proxy-1m")):
+        ref_up = {(r["body"], r["conns"]): r for r in rows if r["target"] == nt}
+        for r in rows:
+            n = ref_up.get((r["body"], r["conns"]))
+            if r["target"] == pt and n and n["rps"] and n["cpu_us_per_req"]:
+                r["rps_ratio_vs_nginx_proxy"] = r["rps"] / n["rps"]
+                r["cpu_ratio_vs_nginx_proxy"] = r["cpu_us_per_req"] / n["cpu_us_per_req"]
     # HTTPS: the gateway's TLS listener against nginx `listen ssl` (same run)
     ref_tls = {(r["body"], r["conns"]): r for r in rows if r["target"] == "nginx-https"}
     for r in rows:
@@ -139,6 +150,15 @@ def main():
             checks["rss_settled_kb"] = s["rss_kb"]
             print("gateway RSS after the whole 1-instance series, 5 s idle: %.1f MB (target <= 8)"
                   % (s["rss_kb"] / 1024))
+        elif t == "upstream-1m-rss-before":
+            after = max((r["rss_kb"].get("gateway", 0) for r in rows if r["target"] == "portico-up-1m"),
+                        default=None)
+            if after is not None:
+                checks["upstream_1m_rss"] = {"before_kb": s["rss_kb"], "after_kb": after,
+                                             "growth_mb": (after - s["rss_kb"]) / 1024}
+                print("1 MiB responses through an HTTP upstream at 50 connections: gateway RSS %.1f MB -> "
+                      "%.1f MB (+%.1f MB; target < 2)" % (s["rss_kb"] / 1024, after / 1024,
+                                                          (after - s["rss_kb"]) / 1024))
         elif t == "heartbeat-1000":
             pct = s["cpu_us"] / (s["seconds"] * 1e6) * 100
             checks["heartbeat_1000"] = {"seconds": s["seconds"], "gateway_cpu_pct_of_core": pct,

@@ -56,6 +56,11 @@ struct gw_config {
     int route_grace_ms;                   /* --route-grace-ms 30000, 0..86400000 */
     int outlier_timeouts;                 /* --outlier-timeouts 3, 0 (off)..1000 */
     int outlier_ejection_ms;              /* --outlier-ejection-ms 30000, 1..3600000 */
+    char routes_file[1024];               /* --routes-file, "" = none (routesfile.h) */
+    int upstream_eject_ms;                /* --upstream-eject-ms 10000, 1..3600000 */
+    int upstream_connect_timeout_ms;      /* --upstream-connect-timeout-ms 2000, 1..60000 */
+    int upstream_pool_size;               /* --upstream-pool-size 32 idle per upstream, 0..10000 */
+    int upstream_idle_ms;                 /* --upstream-idle-ms 30000, 1..3600000 */
     char auth_file[1024];                 /* --auth-file, "" = none: all public (see auth.h) */
     int auth_fail_limit;                  /* --auth-fail-limit 20, 0..1000000 (0 = off) */
     int auth_fail_window_ms;              /* --auth-fail-window-ms 60000, 1000..86400000 */

@@ -409,7 +409,11 @@ static void on_data(void *ctx, const char *buf, size_t n)
 static void on_sent(void *ctx)
 {
     struct gw_conn *c = ctx;
-    if (evbuffer_get_length(c->out) <= GW_CONN_OUTPUT_LOW) conn_written(c);
+    struct gw_req *r;
+    if (evbuffer_get_length(c->out) > GW_CONN_OUTPUT_LOW) return;
+    r = TAILQ_FIRST(&c->reqs);
+    if (r != NULL && r->streaming && r->on_drain != NULL) r->on_drain(r); /* more body */
+    conn_written(c);
 }
 
 static void on_lost(void *ctx) { gw_conn_close(ctx); }
@@ -509,7 +513,8 @@ static void conn_flush(struct gw_conn *c)
             break;
         }
     }
-    if (r != NULL && r->out != NULL) evbuffer_add_buffer(out, r->out); /* streaming */
+    /* A streamed response now first in line: what it wrote aside goes out. */
+    if (r != NULL && r->streaming && r->out != NULL) evbuffer_add_buffer(out, r->out);
     if (evbuffer_get_length(out) > 0) conn_send_soon(c);
     if (c->state == GW_CONN_CLOSING) {
         if (c->nreqs == 0 && evbuffer_get_length(out) == 0) conn_written(c);

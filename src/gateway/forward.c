@@ -11,6 +11,7 @@
 #include "conn.h"
 #include "cors.h"
 #include "gw.h"
+#include "hforward.h"
 #include "http.h"
 #include "inflight.h"
 #include "ratelimit.h"
@@ -360,7 +361,8 @@ static struct gw_route *route_of(struct gw_req *r)
         gw_req_error(r, 400, "bad_request", "invalid request path");
         return NULL;
     }
-    if (!gw_bus_is_up(gw.bus)) {
+    if (!gw_bus_is_up(gw.bus) &&
+        !(res == GW_MATCH_OK && ((struct gw_route *)match->value)->http != NULL)) {
         gw_req_error(r, 503, "bus_unavailable", "the message bus is unavailable");
         return NULL;
     }
@@ -386,6 +388,10 @@ static void forward_start(struct gw_req *r, struct gw_route *rt)
     struct gw_instance *inst;
     struct timeval tv;
 
+    if (rt->http != NULL) { /* a routes-file route: its HTTP upstreams */
+        gw_hforward_start(r, rt);
+        return;
+    }
     inst = gw_route_pick(rt, NULL, 0);
     if (inst == NULL) {
         gw_req_error(r, 503, "no_instance", "no live instance serves this route");
@@ -494,6 +500,7 @@ void gw_forward_on_published(void *priv, long long receivers)
 
 void gw_forward_cancel(struct gw_req *r)
 {
+    if (r->hx != NULL) gw_hforward_cancel(r);
     finish(r);
     gw_req_release(r);
 }

@@ -15,11 +15,13 @@
 #include "conn.h"
 #include "cors.h"
 #include "forward.h"
+#include "hforward.h"
 #include "reply.h"
 #include "gw.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "registry.h"
+#include "routesfile.h"
 #include "req.h"
 #include "stats.h"
 #include "router.h"
@@ -177,6 +179,7 @@ static int run(void)
     gw.router = gw_router_new();
     pc_check(gw.router != NULL);
     gw_registry_init();
+    gw_routesfile_init(); /* the routes file's routes, before any announcement */
     gw_forward_init();
     gw_reply_init();
     gw.server = gw_server_new(err, sizeof err);
@@ -242,6 +245,8 @@ static int run(void)
     gw_ratelimit_deinit(); /* after the bus: no rate-limit call is pending */
     gw_req_pool_free();    /* after everything that may free a request */
     gw_registry_deinit();
+    gw_routesfile_deinit();
+    gw_hforward_deinit();
     gw_regpolicy_free(config.reg_policy); /* wipes the secrets */
     config.reg_policy = NULL;
     gw_router_free(gw.router);

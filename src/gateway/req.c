@@ -105,9 +105,14 @@ const char *gw_req_header(const struct gw_req *r, const char *lname, size_t *n)
     return NULL;
 }
 
-/* How a response's body is framed: content-length, or (a streamed
- * response's head, stream.c) chunked or close-delimited. */
-enum framing { FRAME_LENGTH, FRAME_CHUNKED, FRAME_CLOSE };
+/* How a response's body is framed: content-length, or the head of a
+ * streamed response (its body follows in pieces). */
+enum framing {
+    FRAME_LENGTH,  /* a whole response */
+    FRAME_CHUNKED, /* stream.c: chunked */
+    FRAME_CLOSE,   /* stream.c: close-delimited */
+    FRAME_STREAM,  /* gw_req_stream_head: content-length body_len (or none), body later */
+};
 
 /* gw_req_respond, with the body either in body[0..body_len) or, when ebody
  * is not NULL, in ebody (moved, not copied); or a streamed response's head. */
@@ -122,10 +127,10 @@ static void respond(struct gw_req *r, int status, const char *ctype, const struc
     bool has_body, close;
     size_t n = 0, out_before;
 
-    if (r->done || r->streamed) return;
+    if (r->done || r->streaming) return;
     r->done = framing == FRAME_LENGTH;
-    r->streamed = !r->done;
-    r->status = status;
+    r->streaming = !r->done;
+    r->status = status; /* a streamed response is counted when its head goes out */
     if (!r->admin) gw_stats_response(status, (double)(gw_now_mono_ms() - r->start_ms) / 1000.0);
     if (c == NULL) return;
 
@@ -162,9 +167,11 @@ static void respond(struct gw_req *r, int status, const char *ctype, const struc
     has_body = !r->is_head && status != 204 && status != 304 && status >= 200;
     out = gw_conn_response_buffer(c, r);
     out_before = evbuffer_get_length(out);
-    gw_http_write_response(
-        out, status, all, n, framing == FRAME_LENGTH ? body_len : GW_HTTP_NO_LENGTH, r->request_id,
-        close, r->http_minor == 0 && !close, body, has_body && !ebody ? body_len : 0);
+    gw_http_write_response(out, status, all, n,
+                           framing == FRAME_LENGTH || framing == FRAME_STREAM ? body_len
+                                                                              : GW_HTTP_NO_LENGTH,
+                           r->request_id, close, r->http_minor == 0 && !close, body,
+                           has_body && !ebody && framing == FRAME_LENGTH ? body_len : 0);
     if (ebody != NULL && has_body) pc_check(evbuffer_add_buffer(out, ebody) == 0);
     if (all != stack) free(all);
     if (framing == FRAME_LENGTH) {
@@ -196,6 +203,45 @@ void gw_req_respond_evbuffer(struct gw_req *r, int status, const struct pc_kv *h
 {
     respond(r, status, NULL, headers, nheaders, NULL, evbuffer_get_length(body), body,
             FRAME_LENGTH);
+}
+
+void gw_req_stream_head(struct gw_req *r, int status, const struct pc_kv *headers, size_t nheaders,
+                        uint64_t content_length)
+{
+    respond(r, status, NULL, headers, nheaders, NULL,
+            content_length == GW_REQ_NO_LENGTH ? GW_HTTP_NO_LENGTH : (size_t)content_length, NULL,
+            FRAME_STREAM);
+}
+
+struct evbuffer *gw_req_stream_buffer(struct gw_req *r)
+{
+    return gw_conn_response_buffer(r->conn, r);
+}
+
+void gw_req_stream_push(struct gw_req *r) { gw_conn_on_response(r->conn, r); }
+
+/* The response is over (counted when its head went out): logged, and handed
+ * to the connection like any other. */
+static void stream_done(struct gw_req *r)
+{
+    r->streaming = false;
+    r->on_drain = NULL;
+    r->done = true;
+    if (gw_accesslog_on && !r->admin)
+        gw_accesslog_response(r, r->stream_head_bytes + r->stream_bytes_out, r->stream_body_out);
+}
+
+void gw_req_stream_end(struct gw_req *r)
+{
+    stream_done(r);
+    if (r->conn != NULL) gw_conn_on_response(r->conn, r);
+}
+
+void gw_req_stream_abort(struct gw_req *r)
+{
+    stream_done(r);
+    r->close_after = true; /* what was queued goes out, then the connection closes */
+    if (r->conn != NULL) gw_conn_on_response(r->conn, r);
 }
 
 void gw_req_error_hdr(struct gw_req *r, int status, const char *code, const char *message,

@@ -17,7 +17,8 @@
 #define GW_HTTP_NO_LENGTH SIZE_MAX
 
 /* Writes a response to out: status line, the given headers, then
- * content-length (unless the status forbids a body), date (unless the
+ * content-length (unless the status forbids a body, or content_length is
+ * GW_HTTP_NO_LENGTH), date (unless the
  * headers have one), x-request-id, and "connection: close" /
  * "connection: keep-alive" (HTTP/1.0) as asked; then body[0..body_len)
  * (body_len 0 for none, e.g. HEAD: content_length is still announced). All

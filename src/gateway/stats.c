@@ -212,7 +212,13 @@ void gw_stats_render(pc_buf *o, uint64_t instances, uint64_t routes)
     metric(o, "portico_instance_ejections_total", "counter",
            "Instances ejected after consecutive timeouts.", SUM(instance_ejections));
     metric(o, "portico_upstream_retries_total", "counter",
-           "Timed-out tries sent again to another instance (retry routes).", SUM(upstream_retries));
+           "Tries sent again: timed out on a retry route's instance, or failed on an HTTP "
+           "upstream before any response byte.",
+           SUM(upstream_retries));
+    metric(o, "portico_upstream_ejections_total", "counter",
+           "HTTP upstreams ejected for --upstream-eject-ms after refusing or resetting a "
+           "connection.",
+           SUM(upstream_ejections));
     metric(o, "portico_upstream_retry_budget_exhausted_total", "counter",
            "Retries not sent because the retry budget was spent.", SUM(retry_budget_exhausted));
     metric(o, "portico_auth_failures_total", "counter",

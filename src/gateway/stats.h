@@ -66,7 +66,8 @@ struct gw_stats {
     uint64_t publish_failovers; /* PUBLISH answered 0 */
     uint64_t publish_waits;     /* PUBLISH answered 0 by an instance not heard since up */
     uint64_t instance_ejections;
-    uint64_t upstream_retries;       /* tries sent again to another instance */
+    uint64_t upstream_retries;       /* tries sent again to another instance or upstream */
+    uint64_t upstream_ejections;     /* HTTP upstreams ejected (refused or reset) */
     uint64_t retry_budget_exhausted; /* retries not sent: over the budget */
     uint64_t connections_accepted;
     uint64_t connections_refused;        /* over --max-connections */
