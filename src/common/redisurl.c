@@ -2,6 +2,7 @@
  *
  *   redis://[[user]:password@]host[:port][/db]
  *   unix:///absolute/path[?db=N]
+ *   redis-cluster://[[user]:password@]host[:port][,host[:port]...]
  *
  * As in redis-cli, a userinfo without ':' is a password alone
  * ("redis://secret@host"). The user and password are percent-decoded; the
@@ -101,6 +102,52 @@ static bool ipv6_copy(const char *s, size_t n, char *dst, size_t cap)
     return true;
 }
 
+/* "host[:port]" or "[ipv6][:port]" in h[0..hlen) into host (cap bytes)
+ * and *port (REDIS_DEFAULT_PORT when absent). Returns 0 or -1 with err. */
+static int parse_hostport(const char *h, size_t hlen, char *host, size_t cap, int *port_out,
+                          char *err, size_t errlen)
+{
+    const char *port = NULL;
+    size_t portlen = 0;
+
+    if (hlen > 0 && h[0] == '[') {
+        const char *close = memchr(h, ']', hlen);
+        if (close == NULL) return pc_errf(err, errlen, "missing ']' after IPv6 address");
+        size_t n = (size_t)(close - h - 1);
+        if (!ipv6_copy(h + 1, n, host, cap))
+            return pc_errf(err, errlen, "bad IPv6 address \"%.*s\"", (int)n, h + 1);
+        const char *after = close + 1;
+        size_t left = hlen - (size_t)(after - h);
+        if (left > 0) {
+            if (after[0] != ':') return pc_errf(err, errlen, "unexpected text after ']'");
+            port = after + 1;
+            portlen = left - 1;
+        }
+    } else {
+        const char *colon = memchr(h, ':', hlen);
+        size_t n = colon ? (size_t)(colon - h) : hlen;
+        if (n == 0) return pc_errf(err, errlen, "empty host");
+        if (!hostname_is_valid(h, n))
+            return pc_errf(err, errlen, "bad host \"%.*s\" (IPv6 needs [brackets])", (int)n, h);
+        if (n >= cap) return pc_errf(err, errlen, "host too long (max %zu bytes)", cap - 1);
+        memcpy(host, h, n);
+        host[n] = '\0';
+        if (colon != NULL) {
+            port = colon + 1;
+            portlen = hlen - n - 1;
+        }
+    }
+
+    *port_out = REDIS_DEFAULT_PORT;
+    if (port != NULL) {
+        long p;
+        if (!parse_uint(port, portlen, 1, 65535, &p))
+            return pc_errf(err, errlen, "bad port \"%.*s\" (must be 1..65535)", (int)portlen, port);
+        *port_out = (int)p;
+    }
+    return 0;
+}
+
 /* unix:///path[?db=N] -- rest points after "unix://". */
 static int parse_unix(const char *rest, struct pc_redis_addr *a, char *err, size_t errlen)
 {
@@ -176,47 +223,9 @@ static int parse_tcp(const char *rest, struct pc_redis_addr *a, char *err, size_
 
     long used = parse_userinfo(rest, alen, a, err, errlen);
     if (used < 0) return -1;
-    const char *h = rest + used;
-    size_t hlen = alen - (size_t)used;
-    const char *port = NULL;
-    size_t portlen = 0;
-
-    if (hlen > 0 && h[0] == '[') {
-        const char *close = memchr(h, ']', hlen);
-        if (close == NULL) return pc_errf(err, errlen, "missing ']' after IPv6 address");
-        size_t n = (size_t)(close - h - 1);
-        if (!ipv6_copy(h + 1, n, a->host, sizeof(a->host)))
-            return pc_errf(err, errlen, "bad IPv6 address \"%.*s\"", (int)n, h + 1);
-        const char *after = close + 1;
-        size_t left = hlen - (size_t)(after - h);
-        if (left > 0) {
-            if (after[0] != ':') return pc_errf(err, errlen, "unexpected text after ']'");
-            port = after + 1;
-            portlen = left - 1;
-        }
-    } else {
-        const char *colon = memchr(h, ':', hlen);
-        size_t n = colon ? (size_t)(colon - h) : hlen;
-        if (n == 0) return pc_errf(err, errlen, "empty host");
-        if (!hostname_is_valid(h, n))
-            return pc_errf(err, errlen, "bad host \"%.*s\" (IPv6 needs [brackets])", (int)n, h);
-        if (n >= sizeof(a->host))
-            return pc_errf(err, errlen, "host too long (max %zu bytes)", sizeof(a->host) - 1);
-        memcpy(a->host, h, n);
-        a->host[n] = '\0';
-        if (colon != NULL) {
-            port = colon + 1;
-            portlen = hlen - n - 1;
-        }
-    }
-
-    a->port = REDIS_DEFAULT_PORT;
-    if (port != NULL) {
-        long p;
-        if (!parse_uint(port, portlen, 1, 65535, &p))
-            return pc_errf(err, errlen, "bad port \"%.*s\" (must be 1..65535)", (int)portlen, port);
-        a->port = (int)p;
-    }
+    if (parse_hostport(rest + used, alen - (size_t)used, a->host, sizeof(a->host), &a->port, err,
+                       errlen) != 0)
+        return -1;
 
     if (*tail == '/' && tail[1] != '\0') {
         long db;
@@ -225,6 +234,40 @@ static int parse_tcp(const char *rest, struct pc_redis_addr *a, char *err, size_
                            DB_MAX);
         a->db = (int)db;
     }
+    return 0;
+}
+
+/* redis-cluster://[userinfo@]seed[,seed...] -- rest points after the
+ * scheme. A cluster has database 0 only: no path but an empty one. */
+static int parse_cluster(const char *rest, struct pc_redis_addr *a, char *err, size_t errlen)
+{
+    size_t alen = strcspn(rest, "/?#");
+    const char *tail = rest + alen;
+
+    if (*tail == '?' || *tail == '#')
+        return pc_errf(err, errlen,
+                       "query and fragment are not supported in redis-cluster:// URLs");
+    if (*tail == '/' && tail[1] != '\0')
+        return pc_errf(err, errlen, "redis-cluster:// takes no database (a cluster has db 0 only)");
+    long used = parse_userinfo(rest, alen, a, err, errlen);
+    if (used < 0) return -1;
+    const char *p = rest + used, *end = rest + alen;
+    for (;;) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *stop = comma ? comma : end;
+        if (a->nseeds == PC_REDIS_MAX_SEEDS)
+            return pc_errf(err, errlen, "too many seed nodes (max %d)", PC_REDIS_MAX_SEEDS);
+        struct pc_redis_seed *s = &a->seeds[a->nseeds];
+        if (parse_hostport(p, (size_t)(stop - p), s->host, sizeof(s->host), &s->port, err,
+                           errlen) != 0)
+            return -1;
+        a->nseeds++;
+        if (comma == NULL) break;
+        p = comma + 1;
+    }
+    memcpy(a->host, a->seeds[0].host, sizeof(a->host));
+    a->port = a->seeds[0].port;
+    a->mode = PC_REDIS_CLUSTER;
     return 0;
 }
 
@@ -251,10 +294,12 @@ int pc_redis_url_parse(const char *url, struct pc_redis_addr *out, char *err, si
         rc = parse_tcp(url + 8, &a, err, errlen);
     else if (strncasecmp(url, "unix://", 7) == 0)
         rc = parse_unix(url + 7, &a, err, errlen);
+    else if (strncasecmp(url, "redis-cluster://", 16) == 0)
+        rc = parse_cluster(url + 16, &a, err, errlen);
     else if (strncasecmp(url, "rediss://", 9) == 0)
         rc = pc_errf(err, errlen, "rediss:// (TLS) is not supported");
     else
-        rc = pc_errf(err, errlen, "bad scheme (expected redis:// or unix://)");
+        rc = pc_errf(err, errlen, "bad scheme (expected redis://, unix:// or redis-cluster://)");
     if (rc != 0) return -1;
     *out = a;
     return 0;
