@@ -63,8 +63,7 @@ int pc_cluster_map_parse(const redisReply *r, const char *asked_host, struct pc_
         const redisReply *e = r->element[i];
         if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 ||
             e->element[0]->type != REDIS_REPLY_INTEGER ||
-            e->element[1]->type != REDIS_REPLY_INTEGER ||
-            e->element[2]->type != REDIS_REPLY_ARRAY)
+            e->element[1]->type != REDIS_REPLY_INTEGER || e->element[2]->type != REDIS_REPLY_ARRAY)
             return pc_errf(err, errlen, "CLUSTER SLOTS: range %zu malformed", i);
         long long lo = e->element[0]->integer, hi = e->element[1]->integer;
         if (lo < 0 || hi < lo || hi >= PC_CLUSTER_SLOTS)

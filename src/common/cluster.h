@@ -28,10 +28,10 @@
 #include "redisurl.h"
 
 #define PC_CLUSTER_SLOTS 16384
-#define PC_CLUSTER_MAX_NODES 64     /* primaries */
-#define PC_CLUSTER_NO_NODE 0xff     /* an unassigned slot */
-#define PC_CLUSTER_REFRESH_MS 5000  /* the map is read again this often */
-#define PC_CLUSTER_MAX_REDIRECTS 5  /* MOVED/ASK followed per command */
+#define PC_CLUSTER_MAX_NODES 64    /* primaries */
+#define PC_CLUSTER_NO_NODE 0xff    /* an unassigned slot */
+#define PC_CLUSTER_REFRESH_MS 5000 /* the map is read again this often */
+#define PC_CLUSTER_MAX_REDIRECTS 5 /* MOVED/ASK followed per command */
 
 /* ---- pure ---- */
 

@@ -33,8 +33,8 @@
 enum cl_state { CL_IDLE, CL_DOWN, CL_MAPPING, CL_CONNECTING, CL_UP };
 
 #define CL_TICK_MS 1000
-#define CL_MISSES 3       /* ticks without an answer: connect timeout, dead link */
-#define CL_KEEP_CALLS 64  /* command buffers kept for reuse */
+#define CL_MISSES 3      /* ticks without an answer: connect timeout, dead link */
+#define CL_KEEP_CALLS 64 /* command buffers kept for reuse */
 #define CL_KEEP_BYTES 8192
 
 struct cl_sub { /* a subscriber connection */
@@ -598,8 +598,8 @@ static int call_send(struct cl_call *k, int node, bool asking)
     static const char asking_cmd[] = "*1\r\n$6\r\nASKING\r\n";
     redisAsyncContext *ac = k->c->nodes[node].cmd;
     if (ac == NULL) return -1;
-    if (asking && redisAsyncFormattedCommand(ac, NULL, NULL, asking_cmd, sizeof asking_cmd - 1) !=
-                      REDIS_OK)
+    if (asking &&
+        redisAsyncFormattedCommand(ac, NULL, NULL, asking_cmd, sizeof asking_cmd - 1) != REDIS_OK)
         return -1;
     return redisAsyncFormattedCommand(ac, on_call_reply, k, k->cmd.data, k->cmd.len) == REDIS_OK
                ? 0

@@ -1,4 +1,9 @@
-/* bus.c -- Redis connections, subscription, reconnect (see bus.h). */
+/* bus.c -- Redis connections, subscription, reconnect (see bus.h).
+ *
+ * One server (redis://, unix://): the two hiredis connections below. A
+ * Redis Cluster (redis-cluster://): src/common/cluster.h does the
+ * connecting and routing; this file subscribes on it and keeps the same
+ * up/down and callback contract, so nothing above the bus knows which. */
 #include "bus.h"
 
 #include <hiredis/async.h>
@@ -8,6 +13,7 @@
 #include <string.h>
 
 #include "backoff.h"
+#include "cluster.h"
 #include "gw.h"
 #include "log.h"
 #include "redis_ev.h"
@@ -39,6 +45,7 @@ struct gw_bus {
     struct event *ping_timer;
     struct event *reset_ev; /* tears down at a safe point, outside hiredis callbacks */
     pc_buf cmd_buf;         /* a PUBLISH being written (reused) */
+    struct pc_cluster *cl;  /* redis-cluster://: everything goes through it */
 };
 
 #define GW_BUS_KEEP_CMD 4096 /* bytes of command buffer kept for reuse */
@@ -346,6 +353,67 @@ static void bus_connect(struct gw_bus *b)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Redis Cluster (cluster.h)                                                  */
+/* ------------------------------------------------------------------------ */
+
+static struct gw_bus *cluster_bus; /* the process's one bus, for the callbacks */
+
+static void cl_log(void *ud, enum pc_cluster_log lvl, const char *line)
+{
+    (void)ud;
+    pc_log(lvl == PC_CLUSTER_LOG_WARN   ? PC_LOG_WARN
+           : lvl == PC_CLUSTER_LOG_INFO ? PC_LOG_INFO
+                                        : PC_LOG_DEBUG,
+           "bus", "%s", line);
+}
+
+static void cl_on_up(void *ud)
+{
+    struct gw_bus *b = ud;
+    b->state = BUS_CONNECTING;
+    b->subscribed = 0;
+    b->cmd_ready = true;
+    for (size_t i = 0; i < b->nchannels; i++)
+        if (pc_cluster_subscribe(b->cl, b->channels[i]) != 0) return; /* down again */
+}
+
+static void cl_on_subscribed(void *ud, const char *ch, size_t chlen)
+{
+    struct gw_bus *b = ud;
+    (void)ch;
+    (void)chlen;
+    b->subscribed++;
+    check_up(b);
+}
+
+static void cl_on_down(void *ud)
+{
+    struct gw_bus *b = ud;
+    bool was_up = b->state == BUS_UP;
+    b->state = BUS_DOWN;
+    if (was_up && b->h.on_down) b->h.on_down();
+}
+
+static void cl_on_message(void *ud, const char *ch, size_t chlen, const char *msg, size_t len)
+{
+    struct gw_bus *b = ud;
+    if (b->h.on_message) b->h.on_message(ch, chlen, msg, len);
+}
+
+static void cl_on_published(void *priv, redisReply *reply)
+{
+    cluster_bus->h.on_published(
+        priv, reply == NULL || reply->type != REDIS_REPLY_INTEGER ? -1 : reply->integer);
+}
+
+static void on_command_reply(redisAsyncContext *ac, void *r, void *priv);
+
+static void cl_on_command(void *priv, redisReply *reply) { on_command_reply(NULL, reply, priv); }
+
+static const struct pc_cluster_ops cluster_ops = {cl_on_up, cl_on_down, cl_on_message,
+                                                  cl_on_subscribed, cl_log};
+
+/* ------------------------------------------------------------------------ */
 /* API                                                                       */
 /* ------------------------------------------------------------------------ */
 
@@ -364,15 +432,28 @@ struct gw_bus *gw_bus_new(const struct pc_redis_addr *addr, const char *const *c
     b->ping_timer = event_new(gw.base, -1, EV_PERSIST, on_ping_timer, b);
     b->reset_ev = event_new(gw.base, -1, 0, on_reset, b);
     pc_check(b->retry_timer && b->ping_timer && b->reset_ev);
+    if (addr->mode == PC_REDIS_CLUSTER) {
+        b->cl = pc_cluster_new(gw.base, addr, &cluster_ops, b);
+        cluster_bus = b;
+    }
     return b;
 }
 
-void gw_bus_start(struct gw_bus *b) { bus_connect(b); }
+void gw_bus_start(struct gw_bus *b)
+{
+    if (b->cl) {
+        gw_stats->redis_connect_attempts++;
+        pc_cluster_start(b->cl);
+        return;
+    }
+    bus_connect(b);
+}
 
 void gw_bus_free(struct gw_bus *b)
 {
     if (b == NULL) return;
     b->state = BUS_STOPPED;
+    pc_cluster_free(b->cl); /* pending callbacks get NULL */
     drop_context(&b->cmd);
     drop_context(&b->sub);
     event_free(b->retry_timer);
@@ -390,6 +471,10 @@ int gw_bus_publish(struct gw_bus *b, const char *channel, const char *msg, size_
 {
     int rc;
 
+    if (b->cl)
+        return b->state != BUS_UP ? -1
+                                  : pc_cluster_publish(b->cl, channel, strlen(channel), msg, len,
+                                                       priv ? cl_on_published : NULL, priv);
     if (b->state != BUS_UP || b->cmd == NULL) return -1;
     pc_resp_publish(&b->cmd_buf, channel, strlen(channel), msg, len);
     if (b->cmd_buf.oom) pc_panic("out of memory framing a PUBLISH");
@@ -404,6 +489,10 @@ int gw_bus_publish_resp(struct gw_bus *b, const char *cmd, size_t len, void *pri
      * fresh sds first. hiredis appends to its output buffer and writes once
      * per loop turn, so PUBLISHes made in one turn go out as one pipelined
      * write; nothing waits per request. */
+    if (b->cl)
+        return b->state != BUS_UP
+                   ? -1
+                   : pc_cluster_publish_resp(b->cl, cmd, len, priv ? cl_on_published : NULL, priv);
     if (b->state != BUS_UP || b->cmd == NULL) return -1;
     if (redisAsyncFormattedCommand(b->cmd, on_publish_reply, priv, cmd, len) != REDIS_OK) return -1;
     return 0;
@@ -414,10 +503,15 @@ int gw_bus_command(struct gw_bus *b, gw_bus_reply_fn *fn, void *priv, int argc,
 {
     struct bus_call *call;
 
-    if (b->state != BUS_UP || b->cmd == NULL) return -1;
+    if (b->state != BUS_UP || (b->cmd == NULL && b->cl == NULL)) return -1;
     call = pc_xmalloc(sizeof *call);
     call->fn = fn;
     call->priv = priv;
+    if (b->cl) {
+        if (pc_cluster_command(b->cl, argc, argv, argvlen, cl_on_command, call) == 0) return 0;
+        free(call);
+        return -1;
+    }
     if (redisAsyncCommandArgv(b->cmd, on_command_reply, call, argc, (const char **)argv, argvlen) !=
         REDIS_OK) {
         free(call);
