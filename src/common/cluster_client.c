@@ -30,72 +30,9 @@
 #include "resp.h"
 #include "xalloc.h"
 
-enum cl_state { CL_IDLE, CL_DOWN, CL_MAPPING, CL_CONNECTING, CL_UP };
+#include "cluster_int.h"
 
-#define CL_TICK_MS 1000
-#define CL_MISSES 3      /* ticks without an answer: connect timeout, dead link */
-#define CL_KEEP_CALLS 64 /* command buffers kept for reuse */
-#define CL_KEEP_BYTES 8192
-
-struct cl_sub { /* a subscriber connection */
-    redisContext *rc;
-    struct event *rev, *wev;
-    bool connected;
-};
-
-struct cl_node {
-    struct pc_cluster *c;
-    int idx; /* -1: the seed connection asking for the map */
-    redisAsyncContext *cmd;
-    bool ready;
-    int pings;
-    struct cl_sub sub;
-};
-
-struct cl_chan {
-    struct cl_chan *next;
-    bool sharded, confirmed, report;
-    int node; /* where it is subscribed */
-    unsigned slot;
-    size_t len;
-    char name[];
-};
-
-struct cl_call {
-    struct pc_cluster *c;
-    pc_cluster_reply_fn *fn;
-    void *priv;
-    unsigned slot;
-    int redirects;
-    pc_buf cmd;
-    struct cl_call *next;
-};
-
-struct pc_cluster {
-    struct event_base *base;
-    struct pc_redis_addr addr;
-    struct pc_cluster_ops ops;
-    void *ud;
-    enum cl_state state;
-    unsigned attempt;
-    unsigned long attempts;
-    size_t seed;
-    struct cl_node seednode;
-    struct pc_cluster_map map, fresh;
-    struct cl_node nodes[PC_CLUSTER_MAX_NODES];
-    size_t ready;
-    struct cl_chan *chans;
-    struct event *tick, *retry, *reset;
-    unsigned ticks;
-    bool refresh_soon, refreshing;
-    size_t refresh_from;
-    struct cl_call *free_calls;
-    size_t nfree;
-};
-
-static void clog_(struct pc_cluster *c, enum pc_cluster_log lvl, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void clog_(struct pc_cluster *c, enum pc_cluster_log lvl, const char *fmt, ...)
+void pc_cl_log(struct pc_cluster *c, enum pc_cluster_log lvl, const char *fmt, ...)
 {
     char line[512];
     va_list ap;
@@ -106,201 +43,12 @@ static void clog_(struct pc_cluster *c, enum pc_cluster_log lvl, const char *fmt
     c->ops.log(c->ud, lvl, line);
 }
 
-static void cl_fail(struct pc_cluster *c, const char *why)
+void pc_cl_fail(struct pc_cluster *c, const char *why)
 {
     if (c->state != CL_UP && c->state != CL_MAPPING && c->state != CL_CONNECTING) return;
-    clog_(c, c->state == CL_UP ? PC_CLUSTER_LOG_WARN : PC_CLUSTER_LOG_DEBUG, "redis cluster: %s",
-          why);
+    pc_cl_log(c, c->state == CL_UP ? PC_CLUSTER_LOG_WARN : PC_CLUSTER_LOG_DEBUG,
+              "redis cluster: %s", why);
     event_active(c->reset, 0, 0);
-}
-
-/* ---- subscriber connections ---- */
-
-static void sub_close(struct cl_sub *s)
-{
-    if (s->rev) event_free(s->rev);
-    if (s->wev) event_free(s->wev);
-    if (s->rc) redisFree(s->rc);
-    memset(s, 0, sizeof *s);
-}
-
-static void sub_flush(struct cl_node *n)
-{
-    int done = 0;
-    if (!n->sub.connected) return; /* the write event is armed */
-    if (redisBufferWrite(n->sub.rc, &done) != REDIS_OK) {
-        cl_fail(n->c, "subscriber connection lost");
-        return;
-    }
-    if (!done) event_add(n->sub.wev, NULL);
-}
-
-static void on_sub_write(evutil_socket_t fd, short what, void *arg)
-{
-    struct cl_node *n = arg;
-    (void)what;
-    if (!n->sub.connected) {
-        int err = 0;
-        socklen_t len = sizeof err;
-        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
-            cl_fail(n->c, "subscriber connection refused");
-            return;
-        }
-        n->sub.connected = true;
-    }
-    sub_flush(n);
-}
-
-static struct cl_chan *chan_find(struct pc_cluster *c, const char *name, size_t len)
-{
-    for (struct cl_chan *ch = c->chans; ch != NULL; ch = ch->next)
-        if (ch->len == len && memcmp(ch->name, name, len) == 0) return ch;
-    return NULL;
-}
-
-static int sub_send(struct pc_cluster *c, int node, const char *verb, const struct cl_chan *ch);
-
-static void chan_subscribe(struct pc_cluster *c, struct cl_chan *ch)
-{
-    int node = c->map.owner[ch->slot];
-    ch->confirmed = false;
-    ch->node = -1;
-    if (node == PC_CLUSTER_NO_NODE) {
-        cl_fail(c, "a channel's slot is served by no primary");
-        return;
-    }
-    ch->node = node;
-    sub_send(c, node, ch->sharded ? "SSUBSCRIBE" : "SUBSCRIBE", ch);
-}
-
-/* An error on a subscriber connection: a MOVED for a subscription sent to
- * a primary that no longer owns the slot (the map was stale). */
-static void sub_error(struct cl_node *n, const redisReply *r)
-{
-    struct pc_cluster *c = n->c;
-    char host[256];
-    bool ask;
-    unsigned slot;
-    int port, idx;
-
-    if (pc_cluster_redirect_parse(r->str, r->len, &ask, &slot, host, sizeof host, &port) != 0) {
-        clog_(c, PC_CLUSTER_LOG_WARN, "redis cluster: subscribe refused: %.200s", r->str);
-        cl_fail(c, "subscribe refused");
-        return;
-    }
-    if ((idx = pc_cluster_map_find(&c->map, host, port)) < 0) {
-        cl_fail(c, "a slot moved to an unknown primary");
-        return;
-    }
-    c->map.owner[slot] = (uint8_t)idx;
-    c->refresh_soon = true;
-    for (struct cl_chan *ch = c->chans; ch != NULL; ch = ch->next)
-        if (ch->node == n->idx && !ch->confirmed && ch->slot == slot) chan_subscribe(c, ch);
-}
-
-static void sub_reply(struct cl_node *n, const redisReply *r)
-{
-    struct pc_cluster *c = n->c;
-    const redisReply *const *el = (const redisReply *const *)r->element;
-    const char *kind;
-    struct cl_chan *ch;
-
-    if (r->type == REDIS_REPLY_ERROR) {
-        sub_error(n, r);
-        return;
-    }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || el[0]->type != REDIS_REPLY_STRING ||
-        el[1]->type != REDIS_REPLY_STRING)
-        return; /* +OK of AUTH */
-    kind = el[0]->str;
-    if (strcmp(kind, "message") == 0 || strcmp(kind, "smessage") == 0) {
-        if (el[2]->type == REDIS_REPLY_STRING && c->ops.on_message)
-            c->ops.on_message(c->ud, el[1]->str, el[1]->len, el[2]->str, el[2]->len);
-        return;
-    }
-    ch = chan_find(c, el[1]->str, el[1]->len);
-    if (ch == NULL || ch->node != n->idx) return; /* one we left */
-    if (strcmp(kind, "subscribe") == 0 || strcmp(kind, "ssubscribe") == 0) {
-        ch->confirmed = true;
-        if (ch->report) {
-            ch->report = false;
-            if (c->ops.on_subscribed) c->ops.on_subscribed(c->ud, ch->name, ch->len);
-        }
-    } else if (strcmp(kind, "sunsubscribe") == 0 || strcmp(kind, "unsubscribe") == 0) {
-        /* Not asked for: the primary gave the channel's slot away. The map
-         * may still name it: its MOVED then names the new owner. */
-        clog_(c, PC_CLUSTER_LOG_INFO, "redis cluster: %s moved away from %s:%d; subscribing again",
-              ch->name, c->map.node[n->idx].host, c->map.node[n->idx].port);
-        c->refresh_soon = true;
-        chan_subscribe(c, ch);
-    }
-}
-
-static void on_sub_read(evutil_socket_t fd, short what, void *arg)
-{
-    struct cl_node *n = arg;
-    redisContext *rc = n->sub.rc;
-    void *reply;
-
-    (void)fd;
-    (void)what;
-    if (redisBufferRead(rc) != REDIS_OK) {
-        cl_fail(n->c, "subscriber connection lost");
-        return;
-    }
-    for (;;) {
-        if (redisGetReplyFromReader(rc, &reply) != REDIS_OK) {
-            cl_fail(n->c, "subscriber connection: protocol error");
-            return;
-        }
-        if (reply == NULL) return;
-        sub_reply(n, reply);
-        freeReplyObject(reply);
-        if (n->sub.rc != rc) return; /* torn down meanwhile */
-    }
-}
-
-static int sub_open(struct cl_node *n)
-{
-    struct pc_cluster *c = n->c;
-    const struct pc_cluster_node *a = &c->map.node[n->idx];
-    redisContext *rc = redisConnectNonBlock(a->host, a->port);
-
-    if (rc == NULL || rc->err) {
-        if (rc) redisFree(rc);
-        return -1;
-    }
-    n->sub.rc = rc;
-    n->sub.rev = event_new(c->base, rc->fd, EV_READ | EV_PERSIST, on_sub_read, n);
-    n->sub.wev = event_new(c->base, rc->fd, EV_WRITE, on_sub_write, n);
-    pc_check(n->sub.rev && n->sub.wev);
-    event_add(n->sub.rev, NULL);
-    event_add(n->sub.wev, NULL); /* the connect's outcome */
-    if (c->addr.password[0]) {
-        if (c->addr.user[0])
-            redisAppendCommand(rc, "AUTH %s %s", c->addr.user, c->addr.password);
-        else
-            redisAppendCommand(rc, "AUTH %s", c->addr.password);
-    }
-    return 0;
-}
-
-static int sub_send(struct pc_cluster *c, int node, const char *verb, const struct cl_chan *ch)
-{
-    struct cl_node *n = &c->nodes[node];
-    const char *argv[2] = {verb, ch->name};
-    size_t lens[2] = {strlen(verb), ch->len};
-
-    if (n->sub.rc == NULL && sub_open(n) != 0) {
-        cl_fail(c, "cannot open a subscriber connection");
-        return -1;
-    }
-    if (redisAppendCommandArgv(n->sub.rc, 2, argv, lens) != REDIS_OK) {
-        cl_fail(c, "out of memory");
-        return -1;
-    }
-    sub_flush(n);
-    return 0;
 }
 
 /* ---- command connections ---- */
@@ -310,7 +58,7 @@ static void on_ac_connect(const redisAsyncContext *ac, int status)
     struct cl_node *n = ac->data;
     if (status == REDIS_OK || n->cmd != ac) return;
     n->cmd = NULL; /* hiredis frees it after this */
-    cl_fail(n->c, ac->errstr[0] ? ac->errstr : "connect failed");
+    pc_cl_fail(n->c, ac->errstr[0] ? ac->errstr : "connect failed");
 }
 
 static void on_ac_disconnect(const redisAsyncContext *ac, int status)
@@ -319,7 +67,7 @@ static void on_ac_disconnect(const redisAsyncContext *ac, int status)
     (void)status;
     if (n->cmd != ac) return; /* one we closed */
     n->cmd = NULL;
-    cl_fail(n->c, ac->errstr[0] ? ac->errstr : "connection lost");
+    pc_cl_fail(n->c, ac->errstr[0] ? ac->errstr : "connection lost");
 }
 
 static void on_setup(redisAsyncContext *ac, void *r, void *priv)
@@ -328,8 +76,8 @@ static void on_setup(redisAsyncContext *ac, void *r, void *priv)
     redisReply *reply = r;
     (void)priv;
     if (reply == NULL || n->cmd != ac || reply->type != REDIS_REPLY_ERROR) return;
-    clog_(n->c, PC_CLUSTER_LOG_WARN, "redis cluster: AUTH refused: %.200s", reply->str);
-    cl_fail(n->c, "setup command refused");
+    pc_cl_log(n->c, PC_CLUSTER_LOG_WARN, "redis cluster: AUTH refused: %.200s", reply->str);
+    pc_cl_fail(n->c, "setup command refused");
 }
 
 static redisAsyncContext *ac_open(struct cl_node *n, const char *host, int port)
@@ -338,7 +86,8 @@ static redisAsyncContext *ac_open(struct cl_node *n, const char *host, int port)
     redisAsyncContext *ac = redisAsyncConnect(host, port);
     if (ac == NULL) return NULL;
     if (ac->err) {
-        clog_(c, PC_CLUSTER_LOG_DEBUG, "redis cluster: connect %s:%d: %s", host, port, ac->errstr);
+        pc_cl_log(c, PC_CLUSTER_LOG_DEBUG, "redis cluster: connect %s:%d: %s", host, port,
+                  ac->errstr);
         redisAsyncFree(ac);
         return NULL;
     }
@@ -361,7 +110,7 @@ static void go_up(struct pc_cluster *c)
     c->attempt = 0;
     c->ticks = 0;
     c->refresh_soon = false;
-    clog_(c, PC_CLUSTER_LOG_INFO, "redis cluster up (%zu primaries)", c->map.nnodes);
+    pc_cl_log(c, PC_CLUSTER_LOG_INFO, "redis cluster up (%zu primaries)", c->map.nnodes);
     if (c->ops.on_up) c->ops.on_up(c->ud);
 }
 
@@ -372,7 +121,7 @@ static void on_ping(redisAsyncContext *ac, void *r, void *priv)
     (void)priv;
     if (reply == NULL || n->cmd != ac) return;
     if (reply->type == REDIS_REPLY_ERROR) {
-        cl_fail(n->c, reply->str);
+        pc_cl_fail(n->c, reply->str);
         return;
     }
     if (n->pings > 0) n->pings--;
@@ -392,13 +141,14 @@ static void on_slots(redisAsyncContext *ac, void *r, void *priv)
 
     if (reply == NULL || sn->cmd != ac || c->state != CL_MAPPING) return;
     if (reply->type == REDIS_REPLY_ERROR) {
-        clog_(c, PC_CLUSTER_LOG_WARN, "redis cluster: CLUSTER SLOTS refused: %.200s", reply->str);
-        cl_fail(c, "no slot map");
+        pc_cl_log(c, PC_CLUSTER_LOG_WARN, "redis cluster: CLUSTER SLOTS refused: %.200s",
+                  reply->str);
+        pc_cl_fail(c, "no slot map");
         return;
     }
     if (pc_cluster_map_parse(reply, ac->c.tcp.host, &c->map, err, sizeof err) != 0) {
-        clog_(c, PC_CLUSTER_LOG_WARN, "redis cluster: %s", err);
-        cl_fail(c, "no slot map");
+        pc_cl_log(c, PC_CLUSTER_LOG_WARN, "redis cluster: %s", err);
+        pc_cl_fail(c, "no slot map");
         return;
     }
     sn->cmd = NULL;
@@ -414,7 +164,7 @@ static void on_slots(redisAsyncContext *ac, void *r, void *priv)
         n->pings = 0;
         n->cmd = ac_open(n, c->map.node[i].host, c->map.node[i].port);
         if (n->cmd == NULL) {
-            cl_fail(c, "cannot connect to a primary");
+            pc_cl_fail(c, "cannot connect to a primary");
             return;
         }
         redisAsyncCommand(n->cmd, on_ping, NULL, "PING");
@@ -431,7 +181,7 @@ static void start_mapping(struct pc_cluster *c)
     c->seednode.idx = -1;
     c->seednode.cmd = ac_open(&c->seednode, s->host, s->port);
     if (c->seednode.cmd == NULL) {
-        cl_fail(c, "cannot connect to a seed node");
+        pc_cl_fail(c, "cannot connect to a seed node");
         return;
     }
     redisAsyncCommand(c->seednode.cmd, on_slots, NULL, "CLUSTER SLOTS");
@@ -454,7 +204,7 @@ static void teardown(struct pc_cluster *c, bool tell)
     drop_ac(&c->seednode);
     for (size_t i = 0; i < PC_CLUSTER_MAX_NODES; i++) {
         drop_ac(&c->nodes[i]);
-        sub_close(&c->nodes[i].sub);
+        pc_cl_sub_close(&c->nodes[i].sub);
         c->nodes[i].ready = false;
     }
     c->ready = 0;
@@ -478,9 +228,9 @@ static void on_reset(evutil_socket_t fd, short what, void *arg)
     teardown(c, true);
     if (c->state != CL_DOWN) return; /* stopped or restarted from on_down */
     delay_ms = pc_backoff_next_ms(c->attempt);
-    clog_(c, was_up ? PC_CLUSTER_LOG_WARN : PC_CLUSTER_LOG_DEBUG,
-          "redis cluster %s; retry %u in %u ms", was_up ? "down" : "unreachable", c->attempt,
-          delay_ms);
+    pc_cl_log(c, was_up ? PC_CLUSTER_LOG_WARN : PC_CLUSTER_LOG_DEBUG,
+              "redis cluster %s; retry %u in %u ms", was_up ? "down" : "unreachable", c->attempt,
+              delay_ms);
     tv.tv_sec = delay_ms / 1000;
     tv.tv_usec = (delay_ms % 1000) * 1000;
     evtimer_add(c->retry, &tv);
@@ -507,8 +257,8 @@ static void on_refresh(redisAsyncContext *ac, void *r, void *priv)
     c->refreshing = false;
     if (reply == NULL || c->state != CL_UP) return;
     if (pc_cluster_map_parse(reply, ac->c.tcp.host, &c->fresh, err, sizeof err) != 0) {
-        clog_(c, PC_CLUSTER_LOG_DEBUG, "redis cluster: refresh: %s",
-              reply->type == REDIS_REPLY_ERROR ? reply->str : err);
+        pc_cl_log(c, PC_CLUSTER_LOG_DEBUG, "redis cluster: refresh: %s",
+                  reply->type == REDIS_REPLY_ERROR ? reply->str : err);
         return;
     }
     bool same = c->fresh.nnodes == c->map.nnodes;
@@ -519,8 +269,8 @@ static void on_refresh(redisAsyncContext *ac, void *r, void *priv)
         idx[i] = (uint8_t)k;
     }
     if (!same) {
-        clog_(c, PC_CLUSTER_LOG_INFO, "redis cluster: the primaries changed; connecting again");
-        cl_fail(c, "primaries changed");
+        pc_cl_log(c, PC_CLUSTER_LOG_INFO, "redis cluster: the primaries changed; connecting again");
+        pc_cl_fail(c, "primaries changed");
         return;
     }
     for (size_t s = 0; s < PC_CLUSTER_SLOTS; s++)
@@ -534,7 +284,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     if (c->state == CL_MAPPING || c->state == CL_CONNECTING) {
-        if (++c->ticks >= CL_MISSES) cl_fail(c, "connect timed out");
+        if (++c->ticks >= CL_MISSES) pc_cl_fail(c, "connect timed out");
         return;
     }
     if (c->state != CL_UP) return;
@@ -542,7 +292,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     for (size_t i = 0; i < c->map.nnodes; i++) {
         struct cl_node *n = &c->nodes[i];
         if (n->pings >= CL_MISSES) {
-            cl_fail(c, "PING unanswered");
+            pc_cl_fail(c, "PING unanswered");
             return;
         }
         n->pings++;
@@ -624,7 +374,7 @@ static void on_call_reply(redisAsyncContext *ac, void *r, void *priv)
         c->refresh_soon = true;
         idx = pc_cluster_map_find(&c->map, host, port);
         if (idx < 0) {
-            cl_fail(c, "a slot moved to an unknown primary");
+            pc_cl_fail(c, "a slot moved to an unknown primary");
         } else {
             if (!ask) c->map.owner[slot] = (uint8_t)idx;
             k->redirects++;
@@ -708,41 +458,6 @@ int pc_cluster_publish_resp(struct pc_cluster *c, const char *cmd, size_t len,
         pc_buf_append(&k->cmd, cmd, len);
     }
     return call_route(c, k, (long)pc_cluster_slot(ch, chlen));
-}
-
-/* ---- subscriptions ---- */
-
-int pc_cluster_subscribe(struct pc_cluster *c, const char *name)
-{
-    size_t len = strlen(name);
-    struct cl_chan *ch;
-    if (c->state != CL_UP) return -1;
-    if ((ch = chan_find(c, name, len)) == NULL) {
-        ch = pc_xcalloc(1, sizeof *ch + len + 1);
-        memcpy(ch->name, name, len);
-        ch->len = len;
-        ch->sharded = pc_cluster_channel_sharded(name, len);
-        ch->slot = pc_cluster_slot(name, len);
-        ch->next = c->chans;
-        c->chans = ch;
-    }
-    ch->report = true;
-    chan_subscribe(c, ch);
-    return 0;
-}
-
-int pc_cluster_unsubscribe(struct pc_cluster *c, const char *name)
-{
-    struct cl_chan **p, *ch;
-    if (c->state != CL_UP) return -1;
-    for (p = &c->chans; *p != NULL; p = &(*p)->next)
-        if (strcmp((*p)->name, name) == 0) break;
-    if ((ch = *p) == NULL) return 0;
-    *p = ch->next;
-    if (ch->node >= 0 && c->nodes[ch->node].sub.rc != NULL)
-        sub_send(c, ch->node, ch->sharded ? "SUNSUBSCRIBE" : "UNSUBSCRIBE", ch);
-    free(ch);
-    return 0;
 }
 
 /* ---- life cycle ---- */

@@ -29,6 +29,7 @@ class Node:
     def __init__(self, cluster, port):
         self.cluster = cluster
         self.port = port
+        self.bus_port = free_port()  # cluster-port: not port + 10000, which may be taken or > 65535
         self.dir = os.path.join(cluster.dir, str(port))
         os.makedirs(self.dir, exist_ok=True)
         self.proc = None
@@ -39,6 +40,7 @@ class Node:
             self.proc = subprocess.Popen(
                 [harness.redis_binary(), "--port", str(self.port), "--bind", HOST,
                  "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                 "--cluster-port", str(self.bus_port),
                  "--cluster-node-timeout", str(self.cluster.node_timeout_ms),
                  "--save", "", "--appendonly", "no", "--dir", self.dir,
                  "--daemonize", "no", "--protected-mode", "no"],
@@ -104,7 +106,7 @@ class Cluster:
         for n in self.nodes:
             n.start()
         for n in self.nodes:
-            wait_until(lambda: n.alive() and n.command("PING") == "PONG", 10, 0.02,
+            wait_until(lambda: n.alive() and n.command("PING") == "PONG", 30, 0.02,
                        "cluster node %d to answer" % n.port)
         argv = [redis_cli(), "--cluster", "create"]
         argv += ["%s:%d" % (HOST, n.port) for n in self.nodes]

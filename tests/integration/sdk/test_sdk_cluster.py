@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+"""Redis Cluster (redis-cluster://): a real 3-primary cluster with a replica
+each (cluster.py), two gateways and echo services (the C SDK) on it.
+
+- spread: request channels (portico:svc:<instance>) and reply channels
+  (portico:reply:<gateway>) are shard channels, subscribed at the primary that
+  owns their slot only; traffic crosses shards (a gateway's reply channel and
+  the answering instance's channel on different primaries, checked with
+  CLUSTER KEYSLOT and CLUSTER SLOTS) and is answered;
+- migration: the slots of an instance channel and of a gateway's reply channel
+  move to another primary under steady traffic (MIGRATING/IMPORTING, then
+  SETSLOT NODE: the old owner sends sunsubscribe); every request gets 200 or a
+  clear 503/504, counted, and the moved channels are subscribed at their new
+  owner, answered again;
+- failover: SIGKILL of the primary holding a gateway's reply channel under
+  steady traffic; its replica takes over, the system answers 200 again, every
+  request got one answer (200 for its own path, or a clear 503/504)."""
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import types
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sdkutil import Procs, check, echo, eq, fail  # noqa: E402
+import harness  # noqa: E402
+from harness import Gateway, Runner, wait_until  # noqa: E402
+import cluster as clustermod  # noqa: E402
+
+t = Runner()
+ctx = {}
+PREFIX = harness.PREFIX
+
+
+def svc_channel(inst):
+    return "%s:svc:%s" % (PREFIX, inst)
+
+
+def setup():
+    tmp = tempfile.mkdtemp(prefix="portico-cluster-")
+    ctx["tmp"] = tmp
+    cl = ctx["cluster"] = clustermod.Cluster(tmp, primaries=3, replicas=1).start()
+    st = types.SimpleNamespace(tmpdir=tmp, redis=types.SimpleNamespace(url=cl.url))
+    ctx["gws"] = []
+    for i in range(2):
+        g = Gateway(tmp, cl.url, ["--timeout-ms", "10000"], name="gateway%d" % i).start()
+        ctx["gws"].append(g)
+        g.wait_healthy(30)
+    p = ctx["procs"] = Procs()
+    ctx["echos"] = []
+    # Enough instances that, for each gateway, one lives on another shard
+    # (2 of 3 primaries are "other" for a random id: 3 instances nearly
+    # always do; a few more bound the unlucky case).
+    while len(ctx["echos"]) < 6:
+        ctx["echos"].append(p.add(echo(st)))
+        if len(ctx["echos"]) >= 3 and all(cross_pairs(g) for g in ctx["gws"]):
+            break
+    for g in ctx["gws"]:
+        for e in ctx["echos"]:
+            g.wait_route("*", "/echo/*", e.instance, timeout=20)
+    return cl
+
+
+def teardown(cl):
+    try:
+        ctx["procs"].close()
+        for g in ctx["gws"]:
+            g.stop()
+    finally:
+        cl.close()
+        shutil.rmtree(ctx["tmp"], ignore_errors=True)
+
+
+def owner_port(ch):
+    cl = ctx["cluster"]
+    return cl.owner(cl.keyslot(ch)).port
+
+
+def cross_pairs(g):
+    """The instances whose request channel is on another primary than g's
+    reply channel."""
+    mine = owner_port(g.reply_channel)
+    return [e.instance for e in ctx["echos"] if owner_port(svc_channel(e.instance)) != mine]
+
+
+def shard_subscribers(ch):
+    """PUBSUB SHARDNUMSUB ch on every live primary: {port: count}."""
+    out = {}
+    for n in ctx["cluster"].primaries_now():
+        r = n.command("PUBSUB", "SHARDNUMSUB", ch)
+        out[n.port] = r[1]
+    return out
+
+
+def get_echo(g, path):
+    r = g.http("GET", path, timeout=30)
+    return r
+
+
+@t.case
+def spread(cl):
+    for g in ctx["gws"]:
+        check(cross_pairs(g), "no instance on another shard than %s" % g.reply_channel)
+        # the reply channel is subscribed at its owner and nowhere else
+        subs = shard_subscribers(g.reply_channel)
+        eq(subs[owner_port(g.reply_channel)], 1, "reply channel subscribers at its owner")
+        eq(sum(subs.values()), 1, "reply channel subscribers in all")
+    for e in ctx["echos"]:
+        subs = shard_subscribers(svc_channel(e.instance))
+        eq(subs[owner_port(svc_channel(e.instance))], 1, "instance channel at its owner")
+        eq(sum(subs.values()), 1, "instance channel subscribers in all")
+    for g in ctx["gws"]:
+        answered = set()
+        for i in range(10 * len(ctx["echos"])):
+            r = get_echo(g, "/echo/spread-%d" % i)
+            eq(r.status, 200, "status (%r)" % r.body[:200])
+            body = json.loads(r.body)
+            eq(body["path"], "/echo/spread-%d" % i, "echoed path")
+            answered.add(body["instance"])
+        check(answered & set(cross_pairs(g)),
+              "no answer crossed shards: answered %r, cross %r" % (answered, cross_pairs(g)))
+
+
+class Traffic:
+    """One thread per gateway sending GET /echo/<tag>-<n> one after the other
+    until stopped; every outcome kept."""
+
+    def __init__(self, tag):
+        self.stop_ev = threading.Event()
+        self.results = []
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.run, args=(g, "%s%d" % (tag, i)), daemon=True)
+                        for i, g in enumerate(ctx["gws"])]
+        for th in self.threads:
+            th.start()
+
+    def run(self, g, tag):
+        n = 0
+        while not self.stop_ev.is_set():
+            path = "/echo/%s-%d" % (tag, n)
+            n += 1
+            try:
+                r = g.http("GET", path, timeout=30)
+                res = (path, r.status, r.body)
+            except Exception as e:  # noqa: BLE001 - a lost request: reported below
+                res = (path, None, repr(e).encode())
+            with self.lock:
+                self.results.append(res)
+            if res[1] != 200:
+                self.stop_ev.wait(0.02)  # a 503 comes at once: do not spin
+
+    def count(self):
+        with self.lock:
+            return len(self.results)
+
+    def finish(self):
+        self.stop_ev.set()
+        for th in self.threads:
+            th.join(60)
+            check(not th.is_alive(), "traffic thread did not end")
+        counts = {}
+        for path, status, body in self.results:
+            counts[status] = counts.get(status, 0) + 1
+            if status == 200:
+                eq(json.loads(body)["path"], path, "a 200 answers its own request")
+            elif status in (503, 504):
+                err = json.loads(body)["error"]
+                check(err in ("bus_unavailable", "no_instance", "timeout"),
+                      "unclear error %r for %s" % (body[:200], path))
+            else:
+                fail("request %s: status %r: %r" % (path, status, body[:300]))
+        print("  outcomes: %s" % ", ".join("%s=%d" % (k, v) for k, v in sorted(
+            counts.items(), key=lambda kv: str(kv[0]))))
+        return counts
+
+
+def all_answer(n=10, timeout=60):
+    def ok():
+        for g in ctx["gws"]:
+            for i in range(n):
+                if get_echo(g, "/echo/after-%d" % i).status != 200:
+                    return False
+        return True
+    wait_until(ok, timeout, 0.2, "every gateway to answer 200 again")
+
+
+@t.case
+def migration(cl):
+    g = ctx["gws"][0]
+    inst = cross_pairs(g)[0]
+    moves = []
+    for ch in (svc_channel(inst), g.reply_channel):
+        slot = cl.keyslot(ch)
+        src = cl.owner(slot)
+        dst = [n for n in cl.primaries_now() if n is not src][0]
+        moves.append((ch, slot, src, dst))
+    tr = Traffic("mig")
+    wait_until(lambda: tr.count() >= 20, 30, 0.02, "traffic before the move")
+    for ch, slot, src, dst in moves:
+        cl.move_slot(slot, src, dst)
+    cl.wait_ok(30)
+    for ch, slot, src, dst in moves:
+        wait_until(lambda: shard_subscribers(ch).get(dst.port) == 1, 20, 0.05,
+                   "%s subscribed at its new owner %d" % (ch, dst.port))
+        eq(shard_subscribers(ch).get(src.port), 0, "%s left at the old owner" % ch)
+    mark = tr.count()
+    wait_until(lambda: tr.count() >= mark + 20, 60, 0.02, "traffic after the move")
+    counts = tr.finish()
+    check(counts.get(200, 0) >= 40, "too few answered: %r" % counts)
+    all_answer()
+    check("moved away" in g.stderr_text() or "moved away" in "".join(
+        e.stderr_text() for e in ctx["echos"]), "no subscription was moved")
+
+
+@t.case
+def failover(cl):
+    g = ctx["gws"][1]
+    dead = cl.owner(cl.keyslot(g.reply_channel))
+    tr = Traffic("fo")
+    wait_until(lambda: tr.count() >= 20, 30, 0.02, "traffic before the kill")
+    cl.kill(dead)
+    cl.wait_failover(dead, 60)
+    for gw in ctx["gws"]:
+        gw.wait_healthy(60)
+    mark = tr.count()
+    wait_until(lambda: tr.count() >= mark + 20, 60, 0.02, "traffic after the failover")
+    counts = tr.finish()
+    check(counts.get(200, 0) >= 40, "too few answered: %r" % counts)
+    all_answer()
+    for gw in ctx["gws"]:
+        gw.assert_alive()
+    for e in ctx["echos"]:
+        e.assert_alive()
+
+
+if __name__ == "__main__":
+    t.main(setup, teardown)
