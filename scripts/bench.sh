@@ -3,7 +3,7 @@
 #
 #   scripts/bench.sh [--quick] [--out DIR] [--duration S] [--reps N]
 #                    [--build DIR] [--no-build] [--skip-checks] [--max-seconds S]
-#                    [--https-only]
+#                    [--https-only] [--cluster | --cluster-only]
 #
 # Everything runs on 127.0.0.1 with its own processes on free ports: a
 # redis-server, the gateway (release build), the echo example (1 and 2
@@ -21,6 +21,11 @@
 # connections (wrk), then new full handshakes and resumed ones per second
 # (`openssl s_time -new` / `-reuse`, one GET each that both answer 404
 # themselves); ratios printed.
+# Redis Cluster (--cluster adds it after the rest, --cluster-only runs just
+# it; not in the default run): bench/cluster.py, one redis-server against a
+# 3-primary cluster in the same run (gateway + 3 echo instances, wrk GET at 50
+# connections): req/s ratio, Redis CPU per request on each shard, and the CPU
+# 1,000 heartbeats a second cost every cluster node (OUT/cluster-results.json).
 #
 # Prints one table and writes OUT/bench-results.json (and the raw samples in
 # OUT/samples.jsonl). Bounded in time (--max-seconds, default 1800): a
@@ -33,7 +38,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 bench=$here/bench
 out="" duration=10 reps=3 build=$root/build-release do_build=1 checks=1 max_seconds=1800
-quick=0 https_only=0
+quick=0 https_only=0 cluster=0
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) quick=1; duration=3; reps=1; shift ;;
@@ -45,6 +50,8 @@ while [ $# -gt 0 ]; do
     --skip-checks) checks=0; shift ;;
     --max-seconds) max_seconds=$2; shift 2 ;;
     --https-only) https_only=1; shift ;;
+    --cluster) cluster=1; shift ;;
+    --cluster-only) cluster=2; shift ;;
     -h | --help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -506,8 +513,22 @@ run_https() {
     stop nginx-origin
 }
 
+# --------------------------------------------------------------- cluster
+run_cluster() {
+    local secs=$((quick ? 3 : duration)) hb=$((quick ? 3 : 10))
+    log "one Redis server vs a 3-shard Redis Cluster (${secs} s each, heartbeat ${hb} s)"
+    timeout $((4 * secs + 2 * hb + 300)) python3 "$bench/cluster.py" --gateway "$gateway_bin" \
+        --echo "$echo_bin" --out "$out" --duration "$secs" --conns 50 --instances 3 \
+        --heartbeat-seconds "$hb" | tee "$out/logs/cluster.txt" >&2 ||
+        log "the cluster run failed (see $out/logs/cluster.txt)"
+}
+
 # ------------------------------------------------------------------ run
 log "output in $out (load $(uptime | sed 's/.*load average: //'))"
+if [ "$cluster" = 2 ]; then
+    run_cluster
+    exit 0
+fi
 if [ "$https_only" = 1 ]; then
     run_https
     python3 "$bench/report.py" "$samples" "$out/bench-results.json" \
@@ -524,6 +545,7 @@ if [ "$checks" = 1 ]; then
     check_heartbeat
     check_router
 fi
+[ "$cluster" = 1 ] && run_cluster
 python3 "$bench/report.py" "$samples" "$out/bench-results.json" \
     "duration=$duration reps=$reps load_before=$(uptime | sed 's/.*load average: //')"
 log "results: $out/bench-results.json"
