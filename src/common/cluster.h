@@ -5,15 +5,16 @@
  * with {hash tags}), which channels are shard channels, the slot map read
  * from CLUSTER SLOTS, MOVED/ASK errors.
  *
- * Client (cluster_client.c, on a libevent loop through redis_ev.c): the map
- * from the seed nodes, one command connection per primary (commands routed
- * by the slot of their key, PUBLISH of a shard channel sent as SPUBLISH to
- * its owner, MOVED and ASK followed), a subscriber connection per primary
- * that holds a subscription (SSUBSCRIBE at the owner of a shard channel;
- * SUBSCRIBE, which the cluster carries to every node, at the owner of the
- * channel's slot), the sunsubscribe a primary sends when a channel's slot
- * moves away answered by subscribing at the new owner, a PING and a map
- * refresh every second and every PC_CLUSTER_REFRESH_MS. Losing any
+ * Client (cluster_client.c, cluster_sub.c, on a libevent loop through
+ * redis_ev.c): the map from the seed nodes, one command connection per
+ * primary (commands routed by the slot of their key, PUBLISH of a shard
+ * channel sent as SPUBLISH to its owner, MOVED and ASK followed), a
+ * subscriber connection per primary that holds a subscription (SSUBSCRIBE
+ * at the owner of a shard channel), the cluster-wide channels (PUBLISH and
+ * SUBSCRIBE, which the cluster carries to every node) at one primary drawn
+ * at random per client, the sunsubscribe a primary sends when a channel's
+ * slot moves away answered by subscribing at the new owner, a PING every
+ * second and a map refresh every PC_CLUSTER_REFRESH_MS. Losing any
  * connection takes the whole client down (as losing one server does, SPEC
  * §5): the user's pending callbacks get NULL, subscriptions are forgotten,
  * and the client starts again from the seeds on the schedule of backoff.h. */
@@ -106,7 +107,8 @@ unsigned long pc_cluster_attempts(const struct pc_cluster *c);
  * command's fn (may be NULL) is called exactly once, never from inside. */
 int pc_cluster_subscribe(struct pc_cluster *c, const char *ch);
 int pc_cluster_unsubscribe(struct pc_cluster *c, const char *ch);
-/* PUBLISH ch msg: SPUBLISH at the owner for a shard channel. */
+/* PUBLISH ch msg: SPUBLISH at the owner for a shard channel, else PUBLISH
+ * at the client's home primary. */
 int pc_cluster_publish(struct pc_cluster *c, const char *ch, size_t chlen, const void *msg,
                        size_t len, pc_cluster_reply_fn *fn, void *priv);
 /* The same for a PUBLISH written in RESP (resp.h). */

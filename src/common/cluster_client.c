@@ -20,6 +20,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -28,6 +29,7 @@
 #include "cluster.h"
 #include "redis_ev.h"
 #include "resp.h"
+#include "uuid.h"
 #include "xalloc.h"
 
 #include "cluster_int.h"
@@ -387,11 +389,17 @@ static void on_call_reply(redisAsyncContext *ac, void *r, void *priv)
     if (fn != NULL) fn(p, reply);
 }
 
-/* Sends k (command written) to the owner of slot, or to every primary. */
+#define TO_ALL (-1)  /* call_route: every primary */
+#define TO_HOME (-2) /* call_route: this client's home primary (pc_cl_home) */
+
+/* Sends k (command written) to the owner of slot, or as above. */
 static int call_route(struct pc_cluster *c, struct cl_call *k, long slot)
 {
     if (k->cmd.oom) pc_panic("out of memory writing a command");
-    if (slot < 0) {
+    if (slot == TO_HOME) {
+        k->redirects = PC_CLUSTER_MAX_REDIRECTS; /* a PUBLISH: never redirected */
+        if (call_send(k, pc_cl_home(c), false) == 0) return 0;
+    } else if (slot == TO_ALL) {
         for (size_t i = 1; i < c->map.nnodes; i++)
             (void)redisAsyncFormattedCommand(c->nodes[i].cmd, NULL, NULL, k->cmd.data, k->cmd.len);
         slot = 0;
@@ -420,7 +428,7 @@ int pc_cluster_command(struct pc_cluster *c, int argc, const char *const *argv,
     struct cl_call *k = call_get(c, fn, priv);
     pc_resp_array(&k->cmd, (size_t)argc);
     for (int i = 0; i < argc; i++) pc_resp_bulk(&k->cmd, argv[i], argvlen[i]);
-    return call_route(c, k, key < 0 ? -1 : (long)pc_cluster_slot(argv[key], argvlen[key]));
+    return call_route(c, k, key < 0 ? TO_ALL : (long)pc_cluster_slot(argv[key], argvlen[key]));
 }
 
 int pc_cluster_publish(struct pc_cluster *c, const char *ch, size_t chlen, const void *msg,
@@ -433,7 +441,7 @@ int pc_cluster_publish(struct pc_cluster *c, const char *ch, size_t chlen, const
     pc_resp_bulk(&k->cmd, sharded ? "SPUBLISH" : "PUBLISH", sharded ? 8 : 7);
     pc_resp_bulk(&k->cmd, ch, chlen);
     pc_resp_bulk(&k->cmd, msg, len);
-    return call_route(c, k, (long)pc_cluster_slot(ch, chlen));
+    return call_route(c, k, sharded ? (long)pc_cluster_slot(ch, chlen) : TO_HOME);
 }
 
 int pc_cluster_publish_resp(struct pc_cluster *c, const char *cmd, size_t len,
@@ -457,7 +465,7 @@ int pc_cluster_publish_resp(struct pc_cluster *c, const char *cmd, size_t len,
     } else {
         pc_buf_append(&k->cmd, cmd, len);
     }
-    return call_route(c, k, (long)pc_cluster_slot(ch, chlen));
+    return call_route(c, k, sharded ? (long)pc_cluster_slot(ch, chlen) : TO_HOME);
 }
 
 /* ---- life cycle ---- */
@@ -472,6 +480,7 @@ struct pc_cluster *pc_cluster_new(struct event_base *base, const struct pc_redis
     c->ops = *ops;
     c->ud = ud;
     c->state = CL_IDLE;
+    if (pc_random_bytes(&c->home, sizeof c->home) != 0) c->home = (unsigned)getpid();
     c->tick = event_new(base, -1, EV_PERSIST, on_tick, c);
     c->retry = evtimer_new(base, on_retry, c);
     c->reset = event_new(base, -1, 0, on_reset, c);

@@ -69,6 +69,7 @@ struct pc_cluster {
     unsigned ticks;
     bool refresh_soon, refreshing;
     size_t refresh_from;
+    unsigned home; /* random: picks the primary for cluster-wide channels */
     struct cl_call *free_calls;
     size_t nfree;
 };
@@ -78,6 +79,13 @@ void pc_cl_log(struct pc_cluster *c, enum pc_cluster_log lvl, const char *fmt, .
     __attribute__((format(printf, 3, 4)));
 /* Something failed: the client is torn down from the loop, not from here. */
 void pc_cl_fail(struct pc_cluster *c, const char *why);
+/* The primary this client uses for cluster-wide channels (PUBLISH and
+ * SUBSCRIBE of registration, discover, events): any node would do, since
+ * the cluster carries such a PUBLISH to every node; a random one per
+ * client spreads the fan-out of many gateways and the heartbeats of many
+ * services over all primaries. */
+static inline int pc_cl_home(const struct pc_cluster *c) { return (int)(c->home % c->map.nnodes); }
+
 /* Closes a subscriber connection (nothing is told). */
 void pc_cl_sub_close(struct cl_sub *s);
 

@@ -4,8 +4,8 @@
  * A subscriber connection is a plain redisContext read and written here:
  * hiredis 0.14's async layer knows SUBSCRIBE only, and would abort on the
  * first smessage of an SSUBSCRIBE. A shard channel is SSUBSCRIBEd at the
- * primary owning its slot; any other channel SUBSCRIBEd at the owner of its
- * slot too (the cluster carries PUBLISH to every node, so one is enough). */
+ * primary owning its slot; any other channel SUBSCRIBEd at the client's home
+ * primary (the cluster carries PUBLISH to every node, so one is enough). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,7 +61,7 @@ static int sub_send(struct pc_cluster *c, int node, const char *verb, const stru
 
 static void chan_subscribe(struct pc_cluster *c, struct cl_chan *ch)
 {
-    int node = c->map.owner[ch->slot];
+    int node = ch->sharded ? c->map.owner[ch->slot] : pc_cl_home(c);
     ch->confirmed = false;
     ch->node = -1;
     if (node == PC_CLUSTER_NO_NODE) {
@@ -128,8 +128,9 @@ static void sub_reply(struct cl_node *n, const redisReply *r)
     } else if (strcmp(kind, "sunsubscribe") == 0 || strcmp(kind, "unsubscribe") == 0) {
         /* Not asked for: the primary gave the channel's slot away. The map
          * may still name it: its MOVED then names the new owner. */
-        pc_cl_log(c, PC_CLUSTER_LOG_INFO, "redis cluster: %s moved away from %s:%d; subscribing again",
-              ch->name, c->map.node[n->idx].host, c->map.node[n->idx].port);
+        pc_cl_log(c, PC_CLUSTER_LOG_INFO,
+                  "redis cluster: %s moved away from %s:%d; subscribing again", ch->name,
+                  c->map.node[n->idx].host, c->map.node[n->idx].port);
         c->refresh_soon = true;
         chan_subscribe(c, ch);
     }
@@ -236,4 +237,3 @@ int pc_cluster_unsubscribe(struct pc_cluster *c, const char *name)
     free(ch);
     return 0;
 }
-

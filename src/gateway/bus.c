@@ -369,7 +369,11 @@ static void cl_log(void *ud, enum pc_cluster_log lvl, const char *line)
 
 static void cl_on_up(void *ud)
 {
+    static unsigned long attempts_seen;
     struct gw_bus *b = ud;
+    unsigned long attempts = pc_cluster_attempts(b->cl);
+    gw_stats->redis_connect_attempts += attempts - attempts_seen;
+    attempts_seen = attempts;
     b->state = BUS_CONNECTING;
     b->subscribed = 0;
     b->cmd_ready = true;
@@ -442,7 +446,6 @@ struct gw_bus *gw_bus_new(const struct pc_redis_addr *addr, const char *const *c
 void gw_bus_start(struct gw_bus *b)
 {
     if (b->cl) {
-        gw_stats->redis_connect_attempts++;
         pc_cluster_start(b->cl);
         return;
     }

@@ -41,6 +41,8 @@ class Node:
                 [harness.redis_binary(), "--port", str(self.port), "--bind", HOST,
                  "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                  "--cluster-port", str(self.bus_port),
+                 # a replica may always take over, however long it was cut off
+                 "--cluster-replica-validity-factor", "0",
                  "--cluster-node-timeout", str(self.cluster.node_timeout_ms),
                  "--save", "", "--appendonly", "no", "--dir", self.dir,
                  "--daemonize", "no", "--protected-mode", "no"],
@@ -116,7 +118,23 @@ class Cluster:
         check(out.returncode == 0, "redis-cli --cluster create failed:\n%s" %
               out.stdout.decode(errors="replace")[-3000:])
         self.wait_ok(timeout)
+        if self.replicas:
+            self.wait_replicas(timeout)
         return self
+
+    def wait_replicas(self, timeout=60.0):
+        """Every replica connected to its primary and in sync (a replica that
+        has not synced yet cannot take over)."""
+        def synced():
+            n_up = 0
+            for n in self.live():
+                info = n.command("INFO", "replication").decode()
+                if "role:slave" in info:
+                    if "master_link_status:up" not in info or "master_sync_in_progress:1" in info:
+                        return False
+                    n_up += 1
+            return n_up == self.primaries * self.replicas
+        wait_until(synced, timeout, 0.1, "every replica in sync")
 
     def live(self):
         return [n for n in self.nodes if n.alive()]
