@@ -133,6 +133,13 @@ static void on_ping(redisAsyncContext *ac, void *r, void *priv)
     }
 }
 
+/* A configuration problem that every attempt meets again (not a cluster,
+ * refused): a warning on the first attempt and every 30th, else debug. */
+static enum pc_cluster_log loud(const struct pc_cluster *c)
+{
+    return c->attempt % 30 == 0 ? PC_CLUSTER_LOG_WARN : PC_CLUSTER_LOG_DEBUG;
+}
+
 static void on_slots(redisAsyncContext *ac, void *r, void *priv)
 {
     struct cl_node *sn = ac->data;
@@ -143,13 +150,12 @@ static void on_slots(redisAsyncContext *ac, void *r, void *priv)
 
     if (reply == NULL || sn->cmd != ac || c->state != CL_MAPPING) return;
     if (reply->type == REDIS_REPLY_ERROR) {
-        pc_cl_log(c, PC_CLUSTER_LOG_WARN, "redis cluster: CLUSTER SLOTS refused: %.200s",
-                  reply->str);
+        pc_cl_log(c, loud(c), "redis cluster: CLUSTER SLOTS refused: %.200s", reply->str);
         pc_cl_fail(c, "no slot map");
         return;
     }
     if (pc_cluster_map_parse(reply, ac->c.tcp.host, &c->map, err, sizeof err) != 0) {
-        pc_cl_log(c, PC_CLUSTER_LOG_WARN, "redis cluster: %s", err);
+        pc_cl_log(c, loud(c), "redis cluster: %s", err);
         pc_cl_fail(c, "no slot map");
         return;
     }
