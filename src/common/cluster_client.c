@@ -10,7 +10,13 @@
  * async layer knows SUBSCRIBE only, and would abort on the first smessage
  * of an SSUBSCRIBE. A command is copied once (into a pooled buffer, no
  * allocation in the steady state) so that it can be sent again to the node
- * a MOVED or ASK names. */
+ * a MOVED or ASK names.
+ *
+ * SET before PUBLISH: on one server, a key SET and then a PUBLISH naming it
+ * (the claim check, protocol.md 3.1/4.1) arrive in that order; on a cluster
+ * they may go to two primaries and the PUBLISH could win. So a PUBLISH made
+ * while a SET made before it is unanswered is held until it is answered
+ * (only then; PUBLISHes keep their order). */
 #include <errno.h>
 #include <hiredis/async.h>
 #include <limits.h>
@@ -204,6 +210,8 @@ static void drop_ac(struct cl_node *n)
     if (ac) redisAsyncFree(ac); /* pending callbacks run with NULL */
 }
 
+static void held_release(struct pc_cluster *c);
+
 static void teardown(struct pc_cluster *c, bool tell)
 {
     bool was_up = c->state == CL_UP;
@@ -221,6 +229,7 @@ static void teardown(struct pc_cluster *c, bool tell)
         c->chans = ch->next;
         free(ch);
     }
+    held_release(c); /* every held PUBLISH gets NULL */
     if (was_up && tell && c->ops.on_down) c->ops.on_down(c->ud);
 }
 
@@ -331,6 +340,7 @@ static struct cl_call *call_get(struct pc_cluster *c, pc_cluster_reply_fn *fn, v
     k->fn = fn;
     k->priv = priv;
     k->redirects = 0;
+    k->is_set = false;
     pc_buf_reset(&k->cmd);
     return k;
 }
@@ -338,6 +348,17 @@ static struct cl_call *call_get(struct pc_cluster *c, pc_cluster_reply_fn *fn, v
 static void call_put(struct cl_call *k)
 {
     struct pc_cluster *c = k->c;
+    if (k->is_set) { /* out of the pending SETs */
+        if (k->sprev)
+            k->sprev->snext = k->snext;
+        else
+            c->sets = k->snext;
+        if (k->snext)
+            k->snext->sprev = k->sprev;
+        else
+            c->sets_tail = k->sprev;
+        k->is_set = false;
+    }
     if (c->nfree >= CL_KEEP_CALLS) {
         pc_buf_deinit(&k->cmd);
         free(k);
@@ -391,8 +412,10 @@ static void on_call_reply(redisAsyncContext *ac, void *r, void *priv)
     }
     pc_cluster_reply_fn *fn = k->fn;
     void *p = k->priv;
+    bool was_set = k->is_set;
     call_put(k);
     if (fn != NULL) fn(p, reply);
+    if (was_set) held_release(c);
 }
 
 #define TO_ALL (-1)  /* call_route: every primary */
@@ -421,6 +444,41 @@ static int call_route(struct pc_cluster *c, struct cl_call *k, long slot)
     return -1;
 }
 
+/* Sends the held PUBLISHes whose SETs are all answered, in order; when the
+ * client is down, each one's callback gets NULL. */
+static void held_release(struct pc_cluster *c)
+{
+    while (c->held != NULL &&
+           (c->state != CL_UP || c->sets == NULL || c->sets->seq > c->held->seq)) {
+        struct cl_call *k = c->held;
+        pc_cluster_reply_fn *fn = k->fn;
+        void *p = k->priv;
+        c->held = k->next;
+        if (c->held == NULL) c->held_tail = NULL;
+        if (c->state == CL_UP && call_route(c, k, k->route) == 0) continue;
+        if (c->state != CL_UP) {
+            k->fn = NULL;
+            call_put(k);
+        }
+        if (fn != NULL) fn(p, NULL);
+    }
+}
+
+/* A PUBLISH: sent now, or held behind the SETs made before it. */
+static int publish_route(struct pc_cluster *c, struct cl_call *k, long route)
+{
+    if (c->sets == NULL && c->held == NULL) return call_route(c, k, route);
+    k->route = route;
+    k->seq = c->seq;
+    k->next = NULL;
+    if (c->held_tail != NULL)
+        c->held_tail->next = k;
+    else
+        c->held = k;
+    c->held_tail = k;
+    return 0;
+}
+
 int pc_cluster_command(struct pc_cluster *c, int argc, const char *const *argv,
                        const size_t *argvlen, pc_cluster_reply_fn *fn, void *priv)
 {
@@ -434,6 +492,17 @@ int pc_cluster_command(struct pc_cluster *c, int argc, const char *const *argv,
     struct cl_call *k = call_get(c, fn, priv);
     pc_resp_array(&k->cmd, (size_t)argc);
     for (int i = 0; i < argc; i++) pc_resp_bulk(&k->cmd, argv[i], argvlen[i]);
+    if (strcasecmp(argv[0], "SET") == 0) { /* pending until answered: see held_release */
+        k->is_set = true;
+        k->seq = ++c->seq;
+        k->snext = NULL;
+        k->sprev = c->sets_tail;
+        if (c->sets_tail != NULL)
+            c->sets_tail->snext = k;
+        else
+            c->sets = k;
+        c->sets_tail = k;
+    }
     return call_route(c, k, key < 0 ? TO_ALL : (long)pc_cluster_slot(argv[key], argvlen[key]));
 }
 
@@ -447,7 +516,7 @@ int pc_cluster_publish(struct pc_cluster *c, const char *ch, size_t chlen, const
     pc_resp_bulk(&k->cmd, sharded ? "SPUBLISH" : "PUBLISH", sharded ? 8 : 7);
     pc_resp_bulk(&k->cmd, ch, chlen);
     pc_resp_bulk(&k->cmd, msg, len);
-    return call_route(c, k, sharded ? (long)pc_cluster_slot(ch, chlen) : TO_HOME);
+    return publish_route(c, k, sharded ? (long)pc_cluster_slot(ch, chlen) : TO_HOME);
 }
 
 int pc_cluster_publish_resp(struct pc_cluster *c, const char *cmd, size_t len,
@@ -471,7 +540,7 @@ int pc_cluster_publish_resp(struct pc_cluster *c, const char *cmd, size_t len,
     } else {
         pc_buf_append(&k->cmd, cmd, len);
     }
-    return call_route(c, k, sharded ? (long)pc_cluster_slot(ch, chlen) : TO_HOME);
+    return publish_route(c, k, sharded ? (long)pc_cluster_slot(ch, chlen) : TO_HOME);
 }
 
 /* ---- life cycle ---- */

@@ -48,7 +48,12 @@ struct cl_call {
     unsigned slot;
     int redirects;
     pc_buf cmd;
-    struct cl_call *next;
+    struct cl_call *next; /* in the free list, or the held PUBLISHes */
+    /* ordering across primaries (cluster_client.c, "SET before PUBLISH") */
+    bool is_set;
+    uint64_t seq;                  /* a SET: its number; a held PUBLISH: the last SET before it */
+    long route;                    /* a held PUBLISH: where it goes */
+    struct cl_call *sprev, *snext; /* a SET in the pending list */
 };
 
 struct pc_cluster {
@@ -72,6 +77,9 @@ struct pc_cluster {
     unsigned home; /* random: picks the primary for cluster-wide channels */
     struct cl_call *free_calls;
     size_t nfree;
+    uint64_t seq;                     /* SETs issued */
+    struct cl_call *sets, *sets_tail; /* SETs not answered yet, in issue order */
+    struct cl_call *held, *held_tail; /* PUBLISHes waiting for earlier SETs */
 };
 
 
