@@ -25,8 +25,8 @@ static void test_slot(void)
     CHECK_EQ_INT(slot("x{foo}y{bar}"), 12182);
     CHECK_EQ_INT(slot("{}foo"), 9500);      /* the whole key */
     CHECK_EQ_INT(slot("foo{}{bar}"), 8363); /* the whole key */
-    CHECK_EQ_INT(slot("foo{{bar}}"), 4015);  /* tag "{bar" */
-    CHECK_EQ_INT(slot("{foo"), 13308);        /* no '}': the whole key */
+    CHECK_EQ_INT(slot("foo{{bar}}"), 4015); /* tag "{bar" */
+    CHECK_EQ_INT(slot("{foo"), 13308);      /* no '}': the whole key */
     /* binary-safe: the length counts, not a NUL */
     CHECK_EQ_INT(pc_cluster_slot("foo\0zz", 3), 12182);
     CHECK(pc_cluster_slot("foo\0zz", 6) < PC_CLUSTER_SLOTS);
@@ -38,10 +38,17 @@ static void test_sharded(void)
         const char *ch;
         bool sharded;
     } cases[] = {
-        {"P:svc:i-1", true},   {"portico:reply:gw", true}, {"P:register", false},
-        {"P:discover", false}, {"P:event:orders", false},  {"P:svc:", false},
-        {"P:reply:", false},   {":svc:x", false},          {"svc:x", false},
-        {"P:svcx:y", false},   {"", false},
+        {"P:svc:i-1", true},
+        {"portico:reply:gw", true},
+        {"P:register", false},
+        {"P:discover", false},
+        {"P:event:orders", false},
+        {"P:svc:", false},
+        {"P:reply:", false},
+        {":svc:x", false},
+        {"svc:x", false},
+        {"P:svcx:y", false},
+        {"", false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         bool got = pc_cluster_channel_sharded(cases[i].ch, strlen(cases[i].ch));
@@ -158,13 +165,15 @@ static void test_redirect(void)
     CHECK_EQ_STR(host, "fe80::1");
 
     static const char *bad[] = {
-        "ERR unknown command", "MOVED", "MOVED 1", "MOVED 1 h", "MOVED 16384 h:1", "MOVED x h:1",
-        "MOVED 1 h:0", "MOVED 1 h:65536", "MOVED 1 :1", "MOVED 1 h:1x", "ASK -1 h:1",
-        "MOVED 1 h:", "moved 1 h:1", "MOVED 1 a b:1", "TRYAGAIN Multiple keys request",
+        "ERR unknown command", "MOVED",           "MOVED 1",
+        "MOVED 1 h",           "MOVED 16384 h:1", "MOVED x h:1",
+        "MOVED 1 h:0",         "MOVED 1 h:65536", "MOVED 1 :1",
+        "MOVED 1 h:1x",        "ASK -1 h:1",      "MOVED 1 h:",
+        "moved 1 h:1",         "MOVED 1 a b:1",   "TRYAGAIN Multiple keys request",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        int rc = pc_cluster_redirect_parse(bad[i], strlen(bad[i]), &ask, &s, host, sizeof host,
-                                           &port);
+        int rc =
+            pc_cluster_redirect_parse(bad[i], strlen(bad[i]), &ask, &s, host, sizeof host, &port);
         if (rc != -1) fprintf(stderr, "accepted \"%s\"\n", bad[i]);
         CHECK_EQ_INT(rc, -1);
     }
