@@ -7,6 +7,10 @@ each (cluster.py), two gateways and echo services (the C SDK) on it.
   owns their slot only; traffic crosses shards (a gateway's reply channel and
   the answering instance's channel on different primaries, checked with
   CLUSTER KEYSLOT and CLUSTER SLOTS) and is answered;
+- claim check: large bodies both ways go through keys at their slot's owner
+  (SET there before the PUBLISH that names it, read, deleted);
+- shared rate limit: two more gateways with --ratelimit-redis share one GCRA
+  key at its slot's owner (burst 5 of 12 across both);
 - migration: the slots of an instance channel and of a gateway's reply channel
   move to another primary under steady traffic (MIGRATING/IMPORTING, then
   SETSLOT NODE: the old owner sends sunsubscribe); every request gets 200 or a
@@ -152,6 +156,36 @@ def claim_check(cl):
         eq(g.metric("portico_claim_checks_total", direction="reply", result="fetched"),
            fetched0 + 4, "reply bodies read")
     wait_until(lambda: body_keys() == [], 10, 0.05, "no body key left")
+
+
+@t.case
+def shared_ratelimit(cl):
+    """--ratelimit-redis on a cluster: one GCRA key, at its slot's owner,
+    shared by two gateways (SCRIPT LOAD went to every primary, EVALSHA to
+    the key's owner)."""
+    rules = os.path.join(ctx["tmp"], "rl.json")
+    with open(rules, "w") as f:
+        json.dump({"rules": [{"route": "/echo/*", "rate": 1, "per": "minute", "burst": 5}]}, f)
+    gws = []
+    try:
+        for i in range(2):
+            g = Gateway(ctx["tmp"], cl.url, ["--ratelimit-redis", "--ratelimit-file", rules],
+                        name="gateway-rl%d" % i).start()
+            gws.append(g)
+            g.wait_healthy(30)
+            for e in ctx["echos"]:
+                g.wait_route("*", "/echo/*", e.instance, timeout=20)
+        got = [get_echo(gws[i % 2], "/echo/rl-%d" % i).status for i in range(12)]
+        eq(sorted(got), [200] * 5 + [429] * 7, "allowed in all across two gateways (burst 5)")
+        key = PREFIX + ":rl:/echo/*:ip:127.0.0.1"
+        owner = cl.owner(cl.keyslot(key))
+        pttl = owner.command("PTTL", key)
+        check(isinstance(pttl, int) and pttl > 0, "GCRA key at its owner: PTTL %r" % pttl)
+        for g in gws:
+            check("shared limit unavailable" not in g.stderr_text(), "fell back to the local limit")
+    finally:
+        for g in gws:
+            g.stop()
 
 
 class Traffic:
