@@ -19,6 +19,7 @@ each (cluster.py), two gateways and echo services (the C SDK) on it.
 - failover: SIGKILL of the primary holding a gateway's reply channel under
   steady traffic; its replica takes over, the system answers 200 again, every
   request got one answer (200 for its own path, or a clear 503/504)."""
+import http.client as httpclient
 import json
 import os
 import shutil
@@ -158,6 +159,44 @@ def claim_check(cl):
     wait_until(lambda: body_keys() == [], 10, 0.05, "no body key left")
 
 
+def get_from(g, path, src):
+    c = httpclient.HTTPConnection(harness.HOST, g.port, timeout=30, source_address=(src, 0))
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        r.read()
+        return r.status
+    finally:
+        c.close()
+
+
+def ask_redirect(cl, g):
+    """A key whose slot is being migrated and that the old owner does not
+    have: the old owner answers ASK, the limiter's EVALSHA goes to the new
+    owner after ASKING; once the slot is handed over, the same key goes on
+    counting there."""
+    key = PREFIX + ":rl:/echo/*:ip:127.0.0.2"
+    slot = cl.keyslot(key)
+    src = cl.owner(slot)
+    dst = [n for n in cl.primaries_now() if n is not src][0]
+    dst.command("CLUSTER", "SETSLOT", str(slot), "IMPORTING", src.node_id())
+    src.command("CLUSTER", "SETSLOT", str(slot), "MIGRATING", dst.node_id())
+    eq([get_from(g, "/echo/ask-%d" % i, "127.0.0.2") for i in range(3)], [200] * 3,
+       "decided while the slot migrates")
+    c = dst.client()
+    try:
+        eq(c.command("ASKING"), "OK", "ASKING")
+        pttl = c.command("PTTL", key)
+    finally:
+        c.close()
+    check(isinstance(pttl, int) and pttl > 0, "the key was made at the new owner: PTTL %r" % pttl)
+    for n in [dst, src] + [p for p in cl.primaries_now() if p not in (src, dst)]:
+        n.command("CLUSTER", "SETSLOT", str(slot), "NODE", dst.node_id())
+    cl.wait_ok(30)
+    eq([get_from(g, "/echo/ask-%d" % i, "127.0.0.2") for i in range(3, 6)], [200, 200, 429],
+       "the same limit at the new owner (burst 5)")
+
+
 @t.case
 def shared_ratelimit(cl):
     """--ratelimit-redis on a cluster: one GCRA key, at its slot's owner,
@@ -181,6 +220,7 @@ def shared_ratelimit(cl):
         owner = cl.owner(cl.keyslot(key))
         pttl = owner.command("PTTL", key)
         check(isinstance(pttl, int) and pttl > 0, "GCRA key at its owner: PTTL %r" % pttl)
+        ask_redirect(cl, gws[0])
         for g in gws:
             check("shared limit unavailable" not in g.stderr_text(), "fell back to the local limit")
     finally:
