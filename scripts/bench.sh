@@ -5,10 +5,8 @@
 #                    [--build DIR] [--no-build] [--skip-checks] [--max-seconds S]
 #                    [--https-only] [--bodies] [--claim-threshold]
 #                    [--claim-thresholds LIST] [--claim-sizes LIST]
-#                    [--sentinel-failover]
-#                    [--streams]
-#                    [--accesslog-only]
-#                    [--upstream-only]
+#                    [--sentinel-failover] [--cluster | --cluster-only]
+#                    [--streams] [--accesslog-only] [--upstream-only]
 #
 # Everything runs on 127.0.0.1 with its own processes on free ports: a
 # redis-server, the gateway (release build), the echo example (1 and 2
@@ -59,6 +57,12 @@
 # same origin, interleaved: small GET at 1, 50 and 256 connections, and
 # 1 MiB responses at 50 connections with the gateway's RSS before and after
 # (--quick: the small GET at 50 connections only).
+# Redis Cluster (--cluster adds it after the rest, --cluster-only runs just
+# it; not in the default run): bench/cluster.py, one redis-server against a
+# 3-primary cluster in the same run (gateway + 3 echo instances, wrk GET at 50
+# connections): req/s ratio, Redis CPU per request on each shard, and the CPU
+# 1,000 heartbeats a second cost every cluster node (OUT/cluster-results.json).
+# See docs/scaling.md.
 #
 # Prints one table and writes OUT/bench-results.json (and the raw samples in
 # OUT/samples.jsonl). Bounded in time (--max-seconds, default 1800, 5400 with
@@ -74,7 +78,7 @@ out="" duration=10 reps=3 build=$root/build-release do_build=1 checks=1 max_seco
 quick=0 https_only=0 bodies_only=0 claim_only=0 wrk_timeout=5 sample_extra="" echo_claim=""
 # shellcheck source=scripts/bench/bodies.sh
 . "$bench/bodies.sh"
-max_given=0 sentinel_failover=0 streams_only=0 accesslog_only=0 upstream_only=0
+max_given=0 sentinel_failover=0 streams_only=0 accesslog_only=0 upstream_only=0 cluster=0
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) quick=1; duration=3; reps=1; shift ;;
@@ -91,6 +95,8 @@ while [ $# -gt 0 ]; do
     --claim-thresholds) IFS=, read -r -a claim_thresholds <<<"$2"; claim_only=1; shift 2 ;;
     --claim-sizes) IFS=, read -r -a claim_sizes <<<"$2"; claim_only=1; shift 2 ;;
     --sentinel-failover) sentinel_failover=1; shift ;;
+    --cluster) cluster=1; shift ;;
+    --cluster-only) cluster=2; shift ;;
     -h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
     --streams) streams_only=1; shift ;;
     --accesslog-only) accesslog_only=1; shift ;;
@@ -723,6 +729,16 @@ run_upstream() {
     stop nginx-origin
 }
 
+# --------------------------------------------------------------- cluster
+run_cluster() {
+    local secs=$((quick ? 3 : duration)) hb=$((quick ? 3 : 10))
+    log "one Redis server vs a 3-shard Redis Cluster (${secs} s each, heartbeat ${hb} s)"
+    timeout $((4 * secs + 2 * hb + 300)) python3 "$bench/cluster.py" --gateway "$gateway_bin" \
+        --echo "$echo_bin" --out "$out" --duration "$secs" --conns 50 --instances 3 \
+        --heartbeat-seconds "$hb" | tee "$out/logs/cluster.txt" >&2 ||
+        log "the cluster run failed (see $out/logs/cluster.txt)"
+}
+
 # ------------------------------------------------------------------ run
 log "output in $out (load $(uptime | sed 's/.*load average: //'))"
 if [ "$bodies_only" = 1 ] || [ "$claim_only" = 1 ]; then
@@ -755,6 +771,10 @@ if [ "$upstream_only" = 1 ]; then
         "duration=$duration reps=$reps upstream-only load_before=$(uptime | sed 's/.*load average: //')"
     exit 0
 fi
+if [ "$cluster" = 2 ]; then
+    run_cluster
+    exit 0
+fi
 if [ "$https_only" = 1 ]; then
     run_https
     python3 "$bench/report.py" "$samples" "$out/bench-results.json" \
@@ -774,6 +794,7 @@ if [ "$checks" = 1 ]; then
     check_heartbeat
     check_router
 fi
+[ "$cluster" = 1 ] && run_cluster
 python3 "$bench/report.py" "$samples" "$out/bench-results.json" \
     "duration=$duration reps=$reps load_before=$(uptime | sed 's/.*load average: //')"
 log "results: $out/bench-results.json"

@@ -116,8 +116,11 @@ PORTICO_API void portico_service_set_log(portico_service *svc, int min_level, po
 
 /* Creates a service called name ([a-z0-9][a-z0-9._-]{0,62}) on base
  * (borrowed; must outlive the service) that talks to the Redis at redis_url
- * ("redis://[user:password@]host:port[/db]" or "unix:///path[?db=N]"; NULL
- * means "redis://127.0.0.1:6379"). Nothing is connected until
+ * ("redis://[user:password@]host:port[/db]", "unix:///path[?db=N]", the
+ * primary the sentinels name, "redis-sentinel://[user:password@]host[:port]
+ * [,host[:port]...]/<master-name>[/db]", or a Redis Cluster's seed nodes,
+ * "redis-cluster://[user:password@]host[:port][,host[:port]...]"; NULL means
+ * "redis://127.0.0.1:6379"). Nothing is connected until
  * portico_service_start(). name and redis_url are borrowed (copied).
  * Returns the new service (caller frees with portico_service_free), or NULL
  * with *err (if err is not NULL) set to PORTICO_ERR_INVALID or _NOMEM. */

@@ -70,8 +70,9 @@ static const struct opt opts[] = {
     {"admin", OPT_LISTEN, OFF(admin), OFF(admin_off), 0, "127.0.0.1:8081", "HOST:PORT",
      "admin listener; \"off\" disables it"},
     {"redis", OPT_REDIS, OFF(redis_url), 0, 0, "redis://127.0.0.1:6379", "URL",
-     "redis://[user:password@]host[:port][/db], unix:///path[?db=N] or "
-     "redis-sentinel://[user:password@]host[:port][,host[:port]...]/<master-name>[/db]"},
+     "redis://[user:password@]host[:port][/db], unix:///path[?db=N], "
+     "redis-sentinel://[user:password@]host[:port][,host[:port]...]/<master-name>[/db] or "
+     "redis-cluster://[user:password@]host[:port][,host[:port]...]"},
     {"prefix", OPT_PREFIX, OFF(prefix), 1, 63, "portico", "P",
      "channel prefix, [A-Za-z0-9._-]{1,63}"},
     {"timeout-ms", OPT_INT, OFF(timeout_ms), 1, 60000, "5000", "N", "default request deadline"},

@@ -78,7 +78,57 @@ static const char *bad[] = {
     "unix:///tmp/s?db=",
     "unix:///tmp/s?timeout=1",
     "unix:///tmp/s\n",
+    "redis-cluster://",
+    "redis-cluster://h1:1,",
+    "redis-cluster://,h1:1",
+    "redis-cluster://h1:1,,h2:2",
+    "redis-cluster://h1:0",
+    "redis-cluster://h1:1,h2:x",
+    "redis-cluster://h1:1/1",
+    "redis-cluster://h1:1/0",
+    "redis-cluster://h1:1?db=1",
+    "redis-cluster://:@h1:1",
+    "redis-cluster://h 1:1",
+    "redis-cluster://[::1:1",
+    "redis-cluster://a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q",
 };
+
+/* redis-cluster:// seed lists: every seed, in order, with defaults. */
+static void test_cluster(void)
+{
+    struct pc_redis_addr a;
+    char err[256] = "";
+
+    CHECK_EQ_INT(pc_redis_url_parse("redis://h:1", &a, err, sizeof(err)), 0);
+    CHECK_EQ_INT(a.mode, PC_REDIS_SINGLE);
+    CHECK_EQ_INT(a.nnodes, 0);
+
+    CHECK_EQ_INT(pc_redis_url_parse("REDIS-CLUSTER://alice:p%40w@127.0.0.1:7000,[::1]:7001,node-3/",
+                                    &a, err, sizeof(err)),
+                 0);
+    CHECK_EQ_INT(a.mode, PC_REDIS_CLUSTER);
+    CHECK_EQ_INT(a.nnodes, 3);
+    CHECK_EQ_STR(a.nodes[0].host, "127.0.0.1");
+    CHECK_EQ_INT(a.nodes[0].port, 7000);
+    CHECK_EQ_STR(a.nodes[1].host, "::1");
+    CHECK_EQ_INT(a.nodes[1].port, 7001);
+    CHECK_EQ_STR(a.nodes[2].host, "node-3");
+    CHECK_EQ_INT(a.nodes[2].port, 6379);
+    CHECK_EQ_STR(a.host, "127.0.0.1"); /* the first seed, for log lines */
+    CHECK_EQ_INT(a.port, 7000);
+    CHECK_EQ_STR(a.user, "alice");
+    CHECK_EQ_STR(a.password, "p@w");
+    CHECK_EQ_INT(a.db, 0);
+    CHECK_EQ_STR(a.master, "");
+    CHECK(!a.is_unix);
+
+    /* 16 seeds fit. */
+    CHECK_EQ_INT(
+        pc_redis_url_parse("redis-cluster://a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p", &a, err, sizeof(err)),
+        0);
+    CHECK_EQ_INT(a.nnodes, 16);
+    CHECK_EQ_STR(a.nodes[15].host, "p");
+}
 
 static void test_good(void)
 {
@@ -285,6 +335,7 @@ int main(int argc, char **argv)
     test_bad();
     test_sentinel_good();
     test_sentinel_bad();
+    test_cluster();
     test_limits();
     return test_finish("redisurl");
 }
