@@ -16,6 +16,7 @@
 #include "forward.h"
 #include "reply.h"
 #include "gw.h"
+#include "job.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "registry.h"
@@ -161,6 +162,7 @@ static int run(void)
     gw_registry_init();
     gw_forward_init();
     gw_reply_init();
+    gw_job_init();
     gw.server = gw_server_new(err, sizeof err);
     if (gw.server == NULL) {
         fprintf(stderr, "portico: %s\n", err);

@@ -46,6 +46,7 @@ struct gw_route {
     struct event *grace; /* allocated when the route is first orphaned */
     bool in_grace;
     bool retry; /* "retry":true in the latest announcement of it */
+    bool async; /* "async":true in the latest announcement of it (job.h) */
 };
 
 void gw_registry_init(void);

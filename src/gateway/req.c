@@ -23,6 +23,9 @@
 #define GW_REQ_KEEP_BYTES 4096 /* a larger buffer is given back on free */
 static struct gw_req *req_pool[GW_REQ_POOL_MAX + 1];
 static size_t req_pool_len;
+static gw_req_sink_fn *job_sink;
+
+void gw_req_set_job_sink(gw_req_sink_fn *fn) { job_sink = fn; }
 
 static void keep_or_free(pc_buf *b) { pc_buf_trim(b, GW_REQ_KEEP_BYTES); }
 
@@ -89,7 +92,7 @@ void gw_req_pool_free(void)
 void gw_req_release(struct gw_req *r)
 {
     r->conn = NULL;
-    if (!r->publish_pending && !r->rl_pending) gw_req_free(r);
+    if (!r->publish_pending && !r->rl_pending && !r->job_pending) gw_req_free(r);
 }
 
 const char *gw_req_header(const struct gw_req *r, const char *lname, size_t *n)
@@ -119,6 +122,10 @@ static void respond(struct gw_req *r, int status, const char *ctype, const struc
     if (r->done) return;
     r->done = true;
     r->status = status;
+    if (r->job) { /* no client: the job's record takes it (job.c) */
+        job_sink(r, status, ctype, headers, nheaders, body, body_len, ebody);
+        return;
+    }
     if (!r->admin) gw_stats_response(status, (double)(gw_now_mono_ms() - r->start_ms) / 1000.0);
     if (c == NULL) return;
 

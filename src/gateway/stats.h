@@ -24,6 +24,18 @@ enum gw_tls_fail {
 };
 extern const char *const gw_tls_fail_names[GW_TLS_FAIL_N];
 
+/* How an asynchronous request (job.h) went: the label of portico_jobs_total. */
+enum gw_job_result {
+    GW_JOB_ACCEPTED,  /* recorded in Redis and answered 202 */
+    GW_JOB_REFUSED,   /* the record could not be written: 503, not forwarded */
+    GW_JOB_COMPLETED, /* a service's reply stored */
+    GW_JOB_TIMEOUT,   /* no reply before --async-timeout-ms: 504 stored */
+    GW_JOB_FAILED,    /* another gateway error stored (502, 503) */
+    GW_JOB_LOST,      /* the final response could not be stored (Redis down) */
+    GW_JOB_RESULT_N,
+};
+extern const char *const gw_job_result_names[GW_JOB_RESULT_N];
+
 struct gw_stats {
     uint64_t http_by_code[600];                          /* responses by status code */
     uint64_t duration_bucket[GW_STATS_DURATION_BUCKETS]; /* non-cumulative */
@@ -54,7 +66,8 @@ struct gw_stats {
     uint64_t tls_handshakes[2];          /* completed: [0] new, [1] resumed */
     uint64_t tls_handshake_failures[GW_TLS_FAIL_N]; /* by enum gw_tls_fail */
     uint64_t proxy_invalid;                         /* --proxy-protocol: bad header, closed */
-    uint64_t proxy_timeouts; /* --proxy-protocol: no header in time, closed */
+    uint64_t proxy_timeouts;        /* --proxy-protocol: no header in time, closed */
+    uint64_t jobs[GW_JOB_RESULT_N]; /* asynchronous requests, by enum gw_job_result */
     /* gauges, as last published by the worker (gw_stats_gauges) */
     uint64_t inflight;
     uint64_t connections;
