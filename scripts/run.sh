@@ -196,6 +196,9 @@ J="-H 'content-type: application/json'"
 {
     printf '\nportico is running (logs in %s/). Try:\n\n' "$RUN"
     has hello && echo "  curl -i $U/hello/world"
+    # A 202 job: submit (202 + Location), then submit and poll the Location in one line.
+    has hello && echo "  curl -i -X POST $U/hello/report -H 'Prefer: respond-async'"
+    has hello && echo "  curl -s \"$U\$(curl -s -o /dev/null -w '%header{location}' -X POST $U/hello/report -H 'Prefer: respond-async')\""
     has hi && echo "  curl -s $U/hi/world"
     has hi && echo "  curl -s -X POST $U/hi/echo $J -d '{\"say\":\"hi\"}'"
     has echo && echo "  curl -s '$U/echo/anything?x=1'"

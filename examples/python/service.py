@@ -8,8 +8,12 @@ using only Debian's python3-redis, so run it with the system python3:
     /usr/bin/python3 examples/python/service.py [--redis URL] [--prefix P]
                                                 [--registration-secret-file F]
     curl http://127.0.0.1:8000/hello/world      ->  {"hello": "world"}
+    curl -i -X POST http://127.0.0.1:8000/hello/report -H 'Prefer: respond-async'
+        ->  202 Accepted, Location: /_portico/jobs/<id>  (then GET that path)
 
-Routes: GET /hello/{name}.  The Redis URL comes from --redis, else the
+Routes: GET /hello/{name}; POST /hello/report, announced "async":true so that
+a client may ask for it with Prefer: respond-async (the gateway answers 202
+and keeps the reply for polling; the service answers it like any request).  The Redis URL comes from --redis, else the
 PORTICO_REDIS environment variable, else redis://127.0.0.1:6379.  With
 --registration-secret-file (or PORTICO_REGISTRATION_SECRET_FILE) every
 register and deregister message is signed (docs/security.md).  It prints
@@ -30,7 +34,8 @@ import redis
 
 SERVICE = "hello"
 TTL_MS = 10000
-ROUTES = [{"method": "GET", "path": "/hello/{name}"}]
+ROUTES = [{"method": "GET", "path": "/hello/{name}"},
+          {"method": "POST", "path": "/hello/report", "async": True}]
 
 
 def now_ms():
@@ -96,6 +101,10 @@ class Service:
         if req.get("route") == "/hello/{name}" and req.get("method") in ("GET", "HEAD"):
             name = req.get("params", {}).get("name", "")
             self.reply(req, 200, {"hello": name})
+        elif req.get("route") == "/hello/report" and req.get("method") == "POST":
+            # A "long" job: asked asynchronously, the client polls for this.
+            self.reply(req, 200, {"report": "ready", "request_id": dict(
+                req.get("headers", [])).get("x-request-id", "")})
         else:
             self.reply(req, 404, {"error": "not_found", "message": "no such route"})
 

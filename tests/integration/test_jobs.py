@@ -379,6 +379,33 @@ def thousand_jobs_expire():
         gw_d.stop()
 
 
+@t.case
+def drain_with_jobs_in_flight():
+    """SIGTERM: a job in flight holds the drain like any request (up to its
+    deadline); a second signal exits at once, cleanly, the job left pending
+    in its record (504 once its deadline passes)."""
+    p = "/" + uniq("drain")
+    gw_e = Gateway(ST.tmpdir, ST.redis.url, ["--async-timeout-ms", "60000"], name="gateway-e")
+    gw_e.start()
+    try:
+        gw_e.wait_healthy()
+        s = service([("POST", p)], {("POST", p)}, handler=lambda req: None, gw=[gw_e])
+        job = submit(gw_e, p)
+        s.wait_requests(1)
+        gw_e.signal(signal.SIGTERM)
+        wait_until(lambda: "draining (1 in flight)" in gw_e.stderr_text(), 10, 0.02,
+                   "the drain to start")
+        check(gw_e.proc.poll() is None, "a job in flight holds the drain")
+        gw_e.signal(signal.SIGTERM)
+        rc = gw_e.wait_exit(15)
+        gw_e.check_clean_exit(rc)
+    finally:
+        if gw_e.proc.poll() is None:
+            gw_e.stop(check_clean=False)
+    r = GW_B.http("GET", "/_portico/jobs/" + job)
+    eq(r.status, 202, "left pending until its deadline")
+
+
 def job_keys_of(ids):
     want = set("%s:job:%s" % (PREFIX, i) for i in ids)
     return [k for k in job_keys() if k.decode() in want]
