@@ -4,7 +4,7 @@
 #   scripts/bench.sh [--quick] [--out DIR] [--duration S] [--reps N]
 #                    [--build DIR] [--no-build] [--skip-checks] [--max-seconds S]
 #                    [--https-only] [--bodies] [--claim-threshold]
-#                    [--claim-thresholds LIST] [--claim-sizes LIST]
+#                    [--claim-thresholds LIST] [--claim-sizes LIST] [--jobs]
 #
 # Everything runs on 127.0.0.1 with its own processes on free ports: a
 # redis-server, the gateway (release build), the echo example (1 and 2
@@ -34,6 +34,10 @@
 # 4096,16384,65536,262144,0; 0 = off) and echo bodies of each size (default
 # 8192,32768,131072,524288) at 50 connections; inline against by reference,
 # CPU per request and req/s. --bodies and --claim-threshold combine.
+# --jobs runs just the 202 job check (scripts/bench/jobs.py): at 1 connection,
+# the latency of a job's 202 (Prefer: respond-async on an async route: the
+# record written to Redis first) against a plain GET to the echo example;
+# median, p99 and their ratio (issue 16: at most 2).
 #
 # Prints one table and writes OUT/bench-results.json (and the raw samples in
 # OUT/samples.jsonl). Bounded in time (--max-seconds, default 1800, 5400 with
@@ -46,7 +50,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 bench=$here/bench
 out="" duration=10 reps=3 build=$root/build-release do_build=1 checks=1 max_seconds=1800
-quick=0 https_only=0 bodies_only=0 claim_only=0 wrk_timeout=5 sample_extra="" echo_claim=""
+quick=0 https_only=0 bodies_only=0 claim_only=0 jobs_only=0 wrk_timeout=5 sample_extra="" echo_claim=""
 # shellcheck source=scripts/bench/bodies.sh
 . "$bench/bodies.sh"
 max_given=0
@@ -65,7 +69,8 @@ while [ $# -gt 0 ]; do
     --claim-threshold) claim_only=1; shift ;;
     --claim-thresholds) IFS=, read -r -a claim_thresholds <<<"$2"; claim_only=1; shift 2 ;;
     --claim-sizes) IFS=, read -r -a claim_sizes <<<"$2"; claim_only=1; shift 2 ;;
-    -h | --help) sed -n '2,42p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --jobs) jobs_only=1; shift ;;
+    -h | --help) sed -n '2,46p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -566,6 +571,19 @@ run_https() {
     stop nginx-origin
 }
 
+# A job's 202 against a plain request, at 1 connection (scripts/bench/jobs.py).
+run_jobs() {
+    local n=2000
+    [ "$quick" = 1 ] && n=500
+    log "jobs: $n sequential requests each, 1 connection"
+    start_gateway 1
+    start_echo 1
+    wait_route
+    python3 "$bench/jobs.py" "$rport" "$gw_port" --requests "$n" | tee "$out/jobs.json"
+    stop_echo
+    stop gateway
+}
+
 # ------------------------------------------------------------------ run
 log "output in $out (load $(uptime | sed 's/.*load average: //'))"
 if [ "$bodies_only" = 1 ] || [ "$claim_only" = 1 ]; then
@@ -573,6 +591,10 @@ if [ "$bodies_only" = 1 ] || [ "$claim_only" = 1 ]; then
     [ "$claim_only" = 1 ] && run_claim
     python3 "$bench/report.py" "$samples" "$out/bench-results.json" \
         "duration=$duration reps=$reps bodies=$bodies_only claim=$claim_only load_before=$(uptime | sed 's/.*load average: //')"
+    exit 0
+fi
+if [ "$jobs_only" = 1 ]; then
+    run_jobs
     exit 0
 fi
 if [ "$https_only" = 1 ]; then
