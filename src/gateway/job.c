@@ -209,8 +209,8 @@ void gw_job_submit(struct gw_req *r, const struct gw_route *rt, const char *patt
     gw_job_key(&key, j->id);
     snprintf(deadline, sizeof deadline, "%llu", (unsigned long long)j->deadline_ms);
     snprintf(ttl, sizeof ttl, "%lld", (long long)gw.cfg->async_timeout_ms + gw.cfg->job_ttl_ms);
-    const char *hset[16] = {"HSET",      key.data,        "state",  "pending", "deadline", deadline,
-                            "route",     pattern,         "method", r->method, "ident",   ident,
+    const char *hset[16] = {"HSET",       key.data,      "state",   "pending", "deadline", deadline,
+                            "route",      pattern,       "method",  r->method, "ident",    ident,
                             "request_id", r->request_id, "gateway", gw.id};
     const char *pexpire[3] = {"PEXPIRE", key.data, ttl};
     size_t hlen[16], plen[3];
@@ -250,9 +250,14 @@ static void on_stored(void *priv, const struct gw_bus_reply *rep)
     struct stored *d = priv;
 
     if (rep != NULL && rep->type == GW_BUS_REPLY_INTEGER && rep->integer == 1) {
-        char ch[96], msg[128];
-        int ml = snprintf(msg, sizeof msg, "{\"v\":1,\"id\":\"%s\",\"status\":%d,\"state\":\"done\"}",
-                          d->id, d->status);
+        /* An event as services publish them (protocol.md, Events); its id is
+         * the job's: one completion per job. */
+        char ch[96], msg[384];
+        int ml = snprintf(msg, sizeof msg,
+                          "{\"v\":1,\"type\":\"event\",\"id\":\"%s\",\"topic\":\"portico.job\","
+                          "\"source\":\"portico\",\"instance\":\"%s\",\"ts_ms\":%llu,"
+                          "\"data\":{\"id\":\"%s\",\"status\":%d,\"state\":\"done\"}}",
+                          d->id, gw.id, (unsigned long long)gw_now_unix_ms(), d->id, d->status);
         snprintf(ch, sizeof ch, "%s:event:portico.job", gw.cfg->prefix);
         gw_stats->jobs[d->result]++;
         (void)gw_bus_publish(gw.bus, ch, msg, (size_t)ml, NULL);
@@ -304,8 +309,8 @@ static void on_response(struct gw_req *j, int status, const char *ctype,
 
     snprintf(st, sizeof st, "%d", status);
     snprintf(ttl, sizeof ttl, "%d", gw.cfg->job_ttl_ms);
-    const char *argv[10] = {"HSET",   key.data, "state",   "done", "status",
-                            st,       "headers", hj.data, "body", has_body ? (const char *)body : ""};
+    const char *argv[10] = {"HSET", key.data,  "state", "done", "status",
+                            st,     "headers", hj.data, "body", has_body ? (const char *)body : ""};
     size_t argvlen[10] = {4, key.len, 5, 4, 6, strlen(st), 7, hj.len, 4, has_body ? body_len : 0};
     const char *pexpire[3] = {"PEXPIRE", key.data, ttl};
     size_t plen[3] = {7, key.len, strlen(ttl)};

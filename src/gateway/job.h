@@ -1,4 +1,4 @@
-/* job.h -- asynchronous requests: the 202 pattern (protocol.md 6.3).
+/* job.h -- asynchronous requests: the 202 pattern (protocol.md 5.7).
  *
  *   POST /reports + Prefer: respond-async, on a route announced "async":true
  *     --> id = UUIDv4; HSET P:job:<id> state pending deadline ... + PEXPIRE
@@ -7,7 +7,8 @@
  *         with deadline --async-timeout-ms
  *     --> its response (the reply, or 502/503/504) goes to the record:
  *         HSET state done status headers body + PEXPIRE --job-ttl-ms, then
- *         PUBLISH P:event:portico.job {"v":1,"id":...,"status":N,"state":"done"}
+ *         PUBLISH P:event:portico.job, an event (protocol.md, Events) whose
+ *         data is {"id":<job id>,"status":N,"state":"done"}
  *   GET /_portico/jobs/<id> on any gateway on the same Redis (jobpoll.c)
  *     --> 202 + Retry-After while pending, 504 once the deadline passed,
  *         the stored response when done, 404 when unknown, expired, or

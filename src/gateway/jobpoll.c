@@ -47,10 +47,7 @@ static bool id_ok(const char *s, size_t n)
     return s[14] == '4' && (s[19] == '8' || s[19] == '9' || s[19] == 'a' || s[19] == 'b');
 }
 
-static void not_found(struct gw_req *r)
-{
-    gw_req_error(r, 404, "not_found", "no such job");
-}
+static void not_found(struct gw_req *r) { gw_req_error(r, 404, "not_found", "no such job"); }
 
 static bool field_is(const struct gw_bus_reply *f, const char *s)
 {

@@ -166,7 +166,11 @@ def accept_on_one_poll_on_other():
             if ev.get("id") == job:
                 msg = ev
                 break
-        eq(msg, {"v": 1, "id": job, "status": 201, "state": "done"}, "completion event")
+        check(msg is not None, "completion event received")
+        eq((msg["v"], msg["type"], msg["topic"], msg["source"]), (1, "event", "portico.job",
+                                                                  "portico"), "event envelope")
+        eq(msg["data"], {"id": job, "status": 201, "state": "done"}, "completion event data")
+        check(isinstance(msg["ts_ms"], int) and isinstance(msg["instance"], str), "event fields")
         # a read does not remove it
         eq(ST.gw.http("GET", "/_portico/jobs/" + job).body, body, "second read")
         c = redis()
