@@ -17,8 +17,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (PREFIX, Gateway, Monitor, RespClient, Runner, Service, Stack,  # noqa: E402
-                     assert_error, check, eq, now_ms, req_bytes, uniq, wait_until)
+from harness import (PREFIX, AuthClient, Gateway, Monitor, RespClient, Runner,  # noqa: E402
+                     SecureRedis, Service, Stack, assert_error, check, eq, now_ms, req_bytes,
+                     uniq, wait_until)
 
 t = Runner()
 ST = None
@@ -408,6 +409,57 @@ def drain_with_jobs_in_flight():
             gw_e.stop(check_clean=False)
     r = GW_B.http("GET", "/_portico/jobs/" + job)
     eq(r.status, 202, "left pending until its deadline")
+
+
+@t.case
+def acl_recipe_allows_jobs():
+    """examples/acl/portico.acl: the gateway user may write and read job
+    records and publish their completion; a service user reads no record."""
+    import shutil
+    import tempfile
+    acl = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                        "examples", "acl", "portico.acl"))
+    tmp = tempfile.mkdtemp(prefix="portico-it-jobs-acl-")
+    shutil.copy(acl, os.path.join(tmp, "portico.acl"))
+    gw_auth = {"user": "portico-gateway", "password": "CHANGE-ME-gateway"}
+    svc_auth = {"user": "svc-users", "password": "CHANGE-ME-users"}
+    red = SecureRedis(tmp, extra=["--aclfile", os.path.join(tmp, "portico.acl")], auth=gw_auth)
+    red.start()
+    gw = svc = None
+    try:
+        gw = Gateway(tmp, "redis://%s:%s@127.0.0.1:%d" % (gw_auth["user"], gw_auth["password"],
+                                                           red.port), name="gateway-acl")
+        gw.start()
+        gw.wait_healthy()
+
+        class AclService(AsyncService):
+            def _client(self):
+                return AuthClient(port=red.port, **svc_auth)
+        p = "/users/report"
+        svc = AclService(red.port, "users", instance="users-" + uniq("a"),
+                         routes=[("POST", p)], async_routes={("POST", p)})
+        svc.start()
+        gw.wait_route("POST", p, svc.instance)
+        sub = AuthClient(port=red.port, **svc_auth)
+        job = submit(gw, p)
+        r = poll_until_done(gw, job)
+        eq(r.status, 200, "job done through the ACL-locked bus")
+        eq(gw.metric("portico_jobs_total", result="completed"), 1, "completed, not lost")
+        eq(gw.metric("portico_jobs_total", result="lost"), 0, "nothing lost")
+        try:
+            sub.command("HGETALL", "%s:job:%s" % (PREFIX, job))
+            fail = True
+        except Exception:  # noqa: BLE001
+            fail = False
+        check(not fail, "a service user cannot read job records")
+        sub.close()
+    finally:
+        if svc:
+            svc.stop()
+        if gw:
+            gw.stop()
+        red.stop(kill=True)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def job_keys_of(ids):
