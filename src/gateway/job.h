@@ -41,8 +41,9 @@
 
 struct gw_route;
 
-#define GW_JOB_POLL_PREFIX "/_portico/jobs" /* the gateway's own path for polls */
-#define GW_JOB_RETRY_AFTER "1"              /* seconds, on a 202 for a pending job */
+#define GW_JOB_POLL_PREFIX "/_portico/jobs"       /* the gateway's own path for polls */
+#define GW_JOB_POLL_PATTERN "/_portico/jobs/{id}" /* its rate-limit rule (ratelimit.h) */
+#define GW_JOB_RETRY_AFTER "1"                    /* seconds, on a 202 for a pending job */
 #define GW_JOB_IDENT_MAX (4 + GW_AUTH_KEY_ID_MAX + 5 + GW_AUTH_SUBJECT_MAX + 1)
 
 /* Registers the response sink of jobs (req.h). */

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "gw.h"
 #include "job.h"
+#include "ratelimit.h"
 #include "stats.h"
 #include "uuid.h"
 #include "xalloc.h"
@@ -168,7 +169,8 @@ static void on_read(void *priv, const struct gw_bus_reply *rep)
     }
 }
 
-void gw_job_poll(struct gw_req *r)
+/* The record's lookup, once the poll is allowed. */
+static void lookup(struct gw_req *r)
 {
     static const char *const fields[F_N] = {"state",      "deadline", "route",   "method", "ident",
                                             "request_id", "status",   "headers", "body"};
@@ -178,15 +180,6 @@ void gw_job_poll(struct gw_req *r)
     pc_buf key;
     int rc;
 
-    if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0) {
-        struct pc_kv allow = {"allow", 5, "GET, HEAD", 9};
-        gw_req_error_hdr(r, 405, "method_not_allowed", "a job is read with GET or HEAD", &allow);
-        return;
-    }
-    if (r->path_len <= PREFIX_LEN + 1 || !id_ok(id, r->path_len - PREFIX_LEN - 1)) {
-        not_found(r);
-        return;
-    }
     if (!gw_bus_is_up(gw.bus)) {
         gw_req_error(r, 503, "bus_unavailable", "the message bus is unavailable");
         return;
@@ -210,4 +203,22 @@ void gw_job_poll(struct gw_req *r)
         r->job_pending = false;
         gw_req_error(r, 503, "bus_unavailable", "the message bus is unavailable");
     }
+}
+
+void gw_job_poll(struct gw_req *r)
+{
+    if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0) {
+        struct pc_kv allow = {"allow", 5, "GET, HEAD", 9};
+        gw_req_error_hdr(r, 405, "method_not_allowed", "a job is read with GET or HEAD", &allow);
+        return;
+    }
+    if (r->path_len <= PREFIX_LEN + 1 ||
+        !id_ok(r->head.data + PREFIX_LEN + 1, r->path_len - PREFIX_LEN - 1)) {
+        not_found(r);
+        return;
+    }
+    /* Polls are limited like a route of that pattern (the default rule,
+     * or a rule naming it): each one costs a Redis lookup. */
+    if (gw_ratelimit_check(r, GW_JOB_POLL_PATTERN, lookup) != GW_RL_CONTINUE) return;
+    lookup(r);
 }

@@ -304,6 +304,25 @@ def other_methods_405():
 
 
 @t.case
+def polls_are_rate_limited():
+    """Each poll costs a Redis lookup: polls fall under the rate limit like a
+    route /_portico/jobs/{id} (here the default rule of the flags)."""
+    gw_f = Gateway(ST.tmpdir, ST.redis.url, ["--ratelimit-rps", "1", "--ratelimit-burst", "2"],
+                   name="gateway-f")
+    gw_f.start()
+    try:
+        gw_f.wait_healthy()
+        path = "/_portico/jobs/0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9"
+        codes = [gw_f.http("GET", path).status for _ in range(3)]
+        eq(codes[:2], [404, 404], "within the burst")
+        r = gw_f.http("GET", path)
+        assert_error(r, 429, "rate_limited")
+        check(r.header("retry-after") is not None, "429 has Retry-After")
+    finally:
+        gw_f.stop()
+
+
+@t.case
 def gateway_killed_mid_job():
     """The accepting gateway dies (SIGKILL): polls on the other answer 202
     before the record's deadline and 504 after it, never pending forever."""
