@@ -4,7 +4,9 @@
 #   scripts/bench.sh [--quick] [--out DIR] [--duration S] [--reps N]
 #                    [--build DIR] [--no-build] [--skip-checks] [--max-seconds S]
 #                    [--https-only] [--bodies] [--claim-threshold]
-#                    [--claim-thresholds LIST] [--claim-sizes LIST] [--jobs]
+#                    [--claim-thresholds LIST] [--claim-sizes LIST]
+#                    [--sentinel-failover] [--cluster | --cluster-only]
+#                    [--streams] [--accesslog-only] [--upstream-only] [--jobs]
 #
 # Everything runs on 127.0.0.1 with its own processes on free ports: a
 # redis-server, the gateway (release build), the echo example (1 and 2
@@ -34,6 +36,33 @@
 # 4096,16384,65536,262144,0; 0 = off) and echo bodies of each size (default
 # 8192,32768,131072,524288) at 50 connections; inline against by reference,
 # CPU per request and req/s. --bodies and --claim-threshold combine.
+# Sentinel failover (--sentinel-failover runs just this; not in the default
+# run): a primary, a replica and three sentinels (down-after 1 s), the gateway
+# and echo on redis-sentinel://; REPS SIGKILLs of the primary and REPS SENTINEL
+# FAILOVERs under a steady client; per failover the time from the loss to the
+# sentinels' +switch-master and to the first 200 again (bench/failover.py);
+# OUT/sentinel-failover.json. See docs/scaling.md, Sentinel.
+# Streamed replies (--streams runs just this): one stream of 10,000 small
+# messages (echo ?stream=10000) against redis-benchmark PUBLISH of as small a
+# message, one pipelining client, one subscriber (the stream's rate as a
+# share of it); then the gateway's RSS before, with 1,000 streams open (a
+# message a second each) and after holding them; written to
+# OUT/streams.json.
+# Access log (--accesslog-only runs just this): two gateways on the same
+# Redis and echo instance, one with --access-log to a file (JSON; tracing is
+# always on), one without, loaded in turn (small GET, 50 connections, each
+# repetition both): the req/s ratio must stay >= 0.95.
+# HTTP upstreams (--upstream-only runs just this): the gateway with a routes
+# file sending every path to the nginx origin, beside the nginx proxy to the
+# same origin, interleaved: small GET at 1, 50 and 256 connections, and
+# 1 MiB responses at 50 connections with the gateway's RSS before and after
+# (--quick: the small GET at 50 connections only).
+# Redis Cluster (--cluster adds it after the rest, --cluster-only runs just
+# it; not in the default run): bench/cluster.py, one redis-server against a
+# 3-primary cluster in the same run (gateway + 3 echo instances, wrk GET at 50
+# connections): req/s ratio, Redis CPU per request on each shard, and the CPU
+# 1,000 heartbeats a second cost every cluster node (OUT/cluster-results.json).
+# See docs/scaling.md.
 # --jobs runs just the 202 job check (scripts/bench/jobs.py): at 1 connection,
 # the latency of a job's 202 (Prefer: respond-async on an async route: the
 # record written to Redis first) against a plain GET to the echo example;
@@ -53,7 +82,7 @@ out="" duration=10 reps=3 build=$root/build-release do_build=1 checks=1 max_seco
 quick=0 https_only=0 bodies_only=0 claim_only=0 jobs_only=0 wrk_timeout=5 sample_extra="" echo_claim=""
 # shellcheck source=scripts/bench/bodies.sh
 . "$bench/bodies.sh"
-max_given=0
+max_given=0 sentinel_failover=0 streams_only=0 accesslog_only=0 upstream_only=0 cluster=0
 while [ $# -gt 0 ]; do
     case $1 in
     --quick) quick=1; duration=3; reps=1; shift ;;
@@ -70,7 +99,13 @@ while [ $# -gt 0 ]; do
     --claim-thresholds) IFS=, read -r -a claim_thresholds <<<"$2"; claim_only=1; shift 2 ;;
     --claim-sizes) IFS=, read -r -a claim_sizes <<<"$2"; claim_only=1; shift 2 ;;
     --jobs) jobs_only=1; shift ;;
-    -h | --help) sed -n '2,46p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --sentinel-failover) sentinel_failover=1; shift ;;
+    --cluster) cluster=1; shift ;;
+    --cluster-only) cluster=2; shift ;;
+    -h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
+    --streams) streams_only=1; shift ;;
+    --accesslog-only) accesslog_only=1; shift ;;
+    --upstream-only) upstream_only=1; shift ;;
     *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -274,6 +309,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout "$out/tls/key.pem" -out "$out/
 origin_body=$(python3 -c 'print("x" * 400)')
 mkdir -p "$out/nginx"
 body_files "$out/nginx/files"
+head -c 1048576 /dev/zero | tr '\0' 'b' >"$out/nginx/big.bin"   # the 1 MiB response
 for role in origin proxy tls; do
     mkdir -p "$out/nginx/$role/tmp"
     chmod 777 "$out/nginx/$role/tmp"
@@ -290,6 +326,7 @@ for role in origin proxy tls; do
             # the body bench's answers: files of n bytes, for a POST too
             echo "    location /bytes/ { root $out/nginx/files; default_type text/plain; etag off;"
             echo "      client_max_body_size 2m; error_page 405 =200 \$uri; } }"
+            echo "    location = /big { alias $out/nginx/big.bin; } }"
         elif [ "$role" = tls ]; then
             # the gateway's TLS choices: 1.2 and 1.3, server order, tickets
             echo "  upstream origin { server 127.0.0.1:$origin_port; keepalive 256; }"
@@ -584,6 +621,142 @@ run_jobs() {
     stop gateway
 }
 
+# ------------------------------------------------------------- streams
+run_streams() {
+    local res redis_rate rates=() r best rss0 rss1 rss2 held hold_secs=10 n=200000
+    [ "$quick" = 1 ] && n=50000 hold_secs=5
+    start_gateway 1
+    start_echo 1
+    wait_route
+    start subscriber redis-cli -p "$rport" subscribe bench-stream
+    sleep 0.3
+    res=$(timeout 120 redis-benchmark -p "$rport" -c 1 -n "$n" -P 16 --csv \
+        PUBLISH bench-stream "12345\n" 2>/dev/null | tail -1 || true)
+    stop subscriber
+    redis_rate=$(echo "$res" | cut -d, -f2 | tr -d '"')
+    log "redis-benchmark PUBLISH (1 client, -P 16, 1 subscriber): $redis_rate msg/s"
+    for _ in $(seq "$reps"); do
+        r=$(timeout 120 python3 "$bench/stream.py" rate 127.0.0.1 "$gw_port" 10000)
+        log "stream of 10000 messages: $r"
+        rates+=("$(echo "$r" | python3 -c 'import json,sys; print(json.load(sys.stdin)["rate"])')")
+    done
+    best=$(printf '%s\n' "${rates[@]}" | sort -g | tail -1)
+    rss0=$(rss_kb "$(pid_of gateway)")
+    rm -f "$out/run/streams.fifo"
+    mkfifo "$out/run/streams.fifo"
+    python3 "$bench/stream.py" hold 127.0.0.1 "$gw_port" 1000 "$hold_secs" \
+        <"$out/run/streams.fifo" >"$out/logs/streams-hold.log" 2>&1 &
+    held=$!
+    exec 7>"$out/run/streams.fifo"
+    for _ in $(seq 1200); do grep -q '^held' "$out/logs/streams-hold.log" && break; sleep 0.1; done
+    rss1=$(rss_kb "$(pid_of gateway)")
+    sleep "$hold_secs"
+    rss2=$(rss_kb "$(pid_of gateway)")
+    exec 7>&-
+    wait "$held" || true
+    log "1000 streams: $(tr '\n' ' ' <"$out/logs/streams-hold.log")"
+    log "gateway RSS: before $rss0 KiB, 1000 streams open $rss1 KiB, after ${hold_secs}s $rss2 KiB"
+    python3 - "$redis_rate" "$best" "$rss0" "$rss1" "$rss2" >"$out/streams.json" <<'PY'
+import json, sys
+redis, best, r0, r1, r2 = (float(x or 0) for x in sys.argv[1:])
+print(json.dumps({"redis_publish_per_s": redis, "stream_msgs_per_s": best,
+                  "share_of_redis": round(best / redis, 3) if redis else None,
+                  "rss_kib": {"before": r0, "streams_open": r1, "after_hold": r2}}, indent=1))
+PY
+    log "stream rate $best msg/s = $(python3 -c "print(round($best / max($redis_rate, 1) * 100))")% of PUBLISH; see $out/streams.json"
+    stop_echo
+    stop gateway
+}
+
+# The access log's cost: a second gateway with --access-log beside the
+# plain one, both serving the same echo instance, loaded in turn.
+run_accesslog() {
+    local rep lport
+    start_gateway 1
+    start gateway-log "$gateway_bin" --listen 127.0.0.1:0 --admin 127.0.0.1:0 --redis "$redis_url" \
+        --log-level warn --max-connections 20000 --access-log "$out/access.log"
+    wait_log gateway-log "portico ready" 20
+    lport=$(sed -n 's/.*ready.* listen=[^ ]*:\([0-9][0-9]*\) .*/\1/p' "$out/logs/gateway-log.log" | head -1)
+    start_echo 1
+    wait_route
+    for _ in $(seq 100); do
+        [ "$(curl -sS -o /dev/null -w '%{http_code}' "http://127.0.0.1:$lport/echo/x" 2>/dev/null)" = 200 ] &&
+            break
+        sleep 0.1
+    done
+    warm "http://127.0.0.1:$gw_port/echo/x"
+    warm "http://127.0.0.1:$lport/echo/x"
+    for rep in $(seq "$reps"); do
+        load portico-nolog "http://127.0.0.1:$gw_port/echo/x" 0 50 1 1 "$rep" \
+            "gateway=$(tree "$(pid_of gateway)" | tr '\n' ' ')" \
+            "service=$(echo_pids | tr '\n' ' ')" "redis=$(pid_of redis)"
+        load portico-accesslog "http://127.0.0.1:$lport/echo/x" 0 50 1 1 "$rep" \
+            "gateway=$(tree "$(pid_of gateway-log)" | tr '\n' ' ')" \
+            "service=$(echo_pids | tr '\n' ' ')" "redis=$(pid_of redis)"
+    done
+    log "access log: $(wc -l <"$out/access.log") lines, dropped: $(curl -fsS \
+        "http://127.0.0.1:$(sed -n 's/.*ready.* admin=[^ ]*:\([0-9][0-9]*\) .*/\1/p' \
+        "$out/logs/gateway-log.log" | head -1)/metrics" 2>/dev/null |
+        grep '^portico_access_log_dropped_total' | awk '{print $2}')"
+    stop_echo
+    stop gateway-log
+    stop gateway
+}
+
+# ------------------------------------------------------- HTTP upstreams
+# The gateway as a plain reverse proxy (--routes-file) to the nginx origin,
+# against the nginx proxy to the same origin, interleaved.
+run_upstream() {
+    local rep c list=("${conns_list[@]}") before
+    [ "$quick" = 1 ] && list=(50)
+    start nginx-origin "$nginx_bin" -c "$out/nginx/origin.conf" -p "$out/nginx/origin"
+    start nginx-proxy "$nginx_bin" -c "$out/nginx/proxy.conf" -p "$out/nginx/proxy"
+    for _ in $(seq 50); do
+        curl -fsS -o /dev/null "http://127.0.0.1:$proxy_port/echo/x" 2>/dev/null && break
+        sleep 0.1
+    done
+    echo "{\"routes\":[{\"service\":\"origin\",\"methods\":[\"GET\"],\"path\":\"/*\"," \
+        "\"upstreams\":[\"http://127.0.0.1:$origin_port\"]}]}" >"$out/routes.json"
+    start_gateway 1 --routes-file "$out/routes.json" --upstream-pool-size 512
+    warm "http://127.0.0.1:$proxy_port/echo/x"
+    warm "http://127.0.0.1:$gw_port/echo/x"
+    for rep in $(seq "$reps"); do
+        for c in "${list[@]}"; do
+            load nginx-proxy-up "http://127.0.0.1:$proxy_port/echo/x" 0 "$c" 0 1 "$rep" \
+                "proxy=$(tree "$(pid_of nginx-proxy)" | tr '\n' ' ')" \
+                "origin=$(tree "$(pid_of nginx-origin)" | tr '\n' ' ')"
+            load portico-up "http://127.0.0.1:$gw_port/echo/x" 0 "$c" 0 1 "$rep" \
+                "gateway=$(tree "$(pid_of gateway)" | tr '\n' ' ')" \
+                "origin=$(tree "$(pid_of nginx-origin)" | tr '\n' ' ')"
+        done
+    done
+    if [ "$quick" != 1 ]; then
+        before=$(rss_kb "$(pid_of gateway)")
+        echo "{\"target\": \"upstream-1m-rss-before\", \"rss_kb\": $before}" >>"$samples"
+        for rep in $(seq "$reps"); do
+            load nginx-proxy-1m "http://127.0.0.1:$proxy_port/big" 0 50 0 1 "$rep" \
+                "proxy=$(tree "$(pid_of nginx-proxy)" | tr '\n' ' ')" \
+                "origin=$(tree "$(pid_of nginx-origin)" | tr '\n' ' ')"
+            load portico-up-1m "http://127.0.0.1:$gw_port/big" 0 50 0 1 "$rep" \
+                "gateway=$(tree "$(pid_of gateway)" | tr '\n' ' ')" \
+                "origin=$(tree "$(pid_of nginx-origin)" | tr '\n' ' ')"
+        done
+    fi
+    stop gateway
+    stop nginx-proxy
+    stop nginx-origin
+}
+
+# --------------------------------------------------------------- cluster
+run_cluster() {
+    local secs=$((quick ? 3 : duration)) hb=$((quick ? 3 : 10))
+    log "one Redis server vs a 3-shard Redis Cluster (${secs} s each, heartbeat ${hb} s)"
+    timeout $((4 * secs + 2 * hb + 300)) python3 "$bench/cluster.py" --gateway "$gateway_bin" \
+        --echo "$echo_bin" --out "$out" --duration "$secs" --conns 50 --instances 3 \
+        --heartbeat-seconds "$hb" | tee "$out/logs/cluster.txt" >&2 ||
+        log "the cluster run failed (see $out/logs/cluster.txt)"
+}
+
 # ------------------------------------------------------------------ run
 log "output in $out (load $(uptime | sed 's/.*load average: //'))"
 if [ "$bodies_only" = 1 ] || [ "$claim_only" = 1 ]; then
@@ -597,6 +770,33 @@ if [ "$jobs_only" = 1 ]; then
     run_jobs
     exit 0
 fi
+if [ "$sentinel_failover" = 1 ]; then
+    log "sentinel failover: $reps SIGKILL(s) of the primary, $reps SENTINEL FAILOVER(s)"
+    python3 "$bench/failover.py" --gateway "$gateway_bin" --echo "$echo_bin" --reps "$reps" \
+        | tee "$out/sentinel-failover.json"
+    log "results: $out/sentinel-failover.json"
+    exit 0
+fi
+if [ "$streams_only" = 1 ]; then
+    run_streams
+    exit 0
+fi
+if [ "$accesslog_only" = 1 ]; then
+    run_accesslog
+    python3 "$bench/report.py" "$samples" "$out/bench-results.json" \
+        "duration=$duration reps=$reps accesslog-only load_before=$(uptime | sed 's/.*load average: //')"
+    exit 0
+fi
+if [ "$upstream_only" = 1 ]; then
+    run_upstream
+    python3 "$bench/report.py" "$samples" "$out/bench-results.json" \
+        "duration=$duration reps=$reps upstream-only load_before=$(uptime | sed 's/.*load average: //')"
+    exit 0
+fi
+if [ "$cluster" = 2 ]; then
+    run_cluster
+    exit 0
+fi
 if [ "$https_only" = 1 ]; then
     run_https
     python3 "$bench/report.py" "$samples" "$out/bench-results.json" \
@@ -607,13 +807,16 @@ run_main
 run_bodies subset
 run_portico 2 1
 run_portico 2 2
+run_accesslog
 run_redis_benchmark
 run_https
+run_upstream
 if [ "$checks" = 1 ]; then
     check_idle
     check_heartbeat
     check_router
 fi
+[ "$cluster" = 1 ] && run_cluster
 python3 "$bench/report.py" "$samples" "$out/bench-results.json" \
     "duration=$duration reps=$reps load_before=$(uptime | sed 's/.*load average: //')"
 log "results: $out/bench-results.json"

@@ -18,23 +18,23 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET=${1:-20}
 BUILD=${FUZZ_BUILD_DIR:-build-fuzz}
 WORK=${FUZZ_WORK_DIR:-$BUILD/fuzz-work}
-TARGETS="http register reply router match proxy"
+TARGETS="http register reply router match proxy accesslog uresp"
 [ $# -gt 1 ] && { shift; TARGETS="$*"; }
 
 case $SECONDS_PER_TARGET in
     '' | *[!0-9]*) echo "usage: $0 [SECONDS [TARGET...]]" >&2; exit 2 ;;
 esac
 for t in $TARGETS; do
-    case " http register reply router match proxy " in
+    case " http register reply router match proxy accesslog uresp " in
         *" $t "*) ;;
-        *) echo "fuzz.sh: unknown target $t (http register reply router match proxy)" >&2; exit 2 ;;
+        *) echo "fuzz.sh: unknown target $t (http register reply router match proxy accesslog uresp)" >&2; exit 2 ;;
     esac
 done
 command -v clang >/dev/null || { echo "fuzz.sh: clang not found" >&2; exit 2; }
 
 dict_of() {
     case $1 in
-        http) echo tests/fuzz/http.dict ;;
+        http | uresp) echo tests/fuzz/http.dict ;;
         register | reply) echo tests/fuzz/json.dict ;;
         router | match) echo tests/fuzz/router.dict ;;
         proxy) echo tests/fuzz/proxy.dict ;;

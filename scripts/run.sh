@@ -139,9 +139,23 @@ if [ "$signed" = 1 ]; then
     secret_args=(--registration-secret-file "$SECRET")
     export PORTICO_REGISTRATION_SECRET_FILE=$SECRET
 fi
+# A plain HTTP service behind the routes file (examples/routes.json, with the
+# port it got): portico serves it beside the bus services.
+routes_args=()
+legacy=0
+python3 examples/http/legacy.py --port 0 >"$RUN/legacy.log" 2>&1 &
+pids+=($!)
+if wait_ready "$RUN/legacy.log" 10; then
+    legacy_port=$(sed -n 's/.*ready port=\([0-9]*\).*/\1/p' "$RUN/legacy.log")
+    sed "s/127.0.0.1:9001/127.0.0.1:$legacy_port/" examples/routes.json >"$RUN/routes.json"
+    routes_args=(--routes-file "$RUN/routes.json")
+    legacy=1
+else
+    say "legacy (examples/http/legacy.py) did not start (see $RUN/legacy.log)"
+fi
 say "starting portico on $LISTEN${secret_args[*]:+ (signed registration)}"
 "$BUILD/src/gateway/portico" --listen "$LISTEN" --admin "$ADMIN" --redis "$REDIS_URL" \
-    "${secret_args[@]}" >"$RUN/portico.log" 2>&1 &
+    "${secret_args[@]}" "${routes_args[@]}" >"$RUN/portico.log" 2>&1 &
 pids+=($!)
 wait_ready "$RUN/portico.log" 10 || { cat "$RUN/portico.log" >&2; die "portico did not start"; }
 grep ready "$RUN/portico.log" >&2
@@ -196,12 +210,14 @@ J="-H 'content-type: application/json'"
 {
     printf '\nportico is running (logs in %s/). Try:\n\n' "$RUN"
     has hello && echo "  curl -i $U/hello/world"
+    has hello && echo "  curl -N '$U/hello/clock?ticks=3'"
     # A 202 job: submit (202 + Location), then submit and poll the Location in one line.
     has hello && echo "  curl -i -X POST $U/hello/report -H 'Prefer: respond-async'"
     has hello && echo "  curl -s \"$U\$(curl -s -o /dev/null -w '%header{location}' -X POST $U/hello/report -H 'Prefer: respond-async')\""
     has hi && echo "  curl -s $U/hi/world"
     has hi && echo "  curl -s -X POST $U/hi/echo $J -d '{\"say\":\"hi\"}'"
     has echo && echo "  curl -s '$U/echo/anything?x=1'"
+    [ "$legacy" = 1 ] && echo "  curl -s $U/legacy/hello"
     has users && echo "  curl -s -X POST $U/users $J -d '{\"name\":\"Ada\"}'"
     has users && echo "  curl -s $U/users"
     if has orders && has users; then

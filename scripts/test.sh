@@ -14,6 +14,7 @@ cd "$(dirname "$0")/.."
 ensure_packages $PORTICO_BUILD_PACKAGES $PORTICO_RUN_PACKAGES $PORTICO_TEST_PACKAGES
 ensure_node
 ensure_node_example
+ensure_browser_test
 
 passed=0
 failed=0

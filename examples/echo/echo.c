@@ -12,7 +12,11 @@
  *         bytes of text (bytes.c: the body benchmark's route).
  * Asynchronous reply: with ?delay_ms=N (first query parameter) the answer is
  * sent N ms later from a timer, after the handler has returned; past the
- * request's deadline the SDK refuses the late reply (the gateway said 504). */
+ * request's deadline the SDK refuses the late reply (the gateway said 504).
+ * Streamed reply: with ?stream=N[&every_ms=M] (first query parameter) the
+ * answer is the lines "1\n" .. "N\n" (text/plain), one stream message each,
+ * written from a timer every M ms (0, the default: 256 per loop turn) after
+ * the handler has returned; a cancel (the client went away) stops it. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,6 +29,12 @@
 struct later {
     portico_request *req; /* referenced: valid even past its deadline */
     struct event *timer;
+};
+
+struct ticker {           /* a streamed reply in progress (?stream=N) */
+    portico_request *req; /* referenced until the stream is over */
+    struct event *timer;
+    long n, sent, every_ms;
 };
 
 static void reply_echo(portico_request *req);
@@ -78,10 +88,87 @@ static void on_later(evutil_socket_t fd, short what, void *arg)
     free(l);
 }
 
+static void ticker_free(struct ticker *k)
+{
+    portico_request_on_cancel(k->req, NULL, NULL);
+    event_free(k->timer);
+    portico_request_unref(k->req);
+    free(k);
+}
+
+static void on_stream_cancel(portico_request *req, void *ud)
+{
+    struct ticker *k = ud;
+
+    fprintf(stderr, "echo: stream %s cancelled after %ld of %ld lines\n",
+            portico_request_request_id(req), k->sent, k->n);
+    ticker_free(k);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct ticker *k = arg;
+    struct timeval tv = {k->every_ms / 1000, (k->every_ms % 1000) * 1000};
+    char line[32];
+
+    (void)fd;
+    (void)what;
+    for (int burst = k->every_ms > 0 ? 1 : 256; burst > 0 && k->sent < k->n; burst--) {
+        int len = snprintf(line, sizeof line, "%ld\n", k->sent + 1);
+        if (portico_stream_write(k->req, line, (size_t)len) != 0) { /* Redis lost */
+            ticker_free(k);
+            return;
+        }
+        k->sent++;
+    }
+    if (k->sent < k->n) {
+        evtimer_add(k->timer, &tv);
+        return;
+    }
+    portico_stream_end(k->req);
+    ticker_free(k);
+}
+
+/* ?stream=N[&every_ms=M]: begins the stream, the timer writes the lines. */
+static void stream_lines(portico_request *req, struct event_base *base, const char *q)
+{
+    static const char *const h[] = {"content-type", "text/plain", NULL};
+    const char *every = strstr(q, "&every_ms=");
+    struct ticker *k = calloc(1, sizeof *k);
+    struct timeval now = {0, 0};
+
+    if (k == NULL || (k->timer = evtimer_new(base, on_tick, k)) == NULL) {
+        free(k);
+        portico_reply_error(req, 503, "no_memory", "out of memory");
+        return;
+    }
+    k->n = strtol(q + 7, NULL, 10);
+    k->every_ms = every != NULL ? strtol(every + 10, NULL, 10) : 0;
+    if (k->n < 0 || k->n > 10000000 || k->every_ms < 0 || k->every_ms > 60000) {
+        event_free(k->timer);
+        free(k);
+        portico_reply_error(req, 400, "bad_request", "stream=0..10000000, every_ms=0..60000");
+        return;
+    }
+    if (portico_stream_begin(req, 200, h) != 0) {
+        event_free(k->timer);
+        free(k);
+        return;
+    }
+    k->req = portico_request_ref(req);
+    portico_request_on_cancel(req, on_stream_cancel, k);
+    evtimer_add(k->timer, &now);
+}
+
 static void on_echo(portico_request *req, void *ud)
 {
     struct event_base *base = ud;
     const char *q = portico_request_query(req);
+
+    if (strncmp(q, "stream=", 7) == 0) {
+        stream_lines(req, base, q);
+        return;
+    }
 
     if (strncmp(q, "delay_ms=", 9) == 0) {
         long ms = strtol(q + 9, NULL, 10);

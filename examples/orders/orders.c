@@ -22,7 +22,7 @@
  *                        and portico.job, which gateways publish when a job ends)
  *   POST /orders/report  200 {"orders":N,"events":N}; announced async: with
  *                        "Prefer: respond-async" the gateway answers 202 and a
- *                        Location to poll (docs/protocol.md 5.7)
+ *                        Location to poll (docs/protocol.md 5.8)
  * Optional query on POST: ?users_timeout_ms=N sets the call's timeout. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,9 +172,10 @@ static void on_order_placed(portico_service *svc, const portico_event *ev, void 
     free(text);
     if (json_array_size(st->events) == EVENTS_KEPT) json_array_remove(st->events, 0);
     json_array_append_new(st->events,
-                          json_pack("{s:s, s:s, s:s, s:O}", "topic", portico_event_topic(ev), "id",
-                                    portico_event_id(ev), "source", portico_event_source(ev),
-                                    "data", portico_event_data(ev)));
+                          json_pack("{s:s, s:s, s:s, s:O, s:s}", "topic", portico_event_topic(ev),
+                                    "id", portico_event_id(ev), "source", portico_event_source(ev),
+                                    "data", portico_event_data(ev), "traceparent",
+                                    portico_event_traceparent(ev)));
 }
 
 int main(int argc, char **argv)

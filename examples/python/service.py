@@ -8,17 +8,29 @@ using only Debian's python3-redis, so run it with the system python3:
     /usr/bin/python3 examples/python/service.py [--redis URL] [--prefix P]
                                                 [--registration-secret-file F]
     curl http://127.0.0.1:8000/hello/world      ->  {"hello": "world"}
+    curl -N http://127.0.0.1:8000/hello/clock   ->  a server-sent event a second
     curl -i -X POST http://127.0.0.1:8000/hello/report -H 'Prefer: respond-async'
         ->  202 Accepted, Location: /_portico/jobs/<id>  (then GET that path)
 
-Routes: GET /hello/{name}; POST /hello/report, announced "async":true so that
-a client may ask for it with Prefer: respond-async (the gateway answers 202
-and keeps the reply for polling; the service answers it like any request).  The Redis URL comes from --redis, else the
+Routes: GET /hello/{name}, and GET /hello/clock: a streamed reply
+(docs/protocol.md 4.3) of content-type text/event-stream, one "tick" event a
+second, ?ticks=N of them (1..60, default 10), stopped early when the gateway
+publishes a cancel (the client went away); POST /hello/report, announced
+"async":true so that a client may ask for it with Prefer: respond-async (the
+gateway answers 202 and keeps the reply for polling; the service answers it
+like any request).  The Redis URL comes from --redis, else the
 PORTICO_REDIS environment variable, else redis://127.0.0.1:6379.  With
 --registration-secret-file (or PORTICO_REGISTRATION_SECRET_FILE) every
 register and deregister message is signed (docs/security.md).  It prints
 "ready" on stderr once registered, and deregisters on SIGTERM / SIGINT.
 See docs/services.md for the checklist it follows.
+
+Tracing (W3C Trace Context, docs/protocol.md): the gateway sends every request
+with a `traceparent` header.  This service continues the trace: its own span
+is a child (same trace-id and flags, a new parent-id), logged on stderr with
+the span it came from, and returned as a `traceresponse` header (Trace Context
+level 2); a call it made to another service would send that same child
+`traceparent` on.
 """
 import argparse
 import hashlib
@@ -34,8 +46,30 @@ import redis
 
 SERVICE = "hello"
 TTL_MS = 10000
-ROUTES = [{"method": "GET", "path": "/hello/{name}"},
+ROUTES = [{"method": "GET", "path": "/hello/{name}"}, {"method": "GET", "path": "/hello/clock"},
           {"method": "POST", "path": "/hello/report", "async": True}]
+CLOCK_TICKS, CLOCK_MAX_TICKS = 10, 60
+
+
+TRACEPARENT_HEX = set("0123456789abcdef")
+
+
+def child_span(headers):
+    """(trace-id, parent-id it came from, our new span's traceparent) from the
+    request's headers, or None when it carries no valid traceparent."""
+    tps = [v for k, v in headers if k == "traceparent"]
+    if len(tps) != 1:
+        return None
+    v = tps[0]
+    parts = v.split("-")
+    if (len(v) < 55 or len(parts) < 4 or len(parts[0]) != 2 or parts[0] == "ff"
+            or (parts[0] == "00" and len(v) != 55)
+            or [len(p) for p in parts[1:4]] != [32, 16, 2]
+            or not set("".join(parts[:4])) <= TRACEPARENT_HEX
+            or set(parts[1]) == {"0"} or set(parts[2]) == {"0"}):
+        return None
+    span = os.urandom(8).hex()
+    return parts[1], parts[2], "00-%s-%s-%s" % (parts[1], span, parts[3])
 
 
 def now_ms():
@@ -51,6 +85,7 @@ class Service:
         self.stopping = False
         self.announced = False
         self.r = self.ps = None
+        self.clocks = {}  # request id -> [request, ticks sent, ticks wanted, next tick (monotonic)]
 
     def publish(self, channel, msg):
         return self.r.publish(channel, json.dumps(msg, separators=(",", ":")))
@@ -78,16 +113,57 @@ class Service:
         self.announce({"v": 1, "type": "deregister", "service": SERVICE,
                        "instance": self.instance})
 
-    def reply(self, req, status, body):
+    def reply(self, req, status, body, extra_headers=()):
         self.publish(req["reply_to"], {
             "v": 1, "id": req["id"], "status": status,
-            "headers": [["content-type", "application/json"]],
+            "headers": [["content-type", "application/json"]] + list(extra_headers),
             "body": json.dumps(body)})
+
+    def tick(self, clock):
+        """Sends the next event of a clock stream: the first message carries the
+        status and headers, then seq 1, 2, ...; the last one has "more": false."""
+        req, sent, want = clock[0], clock[1], clock[2]
+        event = "id: %d\nevent: tick\ndata: %s\n\n" % (
+            sent + 1, json.dumps({"tick": sent + 1, "of": want, "time_ms": now_ms()}))
+        more = sent + 1 < want
+        if sent == 0:
+            msg = {"v": 1, "id": req["id"], "status": 200,
+                   "headers": [["content-type", "text/event-stream"], ["cache-control", "no-cache"]],
+                   "body": event, "more": more}
+        else:
+            msg = {"v": 1, "id": req["id"], "seq": sent, "body": event, "more": more}
+        self.publish(req["reply_to"], msg)
+        clock[1] += 1
+        clock[3] += 1.0
+        if not more:
+            del self.clocks[req["id"]]
+
+    def due_ticks(self):
+        """Sends every tick that is due; returns the seconds until the next one."""
+        now = time.monotonic()
+        for clock in list(self.clocks.values()):
+            if clock[3] <= now:
+                self.tick(clock)
+        nxt = min((c[3] for c in self.clocks.values()), default=now + 0.2)
+        return max(0.0, min(0.2, nxt - time.monotonic()))
+
+    def start_clock(self, req):
+        q = dict(p.split("=", 1) for p in req.get("query", "").split("&") if "=" in p)
+        try:
+            want = min(max(int(q.get("ticks", CLOCK_TICKS)), 1), CLOCK_MAX_TICKS)
+        except ValueError:
+            want = CLOCK_TICKS
+        clock = [req, 0, want, time.monotonic()]
+        self.clocks[req["id"]] = clock
+        self.tick(clock)  # the first event at once
 
     def handle(self, data):
         try:
             req = json.loads(data)
         except ValueError:
+            return
+        if isinstance(req, dict) and req.get("cancel") is True and isinstance(req.get("id"), str):
+            self.clocks.pop(req["id"], None)  # the client went away: stop streaming
             return
         # Drop what cannot be answered safely; never publish outside P:reply:.
         if (not isinstance(req, dict) or req.get("v") != 1 or not isinstance(req.get("id"), str)
@@ -98,13 +174,26 @@ class Service:
             return
         if req.get("deadline_ms", 0) < now_ms():
             return  # the gateway has already answered 504
-        if req.get("route") == "/hello/{name}" and req.get("method") in ("GET", "HEAD"):
+        headers = req.get("headers") if isinstance(req.get("headers"), list) else []
+        headers = [h for h in headers if isinstance(h, list) and len(h) == 2
+                   and all(isinstance(x, str) for x in h)]
+        trace = child_span(headers)
+        extra = []
+        if trace is not None:
+            trace_id, parent, mine = trace
+            print("hello: trace=%s parent=%s span=%s %s %s" % (
+                trace_id, parent, mine[36:52], req.get("method"), req.get("path")),
+                file=sys.stderr, flush=True)
+            extra = [["traceresponse", mine]]
+        if req.get("route") == "/hello/clock" and req.get("method") == "GET":
+            self.start_clock(req)
+        elif req.get("route") == "/hello/{name}" and req.get("method") in ("GET", "HEAD"):
             name = req.get("params", {}).get("name", "")
-            self.reply(req, 200, {"hello": name})
+            self.reply(req, 200, {"hello": name}, extra)
         elif req.get("route") == "/hello/report" and req.get("method") == "POST":
             # A "long" job: asked asynchronously, the client polls for this.
-            self.reply(req, 200, {"report": "ready", "request_id": dict(
-                req.get("headers", [])).get("x-request-id", "")})
+            self.reply(req, 200, {"report": "ready",
+                                  "request_id": dict(headers).get("x-request-id", "")}, extra)
         else:
             self.reply(req, 404, {"error": "not_found", "message": "no such route"})
 
@@ -116,7 +205,7 @@ class Service:
         self.register()
         next_beat = time.monotonic() + TTL_MS / 3000.0
         while not self.stopping:
-            msg = self.ps.get_message(timeout=0.2)
+            msg = self.ps.get_message(timeout=self.due_ticks())
             if msg and msg["type"] == "message":
                 if msg["channel"].decode() == self.channel:
                     self.handle(msg["data"])

@@ -116,8 +116,11 @@ PORTICO_API void portico_service_set_log(portico_service *svc, int min_level, po
 
 /* Creates a service called name ([a-z0-9][a-z0-9._-]{0,62}) on base
  * (borrowed; must outlive the service) that talks to the Redis at redis_url
- * ("redis://[user:password@]host:port[/db]" or "unix:///path[?db=N]"; NULL
- * means "redis://127.0.0.1:6379"). Nothing is connected until
+ * ("redis://[user:password@]host:port[/db]", "unix:///path[?db=N]", the
+ * primary the sentinels name, "redis-sentinel://[user:password@]host[:port]
+ * [,host[:port]...]/<master-name>[/db]", or a Redis Cluster's seed nodes,
+ * "redis-cluster://[user:password@]host[:port][,host[:port]...]"; NULL means
+ * "redis://127.0.0.1:6379"). Nothing is connected until
  * portico_service_start(). name and redis_url are borrowed (copied).
  * Returns the new service (caller frees with portico_service_free), or NULL
  * with *err (if err is not NULL) set to PORTICO_ERR_INVALID or _NOMEM. */
@@ -188,7 +191,7 @@ PORTICO_API int portico_service_route(portico_service *svc, const char *method, 
 /* Marks a route added with portico_service_route (same method and pattern) as
  * asynchronous: it is announced "async":true, so that a client may ask for it
  * with "Prefer: respond-async" and get 202 Accepted and a job to poll, from
- * any gateway (docs/protocol.md 5.7). Nothing else changes for the handler:
+ * any gateway (docs/protocol.md 5.8). Nothing else changes for the handler:
  * it gets the request and replies as usual, within the request's deadline
  * (the gateway's --async-timeout-ms, 5 minutes by default, for a job). Before
  * start only. Returns 0, _INVALID (no such route) or _STATE. */
@@ -259,6 +262,13 @@ PORTICO_API const char *portico_request_id(const portico_request *req);
 PORTICO_API const char *portico_request_remote_addr(const portico_request *req);
 /* The x-request-id header ("" when absent): pass it on in logs. */
 PORTICO_API const char *portico_request_request_id(const portico_request *req);
+/* W3C trace context: the request's traceparent header when it is valid
+ * ("00-<trace-id>-<parent-id>-<flags>", the gateway's span as the parent),
+ * else ""; and its trace-id (32 lower-case hex), else "". Calls and events
+ * made while the handler runs (or later with portico_call_set_parent)
+ * continue this trace as child spans: same trace-id, a new parent-id. */
+PORTICO_API const char *portico_request_traceparent(const portico_request *req);
+PORTICO_API const char *portico_request_trace_id(const portico_request *req);
 /* The value of route param name ("id" for "/users/{id}", "*" for a final
  * wildcard), or NULL. name is borrowed. */
 PORTICO_API const char *portico_request_param(const portico_request *req, const char *name);
@@ -281,7 +291,8 @@ PORTICO_API json_t *portico_request_json(const portico_request *req);
 /* The deadline (unix ms) and the time left until it (ms, 0 when passed). */
 PORTICO_API uint64_t portico_request_deadline_ms(const portico_request *req);
 PORTICO_API int64_t portico_request_remaining_ms(const portico_request *req);
-/* True once req was replied to, or its deadline passed. */
+/* True once req was replied to, its stream ended or was cancelled, or (when
+ * it does not stream) its deadline passed. */
 PORTICO_API bool portico_request_is_done(const portico_request *req);
 
 /* Takes a reference: req then stays valid (accessors work, replies return
@@ -357,6 +368,54 @@ PORTICO_API void portico_write_json_int(portico_writer *w, int64_t v);
 PORTICO_API int portico_reply_end(portico_writer *w, int status, const char *const *headers);
 
 /* ------------------------------------------------------------------------ */
+/* Streamed replies (docs/protocol.md 4.3; server-sent events and the like)  */
+/* ------------------------------------------------------------------------ */
+
+/* A reply in many messages: the client gets the status and headers at once,
+ * then each write as one chunk as it is published (content-type
+ * text/event-stream makes it server-sent events: write whole events).
+ *   portico_stream_begin(req, 200, (const char *[]){"content-type",
+ *                        "text/event-stream", NULL});
+ *   portico_stream_write(req, "data: 1\n\n", 9);   ... now or later ...
+ *   portico_stream_end(req);
+ * Once begun, the request's deadline no longer applies: the gateway waits
+ * --stream-idle-timeout-ms (default 60 s) between two messages, then cuts the
+ * response short. Writing after the handler returned (from a timer or any
+ * event on the service's event_base) needs a reference
+ * (portico_request_ref), dropped after the end; writing from another thread
+ * is not supported (hand the data to the loop's thread first, e.g. with
+ * event_active). Each write is one pub/sub message: keep them small (a body
+ * never goes by claim check in a stream).
+ *
+ * When the client goes away (or the gateway aborts the stream) the gateway
+ * publishes a cancel: the stream is then over, portico_request_cancelled()
+ * turns true, the callback of portico_request_on_cancel runs (once), and
+ * further writes return PORTICO_ERR_CANCELLED without sending anything. */
+
+/* Starts the stream: status (200..599) and headers as in portico_reply
+ * (borrowed). Returns 0; _INVALID (bad status or header), _REPLIED (replied
+ * or begun already), _DEADLINE (too late: the gateway said 504), _CANCELLED,
+ * _BUS (Redis down: the gateway answered 503; the request is done), _STATE
+ * (service freed) or _NOMEM. */
+PORTICO_API int portico_stream_begin(portico_request *req, int status, const char *const *headers);
+/* Sends data[0..len) (borrowed; len 0 sends nothing) as the next message.
+ * Returns 0; _STATE (not begun), _REPLIED (ended), _CANCELLED, _INVALID
+ * (data NULL with len > 0), _BUS (Redis down: the stream is over and the
+ * request done), or _NOMEM. */
+PORTICO_API int portico_stream_write(portico_request *req, const void *data, size_t len);
+/* Ends the stream (the client's response is complete); the request is done.
+ * Returns as portico_stream_write. */
+PORTICO_API int portico_stream_end(portico_request *req);
+/* True once the gateway cancelled req (its client went away). */
+PORTICO_API bool portico_request_cancelled(const portico_request *req);
+/* fn(req, ud) runs once when req is cancelled, on the service's event_base;
+ * req is valid during the call. Setting it again replaces it; fn NULL
+ * removes it. Set it before the handler returns to be sure not to miss the
+ * cancel. */
+typedef void portico_cancel_fn(portico_request *req, void *ud);
+PORTICO_API void portico_request_on_cancel(portico_request *req, portico_cancel_fn *fn, void *ud);
+
+/* ------------------------------------------------------------------------ */
 /* Calling other services (needs portico_service_enable_calls before start)  */
 /* ------------------------------------------------------------------------ */
 
@@ -379,8 +438,8 @@ PORTICO_API int portico_call_set_json(portico_call *call, json_t *value);
  * else 5000). */
 PORTICO_API void portico_call_set_timeout_ms(portico_call *call, int timeout_ms);
 /* Makes the call part of handling parent (borrowed; read now): the call's
- * deadline is never later than parent's, and parent's x-request-id is passed
- * on. A call created while a handler or a call callback of the same service
+ * deadline is never later than parent's, and parent's x-request-id and trace
+ * (traceparent, as a child span) are passed on. A call created while a handler or a call callback of the same service
  * runs gets this automatically from the request being handled. */
 PORTICO_API void portico_call_set_parent(portico_call *call, const portico_request *parent);
 /* Frees a call that was not sent (NULL is fine). */
@@ -437,6 +496,10 @@ PORTICO_API const char *portico_event_id(const portico_event *ev);
 PORTICO_API const char *portico_event_source(const portico_event *ev);
 PORTICO_API const char *portico_event_instance(const portico_event *ev);
 PORTICO_API uint64_t portico_event_ts_ms(const portico_event *ev);
+/* The event's trace context: a valid "traceparent" of its message (the
+ * publisher's span), else "". Calls and events made from the handler
+ * continue it. */
+PORTICO_API const char *portico_event_traceparent(const portico_event *ev);
 /* The payload (borrowed from ev: json_incref it to keep it). */
 PORTICO_API json_t *portico_event_data(const portico_event *ev);
 

@@ -3,17 +3,20 @@
 #
 #   scripts/bench/callgrind.sh [--build DIR] [--count N] [--conns C] [--body BYTES]
 #                              [--out DIR] [--path /echo/x] [--service]
+#                              [--access-log]
 #
 # Starts its own redis-server (free port), the gateway from DIR under
 # valgrind --tool=callgrind with collection off, and the echo example; warms
 # up with 200 requests, switches collection on, sends N requests (load.py),
 # dumps, and prints instructions per request (total and the top functions).
-# --service profiles the echo service instead of the gateway.
+# --service profiles the echo service instead of the gateway. --access-log
+# runs the gateway with --access-log OUT/access.log (JSON), to count what a
+# logged request costs.
 # Everything runs on loopback and is stopped by PID on exit.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-build=$root/build-perf count=2000 conns=1 body=0 out="" path=/echo/x service=0
+build=$root/build-perf count=2000 conns=1 body=0 out="" path=/echo/x service=0 alog=0
 while [ $# -gt 0 ]; do
     case $1 in
     --build) build=$2; shift 2 ;;
@@ -23,6 +26,7 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift 2 ;;
     --path) path=$2; shift 2 ;;
     --service) service=1; shift ;;
+    --access-log) alog=1; shift ;;
     *) echo "usage: $0 [--build DIR] [--count N] [--conns C] [--body BYTES] [--out DIR]" >&2; exit 2 ;;
     esac
 done
@@ -50,6 +54,7 @@ until redis-cli -p "$rport" ping >/dev/null 2>&1; do sleep 0.1; done
 cg=(valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out/callgrind.out")
 gw_cmd=("$build/src/gateway/portico" --listen 127.0.0.1:0 --admin off
     --redis "redis://127.0.0.1:$rport" --log-level warn)
+[ "$alog" = 1 ] && gw_cmd+=(--access-log "$out/access.log")
 if [ "$service" = 1 ]; then
     "${gw_cmd[@]}" >"$out/gw.log" 2>&1 &
     pids+=($!)

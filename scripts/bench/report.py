@@ -21,7 +21,9 @@ from bodies import report_bodies, report_claim  # noqa: E402
 # process as portico-https), kept apart from the main series' portico rows.
 LOAD_TARGETS = ("portico", "nginx-direct", "nginx-proxy", "nginx-https", "portico-https",
                 "portico-https-reload",
-                "portico-http")
+                "portico-http", "portico-nolog", "portico-accesslog",
+                # HTTP upstreams (--routes-file) against the nginx proxy, same origin
+                "nginx-proxy-up", "portico-up", "nginx-proxy-1m", "portico-up-1m")
 
 
 def median(xs):
@@ -30,8 +32,10 @@ def median(xs):
 
 
 def ref_ratio(r, what):
-    """r's ratio to its reference: nginx-proxy (plain) or nginx-https."""
-    return r.get("%s_ratio_vs_nginx_proxy" % what) or r.get("%s_ratio_vs_nginx_https" % what)
+    """r's ratio to its reference: nginx-proxy (plain), nginx-https, or the
+    gateway without an access log (portico-accesslog)."""
+    return (r.get("%s_ratio_vs_nginx_proxy" % what) or r.get("%s_ratio_vs_nginx_https" % what)
+            or r.get("%s_ratio_vs_nolog" % what))
 
 
 def main():
@@ -62,7 +66,9 @@ def main():
             "rss_kb": {r: max(s["rss_kb"][r] for s in ss) for r in ss[0]["rss_kb"]},
         })
     order = {"nginx-direct": 0, "nginx-proxy": 1, "portico": 2, "nginx-https": 3,
-             "portico-https": 4, "portico-https-reload": 5, "portico-http": 6}
+             "portico-https": 4, "portico-https-reload": 5, "portico-http": 6,
+             "portico-nolog": 7, "portico-accesslog": 8,
+             "nginx-proxy-up": 9, "portico-up": 10, "nginx-proxy-1m": 11, "portico-up-1m": 12}
     rows.sort(key=lambda r: (r["body"], r["conns"], order[r["target"]], r["instances"], r["workers"]))
     ref = {(r["body"], r["conns"]): r for r in rows if r["target"] == "nginx-proxy"}
     for r in rows:
@@ -70,6 +76,21 @@ def main():
         if r["target"] == "portico" and n and n["rps"] and n["cpu_us_per_req"]:
             r["rps_ratio_vs_nginx_proxy"] = r["rps"] / n["rps"]
             r["cpu_ratio_vs_nginx_proxy"] = r["cpu_us_per_req"] / n["cpu_us_per_req"]
+    # the access log's cost: the logging gateway against the plain one (same run)
+    ref_log = {(r["body"], r["conns"]): r for r in rows if r["target"] == "portico-nolog"}
+    for r in rows:
+        n = ref_log.get((r["body"], r["conns"]))
+        if r["target"] == "portico-accesslog" and n and n["rps"] and n["cpu_us_per_req"]:
+            r["rps_ratio_vs_nolog"] = r["rps"] / n["rps"]
+            r["cpu_ratio_vs_nolog"] = r["cpu_us_per_req"] / n["cpu_us_per_req"]
+    # HTTP upstreams: the gateway proxying to the origin against nginx doing the same
+    for pt, nt in (("portico-up", "nginx-proxy-up"), ("portico-up-1m", "nginx-proxy-1m")):
+        ref_up = {(r["body"], r["conns"]): r for r in rows if r["target"] == nt}
+        for r in rows:
+            n = ref_up.get((r["body"], r["conns"]))
+            if r["target"] == pt and n and n["rps"] and n["cpu_us_per_req"]:
+                r["rps_ratio_vs_nginx_proxy"] = r["rps"] / n["rps"]
+                r["cpu_ratio_vs_nginx_proxy"] = r["cpu_us_per_req"] / n["cpu_us_per_req"]
     # HTTPS: the gateway's TLS listener against nginx `listen ssl` (same run)
     ref_tls = {(r["body"], r["conns"]): r for r in rows if r["target"] == "nginx-https"}
     for r in rows:
@@ -78,7 +99,7 @@ def main():
             r["rps_ratio_vs_nginx_https"] = r["rps"] / n["rps"]
             r["cpu_ratio_vs_nginx_https"] = r["cpu_us_per_req"] / n["cpu_us_per_req"]
 
-    hdr = ("%-12s %5s %5s %4s %3s %9s %7s %7s %7s %8s %-26s %9s %6s %6s" %
+    hdr = ("%-17s %5s %5s %4s %3s %9s %7s %7s %7s %8s %-26s %9s %6s %6s" %
            ("target", "body", "conns", "inst", "wrk", "req/s", "p50ms", "p99ms", "p99.9ms",
             "cpu us/r", "  by role (us/req)", "gwRSS kB", "x rps", "x cpu"))
     print()
@@ -88,7 +109,7 @@ def main():
     for r in rows:
         roles = " ".join("%s=%.1f" % (k[:3], v) for k, v in r["cpu_us_per_req_by_role"].items())
         rss = r["rss_kb"].get("gateway", "")
-        print("%-12s %5s %5d %4s %3s %9.0f %7.3f %7.3f %7.3f %8.1f %-26s %9s %6s %6s%s" % (
+        print("%-17s %5s %5d %4s %3s %9.0f %7.3f %7.3f %7.3f %8.1f %-26s %9s %6s %6s%s" % (
             r["target"], "4KiB" if r["body"] else "GET", r["conns"],
             r["instances"] or "-", r["workers"] if r["target"] == "portico" else "-",
             r["rps"], r["p50_ms"], r["p99_ms"], r["p999_ms"], r["cpu_us_per_req"], roles, rss,
@@ -129,6 +150,15 @@ def main():
             checks["rss_settled_kb"] = s["rss_kb"]
             print("gateway RSS after the whole 1-instance series, 5 s idle: %.1f MB (target <= 8)"
                   % (s["rss_kb"] / 1024))
+        elif t == "upstream-1m-rss-before":
+            after = max((r["rss_kb"].get("gateway", 0) for r in rows if r["target"] == "portico-up-1m"),
+                        default=None)
+            if after is not None:
+                checks["upstream_1m_rss"] = {"before_kb": s["rss_kb"], "after_kb": after,
+                                             "growth_mb": (after - s["rss_kb"]) / 1024}
+                print("1 MiB responses through an HTTP upstream at 50 connections: gateway RSS %.1f MB -> "
+                      "%.1f MB (+%.1f MB; target < 2)" % (s["rss_kb"] / 1024, after / 1024,
+                                                          (after - s["rss_kb"]) / 1024))
         elif t == "heartbeat-1000":
             pct = s["cpu_us"] / (s["seconds"] * 1e6) * 100
             checks["heartbeat_1000"] = {"seconds": s["seconds"], "gateway_cpu_pct_of_core": pct,
@@ -158,6 +188,10 @@ def main():
         targets["gateway_rss_mb_le_8"] = p50c["rss_kb"].get("gateway", 0) / 1024
     if p1c:
         targets["p50_ms_le_0.15_at_1"] = p1c["p50_ms"]
+    alog = next((r for r in rows if r["target"] == "portico-accesslog" and r["body"] == 0
+                 and r["conns"] == 50), None)
+    if alog and "rps_ratio_vs_nolog" in alog:
+        targets["accesslog_rps_ratio_ge_0.95"] = alog["rps_ratio_vs_nolog"]
     # The reference's own latencies in the same run, for the latency targets.
     for key, conns, field in (("nginx_proxy_p99_ms_at_50", 50, "p99_ms"), ("nginx_proxy_p50_ms_at_1", 1, "p50_ms")):
         ref = next((r for r in rows if r["target"] == "nginx-proxy" and r["body"] == 0 and r["conns"] == conns),

@@ -7,6 +7,9 @@ PORTICO_BUILD_PACKAGES="gcc pkg-config meson ninja-build scdoc libevent-dev libh
 PORTICO_RUN_PACKAGES="redis-server redis-tools python3 python3-redis curl"
 PORTICO_TEST_PACKAGES="redis-server python3 python3-redis openssl clang libclang-rt-dev systemd
   clang-format-14"
+# The dashboard's browser test: Debian's chromium, driven by playwright-core
+# (tests/browser/, npm ci) through executablePath; no browser is downloaded.
+PORTICO_TEST_PACKAGES="$PORTICO_TEST_PACKAGES chromium"
 # Node.js and npm for the Node.js example (examples/node/): installed only when
 # the commands are missing (a Node.js from elsewhere that brings npm is kept).
 PORTICO_NODE_PACKAGES="nodejs npm"
@@ -61,6 +64,21 @@ ensure_node_example() {
     if [ ! -f "$d/node_modules/.package-lock.json" ] ||
         [ "$d/package-lock.json" -nt "$d/node_modules/.package-lock.json" ]; then
         say "installing the Node.js example's packages (npm ci in $d)"
+        (cd "$d" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
+            say "npm ci in $d failed"
+    fi
+    return 0
+}
+
+# Installs the browser test's driver (tests/browser/node_modules: playwright-core,
+# from package-lock.json) when it is missing or older than the lock file. Not
+# fatal here: the dashboard test then runs npm ci itself, or fails saying why.
+ensure_browser_test() {
+    local d=tests/browser
+    command -v npm >/dev/null || { say "no npm: the dashboard test will fail"; return 0; }
+    if [ ! -f "$d/node_modules/.package-lock.json" ] ||
+        [ "$d/package-lock.json" -nt "$d/node_modules/.package-lock.json" ]; then
+        say "installing the browser test's packages (npm ci in $d)"
         (cd "$d" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
             say "npm ci in $d failed"
     fi

@@ -2,6 +2,8 @@
  *
  *   redis://[[user]:password@]host[:port][/db]
  *   unix:///absolute/path[?db=N]
+ *   redis-sentinel://[[user]:password@]host[:port][,host[:port]...]/name[/db]
+ *   redis-cluster://[[user]:password@]host[:port][,host[:port]...]
  *
  * As in redis-cli, a userinfo without ':' is a password alone
  * ("redis://secret@host"). The user and password are percent-decoded; the
@@ -18,6 +20,7 @@
 #include "names.h"
 
 #define REDIS_DEFAULT_PORT 6379
+#define SENTINEL_DEFAULT_PORT 26379
 #define REDIS_URL_MAX 4096 /* bytes; longer input is refused before parsing */
 
 /* Percent-decodes s[0..n) into dst (cap bytes including the NUL). Returns 0,
@@ -101,6 +104,52 @@ static bool ipv6_copy(const char *s, size_t n, char *dst, size_t cap)
     return true;
 }
 
+/* One "host[:port]" or "[ipv6][:port]" in h[0..hlen) into host (cap bytes)
+ * and *port (default_port when absent). Returns 0 or -1 with err. */
+static int parse_hostport(const char *h, size_t hlen, char *host, size_t cap, int *port_out,
+                          int default_port, char *err, size_t errlen)
+{
+    const char *port = NULL;
+    size_t portlen = 0;
+
+    if (hlen > 0 && h[0] == '[') {
+        const char *close = memchr(h, ']', hlen);
+        if (close == NULL) return pc_errf(err, errlen, "missing ']' after IPv6 address");
+        size_t n = (size_t)(close - h - 1);
+        if (!ipv6_copy(h + 1, n, host, cap))
+            return pc_errf(err, errlen, "bad IPv6 address \"%.*s\"", (int)n, h + 1);
+        const char *after = close + 1;
+        size_t left = hlen - (size_t)(after - h);
+        if (left > 0) {
+            if (after[0] != ':') return pc_errf(err, errlen, "unexpected text after ']'");
+            port = after + 1;
+            portlen = left - 1;
+        }
+    } else {
+        const char *colon = memchr(h, ':', hlen);
+        size_t n = colon ? (size_t)(colon - h) : hlen;
+        if (n == 0) return pc_errf(err, errlen, "empty host");
+        if (!hostname_is_valid(h, n))
+            return pc_errf(err, errlen, "bad host \"%.*s\" (IPv6 needs [brackets])", (int)n, h);
+        if (n >= cap) return pc_errf(err, errlen, "host too long (max %zu bytes)", cap - 1);
+        memcpy(host, h, n);
+        host[n] = '\0';
+        if (colon != NULL) {
+            port = colon + 1;
+            portlen = hlen - n - 1;
+        }
+    }
+
+    *port_out = default_port;
+    if (port != NULL) {
+        long p;
+        if (!parse_uint(port, portlen, 1, 65535, &p))
+            return pc_errf(err, errlen, "bad port \"%.*s\" (must be 1..65535)", (int)portlen, port);
+        *port_out = (int)p;
+    }
+    return 0;
+}
+
 /* unix:///path[?db=N] -- rest points after "unix://". */
 static int parse_unix(const char *rest, struct pc_redis_addr *a, char *err, size_t errlen)
 {
@@ -176,47 +225,9 @@ static int parse_tcp(const char *rest, struct pc_redis_addr *a, char *err, size_
 
     long used = parse_userinfo(rest, alen, a, err, errlen);
     if (used < 0) return -1;
-    const char *h = rest + used;
-    size_t hlen = alen - (size_t)used;
-    const char *port = NULL;
-    size_t portlen = 0;
-
-    if (hlen > 0 && h[0] == '[') {
-        const char *close = memchr(h, ']', hlen);
-        if (close == NULL) return pc_errf(err, errlen, "missing ']' after IPv6 address");
-        size_t n = (size_t)(close - h - 1);
-        if (!ipv6_copy(h + 1, n, a->host, sizeof(a->host)))
-            return pc_errf(err, errlen, "bad IPv6 address \"%.*s\"", (int)n, h + 1);
-        const char *after = close + 1;
-        size_t left = hlen - (size_t)(after - h);
-        if (left > 0) {
-            if (after[0] != ':') return pc_errf(err, errlen, "unexpected text after ']'");
-            port = after + 1;
-            portlen = left - 1;
-        }
-    } else {
-        const char *colon = memchr(h, ':', hlen);
-        size_t n = colon ? (size_t)(colon - h) : hlen;
-        if (n == 0) return pc_errf(err, errlen, "empty host");
-        if (!hostname_is_valid(h, n))
-            return pc_errf(err, errlen, "bad host \"%.*s\" (IPv6 needs [brackets])", (int)n, h);
-        if (n >= sizeof(a->host))
-            return pc_errf(err, errlen, "host too long (max %zu bytes)", sizeof(a->host) - 1);
-        memcpy(a->host, h, n);
-        a->host[n] = '\0';
-        if (colon != NULL) {
-            port = colon + 1;
-            portlen = hlen - n - 1;
-        }
-    }
-
-    a->port = REDIS_DEFAULT_PORT;
-    if (port != NULL) {
-        long p;
-        if (!parse_uint(port, portlen, 1, 65535, &p))
-            return pc_errf(err, errlen, "bad port \"%.*s\" (must be 1..65535)", (int)portlen, port);
-        a->port = (int)p;
-    }
+    if (parse_hostport(rest + used, alen - (size_t)used, a->host, sizeof(a->host), &a->port,
+                       REDIS_DEFAULT_PORT, err, errlen) != 0)
+        return -1;
 
     if (*tail == '/' && tail[1] != '\0') {
         long db;
@@ -225,6 +236,94 @@ static int parse_tcp(const char *rest, struct pc_redis_addr *a, char *err, size_
                            DB_MAX);
         a->db = (int)db;
     }
+    return 0;
+}
+
+/* The "[userinfo@]host[:port][,host[:port]...]" authority of a
+ * redis-sentinel:// or redis-cluster:// URL, rest[0..alen), into a->user,
+ * a->password and a->nodes[] (at most max, each port default_port when
+ * absent; what names the nodes in messages). host/port get the first node,
+ * for messages only. */
+static int parse_nodes(const char *rest, size_t alen, struct pc_redis_addr *a, size_t max,
+                       int default_port, const char *what, char *err, size_t errlen)
+{
+    long used = parse_userinfo(rest, alen, a, err, errlen);
+    if (used < 0) return -1;
+
+    const char *h = rest + used, *end = rest + alen;
+    for (;;) {
+        const char *comma = memchr(h, ',', (size_t)(end - h));
+        const char *stop = comma ? comma : end;
+        if (a->nnodes == max) return pc_errf(err, errlen, "too many %s (max %zu)", what, max);
+        struct pc_redis_node *n = &a->nodes[a->nnodes];
+        if (stop == h) return pc_errf(err, errlen, "empty host in the list of %s", what);
+        if (parse_hostport(h, (size_t)(stop - h), n->host, sizeof(n->host), &n->port, default_port,
+                           err, errlen) != 0)
+            return -1;
+        a->nnodes++;
+        if (comma == NULL) break;
+        h = comma + 1;
+    }
+    memcpy(a->host, a->nodes[0].host, sizeof(a->host));
+    a->port = a->nodes[0].port;
+    return 0;
+}
+
+/* redis-sentinel://[[user]:password@]host[:port][,host[:port]...]/name[/db]
+ * -- rest points after "redis-sentinel://". The user and password are the
+ * primary's; the sentinels are asked without them. host/port get the first
+ * sentinel (for messages and the loopback check), never connected to as a
+ * data node. */
+static int parse_sentinel(const char *rest, struct pc_redis_addr *a, char *err, size_t errlen)
+{
+    size_t alen = strcspn(rest, "/?#");
+    const char *tail = rest + alen;
+
+    if (*tail == '?' || *tail == '#')
+        return pc_errf(err, errlen,
+                       "query and fragment are not supported in redis-sentinel:// URLs");
+    if (parse_nodes(rest, alen, a, PC_REDIS_SENTINELS_MAX, SENTINEL_DEFAULT_PORT, "sentinels", err,
+                    errlen) != 0)
+        return -1;
+
+    if (*tail != '/' || tail[1] == '\0' || tail[1] == '/')
+        return pc_errf(err, errlen, "redis-sentinel:// needs the master name: .../<master-name>");
+    const char *name = tail + 1;
+    size_t nlen = strcspn(name, "/");
+    if (!hostname_is_valid(name, nlen))
+        return pc_errf(err, errlen, "bad master name \"%.*s\" (letters, digits, '.', '-', '_')",
+                       (int)nlen, name);
+    if (nlen >= sizeof(a->master))
+        return pc_errf(err, errlen, "master name too long (max %zu bytes)", sizeof(a->master) - 1);
+    memcpy(a->master, name, nlen);
+    a->master[nlen] = '\0';
+    if (name[nlen] == '/' && name[nlen + 1] != '\0') {
+        long db;
+        const char *d = name + nlen + 1;
+        if (!parse_uint(d, strlen(d), 0, DB_MAX, &db))
+            return pc_errf(err, errlen, "bad db \"%s\" (must be a number 0..%ld)", d, DB_MAX);
+        a->db = (int)db;
+    }
+    a->mode = PC_REDIS_SENTINEL;
+    return 0;
+}
+
+/* redis-cluster://[userinfo@]seed[,seed...] -- rest points after the
+ * scheme. A cluster has database 0 only: no path but an empty one. */
+static int parse_cluster(const char *rest, struct pc_redis_addr *a, char *err, size_t errlen)
+{
+    size_t alen = strcspn(rest, "/?#");
+    const char *tail = rest + alen;
+
+    if (*tail == '?' || *tail == '#')
+        return pc_errf(err, errlen,
+                       "query and fragment are not supported in redis-cluster:// URLs");
+    if (*tail == '/' && tail[1] != '\0')
+        return pc_errf(err, errlen, "redis-cluster:// takes no database (a cluster has db 0 only)");
+    if (parse_nodes(rest, alen, a, PC_REDIS_SEEDS_MAX, REDIS_DEFAULT_PORT, "seed nodes", err,
+                    errlen) != 0)
+        return -1;
+    a->mode = PC_REDIS_CLUSTER;
     return 0;
 }
 
@@ -251,10 +350,16 @@ int pc_redis_url_parse(const char *url, struct pc_redis_addr *out, char *err, si
         rc = parse_tcp(url + 8, &a, err, errlen);
     else if (strncasecmp(url, "unix://", 7) == 0)
         rc = parse_unix(url + 7, &a, err, errlen);
+    else if (strncasecmp(url, "redis-sentinel://", 17) == 0)
+        rc = parse_sentinel(url + 17, &a, err, errlen);
+    else if (strncasecmp(url, "redis-cluster://", 16) == 0)
+        rc = parse_cluster(url + 16, &a, err, errlen);
     else if (strncasecmp(url, "rediss://", 9) == 0)
         rc = pc_errf(err, errlen, "rediss:// (TLS) is not supported");
     else
-        rc = pc_errf(err, errlen, "bad scheme (expected redis:// or unix://)");
+        rc = pc_errf(
+            err, errlen,
+            "bad scheme (expected redis://, unix://, redis-sentinel:// or redis-cluster://)");
     if (rc != 0) return -1;
     *out = a;
     return 0;

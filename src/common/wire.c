@@ -133,6 +133,40 @@ void pc_wire_encode_reply_ref(pc_buf *out, const char *id, int status, const str
     jw_lit(out, "}");
 }
 
+/* Appends the first message of a streamed reply. */
+void pc_wire_encode_reply_more(pc_buf *out, const char *id, int status, const struct pc_kv *headers,
+                               size_t nheaders, const void *body, size_t body_len)
+{
+    reply_head(out, id, status, headers, nheaders);
+    jw_body(out, body, body_len);
+    jw_lit(out, ",\"more\":true}");
+}
+
+/* Appends a continuation of a streamed reply. */
+void pc_wire_encode_stream(pc_buf *out, const char *id, long long seq, const void *body,
+                           size_t body_len, bool more)
+{
+    jw_lit(out, "{\"v\":1");
+    jw_key(out, "id");
+    pc_jw_cstr(out, id);
+    jw_key(out, "seq");
+    pc_jw_i64(out, seq);
+    jw_body(out, body, body_len);
+    if (more)
+        jw_lit(out, ",\"more\":true}");
+    else
+        jw_lit(out, ",\"more\":false}");
+}
+
+/* Appends a cancel message. */
+void pc_wire_encode_cancel(pc_buf *out, const char *id)
+{
+    jw_lit(out, "{\"v\":1");
+    jw_key(out, "id");
+    pc_jw_cstr(out, id);
+    jw_lit(out, ",\"cancel\":true}");
+}
+
 /* Appends a register message to out. timeout_ms 0 and ts_ms 0 are omitted
  * (meaning "the gateway's default" and "not given"). */
 void pc_wire_encode_register(pc_buf *out, const char *service, const char *instance,

@@ -28,6 +28,7 @@
 #define PC_WIRE_MAX_BODY_REF 256               /* bytes of a body_ref key name */
 #define PC_WIRE_MAX_BODY_LEN (1LL << 40)       /* largest body_len a decoder takes */
 #define PC_CLAIM_CHECK_DEFAULT 65536           /* bodies over it travel by reference */
+#define PC_WIRE_MAX_SEQ 9007199254740991LL     /* largest stream seq (2^53 - 1) */
 
 #define PC_TTL_DEFAULT_MS 10000
 #define PC_TTL_MIN_MS 1000
@@ -124,6 +125,20 @@ void pc_wire_encode_reply(pc_buf *out, const char *id, int status, const struct 
 void pc_wire_encode_reply_ref(pc_buf *out, const char *id, int status, const struct pc_kv *headers,
                               size_t nheaders, const char *ref, size_t body_len);
 
+/* Streamed replies (protocol.md §4.3). The first message is a reply with
+ * "more":true (status, headers, optional body); each further message is a
+ * continuation {"v":1,"id","seq":N,"more":bool[,"body"]}, seq 1, 2, ...
+ * Stream bodies always travel inline (never by claim check). */
+void pc_wire_encode_reply_more(pc_buf *out, const char *id, int status, const struct pc_kv *headers,
+                               size_t nheaders, const void *body, size_t body_len);
+void pc_wire_encode_stream(pc_buf *out, const char *id, long long seq, const void *body,
+                           size_t body_len, bool more);
+/* Gateway -> service, on the instance's channel: the client of request id
+ * went away (or its stream was aborted): {"v":1,"id":...,"cancel":true}. */
+void pc_wire_encode_cancel(pc_buf *out, const char *id);
+/* True if msg is a valid cancel message; its id (a UUID) copied to id. */
+bool pc_wire_decode_cancel(const char *msg, size_t len, char id[37]);
+
 struct pc_reply_in {
     json_t *root;
     const char *id; /* NULL when unreadable */
@@ -134,8 +149,13 @@ struct pc_reply_in {
     unsigned char *body;  /* decoded; malloc'd, owned; NULL when empty */
     size_t body_len;      /* with body_ref: the announced length of the key's value */
     const char *body_ref; /* claim check (protocol.md §4.1): the key holding the body; else NULL */
+    long long seq;        /* stream continuation number (>= 1), 0 for a reply or a stream's first */
+    bool more;            /* "more":true: a stream message with more to come */
 };
-/* Returns 0 when valid; -1 when the message cannot be matched to a request
+/* A continuation (seq >= 1) has status 0 and no headers; it requires "more"
+ * and refuses "status", "headers" and "body_ref". A first message with
+ * "more":true refuses "body_ref".
+ * Returns 0 when valid; -1 when the message cannot be matched to a request
  * (not JSON, too deep/large, or no string `id`: err->reason "not_json",
  * "too_deep", "too_large" or "no_id", out->id NULL); -2 when `id` was read
  * (out->id set, out->root kept alive so id stays valid) but the rest is
@@ -155,6 +175,8 @@ struct pc_reply_view {
     size_t nheaders;
     const unsigned char *body; /* NULL when empty */
     size_t body_len;
+    long long seq; /* as in pc_reply_in */
+    bool more;
 };
 /* Returns 1 when msg is a valid reply (exactly as pc_wire_decode_reply would
  * judge it, same values) written in the common subset of JSON: no \u escapes,

@@ -330,6 +330,39 @@ void pc_wire_request_in_deinit(struct pc_request_in *r)
 
 /* =============================================================== replies */
 
+/* The stream members of a reply (protocol.md §4.3): "more" a boolean,
+ * "seq" an integer in 0..PC_WIRE_MAX_SEQ; a continuation (seq >= 1) needs
+ * "more" and has no "status", "headers" or "body_ref"; a first message with
+ * "more":true has no "body_ref". Returns 0, or -1 (err filled). */
+static int wire_stream_fields(json_t *root, struct pc_reply_in *out, struct pc_wire_err *err)
+{
+    json_t *jm = json_object_get(root, "more");
+    json_int_t seq = 0;
+
+    if (jm != NULL && !json_is_boolean(jm)) {
+        wire_err(err, "bad_field", "\"more\" must be true or false");
+        return -1;
+    }
+    out->more = json_is_true(jm);
+    if (get_opt_int(root, "seq", &seq, err) < 0) return -1;
+    if (seq < 0 || seq > PC_WIRE_MAX_SEQ) {
+        wire_err(err, "bad_field", "\"seq\" must be an integer in 0..2^53-1");
+        return -1;
+    }
+    out->seq = (long long)seq;
+    if (seq >= 1 && (json_object_get(root, "status") != NULL ||
+                     json_object_get(root, "headers") != NULL || jm == NULL)) {
+        wire_err(err, "bad_field",
+                 "a stream continuation has \"more\" and no \"status\" or \"headers\"");
+        return -1;
+    }
+    if ((seq >= 1 || out->more) && json_object_get(root, "body_ref") != NULL) {
+        wire_err(err, "bad_body", "a stream message carries its body inline");
+        return -1;
+    }
+    return 0;
+}
+
 /* Decodes a reply (see wire.h for the -1 / -2 contract). */
 int pc_wire_decode_reply(struct pc_reply_in *out, const char *msg, size_t len,
                          struct pc_wire_err *err)
@@ -349,6 +382,9 @@ int pc_wire_decode_reply(struct pc_reply_in *out, const char *msg, size_t len,
     out->id_len = json_string_length(id);
 
     if (!wire_version_is_ok(root, err)) return -2;
+    if (wire_stream_fields(root, out, err) != 0) return -2;
+    if (out->seq >= 1) /* a stream continuation: its body only */
+        return wire_body(root, &out->body, &out->body_len, &out->body_ref, err) != 0 ? -2 : 0;
 
     json_t *st = json_object_get(root, "status");
     if (!json_is_integer(st) || json_integer_value(st) < 200 || json_integer_value(st) > 599) {
@@ -398,6 +434,22 @@ int pc_wire_decode_reply(struct pc_reply_in *out, const char *msg, size_t len,
     out->status = (int)json_integer_value(st);
     out->headers = headers;
     return 0;
+}
+
+/* See wire.h. */
+bool pc_wire_decode_cancel(const char *msg, size_t len, char id[37])
+{
+    json_t *root = wire_parse(msg, len, 4096, NULL);
+    const char *s;
+    size_t n;
+    bool ok;
+
+    if (root == NULL) return false;
+    ok = wire_version_is_ok(root, NULL) && json_is_true(json_object_get(root, "cancel")) &&
+         json_cstr(json_object_get(root, "id"), &s, &n) && pc_uuid_is_valid(s, n);
+    if (ok) memcpy(id, s, n + 1);
+    json_decref(root);
+    return ok;
 }
 
 /* Frees what a decoded reply owns; safe on a zeroed struct. */

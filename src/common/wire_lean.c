@@ -347,7 +347,16 @@ static bool lean_end(struct lean *l)
 
 /* ---------------------------------------------------------------- replies */
 
-enum { RK_V = 1, RK_ID = 2, RK_STATUS = 4, RK_HEADERS = 8, RK_BODY = 16, RK_ENC = 32 };
+enum {
+    RK_V = 1,
+    RK_ID = 2,
+    RK_STATUS = 4,
+    RK_HEADERS = 8,
+    RK_BODY = 16,
+    RK_ENC = 32,
+    RK_SEQ = 64,
+    RK_MORE = 128,
+};
 
 struct lean_reply {
     struct pc_reply_view *out;
@@ -369,6 +378,25 @@ static int reply_member(struct lean *l, const char *key, size_t n, void *ctx)
     case 2:
         if (!KEY_IS(key, n, "id")) return 0;
         return lean_first(&r->seen, RK_ID) && lean_str(l, &r->out->id, &r->out->id_len) ? 1 : -1;
+    case 3: /* a stream's message number (protocol.md §4.3) */
+        if (!KEY_IS(key, n, "seq")) return 0;
+        if (!lean_first(&r->seen, RK_SEQ) || !lean_int(l, &v) || v < 0 || v > PC_WIRE_MAX_SEQ)
+            return -1;
+        r->out->seq = v;
+        return 1;
+    case 4:
+        if (!KEY_IS(key, n, "more")) /* "body" */
+            return lean_body_member(l, key, n, &r->body, &r->seen, RK_BODY, RK_ENC);
+        if (!lean_first(&r->seen, RK_MORE) || l->end - l->p < 4) return -1;
+        if (memcmp(l->p, "true", 4) == 0) {
+            r->out->more = true;
+            l->p += 4;
+        } else if (l->end - l->p >= 5 && memcmp(l->p, "false", 5) == 0) {
+            l->p += 5;
+        } else {
+            return -1;
+        }
+        return l->p >= l->end || strchr(" \t\r\n,}", *l->p) != NULL ? 1 : -1;
     case 6:
         if (!KEY_IS(key, n, "status")) return 0;
         if (!lean_first(&r->seen, RK_STATUS) || !lean_int(l, &v) || v < 200 || v > 599) return -1;
@@ -407,7 +435,13 @@ int pc_wire_decode_reply_lean(struct pc_reply_view *out, const char *msg, size_t
     pc_buf_reset(scratch);
     if (!pc_buf_reserve(scratch, len + 1)) return 0;
     if (!lean_start(&l, msg, len, scratch->data) || !lean_object(&l, reply_member, &r) ||
-        !lean_end(&l) || (r.seen & (RK_V | RK_ID | RK_STATUS)) != (RK_V | RK_ID | RK_STATUS))
+        !lean_end(&l) || (r.seen & (RK_V | RK_ID)) != (RK_V | RK_ID))
+        return 0;
+    /* a reply (or a stream's first message) has a status; a continuation
+     * has "more" and neither status nor headers: anything else, the full
+     * decoder's verdict */
+    if (out->seq == 0 ? !(r.seen & RK_STATUS)
+                      : (r.seen & (RK_STATUS | RK_HEADERS | RK_MORE)) != RK_MORE)
         return 0;
     if (!lean_body_done(&r.body, &out->body, &out->body_len)) return 0;
     return 1;

@@ -1,11 +1,12 @@
-/* admin.c -- /health, /livez, /readyz, /routes, /metrics on the admin
- * listener. */
+/* admin.c -- /health, /livez, /readyz, /routes, /metrics, /stats and the
+ * dashboard page (/) on the admin listener. */
 #include "admin.h"
 
 #include <string.h>
 
 #include "bus.h"
 #include "conn.h"
+#include "dashboard.h"
 #include "forward.h"
 #include "gw.h"
 #include "registry.h"
@@ -58,13 +59,21 @@ void gw_admin_handle(struct gw_req *r)
             pc_buf_puts(&b, "{\"status\":\"ready\"}\n");
     } else if (path_is(r, "/routes")) {
         gw_registry_render_routes(&b);
+    } else if (path_is(r, "/stats")) {
+        gw_stats_render_json(&b, gw_now_mono_ms(), gw_registry_instance_count(),
+                             gw_router_count(gw.router));
+    } else if (path_is(r, "/")) {
+        pc_buf_deinit(&b);
+        gw_dashboard_serve(r);
+        return;
     } else if (path_is(r, "/metrics")) {
         ctype = "text/plain; version=0.0.4; charset=utf-8";
         gw_stats_render(&b, gw_registry_instance_count(), gw_router_count(gw.router));
     } else {
         pc_buf_deinit(&b);
         gw_req_error(r, 404, "not_found",
-                     "admin endpoints: /health, /livez, /readyz, /routes, /metrics");
+                     "admin endpoints: / (dashboard), /health, /livez, /readyz, /routes, /stats, "
+                     "/metrics");
         return;
     }
     if (b.oom) pc_panic("out of memory writing %.*s", (int)r->path_len, r->head.data);

@@ -228,6 +228,7 @@ static bool fail_locked(struct gw_req *r, bool answer)
     gw_ratelimit_local_peek(rule, FAIL_ROUTE, r->remote_addr, gw_now_unix_ms(), &res);
     if (res.allowed) return false;
     gw_stats->auth_throttled++;
+    gw_stats->auth_rejections[GW_AUTH_REJECT_THROTTLED]++;
     pc_log(PC_LOG_DEBUG, "auth", "request %s: 429, too many failed credentials from %s",
            r->request_id, r->remote_addr);
     r->auth_subject[0] = r->auth_key_id[0] = '\0';
@@ -254,12 +255,14 @@ static void fail_count(const struct gw_req *r)
 /* Answers r with status (400, 401: a failed credential, counted; 403: valid
  * credentials without the claims, not counted); without answer, only counts
  * and forgets the identity. */
-static void refuse(struct gw_req *r, bool answer, int status, const char *code, const char *msg,
-                   enum gw_auth_mode m, const char *bearer_err, const char *desc, bool key_bad)
+static void refuse(struct gw_req *r, bool answer, enum gw_auth_reject why, int status,
+                   const char *code, const char *msg, enum gw_auth_mode m, const char *bearer_err,
+                   const char *desc, bool key_bad)
 {
     pc_buf b;
     struct pc_kv h;
 
+    gw_stats->auth_rejections[why]++;
     if (status != 403) fail_count(r);
     if (!answer) {
         r->auth_subject[0] = r->auth_key_id[0] = '\0';
@@ -293,14 +296,14 @@ static bool decide(struct gw_req *r, const char *pattern, const char *method, bo
 
     creds_of(r, &c);
     if (c.repeated) {
-        refuse(r, answer, 400, "bad_request", "repeated credential headers", mode,
-               "invalid_request", NULL, false);
+        refuse(r, answer, GW_AUTH_REJECT_REPEATED, 400, "bad_request",
+               "repeated credential headers", mode, "invalid_request", NULL, false);
         return false;
     }
     use_tok = c.token && (mode == GW_AUTH_JWT || mode == GW_AUTH_EITHER);
     use_key = c.key && (mode == GW_AUTH_API_KEY || mode == GW_AUTH_EITHER);
     if (!use_tok && !use_key) {
-        refuse(r, answer, 401, "unauthorized",
+        refuse(r, answer, GW_AUTH_REJECT_MISSING, 401, "unauthorized",
                mode == GW_AUTH_JWT       ? "a bearer token is required"
                : mode == GW_AUTH_API_KEY ? "an API key is required"
                                          : "a bearer token or an API key is required",
@@ -310,7 +313,8 @@ static bool decide(struct gw_req *r, const char *pattern, const char *method, bo
     if (use_key) {
         const char *id = key_lookup(c.key, c.key_len);
         if (id == NULL) {
-            refuse(r, answer, 401, "unauthorized", "invalid API key", mode, NULL, NULL, true);
+            refuse(r, answer, GW_AUTH_REJECT_INVALID_KEY, 401, "unauthorized", "invalid API key",
+                   mode, NULL, NULL, true);
             return false;
         }
         snprintf(r->auth_key_id, sizeof r->auth_key_id, "%s", id);
@@ -321,14 +325,15 @@ static bool decide(struct gw_req *r, const char *pattern, const char *method, bo
         int rc = gw_jwt_verify(pol->jwt, c.token, c.token_len, (int64_t)(gw_now_unix_ms() / 1000u),
                                &claims, &why);
         if (rc != GW_JWT_OK) {
-            refuse(r, answer, 401, "unauthorized", "invalid bearer token", mode, "invalid_token",
-                   why, false);
+            refuse(r, answer, GW_AUTH_REJECT_INVALID_TOKEN, 401, "unauthorized",
+                   "invalid bearer token", mode, "invalid_token", why, false);
             return false;
         }
         if (ru && ru->claims && !gw_jwt_claims_satisfy(claims, ru->claims)) {
             json_decref(claims);
-            refuse(r, answer, 403, "forbidden", "the token lacks a required claim", GW_AUTH_JWT,
-                   "insufficient_scope", NULL, false);
+            refuse(r, answer, GW_AUTH_REJECT_CLAIMS, 403, "forbidden",
+                   "the token lacks a required claim", GW_AUTH_JWT, "insufficient_scope", NULL,
+                   false);
             return false;
         }
         sub = json_string_value(json_object_get(claims, "sub"));

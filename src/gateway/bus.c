@@ -1,17 +1,30 @@
-/* bus.c -- Redis connections, subscription, reconnect (see bus.h). */
+/* bus.c -- Redis connections, subscription, reconnect (see bus.h).
+ *
+ * How Redis is reached (addr.mode) is decided once, in gw_bus_new:
+ * - one server (redis://, unix://): the two hiredis connections below;
+ * - Sentinel (redis-sentinel://): the same two connections, to the primary
+ *   that src/common/sentinel.h locates before each attempt (and again on
+ *   +switch-master);
+ * - a Redis Cluster (redis-cluster://): src/common/cluster.h does the
+ *   connecting and routing; this file subscribes on it.
+ * All three keep the same up/down and callback contract, so nothing above
+ * the bus knows which. */
 #include "bus.h"
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backoff.h"
+#include "cluster.h"
 #include "gw.h"
 #include "log.h"
 #include "redis_ev.h"
 #include "resp.h"
+#include "sentinel.h"
 #include "stats.h"
 #include "xalloc.h"
 
@@ -39,6 +52,10 @@ struct gw_bus {
     struct event *ping_timer;
     struct event *reset_ev; /* tears down at a safe point, outside hiredis callbacks */
     pc_buf cmd_buf;         /* a PUBLISH being written (reused) */
+    /* redis-sentinel://: addr.host/port is the primary last located */
+    struct pc_sentinel *sentinel;
+    bool moved;            /* +switch-master: reconnect without waiting */
+    struct pc_cluster *cl; /* redis-cluster://: everything goes through it */
 };
 
 #define GW_BUS_KEEP_CMD 4096 /* bytes of command buffer kept for reuse */
@@ -88,13 +105,15 @@ static void on_reset(evutil_socket_t fd, short what, void *arg)
     if (b->state == BUS_STOPPED) return;
     b->state = BUS_DOWN;
     evtimer_del(b->ping_timer);
+    if (b->sentinel) pc_sentinel_cancel(b->sentinel);
     drop_context(&b->cmd);
     drop_context(&b->sub);
     b->cmd_ready = false;
     b->subscribed = 0;
     /* One line per scheduled attempt, with its number and delay: the
      * schedule can be read back from the log (tests do). */
-    delay_ms = pc_backoff_next_ms(b->attempt);
+    delay_ms = b->moved ? 0 : pc_backoff_next_ms(b->attempt);
+    b->moved = false;
     if (was_up) {
         pc_log(PC_LOG_WARN, "bus", "redis down; retry %u in %u ms", b->attempt, delay_ms);
         if (b->h.on_down) b->h.on_down();
@@ -309,17 +328,12 @@ static redisAsyncContext *open_context(struct gw_bus *b)
     return ac;
 }
 
-static void bus_connect(struct gw_bus *b)
+/* Opens both connections to addr (the primary, with Sentinel). */
+static void bus_open(struct gw_bus *b)
 {
     const char **argv;
     size_t *lens;
 
-    if (b->state == BUS_STOPPED) return;
-    gw_stats->redis_connect_attempts++;
-    b->state = BUS_CONNECTING;
-    b->cmd_ready = false;
-    b->subscribed = 0;
-    b->pings_outstanding = 0;
     b->cmd = open_context(b);
     b->sub = b->cmd ? open_context(b) : NULL;
     if (b->cmd == NULL || b->sub == NULL) {
@@ -345,6 +359,124 @@ static void bus_connect(struct gw_bus *b)
     }
 }
 
+static void bus_connect(struct gw_bus *b)
+{
+    if (b->state == BUS_STOPPED) return;
+    gw_stats->redis_connect_attempts++;
+    b->state = BUS_CONNECTING;
+    b->cmd_ready = false;
+    b->subscribed = 0;
+    b->pings_outstanding = 0;
+    if (b->sentinel)
+        pc_sentinel_locate(b->sentinel); /* bus_open once located */
+    else
+        bus_open(b);
+}
+
+/* ---- Sentinel (sentinel.h): where the primary is ---- */
+
+static void on_located(void *ud, const char *host, int port, const char *why)
+{
+    struct gw_bus *b = ud;
+
+    if (b->state != BUS_CONNECTING) return;
+    if (host == NULL) {
+        bus_fail(b, why);
+        return;
+    }
+    snprintf(b->addr.host, sizeof b->addr.host, "%s", host);
+    b->addr.port = port;
+    bus_open(b);
+}
+
+static void on_switched(void *ud, const char *host, int port)
+{
+    struct gw_bus *b = ud;
+
+    if (b->state == BUS_STOPPED) return;
+    if (b->state == BUS_DOWN) { /* waiting to retry: now */
+        struct timeval now = {0, 0};
+        evtimer_del(b->retry_timer);
+        evtimer_add(b->retry_timer, &now);
+    } else if (strcmp(b->addr.host, host) != 0 || b->addr.port != port) {
+        b->moved = true;
+        bus_fail(b, "the primary moved (+switch-master)");
+    }
+}
+
+static void on_sentinel_log(void *ud, bool warn, const char *msg)
+{
+    (void)ud;
+    pc_log(warn ? PC_LOG_WARN : PC_LOG_DEBUG, "bus", "%s", msg);
+}
+
+static const struct pc_sentinel_ops sentinel_ops = {on_located, on_switched, on_sentinel_log};
+
+/* ------------------------------------------------------------------------ */
+/* Redis Cluster (cluster.h)                                                  */
+/* ------------------------------------------------------------------------ */
+
+static struct gw_bus *cluster_bus; /* the process's one bus, for the callbacks */
+
+static void cl_log(void *ud, enum pc_cluster_log lvl, const char *line)
+{
+    (void)ud;
+    pc_log(lvl == PC_CLUSTER_LOG_WARN   ? PC_LOG_WARN
+           : lvl == PC_CLUSTER_LOG_INFO ? PC_LOG_INFO
+                                        : PC_LOG_DEBUG,
+           "bus", "%s", line);
+}
+
+static void cl_on_up(void *ud)
+{
+    static unsigned long attempts_seen;
+    struct gw_bus *b = ud;
+    unsigned long attempts = pc_cluster_attempts(b->cl);
+    gw_stats->redis_connect_attempts += attempts - attempts_seen;
+    attempts_seen = attempts;
+    b->state = BUS_CONNECTING;
+    b->subscribed = 0;
+    b->cmd_ready = true;
+    for (size_t i = 0; i < b->nchannels; i++)
+        if (pc_cluster_subscribe(b->cl, b->channels[i]) != 0) return; /* down again */
+}
+
+static void cl_on_subscribed(void *ud, const char *ch, size_t chlen)
+{
+    struct gw_bus *b = ud;
+    (void)ch;
+    (void)chlen;
+    b->subscribed++;
+    check_up(b);
+}
+
+static void cl_on_down(void *ud)
+{
+    struct gw_bus *b = ud;
+    bool was_up = b->state == BUS_UP;
+    b->state = BUS_DOWN;
+    if (was_up && b->h.on_down) b->h.on_down();
+}
+
+static void cl_on_message(void *ud, const char *ch, size_t chlen, const char *msg, size_t len)
+{
+    struct gw_bus *b = ud;
+    if (b->h.on_message) b->h.on_message(ch, chlen, msg, len);
+}
+
+static void cl_on_published(void *priv, redisReply *reply)
+{
+    cluster_bus->h.on_published(
+        priv, reply == NULL || reply->type != REDIS_REPLY_INTEGER ? -1 : reply->integer);
+}
+
+static void on_command_reply(redisAsyncContext *ac, void *r, void *priv);
+
+static void cl_on_command(void *priv, redisReply *reply) { on_command_reply(NULL, reply, priv); }
+
+static const struct pc_cluster_ops cluster_ops = {cl_on_up, cl_on_down, cl_on_message,
+                                                  cl_on_subscribed, cl_log};
+
 /* ------------------------------------------------------------------------ */
 /* API                                                                       */
 /* ------------------------------------------------------------------------ */
@@ -364,17 +496,37 @@ struct gw_bus *gw_bus_new(const struct pc_redis_addr *addr, const char *const *c
     b->ping_timer = event_new(gw.base, -1, EV_PERSIST, on_ping_timer, b);
     b->reset_ev = event_new(gw.base, -1, 0, on_reset, b);
     pc_check(b->retry_timer && b->ping_timer && b->reset_ev);
+    switch (addr->mode) {
+    case PC_REDIS_SINGLE:
+        break;
+    case PC_REDIS_SENTINEL: /* bus_connect asks it where the primary is */
+        b->sentinel = pc_sentinel_new(gw.base, addr, &sentinel_ops, b);
+        break;
+    case PC_REDIS_CLUSTER: /* it replaces both connections */
+        b->cl = pc_cluster_new(gw.base, addr, &cluster_ops, b);
+        cluster_bus = b;
+        break;
+    }
     return b;
 }
 
-void gw_bus_start(struct gw_bus *b) { bus_connect(b); }
+void gw_bus_start(struct gw_bus *b)
+{
+    if (b->cl) {
+        pc_cluster_start(b->cl);
+        return;
+    }
+    bus_connect(b);
+}
 
 void gw_bus_free(struct gw_bus *b)
 {
     if (b == NULL) return;
     b->state = BUS_STOPPED;
+    pc_cluster_free(b->cl); /* pending callbacks get NULL */
     drop_context(&b->cmd);
     drop_context(&b->sub);
+    pc_sentinel_free(b->sentinel);
     event_free(b->retry_timer);
     event_free(b->ping_timer);
     event_free(b->reset_ev);
@@ -390,6 +542,10 @@ int gw_bus_publish(struct gw_bus *b, const char *channel, const char *msg, size_
 {
     int rc;
 
+    if (b->cl)
+        return b->state != BUS_UP ? -1
+                                  : pc_cluster_publish(b->cl, channel, strlen(channel), msg, len,
+                                                       priv ? cl_on_published : NULL, priv);
     if (b->state != BUS_UP || b->cmd == NULL) return -1;
     pc_resp_publish(&b->cmd_buf, channel, strlen(channel), msg, len);
     if (b->cmd_buf.oom) pc_panic("out of memory framing a PUBLISH");
@@ -404,6 +560,10 @@ int gw_bus_publish_resp(struct gw_bus *b, const char *cmd, size_t len, void *pri
      * fresh sds first. hiredis appends to its output buffer and writes once
      * per loop turn, so PUBLISHes made in one turn go out as one pipelined
      * write; nothing waits per request. */
+    if (b->cl)
+        return b->state != BUS_UP
+                   ? -1
+                   : pc_cluster_publish_resp(b->cl, cmd, len, priv ? cl_on_published : NULL, priv);
     if (b->state != BUS_UP || b->cmd == NULL) return -1;
     if (redisAsyncFormattedCommand(b->cmd, on_publish_reply, priv, cmd, len) != REDIS_OK) return -1;
     return 0;
@@ -414,10 +574,15 @@ int gw_bus_command(struct gw_bus *b, gw_bus_reply_fn *fn, void *priv, int argc,
 {
     struct bus_call *call;
 
-    if (b->state != BUS_UP || b->cmd == NULL) return -1;
+    if (b->state != BUS_UP || (b->cmd == NULL && b->cl == NULL)) return -1;
     call = pc_xmalloc(sizeof *call);
     call->fn = fn;
     call->priv = priv;
+    if (b->cl) {
+        if (pc_cluster_command(b->cl, argc, argv, argvlen, cl_on_command, call) == 0) return 0;
+        free(call);
+        return -1;
+    }
     if (redisAsyncCommandArgv(b->cmd, on_command_reply, call, argc, (const char **)argv, argvlen) !=
         REDIS_OK) {
         free(call);

@@ -8,7 +8,17 @@
  * are reconnected together on the schedule of backoff.h (every 100..200 ms
  * for 30 attempts, then full jitter up to 0.4, 0.8, 1.6, 3.2, 5 s; back to
  * the start once up). A PING every second
- * on the command connection detects a Redis that stopped answering. */
+ * on the command connection detects a Redis that stopped answering.
+ *
+ * With a redis-sentinel:// address the two connections go to the primary
+ * the sentinels name (sentinel.h), asked again before every attempt; a
+ * +switch-master to another address reconnects at once.
+ *
+ * With a redis-cluster:// address the same contract holds over the cluster
+ * client (cluster.h): "up" is every primary answering and every channel
+ * confirmed; point-to-point channels (the reply channel, and the instance
+ * channels gw_bus_publish_resp sends to) are shard channels, the others
+ * cluster-wide; gw_bus_command goes to the primary owning its key. */
 #ifndef GW_BUS_H
 #define GW_BUS_H
 

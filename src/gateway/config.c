@@ -41,6 +41,7 @@ enum opt_type {
     OPT_CONFIG,   /* the config file itself: argv and env only */
     OPT_BOOL,     /* bool: true/false, 1/0, yes/no, on/off; a bare flag means true */
     OPT_CIDRS,    /* struct gw_cidr_set: comma-separated CIDR blocks (cidr.h), "" = none */
+    OPT_ALOGFMT,  /* access-log format: "json" (false) or "combined" (true) */
 };
 
 struct opt {
@@ -69,7 +70,9 @@ static const struct opt opts[] = {
     {"admin", OPT_LISTEN, OFF(admin), OFF(admin_off), 0, "127.0.0.1:8081", "HOST:PORT",
      "admin listener; \"off\" disables it"},
     {"redis", OPT_REDIS, OFF(redis_url), 0, 0, "redis://127.0.0.1:6379", "URL",
-     "redis://[user:password@]host[:port][/db] or unix:///path[?db=N]"},
+     "redis://[user:password@]host[:port][/db], unix:///path[?db=N], "
+     "redis-sentinel://[user:password@]host[:port][,host[:port]...]/<master-name>[/db] or "
+     "redis-cluster://[user:password@]host[:port][,host[:port]...]"},
     {"prefix", OPT_PREFIX, OFF(prefix), 1, 63, "portico", "P",
      "channel prefix, [A-Za-z0-9._-]{1,63}"},
     {"timeout-ms", OPT_INT, OFF(timeout_ms), 1, 60000, "5000", "N", "default request deadline"},
@@ -83,6 +86,8 @@ static const struct opt opts[] = {
      "request body after de-chunking (larger: 413)"},
     {"max-reply-bytes", OPT_LLONG, OFF(max_reply_bytes), 1024, 1073741824, "67108864", "N",
      "reply body from a service, inline or by reference (larger: 502)"},
+    {"stream-idle-timeout-ms", OPT_INT, OFF(stream_idle_timeout_ms), 1, 86400000, "60000", "N",
+     "longest wait between two messages of a streamed reply (then aborted)"},
     {"claim-check-bytes", OPT_LLONG, OFF(claim_check_bytes), 0, 1073741824, "65536", "N",
      "request bodies over it go to services that support it through a Redis key (0: never)"},
     {"async-timeout-ms", OPT_INT, OFF(async_timeout_ms), 1, 86400000, "300000", "N",
@@ -124,6 +129,16 @@ static const struct opt opts[] = {
      "consecutive timeouts that eject an instance (0: never eject)"},
     {"outlier-ejection-ms", OPT_INT, OFF(outlier_ejection_ms), 1, 3600000, "30000", "N",
      "base ejection time; the n-th ejection in a row lasts n times it (at most 10)"},
+    {"routes-file", OPT_STRING, OFF(routes_file), 0, STRMAX(routes_file), NULL, "F",
+     "JSON routes served by plain HTTP upstreams (docs/operations.md), re-read when it changes"},
+    {"upstream-eject-ms", OPT_INT, OFF(upstream_eject_ms), 1, 3600000, "10000", "N",
+     "how long an HTTP upstream that refused or reset a connection is left out"},
+    {"upstream-connect-timeout-ms", OPT_INT, OFF(upstream_connect_timeout_ms), 1, 60000, "2000",
+     "N", "time allowed to connect to an HTTP upstream"},
+    {"upstream-pool-size", OPT_INT, OFF(upstream_pool_size), 0, 10000, "32", "N",
+     "idle kept-alive connections per HTTP upstream (0: a connection per request)"},
+    {"upstream-idle-ms", OPT_INT, OFF(upstream_idle_ms), 1, 3600000, "30000", "N",
+     "how long an idle kept-alive connection to an HTTP upstream is kept"},
     {"auth-file", OPT_STRING, OFF(auth_file), 0, STRMAX(auth_file), NULL, "F",
      "JSON client auth policy and CORS: API keys, JWT, rules (docs/security.md)"},
     {"auth-fail-limit", OPT_INT, OFF(auth_fail_limit), 0, 1000000, "20", "N",
@@ -142,6 +157,10 @@ static const struct opt opts[] = {
      "peers whose X-Forwarded-For gives the client address (IPv4/IPv6 blocks)"},
     {"proxy-protocol", OPT_BOOL, OFF(proxy_protocol), 0, 0, "false", "[BOOL]",
      "every public connection starts with a PROXY protocol v1 or v2 header"},
+    {"access-log", OPT_STRING, OFF(access_log), 0, STRMAX(access_log), "off", "DEST",
+     "access log: off, stdout, stderr or a file path (appended to; SIGUSR1 reopens it)"},
+    {"access-log-format", OPT_ALOGFMT, OFF(access_log_combined), 0, 0, "json", "F",
+     "access log lines: json or combined (the Apache/nginx combined format)"},
     {"config", OPT_CONFIG, OFF(config_file), 0, STRMAX(config_file), NULL, "FILE",
      "JSON object with the same keys without \"--\""},
 };
@@ -358,6 +377,13 @@ static bool opt_set(struct gw_config *c, const struct opt *o, const char *v, cha
         return false;
     case OPT_CIDRS:
         return gw_cidr_set_parse((struct gw_cidr_set *)field, v, why, whylen);
+    case OPT_ALOGFMT:
+        if (strcmp(v, "json") != 0 && strcmp(v, "combined") != 0) {
+            snprintf(why, whylen, "\"%.300s\" is not one of json, combined", v);
+            return false;
+        }
+        *(bool *)field = strcmp(v, "combined") == 0;
+        return true;
     case OPT_LOGLEVEL: {
         int lvl = pc_log_level_parse(v);
         if (lvl < 0) {

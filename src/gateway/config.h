@@ -37,6 +37,7 @@ struct gw_config {
     int max_header_bytes;                 /* --max-header-bytes 16384, 1024..1048576 */
     long long max_body_bytes;             /* --max-body-bytes 1048576, 0..1073741824 */
     long long max_reply_bytes;            /* --max-reply-bytes 67108864, 1024..1073741824 */
+    int stream_idle_timeout_ms;           /* --stream-idle-timeout-ms 60000, 1..86400000 */
     long long claim_check_bytes;          /* --claim-check-bytes 65536, 0 (never)..1073741824 */
     int async_timeout_ms;                 /* --async-timeout-ms 300000, 1..86400000 */
     int job_ttl_ms;                       /* --job-ttl-ms 3600000, 1..604800000 */
@@ -57,6 +58,11 @@ struct gw_config {
     int route_grace_ms;                   /* --route-grace-ms 30000, 0..86400000 */
     int outlier_timeouts;                 /* --outlier-timeouts 3, 0 (off)..1000 */
     int outlier_ejection_ms;              /* --outlier-ejection-ms 30000, 1..3600000 */
+    char routes_file[1024];               /* --routes-file, "" = none (routesfile.h) */
+    int upstream_eject_ms;                /* --upstream-eject-ms 10000, 1..3600000 */
+    int upstream_connect_timeout_ms;      /* --upstream-connect-timeout-ms 2000, 1..60000 */
+    int upstream_pool_size;               /* --upstream-pool-size 32 idle per upstream, 0..10000 */
+    int upstream_idle_ms;                 /* --upstream-idle-ms 30000, 1..3600000 */
     char auth_file[1024];                 /* --auth-file, "" = none: all public (see auth.h) */
     int auth_fail_limit;                  /* --auth-fail-limit 20, 0..1000000 (0 = off) */
     int auth_fail_window_ms;              /* --auth-fail-window-ms 60000, 1000..86400000 */
@@ -66,6 +72,8 @@ struct gw_config {
     bool ratelimit_redis;                 /* --ratelimit-redis: one limit shared on Redis */
     struct gw_cidr_set trusted_proxies;   /* --trusted-proxies CIDR,..., none by default */
     bool proxy_protocol;                  /* --proxy-protocol false: PROXY v1/v2 header first */
+    char access_log[1024];                /* --access-log off: stdout, stderr or a path */
+    bool access_log_combined;             /* --access-log-format json (false) or combined */
     char config_file[1024];               /* --config, "" = none */
     bool check_config;                    /* --check-config (argv only): check, run nothing */
     /* Not a setting: loaded from the three registration files above by main

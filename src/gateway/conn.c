@@ -30,6 +30,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "accesslog.h"
 #include "clientaddr.h"
 #include "gw.h"
 #include "http.h"
@@ -116,9 +117,10 @@ static void request_id_of(const struct gw_req *from, char *id)
 
 /* Queues an error response that ends the connection (400/408/413/431).
  * from: the refused request when its head was read (413, 408 in a body),
- * else NULL. */
-static void conn_fail(struct gw_conn *c, int status, const char *code, const char *why,
-                      const struct gw_req *from)
+ * else NULL; rest[0..rest_len): the unparsed bytes that follow (for the
+ * access log), or NULL. */
+static void conn_fail_rest(struct gw_conn *c, int status, const char *code, const char *why,
+                           const struct gw_req *from, const char *rest, size_t rest_len)
 {
     struct gw_req *r = gw_req_new();
 
@@ -131,12 +133,31 @@ static void conn_fail(struct gw_conn *c, int status, const char *code, const cha
     memcpy(r->remote_addr, c->client.text, sizeof r->remote_addr);
     request_id_of(from, r->request_id);
     snprintf(r->method, sizeof r->method, "%s", "-");
+    r->https = c->sock.secure;
+    if (gw_accesslog_on) { /* what was read of the refused request */
+        const struct gw_req *got = gw_http_partial(c->http, &r->bytes_in);
+        if (got != NULL && got->target_len > 0) {
+            snprintf(r->method, sizeof r->method, "%s", got->method);
+            pc_buf_append(&r->head, got->head.data, got->target_len);
+            r->target_len = got->target_len;
+            r->path_len = got->path_len;
+        } else if (rest != NULL) {
+            gw_accesslog_raw_request_line(r, rest, rest_len);
+            r->bytes_in += rest_len;
+        }
+    }
     TAILQ_INSERT_TAIL(&c->reqs, r, queue);
     c->nreqs++;
     c->state = GW_CONN_CLOSING;
     evtimer_del(&c->timer);
     reading(c, false);
     gw_req_error(r, status, code, why);
+}
+
+static void conn_fail(struct gw_conn *c, int status, const char *code, const char *why,
+                      const struct gw_req *from)
+{
+    conn_fail_rest(c, status, code, why, from, NULL, 0);
 }
 
 /* BODY: when the body must be complete (monotonic ms): --body-timeout-ms
@@ -312,7 +333,7 @@ static size_t conn_feed(struct gw_conn *c, const char *data, size_t len)
             const char *code = status == 413   ? "body_too_large"
                                : status == 431 ? "headers_too_large"
                                                : "bad_request";
-            conn_fail(c, status, code, why, gw_http_current(c->http));
+            conn_fail_rest(c, status, code, why, gw_http_current(c->http), data + used, len - used);
             break;
         }
         if (n == 0) break; /* paused or closing at a message boundary */
@@ -388,7 +409,11 @@ static void on_data(void *ctx, const char *buf, size_t n)
 static void on_sent(void *ctx)
 {
     struct gw_conn *c = ctx;
-    if (evbuffer_get_length(c->out) <= GW_CONN_OUTPUT_LOW) conn_written(c);
+    struct gw_req *r;
+    if (evbuffer_get_length(c->out) > GW_CONN_OUTPUT_LOW) return;
+    r = TAILQ_FIRST(&c->reqs);
+    if (r != NULL && r->streaming && r->on_drain != NULL) r->on_drain(r); /* more body */
+    conn_written(c);
 }
 
 static void on_lost(void *ctx) { gw_conn_close(ctx); }
@@ -455,7 +480,16 @@ void gw_conn_on_response(struct gw_conn *c, struct gw_req *r)
     conn_flush(c);
 }
 
-/* Moves finished responses at the head of the queue to the socket. */
+void gw_conn_stream_wrote(struct gw_conn *c, struct gw_req *r)
+{
+    if (TAILQ_FIRST(&c->reqs) == r && c->state != GW_CONN_DEAD) conn_send_soon(c);
+}
+
+size_t gw_conn_output_held(const struct gw_conn *c) { return evbuffer_get_length(c->out); }
+
+/* Moves finished responses at the head of the queue to the socket (and
+ * what a streamed response at the head has written so far: it keeps its
+ * place until it ends). */
 static void conn_flush(struct gw_conn *c)
 {
     struct evbuffer *out = c->out;
@@ -479,6 +513,8 @@ static void conn_flush(struct gw_conn *c)
             break;
         }
     }
+    /* A streamed response now first in line: what it wrote aside goes out. */
+    if (r != NULL && r->streaming && r->out != NULL) evbuffer_add_buffer(out, r->out);
     if (evbuffer_get_length(out) > 0) conn_send_soon(c);
     if (c->state == GW_CONN_CLOSING) {
         if (c->nreqs == 0 && evbuffer_get_length(out) == 0) conn_written(c);

@@ -66,6 +66,11 @@ void gw_conn_free_all(void);
 
 /* Called by gw_req_respond once r->out holds a response. */
 void gw_conn_on_response(struct gw_conn *c, struct gw_req *r);
+/* r (streamed: not done) wrote part of its response: sent soon when r is
+ * first in line (else it waits in r's own buffer, conn_flush moves it). */
+void gw_conn_stream_wrote(struct gw_conn *c, struct gw_req *r);
+/* Bytes written for the client and not yet taken by the socket. */
+size_t gw_conn_output_held(const struct gw_conn *c);
 /* The evbuffer a response for r should be written into: the socket's output
  * when r is first in line, else a buffer of its own. */
 struct evbuffer *gw_conn_response_buffer(struct gw_conn *c, struct gw_req *r);

@@ -4,12 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accesslog.h"
 #include "auth.h"
 #include "bus.h"
 #include "claim.h"
 #include "conn.h"
 #include "cors.h"
 #include "gw.h"
+#include "hforward.h"
 #include "http.h"
 #include "inflight.h"
 #include "job.h"
@@ -18,12 +20,14 @@
 #include "resp.h"
 #include "router.h"
 #include "stats.h"
+#include "trace.h"
 #include "xalloc.h"
 
 static struct gw_match *match;       /* one match result, reused (it is large) */
 static struct pc_kv *kv_in, *kv_out; /* header scratch */
 static size_t kv_cap;
 static pc_buf xff;                    /* joined x-forwarded-for */
+static pc_buf tracestate;             /* the tracestate passed on */
 #define GW_FORWARD_KEEP_ENVELOPE 4096 /* bytes of envelope buffer kept for reuse */
 
 /* Requests waiting for an announcement after Redis came back (below). */
@@ -81,6 +85,11 @@ static void end_try(struct gw_req *r, enum gw_try_result res)
 {
     struct gw_instance *in = r->inst;
     if (in == NULL) return;
+    if (res == GW_TRY_REPLIED) { /* upstream time: PUBLISH to reply */
+        r->upstream_ms = gw_now_mono_ms() - r->sent_ms;
+        r->upstream_known = true;
+        gw_stats_upstream((double)r->upstream_ms / 1000.0);
+    }
     r->inst = NULL;
     gw_outlier_done(&in->outlier, in->id, r->probe, res);
     r->probe = false;
@@ -107,6 +116,15 @@ void gw_forward_try_answered(struct gw_req *r)
     try_timer_stop(r);
     end_try(r, GW_TRY_REPLIED);
     gw_forward_envelope_done(r);
+}
+
+void gw_forward_stream_started(struct gw_req *r)
+{
+    gw_forward_try_answered(r);
+    if (r->deadline_set) {
+        evtimer_del(&r->deadline);
+        r->deadline_set = false;
+    }
 }
 
 static void fail_as(struct gw_req *r, enum gw_try_result res, int status, const char *code,
@@ -141,6 +159,8 @@ static void send_to(struct gw_req *r, struct gw_instance *inst)
     }
     r->tries++;
     r->inst = inst;
+    r->sent_ms = gw_now_mono_ms();
+    gw_accesslog_note_instance(r, inst->id);
     gw_instance_acquire(inst);
     r->probe = gw_outlier_sent(&inst->outlier);
     cmd = pc_resp_publish_frame(&r->envelope, inst->channel, strlen(inst->channel), &cmd_len);
@@ -289,13 +309,18 @@ static void encode(struct gw_req *r, const struct gw_match *m, bool claimed)
     size_t nh;
     const char *target = r->head.data;
 
-    grow_kv(r->nhdrs + GW_HEADERS_ADDED);
+    long traced;
+
+    grow_kv(r->nhdrs + GW_HEADERS_ADDED + 2);
     for (uint32_t i = 0; i < r->nhdrs; i++)
         kv_in[i] = (struct pc_kv){gw_req_hdr_name(r, i), r->hdrs[i].name_len,
                                   gw_req_hdr_value(r, i), r->hdrs[i].value_len};
     nh = gw_headers_to_service(kv_in, r->nhdrs, r->request_id, r->remote_addr,
                                r->xff_cut ? r->xff_keep : GW_XFF_ALL, r->https, r->auth_subject,
                                r->auth_key_id, kv_out, &xff);
+    /* no random bytes (the request id just had some): headers as they were */
+    traced = gw_trace_headers(&r->trace, kv_in, r->nhdrs, kv_out, nh, &tracestate);
+    if (traced >= 0) nh = (size_t)traced;
     for (size_t i = 0; i < m->nparams; i++)
         params[i] = (struct pc_kv){m->params[i].name, m->params[i].name_len, m->params[i].value,
                                    m->params[i].value_len};
@@ -337,7 +362,8 @@ static struct gw_route *route_of(struct gw_req *r)
         gw_req_error(r, 400, "bad_request", "invalid request path");
         return NULL;
     }
-    if (!gw_bus_is_up(gw.bus)) {
+    if (!gw_bus_is_up(gw.bus) &&
+        !(res == GW_MATCH_OK && ((struct gw_route *)match->value)->http != NULL)) {
         gw_req_error(r, 503, "bus_unavailable", "the message bus is unavailable");
         return NULL;
     }
@@ -365,9 +391,12 @@ static void forward_start(struct gw_req *r, struct gw_route *rt)
 {
     struct gw_instance *inst;
     struct timeval tv;
-
     uint64_t now = gw_now_unix_ms(), tmo;
 
+    if (rt->http != NULL) { /* a routes-file route: its HTTP upstreams */
+        gw_hforward_start(r, rt);
+        return;
+    }
     if (rt->async && !r->job && gw_job_wanted(r)) { /* 202 now, the reply kept in Redis */
         gw_job_submit(r, rt, match->pattern, forward_job);
         return;
@@ -387,6 +416,7 @@ static void forward_start(struct gw_req *r, struct gw_route *rt)
         tmo = (uint64_t)inst->timeout_ms;
         r->deadline_ms = now + tmo;
     }
+    gw_accesslog_note_route(r, rt->pattern, rt->owner);
     encode(r, match, gw_claim_wanted(r, inst));
 
     gw_inflight_add(r);
@@ -500,6 +530,7 @@ void gw_forward_on_published(void *priv, long long receivers)
 
 void gw_forward_cancel(struct gw_req *r)
 {
+    if (r->hx != NULL) gw_hforward_cancel(r);
     finish(r);
     gw_req_release(r);
 }
@@ -520,6 +551,7 @@ void gw_forward_init(void)
     gw_inflight_init();
     match = pc_xmalloc(sizeof *match);
     pc_buf_init(&xff);
+    pc_buf_init(&tracestate);
 }
 
 /* Process exit: jobs still in flight are dropped (their records say pending
@@ -541,4 +573,5 @@ void gw_forward_deinit(void)
     kv_in = kv_out = NULL;
     kv_cap = 0;
     pc_buf_deinit(&xff);
+    pc_buf_deinit(&tracestate);
 }

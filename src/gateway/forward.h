@@ -31,6 +31,9 @@ void gw_forward_finish(struct gw_req *r, enum gw_try_result res);
 /* A reply arrived but r stays in flight (its body is still to come): the
  * try is over (timers of the try, instance released), the deadline runs. */
 void gw_forward_try_answered(struct gw_req *r);
+/* A streamed reply began (stream.c): the try is over and the deadline no
+ * longer applies (the stream's idle timeout does); r stays in flight. */
+void gw_forward_stream_started(struct gw_req *r);
 /* The envelope is no longer needed (kept small for reuse). */
 void gw_forward_envelope_done(struct gw_req *r);
 /* PUBLISH outcome (bus callback): receivers, or -1 when the bus failed. */

@@ -21,6 +21,7 @@
 
 #include <http_parser.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -48,6 +49,8 @@ struct gw_http {
     bool chunked; /* framing of cur, from on_headers_complete */
     uint64_t content_length;
     bool msg_done;        /* on_message_complete ran (and paused) */
+    uint64_t msg_bytes;   /* bytes parsed since the last message ended */
+    uint64_t span_end;    /* msg_bytes at the end of the span being parsed */
     bool user_paused;     /* gw_http_pause(true) in effect */
     struct gw_framing fr; /* checks every byte before the parser sees it */
 };
@@ -279,6 +282,7 @@ static int on_message_complete(http_parser *p)
     h->cur = NULL;
     h->in_message = false;
     h->in_body = false;
+    r->bytes_in = h->span_end; /* feeds are cut at message ends */
     r->keep_alive = http_should_keep_alive(p) && !p->upgrade;
     h->sink.on_request(h->sink.ctx, r);
     /* Stop at the message boundary: what follows is scanned before it is
@@ -351,9 +355,12 @@ size_t gw_http_feed(struct gw_http *h, const char *data, size_t len, int *status
             fail(h, h->fr.status, h->fr.why);
             break;
         }
+        h->span_end = h->msg_bytes + span;
         n = http_parser_execute(&h->p, &settings, data + pos, span);
         e = HTTP_PARSER_ERRNO(&h->p);
         pos += n;
+        h->msg_bytes += n;
+        if (h->msg_done) h->msg_bytes = 0;
         if (e != HPE_OK && e != HPE_PAUSED) {
             parser_failed(h, e);
             break;
@@ -402,4 +409,19 @@ bool gw_http_in_body(const struct gw_http *h) { return h->in_body; }
 const struct gw_req *gw_http_current(const struct gw_http *h)
 {
     return h->cur != NULL && h->head_valid ? h->cur : NULL;
+}
+
+const struct gw_req *gw_http_partial(struct gw_http *h, uint64_t *bytes)
+{
+    struct gw_req *r = h->cur;
+
+    *bytes = h->msg_bytes;
+    if (r == NULL) return NULL;
+    if (r->method[0] == '\0' && r->target_len > 0) { /* known once the target began */
+        const char *m = http_method_str((enum http_method)h->p.method);
+        snprintf(r->method, sizeof r->method, "%s", m);
+        for (r->path_len = 0; r->path_len < r->target_len && r->head.data[r->path_len] != '?';)
+            r->path_len++;
+    }
+    return r;
 }

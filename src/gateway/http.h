@@ -49,6 +49,11 @@ bool gw_http_in_body(const struct gw_http *h);
  * for it can carry what the head says (x-request-id). Valid until the next
  * call on h. */
 const struct gw_req *gw_http_current(const struct gw_http *h);
+/* For the access log of a refused request: the request being read, whatever
+ * was read of it (its target and method once the target began; headers
+ * only when gw_http_current would give it), or NULL; *bytes: the bytes of it
+ * parsed. Valid until the next call on h. */
+const struct gw_req *gw_http_partial(struct gw_http *h, uint64_t *bytes);
 
 /* True for the methods the gateway never forwards, whatever the routes say:
  * CONNECT (no tunnels; an origin-form CONNECT passes the framing check) and

@@ -120,6 +120,7 @@ static struct gw_req *detach(const struct gw_req *r)
     memcpy(j->auth_subject, r->auth_subject, sizeof j->auth_subject);
     memcpy(j->auth_key_id, r->auth_key_id, sizeof j->auth_key_id);
     j->start_ms = r->start_ms;
+    j->trace = r->trace; /* the job's request carries the client's trace context */
     j->job = true;
     return j;
 }

@@ -1,4 +1,4 @@
-/* job.h -- asynchronous requests: the 202 pattern (protocol.md 5.7).
+/* job.h -- asynchronous requests: the 202 pattern (protocol.md 5.8).
  *
  *   POST /reports + Prefer: respond-async, on a route announced "async":true
  *     --> id = UUIDv4; HSET P:job:<id> state pending deadline ... + PEXPIRE

@@ -8,18 +8,21 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "accesslog.h"
 #include "auth.h"
 #include "bus.h"
 #include "config.h"
 #include "conn.h"
 #include "cors.h"
 #include "forward.h"
+#include "hforward.h"
 #include "reply.h"
 #include "gw.h"
 #include "job.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "registry.h"
+#include "routesfile.h"
 #include "req.h"
 #include "stats.h"
 #include "router.h"
@@ -27,6 +30,7 @@
 #include "regpolicy.h"
 #include "reload.h"
 #include "notify.h"
+#include "stream.h"
 #include "tls.h"
 #include "uuid.h"
 #include "wire.h"
@@ -50,7 +54,11 @@ static void on_bus_up(void)
     gw_ratelimit_on_bus_up();
 }
 
-static void on_bus_down(void) { gw_forward_on_bus_down(); }
+static void on_bus_down(void)
+{
+    gw_stream_on_bus_down(); /* streams first: cut short, not answered 503 */
+    gw_forward_on_bus_down();
+}
 
 static void on_bus_message(const char *ch, size_t chlen, const char *msg, size_t len)
 {
@@ -78,6 +86,14 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     gw_notify_stopping();
     gw.draining = true;
     gw_server_drain(gw.server);
+}
+
+static void on_sigusr1(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    (void)arg;
+    gw_accesslog_reopen();
 }
 
 static void on_sighup(evutil_socket_t sig, short what, void *arg)
@@ -127,7 +143,7 @@ static int run(void)
     pc_buf ch;
     const char *channels[2];
     struct gw_bus_handlers bh = {on_bus_up, on_bus_down, on_bus_message, gw_forward_on_published};
-    struct event *sigterm, *sigint, *sighup, *trim, *gauges = NULL;
+    struct event *sigterm, *sigint, *sighup, *sigusr1, *trim, *gauges = NULL;
 
     {
         /* epoll changelist: an event added and removed again within one loop
@@ -157,9 +173,14 @@ static int run(void)
     pc_buf_init(&discover_msg);
     pc_wire_encode_discover(&discover_msg);
 
+    if (gw_accesslog_start(config.access_log, err, sizeof err) != 0) {
+        fprintf(stderr, "portico: %s\n", err);
+        return 1;
+    }
     gw.router = gw_router_new();
     pc_check(gw.router != NULL);
     gw_registry_init();
+    gw_routesfile_init(); /* the routes file's routes, before any announcement */
     gw_forward_init();
     gw_reply_init();
     gw_job_init();
@@ -176,9 +197,11 @@ static int run(void)
     sigterm = evsignal_new(gw.base, SIGTERM, on_signal, NULL);
     sigint = evsignal_new(gw.base, SIGINT, on_signal, NULL);
     sighup = evsignal_new(gw.base, SIGHUP, on_sighup, NULL);
+    sigusr1 = evsignal_new(gw.base, SIGUSR1, on_sigusr1, NULL);
     evsignal_add(sigterm, NULL);
     evsignal_add(sigint, NULL);
     evsignal_add(sighup, NULL);
+    evsignal_add(sigusr1, NULL);
     trim = event_new(gw.base, -1, EV_PERSIST, on_trim_timer, NULL);
     pc_check(trim != NULL);
     {
@@ -216,6 +239,7 @@ static int run(void)
 
     /* Teardown in dependency order, so that leak checkers see nothing. */
     gw_conn_free_all();
+    gw_accesslog_stop(); /* every response is made */
     gw_server_free(gw.server);
     gw_bus_free(gw.bus); /* pending PUBLISH callbacks run here */
     gw_reply_deinit();
@@ -223,12 +247,15 @@ static int run(void)
     gw_ratelimit_deinit(); /* after the bus: no rate-limit call is pending */
     gw_req_pool_free();    /* after everything that may free a request */
     gw_registry_deinit();
+    gw_routesfile_deinit();
+    gw_hforward_deinit();
     gw_regpolicy_free(config.reg_policy); /* wipes the secrets */
     config.reg_policy = NULL;
     gw_router_free(gw.router);
     event_free(sigterm);
     event_free(sigint);
     event_free(sighup);
+    event_free(sigusr1);
     event_free(trim);
     if (gauges != NULL) event_free(gauges);
     event_base_free(gw.base);
@@ -256,7 +283,8 @@ int main(int argc, char **argv)
     pc_log_min = config.log_level;
     gw.cfg = &config;
     if (config.check_config) { /* every file read and checked; nothing bound or connected */
-        if (gw_reload_check(&config, err, sizeof err) != 0) {
+        if (gw_reload_check(&config, err, sizeof err) != 0 ||
+            gw_accesslog_check(config.access_log, err, sizeof err) != 0) {
             fprintf(stderr, "portico: %s\n", err);
             return 2;
         }
@@ -268,10 +296,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "portico: %s\n", err);
         return 2;
     }
+    if (gw_accesslog_check(config.access_log, err, sizeof err) != 0) {
+        fprintf(stderr, "portico: %s\n", err);
+        return 2;
+    }
     gw_regpolicy_warn_exposed(config.reg_policy, &config.redis);
     signal(SIGPIPE, SIG_IGN);
-    /* A SIGHUP before the loop takes it (evsignal) must not end the process. */
+    /* A SIGHUP or SIGUSR1 before the loop takes it (evsignal) must not end
+     * the process. */
     signal(SIGHUP, SIG_IGN);
+    signal(SIGUSR1, SIG_IGN);
     gw_notify_init();
     if (config.workers > 1) {
         /* The parent supervises and never returns; each worker goes on. */

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "map.h"
 #include "ratelimit_rules.h"
+#include "stats.h"
 #include "xalloc.h"
 
 /* GCRA. KEYS[1]: the bucket; ARGV[1]: emission interval (us); ARGV[2]: burst.
@@ -302,6 +303,7 @@ static bool decide(struct gw_req *r, const struct gw_rl_result *res)
     r->rl_remaining = res->remaining;
     r->rl_reset_s = (uint32_t)ceil_div(res->reset_ms, 1000);
     if (res->allowed) return true;
+    gw_stats->ratelimit_rejections++;
     gw_ratelimit_refuse(r, res->retry_after_ms, "too many requests for this route; retry later");
     return false;
 }

@@ -12,6 +12,7 @@
 #include "regpolicy.h"
 #include "replay.h"
 #include "router.h"
+#include "routesfile.h"
 #include "sign.h"
 #include "stats.h"
 #include "wire.h"
@@ -312,6 +313,14 @@ static void sync_routes(struct gw_instance *in, const struct pc_register *m)
             continue;
         }
         rt = gw_router_get(gw.router, d->method, d->path);
+        if (rt != NULL && rt->http != NULL && !gw_routesfile_yield(rt)) {
+            char detail[256];
+            snprintf(detail, sizeof detail, "%s %s belongs to %s (routes file), not %s", d->method,
+                     d->path, rt->owner, m->service);
+            reject("route_taken", detail);
+            continue;
+        }
+        if (rt != NULL && rt->http != NULL) rt = NULL; /* released by the file: taken over */
         if (rt == NULL) {
             if (!gw_regcaps_route_room() || !gw_regcaps_link_room()) {
                 over++;
@@ -526,6 +535,11 @@ static void render_route(void *arg, const char *method, const char *pattern, voi
     pc_jw_cstr(o, method);
     pc_buf_puts(o, ",\"pattern\":");
     pc_jw_cstr(o, pattern);
+    if (rt->http != NULL) {
+        gw_routesfile_render(o, rt, ctx->now);
+        pc_buf_putc(o, '}');
+        return;
+    }
     pc_buf_printf(o, ",\"in_grace\":%s,\"retry\":%s,\"async\":%s,\"instances\":[",
                   rt->in_grace ? "true" : "false", rt->retry ? "true" : "false",
                   rt->async ? "true" : "false");
@@ -576,6 +590,7 @@ static void free_route_cb(void *arg, const char *method, const char *pattern, vo
 {
     struct gw_route **list = arg;
     struct gw_route *rt = value;
+    if (rt->http != NULL) return; /* the routes file's (gw_routesfile_deinit) */
     /* Collected first: the router must not change while it is walked. */
     rt->inst_cap = (size_t)(uintptr_t)*list; /* reuse a field as the list link */
     (void)method;

@@ -17,6 +17,7 @@
 #include "outlier.h"
 
 struct gw_route;
+struct gw_http_route;
 
 struct gw_instance {
     const char *id;      /* points into channel */
@@ -45,8 +46,9 @@ struct gw_route {
     uint64_t seen_gen;   /* register-message generation (route sync) */
     struct event *grace; /* allocated when the route is first orphaned */
     bool in_grace;
-    bool retry; /* "retry":true in the latest announcement of it */
-    bool async; /* "async":true in the latest announcement of it (job.h) */
+    bool retry;                 /* "retry":true in the latest announcement of it */
+    struct gw_http_route *http; /* a routes-file route (routesfile.h): no instances; else NULL */
+    bool async;                 /* "async":true in the latest announcement of it (job.h) */
 };
 
 void gw_registry_init(void);

@@ -13,6 +13,7 @@
 #include "ratelimit.h"
 #include "registry.h"
 #include "regpolicy.h"
+#include "routesfile.h"
 #include "stats.h"
 #include "tls.h"
 
@@ -86,6 +87,7 @@ static const struct gw_reload_part parts[] = {
     {"ratelimit", rl_prepare, rl_commit, rl_discard},
     {"registration", reg_prepare, reg_commit, reg_discard},
     {"tls", gw_tls_prepare, tls_commit, gw_tls_discard},
+    {"routes", gw_routesfile_prepare, gw_routesfile_commit, gw_routesfile_discard},
 };
 #define NPARTS (sizeof parts / sizeof parts[0])
 

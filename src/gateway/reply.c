@@ -11,6 +11,7 @@
 #include "inflight.h"
 #include "log.h"
 #include "stats.h"
+#include "stream.h"
 #include "wire.h"
 #include "xalloc.h"
 
@@ -22,9 +23,11 @@ static size_t kv_cap;
 static struct pc_ratelimit bad_reply_log = {.interval_ms = 10000};
 
 /* Answers r with a reply's status, headers (names lower-cased, hop-by-hop
- * and content-length dropped) and body. */
+ * and content-length dropped) and body; or, for a stream message (stream
+ * true), hands them to stream.c. */
 static void respond_with(struct gw_req *r, int status, const struct pc_kv *hdrs, size_t n,
-                         const void *body, size_t body_len, struct evbuffer *ebody)
+                         const void *body, size_t body_len, struct evbuffer *ebody, bool stream,
+                         long long seq, bool more)
 {
     size_t k = 0, names = 0;
 
@@ -46,7 +49,9 @@ static void respond_with(struct gw_req *r, int status, const struct pc_kv *hdrs,
         if (gw_headers_reply_drops(ln, nl)) continue;
         kv_out[k++] = (struct pc_kv){ln, nl, hdrs[i].value, hdrs[i].value_len};
     }
-    if (ebody != NULL)
+    if (stream)
+        gw_stream_on_message(r, seq, more, status, kv_out, k, body, body_len);
+    else if (ebody != NULL)
         gw_req_respond_evbuffer(r, status, kv_out, k, ebody);
     else
         gw_req_respond(r, status, NULL, kv_out, k, body, body_len);
@@ -79,22 +84,31 @@ static void on_claimed(struct gw_req *r, int status, const struct pc_kv *hdrs, s
     if (body == NULL)
         bad_reply(r, why, "the body could not be read from Redis");
     else
-        respond_with(r, status, hdrs, n, NULL, 0, body);
+        respond_with(r, status, hdrs, n, NULL, 0, body, false, 0, false);
 }
 
-/* The request a reply answers, or NULL (counted late) when there is none
- * any more, or its client has gone: a connection closed but not yet freed
- * (that happens later in the loop iteration) must not take the reply. */
-static struct gw_req *reply_match(const char *id, size_t id_len)
+/* The request a reply answers, or NULL (counted late, or for a stream
+ * message dropped) when there is none any more, or its client has gone: a
+ * connection closed but not yet freed (that happens later in the loop
+ * iteration) must not take the reply; a stream then tells the service. */
+static struct gw_req *reply_match(const char *id, size_t id_len, bool stream)
 {
     struct gw_req *r = gw_inflight_find(id, id_len);
 
     if (r != NULL && r->claim_reading) r = NULL; /* answered already: a duplicate */
     if (r != NULL && r->conn != NULL && gw_conn_is_closed(r->conn)) {
-        gw_forward_finish(r, GW_TRY_ABANDONED); /* released with its connection */
+        if (stream || r->stream != NULL)
+            gw_stream_client_gone(r); /* cancel published once */
+        else
+            gw_forward_finish(r, GW_TRY_ABANDONED); /* released with its connection */
         r = NULL;
     }
-    if (r == NULL) gw_stats->late_replies++;
+    if (r == NULL) {
+        if (stream)
+            gw_stream_unknown(id, id_len);
+        else
+            gw_stats->late_replies++;
+    }
     return r;
 }
 
@@ -108,12 +122,17 @@ static bool on_reply_lean(const char *msg, size_t len)
     if (!pc_wire_decode_reply_lean(&v, msg, len, &reply_scratch, reply_kv,
                                    sizeof reply_kv / sizeof reply_kv[0]))
         return false;
-    r = reply_match(v.id, v.id_len);
+    r = reply_match(v.id, v.id_len, v.seq > 0 || v.more);
     if (r == NULL) return true;
+    if (v.seq > 0 || v.more || r->stream != NULL) { /* a plain reply to a stream: a bad seq */
+        respond_with(r, v.status, v.headers, v.nheaders, v.body, v.body_len, NULL, true, v.seq,
+                     v.more);
+        return true;
+    }
     gw_forward_finish(r, GW_TRY_REPLIED);
     gw_forward_envelope_done(r);
     if (!reply_too_large(r, v.body_len))
-        respond_with(r, v.status, v.headers, v.nheaders, v.body, v.body_len, NULL);
+        respond_with(r, v.status, v.headers, v.nheaders, v.body, v.body_len, NULL, false, 0, false);
     return true;
 }
 
@@ -122,6 +141,7 @@ void gw_reply_on_message(const char *msg, size_t len)
     struct pc_reply_in rep;
     struct pc_wire_err err;
     struct gw_req *r;
+    bool stream;
     int rc;
 
     if (on_reply_lean(msg, len)) return;
@@ -133,16 +153,25 @@ void gw_reply_on_message(const char *msg, size_t len)
                    err.message);
         goto out;
     }
-    r = reply_match(rep.id, rep.id_len);
+    r = reply_match(rep.id, rep.id_len, rep.seq > 0 || rep.more);
     if (r == NULL) {
         if (rc == 0 && rep.body_ref) gw_claim_discard(rep.id, rep.id_len, rep.body_ref);
         goto out;
     }
-    if (rc == 0 && rep.body_ref) { /* the try is over; r waits for its body in flight */
+    if (r->stream != NULL && (rc != 0 || rep.body_ref)) { /* invalid, or a plain reply */
+        if (rc == 0) gw_claim_discard(rep.id, rep.id_len, rep.body_ref);
+        gw_stream_abort(r, rc != 0 ? GW_STREAM_BAD_MESSAGE : GW_STREAM_BAD_SEQ);
+        goto out;
+    }
+    stream = rc == 0 && (rep.seq > 0 || rep.more || r->stream != NULL);
+    if (stream) {
+        /* stream.c ends the try (first message) or finds it over */
+    } else if (rc == 0 && rep.body_ref) { /* the try is over; r waits for its body in flight */
         gw_forward_try_answered(r);
         r->claim_reading = true;
     } else {
-        gw_forward_finish(r, GW_TRY_REPLIED); /* even an invalid reply shows the instance is alive */
+        /* even an invalid reply shows the instance is alive */
+        gw_forward_finish(r, GW_TRY_REPLIED);
         gw_forward_envelope_done(r);
     }
     if (rc == -2) {
@@ -150,7 +179,7 @@ void gw_reply_on_message(const char *msg, size_t len)
         bad_reply(r, err.reason, err.message);
         goto out;
     }
-    if (!rep.body_ref && reply_too_large(r, rep.body_len)) goto out;
+    if (!stream && !rep.body_ref && reply_too_large(r, rep.body_len)) goto out;
     {
         size_t n = rep.headers ? json_array_size(rep.headers) : 0;
         struct pc_kv *hdrs = n ? pc_xmalloc(n * sizeof *hdrs) : NULL;
@@ -164,7 +193,8 @@ void gw_reply_on_message(const char *msg, size_t len)
         if (rep.body_ref)
             gw_claim_fetch(r, rep.status, hdrs, n, rep.body_ref, rep.body_len);
         else
-            respond_with(r, rep.status, hdrs, n, rep.body, rep.body_len, NULL);
+            respond_with(r, rep.status, hdrs, n, rep.body, rep.body_len, NULL, stream, rep.seq,
+                         rep.more);
         free(hdrs);
     }
 out:
@@ -175,6 +205,7 @@ out:
 void gw_reply_init(void)
 {
     gw_claim_init(on_claimed);
+    gw_stream_init();
     pc_buf_init(&reply_scratch);
     pc_buf_init(&reply_lower);
 }
@@ -186,4 +217,5 @@ void gw_reply_deinit(void)
     kv_cap = 0;
     pc_buf_deinit(&reply_scratch);
     pc_buf_deinit(&reply_lower);
+    gw_stream_deinit();
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accesslog.h"
 #include "conn.h"
 #include "cors.h"
 #include "gw.h"
@@ -107,32 +108,46 @@ const char *gw_req_header(const struct gw_req *r, const char *lname, size_t *n)
     return NULL;
 }
 
+/* How a response's body is framed: content-length, or the head of a
+ * streamed response (its body follows in pieces). */
+enum framing {
+    FRAME_LENGTH,  /* a whole response */
+    FRAME_CHUNKED, /* stream.c: chunked */
+    FRAME_CLOSE,   /* stream.c: close-delimited */
+    FRAME_STREAM,  /* gw_req_stream_head: content-length body_len (or none), body later */
+};
+
 /* gw_req_respond, with the body either in body[0..body_len) or, when ebody
- * is not NULL, in ebody (moved, not copied). */
+ * is not NULL, in ebody (moved, not copied); or a streamed response's head. */
 static void respond(struct gw_req *r, int status, const char *ctype, const struct pc_kv *headers,
-                    size_t nheaders, const void *body, size_t body_len, struct evbuffer *ebody)
+                    size_t nheaders, const void *body, size_t body_len, struct evbuffer *ebody,
+                    enum framing framing)
 {
     struct pc_kv stack[32], *all = stack;
     char rl[4][32]; /* RateLimit-* values */
     struct gw_conn *c = r->conn;
     struct evbuffer *out;
     bool has_body, close;
-    size_t n = 0;
+    size_t n = 0, out_before;
 
-    if (r->done) return;
-    r->done = true;
-    r->status = status;
-    if (r->job) { /* no client: the job's record takes it (job.c) */
+    if (r->done || r->streaming) return;
+    if (r->job) { /* no client: the job's record takes it (job.c); never streamed */
+        r->done = true;
+        r->status = status;
         job_sink(r, status, ctype, headers, nheaders, body, body_len, ebody);
         return;
     }
+    r->done = framing == FRAME_LENGTH;
+    r->streaming = !r->done;
+    r->status = status; /* a streamed response is counted when its head goes out */
     if (!r->admin) gw_stats_response(status, (double)(gw_now_mono_ms() - r->start_ms) / 1000.0);
     if (c == NULL) return;
 
-    if (nheaders + 1 + 4 + GW_CORS_MAX_HEADERS > sizeof stack / sizeof stack[0]) {
-        all = pc_xmalloc((nheaders + 1 + 4 + GW_CORS_MAX_HEADERS) * sizeof *all);
+    if (nheaders + 2 + 4 + GW_CORS_MAX_HEADERS > sizeof stack / sizeof stack[0]) {
+        all = pc_xmalloc((nheaders + 2 + 4 + GW_CORS_MAX_HEADERS) * sizeof *all);
     }
     if (ctype) all[n++] = (struct pc_kv){"content-type", 12, ctype, strlen(ctype)};
+    if (framing == FRAME_CHUNKED) all[n++] = (struct pc_kv){"transfer-encoding", 17, "chunked", 7};
     /* With CORS on, the gateway owns Access-Control-*; on a rate-limited
      * route it owns RateLimit-* (the service's own would come out twice). */
     for (size_t i = 0; i < nheaders; i++) {
@@ -156,27 +171,86 @@ static void respond(struct gw_req *r, int status, const char *ctype, const struc
         all[n++] = (struct pc_kv){"ratelimit-policy", 16, rl[3], (size_t)k[3]};
     }
 
-    close = r->close_after || !r->keep_alive || gw.draining;
+    close = r->close_after || !r->keep_alive || gw.draining || framing == FRAME_CLOSE;
     r->close_after = close;
     has_body = !r->is_head && status != 204 && status != 304 && status >= 200;
     out = gw_conn_response_buffer(c, r);
-    gw_http_write_response(out, status, all, n, body_len, r->request_id, close,
-                           r->http_minor == 0 && !close, body, has_body && !ebody ? body_len : 0);
+    out_before = evbuffer_get_length(out);
+    gw_http_write_response(out, status, all, n,
+                           framing == FRAME_LENGTH || framing == FRAME_STREAM ? body_len
+                                                                              : GW_HTTP_NO_LENGTH,
+                           r->request_id, close, r->http_minor == 0 && !close, body,
+                           has_body && !ebody && framing == FRAME_LENGTH ? body_len : 0);
     if (ebody != NULL && has_body) pc_check(evbuffer_add_buffer(out, ebody) == 0);
     if (all != stack) free(all);
-    gw_conn_on_response(c, r);
+    if (framing == FRAME_LENGTH) {
+        if (gw_accesslog_on && !r->admin)
+            gw_accesslog_response(r, evbuffer_get_length(out) - out_before,
+                                  has_body ? body_len : 0);
+        gw_conn_on_response(c, r);
+    } else {
+        r->stream_head_bytes = (uint32_t)(evbuffer_get_length(out) - out_before);
+        gw_conn_stream_wrote(c, r);
+    }
 }
 
 void gw_req_respond(struct gw_req *r, int status, const char *ctype, const struct pc_kv *headers,
                     size_t nheaders, const void *body, size_t body_len)
 {
-    respond(r, status, ctype, headers, nheaders, body, body_len, NULL);
+    respond(r, status, ctype, headers, nheaders, body, body_len, NULL, FRAME_LENGTH);
+}
+
+void gw_req_respond_stream(struct gw_req *r, int status, const struct pc_kv *headers,
+                           size_t nheaders, bool chunked)
+{
+    respond(r, status, NULL, headers, nheaders, NULL, 0, NULL,
+            chunked ? FRAME_CHUNKED : FRAME_CLOSE);
 }
 
 void gw_req_respond_evbuffer(struct gw_req *r, int status, const struct pc_kv *headers,
                              size_t nheaders, struct evbuffer *body)
 {
-    respond(r, status, NULL, headers, nheaders, NULL, evbuffer_get_length(body), body);
+    respond(r, status, NULL, headers, nheaders, NULL, evbuffer_get_length(body), body,
+            FRAME_LENGTH);
+}
+
+void gw_req_stream_head(struct gw_req *r, int status, const struct pc_kv *headers, size_t nheaders,
+                        uint64_t content_length)
+{
+    respond(r, status, NULL, headers, nheaders, NULL,
+            content_length == GW_REQ_NO_LENGTH ? GW_HTTP_NO_LENGTH : (size_t)content_length, NULL,
+            FRAME_STREAM);
+}
+
+struct evbuffer *gw_req_stream_buffer(struct gw_req *r)
+{
+    return gw_conn_response_buffer(r->conn, r);
+}
+
+void gw_req_stream_push(struct gw_req *r) { gw_conn_on_response(r->conn, r); }
+
+/* The response is over (counted when its head went out): logged, and handed
+ * to the connection like any other. */
+static void stream_done(struct gw_req *r)
+{
+    r->streaming = false;
+    r->on_drain = NULL;
+    r->done = true;
+    if (gw_accesslog_on && !r->admin)
+        gw_accesslog_response(r, r->stream_head_bytes + r->stream_bytes_out, r->stream_body_out);
+}
+
+void gw_req_stream_end(struct gw_req *r)
+{
+    stream_done(r);
+    if (r->conn != NULL) gw_conn_on_response(r->conn, r);
+}
+
+void gw_req_stream_abort(struct gw_req *r)
+{
+    stream_done(r);
+    r->close_after = true; /* what was queued goes out, then the connection closes */
+    if (r->conn != NULL) gw_conn_on_response(r->conn, r);
 }
 
 void gw_req_error_hdr(struct gw_req *r, int status, const char *code, const char *message,
@@ -184,6 +258,7 @@ void gw_req_error_hdr(struct gw_req *r, int status, const char *code, const char
 {
     pc_buf b;
 
+    r->error = code;
     pc_buf_init(&b);
     pc_buf_puts(&b, "{\"error\":");
     pc_jw_cstr(&b, code);

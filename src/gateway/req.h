@@ -16,11 +16,15 @@
 #include "buf.h"
 #include "cidr.h"
 #include "headers.h"
+#include "names.h"
+#include "trace.h"
 #include "uuid.h"
 #include "wire.h"
 
 struct gw_conn;
 struct gw_instance;
+struct gw_stream;
+struct gw_hx;
 
 #define GW_AUTH_SUBJECT_MAX 255 /* bytes of a verified JWT "sub" */
 #define GW_AUTH_KEY_ID_MAX 64   /* bytes of an API key id */
@@ -71,8 +75,11 @@ struct gw_req {
     LIST_ENTRY(gw_req) wait_link;
     struct event try_timer; /* per-try timeout (retry), or the end of the wait */
     bool try_timer_set;
-    bool claimed;       /* the envelope carries body_ref: the body is in a Redis key */
-    bool claim_reading; /* a reply's body is being read from Redis (claim.c) */
+    bool claimed;               /* the envelope carries body_ref: the body is in a Redis key */
+    bool claim_reading;         /* a reply's body is being read from Redis (claim.c) */
+    struct gw_stream *stream;   /* a streamed reply in progress (stream.c), else NULL */
+    bool streaming;             /* its head was written, its end not yet (stream.c, hforward.c) */
+    uint32_t stream_head_bytes; /* that head's bytes (the access log's bytes_out) */
 
     /* -- asynchronous requests (job.h) -- */
     bool job;         /* a job: no connection; its response goes to the job sink */
@@ -88,6 +95,23 @@ struct gw_req {
     uint32_t rl_limit, rl_remaining;  /* bucket size, requests left after this one */
     uint32_t rl_reset_s, rl_window_s; /* seconds until full; the policy's window */
     unsigned auth_gen;                /* gw_auth_generation() its auth check passed under */
+
+    /* -- what the access log and the metrics read (accesslog.h, trace.h) -- */
+    uint64_t bytes_in;     /* request bytes read (head and body as received) */
+    const char *error;     /* the error code answered (static text), NULL = none */
+    uint64_t sent_ms;      /* monotonic: the current try's PUBLISH */
+    uint64_t upstream_ms;  /* PUBLISH to reply, when upstream_known */
+    bool upstream_known;   /* a reply came */
+    struct gw_trace trace; /* trace context (trace.h) */
+    char log_route[256];   /* the route's pattern (cut at 255 bytes), "" = none */
+    char log_service[PC_SERVICE_MAX + 1];
+    char log_instance[PC_INSTANCE_MAX + 1];
+
+    /* -- a streamed response (gw_req_stream_head): its head is out, the body follows -- */
+    void (*on_drain)(struct gw_req *r); /* the client's output went down to its low mark */
+    struct gw_hx *hx;                   /* an HTTP upstream exchange (hforward.h), or NULL */
+    uint64_t stream_bytes_out;          /* bytes appended after the head (access log) */
+    uint64_t stream_body_out;           /* of which body bytes */
 };
 
 /* Header i's name / value, valid until the request is freed. */
@@ -123,13 +147,37 @@ void gw_req_respond(struct gw_req *r, int status, const char *ctype, const struc
  * copy (ebody is left empty unless the response carries no body). */
 void gw_req_respond_evbuffer(struct gw_req *r, int status, const struct pc_kv *headers,
                              size_t nheaders, struct evbuffer *body);
+/* A streamed response: the head now (as gw_req_respond, with content-length
+ * content_length, or none with GW_REQ_NO_LENGTH: then the caller passes
+ * transfer-encoding or sets r->close_after), the body later in pieces:
+ * gw_req_stream_buffer gives where to append them, gw_req_stream_push sends
+ * what was appended, gw_req_stream_end ends the response (r may be freed),
+ * gw_req_stream_abort ends it cut short (what was queued is written, then
+ * the connection is closed: the client sees a truncated response). While its output is above
+ * GW_CONN_OUTPUT_HIGH the producer should pause; r->on_drain is called when
+ * it is low again. */
+#define GW_REQ_NO_LENGTH ((uint64_t)-1)
+void gw_req_stream_head(struct gw_req *r, int status, const struct pc_kv *headers, size_t nheaders,
+                        uint64_t content_length);
+struct evbuffer *gw_req_stream_buffer(struct gw_req *r);
+void gw_req_stream_push(struct gw_req *r);
+void gw_req_stream_end(struct gw_req *r);
+void gw_req_stream_abort(struct gw_req *r);
+/* The head of a streamed reply from the bus (stream.c): as gw_req_respond, without
+ * content-length, chunked for HTTP/1.1 (chunked true), else close-delimited
+ * ("connection: close"); sets r->streaming. The body and its end are
+ * stream.c's. */
+void gw_req_respond_stream(struct gw_req *r, int status, const struct pc_kv *headers,
+                           size_t nheaders, bool chunked);
+
 /* Where the response of a job (r->job) goes instead of a connection: the
  * sink owns r from then on (it frees or releases it). Set once by job.c. */
 typedef void gw_req_sink_fn(struct gw_req *r, int status, const char *ctype,
                             const struct pc_kv *headers, size_t nheaders, const void *body,
                             size_t body_len, struct evbuffer *ebody);
 void gw_req_set_job_sink(gw_req_sink_fn *fn);
-/* An error response per SPEC §5: {"error","message","request_id"}. */
+/* An error response per SPEC §5: {"error","message","request_id"}; code
+ * must be static text (the access log keeps a pointer to it). */
 void gw_req_error(struct gw_req *r, int status, const char *code, const char *message);
 /* Same with one extra header (e.g. Allow). */
 void gw_req_error_hdr(struct gw_req *r, int status, const char *code, const char *message,

@@ -152,7 +152,8 @@ void gw_http_write_response(struct evbuffer *out, int status, const struct pc_kv
 {
     const char *reason = gw_http_reason(status);
     size_t reason_len = strlen(reason), id_len = strlen(request_id), date_len = 0;
-    bool have_date = false, has_length = status != 204 && status != 304 && status >= 200;
+    bool have_date = false, has_length = status != 204 && status != 304 && status >= 200 &&
+                                         content_length != GW_HTTP_NO_LENGTH;
     const char *date = NULL;
     struct evbuffer_iovec v;
     size_t need;

@@ -8,11 +8,17 @@
 #include <event2/buffer.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "wire.h"
 
+/* content_length for a response framed otherwise (chunked, or by the close):
+ * no content-length header. */
+#define GW_HTTP_NO_LENGTH SIZE_MAX
+
 /* Writes a response to out: status line, the given headers, then
- * content-length (unless the status forbids a body), date (unless the
+ * content-length (unless the status forbids a body, or content_length is
+ * GW_HTTP_NO_LENGTH), date (unless the
  * headers have one), x-request-id, and "connection: close" /
  * "connection: keep-alive" (HTTP/1.0) as asked; then body[0..body_len)
  * (body_len 0 for none, e.g. HEAD: content_length is still announced). All

@@ -26,6 +26,7 @@
 #include "notify.h"
 #include "stats.h"
 #include "errf.h"
+#include "stream.h"
 #include "xalloc.h"
 
 struct gw_server {
@@ -44,7 +45,7 @@ static void on_conns_gone(void) { gw_server_check_drained(gw.server); }
 
 /* What each listener's connections do with their requests. */
 static const struct gw_conn_hooks hooks[] = {
-    [GW_LISTENER_PUBLIC] = {gw_forward_handle, gw_forward_cancel, on_conns_gone},
+    [GW_LISTENER_PUBLIC] = {gw_forward_handle, gw_stream_cancel, on_conns_gone},
     [GW_LISTENER_ADMIN] = {gw_admin_handle, gw_req_release, on_conns_gone},
 };
 
@@ -298,6 +299,7 @@ int gw_workers_start(struct gw_config *cfg, int *ready_fd, char *err, size_t err
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGCHLD);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
     sigprocmask(SIG_BLOCK, &set, &old);
     for (int i = 0; i < n; i++) {
         if ((pids[i] = spawn(i, cfg, admin_off, &old)) == 0) {
@@ -337,6 +339,9 @@ int gw_workers_start(struct gw_config *cfg, int *ready_fd, char *err, size_t err
                 if (pids[i] > 0) kill(pids[i], SIGHUP);
             gw_notify_ready();
         }
+        if (sig == SIGUSR1) /* each worker reopens its access log */
+            for (int i = 0; i < n; i++)
+                if (pids[i] > 0) kill(pids[i], SIGUSR1);
         if (sig == SIGTERM || sig == SIGINT) {
             /* Each worker drains on the first signal, exits on the second. */
             if (!stopping) gw_notify_stopping();

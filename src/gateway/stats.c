@@ -5,6 +5,9 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "portico_config.h"
+#include "procstats.h"
+
 static struct gw_stats own;
 struct gw_stats *gw_stats = &own;
 static struct gw_stats *slots = &own; /* every worker's, for rendering */
@@ -46,17 +49,30 @@ void gw_stats_gauges(uint64_t inflight, uint64_t connections)
     gw_stats->connections = connections;
 }
 
-void gw_stats_response(int status, double seconds)
+/* Counts seconds into a histogram of duration_le buckets. */
+static void observe(uint64_t *bucket, uint64_t *count, double *sum, double seconds)
 {
-    if (status >= 100 && status < 600) gw_stats->http_by_code[status]++;
     for (int i = 0; i < GW_STATS_DURATION_BUCKETS; i++) {
         if (seconds <= duration_le[i]) {
-            gw_stats->duration_bucket[i]++;
+            bucket[i]++;
             break;
         }
     }
-    gw_stats->duration_count++;
-    gw_stats->duration_sum_s += seconds;
+    (*count)++;
+    *sum += seconds;
+}
+
+void gw_stats_response(int status, double seconds)
+{
+    if (status >= 100 && status < 600) gw_stats->http_by_code[status]++;
+    observe(gw_stats->duration_bucket, &gw_stats->duration_count, &gw_stats->duration_sum_s,
+            seconds);
+}
+
+void gw_stats_upstream(double seconds)
+{
+    observe(gw_stats->upstream_bucket, &gw_stats->upstream_count, &gw_stats->upstream_sum_s,
+            seconds);
 }
 
 void gw_stats_registration(const char *result)
@@ -72,8 +88,14 @@ void gw_stats_registration(const char *result)
 
 const char *const gw_job_result_names[GW_JOB_RESULT_N] = {"accepted", "refused", "completed",
                                                           "timeout",  "failed",  "lost"};
+const char *const gw_stream_result_names[GW_STREAM_RESULT_N] = {
+    "completed", "client_gone", "idle_timeout", "bad_seq",
+    "too_slow",  "bad_message", "bus_down",     "no_body"};
 const char *const gw_tls_fail_names[GW_TLS_FAIL_N] = {"protocol", "plain_http", "closed",
                                                       "timeout"};
+const char *const gw_auth_reject_names[GW_AUTH_REJECT_N] = {
+    "missing_credentials", "invalid_api_key",      "invalid_token",
+    "insufficient_claims", "repeated_credentials", "throttled"};
 
 /* One unlabelled sample with its HELP and TYPE lines. */
 static void metric(pc_buf *o, const char *name, const char *type, const char *help, uint64_t value)
@@ -107,6 +129,32 @@ static uint64_t sum_at(size_t off)
 #define SUM(field) sum_at(offsetof(struct gw_stats, field))
 #define SUM_AT(array, i) sum_at(offsetof(struct gw_stats, array) + (size_t)(i) * sizeof(uint64_t))
 
+/* A histogram of duration_le buckets summed over the slots: the arrays and
+ * fields at these offsets of struct gw_stats. */
+static void histogram(pc_buf *o, const char *name, const char *help, size_t buckets, size_t count,
+                      size_t sum)
+{
+    uint64_t cum = 0, v;
+    double sum_s = 0;
+
+    pc_buf_printf(o, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    for (int i = 0; i < GW_STATS_DURATION_BUCKETS; i++) {
+        cum += sum_at(buckets + (size_t)i * sizeof(uint64_t));
+        pc_buf_printf(o, "%s_bucket{le=\"%g\"} %llu\n", name, duration_le[i],
+                      (unsigned long long)cum);
+    }
+    for (int i = 0; i < nslots; i++) {
+        double d;
+        __atomic_load((const double *)(const void *)((const char *)&slots[i] + sum), &d,
+                      __ATOMIC_RELAXED);
+        sum_s += d;
+    }
+    v = sum_at(count); /* read once: +Inf and _count agree */
+    pc_buf_printf(o, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)v);
+    pc_buf_printf(o, "%s_sum %.6f\n", name, sum_s);
+    pc_buf_printf(o, "%s_count %llu\n", name, (unsigned long long)v);
+}
+
 int gw_stats_gauge_sums(uint64_t *inflight, uint64_t *connections)
 {
     *inflight = SUM(inflight);
@@ -116,8 +164,7 @@ int gw_stats_gauge_sums(uint64_t *inflight, uint64_t *connections)
 
 void gw_stats_render(pc_buf *o, uint64_t instances, uint64_t routes)
 {
-    uint64_t cum = 0, v;
-    double sum_s = 0;
+    uint64_t v;
 
     family(o, "portico_http_requests_total", "HTTP responses sent, by status code.");
     for (int c = 100; c < 600; c++)
@@ -125,23 +172,9 @@ void gw_stats_render(pc_buf *o, uint64_t instances, uint64_t routes)
             pc_buf_printf(o, "portico_http_requests_total{code=\"%d\"} %llu\n", c,
                           (unsigned long long)v);
 
-    pc_buf_puts(o,
-                "# HELP portico_request_duration_seconds Time from request complete to response.\n"
-                "# TYPE portico_request_duration_seconds histogram\n");
-    for (int i = 0; i < GW_STATS_DURATION_BUCKETS; i++) {
-        cum += SUM_AT(duration_bucket, i);
-        pc_buf_printf(o, "portico_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
-                      duration_le[i], (unsigned long long)cum);
-    }
-    for (int i = 0; i < nslots; i++) {
-        double d;
-        __atomic_load(&slots[i].duration_sum_s, &d, __ATOMIC_RELAXED);
-        sum_s += d;
-    }
-    v = SUM(duration_count); /* read once: +Inf and _count agree */
-    sample(o, "portico_request_duration_seconds_bucket", "le=\"+Inf\"", v);
-    pc_buf_printf(o, "portico_request_duration_seconds_sum %.6f\n", sum_s);
-    pc_buf_printf(o, "portico_request_duration_seconds_count %llu\n", (unsigned long long)v);
+    histogram(o, "portico_request_duration_seconds", "Time from request complete to response.",
+              offsetof(struct gw_stats, duration_bucket), offsetof(struct gw_stats, duration_count),
+              offsetof(struct gw_stats, duration_sum_s));
 
     metric(o, "portico_inflight_requests", "gauge", "Requests forwarded and not answered yet.",
            SUM(inflight));
@@ -181,7 +214,13 @@ void gw_stats_render(pc_buf *o, uint64_t instances, uint64_t routes)
     metric(o, "portico_instance_ejections_total", "counter",
            "Instances ejected after consecutive timeouts.", SUM(instance_ejections));
     metric(o, "portico_upstream_retries_total", "counter",
-           "Timed-out tries sent again to another instance (retry routes).", SUM(upstream_retries));
+           "Tries sent again: timed out on a retry route's instance, or failed on an HTTP "
+           "upstream before any response byte.",
+           SUM(upstream_retries));
+    metric(o, "portico_upstream_ejections_total", "counter",
+           "HTTP upstreams ejected for --upstream-eject-ms after refusing or resetting a "
+           "connection.",
+           SUM(upstream_ejections));
     metric(o, "portico_upstream_retry_budget_exhausted_total", "counter",
            "Retries not sent because the retry budget was spent.", SUM(retry_budget_exhausted));
     metric(o, "portico_auth_failures_total", "counter",
@@ -223,4 +262,101 @@ void gw_stats_render(pc_buf *o, uint64_t instances, uint64_t routes)
     for (int i = 0; i < GW_JOB_RESULT_N; i++)
         pc_buf_printf(o, "portico_jobs_total{result=\"%s\"} %llu\n", gw_job_result_names[i],
                       (unsigned long long)SUM_AT(jobs, i));
+    family(o, "portico_streams_total", "Streamed replies ended, by how they ended.");
+    for (int i = 0; i < GW_STREAM_RESULT_N; i++)
+        pc_buf_printf(o, "portico_streams_total{result=\"%s\"} %llu\n", gw_stream_result_names[i],
+                      (unsigned long long)SUM_AT(streams, i));
+    metric(o, "portico_stream_messages_dropped_total", "counter",
+           "Stream messages dropped: their request was gone (unknown id, client left).",
+           SUM(stream_dropped));
+    pc_buf_printf(o,
+                  "# HELP portico_build_info The gateway's version.\n"
+                  "# TYPE portico_build_info gauge\nportico_build_info{version=\"%s\"} 1\n",
+                  PORTICO_VERSION);
+    family(o, "portico_auth_rejections_total", "Requests refused by the auth module, by reason.");
+    for (int i = 0; i < GW_AUTH_REJECT_N; i++)
+        pc_buf_printf(o, "portico_auth_rejections_total{reason=\"%s\"} %llu\n",
+                      gw_auth_reject_names[i], (unsigned long long)SUM_AT(auth_rejections, i));
+    metric(o, "portico_ratelimit_rejections_total", "counter",
+           "Requests answered 429 by a route's rate limit.", SUM(ratelimit_rejections));
+    histogram(o, "portico_upstream_duration_seconds",
+              "Time from a request's PUBLISH to its service's reply.",
+              offsetof(struct gw_stats, upstream_bucket), offsetof(struct gw_stats, upstream_count),
+              offsetof(struct gw_stats, upstream_sum_s));
+    metric(o, "portico_access_log_dropped_total", "counter",
+           "Access log lines dropped: the buffer was full or the write failed.",
+           SUM(access_log_dropped));
+    gw_procstats_render(o); /* this process's (worker 0 with --workers) */
+}
+
+/* ------------------------------------------------------------------------ */
+/* JSON for the dashboard and scripts (GET /stats)                           */
+/* ------------------------------------------------------------------------ */
+
+/* The q-quantile of a cumulative histogram (cum[GW_STATS_DURATION_BUCKETS] is
+ * the +Inf bucket, the count), interpolated linearly within its bucket as
+ * Prometheus' histogram_quantile does; one in the +Inf bucket is the last
+ * finite bound. Negative when there is no observation. */
+static double quantile(const uint64_t *cum, double q)
+{
+    uint64_t count = cum[GW_STATS_DURATION_BUCKETS];
+    double rank = q * (double)count;
+    int i = 0;
+
+    if (count == 0) return -1;
+    while (i < GW_STATS_DURATION_BUCKETS && (double)cum[i] < rank) i++;
+    if (i == GW_STATS_DURATION_BUCKETS) return duration_le[i - 1];
+    double lo = i == 0 ? 0 : duration_le[i - 1];
+    uint64_t below = i == 0 ? 0 : cum[i - 1];
+    if (cum[i] == below) return duration_le[i];
+    return lo + (duration_le[i] - lo) * (rank - (double)below) / (double)(cum[i] - below);
+}
+
+static void json_quantile(pc_buf *o, const char *key, double v)
+{
+    if (v < 0)
+        pc_buf_printf(o, ",\"%s\":null", key);
+    else
+        pc_buf_printf(o, ",\"%s\":%.6f", key, v);
+}
+
+void gw_stats_render_json(pc_buf *o, uint64_t now_ms, uint64_t instances, uint64_t routes)
+{
+    uint64_t cls[6] = {0}, cum[GW_STATS_DURATION_BUCKETS + 1], total = 0;
+
+    for (int c = 100; c < 600; c++) cls[c / 100] += SUM_AT(http_by_code, c);
+    for (int i = 1; i < 6; i++) total += cls[i];
+    pc_buf_printf(o,
+                  "{\"time_ms\":%llu,\"requests\":{\"total\":%llu,\"1xx\":%llu,\"2xx\":%llu,"
+                  "\"3xx\":%llu,\"4xx\":%llu,\"5xx\":%llu},",
+                  (unsigned long long)now_ms, (unsigned long long)total, (unsigned long long)cls[1],
+                  (unsigned long long)cls[2], (unsigned long long)cls[3],
+                  (unsigned long long)cls[4], (unsigned long long)cls[5]);
+    pc_buf_puts(o, "\"duration\":{\"le_s\":[");
+    for (int i = 0; i < GW_STATS_DURATION_BUCKETS; i++)
+        pc_buf_printf(o, "%s%g", i ? "," : "", duration_le[i]);
+    pc_buf_puts(o, "],\"cumulative\":[");
+    cum[GW_STATS_DURATION_BUCKETS] = SUM(duration_count);
+    for (int i = 0; i < GW_STATS_DURATION_BUCKETS; i++) {
+        cum[i] = (i ? cum[i - 1] : 0) + SUM_AT(duration_bucket, i);
+        /* read apart from duration_count: never above it in the answer */
+        if (cum[i] > cum[GW_STATS_DURATION_BUCKETS]) cum[i] = cum[GW_STATS_DURATION_BUCKETS];
+        pc_buf_printf(o, "%s%llu", i ? "," : "", (unsigned long long)cum[i]);
+    }
+    double sum_s = 0;
+    for (int i = 0; i < nslots; i++) {
+        double d;
+        __atomic_load(&slots[i].duration_sum_s, &d, __ATOMIC_RELAXED);
+        sum_s += d;
+    }
+    pc_buf_printf(o, ",%llu],\"count\":%llu,\"sum_s\":%.6f",
+                  (unsigned long long)cum[GW_STATS_DURATION_BUCKETS],
+                  (unsigned long long)cum[GW_STATS_DURATION_BUCKETS], sum_s);
+    json_quantile(o, "p50_s", quantile(cum, 0.5));
+    json_quantile(o, "p99_s", quantile(cum, 0.99));
+    pc_buf_printf(o,
+                  "},\"inflight\":%llu,\"connections\":%llu,\"instances\":%llu,\"routes\":%llu,"
+                  "\"workers\":%d}\n",
+                  (unsigned long long)SUM(inflight), (unsigned long long)SUM(connections),
+                  (unsigned long long)instances, (unsigned long long)routes, nslots);
 }

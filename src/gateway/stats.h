@@ -35,6 +35,31 @@ enum gw_job_result {
     GW_JOB_RESULT_N,
 };
 extern const char *const gw_job_result_names[GW_JOB_RESULT_N];
+/* How a streamed reply ended (stream.h): the label of portico_streams_total. */
+enum gw_stream_result {
+    GW_STREAM_COMPLETED,    /* "more":false arrived, the last chunk went out */
+    GW_STREAM_CLIENT_GONE,  /* the client went away: cancel published */
+    GW_STREAM_IDLE_TIMEOUT, /* no message for --stream-idle-timeout-ms */
+    GW_STREAM_BAD_SEQ,      /* a seq that repeats or jumps */
+    GW_STREAM_TOO_SLOW,     /* the client read slower: over 1 MiB held */
+    GW_STREAM_BAD_MESSAGE,  /* an invalid message (or a body over --max-reply-bytes) */
+    GW_STREAM_BUS_DOWN,     /* Redis went away */
+    GW_STREAM_NO_BODY,      /* HEAD, 204, 304: answered without a body, cancel published */
+    GW_STREAM_RESULT_N,
+};
+extern const char *const gw_stream_result_names[GW_STREAM_RESULT_N];
+/* Why the auth module refused a request: the label of
+ * portico_auth_rejections_total. */
+enum gw_auth_reject {
+    GW_AUTH_REJECT_MISSING,       /* 401: no credential the route accepts */
+    GW_AUTH_REJECT_INVALID_KEY,   /* 401: unknown API key */
+    GW_AUTH_REJECT_INVALID_TOKEN, /* 401: bad, expired or unverifiable token */
+    GW_AUTH_REJECT_CLAIMS,        /* 403: valid token without the required claims */
+    GW_AUTH_REJECT_REPEATED,      /* 400: repeated credential headers */
+    GW_AUTH_REJECT_THROTTLED,     /* 429: too many failed credentials from the address */
+    GW_AUTH_REJECT_N,
+};
+extern const char *const gw_auth_reject_names[GW_AUTH_REJECT_N];
 
 struct gw_stats {
     uint64_t http_by_code[600];                          /* responses by status code */
@@ -52,7 +77,8 @@ struct gw_stats {
     uint64_t publish_failovers; /* PUBLISH answered 0 */
     uint64_t publish_waits;     /* PUBLISH answered 0 by an instance not heard since up */
     uint64_t instance_ejections;
-    uint64_t upstream_retries;       /* tries sent again to another instance */
+    uint64_t upstream_retries;       /* tries sent again to another instance or upstream */
+    uint64_t upstream_ejections;     /* HTTP upstreams ejected (refused or reset) */
     uint64_t retry_budget_exhausted; /* retries not sent: over the budget */
     uint64_t connections_accepted;
     uint64_t connections_refused;        /* over --max-connections */
@@ -66,8 +92,16 @@ struct gw_stats {
     uint64_t tls_handshakes[2];          /* completed: [0] new, [1] resumed */
     uint64_t tls_handshake_failures[GW_TLS_FAIL_N]; /* by enum gw_tls_fail */
     uint64_t proxy_invalid;                         /* --proxy-protocol: bad header, closed */
-    uint64_t proxy_timeouts;        /* --proxy-protocol: no header in time, closed */
-    uint64_t jobs[GW_JOB_RESULT_N]; /* asynchronous requests, by enum gw_job_result */
+    uint64_t proxy_timeouts;              /* --proxy-protocol: no header in time, closed */
+    uint64_t jobs[GW_JOB_RESULT_N];       /* asynchronous requests, by enum gw_job_result */
+    uint64_t streams[GW_STREAM_RESULT_N]; /* streamed replies ended, by enum gw_stream_result */
+    uint64_t stream_dropped;              /* stream messages whose request was gone */
+    uint64_t auth_rejections[GW_AUTH_REJECT_N];          /* by enum gw_auth_reject */
+    uint64_t ratelimit_rejections;                       /* 429 from a route's rate limit */
+    uint64_t access_log_dropped;                         /* lines past the buffer, or lost */
+    uint64_t upstream_bucket[GW_STATS_DURATION_BUCKETS]; /* PUBLISH to reply, non-cumulative */
+    uint64_t upstream_count;
+    double upstream_sum_s;
     /* gauges, as last published by the worker (gw_stats_gauges) */
     uint64_t inflight;
     uint64_t connections;
@@ -88,11 +122,17 @@ void gw_stats_gauges(uint64_t inflight, uint64_t connections);
 int gw_stats_gauge_sums(uint64_t *inflight, uint64_t *connections);
 
 void gw_stats_response(int status, double seconds);
+/* One reply from a service, seconds after its PUBLISH. */
+void gw_stats_upstream(double seconds);
 /* Counts one registration outcome: "accepted" or a reject reason (static string). */
 void gw_stats_registration(const char *result);
 /* Appends the Prometheus text exposition (0.0.4) of every counter and gauge,
  * summed over the workers, plus the registry's gauges the caller passes
  * (every worker holds the same registry). */
 void gw_stats_render(pc_buf *out, uint64_t instances, uint64_t routes);
+/* Appends the JSON of GET /stats (protocol.md 6): responses by status class,
+ * the duration histogram with p50/p99, the gauges; now_ms is the monotonic
+ * clock the page computes rates with. */
+void gw_stats_render_json(pc_buf *out, uint64_t now_ms, uint64_t instances, uint64_t routes);
 
 #endif

@@ -14,9 +14,18 @@
  * nobody wants goes after CLIENT REPLY SKIP when Redis allows it: no answer
  * comes back, so the service is not woken up for one). Losing either tears down
  * both, so "up" always means both work. Contexts are never freed inside a
- * hiredis callback: teardown runs from its own libevent event. */
+ * hiredis callback: teardown runs from its own libevent event.
+ *
+ * How Redis is reached (addr.mode) is decided once, in pt_bus_new. With
+ * Sentinel (redis-sentinel://) the same two connections go to the primary
+ * src/common/sentinel.h locates before each attempt (and again on
+ * +switch-master). On a Redis Cluster (redis-cluster://) src/common/cluster.h connects,
+ * routes and follows the slots; this file keeps the same contract on top
+ * of it (up/down, subscribe confirmations, PUBLISH outcomes), without
+ * CLIENT REPLY SKIP: a skipped answer would hide a MOVED. */
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,8 +34,10 @@
 #include <hiredis/hiredis.h>
 
 #include "backoff.h"
+#include "cluster.h"
 #include "internal.h"
 #include "redis_ev.h"
+#include "sentinel.h"
 
 enum pt_bus_state {
     PT_BUS_IDLE,       /* not started, or closed for good */
@@ -63,6 +74,10 @@ struct pt_bus {
     void *ud;
     struct pt_pub *free_pubs; /* tokens kept for reuse */
     size_t nfree_pubs;
+    /* redis-sentinel://: addr.host/port is the primary last located */
+    struct pc_sentinel *sentinel;
+    bool moved;            /* +switch-master: reconnect without waiting */
+    struct pc_cluster *cl; /* redis-cluster://: everything goes through it */
 };
 
 static void bus_teardown(struct pt_bus *bus);
@@ -71,6 +86,48 @@ static bool bus_owns(const struct pt_bus *bus, const redisAsyncContext *ac)
 {
     return ac != NULL && (ac == bus->sub || ac == bus->cmd);
 }
+
+/* ---- Redis Cluster (cluster.h) ---- */
+
+static void cl_log(void *ud, enum pc_cluster_log lvl, const char *line)
+{
+    struct pt_bus *bus = ud;
+    pt_log(bus->svc,
+           lvl == PC_CLUSTER_LOG_WARN   ? PORTICO_LOG_WARN
+           : lvl == PC_CLUSTER_LOG_INFO ? PORTICO_LOG_INFO
+                                        : PORTICO_LOG_DEBUG,
+           "%s", line);
+}
+
+static void cl_on_up(void *ud)
+{
+    struct pt_bus *bus = ud;
+    bus->state = PT_BUS_UP;
+    bus->ops->on_up(bus, bus->ud);
+}
+
+static void cl_on_down(void *ud)
+{
+    struct pt_bus *bus = ud;
+    bool was_up = bus->state == PT_BUS_UP;
+    bus->state = PT_BUS_WAITING;
+    if (was_up) bus->ops->on_down(bus, bus->ud);
+}
+
+static void cl_on_message(void *ud, const char *ch, size_t chlen, const char *msg, size_t len)
+{
+    struct pt_bus *bus = ud;
+    bus->ops->on_message(bus, bus->ud, ch, chlen, msg, len);
+}
+
+static void cl_on_subscribed(void *ud, const char *ch, size_t chlen)
+{
+    struct pt_bus *bus = ud;
+    bus->ops->on_subscribed(bus, bus->ud, ch, chlen);
+}
+
+static const struct pc_cluster_ops cluster_ops = {cl_on_up, cl_on_down, cl_on_message,
+                                                  cl_on_subscribed, cl_log};
 
 /* Schedules a teardown from the loop (safe inside hiredis callbacks). */
 static void bus_fail(struct pt_bus *bus, const char *why)
@@ -209,13 +266,11 @@ static redisAsyncContext *bus_connect_one(struct pt_bus *bus, bool is_cmd)
     return ac;
 }
 
-static void bus_connect(struct pt_bus *bus)
+/* Opens both connections to addr (the primary, with Sentinel). */
+static void bus_open(struct pt_bus *bus)
 {
     struct timeval tv = {PT_CONNECT_TIMEOUT_MS / 1000, (PT_CONNECT_TIMEOUT_MS % 1000) * 1000};
 
-    bus->state = PT_BUS_CONNECTING;
-    bus->handshake_left = 2;
-    bus->reply_skip = false;
     bus->sub = bus_connect_one(bus, false);
     bus->cmd = bus->sub ? bus_connect_one(bus, true) : NULL;
     if (bus->sub == NULL || bus->cmd == NULL) {
@@ -224,6 +279,56 @@ static void bus_connect(struct pt_bus *bus)
     }
     evtimer_add(bus->timer_ev, &tv);
 }
+
+static void bus_connect(struct pt_bus *bus)
+{
+    bus->state = PT_BUS_CONNECTING;
+    bus->handshake_left = 2;
+    bus->reply_skip = false;
+    if (bus->sentinel != NULL)
+        pc_sentinel_locate(bus->sentinel); /* bus_open once located */
+    else
+        bus_open(bus);
+}
+
+/* ---- Sentinel (sentinel.h): where the primary is ---- */
+
+static void on_located(void *ud, const char *host, int port, const char *why)
+{
+    struct pt_bus *bus = ud;
+
+    if (bus->state != PT_BUS_CONNECTING) return;
+    if (host == NULL) {
+        bus_fail(bus, why);
+        return;
+    }
+    snprintf(bus->addr.host, sizeof bus->addr.host, "%s", host);
+    bus->addr.port = port;
+    bus_open(bus);
+}
+
+static void on_switched(void *ud, const char *host, int port)
+{
+    struct pt_bus *bus = ud;
+
+    if (bus->state == PT_BUS_WAITING) { /* waiting to retry: now */
+        struct timeval now = {0, 0};
+        evtimer_del(bus->timer_ev);
+        evtimer_add(bus->timer_ev, &now);
+    } else if ((bus->state == PT_BUS_UP || bus->state == PT_BUS_CONNECTING) &&
+               (strcmp(bus->addr.host, host) != 0 || bus->addr.port != port)) {
+        bus->moved = true;
+        bus_fail(bus, "the primary moved (+switch-master)");
+    }
+}
+
+static void on_sentinel_log(void *ud, bool warn, const char *msg)
+{
+    struct pt_bus *bus = ud;
+    pt_log(bus->svc, warn ? PORTICO_LOG_WARN : PORTICO_LOG_DEBUG, "redis: %s", msg);
+}
+
+static const struct pc_sentinel_ops sentinel_ops = {on_located, on_switched, on_sentinel_log};
 
 /* Frees both contexts (their pending callbacks run with NULL), tells the
  * service, and arms the reconnect timer unless closing. */
@@ -237,12 +342,14 @@ static void bus_teardown(struct pt_bus *bus)
     bus->sub = bus->cmd = NULL;
     bus->state = PT_BUS_IDLE;
     evtimer_del(bus->timer_ev);
+    if (bus->sentinel != NULL) pc_sentinel_cancel(bus->sentinel);
     if (s != NULL) redisAsyncFree(s);
     if (c != NULL) redisAsyncFree(c);
     if (was_up) bus->ops->on_down(bus, bus->ud);
     if (bus->closing) return;
     bus->state = PT_BUS_WAITING;
-    delay_ms = pc_backoff_next_ms(bus->attempt);
+    delay_ms = bus->moved ? 0 : pc_backoff_next_ms(bus->attempt);
+    bus->moved = false;
     tv.tv_sec = delay_ms / 1000;
     tv.tv_usec = (delay_ms % 1000) * 1000;
     evtimer_add(bus->timer_ev, &tv);
@@ -291,6 +398,16 @@ struct pt_bus *pt_bus_new(struct event_base *base, portico_service *svc,
         pt_bus_free(bus);
         return NULL;
     }
+    switch (addr->mode) {
+    case PC_REDIS_SINGLE:
+        break;
+    case PC_REDIS_SENTINEL: /* bus_connect asks it where the primary is */
+        bus->sentinel = pc_sentinel_new(base, addr, &sentinel_ops, bus);
+        break;
+    case PC_REDIS_CLUSTER: /* it replaces both connections */
+        bus->cl = pc_cluster_new(base, addr, &cluster_ops, bus);
+        break;
+    }
     return bus;
 }
 
@@ -300,8 +417,10 @@ void pt_bus_free(struct pt_bus *bus)
 
     if (bus == NULL) return;
     bus->closing = true;
+    if (bus->cl != NULL) pc_cluster_free(bus->cl); /* pending callbacks run */
     if (bus->sub != NULL || bus->cmd != NULL)
         bus_teardown(bus); /* pending PUBLISH callbacks run: tokens come back */
+    pc_sentinel_free(bus->sentinel);
     if (bus->timer_ev != NULL) event_free(bus->timer_ev);
     if (bus->teardown_ev != NULL) event_free(bus->teardown_ev);
     for (p = bus->free_pubs; p != NULL; p = next) {
@@ -316,6 +435,11 @@ int pt_bus_start(struct pt_bus *bus)
     if (bus->state != PT_BUS_IDLE) return -1;
     bus->closing = false;
     bus->attempt = 0;
+    if (bus->cl != NULL) {
+        bus->state = PT_BUS_CONNECTING;
+        pc_cluster_start(bus->cl);
+        return 0;
+    }
     bus_connect(bus);
     return 0;
 }
@@ -323,6 +447,12 @@ int pt_bus_start(struct pt_bus *bus)
 void pt_bus_close(struct pt_bus *bus)
 {
     bus->closing = true;
+    if (bus->cl != NULL) {
+        bool was_up = bus->state == PT_BUS_UP;
+        pc_cluster_stop(bus->cl);
+        bus->state = PT_BUS_IDLE;
+        if (was_up) bus->ops->on_down(bus, bus->ud);
+    }
     if (bus->sub != NULL || bus->cmd != NULL) bus_teardown(bus);
     evtimer_del(bus->timer_ev);
     bus->state = PT_BUS_IDLE;
@@ -336,6 +466,11 @@ int pt_bus_subscribe(struct pt_bus *bus, const char *const *channels, size_t n)
     size_t i, done = 0;
 
     if (bus->state != PT_BUS_UP) return -1;
+    if (bus->cl != NULL) {
+        for (i = 0; i < n; i++)
+            if (pc_cluster_subscribe(bus->cl, channels[i]) != 0) return -1;
+        return 0;
+    }
     /* in batches: hiredis registers the callback for every channel */
     while (done < n) {
         size_t k = n - done > 15 ? 15 : n - done;
@@ -351,6 +486,7 @@ int pt_bus_subscribe(struct pt_bus *bus, const char *const *channels, size_t n)
 int pt_bus_unsubscribe(struct pt_bus *bus, const char *channel)
 {
     if (bus->state != PT_BUS_UP) return -1;
+    if (bus->cl != NULL) return pc_cluster_unsubscribe(bus->cl, channel);
     return redisAsyncCommand(bus->sub, on_sub_reply, bus, "UNSUBSCRIBE %s", channel) == REDIS_OK
                ? 0
                : -1;
@@ -392,6 +528,26 @@ static void on_published(redisAsyncContext *ac, void *r, void *privdata)
     fn(ud, n);
 }
 
+static struct pt_pub *pub_get(struct pt_bus *bus, pt_published_fn *fn, void *ud);
+
+static void cl_published(void *priv, redisReply *reply) { on_published(NULL, reply, priv); }
+
+/* A PUBLISH on the cluster: cmd written in RESP (len > 0), or channel/msg. */
+static int cl_publish(struct pt_bus *bus, const char *cmd, size_t len, const char *channel,
+                      const void *msg, pt_published_fn *fn, void *ud)
+{
+    struct pt_pub *p = NULL;
+    int rc;
+    if (fn != NULL && (p = pub_get(bus, fn, ud)) == NULL) return -1;
+    if (cmd != NULL)
+        rc = pc_cluster_publish_resp(bus->cl, cmd, len, p ? cl_published : NULL, p);
+    else
+        rc = pc_cluster_publish(bus->cl, channel, strlen(channel), msg, len,
+                                p ? cl_published : NULL, p);
+    if (rc != 0 && p != NULL) pub_put(bus, p);
+    return rc;
+}
+
 /* A token for fn, or NULL when out of memory. */
 static struct pt_pub *pub_get(struct pt_bus *bus, pt_published_fn *fn, void *ud)
 {
@@ -419,6 +575,7 @@ int pt_bus_publish_resp(struct pt_bus *bus, const char *cmd, size_t len, pt_publ
     struct pt_pub *p;
 
     if (bus->state != PT_BUS_UP) return -1;
+    if (bus->cl != NULL) return cl_publish(bus, cmd, len, NULL, NULL, fn, ud);
     if (fn == NULL && bus->reply_skip) {
         /* Nothing will answer, so no callback is queued: both commands go
          * straight into the output buffer, adjacent, and hiredis' replies
@@ -453,6 +610,7 @@ int pt_bus_publish(struct pt_bus *bus, const char *channel, const void *msg, siz
     struct pt_pub *p = NULL;
 
     if (bus->state != PT_BUS_UP) return -1;
+    if (bus->cl != NULL) return cl_publish(bus, NULL, len, channel, msg, fn, ud);
     /* argv form: no format string parsed per message */
     const char *argv[3] = {"PUBLISH", channel, msg};
     size_t lens[3] = {7, strlen(channel), len};
@@ -496,6 +654,8 @@ static void on_command(redisAsyncContext *ac, void *r, void *privdata)
     free(c);
 }
 
+static void cl_command(void *priv, redisReply *reply) { on_command(NULL, reply, priv); }
+
 int pt_bus_command(struct pt_bus *bus, int argc, const char *const *argv, const size_t *argvlen,
                    pt_command_fn *fn, void *ud)
 {
@@ -506,6 +666,12 @@ int pt_bus_command(struct pt_bus *bus, int argc, const char *const *argv, const 
         if ((c = malloc(sizeof *c)) == NULL) return -1;
         c->fn = fn;
         c->ud = ud;
+    }
+    if (bus->cl != NULL) {
+        if (pc_cluster_command(bus->cl, argc, argv, argvlen, c ? cl_command : NULL, c) == 0)
+            return 0;
+        free(c);
+        return -1;
     }
     if (redisAsyncCommandArgv(bus->cmd, c != NULL ? on_command : NULL, c, argc, (const char **)argv,
                               argvlen) != REDIS_OK) {

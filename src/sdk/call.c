@@ -40,6 +40,7 @@ struct portico_call {
     bool has_parent;
     uint64_t parent_deadline_ms;
     char parent_rid[129];
+    char parent_tp[PC_TRACEPARENT_LEN + 1]; /* the trace the call continues, "" a new one */
     /* in flight */
     char id[PC_UUID_LEN + 1];
     uint64_t deadline_ms;
@@ -117,6 +118,7 @@ PORTICO_API portico_call *portico_call_new(portico_service *svc, const char *ser
         call->parent_deadline_ms = svc->ctx_deadline_ms;
         memcpy(call->parent_rid, svc->ctx_request_id, sizeof call->parent_rid);
     }
+    memcpy(call->parent_tp, svc->ctx_traceparent, sizeof call->parent_tp);
     return call;
 fail:
     if (err != NULL) *err = rc;
@@ -202,6 +204,7 @@ PORTICO_API void portico_call_set_parent(portico_call *call, const portico_reque
     call->has_parent = true;
     call->parent_deadline_ms = portico_request_deadline_ms(parent);
     snprintf(call->parent_rid, sizeof call->parent_rid, "%s", portico_request_request_id(parent));
+    snprintf(call->parent_tp, sizeof call->parent_tp, "%s", portico_request_traceparent(parent));
 }
 
 /* ---- completion ---- */
@@ -223,9 +226,11 @@ static void call_finish(portico_call *call, int err, const portico_response *res
     memcpy(saved_rid, svc->ctx_request_id, sizeof saved_rid);
     svc->ctx_deadline_ms = call->has_parent ? call->parent_deadline_ms : 0;
     memcpy(svc->ctx_request_id, call->parent_rid, sizeof saved_rid);
+    pt_trace_swap(svc, call->parent_tp); /* the reply's callback goes on with the trace */
     pt_svc_enter(svc);
     call->cb(svc, err, res, call->ud);
     pt_svc_leave(svc);
+    pt_trace_swap(svc, call->parent_tp);
     svc->ctx_deadline_ms = saved_deadline;
     memcpy(svc->ctx_request_id, saved_rid, sizeof saved_rid);
     portico_call_free(call);
@@ -258,12 +263,12 @@ static int call_encode(portico_call *call, const struct pt_target *tg)
     portico_service *svc = call->svc;
     struct pc_request_out out;
     struct pc_kv params[PC_PATTERN_MAX_PARAMS + 1];
-    struct pc_kv hdrs[CALL_MAX_HEADERS + 1];
-    char rid[PC_UUID_LEN + 1];
+    struct pc_kv hdrs[CALL_MAX_HEADERS + 2];
+    char rid[PC_UUID_LEN + 1], tp[PC_TRACEPARENT_LEN + 1];
     size_t np = 0, nh = call->nh, best;
     const char *key;
     json_t *pj, *v;
-    bool has_rid = false;
+    bool has_rid = false, has_tp = false;
     int rc;
 
     pj = json_object();
@@ -284,8 +289,14 @@ static int call_encode(portico_call *call, const struct pt_target *tg)
         np++;
     }
     memcpy(hdrs, call->hdrs, nh * sizeof *hdrs);
-    for (size_t i = 0; i < nh; i++)
+    for (size_t i = 0; i < nh; i++) {
         if (strcmp(hdrs[i].name, "x-request-id") == 0) has_rid = true;
+        if (strcmp(hdrs[i].name, "traceparent") == 0) has_tp = true;
+    }
+    /* a child span of the trace being served (a new trace outside one),
+     * unless the caller set its own traceparent */
+    if (!has_tp && pt_trace_child(call->parent_tp, tp) == 0)
+        hdrs[nh++] = (struct pc_kv){"traceparent", 11, tp, PC_TRACEPARENT_LEN};
     if (!has_rid) {
         if (call->parent_rid[0] != '\0')
             hdrs[nh].value = call->parent_rid;

@@ -18,6 +18,7 @@
 
 struct portico_event {
     const char *topic, *id, *source, *instance;
+    char traceparent[PC_TRACEPARENT_LEN + 1]; /* valid (as 00), or "" */
     uint64_t ts_ms;
     json_t *data;
 };
@@ -33,7 +34,7 @@ static char *event_channel(const portico_service *svc, const char *topic)
 
 PORTICO_API int portico_event_publish(portico_service *svc, const char *topic, json_t *data)
 {
-    char id[PC_UUID_LEN + 1];
+    char id[PC_UUID_LEN + 1], tp[PC_TRACEPARENT_LEN + 1];
     json_t *msg;
     char *text, *ch;
     int rc = 0;
@@ -46,6 +47,12 @@ PORTICO_API int portico_event_publish(portico_service *svc, const char *topic, j
                     "topic", topic, "source", svc->name, "instance", svc->instance, "ts_ms",
                     (json_int_t)pc_unix_ms(), "data", data);
     if (msg == NULL) return PORTICO_ERR_NOMEM;
+    /* a child span of the trace being served (a new trace outside one) */
+    if (pt_trace_child(svc->ctx_traceparent, tp) == 0 &&
+        json_object_set_new(msg, "traceparent", json_string(tp)) != 0) {
+        json_decref(msg);
+        return PORTICO_ERR_NOMEM;
+    }
     text = json_dumps(msg, JSON_COMPACT);
     json_decref(msg);
     ch = event_channel(svc, topic);
@@ -155,11 +162,25 @@ void pt_event_dispatch(portico_service *svc, const char *topic, size_t topic_len
     if (ev.id == NULL) ev.id = "";
     if (ev.source == NULL) ev.source = "";
     if (ev.instance == NULL) ev.instance = "";
+    ev.traceparent[0] = '\0';
+    {
+        const char *tp = json_string_value(json_object_get(root, "traceparent"));
+        char tid[33], pid[17], fl[3];
+        if (tp != NULL && pc_traceparent_parse(tp, strlen(tp), tid, pid, fl)) {
+            memcpy(ev.traceparent, tp, PC_TRACEPARENT_LEN);
+            memcpy(ev.traceparent, "00", 2);
+            ev.traceparent[PC_TRACEPARENT_LEN] = '\0';
+        }
+    }
     for (struct pt_sub *s = svc->subs; s != NULL; s = s->next) {
+        char tp[PC_TRACEPARENT_LEN + 1];
         if (strcmp(s->topic, t) != 0) continue;
+        memcpy(tp, ev.traceparent, sizeof tp);
+        pt_trace_swap(svc, tp); /* calls and events from the handler continue it */
         pt_svc_enter(svc);
         s->fn(svc, &ev, s->ud);
         pt_svc_leave(svc);
+        pt_trace_swap(svc, tp);
     }
     json_decref(root);
     return;
@@ -180,3 +201,8 @@ PORTICO_API const char *portico_event_instance(const portico_event *ev) { return
 PORTICO_API uint64_t portico_event_ts_ms(const portico_event *ev) { return ev->ts_ms; }
 
 PORTICO_API json_t *portico_event_data(const portico_event *ev) { return ev->data; }
+
+PORTICO_API const char *portico_event_traceparent(const portico_event *ev)
+{
+    return ev->traceparent;
+}

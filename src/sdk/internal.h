@@ -32,6 +32,7 @@
 #include "names.h"
 #include "redisurl.h"
 #include "sign.h"
+#include "traceparent.h"
 #include "wire.h"
 
 struct event;
@@ -209,9 +210,16 @@ struct portico_request {
     json_t *params_obj;        /* params as an object: our own match, or built on demand */
     const char *route;         /* pattern that matched, owned by in or svc */
     char request_id[129];      /* x-request-id or "" */
+    char traceparent[PC_TRACEPARENT_LEN + 1]; /* a valid traceparent header (as 00), or "" */
+    char trace_id[33];                        /* its trace-id, or "" */
     int refs;
     bool pending; /* the SDK's reference is still held */
     bool replied, expired;
+    bool streaming;               /* portico_stream_begin done, not ended (stream.c) */
+    bool cancelled;               /* the gateway published a cancel for it */
+    long long seq;                /* the next stream message's seq */
+    portico_cancel_fn *cancel_fn; /* portico_request_on_cancel's */
+    void *cancel_ud;
     struct event *deadline_ev;
     struct portico_request *prev, *next;
     struct portico_writer {   /* portico_reply_begin's */
@@ -223,6 +231,13 @@ struct portico_request {
 };
 
 void pt_request_dispatch(portico_service *svc, const char *msg, size_t len);
+/* The traceparent that continues the trace of parent (a valid traceparent
+ * or ""; "" starts a new trace) as a child span, into out
+ * (PC_TRACEPARENT_LEN + 1). Returns 0 or -1 (no random bytes). */
+int pt_trace_child(const char *parent, char *out);
+/* Swaps the service's trace context with *tp (PC_TRACEPARENT_LEN + 1): set
+ * around a callback, then swapped back. */
+void pt_trace_swap(portico_service *svc, char *tp);
 /* The request is replied to or expired: drops the SDK's reference (req may
  * be freed on return) and lets a stop that waits for it complete. */
 void pt_request_done(portico_request *req);
@@ -230,6 +245,20 @@ void pt_request_done(portico_request *req);
 void pt_requests_detach(portico_service *svc);
 
 /* ---- reply.c ---- */
+
+#define PT_REPLY_MAX_HEADERS 100
+/* Reads a NULL-terminated name, value array into kv[0..PT_REPLY_MAX_HEADERS)
+ * (*n of them). 0, or PORTICO_ERR_INVALID (too many, an invalid name or value). */
+int pt_reply_headers(const char *const *headers, struct pc_kv *kv, size_t *n);
+/* Publishes the message in b (framed as a PUBLISH in place: resp.h) on
+ * req's reply_to. 0, _NOMEM (b ran out) or _BUS. */
+int pt_reply_publish(portico_request *req, pc_buf *b);
+
+/* ---- stream.c ---- */
+
+/* A message on the instance's channel that is not a request: if it is a
+ * cancel, the request it names is cancelled and true is returned. */
+bool pt_request_cancel(portico_service *svc, const char *msg, size_t len);
 
 /* Appends v as compact JSON, byte for byte what json_dumps(v, JSON_COMPACT |
  * JSON_ENCODE_ANY) gives (\u escapes in lower-case hex), without its allocations; depth is the nesting
@@ -321,6 +350,9 @@ struct portico_service {
     /* the request being handled right now (deadline propagation) */
     uint64_t ctx_deadline_ms;
     char ctx_request_id[129];
+    /* the trace of the work being done (a request, a call's reply, an
+     * event), "" none: calls and events made now continue it */
+    char ctx_traceparent[PC_TRACEPARENT_LEN + 1];
 
     /* calling */
     bool calls_enabled;

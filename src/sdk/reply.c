@@ -17,27 +17,16 @@
 
 #include "internal.h"
 
-#define REPLY_MAX_HEADERS 100
-
 /* ---- replies ---- */
 
-/* Replies to req with body; the envelope is written into the service's
- * reusable buffer (Redis copies it on PUBLISH). */
-PORTICO_API int portico_reply(portico_request *req, int status, const char *const *headers,
-                              const void *body, size_t body_len)
+/* See internal.h. */
+int pt_reply_headers(const char *const *headers, struct pc_kv *kv, size_t *n)
 {
-    struct pc_kv kv[REPLY_MAX_HEADERS];
     size_t nh = 0;
-    portico_service *svc;
-    pc_buf *b;
-    int rc = 0;
 
-    if (req == NULL) return PORTICO_ERR_INVALID;
-    if (req->replied) return PORTICO_ERR_REPLIED;
-    if (status < 200 || status > 599 || (body == NULL && body_len > 0)) return PORTICO_ERR_INVALID;
     for (; headers != NULL && headers[2 * nh] != NULL; nh++) {
         const char *name = headers[2 * nh], *value = headers[2 * nh + 1];
-        if (nh == REPLY_MAX_HEADERS || value == NULL) return PORTICO_ERR_INVALID;
+        if (nh == PT_REPLY_MAX_HEADERS || value == NULL) return PORTICO_ERR_INVALID;
         kv[nh].name = name;
         kv[nh].name_len = strlen(name);
         kv[nh].value = value;
@@ -46,6 +35,41 @@ PORTICO_API int portico_reply(portico_request *req, int status, const char *cons
             !pc_header_value_is_valid(value, kv[nh].value_len))
             return PORTICO_ERR_INVALID;
     }
+    *n = nh;
+    return 0;
+}
+
+/* See internal.h. */
+int pt_reply_publish(portico_request *req, pc_buf *b)
+{
+    size_t cmd_len, msg_len;
+    const char *cmd, *msg;
+
+    if (b->oom) return PORTICO_ERR_NOMEM;
+    cmd = pc_resp_publish_frame(b, req->in.reply_to, strlen(req->in.reply_to), &cmd_len);
+    msg = pc_resp_publish_msg(b, &msg_len);
+    if ((cmd != NULL
+             ? pt_bus_publish_resp(req->svc->bus, cmd, cmd_len, NULL, NULL)
+             : pt_bus_publish(req->svc->bus, req->in.reply_to, msg, msg_len, NULL, NULL)) != 0)
+        return PORTICO_ERR_BUS;
+    return 0;
+}
+
+/* Replies to req with body; the envelope is written into the service's
+ * reusable buffer (Redis copies it on PUBLISH). */
+PORTICO_API int portico_reply(portico_request *req, int status, const char *const *headers,
+                              const void *body, size_t body_len)
+{
+    struct pc_kv kv[PT_REPLY_MAX_HEADERS];
+    size_t nh = 0;
+    portico_service *svc;
+    pc_buf *b;
+    int rc = 0;
+
+    if (req == NULL) return PORTICO_ERR_INVALID;
+    if (req->replied || req->streaming) return PORTICO_ERR_REPLIED;
+    if (status < 200 || status > 599 || (body == NULL && body_len > 0)) return PORTICO_ERR_INVALID;
+    if (pt_reply_headers(headers, kv, &nh) != 0) return PORTICO_ERR_INVALID;
     svc = req->svc;
     if (svc == NULL) return PORTICO_ERR_STATE;
     if (req->expired || pc_unix_ms() > req->in.deadline_ms) {
@@ -76,18 +100,7 @@ PORTICO_API int portico_reply(portico_request *req, int status, const char *cons
         pc_wire_encode_reply(b, req->in.id, status, kv, nh, body, body_len);
     }
     pc_resp_publish_close(b);
-    if (b->oom) {
-        rc = PORTICO_ERR_NOMEM;
-    } else {
-        size_t cmd_len, msg_len;
-        const char *cmd =
-            pc_resp_publish_frame(b, req->in.reply_to, strlen(req->in.reply_to), &cmd_len);
-        const char *msg = pc_resp_publish_msg(b, &msg_len);
-        if ((cmd != NULL
-                 ? pt_bus_publish_resp(svc->bus, cmd, cmd_len, NULL, NULL)
-                 : pt_bus_publish(svc->bus, req->in.reply_to, msg, msg_len, NULL, NULL)) != 0)
-            rc = PORTICO_ERR_BUS;
-    }
+    rc = pt_reply_publish(req, b);
     pc_buf_trim(b, PT_BUF_KEEP);
     if (rc == PORTICO_ERR_NOMEM) return rc;
     req->replied = true;

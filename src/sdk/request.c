@@ -167,6 +167,10 @@ static portico_request *req_decode(portico_service *svc, const char *msg, size_t
     memset(req, 0, offsetof(portico_request, kv));
     if (!pc_wire_decode_request_lean(&req->in, msg, len, req->text, req->kv, PT_REQ_KV) &&
         decode_full(req, msg, len, &err) != 0) {
+        if (pt_request_cancel(svc, msg, len)) { /* not a request: a cancel */
+            req_free(req);
+            return NULL;
+        }
         if (pc_ratelimit_allow(&svc->bad_rl, pc_mono_ms()))
             pt_log(svc, PORTICO_LOG_WARN, "bad request message dropped: %s", err.message);
         req_free(req);
@@ -212,14 +216,50 @@ static long req_route(portico_service *svc, portico_request *req)
 
 static void find_request_id(portico_request *req)
 {
+    const struct pc_kv *tp = NULL;
+    bool rid = false;
+    int ntp = 0;
+
     for (size_t i = 0; i < req->in.nheaders; i++) {
         const struct pc_kv *h = &req->in.headers[i];
-        if (h->name_len == 12 && strcasecmp(h->name, "x-request-id") == 0) {
+        if (!rid && h->name_len == 12 && strcasecmp(h->name, "x-request-id") == 0) {
             if (h->value_len < sizeof req->request_id)
                 memcpy(req->request_id, h->value, h->value_len + 1);
-            return;
+            rid = true;
+        } else if (h->name_len == 11 && strcasecmp(h->name, "traceparent") == 0) {
+            tp = h;
+            ntp++;
         }
     }
+    /* the trace context (W3C; one valid traceparent, kept as version 00) */
+    {
+        char parent[17], flags[3];
+        if (ntp == 1 &&
+            pc_traceparent_parse(tp->value, tp->value_len, req->trace_id, parent, flags)) {
+            memcpy(req->traceparent, tp->value, PC_TRACEPARENT_LEN);
+            memcpy(req->traceparent, "00", 2);
+            req->traceparent[PC_TRACEPARENT_LEN] = '\0';
+        }
+    }
+}
+
+int pt_trace_child(const char *parent, char *out)
+{
+    if (parent != NULL && parent[0] != '\0') {
+        char trace_id[33] = {0}, flags[3] = {0};
+        memcpy(trace_id, parent + 3, 32);
+        memcpy(flags, parent + 53, 2);
+        return pc_traceparent_child(out, trace_id, flags);
+    }
+    return pc_traceparent_child(out, NULL, NULL);
+}
+
+void pt_trace_swap(portico_service *svc, char *tp)
+{
+    char t[PC_TRACEPARENT_LEN + 1];
+    memcpy(t, svc->ctx_traceparent, sizeof t);
+    memcpy(svc->ctx_traceparent, tp, sizeof t);
+    memcpy(tp, t, sizeof t);
 }
 
 /* A body read from Redis for a request that named it (claim.c). */
@@ -319,11 +359,15 @@ static void dispatch(portico_service *svc, const char *msg, size_t len, const st
         const struct pt_route *r = &svc->routes[idx];
         saved_deadline = svc->ctx_deadline_ms;
         memcpy(saved_rid, svc->ctx_request_id, sizeof saved_rid);
+        char tp[PC_TRACEPARENT_LEN + 1];
         svc->ctx_deadline_ms = req->in.deadline_ms;
         memcpy(svc->ctx_request_id, req->request_id, sizeof saved_rid);
+        memcpy(tp, req->traceparent, sizeof tp);
+        pt_trace_swap(svc, tp);
         pt_svc_enter(svc);
         r->handler(req, r->ud);
         pt_svc_leave(svc);
+        pt_trace_swap(svc, tp);
         svc->ctx_deadline_ms = saved_deadline;
         memcpy(svc->ctx_request_id, saved_rid, sizeof saved_rid);
     }
@@ -331,6 +375,16 @@ static void dispatch(portico_service *svc, const char *msg, size_t len, const st
 }
 
 /* ---- accessors ---- */
+
+PORTICO_API const char *portico_request_traceparent(const portico_request *req)
+{
+    return req != NULL ? req->traceparent : "";
+}
+
+PORTICO_API const char *portico_request_trace_id(const portico_request *req)
+{
+    return req != NULL ? req->trace_id : "";
+}
 
 PORTICO_API portico_service *portico_request_service(const portico_request *req)
 {
@@ -437,5 +491,6 @@ PORTICO_API int64_t portico_request_remaining_ms(const portico_request *req)
 
 PORTICO_API bool portico_request_is_done(const portico_request *req)
 {
-    return req->replied || req->expired || pc_unix_ms() >= req->in.deadline_ms;
+    return req->replied || req->expired || req->cancelled ||
+           (!req->streaming && pc_unix_ms() >= req->in.deadline_ms);
 }

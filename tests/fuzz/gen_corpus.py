@@ -303,3 +303,30 @@ proxy = {
 }
 for k, v in proxy.items():
     write("proxy", k, v)
+
+# ----------------------------------------------------------------- uresp
+# first byte: bit 0 = the request was HEAD, the rest = where the input is cut
+uresp = {
+    "cl": b"\x40HTTP/1.1 200 OK\r\nContent-Length: 5\r\nServer: x\r\n\r\nhello",
+    "chunked": b"\x20HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+               b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: v\r\n\r\n",
+    "close_delimited": b"\x60HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end",
+    "http10": b"\x10HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    "head": b"\x41HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n",
+    "no_content": b"\x30HTTP/1.1 204 No Content\r\n\r\n",
+    "not_modified": b"\x30HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n",
+    "interim": b"\x50HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early\r\nLink: </a>\r\n\r\n"
+               b"HTTP/1.1 201 Created\r\nContent-Length: 1\r\n\r\nx",
+    "upgrade": b"\x00HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
+    "bad_status": b"\x08HTTP/1.1 abc Nope\r\nContent-Length: 0\r\n\r\n",
+    "both_cl_te": b"\x70HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  b"3\r\nabc\r\n0\r\n\r\n",
+    "extra_bytes": b"\x7eHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhelloEXTRA",
+    "bad_chunk": b"\x44HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    "many_headers": b"\x22HTTP/1.1 200 OK\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(120))
+                    + b"\r\n",
+    "big_header": b"\x7fHTTP/1.1 200 OK\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n",
+    "mixed_case": b"\x12HTTP/1.1 404 Not Found\r\nCONTENT-type: text/plain\r\ncontent-LENGTH: 1\r\n\r\n!",
+}
+for k, v in uresp.items():
+    write("uresp", k, v)

@@ -243,6 +243,23 @@ def job_errors_are_stored():
 
 
 @t.case
+def streamed_reply_to_a_job():
+    """A job keeps one reply message: a streamed reply ("more":true) is
+    refused at its first message, 502 stored and cancel published."""
+    p = "/" + uniq("strm")
+    s = service([("POST", p)], {("POST", p)},
+                handler=lambda req: {"status": 200, "body": "part 1", "more": True})
+    job = submit(ST.gw, p)
+    r = poll_until_done(GW_B, job)
+    assert_error(r, 502, "bad_reply")
+
+    def cancelled():
+        with s._lock:
+            return any(m.get("id") == job and m.get("cancel") is True for m in s.requests)
+    wait_until(cancelled, 10, 0.02, "cancel published to the service")
+
+
+@t.case
 def identity_checks():
     p = "/secure/" + uniq("rep")
     service([("POST", p)], {("POST", p)},

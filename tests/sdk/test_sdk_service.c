@@ -3,7 +3,8 @@
  * their deadline, replies after the deadline and second replies refused,
  * 404 for an unknown route, event dispatch and validation, calls failing
  * with a typed error when the bus is down (callback exactly once, never
- * inside portico_call_send). */
+ * inside portico_call_send); the stream API's refusals, and the gateway's
+ * cancel message (callback once, writes refused, other messages ignored). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,6 +96,21 @@ static void dispatch(portico_service *svc, const char *method, const char *path,
     char *m = request_json(method, path, route, delta);
     pt_request_dispatch(svc, m, strlen(m));
     free(m);
+}
+
+static int cancels_seen;
+static void on_cancelled(portico_request *req, void *ud)
+{
+    CHECK(ud == (void *)&cancels_seen);
+    CHECK(portico_request_cancelled(req));
+    cancels_seen++;
+}
+
+static void cancel(portico_service *svc, const char *id)
+{
+    char m[128];
+    snprintf(m, sizeof m, "{\"v\":1,\"id\":\"%s\",\"cancel\":true}", id);
+    pt_request_dispatch(svc, m, strlen(m));
 }
 
 static int events_seen;
@@ -223,6 +239,52 @@ int main(void)
     CHECK_EQ_INT(portico_reply_text(kept, 200, "late"), PORTICO_ERR_DEADLINE);
     CHECK_EQ_INT(portico_request_remaining_ms(kept), 0);
     portico_request_unref(kept);
+
+    /* streams: refusals before begin, a begin that cannot go out (bus down) */
+    kept = NULL;
+    dispatch(svc, "POST", "/users/42", "/users/{id}", 5000);
+    CHECK(kept != NULL);
+    CHECK_EQ_INT(portico_stream_write(kept, "x", 1), PORTICO_ERR_STATE);
+    CHECK_EQ_INT(portico_stream_end(kept), PORTICO_ERR_STATE);
+    CHECK_EQ_INT(portico_stream_begin(kept, 199, NULL), PORTICO_ERR_INVALID);
+    {
+        const char *bad[] = {"x-a", "a\nb", NULL};
+        CHECK_EQ_INT(portico_stream_begin(kept, 200, bad), PORTICO_ERR_INVALID);
+    }
+    CHECK_EQ_INT(portico_stream_begin(NULL, 200, NULL), PORTICO_ERR_INVALID);
+    CHECK_EQ_INT(portico_stream_write(NULL, "x", 1), PORTICO_ERR_INVALID);
+    CHECK_EQ_INT(portico_stream_begin(kept, 200, NULL), PORTICO_ERR_BUS);
+    CHECK(portico_request_is_done(kept));
+    CHECK_EQ_INT(svc->reqs_pending, 0);
+    CHECK_EQ_INT(portico_stream_write(kept, "x", 1), PORTICO_ERR_REPLIED);
+    CHECK_EQ_INT(portico_stream_begin(kept, 200, NULL), PORTICO_ERR_REPLIED);
+    CHECK_EQ_INT(portico_reply_text(kept, 200, "no"), PORTICO_ERR_REPLIED);
+    portico_request_unref(kept);
+
+    /* cancel: the callback runs once, writes are refused; other ids, bad
+     * cancels and garbage change nothing */
+    kept = NULL;
+    dispatch(svc, "POST", "/users/42", "/users/{id}", 5000);
+    CHECK(kept != NULL);
+    portico_request_on_cancel(kept, on_cancelled, &cancels_seen);
+    cancel(svc, "1b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9"); /* another request */
+    pt_request_dispatch(svc,
+                        "{\"v\":1,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\","
+                        "\"cancel\":false}",
+                        66);
+    CHECK_EQ_INT(cancels_seen, 0);
+    CHECK(!portico_request_cancelled(kept));
+    cancel(svc, "0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9");
+    CHECK_EQ_INT(cancels_seen, 1);
+    CHECK(portico_request_cancelled(kept));
+    CHECK(portico_request_is_done(kept));
+    cancel(svc, "0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9"); /* told twice: once */
+    CHECK_EQ_INT(cancels_seen, 1);
+    CHECK_EQ_INT(portico_stream_begin(kept, 200, NULL), PORTICO_ERR_CANCELLED);
+    CHECK_EQ_INT(portico_stream_write(kept, "x", 1), PORTICO_ERR_CANCELLED);
+    CHECK_EQ_INT(portico_reply_text(kept, 200, "late"), PORTICO_ERR_BUS); /* not refused: lost */
+    portico_request_unref(kept);
+    CHECK_EQ_INT(svc->reqs_pending, 0);
 
     /* events: valid ones reach the handler, others are dropped */
     {

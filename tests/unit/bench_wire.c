@@ -41,8 +41,8 @@ static void compare_reply(const char *msg, size_t len, const char *what)
     lean_hits++;
     test_checks++;
     bool same = full == 0 && v.id_len == in.id_len && memcmp(v.id, in.id, v.id_len) == 0 &&
-                v.status == in.status && v.body_len == in.body_len &&
-                (v.body_len == 0 || memcmp(v.body, in.body, v.body_len) == 0);
+                v.status == in.status && v.body_len == in.body_len && v.seq == in.seq &&
+                v.more == in.more && (v.body_len == 0 || memcmp(v.body, in.body, v.body_len) == 0);
     size_t nh = in.headers ? json_array_size(in.headers) : 0;
     same = same && nh == v.nheaders;
     for (size_t i = 0; same && i < nh; i++) {
@@ -148,6 +148,15 @@ static const char *const extra_reply[] = {
     "{\"v\":1,\"id\":\"a\",\"status\":200,\"body_encoding\":\"base64\"}",
     "{\"v\":1,\"id\":\"a\",\"status\":200,\"body_encoding\":\"base64\",\"body\":\"\"}",
     "{\"v\":1,\"id\":\"a\",\"status\":200,\"n\":123456789012345678901234567890}",
+    "{\"v\":1,\"id\":\"a\",\"status\":200,\"more\":true,\"body\":\"x\"}",
+    "{\"v\":1,\"id\":\"a\",\"seq\":1,\"more\":true,\"body\":\"x\"}",
+    "{\"v\":1,\"id\":\"a\",\"seq\":7,\"more\":false}",
+    "{\"v\":1,\"id\":\"a\",\"seq\":1,\"body\":\"x\"}",
+    "{\"v\":1,\"id\":\"a\",\"seq\":1,\"more\":true,\"status\":200}",
+    "{\"v\":1,\"id\":\"a\",\"seq\":-1,\"more\":true}",
+    "{\"v\":1,\"id\":\"a\",\"seq\":0,\"more\":false,\"status\":200}",
+    "{\"v\":1,\"id\":\"a\",\"seq\":1,\"more\":truex}",
+    "{\"v\":1,\"id\":\"a\",\"seq\":1,\"more\":1}",
 };
 
 #define RQ_HEAD                                                                                    \

@@ -78,7 +78,57 @@ static const char *bad[] = {
     "unix:///tmp/s?db=",
     "unix:///tmp/s?timeout=1",
     "unix:///tmp/s\n",
+    "redis-cluster://",
+    "redis-cluster://h1:1,",
+    "redis-cluster://,h1:1",
+    "redis-cluster://h1:1,,h2:2",
+    "redis-cluster://h1:0",
+    "redis-cluster://h1:1,h2:x",
+    "redis-cluster://h1:1/1",
+    "redis-cluster://h1:1/0",
+    "redis-cluster://h1:1?db=1",
+    "redis-cluster://:@h1:1",
+    "redis-cluster://h 1:1",
+    "redis-cluster://[::1:1",
+    "redis-cluster://a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q",
 };
+
+/* redis-cluster:// seed lists: every seed, in order, with defaults. */
+static void test_cluster(void)
+{
+    struct pc_redis_addr a;
+    char err[256] = "";
+
+    CHECK_EQ_INT(pc_redis_url_parse("redis://h:1", &a, err, sizeof(err)), 0);
+    CHECK_EQ_INT(a.mode, PC_REDIS_SINGLE);
+    CHECK_EQ_INT(a.nnodes, 0);
+
+    CHECK_EQ_INT(pc_redis_url_parse("REDIS-CLUSTER://alice:p%40w@127.0.0.1:7000,[::1]:7001,node-3/",
+                                    &a, err, sizeof(err)),
+                 0);
+    CHECK_EQ_INT(a.mode, PC_REDIS_CLUSTER);
+    CHECK_EQ_INT(a.nnodes, 3);
+    CHECK_EQ_STR(a.nodes[0].host, "127.0.0.1");
+    CHECK_EQ_INT(a.nodes[0].port, 7000);
+    CHECK_EQ_STR(a.nodes[1].host, "::1");
+    CHECK_EQ_INT(a.nodes[1].port, 7001);
+    CHECK_EQ_STR(a.nodes[2].host, "node-3");
+    CHECK_EQ_INT(a.nodes[2].port, 6379);
+    CHECK_EQ_STR(a.host, "127.0.0.1"); /* the first seed, for log lines */
+    CHECK_EQ_INT(a.port, 7000);
+    CHECK_EQ_STR(a.user, "alice");
+    CHECK_EQ_STR(a.password, "p@w");
+    CHECK_EQ_INT(a.db, 0);
+    CHECK_EQ_STR(a.master, "");
+    CHECK(!a.is_unix);
+
+    /* 16 seeds fit. */
+    CHECK_EQ_INT(
+        pc_redis_url_parse("redis-cluster://a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p", &a, err, sizeof(err)),
+        0);
+    CHECK_EQ_INT(a.nnodes, 16);
+    CHECK_EQ_STR(a.nodes[15].host, "p");
+}
 
 static void test_good(void)
 {
@@ -162,12 +212,130 @@ static void test_limits(void)
     CHECK_EQ_INT(pc_redis_url_parse(NULL, &a, err, sizeof(err)), -1);
 }
 
+/* redis-sentinel://: every sentinel in order, the master name, the primary's
+ * credentials and db. */
+static void test_sentinel_good(void)
+{
+    struct pc_redis_addr a;
+    char err[256] = "";
+
+    CHECK_EQ_INT(
+        pc_redis_url_parse("redis-sentinel://127.0.0.1:26380/mymaster", &a, err, sizeof(err)), 0);
+    CHECK_EQ_INT(a.mode, PC_REDIS_SENTINEL);
+    CHECK_EQ_INT(a.is_unix, false);
+    CHECK_EQ_INT(a.nnodes, 1);
+    CHECK_EQ_STR(a.nodes[0].host, "127.0.0.1");
+    CHECK_EQ_INT(a.nodes[0].port, 26380);
+    CHECK_EQ_STR(a.master, "mymaster");
+    CHECK_EQ_STR(a.host, "127.0.0.1"); /* the first sentinel, for messages */
+    CHECK_EQ_INT(a.db, 0);
+
+    CHECK_EQ_INT(pc_redis_url_parse("Redis-Sentinel://alice:p%40w@s1,s2:1,[::1]:2,s4.example/"
+                                    "cache-primary_1.eu/7",
+                                    &a, err, sizeof(err)),
+                 0);
+    CHECK_EQ_INT(a.mode, PC_REDIS_SENTINEL);
+    CHECK_EQ_INT(a.nnodes, 4);
+    CHECK_EQ_STR(a.nodes[0].host, "s1");
+    CHECK_EQ_INT(a.nodes[0].port, 26379);
+    CHECK_EQ_STR(a.nodes[1].host, "s2");
+    CHECK_EQ_INT(a.nodes[1].port, 1);
+    CHECK_EQ_STR(a.nodes[2].host, "::1");
+    CHECK_EQ_INT(a.nodes[2].port, 2);
+    CHECK_EQ_STR(a.nodes[3].host, "s4.example");
+    CHECK_EQ_INT(a.nodes[3].port, 26379);
+    CHECK_EQ_STR(a.master, "cache-primary_1.eu");
+    CHECK_EQ_STR(a.user, "alice");
+    CHECK_EQ_STR(a.password, "p@w");
+    CHECK_EQ_INT(a.db, 7);
+
+    /* a trailing '/' after the name is no db; eight sentinels fit */
+    CHECK_EQ_INT(pc_redis_url_parse("redis-sentinel://:pw@h/m/", &a, err, sizeof(err)), 0);
+    CHECK_EQ_STR(a.master, "m");
+    CHECK_EQ_STR(a.password, "pw");
+    CHECK_EQ_INT(a.db, 0);
+    CHECK_EQ_INT(pc_redis_url_parse("redis-sentinel://a,b,c,d,e,f,g,h/m", &a, err, sizeof(err)), 0);
+    CHECK_EQ_INT(a.nnodes, 8);
+    CHECK_EQ_STR(a.nodes[7].host, "h");
+
+    /* the plain forms say they are single servers */
+    CHECK_EQ_INT(pc_redis_url_parse("redis://h", &a, err, sizeof(err)), 0);
+    CHECK_EQ_INT(a.mode, PC_REDIS_SINGLE);
+    CHECK_EQ_INT(a.nnodes, 0);
+}
+
+static const char *sentinel_bad[] = {
+    "redis-sentinel://",
+    "redis-sentinel://h",
+    "redis-sentinel://h/",
+    "redis-sentinel://h//",
+    "redis-sentinel://h:26379",
+    "redis-sentinel:///m",
+    "redis-sentinel://,h/m",
+    "redis-sentinel://h,/m",
+    "redis-sentinel://h,,i/m",
+    "redis-sentinel://h:0/m",
+    "redis-sentinel://h:65536/m",
+    "redis-sentinel://h:x/m",
+    "redis-sentinel://h:/m",
+    "redis-sentinel://h;i/m",
+    "redis-sentinel://::1/m",
+    "redis-sentinel://[::1/m",
+    "redis-sentinel://h/m/x",
+    "redis-sentinel://h/m/-1",
+    "redis-sentinel://h/m/1/2",
+    "redis-sentinel://h/m?db=1",
+    "redis-sentinel://h/m#x",
+    "redis-sentinel://h/m y",
+    "redis-sentinel://h/m:x",
+    "redis-sentinel://h/m%41",
+    "redis-sentinel://:@h/m",
+    "redis-sentinel://:p%zz@h/m",
+    "redis-sentinel://a,b,c,d,e,f,g,h,i/m",
+    "redis-sentinel:/h/m",
+    "sentinel://h/m",
+    "rediss-sentinel://h/m",
+};
+
+static void test_sentinel_bad(void)
+{
+    char name[200];
+    for (size_t i = 0; i < sizeof(sentinel_bad) / sizeof(sentinel_bad[0]); i++) {
+        struct pc_redis_addr a;
+        char err[256] = "";
+        memset(&a, 0x5a, sizeof(a));
+        int rc = pc_redis_url_parse(sentinel_bad[i], &a, err, sizeof(err));
+        if (rc != -1) fprintf(stderr, "accepted: \"%s\"\n", sentinel_bad[i]);
+        CHECK_EQ_INT(rc, -1);
+        CHECK(err[0] != '\0');
+        CHECK(strchr(err, '\n') == NULL);
+        CHECK(a.port == 0x5a5a5a5a);
+    }
+    /* a 127-byte master name fits, 128 does not; the password is never shown */
+    struct pc_redis_addr a;
+    char url[300], err[256];
+    memset(name, 'n', 127);
+    name[127] = '\0';
+    snprintf(url, sizeof url, "redis-sentinel://:hunter2@h/%s", name);
+    CHECK_EQ_INT(pc_redis_url_parse(url, &a, err, sizeof(err)), 0);
+    snprintf(url, sizeof url, "redis-sentinel://:hunter2@h/%sn", name);
+    CHECK_EQ_INT(pc_redis_url_parse(url, &a, err, sizeof(err)), -1);
+    CHECK(strstr(err, "too long") != NULL);
+    CHECK(strstr(err, "hunter2") == NULL);
+    CHECK_EQ_INT(pc_redis_url_parse("redis-sentinel://:hunter2@h/", &a, err, sizeof(err)), -1);
+    CHECK(strstr(err, "master name") != NULL);
+    CHECK(strstr(err, "hunter2") == NULL);
+}
+
 int main(int argc, char **argv)
 {
     (void)argc;
     (void)argv;
     test_good();
     test_bad();
+    test_sentinel_good();
+    test_sentinel_bad();
+    test_cluster();
     test_limits();
     return test_finish("redisurl");
 }

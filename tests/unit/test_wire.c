@@ -147,6 +147,10 @@ static bool reply_field(const struct pc_reply_in *r, const char *key, pc_buf *v)
         pc_buf_printf(v, "%zu", r->body_len);
     else if (strcmp(key, "body_ref") == 0)
         put_str(v, r->body_ref);
+    else if (strcmp(key, "seq") == 0)
+        pc_buf_printf(v, "%lld", r->seq);
+    else if (strcmp(key, "more") == 0)
+        put_str(v, r->more ? "true" : "false");
     else
         return false;
     return true;
@@ -665,6 +669,55 @@ static void test_limits(void)
     free(big);
 }
 
+/* Stream messages and the cancel message: encoders read back, the cancel
+ * reader's refusals. */
+static void test_stream_messages(void)
+{
+    static const char id[] = "0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9";
+    const struct pc_kv h = {"content-type", 12, "text/event-stream", 17};
+    struct pc_reply_in in;
+    struct pc_wire_err err;
+    char got[37];
+    pc_buf b;
+
+    pc_buf_init(&b);
+    pc_wire_encode_reply_more(&b, id, 200, &h, 1, "a", 1);
+    CHECK(pc_wire_decode_reply(&in, b.data, b.len, &err) == 0);
+    CHECK(in.more && in.seq == 0 && in.status == 200 && in.body_len == 1);
+    pc_wire_reply_in_deinit(&in);
+    pc_buf_reset(&b);
+    pc_wire_encode_stream(&b, id, 7, "\xff\x00", 2, true);
+    CHECK(pc_wire_decode_reply(&in, b.data, b.len, &err) == 0);
+    CHECK(in.more && in.seq == 7 && in.status == 0 && in.body_len == 2 && in.body[0] == 0xff);
+    pc_wire_reply_in_deinit(&in);
+    pc_buf_reset(&b);
+    pc_wire_encode_stream(&b, id, 8, NULL, 0, false);
+    CHECK(pc_wire_decode_reply(&in, b.data, b.len, &err) == 0);
+    CHECK(!in.more && in.seq == 8 && in.body == NULL);
+    pc_wire_reply_in_deinit(&in);
+
+    pc_buf_reset(&b);
+    pc_wire_encode_cancel(&b, id);
+    CHECK_EQ_STR(b.data,
+                 "{\"v\":1,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"cancel\":true}");
+    CHECK(pc_wire_decode_cancel(b.data, b.len, got));
+    CHECK_EQ_STR(got, id);
+    static const char *const bad[] = {
+        "",
+        "[]",
+        "{\"v\":1,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\"}",
+        "{\"v\":1,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"cancel\":false}",
+        "{\"v\":1,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"cancel\":1}",
+        "{\"v\":2,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"cancel\":true}",
+        "{\"v\":1,\"id\":\"not-a-uuid\",\"cancel\":true}",
+        "{\"v\":1,\"id\":42,\"cancel\":true}",
+        "{\"v\":1,\"cancel\":true}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK(!pc_wire_decode_cancel(bad[i], strlen(bad[i]), got));
+    pc_buf_deinit(&b);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -684,5 +737,6 @@ int main(int argc, char **argv)
     test_channels();
     test_depth();
     test_limits();
+    test_stream_messages();
     return test_finish("wire");
 }

@@ -196,6 +196,8 @@ def js(body):
 # Expected answers, by the text that identifies the line: (status, check of body).
 EXPECT = [
     ("/hello/world", 200, lambda b: eq(js(b), {"hello": "world"}, "hello body")),
+    ("/hello/clock", 200, lambda b: eq(b.count(b"event: tick\n"), 3,
+                                       "server-sent events in %r" % b[:300])),
     ("-i -X POST http://127.0.0.1:%(port)d/hello/report", 202, lambda b: check(
         js(b)["status"] == "pending" and len(js(b)["job"]) == 36, "202 job: %r" % b)),
     ("%%header{location}", None, lambda b: check(
@@ -205,13 +207,15 @@ EXPECT = [
     ("/hi/echo", 200, lambda b: eq(js(b), {"say": "hi"}, "hi echo body")),
     ("/echo/anything", 200, lambda b: eq((js(b)["path"], js(b)["query"]), ("/echo/anything", "x=1"),
                                          "echo path and query")),
+    ("/legacy/hello", 200, lambda b: eq((js(b)["service"], js(b)["path"]), ("legacy", "/hello"),
+                                        "the HTTP service behind the routes file")),
     ("-X POST http://127.0.0.1:%(port)d/users ", 201, lambda b: eq(js(b)["name"], "Ada", "new user")),
     ("curl -s http://127.0.0.1:%(port)d/users ", 200, lambda b: check(
         "Ada" in [u["name"] for u in js(b)["users"]], "Ada listed: %r" % b)),
     ("/orders ", 201, lambda b: eq((js(b)["user_id"], js(b)["item"]), ("1", "book"), "order")),
     ("/orders/events", 200, lambda b: check(isinstance(js(b)["events"], list), "events: %r" % b)),
     ("%(admin)d/routes", 200, lambda b: check(
-        {"echo", "users", "orders", "hello"} | ({"hi"} if HAVE_NODE else set())
+        {"echo", "users", "orders", "hello", "legacy"} | ({"hi"} if HAVE_NODE else set())
         <= {r["service"] for r in js(b)["routes"]}, "services in /routes: %r" % b[:500])),
     ("%(admin)d/health", 200, lambda b: eq(js(b)["status"], "ok", "health")),
     ("%(admin)d/metrics", 200, lambda b: check(b"portico_http_requests_total{code=\"200\"}" in b,

@@ -7,6 +7,7 @@ neither get a reply nor stop it; deregistration on SIGTERM (404 at once with
 --route-grace-ms 0) and exit 0."""
 import json
 import os
+import re
 import signal
 import sys
 import uuid
@@ -14,7 +15,7 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from sdkutil import (Procs, Stack, eq, json_of, python_hello, replies_in_order,  # noqa: E402
                      request_message)
-from harness import Runner, assert_error, now_ms  # noqa: E402
+from harness import Runner, assert_error, check, now_ms, wait_until  # noqa: E402
 
 t = Runner()
 ctx = {}
@@ -41,6 +42,29 @@ def hello(st):
     eq((r.status, json_of(r)), (200, {"hello": "world"}), "GET /hello/world")
     eq(json_of(st.gw.http("GET", "/hello/caf%C3%A9"))["hello"], "caf\u00e9", "decoded param")
     assert_error(st.gw.http("POST", "/hello/x", body=b""), 405, "method_not_allowed")
+
+
+@t.case
+def trace_continued(st):
+    """The example continues the gateway's trace: a child span (same trace-id
+    and flags, a new parent-id), logged and returned as traceresponse."""
+    tid, pid = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    r = st.gw.http("GET", "/hello/traced", headers={"traceparent": "00-%s-%s-01" % (tid, pid)})
+    eq(r.status, 200, "status")
+    tr = r.header("traceresponse") or ""
+    m = re.match(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$", tr)
+    check(m is not None, "traceresponse %r" % tr)
+    eq((m.group(1), m.group(3)), (tid, "01"), "same trace, same flags")
+    check(m.group(2) != pid, "a span of its own")
+    line = wait_until(lambda: [ln for ln in ctx["hello"].stderr_text().splitlines()
+                               if "trace=%s" % tid in ln and m.group(2) in ln], 5,
+                      msg="the trace logged")[0]
+    par = re.search(r"parent=([0-9a-f]{16})", line).group(1)
+    check(par not in (pid, m.group(2)), "its parent is the gateway's span, not the client's")
+    # without a client traceparent the gateway's new trace is continued
+    r = st.gw.http("GET", "/hello/untraced")
+    check(re.match(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-01$", r.header("traceresponse") or ""),
+          "the gateway's trace continued: %r" % r.header("traceresponse"))
 
 
 @t.case

@@ -197,6 +197,30 @@ w(P, False, 'base64_space', rep(body="aGk= ", body_encoding="base64"), 'bad_body
 w(P, False, 'body_number', rep(body=42), 'bad_body')
 w(P, False, 'body_null', rep().replace('}', ', "body": null}'), 'bad_body')
 
+# streamed replies (protocol.md 4.3)
+w(P, True, 'stream_first', rep(more=True, headers=[["content-type", "text/event-stream"]]),
+  expect=[('status', 200), ('more', 'true'), ('seq', 0), ('nheaders', 1)])
+w(P, True, 'stream_first_seq0', rep(more=True, seq=0, body="a"), expect=[('more', 'true'), ('seq', 0), ('body', 'a')])
+w(P, True, 'stream_more_false', rep(more=False), expect=[('more', 'false'), ('status', 200)])
+w(P, True, 'stream_next', rep(status=None, seq=1, more=True, body="data: 1\n\n"),
+  expect=[('status', 0), ('seq', 1), ('more', 'true'), ('body_len', 9)])
+w(P, True, 'stream_last', rep(status=None, seq=9007199254740991, more=False),
+  expect=[('seq', 9007199254740991), ('more', 'false'), ('body_len', 0)])
+w(P, True, 'stream_next_base64', rep(status=None, seq=2, more=True, body="AAE=", body_encoding="base64"),
+  expect=[('seq', 2), ('body_len', 2)])
+w(P, False, 'stream_more_string', rep(more="true"), 'bad_field')
+w(P, False, 'stream_more_number', rep(more=1), 'bad_field')
+w(P, False, 'stream_seq_negative', rep(status=None, seq=-1, more=True), 'bad_field')
+w(P, False, 'stream_seq_huge', rep(status=None, seq=9007199254740992, more=True), 'bad_field')
+w(P, False, 'stream_seq_string', rep(status=None, seq="1", more=True), 'bad_field')
+w(P, False, 'stream_next_status', rep(seq=1, more=True), 'bad_field')
+w(P, False, 'stream_next_headers', rep(status=None, seq=1, more=True, headers=[]), 'bad_field')
+w(P, False, 'stream_next_no_more', rep(status=None, seq=1, body="x"), 'bad_field')
+w(P, False, 'stream_next_body_ref', rep(status=None, seq=1, more=True,
+  body_ref="portico:body:%s:rep" % ID, body_len=3), 'bad_body')
+w(P, False, 'stream_first_body_ref', rep(more=True, body_ref="portico:body:%s:rep" % ID, body_len=3), 'bad_body')
+w(P, False, 'stream_first_no_status', rep(status=None, more=True), 'bad_status')
+
 # ------------------------------------------------------------------- request
 Q = 'request'
 def req(**over):

@@ -1,0 +1,497 @@
+/* hforward.c -- requests to HTTP upstreams and their streamed responses
+ * (see hforward.h). */
+#include "hforward.h"
+
+#include <event2/buffer.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "gw.h"
+#include "hclient.h"
+#include "headers.h"
+#include "log.h"
+#include "path.h"
+#include "registry.h"
+#include "routesfile.h"
+#include "stats.h"
+#include "upstream.h"
+#include "uresp.h"
+#include "xalloc.h"
+
+struct gw_hx {
+    struct gw_req *r;
+    struct gw_http_route *hr; /* held (its table) */
+    struct gw_upstream *up;   /* this try's: referenced, counted in flight */
+    struct gw_uconn *c;       /* this try's connection */
+    gw_uresp *parser;
+    struct event timer; /* the deadline; after the head, the longest wait for more */
+    pc_buf head;        /* the request head, as sent to every try */
+    int tries;
+    long timeout_ms;
+    bool idempotent;
+    bool reused;      /* this try's connection came from the pool */
+    bool got_byte;    /* a byte of this try's response arrived */
+    bool head_out;    /* the response head went to the client */
+    bool chunked_out; /* the body goes to the client chunked */
+    bool complete;    /* the response is complete */
+    bool keep_alive;  /* the upstream keeps the connection */
+    bool paused;      /* reading paused: the client's output is full */
+    struct gw_hx *next_free;
+};
+
+#define GW_HX_POOL_MAX 256 /* exchanges kept for reuse (each with its parser) */
+static struct gw_hx *free_hx;
+static size_t nfree_hx;
+static struct pc_kv *kv_in, *kv_out; /* header scratch */
+static size_t kv_cap;
+static pc_buf xff;
+
+static void on_connected(void *ctx);
+static void on_data(void *ctx, const char *buf, size_t n);
+static void on_failed(void *ctx, enum gw_uconn_fail why);
+static const struct gw_uconn_handlers handlers = {on_connected, on_data, on_failed};
+
+static int sink_head(void *ctx, const struct gw_uresp_head *h);
+static int sink_body(void *ctx, const char *data, size_t n);
+static int sink_done(void *ctx);
+static void try_next(struct gw_hx *hx, struct gw_upstream *avoid);
+
+/* ------------------------------------------------------------------------ */
+/* Exchanges                                                                 */
+/* ------------------------------------------------------------------------ */
+
+static void on_timer(evutil_socket_t fd, short what, void *arg);
+
+static struct gw_hx *hx_new(void)
+{
+    struct gw_hx *hx = free_hx;
+    if (hx != NULL) {
+        free_hx = hx->next_free;
+        nfree_hx--;
+        gw_uresp *p = hx->parser;
+        pc_buf head = hx->head;
+        memset(hx, 0, sizeof *hx);
+        hx->parser = p;
+        hx->head = head;
+    } else {
+        struct gw_uresp_sink sink = {NULL, sink_head, sink_body, sink_done};
+        hx = pc_xcalloc(1, sizeof *hx);
+        sink.ctx = hx; /* the parser stays with this exchange object */
+        hx->parser = gw_uresp_new(&sink);
+        pc_buf_init(&hx->head);
+    }
+    evtimer_assign(&hx->timer, gw.base, on_timer, hx);
+    return hx;
+}
+
+static void timer_arm(struct gw_hx *hx, long ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    evtimer_add(&hx->timer, &tv);
+}
+
+/* The try is over: its upstream released, its connection kept (pooled) or
+ * closed. */
+static void end_try(struct gw_hx *hx, bool pool)
+{
+    struct gw_uconn *c = hx->c;
+    struct gw_upstream *up = hx->up;
+
+    hx->c = NULL;
+    hx->up = NULL;
+    if (c != NULL) {
+        if (pool && evbuffer_get_length(c->out) == 0)
+            gw_upstream_idle_put(up, c);
+        else
+            gw_uconn_free(c);
+    }
+    if (up != NULL) {
+        up->inflight--;
+        gw_upstream_unref(up);
+    }
+}
+
+/* Ends the exchange: r no longer knows it (returned to the caller). */
+static struct gw_req *hx_end(struct gw_hx *hx, bool pool)
+{
+    struct gw_req *r = hx->r;
+
+    end_try(hx, pool);
+    evtimer_del(&hx->timer);
+    gw_http_route_drop(hx->hr);
+    r->hx = NULL;
+    r->on_drain = NULL;
+    if (nfree_hx < GW_HX_POOL_MAX) {
+        pc_buf_trim(&hx->head, 4096);
+        hx->next_free = free_hx;
+        free_hx = hx;
+        nfree_hx++;
+    } else {
+        gw_uresp_free(hx->parser);
+        pc_buf_deinit(&hx->head);
+        free(hx);
+    }
+    return r;
+}
+
+static void fail(struct gw_hx *hx, int status, const char *code, const char *msg)
+{
+    struct gw_req *r = hx_end(hx, false);
+    gw_req_error(r, status, code, msg);
+}
+
+/* After the head went out nothing can be said any more: the client's
+ * connection is closed, the response cut short. */
+static void cut_short(struct gw_hx *hx, const char *why)
+{
+    pc_log(PC_LOG_DEBUG, "upstream", "%s: response cut short: %s", hx->up ? hx->up->url : "-", why);
+    gw_req_stream_abort(hx_end(hx, false));
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct gw_hx *hx = arg;
+    (void)fd;
+    (void)what;
+    if (hx->head_out)
+        cut_short(hx, "timed out");
+    else
+        fail(hx, 504, "timeout", "the upstream did not answer in time");
+}
+
+/* ------------------------------------------------------------------------ */
+/* The request                                                               */
+/* ------------------------------------------------------------------------ */
+
+static bool method_is_idempotent(const char *m)
+{
+    return strcmp(m, "GET") == 0 || strcmp(m, "HEAD") == 0 || strcmp(m, "OPTIONS") == 0 ||
+           strcmp(m, "PUT") == 0 || strcmp(m, "DELETE") == 0;
+}
+
+static void grow_kv(size_t n)
+{
+    if (n <= kv_cap) return;
+    free(kv_in);
+    free(kv_out);
+    kv_cap = n * 2;
+    kv_in = pc_xmalloc(kv_cap * sizeof *kv_in);
+    kv_out = pc_xmalloc(kv_cap * sizeof *kv_out);
+}
+
+/* The request target sent upstream: the path without its first
+ * strip_segments segments ("/" when nothing is left), then the query. */
+static void put_target(pc_buf *b, const struct gw_req *r, size_t strip)
+{
+    const char *p = r->head.data, *end = p + r->path_len;
+
+    for (size_t i = 0; i < strip && p < end; i++) {
+        p++; /* the '/' */
+        while (p < end && *p != '/') p++;
+    }
+    if (p == end) pc_buf_putc(b, '/');
+    pc_buf_append(b, p, (size_t)(end - p));
+    pc_buf_append(b, r->head.data + r->path_len, r->target_len - r->path_len);
+}
+
+/* The request head, once per request: the header rules of SPEC §4 (the
+ * same function builds the bus envelope's headers), minus the framing
+ * headers the gateway sets itself. */
+static void build_head(struct gw_hx *hx)
+{
+    struct gw_req *r = hx->r;
+    pc_buf *b = &hx->head;
+    size_t nh;
+
+    pc_buf_reset(b);
+    pc_buf_puts(b, r->method);
+    pc_buf_putc(b, ' ');
+    put_target(b, r, hx->hr->strip_segments);
+    pc_buf_puts(b, " HTTP/1.1\r\n");
+    grow_kv(r->nhdrs + GW_HEADERS_ADDED);
+    for (uint32_t i = 0; i < r->nhdrs; i++)
+        kv_in[i] = (struct pc_kv){gw_req_hdr_name(r, i), r->hdrs[i].name_len,
+                                  gw_req_hdr_value(r, i), r->hdrs[i].value_len};
+    nh = gw_headers_to_service(kv_in, r->nhdrs, r->request_id, r->remote_addr,
+                               r->xff_cut ? r->xff_keep : GW_XFF_ALL, r->https, r->auth_subject,
+                               r->auth_key_id, kv_out, &xff);
+    for (size_t i = 0; i < nh; i++) {
+        const struct pc_kv *h = &kv_out[i];
+        /* The body was read whole (and 100 Continue answered by the gateway). */
+        if ((h->name_len == 14 && memcmp(h->name, "content-length", 14) == 0) ||
+            (h->name_len == 6 && memcmp(h->name, "expect", 6) == 0))
+            continue;
+        pc_buf_append(b, h->name, h->name_len);
+        pc_buf_puts(b, ": ");
+        pc_buf_append(b, h->value, h->value_len);
+        pc_buf_puts(b, "\r\n");
+    }
+    if (r->body.len > 0 || strcmp(r->method, "POST") == 0 || strcmp(r->method, "PUT") == 0 ||
+        strcmp(r->method, "PATCH") == 0)
+        pc_buf_printf(b, "content-length: %zu\r\n", r->body.len);
+    pc_buf_puts(b, "\r\n");
+    if (b->oom || xff.oom) pc_panic("out of memory writing a request head");
+}
+
+/* This try's request into the connection's output (the body by reference:
+ * r outlives the connection's hold on it, see end_try). */
+static void queue_request(struct gw_hx *hx)
+{
+    struct gw_req *r = hx->r;
+    pc_check(evbuffer_add(hx->c->out, hx->head.data, hx->head.len) == 0);
+    if (r->body.len > 0)
+        pc_check(evbuffer_add_reference(hx->c->out, r->body.data, r->body.len, NULL, NULL) == 0);
+}
+
+void gw_hforward_start(struct gw_req *r, struct gw_route *rt)
+{
+    struct gw_hx *hx = hx_new();
+
+    hx->r = r;
+    r->hx = hx;
+    hx->hr = rt->http;
+    gw_http_route_hold(hx->hr);
+    hx->idempotent = method_is_idempotent(r->method);
+    hx->timeout_ms = hx->hr->timeout_ms ? hx->hr->timeout_ms : gw.cfg->timeout_ms;
+    build_head(hx);
+    timer_arm(hx, hx->timeout_ms);
+    try_next(hx, NULL);
+}
+
+void gw_hforward_cancel(struct gw_req *r)
+{
+    if (r->hx != NULL) hx_end(r->hx, false);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Tries                                                                     */
+/* ------------------------------------------------------------------------ */
+
+static void try_next(struct gw_hx *hx, struct gw_upstream *avoid)
+{
+    struct gw_http_route *hr = hx->hr;
+    struct gw_upstream *up = gw_upstream_pick(hr->up, hr->nup, &hr->rr, avoid);
+    enum gw_uconn_fail why;
+    struct gw_uconn *c;
+
+    if (up == NULL) {
+        if (hx->tries == 0)
+            fail(hx, 503, "no_instance", "every upstream of this route is ejected");
+        else
+            fail(hx, 502, "upstream_error", "the upstream failed and no other one is up");
+        return;
+    }
+    hx->tries++;
+    hx->up = up;
+    gw_upstream_ref(up);
+    up->inflight++;
+    hx->got_byte = false;
+    gw_uresp_reset(hx->parser, hx->r->is_head);
+    c = gw_upstream_idle_take(up);
+    hx->reused = c != NULL;
+    if (c != NULL) {
+        hx->c = c;
+        gw_uconn_attach(c, &handlers, hx);
+        queue_request(hx);
+        gw_uconn_send(c);
+        return;
+    }
+    c = gw_uconn_connect(up, gw.cfg->upstream_connect_timeout_ms, &handlers, hx, &why);
+    if (c == NULL) {
+        on_failed(hx, why); /* at most GW_HFORWARD_MAX_TRIES deep */
+        return;
+    }
+    hx->c = c;
+    queue_request(hx);
+}
+
+static void on_connected(void *ctx)
+{
+    struct gw_hx *hx = ctx;
+    gw_uconn_send(hx->c);
+}
+
+static const char *fail_name(enum gw_uconn_fail why)
+{
+    switch (why) {
+    case GW_UCONN_REFUSED:
+        return "connection refused";
+    case GW_UCONN_RESET:
+        return "connection reset";
+    case GW_UCONN_TIMEOUT:
+        return "connect timed out";
+    case GW_UCONN_EOF:
+        return "connection closed";
+    default:
+        return "connection error";
+    }
+}
+
+/* The try's connection failed (or the upstream closed it). */
+static void on_failed(void *ctx, enum gw_uconn_fail why)
+{
+    struct gw_hx *hx = ctx;
+    struct gw_upstream *failed_up = hx->up;
+    bool sent = hx->c != NULL && hx->c->written > 0;
+    const char *perr;
+
+    if (why == GW_UCONN_EOF && hx->got_byte) { /* the end of a close-delimited body? */
+        if (gw_uresp_eof(hx->parser, &perr) == GW_URESP_OK) {
+            hx->keep_alive = false;
+            if (hx->complete) { /* done ran: finish below, as for any complete response */
+                on_data(hx, NULL, 0);
+                return;
+            }
+        }
+    }
+    if (hx->head_out) {
+        cut_short(hx, fail_name(why));
+        return;
+    }
+    /* Before any answer, a fresh connection refused, reset or not made in
+     * time says the upstream is down; a pooled one closing says nothing. */
+    if (!hx->got_byte && (!hx->reused || why == GW_UCONN_REFUSED) &&
+        (why == GW_UCONN_REFUSED || why == GW_UCONN_RESET ||
+         (why == GW_UCONN_TIMEOUT && hx->c != NULL && hx->c->connecting)))
+        gw_upstream_eject(failed_up);
+    pc_log(PC_LOG_DEBUG, "upstream", "%s: %s (try %d)", failed_up->url, fail_name(why), hx->tries);
+    if (hx->tries < GW_HFORWARD_MAX_TRIES && !hx->got_byte && (!sent || hx->idempotent)) {
+        gw_upstream_ref(failed_up);
+        end_try(hx, false);
+        failed_up->retries++;
+        gw_stats->upstream_retries++;
+        try_next(hx, failed_up);
+        gw_upstream_unref(failed_up);
+        return;
+    }
+    fail(hx, 502, "upstream_error",
+         hx->got_byte ? "the upstream's response was cut short"
+                      : "the upstream failed before answering");
+}
+
+/* ------------------------------------------------------------------------ */
+/* The response                                                              */
+/* ------------------------------------------------------------------------ */
+
+static void on_drain(struct gw_req *r)
+{
+    struct gw_hx *hx = r->hx;
+    if (hx == NULL || !hx->paused || hx->c == NULL) return;
+    hx->paused = false;
+    gw_uconn_reading(hx->c, true);
+    timer_arm(hx, hx->timeout_ms);
+}
+
+static void on_data(void *ctx, const char *buf, size_t n)
+{
+    struct gw_hx *hx = ctx;
+    struct gw_req *r = hx->r;
+    const char *why = NULL;
+    size_t used = 0;
+
+    if (n > 0) {
+        hx->got_byte = true;
+        if (gw_uresp_feed(hx->parser, buf, n, &used, &why) != GW_URESP_OK) {
+            pc_log(PC_LOG_DEBUG, "upstream", "%s: bad response: %s", hx->up->url, why);
+            if (hx->head_out)
+                cut_short(hx, why);
+            else
+                fail(hx, 502, "upstream_error", "the upstream's response was not valid HTTP");
+            return;
+        }
+    }
+    if (hx->complete) {
+        bool pool = hx->keep_alive && used == n; /* bytes after the response: not reusable */
+        if (hx->chunked_out) {
+            evbuffer_add(gw_req_stream_buffer(r), "0\r\n\r\n", 5);
+            r->stream_bytes_out += 5;
+        }
+        gw_req_stream_end(hx_end(hx, pool));
+        return;
+    }
+    if (!hx->head_out) return;
+    gw_req_stream_push(r);
+    if (evbuffer_get_length(gw_req_stream_buffer(r)) > GW_CONN_OUTPUT_HIGH) {
+        hx->paused = true;
+        r->on_drain = on_drain;
+        gw_uconn_reading(hx->c, false);
+        evtimer_del(&hx->timer); /* a slow client is the write timeout's */
+    } else {
+        timer_arm(hx, hx->timeout_ms);
+    }
+}
+
+static int sink_head(void *ctx, const struct gw_uresp_head *h)
+{
+    struct gw_hx *hx = ctx;
+    struct gw_req *r = hx->r;
+    struct pc_kv kv[GW_URESP_MAX_HEADERS + 1];
+    size_t n = 0;
+    uint64_t len = h->content_length;
+    bool bodiless = r->is_head || h->status == 204 || h->status == 304;
+
+    for (size_t i = 0; i < h->nheaders; i++)
+        if (!gw_headers_reply_drops(h->headers[i].name, h->headers[i].name_len))
+            kv[n++] = h->headers[i];
+    if (bodiless) {
+        if (!r->is_head) len = GW_REQ_NO_LENGTH;
+    } else if (len == GW_URESP_NO_LENGTH) {
+        len = GW_REQ_NO_LENGTH;
+        if (r->http_minor >= 1) { /* chunked stays chunked (and an until-close body becomes so) */
+            kv[n++] = (struct pc_kv){"transfer-encoding", 17, "chunked", 7};
+            hx->chunked_out = true;
+        } else {
+            r->close_after = true; /* HTTP/1.0: the body ends with the connection */
+        }
+    }
+    hx->keep_alive = h->keep_alive;
+    hx->head_out = true;
+    gw_req_stream_head(r, h->status, kv, n, len);
+    return 0;
+}
+
+static int sink_body(void *ctx, const char *data, size_t n)
+{
+    struct gw_hx *hx = ctx;
+    struct evbuffer *out = gw_req_stream_buffer(hx->r);
+
+    hx->r->stream_body_out += n;
+    hx->r->stream_bytes_out += n;
+    if (hx->chunked_out) {
+        char line[24];
+        int k = snprintf(line, sizeof line, "%zx\r\n", n);
+        evbuffer_add(out, line, (size_t)k);
+        evbuffer_add(out, data, n);
+        evbuffer_add(out, "\r\n", 2);
+        hx->r->stream_bytes_out += (uint64_t)k + 2;
+    } else {
+        evbuffer_add(out, data, n);
+    }
+    return 0;
+}
+
+static int sink_done(void *ctx)
+{
+    struct gw_hx *hx = ctx;
+    hx->complete = true;
+    return 0;
+}
+
+void gw_hforward_deinit(void)
+{
+    struct gw_hx *hx;
+    while ((hx = free_hx) != NULL) {
+        free_hx = hx->next_free;
+        gw_uresp_free(hx->parser);
+        pc_buf_deinit(&hx->head);
+        free(hx);
+    }
+    nfree_hx = 0;
+    free(kv_in);
+    free(kv_out);
+    kv_in = kv_out = NULL;
+    kv_cap = 0;
+    pc_buf_deinit(&xff);
+}

@@ -1,0 +1,473 @@
+#!/usr/bin/env python3
+"""The access log (protocol.md §8.1): one line per response sent, errors
+included; JSON keys and values; the combined format; escaping of hostile
+bytes; a pipe nobody reads never blocks the gateway (lines dropped and
+counted); SIGUSR1 reopens the file after a logrotate-style rename with
+nothing lost; --workers lines never interleave."""
+
+import json
+import os
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (Gateway, Runner, Stack, check, eq, parse_metrics, req_bytes,  # noqa: E402
+                     run_gateway_cli, uniq, wait_until)
+
+t = Runner()
+ST = None
+LOG = None
+
+KEYS = {"ts", "request_id", "remote_addr", "method", "path", "query", "status", "bytes_in",
+        "bytes_out", "duration_ms", "route", "service", "instance", "upstream_ms", "error",
+        "trace_id", "tls", "user"}
+TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+# host ident user [time] "request" status bytes "referer" "agent"
+CLF_RE = re.compile(rb'^(\S+) - (\S+) \[(\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d \+0000)\] '
+                    rb'"((?:[^"\\]|\\x[0-9a-f]{2})*)" (\d{3}) (\d+|-) '
+                    rb'"((?:[^"\\]|\\x[0-9a-f]{2})*)" "((?:[^"\\]|\\x[0-9a-f]{2})*)"\n$')
+
+
+def log_lines(path, whole=True):
+    """The lines of the log; whole=False while the gateway may be writing (a
+    read can see a write in progress: the last line may be cut)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return []
+    if whole:
+        check(data == b"" or data.endswith(b"\n"), "log ends mid-line: %r" % data[-200:])
+    return [ln for ln in data.splitlines(keepends=True) if ln.endswith(b"\n")]
+
+
+def json_lines(path):
+    out = []
+    for ln in log_lines(path):
+        try:
+            j = json.loads(ln.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as e:
+            raise AssertionError("not a JSON line (%s): %r" % (e, ln))
+        check(set(j) <= KEYS, "unknown keys %r" % (set(j) - KEYS))
+        check(TS_RE.match(j["ts"]) is not None, "ts %r" % j["ts"])
+        for k in ("status", "bytes_in", "bytes_out", "duration_ms"):
+            check(isinstance(j[k], int), "%s is an integer: %r" % (k, j))
+        check(isinstance(j["tls"], bool), "tls is a boolean")
+        out.append(j)
+    return out
+
+
+def line_for(path, rid):
+    """The JSON line of the response with this request id (waits for it)."""
+    def find():
+        for j in json_lines(path):
+            if j.get("request_id") == rid:
+                return j
+        return None
+    return wait_until(find, 10, msg="access log line for %s" % rid)
+
+
+@t.case
+def forwarded_request_line():
+    svc = ST.service(service="alog", routes=[("GET", "/alog/{id}")])
+    r = ST.gw.http("GET", "/alog/7?x=1&y=%22", headers={"X-Request-Id": "alog-ok-1",
+                                                        "User-Agent": "curl/8"})
+    eq(r.status, 200, "status")
+    j = line_for(LOG, "alog-ok-1")
+    eq(j["method"], "GET", "method")
+    eq(j["path"], "/alog/7", "path")
+    eq(j["query"], "x=1&y=%22", "query")
+    eq(j["status"], 200, "status")
+    eq(j["route"], "/alog/{id}", "route")
+    eq(j["service"], "alog", "service")
+    eq(j["instance"], svc.instance, "instance")
+    eq(j["remote_addr"], "127.0.0.1", "remote_addr")
+    eq(j["tls"], False, "tls")
+    check(isinstance(j.get("upstream_ms"), int) and j["upstream_ms"] >= 0, "upstream_ms %r" % j)
+    check(j["upstream_ms"] <= j["duration_ms"] + 1, "upstream within the request: %r" % j)
+    check("error" not in j and "user" not in j, "absent values omitted: %r" % j)
+    check(re.match(r"^[0-9a-f]{32}$", j.get("trace_id", "")), "trace_id %r" % j)
+    eq(j["trace_id"], dict(svc.requests[-1]["headers"])["traceparent"][3:35],
+       "trace_id is the one sent on")
+    svc.stop()
+
+
+def read_until(c, done, what, timeout=20):
+    end = time.monotonic() + timeout
+    while not done(c.buf):
+        check(time.monotonic() < end, "timed out waiting for %s: %r" % (what, c.buf[-200:]))
+        try:
+            check(c._fill(0.5) or done(c.buf), "closed before %s" % what)
+        except socket.timeout:
+            pass
+
+
+@t.case
+def streamed_response_logged_once_when_it_ends():
+    svc = ST.service(service="alogst", routes=[("GET", "/alogst/s")], handler=lambda req: None)
+    c = ST.gw.raw()
+    c.send(req_bytes("GET", "/alogst/s", [("X-Request-Id", "alog-stream-1")]))
+    wait_until(lambda: len(svc.requests) >= 1, 10, msg="the request at the service")
+    req = svc.requests[-1]
+    svc.publish_reply(req, {"status": 200, "headers": [["content-type", "text/plain"]],
+                            "body": "one,", "more": True})
+    read_until(c, lambda b: b"one," in b, "the first chunk at the client")
+    check(not any(j.get("request_id") == "alog-stream-1" for j in json_lines(LOG)),
+          "no line while the stream runs")
+    svc.publish_reply(req, {"seq": 1, "body": "two", "more": False})
+    read_until(c, lambda b: b.endswith(b"0\r\n\r\n"), "the last chunk at the client")
+    raw = len(c.buf)
+    c.close()
+    j = line_for(LOG, "alog-stream-1")
+    eq(j["status"], 200, "status")
+    eq(j["bytes_out"], raw, "bytes_out: head, chunks and their framing")
+    eq(sum(1 for x in json_lines(LOG) if x.get("request_id") == "alog-stream-1"), 1,
+       "one line per response")
+    svc.stop()
+
+
+@t.case
+def exact_bytes_in_and_out():
+    req = req_bytes("GET", "/nowhere-%s" % uniq(), [("X-Request-Id", "alog-bytes")])
+    with ST.gw.raw() as c:
+        c.send(req)
+        r = c.read_response()
+    eq(r.status, 404, "status")
+    j = line_for(LOG, "alog-bytes")
+    eq(j["bytes_in"], len(req), "bytes_in")
+    eq(j["bytes_out"], len(r.raw), "bytes_out")
+    eq(j["error"], "not_found", "error code")
+    check("route" not in j and "upstream_ms" not in j, "no route: %r" % j)
+
+
+@t.case
+def post_body_counted():
+    svc = ST.service(service="alogp", routes=[("POST", "/alogp")])
+    body = b"z" * 3000
+    req = req_bytes("POST", "/alogp", [("X-Request-Id", "alog-post"),
+                                       ("Content-Length", str(len(body)))], body)
+    with ST.gw.raw() as c:
+        c.send(req)
+        r = c.read_response()
+    eq(r.status, 200, "status")
+    eq(line_for(LOG, "alog-post")["bytes_in"], len(req), "bytes_in with a body")
+    svc.stop()
+
+
+@t.case
+def pipelined_requests_each_logged():
+    reqs = b"".join(req_bytes("GET", "/pipe-%d" % i, [("X-Request-Id", "alog-pipe-%d" % i)])
+                    for i in range(5))
+    with ST.gw.raw() as c:
+        c.send(reqs)
+        for _ in range(5):
+            eq(c.read_response().status, 404, "pipelined status")
+    for i in range(5):
+        j = line_for(LOG, "alog-pipe-%d" % i)
+        eq(j["path"], "/pipe-%d" % i, "path")
+        eq(j["bytes_in"], len(req_bytes("GET", "/pipe-%d" % i,
+                                        [("X-Request-Id", "alog-pipe-%d" % i)])), "bytes_in")
+
+
+@t.case
+def unparsable_request_logs_what_was_read():
+    with ST.gw.raw() as c:
+        c.send(b"GET /half-read?q=1 HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
+        r = c.read_response()
+        eq(r.status, 400, "status")
+        rid = r.header("x-request-id")
+    j = line_for(LOG, rid)
+    eq(j["status"], 400, "status")
+    eq(j["error"], "bad_request", "error")
+    eq(j["method"], "GET", "method read")
+    eq(j["path"], "/half-read", "path read")
+    eq(j["query"], "q=1", "query read")
+    check(j["bytes_in"] > 0, "bytes_in: %r" % j)
+    # garbage: nothing of a request line
+    with ST.gw.raw() as c:
+        c.send(b"\x16\x03\x01\x00\xa5garbage\r\n\r\n")
+        r = c.read_response()
+        eq(r.status, 400, "status")
+        rid = r.header("x-request-id")
+    j = line_for(LOG, rid)
+    check("path" not in j and "method" not in j, "nothing read, nothing claimed: %r" % j)
+
+
+@t.case
+def oversize_and_timeout_logged():
+    with ST.gw.raw() as c:
+        c.send(req_bytes("GET", "/big", [("X-Fill", "a" * 17000), ("X-Request-Id", "alog-431")]))
+        r = c.read_response()
+        eq(r.status, 431, "status")
+        rid431 = r.header("x-request-id")
+    with ST.gw.raw() as c:
+        c.send(req_bytes("POST", "/b", [("Content-Length", "99999999999"),
+                                        ("X-Request-Id", "alog-413")]))
+        eq(c.read_response().status, 413, "status")
+    with ST.gw.raw() as c:   # header timeout (1 s here): 408
+        c.send(b"GET /slow HTTP/1.1\r\n")
+        r = c.read_response(timeout=15)
+        eq(r.status, 408, "status")
+        rid408 = r.header("x-request-id")
+    eq(line_for(LOG, rid431)["error"], "headers_too_large", "431 logged")
+    j = line_for(LOG, "alog-413")
+    eq((j["status"], j["error"], j["method"], j["path"]), (413, "body_too_large", "POST", "/b"),
+       "413 logged with its head")
+    j = line_for(LOG, rid408)
+    eq((j["status"], j["error"], j["path"]), (408, "header_timeout", "/slow"), "408 logged")
+
+
+@t.case
+def closed_without_response_logs_nothing():
+    before = len(log_lines(LOG))
+    with ST.gw.raw() as c:
+        c.send(b"GET /never-finished HTTP/1.1\r\nHost: x\r\n")
+    r = ST.gw.http("GET", "/marker", headers={"X-Request-Id": "alog-marker"})
+    eq(r.status, 404, "marker")
+    line_for(LOG, "alog-marker")
+    lines = log_lines(LOG)
+    eq(len(lines), before + 1, "only the marker was logged")
+    check(b"never-finished" not in b"".join(lines), "the abandoned request is not logged")
+
+
+@t.case
+def hostile_bytes_escaped_json():
+    # quotes, backslashes, control bytes and invalid UTF-8 where the client controls them
+    rid = 'q"\\x'
+    path = '/esc/a"b\\c'
+    with ST.gw.raw() as c:
+        c.send(b"GET " + path.encode() + b"?k=\"\\\x7f HTTP/1.1\r\nHost: x\r\nX-Request-Id: " +
+               rid.encode() + b"\r\nUser-Agent: \xff\xfe\"\\\t\r\n\r\n")
+        r = c.read_response()
+    if r.status == 400:   # the target refused by the parser: logged all the same
+        j = line_for(LOG, r.header("x-request-id"))
+    else:
+        j = line_for(LOG, rid)
+        eq(j["path"], path, "path round-trips")
+    check(json_lines(LOG), "every line parses")
+
+
+@t.case
+def credentials_and_bodies_never_logged():
+    secret = "Bearer sekrit-token-%s" % uniq()
+    body = "body-%s" % uniq()
+    ST.gw.http("POST", "/nowhere", headers={"Authorization": secret, "Cookie": "c=" + secret,
+                                            "X-Request-Id": "alog-secret"}, body=body.encode())
+    line_for(LOG, "alog-secret")
+    data = b"".join(log_lines(LOG))
+    check(secret.encode() not in data and body.encode() not in data, "no secrets, no bodies")
+
+
+@t.case
+def admin_requests_not_logged():
+    ST.gw.admin_get("/health")
+    ST.gw.http("GET", "/after-admin", headers={"X-Request-Id": "alog-after-admin"})
+    line_for(LOG, "alog-after-admin")
+    check(not any(j.get("path") == "/health" for j in json_lines(LOG)), "admin not logged")
+
+
+@t.case
+def bad_settings_exit_2():
+    for args, env, want in [
+            (["--access-log-format", "xml"], None, "--access-log-format"),
+            ([], {"PORTICO_ACCESS_LOG_FORMAT": "apache"}, "PORTICO_ACCESS_LOG_FORMAT"),
+            (["--access-log", "/nonexistent-dir-%s/a.log" % uniq()], None, "--access-log"),
+            (["--check-config", "--access-log", "/nonexistent-dir-%s/a.log" % uniq()], None,
+             "--access-log")]:
+        rc, out, err = run_gateway_cli(["--redis", "redis://127.0.0.1:1"] + args, env=env)
+        eq(rc, 2, "exit status for %r %r" % (args, env))
+        eq(len(err.strip().splitlines()), 1, "one line: %r" % err)
+        check(want in err, "names %s: %r" % (want, err))
+    rc, out, err = run_gateway_cli(["--check-config", "--access-log",
+                                    os.path.join(ST.tmpdir, "ok.log")])
+    eq((rc, out.strip()), (0, "configuration ok"), "a writable path is fine: %r" % err)
+    _, out, _ = run_gateway_cli(["--help"])
+    check("--access-log DEST" in out and "--access-log-format F" in out, "in --help")
+
+
+@t.case
+def format_from_environment():
+    st = Stack(name="alogenv", start_gateway=False)
+    try:
+        path = os.path.join(st.tmpdir, "env.log")
+        st.start_gateway([], env={"PORTICO_ACCESS_LOG": path,
+                                  "PORTICO_ACCESS_LOG_FORMAT": "combined"})
+        eq(st.gw.http("GET", "/env-x").status, 404, "status")
+        lines = wait_until(lambda: log_lines(path, False) or None, 10, msg="a line")
+        check(CLF_RE.match(lines[0]) is not None, "combined from the environment: %r" % lines)
+    finally:
+        st.close()
+
+
+# ---------------------------------------------------------------- combined
+
+@t.case
+def combined_format():
+    st = Stack(name="alogc")
+    try:
+        path = os.path.join(st.tmpdir, "access.log")
+        st.start_gateway(["--access-log", path, "--access-log-format", "combined"])
+        st.service(service="clf", routes=[("GET", "/clf")])
+        r = st.gw.http("GET", "/clf?a=1", headers={"Referer": "http://r/x",
+                                                   "User-Agent": "agent 1.0"})
+        eq(r.status, 200, "status")
+        with st.gw.raw() as c:
+            c.send(b"GET /clf2 HTTP/1.0\r\nUser-Agent: a\"b\\c\xff\x80 d\r\n\r\n")
+            eq(c.read_response().status, 404, "status")
+        with st.gw.raw() as c:
+            c.send(b"\x16\x03 nonsense\r\n\r\n")
+            eq(c.read_response().status, 400, "status")
+        lines = wait_until(lambda: (lambda ls: ls if len(ls) >= 3 else None)(log_lines(path)), 10,
+                           msg="three combined lines")
+        ms = []
+        for ln in lines:
+            m = CLF_RE.match(ln)
+            check(m is not None, "not a combined line: %r" % ln)
+            check(all(0x20 <= b < 0x7f for b in ln[:-1]), "printable ASCII only: %r" % ln)
+            ms.append(m)
+        m = ms[0]
+        eq(m.group(1), b"127.0.0.1", "host")
+        eq(m.group(2), b"-", "no user")
+        eq(m.group(4), b"GET /clf?a=1 HTTP/1.1", "request")
+        eq(m.group(5), b"200", "status")
+        eq(m.group(6), str(len(r.body)).encode(), "body bytes")
+        eq(m.group(7), b"http://r/x", "referer")
+        eq(m.group(8), b"agent 1.0", "agent")
+        eq(ms[1].group(4), b"GET /clf2 HTTP/1.0", "HTTP/1.0 request")
+        eq(ms[1].group(8), b"a\\x22b\\x5cc\\xff\\x80 d", "agent escaped as nginx does")
+        eq(ms[2].group(4), b"-", "nothing read")
+        eq(ms[2].group(5), b"400", "status")
+    finally:
+        st.close()
+
+
+# ---------------------------------------------------------------- never blocks
+
+@t.case
+def full_pipe_never_blocks_lines_dropped():
+    """stdout is a FIFO nobody reads: the gateway goes on answering; past the
+    pipe and the buffer lines are dropped and counted; what was written is
+    whole lines."""
+    st = Stack(name="alogpipe", start_gateway=False)
+    rfd = None
+    try:
+        gw = Gateway(st.tmpdir, st.redis.url, ["--access-log", "stdout"], name="gwpipe")
+        os.mkfifo(gw.stdout_path)
+        rfd = os.open(gw.stdout_path, os.O_RDONLY | os.O_NONBLOCK)
+        st.gw = gw.start()
+        st.gw.wait_healthy()
+        n = 0
+        fill = "f" * 900   # long lines: fewer requests to fill 64 KiB + 1 MiB
+        with st.gw.raw() as c:
+            while True:
+                batch = b"".join(req_bytes("GET", "/%s/%d" % (fill, n + i)) for i in range(50))
+                c.send(batch)
+                for _ in range(50):
+                    eq(c.read_response().status, 404, "answered while the log is stuck")
+                n += 50
+                _, _, text = st.gw.admin_get("/metrics")
+                m = parse_metrics(text)
+                if m.get(("portico_access_log_dropped_total", frozenset()), 0) > 0:
+                    break
+                check(n < 20000, "no drop after %d requests" % n)
+        data = b""
+        while True:   # what the pipe holds now: whole lines (PIPE_BUF writes)
+            try:
+                chunk = os.read(rfd, 1 << 16)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        check(data.endswith(b"\n"), "whole lines in the pipe")
+        for ln in data.splitlines():
+            json.loads(ln)
+        check(data.count(b"\n") < n, "some lines were dropped (%d of %d)" % (data.count(b"\n"), n))
+    finally:
+        st.close()
+        if rfd is not None:
+            os.close(rfd)
+
+
+# ---------------------------------------------------------------- rotation
+
+def load(gw, stop, counts, prefix):
+    with gw.raw() as c:
+        i = 0
+        while not stop.is_set():
+            c.send(req_bytes("GET", "/%s/%d" % (prefix, i)))
+            eq(c.read_response().status, 404, "status")
+            i += 1
+        counts.append(i)
+
+
+@t.case
+def sigusr1_reopens_after_rename():
+    st = Stack(name="alogrot")
+    try:
+        path = os.path.join(st.tmpdir, "access.log")
+        st.stop_gateway()
+        st.start_gateway(["--access-log", path])
+        stop, counts = threading.Event(), []
+        th = [threading.Thread(target=load, args=(st.gw, stop, counts, "rot%d" % k))
+              for k in range(2)]
+        for x in th:
+            x.start()
+        wait_until(lambda: len(log_lines(path, False)) > 100, 20, msg="lines before the rename")
+        os.rename(path, path + ".1")
+        st.gw.signal(signal.SIGUSR1)
+        wait_until(lambda: len(log_lines(path, False)) > 100, 20, msg="lines in the new file")
+        stop.set()
+        for x in th:
+            x.join(30)
+        total = sum(counts)
+        st.gw.http("GET", "/rot-end", headers={"X-Request-Id": "rot-end"})
+        line_for(path, "rot-end")
+        old, new = json_lines(path + ".1"), json_lines(path)
+        eq(len(old) + len(new), total + 1, "every response logged once across the two files")
+        check(len(old) > 100, "the old file kept its lines")
+        check("reopened" in st.gw.stderr_text(), "reopen logged")
+    finally:
+        st.close()
+
+
+@t.case
+def workers_lines_never_interleave():
+    st = Stack(name="alogwk", start_gateway=False)
+    try:
+        path = os.path.join(st.tmpdir, "access.log")
+        st.start_gateway(["--access-log", path, "--workers", "2"])
+        stop, counts = threading.Event(), []
+        th = [threading.Thread(target=load, args=(st.gw, stop, counts, "w%d/%s" % (k, "p" * 300)))
+              for k in range(6)]
+        for x in th:
+            x.start()
+        wait_until(lambda: len(log_lines(path, False)) > 3000, 60, msg="3000 lines")
+        st.gw.signal(signal.SIGUSR1)   # the parent passes it on: each worker reopens
+        wait_until(lambda: len(log_lines(path, False)) > 4000, 60, msg="4000 lines")
+        stop.set()
+        for x in th:
+            x.join(30)
+        total = sum(counts)
+        wait_until(lambda: len(log_lines(path, False)) >= total, 10, msg="%d lines" % total)
+        lines = json_lines(path)   # every line parses
+        eq(len(lines), total, "one line per response")
+        eq(len({j["request_id"] for j in lines}), total, "each response once")
+    finally:
+        st.close()
+
+
+def setup():
+    global ST, LOG
+    ST = Stack(name="alog", start_gateway=False)
+    LOG = os.path.join(ST.tmpdir, "access.log")
+    ST.start_gateway(["--access-log", LOG, "--header-timeout-ms", "1000"])
+    return ST
+
+
+if __name__ == "__main__":
+    t.main(setup=setup, teardown=lambda st: st.close())

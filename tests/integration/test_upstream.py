@@ -1,0 +1,458 @@
+#!/usr/bin/env python3
+"""HTTP upstreams of a routes file (SPEC §11): the client side against real HTTP
+servers started here (upstreams.py), well-behaved and misbehaving on purpose:
+keep-alive pools counted on the upstream side, header rules, strip_prefix,
+bodies streamed both ways (a 100 MB chunked body with the gateway's RSS flat),
+HEAD/204/304, Expect: 100-continue, retries and ejection, timeouts, resets,
+half-closes, lying Content-Length, malformed responses, idle pooled connections
+closed by the upstream, pipelining, and Redis down."""
+
+import http.client as httpclient
+import os
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import HOST, Runner, Stack, assert_error, check, eq, fail, wait_until  # noqa: E402
+import upstreams as U  # noqa: E402
+
+t = Runner()
+
+
+def status_by_path(conn, req):
+    """/status/N answers N (no body for 204/304)."""
+    n = int(req.target.rsplit("/", 1)[1])
+    if n in (204, 304):
+        conn.sendall(("HTTP/1.1 %d X\r\n\r\n" % n).encode())
+    else:
+        conn.sendall(U.response(n, b"s%d" % n))
+    return True
+
+
+def not_modified_with_length(conn, req):
+    """A 304 that repeats the entity's length (allowed): it still has no body."""
+    if req.target.endswith("/then"):
+        conn.sendall(U.response(200, b"next"))
+    else:
+        conn.sendall(b"HTTP/1.1 304 Not Modified\r\ncontent-length: 10\r\netag: \"e\"\r\n\r\n")
+    return True
+
+
+def halfclose(conn, req):
+    """A body delimited by the close: no length, then the write side shut."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n"
+                 + b"half-closed body " * 100)
+    conn.shutdown(socket.SHUT_WR)
+    return False
+
+
+def liar_short(conn, req):
+    conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n0123456789")
+    return False
+
+
+def chunks_cut(conn, req):
+    """A chunked body that stops after one chunk: the upstream closes."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n")
+    return False
+
+
+def stall(conn, req):
+    """Half the body, then nothing for longer than the route's timeout."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n01234")
+    time.sleep(3.0)
+    return False
+
+
+def liar_long(conn, req):
+    """Says 5, sends 10: the extra bytes poison the connection (never reused)."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhelloEXTRA")
+    return True
+
+
+def bad_status(conn, req):
+    conn.sendall(b"HTTP/1.1 abc Nope\r\ncontent-length: 0\r\n\r\n")
+    return False
+
+
+def big_head(conn, req):
+    conn.sendall(b"HTTP/1.1 200 OK\r\nx-big: " + b"a" * (70 * 1024) + b"\r\ncontent-length: 0\r\n\r\n")
+    return False
+
+
+def resetter(conn, req):
+    U.rst_close(conn)
+    return False
+
+
+def answer_then_close(conn, req):
+    """Answers as if keeping the connection, then closes it at once."""
+    U.echo(conn, req)
+    return False
+
+
+def hop_headers(conn, req):
+    conn.sendall(U.response(200, b"ok", [("keep-alive", "timeout=5"), ("connection", "keep-alive"),
+                                        ("x-request-id", "upstream-made"), ("x-up", "1")]))
+    return True
+
+
+HUGE = 100 * 1024 * 1024
+PIECE = 256 * 1024
+
+
+def huge_chunked(conn, req):
+    conn.sendall(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+    piece = b"z" * PIECE
+    for _ in range(HUGE // PIECE):
+        conn.sendall(b"%x\r\n" % PIECE + piece + b"\r\n")
+    conn.sendall(b"0\r\n\r\n")
+    return True
+
+
+def big2m(conn, req):
+    conn.sendall(U.response(200, b"m" * (2 * 1024 * 1024)))
+    return True
+
+
+class Ctx:
+    pass
+
+
+def setup():
+    c = Ctx()
+    c.up = {}
+    mk = lambda name, behave=U.echo: c.up.setdefault(name, U.Upstream(behave, name))  # noqa: E731
+    refused = "http://127.0.0.1:%d" % U.closed_port()
+    refused2 = "http://127.0.0.1:%d" % U.closed_port()
+    c.refused = refused
+    R = U.route
+    doc = U.routes_doc(
+        R("/echo/*", [mk("echo")], methods=["*"], strip_prefix="/echo"),
+        R("/keep", [mk("keep")]),
+        R("/status/{n}", [mk("status", status_by_path)]),
+        R("/slow", [mk("slow", U.sleep_then(3.0))], timeout_ms=300),
+        R("/retry", [refused, mk("retry_ok")]),
+        R("/reset-get", [mk("reset1", resetter), mk("reset_ok1")]),
+        R("/reset-post", [mk("reset2", resetter), mk("reset_ok2")], methods=["POST"]),
+        R("/allgone", [refused2]),
+        R("/notmod/*", [mk("notmod", not_modified_with_length)], timeout_ms=3000),
+        R("/halfclose", [mk("half", halfclose)]),
+        R("/liar-short", [mk("liar_short", liar_short)]),
+        R("/liar-long", [mk("liar_long", liar_long)]),
+        R("/chunks-cut", [mk("chunks_cut", chunks_cut)]),
+        R("/stall", [mk("stall", stall)], timeout_ms=300),
+        R("/badstatus", [mk("bad_status", bad_status)]),
+        R("/bighead", [mk("big_head", big_head)]),
+        R("/idleclose", [mk("idleclose", answer_then_close)], methods=["GET", "POST"]),
+        R("/hop", [mk("hop", hop_headers)]),
+        R("/huge", [mk("huge", huge_chunked)]),
+        R("/slowish", [mk("slowish", U.sleep_then(0.3))]),
+        R("/big2m", [mk("big2m", big2m)]),
+    )
+    c.st = Stack(name="upstream", start_gateway=False)
+    c.rf = os.path.join(c.st.tmpdir, "routes.json")
+    U.write_json(c.rf, doc)
+    # A sanitizer build keeps freed memory in quarantine: kept small, so RSS
+    # still says what the gateway holds.
+    c.st.start_gateway(["--routes-file", c.rf, "--upstream-eject-ms", "600000"],
+                       env={"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=99:"
+                                            "quarantine_size_mb=1"})
+    c.gw = c.st.gw
+    return c
+
+
+def teardown(c):
+    c.st.stop_gateway()
+    c.st.redis.stop()
+    for u in c.up.values():
+        u.stop()
+
+
+def upstream_state(c, pattern, url, method="GET"):
+    r = c.gw.route(method, pattern)
+    check(r is not None and r.get("kind") == "http", "route %s: %r" % (pattern, r))
+    for u in r["upstreams"]:
+        if u["url"] == url:
+            return u
+    fail("no upstream %s in %r" % (url, r))
+
+
+@t.case
+def routes_listed_as_http(c):
+    r = c.gw.route("GET", "/keep")
+    eq(r["kind"], "http", "kind")
+    eq(r["service"], "legacy", "service")
+    eq([u["url"] for u in r["upstreams"]], [c.up["keep"].url], "upstreams")
+    eq(r["upstreams"][0]["state"], "up", "state")
+    eq(c.gw.route("GET", "/slow")["timeout_ms"], 300, "timeout_ms")
+
+
+@t.case
+def strip_prefix_and_query(c):
+    j = c.gw.http("GET", "/echo/a/b?x=1&y=%20").json()
+    eq(j["target"], "/a/b?x=1&y=%20", "target upstream")
+    eq(c.gw.http("GET", "/echo").json()["target"], "/", "nothing left: /")
+    eq(c.gw.http("GET", "/echo/").json()["target"], "/", "trailing slash")
+
+
+@t.case
+def keep_alive_reuse_counted_upstream(c):
+    u = c.up["keep"]
+    before_conns, before = u.connections, u.count()
+    for _ in range(10):
+        eq(c.gw.http("GET", "/keep").status, 200, "status")
+    eq(u.count() - before, 10, "requests upstream")
+    check(u.connections - before_conns <= 1,
+          "10 sequential requests used %d new connections" % (u.connections - before_conns))
+    st = upstream_state(c, "/keep", u.url)
+    check(st["reuses"] >= 9, "reuses %r" % st)
+
+
+@t.case
+def header_rules(c):
+    r = c.gw.http("GET", "/echo/h", headers=[
+        ("x-request-id", "abc-123"), ("x-forwarded-for", "1.2.3.4"),
+        ("x-forwarded-proto", "https"), ("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+        ("connection", "x-hop"), ("x-hop", "1"), ("keep-alive", "5"), ("te", "trailers"),
+        ("x-auth-subject", "forged"), ("x-keep", "yes")])
+    h = r.json()["headers"]
+    eq(h.get("x-request-id"), "abc-123", "x-request-id")
+    eq(h.get("x-forwarded-for"), "1.2.3.4, 127.0.0.1", "x-forwarded-for")
+    eq(h.get("x-forwarded-proto"), "http", "x-forwarded-proto")
+    eq(h.get("traceparent"), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+       "traceparent")
+    eq(h.get("x-keep"), "yes", "ordinary header")
+    eq(h.get("host"), "test.local", "host kept")
+    for gone in ("x-hop", "keep-alive", "te", "x-auth-subject", "connection"):
+        check(gone not in h, "%s reached the upstream: %r" % (gone, h))
+    eq(r.header("x-request-id"), "abc-123", "x-request-id back")
+    r = c.gw.http("GET", "/hop")
+    eq(r.body, b"ok", "body")
+    eq(r.header("keep-alive"), None, "hop-by-hop keep-alive dropped")
+    eq(r.header("x-up"), "1", "upstream header kept")
+    check(r.header("x-request-id") != "upstream-made", "the gateway's x-request-id wins")
+
+
+@t.case
+def request_bodies(c):
+    body = os.urandom(300 * 1024)
+    r = c.gw.http("POST", "/echo/p", body=body)
+    eq(r.json()["body_len"], len(body), "body length upstream")
+    eq(r.json()["headers"].get("content-length"), str(len(body)), "content-length upstream")
+    # chunked from the client: de-chunked, sent with a length
+    with c.gw.raw() as raw:
+        raw.send(b"POST /echo/c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+        j = raw.read_response().json()
+    eq(j["body"], "hello world", "de-chunked body")
+    eq(j["headers"].get("content-length"), "11", "length")
+    check("transfer-encoding" not in j["headers"], "no transfer-encoding upstream")
+    eq(c.gw.http("POST", "/echo/empty", body=b"").json()["headers"].get("content-length"), "0",
+       "POST without a body says 0")
+
+
+@t.case
+def expect_100_continue(c):
+    with c.gw.raw() as raw:
+        raw.send(b"PUT /echo/e HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+        while b"\r\n\r\n" not in raw.buf:
+            check(raw._fill(10), "closed before the interim response")
+        interim, _, raw.buf = raw.buf.partition(b"\r\n\r\n")
+        eq(interim, b"HTTP/1.1 100 Continue", "interim")
+        raw.send(b"hello")
+        r = raw.read_response()
+    eq(r.status, 200, "final")
+    j = r.json()
+    eq(j["body"], "hello", "body")
+    check("expect" not in j["headers"], "expect forwarded: %r" % j["headers"])
+
+
+@t.case
+def head_204_304_no_body(c):
+    with c.gw.raw() as raw:
+        raw.send(b"HEAD /echo/x HTTP/1.1\r\nHost: x\r\n\r\n")
+        r = raw.read_response(head=True)
+        eq(r.status, 200, "HEAD")
+        check(int(r.header("content-length")) > 0, "HEAD keeps the announced length")
+        for n in (204, 304):
+            raw.send(b"GET /status/%d HTTP/1.1\r\nHost: x\r\n\r\n" % n)
+            r = raw.read_response()
+            eq(r.status, n, "status")
+            eq(r.body, b"", "no body")
+        raw.send(b"GET /status/201 HTTP/1.1\r\nHost: x\r\n\r\n")
+        r = raw.read_response()
+        eq((r.status, r.body), (201, b"s201"), "the connection goes on")
+
+
+@t.case
+def not_modified_with_content_length_has_no_body(c):
+    with c.gw.raw() as raw:
+        raw.send(b"GET /notmod/x HTTP/1.1\r\nHost: x\r\n\r\n")
+        r = raw.read_response()
+        eq((r.status, r.body, r.header("etag")), (304, b"", '"e"'), "304")
+        raw.send(b"GET /notmod/then HTTP/1.1\r\nHost: x\r\n\r\n")
+        r = raw.read_response()
+        eq((r.status, r.body), (200, b"next"), "the next response on the same connections")
+
+
+@t.case
+def close_delimited_becomes_chunked(c):
+    conn = httpclient.HTTPConnection(HOST, c.gw.port, timeout=10)
+    conn.request("GET", "/halfclose")
+    r = conn.getresponse()
+    eq(r.getheader("transfer-encoding"), "chunked", "HTTP/1.1 client: chunked")
+    eq(r.read(), b"half-closed body " * 100, "body")
+    conn.close()
+    with c.gw.raw() as raw:  # HTTP/1.0: the body ends with the connection
+        raw.send(b"GET /halfclose HTTP/1.0\r\nHost: x\r\n\r\n")
+        while raw._fill(10):
+            pass
+        head, _, body = raw.buf.partition(b"\r\n\r\n")
+        check(b"connection: close" in head.lower(), "close announced: %r" % head)
+        eq(body, b"half-closed body " * 100, "HTTP/1.0 body")
+
+
+@t.case
+def lying_content_length(c):
+    with c.gw.raw() as raw:
+        raw.send(b"GET /liar-short HTTP/1.1\r\nHost: x\r\n\r\n")
+        while raw._fill(10):
+            pass
+        head, _, body = raw.buf.partition(b"\r\n\r\n")
+        check(head.startswith(b"HTTP/1.1 200"), "head %r" % head)
+        check(b"content-length: 1000" in head, "announced length: %r" % head)
+        eq(body, b"0123456789", "the client sees the response cut short, then the close")
+    with c.gw.raw() as raw:  # chunked: the client never sees the last chunk
+        raw.send(b"GET /chunks-cut HTTP/1.1\r\nHost: x\r\n\r\nGET /echo/after HTTP/1.1\r\nHost: x\r\n\r\n")
+        while raw._fill(10):
+            pass
+        head, _, body = raw.buf.partition(b"\r\n\r\n")
+        check(b"transfer-encoding: chunked" in head, "chunked: %r" % head)
+        eq(body, b"5\r\nhello\r\n", "the chunks that came, no last chunk, then the close")
+    u = c.up["liar_long"]
+    n0 = u.connections
+    for _ in range(2):
+        r = c.gw.http("GET", "/liar-long")
+        eq(r.body, b"hello", "only the announced bytes")
+    eq(u.connections - n0, 2, "a connection with bytes after the response is never reused")
+    c.gw.assert_alive()
+
+
+@t.case
+def malformed_upstream_responses_502(c):
+    assert_error(c.gw.http("GET", "/badstatus"), 502, "upstream_error")
+    assert_error(c.gw.http("GET", "/bighead"), 502, "upstream_error")
+
+
+@t.case
+def timeout_504(c):
+    assert_error(c.gw.http("GET", "/slow"), 504, "timeout")
+
+
+@t.case
+def body_stalls_after_the_head(c):
+    """The head went out: a stalled body ends the client's connection, cut short."""
+    with c.gw.raw() as raw:
+        raw.send(b"GET /stall HTTP/1.1\r\nHost: x\r\n\r\n")
+        while raw._fill(10):
+            pass
+        head, _, body = raw.buf.partition(b"\r\n\r\n")
+        check(head.startswith(b"HTTP/1.1 200") and b"content-length: 10" in head, "head %r" % head)
+        eq(body, b"01234", "what came before the stall")
+
+
+@t.case
+def refused_upstream_ejected_and_retried(c):
+    ej0 = c.gw.metric("portico_upstream_ejections_total")
+    rt0 = c.gw.metric("portico_upstream_retries_total")
+    for _ in range(4):
+        eq(c.gw.http("GET", "/retry").status, 200, "served by the other upstream")
+    eq(c.gw.metric("portico_upstream_ejections_total") - ej0, 1, "ejections")
+    eq(c.gw.metric("portico_upstream_retries_total") - rt0, 1, "retries")
+    st = upstream_state(c, "/retry", c.refused)
+    eq(st["state"], "ejected", "state")
+    eq(st["ejections"], 1, "ejections in /routes")
+    eq(st["retries"], 1, "retries in /routes")
+    check(st["ejected_for_ms"] > 0, "ejected_for_ms")
+
+
+@t.case
+def reset_idempotent_retried_post_not(c):
+    eq(c.gw.http("GET", "/reset-get").status, 200, "GET retried after a reset")
+    eq(len(c.up["reset_ok1"].requests), 1, "the other upstream served it")
+    assert_error(c.gw.http("POST", "/reset-post", body=b"x"), 502, "upstream_error")
+    eq(len(c.up["reset2"].requests), 1, "POST sent once")
+    eq(len(c.up["reset_ok2"].requests), 0, "a POST that was sent is never retried")
+
+
+@t.case
+def every_upstream_ejected_503(c):
+    assert_error(c.gw.http("GET", "/allgone"), 502, "upstream_error")
+    assert_error(c.gw.http("GET", "/allgone"), 503, "no_instance")
+
+
+@t.case
+def idle_connection_closed_by_upstream(c):
+    u = c.up["idleclose"]
+    for method in ("GET", "POST", "GET", "POST"):
+        # the pooled connection's close is seen before it would be reused
+        wait_until(lambda: upstream_state(c, "/idleclose", u.url)["idle"] == 0, 10,
+                   msg="closed idle connection dropped from the pool")
+        r = c.gw.http(method, "/idleclose", body=b"b" if method == "POST" else None)
+        eq(r.status, 200, "%s after the upstream closed the pooled connection" % method)
+    eq(u.count(), 4, "every request reached the upstream once")
+
+
+@t.case
+def pipelined_responses_in_order(c):
+    with c.gw.raw(timeout=30) as raw:
+        raw.send(b"GET /slowish HTTP/1.1\r\nHost: x\r\n\r\nGET /big2m HTTP/1.1\r\nHost: x\r\n\r\n"
+                 b"GET /echo/third HTTP/1.1\r\nHost: x\r\n\r\n")
+        a = raw.read_response()
+        b = raw.read_response()
+        d = raw.read_response()
+    eq(a.json()["target"], "/slowish", "first")
+    eq(b.body, b"m" * (2 * 1024 * 1024), "second, streamed aside while the first waited")
+    eq(d.json()["target"], "/third", "third")
+
+
+@t.case
+def huge_chunked_body_flat_rss(c):
+    pid = c.gw.pid
+    base = U.rss_kib(pid)
+    s = socket.create_connection((HOST, c.gw.port), timeout=60)
+    s.sendall(b"GET /huge HTTP/1.1\r\nHost: x\r\n\r\n")
+    got = s.recv(1024 * 1024)
+    time.sleep(1.0)  # a reader that stops: the gateway must stop reading the upstream
+    peak = U.rss_kib(pid)
+    buf = bytearray(got)
+    total_raw = len(got)
+    while not buf.endswith(b"\r\n0\r\n\r\n"):
+        d = s.recv(1024 * 1024)
+        if not d:
+            fail("connection closed after %d bytes" % total_raw)
+        total_raw += len(d)
+        buf += d
+        if len(buf) > 4 * 1024 * 1024:
+            peak = max(peak, U.rss_kib(pid))
+            del buf[:-16]
+    s.close()
+    check(total_raw > HUGE, "the whole body went through (%d bytes)" % total_raw)
+    check(peak - base < 24 * 1024,
+          "gateway RSS grew by %d KiB for a 100 MB body" % (peak - base))
+
+
+@t.case
+def http_routes_served_with_redis_down(c):
+    c.st.redis.stop()
+    try:
+        eq(c.gw.http("GET", "/echo/r").status, 200, "an HTTP route needs no bus")
+    finally:
+        c.st.redis.start()
+
+
+if __name__ == "__main__":
+    sys.exit(t.main(setup, teardown))
