@@ -6,7 +6,7 @@
 #                    [--https-only] [--bodies] [--claim-threshold]
 #                    [--claim-thresholds LIST] [--claim-sizes LIST]
 #                    [--sentinel-failover] [--cluster | --cluster-only]
-#                    [--streams] [--accesslog-only] [--upstream-only]
+#                    [--streams] [--accesslog-only] [--upstream-only] [--jobs]
 #
 # Everything runs on 127.0.0.1 with its own processes on free ports: a
 # redis-server, the gateway (release build), the echo example (1 and 2
@@ -63,6 +63,10 @@
 # connections): req/s ratio, Redis CPU per request on each shard, and the CPU
 # 1,000 heartbeats a second cost every cluster node (OUT/cluster-results.json).
 # See docs/scaling.md.
+# --jobs runs just the 202 job check (scripts/bench/jobs.py): at 1 connection,
+# the latency of a job's 202 (Prefer: respond-async on an async route: the
+# record written to Redis first) against a plain GET to the echo example;
+# median, p99 and their ratio (issue 16: at most 2).
 #
 # Prints one table and writes OUT/bench-results.json (and the raw samples in
 # OUT/samples.jsonl). Bounded in time (--max-seconds, default 1800, 5400 with
@@ -75,7 +79,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 bench=$here/bench
 out="" duration=10 reps=3 build=$root/build-release do_build=1 checks=1 max_seconds=1800
-quick=0 https_only=0 bodies_only=0 claim_only=0 wrk_timeout=5 sample_extra="" echo_claim=""
+quick=0 https_only=0 bodies_only=0 claim_only=0 jobs_only=0 wrk_timeout=5 sample_extra="" echo_claim=""
 # shellcheck source=scripts/bench/bodies.sh
 . "$bench/bodies.sh"
 max_given=0 sentinel_failover=0 streams_only=0 accesslog_only=0 upstream_only=0 cluster=0
@@ -94,6 +98,7 @@ while [ $# -gt 0 ]; do
     --claim-threshold) claim_only=1; shift ;;
     --claim-thresholds) IFS=, read -r -a claim_thresholds <<<"$2"; claim_only=1; shift 2 ;;
     --claim-sizes) IFS=, read -r -a claim_sizes <<<"$2"; claim_only=1; shift 2 ;;
+    --jobs) jobs_only=1; shift ;;
     --sentinel-failover) sentinel_failover=1; shift ;;
     --cluster) cluster=1; shift ;;
     --cluster-only) cluster=2; shift ;;
@@ -603,6 +608,19 @@ run_https() {
     stop nginx-origin
 }
 
+# A job's 202 against a plain request, at 1 connection (scripts/bench/jobs.py).
+run_jobs() {
+    local n=2000
+    [ "$quick" = 1 ] && n=500
+    log "jobs: $n sequential requests each, 1 connection"
+    start_gateway 1
+    start_echo 1
+    wait_route
+    python3 "$bench/jobs.py" "$rport" "$gw_port" --requests "$n" | tee "$out/jobs.json"
+    stop_echo
+    stop gateway
+}
+
 # ------------------------------------------------------------- streams
 run_streams() {
     local res redis_rate rates=() r best rss0 rss1 rss2 held hold_secs=10 n=200000
@@ -746,6 +764,10 @@ if [ "$bodies_only" = 1 ] || [ "$claim_only" = 1 ]; then
     [ "$claim_only" = 1 ] && run_claim
     python3 "$bench/report.py" "$samples" "$out/bench-results.json" \
         "duration=$duration reps=$reps bodies=$bodies_only claim=$claim_only load_before=$(uptime | sed 's/.*load average: //')"
+    exit 0
+fi
+if [ "$jobs_only" = 1 ]; then
+    run_jobs
     exit 0
 fi
 if [ "$sentinel_failover" = 1 ]; then

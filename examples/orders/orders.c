@@ -18,7 +18,11 @@
  *   GET  /orders         200 {"orders":[...]}
  *   GET  /orders/{id}    200 the order, 404 when missing
  *   GET  /orders/events  200 {"events":[{"topic","id","source","data"}...]}
- *                        (the last 100 events this instance received)
+ *                        (the last 100 events this instance received: order.placed,
+ *                        and portico.job, which gateways publish when a job ends)
+ *   POST /orders/report  200 {"orders":N,"events":N}; announced async: with
+ *                        "Prefer: respond-async" the gateway answers 202 and a
+ *                        Location to poll (docs/protocol.md 5.8)
  * Optional query on POST: ?users_timeout_ms=N sets the call's timeout. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,6 +132,16 @@ static void on_list(portico_request *req, void *ud)
     portico_reply_json(req, 200, json_pack("{s:o}", "orders", list));
 }
 
+/* Announced async (portico_service_route_async): answered like any request;
+ * the gateway keeps the reply for a client that asked for a job. */
+static void on_report(portico_request *req, void *ud)
+{
+    struct state *st = ud;
+    portico_reply_json(req, 200,
+                       json_pack("{s:I, s:I}", "orders", (json_int_t)json_object_size(st->orders),
+                                 "events", (json_int_t)json_array_size(st->events)));
+}
+
 static void on_get(portico_request *req, void *ud)
 {
     struct state *st = ud;
@@ -146,7 +160,7 @@ static void on_events(portico_request *req, void *ud)
     portico_reply_json(req, 200, json_pack("{s:O}", "events", st->events));
 }
 
-/* The event logger: what any service interested in orders would do. */
+/* The event logger (order.placed, portico.job): what any interested service would do. */
 static void on_order_placed(portico_service *svc, const portico_event *ev, void *ud)
 {
     struct state *st = ud;
@@ -176,7 +190,10 @@ int main(int argc, char **argv)
         portico_service_route(ex.svc, "GET", "/orders", on_list, &st) != 0 ||
         portico_service_route(ex.svc, "GET", "/orders/events", on_events, &st) != 0 ||
         portico_service_route(ex.svc, "GET", "/orders/{id}", on_get, &st) != 0 ||
-        portico_event_subscribe(ex.svc, "order.placed", on_order_placed, &st) != 0)
+        portico_service_route(ex.svc, "POST", "/orders/report", on_report, &st) != 0 ||
+        portico_service_route_async(ex.svc, "POST", "/orders/report") != 0 ||
+        portico_event_subscribe(ex.svc, "order.placed", on_order_placed, &st) != 0 ||
+        portico_event_subscribe(ex.svc, "portico.job", on_order_placed, &st) != 0)
         return 1;
     rc = example_run(&ex);
     json_decref(st.orders);

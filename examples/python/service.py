@@ -9,11 +9,16 @@ using only Debian's python3-redis, so run it with the system python3:
                                                 [--registration-secret-file F]
     curl http://127.0.0.1:8000/hello/world      ->  {"hello": "world"}
     curl -N http://127.0.0.1:8000/hello/clock   ->  a server-sent event a second
+    curl -i -X POST http://127.0.0.1:8000/hello/report -H 'Prefer: respond-async'
+        ->  202 Accepted, Location: /_portico/jobs/<id>  (then GET that path)
 
 Routes: GET /hello/{name}, and GET /hello/clock: a streamed reply
 (docs/protocol.md 4.3) of content-type text/event-stream, one "tick" event a
 second, ?ticks=N of them (1..60, default 10), stopped early when the gateway
-publishes a cancel (the client went away).  The Redis URL comes from --redis, else the
+publishes a cancel (the client went away); POST /hello/report, announced
+"async":true so that a client may ask for it with Prefer: respond-async (the
+gateway answers 202 and keeps the reply for polling; the service answers it
+like any request).  The Redis URL comes from --redis, else the
 PORTICO_REDIS environment variable, else redis://127.0.0.1:6379.  With
 --registration-secret-file (or PORTICO_REGISTRATION_SECRET_FILE) every
 register and deregister message is signed (docs/security.md).  It prints
@@ -41,7 +46,8 @@ import redis
 
 SERVICE = "hello"
 TTL_MS = 10000
-ROUTES = [{"method": "GET", "path": "/hello/{name}"}, {"method": "GET", "path": "/hello/clock"}]
+ROUTES = [{"method": "GET", "path": "/hello/{name}"}, {"method": "GET", "path": "/hello/clock"},
+          {"method": "POST", "path": "/hello/report", "async": True}]
 CLOCK_TICKS, CLOCK_MAX_TICKS = 10, 60
 
 
@@ -184,6 +190,10 @@ class Service:
         elif req.get("route") == "/hello/{name}" and req.get("method") in ("GET", "HEAD"):
             name = req.get("params", {}).get("name", "")
             self.reply(req, 200, {"hello": name}, extra)
+        elif req.get("route") == "/hello/report" and req.get("method") == "POST":
+            # A "long" job: asked asynchronously, the client polls for this.
+            self.reply(req, 200, {"report": "ready",
+                                  "request_id": dict(headers).get("x-request-id", "")}, extra)
         else:
             self.reply(req, 404, {"error": "not_found", "message": "no such route"})
 

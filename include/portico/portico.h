@@ -188,6 +188,16 @@ typedef void portico_handler_fn(portico_request *req, void *ud);
 PORTICO_API int portico_service_route(portico_service *svc, const char *method, const char *pattern,
                                       portico_handler_fn *handler, void *ud);
 
+/* Marks a route added with portico_service_route (same method and pattern) as
+ * asynchronous: it is announced "async":true, so that a client may ask for it
+ * with "Prefer: respond-async" and get 202 Accepted and a job to poll, from
+ * any gateway (docs/protocol.md 5.8). Nothing else changes for the handler:
+ * it gets the request and replies as usual, within the request's deadline
+ * (the gateway's --async-timeout-ms, 5 minutes by default, for a job). Before
+ * start only. Returns 0, _INVALID (no such route) or _STATE. */
+PORTICO_API int portico_service_route_async(portico_service *svc, const char *method,
+                                            const char *pattern);
+
 /* Makes this service a caller too: it will follow the registration channel to
  * learn the instances of other services (needed by portico_call_send).
  * Before start only. Returns 0 or _STATE. */

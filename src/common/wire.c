@@ -202,6 +202,7 @@ void pc_wire_encode_register(pc_buf *out, const char *service, const char *insta
         pc_buf_puts(out, ",\"path\":");
         pc_jw_cstr(out, routes[i].path);
         if (routes[i].retry) pc_buf_puts(out, ",\"retry\":true");
+        if (routes[i].async) pc_buf_puts(out, ",\"async\":true");
         jw_lit(out, "}");
     }
     pc_buf_puts(out, "]}");

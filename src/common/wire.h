@@ -194,6 +194,7 @@ struct pc_route_decl {
     const char *method; /* upper-case token or "*" */
     const char *path;   /* pattern */
     bool retry;         /* "retry":true: a timed-out idempotent try may go again */
+    bool async;         /* "async":true: may be asked with Prefer: respond-async */
 };
 
 struct pc_register {

@@ -521,9 +521,15 @@ static int wire_routes(struct pc_register *out, json_t *root, struct pc_wire_err
             wire_err(err, "bad_route", "route %zu: \"retry\" must be true or false", i);
             return -1;
         }
+        json_t *async = json_object_get(r, "async");
+        if (async != NULL && !json_is_boolean(async)) {
+            wire_err(err, "bad_route", "route %zu: \"async\" must be true or false", i);
+            return -1;
+        }
         out->routes[i].method = m;
         out->routes[i].path = p;
         out->routes[i].retry = json_is_true(retry);
+        out->routes[i].async = json_is_true(async);
     }
     out->nroutes = n;
     return 0;

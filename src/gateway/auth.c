@@ -217,8 +217,9 @@ static const struct gw_rl_rule *fail_rule(void)
     return rules[cur].burst ? &rules[cur] : NULL;
 }
 
-/* True when r's address has used up its failures: r is answered 429. */
-static bool fail_locked(struct gw_req *r)
+/* True when r's address has used up its failures: r is answered 429 (when
+ * answer is set). */
+static bool fail_locked(struct gw_req *r, bool answer)
 {
     const struct gw_rl_rule *rule = fail_rule();
     struct gw_rl_result res;
@@ -231,6 +232,7 @@ static bool fail_locked(struct gw_req *r)
     pc_log(PC_LOG_DEBUG, "auth", "request %s: 429, too many failed credentials from %s",
            r->request_id, r->remote_addr);
     r->auth_subject[0] = r->auth_key_id[0] = '\0';
+    if (!answer) return true;
     gw_ratelimit_refuse(r, res.retry_after_ms,
                         "too many failed credentials from this address; retry later");
     return true;
@@ -251,16 +253,21 @@ static void fail_count(const struct gw_req *r)
 /* ------------------------------------------------------------------------ */
 
 /* Answers r with status (400, 401: a failed credential, counted; 403: valid
- * credentials without the claims, not counted). */
-static void refuse(struct gw_req *r, enum gw_auth_reject why, int status, const char *code,
-                   const char *msg, enum gw_auth_mode m, const char *bearer_err, const char *desc,
-                   bool key_bad)
+ * credentials without the claims, not counted); without answer, only counts
+ * and forgets the identity. */
+static void refuse(struct gw_req *r, bool answer, enum gw_auth_reject why, int status,
+                   const char *code, const char *msg, enum gw_auth_mode m, const char *bearer_err,
+                   const char *desc, bool key_bad)
 {
     pc_buf b;
     struct pc_kv h;
 
     gw_stats->auth_rejections[why]++;
     if (status != 403) fail_count(r);
+    if (!answer) {
+        r->auth_subject[0] = r->auth_key_id[0] = '\0';
+        return;
+    }
 
     pc_buf_init(&b);
     challenge(&b, m, bearer_err, desc, key_bad);
@@ -271,7 +278,9 @@ static void refuse(struct gw_req *r, enum gw_auth_reject why, int status, const 
     pc_buf_deinit(&b);
 }
 
-bool gw_auth_check(struct gw_req *r, const struct gw_match *m)
+/* gw_auth_check and gw_auth_identify: r's credentials under the rule for
+ * (pattern, method); refusals answered when answer is set. */
+static bool decide(struct gw_req *r, const char *pattern, const char *method, bool answer)
 {
     const struct gw_auth_rule *ru;
     enum gw_auth_mode mode;
@@ -280,21 +289,21 @@ bool gw_auth_check(struct gw_req *r, const struct gw_match *m)
 
     r->auth_subject[0] = r->auth_key_id[0] = '\0';
     if (!pol->loaded) return true;
-    ru = rule_for(m->pattern, r->method);
+    ru = rule_for(pattern, method);
     mode = ru ? ru->mode : pol->def;
     if (mode == GW_AUTH_PUBLIC) return true;
-    if (fail_locked(r)) return false; /* even with good credentials */
+    if (fail_locked(r, answer)) return false; /* even with good credentials */
 
     creds_of(r, &c);
     if (c.repeated) {
-        refuse(r, GW_AUTH_REJECT_REPEATED, 400, "bad_request", "repeated credential headers", mode,
-               "invalid_request", NULL, false);
+        refuse(r, answer, GW_AUTH_REJECT_REPEATED, 400, "bad_request",
+               "repeated credential headers", mode, "invalid_request", NULL, false);
         return false;
     }
     use_tok = c.token && (mode == GW_AUTH_JWT || mode == GW_AUTH_EITHER);
     use_key = c.key && (mode == GW_AUTH_API_KEY || mode == GW_AUTH_EITHER);
     if (!use_tok && !use_key) {
-        refuse(r, GW_AUTH_REJECT_MISSING, 401, "unauthorized",
+        refuse(r, answer, GW_AUTH_REJECT_MISSING, 401, "unauthorized",
                mode == GW_AUTH_JWT       ? "a bearer token is required"
                : mode == GW_AUTH_API_KEY ? "an API key is required"
                                          : "a bearer token or an API key is required",
@@ -304,8 +313,8 @@ bool gw_auth_check(struct gw_req *r, const struct gw_match *m)
     if (use_key) {
         const char *id = key_lookup(c.key, c.key_len);
         if (id == NULL) {
-            refuse(r, GW_AUTH_REJECT_INVALID_KEY, 401, "unauthorized", "invalid API key", mode,
-                   NULL, NULL, true);
+            refuse(r, answer, GW_AUTH_REJECT_INVALID_KEY, 401, "unauthorized", "invalid API key",
+                   mode, NULL, NULL, true);
             return false;
         }
         snprintf(r->auth_key_id, sizeof r->auth_key_id, "%s", id);
@@ -316,14 +325,15 @@ bool gw_auth_check(struct gw_req *r, const struct gw_match *m)
         int rc = gw_jwt_verify(pol->jwt, c.token, c.token_len, (int64_t)(gw_now_unix_ms() / 1000u),
                                &claims, &why);
         if (rc != GW_JWT_OK) {
-            refuse(r, GW_AUTH_REJECT_INVALID_TOKEN, 401, "unauthorized", "invalid bearer token",
-                   mode, "invalid_token", why, false);
+            refuse(r, answer, GW_AUTH_REJECT_INVALID_TOKEN, 401, "unauthorized",
+                   "invalid bearer token", mode, "invalid_token", why, false);
             return false;
         }
         if (ru && ru->claims && !gw_jwt_claims_satisfy(claims, ru->claims)) {
             json_decref(claims);
-            refuse(r, GW_AUTH_REJECT_CLAIMS, 403, "forbidden", "the token lacks a required claim",
-                   GW_AUTH_JWT, "insufficient_scope", NULL, false);
+            refuse(r, answer, GW_AUTH_REJECT_CLAIMS, 403, "forbidden",
+                   "the token lacks a required claim", GW_AUTH_JWT, "insufficient_scope", NULL,
+                   false);
             return false;
         }
         sub = json_string_value(json_object_get(claims, "sub"));
@@ -331,4 +341,14 @@ bool gw_auth_check(struct gw_req *r, const struct gw_match *m)
         json_decref(claims);
     }
     return true;
+}
+
+bool gw_auth_check(struct gw_req *r, const struct gw_match *m)
+{
+    return decide(r, m->pattern, r->method, true);
+}
+
+bool gw_auth_identify(struct gw_req *r, const char *pattern, const char *method)
+{
+    return decide(r, pattern, method, false);
 }

@@ -51,5 +51,10 @@ unsigned gw_auth_generation(void);
 /* Decides r for its matched route m. Returns true to go on (identity stored
  * on r), or false after answering r (r may be freed: do not touch it). */
 bool gw_auth_check(struct gw_req *r, const struct gw_match *m);
+/* The same decision for the route pattern and method given, answering
+ * nothing: true with the identity stored on r (none when the rule is
+ * public), false when r's credentials do not do (a failed credential is
+ * counted as by gw_auth_check). For job polls (job.h). */
+bool gw_auth_identify(struct gw_req *r, const char *pattern, const char *method);
 
 #endif

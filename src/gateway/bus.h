@@ -69,7 +69,7 @@ enum gw_bus_reply_type {
     GW_BUS_REPLY_OTHER,
 };
 
-#define GW_BUS_REPLY_MAX_ELEMENTS 8
+#define GW_BUS_REPLY_MAX_ELEMENTS 16 /* a job record read: 9 fields (jobpoll.c) */
 
 struct gw_bus_reply {
     enum gw_bus_reply_type type;

@@ -39,6 +39,8 @@ struct gw_config {
     long long max_reply_bytes;            /* --max-reply-bytes 67108864, 1024..1073741824 */
     int stream_idle_timeout_ms;           /* --stream-idle-timeout-ms 60000, 1..86400000 */
     long long claim_check_bytes;          /* --claim-check-bytes 65536, 0 (never)..1073741824 */
+    int async_timeout_ms;                 /* --async-timeout-ms 300000, 1..86400000 */
+    int job_ttl_ms;                       /* --job-ttl-ms 3600000, 1..604800000 */
     int max_connections;                  /* --max-connections 10000, 1..1000000 */
     int max_connections_per_ip;           /* --max-connections-per-ip 0 (off), 0..1000000 */
     int body_timeout_ms;                  /* --body-timeout-ms 30000, 1..86400000 */

@@ -14,6 +14,7 @@
 #include "hforward.h"
 #include "http.h"
 #include "inflight.h"
+#include "job.h"
 #include "ratelimit.h"
 #include "registry.h"
 #include "resp.h"
@@ -382,14 +383,22 @@ static struct gw_route *route_of(struct gw_req *r)
     }
 }
 
-/* Picks an instance of rt, encodes r for it and publishes (match is rt's). */
+static void forward_job(struct gw_req *r);
+
+/* Picks an instance of rt, encodes r for it and publishes (match is rt's);
+ * an asynchronous request goes to job.c first. */
 static void forward_start(struct gw_req *r, struct gw_route *rt)
 {
     struct gw_instance *inst;
     struct timeval tv;
+    uint64_t now = gw_now_unix_ms(), tmo;
 
     if (rt->http != NULL) { /* a routes-file route: its HTTP upstreams */
         gw_hforward_start(r, rt);
+        return;
+    }
+    if (rt->async && !r->job && gw_job_wanted(r)) { /* 202 now, the reply kept in Redis */
+        gw_job_submit(r, rt, match->pattern, forward_job);
         return;
     }
     inst = gw_route_pick(rt, NULL, 0);
@@ -397,27 +406,44 @@ static void forward_start(struct gw_req *r, struct gw_route *rt)
         gw_req_error(r, 503, "no_instance", "no live instance serves this route");
         return;
     }
-    if (pc_uuid_v4(r->id) != 0) {
-        gw_req_error(r, 503, "no_entropy", "no randomness available for a request id");
-        return;
+    if (r->job) { /* its id and deadline are the job record's */
+        tmo = r->deadline_ms > now ? r->deadline_ms - now : 1;
+    } else {
+        if (pc_uuid_v4(r->id) != 0) {
+            gw_req_error(r, 503, "no_entropy", "no randomness available for a request id");
+            return;
+        }
+        tmo = (uint64_t)inst->timeout_ms;
+        r->deadline_ms = now + tmo;
     }
-    r->deadline_ms = gw_now_unix_ms() + (uint64_t)inst->timeout_ms;
     gw_accesslog_note_route(r, rt->pattern, rt->owner);
     encode(r, match, gw_claim_wanted(r, inst));
 
     gw_inflight_add(r);
     evtimer_assign(&r->deadline, gw.base, on_deadline, r);
-    tv.tv_sec = inst->timeout_ms / 1000;
-    tv.tv_usec = (inst->timeout_ms % 1000) * 1000;
+    tv.tv_sec = (time_t)(tmo / 1000);
+    tv.tv_usec = (suseconds_t)(tmo % 1000) * 1000;
     evtimer_add(&r->deadline, &tv);
     r->deadline_set = true;
-    r->may_retry = rt->retry && method_is_idempotent(r->method) && inst->timeout_ms >= 2;
+    r->may_retry = rt->retry && method_is_idempotent(r->method) && tmo >= 2;
     if (r->may_retry) {
         retry_credit += GW_RETRY_EARN;
         if (retry_credit > GW_RETRY_CREDIT_MAX) retry_credit = GW_RETRY_CREDIT_MAX;
-        try_timer_arm(r, (uint64_t)inst->timeout_ms / 2);
+        try_timer_arm(r, tmo / 2);
     }
     send_to(r, inst);
+}
+
+/* A job accepted by job.c (its record written, 202 sent): the route is
+ * matched again (the table may have changed meanwhile) and the job sent. */
+static void forward_job(struct gw_req *r)
+{
+    struct gw_route *rt = route_again(r);
+    if (rt == NULL) {
+        gw_req_error(r, 503, "no_instance", "no live instance serves this route");
+        return;
+    }
+    forward_start(r, rt);
 }
 
 /* After a shared rate-limit decision allowed r: the route table may have
@@ -443,6 +469,10 @@ void gw_forward_handle(struct gw_req *r)
         return;
     }
     if (gw_cors_preflight(r)) return; /* answered by the gateway, before auth and routing */
+    if (gw_job_is_poll(r)) {          /* GET /_portico/jobs/<id>: any gateway answers */
+        gw_job_poll(r);
+        return;
+    }
     rt = route_of(r);
     if (rt == NULL) return;
     if (!gw_auth_check(r, match)) return;
@@ -460,7 +490,7 @@ void gw_forward_on_published(void *priv, long long receivers)
     bool unconfirmed;
 
     r->publish_pending = false;
-    if (r->conn == NULL) { /* orphaned: answered or abandoned meanwhile */
+    if (r->conn == NULL && !r->job) { /* orphaned: answered or abandoned meanwhile */
         finish(r);
         if (!r->rl_pending) gw_req_free(r);
         return;
@@ -524,8 +554,17 @@ void gw_forward_init(void)
     pc_buf_init(&tracestate);
 }
 
+/* Process exit: jobs still in flight are dropped (their records say pending
+ * until their deadline, then polls answer 504). */
+static void drop_job(struct gw_req *r)
+{
+    finish(r);
+    gw_req_free(r);
+}
+
 void gw_forward_deinit(void)
 {
+    gw_inflight_each_first(drop_job);
     gw_inflight_deinit();
     gw_claim_deinit();
     free(match);

@@ -18,6 +18,7 @@
 #include "hforward.h"
 #include "reply.h"
 #include "gw.h"
+#include "job.h"
 #include "log.h"
 #include "ratelimit.h"
 #include "registry.h"
@@ -182,6 +183,7 @@ static int run(void)
     gw_routesfile_init(); /* the routes file's routes, before any announcement */
     gw_forward_init();
     gw_reply_init();
+    gw_job_init();
     gw.server = gw_server_new(err, sizeof err);
     if (gw.server == NULL) {
         fprintf(stderr, "portico: %s\n", err);

@@ -350,6 +350,7 @@ static void sync_routes(struct gw_instance *in, const struct pc_register *m)
         }
         rt->seen_gen = gen;
         rt->retry = d->retry;
+        rt->async = d->async;
     }
     /* Routes the instance no longer announces. */
     for (size_t i = 0; i < in->nroutes;) {
@@ -539,8 +540,9 @@ static void render_route(void *arg, const char *method, const char *pattern, voi
         pc_buf_putc(o, '}');
         return;
     }
-    pc_buf_printf(o, ",\"in_grace\":%s,\"retry\":%s,\"instances\":[",
-                  rt->in_grace ? "true" : "false", rt->retry ? "true" : "false");
+    pc_buf_printf(o, ",\"in_grace\":%s,\"retry\":%s,\"async\":%s,\"instances\":[",
+                  rt->in_grace ? "true" : "false", rt->retry ? "true" : "false",
+                  rt->async ? "true" : "false");
     for (size_t i = 0; i < rt->ninst; i++) {
         struct gw_instance *in = rt->inst[i];
         if (i) pc_buf_putc(o, ',');

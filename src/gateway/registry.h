@@ -48,6 +48,7 @@ struct gw_route {
     bool in_grace;
     bool retry;                 /* "retry":true in the latest announcement of it */
     struct gw_http_route *http; /* a routes-file route (routesfile.h): no instances; else NULL */
+    bool async;                 /* "async":true in the latest announcement of it (job.h) */
 };
 
 void gw_registry_init(void);

@@ -24,6 +24,9 @@
 #define GW_REQ_KEEP_BYTES 4096 /* a larger buffer is given back on free */
 static struct gw_req *req_pool[GW_REQ_POOL_MAX + 1];
 static size_t req_pool_len;
+static gw_req_sink_fn *job_sink;
+
+void gw_req_set_job_sink(gw_req_sink_fn *fn) { job_sink = fn; }
 
 static void keep_or_free(pc_buf *b) { pc_buf_trim(b, GW_REQ_KEEP_BYTES); }
 
@@ -90,7 +93,7 @@ void gw_req_pool_free(void)
 void gw_req_release(struct gw_req *r)
 {
     r->conn = NULL;
-    if (!r->publish_pending && !r->rl_pending) gw_req_free(r);
+    if (!r->publish_pending && !r->rl_pending && !r->job_pending) gw_req_free(r);
 }
 
 const char *gw_req_header(const struct gw_req *r, const char *lname, size_t *n)
@@ -128,6 +131,12 @@ static void respond(struct gw_req *r, int status, const char *ctype, const struc
     size_t n = 0, out_before;
 
     if (r->done || r->streaming) return;
+    if (r->job) { /* no client: the job's record takes it (job.c); never streamed */
+        r->done = true;
+        r->status = status;
+        job_sink(r, status, ctype, headers, nheaders, body, body_len, ebody);
+        return;
+    }
     r->done = framing == FRAME_LENGTH;
     r->streaming = !r->done;
     r->status = status; /* a streamed response is counted when its head goes out */

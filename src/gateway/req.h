@@ -81,6 +81,10 @@ struct gw_req {
     bool streaming;             /* its head was written, its end not yet (stream.c, hforward.c) */
     uint32_t stream_head_bytes; /* that head's bytes (the access log's bytes_out) */
 
+    /* -- asynchronous requests (job.h) -- */
+    bool job;         /* a job: no connection; its response goes to the job sink */
+    bool job_pending; /* a job record write or read for r is outstanding in Redis */
+
     /* -- verified identity (auth.c), forwarded as x-auth-subject / x-auth-key-id -- */
     char auth_subject[GW_AUTH_SUBJECT_MAX + 1]; /* JWT "sub"; "" = none */
     char auth_key_id[GW_AUTH_KEY_ID_MAX + 1];   /* API key id; "" = none */
@@ -129,7 +133,7 @@ void gw_req_free(struct gw_req *r);
 void gw_req_pool_free(void);
 /* The connection is done with r: free it, or, while a PUBLISH or a
  * rate-limit call for it is outstanding, orphan it (conn = NULL) for that
- * callback to free. */
+ * callback to free (likewise a job record write or read: job_pending). */
 void gw_req_release(struct gw_req *r);
 
 /* Sends the response (once; later calls are ignored): status, extra headers (names lower-case), body.
@@ -166,6 +170,12 @@ void gw_req_stream_abort(struct gw_req *r);
 void gw_req_respond_stream(struct gw_req *r, int status, const struct pc_kv *headers,
                            size_t nheaders, bool chunked);
 
+/* Where the response of a job (r->job) goes instead of a connection: the
+ * sink owns r from then on (it frees or releases it). Set once by job.c. */
+typedef void gw_req_sink_fn(struct gw_req *r, int status, const char *ctype,
+                            const struct pc_kv *headers, size_t nheaders, const void *body,
+                            size_t body_len, struct evbuffer *ebody);
+void gw_req_set_job_sink(gw_req_sink_fn *fn);
 /* An error response per SPEC §5: {"error","message","request_id"}; code
  * must be static text (the access log keeps a pointer to it). */
 void gw_req_error(struct gw_req *r, int status, const char *code, const char *message);

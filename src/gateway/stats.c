@@ -86,6 +86,8 @@ void gw_stats_registration(const char *result)
     }
 }
 
+const char *const gw_job_result_names[GW_JOB_RESULT_N] = {"accepted", "refused", "completed",
+                                                          "timeout",  "failed",  "lost"};
 const char *const gw_stream_result_names[GW_STREAM_RESULT_N] = {
     "completed", "client_gone", "idle_timeout", "bad_seq",
     "too_slow",  "bad_message", "bus_down",     "no_body"};
@@ -256,6 +258,10 @@ void gw_stats_render(pc_buf *o, uint64_t instances, uint64_t routes)
     for (int i = 0; i < GW_TLS_FAIL_N; i++)
         pc_buf_printf(o, "portico_tls_handshake_failures_total{reason=\"%s\"} %llu\n",
                       gw_tls_fail_names[i], (unsigned long long)SUM_AT(tls_handshake_failures, i));
+    family(o, "portico_jobs_total", "Asynchronous requests (Prefer: respond-async), by result.");
+    for (int i = 0; i < GW_JOB_RESULT_N; i++)
+        pc_buf_printf(o, "portico_jobs_total{result=\"%s\"} %llu\n", gw_job_result_names[i],
+                      (unsigned long long)SUM_AT(jobs, i));
     family(o, "portico_streams_total", "Streamed replies ended, by how they ended.");
     for (int i = 0; i < GW_STREAM_RESULT_N; i++)
         pc_buf_printf(o, "portico_streams_total{result=\"%s\"} %llu\n", gw_stream_result_names[i],

@@ -24,6 +24,17 @@ enum gw_tls_fail {
 };
 extern const char *const gw_tls_fail_names[GW_TLS_FAIL_N];
 
+/* How an asynchronous request (job.h) went: the label of portico_jobs_total. */
+enum gw_job_result {
+    GW_JOB_ACCEPTED,  /* recorded in Redis and answered 202 */
+    GW_JOB_REFUSED,   /* the record could not be written: 503, not forwarded */
+    GW_JOB_COMPLETED, /* a service's reply stored */
+    GW_JOB_TIMEOUT,   /* no reply before --async-timeout-ms: 504 stored */
+    GW_JOB_FAILED,    /* another gateway error stored (502, 503) */
+    GW_JOB_LOST,      /* the final response could not be stored (Redis down) */
+    GW_JOB_RESULT_N,
+};
+extern const char *const gw_job_result_names[GW_JOB_RESULT_N];
 /* How a streamed reply ended (stream.h): the label of portico_streams_total. */
 enum gw_stream_result {
     GW_STREAM_COMPLETED,    /* "more":false arrived, the last chunk went out */
@@ -82,6 +93,7 @@ struct gw_stats {
     uint64_t tls_handshake_failures[GW_TLS_FAIL_N]; /* by enum gw_tls_fail */
     uint64_t proxy_invalid;                         /* --proxy-protocol: bad header, closed */
     uint64_t proxy_timeouts;              /* --proxy-protocol: no header in time, closed */
+    uint64_t jobs[GW_JOB_RESULT_N];       /* asynchronous requests, by enum gw_job_result */
     uint64_t streams[GW_STREAM_RESULT_N]; /* streamed replies ended, by enum gw_stream_result */
     uint64_t stream_dropped;              /* stream messages whose request was gone */
     uint64_t auth_rejections[GW_AUTH_REJECT_N];          /* by enum gw_auth_reject */

@@ -210,6 +210,10 @@ static void stream_start(struct gw_req *r, long long seq, int status, const stru
     size_t chlen = strlen(ch);
     struct gw_stream *s;
 
+    if (r->job) { /* a job keeps one reply message (job.h): 502 stored */
+        refuse(r, GW_STREAM_BAD_MESSAGE, "a job's reply must be one message");
+        return;
+    }
     if (seq != 0) {
         refuse(r, GW_STREAM_BAD_SEQ, "a continuation came before the first message");
         return;

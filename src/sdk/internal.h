@@ -284,6 +284,7 @@ struct pt_route {
     char *pattern;
     portico_handler_fn *handler;
     void *ud;
+    bool async; /* announced "async":true (portico_service_route_async) */
 };
 
 struct pt_sub { /* an event handler */

@@ -406,8 +406,24 @@ PORTICO_API int portico_service_route(portico_service *svc, const char *method, 
     }
     r->handler = handler;
     r->ud = ud;
+    r->async = false;
     svc->nroutes++;
     return 0;
+}
+
+PORTICO_API int portico_service_route_async(portico_service *svc, const char *method,
+                                            const char *pattern)
+{
+    if (svc->state != PT_SVC_NEW) return PORTICO_ERR_STATE;
+    if (method == NULL || pattern == NULL) return PORTICO_ERR_INVALID;
+    for (size_t i = 0; i < svc->nroutes; i++) {
+        if (strcmp(svc->routes[i].method, method) == 0 &&
+            pt_pattern_equal(svc->routes[i].pattern, pattern)) {
+            svc->routes[i].async = true;
+            return 0;
+        }
+    }
+    return PORTICO_ERR_INVALID;
 }
 
 PORTICO_API int portico_service_enable_calls(portico_service *svc)
@@ -444,6 +460,7 @@ PORTICO_API int portico_service_start(portico_service *svc)
     for (size_t i = 0; i < svc->nroutes; i++) {
         svc->decls[i].method = svc->routes[i].method;
         svc->decls[i].path = svc->routes[i].pattern;
+        svc->decls[i].async = svc->routes[i].async;
     }
     svc->state = PT_SVC_RUNNING;
     if (svc->calls_enabled) {

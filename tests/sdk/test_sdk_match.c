@@ -7,18 +7,18 @@
 #include "test.h"
 
 static const struct pc_route_decl routes[] = {
-    {"GET", "/users", false},        /* 0 */
-    {"POST", "/users", false},       /* 1 */
-    {"GET", "/users/{id}", false},   /* 2 */
-    {"GET", "/users/me", false},     /* 3 */
-    {"*", "/files/*", false},        /* 4 */
-    {"GET", "/files/{name}", false}, /* 5 */
-    {"GET", "/", false},             /* 6 */
-    {"PUT", "/a/{x}/c", false},      /* 7 */
-    {"GET", "/a/b/{y}", false},      /* 8 */
-    {"HEAD", "/h", false},           /* 9 */
-    {"GET", "/h", false},            /* 10 */
-    {"GET", "/g", false},            /* 11 */
+    {"GET", "/users", false, false},        /* 0 */
+    {"POST", "/users", false, false},       /* 1 */
+    {"GET", "/users/{id}", false, false},   /* 2 */
+    {"GET", "/users/me", false, false},     /* 3 */
+    {"*", "/files/*", false, false},        /* 4 */
+    {"GET", "/files/{name}", false, false}, /* 5 */
+    {"GET", "/", false, false},             /* 6 */
+    {"PUT", "/a/{x}/c", false, false},      /* 7 */
+    {"GET", "/a/b/{y}", false, false},      /* 8 */
+    {"HEAD", "/h", false, false},           /* 9 */
+    {"GET", "/h", false, false},            /* 10 */
+    {"GET", "/g", false, false},            /* 11 */
 };
 #define N (sizeof routes / sizeof routes[0])
 
@@ -91,8 +91,8 @@ static void test_agrees_with_router(void)
 
     /* the first announcement of a pattern names its params */
     {
-        static const struct pc_route_decl two[] = {{"GET", "/v/{a}", false},
-                                                   {"POST", "/v/{b}", false}};
+        static const struct pc_route_decl two[] = {{"GET", "/v/{a}", false, false},
+                                                   {"POST", "/v/{b}", false, false}};
         params = json_object();
         CHECK_EQ_INT(pt_route_match(two, 2, "POST", "/v/1", 4, &best, params), PT_MATCH_OK);
         CHECK_EQ_INT(best, 1);

@@ -176,6 +176,12 @@ int main(void)
     CHECK_EQ_INT(portico_service_route(svc, "GET", "/users/{uid}", on_a, NULL),
                  PORTICO_ERR_INVALID); /* same pattern but for the param name */
     CHECK_EQ_INT(portico_service_route(svc, "POST", "/users/{id}", on_b, NULL), 0);
+    /* async: only a route already added (param names ignored), any number of times */
+    CHECK_EQ_INT(portico_service_route_async(svc, "PUT", "/users/{id}"), PORTICO_ERR_INVALID);
+    CHECK_EQ_INT(portico_service_route_async(svc, "POST", "/nope"), PORTICO_ERR_INVALID);
+    CHECK_EQ_INT(portico_service_route_async(svc, NULL, "/users/{id}"), PORTICO_ERR_INVALID);
+    CHECK_EQ_INT(portico_service_route_async(svc, "POST", "/users/{x}"), 0);
+    CHECK_EQ_INT(portico_service_route_async(svc, "POST", "/users/{id}"), 0);
     CHECK_EQ_INT(portico_service_set_instance(svc, "bad instance"), PORTICO_ERR_INVALID);
     CHECK_EQ_INT(portico_service_set_instance(svc, "users-test"), 0);
     CHECK_EQ_INT(portico_service_set_prefix(svc, "a b"), PORTICO_ERR_INVALID);
@@ -197,7 +203,12 @@ int main(void)
     CHECK_EQ_INT(portico_service_start(svc), 0);
     CHECK_EQ_INT(portico_service_start(svc), PORTICO_ERR_STATE);
     CHECK_EQ_INT(portico_service_route(svc, "GET", "/y", on_a, NULL), PORTICO_ERR_STATE);
+    CHECK_EQ_INT(portico_service_route_async(svc, "GET", "/users/{id}"), PORTICO_ERR_STATE);
     CHECK(!portico_service_is_connected(svc));
+    /* what the register message announces: POST async, GET not */
+    CHECK_EQ_INT(svc->nroutes, 2);
+    CHECK(!svc->decls[0].async);
+    CHECK(svc->decls[1].async);
 
     /* dispatch by route string (param names ignored) */
     dispatch(svc, "GET", "/users/42", "/users/{uid}", 5000);

@@ -432,7 +432,7 @@ static void load_capture(const char *const *args, int *rc, char *out, size_t cap
 
 static void test_help_version(void)
 {
-    static char out[8192];
+    static char out[32768]; /* the whole --help text */
     int rc;
 
     const char *h[] = {"--help", NULL};

@@ -122,7 +122,10 @@ static bool register_field(const struct pc_register *r, const char *key, pc_buf 
         char *end;
         unsigned long i = strtoul(key + 6, &end, 10);
         if (i >= r->nroutes) return false;
-        put_str(v, strcmp(end, ".method") == 0 ? r->routes[i].method : r->routes[i].path);
+        if (strcmp(end, ".async") == 0)
+            pc_buf_printf(v, "%d", r->routes[i].async);
+        else
+            put_str(v, strcmp(end, ".method") == 0 ? r->routes[i].method : r->routes[i].path);
     } else
         return false;
     return true;
@@ -529,8 +532,9 @@ static void test_round_trips(void)
 
 static void test_register_round_trip(void)
 {
-    struct pc_route_decl routes[] = {
-        {"GET", "/users/{id}", true}, {"*", "/files/*", false}, {"POST", "/", false}};
+    struct pc_route_decl routes[] = {{"GET", "/users/{id}", true, false},
+                                     {"*", "/files/*", false, false},
+                                     {"POST", "/", false, true}};
     pc_buf b, ch;
     pc_buf_init(&b);
     pc_buf_init(&ch);
@@ -560,6 +564,8 @@ static void test_register_round_trip(void)
             CHECK_EQ_STR(r.routes[2].path, "/");
             CHECK(r.routes[0].retry);
             CHECK(!r.routes[1].retry);
+            CHECK(!r.routes[0].async);
+            CHECK(r.routes[2].async);
         }
     }
     pc_wire_register_deinit(&r);

@@ -120,6 +120,13 @@ w(R, False, 'route_retry_null', reg(routes=[{"method": "GET", "path": "/u", "ret
 w(R, True, 'route_retry', reg(routes=[{"method": "GET", "path": "/u", "retry": True},
                                       {"method": "POST", "path": "/u", "retry": False}]),
   expect=[('nroutes', 2), ('route.0.method', 'GET'), ('route.1.method', 'POST')])
+w(R, False, 'route_async_string', reg(routes=[{"method": "POST", "path": "/u", "async": "true"}]), 'bad_route')
+w(R, False, 'route_async_number', reg(routes=[{"method": "POST", "path": "/u", "async": 1}]), 'bad_route')
+w(R, False, 'route_async_null', reg(routes=[{"method": "POST", "path": "/u", "async": None}]), 'bad_route')
+w(R, True, 'route_async', reg(routes=[{"method": "POST", "path": "/u", "async": True},
+                                      {"method": "GET", "path": "/u", "async": False},
+                                      {"method": "PUT", "path": "/u"}]),
+  expect=[('nroutes', 3), ('route.0.async', 1), ('route.1.async', 0), ('route.2.async', 0)])
 w(R, False, 'routes_not_array', reg(routes={"method": "GET", "path": "/users"}), 'bad_field')
 w(R, False, 'routes_missing', reg(routes=None), 'bad_field')
 w(R, False, 'routes_1001', reg(routes=[{"method": "GET", "path": "/r/%d" % i} for i in range(1001)]), 'too_many_routes')
