@@ -44,7 +44,7 @@ static unsigned retry_credit;
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg);
 static void on_try_timer(evutil_socket_t fd, short what, void *arg);
-static void encode(struct gw_req *r, const struct gw_match *m, bool claimed);
+static void encode(struct gw_req *r, const struct gw_match *m, const struct gw_instance *inst);
 
 /* The envelope is no longer needed: keep a small one's memory for the next
  * request (the request pool reuses it), give a large one back now. */
@@ -131,9 +131,10 @@ static void send_to(struct gw_req *r, struct gw_instance *inst)
     bool claimed = gw_claim_wanted(r, inst);
     int rc;
 
-    /* The body goes by reference only to an instance that announced it
-     * (match is r's route's, route_again's after the first try). */
-    if (claimed != r->claimed) encode(r, match, claimed);
+    /* The body goes by reference only to an instance that announced it,
+     * and as v2 only to one that announced "wire":2 (match is r's route's,
+     * route_again's after the first try). */
+    if (claimed != r->claimed || inst->wire != r->wire) encode(r, match, inst);
     if (claimed && gw_claim_store(r) != 0) {
         fail(r, 503, "bus_unavailable", "the message bus is unavailable");
         return;
@@ -279,10 +280,11 @@ static void grow_kv(size_t n)
     kv_out = pc_xmalloc(kv_cap * sizeof *kv_out);
 }
 
-/* Writes the request envelope (SPEC §4) into r->envelope, framed for
- * PUBLISH in place (resp.h). */
-static void encode(struct gw_req *r, const struct gw_match *m, bool claimed)
+/* Writes the request envelope (SPEC §4; v2, §13, for an instance that
+ * announced it) into r->envelope, framed for PUBLISH in place (resp.h). */
+static void encode(struct gw_req *r, const struct gw_match *m, const struct gw_instance *inst)
 {
+    bool claimed = gw_claim_wanted(r, inst);
     struct pc_kv params[PC_PATTERN_MAX_PARAMS + 1];
     struct pc_request_out o;
     size_t nh;
@@ -317,8 +319,14 @@ static void encode(struct gw_req *r, const struct gw_match *m, bool claimed)
     o.body = r->body.data;
     o.body_len = r->body.len;
     o.body_ref = claimed ? gw_claim_request_key(r) : NULL;
+    o.wire = inst->wire;
     r->claimed = claimed;
+    r->wire = inst->wire;
     pc_buf_reset(&r->envelope);
+    /* a v2 body is copied once, raw: room for it and a generous head first,
+     * so that the buffer does not grow (and move) while it is written */
+    if (o.wire == PC_WIRE_V2 && !claimed)
+        pc_buf_reserve(&r->envelope, PC_RESP_PUBLISH_ROOM + 1024 + 2 * r->head.len + r->body.len);
     pc_resp_publish_open(&r->envelope);
     pc_wire_encode_request(&r->envelope, &o);
     pc_resp_publish_close(&r->envelope);
@@ -372,7 +380,7 @@ static void forward_start(struct gw_req *r, struct gw_route *rt)
         return;
     }
     r->deadline_ms = gw_now_unix_ms() + (uint64_t)inst->timeout_ms;
-    encode(r, match, gw_claim_wanted(r, inst));
+    encode(r, match, inst);
 
     gw_inflight_add(r);
     evtimer_assign(&r->deadline, gw.base, on_deadline, r);

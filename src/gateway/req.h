@@ -72,6 +72,7 @@ struct gw_req {
     struct event try_timer; /* per-try timeout (retry), or the end of the wait */
     bool try_timer_set;
     bool claimed;       /* the envelope carries body_ref: the body is in a Redis key */
+    int wire;           /* the envelope's wire version (the instance's, protocol.md 3.2) */
     bool claim_reading; /* a reply's body is being read from Redis (claim.c) */
 
     /* -- verified identity (auth.c), forwarded as x-auth-subject / x-auth-key-id -- */
