@@ -165,6 +165,7 @@ struct pt_inst {
     uint64_t last_ms; /* monotonic, last register heard */
     int ttl_ms;
     int inflight;
+    int wire; /* its register message's "wire": 2 takes v2 requests */
 };
 
 struct pt_target {

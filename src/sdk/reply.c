@@ -70,10 +70,10 @@ PORTICO_API int portico_reply(portico_request *req, int status, const char *cons
             pc_buf_deinit(&key);
             return key.oom ? PORTICO_ERR_NOMEM : PORTICO_ERR_BUS;
         }
-        pc_wire_encode_reply_ref(b, req->in.id, status, kv, nh, key.data, body_len);
+        pc_wire_encode_reply_ref(b, req->in.wire, req->in.id, status, kv, nh, key.data, body_len);
         pc_buf_deinit(&key);
     } else {
-        pc_wire_encode_reply(b, req->in.id, status, kv, nh, body, body_len);
+        pc_wire_encode_reply(b, req->in.wire, req->in.id, status, kv, nh, body, body_len);
     }
     pc_resp_publish_close(b);
     if (b->oom) {

@@ -150,6 +150,7 @@ static int decode_full(portico_request *req, const char *msg, size_t len, struct
         .nheaders = nh,
         .body = req->full_body,
         .body_len = f->body != NULL ? f->body_len : 0,
+        .wire = f->wire,
     };
     return 0;
 }
