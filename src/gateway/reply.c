@@ -142,7 +142,8 @@ void gw_reply_on_message(const char *msg, size_t len)
         gw_forward_try_answered(r);
         r->claim_reading = true;
     } else {
-        gw_forward_finish(r, GW_TRY_REPLIED); /* even an invalid reply shows the instance is alive */
+        /* even an invalid reply shows the instance is alive */
+        gw_forward_finish(r, GW_TRY_REPLIED);
         gw_forward_envelope_done(r);
     }
     if (rc == -2) {
