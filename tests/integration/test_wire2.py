@@ -158,7 +158,8 @@ def json_body_travels_unescaped():
         s2, b2 = v2_service([("POST", "/j")])
         r = ST.gw.http("POST", b2 + "/j", body=JSON_BODY, headers={"content-type": "application/json"})
         eq((r.status, r.body), (200, JSON_BODY), "JSON echoed")
-        pubs = [m for ch, m in mon.publishes(PREFIX + ":svc:" + s2.instance)]
+        pubs = wait_until(lambda: [m for ch, m in mon.publishes(PREFIX + ":svc:" + s2.instance)],
+                          5, 0.02, "the request seen by MONITOR")
         eq(len(pubs), 1, "requests published to the v2 instance")
         check(pubs[0].startswith('{"v":2,'), "a v2 head: %r" % pubs[0][:80])
         check('"body_len":%d}' % len(JSON_BODY) in pubs[0], "body_len in the head: %r" % pubs[0])
