@@ -72,7 +72,7 @@ static void jw_body_end(pc_buf *b, int wire, const char *ref, const void *body, 
             pc_jw_u64(b, len);
         }
         jw_lit(b, "}\n");
-        if (len > 0) pc_buf_append(b, body, len); /* raw: no escape, no base64 */
+        if (body != NULL) pc_buf_append(b, body, len); /* raw: no escape, no base64 */
     }
 }
 
@@ -129,6 +129,15 @@ void pc_wire_encode_request(pc_buf *out, const struct pc_request_out *r)
         pc_jw_cstr(out, r->remote_addr);
     }
     jw_body_end(out, r->wire, r->body_ref, r->body, r->body_len);
+}
+
+/* Appends a v2 request's head (the body left to the caller). */
+void pc_wire_encode_request_head(pc_buf *out, const struct pc_request_out *r)
+{
+    struct pc_request_out h = *r;
+    h.body = NULL;
+    h.wire = PC_WIRE_V2;
+    pc_wire_encode_request(out, &h);
 }
 
 /* A reply message up to its body: the two encoders below differ only there. */

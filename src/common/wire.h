@@ -85,6 +85,9 @@ struct pc_request_out {
     int wire;             /* PC_WIRE_V2: a v2 message (raw body after the head); else v1 */
 };
 void pc_wire_encode_request(pc_buf *out, const struct pc_request_out *r);
+/* A v2 request's head only, "\n" included, announcing body_len (r->body is
+ * not read): the caller has the body_len bytes follow it where they lie. */
+void pc_wire_encode_request_head(pc_buf *out, const struct pc_request_out *r);
 
 struct pc_request_in {
     json_t *root;
