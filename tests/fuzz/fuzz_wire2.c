@@ -71,7 +71,8 @@ static int replies(const char *msg, size_t len, const void *body, size_t body_le
         CHECK(bytes_eq(v.id, v.id_len, rep.id, rep.id_len));
         CHECK(bytes_eq(v.body, v.body_len, rep.body, rep.body_len));
         /* a v2 body is handed out where it lies */
-        if (v.wire == PC_WIRE_V2 && v.body_len > 0) CHECK((const char *)v.body == msg + len - v.body_len);
+        if (v.wire == PC_WIRE_V2 && v.body_len > 0)
+            CHECK((const char *)v.body == msg + len - v.body_len);
     }
     if (want_wire == PC_WIRE_V2 && body != NULL) CHECK(lean == 1);
     pc_buf_deinit(&scratch);

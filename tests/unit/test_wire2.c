@@ -9,20 +9,28 @@
 #include "wire.h"
 
 #define ID "0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9"
+#define GW "9f1c7a52-2b7e-4d61-8f0a-0f3f5c1f2a10"
+/* the head of the request examples, up to its headers */
+#define REQ_HEAD                                                                                   \
+    "{\"v\":2,\"id\":\"" ID "\",\"reply_to\":\"portico:reply:" GW "\","                            \
+    "\"deadline_ms\":1763772350678,\"method\":\"POST\",\"path\":\"/users\",\"query\":\"\","        \
+    "\"route\":\"/users\",\"params\":{},"
 
 /* Byte-exact v2 encodes: these are the examples of docs/protocol.md. */
 static void test_encode_exact(void)
 {
     struct pc_kv ct = {"content-type", 12, "application/json", 16};
+    struct pc_kv hdrs[] = {ct, {"x-request-id", 12, "7d1e", 4}};
     struct pc_request_out o = {.id = ID,
-                               .reply_to = "portico:reply:g",
-                               .deadline_ms = 7,
+                               .reply_to = "portico:reply:" GW,
+                               .deadline_ms = UINT64_C(1763772350678),
                                .method = "POST",
                                .path = "/users",
                                .path_len = 6,
                                .route = "/users",
-                               .headers = &ct,
-                               .nheaders = 1,
+                               .headers = hdrs,
+                               .nheaders = 2,
+                               .remote_addr = "203.0.113.9",
                                .body = "{\"name\":\"ann\"}",
                                .body_len = 14,
                                .wire = PC_WIRE_V2};
@@ -31,21 +39,24 @@ static void test_encode_exact(void)
     pc_buf_init(&b);
     pc_buf_init(&key);
     pc_wire_encode_request(&b, &o);
-    static const char want[] =
-        "{\"v\":2,\"id\":\"" ID "\",\"reply_to\":\"portico:reply:g\",\"deadline_ms\":7,"
-        "\"method\":\"POST\",\"path\":\"/users\",\"query\":\"\",\"route\":\"/users\","
-        "\"params\":{},\"headers\":[[\"content-type\",\"application/json\"]],"
-        "\"body_len\":14}\n{\"name\":\"ann\"}";
+    static const char want[] = REQ_HEAD
+        "\"headers\":[[\"content-type\",\"application/json\"],[\"x-request-id\",\"7d1e\"]],"
+        "\"remote_addr\":\"203.0.113.9\",\"body_len\":14}\n{\"name\":\"ann\"}";
     CHECK_EQ_MEM(b.data, b.len, want, sizeof want - 1);
+
+    /* the head alone (the gateway puts it in front of the body where it lies) */
+    pc_buf_reset(&key);
+    pc_wire_encode_request_head(&key, &o);
+    CHECK_EQ_MEM(key.data, key.len, want, sizeof want - 1 - 14);
 
     /* no body: no body_len, the head and its newline only */
     o.body_len = 0;
-    o.nheaders = 0;
+    o.headers = hdrs + 1;
+    o.nheaders = 1;
     pc_buf_reset(&b);
     pc_wire_encode_request(&b, &o);
-    CHECK_EQ_STR(b.data, "{\"v\":2,\"id\":\"" ID "\",\"reply_to\":\"portico:reply:g\","
-                         "\"deadline_ms\":7,\"method\":\"POST\",\"path\":\"/users\",\"query\":\"\","
-                         "\"route\":\"/users\",\"params\":{},\"headers\":[]}\n");
+    CHECK_EQ_STR(b.data, REQ_HEAD "\"headers\":[[\"x-request-id\",\"7d1e\"]],"
+                                  "\"remote_addr\":\"203.0.113.9\"}\n");
 
     /* claim-checked: body_ref and body_len in the head, nothing after it */
     pc_body_key(&key, "portico", ID, false);
@@ -53,10 +64,10 @@ static void test_encode_exact(void)
     o.body_len = 5000000;
     pc_buf_reset(&b);
     pc_wire_encode_request(&b, &o);
-    CHECK_EQ_STR(b.data, "{\"v\":2,\"id\":\"" ID "\",\"reply_to\":\"portico:reply:g\","
-                         "\"deadline_ms\":7,\"method\":\"POST\",\"path\":\"/users\",\"query\":\"\","
-                         "\"route\":\"/users\",\"params\":{},\"headers\":[],"
-                         "\"body_ref\":\"portico:body:" ID ":req\",\"body_len\":5000000}\n");
+    CHECK_EQ_STR(b.data,
+                 REQ_HEAD "\"headers\":[[\"x-request-id\",\"7d1e\"]],"
+                          "\"remote_addr\":\"203.0.113.9\","
+                          "\"body_ref\":\"portico:body:" ID ":req\",\"body_len\":5000000}\n");
 
     pc_buf_reset(&b);
     pc_wire_encode_reply(&b, PC_WIRE_V2, ID, 200, &ct, 1, "{\"id\":\"42\"}", 11);
