@@ -133,7 +133,9 @@ int pc_wire_decode_request_lean(struct pc_request_view *out, const char *msg, si
 
 /* ---- replies (service -> P:reply:<gateway-id>) ---- */
 
-/* wire: PC_WIRE_V2 for a v2 reply (head, "\n", raw body), else v1. */
+/* wire: PC_WIRE_V2 for a v2 reply (head, "\n", raw body), else v1. For v2,
+ * body NULL with body_len > 0 writes the head only (body_len announced): the
+ * caller has the body follow it where it lies. */
 void pc_wire_encode_reply(pc_buf *out, int wire, const char *id, int status,
                           const struct pc_kv *headers, size_t nheaders, const void *body,
                           size_t body_len);
