@@ -73,7 +73,7 @@ struct gw_req {
     struct event try_timer; /* per-try timeout (retry), or the end of the wait */
     bool try_timer_set;
     bool claimed;     /* the envelope carries body_ref: the body is in a Redis key */
-    int wire;         /* the envelope's wire version (the instance's, protocol.md 3.2) */
+    int wire;         /* the envelope's wire version (the instance's, protocol.md 4.2) */
     bool env_in_body; /* the message is env_msg, a v2 head written in front of the body */
     char *env_msg;    /* ... inside r->body (body_room left room for the PUBLISH head) */
     size_t env_msg_len;
