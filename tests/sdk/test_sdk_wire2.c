@@ -107,14 +107,14 @@ int main(void)
                          "\"route\":\"/w\"",
                          pc_unix_ms() + 5000);
         const char *tails[] = {
-            ",\"body_len\":3}",                      /* no newline */
-            ",\"body_len\":3}\nab",                  /* too short */
-            ",\"body_len\":3}\nabcd",                /* too long */
-            "}\nabc",                                /* bytes without body_len */
-            ",\"body\":\"abc\"}\n",                  /* a body in the head */
-            ",\"body_encoding\":\"base64\"}\n",      /* an encoding in the head */
-            ",\"body_len\":-1}\n",                   /* not a length */
-            ",\"body_len\":3\nabc",                  /* head not JSON */
+            ",\"body_len\":3}",                                      /* no newline */
+            ",\"body_len\":3}\nab",                                  /* too short */
+            ",\"body_len\":3}\nabcd",                                /* too long */
+            "}\nabc",                                                /* bytes without body_len */
+            ",\"body\":\"abc\"}\n",                                  /* a body in the head */
+            ",\"body_encoding\":\"base64\"}\n",                      /* an encoding in the head */
+            ",\"body_len\":-1}\n",                                   /* not a length */
+            ",\"body_len\":3\nabc",                                  /* head not JSON */
             ",\"body_ref\":\"portico:body:x\",\"body_len\":3}\nabc", /* claim check + bytes */
         };
         int before = calls;
