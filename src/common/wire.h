@@ -130,6 +130,11 @@ struct pc_request_view {
  * runs pc_wire_decode_request, which has the final word. */
 int pc_wire_decode_request_lean(struct pc_request_view *out, const char *msg, size_t len,
                                 char *scratch, struct pc_kv *kv, size_t kv_cap);
+/* The same, but a v2 body is left where it lies: out->body points into msg
+ * (its last body_len bytes; NUL-terminated only if msg[len] is), for a
+ * caller that keeps msg as long as the request. */
+int pc_wire_decode_request_lean_ref(struct pc_request_view *out, const char *msg, size_t len,
+                                    char *scratch, struct pc_kv *kv, size_t kv_cap);
 
 /* ---- replies (service -> P:reply:<gateway-id>) ---- */
 

@@ -550,9 +550,9 @@ static int request_member(struct lean *l, const char *key, size_t n, void *ctx)
     return lean_body_member(l, key, n, &r->body, &r->seen, QK_BODY, QK_ENC);
 }
 
-/* See wire.h. */
-int pc_wire_decode_request_lean(struct pc_request_view *out, const char *msg, size_t len,
-                                char *scratch, struct pc_kv *kv, size_t kv_cap)
+/* Both request readers of wire.h: copy_body false leaves a v2 body in msg. */
+static int decode_request_lean(struct pc_request_view *out, const char *msg, size_t len,
+                               char *scratch, struct pc_kv *kv, size_t kv_cap, bool copy_body)
 {
     const unsigned need = QK_V | QK_ID | QK_REPLY_TO | QK_METHOD | QK_PATH | QK_DEADLINE;
     struct lean l;
@@ -567,6 +567,11 @@ int pc_wire_decode_request_lean(struct pc_request_view *out, const char *msg, si
         !lean_framing(out->wire, &r.body, rest, msg + len, &rest_len))
         return 0;
     if (out->wire == PC_WIRE_V2) {
+        if (!copy_body) { /* where it lies */
+            out->body = rest_len > 0 ? (const unsigned char *)rest : NULL;
+            out->body_len = rest_len;
+            return 1;
+        }
         /* copied once, raw, after the head's strings (they take at most the
          * head's length, so head + body + NUL fit the len + 1 bytes) */
         if (rest_len > 0) {
@@ -579,4 +584,18 @@ int pc_wire_decode_request_lean(struct pc_request_view *out, const char *msg, si
     }
     if (!lean_body_done(&r.body, &out->body, &out->body_len)) return 0;
     return 1;
+}
+
+/* See wire.h. */
+int pc_wire_decode_request_lean(struct pc_request_view *out, const char *msg, size_t len,
+                                char *scratch, struct pc_kv *kv, size_t kv_cap)
+{
+    return decode_request_lean(out, msg, len, scratch, kv, kv_cap, true);
+}
+
+/* See wire.h. */
+int pc_wire_decode_request_lean_ref(struct pc_request_view *out, const char *msg, size_t len,
+                                    char *scratch, struct pc_kv *kv, size_t kv_cap)
+{
+    return decode_request_lean(out, msg, len, scratch, kv, kv_cap, false);
 }

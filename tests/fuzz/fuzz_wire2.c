@@ -108,6 +108,13 @@ static int requests(const char *msg, size_t len, const void *body, size_t body_l
         CHECK(v.body == NULL || v.body[v.body_len] == '\0');
     }
     if (want_wire == PC_WIRE_V2 && body != NULL) CHECK(lean == 1);
+    /* the variant that leaves a v2 body in the message: same verdict, same body */
+    CHECK(pc_wire_decode_request_lean_ref(&v, msg, len, scratch, kv, FZ_KV_CAP) == lean);
+    if (lean == 1) {
+        CHECK(bytes_eq(v.body, v.body_len, rq.body, rq.body_len));
+        if (v.wire == PC_WIRE_V2 && v.body_len > 0)
+            CHECK((const char *)v.body == msg + len - v.body_len);
+    }
     free(scratch);
     pc_wire_request_in_deinit(&rq);
     return rc;

@@ -153,6 +153,12 @@ static void request_both(int wire, const void *body, size_t body_len)
         /* copied into the scratch buffer: valid after the message is gone */
         CHECK((const char *)v.body >= scratch && (const char *)v.body < scratch + b.len + 1);
     }
+    /* the variant that leaves a v2 body where it lies */
+    CHECK_EQ_INT(pc_wire_decode_request_lean_ref(&v, b.data, b.len, scratch, kv, 8), 1);
+    CHECK_EQ_INT(v.body_len, body_len);
+    if (v.body != NULL) CHECK_EQ_MEM(v.body, v.body_len, body, body_len);
+    if (wire == PC_WIRE_V2 && body_len > 0)
+        CHECK((const char *)v.body == b.data + b.len - body_len);
     pc_wire_request_in_deinit(&in);
     free(scratch);
     pc_buf_deinit(&b);
