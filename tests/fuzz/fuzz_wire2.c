@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "uuid.h"
 #include "wire.h"
 
 #define FZ_KV_CAP 64
@@ -68,6 +69,7 @@ static int replies(const char *msg, size_t len, const void *body, size_t body_le
     lean = pc_wire_decode_reply_lean(&v, msg, len, &scratch, kv, FZ_KV_CAP);
     if (lean == 1) {
         CHECK(rc == 0 && v.wire == rep.wire && v.status == rep.status);
+        CHECK(v.seq == rep.seq && v.more == rep.more); /* stream fields, both versions */
         CHECK(bytes_eq(v.id, v.id_len, rep.id, rep.id_len));
         CHECK(bytes_eq(v.body, v.body_len, rep.body, rep.body_len));
         /* a v2 body is handed out where it lies */
@@ -137,9 +139,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                .body_len = size};
     pc_buf b;
 
-    /* 1. the input as a message */
+    /* 1. the input as a message (a cancel too: a valid one names a UUID) */
     replies(in, size, NULL, 0, 0);
     requests(in, size, NULL, 0, 0);
+    {
+        char cid[37];
+        if (pc_wire_decode_cancel(in, size, cid)) CHECK(pc_uuid_is_valid(cid, strlen(cid)));
+    }
 
     /* 2. the input as a body, both versions */
     pc_buf_init(&b);
@@ -153,6 +159,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pc_wire_encode_reply(&b, wire, ID, 200, &hdr, 1, data, size);
         CHECK(!b.oom);
         CHECK(replies(b.data, b.len, data, size, wire) == 0);
+        pc_buf_reset(&b); /* a stream continuation carrying it */
+        pc_wire_encode_stream(&b, wire, ID, 1 + (long long)size, data, size, size % 2 == 0);
+        CHECK(!b.oom);
+        CHECK(replies(b.data, b.len, data, size, wire) == 0);
+        pc_buf_reset(&b);
+        pc_wire_encode_reply(&b, wire, ID, 200, &hdr, 1, data, size);
     }
 
     /* 3. the v2 reply (still in b) cut or grown: never taken */

@@ -7,13 +7,14 @@ ways, byte-exact; a v1 service may reply v2; every bad v2 reply of §13 is a
 502 (matchable) or dropped (not), each counted in portico_bad_replies_total;
 a retry to an instance of the other version is re-encoded."""
 
+import base64
 import json
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (PREFIX, Monitor, Runner, Service, Stack, assert_error, body_of,  # noqa: E402
-                     check, eq, uniq, wait_until)
+                     check, eq, req_bytes, uniq, wait_until)
 
 t = Runner()
 ST = None
@@ -319,6 +320,102 @@ def retry_to_other_version_is_reencoded():
         eq((r.status, r.body), (200, body), "after the v2 instance left %d" % i)
     eq(b.bad_messages, [], "undecodable requests at the v1 instance")
     check(n_b + 4 == b.n_requests(), "the v1 instance took the 4 requests after")
+
+
+def stream_msgs(req, parts):
+    """The messages of a stream answering req: a first message (v2, raw
+    body) and one continuation per part; each part is (wire, body, more)."""
+    first = encode_v2({"id": req["id"], "status": 200, "more": True,
+                       "headers": [["content-type", "application/octet-stream"]]}, ALL_BYTES)
+    out = [first]
+    for seq, (wire, body, more) in enumerate(parts, 1):
+        h = {"id": req["id"], "seq": seq, "more": more}
+        if wire == 2:
+            out.append(encode_v2(h, body))
+        else:
+            h.update(v=1, body=base64.b64encode(body).decode(), body_encoding="base64")
+            out.append(json.dumps(h).encode())
+    return out
+
+
+def streams(result):
+    return ST.gw.metric("portico_streams_total", result=result)
+
+
+@t.case
+def v2_stream_reaches_the_client():
+    """A streamed reply in v2 ("more"/"seq" in the head, raw bodies after
+    it), a v1 continuation in the middle (each message is read on its own),
+    an empty v2 last message: the client gets every byte, chunked."""
+    parts = [(2, JSON_BODY + b"\n\n", True), (1, b"\x00\xff mixed", True),
+             (2, b"\n{\"v\":2}\n", True), (2, b"", False)]
+
+    def streamer(req):
+        if req.get("cancel"):
+            return None
+        for m in stream_msgs(req, parts):
+            svc._publish(req["reply_to"], m)
+        return None
+    svc, base = v2_service([("GET", "/s")], handler=streamer)
+    c0, b0 = streams("completed"), bad_replies()
+    r = ST.gw.http("GET", base + "/s", check_frame=False)
+    eq(r.status, 200, "status")
+    eq(r.header("transfer-encoding"), "chunked", "chunked")
+    eq(r.body, ALL_BYTES + b"".join(p[1] for p in parts), "the stream's bytes")
+    eq([x["_wire"] for x in svc.requests], [2], "the request was v2")
+    wait_until(lambda: streams("completed") == c0 + 1, 10, msg="completed counted")
+    eq(bad_replies(), b0, "no bad reply")
+
+
+@t.case
+def bad_v2_continuation_aborts_the_stream():
+    """A v2 continuation whose body_len disagrees with its bytes: the
+    stream is cut short (bad_message), and the instance gets a cancel."""
+    def streamer(req):
+        if req.get("cancel"):
+            return None
+        first, nxt = stream_msgs(req, [(2, b"abc", True)])
+        svc._publish(req["reply_to"], first)
+        svc._publish(req["reply_to"], nxt[:-1])  # body_len 3, 2 bytes follow
+        return None
+    svc, base = v2_service([("GET", "/s")], handler=streamer)
+    a0 = streams("bad_message")
+    c = ST.gw.raw()
+    c.send(req_bytes("GET", base + "/s"))
+    while not c.eof:
+        try:
+            if not c._fill(10):
+                break
+        except OSError:
+            break
+    check(c.buf.startswith(b"HTTP/1.1 200 "), "the head went out: %r" % c.buf[:60])
+    check(not c.buf.endswith(b"0\r\n\r\n"), "no last chunk: %r" % c.buf[-20:])
+    c.close()
+    wait_until(lambda: streams("bad_message") == a0 + 1, 10, msg="bad_message counted")
+    wait_until(lambda: [x for x in svc.requests if x.get("cancel")], 10, msg="cancel")
+
+
+@t.case
+def cancel_to_a_v2_instance_is_v1():
+    """The cancel has no body: the gateway sends it in version 1 also to an
+    instance that announced "wire":2 (protocol.md 4.2, 4.3)."""
+    def streamer(req):
+        if not req.get("cancel"):
+            svc._publish(req["reply_to"], stream_msgs(req, [])[0])
+        return None
+    svc, base = v2_service([("GET", "/s")], handler=streamer)
+    g0 = streams("client_gone")
+    c = ST.gw.raw()
+    c.send(req_bytes("GET", base + "/s"))
+    while b"\r\n\r\n" not in c.buf:
+        check(c._fill(10), "closed before the head")
+    c.close()
+    wait_until(lambda: [x for x in svc.requests if x.get("cancel")], 10, msg="cancel")
+    req, cancel = svc.requests[0], [x for x in svc.requests if x.get("cancel")][0]
+    eq((req["_wire"], cancel["_wire"]), (2, 1), "request v2, cancel v1")
+    eq({k: v for k, v in cancel.items() if not k.startswith("_")},
+       {"v": 1, "id": req["id"], "cancel": True}, "the cancel message")
+    eq(streams("client_gone"), g0 + 1, "client_gone counted")
 
 
 def setup():

@@ -697,11 +697,41 @@ static void test_stream_messages(void)
     CHECK(!in.more && in.seq == 8 && in.body == NULL);
     pc_wire_reply_in_deinit(&in);
 
+    /* the same in wire version 2: "more"/"seq" in the head, the body raw */
+    pc_buf_reset(&b);
+    pc_wire_encode_reply_more(&b, PC_WIRE_V2, id, 200, &h, 1, "a\n", 2);
+    CHECK_EQ_STR(b.data, "{\"v\":2,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"status\":200,"
+                         "\"headers\":[[\"content-type\",\"text/event-stream\"]],\"more\":true,"
+                         "\"body_len\":2}\na\n");
+    CHECK(pc_wire_decode_reply(&in, b.data, b.len, &err) == 0);
+    CHECK(in.wire == PC_WIRE_V2 && in.more && in.seq == 0 && in.status == 200 && in.body_len == 2 &&
+          memcmp(in.body, "a\n", 2) == 0);
+    pc_wire_reply_in_deinit(&in);
+    pc_buf_reset(&b);
+    pc_wire_encode_stream(&b, PC_WIRE_V2, id, 7, "\xff\x00\n", 3, true);
+    CHECK(pc_wire_decode_reply(&in, b.data, b.len, &err) == 0);
+    CHECK(in.wire == PC_WIRE_V2 && in.more && in.seq == 7 && in.status == 0 && in.body_len == 3 &&
+          memcmp(in.body, "\xff\x00\n", 3) == 0);
+    pc_wire_reply_in_deinit(&in);
+    pc_buf_reset(&b);
+    pc_wire_encode_stream(&b, PC_WIRE_V2, id, 8, NULL, 0, false);
+    CHECK_EQ_STR(b.data, "{\"v\":2,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"seq\":8,"
+                         "\"more\":false}\n");
+    CHECK(pc_wire_decode_reply(&in, b.data, b.len, &err) == 0);
+    CHECK(in.wire == PC_WIRE_V2 && !in.more && in.seq == 8 && in.body == NULL);
+    pc_wire_reply_in_deinit(&in);
+
     pc_buf_reset(&b);
     pc_wire_encode_cancel(&b, id);
     CHECK_EQ_STR(b.data,
                  "{\"v\":1,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"cancel\":true}");
     CHECK(pc_wire_decode_cancel(b.data, b.len, got));
+    CHECK_EQ_STR(got, id);
+    /* a v2 head saying the same, nothing after its newline, is a cancel too */
+    static const char v2c[] =
+        "{\"v\":2,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"cancel\":true}\n";
+    memset(got, 0, sizeof got);
+    CHECK(pc_wire_decode_cancel(v2c, strlen(v2c), got));
     CHECK_EQ_STR(got, id);
     static const char *const bad[] = {
         "",
@@ -713,6 +743,12 @@ static void test_stream_messages(void)
         "{\"v\":1,\"id\":\"not-a-uuid\",\"cancel\":true}",
         "{\"v\":1,\"id\":42,\"cancel\":true}",
         "{\"v\":1,\"cancel\":true}",
+        /* v2: bytes after the head's newline, a v2 head without one */
+        "{\"v\":2,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"cancel\":true}\nx",
+        "{\"v\":2,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"cancel\":true,\"body_len\":1}"
+        "\nx",
+        "{\"v\":2,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"cancel\":false}\n",
+        "{\"v\":3,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"cancel\":true}\n",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CHECK(!pc_wire_decode_cancel(bad[i], strlen(bad[i]), got));

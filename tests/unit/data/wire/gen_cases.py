@@ -258,6 +258,23 @@ w(P, False, 'v2_head_not_json', b'{"v":2,"id":"%s","status":200\nabc' % ID.encod
 w(P, False, 'v2_head_garbage', b'v=2 id=%s\nabc' % ID.encode(), 'not_json')
 w(P, False, 'v3', rep(v=3), 'bad_version')
 w(P, False, 'v3_head', v2(RH, b'abc', v=3, body_len=3), 'not_json')
+# streamed replies in v2: "more" and "seq" are head fields, the body raw after the head
+SH = {"v": 2, "id": ID, "seq": 1, "more": True}
+w(P, True, 'v2_stream_first', v2(RH, b'data: 0\n\n', more=True, body_len=9,
+  headers=[["content-type", "text/event-stream"]]),
+  expect=[('wire', 2), ('status', 200), ('more', 'true'), ('seq', 0), ('body_len', 9)])
+w(P, True, 'v2_stream_next', v2(SH, b'data: 1\n\n', body_len=9),
+  expect=[('wire', 2), ('status', 0), ('seq', 1), ('more', 'true'), ('body_len', 9)])
+w(P, True, 'v2_stream_next_binary', v2(SH, ALL, seq=2, body_len=256),
+  expect=[('wire', 2), ('seq', 2), ('body_len', 256)])
+w(P, True, 'v2_stream_last', v2(SH, seq=3, more=False), expect=[('wire', 2), ('seq', 3), ('more', 'false'), ('body_len', 0)])
+w(P, False, 'v2_stream_next_len_short', v2(SH, b'ab', body_len=3), 'bad_framing')
+w(P, False, 'v2_stream_next_no_newline', json.dumps(SH, separators=(',', ':')).encode(), 'bad_framing')
+w(P, False, 'v2_stream_next_body_field', v2(SH, body="x"), 'bad_body')
+w(P, False, 'v2_stream_next_status', v2(SH, status=200), 'bad_field')
+w(P, False, 'v2_stream_next_no_more', v2(SH, b'x', more=None, body_len=1), 'bad_field')
+w(P, False, 'v2_stream_next_body_ref', v2(SH, body_ref="portico:body:%s:rep" % ID, body_len=3), 'bad_body')
+w(P, False, 'v2_stream_first_body_ref', v2(RH, more=True, body_ref="portico:body:%s:rep" % ID, body_len=3), 'bad_body')
 
 # ------------------------------------------------------------------- request
 Q = 'request'
