@@ -188,6 +188,83 @@ def bad_v2_requests_are_dropped(st):
         pub.close()
 
 
+def stream_replies(sub, rid, wire):
+    """The messages of the stream answering rid, up to "more":false, each
+    checked to be in version wire; returns (first head, [(seq, body)])."""
+    first, rest = None, []
+    while True:
+        data = next_reply(sub)
+        if wire == 2:
+            head, body = split_v2(data)
+        else:
+            check(not data.startswith(b'{"v":2'), "a v1 message: %r" % data[:60])
+            head = json.loads(data)
+            eq(head["v"], 1, "v of a stream message")
+            body = head.get("body", "").encode()
+        eq(head["id"], rid, "id of a stream message")
+        if first is None:
+            eq((head.get("status"), head.get("more"), head.get("seq", 0)), (200, True, 0),
+               "the first message")
+            first = head
+            continue
+        rest.append((head["seq"], body))
+        if head["more"] is False:
+            return first, rest
+        eq(head["more"], True, "more of a continuation")
+
+
+@t.case
+def streams_in_the_request_version(st):
+    """portico_stream_*: the stream of a v2 request is v2 ("more"/"seq" in
+    the head, the lines raw after it), of a v1 request v1."""
+    sub, ch = reply_sub(st)
+    pub = st.redis.client()
+    svc_ch = "portico:svc:" + ctx["echo"].instance
+    try:
+        for wire in (2, 1):
+            kw = dict(path="/echo/s", route="/echo/*", params={"*": "s"}, query="stream=3")
+            if wire == 2:
+                data, rid = v2_request(ch, **kw)
+            else:
+                m = request_message(ch, **kw)
+                data, rid = json.dumps(m), m["id"]
+            eq(pub.publish(svc_ch, data), 1, "receivers")
+            first, rest = stream_replies(sub, rid, wire)
+            check(["content-type", "text/plain"] in first["headers"], "content-type: %r" % first)
+            eq([q for q, _ in rest], list(range(1, len(rest) + 1)), "seq 1, 2, ... (v%d)" % wire)
+            eq(b"".join(b for _, b in rest), b"1\n2\n3\n", "the lines (v%d)" % wire)
+        # and through the gateway (which sends v2 to the SDK)
+        r = st.gw.http("GET", "/echo/x?stream=4", check_frame=False)
+        eq((r.status, r.body), (200, b"1\n2\n3\n4\n"), "a stream through the gateway")
+    finally:
+        sub.close()
+        pub.close()
+
+
+@t.case
+def cancel_in_either_version_stops_a_stream(st):
+    """The gateway's cancel is v1; a v2 cancel head is taken as well: each
+    reaches the handler's cancel callback of a stream begun for a v2 request."""
+    sub, ch = reply_sub(st)
+    pub = st.redis.client()
+    svc_ch = "portico:svc:" + ctx["echo"].instance
+    try:
+        for n, wire in enumerate((1, 2), 1):
+            data, rid = v2_request(ch, path="/echo/s", route="/echo/*", params={"*": "s"},
+                                   query="stream=1000000&every_ms=20")
+            eq(pub.publish(svc_ch, data), 1, "receivers")
+            split_v2(next_reply(sub))  # the first message: the stream has begun
+            cancel = {"v": wire, "id": rid, "cancel": True}
+            cdata = json.dumps(cancel, separators=(",", ":")).encode()
+            eq(pub.publish(svc_ch, cdata + b"\n" if wire == 2 else cdata), 1, "receivers")
+            wait_until(lambda: ctx["echo"].stderr_text().count("cancelled after") >= n, 10, 0.05,
+                       "the cancel callback (v%d cancel)" % wire)
+            ctx["echo"].assert_alive()
+    finally:
+        sub.close()
+        pub.close()
+
+
 @t.case
 def calls_v2_to_sdk_v1_to_others_and_v1_callers(st):
     procs = Procs()
