@@ -4,7 +4,7 @@
 #   scripts/fuzz.sh [SECONDS [TARGET...]]   (default 20 seconds, every target)
 #
 # Configures $FUZZ_BUILD_DIR (default build-fuzz: CC=clang, -Dfuzzing=true,
-# ASan+UBSan), builds the six targets of tests/fuzz/, then runs each one for
+# ASan+UBSan), builds the seven targets of tests/fuzz/, then runs each one for
 # SECONDS with its seed corpus (tests/fuzz/corpus/<target>, read only) and
 # its dictionary. What a run finds goes to a scratch corpus,
 # $FUZZ_WORK_DIR/<target>/corpus (default build-fuzz/fuzz-work), never to the
@@ -18,16 +18,16 @@ cd "$(dirname "$0")/.."
 SECONDS_PER_TARGET=${1:-20}
 BUILD=${FUZZ_BUILD_DIR:-build-fuzz}
 WORK=${FUZZ_WORK_DIR:-$BUILD/fuzz-work}
-TARGETS="http register reply router match proxy accesslog uresp"
+TARGETS="http register reply wire2 router match proxy accesslog uresp"
 [ $# -gt 1 ] && { shift; TARGETS="$*"; }
 
 case $SECONDS_PER_TARGET in
     '' | *[!0-9]*) echo "usage: $0 [SECONDS [TARGET...]]" >&2; exit 2 ;;
 esac
 for t in $TARGETS; do
-    case " http register reply router match proxy accesslog uresp " in
+    case " http register reply wire2 router match proxy accesslog uresp " in
         *" $t "*) ;;
-        *) echo "fuzz.sh: unknown target $t (http register reply router match proxy accesslog uresp)" >&2; exit 2 ;;
+        *) echo "fuzz.sh: unknown target $t (http register reply wire2 router match proxy accesslog uresp)" >&2; exit 2 ;;
     esac
 done
 command -v clang >/dev/null || { echo "fuzz.sh: clang not found" >&2; exit 2; }
@@ -35,7 +35,7 @@ command -v clang >/dev/null || { echo "fuzz.sh: clang not found" >&2; exit 2; }
 dict_of() {
     case $1 in
         http | uresp) echo tests/fuzz/http.dict ;;
-        register | reply) echo tests/fuzz/json.dict ;;
+        register | reply | wire2) echo tests/fuzz/json.dict ;;
         router | match) echo tests/fuzz/router.dict ;;
         proxy) echo tests/fuzz/proxy.dict ;;
     esac

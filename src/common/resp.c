@@ -116,10 +116,20 @@ const char *pc_resp_publish_msg(const pc_buf *b, size_t *len)
 const char *pc_resp_publish_frame(pc_buf *b, const char *channel, size_t chlen, size_t *cmd_len)
 {
     size_t len;
-    char *msg = (char *)pc_resp_publish_msg(b, &len), *o = msg;
+    char *msg = (char *)pc_resp_publish_msg(b, &len);
+
+    return pc_resp_publish_frame_in(msg, len, PC_RESP_PUBLISH_ROOM, channel, chlen, cmd_len);
+}
+
+const char *pc_resp_publish_frame_in(char *msg, size_t len, size_t room, const char *channel,
+                                     size_t chlen, size_t *cmd_len)
+{
+    char *o = msg;
 
     /* The head is at most 17 + 6 + chlen + 2 + 23 bytes while chlen < 1000. */
-    if (chlen > PC_RESP_PUBLISH_ROOM - 48) return NULL;
+    if (room < 48 || chlen > room - 48) return NULL;
+    msg[len] = '\r';
+    msg[len + 1] = '\n';
     /* Written backwards from the message: no lengths to count first, and it
      * ends against the message whatever the channel's length. */
     *--o = '\n';

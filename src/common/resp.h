@@ -45,5 +45,10 @@ const char *pc_resp_publish_msg(const pc_buf *b, size_t *len);
  * does not fit the room (a channel longer than ~200 bytes): then send
  * pc_resp_publish() of pc_resp_publish_msg() instead. */
 const char *pc_resp_publish_frame(pc_buf *b, const char *channel, size_t chlen, size_t *cmd_len);
+/* The same for a message of len bytes at msg, anywhere in writable memory
+ * with room bytes free before it and two after it (the final "\r\n" is
+ * written there): a message assembled around a body where it already lies. */
+const char *pc_resp_publish_frame_in(char *msg, size_t len, size_t room, const char *channel,
+                                     size_t chlen, size_t *cmd_len);
 
 #endif

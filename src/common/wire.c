@@ -1,4 +1,4 @@
-/* wire.c -- the portico wire format (SPEC §2-§4), writing side; see wire.h.
+/* wire.c -- the portico wire format (SPEC §2-§4, §13), writing side; see wire.h.
  *
  * Encoders write JSON text directly with jw: no tree is built on the hot
  * path. The validating decoders are in wire_decode.c, the gateway's lean
@@ -43,6 +43,39 @@ static void jw_body_ref(pc_buf *b, const char *ref, size_t len)
     pc_jw_u64(b, len);
 }
 
+/* Opens a message of version wire: `{"v":1` or `{"v":2`. */
+static void jw_open(pc_buf *b, int wire)
+{
+    if (wire == PC_WIRE_V2)
+        jw_lit(b, "{\"v\":2");
+    else
+        jw_lit(b, "{\"v\":1");
+}
+
+/* Ends a message after its head fields: the body members (claim check, or
+ * the body itself: inside the JSON in v1, after the head's newline in v2,
+ * SPEC §13) and the closing brace. The one place the versions differ. */
+static void jw_body_end(pc_buf *b, int wire, const char *ref, const void *body, size_t len)
+{
+    if (ref != NULL) {
+        jw_body_ref(b, ref, len);
+        if (wire == PC_WIRE_V2)
+            jw_lit(b, "}\n"); /* nothing follows: the body is in the key */
+        else
+            jw_lit(b, "}");
+    } else if (wire != PC_WIRE_V2) {
+        jw_body(b, body, len);
+        jw_lit(b, "}");
+    } else {
+        if (len > 0) {
+            jw_key(b, "body_len");
+            pc_jw_u64(b, len);
+        }
+        jw_lit(b, "}\n");
+        if (body != NULL) pc_buf_append(b, body, len); /* raw: no escape, no base64 */
+    }
+}
+
 /* Writes a headers array [[name,value],...]. */
 static void jw_headers(pc_buf *b, const struct pc_kv *h, size_t n)
 {
@@ -63,7 +96,7 @@ static void jw_headers(pc_buf *b, const struct pc_kv *h, size_t n)
 /* Appends a request message to out. */
 void pc_wire_encode_request(pc_buf *out, const struct pc_request_out *r)
 {
-    jw_lit(out, "{\"v\":1");
+    jw_open(out, r->wire);
     jw_key(out, "id");
     pc_jw_cstr(out, r->id);
     jw_key(out, "reply_to");
@@ -95,18 +128,23 @@ void pc_wire_encode_request(pc_buf *out, const struct pc_request_out *r)
         jw_key(out, "remote_addr");
         pc_jw_cstr(out, r->remote_addr);
     }
-    if (r->body_ref)
-        jw_body_ref(out, r->body_ref, r->body_len);
-    else
-        jw_body(out, r->body, r->body_len);
-    jw_lit(out, "}");
+    jw_body_end(out, r->wire, r->body_ref, r->body, r->body_len);
+}
+
+/* Appends a v2 request's head (the body left to the caller). */
+void pc_wire_encode_request_head(pc_buf *out, const struct pc_request_out *r)
+{
+    struct pc_request_out h = *r;
+    h.body = NULL;
+    h.wire = PC_WIRE_V2;
+    pc_wire_encode_request(out, &h);
 }
 
 /* A reply message up to its body: the two encoders below differ only there. */
-static void reply_head(pc_buf *out, const char *id, int status, const struct pc_kv *headers,
-                       size_t nheaders)
+static void reply_head(pc_buf *out, int wire, const char *id, int status,
+                       const struct pc_kv *headers, size_t nheaders)
 {
-    jw_lit(out, "{\"v\":1");
+    jw_open(out, wire);
     jw_key(out, "id");
     pc_jw_cstr(out, id);
     jw_key(out, "status");
@@ -116,46 +154,48 @@ static void reply_head(pc_buf *out, const char *id, int status, const struct pc_
 }
 
 /* Appends a reply message to out. */
-void pc_wire_encode_reply(pc_buf *out, const char *id, int status, const struct pc_kv *headers,
-                          size_t nheaders, const void *body, size_t body_len)
+void pc_wire_encode_reply(pc_buf *out, int wire, const char *id, int status,
+                          const struct pc_kv *headers, size_t nheaders, const void *body,
+                          size_t body_len)
 {
-    reply_head(out, id, status, headers, nheaders);
-    jw_body(out, body, body_len);
-    jw_lit(out, "}");
+    reply_head(out, wire, id, status, headers, nheaders);
+    jw_body_end(out, wire, NULL, body, body_len);
 }
 
 /* Appends a reply message whose body is in the key ref (protocol.md §4.1). */
-void pc_wire_encode_reply_ref(pc_buf *out, const char *id, int status, const struct pc_kv *headers,
-                              size_t nheaders, const char *ref, size_t body_len)
+void pc_wire_encode_reply_ref(pc_buf *out, int wire, const char *id, int status,
+                              const struct pc_kv *headers, size_t nheaders, const char *ref,
+                              size_t body_len)
 {
-    reply_head(out, id, status, headers, nheaders);
-    jw_body_ref(out, ref, body_len);
-    jw_lit(out, "}");
+    reply_head(out, wire, id, status, headers, nheaders);
+    jw_body_end(out, wire, ref, NULL, body_len);
 }
 
-/* Appends the first message of a streamed reply. */
-void pc_wire_encode_reply_more(pc_buf *out, const char *id, int status, const struct pc_kv *headers,
-                               size_t nheaders, const void *body, size_t body_len)
+/* Appends the first message of a streamed reply, in version wire ("more"
+ * is a head field: it comes before the body). */
+void pc_wire_encode_reply_more(pc_buf *out, int wire, const char *id, int status,
+                               const struct pc_kv *headers, size_t nheaders, const void *body,
+                               size_t body_len)
 {
-    reply_head(out, id, status, headers, nheaders);
-    jw_body(out, body, body_len);
-    jw_lit(out, ",\"more\":true}");
+    reply_head(out, wire, id, status, headers, nheaders);
+    jw_lit(out, ",\"more\":true");
+    jw_body_end(out, wire, NULL, body, body_len);
 }
 
-/* Appends a continuation of a streamed reply. */
-void pc_wire_encode_stream(pc_buf *out, const char *id, long long seq, const void *body,
+/* Appends a continuation of a streamed reply, in version wire. */
+void pc_wire_encode_stream(pc_buf *out, int wire, const char *id, long long seq, const void *body,
                            size_t body_len, bool more)
 {
-    jw_lit(out, "{\"v\":1");
+    jw_open(out, wire);
     jw_key(out, "id");
     pc_jw_cstr(out, id);
     jw_key(out, "seq");
     pc_jw_i64(out, seq);
-    jw_body(out, body, body_len);
     if (more)
-        jw_lit(out, ",\"more\":true}");
+        jw_lit(out, ",\"more\":true");
     else
-        jw_lit(out, ",\"more\":false}");
+        jw_lit(out, ",\"more\":false");
+    jw_body_end(out, wire, NULL, body, body_len);
 }
 
 /* Appends a cancel message. */
@@ -171,7 +211,8 @@ void pc_wire_encode_cancel(pc_buf *out, const char *id)
  * (meaning "the gateway's default" and "not given"). */
 void pc_wire_encode_register(pc_buf *out, const char *service, const char *instance,
                              const char *channel, int ttl_ms, int timeout_ms, uint64_t ts_ms,
-                             const struct pc_route_decl *routes, size_t nroutes, bool claim_check)
+                             const struct pc_route_decl *routes, size_t nroutes, bool claim_check,
+                             int wire)
 {
     pc_buf_puts(out, "{\"v\":1,\"type\":\"register\"");
     jw_key(out, "service");
@@ -193,6 +234,7 @@ void pc_wire_encode_register(pc_buf *out, const char *service, const char *insta
         pc_jw_u64(out, ts_ms);
     }
     if (claim_check) jw_lit(out, ",\"claim_check\":true");
+    if (wire == PC_WIRE_V2) jw_lit(out, ",\"wire\":2");
     jw_key(out, "routes");
     jw_lit(out, "[");
     for (size_t i = 0; i < nroutes; i++) {

@@ -1,6 +1,14 @@
-/* wire.h -- the portico wire format (SPEC §2-§4): the single source of it
- * (encoders in wire.c, validating decoders in wire_decode.c, the lean reply
- * reader in wire_lean.c).
+/* wire.h -- the portico wire format (SPEC §2-§4, §13): the single source of
+ * it (encoders in wire.c, validating decoders in wire_decode.c, the lean
+ * readers in wire_lean.c).
+ *
+ * Requests and replies come in two versions. Version 1 is one JSON object
+ * with the body inside it (a JSON string, or base64). Version 2 (SPEC §13,
+ * protocol.md "Wire version 2") is a one-line compact JSON head with "v":2
+ * and every field of version 1 but "body"/"body_encoding", then "\n", then
+ * exactly "body_len" raw bytes. Both are read by the same field readers
+ * (one per message kind); only where the body comes from differs. Every
+ * decoder takes either version and says which it read (`wire`).
  *
  * Encoders write JSON text straight into a pc_buf. Decoders parse with
  * jansson and validate everything the SPEC says; a decoded message owns its
@@ -18,7 +26,8 @@
 
 #include "buf.h"
 
-#define PC_WIRE_VERSION 1
+#define PC_WIRE_VERSION 1 /* "v" of register, discover and every v1 message */
+#define PC_WIRE_V2 2      /* "v" of a request or reply head with a raw body after it (§13) */
 #define PC_WIRE_MAX_REGISTER (64 * 1024)       /* bytes of a register message */
 #define PC_WIRE_MAX_ROUTES 1000                /* routes in one register message */
 #define PC_WIRE_MAX_DEPTH 32                   /* JSON nesting of any message */
@@ -74,8 +83,12 @@ struct pc_request_out {
     const void *body;
     size_t body_len;      /* omitted when 0; base64 unless UTF-8 */
     const char *body_ref; /* not NULL: the body is in this key (body unused), protocol.md §3.1 */
+    int wire;             /* PC_WIRE_V2: a v2 message (raw body after the head); else v1 */
 };
 void pc_wire_encode_request(pc_buf *out, const struct pc_request_out *r);
+/* A v2 request's head only, "\n" included, announcing body_len (r->body is
+ * not read): the caller has the body_len bytes follow it where they lie. */
+void pc_wire_encode_request_head(pc_buf *out, const struct pc_request_out *r);
 
 struct pc_request_in {
     json_t *root;
@@ -86,8 +99,9 @@ struct pc_request_in {
     unsigned char *body;  /* decoded; malloc'd, owned; NULL when empty */
     size_t body_len;      /* with body_ref: the announced length of the key's value */
     const char *body_ref; /* claim check (protocol.md §3.1): the key holding the body; else NULL */
+    int wire;             /* the version read: 1 or PC_WIRE_V2 */
 };
-/* Validates: v == 1, id a UUID, reply_to/method/path strings, deadline_ms a
+/* Validates: v == 1 (or a v2 head and its body, SPEC §13), id a UUID, reply_to/method/path strings, deadline_ms a
  * non-negative integer, query/route/remote_addr strings if present, params an
  * object of strings, headers an array of 2-string arrays, body per
  * body_encoding. Returns 0 or -1 (err filled, *out zeroed). */
@@ -106,8 +120,9 @@ struct pc_request_view {
     size_t nparams;
     const struct pc_kv *headers;
     size_t nheaders;
-    const unsigned char *body; /* NUL-terminated; NULL when empty */
+    const unsigned char *body; /* NUL-terminated (also a v2 body: copied); NULL when empty */
     size_t body_len;
+    int wire; /* the version read: 1 or PC_WIRE_V2 */
 };
 /* Returns 1 when msg is a valid request (exactly as pc_wire_decode_request
  * would judge it, same values) in the common subset of JSON (no \u escapes,
@@ -116,27 +131,42 @@ struct pc_request_view {
  * runs pc_wire_decode_request, which has the final word. */
 int pc_wire_decode_request_lean(struct pc_request_view *out, const char *msg, size_t len,
                                 char *scratch, struct pc_kv *kv, size_t kv_cap);
+/* The same, but a v2 body is left where it lies: out->body points into msg
+ * (its last body_len bytes; NUL-terminated only if msg[len] is), for a
+ * caller that keeps msg as long as the request. */
+int pc_wire_decode_request_lean_ref(struct pc_request_view *out, const char *msg, size_t len,
+                                    char *scratch, struct pc_kv *kv, size_t kv_cap);
 
 /* ---- replies (service -> P:reply:<gateway-id>) ---- */
 
-void pc_wire_encode_reply(pc_buf *out, const char *id, int status, const struct pc_kv *headers,
-                          size_t nheaders, const void *body, size_t body_len);
+/* wire: PC_WIRE_V2 for a v2 reply (head, "\n", raw body), else v1. For v2,
+ * body NULL with body_len > 0 writes the head only (body_len announced): the
+ * caller has the body follow it where it lies. */
+void pc_wire_encode_reply(pc_buf *out, int wire, const char *id, int status,
+                          const struct pc_kv *headers, size_t nheaders, const void *body,
+                          size_t body_len);
 /* The same with the body stored in the key ref: "body_ref" and "body_len". */
-void pc_wire_encode_reply_ref(pc_buf *out, const char *id, int status, const struct pc_kv *headers,
-                              size_t nheaders, const char *ref, size_t body_len);
+void pc_wire_encode_reply_ref(pc_buf *out, int wire, const char *id, int status,
+                              const struct pc_kv *headers, size_t nheaders, const char *ref,
+                              size_t body_len);
 
 /* Streamed replies (protocol.md §4.3). The first message is a reply with
  * "more":true (status, headers, optional body); each further message is a
  * continuation {"v":1,"id","seq":N,"more":bool[,"body"]}, seq 1, 2, ...
- * Stream bodies always travel inline (never by claim check). */
-void pc_wire_encode_reply_more(pc_buf *out, const char *id, int status, const struct pc_kv *headers,
-                               size_t nheaders, const void *body, size_t body_len);
-void pc_wire_encode_stream(pc_buf *out, const char *id, long long seq, const void *body,
+ * Stream bodies always travel inline (never by claim check). wire as for
+ * pc_wire_encode_reply: PC_WIRE_V2 writes a v2 head ("more" and "seq" in
+ * it) and the raw body after it. */
+void pc_wire_encode_reply_more(pc_buf *out, int wire, const char *id, int status,
+                               const struct pc_kv *headers, size_t nheaders, const void *body,
+                               size_t body_len);
+void pc_wire_encode_stream(pc_buf *out, int wire, const char *id, long long seq, const void *body,
                            size_t body_len, bool more);
 /* Gateway -> service, on the instance's channel: the client of request id
- * went away (or its stream was aborted): {"v":1,"id":...,"cancel":true}. */
+ * went away (or its stream was aborted): {"v":1,"id":...,"cancel":true}.
+ * Always written in version 1 (it has no body: v2 would gain nothing). */
 void pc_wire_encode_cancel(pc_buf *out, const char *id);
-/* True if msg is a valid cancel message; its id (a UUID) copied to id. */
+/* True if msg is a valid cancel message, v1 or a v2 head (ended by its
+ * newline, nothing after it); its id (a UUID) copied to id. */
 bool pc_wire_decode_cancel(const char *msg, size_t len, char id[37]);
 
 struct pc_reply_in {
@@ -151,6 +181,7 @@ struct pc_reply_in {
     const char *body_ref; /* claim check (protocol.md §4.1): the key holding the body; else NULL */
     long long seq;        /* stream continuation number (>= 1), 0 for a reply or a stream's first */
     bool more;            /* "more":true: a stream message with more to come */
+    int wire;             /* the version read: 1 or PC_WIRE_V2 (when known) */
 };
 /* A continuation (seq >= 1) has status 0 and no headers; it requires "more"
  * and refuses "status", "headers" and "body_ref". A first message with
@@ -173,10 +204,11 @@ struct pc_reply_view {
     int status;
     const struct pc_kv *headers;
     size_t nheaders;
-    const unsigned char *body; /* NULL when empty */
+    const unsigned char *body; /* NULL when empty; a v2 body points into msg (no copy) */
     size_t body_len;
     long long seq; /* as in pc_reply_in */
     bool more;
+    int wire; /* the version read: 1 or PC_WIRE_V2 */
 };
 /* Returns 1 when msg is a valid reply (exactly as pc_wire_decode_reply would
  * judge it, same values) written in the common subset of JSON: no \u escapes,
@@ -208,6 +240,7 @@ struct pc_register {
     bool has_ts;
     int64_t ts_ms;
     bool claim_check; /* "claim_check":true: takes and sends bodies by reference */
+    int wire;         /* "wire":2 announced: takes v2 requests (SPEC §13); else 1 */
     size_t nroutes;
     struct pc_route_decl *routes; /* malloc'd array; strings borrowed from root */
 };
@@ -221,7 +254,8 @@ void pc_wire_register_deinit(struct pc_register *r);
 
 void pc_wire_encode_register(pc_buf *out, const char *service, const char *instance,
                              const char *channel, int ttl_ms, int timeout_ms, uint64_t ts_ms,
-                             const struct pc_route_decl *routes, size_t nroutes, bool claim_check);
+                             const struct pc_route_decl *routes, size_t nroutes, bool claim_check,
+                             int wire);
 void pc_wire_encode_deregister(pc_buf *out, const char *service, const char *instance,
                                uint64_t ts_ms);
 void pc_wire_encode_discover(pc_buf *out);

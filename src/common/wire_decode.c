@@ -1,5 +1,5 @@
-/* wire_decode.c -- the portico wire format (SPEC §2-§4), reading side; see
- * wire.h.
+/* wire_decode.c -- the portico wire format (SPEC §2-§4, §13), reading side;
+ * see wire.h.
  *
  * Decoders enforce the byte and depth limits before jansson sees the input,
  * parse with duplicate keys rejected, and then validate every field the SPEC
@@ -91,6 +91,65 @@ static json_t *wire_parse(const char *msg, size_t len, size_t max_len, struct pc
         return NULL;
     }
     return root;
+}
+
+/* How a request or reply is framed (SPEC §13). */
+struct wire_frame {
+    int wire;         /* 1, or PC_WIRE_V2 ("v":2 in the head) */
+    bool newline;     /* v2: the head ended at a "\n" */
+    const char *rest; /* v2: the bytes after that "\n" */
+    size_t rest_len;
+};
+
+/* True if the object root has "v" equal to the integer v. */
+static bool version_is(json_t *root, json_int_t v)
+{
+    json_t *j = json_object_get(root, "v");
+    return json_is_integer(j) && json_integer_value(j) == v;
+}
+
+/* Parses a request or a reply. A first line that is a JSON object with
+ * "v":2 is a v2 head, the rest of the message its body; anything else is
+ * parsed whole, as v1 (a v2 head without its newline is found there, and
+ * refused by frame_is_ok once the id is known). Returns the tree of the head
+ * or the whole message, or NULL with err filled (as wire_parse). */
+static json_t *wire_parse_msg(const char *msg, size_t len, struct wire_frame *f,
+                              struct pc_wire_err *err)
+{
+    const char *nl = len <= PC_WIRE_MAX_MESSAGE ? memchr(msg, '\n', len) : NULL;
+    json_t *root;
+
+    memset(f, 0, sizeof *f);
+    f->wire = PC_WIRE_VERSION;
+    if (nl != NULL && pc_json_depth_is_ok(msg, (size_t)(nl - msg), PC_WIRE_MAX_DEPTH)) {
+        root = json_loadb(msg, (size_t)(nl - msg), JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
+        if (json_is_object(root) && version_is(root, PC_WIRE_V2)) {
+            f->wire = PC_WIRE_V2;
+            f->newline = true;
+            f->rest = nl + 1;
+            f->rest_len = len - (size_t)(nl + 1 - msg);
+            return root;
+        }
+        json_decref(root);
+    }
+    root = wire_parse(msg, len, PC_WIRE_MAX_MESSAGE, err);
+    if (root != NULL && version_is(root, PC_WIRE_V2)) f->wire = PC_WIRE_V2; /* no newline */
+    return root;
+}
+
+/* True if a request or reply has a version it may have: "v":1 for a whole
+ * JSON message, "v":2 for a head ended by a newline. */
+static bool frame_is_ok(json_t *root, const struct wire_frame *f, struct pc_wire_err *err)
+{
+    if (f->wire == PC_WIRE_V2 && !f->newline) {
+        wire_err(err, "bad_framing", "a \"v\":2 head must end with a newline");
+        return false;
+    }
+    if (f->wire != PC_WIRE_V2 && !version_is(root, PC_WIRE_VERSION)) {
+        wire_err(err, "bad_version", "\"v\" must be the integer 1, or 2 for a v2 head");
+        return false;
+    }
+    return true;
 }
 
 /* True if root has "v":1 (an integer; 1.0 and "1" are refused). */
@@ -239,6 +298,64 @@ static int wire_body(json_t *root, unsigned char **body, size_t *body_len, const
     return 0;
 }
 
+/* The body of a v2 message (SPEC §13): the bytes after the head's newline,
+ * exactly "body_len" of them (absent: 0), copied into a malloc'd buffer
+ * (NULL when empty); or a claim check with nothing after the newline. A
+ * "body" or "body_encoding" in the head is refused. */
+static int wire_body_v2(json_t *root, const struct wire_frame *f, unsigned char **body,
+                        size_t *body_len, const char **ref, struct pc_wire_err *err)
+{
+    json_t *jr = json_object_get(root, "body_ref"), *jl = json_object_get(root, "body_len");
+    json_int_t n = 0;
+
+    *body = NULL;
+    *body_len = 0;
+    *ref = NULL;
+    if (json_object_get(root, "body") != NULL || json_object_get(root, "body_encoding") != NULL) {
+        wire_err(err, "bad_body", "a v2 head has no \"body\" or \"body_encoding\"");
+        return -1;
+    }
+    if (jr != NULL) {
+        if (wire_body_ref(root, jr, ref, body_len, err) != 0) return -1;
+        if (f->rest_len != 0) {
+            *ref = NULL;
+            wire_err(err, "bad_framing", "%zu bytes follow a claim-checked v2 head", f->rest_len);
+            return -1;
+        }
+        return 0;
+    }
+    if (jl != NULL) {
+        if (!json_is_integer(jl) || json_integer_value(jl) < 0 ||
+            json_integer_value(jl) > PC_WIRE_MAX_BODY_LEN) {
+            wire_err(err, "bad_body", "\"body_len\" must be an integer in 0..2^40");
+            return -1;
+        }
+        n = json_integer_value(jl);
+    }
+    if ((unsigned long long)n != f->rest_len) {
+        wire_err(err, "bad_framing", "\"body_len\" is %lld but %zu bytes follow the head",
+                 (long long)n, f->rest_len);
+        return -1;
+    }
+    if (n == 0) return 0;
+    if ((*body = malloc(f->rest_len)) == NULL) {
+        wire_err(err, "no_memory", "no memory for a body of %zu bytes", f->rest_len);
+        return -1;
+    }
+    memcpy(*body, f->rest, f->rest_len);
+    *body_len = f->rest_len;
+    return 0;
+}
+
+/* The body of a message, from where its version keeps it: the only part of
+ * a request or reply the two versions read differently. */
+static int wire_body_of(json_t *root, const struct wire_frame *f, unsigned char **body,
+                        size_t *body_len, const char **ref, struct pc_wire_err *err)
+{
+    if (f->wire == PC_WIRE_V2) return wire_body_v2(root, f, body, body_len, ref, err);
+    return wire_body(root, body, body_len, ref, err);
+}
+
 /* ============================================================== requests */
 
 /* Decodes a request message (see wire.h). params and headers are optional
@@ -246,11 +363,14 @@ static int wire_body(json_t *root, unsigned char **body, size_t *body_len, const
 int pc_wire_decode_request(struct pc_request_in *out, const char *msg, size_t len,
                            struct pc_wire_err *err)
 {
+    struct wire_frame f;
+
     memset(out, 0, sizeof *out);
-    json_t *root = wire_parse(msg, len, PC_WIRE_MAX_MESSAGE, err);
+    json_t *root = wire_parse_msg(msg, len, &f, err);
     if (root == NULL) return -1;
     out->root = root;
-    if (!wire_version_is_ok(root, err)) goto fail;
+    out->wire = f.wire;
+    if (!frame_is_ok(root, &f, err)) goto fail;
 
     size_t idlen;
     if (!json_cstr(json_object_get(root, "id"), &out->id, &idlen) ||
@@ -312,7 +432,7 @@ int pc_wire_decode_request(struct pc_request_in *out, const char *msg, size_t le
         out->headers = headers;
     }
 
-    if (wire_body(root, &out->body, &out->body_len, &out->body_ref, err) != 0) goto fail;
+    if (wire_body_of(root, &f, &out->body, &out->body_len, &out->body_ref, err) != 0) goto fail;
     return 0;
 
 fail:
@@ -367,8 +487,10 @@ static int wire_stream_fields(json_t *root, struct pc_reply_in *out, struct pc_w
 int pc_wire_decode_reply(struct pc_reply_in *out, const char *msg, size_t len,
                          struct pc_wire_err *err)
 {
+    struct wire_frame f;
+
     memset(out, 0, sizeof *out);
-    json_t *root = wire_parse(msg, len, PC_WIRE_MAX_MESSAGE, err);
+    json_t *root = wire_parse_msg(msg, len, &f, err);
     if (root == NULL) return -1;
 
     json_t *id = json_object_get(root, "id");
@@ -380,11 +502,14 @@ int pc_wire_decode_reply(struct pc_reply_in *out, const char *msg, size_t len,
     out->root = root;
     out->id = json_string_value(id);
     out->id_len = json_string_length(id);
+    out->wire = f.wire;
 
-    if (!wire_version_is_ok(root, err)) return -2;
+    if (!frame_is_ok(root, &f, err)) return -2;
     if (wire_stream_fields(root, out, err) != 0) return -2;
-    if (out->seq >= 1) /* a stream continuation: its body only */
-        return wire_body(root, &out->body, &out->body_len, &out->body_ref, err) != 0 ? -2 : 0;
+    if (out->seq >= 1) { /* a stream continuation: its body only */
+        if (wire_body_of(root, &f, &out->body, &out->body_len, &out->body_ref, err) != 0) return -2;
+        return 0;
+    }
 
     json_t *st = json_object_get(root, "status");
     if (!json_is_integer(st) || json_integer_value(st) < 200 || json_integer_value(st) > 599) {
@@ -430,7 +555,7 @@ int pc_wire_decode_reply(struct pc_reply_in *out, const char *msg, size_t len,
         }
     }
 
-    if (wire_body(root, &out->body, &out->body_len, &out->body_ref, err) != 0) return -2;
+    if (wire_body_of(root, &f, &out->body, &out->body_len, &out->body_ref, err) != 0) return -2;
     out->status = (int)json_integer_value(st);
     out->headers = headers;
     return 0;
@@ -439,13 +564,15 @@ int pc_wire_decode_reply(struct pc_reply_in *out, const char *msg, size_t len,
 /* See wire.h. */
 bool pc_wire_decode_cancel(const char *msg, size_t len, char id[37])
 {
-    json_t *root = wire_parse(msg, len, 4096, NULL);
+    struct wire_frame f;
+    json_t *root;
     const char *s;
     size_t n;
     bool ok;
 
-    if (root == NULL) return false;
-    ok = wire_version_is_ok(root, NULL) && json_is_true(json_object_get(root, "cancel")) &&
+    if (len > 4096 || (root = wire_parse_msg(msg, len, &f, NULL)) == NULL) return false;
+    ok = frame_is_ok(root, &f, NULL) && f.rest_len == 0 &&
+         json_is_true(json_object_get(root, "cancel")) &&
          json_cstr(json_object_get(root, "id"), &s, &n) && pc_uuid_is_valid(s, n);
     if (ok) memcpy(id, s, n + 1);
     json_decref(root);
@@ -603,6 +730,13 @@ int pc_wire_decode_register(struct pc_register *out, const char *msg, size_t len
         goto fail;
     }
     out->claim_check = json_is_true(cc);
+
+    got = get_opt_int(root, "wire", &v, err);
+    if (got < 0 || (got == 1 && v != PC_WIRE_VERSION && v != PC_WIRE_V2)) {
+        wire_err(err, "bad_field", "\"wire\" must be 1 or 2");
+        goto fail;
+    }
+    out->wire = got == 1 ? (int)v : PC_WIRE_VERSION;
 
     if (wire_routes(out, root, err) != 0) goto fail;
     return 0;

@@ -1,4 +1,5 @@
-/* wire_lean.c -- the hot-path readers of requests and replies (see wire.h).
+/* wire_lean.c -- the hot-path readers of requests and replies, v1 and v2
+ * (see wire.h).
  *
  * Single-pass readers for the common, well-formed message. They build no
  * tree and allocate nothing: strings are unescaped into one scratch buffer
@@ -285,10 +286,12 @@ static bool lean_first(unsigned *seen, unsigned bit)
     return true;
 }
 
-/* The body members shared by requests and replies (SPEC §4). */
+/* The body members shared by requests and replies (SPEC §4, §13). */
 struct lean_body {
     const char *text, *enc;
     size_t n;
+    bool has_len; /* "body_len" read (v2: the length of what follows the head) */
+    long long len;
 };
 
 /* Decodes a body read as text: base64 in place (the text is at least as long
@@ -317,6 +320,11 @@ static int lean_body_member(struct lean *l, const char *key, size_t n, struct le
         return 1;
     }
     if (KEY_IS(key, n, "body_ref")) return -1; /* a claim check: the full decoder's */
+    if (KEY_IS(key, n, "body_len")) {
+        if (b->has_len || !lean_int(l, &b->len)) return -1;
+        b->has_len = true;
+        return 1;
+    }
     if (KEY_IS(key, n, "body_encoding")) {
         size_t en;
         if (!lean_first(seen, enc_bit) || !lean_str(l, &b->enc, &en) || en != 6 ||
@@ -328,14 +336,43 @@ static int lean_body_member(struct lean *l, const char *key, size_t n, struct le
 }
 
 /* Sets scratch for a message of len bytes (every unescaped string, with its
- * NUL, fits in the text it came from). */
-static bool lean_start(struct lean *l, const char *msg, size_t len, char *scratch)
+ * NUL, fits in the text it came from) and the end of what is read as JSON:
+ * the whole message, or a v2 head's line (*rest: what follows its newline,
+ * NULL when the message has no newline). The full decoder's rule: a v1
+ * message has no raw newline here (one that has is left to it). */
+static bool lean_start(struct lean *l, const char *msg, size_t len, char *scratch,
+                       const char **rest)
 {
+    const char *nl = memchr(msg, '\n', len);
+
     l->p = msg;
-    l->end = msg + len;
+    l->end = nl != NULL ? nl : msg + len;
     l->out = scratch;
+    *rest = nl != NULL ? nl + 1 : NULL;
     lean_ws(l);
     return len <= PC_WIRE_MAX_MESSAGE;
+}
+
+/* After the head was read as version wire: true if the framing is one the
+ * full decoder takes as it stands (v1: no newline; v2: a newline, no body
+ * inside the head, body_len bytes after it). Sets *rest_len. */
+static bool lean_framing(int wire, const struct lean_body *b, const char *rest, const char *end,
+                         size_t *rest_len)
+{
+    if (wire != PC_WIRE_V2) return rest == NULL;
+    if (rest == NULL || b->text != NULL || b->enc != NULL) return false;
+    *rest_len = (size_t)(end - rest);
+    return (unsigned long long)(b->has_len ? b->len : 0) == *rest_len;
+}
+
+/* "v": 1 or 2, once; the version into *wire. */
+static int lean_version(struct lean *l, unsigned *seen, unsigned bit, int *wire)
+{
+    long long v;
+    if (!lean_first(seen, bit) || !lean_int(l, &v) || (v != PC_WIRE_VERSION && v != PC_WIRE_V2))
+        return -1;
+    *wire = (int)v;
+    return 1;
 }
 
 /* True if nothing but whitespace is left. */
@@ -373,8 +410,7 @@ static int reply_member(struct lean *l, const char *key, size_t n, void *ctx)
 
     switch (n) {
     case 1:
-        if (key[0] != 'v') return 0;
-        return lean_first(&r->seen, RK_V) && lean_int(l, &v) && v == PC_WIRE_VERSION ? 1 : -1;
+        return key[0] == 'v' ? lean_version(l, &r->seen, RK_V, &r->out->wire) : 0;
     case 2:
         if (!KEY_IS(key, n, "id")) return 0;
         return lean_first(&r->seen, RK_ID) && lean_str(l, &r->out->id, &r->out->id_len) ? 1 : -1;
@@ -428,14 +464,17 @@ int pc_wire_decode_reply_lean(struct pc_reply_view *out, const char *msg, size_t
                               pc_buf *scratch, struct pc_kv *kv, size_t kv_cap)
 {
     struct lean l;
-    struct lean_reply r = {out, kv, kv_cap, 0, 0, {NULL, NULL, 0}};
+    struct lean_reply r = {out, kv, kv_cap, 0, 0, {NULL, NULL, 0, false, 0}};
+    const char *rest;
+    size_t rest_len = 0;
 
     memset(out, 0, sizeof *out);
     if (len > PC_WIRE_MAX_MESSAGE) return 0;
     pc_buf_reset(scratch);
     if (!pc_buf_reserve(scratch, len + 1)) return 0;
-    if (!lean_start(&l, msg, len, scratch->data) || !lean_object(&l, reply_member, &r) ||
-        !lean_end(&l) || (r.seen & (RK_V | RK_ID)) != (RK_V | RK_ID))
+    if (!lean_start(&l, msg, len, scratch->data, &rest) || !lean_object(&l, reply_member, &r) ||
+        !lean_end(&l) || (r.seen & (RK_V | RK_ID)) != (RK_V | RK_ID) ||
+        !lean_framing(out->wire, &r.body, rest, msg + len, &rest_len))
         return 0;
     /* a reply (or a stream's first message) has a status; a continuation
      * has "more" and neither status nor headers: anything else, the full
@@ -443,6 +482,11 @@ int pc_wire_decode_reply_lean(struct pc_reply_view *out, const char *msg, size_t
     if (out->seq == 0 ? !(r.seen & RK_STATUS)
                       : (r.seen & (RK_STATUS | RK_HEADERS | RK_MORE)) != RK_MORE)
         return 0;
+    if (out->wire == PC_WIRE_V2) { /* the body where it lies: no copy */
+        out->body = rest_len > 0 ? (const unsigned char *)rest : NULL;
+        out->body_len = rest_len;
+        return 1;
+    }
     if (!lean_body_done(&r.body, &out->body, &out->body_len)) return 0;
     return 1;
 }
@@ -507,8 +551,7 @@ static int request_member(struct lean *l, const char *key, size_t n, void *ctx)
 
     switch (n) {
     case 1:
-        if (key[0] != 'v') return 0;
-        return lean_first(&r->seen, QK_V) && lean_int(l, &v) && v == PC_WIRE_VERSION ? 1 : -1;
+        return key[0] == 'v' ? lean_version(l, &r->seen, QK_V, &out->wire) : 0;
     case 2:
         return KEY_IS(key, n, "id") ? req_str(l, r, QK_ID, &out->id) : 0;
     case 4:
@@ -529,8 +572,8 @@ static int request_member(struct lean *l, const char *key, size_t n, void *ctx)
         out->headers = r->kv + r->used;
         return lean_pairs(l, r->kv, r->kv_cap, &r->used, &out->nheaders) ? 1 : -1;
     case 8:
-        if (KEY_IS(key, n, "body_ref")) return -1; /* a claim check: the full decoder's */
-        return KEY_IS(key, n, "reply_to") ? req_str(l, r, QK_REPLY_TO, &out->reply_to) : 0;
+        if (KEY_IS(key, n, "reply_to")) return req_str(l, r, QK_REPLY_TO, &out->reply_to);
+        break; /* body_ref, body_len */
     case 11:
         if (KEY_IS(key, n, "remote_addr")) return req_str(l, r, QK_REMOTE, &out->remote_addr);
         if (!KEY_IS(key, n, "deadline_ms")) return 0;
@@ -541,19 +584,52 @@ static int request_member(struct lean *l, const char *key, size_t n, void *ctx)
     return lean_body_member(l, key, n, &r->body, &r->seen, QK_BODY, QK_ENC);
 }
 
+/* Both request readers of wire.h: copy_body false leaves a v2 body in msg. */
+static int decode_request_lean(struct pc_request_view *out, const char *msg, size_t len,
+                               char *scratch, struct pc_kv *kv, size_t kv_cap, bool copy_body)
+{
+    const unsigned need = QK_V | QK_ID | QK_REPLY_TO | QK_METHOD | QK_PATH | QK_DEADLINE;
+    struct lean l;
+    struct lean_request r = {out, kv, kv_cap, 0, 0, {NULL, NULL, 0, false, 0}};
+    const char *rest;
+    size_t rest_len = 0;
+
+    memset(out, 0, sizeof *out);
+    out->query = "";
+    if (!lean_start(&l, msg, len, scratch, &rest) || !lean_object(&l, request_member, &r) ||
+        !lean_end(&l) || (r.seen & need) != need || !pc_uuid_is_valid(out->id, strlen(out->id)) ||
+        !lean_framing(out->wire, &r.body, rest, msg + len, &rest_len))
+        return 0;
+    if (out->wire == PC_WIRE_V2) {
+        if (!copy_body) { /* where it lies */
+            out->body = rest_len > 0 ? (const unsigned char *)rest : NULL;
+            out->body_len = rest_len;
+            return 1;
+        }
+        /* copied once, raw, after the head's strings (they take at most the
+         * head's length, so head + body + NUL fit the len + 1 bytes) */
+        if (rest_len > 0) {
+            memcpy(l.out, rest, rest_len);
+            l.out[rest_len] = '\0';
+            out->body = (const unsigned char *)l.out;
+        }
+        out->body_len = rest_len;
+        return 1;
+    }
+    if (!lean_body_done(&r.body, &out->body, &out->body_len)) return 0;
+    return 1;
+}
+
 /* See wire.h. */
 int pc_wire_decode_request_lean(struct pc_request_view *out, const char *msg, size_t len,
                                 char *scratch, struct pc_kv *kv, size_t kv_cap)
 {
-    const unsigned need = QK_V | QK_ID | QK_REPLY_TO | QK_METHOD | QK_PATH | QK_DEADLINE;
-    struct lean l;
-    struct lean_request r = {out, kv, kv_cap, 0, 0, {NULL, NULL, 0}};
+    return decode_request_lean(out, msg, len, scratch, kv, kv_cap, true);
+}
 
-    memset(out, 0, sizeof *out);
-    out->query = "";
-    if (!lean_start(&l, msg, len, scratch) || !lean_object(&l, request_member, &r) ||
-        !lean_end(&l) || (r.seen & need) != need || !pc_uuid_is_valid(out->id, strlen(out->id)))
-        return 0;
-    if (!lean_body_done(&r.body, &out->body, &out->body_len)) return 0;
-    return 1;
+/* See wire.h. */
+int pc_wire_decode_request_lean_ref(struct pc_request_view *out, const char *msg, size_t len,
+                                    char *scratch, struct pc_kv *kv, size_t kv_cap)
+{
+    return decode_request_lean(out, msg, len, scratch, kv, kv_cap, false);
 }

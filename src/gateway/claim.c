@@ -34,8 +34,8 @@ struct fetch {
 
 bool gw_claim_wanted(const struct gw_req *r, const struct gw_instance *inst)
 {
-    return gw.cfg->claim_check_bytes > 0 && r->body.len > (size_t)gw.cfg->claim_check_bytes &&
-           inst->claim_check;
+    return gw.cfg->claim_check_bytes > 0 &&
+           r->body.len - r->body_room > (size_t)gw.cfg->claim_check_bytes && inst->claim_check;
 }
 
 const char *gw_claim_request_key(const struct gw_req *r)
@@ -61,8 +61,9 @@ int gw_claim_store(struct gw_req *r)
     char ms[24];
     int msl = snprintf(ms, sizeof ms, "%llu", (unsigned long long)ttl);
     const char *k = gw_claim_request_key(r);
-    const char *argv[5] = {"SET", k, r->body.data, "PX", ms};
-    size_t argvlen[5] = {3, key.len, r->body.len, 2, (size_t)msl};
+    size_t body_len;
+    const char *argv[5] = {"SET", k, gw_req_body(r, &body_len), "PX", ms};
+    size_t argvlen[5] = {3, key.len, body_len, 2, (size_t)msl};
 
     if (gw_bus_command(gw.bus, on_stored, NULL, 5, argv, argvlen) != 0) return -1;
     gw_stats->claim_stored++;

@@ -49,7 +49,7 @@ static unsigned retry_credit;
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg);
 static void on_try_timer(evutil_socket_t fd, short what, void *arg);
-static void encode(struct gw_req *r, const struct gw_match *m, bool claimed);
+static void encode(struct gw_req *r, const struct gw_match *m, const struct gw_instance *inst);
 
 /* The envelope is no longer needed: keep a small one's memory for the next
  * request (the request pool reuses it), give a large one back now. */
@@ -150,9 +150,10 @@ static void send_to(struct gw_req *r, struct gw_instance *inst)
     bool claimed = gw_claim_wanted(r, inst);
     int rc;
 
-    /* The body goes by reference only to an instance that announced it
-     * (match is r's route's, route_again's after the first try). */
-    if (claimed != r->claimed) encode(r, match, claimed);
+    /* The body goes by reference only to an instance that announced it,
+     * and as v2 only to one that announced "wire":2 (match is r's route's,
+     * route_again's after the first try). */
+    if (claimed != r->claimed || inst->wire != r->wire) encode(r, match, inst);
     if (claimed && gw_claim_store(r) != 0) {
         fail(r, 503, "bus_unavailable", "the message bus is unavailable");
         return;
@@ -163,11 +164,17 @@ static void send_to(struct gw_req *r, struct gw_instance *inst)
     gw_accesslog_note_instance(r, inst->id);
     gw_instance_acquire(inst);
     r->probe = gw_outlier_sent(&inst->outlier);
-    cmd = pc_resp_publish_frame(&r->envelope, inst->channel, strlen(inst->channel), &cmd_len);
+    if (r->env_in_body)
+        cmd = pc_resp_publish_frame_in(r->env_msg, r->env_msg_len,
+                                       (size_t)(r->env_msg - r->body.data), inst->channel,
+                                       strlen(inst->channel), &cmd_len);
+    else
+        cmd = pc_resp_publish_frame(&r->envelope, inst->channel, strlen(inst->channel), &cmd_len);
     if (cmd != NULL) {
         rc = gw_bus_publish_resp(gw.bus, cmd, cmd_len, r);
     } else { /* a channel too long for the room (not with valid names) */
-        msg = pc_resp_publish_msg(&r->envelope, &len);
+        msg = r->env_in_body ? r->env_msg : pc_resp_publish_msg(&r->envelope, &len);
+        len = r->env_in_body ? r->env_msg_len : len;
         rc = gw_bus_publish(gw.bus, inst->channel, msg, len, r);
     }
     if (rc != 0) {
@@ -300,10 +307,29 @@ static void grow_kv(size_t n)
     kv_out = pc_xmalloc(kv_cap * sizeof *kv_out);
 }
 
-/* Writes the request envelope (SPEC §4) into r->envelope, framed for
- * PUBLISH in place (resp.h). */
-static void encode(struct gw_req *r, const struct gw_match *m, bool claimed)
+/* A v2 request: its head (in r->envelope after the PUBLISH room) copied
+ * into the room http.c left in front of the body, so that the message is
+ * the body where it lies with the head before it and the PUBLISH head
+ * before that: the body is not copied (item "fewer copies", protocol.md
+ * 4.2). False when the head does not fit: the caller copies the body. */
+static bool head_before_body(struct gw_req *r, size_t body_len)
 {
+    size_t hlen = r->envelope.len - PC_RESP_PUBLISH_ROOM;
+
+    if (hlen + PC_RESP_PUBLISH_ROOM > r->body_room || !pc_buf_reserve(&r->body, 2)) return false;
+    r->env_msg = r->body.data + r->body_room - hlen;
+    memcpy(r->env_msg, r->envelope.data + PC_RESP_PUBLISH_ROOM, hlen);
+    r->env_msg_len = hlen + body_len;
+    r->env_in_body = true; /* the "\r\n" after it: pc_resp_publish_frame_in, at each send */
+    return true;
+}
+
+/* Writes the request envelope (SPEC §4; v2, §13, for an instance that
+ * announced it) into r->envelope, framed for PUBLISH in place (resp.h); a
+ * v2 body stays where it is (head_before_body). */
+static void encode(struct gw_req *r, const struct gw_match *m, const struct gw_instance *inst)
+{
+    bool claimed = gw_claim_wanted(r, inst);
     struct pc_kv params[PC_PATTERN_MAX_PARAMS + 1];
     struct pc_request_out o;
     size_t nh;
@@ -340,14 +366,22 @@ static void encode(struct gw_req *r, const struct gw_match *m, bool claimed)
     o.headers = kv_out;
     o.nheaders = nh;
     o.remote_addr = r->remote_addr;
-    o.body = r->body.data;
-    o.body_len = r->body.len;
+    o.body = gw_req_body(r, &o.body_len);
     o.body_ref = claimed ? gw_claim_request_key(r) : NULL;
+    o.wire = inst->wire;
     r->claimed = claimed;
+    r->wire = inst->wire;
+    r->env_in_body = false;
     pc_buf_reset(&r->envelope);
     pc_resp_publish_open(&r->envelope);
-    pc_wire_encode_request(&r->envelope, &o);
-    pc_resp_publish_close(&r->envelope);
+    if (o.wire == PC_WIRE_V2 && !claimed && o.body_len > 0) {
+        pc_wire_encode_request_head(&r->envelope, &o);
+        if (r->envelope.oom || !head_before_body(r, o.body_len))
+            pc_buf_append(&r->envelope, o.body, o.body_len); /* did not fit: one copy, raw */
+    } else {
+        pc_wire_encode_request(&r->envelope, &o);
+    }
+    if (!r->env_in_body) pc_resp_publish_close(&r->envelope);
     if (r->envelope.oom || xff.oom) pc_panic("out of memory encoding a request");
 }
 
@@ -417,7 +451,7 @@ static void forward_start(struct gw_req *r, struct gw_route *rt)
         r->deadline_ms = now + tmo;
     }
     gw_accesslog_note_route(r, rt->pattern, rt->owner);
-    encode(r, match, gw_claim_wanted(r, inst));
+    encode(r, match, inst);
 
     gw_inflight_add(r);
     evtimer_assign(&r->deadline, gw.base, on_deadline, r);

@@ -203,7 +203,7 @@ static void build_head(struct gw_hx *hx)
 {
     struct gw_req *r = hx->r;
     pc_buf *b = &hx->head;
-    size_t nh;
+    size_t nh, body_len;
 
     pc_buf_reset(b);
     pc_buf_puts(b, r->method);
@@ -228,9 +228,10 @@ static void build_head(struct gw_hx *hx)
         pc_buf_append(b, h->value, h->value_len);
         pc_buf_puts(b, "\r\n");
     }
-    if (r->body.len > 0 || strcmp(r->method, "POST") == 0 || strcmp(r->method, "PUT") == 0 ||
+    gw_req_body(r, &body_len);
+    if (body_len > 0 || strcmp(r->method, "POST") == 0 || strcmp(r->method, "PUT") == 0 ||
         strcmp(r->method, "PATCH") == 0)
-        pc_buf_printf(b, "content-length: %zu\r\n", r->body.len);
+        pc_buf_printf(b, "content-length: %zu\r\n", body_len);
     pc_buf_puts(b, "\r\n");
     if (b->oom || xff.oom) pc_panic("out of memory writing a request head");
 }
@@ -240,9 +241,11 @@ static void build_head(struct gw_hx *hx)
 static void queue_request(struct gw_hx *hx)
 {
     struct gw_req *r = hx->r;
+    size_t body_len;
+    const char *body = gw_req_body(r, &body_len);
+
     pc_check(evbuffer_add(hx->c->out, hx->head.data, hx->head.len) == 0);
-    if (r->body.len > 0)
-        pc_check(evbuffer_add_reference(hx->c->out, r->body.data, r->body.len, NULL, NULL) == 0);
+    if (body_len > 0) pc_check(evbuffer_add_reference(hx->c->out, body, body_len, NULL, NULL) == 0);
 }
 
 void gw_hforward_start(struct gw_req *r, struct gw_route *rt)

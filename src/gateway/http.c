@@ -268,7 +268,13 @@ static int on_body(http_parser *p, const char *at, size_t n)
 {
     struct gw_http *h = p->data;
     struct gw_req *r = h->cur;
-    if (n > h->lim.max_body_bytes - r->body.len) return fail(h, 413, "request body too large");
+    if (n > h->lim.max_body_bytes - (r->body.len - r->body_room))
+        return fail(h, 413, "request body too large");
+    if (r->body.len == 0) { /* room in front (req.h), and a known length at once */
+        r->body_room = gw_req_body_room(r);
+        pc_buf_reserve(&r->body, r->body_room + (h->chunked ? n : h->content_length) + 2);
+        r->body.len = r->body_room;
+    }
     pc_buf_append(&r->body, at, n);
     if (r->body.oom) pc_panic("out of memory for a request body of %zu bytes", r->body.len);
     return 0;

@@ -427,6 +427,7 @@ static void on_register(const struct pc_register *m)
     in->ttl_ms = m->ttl_ms;
     in->timeout_ms = m->timeout_ms ? m->timeout_ms : gw.cfg->timeout_ms;
     in->claim_check = m->claim_check;
+    in->wire = m->wire;
     in->last_heard_ms = gw_now_mono_ms();
     arm_expiry(in);
     gw_stats_registration("accepted");

@@ -30,6 +30,7 @@ struct gw_instance {
     unsigned refs;             /* 1 while registered + 1 per request in flight */
     bool dead;                 /* dropped: no longer picked */
     bool claim_check;          /* announced "claim_check":true (protocol.md 3.1) */
+    int wire;                  /* announced "wire":2: takes v2 requests (protocol.md 4.2) */
     struct gw_outlier outlier; /* timeouts and ejection (outlier.h) */
     struct event expiry;
     struct gw_route **routes; /* routes this instance announced */

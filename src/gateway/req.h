@@ -40,7 +40,8 @@ struct gw_req {
     uint32_t path_len;   /* path is the target up to '?' */
     struct gw_hdr *hdrs;
     uint32_t nhdrs, hdrs_cap;
-    pc_buf body;
+    pc_buf body;        /* body_room bytes of room, then the body: gw_req_body() */
+    size_t body_room;   /* where a v2 request's head goes (forward.c), no copy of the body */
     uint8_t http_minor; /* 1.0 or 1.1 */
     bool keep_alive;    /* the client's wish (http_should_keep_alive) */
     bool is_head;
@@ -75,7 +76,11 @@ struct gw_req {
     LIST_ENTRY(gw_req) wait_link;
     struct event try_timer; /* per-try timeout (retry), or the end of the wait */
     bool try_timer_set;
-    bool claimed;               /* the envelope carries body_ref: the body is in a Redis key */
+    bool claimed;     /* the envelope carries body_ref: the body is in a Redis key */
+    int wire;         /* the envelope's wire version (the instance's, protocol.md 4.2) */
+    bool env_in_body; /* the message is env_msg, a v2 head written in front of the body */
+    char *env_msg;    /* ... inside r->body (body_room left room for the PUBLISH head) */
+    size_t env_msg_len;
     bool claim_reading;         /* a reply's body is being read from Redis (claim.c) */
     struct gw_stream *stream;   /* a streamed reply in progress (stream.c), else NULL */
     bool streaming;             /* its head was written, its end not yet (stream.c, hforward.c) */
@@ -127,6 +132,18 @@ static inline const char *gw_req_hdr_value(const struct gw_req *r, uint32_t i)
 const char *gw_req_header(const struct gw_req *r, const char *lname, size_t *n);
 
 /* Requests come from a pool (buffers kept); _free returns r to it. */
+/* The request body (after the room http.c leaves in front of it). */
+static inline const char *gw_req_body(const struct gw_req *r, size_t *len)
+{
+    *len = r->body.len - r->body_room;
+    return r->body.data != NULL ? r->body.data + r->body_room : NULL;
+}
+
+/* The room left in front of a body for a v2 request's head and the PUBLISH
+ * head: the message's fields come from the HTTP head, at most doubled by
+ * JSON escapes, plus the fixed ones. A head that does not fit is copied. */
+static inline size_t gw_req_body_room(const struct gw_req *r) { return 1024 + 3 * r->head.len; }
+
 struct gw_req *gw_req_new(void);
 void gw_req_free(struct gw_req *r);
 /* Frees the pooled requests (process exit, for leak checkers). */

@@ -78,6 +78,9 @@ struct pt_bus {
     struct pc_sentinel *sentinel;
     bool moved;            /* +switch-master: reconnect without waiting */
     struct pc_cluster *cl; /* redis-cluster://: everything goes through it */
+    /* the message on_message is handling (pt_bus_take_message); NULL on the
+     * cluster path (its messages are not ours to take: the caller copies) */
+    redisReply *cur_msg;
 };
 
 static void bus_teardown(struct pt_bus *bus);
@@ -229,10 +232,27 @@ static void on_sub_reply(redisAsyncContext *ac, void *r, void *privdata)
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) return;
     el = reply->element;
     if (el[0]->type != REDIS_REPLY_STRING || el[1]->type != REDIS_REPLY_STRING) return;
-    if (strcmp(el[0]->str, "message") == 0 && el[2]->type == REDIS_REPLY_STRING)
+    if (strcmp(el[0]->str, "message") == 0 && el[2]->type == REDIS_REPLY_STRING) {
+        bus->cur_msg = el[2];
         bus->ops->on_message(bus, bus->ud, el[1]->str, el[1]->len, el[2]->str, el[2]->len);
-    else if (strcmp(el[0]->str, "subscribe") == 0)
+        bus->cur_msg = NULL;
+    } else if (strcmp(el[0]->str, "subscribe") == 0)
         bus->ops->on_subscribed(bus, bus->ud, el[1]->str, el[1]->len);
+}
+
+/* See internal.h. hiredis 0.14 keeps a string reply's bytes in their own
+ * malloc'd block (NUL-terminated) and frees it with free(): taken, the
+ * reply keeps NULL there, which freeReplyObject skips. */
+char *pt_bus_take_message(struct pt_bus *bus, const char *msg)
+{
+    char *p;
+
+    if (bus == NULL || bus->cur_msg == NULL || bus->cur_msg->str != msg) return NULL;
+    p = bus->cur_msg->str;
+    bus->cur_msg->str = NULL;
+    bus->cur_msg->len = 0;
+    bus->cur_msg = NULL;
+    return p;
 }
 
 static redisAsyncContext *bus_connect_one(struct pt_bus *bus, bool is_cmd)

@@ -52,6 +52,7 @@ struct portico_call {
     int deferred_err;
     pc_buf msg; /* the encoded request */
     bool encoded;
+    int wire; /* the version call->msg is written in (the instance's) */
 };
 
 struct portico_response {
@@ -258,7 +259,8 @@ static void on_call_timer(evutil_socket_t fd, short what, void *arg)
 
 static void on_call_published(void *ud, long long receivers);
 
-static int call_encode(portico_call *call, const struct pt_target *tg)
+/* Writes the request for an instance taking version wire (SPEC §13). */
+static int call_encode(portico_call *call, const struct pt_target *tg, int wire)
 {
     portico_service *svc = call->svc;
     struct pc_request_out out;
@@ -326,6 +328,8 @@ static int call_encode(portico_call *call, const struct pt_target *tg)
     out.remote_addr = NULL;
     out.body = call->body;
     out.body_len = call->body_len;
+    out.wire = wire;
+    call->wire = wire;
     pc_buf_reset(&call->msg);
     pc_wire_encode_request(&call->msg, &out);
     json_decref(pj);
@@ -346,9 +350,11 @@ static int call_attempt(portico_call *call)
     if (!pt_bus_is_up(svc->bus)) return PORTICO_ERR_BUS;
     tg = pt_table_target(&svc->table, call->service);
     if (tg == NULL) return PORTICO_ERR_NO_INSTANCE;
-    if (!call->encoded && (rc = call_encode(call, tg)) != 0) return rc;
     in = pt_table_pick(&svc->table, call->service);
     if (in == NULL) return PORTICO_ERR_NO_INSTANCE;
+    /* v2 to an instance that announced it, v1 to the others */
+    if ((!call->encoded || call->wire != in->wire) && (rc = call_encode(call, tg, in->wire)) != 0)
+        return rc;
     tok = malloc(sizeof *tok);
     if (tok == NULL) return PORTICO_ERR_NOMEM;
     tok->svc = svc;

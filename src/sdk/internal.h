@@ -93,6 +93,11 @@ int pt_bus_unsubscribe(struct pt_bus *bus, const char *channel);
 int pt_bus_publish(struct pt_bus *bus, const char *channel, const void *msg, size_t len,
                    pt_published_fn *fn, void *ud);
 
+/* Inside on_message for msg: the message's memory, now the caller's (free()
+ * it; msg[len] is a NUL), so that a body in it need not be copied. NULL
+ * when msg is not the message being handled (or was taken already). */
+char *pt_bus_take_message(struct pt_bus *bus, const char *msg);
+
 /* Same, for a command already written in RESP (resp.h): no formatting. */
 int pt_bus_publish_resp(struct pt_bus *bus, const char *cmd, size_t len, pt_published_fn *fn,
                         void *ud);
@@ -166,6 +171,7 @@ struct pt_inst {
     uint64_t last_ms; /* monotonic, last register heard */
     int ttl_ms;
     int inflight;
+    int wire; /* its register message's "wire": 2 takes v2 requests */
 };
 
 struct pt_target {
@@ -207,6 +213,7 @@ struct portico_request {
     struct pc_request_in full; /* the full decoder's tree, when the lean reader declined */
     struct pc_kv *full_kv;     /* params + headers taken from that tree (malloc'd) */
     unsigned char *full_body;  /* its body plus a NUL */
+    char *msg;                 /* the message itself, taken from the bus: in.body points in it */
     json_t *params_obj;        /* params as an object: our own match, or built on demand */
     const char *route;         /* pattern that matched, owned by in or svc */
     char request_id[129];      /* x-request-id or "" */

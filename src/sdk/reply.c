@@ -17,6 +17,11 @@
 
 #include "internal.h"
 
+/* Room a reply writer leaves in front of the body: a v2 reply's head and the
+ * PUBLISH head go there, so that the written body is not copied again. A
+ * head that does not fit (many or long headers) is copied with the body. */
+#define REPLY_ROOM 1024
+
 /* ---- replies ---- */
 
 /* See internal.h. */
@@ -55,10 +60,31 @@ int pt_reply_publish(portico_request *req, pc_buf *b)
     return 0;
 }
 
+/* Publishes a v2 reply whose head (in b, after the PUBLISH room) goes in
+ * front of the body where it lies: body is inside w's buffer, after
+ * REPLY_ROOM bytes of room, with 2 bytes free after it. Returns 0, -1 (bus)
+ * or 1 when the head does not fit (nothing sent). */
+static int publish_in_place(portico_service *svc, const char *reply_to, pc_buf *b, char *body,
+                            size_t body_len)
+{
+    size_t hlen = b->len - PC_RESP_PUBLISH_ROOM, cmd_len;
+    char *msg = body - hlen;
+    const char *cmd;
+
+    if (hlen + PC_RESP_PUBLISH_ROOM > REPLY_ROOM) return 1;
+    memcpy(msg, b->data + PC_RESP_PUBLISH_ROOM, hlen);
+    cmd = pc_resp_publish_frame_in(msg, hlen + body_len, REPLY_ROOM - hlen, reply_to,
+                                   strlen(reply_to), &cmd_len);
+    if (cmd != NULL) return pt_bus_publish_resp(svc->bus, cmd, cmd_len, NULL, NULL) != 0 ? -1 : 0;
+    return pt_bus_publish(svc->bus, reply_to, msg, hlen + body_len, NULL, NULL) != 0 ? -1 : 0;
+}
+
 /* Replies to req with body; the envelope is written into the service's
- * reusable buffer (Redis copies it on PUBLISH). */
-PORTICO_API int portico_reply(portico_request *req, int status, const char *const *headers,
-                              const void *body, size_t body_len)
+ * reusable buffer (Redis copies it on PUBLISH). A v2 reply from a writer
+ * (in_place: the body has REPLY_ROOM bytes of room before it) is framed
+ * around the body where it lies instead. */
+static int reply_send(portico_request *req, int status, const char *const *headers,
+                      const void *body, size_t body_len, bool in_place)
 {
     struct pc_kv kv[PT_REPLY_MAX_HEADERS];
     size_t nh = 0;
@@ -94,10 +120,21 @@ PORTICO_API int portico_reply(portico_request *req, int status, const char *cons
             pc_buf_deinit(&key);
             return key.oom ? PORTICO_ERR_NOMEM : PORTICO_ERR_BUS;
         }
-        pc_wire_encode_reply_ref(b, req->in.id, status, kv, nh, key.data, body_len);
+        pc_wire_encode_reply_ref(b, req->in.wire, req->in.id, status, kv, nh, key.data, body_len);
         pc_buf_deinit(&key);
+    } else if (in_place && req->in.wire == PC_WIRE_V2 && body_len > 0) {
+        pc_wire_encode_reply(b, PC_WIRE_V2, req->in.id, status, kv, nh, NULL, body_len); /* head */
+        rc = b->oom ? 1 : publish_in_place(svc, req->in.reply_to, b, (char *)body, body_len);
+        if (rc <= 0) {
+            pc_buf_trim(b, PT_BUF_KEEP);
+            req->replied = true;
+            pt_request_done(req);
+            return rc < 0 ? PORTICO_ERR_BUS : 0;
+        }
+        rc = 0;
+        pc_buf_append(b, body, body_len); /* the head did not fit: the body copied, raw */
     } else {
-        pc_wire_encode_reply(b, req->in.id, status, kv, nh, body, body_len);
+        pc_wire_encode_reply(b, req->in.wire, req->in.id, status, kv, nh, body, body_len);
     }
     pc_resp_publish_close(b);
     rc = pt_reply_publish(req, b);
@@ -106,6 +143,12 @@ PORTICO_API int portico_reply(portico_request *req, int status, const char *cons
     req->replied = true;
     pt_request_done(req);
     return rc;
+}
+
+PORTICO_API int portico_reply(portico_request *req, int status, const char *const *headers,
+                              const void *body, size_t body_len)
+{
+    return reply_send(req, status, headers, body, body_len, false);
 }
 
 /* ---- replies written in place ---- */
@@ -121,6 +164,7 @@ PORTICO_API portico_writer *portico_reply_begin(portico_request *req)
         pc_buf_init(&req->svc->spare);
     }
     pc_buf_reset(&w->buf);
+    if (pc_buf_reserve(&w->buf, REPLY_ROOM)) w->buf.len = REPLY_ROOM; /* room for the head */
     w->req = req;
     return w;
 }
@@ -164,7 +208,10 @@ PORTICO_API int portico_reply_end(portico_writer *w, int status, const char *con
     b = w->buf;
     pc_buf_init(&w->buf);
     w->req = NULL;
-    rc = b.oom ? PORTICO_ERR_NOMEM : portico_reply(req, status, headers, b.data, b.len);
+    /* two bytes after the body for the PUBLISH's end (pc_resp_publish_frame_in) */
+    rc = b.oom || !pc_buf_reserve(&b, 2)
+             ? PORTICO_ERR_NOMEM
+             : reply_send(req, status, headers, b.data + REPLY_ROOM, b.len - REPLY_ROOM, true);
     if (svc != NULL && svc->spare.data == NULL) {
         pc_buf_trim(&b, PT_BUF_KEEP); /* (a service is never freed inside a reply) */
         svc->spare = b;

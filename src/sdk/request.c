@@ -36,6 +36,7 @@ static void req_free(portico_request *req)
     pc_wire_request_in_deinit(&req->full);
     free(req->full_kv);
     free(req->full_body);
+    free(req->msg);
     pc_buf_deinit(&req->writer.buf);
     free(req);
 }
@@ -150,6 +151,7 @@ static int decode_full(portico_request *req, const char *msg, size_t len, struct
         .nheaders = nh,
         .body = req->full_body,
         .body_len = f->body != NULL ? f->body_len : 0,
+        .wire = f->wire,
     };
     return 0;
 }
@@ -165,9 +167,21 @@ static portico_request *req_decode(portico_service *svc, const char *msg, size_t
         return NULL;
     }
     memset(req, 0, offsetof(portico_request, kv));
-    if (!pc_wire_decode_request_lean(&req->in, msg, len, req->text, req->kv, PT_REQ_KV) &&
-        decode_full(req, msg, len, &err) != 0) {
-        if (pt_request_cancel(svc, msg, len)) { /* not a request: a cancel */
+    if (pc_wire_decode_request_lean_ref(&req->in, msg, len, req->text, req->kv, PT_REQ_KV)) {
+        if (req->in.body != NULL && req->in.wire == PC_WIRE_V2) {
+            /* a v2 body, in the message: kept there when the message can be
+             * taken from the bus (no copy), else copied after the strings */
+            if ((req->msg = pt_bus_take_message(svc->bus, msg)) == NULL) {
+                char *t = req->text + (len - req->in.body_len);
+                memcpy(t, req->in.body, req->in.body_len);
+                t[req->in.body_len] = '\0';
+                req->in.body = (const unsigned char *)t;
+            }
+        }
+        return req;
+    }
+    if (decode_full(req, msg, len, &err) != 0) {
+        if (pt_request_cancel(svc, msg, len)) { /* not a request: a cancel (v1 or v2) */
             req_free(req);
             return NULL;
         }

@@ -82,7 +82,8 @@ static void publish_register(portico_service *svc)
     if (svc->nroutes == 0 || svc->state != PT_SVC_RUNNING) return;
     pc_buf_init(&b);
     pc_wire_encode_register(&b, svc->name, svc->instance, svc->ch_svc, svc->ttl_ms, svc->timeout_ms,
-                            pc_unix_ms(), svc->decls, svc->nroutes, svc->claim_check_bytes > 0);
+                            pc_unix_ms(), svc->decls, svc->nroutes, svc->claim_check_bytes > 0,
+                            PC_WIRE_V2);
     if (publish_registration(svc, &b, on_register_published, svc) != 0)
         pt_log(svc, PORTICO_LOG_DEBUG, "register: not sent (bus down or out of memory)");
     pc_buf_deinit(&b);

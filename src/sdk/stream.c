@@ -3,7 +3,8 @@
  *
  * The first message is a reply with "more":true; each write is a
  * continuation {"seq":N,"more":true,"body"}, N = 1, 2, ...; the end is one
- * with "more":false. Messages go out on the service's command connection in
+ * with "more":false. Every message is in the request's wire version (a v2
+ * request gets v2 heads with the raw bytes after them), as any reply. Messages go out on the service's command connection in
  * order, so the gateway sees them in seq order. Once begun, the request's
  * deadline timer is stopped (the gateway's idle timeout applies) and the
  * request stays pending (a stop waits for it) until the end, a cancel, or a
@@ -36,7 +37,7 @@ static int stream_publish(portico_request *req, long long seq, const void *data,
 
     pc_buf_reset(b);
     pc_resp_publish_open(b);
-    pc_wire_encode_stream(b, req->in.id, seq, data, len, more);
+    pc_wire_encode_stream(b, req->in.wire, req->in.id, seq, data, len, more);
     pc_resp_publish_close(b);
     rc = pt_reply_publish(req, b);
     pc_buf_trim(b, PT_BUF_KEEP);
@@ -64,7 +65,7 @@ PORTICO_API int portico_stream_begin(portico_request *req, int status, const cha
     b = &req->svc->reply_env;
     pc_buf_reset(b);
     pc_resp_publish_open(b);
-    pc_wire_encode_reply_more(b, req->in.id, status, kv, nh, NULL, 0);
+    pc_wire_encode_reply_more(b, req->in.wire, req->in.id, status, kv, nh, NULL, 0);
     pc_resp_publish_close(b);
     rc = pt_reply_publish(req, b);
     pc_buf_trim(b, PT_BUF_KEEP);

@@ -176,6 +176,7 @@ int pt_table_apply(struct pt_table *t, const struct pc_register *r, uint64_t now
     }
     in->last_ms = now_ms;
     in->ttl_ms = r->ttl_ms;
+    in->wire = r->wire;
     return 0;
 }
 

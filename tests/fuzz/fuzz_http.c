@@ -64,7 +64,7 @@ static void check_request(const struct gw_req *r)
         unsigned char c = (unsigned char)target[i];
         CHECK(c > 0x20 && c != 0x7f && c != '#');
     }
-    CHECK(r->body.len <= FZ_MAX_BODY);
+    CHECK(r->body.len - r->body_room <= FZ_MAX_BODY);
     CHECK(r->http_minor <= 1);
     for (uint32_t i = 0; i < r->nhdrs; i++) {
         const char *n = gw_req_hdr_name(r, i), *v = gw_req_hdr_value(r, i);
@@ -95,8 +95,10 @@ static void on_request(void *ctx, struct gw_req *r)
         pc_buf_putc(&run->transcript, ':');
         pc_buf_append(&run->transcript, gw_req_hdr_value(r, i), r->hdrs[i].value_len);
     }
-    pc_buf_printf(&run->transcript, " body=%zu:", r->body.len);
-    pc_buf_append(&run->transcript, r->body.data, r->body.len);
+    size_t body_len;
+    const char *body = gw_req_body(r, &body_len);
+    pc_buf_printf(&run->transcript, " body=%zu:", body_len);
+    pc_buf_append(&run->transcript, body, body_len);
     pc_buf_printf(&run->transcript, " ka=%d]", r->keep_alive);
     run->nreqs++;
     if (!r->keep_alive) { /* the connection stops reading, as conn.c does */

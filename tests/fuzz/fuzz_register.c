@@ -69,7 +69,7 @@ static void check_round_trip(const struct pc_register *m)
     pc_buf_init(&b);
     pc_wire_encode_register(&b, m->service, m->instance, m->channel, m->ttl_ms, m->timeout_ms,
                             m->has_ts && m->ts_ms > 0 ? (uint64_t)m->ts_ms : 0, m->routes,
-                            m->nroutes, m->claim_check);
+                            m->nroutes, m->claim_check, m->wire);
     CHECK(!b.oom);
     if (b.len <= PC_WIRE_MAX_REGISTER) { /* escapes may make it longer than the input */
         int rc = pc_wire_decode_register(&m2, b.data, b.len, PREFIX, &err);
@@ -80,7 +80,7 @@ static void check_round_trip(const struct pc_register *m)
         CHECK(str_eq(m2.channel, m->channel));
         CHECK(m2.ttl_ms == m->ttl_ms && m2.timeout_ms == m->timeout_ms);
         if (m->has_ts && m->ts_ms > 0) CHECK(m2.has_ts && m2.ts_ms == m->ts_ms);
-        CHECK(m2.nroutes == m->nroutes);
+        CHECK(m2.nroutes == m->nroutes && m2.wire == m->wire);
         for (size_t i = 0; i < m->nroutes; i++) {
             CHECK(str_eq(m2.routes[i].method, m->routes[i].method));
             CHECK(str_eq(m2.routes[i].path, m->routes[i].path));

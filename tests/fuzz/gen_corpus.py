@@ -174,6 +174,47 @@ reply = {
 for k, v in reply.items():
     write("reply", k, v.encode("utf-8"))
 
+
+# ---------------------------------------------------------------- wire2
+# fuzz_wire2: the input is a message (v2 heads and bodies), and a body.
+def v2(head, body=b""):
+    h = dict(head, v=2)
+    if body:
+        h["body_len"] = len(body)
+    return json.dumps(h, separators=(",", ":")).encode() + b"\n" + body
+
+
+RQ = {"id": ID, "reply_to": "portico:reply:g", "deadline_ms": 1763772350678, "method": "POST",
+      "path": "/users", "query": "", "route": "/users", "params": {}, "headers": [["x-a", "b"]]}
+wire2 = {
+    "reply_empty": v2({"id": ID, "status": 204}),
+    "reply_json": v2({"id": ID, "status": 200, "headers": [["content-type", "application/json"]]},
+                     b'{"id":"42"}'),
+    "reply_binary": v2({"id": ID, "status": 200}, bytes(range(256))),
+    "reply_newlines": v2({"id": ID, "status": 200}, b"\n\n{\"v\":2}\n"),
+    "reply_ref": v2({"id": ID, "status": 200, "body_ref": "portico:body:%s:rep" % ID,
+                     "body_len": 70000}),
+    "reply_no_newline": json.dumps({"v": 2, "id": ID, "status": 200}).encode(),
+    "reply_len_short": v2({"id": ID, "status": 200, "body_len": 9}) + b"abc",
+    "reply_body_field": v2({"id": ID, "status": 200, "body": "x"}),
+    "reply_head_not_json": b'{"v":2,"id":"%s","status":200\nabc' % ID.encode(),
+    "request_empty": v2(RQ),
+    "request_json": v2(RQ, b'{"name":"ann"}'),
+    "request_binary": v2(RQ, bytes(range(255, -1, -1))),
+    "request_ref": v2(dict(RQ, body_ref="portico:body:%s:req" % ID, body_len=70000)),
+    "request_len_long": v2(dict(RQ, body_len=1)) + b"ab",
+    "v1_request": json.dumps(dict(RQ, v=1, body="x")).encode(),
+    "stream_first": v2({"id": ID, "status": 200, "more": True}, b"data: 0\n\n"),
+    "stream_next": v2({"id": ID, "seq": 1, "more": True}, bytes(range(32))),
+    "stream_last": v2({"id": ID, "seq": 2, "more": False}),
+    "cancel": v2({"id": ID, "cancel": True}),
+    "body_text": b"hello, world",
+    "body_zeros": bytes(64),
+    "empty": b"",
+}
+for k, v in wire2.items():
+    write("wire2", k, v)
+
 # --------------------------------------------------------------- router
 router = {
     "root": "GET /",

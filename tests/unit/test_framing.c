@@ -385,8 +385,10 @@ static void on_request(void *ctx, struct gw_req *r)
         pc_buf_putc(&run->transcript, ':');
         pc_buf_append(&run->transcript, gw_req_hdr_value(r, i), r->hdrs[i].value_len);
     }
-    pc_buf_printf(&run->transcript, " body=%zu:", r->body.len);
-    pc_buf_append(&run->transcript, r->body.data, r->body.len);
+    size_t body_len;
+    const char *body = gw_req_body(r, &body_len);
+    pc_buf_printf(&run->transcript, " body=%zu:", body_len);
+    pc_buf_append(&run->transcript, body, body_len);
     pc_buf_printf(&run->transcript, " ka=%d]", r->keep_alive);
     if (!r->keep_alive) { /* as conn.c: pause, and read no more */
         run->closed = true;

@@ -144,10 +144,45 @@ static void test_frame(void)
     pc_buf_deinit(&want);
 }
 
+/* Framed where the message lies (a v2 body in its own buffer, the head put
+ * in front of it): the same command, for each channel in turn; too little
+ * room in front is NULL with the message untouched. */
+static void test_frame_in(void)
+{
+    static const char *const channels[] = {"P:svc:a", "portico:svc:instance-with-a-longer-name",
+                                           "P:svc:b"};
+    char buf[300 + 4096 + 2], body[4096];
+    pc_buf want;
+
+    for (size_t i = 0; i < sizeof body; i++) body[i] = (char)(i * 7);
+    pc_buf_init(&want);
+    memcpy(buf + 300, body, sizeof body);
+    for (size_t c = 0; c < sizeof channels / sizeof channels[0]; c++) {
+        size_t cmd_len = 0, chlen = strlen(channels[c]);
+        const char *cmd =
+            pc_resp_publish_frame_in(buf + 300, sizeof body, 300, channels[c], chlen, &cmd_len);
+        CHECK(cmd != NULL);
+        if (cmd == NULL) continue;
+        pc_buf_reset(&want);
+        pc_resp_publish(&want, channels[c], chlen, body, sizeof body);
+        CHECK_EQ_MEM(cmd, cmd_len, want.data, want.len);
+        CHECK(cmd >= buf && cmd + cmd_len == buf + sizeof buf);
+    }
+    /* the room asked for: 48 bytes plus the channel (the head of a 4096-byte
+     * message on a 7-byte channel takes 17 + 4 + 7 + 2 + 7 = 37) */
+    CHECK(pc_resp_publish_frame_in(buf + 300, sizeof body, 54, "P:svc:a", 7, &(size_t){0}) == NULL);
+    CHECK(pc_resp_publish_frame_in(buf + 300, sizeof body, 55, "P:svc:a", 7, &(size_t){0}) != NULL);
+    CHECK(pc_resp_publish_frame_in(buf + 300, sizeof body, 60, "P:svc:abcdefghijklm", 19,
+                                   &(size_t){0}) == NULL);
+    CHECK_EQ_MEM(buf + 300, sizeof body, body, sizeof body);
+    pc_buf_deinit(&want);
+}
+
 int main(void)
 {
     test_publish_bytes();
     test_publish_lengths();
     test_frame();
+    test_frame_in();
     return test_finish("resp");
 }

@@ -110,6 +110,8 @@ static bool register_field(const struct pc_register *r, const char *key, pc_buf 
         pc_buf_printf(v, "%d", r->ttl_ms);
     else if (strcmp(key, "claim_check") == 0)
         put_str(v, r->claim_check ? "true" : "false");
+    else if (strcmp(key, "wire") == 0)
+        pc_buf_printf(v, "%d", r->wire);
     else if (strcmp(key, "timeout_ms") == 0)
         pc_buf_printf(v, "%d", r->timeout_ms);
     else if (strcmp(key, "has_ts") == 0)
@@ -151,6 +153,8 @@ static bool reply_field(const struct pc_reply_in *r, const char *key, pc_buf *v)
         pc_buf_printf(v, "%lld", r->seq);
     else if (strcmp(key, "more") == 0)
         put_str(v, r->more ? "true" : "false");
+    else if (strcmp(key, "wire") == 0)
+        pc_buf_printf(v, "%d", r->wire);
     else
         return false;
     return true;
@@ -188,6 +192,8 @@ static bool request_field(const struct pc_request_in *r, const char *key, pc_buf
         pc_buf_printf(v, "%zu", r->body_len);
     else if (strcmp(key, "body_ref") == 0)
         put_str(v, r->body_ref);
+    else if (strcmp(key, "wire") == 0)
+        pc_buf_printf(v, "%d", r->wire);
     else
         return false;
     return true;
@@ -455,7 +461,7 @@ static void reply_round_trip(const void *body, size_t body_len, bool want_b64)
     struct pc_kv headers[] = {{"content-type", 12, "text/plain", 10}, {"x-e", 3, "", 0}};
     pc_buf b;
     pc_buf_init(&b);
-    pc_wire_encode_reply(&b, ID, 418, headers, 2, body, body_len);
+    pc_wire_encode_reply(&b, 1, ID, 418, headers, 2, body, body_len);
     CHECK(!b.oom);
     CHECK((strstr(b.data, "\"body_encoding\":\"base64\"") != NULL) == want_b64);
 
@@ -491,7 +497,7 @@ static void test_round_trips(void)
     /* A reply with no headers encodes an empty array and no body. */
     pc_buf b;
     pc_buf_init(&b);
-    pc_wire_encode_reply(&b, ID, 204, NULL, 0, NULL, 0);
+    pc_wire_encode_reply(&b, 1, ID, 204, NULL, 0, NULL, 0);
     CHECK_EQ_STR(b.data, "{\"v\":1,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\","
                          "\"status\":204,\"headers\":[]}");
 
@@ -501,7 +507,7 @@ static void test_round_trips(void)
     pc_buf_init(&key);
     pc_body_key(&key, "portico", ID, true);
     pc_buf_reset(&b);
-    pc_wire_encode_reply_ref(&b, ID, 200, &ct, 1, key.data, 40000000);
+    pc_wire_encode_reply_ref(&b, 1, ID, 200, &ct, 1, key.data, 40000000);
     CHECK_EQ_STR(b.data, "{\"v\":1,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"status\":200,"
                          "\"headers\":[[\"content-type\",\"application/octet-stream\"]],"
                          "\"body_ref\":\"portico:body:0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9:rep\","
@@ -540,7 +546,7 @@ static void test_register_round_trip(void)
     pc_buf_init(&ch);
     pc_channel_svc(&ch, "pp", "users-1");
     pc_wire_encode_register(&b, "users", "users-1", ch.data, 3000, 2500, UINT64_C(1763772345678),
-                            routes, 3, true);
+                            routes, 3, true, PC_WIRE_V2);
     CHECK(!b.oom);
 
     struct pc_register r;
@@ -558,6 +564,7 @@ static void test_register_round_trip(void)
         CHECK_EQ_INT(r.ts_ms, 1763772345678LL);
         CHECK_EQ_INT(r.nroutes, 3);
         CHECK(r.claim_check);
+        CHECK_EQ_INT(r.wire, PC_WIRE_V2);
         if (r.nroutes == 3) {
             CHECK_EQ_STR(r.routes[0].path, "/users/{id}");
             CHECK_EQ_STR(r.routes[1].method, "*");
@@ -578,7 +585,7 @@ static void test_register_round_trip(void)
 
     /* Defaults omitted on the wire come back as defaults. */
     pc_buf_reset(&b);
-    pc_wire_encode_register(&b, "users", "users-1", ch.data, 0, 0, 0, routes, 1, false);
+    pc_wire_encode_register(&b, "users", "users-1", ch.data, 0, 0, 0, routes, 1, false, 1);
     CHECK(strstr(b.data, "ttl_ms") == NULL && strstr(b.data, "ts_ms") == NULL);
     rc = pc_wire_decode_register(&r, b.data, b.len, "pp", &err);
     CHECK_EQ_INT(rc, 0);
@@ -681,19 +688,43 @@ static void test_stream_messages(void)
     pc_buf b;
 
     pc_buf_init(&b);
-    pc_wire_encode_reply_more(&b, id, 200, &h, 1, "a", 1);
+    pc_wire_encode_reply_more(&b, 1, id, 200, &h, 1, "a", 1);
     CHECK(pc_wire_decode_reply(&in, b.data, b.len, &err) == 0);
     CHECK(in.more && in.seq == 0 && in.status == 200 && in.body_len == 1);
     pc_wire_reply_in_deinit(&in);
     pc_buf_reset(&b);
-    pc_wire_encode_stream(&b, id, 7, "\xff\x00", 2, true);
+    pc_wire_encode_stream(&b, 1, id, 7, "\xff\x00", 2, true);
     CHECK(pc_wire_decode_reply(&in, b.data, b.len, &err) == 0);
     CHECK(in.more && in.seq == 7 && in.status == 0 && in.body_len == 2 && in.body[0] == 0xff);
     pc_wire_reply_in_deinit(&in);
     pc_buf_reset(&b);
-    pc_wire_encode_stream(&b, id, 8, NULL, 0, false);
+    pc_wire_encode_stream(&b, 1, id, 8, NULL, 0, false);
     CHECK(pc_wire_decode_reply(&in, b.data, b.len, &err) == 0);
     CHECK(!in.more && in.seq == 8 && in.body == NULL);
+    pc_wire_reply_in_deinit(&in);
+
+    /* the same in wire version 2: "more"/"seq" in the head, the body raw */
+    pc_buf_reset(&b);
+    pc_wire_encode_reply_more(&b, PC_WIRE_V2, id, 200, &h, 1, "a\n", 2);
+    CHECK_EQ_STR(b.data, "{\"v\":2,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"status\":200,"
+                         "\"headers\":[[\"content-type\",\"text/event-stream\"]],\"more\":true,"
+                         "\"body_len\":2}\na\n");
+    CHECK(pc_wire_decode_reply(&in, b.data, b.len, &err) == 0);
+    CHECK(in.wire == PC_WIRE_V2 && in.more && in.seq == 0 && in.status == 200 && in.body_len == 2 &&
+          memcmp(in.body, "a\n", 2) == 0);
+    pc_wire_reply_in_deinit(&in);
+    pc_buf_reset(&b);
+    pc_wire_encode_stream(&b, PC_WIRE_V2, id, 7, "\xff\x00\n", 3, true);
+    CHECK(pc_wire_decode_reply(&in, b.data, b.len, &err) == 0);
+    CHECK(in.wire == PC_WIRE_V2 && in.more && in.seq == 7 && in.status == 0 && in.body_len == 3 &&
+          memcmp(in.body, "\xff\x00\n", 3) == 0);
+    pc_wire_reply_in_deinit(&in);
+    pc_buf_reset(&b);
+    pc_wire_encode_stream(&b, PC_WIRE_V2, id, 8, NULL, 0, false);
+    CHECK_EQ_STR(b.data, "{\"v\":2,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"seq\":8,"
+                         "\"more\":false}\n");
+    CHECK(pc_wire_decode_reply(&in, b.data, b.len, &err) == 0);
+    CHECK(in.wire == PC_WIRE_V2 && !in.more && in.seq == 8 && in.body == NULL);
     pc_wire_reply_in_deinit(&in);
 
     pc_buf_reset(&b);
@@ -701,6 +732,12 @@ static void test_stream_messages(void)
     CHECK_EQ_STR(b.data,
                  "{\"v\":1,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"cancel\":true}");
     CHECK(pc_wire_decode_cancel(b.data, b.len, got));
+    CHECK_EQ_STR(got, id);
+    /* a v2 head saying the same, nothing after its newline, is a cancel too */
+    static const char v2c[] =
+        "{\"v\":2,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"cancel\":true}\n";
+    memset(got, 0, sizeof got);
+    CHECK(pc_wire_decode_cancel(v2c, strlen(v2c), got));
     CHECK_EQ_STR(got, id);
     static const char *const bad[] = {
         "",
@@ -712,6 +749,12 @@ static void test_stream_messages(void)
         "{\"v\":1,\"id\":\"not-a-uuid\",\"cancel\":true}",
         "{\"v\":1,\"id\":42,\"cancel\":true}",
         "{\"v\":1,\"cancel\":true}",
+        /* v2: bytes after the head's newline, a v2 head without one */
+        "{\"v\":2,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"cancel\":true}\nx",
+        "{\"v\":2,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"cancel\":true,\"body_len\":1}"
+        "\nx",
+        "{\"v\":2,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"cancel\":false}\n",
+        "{\"v\":3,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"cancel\":true}\n",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CHECK(!pc_wire_decode_cancel(bad[i], strlen(bad[i]), got));

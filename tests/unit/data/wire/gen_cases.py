@@ -46,7 +46,12 @@ w(R, True, 'spec_example', '''{"v":1, "type":"register", "service":"users", "ins
           ('has_ts', 1), ('ts_ms', 1763772345678), ('nroutes', 4),
           ('route.0.method', 'GET'), ('route.0.path', '/users'),
           ('route.2.path', '/users/{id}'), ('route.3.method', '*'), ('route.3.path', '/files/*')])
-w(R, True, 'minimal', reg(), expect=[('ttl_ms', 10000), ('timeout_ms', 0), ('has_ts', 0), ('nroutes', 1)])
+w(R, True, 'minimal', reg(), expect=[('ttl_ms', 10000), ('timeout_ms', 0), ('has_ts', 0), ('nroutes', 1),
+                                     ('wire', 1)])
+w(R, True, 'wire_2', reg(wire=2), expect=[('wire', 2)])
+w(R, True, 'wire_1', reg(wire=1), expect=[('wire', 1)])
+w(R, False, 'wire_3', reg(wire=3), 'bad_field')
+w(R, False, 'wire_string', reg(wire="2"), 'bad_field')
 w(R, True, 'clamp_low', reg(ttl_ms=5, timeout_ms=0), expect=[('ttl_ms', 1000), ('timeout_ms', 1)])
 w(R, True, 'clamp_high', reg(ttl_ms=99999999999, timeout_ms=999999),
   expect=[('ttl_ms', 300000), ('timeout_ms', 60000)])
@@ -220,6 +225,63 @@ w(P, False, 'stream_next_body_ref', rep(status=None, seq=1, more=True,
   body_ref="portico:body:%s:rep" % ID, body_len=3), 'bad_body')
 w(P, False, 'stream_first_body_ref', rep(more=True, body_ref="portico:body:%s:rep" % ID, body_len=3), 'bad_body')
 w(P, False, 'stream_first_no_status', rep(status=None, more=True), 'bad_status')
+# Wire version 2 (SPEC §13): a one-line head, "\n", then body_len raw bytes.
+# Written as bytes: no newline is added at the end.
+def v2(head, raw=b'', **over):
+    m = dict(head)
+    m['v'] = 2
+    for k, v in over.items():
+        if v is None:
+            m.pop(k, None)
+        else:
+            m[k] = v
+    return json.dumps(m, separators=(',', ':')).encode() + b'\n' + raw
+RH = {"v": 2, "id": ID, "status": 200}
+ALL = bytes(range(256))
+w(P, True, 'v2_no_body', v2(RH, status=204), expect=[('wire', 2), ('status', 204), ('body_len', 0)])
+w(P, True, 'v2_len_zero', v2(RH, body_len=0), expect=[('wire', 2), ('body_len', 0)])
+w(P, True, 'v2_json_body', v2(RH, b'{"id":"42"}', body_len=11, headers=[["content-type", "application/json"]]),
+  expect=[('wire', 2), ('nheaders', 1), ('body', '{"id":"42"}'), ('body_len', 11)])
+w(P, True, 'v2_binary_body', v2(RH, ALL, body_len=256), expect=[('wire', 2), ('body_len', 256)])
+w(P, True, 'v2_body_newlines', v2(RH, b'\n{"v":2}\n\n', body_len=10),
+  expect=[('wire', 2), ('body_len', 10)])
+w(P, True, 'v2_head_spaces', b'{ "v": 2, "id": "%s", "status": 201, "body_len": 2 } \r\nok' % ID.encode(),
+  expect=[('wire', 2), ('status', 201), ('body', 'ok')])
+w(P, True, 'v2_body_ref', v2(RH, body_ref="portico:body:%s:rep" % ID, body_len=40000000),
+  expect=[('wire', 2), ('body_ref', 'portico:body:%s:rep' % ID), ('body_len', 40000000)])
+w(P, True, 'v1_wire_1', rep(body="x"), expect=[('wire', 1), ('body', 'x')])
+w(P, False, 'v2_no_newline', json.dumps(RH, separators=(',', ':')).encode(), 'bad_framing')
+w(P, False, 'v2_no_newline_body', json.dumps(dict(RH, body_len=3), separators=(',', ':')).encode(), 'bad_framing')
+w(P, False, 'v2_len_short', v2(RH, b'abc', body_len=5), 'bad_framing')
+w(P, False, 'v2_len_long', v2(RH, b'abc', body_len=2), 'bad_framing')
+w(P, False, 'v2_len_absent', v2(RH, b'abc'), 'bad_framing')
+w(P, False, 'v2_len_negative', v2(RH, body_len=-1), 'bad_body')
+w(P, False, 'v2_len_string', v2(RH, b'abc', body_len="3"), 'bad_body')
+w(P, False, 'v2_body_field', v2(RH, body="abc"), 'bad_body')
+w(P, False, 'v2_body_field_len', v2(RH, b'abc', body="abc", body_len=3), 'bad_body')
+w(P, False, 'v2_body_encoding', v2(RH, b'abc', body_encoding="base64", body_len=3), 'bad_body')
+w(P, False, 'v2_ref_then_bytes', v2(RH, b'abc', body_ref="portico:body:%s:rep" % ID, body_len=3), 'bad_framing')
+w(P, False, 'v2_head_not_json', b'{"v":2,"id":"%s","status":200\nabc' % ID.encode(), 'not_json')
+w(P, False, 'v2_head_garbage', b'v=2 id=%s\nabc' % ID.encode(), 'not_json')
+w(P, False, 'v3', rep(v=3), 'bad_version')
+w(P, False, 'v3_head', v2(RH, b'abc', v=3, body_len=3), 'not_json')
+# streamed replies in v2: "more" and "seq" are head fields, the body raw after the head
+SH = {"v": 2, "id": ID, "seq": 1, "more": True}
+w(P, True, 'v2_stream_first', v2(RH, b'data: 0\n\n', more=True, body_len=9,
+  headers=[["content-type", "text/event-stream"]]),
+  expect=[('wire', 2), ('status', 200), ('more', 'true'), ('seq', 0), ('body_len', 9)])
+w(P, True, 'v2_stream_next', v2(SH, b'data: 1\n\n', body_len=9),
+  expect=[('wire', 2), ('status', 0), ('seq', 1), ('more', 'true'), ('body_len', 9)])
+w(P, True, 'v2_stream_next_binary', v2(SH, ALL, seq=2, body_len=256),
+  expect=[('wire', 2), ('seq', 2), ('body_len', 256)])
+w(P, True, 'v2_stream_last', v2(SH, seq=3, more=False), expect=[('wire', 2), ('seq', 3), ('more', 'false'), ('body_len', 0)])
+w(P, False, 'v2_stream_next_len_short', v2(SH, b'ab', body_len=3), 'bad_framing')
+w(P, False, 'v2_stream_next_no_newline', json.dumps(SH, separators=(',', ':')).encode(), 'bad_framing')
+w(P, False, 'v2_stream_next_body_field', v2(SH, body="x"), 'bad_body')
+w(P, False, 'v2_stream_next_status', v2(SH, status=200), 'bad_field')
+w(P, False, 'v2_stream_next_no_more', v2(SH, b'x', more=None, body_len=1), 'bad_field')
+w(P, False, 'v2_stream_next_body_ref', v2(SH, body_ref="portico:body:%s:rep" % ID, body_len=3), 'bad_body')
+w(P, False, 'v2_stream_first_body_ref', v2(RH, more=True, body_ref="portico:body:%s:rep" % ID, body_len=3), 'bad_body')
 
 # ------------------------------------------------------------------- request
 Q = 'request'
@@ -264,3 +326,20 @@ w(Q, False, 'headers_single', req(headers=[["host"]]), 'bad_header')
 w(Q, False, 'body_encoding_gzip', req(body="aGk=", body_encoding="gzip"), 'bad_body')
 w(Q, False, 'base64_bad_char', req(body="aG!=", body_encoding="base64"), 'bad_body')
 w(Q, False, 'too_deep', req(x=json.loads('{"a":' * 40 + '1' + '}' * 40)), 'too_deep')
+
+QH = json.loads(req())
+w(Q, True, 'v2_minimal', v2(QH), expect=[('wire', 2), ('method', 'GET'), ('body_len', 0)])
+w(Q, True, 'v2_spec_example', v2(dict(QH, query="verbose=1", route="/users/{id}", params={"id": "42"},
+                                      headers=[["content-type", "application/json"]], remote_addr="203.0.113.9"),
+                                 b'{"name":"ann"}', method="POST", body_len=14),
+  expect=[('wire', 2), ('method', 'POST'), ('query', 'verbose=1'), ('param.id', '42'), ('nheaders', 1),
+          ('remote_addr', '203.0.113.9'), ('body', '{"name":"ann"}'), ('body_len', 14)])
+w(Q, True, 'v2_binary_body', v2(QH, ALL, method="PUT", body_len=256), expect=[('wire', 2), ('body_len', 256)])
+w(Q, True, 'v2_body_ref', v2(QH, body_ref="portico:body:%s:req" % ID, body_len=70000),
+  expect=[('wire', 2), ('body_ref', 'portico:body:%s:req' % ID), ('body_len', 70000)])
+w(Q, False, 'v2_no_newline', json.dumps(dict(QH, v=2)).encode(), 'bad_framing')
+w(Q, False, 'v2_len_short', v2(QH, b'abc', body_len=4), 'bad_framing')
+w(Q, False, 'v2_len_absent', v2(QH, b'abc'), 'bad_framing')
+w(Q, False, 'v2_body_field', v2(QH, body="abc"), 'bad_body')
+w(Q, False, 'v2_body_encoding', v2(QH, body_encoding="base64"), 'bad_body')
+w(Q, False, 'v2_head_not_json', v2(QH, b'abc', body_len=3)[:-30] + b'\nabc', 'not_json')
