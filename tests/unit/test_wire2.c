@@ -84,7 +84,7 @@ static void test_encode_exact(void)
                          "\"body_ref\":\"portico:body:" ID ":rep\",\"body_len\":40000000}\n");
 
     /* the register message announces it */
-    struct pc_route_decl rt = {"GET", "/x", false};
+    struct pc_route_decl rt = {"GET", "/x", false, false};
     pc_buf ch;
     pc_buf_init(&ch);
     pc_channel_svc(&ch, "portico", "x-1");
