@@ -38,6 +38,7 @@ dict_of() {
         register | reply | wire2) echo tests/fuzz/json.dict ;;
         router | match) echo tests/fuzz/router.dict ;;
         proxy) echo tests/fuzz/proxy.dict ;;
+        accesslog) echo tests/fuzz/http.dict ;; # paths, queries, header values
     esac
 }
 

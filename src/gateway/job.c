@@ -100,7 +100,8 @@ static struct gw_req *detach(const struct gw_req *r)
 
     memcpy(j->method, r->method, sizeof j->method);
     pc_buf_append(&j->head, r->head.data, r->head.len);
-    pc_buf_append(&j->body, r->body.data, r->body.len);
+    pc_buf_append(&j->body, r->body.data, r->body.len); /* with its room (req.h) */
+    j->body_room = r->body_room;
     if (j->head.oom || j->body.oom) pc_panic("out of memory copying a job");
     j->target_len = r->target_len;
     j->path_len = r->path_len;
