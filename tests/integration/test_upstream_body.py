@@ -107,6 +107,9 @@ class Sink:
             return False
         self.gate.wait(120)
         sha = hashlib.sha256()
+        echo = self.mode == "echo"
+        if echo:  # the response streams back what arrives, as it arrives
+            c.sendall(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
 
         def take(n):
             while n > 0:
@@ -114,6 +117,8 @@ class Sink:
                 if not d:
                     rec["cut"] = True
                     raise ValueError("cut short")
+                if echo:
+                    c.sendall(b"%x\r\n" % len(d) + d + b"\r\n")
                 sha.update(d)
                 n -= len(d)
                 with self.lock:
@@ -140,6 +145,9 @@ class Sink:
             return False
         with self.lock:
             rec["complete"] = True
+        if echo:
+            c.sendall(b"0\r\n\r\n")
+            return True
         out = json.dumps({"len": rec["n"], "sha256": sha.hexdigest(),
                           "te": headers.get("transfer-encoding"),
                           "cl": headers.get("content-length"),
@@ -165,7 +173,7 @@ ENV = {"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=99:quarantine_s
 def setup():
     c = Ctx()
     c.count, c.gated, c.early, c.cut = Sink(), Sink(), Sink("early"), Sink()
-    c.retry_ok = Sink()
+    c.retry_ok, c.echo = Sink(), Sink("echo")
     R = U.route
     any_m = ["*"]
     doc = U.routes_doc(
@@ -173,6 +181,7 @@ def setup():
         R("/gated", [c.gated], methods=any_m, timeout_ms=60000),
         R("/early", [c.early], methods=any_m),
         R("/cut", [c.cut], methods=any_m),
+        R("/echo", [c.echo], methods=any_m),
         R("/retry", ["http://%s:%d" % (HOST, U.closed_port()), c.retry_ok], methods=["POST"]),
         R("/gone", ["http://%s:%d" % (HOST, U.closed_port())], methods=["POST"]),
     )
@@ -182,8 +191,9 @@ def setup():
     c.st.start_gateway(["--routes-file", c.rf, "--max-body-bytes", str(300 * MiB),
                         "--upstream-eject-ms", "600000"], env=ENV)
     c.gw = c.st.gw
-    # the default --max-body-bytes (1 MiB)
-    c.gw2 = Gateway(c.st.tmpdir, c.st.redis.url, ["--routes-file", c.rf], ENV, name="limit")
+    # the default --max-body-bytes (1 MiB), a short wait for a stalled body
+    c.gw2 = Gateway(c.st.tmpdir, c.st.redis.url,
+                    ["--routes-file", c.rf, "--header-timeout-ms", "1000"], ENV, name="limit")
     c.gw2.start()
     c.gw2.wait_healthy()
     return c
@@ -193,7 +203,7 @@ def teardown(c):
     c.gw2.stop()
     c.st.stop_gateway()
     c.st.redis.stop()
-    for s in (c.count, c.gated, c.early, c.cut, c.retry_ok):
+    for s in (c.count, c.gated, c.early, c.cut, c.retry_ok, c.echo):
         s.stop()
 
 
@@ -404,6 +414,80 @@ def chunked_body_over_the_limit_mid_stream(c):
                "the upstream exchange to be aborted")
     rec = c.cut.last()
     check(0 < rec["n"] <= MiB, "%d bytes went upstream before the limit" % rec["n"])
+
+
+def refused_mid_body(c, head, rest, status, code):
+    """head and part of a body, then rest (bad bytes, or nothing: a stall):
+    refused with status by the gateway, the upstream exchange aborted."""
+    before = len(c.cut.bodies)
+    with Raw(c.gw2.port, timeout=30) as raw:
+        raw.send(head)
+        wait_until(lambda: len(c.cut.bodies) > before and c.cut.last()["n"] > 0, 30, 0.02,
+                   "the body to reach the upstream")
+        if rest:
+            raw.send(rest)
+        r = raw.read_response(timeout=30)
+    assert_error(r, status, code)
+    wait_until(lambda: c.cut.last()["cut"], 30, 0.02, "the upstream exchange to be aborted")
+
+
+@t.case
+def bad_chunk_mid_stream_400(c):
+    refused_mid_body(c, b"POST /cut HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     b"20000\r\n" + BLOCK[:0x20000] + b"\r\n", b"zz\r\n", 400, "bad_request")
+
+
+@t.case
+def stalled_body_408(c):
+    """A body that stops (nothing for --header-timeout-ms): 408 header_timeout,
+    as for any request, and the upstream exchange aborted."""
+    refused_mid_body(c, b"POST /cut HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % MiB
+                     + BLOCK[:200 * 1024], b"", 408, "header_timeout")
+
+
+@t.case
+def pipelined_streamed_bodies_in_order(c):
+    """Two streamed bodies (Content-Length, chunked) and a GET, in one write:
+    answered in order, each body whole."""
+    a, b = BLOCK[:200 * 1024], BLOCK[:300 * 1024]
+    with Raw(c.gw.port, timeout=30) as raw:
+        raw.send(b"POST /count/a HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(a) + a
+                 + b"POST /count/b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 + b"%x\r\n" % len(b) + b + b"\r\n0\r\n\r\n"
+                 + b"GET /count/c HTTP/1.1\r\nHost: x\r\n\r\n")
+        for body in (a, b, b""):
+            j = read_json_response(raw)
+            eq(j["len"], len(body), "body length")
+            eq(j["sha256"], hashlib.sha256(body).hexdigest(), "hash")
+
+
+@t.case
+def response_streams_while_the_body_uploads(c):
+    """The upstream echoes each piece as it reads it: the client reads the
+    echo of its first MiB before it sends the rest (full duplex); the
+    response, begun before the request ended, closes the connection."""
+    total = 8 * MiB
+    with Raw(c.gw.port, timeout=30) as raw:
+        raw.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % total)
+        raw.send(BLOCK)
+        wait_until(lambda: raw._fill(30) and len(raw.buf) > MiB, 60, 0,
+                   "the echo of the first MiB before the rest is sent")
+        send_body(raw.sock, total - MiB, False)
+        while not raw.buf.endswith(b"\r\n0\r\n\r\n"):
+            check(raw._fill(30), "closed after %d bytes" % len(raw.buf))
+        head, _, rest = raw.buf.partition(b"\r\n\r\n")
+    check(head.startswith(b"HTTP/1.1 200"), "status: %r" % head[:40])
+    check(b"connection: close" in head.lower(), "connection: close: %r" % head)
+    got, pos = 0, 0
+    while True:
+        nl = rest.index(b"\r\n", pos)
+        n = int(rest[pos:nl], 16)
+        if n == 0:
+            break
+        got += n
+        pos = nl + 2 + n + 2
+    eq(got, total, "bytes echoed")
+    eq(c.echo.last()["complete"], True, "the upstream read the whole body")
 
 
 @t.case
