@@ -308,6 +308,7 @@ static void body_attach(struct gw_hx *hx)
     if (!hx->body_stream) return;
     hx->body_attached = true;
     gw_reqbody_attach(hx->r, body_sink);
+    body_timer(hx);
 }
 
 /* The upstream's socket took more: progress, and room for more body. */
@@ -371,8 +372,8 @@ static void try_next(struct gw_hx *hx, struct gw_upstream *avoid)
         hx->c = c;
         gw_uconn_attach(c, &handlers, hx);
         queue_request(hx);
-        body_attach(hx);
         gw_uconn_send(c);
+        body_attach(hx);
         return;
     }
     c = gw_uconn_connect(up, gw.cfg->upstream_connect_timeout_ms, &handlers, hx, &why);
@@ -387,8 +388,8 @@ static void try_next(struct gw_hx *hx, struct gw_upstream *avoid)
 static void on_connected(void *ctx)
 {
     struct gw_hx *hx = ctx;
-    body_attach(hx);
     gw_uconn_send(hx->c);
+    body_attach(hx);
 }
 
 static const char *fail_name(enum gw_uconn_fail why)

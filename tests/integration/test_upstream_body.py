@@ -16,6 +16,7 @@ import os
 import socket
 import sys
 import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import HOST, Gateway, Raw, Runner, Stack, assert_error, check, eq, fail, wait_until  # noqa: E402,E501
@@ -178,6 +179,7 @@ def setup():
     any_m = ["*"]
     doc = U.routes_doc(
         R("/count/*", [c.count], methods=any_m),
+        R("/short", [c.count], methods=any_m, timeout_ms=300),
         R("/gated", [c.gated], methods=any_m, timeout_ms=60000),
         R("/early", [c.early], methods=any_m),
         R("/cut", [c.cut], methods=any_m),
@@ -488,6 +490,22 @@ def response_streams_while_the_body_uploads(c):
         pos = nl + 2 + n + 2
     eq(got, total, "bytes echoed")
     eq(c.echo.last()["complete"], True, "the upstream read the whole body")
+
+
+@t.case
+def slow_client_is_not_the_upstreams_timeout(c):
+    """The route's timeout_ms (300) runs while the upstream is waited for, not
+    while the client is: pauses before and inside the body are the client's
+    body timers' (--header-timeout-ms 10000 here)."""
+    size = 512 * 1024
+    with Raw(c.gw.port, timeout=30) as raw:
+        raw.send(b"POST /short HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % size)
+        time.sleep(1.0)  # the client pauses, longer than the route's timeout
+        raw.send(BLOCK[:size // 2])
+        time.sleep(1.0)
+        raw.send(BLOCK[size // 2:size])
+        j = read_json_response(raw)
+    eq(j["len"], size, "body length")
 
 
 @t.case
