@@ -35,6 +35,7 @@
 #include "gw.h"
 #include "http.h"
 #include "log.h"
+#include "reqbody.h"
 #include "sock.h"
 #include "stats.h"
 #include "xalloc.h"
@@ -69,6 +70,10 @@ struct gw_conn {
     uint64_t body_start_ms; /* BODY: when the head was complete (monotonic) */
     uint64_t body_last_ms;  /* BODY: the last read */
     uint64_t body_bytes;    /* BODY: bytes read since the head */
+
+    struct gw_req *body_req; /* BODY: handed over at its head, its body streams (reqbody.h) */
+    bool body_held;          /* BODY: not read: body_req's consumer is full */
+    uint64_t body_held_ms;   /* since when */
     struct gw_addrkey addr;
     struct gw_clientaddr client; /* the peer, or the PROXY header's source */
 };
@@ -115,6 +120,33 @@ static void request_id_of(const struct gw_req *from, char *id)
     }
 }
 
+/* The request handed over at its head is gone before its body ended
+ * (answered, refused, or its connection is closing): the parser forgets
+ * it, and the connection closes after its response. */
+static void body_req_gone(struct gw_conn *c, struct gw_req *r)
+{
+    if (r != c->body_req) return;
+    c->body_req = NULL;
+    c->body_held = false;
+    gw_http_forget(c->http);
+    r->close_after = true;
+    reading(c, false);
+}
+
+/* A request that is refused while its body is read (400/408/413) and was
+ * handed over at its head: withdrawn (its exchange ends) unless its
+ * response began, then false. */
+static bool body_req_refused(struct gw_conn *c)
+{
+    struct gw_req *b = c->body_req;
+    body_req_gone(c, b);
+    if (b->streaming) return false;
+    TAILQ_REMOVE(&c->reqs, b, queue);
+    c->nreqs--;
+    c->hooks->cancel(b);
+    return true;
+}
+
 /* Queues an error response that ends the connection (400/408/413/431).
  * from: the refused request when its head was read (413, 408 in a body),
  * else NULL; rest[0..rest_len): the unparsed bytes that follow (for the
@@ -145,6 +177,11 @@ static void conn_fail_rest(struct gw_conn *c, int status, const char *code, cons
             gw_accesslog_raw_request_line(r, rest, rest_len);
             r->bytes_in += rest_len;
         }
+    }
+    if (c->body_req != NULL && !body_req_refused(c)) { /* its response began: cut short */
+        gw_req_free(r);
+        gw_conn_close(c);
+        return;
     }
     TAILQ_INSERT_TAIL(&c->reqs, r, queue);
     c->nreqs++;
@@ -248,6 +285,54 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 /* Parser sink                                                               */
 /* ------------------------------------------------------------------------ */
 
+/* What every request gets from its connection before it is handed on. */
+static void request_prepare(struct gw_conn *c, struct gw_req *r)
+{
+    r->conn = c;
+    r->admin = (c->kind == GW_LISTENER_ADMIN);
+    r->https = c->sock.secure;
+    r->start_ms = gw_now_mono_ms();
+    gw_clientaddr_resolve(&c->client, &gw.cfg->trusted_proxies, r->head.data, r->hdrs, r->nhdrs,
+                          r->remote_addr, &r->xff_cut, &r->xff_keep);
+    request_id_of(r, r->request_id);
+}
+
+/* Interim 100 Continue, once, when r's head asked for it and nothing is
+ * queued ahead of it. */
+static void send_continue(struct gw_conn *c, struct gw_req *r)
+{
+    struct gw_req *first = TAILQ_FIRST(&c->reqs);
+    if (!r->expect_continue) return;
+    r->expect_continue = false;
+    if (first != NULL && first != r) return;
+    evbuffer_add(c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    conn_send_soon(c);
+}
+
+void gw_conn_continue(struct gw_conn *c, struct gw_req *r)
+{
+    if (r == c->body_req && c->state == GW_CONN_BODY) send_continue(c, r);
+}
+
+void gw_conn_body_reading(struct gw_conn *c, struct gw_req *r, bool on)
+{
+    uint64_t now = gw_now_mono_ms();
+
+    if (r != c->body_req || c->state != GW_CONN_BODY || c->body_held == !on) return;
+    c->body_held = !on;
+    if (!on) { /* the wait is the consumer's: the body timers stop */
+        c->body_held_ms = now;
+        reading(c, false);
+        evtimer_del(&c->timer);
+        return;
+    }
+    c->body_start_ms += now - c->body_held_ms;
+    c->body_last_ms = now;
+    reading(c, true);
+    body_timer_arm(c);
+    conn_parse(c);
+}
+
 static void on_begin(void *ctx)
 {
     struct gw_conn *c = ctx;
@@ -265,29 +350,40 @@ static int on_head(void *ctx, struct gw_req *r)
     c->body_start_ms = c->body_last_ms = gw_now_mono_ms();
     c->body_bytes = 0;
     body_timer_arm(c);
-    /* Interim 100 Continue only when nothing is queued ahead of it. */
     v = gw_req_header(r, "expect", &n);
-    if (v && r->http_minor == 1 && n == 12 && strncasecmp(v, "100-continue", 12) == 0 &&
-        c->nreqs == 0) {
-        evbuffer_add(c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-        conn_send_soon(c);
+    r->expect_continue =
+        v && r->http_minor == 1 && n == 12 && strncasecmp(v, "100-continue", 12) == 0;
+    if (c->hooks->head != NULL && gw_reqbody_streamable(r) && c->hooks->head(r)) {
+        /* Handed over now; its consumer sends the 100 Continue when ready. */
+        request_prepare(c, r);
+        r->body_stream = true;
+        r->close_after = true; /* until its body is in: answered sooner, the connection closes */
+        TAILQ_INSERT_TAIL(&c->reqs, r, queue);
+        c->nreqs++;
+        c->body_req = r;
+        gw_http_taken(c->http);
+        c->hooks->request(r);
+        return 0;
     }
+    send_continue(c, r);
     return 0;
 }
 
 static void on_request(void *ctx, struct gw_req *r)
 {
     struct gw_conn *c = ctx;
+    bool taken = r->body_stream; /* handed over at its head: its body is in now */
 
-    r->conn = c;
-    r->admin = (c->kind == GW_LISTENER_ADMIN);
-    r->https = c->sock.secure;
-    r->start_ms = gw_now_mono_ms();
-    gw_clientaddr_resolve(&c->client, &gw.cfg->trusted_proxies, r->head.data, r->hdrs, r->nhdrs,
-                          r->remote_addr, &r->xff_cut, &r->xff_keep);
-    request_id_of(r, r->request_id);
-    TAILQ_INSERT_TAIL(&c->reqs, r, queue);
-    c->nreqs++;
+    if (taken) {
+        c->body_req = NULL;
+        if (c->body_held) reading(c, true);
+        c->body_held = false;
+        if (!r->streaming) r->close_after = false;
+    } else {
+        request_prepare(c, r);
+        TAILQ_INSERT_TAIL(&c->reqs, r, queue);
+        c->nreqs++;
+    }
     c->served_one = true;
     c->state = GW_CONN_IDLE;
     evtimer_del(&c->timer);
@@ -304,7 +400,7 @@ static void on_request(void *ctx, struct gw_req *r)
         reading(c, false);
     }
 
-    c->hooks->request(r);
+    if (!taken) c->hooks->request(r);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -472,8 +568,10 @@ struct evbuffer *gw_conn_response_buffer(struct gw_conn *c, struct gw_req *r)
 
 void gw_conn_on_response(struct gw_conn *c, struct gw_req *r)
 {
+    if (r->done) body_req_gone(c, r); /* answered before its body was all read */
     if (gw.draining || c->draining) r->close_after = true;
-    if (r->close_after && c->state != GW_CONN_DEAD && c->state != GW_CONN_LINGER) {
+    if (r->close_after && c->state != GW_CONN_DEAD && c->state != GW_CONN_LINGER &&
+        r != c->body_req) { /* (a response streamed while the body still streams) */
         c->state = GW_CONN_CLOSING;
         evtimer_del(&c->timer);
     }
@@ -506,6 +604,7 @@ static void conn_flush(struct gw_conn *c)
             while ((r = TAILQ_FIRST(&c->reqs)) != NULL) {
                 TAILQ_REMOVE(&c->reqs, r, queue);
                 c->nreqs--;
+                body_req_gone(c, r);
                 c->hooks->cancel(r);
             }
             c->state = GW_CONN_CLOSING;
@@ -603,6 +702,7 @@ static void conn_free(struct gw_conn *c)
     while ((r = TAILQ_FIRST(&c->reqs)) != NULL) {
         TAILQ_REMOVE(&c->reqs, r, queue);
         c->nreqs--;
+        body_req_gone(c, r);
         c->hooks->cancel(r);
     }
     TAILQ_REMOVE(&dead_conns, c, link);

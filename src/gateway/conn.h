@@ -42,6 +42,10 @@ struct gw_conn_hooks {
     void (*cancel)(struct gw_req *r);
     /* Connections were freed (a draining gateway may now stop). */
     void (*gone)(void);
+    /* Optional: r's head is complete and its body, to be streamed
+     * (reqbody.h), follows. True: r is handed over now, through request;
+     * its body then goes through gw_reqbody_in. */
+    bool (*head)(struct gw_req *r);
 };
 
 /* hooks must outlive the connection (a static table). counted: the client
@@ -69,6 +73,12 @@ void gw_conn_on_response(struct gw_conn *c, struct gw_req *r);
 /* r (streamed: not done) wrote part of its response: sent soon when r is
  * first in line (else it waits in r's own buffer, conn_flush moves it). */
 void gw_conn_stream_wrote(struct gw_conn *c, struct gw_req *r);
+/* r, handed over at its head, is read (on) or not (its body's consumer is
+ * full); while not, its body timers stop. */
+void gw_conn_body_reading(struct gw_conn *c, struct gw_req *r, bool on);
+/* r, handed over at its head, waits for 100 Continue: sent now if nothing
+ * is queued ahead of it and its body has not begun. */
+void gw_conn_continue(struct gw_conn *c, struct gw_req *r);
 /* Bytes written for the client and not yet taken by the socket. */
 size_t gw_conn_output_held(const struct gw_conn *c);
 /* The evbuffer a response for r should be written into: the socket's output

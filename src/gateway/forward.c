@@ -431,6 +431,10 @@ static void forward_start(struct gw_req *r, struct gw_route *rt)
         gw_hforward_start(r, rt);
         return;
     }
+    if (r->body_stream) { /* taken for an HTTP route that a reload has since moved to the bus */
+        gw_req_error(r, 503, "no_instance", "the route changed while the request was read");
+        return;
+    }
     if (rt->async && !r->job && gw_job_wanted(r)) { /* 202 now, the reply kept in Redis */
         gw_job_submit(r, rt, match->pattern, forward_job);
         return;
@@ -515,6 +519,12 @@ void gw_forward_handle(struct gw_req *r)
      * an instance is picked. A shared-limit decision resumes later. */
     if (gw_ratelimit_check(r, match->pattern, forward_resume) != GW_RL_CONTINUE) return;
     forward_start(r, rt);
+}
+
+bool gw_forward_head(struct gw_req *r)
+{
+    int res = gw_router_match(gw.router, r->method, r->head.data, r->path_len, match);
+    return res == GW_MATCH_OK && ((struct gw_route *)match->value)->http != NULL;
 }
 
 void gw_forward_on_published(void *priv, long long receivers)

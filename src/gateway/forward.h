@@ -12,6 +12,7 @@
 #ifndef GW_FORWARD_H
 #define GW_FORWARD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "outlier.h"
@@ -20,8 +21,12 @@
 void gw_forward_init(void);
 void gw_forward_deinit(void);
 
-/* A complete request from a public connection. */
+/* A complete request from a public connection (or, for an HTTP route, one
+ * whose head is complete and whose body streams: gw_forward_head said so). */
 void gw_forward_handle(struct gw_req *r);
+/* r's head is complete and a streamable body follows: true when its route
+ * is an HTTP upstream's (the connection then hands r over at once). */
+bool gw_forward_head(struct gw_req *r);
 /* The request's connection is gone: forget it (freed, or orphaned while a
  * PUBLISH for it is outstanding). */
 void gw_forward_cancel(struct gw_req *r);

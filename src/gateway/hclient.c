@@ -100,6 +100,7 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
         return;
     }
     write_out(c);
+    if (c->pending_fail == 0 && c->h->sent != NULL) c->h->sent(c->ctx);
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)

@@ -1,7 +1,8 @@
 /* hclient.h -- one connection to an HTTP upstream: its socket and bytes.
  *
  *   gw_uconn_connect --non-blocking connect, timeout--> h->connected
- *   owner appends to c->out, gw_uconn_send --write()--> socket  (h->sent when all out)
+ *   owner appends to c->out, gw_uconn_send --write()--> socket
+ *     (the socket was full and took more: h->sent, from the write event)
  *   socket --read() into a buffer shared by the loop--> h->data
  *   refused / reset / timeout / end of input --> h->failed
  *
@@ -33,6 +34,8 @@ struct gw_uconn_handlers {
     void (*connected)(void *ctx);
     void (*data)(void *ctx, const char *buf, size_t n);
     void (*failed)(void *ctx, enum gw_uconn_fail why);
+    /* Optional: the socket took more of c->out after it was full. */
+    void (*sent)(void *ctx);
 };
 
 struct gw_uconn {

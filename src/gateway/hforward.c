@@ -14,6 +14,7 @@
 #include "log.h"
 #include "path.h"
 #include "registry.h"
+#include "reqbody.h"
 #include "routesfile.h"
 #include "stats.h"
 #include "upstream.h"
@@ -31,13 +32,18 @@ struct gw_hx {
     int tries;
     long timeout_ms;
     bool idempotent;
-    bool reused;      /* this try's connection came from the pool */
-    bool got_byte;    /* a byte of this try's response arrived */
-    bool head_out;    /* the response head went to the client */
-    bool chunked_out; /* the body goes to the client chunked */
-    bool complete;    /* the response is complete */
-    bool keep_alive;  /* the upstream keeps the connection */
-    bool paused;      /* reading paused: the client's output is full */
+    bool reused;        /* this try's connection came from the pool */
+    bool got_byte;      /* a byte of this try's response arrived */
+    bool head_out;      /* the response head went to the client */
+    bool chunked_out;   /* the body goes to the client chunked */
+    bool complete;      /* the response is complete */
+    bool keep_alive;    /* the upstream keeps the connection */
+    bool paused;        /* reading paused: the client's output is full */
+    bool body_stream;   /* the request body streams (reqbody.h) ... */
+    bool body_chunked;  /* ... chunked (its length unknown) */
+    bool body_attached; /* this try's connection takes the body's pieces */
+    bool body_given;    /* a body byte went to a try: no other try can have it */
+    bool body_done;     /* the body's end went to this try's connection */
     struct gw_hx *next_free;
 };
 
@@ -51,7 +57,8 @@ static pc_buf xff;
 static void on_connected(void *ctx);
 static void on_data(void *ctx, const char *buf, size_t n);
 static void on_failed(void *ctx, enum gw_uconn_fail why);
-static const struct gw_uconn_handlers handlers = {on_connected, on_data, on_failed};
+static void on_sent(void *ctx);
+static const struct gw_uconn_handlers handlers = {on_connected, on_data, on_failed, on_sent};
 
 static int sink_head(void *ctx, const struct gw_uresp_head *h);
 static int sink_body(void *ctx, const char *data, size_t n);
@@ -101,6 +108,10 @@ static void end_try(struct gw_hx *hx, bool pool)
 
     hx->c = NULL;
     hx->up = NULL;
+    if (hx->body_attached) { /* held again (a next try starts from what is held) */
+        hx->body_attached = false;
+        gw_reqbody_attach(hx->r, NULL);
+    }
     if (c != NULL) {
         if (pool && evbuffer_get_length(c->out) == 0)
             gw_upstream_idle_put(up, c);
@@ -119,6 +130,7 @@ static struct gw_req *hx_end(struct gw_hx *hx, bool pool)
     struct gw_req *r = hx->r;
 
     end_try(hx, pool);
+    if (hx->body_stream) gw_reqbody_detach(r);
     evtimer_del(&hx->timer);
     gw_http_route_drop(hx->hr);
     r->hx = NULL;
@@ -219,7 +231,7 @@ static void build_head(struct gw_hx *hx)
                                r->auth_key_id, kv_out, &xff);
     for (size_t i = 0; i < nh; i++) {
         const struct pc_kv *h = &kv_out[i];
-        /* The body was read whole (and 100 Continue answered by the gateway). */
+        /* The gateway frames the body itself, and answers 100 Continue. */
         if ((h->name_len == 14 && memcmp(h->name, "content-length", 14) == 0) ||
             (h->name_len == 6 && memcmp(h->name, "expect", 6) == 0))
             continue;
@@ -229,15 +241,20 @@ static void build_head(struct gw_hx *hx)
         pc_buf_puts(b, "\r\n");
     }
     gw_req_body(r, &body_len);
-    if (body_len > 0 || strcmp(r->method, "POST") == 0 || strcmp(r->method, "PUT") == 0 ||
-        strcmp(r->method, "PATCH") == 0)
+    if (hx->body_chunked)
+        pc_buf_puts(b, "transfer-encoding: chunked\r\n");
+    else if (hx->body_stream)
+        pc_buf_printf(b, "content-length: %llu\r\n", (unsigned long long)r->body_length);
+    else if (body_len > 0 || strcmp(r->method, "POST") == 0 || strcmp(r->method, "PUT") == 0 ||
+             strcmp(r->method, "PATCH") == 0)
         pc_buf_printf(b, "content-length: %zu\r\n", body_len);
     pc_buf_puts(b, "\r\n");
     if (b->oom || xff.oom) pc_panic("out of memory writing a request head");
 }
 
-/* This try's request into the connection's output (the body by reference:
- * r outlives the connection's hold on it, see end_try). */
+/* This try's request into the connection's output (a whole body by
+ * reference: r outlives the connection's hold on it, see end_try; a
+ * streamed one follows once the connection is up, body_sink). */
 static void queue_request(struct gw_hx *hx)
 {
     struct gw_req *r = hx->r;
@@ -245,7 +262,66 @@ static void queue_request(struct gw_hx *hx)
     const char *body = gw_req_body(r, &body_len);
 
     pc_check(evbuffer_add(hx->c->out, hx->head.data, hx->head.len) == 0);
-    if (body_len > 0) pc_check(evbuffer_add_reference(hx->c->out, body, body_len, NULL, NULL) == 0);
+    if (!hx->body_stream && body_len > 0)
+        pc_check(evbuffer_add_reference(hx->c->out, body, body_len, NULL, NULL) == 0);
+}
+
+/* While a streamed body is sent, the deadline runs only when the upstream
+ * is waited for (its socket full, or the body all in): a client slow to
+ * send is its body timers' (conn.c). It restarts with every progress. */
+static void body_timer(struct gw_hx *hx)
+{
+    if (hx->paused) return; /* a slow client reader is the write timeout's */
+    if (hx->body_done || evbuffer_get_length(hx->c->out) > 0)
+        timer_arm(hx, hx->timeout_ms);
+    else
+        evtimer_del(&hx->timer);
+}
+
+/* A piece of a streamed body (reqbody.h) into the connection's output,
+ * chunked again when it came chunked; full above GW_HFORWARD_BODY_HIGH. */
+static bool body_sink(struct gw_req *r, const char *data, size_t n, bool end)
+{
+    struct gw_hx *hx = r->hx;
+    struct evbuffer *out = hx->c->out;
+
+    if (n > 0) {
+        hx->body_given = true;
+        if (hx->body_chunked) {
+            char line[24];
+            int k = snprintf(line, sizeof line, "%zx\r\n", n);
+            evbuffer_add(out, line, (size_t)k);
+            evbuffer_add(out, data, n);
+            evbuffer_add(out, "\r\n", 2);
+        } else {
+            evbuffer_add(out, data, n);
+        }
+    }
+    if (end) {
+        if (hx->body_chunked) evbuffer_add(out, "0\r\n\r\n", 5); /* trailers are dropped */
+        hx->body_done = true;
+    }
+    gw_uconn_send(hx->c);
+    body_timer(hx);
+    return evbuffer_get_length(out) > GW_HFORWARD_BODY_HIGH;
+}
+
+/* This try's connection is up: a streamed body flows into it. */
+static void body_attach(struct gw_hx *hx)
+{
+    if (!hx->body_stream) return;
+    hx->body_attached = true;
+    gw_reqbody_attach(hx->r, body_sink);
+    body_timer(hx);
+}
+
+/* The upstream's socket took more: progress, and room for more body. */
+static void on_sent(void *ctx)
+{
+    struct gw_hx *hx = ctx;
+    if (!hx->body_attached) return;
+    body_timer(hx);
+    if (evbuffer_get_length(hx->c->out) <= GW_HFORWARD_BODY_LOW) gw_reqbody_resume(hx->r);
 }
 
 void gw_hforward_start(struct gw_req *r, struct gw_route *rt)
@@ -257,6 +333,8 @@ void gw_hforward_start(struct gw_req *r, struct gw_route *rt)
     hx->hr = rt->http;
     gw_http_route_hold(hx->hr);
     hx->idempotent = method_is_idempotent(r->method);
+    hx->body_stream = r->body_stream;
+    hx->body_chunked = r->body_stream && r->body_length == GW_REQ_NO_LENGTH;
     hx->timeout_ms = hx->hr->timeout_ms ? hx->hr->timeout_ms : gw.cfg->timeout_ms;
     build_head(hx);
     timer_arm(hx, hx->timeout_ms);
@@ -299,6 +377,7 @@ static void try_next(struct gw_hx *hx, struct gw_upstream *avoid)
         gw_uconn_attach(c, &handlers, hx);
         queue_request(hx);
         gw_uconn_send(c);
+        body_attach(hx);
         return;
     }
     c = gw_uconn_connect(up, gw.cfg->upstream_connect_timeout_ms, &handlers, hx, &why);
@@ -314,6 +393,7 @@ static void on_connected(void *ctx)
 {
     struct gw_hx *hx = ctx;
     gw_uconn_send(hx->c);
+    body_attach(hx);
 }
 
 static const char *fail_name(enum gw_uconn_fail why)
@@ -360,7 +440,8 @@ static void on_failed(void *ctx, enum gw_uconn_fail why)
          (why == GW_UCONN_TIMEOUT && hx->c != NULL && hx->c->connecting)))
         gw_upstream_eject(failed_up);
     pc_log(PC_LOG_DEBUG, "upstream", "%s: %s (try %d)", failed_up->url, fail_name(why), hx->tries);
-    if (hx->tries < GW_HFORWARD_MAX_TRIES && !hx->got_byte && (!sent || hx->idempotent)) {
+    if (hx->tries < GW_HFORWARD_MAX_TRIES && !hx->got_byte && !hx->body_given &&
+        (!sent || hx->idempotent)) {
         gw_upstream_ref(failed_up);
         end_try(hx, false);
         failed_up->retries++;
@@ -406,7 +487,9 @@ static void on_data(void *ctx, const char *buf, size_t n)
         }
     }
     if (hx->complete) {
-        bool pool = hx->keep_alive && used == n; /* bytes after the response: not reusable */
+        /* Bytes after the response, or a request body not all sent (the
+         * upstream answered first): not reusable. */
+        bool pool = hx->keep_alive && used == n && (!hx->body_stream || hx->body_done);
         if (hx->chunked_out) {
             evbuffer_add(gw_req_stream_buffer(r), "0\r\n\r\n", 5);
             r->stream_bytes_out += 5;

@@ -22,6 +22,10 @@
 struct gw_route;
 
 #define GW_HFORWARD_MAX_TRIES 2
+/* A streamed request body: above HIGH bytes waiting in the upstream
+ * connection's output the client is not read, until it is down to LOW. */
+#define GW_HFORWARD_BODY_HIGH (256 * 1024)
+#define GW_HFORWARD_BODY_LOW (64 * 1024)
 
 /* r matched rt (rt->http set) and passed the checks: forward it. */
 void gw_hforward_start(struct gw_req *r, struct gw_route *rt);

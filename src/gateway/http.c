@@ -28,6 +28,7 @@
 
 #include "framing.h"
 #include "names.h"
+#include "reqbody.h"
 #include "xalloc.h"
 
 #define GW_HTTP_MAX_HEADERS 256 /* header lines per request */
@@ -36,7 +37,8 @@ struct gw_http {
     http_parser p;
     struct gw_http_sink sink;
     struct gw_http_limits lim;
-    struct gw_req *cur; /* request being parsed */
+    struct gw_req *cur; /* request being parsed; NULL in a forgotten one's body */
+    bool cur_taken;     /* cur was handed over at its head (gw_http_taken) */
     size_t head_bytes;  /* target + header bytes seen for cur */
     bool in_value;      /* last header callback was a value */
     bool in_message;
@@ -48,6 +50,7 @@ struct gw_http {
     bool te_seen;
     bool chunked; /* framing of cur, from on_headers_complete */
     uint64_t content_length;
+    uint64_t body_bytes;  /* body bytes of the current message */
     bool msg_done;        /* on_message_complete ran (and paused) */
     uint64_t msg_bytes;   /* bytes parsed since the last message ended */
     uint64_t span_end;    /* msg_bytes at the end of the span being parsed */
@@ -90,6 +93,8 @@ static int on_message_begin(http_parser *p)
     h->te_seen = false;
     h->chunked = false;
     h->content_length = 0;
+    h->body_bytes = 0;
+    h->cur_taken = false;
     if (h->sink.on_begin) h->sink.on_begin(h->sink.ctx);
     return 0;
 }
@@ -244,6 +249,7 @@ static int on_headers_complete(http_parser *p)
     if (cl > h->lim.max_body_bytes) return fail(h, 413, "request body too large");
     h->chunked = chunked;
     h->content_length = chunked ? 0 : cl;
+    r->body_length = chunked ? GW_REQ_NO_LENGTH : cl;
 
     for (r->path_len = 0; r->path_len < r->target_len && target[r->path_len] != '?';) r->path_len++;
     {
@@ -268,8 +274,13 @@ static int on_body(http_parser *p, const char *at, size_t n)
 {
     struct gw_http *h = p->data;
     struct gw_req *r = h->cur;
-    if (n > h->lim.max_body_bytes - (r->body.len - r->body_room))
-        return fail(h, 413, "request body too large");
+    if (n > h->lim.max_body_bytes - h->body_bytes) return fail(h, 413, "request body too large");
+    h->body_bytes += n;
+    if (r == NULL) return 0; /* forgotten (gw_http_forget): dropped */
+    if (r->body_stream) {
+        gw_reqbody_in(r, at, n);
+        return 0;
+    }
     if (r->body.len == 0) { /* room in front (req.h), and a known length at once */
         r->body_room = gw_req_body_room(r);
         pc_buf_reserve(&r->body, r->body_room + (h->chunked ? n : h->content_length) + 2);
@@ -286,11 +297,15 @@ static int on_message_complete(http_parser *p)
     struct gw_req *r = h->cur;
 
     h->cur = NULL;
+    h->cur_taken = false;
     h->in_message = false;
     h->in_body = false;
-    r->bytes_in = h->span_end; /* feeds are cut at message ends */
-    r->keep_alive = http_should_keep_alive(p) && !p->upgrade;
-    h->sink.on_request(h->sink.ctx, r);
+    if (r != NULL) {
+        r->bytes_in = h->span_end; /* feeds are cut at message ends */
+        r->keep_alive = http_should_keep_alive(p) && !p->upgrade;
+        if (r->body_stream) gw_reqbody_in_end(r);
+        h->sink.on_request(h->sink.ctx, r);
+    }
     /* Stop at the message boundary: what follows is scanned before it is
      * parsed (gw_http_feed resumes unless the sink paused too). */
     h->msg_done = true;
@@ -330,7 +345,7 @@ struct gw_http *gw_http_new(const struct gw_http_sink *sink, const struct gw_htt
 void gw_http_free(struct gw_http *h)
 {
     if (h == NULL) return;
-    if (h->cur) gw_req_free(h->cur);
+    if (h->cur && !h->cur_taken) gw_req_free(h->cur);
     free(h);
 }
 
@@ -407,6 +422,14 @@ void gw_http_pause(struct gw_http *h, bool pause)
 {
     h->user_paused = pause;
     http_parser_pause(&h->p, pause ? 1 : 0);
+}
+
+void gw_http_taken(struct gw_http *h) { h->cur_taken = true; }
+
+void gw_http_forget(struct gw_http *h)
+{
+    h->cur = NULL;
+    h->user_paused = true; /* nothing is parsed after the current span */
 }
 
 bool gw_http_in_message(const struct gw_http *h) { return h->in_message; }

@@ -40,6 +40,13 @@ size_t gw_http_feed(struct gw_http *h, const char *data, size_t len, int *status
 /* Pauses or resumes the parser (called from on_request to stop at a message
  * boundary: pipelining cap, or a non-keep-alive request). */
 void gw_http_pause(struct gw_http *h, bool pause);
+/* The current request was handed over at its head (its body streams,
+ * reqbody.h): the parser no longer frees it. */
+void gw_http_taken(struct gw_http *h);
+/* The handed-over current request is gone (answered, or its connection is
+ * closing): the rest of its body is dropped, and nothing is parsed after
+ * the span being parsed (the connection reads no further request). */
+void gw_http_forget(struct gw_http *h);
 /* True while a request has begun and is not complete. */
 bool gw_http_in_message(const struct gw_http *h);
 /* True once the body of the current request is being read. */

@@ -40,10 +40,11 @@ struct gw_req {
     uint32_t path_len;   /* path is the target up to '?' */
     struct gw_hdr *hdrs;
     uint32_t nhdrs, hdrs_cap;
-    pc_buf body;        /* body_room bytes of room, then the body: gw_req_body() */
-    size_t body_room;   /* where a v2 request's head goes (forward.c), no copy of the body */
-    uint8_t http_minor; /* 1.0 or 1.1 */
-    bool keep_alive;    /* the client's wish (http_should_keep_alive) */
+    pc_buf body;          /* body_room bytes of room, then the body: gw_req_body() */
+    size_t body_room;     /* where a v2 request's head goes (forward.c), no copy of the body */
+    uint64_t body_length; /* from the head: Content-Length, GW_REQ_NO_LENGTH if chunked, 0 none */
+    uint8_t http_minor;   /* 1.0 or 1.1 */
+    bool keep_alive;      /* the client's wish (http_should_keep_alive) */
     bool is_head;
     bool admin;                    /* from the admin listener: not in the HTTP metrics */
     bool https;                    /* arrived over TLS: x-forwarded-proto https */
@@ -117,6 +118,14 @@ struct gw_req {
     struct gw_hx *hx;                   /* an HTTP upstream exchange (hforward.h), or NULL */
     uint64_t stream_bytes_out;          /* bytes appended after the head (access log) */
     uint64_t stream_body_out;           /* of which body bytes */
+
+    /* -- a body passed on as it arrives (reqbody.h) -- */
+    bool expect_continue; /* the client waits for 100 Continue (not sent yet) */
+    bool body_stream;     /* taken at its head: its body goes through gw_reqbody_in */
+    bool body_end;        /* the body's last byte was read */
+    bool body_held;       /* the client is not read: the consumer is full */
+    bool body_dropped;    /* the consumer is gone: pieces are dropped */
+    bool (*body_sink)(struct gw_req *r, const char *data, size_t n, bool end);
 };
 
 /* Header i's name / value, valid until the request is freed. */

@@ -45,7 +45,7 @@ static void on_conns_gone(void) { gw_server_check_drained(gw.server); }
 
 /* What each listener's connections do with their requests. */
 static const struct gw_conn_hooks hooks[] = {
-    [GW_LISTENER_PUBLIC] = {gw_forward_handle, gw_stream_cancel, on_conns_gone},
+    [GW_LISTENER_PUBLIC] = {gw_forward_handle, gw_stream_cancel, on_conns_gone, gw_forward_head},
     [GW_LISTENER_ADMIN] = {gw_admin_handle, gw_req_release, on_conns_gone},
 };
 
