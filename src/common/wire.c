@@ -1,8 +1,8 @@
 /* wire.c -- the portico wire format (SPEC §2-§4, §13), writing side; see wire.h.
  *
  * Encoders write JSON text directly with jw: no tree is built on the hot
- * path. The validating decoders are in wire_decode.c, the gateway's lean
- * reply reader in wire_lean.c. */
+ * path. The validating decoders are in wire_decode.c and wire_register.c,
+ * the lean readers in wire_lean.c. */
 #include "wire.h"
 
 #include <stdio.h>

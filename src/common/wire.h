@@ -1,6 +1,7 @@
 /* wire.h -- the portico wire format (SPEC §2-§4, §13): the single source of
- * it (encoders in wire.c, validating decoders in wire_decode.c, the lean
- * readers in wire_lean.c).
+ * it (encoders in wire.c, validating decoders of requests and replies in
+ * wire_decode.c and of registrations in wire_register.c, the lean readers in
+ * wire_lean.c).
  *
  * Requests and replies come in two versions. Version 1 is one JSON object
  * with the body inside it (a JSON string, or base64). Version 2 (SPEC §13,

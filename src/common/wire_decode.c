@@ -1,5 +1,7 @@
-/* wire_decode.c -- the portico wire format (SPEC §2-§4, §13), reading side;
- * see wire.h.
+/* wire_decode.c -- the portico wire format (SPEC §2-§4, §13), reading side:
+ * the validating decoders of requests, replies and cancels, and the helpers
+ * every validating decoder shares (wire_int.h; registrations are decoded in
+ * wire_register.c). See wire.h.
  *
  * Decoders enforce the byte and depth limits before jansson sees the input,
  * parse with duplicate keys rejected, and then validate every field the SPEC
@@ -19,16 +21,14 @@
 #include "names.h"
 #include "utf8.h"
 #include "uuid.h"
+#include "wire_int.h"
 
 /* ================================================================ errors */
 
 /* Fills err (which may be NULL) with a static reason and a message. Bytes
  * outside printable ASCII are replaced, so the message is safe to log even
  * when jansson quotes part of the input. */
-static void wire_err(struct pc_wire_err *err, const char *reason, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void wire_err(struct pc_wire_err *err, const char *reason, const char *fmt, ...)
+void wire_err(struct pc_wire_err *err, const char *reason, const char *fmt, ...)
 {
     if (err == NULL) return;
     err->reason = reason;
@@ -69,7 +69,7 @@ bool pc_json_depth_is_ok(const char *msg, size_t len, int max_depth)
 
 /* Checks size and depth, then parses msg into a JSON object. Returns the
  * new tree, or NULL with err filled (too_large, too_deep, not_json). */
-static json_t *wire_parse(const char *msg, size_t len, size_t max_len, struct pc_wire_err *err)
+json_t *wire_parse(const char *msg, size_t len, size_t max_len, struct pc_wire_err *err)
 {
     if (len > max_len) {
         wire_err(err, "too_large", "message of %zu bytes exceeds %zu", len, max_len);
@@ -152,19 +152,8 @@ static bool frame_is_ok(json_t *root, const struct wire_frame *f, struct pc_wire
     return true;
 }
 
-/* True if root has "v":1 (an integer; 1.0 and "1" are refused). */
-static bool wire_version_is_ok(json_t *root, struct pc_wire_err *err)
-{
-    json_t *v = json_object_get(root, "v");
-    if (!json_is_integer(v) || json_integer_value(v) != PC_WIRE_VERSION) {
-        wire_err(err, "bad_version", "\"v\" must be the integer %d", PC_WIRE_VERSION);
-        return false;
-    }
-    return true;
-}
-
 /* True if j is a string without an embedded NUL; sets *s and *n. */
-static bool json_cstr(json_t *j, const char **s, size_t *n)
+bool wire_cstr(json_t *j, const char **s, size_t *n)
 {
     if (!json_is_string(j)) return false;
     const char *v = json_string_value(j);
@@ -177,7 +166,7 @@ static bool json_cstr(json_t *j, const char **s, size_t *n)
 
 /* Reads an optional integer member. Returns 1 if present (value in *v), 0 if
  * absent, -1 if present with another type (err filled, reason bad_field). */
-static int get_opt_int(json_t *root, const char *key, json_int_t *v, struct pc_wire_err *err)
+int wire_opt_int(json_t *root, const char *key, json_int_t *v, struct pc_wire_err *err)
 {
     json_t *j = json_object_get(root, key);
     if (j == NULL) return 0;
@@ -192,7 +181,7 @@ static int get_opt_int(json_t *root, const char *key, json_int_t *v, struct pc_w
 /* Reads a required C-string member (reason bad_field when absent or wrong). */
 static int get_str(json_t *root, const char *key, const char **s, struct pc_wire_err *err)
 {
-    if (!json_cstr(json_object_get(root, key), s, NULL)) {
+    if (!wire_cstr(json_object_get(root, key), s, NULL)) {
         wire_err(err, "bad_field", "\"%s\" must be a string", key);
         return -1;
     }
@@ -210,9 +199,6 @@ static int get_opt_str(json_t *root, const char *key, const char **s, const char
     return get_str(root, key, s, err);
 }
 
-/* Decodes the body members per SPEC §4 into a malloc'd buffer (NULL when
- * empty). body: absent, or a string; body_encoding: absent or "base64".
- * Returns 0, or -1 with err filled (bad_body, or no_memory). */
 /* The claim-check members (protocol.md §3.1): "body_ref" a string of
  * 1..PC_WIRE_MAX_BODY_REF bytes without NUL, "body_len" an integer in
  * 0..PC_WIRE_MAX_BODY_LEN, neither "body" nor "body_encoding" beside them. */
@@ -222,7 +208,7 @@ static int wire_body_ref(json_t *root, json_t *jr, const char **ref, size_t *bod
     json_t *jl = json_object_get(root, "body_len");
     size_t n;
 
-    if (!json_cstr(jr, ref, &n) || n == 0 || n > PC_WIRE_MAX_BODY_REF) {
+    if (!wire_cstr(jr, ref, &n) || n == 0 || n > PC_WIRE_MAX_BODY_REF) {
         *ref = NULL;
         wire_err(err, "bad_body", "\"body_ref\" must be a string of 1..%d bytes",
                  PC_WIRE_MAX_BODY_REF);
@@ -243,6 +229,9 @@ static int wire_body_ref(json_t *root, json_t *jr, const char **ref, size_t *bod
     return 0;
 }
 
+/* Decodes the body members per SPEC §4 into a malloc'd buffer (NULL when
+ * empty). body: absent, or a string; body_encoding: absent or "base64".
+ * Returns 0, or -1 with err filled (bad_body, or no_memory). */
 static int wire_body(json_t *root, unsigned char **body, size_t *body_len, const char **ref,
                      struct pc_wire_err *err)
 {
@@ -373,7 +362,7 @@ int pc_wire_decode_request(struct pc_request_in *out, const char *msg, size_t le
     if (!frame_is_ok(root, &f, err)) goto fail;
 
     size_t idlen;
-    if (!json_cstr(json_object_get(root, "id"), &out->id, &idlen) ||
+    if (!wire_cstr(json_object_get(root, "id"), &out->id, &idlen) ||
         !pc_uuid_is_valid(out->id, idlen)) {
         wire_err(err, "no_id", "\"id\" must be a UUID string");
         goto fail;
@@ -387,7 +376,7 @@ int pc_wire_decode_request(struct pc_request_in *out, const char *msg, size_t le
         goto fail;
 
     json_int_t dl;
-    if (get_opt_int(root, "deadline_ms", &dl, err) != 1 || dl < 0) {
+    if (wire_opt_int(root, "deadline_ms", &dl, err) != 1 || dl < 0) {
         wire_err(err, "bad_field", "\"deadline_ms\" must be a non-negative integer");
         goto fail;
     }
@@ -403,7 +392,7 @@ int pc_wire_decode_request(struct pc_request_in *out, const char *msg, size_t le
         }
         json_object_foreach(params, k, v)
         {
-            if (!json_cstr(v, &sv, NULL)) {
+            if (!wire_cstr(v, &sv, NULL)) {
                 wire_err(err, "bad_field", "\"params\" values must be strings");
                 goto fail;
             }
@@ -423,8 +412,8 @@ int pc_wire_decode_request(struct pc_request_in *out, const char *msg, size_t le
         {
             const char *sv;
             if (!json_is_array(h) || json_array_size(h) != 2 ||
-                !json_cstr(json_array_get(h, 0), &sv, NULL) ||
-                !json_cstr(json_array_get(h, 1), &sv, NULL)) {
+                !wire_cstr(json_array_get(h, 0), &sv, NULL) ||
+                !wire_cstr(json_array_get(h, 1), &sv, NULL)) {
                 wire_err(err, "bad_header", "header %zu is not a [name, value] pair", i);
                 goto fail;
             }
@@ -464,7 +453,7 @@ static int wire_stream_fields(json_t *root, struct pc_reply_in *out, struct pc_w
         return -1;
     }
     out->more = json_is_true(jm);
-    if (get_opt_int(root, "seq", &seq, err) < 0) return -1;
+    if (wire_opt_int(root, "seq", &seq, err) < 0) return -1;
     if (seq < 0 || seq > PC_WIRE_MAX_SEQ) {
         wire_err(err, "bad_field", "\"seq\" must be an integer in 0..2^53-1");
         return -1;
@@ -573,7 +562,7 @@ bool pc_wire_decode_cancel(const char *msg, size_t len, char id[37])
     if (len > 4096 || (root = wire_parse_msg(msg, len, &f, NULL)) == NULL) return false;
     ok = frame_is_ok(root, &f, NULL) && f.rest_len == 0 &&
          json_is_true(json_object_get(root, "cancel")) &&
-         json_cstr(json_object_get(root, "id"), &s, &n) && pc_uuid_is_valid(s, n);
+         wire_cstr(json_object_get(root, "id"), &s, &n) && pc_uuid_is_valid(s, n);
     if (ok) memcpy(id, s, n + 1);
     json_decref(root);
     return ok;
@@ -583,173 +572,6 @@ bool pc_wire_decode_cancel(const char *msg, size_t len, char id[37])
 void pc_wire_reply_in_deinit(struct pc_reply_in *r)
 {
     free(r->body);
-    json_decref(r->root);
-    memset(r, 0, sizeof *r);
-}
-
-/* ========================================================== registration */
-
-/* Clamps v to lo..hi. */
-static int clamp_int(json_int_t v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : (int)v; }
-
-/* True if channel is exactly "<prefix>:svc:<instance>" (no allocation). */
-static bool channel_is_svc(const char *channel, size_t clen, const char *prefix,
-                           const char *instance)
-{
-    size_t plen = strlen(prefix), ilen = strlen(instance);
-    return clen == plen + 5 + ilen && memcmp(channel, prefix, plen) == 0 &&
-           memcmp(channel + plen, ":svc:", 5) == 0 &&
-           memcmp(channel + plen + 5, instance, ilen) == 0;
-}
-
-/* Validates and copies out the routes of a register message. The count is
- * checked before the array is allocated. */
-static int wire_routes(struct pc_register *out, json_t *root, struct pc_wire_err *err)
-{
-    json_t *routes = json_object_get(root, "routes");
-    if (!json_is_array(routes)) {
-        wire_err(err, "bad_field", "\"routes\" must be an array");
-        return -1;
-    }
-    size_t n = json_array_size(routes);
-    if (n == 0) {
-        wire_err(err, "bad_route", "\"routes\" is empty");
-        return -1;
-    }
-    if (n > PC_WIRE_MAX_ROUTES) {
-        wire_err(err, "too_many_routes", "%zu routes, at most %d allowed", n, PC_WIRE_MAX_ROUTES);
-        return -1;
-    }
-    out->routes = calloc(n, sizeof *out->routes);
-    if (out->routes == NULL) {
-        wire_err(err, "no_memory", "no memory for %zu routes", n);
-        return -1;
-    }
-
-    for (size_t i = 0; i < n; i++) {
-        json_t *r = json_array_get(routes, i);
-        const char *m, *p;
-        size_t mlen, plen;
-        if (!json_is_object(r) || !json_cstr(json_object_get(r, "method"), &m, &mlen) ||
-            !json_cstr(json_object_get(r, "path"), &p, &plen)) {
-            wire_err(err, "bad_route", "route %zu is not {\"method\":string,\"path\":string}", i);
-            return -1;
-        }
-        if (!pc_method_is_valid(m, mlen)) {
-            wire_err(err, "bad_route", "route %zu has an invalid method", i);
-            return -1;
-        }
-        if (!pc_pattern_is_valid(p, plen)) {
-            wire_err(err, "bad_route", "route %zu has an invalid path pattern", i);
-            return -1;
-        }
-        json_t *retry = json_object_get(r, "retry");
-        if (retry != NULL && !json_is_boolean(retry)) {
-            wire_err(err, "bad_route", "route %zu: \"retry\" must be true or false", i);
-            return -1;
-        }
-        json_t *async = json_object_get(r, "async");
-        if (async != NULL && !json_is_boolean(async)) {
-            wire_err(err, "bad_route", "route %zu: \"async\" must be true or false", i);
-            return -1;
-        }
-        out->routes[i].method = m;
-        out->routes[i].path = p;
-        out->routes[i].retry = json_is_true(retry);
-        out->routes[i].async = json_is_true(async);
-    }
-    out->nroutes = n;
-    return 0;
-}
-
-/* Decodes a register or deregister message (see wire.h). */
-int pc_wire_decode_register(struct pc_register *out, const char *msg, size_t len,
-                            const char *prefix, struct pc_wire_err *err)
-{
-    memset(out, 0, sizeof *out);
-    json_t *root = wire_parse(msg, len, PC_WIRE_MAX_REGISTER, err);
-    if (root == NULL) return -1;
-    out->root = root;
-    if (!wire_version_is_ok(root, err)) goto fail;
-
-    const char *type;
-    if (!json_cstr(json_object_get(root, "type"), &type, NULL)) {
-        wire_err(err, "bad_type", "\"type\" must be a string");
-        goto fail;
-    }
-    if (strcmp(type, "register") == 0) {
-        out->type = PC_MSG_REGISTER;
-    } else if (strcmp(type, "deregister") == 0) {
-        out->type = PC_MSG_DEREGISTER;
-    } else {
-        wire_err(err, "bad_type", "\"type\" must be \"register\" or \"deregister\"");
-        goto fail;
-    }
-
-    size_t slen, ilen;
-    if (!json_cstr(json_object_get(root, "service"), &out->service, &slen) ||
-        !pc_service_name_is_valid(out->service, slen)) {
-        wire_err(err, "bad_service", "\"service\" must match [a-z0-9][a-z0-9._-]{0,62}");
-        goto fail;
-    }
-    if (!json_cstr(json_object_get(root, "instance"), &out->instance, &ilen) ||
-        !pc_instance_id_is_valid(out->instance, ilen)) {
-        wire_err(err, "bad_instance", "\"instance\" must match [A-Za-z0-9._:-]{1,128}");
-        goto fail;
-    }
-
-    json_int_t v;
-    int got = get_opt_int(root, "ts_ms", &v, err);
-    if (got < 0) goto fail;
-    out->has_ts = got == 1;
-    out->ts_ms = got == 1 ? (int64_t)v : 0;
-
-    if (out->type == PC_MSG_DEREGISTER) return 0;
-
-    size_t clen;
-    if (!json_cstr(json_object_get(root, "channel"), &out->channel, &clen)) {
-        wire_err(err, "bad_channel", "\"channel\" must be a string");
-        goto fail;
-    }
-    if (!channel_is_svc(out->channel, clen, prefix, out->instance)) {
-        wire_err(err, "bad_channel", "\"channel\" must be \"%.40s:svc:<instance>\"", prefix);
-        goto fail;
-    }
-
-    got = get_opt_int(root, "ttl_ms", &v, err);
-    if (got < 0) goto fail;
-    out->ttl_ms = got ? clamp_int(v, PC_TTL_MIN_MS, PC_TTL_MAX_MS) : PC_TTL_DEFAULT_MS;
-
-    got = get_opt_int(root, "timeout_ms", &v, err);
-    if (got < 0) goto fail;
-    out->timeout_ms = got ? clamp_int(v, PC_TIMEOUT_MIN_MS, PC_TIMEOUT_MAX_MS) : 0;
-
-    json_t *cc = json_object_get(root, "claim_check");
-    if (cc != NULL && !json_is_boolean(cc)) {
-        wire_err(err, "bad_field", "\"claim_check\" must be true or false");
-        goto fail;
-    }
-    out->claim_check = json_is_true(cc);
-
-    got = get_opt_int(root, "wire", &v, err);
-    if (got < 0 || (got == 1 && v != PC_WIRE_VERSION && v != PC_WIRE_V2)) {
-        wire_err(err, "bad_field", "\"wire\" must be 1 or 2");
-        goto fail;
-    }
-    out->wire = got == 1 ? (int)v : PC_WIRE_VERSION;
-
-    if (wire_routes(out, root, err) != 0) goto fail;
-    return 0;
-
-fail:
-    pc_wire_register_deinit(out);
-    return -1;
-}
-
-/* Frees what a decoded registration owns; safe on a zeroed struct. */
-void pc_wire_register_deinit(struct pc_register *r)
-{
-    free(r->routes);
     json_decref(r->root);
     memset(r, 0, sizeof *r);
 }
