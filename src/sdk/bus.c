@@ -1,5 +1,7 @@
-/* bus.c -- the service's two Redis connections (the only file that includes
- * hiredis).
+/* bus.c -- the service's two Redis connections: connect, handshake,
+ * reconnect, subscribe, and the dispatch by Redis mode. With bus_publish.c
+ * (PUBLISH, commands with an answer) and bus_cluster.c (Redis Cluster) the
+ * only SDK files that include hiredis; struct pt_bus is in bus_int.h.
  *
  *   IDLE --start--> CONNECTING --both PINGs answered--> UP
  *     ^                 |  error / timeout                | connection lost
@@ -10,19 +12,17 @@
  *                      +--> CONNECTING
  *
  * The subscriber connection carries SUBSCRIBE and messages; the command
- * connection carries AUTH/SELECT/PING and PUBLISH (a PUBLISH whose answer
- * nobody wants goes after CLIENT REPLY SKIP when Redis allows it: no answer
- * comes back, so the service is not woken up for one). Losing either tears down
- * both, so "up" always means both work. Contexts are never freed inside a
- * hiredis callback: teardown runs from its own libevent event.
+ * connection carries AUTH/SELECT/PING, a CLIENT REPLY probe (may a PUBLISH
+ * nobody waits for go after CLIENT REPLY SKIP: bus_publish.c) and PUBLISH.
+ * Losing either tears down both, so "up" always means both work. Contexts
+ * are never freed inside a hiredis callback: teardown runs from its own
+ * libevent event.
  *
  * How Redis is reached (addr.mode) is decided once, in pt_bus_new. With
  * Sentinel (redis-sentinel://) the same two connections go to the primary
  * src/common/sentinel.h locates before each attempt (and again on
- * +switch-master). On a Redis Cluster (redis-cluster://) src/common/cluster.h connects,
- * routes and follows the slots; this file keeps the same contract on top
- * of it (up/down, subscribe confirmations, PUBLISH outcomes), without
- * CLIENT REPLY SKIP: a skipped answer would hide a MOVED. */
+ * +switch-master). On a Redis Cluster (redis-cluster://) every call goes to
+ * bus_cluster.c instead (bus->cl set). */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -30,58 +30,11 @@
 #include <string.h>
 
 #include <event2/event.h>
-#include <hiredis/async.h>
-#include <hiredis/hiredis.h>
 
 #include "backoff.h"
-#include "cluster.h"
-#include "internal.h"
+#include "bus_int.h"
 #include "redis_ev.h"
 #include "sentinel.h"
-
-enum pt_bus_state {
-    PT_BUS_IDLE,       /* not started, or closed for good */
-    PT_BUS_CONNECTING, /* contexts created, handshake replies outstanding */
-    PT_BUS_UP,         /* both connections authenticated and answering */
-    PT_BUS_WAITING,    /* down; reconnect timer armed */
-};
-
-#define PUB_KEEP 64 /* publish callback tokens kept for reuse */
-
-/* What a PUBLISH with a callback carries through hiredis: the caller's
- * callback, and the way back to the bus for the token's reuse. */
-struct pt_pub {
-    pt_published_fn *fn;
-    void *ud;
-    struct pt_bus *bus;
-    struct pt_pub *next; /* in the bus's free list */
-};
-
-struct pt_bus {
-    struct event_base *base;
-    portico_service *svc; /* for logging */
-    struct pc_redis_addr addr;
-    redisAsyncContext *sub; /* subscriber connection */
-    redisAsyncContext *cmd; /* PUBLISH connection */
-    enum pt_bus_state state;
-    int handshake_left;        /* PING replies still expected */
-    bool reply_skip;           /* CLIENT REPLY allowed on cmd: see pt_bus_publish_resp */
-    unsigned attempt;          /* retries since the bus was last up (backoff.h) */
-    bool closing;              /* pt_bus_close called: no reconnect */
-    struct event *timer_ev;    /* reconnect delay / connect timeout */
-    struct event *teardown_ev; /* deferred teardown (never inside hiredis) */
-    const struct pt_bus_ops *ops;
-    void *ud;
-    struct pt_pub *free_pubs; /* tokens kept for reuse */
-    size_t nfree_pubs;
-    /* redis-sentinel://: addr.host/port is the primary last located */
-    struct pc_sentinel *sentinel;
-    bool moved;            /* +switch-master: reconnect without waiting */
-    struct pc_cluster *cl; /* redis-cluster://: everything goes through it */
-    /* the message on_message is handling (pt_bus_take_message); NULL on the
-     * cluster path (its messages are not ours to take: the caller copies) */
-    redisReply *cur_msg;
-};
 
 static void bus_teardown(struct pt_bus *bus);
 
@@ -90,50 +43,8 @@ static bool bus_owns(const struct pt_bus *bus, const redisAsyncContext *ac)
     return ac != NULL && (ac == bus->sub || ac == bus->cmd);
 }
 
-/* ---- Redis Cluster (cluster.h) ---- */
-
-static void cl_log(void *ud, enum pc_cluster_log lvl, const char *line)
-{
-    struct pt_bus *bus = ud;
-    pt_log(bus->svc,
-           lvl == PC_CLUSTER_LOG_WARN   ? PORTICO_LOG_WARN
-           : lvl == PC_CLUSTER_LOG_INFO ? PORTICO_LOG_INFO
-                                        : PORTICO_LOG_DEBUG,
-           "%s", line);
-}
-
-static void cl_on_up(void *ud)
-{
-    struct pt_bus *bus = ud;
-    bus->state = PT_BUS_UP;
-    bus->ops->on_up(bus, bus->ud);
-}
-
-static void cl_on_down(void *ud)
-{
-    struct pt_bus *bus = ud;
-    bool was_up = bus->state == PT_BUS_UP;
-    bus->state = PT_BUS_WAITING;
-    if (was_up) bus->ops->on_down(bus, bus->ud);
-}
-
-static void cl_on_message(void *ud, const char *ch, size_t chlen, const char *msg, size_t len)
-{
-    struct pt_bus *bus = ud;
-    bus->ops->on_message(bus, bus->ud, ch, chlen, msg, len);
-}
-
-static void cl_on_subscribed(void *ud, const char *ch, size_t chlen)
-{
-    struct pt_bus *bus = ud;
-    bus->ops->on_subscribed(bus, bus->ud, ch, chlen);
-}
-
-static const struct pc_cluster_ops cluster_ops = {cl_on_up, cl_on_down, cl_on_message,
-                                                  cl_on_subscribed, cl_log};
-
-/* Schedules a teardown from the loop (safe inside hiredis callbacks). */
-static void bus_fail(struct pt_bus *bus, const char *why)
+/* See bus_int.h. */
+void pt_bus_fail(struct pt_bus *bus, const char *why)
 {
     if (bus->state != PT_BUS_UP && bus->state != PT_BUS_CONNECTING) return;
     pt_log(bus->svc, bus->state == PT_BUS_UP ? PORTICO_LOG_WARN : PORTICO_LOG_DEBUG, "redis: %s",
@@ -153,7 +64,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
         bus->cmd = NULL;
     else
         return;
-    bus_fail(bus, ac->errstr[0] ? ac->errstr : "connect failed");
+    pt_bus_fail(bus, ac->errstr[0] ? ac->errstr : "connect failed");
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
@@ -168,7 +79,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
         bus->cmd = NULL;
     else
         return;
-    bus_fail(bus, ac->errstr[0] ? ac->errstr : "connection lost");
+    pt_bus_fail(bus, ac->errstr[0] ? ac->errstr : "connection lost");
 }
 
 /* AUTH and SELECT: any error ends the attempt. */
@@ -179,11 +90,11 @@ static void on_handshake(redisAsyncContext *ac, void *r, void *privdata)
 
     if (!bus_owns(bus, ac)) return;
     if (reply == NULL)
-        bus_fail(bus, "connection lost during handshake");
+        pt_bus_fail(bus, "connection lost during handshake");
     else if (reply->type == REDIS_REPLY_ERROR) {
         /* A refused AUTH or SELECT is a configuration error: say so at once. */
         pt_log(bus->svc, PORTICO_LOG_WARN, "redis refused the handshake: %s", reply->str);
-        bus_fail(bus, reply->str);
+        pt_bus_fail(bus, reply->str);
     }
 }
 
@@ -210,7 +121,7 @@ static void on_ping(redisAsyncContext *ac, void *r, void *privdata)
 
     if (!bus_owns(bus, ac) || bus->state != PT_BUS_CONNECTING) return;
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
-        bus_fail(bus, reply ? reply->str : "connection lost during handshake");
+        pt_bus_fail(bus, reply ? reply->str : "connection lost during handshake");
         return;
     }
     if (--bus->handshake_left > 0) return;
@@ -319,7 +230,7 @@ static void on_located(void *ud, const char *host, int port, const char *why)
 
     if (bus->state != PT_BUS_CONNECTING) return;
     if (host == NULL) {
-        bus_fail(bus, why);
+        pt_bus_fail(bus, why);
         return;
     }
     snprintf(bus->addr.host, sizeof bus->addr.host, "%s", host);
@@ -338,7 +249,7 @@ static void on_switched(void *ud, const char *host, int port)
     } else if ((bus->state == PT_BUS_UP || bus->state == PT_BUS_CONNECTING) &&
                (strcmp(bus->addr.host, host) != 0 || bus->addr.port != port)) {
         bus->moved = true;
-        bus_fail(bus, "the primary moved (+switch-master)");
+        pt_bus_fail(bus, "the primary moved (+switch-master)");
     }
 }
 
@@ -425,7 +336,7 @@ struct pt_bus *pt_bus_new(struct event_base *base, portico_service *svc,
         bus->sentinel = pc_sentinel_new(base, addr, &sentinel_ops, bus);
         break;
     case PC_REDIS_CLUSTER: /* it replaces both connections */
-        bus->cl = pc_cluster_new(base, addr, &cluster_ops, bus);
+        bus->cl = pt_bus_cl_new(bus, addr);
         break;
     }
     return bus;
@@ -437,7 +348,7 @@ void pt_bus_free(struct pt_bus *bus)
 
     if (bus == NULL) return;
     bus->closing = true;
-    if (bus->cl != NULL) pc_cluster_free(bus->cl); /* pending callbacks run */
+    if (bus->cl != NULL) pt_bus_cl_free(bus); /* pending callbacks run */
     if (bus->sub != NULL || bus->cmd != NULL)
         bus_teardown(bus); /* pending PUBLISH callbacks run: tokens come back */
     pc_sentinel_free(bus->sentinel);
@@ -456,8 +367,7 @@ int pt_bus_start(struct pt_bus *bus)
     bus->closing = false;
     bus->attempt = 0;
     if (bus->cl != NULL) {
-        bus->state = PT_BUS_CONNECTING;
-        pc_cluster_start(bus->cl);
+        pt_bus_cl_start(bus);
         return 0;
     }
     bus_connect(bus);
@@ -467,12 +377,7 @@ int pt_bus_start(struct pt_bus *bus)
 void pt_bus_close(struct pt_bus *bus)
 {
     bus->closing = true;
-    if (bus->cl != NULL) {
-        bool was_up = bus->state == PT_BUS_UP;
-        pc_cluster_stop(bus->cl);
-        bus->state = PT_BUS_IDLE;
-        if (was_up) bus->ops->on_down(bus, bus->ud);
-    }
+    if (bus->cl != NULL) pt_bus_cl_close(bus);
     if (bus->sub != NULL || bus->cmd != NULL) bus_teardown(bus);
     evtimer_del(bus->timer_ev);
     bus->state = PT_BUS_IDLE;
@@ -486,11 +391,7 @@ int pt_bus_subscribe(struct pt_bus *bus, const char *const *channels, size_t n)
     size_t i, done = 0;
 
     if (bus->state != PT_BUS_UP) return -1;
-    if (bus->cl != NULL) {
-        for (i = 0; i < n; i++)
-            if (pc_cluster_subscribe(bus->cl, channels[i]) != 0) return -1;
-        return 0;
-    }
+    if (bus->cl != NULL) return pt_bus_cl_subscribe(bus, channels, n);
     /* in batches: hiredis registers the callback for every channel */
     while (done < n) {
         size_t k = n - done > 15 ? 15 : n - done;
@@ -506,197 +407,8 @@ int pt_bus_subscribe(struct pt_bus *bus, const char *const *channels, size_t n)
 int pt_bus_unsubscribe(struct pt_bus *bus, const char *channel)
 {
     if (bus->state != PT_BUS_UP) return -1;
-    if (bus->cl != NULL) return pc_cluster_unsubscribe(bus->cl, channel);
+    if (bus->cl != NULL) return pt_bus_cl_unsubscribe(bus, channel);
     return redisAsyncCommand(bus->sub, on_sub_reply, bus, "UNSUBSCRIBE %s", channel) == REDIS_OK
                ? 0
                : -1;
-}
-
-/* ---- PUBLISH ---- */
-
-/* Gives a token back: kept for the next PUBLISH, up to PUB_KEEP. */
-static void pub_put(struct pt_bus *bus, struct pt_pub *p)
-{
-    if (bus->nfree_pubs >= PUB_KEEP) {
-        free(p);
-        return;
-    }
-    p->next = bus->free_pubs;
-    bus->free_pubs = p;
-    bus->nfree_pubs++;
-}
-
-/* The answer to a PUBLISH that has a callback: the token goes back to the
- * free list before the callback runs (it may publish again). */
-static void on_published(redisAsyncContext *ac, void *r, void *privdata)
-{
-    struct pt_pub *p = privdata;
-    struct pt_bus *bus = p->bus;
-    redisReply *reply = r;
-    pt_published_fn *fn = p->fn;
-    void *ud = p->ud;
-    long long n;
-
-    (void)ac;
-    if (reply == NULL)
-        n = PT_PUB_LOST;
-    else if (reply->type == REDIS_REPLY_INTEGER && reply->integer >= 0)
-        n = reply->integer;
-    else
-        n = PT_PUB_ERROR;
-    pub_put(bus, p);
-    fn(ud, n);
-}
-
-static struct pt_pub *pub_get(struct pt_bus *bus, pt_published_fn *fn, void *ud);
-
-static void cl_published(void *priv, redisReply *reply) { on_published(NULL, reply, priv); }
-
-/* A PUBLISH on the cluster: cmd written in RESP (len > 0), or channel/msg. */
-static int cl_publish(struct pt_bus *bus, const char *cmd, size_t len, const char *channel,
-                      const void *msg, pt_published_fn *fn, void *ud)
-{
-    struct pt_pub *p = NULL;
-    int rc;
-    if (fn != NULL && (p = pub_get(bus, fn, ud)) == NULL) return -1;
-    if (cmd != NULL)
-        rc = pc_cluster_publish_resp(bus->cl, cmd, len, p ? cl_published : NULL, p);
-    else
-        rc = pc_cluster_publish(bus->cl, channel, strlen(channel), msg, len,
-                                p ? cl_published : NULL, p);
-    if (rc != 0 && p != NULL) pub_put(bus, p);
-    return rc;
-}
-
-/* A token for fn, or NULL when out of memory. */
-static struct pt_pub *pub_get(struct pt_bus *bus, pt_published_fn *fn, void *ud)
-{
-    struct pt_pub *p = bus->free_pubs;
-
-    if (p != NULL) {
-        bus->free_pubs = p->next;
-        bus->nfree_pubs--;
-    } else if ((p = malloc(sizeof *p)) == NULL) {
-        return NULL;
-    }
-    p->fn = fn;
-    p->ud = ud;
-    p->bus = bus;
-    return p;
-}
-
-/* CLIENT REPLY SKIP: Redis sends no answer to it, nor to the command after
- * it (errors included). */
-static const char reply_skip_cmd[] = "*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$4\r\nSKIP\r\n";
-
-int pt_bus_publish_resp(struct pt_bus *bus, const char *cmd, size_t len, pt_published_fn *fn,
-                        void *ud)
-{
-    struct pt_pub *p;
-
-    if (bus->state != PT_BUS_UP) return -1;
-    if (bus->cl != NULL) return cl_publish(bus, cmd, len, NULL, NULL, fn, ud);
-    if (fn == NULL && bus->reply_skip) {
-        /* Nothing will answer, so no callback is queued: both commands go
-         * straight into the output buffer, adjacent, and hiredis' replies
-         * queue stays in step with what Redis sends. */
-        redisAsyncContext *ac = bus->cmd;
-        if (ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING)) return -1;
-        if (redisAppendFormattedCommand(&ac->c, reply_skip_cmd, sizeof reply_skip_cmd - 1) !=
-            REDIS_OK)
-            return -1; /* out of memory: nothing was added */
-        if (redisAppendFormattedCommand(&ac->c, cmd, len) != REDIS_OK) {
-            /* The SKIP is queued alone and would swallow the answer of the
-             * next command: start again on new connections. */
-            bus_fail(bus, "out of memory");
-            return -1;
-        }
-        if (ac->ev.addWrite != NULL) ac->ev.addWrite(ac->ev.data);
-        return 0;
-    }
-    if (fn == NULL)
-        return redisAsyncFormattedCommand(bus->cmd, NULL, NULL, cmd, len) == REDIS_OK ? 0 : -1;
-    if ((p = pub_get(bus, fn, ud)) == NULL) return -1;
-    if (redisAsyncFormattedCommand(bus->cmd, on_published, p, cmd, len) != REDIS_OK) {
-        pub_put(bus, p);
-        return -1;
-    }
-    return 0;
-}
-
-int pt_bus_publish(struct pt_bus *bus, const char *channel, const void *msg, size_t len,
-                   pt_published_fn *fn, void *ud)
-{
-    struct pt_pub *p = NULL;
-
-    if (bus->state != PT_BUS_UP) return -1;
-    if (bus->cl != NULL) return cl_publish(bus, NULL, len, channel, msg, fn, ud);
-    /* argv form: no format string parsed per message */
-    const char *argv[3] = {"PUBLISH", channel, msg};
-    size_t lens[3] = {7, strlen(channel), len};
-
-    if (fn != NULL && (p = pub_get(bus, fn, ud)) == NULL) return -1;
-    if (redisAsyncCommandArgv(bus->cmd, p != NULL ? on_published : NULL, p, 3, argv, lens) !=
-        REDIS_OK) {
-        if (p != NULL) pub_put(bus, p);
-        return -1;
-    }
-    return 0;
-}
-
-/* ---- commands with an answer (the claim check: SET, GETDEL, GET, DEL) ---- */
-
-struct pt_cmd { /* privdata of a command */
-    pt_command_fn *fn;
-    void *ud;
-};
-
-static void on_command(redisAsyncContext *ac, void *r, void *privdata)
-{
-    struct pt_cmd *c = privdata;
-    redisReply *reply = r;
-    struct pt_bus_reply out = {PT_REPLY_OTHER, NULL, 0};
-
-    (void)ac;
-    if (reply != NULL) {
-        if (reply->type == REDIS_REPLY_STRING)
-            out.type = PT_REPLY_STRING;
-        else if (reply->type == REDIS_REPLY_NIL)
-            out.type = PT_REPLY_NIL;
-        else if (reply->type == REDIS_REPLY_ERROR)
-            out.type = PT_REPLY_ERROR;
-        if (out.type == PT_REPLY_STRING || out.type == PT_REPLY_ERROR) {
-            out.str = reply->str;
-            out.len = reply->len;
-        }
-    }
-    c->fn(c->ud, reply != NULL ? &out : NULL);
-    free(c);
-}
-
-static void cl_command(void *priv, redisReply *reply) { on_command(NULL, reply, priv); }
-
-int pt_bus_command(struct pt_bus *bus, int argc, const char *const *argv, const size_t *argvlen,
-                   pt_command_fn *fn, void *ud)
-{
-    struct pt_cmd *c = NULL;
-
-    if (bus->state != PT_BUS_UP) return -1;
-    if (fn != NULL) {
-        if ((c = malloc(sizeof *c)) == NULL) return -1;
-        c->fn = fn;
-        c->ud = ud;
-    }
-    if (bus->cl != NULL) {
-        if (pc_cluster_command(bus->cl, argc, argv, argvlen, c ? cl_command : NULL, c) == 0)
-            return 0;
-        free(c);
-        return -1;
-    }
-    if (redisAsyncCommandArgv(bus->cmd, c != NULL ? on_command : NULL, c, argc, (const char **)argv,
-                              argvlen) != REDIS_OK) {
-        free(c);
-        return -1;
-    }
-    return 0;
 }

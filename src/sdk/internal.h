@@ -5,8 +5,10 @@
  *   service.c  life cycle, registration, heartbeat, message dispatch
  *   drain.c    callback depth (deferred free) and "nothing in flight" (stop)
  *   bus.c      the two Redis connections, handshake, reconnect with backoff
- *              (the schedule is src/common/backoff.h, shared with the gateway);
- *              the only file that includes hiredis
+ *              (the schedule is src/common/backoff.h, shared with the gateway),
+ *              subscribe, the dispatch by Redis mode; with bus_publish.c
+ *              (PUBLISH, commands with an answer) and bus_cluster.c (Redis
+ *              Cluster) the only files that include hiredis (bus_int.h)
  *   request.c  the request object, its arrival and deadline
  *   reply.c    replies: envelopes, bodies written in place, JSON trees
  *   match.c    route patterns: path matching, method choice, normal forms
@@ -54,9 +56,9 @@ struct event_base;
 void pt_log(portico_service *svc, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* ---- bus.c ---- */
+/* ---- bus.c, bus_publish.c (bus_int.h is theirs) ---- */
 
-/* The bus is opaque outside bus.c (the only file that knows hiredis): the
+/* The bus is opaque outside the bus files (the only ones that know hiredis): the
  * rest of the SDK sees channels, payload bytes, receiver counts and -1. */
 struct pt_bus;
 struct pt_bus_ops {
