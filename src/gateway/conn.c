@@ -19,8 +19,6 @@
  * Socket I/O (plain or TLS: reads into a shared buffer parsed in place,
  * writes from the same loop iteration, the write event armed only when the
  * socket is full) is sock.c's. */
-#include "conn.h"
-
 #include <assert.h>
 #include <errno.h>
 #include <event2/buffer.h>
@@ -30,53 +28,10 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "accesslog.h"
-#include "clientaddr.h"
-#include "gw.h"
-#include "http.h"
+#include "conn_int.h"
 #include "log.h"
-#include "reqbody.h"
-#include "sock.h"
 #include "stats.h"
 #include "xalloc.h"
-
-enum gw_conn_state {
-    GW_CONN_PROXY,   /* --proxy-protocol: reading the PROXY header; never answered */
-    GW_CONN_IDLE,    /* between requests; nothing of the next one has arrived */
-    GW_CONN_HEAD,    /* a request has begun: waiting for the end of its headers */
-    GW_CONN_BODY,    /* headers done, reading the body */
-    GW_CONN_CLOSING, /* no more requests are read; close once the queue is written */
-    GW_CONN_LINGER,  /* all written, write side shut: discard input, then close */
-    GW_CONN_DEAD,    /* scheduled to be freed */
-};
-
-struct gw_conn {
-    TAILQ_ENTRY(gw_conn) link; /* all_conns or dead_conns */
-    enum gw_listener_kind kind;
-    const struct gw_conn_hooks *hooks; /* the listener's request, cancel and gone */
-    enum gw_conn_state state;
-    struct gw_sock sock;  /* the socket (plain or TLS) and its events */
-    struct evbuffer *in;  /* bytes read but not parsed yet (usually empty) */
-    struct evbuffer *out; /* bytes for the socket */
-    struct gw_http *http;
-    TAILQ_HEAD(, gw_req) reqs; /* in arrival order; head answered first */
-    unsigned nreqs;
-    bool paused;     /* parser paused: pipelining cap */
-    bool served_one; /* a request has completed on this connection */
-    bool draining;   /* answer what is queued, then close */
-    bool in_parse;   /* inside conn_parse: no re-entry */
-    bool counted;    /* addr is counted in addrcount.c */
-    struct event timer;
-    uint64_t body_start_ms; /* BODY: when the head was complete (monotonic) */
-    uint64_t body_last_ms;  /* BODY: the last read */
-    uint64_t body_bytes;    /* BODY: bytes read since the head */
-
-    struct gw_req *body_req; /* BODY: handed over at its head, its body streams (reqbody.h) */
-    bool body_held;          /* BODY: not read: body_req's consumer is full */
-    uint64_t body_held_ms;   /* since when */
-    struct gw_addrkey addr;
-    struct gw_clientaddr client; /* the peer, or the PROXY header's source */
-};
 
 TAILQ_HEAD(gw_conn_list, gw_conn);
 static struct gw_conn_list all_conns = TAILQ_HEAD_INITIALIZER(all_conns);
@@ -90,105 +45,15 @@ static void conn_free(struct gw_conn *c);
 static void conn_written(struct gw_conn *c);
 static void conn_drain_close(struct gw_conn *c);
 
-static void reading(struct gw_conn *c, bool on) { gw_sock_reading(&c->sock, on); }
-
-/* Output was queued: write it later in this loop iteration (once). */
-static void conn_send_soon(struct gw_conn *c) { gw_sock_send_soon(&c->sock); }
-
-/* ------------------------------------------------------------------------ */
-/* Timers                                                                    */
-/* ------------------------------------------------------------------------ */
-
-static void timer_arm(struct gw_conn *c, long ms)
-{
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    evtimer_add(&c->timer, &tv);
-}
-
-/* The client's x-request-id when it is a valid one, else a new UUID
- * (SPEC §5); from the request's headers when they were read (may be NULL). */
-static void request_id_of(const struct gw_req *from, char *id)
-{
-    size_t n;
-    const char *rid = from != NULL ? gw_req_header(from, "x-request-id", &n) : NULL;
-
-    if (rid && gw_request_id_is_valid(rid, n)) {
-        memcpy(id, rid, n);
-        id[n] = '\0';
-    } else {
-        pc_uuid_v4(id);
-    }
-}
-
-/* The request handed over at its head is gone before its body ended
- * (answered, refused, or its connection is closing): the parser forgets
- * it, and the connection closes after its response. */
-static void body_req_gone(struct gw_conn *c, struct gw_req *r)
-{
-    if (r != c->body_req) return;
-    c->body_req = NULL;
-    c->body_held = false;
-    gw_http_forget(c->http);
-    r->close_after = true;
-    reading(c, false);
-}
-
-/* A request that is refused while its body is read (400/408/413) and was
- * handed over at its head: withdrawn (its exchange ends) unless its
- * response began, then false. */
-static bool body_req_refused(struct gw_conn *c)
-{
-    struct gw_req *b = c->body_req;
-    body_req_gone(c, b);
-    if (b->streaming) return false;
-    TAILQ_REMOVE(&c->reqs, b, queue);
-    c->nreqs--;
-    c->hooks->cancel(b);
-    return true;
-}
-
-/* Queues an error response that ends the connection (400/408/413/431).
- * from: the refused request when its head was read (413, 408 in a body),
- * else NULL; rest[0..rest_len): the unparsed bytes that follow (for the
- * access log), or NULL. */
+/* Queues an error response that ends the connection (400/408/413/431;
+ * conn_req.c), or closes it at once when the refused request's response
+ * began. from: the refused request when its head was read (413, 408 in a
+ * body), else NULL; rest[0..rest_len): the unparsed bytes that follow (for
+ * the access log), or NULL. */
 static void conn_fail_rest(struct gw_conn *c, int status, const char *code, const char *why,
                            const struct gw_req *from, const char *rest, size_t rest_len)
 {
-    struct gw_req *r = gw_req_new();
-
-    pc_log(PC_LOG_DEBUG, "conn", "%s: %d %s", c->client.text, status, why);
-    r->conn = c;
-    r->close_after = true;
-    r->http_minor = 1;
-    r->admin = (c->kind == GW_LISTENER_ADMIN);
-    r->start_ms = gw_now_mono_ms();
-    memcpy(r->remote_addr, c->client.text, sizeof r->remote_addr);
-    request_id_of(from, r->request_id);
-    snprintf(r->method, sizeof r->method, "%s", "-");
-    r->https = c->sock.secure;
-    if (gw_accesslog_on) { /* what was read of the refused request */
-        const struct gw_req *got = gw_http_partial(c->http, &r->bytes_in);
-        if (got != NULL && got->target_len > 0) {
-            snprintf(r->method, sizeof r->method, "%s", got->method);
-            pc_buf_append(&r->head, got->head.data, got->target_len);
-            r->target_len = got->target_len;
-            r->path_len = got->path_len;
-        } else if (rest != NULL) {
-            gw_accesslog_raw_request_line(r, rest, rest_len);
-            r->bytes_in += rest_len;
-        }
-    }
-    if (c->body_req != NULL && !body_req_refused(c)) { /* its response began: cut short */
-        gw_req_free(r);
-        gw_conn_close(c);
-        return;
-    }
-    TAILQ_INSERT_TAIL(&c->reqs, r, queue);
-    c->nreqs++;
-    c->state = GW_CONN_CLOSING;
-    evtimer_del(&c->timer);
-    reading(c, false);
-    gw_req_error(r, status, code, why);
+    if (!gw_conn_fail_queue(c, status, code, why, from, rest, rest_len)) gw_conn_close(c);
 }
 
 static void conn_fail(struct gw_conn *c, int status, const char *code, const char *why,
@@ -197,28 +62,9 @@ static void conn_fail(struct gw_conn *c, int status, const char *code, const cha
     conn_fail_rest(c, status, code, why, from, NULL, 0);
 }
 
-/* BODY: when the body must be complete (monotonic ms): --body-timeout-ms
- * after the head, plus 1 s for every --body-min-rate bytes read since. */
-static uint64_t body_deadline(const struct gw_conn *c)
-{
-    uint64_t d = c->body_start_ms + (uint64_t)gw.cfg->body_timeout_ms;
-    if (gw.cfg->body_min_rate > 0) d += c->body_bytes * 1000 / (uint64_t)gw.cfg->body_min_rate;
-    return d;
-}
-
-/* BODY: the sooner of the header timeout from the last read (a stalled
- * body) and the body deadline (a trickling one). */
-static void body_timer_arm(struct gw_conn *c)
-{
-    uint64_t dl = body_deadline(c);
-    long ms = gw.cfg->header_timeout_ms;
-
-    if (dl <= c->body_last_ms)
-        ms = 0;
-    else if (dl - c->body_last_ms < (uint64_t)ms)
-        ms = (long)(dl - c->body_last_ms);
-    timer_arm(c, ms);
-}
+/* ------------------------------------------------------------------------ */
+/* Timers                                                                    */
+/* ------------------------------------------------------------------------ */
 
 /* A request not received in time: 408 and close. */
 static void conn_timed_out(struct gw_conn *c, bool body)
@@ -281,39 +127,6 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-/* ------------------------------------------------------------------------ */
-/* Parser sink                                                               */
-/* ------------------------------------------------------------------------ */
-
-/* What every request gets from its connection before it is handed on. */
-static void request_prepare(struct gw_conn *c, struct gw_req *r)
-{
-    r->conn = c;
-    r->admin = (c->kind == GW_LISTENER_ADMIN);
-    r->https = c->sock.secure;
-    r->start_ms = gw_now_mono_ms();
-    gw_clientaddr_resolve(&c->client, &gw.cfg->trusted_proxies, r->head.data, r->hdrs, r->nhdrs,
-                          r->remote_addr, &r->xff_cut, &r->xff_keep);
-    request_id_of(r, r->request_id);
-}
-
-/* Interim 100 Continue, once, when r's head asked for it and nothing is
- * queued ahead of it. */
-static void send_continue(struct gw_conn *c, struct gw_req *r)
-{
-    struct gw_req *first = TAILQ_FIRST(&c->reqs);
-    if (!r->expect_continue) return;
-    r->expect_continue = false;
-    if (first != NULL && first != r) return;
-    evbuffer_add(c->out, "HTTP/1.1 100 Continue\r\n\r\n", 25);
-    conn_send_soon(c);
-}
-
-void gw_conn_continue(struct gw_conn *c, struct gw_req *r)
-{
-    if (r == c->body_req && c->state == GW_CONN_BODY) send_continue(c, r);
-}
-
 void gw_conn_body_reading(struct gw_conn *c, struct gw_req *r, bool on)
 {
     uint64_t now = gw_now_mono_ms();
@@ -333,75 +146,6 @@ void gw_conn_body_reading(struct gw_conn *c, struct gw_req *r, bool on)
     conn_parse(c);
 }
 
-static void on_begin(void *ctx)
-{
-    struct gw_conn *c = ctx;
-    c->state = GW_CONN_HEAD;
-    timer_arm(c, gw.cfg->header_timeout_ms);
-}
-
-static int on_head(void *ctx, struct gw_req *r)
-{
-    struct gw_conn *c = ctx;
-    size_t n;
-    const char *v;
-
-    c->state = GW_CONN_BODY;
-    c->body_start_ms = c->body_last_ms = gw_now_mono_ms();
-    c->body_bytes = 0;
-    body_timer_arm(c);
-    v = gw_req_header(r, "expect", &n);
-    r->expect_continue =
-        v && r->http_minor == 1 && n == 12 && strncasecmp(v, "100-continue", 12) == 0;
-    if (c->hooks->head != NULL && gw_reqbody_streamable(r) && c->hooks->head(r)) {
-        /* Handed over now; its consumer sends the 100 Continue when ready. */
-        request_prepare(c, r);
-        r->body_stream = true;
-        r->close_after = true; /* until its body is in: answered sooner, the connection closes */
-        TAILQ_INSERT_TAIL(&c->reqs, r, queue);
-        c->nreqs++;
-        c->body_req = r;
-        gw_http_taken(c->http);
-        c->hooks->request(r);
-        return 0;
-    }
-    send_continue(c, r);
-    return 0;
-}
-
-static void on_request(void *ctx, struct gw_req *r)
-{
-    struct gw_conn *c = ctx;
-    bool taken = r->body_stream; /* handed over at its head: its body is in now */
-
-    if (taken) {
-        c->body_req = NULL;
-        if (c->body_held) reading(c, true);
-        c->body_held = false;
-        if (!r->streaming) r->close_after = false;
-    } else {
-        request_prepare(c, r);
-        TAILQ_INSERT_TAIL(&c->reqs, r, queue);
-        c->nreqs++;
-    }
-    c->served_one = true;
-    c->state = GW_CONN_IDLE;
-    evtimer_del(&c->timer);
-
-    if (!r->keep_alive || c->draining || gw.draining) {
-        r->close_after = true;
-        c->state = GW_CONN_CLOSING;
-        gw_http_pause(c->http, true);
-        reading(c, false);
-    } else if (c->nreqs >= GW_CONN_MAX_PIPELINE ||
-               evbuffer_get_length(c->out) > GW_CONN_OUTPUT_HIGH) {
-        c->paused = true;
-        gw_http_pause(c->http, true);
-        reading(c, false);
-    }
-
-    if (!taken) c->hooks->request(r);
-}
 
 /* ------------------------------------------------------------------------ */
 /* Socket events                                                             */
@@ -568,7 +312,7 @@ struct evbuffer *gw_conn_response_buffer(struct gw_conn *c, struct gw_req *r)
 
 void gw_conn_on_response(struct gw_conn *c, struct gw_req *r)
 {
-    if (r->done) body_req_gone(c, r); /* answered before its body was all read */
+    if (r->done) gw_conn_body_req_gone(c, r); /* answered before its body was all read */
     if (gw.draining || c->draining) r->close_after = true;
     if (r->close_after && c->state != GW_CONN_DEAD && c->state != GW_CONN_LINGER &&
         r != c->body_req) { /* (a response streamed while the body still streams) */
@@ -604,7 +348,7 @@ static void conn_flush(struct gw_conn *c)
             while ((r = TAILQ_FIRST(&c->reqs)) != NULL) {
                 TAILQ_REMOVE(&c->reqs, r, queue);
                 c->nreqs--;
-                body_req_gone(c, r);
+                gw_conn_body_req_gone(c, r);
                 c->hooks->cancel(r);
             }
             c->state = GW_CONN_CLOSING;
@@ -653,7 +397,7 @@ struct gw_conn *gw_conn_new(evutil_socket_t fd, const struct sockaddr *sa,
         .max_header_bytes = (size_t)gw.cfg->max_header_bytes,
         .max_body_bytes = (size_t)gw.cfg->max_body_bytes,
     };
-    struct gw_http_sink sink = {c, on_begin, on_head, on_request};
+    struct gw_http_sink sink = gw_conn_sink(c);
 
     if (reaper == NULL) {
         reaper = event_new(gw.base, -1, 0, on_reap, NULL);
@@ -702,7 +446,7 @@ static void conn_free(struct gw_conn *c)
     while ((r = TAILQ_FIRST(&c->reqs)) != NULL) {
         TAILQ_REMOVE(&c->reqs, r, queue);
         c->nreqs--;
-        body_req_gone(c, r);
+        gw_conn_body_req_gone(c, r);
         c->hooks->cancel(r);
     }
     TAILQ_REMOVE(&dead_conns, c, link);
