@@ -325,7 +325,7 @@ for role in origin proxy tls; do
             echo "  server { listen 127.0.0.1:$origin_port; location / { return 200 '$origin_body'; }"
             # the body bench's answers: files of n bytes, for a POST too
             echo "    location /bytes/ { root $out/nginx/files; default_type text/plain; etag off;"
-            echo "      client_max_body_size 2m; error_page 405 =200 \$uri; } }"
+            echo "      client_max_body_size 2m; error_page 405 =200 \$uri; }"
             echo "    location = /big { alias $out/nginx/big.bin; } }"
         elif [ "$role" = tls ]; then
             # the gateway's TLS choices: 1.2 and 1.3, server order, tickets
@@ -349,6 +349,10 @@ for role in origin proxy tls; do
         fi
         echo "}"
     } >"$out/nginx/$role.conf"
+    mkdir -p "$out/nginx/$role/tmp"
+    # a reference that does not start would make every ratio meaningless
+    "$nginx_bin" -t -q -c "$out/nginx/$role.conf" -p "$out/nginx/$role" ||
+        { echo "bench.sh: the nginx $role configuration is invalid" >&2; exit 2; }
 done
 
 # ------------------------------------------------------------------ load
