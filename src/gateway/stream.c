@@ -80,7 +80,8 @@ static void stream_free(struct gw_req *r, enum gw_stream_result why, bool cancel
  * while a response ahead of it is still being made. */
 static size_t held(const struct gw_req *r)
 {
-    return gw_conn_output_held(r->conn) + (r->out != NULL ? evbuffer_get_length(r->out) : 0);
+    size_t own = r->out != NULL ? evbuffer_get_length(r->out) : 0;
+    return r->conn != NULL ? gw_conn_output_held(r->conn) + own : own;
 }
 
 /* One chunk (or, close-delimited, the bytes as they are). */
