@@ -181,6 +181,7 @@ static void on_slots(redisAsyncContext *ac, void *r, void *priv)
             pc_cl_fail(c, "cannot connect to a primary");
             return;
         }
+        pc_cl_skip_probe(n);
         redisAsyncCommand(n->cmd, on_ping, NULL, "PING");
     }
 }
@@ -464,6 +465,14 @@ static void held_release(struct pc_cluster *c)
     }
 }
 
+/* The primary a PUBLISH routed to route goes to, or -1 (an unassigned
+ * slot). */
+static int route_node(const struct pc_cluster *c, long route)
+{
+    if (route == TO_HOME) return pc_cl_home(c);
+    return c->map.owner[route] == PC_CLUSTER_NO_NODE ? -1 : c->map.owner[route];
+}
+
 /* A PUBLISH: sent now, or held behind the SETs made before it. */
 static int publish_route(struct pc_cluster *c, struct cl_call *k, long route)
 {
@@ -516,13 +525,21 @@ int pc_cluster_publish(struct pc_cluster *c, const char *ch, size_t chlen, const
     pc_resp_bulk(&k->cmd, sharded ? "SPUBLISH" : "PUBLISH", sharded ? 8 : 7);
     pc_resp_bulk(&k->cmd, ch, chlen);
     pc_resp_bulk(&k->cmd, msg, len);
-    return publish_route(c, k, sharded ? (long)pc_cluster_slot(ch, chlen) : TO_HOME);
+    long route = sharded ? (long)pc_cluster_slot(ch, chlen) : TO_HOME;
+    if (k->cmd.oom) pc_panic("out of memory writing a command");
+    if (fn == NULL &&
+        pc_cl_skip_send(c, route_node(c, route), k->cmd.data, k->cmd.len, NULL, 0) == 0) {
+        call_put(k);
+        return 0;
+    }
+    return publish_route(c, k, route);
 }
 
 int pc_cluster_publish_resp(struct pc_cluster *c, const char *cmd, size_t len,
                             pc_cluster_reply_fn *fn, void *priv)
 {
     static const char head[] = "*3\r\n$7\r\nPUBLISH\r\n$";
+    static const char spublish[] = "*3\r\n$8\r\nSPUBLISH\r\n";
     const size_t hl = sizeof head - 1;
     size_t chlen = 0, i = hl;
 
@@ -533,14 +550,19 @@ int pc_cluster_publish_resp(struct pc_cluster *c, const char *cmd, size_t len,
     if (i + 2 + chlen > len || cmd[i] != '\r') return -1;
     const char *ch = cmd + i + 2;
     bool sharded = pc_cluster_channel_sharded(ch, chlen);
+    long route = sharded ? (long)pc_cluster_slot(ch, chlen) : TO_HOME;
+    if (fn == NULL &&
+        (sharded ? pc_cl_skip_send(c, route_node(c, route), spublish, 18, cmd + 17, len - 17)
+                 : pc_cl_skip_send(c, route_node(c, route), cmd, len, NULL, 0)) == 0)
+        return 0; /* no copy kept: nothing will answer */
     struct cl_call *k = call_get(c, fn, priv);
     if (sharded) {
-        pc_buf_append(&k->cmd, "*3\r\n$8\r\nSPUBLISH\r\n", 18);
+        pc_buf_append(&k->cmd, spublish, 18);
         pc_buf_append(&k->cmd, cmd + 17, len - 17);
     } else {
         pc_buf_append(&k->cmd, cmd, len);
     }
-    return publish_route(c, k, sharded ? (long)pc_cluster_slot(ch, chlen) : TO_HOME);
+    return publish_route(c, k, route);
 }
 
 /* ---- life cycle ---- */

@@ -28,6 +28,7 @@ struct cl_node {
     int idx; /* -1: the seed connection asking for the map */
     redisAsyncContext *cmd;
     bool ready;
+    bool reply_skip; /* CLIENT REPLY allowed here: cluster_skip.c */
     int pings;
     struct cl_sub sub;
 };
@@ -93,6 +94,16 @@ void pc_cl_fail(struct pc_cluster *c, const char *why);
  * client spreads the fan-out of many gateways and the heartbeats of many
  * services over all primaries. */
 static inline int pc_cl_home(const struct pc_cluster *c) { return (int)(c->home % c->map.nnodes); }
+
+/* Sends CLIENT REPLY ON on n's new command connection (before its first
+ * PING): its answer says whether n may take pc_cl_skip_send. */
+void pc_cl_skip_probe(struct cl_node *n);
+/* Sends a command nobody waits for, the bytes a[0..alen) then b[0..blen),
+ * after CLIENT REPLY SKIP on primary node's connection. Returns 0, or -1
+ * (nothing sent) when that primary does not take SKIP, node is -1, or a
+ * SET is unanswered (SET before PUBLISH, cluster_client.c). */
+int pc_cl_skip_send(struct pc_cluster *c, int node, const char *a, size_t alen, const char *b,
+                    size_t blen);
 
 /* Closes a subscriber connection (nothing is told). */
 void pc_cl_sub_close(struct cl_sub *s);

@@ -2,8 +2,9 @@
  *
  * src/common/cluster.h connects, routes and follows the slots; this file
  * keeps the bus's contract on top of it (up/down, subscribe confirmations,
- * PUBLISH outcomes), without CLIENT REPLY SKIP: a skipped answer would hide
- * a MOVED. bus.c and bus_publish.c hand every call to it when bus->cl is
+ * PUBLISH outcomes). A PUBLISH nobody waits for (a reply) goes after CLIENT
+ * REPLY SKIP there too (src/common/cluster_skip.c: a MOVED it would have
+ * met is not seen, the message is lost; docs/scaling.md). bus.c and bus_publish.c hand every call to it when bus->cl is
  * set (the mode is chosen once, in pt_bus_new). Messages are not taken
  * (pt_bus_take_message returns NULL here: the caller copies). */
 #include <string.h>
@@ -105,9 +106,8 @@ int pt_bus_cl_publish(struct pt_bus *bus, const char *cmd, size_t len, const cha
 
 static void cl_command(void *priv, redisReply *reply) { pt_bus_on_command(NULL, reply, priv); }
 
-int pt_bus_cl_command(struct pt_bus *bus, int argc, const char *const *argv,
-                      const size_t *argvlen, struct pt_cmd *c)
+int pt_bus_cl_command(struct pt_bus *bus, int argc, const char *const *argv, const size_t *argvlen,
+                      struct pt_cmd *c)
 {
-    return pc_cluster_command(bus->cl, argc, argv, argvlen, c ? cl_command : NULL, c) == 0 ? 0
-                                                                                           : -1;
+    return pc_cluster_command(bus->cl, argc, argv, argvlen, c ? cl_command : NULL, c) == 0 ? 0 : -1;
 }

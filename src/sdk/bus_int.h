@@ -97,7 +97,7 @@ int pt_bus_cl_unsubscribe(struct pt_bus *bus, const char *channel);
 int pt_bus_cl_publish(struct pt_bus *bus, const char *cmd, size_t len, const char *channel,
                       const void *msg, pt_published_fn *fn, void *ud);
 /* 0, or -1 (c, when not NULL, is then still the caller's). */
-int pt_bus_cl_command(struct pt_bus *bus, int argc, const char *const *argv,
-                      const size_t *argvlen, struct pt_cmd *c);
+int pt_bus_cl_command(struct pt_bus *bus, int argc, const char *const *argv, const size_t *argvlen,
+                      struct pt_cmd *c);
 
 #endif

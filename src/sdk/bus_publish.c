@@ -165,8 +165,8 @@ int pt_bus_command(struct pt_bus *bus, int argc, const char *const *argv, const 
         free(c);
         return -1;
     }
-    if (redisAsyncCommandArgv(bus->cmd, c != NULL ? pt_bus_on_command : NULL, c, argc, (const char **)argv,
-                              argvlen) != REDIS_OK) {
+    if (redisAsyncCommandArgv(bus->cmd, c != NULL ? pt_bus_on_command : NULL, c, argc,
+                              (const char **)argv, argvlen) != REDIS_OK) {
         free(c);
         return -1;
     }

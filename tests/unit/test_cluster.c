@@ -10,8 +10,27 @@
 
 static unsigned slot(const char *k) { return pc_cluster_slot(k, strlen(k)); }
 
+/* CRC16/XMODEM bit by bit, as Redis' crc16.c defines it. */
+static unsigned ref_slot(const unsigned char *p, size_t len)
+{
+    unsigned crc = 0;
+    for (size_t i = 0; i < len; i++) {
+        crc ^= (unsigned)p[i] << 8;
+        for (int b = 0; b < 8; b++)
+            crc = (crc & 0x8000) ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+    }
+    return crc & (PC_CLUSTER_SLOTS - 1);
+}
+
 static void test_slot(void)
 {
+    /* every byte value, at every length up to 256 (no braces: no tag) */
+    unsigned char all[256];
+    size_t n = 0;
+    for (unsigned v = 0; v < 256; v++)
+        if (v != '{') all[n++] = (unsigned char)v;
+    for (size_t len = 0; len <= n; len++)
+        CHECK_EQ_INT(pc_cluster_slot((const char *)all, len), ref_slot(all, len));
     /* CLUSTER KEYSLOT on redis-server 7.0 */
     CHECK_EQ_INT(slot("foo"), 12182);
     CHECK_EQ_INT(slot("bar"), 5061);

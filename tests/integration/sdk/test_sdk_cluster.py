@@ -7,6 +7,8 @@ each (cluster.py), two gateways and echo services (the C SDK) on it.
   owns their slot only; traffic crosses shards (a gateway's reply channel and
   the answering instance's channel on different primaries, checked with
   CLUSTER KEYSLOT and CLUSTER SLOTS) and is answered;
+- replies unanswered: the services' replies go after CLIENT REPLY SKIP
+  (INFO commandstats at the reply channel's owner counts them);
 - claim check: large bodies both ways go through keys at their slot's owner
   (SET there before the PUBLISH that names it, read, deleted);
 - shared rate limit: two more gateways with --ratelimit-redis share one GCRA
@@ -127,6 +129,40 @@ def spread(cl):
             answered.add(body["instance"])
         check(answered & set(cross_pairs(g)),
               "no answer crossed shards: answered %r, cross %r" % (answered, cross_pairs(g)))
+
+
+def cmdstat_calls(node, name):
+    """calls= of cmdstat_<name> in INFO commandstats (0 when never called)."""
+    info = node.command("INFO", "commandstats")
+    if isinstance(info, bytes):
+        info = info.decode()
+    for line in info.splitlines():
+        if line.startswith("cmdstat_%s:" % name):
+            for kv in line.split(":", 1)[1].split(","):
+                k, _, v = kv.partition("=")
+                if k == "calls":
+                    return int(v)
+    return 0
+
+
+@t.case
+def replies_unanswered(cl):
+    """The services' replies are SPUBLISHed after CLIENT REPLY SKIP at the
+    primary owning the gateway's reply channel: that primary counts one
+    CLIENT REPLY call per reply (the probe per connection aside)."""
+    g = ctx["gws"][0]
+    owner = cl.owner(cl.keyslot(g.reply_channel))
+    n = 20
+    skip0 = cmdstat_calls(owner, "client|reply")
+    spub0 = cmdstat_calls(owner, "spublish")
+    for i in range(n):
+        r = get_echo(g, "/echo/skip-%d" % i)
+        eq(r.status, 200, "status (%r)" % r.body[:200])
+    skips = cmdstat_calls(owner, "client|reply") - skip0
+    spubs = cmdstat_calls(owner, "spublish") - spub0
+    check(spubs >= n, "SPUBLISHes at the reply channel's owner: %d < %d" % (spubs, n))
+    check(skips >= n, "CLIENT REPLY calls at the reply channel's owner: %d < %d replies"
+          % (skips, n))
 
 
 def body_keys():
