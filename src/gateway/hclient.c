@@ -165,6 +165,7 @@ void gw_uconn_send(struct gw_uconn *c)
 
 void gw_uconn_reading(struct gw_uconn *c, bool on)
 {
+    if (c->reading == on) return; /* the read event is as wanted (taken from the pool: kept) */
     c->reading = on;
     if (c->connecting) return;
     if (on)

@@ -77,9 +77,15 @@ static int on_field(http_parser *p, const char *at, size_t n)
         u->in_value = false;
     }
     f = &u->fields[u->nfields - 1];
-    for (size_t i = 0; i < n; i++) {
-        char c = at[i];
-        pc_buf_putc(&u->text, c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c);
+    /* Lower-cased in place (out of memory: on_headers_complete says so). */
+    if (pc_buf_reserve(&u->text, n)) {
+        char *o = u->text.data + u->text.len;
+        for (size_t i = 0; i < n; i++) {
+            char c = at[i];
+            o[i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+        }
+        u->text.len += n;
+        u->text.data[u->text.len] = '\0';
     }
     f->name_len += n;
     return 0;
