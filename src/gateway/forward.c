@@ -575,6 +575,7 @@ void gw_forward_on_published(void *priv, long long receivers)
 void gw_forward_cancel(struct gw_req *r)
 {
     if (r->hx != NULL) gw_hforward_cancel(r);
+    if (r->claim_rd != NULL) gw_claim_cancel(r);
     finish(r);
     gw_req_release(r);
 }
