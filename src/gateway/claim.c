@@ -42,6 +42,7 @@ struct gw_claim_rd {
 
 bool gw_claim_wanted(const struct gw_req *r, const struct gw_instance *inst)
 {
+    if (r->body_stream) return inst->claim_check; /* stored as it arrives (claimstore.c) */
     return gw.cfg->claim_check_bytes > 0 &&
            r->body.len - r->body_room > (size_t)gw.cfg->claim_check_bytes && inst->claim_check;
 }

@@ -26,6 +26,7 @@ struct gw_instance;
 struct gw_stream;
 struct gw_hx;
 struct gw_claim_rd;
+struct gw_claim_up;
 
 #define GW_AUTH_SUBJECT_MAX 255 /* bytes of a verified JWT "sub" */
 #define GW_AUTH_KEY_ID_MAX 64   /* bytes of an API key id */
@@ -130,6 +131,8 @@ struct gw_req {
 
     /* -- a reply body read from Redis and streamed, its head out (claim.c) -- */
     struct gw_claim_rd *claim_rd;
+    /* -- a request body stored in its key as it arrives (claimstore.c) -- */
+    struct gw_claim_up *claim_up;
 };
 
 /* Header i's name / value, valid until the request is freed. */

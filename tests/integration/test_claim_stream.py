@@ -324,6 +324,160 @@ def redis_gone_mid_body_cuts_the_response():
         st.close()
 
 
+def req_keys(st):
+    return [k for k in body_keys(st) if (k.decode() if isinstance(k, bytes) else k).endswith(":req")]
+
+
+@t.case
+def concurrent_echoes_hold_little():
+    # 20 POSTs of 1 MiB echoed: the request bodies go into their keys as they
+    # arrive (SET, then APPENDs), the replies stream back
+    n = 20
+    bodies = [os.urandom(MIB) for _ in range(n)]
+    st = fresh_stack("claim-stream-echo")
+    try:
+        svc_b = mk(echo, routes=(("POST", "/x"),), st=st)
+        pid = st.gw.pid
+        res = {}
+
+        def go(i):
+            res[i] = st.gw.http("POST", svc_b + "/x", body=bodies[i], timeout=120)
+
+        reset_hwm(pid)
+        base_kb = hwm_kb(pid)
+        th = [threading.Thread(target=go, args=(i,)) for i in range(n)]
+        for x in th:
+            x.start()
+        for x in th:
+            x.join(120)
+        grown_kb = hwm_kb(pid) - base_kb
+        for i in range(n):
+            eq(res[i].status, 200, "echo %d" % i)
+            check(res[i].body == bodies[i], "echo %d exact" % i)
+        print("peak RSS growth for %d concurrent 1 MiB echoes: %d KiB" % (n, grown_kb))
+        check(sanitized(pid) or grown_kb < 8 * 1024,
+              "peak RSS grew by %d KiB for %d concurrent 1 MiB echoes" % (grown_kb, n))
+        wait_until(lambda: body_keys(st) == [], 10, msg="no body key left")
+    finally:
+        st.close()
+
+
+def send_part(st, path, total, part, extra=b""):
+    """A POST announcing total bytes, part of them sent; the socket."""
+    s = socket.create_connection((HOST, st.gw.port), timeout=60)
+    s.sendall(b"POST " + path.encode() + b" HTTP/1.1\r\nHost: t\r\nContent-Length: "
+              + str(total).encode() + b"\r\n" + extra + b"\r\n" + b"p" * part)
+    return s
+
+
+@t.case
+def request_body_stored_as_it_arrives():
+    svc_b = mk(echo, routes=(("POST", "/x"),))
+    svc = ST.services[-1]
+    s = send_part(ST, svc_b + "/x", 4 * MIB, MIB)
+    try:
+        # the key exists (and grows) while most of the body is still to come
+        wait_until(lambda: len(req_keys(ST)) == 1, 10, msg="the body's key, before its end")
+        c = ST.redis.client()
+        k = req_keys(ST)[0]
+        wait_until(lambda: c.command("STRLEN", k) == MIB, 10, msg="what was sent is stored")
+        ttl = c.command("PTTL", k)
+        c.close()
+        check(0 < ttl <= 65000, "the key has a TTL (%d)" % ttl)
+        eq(svc.n_requests(), 0, "nothing published before the body's end")
+        s.sendall(b"q" * (3 * MIB))
+        head, got = read_all(s, 4 * MIB)
+        check(head.startswith(b"HTTP/1.1 200 "), "head: %r" % head[:40])
+        check(got[:4 * MIB] == b"p" * MIB + b"q" * (3 * MIB), "echoed exactly")
+        rq = svc.last_request()
+        eq(rq["body_len"], 4 * MIB, "body_len")
+        eq(rq["body_ref"], "%s:body:%s:req" % (PREFIX, rq["id"]), "body_ref")
+        # the connection serves the next request
+        s.sendall(b"POST " + (svc_b + "/x").encode() + b" HTTP/1.1\r\nHost: t\r\n"
+                  b"Content-Length: 5\r\n\r\nhello")
+        head, got = read_all(s, 5)
+        check(head.startswith(b"HTTP/1.1 200 ") and got[:5] == b"hello", "next request")
+    finally:
+        s.close()
+    # Expect: 100-continue: the interim response, then the body
+    s = socket.create_connection((HOST, ST.gw.port), timeout=60)
+    try:
+        s.sendall(b"POST " + (svc_b + "/x").encode() + b" HTTP/1.1\r\nHost: t\r\n"
+                  b"Content-Length: 200000\r\nExpect: 100-continue\r\n\r\n")
+        got = b""
+        while b"\r\n\r\n" not in got:
+            d = s.recv(4096)
+            check(d != b"", "100 Continue before close")
+            got += d
+        check(got.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"), "interim: %r" % got[:40])
+        s.sendall(b"e" * 200000)
+        head, body = read_all(s, 200000)
+        check(head.startswith(b"HTTP/1.1 200 ") and body[:200000] == b"e" * 200000,
+              "echoed after 100 Continue")
+    finally:
+        s.close()
+    wait_until(lambda: body_keys() == [], 10, msg="no body key left")
+
+
+@t.case
+def client_leaving_mid_request_body_leaves_no_key():
+    svc_b = mk(echo, routes=(("POST", "/x"),))
+    svc = ST.services[-1]
+    s = send_part(ST, svc_b + "/x", 4 * MIB, MIB)
+    wait_until(lambda: len(req_keys(ST)) == 1, 10, msg="the body's key")
+    s.close()
+    wait_until(lambda: body_keys() == [], 10, msg="the key deleted once the client left")
+    eq(svc.n_requests(), 0, "nothing published")
+
+
+@t.case
+def deadline_mid_request_body():
+    base = "/" + uniq("cs")
+    svc = ST.service(routes=[("POST", base)], handler=echo, claim_check=True, timeout_ms=500)
+    s = send_part(ST, base, 4 * MIB, MIB)
+    try:
+        head, got = read_all(s)
+    finally:
+        s.close()
+    check(head.startswith(b"HTTP/1.1 504 "), "504 while the body was still coming: %r"
+          % head[:40])
+    wait_until(lambda: body_keys() == [], 10, msg="the key deleted")
+    eq(svc.n_requests(), 0, "nothing published")
+
+
+@t.case
+def body_over_the_limit_is_413_without_a_key():
+    svc_b = mk(echo, routes=(("POST", "/x"),))
+    s = send_part(ST, svc_b + "/x", (32 << 20) + 1, 1000)
+    try:
+        head, got = read_all(s)
+    finally:
+        s.close()
+    check(head.startswith(b"HTTP/1.1 413 "), "413: %r" % head[:40])
+    eq(body_keys(), [], "no key")
+
+
+@t.case
+def redis_gone_mid_request_body():
+    st = Stack(gateway_args=["--max-body-bytes", str(32 << 20)], name="claim-stream-down2")
+    try:
+        base = "/" + uniq("cs")
+        svc = st.service(routes=[("POST", base)], handler=echo, claim_check=True,
+                         timeout_ms=30000)
+        s = send_part(st, base, 4 * MIB, MIB)
+        wait_until(lambda: len(req_keys(st)) == 1, 10, msg="the body's key")
+        st.redis.stop(kill=True)
+        try:
+            head, got = read_all(s)
+        finally:
+            s.close()
+        check(head.startswith(b"HTTP/1.1 503 "), "503: %r" % head[:40])
+        check(b"bus_unavailable" in got, "bus_unavailable: %r" % got[:200])
+        eq(svc.n_requests(), 0, "nothing published")
+    finally:
+        st.close()
+
+
 def setup():
     global ST
     ST = Stack(gateway_args=["--max-body-bytes", str(32 << 20), "--max-reply-bytes",
