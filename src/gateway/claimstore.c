@@ -66,8 +66,11 @@ static void on_piece(void *priv, const struct gw_bus_reply *rep)
                    (int)(rep->len > 200 ? 200 : rep->len), rep->str);
     }
     /* rep NULL: the bus went down; r, in flight, is answered 503 with the others */
-    if (r != NULL && rep != NULL && r->body_held && up->sent - up->stored <= GW_CLAIMSTORE_LOW)
+    if (r != NULL && rep != NULL && r->body_held && up->sent - up->stored <= GW_CLAIMSTORE_LOW) {
+        up->pending++; /* reading on may end r (and stop up): up stays until here */
         gw_reqbody_resume(r);
+        up->pending--;
+    }
     up_free_if_done(up);
 }
 
@@ -79,13 +82,13 @@ static void on_publish_turn(evutil_socket_t fd, short what, void *arg)
     struct gw_claim_up *up = arg;
     (void)fd;
     (void)what;
-    up->pending--;
-    if (up->r != NULL) {
+    if (up->r != NULL) { /* (a failure stops r: up stays, its turn still counted) */
         struct gw_req *r = up->r;
         up->published = true;
         gw_stats->claim_stored++;
         up->publish(r);
     }
+    up->pending--;
     up_free_if_done(up);
 }
 
