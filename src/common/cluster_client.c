@@ -15,8 +15,9 @@
  * SET before PUBLISH: on one server, a key SET and then a PUBLISH naming it
  * (the claim check, protocol.md 3.1/4.1) arrive in that order; on a cluster
  * they may go to two primaries and the PUBLISH could win. So a PUBLISH made
- * while a SET made before it is unanswered is held until it is answered
- * (only then; PUBLISHes keep their order). */
+ * while a SET (or an APPEND: a body stored piece by piece) made before it is
+ * unanswered is held until it is answered (only then; PUBLISHes keep their
+ * order). */
 #include <errno.h>
 #include <hiredis/async.h>
 #include <limits.h>
@@ -501,7 +502,8 @@ int pc_cluster_command(struct pc_cluster *c, int argc, const char *const *argv,
     struct cl_call *k = call_get(c, fn, priv);
     pc_resp_array(&k->cmd, (size_t)argc);
     for (int i = 0; i < argc; i++) pc_resp_bulk(&k->cmd, argv[i], argvlen[i]);
-    if (strcasecmp(argv[0], "SET") == 0) { /* pending until answered: see held_release */
+    if (strcasecmp(argv[0], "SET") == 0 ||
+        strcasecmp(argv[0], "APPEND") == 0) { /* pending until answered: see held_release */
         k->is_set = true;
         k->seq = ++c->seq;
         k->snext = NULL;

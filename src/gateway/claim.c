@@ -16,15 +16,23 @@
 #include "xalloc.h"
 
 static gw_claim_done_fn *claim_done;
+static gw_claim_head_fn *claim_head;
 static pc_buf key; /* the last key named */
 static struct pc_ratelimit claim_log = {.interval_ms = 10000};
 
 /* A reply body being read: the reply's status and headers (copied), where
- * the body goes, how far it is read. Found again by request id only. */
-struct fetch {
+ * the body goes, how far it is read. Collected (a job, a HEAD, a bodiless
+ * status), it is found again by request id only; streamed, the request is
+ * out of flight once the head is out and r (NULL when the client left)
+ * points to it and back (r->claim_rd). */
+struct gw_claim_rd {
     char id[PC_UUID_LEN + 1];
     int status;
     size_t len, off;
+    bool streamed; /* sent to the client slice by slice */
+    bool head_out; /* ... and its head went out: r is set, not in flight */
+    bool pending;  /* a GETRANGE is unanswered */
+    struct gw_req *r;
     struct evbuffer *body;
     struct pc_kv *headers; /* into text */
     size_t nheaders;
@@ -34,6 +42,7 @@ struct fetch {
 
 bool gw_claim_wanted(const struct gw_req *r, const struct gw_instance *inst)
 {
+    if (r->body_stream) return inst->claim_check; /* stored as it arrives (claimstore.c) */
     return gw.cfg->claim_check_bytes > 0 &&
            r->body.len - r->body_room > (size_t)gw.cfg->claim_check_bytes && inst->claim_check;
 }
@@ -87,7 +96,7 @@ void gw_claim_unstore(struct gw_req *r) { delete_key(gw_claim_request_key(r)); }
 
 /* ---------------------------------------------------------------- replies */
 
-static void fetch_free(struct fetch *f)
+static void fetch_free(struct gw_claim_rd *f)
 {
     if (f->body) evbuffer_free(f->body);
     free(f->headers);
@@ -96,14 +105,14 @@ static void fetch_free(struct fetch *f)
 }
 
 /* The request f reads for, if it still waits for it. */
-static struct gw_req *fetch_req(const struct fetch *f)
+static struct gw_req *fetch_req(const struct gw_claim_rd *f)
 {
     struct gw_req *r = gw_inflight_find(f->id, PC_UUID_LEN);
     return r != NULL && r->claim_reading ? r : NULL;
 }
 
 /* Ends f for r: with the body when why is NULL, else a 502. */
-static void fetch_end(struct fetch *f, struct gw_req *r, const char *why)
+static void fetch_end(struct gw_claim_rd *f, struct gw_req *r, const char *why)
 {
     if (why != NULL && strcmp(why, "missing") == 0) gw_stats->claim_missing++;
     if (why == NULL) gw_stats->claim_fetched++;
@@ -115,7 +124,7 @@ static void on_range(void *priv, const struct gw_bus_reply *rep);
 
 /* Asks for the next slice; on the last one one byte more than announced,
  * so that a longer value is seen. */
-static int fetch_next(struct fetch *f)
+static int fetch_next(struct gw_claim_rd *f)
 {
     size_t left = f->len - f->off, want = left > GW_CLAIM_SLICE ? GW_CLAIM_SLICE : left;
     char from[24], to[24];
@@ -127,15 +136,109 @@ static int fetch_next(struct fetch *f)
     return gw_bus_command(gw.bus, on_range, f, 4, argv, argvlen);
 }
 
+/* A streamed body cut short after its head went out: the key deleted, the
+ * response truncated and the connection closed (r NULL: the client left). */
+static void stream_abort(struct gw_claim_rd *f, struct gw_req *r, bool missing)
+{
+    if (missing) gw_stats->claim_missing++;
+    delete_key(f->key);
+    fetch_free(f);
+    if (r == NULL) return;
+    r->claim_rd = NULL;
+    gw_req_stream_abort(r);
+}
+
+/* The client's output held for r, written or not. */
+static size_t held(struct gw_req *r) { return evbuffer_get_length(gw_req_stream_buffer(r)); }
+
+/* Asks for the next slice of a streamed body once the client's output is
+ * down to GW_CLAIM_OUT_LOW; else waits for it to drain (r->on_drain). */
+static void stream_pump(struct gw_claim_rd *f, struct gw_req *r)
+{
+    if (held(r) > GW_CLAIM_OUT_LOW) {
+        r->on_drain = gw_claim_drained;
+        return;
+    }
+    if (fetch_next(f) != 0) { /* bus down: nothing more can come */
+        fetch_free(f);
+        r->claim_rd = NULL;
+        gw_req_stream_abort(r);
+        return;
+    }
+    f->pending = true;
+}
+
+void gw_claim_drained(struct gw_req *r)
+{
+    struct gw_claim_rd *f = r->claim_rd;
+    if (f != NULL && !f->pending) stream_pump(f, r);
+}
+
+void gw_claim_cancel(struct gw_req *r)
+{
+    struct gw_claim_rd *f = r->claim_rd;
+    if (f == NULL) return;
+    r->claim_rd = NULL;
+    if (f->pending) {
+        f->r = NULL; /* on_range deletes the key */
+        return;
+    }
+    delete_key(f->key);
+    fetch_free(f);
+}
+
+/* A slice of a streamed body for r (the first one: the head goes out with
+ * it, the request leaves flight). */
+static void stream_slice(struct gw_claim_rd *f, struct gw_req *r, const char *data, size_t n)
+{
+    struct evbuffer *out;
+
+    if (!f->head_out) {
+        if (!claim_head(r, f->status, f->headers, f->nheaders, f->len)) { /* client gone */
+            delete_key(f->key);
+            fetch_free(f);
+            return;
+        }
+        f->head_out = true;
+        f->r = r;
+        r->claim_rd = f;
+    }
+    out = gw_req_stream_buffer(r);
+    pc_check(evbuffer_add(out, data, n) == 0);
+    r->stream_body_out += n;
+    r->stream_bytes_out += n;
+    f->off += n;
+    if (f->off == f->len) {
+        gw_stats->claim_fetched++;
+        delete_key(f->key);
+        fetch_free(f);
+        r->claim_rd = NULL;
+        gw_req_stream_end(r);
+        return;
+    }
+    gw_req_stream_push(r);
+    stream_pump(f, r);
+}
+
 static void on_range(void *priv, const struct gw_bus_reply *rep)
 {
-    struct fetch *f = priv;
-    struct gw_req *r = rep != NULL ? fetch_req(f) : NULL;
+    struct gw_claim_rd *f = priv;
+    struct gw_req *r;
     size_t left = f->len - f->off, want = left > GW_CLAIM_SLICE ? GW_CLAIM_SLICE : left;
 
-    if (rep == NULL) { /* bus gone: its requests were answered 503 */
-        fetch_free(f);
-        return;
+    f->pending = false;
+    if (f->head_out) {
+        r = f->r;
+        if (rep == NULL) { /* bus gone: the rest cannot be read */
+            stream_abort(f, r, false);
+            return;
+        }
+    } else {
+        r = rep != NULL ? fetch_req(f) : NULL;
+        if (rep == NULL) { /* bus gone: its requests were answered 503 */
+            fetch_free(f);
+            return;
+        }
     }
     if (r == NULL) { /* answered meanwhile (deadline, client gone) */
         delete_key(f->key);
@@ -146,14 +249,26 @@ static void on_range(void *priv, const struct gw_bus_reply *rep)
         if (pc_ratelimit_allow(&claim_log, gw_now_mono_ms()))
             pc_log(PC_LOG_WARN, "claim", "reading a reply body for %s failed: %.*s", f->id,
                    (int)(rep->len > 200 ? 200 : rep->len), rep->str ? rep->str : "");
-        fetch_end(f, r, "redis_error");
+        if (f->head_out)
+            stream_abort(f, r, false);
+        else
+            fetch_end(f, r, "redis_error");
         return;
     }
     /* A slice short of what was asked: the key is gone, expired or shorter
-     * than announced; one byte more on the last: longer. */
+     * than announced; one byte more on the last: longer. Before the head
+     * went out that is a 502; after it, a truncated response. */
     if (rep->len != want) {
+        if (f->head_out) {
+            stream_abort(f, r, true);
+            return;
+        }
         delete_key(f->key);
         fetch_end(f, r, "missing");
+        return;
+    }
+    if (f->streamed) {
+        stream_slice(f, r, rep->str, rep->len);
         return;
     }
     pc_check(evbuffer_add(f->body, rep->str, rep->len) == 0);
@@ -181,7 +296,7 @@ void gw_claim_fetch(struct gw_req *r, int status, const struct pc_kv *headers, s
                     const char *ref, size_t len)
 {
     size_t klen = strlen(ref), bytes = 0;
-    struct fetch *f;
+    struct gw_claim_rd *f;
     char *t;
 
     f = pc_xcalloc(1, sizeof *f + klen + 1);
@@ -218,9 +333,13 @@ void gw_claim_fetch(struct gw_req *r, int status, const struct pc_kv *headers, s
         fetch_end(f, r, NULL);
         return;
     }
+    /* A client waits and the response has a body: it streams. */
+    f->streamed = !r->job && r->conn != NULL && !r->is_head && status != 204 && status != 304;
     if (fetch_next(f) != 0) {
         fetch_free(f); /* bus down: r is answered 503 with the others */
+        return;
     }
+    f->pending = true;
 }
 
 void gw_claim_discard(const char *id, size_t id_len, const char *ref)
@@ -229,9 +348,10 @@ void gw_claim_discard(const char *id, size_t id_len, const char *ref)
         delete_key(key.data);
 }
 
-void gw_claim_init(gw_claim_done_fn *done)
+void gw_claim_init(gw_claim_done_fn *done, gw_claim_head_fn *head)
 {
     claim_done = done;
+    claim_head = head;
     pc_buf_init(&key);
 }
 

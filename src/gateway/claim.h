@@ -8,7 +8,11 @@
  * "<prefix>:body:<id>:req" (SET with a TTL, then the PUBLISH, pipelined on
  * the command connection), and a reply may carry its body in
  * "<prefix>:body:<id>:rep", which the gateway reads in slices of
- * GW_CLAIM_SLICE bytes (GETRANGE) straight into the response and deletes. */
+ * GW_CLAIM_SLICE bytes (GETRANGE) and deletes. A client waiting for a body
+ * gets it streamed: the head (with content-length body_len) once the first
+ * slice is in, each slice as it comes, the next one asked for only while
+ * the client's output holds at most GW_CLAIM_OUT_LOW bytes; a job (and a
+ * HEAD, a 204, a 304) gets it collected whole. */
 #ifndef GW_CLAIM_H
 #define GW_CLAIM_H
 
@@ -21,7 +25,8 @@ struct gw_instance;
 struct evbuffer;
 
 #define GW_CLAIM_TTL_MARGIN_MS 5000  /* a key lives until the deadline + this */
-#define GW_CLAIM_SLICE (1024 * 1024) /* bytes of a reply body read per GETRANGE */
+#define GW_CLAIM_SLICE (16 * 1024)   /* bytes of a reply body read per GETRANGE */
+#define GW_CLAIM_OUT_LOW (16 * 1024) /* a streamed body's next slice: output at most this */
 
 /* True when r's body goes to inst by reference: --claim-check-bytes is not
  * 0, the body is larger, and inst announced claim_check. */
@@ -44,6 +49,12 @@ void gw_claim_unstore(struct gw_req *r);
 typedef void gw_claim_done_fn(struct gw_req *r, int status, const struct pc_kv *headers,
                               size_t nheaders, struct evbuffer *body, const char *why);
 
+/* The head of a reply whose body streams (r still in flight): takes r out
+ * of flight and sends the head with content-length len; false, r out of
+ * flight and nothing sent, when r's client has gone. */
+typedef bool gw_claim_head_fn(struct gw_req *r, int status, const struct pc_kv *headers,
+                              size_t nheaders, size_t len);
+
 /* Reads the body of r's reply from ref, which must be r's reply key, and
  * announced as len bytes (at most --max-reply-bytes); the status and headers
  * are copied. r->claim_reading must be set by the caller. */
@@ -54,7 +65,13 @@ void gw_claim_fetch(struct gw_req *r, int status, const struct pc_kv *headers, s
  * the reply key of id, or with ref NULL, that key whatever the reply said. */
 void gw_claim_discard(const char *id, size_t id_len, const char *ref);
 
-void gw_claim_init(gw_claim_done_fn *done);
+/* A streamed body's client output drained (r->on_drain). */
+void gw_claim_drained(struct gw_req *r);
+/* r's client left while its body streamed (r->claim_rd set): the reading
+ * stops and the key is deleted. */
+void gw_claim_cancel(struct gw_req *r);
+
+void gw_claim_init(gw_claim_done_fn *done, gw_claim_head_fn *head);
 void gw_claim_deinit(void);
 
 #endif

@@ -8,6 +8,7 @@
 #include "auth.h"
 #include "bus.h"
 #include "claim.h"
+#include "claimstore.h"
 #include "conn.h"
 #include "cors.h"
 #include "gw.h"
@@ -48,6 +49,7 @@ static unsigned retry_credit;
 /* ------------------------------------------------------------------------ */
 
 static void on_deadline(evutil_socket_t fd, short what, void *arg);
+static void publish(struct gw_req *r);
 static void on_try_timer(evutil_socket_t fd, short what, void *arg);
 static void encode(struct gw_req *r, const struct gw_match *m, const struct gw_instance *inst);
 
@@ -99,6 +101,7 @@ static void end_try(struct gw_req *r, enum gw_try_result res)
 /* Takes r out of flight: table, timers, instance. Idempotent. */
 void gw_forward_finish(struct gw_req *r, enum gw_try_result res)
 {
+    if (r->claim_up != NULL) gw_claimstore_stop(r);
     if (r->in_flight) gw_inflight_del(r);
     if (r->deadline_set) {
         evtimer_del(&r->deadline);
@@ -145,25 +148,38 @@ static void fail(struct gw_req *r, int status, const char *code, const char *msg
  * handed to hiredis as it is, never copied into a command first. */
 static void send_to(struct gw_req *r, struct gw_instance *inst)
 {
-    const char *cmd, *msg;
-    size_t cmd_len, len;
     bool claimed = gw_claim_wanted(r, inst);
-    int rc;
 
     /* The body goes by reference only to an instance that announced it,
      * and as v2 only to one that announced "wire":2 (match is r's route's,
      * route_again's after the first try). */
     if (claimed != r->claimed || inst->wire != r->wire) encode(r, match, inst);
-    if (claimed && gw_claim_store(r) != 0) {
+    if (claimed && !r->body_stream && gw_claim_store(r) != 0) {
         fail(r, 503, "bus_unavailable", "the message bus is unavailable");
         return;
     }
     r->tries++;
     r->inst = inst;
-    r->sent_ms = gw_now_mono_ms();
     gw_accesslog_note_instance(r, inst->id);
     gw_instance_acquire(inst);
     r->probe = gw_outlier_sent(&inst->outlier);
+    if (r->body_stream) { /* published once the body is in its key */
+        if (gw_claimstore_start(r, publish) != 0)
+            fail(r, 503, "bus_unavailable", "the message bus is unavailable");
+        return;
+    }
+    publish(r);
+}
+
+/* Publishes r's envelope to r->inst. */
+static void publish(struct gw_req *r)
+{
+    const struct gw_instance *inst = r->inst;
+    const char *cmd, *msg;
+    size_t cmd_len, len;
+    int rc;
+
+    r->sent_ms = gw_now_mono_ms();
     if (r->env_in_body)
         cmd = pc_resp_publish_frame_in(r->env_msg, r->env_msg_len,
                                        (size_t)(r->env_msg - r->body.data), inst->channel,
@@ -367,6 +383,7 @@ static void encode(struct gw_req *r, const struct gw_match *m, const struct gw_i
     o.nheaders = nh;
     o.remote_addr = r->remote_addr;
     o.body = gw_req_body(r, &o.body_len);
+    if (r->body_stream) o.body_len = (size_t)r->body_length; /* in its key (claimstore.h) */
     o.body_ref = claimed ? gw_claim_request_key(r) : NULL;
     o.wire = inst->wire;
     r->claimed = claimed;
@@ -431,7 +448,9 @@ static void forward_start(struct gw_req *r, struct gw_route *rt)
         gw_hforward_start(r, rt);
         return;
     }
-    if (r->body_stream) { /* taken for an HTTP route that a reload has since moved to the bus */
+    /* Taken at its head for an HTTP route that a reload has since moved to
+     * the bus, or for a claim check no longer possible: its body is not held. */
+    if (r->body_stream && !gw_claimstore_wanted(r, rt)) {
         gw_req_error(r, 503, "no_instance", "the route changed while the request was read");
         return;
     }
@@ -463,7 +482,7 @@ static void forward_start(struct gw_req *r, struct gw_route *rt)
     tv.tv_usec = (suseconds_t)(tmo % 1000) * 1000;
     evtimer_add(&r->deadline, &tv);
     r->deadline_set = true;
-    r->may_retry = rt->retry && method_is_idempotent(r->method) && tmo >= 2;
+    r->may_retry = rt->retry && method_is_idempotent(r->method) && tmo >= 2 && !r->body_stream;
     if (r->may_retry) {
         retry_credit += GW_RETRY_EARN;
         if (retry_credit > GW_RETRY_CREDIT_MAX) retry_credit = GW_RETRY_CREDIT_MAX;
@@ -524,7 +543,8 @@ void gw_forward_handle(struct gw_req *r)
 bool gw_forward_head(struct gw_req *r)
 {
     int res = gw_router_match(gw.router, r->method, r->head.data, r->path_len, match);
-    return res == GW_MATCH_OK && ((struct gw_route *)match->value)->http != NULL;
+    return res == GW_MATCH_OK && (((struct gw_route *)match->value)->http != NULL ||
+                                  gw_claimstore_wanted(r, match->value));
 }
 
 void gw_forward_on_published(void *priv, long long receivers)
@@ -554,6 +574,7 @@ void gw_forward_on_published(void *priv, long long receivers)
      * Redis restart: keep it (its TTL still runs) and wait a little. */
     gone = r->inst;
     if (r->claimed) gw_claim_unstore(r); /* nobody will read it; the next try stores it again */
+    if (r->body_stream) r->tries = GW_FORWARD_MAX_TRIES; /* ... but a stored body is not kept */
     unconfirmed = !gw_instance_heard_since_up(gone);
     if (unconfirmed) {
         gw_stats->publish_waits++;
@@ -575,6 +596,7 @@ void gw_forward_on_published(void *priv, long long receivers)
 void gw_forward_cancel(struct gw_req *r)
 {
     if (r->hx != NULL) gw_hforward_cancel(r);
+    if (r->claim_rd != NULL) gw_claim_cancel(r);
     finish(r);
     gw_req_release(r);
 }

@@ -22,12 +22,9 @@ static struct pc_kv *kv_out;      /* the headers passed on */
 static size_t kv_cap;
 static struct pc_ratelimit bad_reply_log = {.interval_ms = 10000};
 
-/* Answers r with a reply's status, headers (names lower-cased, hop-by-hop
- * and content-length dropped) and body; or, for a stream message (stream
- * true), hands them to stream.c. */
-static void respond_with(struct gw_req *r, int status, const struct pc_kv *hdrs, size_t n,
-                         const void *body, size_t body_len, struct evbuffer *ebody, bool stream,
-                         long long seq, bool more)
+/* A reply's headers as passed on, in kv_out: names lower-cased, hop-by-hop
+ * and content-length dropped. Returns their number. */
+static size_t headers_out(const struct pc_kv *hdrs, size_t n)
 {
     size_t k = 0, names = 0;
 
@@ -49,6 +46,17 @@ static void respond_with(struct gw_req *r, int status, const struct pc_kv *hdrs,
         if (gw_headers_reply_drops(ln, nl)) continue;
         kv_out[k++] = (struct pc_kv){ln, nl, hdrs[i].value, hdrs[i].value_len};
     }
+    return k;
+}
+
+/* Answers r with a reply's status, headers (headers_out) and body; or, for
+ * a stream message (stream true), hands them to stream.c. */
+static void respond_with(struct gw_req *r, int status, const struct pc_kv *hdrs, size_t n,
+                         const void *body, size_t body_len, struct evbuffer *ebody, bool stream,
+                         long long seq, bool more)
+{
+    size_t k = headers_out(hdrs, n);
+
     if (stream)
         gw_stream_on_message(r, seq, more, status, kv_out, k, body, body_len);
     else if (ebody != NULL)
@@ -85,6 +93,18 @@ static void on_claimed(struct gw_req *r, int status, const struct pc_kv *hdrs, s
         bad_reply(r, why, "the body could not be read from Redis");
     else
         respond_with(r, status, hdrs, n, NULL, 0, body, false, 0, false);
+}
+
+/* The head of a reply whose body streams from Redis (claim.c). */
+static bool on_claim_head(struct gw_req *r, int status, const struct pc_kv *hdrs, size_t n,
+                          size_t len)
+{
+    bool gone = r->conn != NULL && gw_conn_is_closed(r->conn);
+    gw_forward_finish(r, GW_TRY_ABANDONED);
+    if (gone) return false; /* released with its connection */
+    size_t k = headers_out(hdrs, n);
+    gw_req_stream_head(r, status, kv_out, k, len);
+    return true;
 }
 
 /* The request a reply answers, or NULL (counted late, or for a stream
@@ -204,7 +224,7 @@ out:
 
 void gw_reply_init(void)
 {
-    gw_claim_init(on_claimed);
+    gw_claim_init(on_claimed, on_claim_head);
     gw_stream_init();
     pc_buf_init(&reply_scratch);
     pc_buf_init(&reply_lower);

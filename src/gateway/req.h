@@ -25,6 +25,8 @@ struct gw_conn;
 struct gw_instance;
 struct gw_stream;
 struct gw_hx;
+struct gw_claim_rd;
+struct gw_claim_up;
 
 #define GW_AUTH_SUBJECT_MAX 255 /* bytes of a verified JWT "sub" */
 #define GW_AUTH_KEY_ID_MAX 64   /* bytes of an API key id */
@@ -126,6 +128,11 @@ struct gw_req {
     bool body_held;       /* the client is not read: the consumer is full */
     bool body_dropped;    /* the consumer is gone: pieces are dropped */
     bool (*body_sink)(struct gw_req *r, const char *data, size_t n, bool end);
+
+    /* -- a reply body read from Redis and streamed, its head out (claim.c) -- */
+    struct gw_claim_rd *claim_rd;
+    /* -- a request body stored in its key as it arrives (claimstore.c) -- */
+    struct gw_claim_up *claim_up;
 };
 
 /* Header i's name / value, valid until the request is freed. */
