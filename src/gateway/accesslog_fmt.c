@@ -59,15 +59,40 @@ static size_t copy_run(const unsigned char *tbl, uint64_t lo, const unsigned cha
                        size_t n, char **o, const char *end)
 {
     char *d = *o;
-    size_t j;
+    size_t j, i0 = i, r;
+    uint64_t x;
+    uint32_t h;
 
     while (i + 8 <= n && d + 8 <= end) {
-        uint64_t x;
         memcpy(&x, s + i, 8);
         if (word_has_special(x, lo)) break;
         memcpy(d, &x, 8);
         d += 8;
         i += 8;
+    }
+    /* The rest (under 8 bytes) in one piece when it is plain and fits: the
+     * last 8 bytes of the run (some copied already, the same again), or
+     * the 4-byte halves of a shorter rest. */
+    r = n - i;
+    if (r > 0 && r < 8 && r <= (size_t)(end - d)) {
+        if (n - i0 >= 8) {
+            memcpy(&x, s + n - 8, 8);
+            if (!word_has_special(x, lo)) {
+                memcpy(d + r - 8, &x, 8);
+                *o = d + r;
+                return n;
+            }
+        } else if (r >= 4) {
+            memcpy(&h, s + i, 4);
+            x = (uint64_t)h << 32 | h;
+            memcpy(&h, s + n - 4, 4);
+            if (!word_has_special(x, lo) && !word_has_special((uint64_t)h << 32 | h, lo)) {
+                memcpy(d, s + i, 4);
+                memcpy(d + r - 4, &h, 4);
+                *o = d + r;
+                return n;
+            }
+        }
     }
     j = i;
     while (j < n && tbl[s[j]]) j++;
