@@ -4,7 +4,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "digits.h"
 
 /* Output budgets, bytes after escaping ("..." included when cut). With the
  * keys and numbers, the largest JSON line is under 4000 bytes and the
@@ -38,17 +37,68 @@ static void tables(void)
     plain_clf[' '] = 0;
 }
 
+/* Whether any byte of the 8 in x is not plain: below lo (0x20 JSON, 0x21
+ * combined), 0x7f or above, '"' or '\\'. Exact (no byte is missed; the
+ * tricks are the "has a byte less than / equal to" ones of Bit Twiddling
+ * Hacks), so a word it passes is copied without looking at each byte. */
+#define ONES 0x0101010101010101u
+#define HIGHS 0x8080808080808080u
+static uint64_t word_has_special(uint64_t x, uint64_t lo)
+{
+    uint64_t q = x ^ (ONES * '"'), b = x ^ (ONES * '\\');
+    uint64_t below = (x - ONES * lo) & ~x;
+    uint64_t high = x | (x + ONES); /* 0x7f..0xff; a carry only out of 0xff */
+    return (below | ((q - ONES) & ~q) | ((b - ONES) & ~b) | high) & HIGHS;
+}
+
 /* The run of bytes of s[i..n) that tbl says are plain, copied to o within
  * end; returns the new i, *o moved (a run is cut at end: each byte is a
- * whole unit). */
-static size_t copy_run(const unsigned char *tbl, const unsigned char *s, size_t i, size_t n,
-                       char **o, const char *end)
+ * whole unit). Eight bytes at a time while they are all plain, then byte by
+ * byte. */
+static size_t copy_run(const unsigned char *tbl, uint64_t lo, const unsigned char *s, size_t i,
+                       size_t n, char **o, const char *end)
 {
-    size_t j = i, room = (size_t)(end - *o);
+    char *d = *o;
+    size_t j, i0 = i, r;
+    uint64_t x;
+    uint32_t h;
+
+    while (i + 8 <= n && d + 8 <= end) {
+        memcpy(&x, s + i, 8);
+        if (word_has_special(x, lo)) break;
+        memcpy(d, &x, 8);
+        d += 8;
+        i += 8;
+    }
+    /* The rest (under 8 bytes) in one piece when it is plain and fits: the
+     * last 8 bytes of the run (some copied already, the same again), or
+     * the 4-byte halves of a shorter rest. */
+    r = n - i;
+    if (r > 0 && r < 8 && r <= (size_t)(end - d)) {
+        if (n - i0 >= 8) {
+            memcpy(&x, s + n - 8, 8);
+            if (!word_has_special(x, lo)) {
+                memcpy(d + r - 8, &x, 8);
+                *o = d + r;
+                return n;
+            }
+        } else if (r >= 4) {
+            memcpy(&h, s + i, 4);
+            x = (uint64_t)h << 32 | h;
+            memcpy(&h, s + n - 4, 4);
+            if (!word_has_special(x, lo) && !word_has_special((uint64_t)h << 32 | h, lo)) {
+                memcpy(d, s + i, 4);
+                memcpy(d + r - 4, &h, 4);
+                *o = d + r;
+                return n;
+            }
+        }
+    }
+    j = i;
     while (j < n && tbl[s[j]]) j++;
-    if (j - i > room) j = i + room;
-    memcpy(*o, s + i, j - i);
-    *o += j - i;
+    if (j - i > (size_t)(end - d)) j = i + (size_t)(end - d);
+    while (i < j) *d++ = (char)s[i++];
+    *o = d;
     return j;
 }
 
@@ -88,7 +138,7 @@ static char *put_json(char *o, struct gw_alog_str v, size_t cap)
     while (i < v.n) {
         unsigned char c = s[i];
         if (plain_json[c]) {
-            i = copy_run(plain_json, s, i, v.n, &o, end);
+            i = copy_run(plain_json, 0x20, s, i, v.n, &o, end);
             if (i < v.n && o == end) goto cut;
         } else if (c == '"' || c == '\\') {
             if (o + 2 > end) goto cut;
@@ -136,7 +186,7 @@ static char *put_clf(char *o, struct gw_alog_str v, size_t cap, bool quoted)
     for (size_t i = 0; i < v.n; i++) {
         unsigned char c = s[i];
         if (plain_clf[c]) {
-            i = copy_run(plain_clf, s, i, v.n, &o, end);
+            i = copy_run(plain_clf, 0x21, s, i, v.n, &o, end);
             if (i < v.n && o == end) goto cut;
             i--; /* the loop's i++ */
         } else if (c == ' ' && quoted) {
@@ -157,11 +207,45 @@ cut:
     return o + 3;
 }
 
-static char *put(char *o, const char *lit)
+/* A string literal copied (its length known when compiled). */
+#define PUT(o, lit) (memcpy((o), (lit), sizeof(lit) - 1), (o) + sizeof(lit) - 1)
+
+static const char digits2[] = "00010203040506070809101112131415161718192021222324252627282930313233"
+                              "34353637383940414243444546474849505152535455565758596061626364656667"
+                              "6869707172737475767778798081828384858687888990919293949596979899";
+
+/* The decimal digits of v at o (no NUL), two at a time; returns the end. */
+static char *put_dec(char *o, uint64_t v)
 {
-    size_t n = strlen(lit);
-    memcpy(o, lit, n);
-    return o + n;
+    char *e;
+    uint64_t t = v;
+
+    if (v < 10) {
+        *o = (char)('0' + v);
+        return o + 1;
+    }
+    if (v < 100) {
+        memcpy(o, digits2 + 2 * v, 2);
+        return o + 2;
+    }
+    e = o + 2;
+    while (t >= 100) {
+        t /= 10;
+        e++;
+    }
+    o = e;
+    while (v >= 100) {
+        o -= 2;
+        memcpy(o, digits2 + 2 * (v % 100), 2);
+        v /= 100;
+    }
+    if (v >= 10) {
+        o -= 2;
+        memcpy(o, digits2 + 2 * v, 2);
+    } else {
+        *--o = (char)('0' + v);
+    }
+    return e;
 }
 
 /* The broken-down UTC time of a second, computed once per second. */
@@ -183,27 +267,38 @@ static char *put2(char *o, int v)
     return o + 2;
 }
 
-/* "2026-12-06T17:19:11.123Z" (RFC 3339, UTC, milliseconds). */
-static char *put_rfc3339(char *o, uint64_t ms)
+/* {"ts":"2026-12-06T17:19:11.123Z" (RFC 3339, UTC, milliseconds): all but
+ * the milliseconds made once per second. */
+static char *put_ts(char *o, uint64_t ms)
 {
-    const struct tm *t = utc_of((time_t)(ms / 1000));
+    static uint64_t cached_sec = UINT64_MAX;
+    static char head[48]; /* {"ts":"YYYY-MM-DDTHH:MM:SS. (a longer year: more) */
+    static size_t head_len;
     unsigned frac = (unsigned)(ms % 1000);
-    o = pc_put_u64(o, (uint64_t)(t->tm_year + 1900));
-    *o++ = '-';
-    o = put2(o, t->tm_mon + 1);
-    *o++ = '-';
-    o = put2(o, t->tm_mday);
-    *o++ = 'T';
-    o = put2(o, t->tm_hour);
-    *o++ = ':';
-    o = put2(o, t->tm_min);
-    *o++ = ':';
-    o = put2(o, t->tm_sec);
-    *o++ = '.';
+
+    if (ms / 1000 != cached_sec) {
+        const struct tm *t = utc_of((time_t)(ms / 1000));
+        char *h = PUT(head, "{\"ts\":\"");
+        h = put_dec(h, (uint64_t)(t->tm_year + 1900));
+        *h++ = '-';
+        h = put2(h, t->tm_mon + 1);
+        *h++ = '-';
+        h = put2(h, t->tm_mday);
+        *h++ = 'T';
+        h = put2(h, t->tm_hour);
+        *h++ = ':';
+        h = put2(h, t->tm_min);
+        *h++ = ':';
+        h = put2(h, t->tm_sec);
+        *h++ = '.';
+        head_len = (size_t)(h - head);
+        cached_sec = ms / 1000;
+    }
+    memcpy(o, head, sizeof head); /* a fixed size: no call; the line has room */
+    o += head_len;
     *o++ = (char)('0' + frac / 100);
-    o = put2(o, (int)(frac % 100));
-    *o++ = 'Z';
-    return o;
+    memcpy(o, digits2 + 2 * (frac % 100), 2);
+    return PUT(o + 2, "Z\"");
 }
 
 /* "06/Dec/2026:17:19:11 +0000" (the combined format's time, in UTC). */
@@ -216,61 +311,64 @@ static char *put_clf_time(char *o, uint64_t ms)
     memcpy(o, months + 3 * (t->tm_mon % 12), 3);
     o += 3;
     *o++ = '/';
-    o = pc_put_u64(o, (uint64_t)(t->tm_year + 1900));
+    o = put_dec(o, (uint64_t)(t->tm_year + 1900));
     *o++ = ':';
     o = put2(o, t->tm_hour);
     *o++ = ':';
     o = put2(o, t->tm_min);
     *o++ = ':';
     o = put2(o, t->tm_sec);
-    return put(o, " +0000");
+    return PUT(o, " +0000");
 }
 
 static unsigned status_of(int s) { return s < 0 ? 0u : s > 999 ? 999u : (unsigned)s; }
 
-/* ,"key":"value" when the value is present. */
-static char *json_field(char *o, const char *key, struct gw_alog_str v, size_t cap)
+/* A JSON string's contents and its closing quote. */
+static char *json_value(char *o, struct gw_alog_str v, size_t cap)
 {
-    if (v.n == 0) return o;
-    o = put(o, key);
     o = put_json(o, v, cap);
     *o++ = '"';
     return o;
 }
+
+/* ,"key":"value" when the value is present. */
+#define JSON_FIELD(o, key, v, cap)                                                                 \
+    ((v).n == 0 ? (o) : json_value(PUT(o, ",\"" key "\":\""), v, cap))
 
 size_t gw_alog_format_json(char *out, const struct gw_alog_rec *r)
 {
     char *o = out;
 
     tables();
-    o = put(o, "{\"ts\":\"");
-    o = put_rfc3339(o, r->ts_ms);
-    *o++ = '"';
-    o = json_field(o, ",\"request_id\":\"", r->request_id, CAP_ID);
-    o = json_field(o, ",\"remote_addr\":\"", r->remote_addr, CAP_ADDR);
-    o = json_field(o, ",\"method\":\"", r->method, CAP_METHOD);
-    o = json_field(o, ",\"path\":\"", r->path, CAP_PATH);
-    o = json_field(o, ",\"query\":\"", r->query, CAP_QUERY);
-    o = put(o, ",\"status\":");
-    o = pc_put_u64(o, status_of(r->status));
-    o = put(o, ",\"bytes_in\":");
-    o = pc_put_u64(o, r->bytes_in);
-    o = put(o, ",\"bytes_out\":");
-    o = pc_put_u64(o, r->bytes_out);
-    o = put(o, ",\"duration_ms\":");
-    o = pc_put_u64(o, r->duration_ms);
-    o = json_field(o, ",\"route\":\"", r->route, CAP_ROUTE);
-    o = json_field(o, ",\"service\":\"", r->service, CAP_SERVICE);
-    o = json_field(o, ",\"instance\":\"", r->instance, CAP_INSTANCE);
+    o = put_ts(o, r->ts_ms);
+    o = JSON_FIELD(o, "request_id", r->request_id, CAP_ID);
+    o = JSON_FIELD(o, "remote_addr", r->remote_addr, CAP_ADDR);
+    o = JSON_FIELD(o, "method", r->method, CAP_METHOD);
+    o = JSON_FIELD(o, "path", r->path, CAP_PATH);
+    o = JSON_FIELD(o, "query", r->query, CAP_QUERY);
+    o = PUT(o, ",\"status\":");
+    o = put_dec(o, status_of(r->status));
+    o = PUT(o, ",\"bytes_in\":");
+    o = put_dec(o, r->bytes_in);
+    o = PUT(o, ",\"bytes_out\":");
+    o = put_dec(o, r->bytes_out);
+    o = PUT(o, ",\"duration_ms\":");
+    o = put_dec(o, r->duration_ms);
+    o = JSON_FIELD(o, "route", r->route, CAP_ROUTE);
+    o = JSON_FIELD(o, "service", r->service, CAP_SERVICE);
+    o = JSON_FIELD(o, "instance", r->instance, CAP_INSTANCE);
     if (r->upstream_ms >= 0) {
-        o = put(o, ",\"upstream_ms\":");
-        o = pc_put_u64(o, (uint64_t)r->upstream_ms);
+        o = PUT(o, ",\"upstream_ms\":");
+        o = put_dec(o, (uint64_t)r->upstream_ms);
     }
-    o = json_field(o, ",\"error\":\"", r->error, CAP_ERROR);
-    o = json_field(o, ",\"trace_id\":\"", r->trace_id, CAP_TRACE);
-    o = put(o, r->tls ? ",\"tls\":true" : ",\"tls\":false");
-    o = json_field(o, ",\"user\":\"", r->user, CAP_USER);
-    o = put(o, "}\n");
+    o = JSON_FIELD(o, "error", r->error, CAP_ERROR);
+    o = JSON_FIELD(o, "trace_id", r->trace_id, CAP_TRACE);
+    if (r->tls)
+        o = PUT(o, ",\"tls\":true");
+    else
+        o = PUT(o, ",\"tls\":false");
+    o = JSON_FIELD(o, "user", r->user, CAP_USER);
+    o = PUT(o, "}\n");
     return (size_t)(o - out);
 }
 
@@ -281,11 +379,11 @@ size_t gw_alog_format_combined(char *out, const struct gw_alog_rec *r)
     tables();
     /* host ident authuser [date] "request" status bytes "referer" "agent" */
     o = put_clf(o, r->remote_addr, CAP_ADDR, false);
-    o = put(o, " - ");
+    o = PUT(o, " - ");
     o = put_clf(o, r->user, CAP_USER, false);
-    o = put(o, " [");
+    o = PUT(o, " [");
     o = put_clf_time(o, r->ts_ms);
-    o = put(o, "] \"");
+    o = PUT(o, "] \"");
     if (r->method.n == 0 && r->path.n == 0) {
         *o++ = '-';
     } else {
@@ -296,9 +394,12 @@ size_t gw_alog_format_combined(char *out, const struct gw_alog_rec *r)
             *o++ = '?';
             o = put_clf(o, r->query, CAP_QUERY, true);
         }
-        o = put(o, r->http_minor == 0 ? " HTTP/1.0" : " HTTP/1.1");
+        if (r->http_minor == 0)
+            o = PUT(o, " HTTP/1.0");
+        else
+            o = PUT(o, " HTTP/1.1");
     }
-    o = put(o, "\" ");
+    o = PUT(o, "\" ");
     {
         unsigned st = status_of(r->status); /* always three digits */
         *o++ = (char)('0' + st / 100);
@@ -306,13 +407,13 @@ size_t gw_alog_format_combined(char *out, const struct gw_alog_rec *r)
     }
     *o++ = ' ';
     if (r->body_out > 0)
-        o = pc_put_u64(o, r->body_out);
+        o = put_dec(o, r->body_out);
     else
         *o++ = '-';
-    o = put(o, " \"");
+    o = PUT(o, " \"");
     o = put_clf(o, r->referer, CAP_REFERER, true);
-    o = put(o, "\" \"");
+    o = PUT(o, "\" \"");
     o = put_clf(o, r->user_agent, CAP_AGENT, true);
-    o = put(o, "\"\n");
+    o = PUT(o, "\"\n");
     return (size_t)(o - out);
 }
