@@ -82,6 +82,11 @@ def run_setup(kind, args, tmp):
         target = "http://%s:%d/echo/x" % (harness.HOST, gw.port)
         wrk(target, args.conns, 1)  # warm-up
         pids = [n[2] for n in nodes]
+        # each node's own background (cluster bus, PINGs, expiry), measured
+        # idle for as long as the load: subtracted for the per-request figure
+        before = [ticks(p) for p in pids]
+        time.sleep(args.duration)
+        idle = [ticks(p) - b for p, b in zip(pids, before)]
         before = [ticks(p) for p in pids]
         gw0, echo0 = ticks(gw.pid), sum(ticks(p.pid) for p in echos)
         r = wrk(target, args.conns, args.duration)
@@ -95,6 +100,11 @@ def run_setup(kind, args, tmp):
         res["redis_us_per_req"] = {n[0]: round((a - b) * 1e6 / HZ / reqs, 2)
                                    for n, a, b in zip(nodes, after, before)}
         res["redis_us_per_req_total"] = round(sum(res["redis_us_per_req"].values()), 2)
+        res["redis_idle_us_per_req"] = {n[0]: round(i * 1e6 / HZ / reqs, 2)
+                                        for n, i in zip(nodes, idle)}
+        res["redis_net_us_per_req"] = {
+            n[0]: round(max(0, (a - b) - i) * 1e6 / HZ / reqs, 2)
+            for n, a, b, i in zip(nodes, after, before, idle)}
         res["gateway_us_per_req"] = round((gw1 - gw0) * 1e6 / HZ / reqs, 2)
         res["services_us_per_req"] = round((echo1 - echo0) * 1e6 / HZ / reqs, 2)
         if args.heartbeat_seconds > 0:
@@ -151,6 +161,11 @@ def main():
         "busiest_shard_vs_single": round(max(c["redis_us_per_req"].values()) / single_us, 3),
         "cluster_total_vs_single": round(c["redis_us_per_req_total"] / single_us, 3),
     }
+    single_net = max(0.001, sum(s["redis_net_us_per_req"].values()))
+    summary["net_mean_shard_vs_single"] = round(
+        sum(c["redis_net_us_per_req"].values()) / args.shards / single_net, 3)
+    summary["net_busiest_shard_vs_single"] = round(
+        max(c["redis_net_us_per_req"].values()) / single_net, 3)
     with open(os.path.join(args.out, "cluster-results.json"), "w") as f:
         json.dump({"results": results, "summary": summary, "conns": args.conns,
                    "duration": args.duration, "instances": args.instances,
@@ -166,6 +181,11 @@ def main():
           " busiest shard %.2f, all shards %.2f" % (
               summary["rps_ratio"], summary["mean_shard_vs_single"],
               summary["busiest_shard_vs_single"], summary["cluster_total_vs_single"]))
+    print("the same without each node's idle background (measured idle for as long): "
+          "mean shard %.2f, busiest shard %.2f; idle us/request per node: %s" % (
+              summary["net_mean_shard_vs_single"], summary["net_busiest_shard_vs_single"],
+              " / ".join(" ".join("%.2f" % v for v in r["redis_idle_us_per_req"].values())
+                         for r in results)))
     for r in results:
         if "placement" in r:
             print("placement (%s): %s" % (r["setup"], r["placement"]))
