@@ -63,8 +63,9 @@ static int on_field(http_parser *p, const char *at, size_t n)
     struct gw_uresp *u = of(p);
     struct field *f;
 
-    if (too_big(u, n + 4) != 0) return -1;
-    if (u->in_value || u->nfields == 0) { /* a new field */
+    if (too_big(u, n) != 0) return -1;
+    if (u->in_value || u->nfields == 0) { /* a new field: ": " and CRLF counted once */
+        if (too_big(u, 4) != 0) return -1;
         if (u->nfields == GW_URESP_MAX_HEADERS) {
             u->reason = "too many response headers";
             return -1;
