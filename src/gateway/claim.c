@@ -191,8 +191,6 @@ void gw_claim_cancel(struct gw_req *r)
  * it, the request leaves flight). */
 static void stream_slice(struct gw_claim_rd *f, struct gw_req *r, const char *data, size_t n)
 {
-    struct evbuffer *out;
-
     if (!f->head_out) {
         if (!claim_head(r, f->status, f->headers, f->nheaders, f->len)) { /* client gone */
             delete_key(f->key);
@@ -203,10 +201,7 @@ static void stream_slice(struct gw_claim_rd *f, struct gw_req *r, const char *da
         f->r = r;
         r->claim_rd = f;
     }
-    out = gw_req_stream_buffer(r);
-    pc_check(evbuffer_add(out, data, n) == 0);
-    r->stream_body_out += n;
-    r->stream_bytes_out += n;
+    gw_req_stream_append(r, data, n, false);
     f->off += n;
     if (f->off == f->len) {
         gw_stats->claim_fetched++;

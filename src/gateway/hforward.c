@@ -490,10 +490,7 @@ static void on_data(void *ctx, const char *buf, size_t n)
         /* Bytes after the response, or a request body not all sent (the
          * upstream answered first): not reusable. */
         bool pool = hx->keep_alive && used == n && (!hx->body_stream || hx->body_done);
-        if (hx->chunked_out) {
-            evbuffer_add(gw_req_stream_buffer(r), "0\r\n\r\n", 5);
-            r->stream_bytes_out += 5;
-        }
+        if (hx->chunked_out) gw_req_stream_last_chunk(r);
         gw_req_stream_end(hx_end(hx, pool));
         return;
     }
@@ -541,20 +538,8 @@ static int sink_head(void *ctx, const struct gw_uresp_head *h)
 static int sink_body(void *ctx, const char *data, size_t n)
 {
     struct gw_hx *hx = ctx;
-    struct evbuffer *out = gw_req_stream_buffer(hx->r);
 
-    hx->r->stream_body_out += n;
-    hx->r->stream_bytes_out += n;
-    if (hx->chunked_out) {
-        char line[24];
-        int k = snprintf(line, sizeof line, "%zx\r\n", n);
-        evbuffer_add(out, line, (size_t)k);
-        evbuffer_add(out, data, n);
-        evbuffer_add(out, "\r\n", 2);
-        hx->r->stream_bytes_out += (uint64_t)k + 2;
-    } else {
-        evbuffer_add(out, data, n);
-    }
+    gw_req_stream_append(hx->r, data, n, hx->chunked_out);
     return 0;
 }
 

@@ -229,6 +229,31 @@ struct evbuffer *gw_req_stream_buffer(struct gw_req *r)
 
 void gw_req_stream_push(struct gw_req *r) { gw_conn_on_response(r->conn, r); }
 
+void gw_req_stream_append(struct gw_req *r, const void *data, size_t n, bool chunked)
+{
+    struct evbuffer *out;
+
+    if (n == 0 || r->conn == NULL) return;
+    out = gw_conn_response_buffer(r->conn, r);
+    r->stream_body_out += n;
+    r->stream_bytes_out += n;
+    if (chunked) {
+        char line[24];
+        int k = snprintf(line, sizeof line, "%zx\r\n", n);
+        pc_check(evbuffer_add(out, line, (size_t)k) == 0);
+        r->stream_bytes_out += (uint64_t)k + 2;
+    }
+    pc_check(evbuffer_add(out, data, n) == 0);
+    if (chunked) pc_check(evbuffer_add(out, "\r\n", 2) == 0);
+}
+
+void gw_req_stream_last_chunk(struct gw_req *r)
+{
+    if (r->conn == NULL) return;
+    pc_check(evbuffer_add(gw_conn_response_buffer(r->conn, r), "0\r\n\r\n", 5) == 0);
+    r->stream_bytes_out += 5;
+}
+
 /* The response is over (counted when its head went out): logged, and handed
  * to the connection like any other. */
 static void stream_done(struct gw_req *r)

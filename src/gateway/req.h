@@ -194,6 +194,14 @@ void gw_req_stream_head(struct gw_req *r, int status, const struct pc_kv *header
                         uint64_t content_length);
 struct evbuffer *gw_req_stream_buffer(struct gw_req *r);
 void gw_req_stream_push(struct gw_req *r);
+/* Appends n body bytes to r's streamed response: one chunk when chunked,
+ * else as they are; counted for the access log (stream_bytes_out,
+ * stream_body_out). Nothing when n is 0 or the client is gone. The bus's
+ * streams (stream.c), HTTP upstreams (hforward.c) and claim-checked replies
+ * write through it. */
+void gw_req_stream_append(struct gw_req *r, const void *data, size_t n, bool chunked);
+/* The last chunk of a chunked streamed response ("0" CRLF CRLF), counted. */
+void gw_req_stream_last_chunk(struct gw_req *r);
 void gw_req_stream_end(struct gw_req *r);
 void gw_req_stream_abort(struct gw_req *r);
 /* The head of a streamed reply from the bus (stream.c): as gw_req_respond, without

@@ -22,8 +22,6 @@ struct gw_stream {
     struct event idle;  /* --stream-idle-timeout-ms from the last message */
     long long next_seq; /* the seq the next message must carry */
     bool chunked;       /* HTTP/1.1: chunked; HTTP/1.0: close-delimited */
-    uint64_t bytes_out; /* written after the head: chunks and their framing */
-    uint64_t body_out;  /* of which body bytes */
     char channel[];     /* the instance's channel (for cancel); "" when unknown */
 };
 
@@ -68,7 +66,7 @@ static void stream_free(struct gw_req *r, enum gw_stream_result why, bool cancel
     r->stream = NULL;
     LIST_REMOVE(s, link);
     if (gw_accesslog_on) /* one line per response, when it ends */
-        gw_accesslog_response(r, r->stream_head_bytes + s->bytes_out, s->body_out);
+        gw_accesslog_response(r, r->stream_head_bytes + r->stream_bytes_out, r->stream_body_out);
     evtimer_del(&s->idle);
     if (cancel) publish_cancel(r->id, s->channel);
     gw_stats->streams[why]++;
@@ -87,20 +85,8 @@ static size_t held(const struct gw_req *r)
 /* One chunk (or, close-delimited, the bytes as they are). */
 static void stream_write(struct gw_req *r, const void *data, size_t len)
 {
-    struct evbuffer *out;
-    char line[24];
-
     if (len == 0 || r->conn == NULL) return;
-    out = gw_conn_response_buffer(r->conn, r);
-    r->stream->body_out += len;
-    r->stream->bytes_out += len;
-    if (r->stream->chunked) {
-        int k = snprintf(line, sizeof line, "%zx\r\n", len);
-        pc_check(evbuffer_add(out, line, (size_t)k) == 0);
-        r->stream->bytes_out += (uint64_t)k + 2;
-    }
-    pc_check(evbuffer_add(out, data, len) == 0);
-    if (r->stream->chunked) pc_check(evbuffer_add(out, "\r\n", 2) == 0);
+    gw_req_stream_append(r, data, len, r->stream->chunked);
     gw_conn_stream_wrote(r->conn, r);
 }
 
@@ -236,7 +222,6 @@ static void stream_start(struct gw_req *r, long long seq, int status, const stru
     s->r = r;
     LIST_INSERT_HEAD(&all_streams, s, link);
     s->next_seq = 1;
-    s->bytes_out = s->body_out = 0;
     s->chunked = r->http_minor >= 1;
     evtimer_assign(&s->idle, gw.base, on_idle, r);
     r->stream = s;
@@ -279,10 +264,7 @@ void gw_stream_on_message(struct gw_req *r, long long seq, bool more, int status
         return;
     }
     c = r->conn;
-    if (s->chunked) {
-        pc_check(evbuffer_add(gw_conn_response_buffer(c, r), "0\r\n\r\n", 5) == 0);
-        s->bytes_out += 5;
-    }
+    if (s->chunked) gw_req_stream_last_chunk(r);
     stream_free(r, GW_STREAM_COMPLETED, false);
     r->done = true;
     gw_conn_on_response(c, r); /* r may be freed */
