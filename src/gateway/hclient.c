@@ -8,6 +8,7 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "gw.h"
@@ -15,6 +16,10 @@
 #include "xalloc.h"
 
 #define GW_UCONN_READ_MAX (64 * 1024) /* bytes read per call: the most a paused owner gets */
+
+/* Bytes read per call straight into a client's output: a little under 64
+ * KiB, so that libevent's chain (its header included) is one 64 KiB block. */
+#define GW_UCONN_INTO_MAX (64 * 1024 - 256)
 
 static char rbuf[GW_UCONN_READ_MAX]; /* shared by every connection: parsed in place */
 
@@ -43,16 +48,54 @@ static void failed(struct gw_uconn *c, enum gw_uconn_fail why)
     c->h->failed(c->ctx, why);
 }
 
+/* Reads at most max bytes onto the end of dst: one readv into the room
+ * libevent reserves there (the bytes are read once, never copied). */
+static ssize_t read_into(int fd, struct evbuffer *dst, size_t max)
+{
+    struct evbuffer_iovec v[2];
+    struct iovec iov[2];
+    size_t want = max < GW_UCONN_INTO_MAX ? max : GW_UCONN_INTO_MAX, left = want;
+    int nv = evbuffer_reserve_space(dst, (ev_ssize_t)want, v, 2);
+    ssize_t n;
+
+    pc_check(nv > 0);
+    for (int i = 0; i < nv; i++) {
+        iov[i].iov_base = v[i].iov_base;
+        iov[i].iov_len = v[i].iov_len < left ? v[i].iov_len : left;
+        left -= iov[i].iov_len;
+    }
+    n = readv(fd, iov, nv);
+    if (n <= 0) return n;
+    left = (size_t)n;
+    for (int i = 0; i < nv; i++) {
+        v[i].iov_len = iov[i].iov_len < left ? iov[i].iov_len : left;
+        left -= v[i].iov_len;
+    }
+    pc_check(evbuffer_commit_space(dst, v, nv) == 0);
+    return n;
+}
+
 static void on_read(evutil_socket_t fd, short what, void *arg)
 {
     struct gw_uconn *c = arg;
+    struct evbuffer *dst = NULL;
+    size_t max = 0;
     ssize_t n;
     (void)what;
 
-    n = read(fd, rbuf, sizeof rbuf);
-    if (n > 0) {
-        c->h->data(c->ctx, rbuf, (size_t)n);
-        return;
+    if (c->h->into != NULL) dst = c->h->into(c->ctx, &max);
+    if (dst != NULL && max > 0) {
+        n = read_into(fd, dst, max);
+        if (n > 0) {
+            c->h->data(c->ctx, NULL, (size_t)n);
+            return;
+        }
+    } else {
+        n = read(fd, rbuf, sizeof rbuf);
+        if (n > 0) {
+            c->h->data(c->ctx, rbuf, (size_t)n);
+            return;
+        }
     }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
     failed(c, n == 0 ? GW_UCONN_EOF : fail_of(errno));
@@ -181,6 +224,12 @@ void gw_uconn_timer(struct gw_uconn *c, long ms)
         evtimer_del(&c->timer);
     else
         evtimer_add(&c->timer, &tv);
+}
+
+bool gw_uconn_has_input(const struct gw_uconn *c)
+{
+    char b;
+    return recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
 }
 
 void gw_uconn_free(struct gw_uconn *c)

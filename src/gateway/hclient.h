@@ -32,10 +32,15 @@ enum gw_uconn_fail {
 
 struct gw_uconn_handlers {
     void (*connected)(void *ctx);
+    /* n bytes read into buf; buf NULL: n bytes read into the buffer into gave. */
     void (*data)(void *ctx, const char *buf, size_t n);
     void (*failed)(void *ctx, enum gw_uconn_fail why);
     /* Optional: the socket took more of c->out after it was full. */
     void (*sent)(void *ctx);
+    /* Optional, asked before each read: a buffer to read at most *max bytes
+     * straight into (a body passed through as it is), or NULL for the
+     * usual read into the shared buffer. */
+    struct evbuffer *(*into)(void *ctx, size_t *max);
 };
 
 struct gw_uconn {
@@ -67,6 +72,9 @@ void gw_uconn_reading(struct gw_uconn *c, bool on);
 /* Arms (ms > 0) or stops (0) the connection's one timer; on expiry the
  * owner gets failed(GW_UCONN_TIMEOUT). */
 void gw_uconn_timer(struct gw_uconn *c, long ms);
+/* Whether bytes wait in c's socket (a peek, no read): a response followed by
+ * more than it announced leaves the connection unfit for another request. */
+bool gw_uconn_has_input(const struct gw_uconn *c);
 /* Closes the socket and frees c (unreferencing its upstream). */
 void gw_uconn_free(struct gw_uconn *c);
 

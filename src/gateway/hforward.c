@@ -58,7 +58,8 @@ static void on_connected(void *ctx);
 static void on_data(void *ctx, const char *buf, size_t n);
 static void on_failed(void *ctx, enum gw_uconn_fail why);
 static void on_sent(void *ctx);
-static const struct gw_uconn_handlers handlers = {on_connected, on_data, on_failed, on_sent};
+static struct evbuffer *into(void *ctx, size_t *max);
+static const struct gw_uconn_handlers handlers = {on_connected, on_data, on_failed, on_sent, into};
 
 static int sink_head(void *ctx, const struct gw_uresp_head *h);
 static int sink_body(void *ctx, const char *data, size_t n);
@@ -475,7 +476,11 @@ static void on_data(void *ctx, const char *buf, size_t n)
     const char *why = NULL;
     size_t used = 0;
 
-    if (n > 0) {
+    if (buf == NULL && n > 0) { /* body bytes read straight into the client's output (into) */
+        gw_req_stream_appended(r, n);
+        gw_uresp_body_taken(hx->parser, n);
+        used = n;
+    } else if (n > 0) {
         hx->got_byte = true;
         if (gw_uresp_feed(hx->parser, buf, n, &used, &why) != GW_URESP_OK) {
             pc_log(PC_LOG_DEBUG, "upstream", "%s: bad response: %s", hx->up->url, why);
@@ -490,6 +495,9 @@ static void on_data(void *ctx, const char *buf, size_t n)
         /* Bytes after the response, or a request body not all sent (the
          * upstream answered first): not reusable. */
         bool pool = hx->keep_alive && used == n && (!hx->body_stream || hx->body_done);
+        /* A body read straight through stops at its length: whatever the
+         * upstream sent past it still sits in the socket. */
+        if (pool && buf == NULL) pool = !gw_uconn_has_input(hx->c);
         if (hx->chunked_out) gw_req_stream_last_chunk(r);
         gw_req_stream_end(hx_end(hx, pool));
         return;
@@ -504,6 +512,22 @@ static void on_data(void *ctx, const char *buf, size_t n)
     } else {
         timer_arm(hx, hx->timeout_ms);
     }
+}
+
+/* Once the head is out, a body with a length goes from the upstream's
+ * socket to the client's output with no parse and no copy: read there
+ * (hclient.c), counted here (on_data). Chunked and close-delimited bodies
+ * go through the parser. */
+static struct evbuffer *into(void *ctx, size_t *max)
+{
+    struct gw_hx *hx = ctx;
+    uint64_t left;
+
+    if (!hx->head_out || hx->chunked_out || hx->r->conn == NULL) return NULL;
+    left = gw_uresp_body_left(hx->parser);
+    if (left == 0) return NULL;
+    *max = left > SIZE_MAX ? SIZE_MAX : (size_t)left;
+    return gw_req_stream_buffer(hx->r);
 }
 
 static int sink_head(void *ctx, const struct gw_uresp_head *h)

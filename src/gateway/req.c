@@ -235,8 +235,7 @@ void gw_req_stream_append(struct gw_req *r, const void *data, size_t n, bool chu
 
     if (n == 0 || r->conn == NULL) return;
     out = gw_conn_response_buffer(r->conn, r);
-    r->stream_body_out += n;
-    r->stream_bytes_out += n;
+    gw_req_stream_appended(r, n);
     if (chunked) {
         char line[24];
         int k = snprintf(line, sizeof line, "%zx\r\n", n);
@@ -245,6 +244,12 @@ void gw_req_stream_append(struct gw_req *r, const void *data, size_t n, bool chu
     }
     pc_check(evbuffer_add(out, data, n) == 0);
     if (chunked) pc_check(evbuffer_add(out, "\r\n", 2) == 0);
+}
+
+void gw_req_stream_appended(struct gw_req *r, size_t n)
+{
+    r->stream_body_out += n;
+    r->stream_bytes_out += n;
 }
 
 void gw_req_stream_last_chunk(struct gw_req *r)

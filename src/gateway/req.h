@@ -200,6 +200,10 @@ void gw_req_stream_push(struct gw_req *r);
  * streams (stream.c), HTTP upstreams (hforward.c) and claim-checked replies
  * write through it. */
 void gw_req_stream_append(struct gw_req *r, const void *data, size_t n, bool chunked);
+/* n body bytes were put at the end of gw_req_stream_buffer(r) by the
+ * caller (read there straight from a socket, unchunked): counted as
+ * gw_req_stream_append counts them. */
+void gw_req_stream_appended(struct gw_req *r, size_t n);
 /* The last chunk of a chunked streamed response ("0" CRLF CRLF), counted. */
 void gw_req_stream_last_chunk(struct gw_req *r);
 void gw_req_stream_end(struct gw_req *r);

@@ -184,7 +184,7 @@ static void idle_on_failed(void *ctx, enum gw_uconn_fail why)
 }
 
 static const struct gw_uconn_handlers idle_handlers = {idle_on_connected, idle_on_data,
-                                                       idle_on_failed, NULL};
+                                                       idle_on_failed, NULL, NULL};
 
 struct gw_uconn *gw_upstream_idle_take(struct gw_upstream *u)
 {

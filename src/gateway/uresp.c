@@ -27,6 +27,9 @@ struct gw_uresp {
     bool started;       /* a byte of a response was parsed */
     bool msg_done;      /* done() was called */
     bool stopped;       /* a sink asked to stop */
+    bool counted;       /* the body has a length: body_left counts it down */
+    bool raw;           /* the caller takes the body itself (gw_uresp_body_taken) */
+    uint64_t body_left; /* of a body with a length, bytes still to come */
     size_t head_bytes;  /* status line and header bytes so far */
     const char *reason; /* why the parse failed (ours, before http_parser's) */
 };
@@ -137,6 +140,9 @@ static int on_headers_complete(http_parser *p)
                                                                        : GW_URESP_NO_LENGTH;
     h.keep_alive = http_should_keep_alive(p) != 0;
     u->head_done = true;
+    u->counted = !u->head_request && st != 204 && st != 304 && h.content_length > 0 &&
+                 h.content_length != GW_URESP_NO_LENGTH;
+    u->body_left = u->counted ? h.content_length : 0;
     if (u->sink.head(u->sink.ctx, &h) != 0) {
         u->stopped = true;
         http_parser_pause(p, 1);
@@ -149,7 +155,8 @@ static int on_headers_complete(http_parser *p)
 static int on_body(http_parser *p, const char *at, size_t n)
 {
     struct gw_uresp *u = of(p);
-    if (!u->head_done) return 0; /* not reached: interim responses have no body */
+    if (!u->head_done) return 0;       /* not reached: interim responses have no body */
+    if (u->counted) u->body_left -= n; /* http_parser gives no more than the length */
     if (u->sink.body(u->sink.ctx, at, n) != 0) {
         u->stopped = true;
         http_parser_pause(p, 1);
@@ -162,6 +169,7 @@ static int on_complete(http_parser *p)
     struct gw_uresp *u = of(p);
     if (!u->head_done) return 0; /* an interim response ended: on to the final one */
     u->msg_done = true;
+    u->body_left = 0;
     u->sink.done(u->sink.ctx);
     http_parser_pause(p, 1); /* what follows is not ours to parse */
     return 0;
@@ -201,6 +209,8 @@ void gw_uresp_reset(gw_uresp *u, bool head_request)
     u->in_value = false;
     u->head_request = head_request;
     u->head_done = u->started = u->msg_done = u->stopped = false;
+    u->counted = u->raw = false;
+    u->body_left = 0;
     u->head_bytes = 0;
     u->reason = NULL;
     pc_buf_trim(&u->text, 4096);
@@ -222,6 +232,13 @@ int gw_uresp_feed(gw_uresp *u, const char *data, size_t n, size_t *used, const c
 
     *used = 0;
     if (u->msg_done || n == 0) return GW_URESP_OK;
+    if (u->raw) { /* http_parser no longer knows where the body is */
+        k = n < u->body_left ? n : (size_t)u->body_left;
+        *used = k;
+        if (u->sink.body(u->sink.ctx, data, k) != 0) u->stopped = true;
+        gw_uresp_body_taken(u, k);
+        return GW_URESP_OK;
+    }
     if (u->stopped) { /* the caller resumes after a sink stop */
         u->stopped = false;
         http_parser_pause(&u->p, 0);
@@ -242,6 +259,10 @@ int gw_uresp_eof(gw_uresp *u, const char **why)
     enum http_errno e;
 
     if (u->msg_done) return GW_URESP_OK;
+    if (u->raw) {
+        *why = "upstream closed before the response was complete";
+        return GW_URESP_ERROR;
+    }
     if (u->stopped) http_parser_pause(&u->p, 0);
     http_parser_execute(&u->p, &settings, NULL, 0);
     e = HTTP_PARSER_ERRNO(&u->p);
@@ -252,3 +273,15 @@ int gw_uresp_eof(gw_uresp *u, const char **why)
 }
 
 bool gw_uresp_started(const gw_uresp *u) { return u->started; }
+
+uint64_t gw_uresp_body_left(const gw_uresp *u) { return u->msg_done ? 0 : u->body_left; }
+
+void gw_uresp_body_taken(gw_uresp *u, size_t n)
+{
+    if (n > u->body_left) pc_panic("gw_uresp_body_taken: %zu bytes past the body's end", n);
+    u->raw = true;
+    u->body_left -= n;
+    if (u->body_left > 0 || u->msg_done) return;
+    u->msg_done = true;
+    u->sink.done(u->sink.ctx);
+}

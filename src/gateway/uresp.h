@@ -59,5 +59,14 @@ int gw_uresp_feed(gw_uresp *p, const char *data, size_t n, size_t *used, const c
 int gw_uresp_eof(gw_uresp *p, const char **why);
 /* Whether any byte of a response has been parsed since the reset. */
 bool gw_uresp_started(const gw_uresp *p);
+/* Bytes of the body still to come when the head announced a length (and
+ * the response has a body); 0 before the head, for chunked and
+ * close-delimited bodies, and once the message is complete. */
+uint64_t gw_uresp_body_left(const gw_uresp *p);
+/* The caller took n (<= gw_uresp_body_left) of those bytes itself, without
+ * the parser (they do not go through body()); done() is called with the
+ * last one. Once called, the rest of the body is counted, not parsed: fed
+ * bytes go to body() as they are, up to the length. */
+void gw_uresp_body_taken(gw_uresp *p, size_t n);
 
 #endif

@@ -8,7 +8,10 @@ half-closes, lying Content-Length, malformed responses, idle pooled connections
 closed by the upstream, pipelining, and Redis down."""
 
 import http.client as httpclient
+import hashlib
+import json
 import os
+import random
 import socket
 import sys
 import threading
@@ -117,6 +120,25 @@ def big2m(conn, req):
     return True
 
 
+BIGLEN = 3 * 1024 * 1024 + 7
+BIGLEN_BODY = random.Random(15).randbytes(BIGLEN)
+
+
+def big_length(conn, req):
+    """A Content-Length body in uneven pieces with pauses, so that it spans
+    many reads (the gateway passes such bodies through without parsing them);
+    on /extra, bytes past the announced length follow the last piece."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\n"
+                 b"content-length: %d\r\n\r\n" % BIGLEN + BIGLEN_BODY[:1000])
+    time.sleep(0.02)
+    pos = 1000
+    while pos < BIGLEN:
+        piece = BIGLEN_BODY[pos:pos + 100003]
+        pos += len(piece)
+        conn.sendall(piece + (b"EXTRA" if pos >= BIGLEN and req.target.endswith("/extra") else b""))
+    return True
+
+
 class Ctx:
     pass
 
@@ -151,13 +173,16 @@ def setup():
         R("/huge", [mk("huge", huge_chunked)]),
         R("/slowish", [mk("slowish", U.sleep_then(0.3))]),
         R("/big2m", [mk("big2m", big2m)]),
+        R("/biglen/*", [mk("biglen", big_length)], methods=["GET", "HEAD"]),
     )
     c.st = Stack(name="upstream", start_gateway=False)
     c.rf = os.path.join(c.st.tmpdir, "routes.json")
     U.write_json(c.rf, doc)
     # A sanitizer build keeps freed memory in quarantine: kept small, so RSS
     # still says what the gateway holds.
-    c.st.start_gateway(["--routes-file", c.rf, "--upstream-eject-ms", "600000"],
+    c.alog = os.path.join(c.st.tmpdir, "access.log")
+    c.st.start_gateway(["--routes-file", c.rf, "--upstream-eject-ms", "600000",
+                        "--access-log", c.alog],
                        env={"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=99:"
                                             "quarantine_size_mb=1"})
     c.gw = c.st.gw
@@ -417,6 +442,45 @@ def pipelined_responses_in_order(c):
     eq(a.json()["target"], "/slowish", "first")
     eq(b.body, b"m" * (2 * 1024 * 1024), "second, streamed aside while the first waited")
     eq(d.json()["target"], "/third", "third")
+
+
+def access_lines(c, path):
+    with open(c.alog, "rb") as f:
+        return [json.loads(ln) for ln in f.read().splitlines() if json.loads(ln)["path"] == path]
+
+
+@t.case
+def length_body_passed_through_exactly(c):
+    """A 3 MiB Content-Length body spanning many reads, read slowly by the
+    client: every byte once, in order, the access log's count exact, the
+    connection kept; bytes the upstream sends past the length are never
+    given to anyone and its connection is not reused."""
+    with c.gw.raw(timeout=60) as raw:
+        raw.send(b"GET /biglen/a HTTP/1.1\r\nHost: x\r\n\r\n")
+        raw._fill()
+        time.sleep(0.5)  # a slow reader: the gateway pauses the upstream, then goes on
+        r = raw.read_response(timeout=60)
+        eq(r.status, 200, "status")
+        eq(len(r.body), BIGLEN, "length")
+        eq(hashlib.sha256(r.body).hexdigest(), hashlib.sha256(BIGLEN_BODY).hexdigest(), "bytes")
+        raw.send(b"HEAD /biglen/h HTTP/1.1\r\nHost: x\r\n\r\nGET /echo/after HTTP/1.1\r\nHost: x\r\n\r\n")
+        h = raw.read_response(head=True)
+        eq(h.header("content-length"), str(BIGLEN), "HEAD keeps the length, sends no body")
+        eq(raw.read_response().json()["target"], "/after", "the connection goes on")
+    u = c.up["biglen"]
+    n0 = u.connections
+    for name in ("x1", "x2"):
+        r = c.gw.http("GET", "/biglen/%s/extra" % name)
+        eq(r.body, BIGLEN_BODY, "only the announced bytes (%s)" % name)
+    eq(u.connections - n0, 2, "a connection with bytes past the body is never reused")
+    r = c.gw.http("GET", "/biglen/after")
+    eq(r.body, BIGLEN_BODY, "the next request is served")
+    c.gw.assert_alive()
+    wait_until(lambda: access_lines(c, "/biglen/a"), 10, msg="the big response is logged")
+    line = access_lines(c, "/biglen/a")[0]
+    eq(line["status"], 200, "logged status")
+    check(BIGLEN < line["bytes_out"] < BIGLEN + 1024,
+          "bytes_out counts the body read straight through: %r" % line)
 
 
 @t.case

@@ -1,7 +1,8 @@
 /* test_uresp.c -- an upstream's response head (uresp.h): header names come
  * out lower-cased and whole, values as sent, whatever the cuts between the
  * reads (every split point, and one byte at a time); a head over the header
- * count limit is refused. */
+ * count limit is refused; the body of a response with a length can be taken
+ * by the caller past the head (gw_uresp_body_left/_taken), and only that. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -123,9 +124,71 @@ static void test_too_many_headers(void)
     gw_uresp_free(p);
 }
 
+static void test_body_taken(void)
+{
+    struct gw_uresp_sink sink = {NULL, on_head, on_body, on_done};
+    gw_uresp *p = gw_uresp_new(&sink);
+    const char *why = NULL;
+    size_t head_len = sizeof resp - 1 - 5, used = 0;
+    static const char *const no_counted[] = {
+        "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n",
+        "HTTP/1.1 200 OK\r\n\r\n", /* until the close */
+        "HTTP/1.1 204 No Content\r\ncontent-length: 9\r\n\r\n",
+        "HTTP/1.1 304 Not Modified\r\ncontent-length: 9\r\n\r\n",
+        "HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
+    };
+
+    /* Before the head nothing is counted; after it, the length; taken in
+     * pieces, done comes with the last one and nothing is left. */
+    gw_uresp_reset(p, false);
+    reset_counts();
+    CHECK_EQ_INT(feed(p, resp, 10), GW_URESP_OK);
+    CHECK_EQ_INT(gw_uresp_body_left(p), 0);
+    CHECK_EQ_INT(feed(p, resp + 10, head_len - 10 + 1), GW_URESP_OK); /* the head and "h" */
+    CHECK_EQ_INT(gw_uresp_body_left(p), 4);
+    CHECK_EQ_INT(nbody, 1);
+    gw_uresp_body_taken(p, 3);
+    CHECK_EQ_INT(gw_uresp_body_left(p), 1);
+    CHECK_EQ_INT(ndone, 0);
+    CHECK_EQ_INT(nbody, 1); /* taken bytes are the caller's: not given to body() */
+    /* Fed after a take: counted as body up to the length, the rest not used. */
+    CHECK_EQ_INT(gw_uresp_feed(p, "oXYZ", 4, &used, &why), GW_URESP_OK);
+    CHECK_EQ_INT(used, 1);
+    CHECK_EQ_INT(nbody, 2);
+    CHECK_EQ_INT(ndone, 1);
+    CHECK_EQ_INT(gw_uresp_body_left(p), 0);
+    CHECK_EQ_INT(gw_uresp_eof(p, &why), GW_URESP_OK);
+
+    /* The upstream closes before the last taken byte: cut short. */
+    gw_uresp_reset(p, false);
+    reset_counts();
+    CHECK_EQ_INT(feed(p, resp, head_len), GW_URESP_OK);
+    gw_uresp_body_taken(p, 4);
+    why = NULL;
+    CHECK_EQ_INT(gw_uresp_eof(p, &why), GW_URESP_ERROR);
+    CHECK(why != NULL && strstr(why, "closed") != NULL);
+    CHECK_EQ_INT(ndone, 0);
+
+    /* A HEAD's response and bodies without a length are never counted. */
+    gw_uresp_reset(p, true);
+    reset_counts();
+    CHECK_EQ_INT(feed(p, resp, head_len), GW_URESP_OK);
+    CHECK_EQ_INT(gw_uresp_body_left(p), 0);
+    CHECK_EQ_INT(ndone, 1);
+    for (size_t i = 0; i < sizeof no_counted / sizeof no_counted[0]; i++) {
+        gw_uresp_reset(p, false);
+        reset_counts();
+        CHECK_EQ_INT(feed(p, no_counted[i], strlen(no_counted[i])), GW_URESP_OK);
+        CHECK_EQ_INT(nheads, 1);
+        CHECK_EQ_INT(gw_uresp_body_left(p), 0);
+    }
+    gw_uresp_free(p);
+}
+
 int main(void)
 {
     test_names_at_every_cut();
+    test_body_taken();
     test_too_many_headers();
     return test_finish("uresp");
 }
