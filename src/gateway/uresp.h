@@ -57,6 +57,8 @@ int gw_uresp_feed(gw_uresp *p, const char *data, size_t n, size_t *used, const c
  * Returns GW_URESP_OK when that ended the message (done was called),
  * GW_URESP_ERROR when the response was cut short. */
 int gw_uresp_eof(gw_uresp *p, const char **why);
+/* Tests: every head read by http_parser (no plain-head fast path). */
+void gw_uresp_slow_only(gw_uresp *p, bool on);
 /* Whether any byte of a response has been parsed since the reset. */
 bool gw_uresp_started(const gw_uresp *p);
 /* Bytes of the body still to come when the head announced a length (and

@@ -12,6 +12,8 @@
  *     response has no body; a response with a length has exactly that many
  *     body bytes when done;
  *   - an error always says why;
+ *   - a plain head read without http_parser (uresp.c's fast path) comes
+ *     out exactly as http_parser reads it;
  *   - a caller that takes the rest of a body with a length itself once the
  *     head is parsed (gw_uresp_body_taken, as the gateway reads such bodies
  *     straight into the client's output) sees the same bytes and the same end. */
@@ -86,10 +88,12 @@ static int on_done(void *ctx)
 
 /* raw: after the first piece, the rest of a body with a length is taken
  * by the caller in pieces of at most 1000 bytes, bytes beyond it fed. */
-static void run(const char *p, size_t n, size_t cut, bool head, bool raw, struct rec *r)
+static void run(const char *p, size_t n, size_t cut, bool head, bool raw, bool slow, struct rec *r)
 {
     struct gw_uresp_sink sink = {r, on_head, on_body, on_done};
     gw_uresp *u = gw_uresp_new(&sink);
+
+    gw_uresp_slow_only(u, slow);
     const char *why = NULL;
     size_t used = 0, pos = 0;
     int rc = GW_URESP_OK;
@@ -159,10 +163,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cut = size ? (size_t)(data[-1] >> 1) * size / 128 : 0;
     if (cut > size) cut = size;
 
-    run(p, size, size, head, false, &whole);
-    run(p, size, cut, head, false, &split);
+    run(p, size, size, head, false, true, &whole);  /* http_parser alone */
+    run(p, size, size, head, false, false, &split); /* plain heads without it */
     check_same(&whole, &split);
-    run(p, size, cut, head, true, &split);
+    run(p, size, cut, head, false, true, &split);
+    check_same(&whole, &split);
+    run(p, size, cut, head, false, false, &split);
+    check_same(&whole, &split);
+    run(p, size, cut, head, true, false, &split);
     check_same(&whole, &split);
     free(p);
     return 0;
