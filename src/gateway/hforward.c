@@ -209,6 +209,25 @@ static void put_target(pc_buf *b, const struct gw_req *r, size_t strip)
     pc_buf_append(b, r->head.data + r->path_len, r->target_len - r->path_len);
 }
 
+/* "name: value" CRLF, with one reservation (out of memory: b->oom). */
+static void put_field(pc_buf *b, const char *name, size_t nl, const char *value, size_t vl)
+{
+    char *o;
+
+    if (!pc_buf_reserve(b, nl + vl + 4)) return;
+    o = b->data + b->len;
+    memcpy(o, name, nl);
+    o += nl;
+    *o++ = ':';
+    *o++ = ' ';
+    memcpy(o, value, vl);
+    o += vl;
+    *o++ = '\r';
+    *o++ = '\n';
+    *o = '\0';
+    b->len += nl + vl + 4;
+}
+
 /* The request head, once per request: the header rules of SPEC §4 (the
  * same function builds the bus envelope's headers), minus the framing
  * headers the gateway sets itself. */
@@ -236,10 +255,7 @@ static void build_head(struct gw_hx *hx)
         if ((h->name_len == 14 && memcmp(h->name, "content-length", 14) == 0) ||
             (h->name_len == 6 && memcmp(h->name, "expect", 6) == 0))
             continue;
-        pc_buf_append(b, h->name, h->name_len);
-        pc_buf_puts(b, ": ");
-        pc_buf_append(b, h->value, h->value_len);
-        pc_buf_puts(b, "\r\n");
+        put_field(b, h->name, h->name_len, h->value, h->value_len);
     }
     gw_req_body(r, &body_len);
     if (hx->body_chunked)
