@@ -711,7 +711,7 @@ run_accesslog() {
 # The gateway as a plain reverse proxy (--routes-file) to the nginx origin,
 # against the nginx proxy to the same origin, interleaved.
 run_upstream() {
-    local rep c list=("${conns_list[@]}") before
+    local rep c list=("${conns_list[@]}") before peak
     [ "$quick" = 1 ] && list=(50)
     start nginx-origin "$nginx_bin" -c "$out/nginx/origin.conf" -p "$out/nginx/origin"
     start nginx-proxy "$nginx_bin" -c "$out/nginx/proxy.conf" -p "$out/nginx/proxy"
@@ -736,7 +736,7 @@ run_upstream() {
     done
     if [ "$quick" != 1 ]; then
         before=$(rss_kb "$(pid_of gateway)")
-        echo "{\"target\": \"upstream-1m-rss-before\", \"rss_kb\": $before}" >>"$samples"
+        hwm_reset "$(pid_of gateway)"
         for rep in $(seq "$reps"); do
             load nginx-proxy-1m "http://127.0.0.1:$proxy_port/big" 0 50 0 1 "$rep" \
                 "proxy=$(tree "$(pid_of nginx-proxy)" | tr '\n' ' ')" \
@@ -745,6 +745,13 @@ run_upstream() {
                 "gateway=$(tree "$(pid_of gateway)" | tr '\n' ' ')" \
                 "origin=$(tree "$(pid_of nginx-origin)" | tr '\n' ' ')"
         done
+        # The peak while the loads ran (the first moment, when 50 responses
+        # start at once, is the highest), and the RSS once the gateway has
+        # been idle long enough for its trim (main.c, every 2 s).
+        peak=$(hwm_kb "$(pid_of gateway)")
+        sleep 5
+        echo "{\"target\": \"upstream-1m-rss\", \"rss_before_kb\": $before," \
+            "\"rss_peak_kb\": $peak, \"rss_settled_kb\": $(rss_kb "$(pid_of gateway)")}" >>"$samples"
     fi
     stop gateway
     stop nginx-proxy
