@@ -10,11 +10,15 @@ issue 18, whether the answer is small or the body comes back (a reply by
 reference). Every body reaches the service byte for byte, every echo comes
 back whole, and no key is left. The bound is a memory bound, not a time:
 it is not checked for a sanitized build, whose freed memory is
-quarantined."""
+quarantined. Redis killed while 20 clients are still sending their bodies
+(APPENDs written at once may now meet the broken connection first): each
+client gets a 503 or its connection closed, never anything else, and the
+gateway lives on, serves again once Redis is back, and exits cleanly."""
 
 import hashlib
 import http.client as httpclient
 import os
+import socket
 import sys
 import threading
 
@@ -143,6 +147,65 @@ def concurrent_1mib_echoes_hold_under_2mb():
             return "echo of %d bytes, not the %d sent" % (len(got), len(body))
         return None
     run("body-rss-echo", echo, want, "1 MiB echoes")
+
+
+@t.case
+def redis_gone_while_uploads_stream():
+    clients, total = 20, 16 * MIB
+    st = Stack(gateway_args=["--max-body-bytes", str(32 << 20)], name="body-rss-down")
+    try:
+        path = "/" + uniq("rss") + "/x"
+        st.service(routes=[("POST", path)], handler=digest, claim_check=True, timeout_ms=60000)
+        out = {}
+        chunk = b"abcdefghijklmnopqrstuvwxyz01234\n" * 2048  # 64 KiB
+
+        def go(i):
+            s = socket.create_connection((HOST, st.gw.port), timeout=60)
+            got = b""
+            try:
+                s.sendall(b"POST " + path.encode() + b" HTTP/1.1\r\nHost: t\r\nContent-Length: "
+                          + str(total).encode() + b"\r\n\r\n")
+                for _ in range(total // len(chunk)):
+                    s.sendall(chunk)  # until the gateway gives up on the body
+            except OSError:
+                pass
+            try:
+                while True:
+                    d = s.recv(1 << 16)
+                    if not d:
+                        break
+                    got += d
+            except OSError:
+                pass
+            finally:
+                s.close()
+            out[i] = got
+
+        th = [threading.Thread(target=go, args=(i,)) for i in range(clients)]
+        for x in th:
+            x.start()
+        wait_until(lambda: len(body_keys(st)) >= clients // 2, 30, msg="uploads under way")
+        st.redis.stop(kill=True)
+        for x in th:
+            x.join(120)
+        check(not any(x.is_alive() for x in th), "every client done")
+        answers = sorted(set(v.split(b"\r\n", 1)[0] for v in out.values() if v))
+        check(all(a.startswith(b"HTTP/1.1 503 ") for a in answers),
+              "only 503s (or connections closed): %r" % answers)
+        print("%d of %d clients read an answer: %r" % (sum(1 for v in out.values() if v), clients, answers))
+        check(any(out.values()), "some client read its 503: %r" % answers)
+        st.gw.assert_alive()
+        st.redis.start()
+        st.gw.wait_healthy(30)
+        body = b"after" * 40000  # by reference too (200,000 bytes)
+
+        def served():
+            r = st.gw.http("POST", path, body=body, timeout=30)
+            return r.status == 200 and r.body.decode() == hashlib.sha256(body).hexdigest()
+        wait_until(served, 30, 0.2, "a body stored and answered once Redis is back")
+        wait_until(lambda: body_keys(st) == [], 10, msg="no body key left")
+    finally:
+        st.close()
 
 
 if __name__ == "__main__":
