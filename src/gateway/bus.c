@@ -59,11 +59,6 @@ struct gw_bus {
 };
 
 #define GW_BUS_KEEP_CMD 4096 /* bytes of command buffer kept for reuse */
-/* Queued output written at once from this size on rather than at the end of
- * the loop iteration (pc_redis_write_early): 50 clients' 64 KiB reads of a
- * large body, each an APPEND, would otherwise sit in hiredis' buffer
- * together (3 MB) until that write. Small requests never reach it. */
-#define GW_BUS_WRITE_EARLY (64 * 1024)
 
 static void bus_connect(struct gw_bus *b);
 
@@ -571,7 +566,7 @@ int gw_bus_publish_resp(struct gw_bus *b, const char *cmd, size_t len, void *pri
                    : pc_cluster_publish_resp(b->cl, cmd, len, priv ? cl_on_published : NULL, priv);
     if (b->state != BUS_UP || b->cmd == NULL) return -1;
     if (redisAsyncFormattedCommand(b->cmd, on_publish_reply, priv, cmd, len) != REDIS_OK) return -1;
-    pc_redis_write_early(b->cmd, GW_BUS_WRITE_EARLY);
+    pc_redis_write_early(b->cmd, PC_REDIS_WRITE_EARLY);
     return 0;
 }
 
@@ -594,6 +589,6 @@ int gw_bus_command(struct gw_bus *b, gw_bus_reply_fn *fn, void *priv, int argc,
         free(call);
         return -1;
     }
-    pc_redis_write_early(b->cmd, GW_BUS_WRITE_EARLY);
+    pc_redis_write_early(b->cmd, PC_REDIS_WRITE_EARLY);
     return 0;
 }
