@@ -4,7 +4,7 @@
 connection, to a claim-check route (the bodies go into their Redis keys as
 they arrive: SET, then APPENDs). Each client's 64 KiB reads become APPENDs;
 written at the end of the loop iteration, 50 of them sat together in the
-command connection's output buffer (+3.5 to +5.6 MB of peak RSS). Written as
+command connection's output buffer (+3.9 to +5.9 MB of peak RSS). Written as
 they queue up, the gateway's peak RSS grows by less than 2 MB, the target of
 issue 18, whether the answer is small or the body comes back (a reply by
 reference). Every body reaches the service byte for byte, every echo comes
