@@ -382,9 +382,10 @@ static int call_send(struct cl_call *k, int node, bool asking)
     if (asking &&
         redisAsyncFormattedCommand(ac, NULL, NULL, asking_cmd, sizeof asking_cmd - 1) != REDIS_OK)
         return -1;
-    return redisAsyncFormattedCommand(ac, on_call_reply, k, k->cmd.data, k->cmd.len) == REDIS_OK
-               ? 0
-               : -1;
+    if (redisAsyncFormattedCommand(ac, on_call_reply, k, k->cmd.data, k->cmd.len) != REDIS_OK)
+        return -1;
+    pc_redis_write_early(ac, PC_REDIS_WRITE_EARLY);
+    return 0;
 }
 
 static void on_call_reply(redisAsyncContext *ac, void *r, void *priv)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include <hiredis/hiredis.h>
+#include <hiredis/sds.h>
 
 struct redis_ev {
     redisAsyncContext *ac;
@@ -86,6 +87,17 @@ static void cleanup(void *p)
         e->dead = true; /* on_write frees it once hiredis returns */
     else
         ev_free(e);
+}
+
+void pc_redis_write_early(redisAsyncContext *ac, size_t min)
+{
+    struct redis_ev *e = ac->ev.data;
+    redisContext *c = &ac->c;
+
+    if (e == NULL || e->writing || c->err || !(c->flags & REDIS_CONNECTED) || c->obuf == NULL ||
+        sdslen(c->obuf) < min)
+        return;
+    (void)redisBufferWrite(c, NULL); /* hiredis' async layer would disconnect here: not yet */
 }
 
 int pc_redis_attach(redisAsyncContext *ac, struct event_base *base)

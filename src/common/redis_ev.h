@@ -8,7 +8,10 @@
  *    (an activated event runs after the callbacks already due in that
  *    iteration), so every PUBLISH made while handling one batch of input
  *    leaves in one write, with no epoll_ctl and no extra epoll_wait. The
- *    write event is armed only while connecting or when the socket is full. */
+ *    write event is armed only while connecting or when the socket is full.
+ * A loop iteration that queues much (a batch of reads, each handing a large
+ * body to Redis) would pile it all up in hiredis' output buffer before that
+ * write: pc_redis_write_early lets the caller write it as it goes. */
 #ifndef PC_REDIS_EV_H
 #define PC_REDIS_EV_H
 
@@ -19,5 +22,19 @@
  * REDIS_ERR when ac is already attached or memory ran out. hiredis frees the
  * attachment with the context. */
 int pc_redis_attach(redisAsyncContext *ac, struct event_base *base);
+
+/* Writes what ac has queued now, when it is at least min bytes, instead of
+ * at the end of the loop iteration: the bytes go into the socket's buffer
+ * rather than stay in the process. No callback runs from here: a write
+ * error is left in the context for the write already due in this
+ * iteration, which reports it (the disconnect) as usual; what the socket
+ * does not take waits for that write too. */
+void pc_redis_write_early(redisAsyncContext *ac, size_t min);
+
+/* The min used for commands (the gateway's bus.c; cluster_client.c, in the
+ * gateway and the SDK): 50 clients' 64 KiB reads of large bodies, each an
+ * APPEND, would otherwise sit in hiredis' buffer together (3 MB) until the
+ * iteration's write. A batch of small requests never reaches it. */
+#define PC_REDIS_WRITE_EARLY (64 * 1024)
 
 #endif

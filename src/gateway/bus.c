@@ -566,6 +566,7 @@ int gw_bus_publish_resp(struct gw_bus *b, const char *cmd, size_t len, void *pri
                    : pc_cluster_publish_resp(b->cl, cmd, len, priv ? cl_on_published : NULL, priv);
     if (b->state != BUS_UP || b->cmd == NULL) return -1;
     if (redisAsyncFormattedCommand(b->cmd, on_publish_reply, priv, cmd, len) != REDIS_OK) return -1;
+    pc_redis_write_early(b->cmd, PC_REDIS_WRITE_EARLY);
     return 0;
 }
 
@@ -588,5 +589,6 @@ int gw_bus_command(struct gw_bus *b, gw_bus_reply_fn *fn, void *priv, int argc,
         free(call);
         return -1;
     }
+    pc_redis_write_early(b->cmd, PC_REDIS_WRITE_EARLY);
     return 0;
 }

@@ -843,6 +843,28 @@ def parse_metrics(text):
 # fake service instance
 # --------------------------------------------------------------------------
 
+def hwm_kb(pid):
+    """The process' peak resident set (VmHWM), in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for ln in f:
+            if ln.startswith("VmHWM:"):
+                return int(ln.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+def reset_hwm(pid):
+    """Peak RSS back to the current RSS (Linux >= 4.0)."""
+    with open("/proc/%d/clear_refs" % pid, "w") as f:
+        f.write("5")
+
+
+def sanitized(pid):
+    """True for a gateway built with AddressSanitizer: its RSS says nothing
+    (freed memory is quarantined), so RSS bounds are not checked."""
+    with open("/proc/%d/maps" % pid) as f:
+        return "asan" in f.read()
+
+
 def default_handler(req):
     """Echo: 200 JSON describing what arrived."""
     return {"status": 200, "headers": [["content-type", "application/json"]],

@@ -18,8 +18,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (HOST, PREFIX, Runner, Stack, assert_error, check, eq, uniq,  # noqa: E402
-                     wait_until)
+from harness import (HOST, PREFIX, Runner, Stack, assert_error, check, eq, hwm_kb,  # noqa: E402
+                     reset_hwm, sanitized, uniq, wait_until)
 
 t = Runner()
 ST = None
@@ -65,26 +65,6 @@ def settled(fn, st=None, polls=4, interval=0.25, timeout=30):
         if same >= polls:
             return v
     return last
-
-
-def hwm_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for ln in f:
-            if ln.startswith("VmHWM:"):
-                return int(ln.split()[1])
-    raise AssertionError("no VmHWM")
-
-
-def sanitized(pid):
-    """True for a gateway built with AddressSanitizer: its RSS says nothing
-    (freed memory is quarantined), so the RSS bounds are not checked."""
-    with open("/proc/%d/maps" % pid) as f:
-        return "asan" in f.read()
-
-
-def reset_hwm(pid):
-    with open("/proc/%d/clear_refs" % pid, "w") as f:
-        f.write("5")
 
 
 def mk(handler, routes=(("GET", "/x"),), st=None, **kw):
