@@ -3,7 +3,7 @@
 #
 #   scripts/bench/callgrind.sh [--build DIR] [--count N] [--conns C] [--body BYTES]
 #                              [--out DIR] [--path /echo/x] [--service]
-#                              [--access-log] [--strace]
+#                              [--access-log] [--strace] [--plain]
 #
 # Starts its own redis-server (free port), the gateway from DIR under
 # valgrind --tool=callgrind with collection off, and the echo example; warms
@@ -14,12 +14,13 @@
 # logged request costs. --strace counts the profiled process' system calls
 # per request instead (strace -c -f, attached after the warm-up; no valgrind).
 # Either way the Redis server's CPU time (/proc/PID/schedstat) over the
-# counted requests is printed per request.
+# counted requests is printed per request; --plain runs every process as is
+# and prints only that (Redis' CPU with nothing slowed down beside it).
 # Everything runs on loopback and is stopped by PID on exit.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-build=$root/build-perf count=2000 conns=1 body=0 out="" path=/echo/x service=0 alog=0 strace=0
+build=$root/build-perf count=2000 conns=1 body=0 out="" path=/echo/x service=0 alog=0 strace=0 plain=0
 while [ $# -gt 0 ]; do
     case $1 in
     --build) build=$2; shift 2 ;;
@@ -31,7 +32,8 @@ while [ $# -gt 0 ]; do
     --service) service=1; shift ;;
     --access-log) alog=1; shift ;;
     --strace) strace=1; shift ;;
-    *) echo "usage: $0 [--build DIR] [--count N] [--conns C] [--body BYTES] [--out DIR] [--path P] [--service] [--access-log] [--strace]" >&2; exit 2 ;;
+    --plain) plain=1; strace=1; shift ;;
+    *) echo "usage: $0 [--build DIR] [--count N] [--conns C] [--body BYTES] [--out DIR] [--path P] [--service] [--access-log] [--strace] [--plain]" >&2; exit 2 ;;
     esac
 done
 case $build in /*) ;; *) build=$PWD/$build ;; esac
@@ -88,6 +90,13 @@ for _ in $(seq 100); do
 done
 python3 "$here/load.py" 127.0.0.1 "$port" "$path" 200 "$conns" "$body" >/dev/null
 who=$([ "$service" = 1 ] && echo service || echo gateway)
+if [ "$plain" = 1 ]; then
+    r0=$(cpu_ticks "$redispid")
+    python3 "$here/load.py" 127.0.0.1 "$port" "$path" "$count" "$conns" "$body"
+    r1=$(cpu_ticks "$redispid")
+    echo "redis: $(awk -v a="$r0" -v b="$r1" -v n="$count" 'BEGIN {printf "%.1f", (b - a) / 1e3 / n}') us CPU/request"
+    exit 0
+fi
 if [ "$strace" = 1 ]; then
     strace -c -f -o "$out/strace.txt" -p "$gwpid" 2>"$out/strace.err" &
     stpid=$!
