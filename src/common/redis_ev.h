@@ -8,7 +8,9 @@
  *    (an activated event runs after the callbacks already due in that
  *    iteration), so every PUBLISH made while handling one batch of input
  *    leaves in one write, with no epoll_ctl and no extra epoll_wait. The
- *    write event is armed only while connecting or when the socket is full. */
+ *    write event is armed only while connecting or when the socket is full.
+ * And a third for large messages: the input is read straight into hiredis'
+ * reader buffer, in pieces sized to the traffic (redis_read.h). */
 #ifndef PC_REDIS_EV_H
 #define PC_REDIS_EV_H
 
