@@ -49,7 +49,9 @@ class Relay:
       "pass"        as they come;
       "dribble"     one byte per send, a pause after each;
       ("pieces", n) n bytes per send, a pause after each;
-      "hold"        kept until release(), then each connection's in one send;
+      "hold"        kept until release(), then each connection's in one send
+                    (subscriber connections only: a command connection's
+                    answers pass, so that PINGs are answered);
       ("cut", n, rst)  n bytes forwarded on a connection, then both of its
                     sockets closed (RST when rst)."""
 
@@ -113,12 +115,16 @@ class Relay:
 
     def _down(self, r, c):
         sent_in_cut = 0
+        is_sub = False  # a subscriber connection (the only one "hold" holds)
         try:
             while True:
                 d = r.recv(65536)
                 if not d:
                     break
+                is_sub = is_sub or b"subscribe\r\n" in d or MESSAGE in d
                 mode = self.mode
+                if mode == "hold" and not is_sub:
+                    mode = "pass"  # PING answers keep coming: the bus stays up
                 if mode == "dribble":
                     for i in range(len(d)):
                         c.sendall(d[i:i + 1])
