@@ -35,6 +35,7 @@
 #include "buf.h"
 #include "cluster.h"
 #include "redis_ev.h"
+#include "redis_send.h"
 #include "resp.h"
 #include "uuid.h"
 #include "xalloc.h"
@@ -382,8 +383,9 @@ static int call_send(struct cl_call *k, int node, bool asking)
     if (asking &&
         redisAsyncFormattedCommand(ac, NULL, NULL, asking_cmd, sizeof asking_cmd - 1) != REDIS_OK)
         return -1;
-    if (redisAsyncFormattedCommand(ac, on_call_reply, k, k->cmd.data, k->cmd.len) != REDIS_OK)
-        return -1;
+    int rc = pc_redis_send(ac, on_call_reply, k, k->cmd.data, k->cmd.len); /* large: no copy */
+    if (rc == PC_REDIS_SEND_BROKEN) pc_panic("out of memory queueing a command");
+    if (rc != REDIS_OK) return -1;
     pc_redis_write_early(ac, PC_REDIS_WRITE_EARLY);
     return 0;
 }

@@ -1,5 +1,6 @@
 /* redis_ev.c -- hiredis async contexts on a libevent loop (see redis_ev.h). */
 #include "redis_ev.h"
+#include "redis_read.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -10,8 +11,9 @@
 struct redis_ev {
     redisAsyncContext *ac;
     struct event *rd, *wr, *flush;
-    bool writing; /* inside redisAsyncHandleWrite (a context freed meanwhile waits) */
-    bool dead;    /* hiredis let go of us while writing: free on the way out */
+    struct pc_redis_read in; /* the read's room (redis_read.h) */
+    bool writing;            /* inside redisAsyncHandleWrite (a context freed meanwhile waits) */
+    bool dead;               /* hiredis let go of us while writing: free on the way out */
 };
 
 static void ev_free(struct redis_ev *e)
@@ -28,7 +30,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    redisAsyncHandleRead(e->ac);
+    pc_redis_read(e->ac, &e->in);
 }
 
 /* Writes what hiredis has queued: from the write event, or from the flush

@@ -11,7 +11,9 @@
  *    write event is armed only while connecting or when the socket is full.
  * A loop iteration that queues much (a batch of reads, each handing a large
  * body to Redis) would pile it all up in hiredis' output buffer before that
- * write: pc_redis_write_early lets the caller write it as it goes. */
+ * write: pc_redis_write_early lets the caller write it as it goes.
+ * Large messages are read straight into hiredis'
+ * reader buffer, in pieces sized to the traffic (redis_read.h). */
 #ifndef PC_REDIS_EV_H
 #define PC_REDIS_EV_H
 

@@ -23,6 +23,7 @@
 #include "gw.h"
 #include "log.h"
 #include "redis_ev.h"
+#include "redis_send.h"
 #include "resp.h"
 #include "sentinel.h"
 #include "stats.h"
@@ -556,16 +557,21 @@ int gw_bus_publish(struct gw_bus *b, const char *channel, const char *msg, size_
 
 int gw_bus_publish_resp(struct gw_bus *b, const char *cmd, size_t len, void *priv)
 {
+    int rc;
+
     /* Written in RESP by the caller: hiredis' argv form would format a
      * fresh sds first. hiredis appends to its output buffer and writes once
      * per loop turn, so PUBLISHes made in one turn go out as one pipelined
-     * write; nothing waits per request. */
+     * write; nothing waits per request. A large one goes out from where it
+     * lies when nothing is queued before it (redis_send.h). */
     if (b->cl)
         return b->state != BUS_UP
                    ? -1
                    : pc_cluster_publish_resp(b->cl, cmd, len, priv ? cl_on_published : NULL, priv);
     if (b->state != BUS_UP || b->cmd == NULL) return -1;
-    if (redisAsyncFormattedCommand(b->cmd, on_publish_reply, priv, cmd, len) != REDIS_OK) return -1;
+    rc = pc_redis_send(b->cmd, on_publish_reply, priv, cmd, len); /* a large one: no copy */
+    if (rc == PC_REDIS_SEND_BROKEN) pc_panic("out of memory queueing a PUBLISH");
+    if (rc != REDIS_OK) return -1;
     pc_redis_write_early(b->cmd, PC_REDIS_WRITE_EARLY);
     return 0;
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "bus_int.h"
+#include "redis_send.h"
 
 /* ---- PUBLISH ---- */
 
@@ -80,28 +81,35 @@ int pt_bus_publish_resp(struct pt_bus *bus, const char *cmd, size_t len, pt_publ
         /* Nothing will answer, so no callback is queued: both commands go
          * straight into the output buffer, adjacent, and hiredis' replies
          * queue stays in step with what Redis sends. */
-        redisAsyncContext *ac = bus->cmd;
-        if (ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING)) return -1;
-        if (redisAppendFormattedCommand(&ac->c, reply_skip_cmd, sizeof reply_skip_cmd - 1) !=
-            REDIS_OK)
-            return -1; /* out of memory: nothing was added */
-        if (redisAppendFormattedCommand(&ac->c, cmd, len) != REDIS_OK) {
-            /* The SKIP is queued alone and would swallow the answer of the
-             * next command: start again on new connections. */
+        int rc =
+            pc_redis_send_unanswered(bus->cmd, reply_skip_cmd, sizeof reply_skip_cmd - 1, cmd, len);
+        if (rc == PC_REDIS_SEND_BROKEN) {
+            /* part of it is out, or the SKIP is queued alone and would
+             * swallow the answer of the next command: start again on new
+             * connections */
             pt_bus_fail(bus, "out of memory");
             return -1;
         }
-        if (ac->ev.addWrite != NULL) ac->ev.addWrite(ac->ev.data);
-        return 0;
+        return rc == REDIS_OK ? 0 : -1; /* else nothing was added */
     }
-    if (fn == NULL)
-        return redisAsyncFormattedCommand(bus->cmd, NULL, NULL, cmd, len) == REDIS_OK ? 0 : -1;
+    if (fn == NULL) {
+        int rc = pc_redis_send(bus->cmd, NULL, NULL, cmd, len);
+        if (rc == PC_REDIS_SEND_BROKEN) pt_bus_fail(bus, "out of memory");
+        return rc == REDIS_OK ? 0 : -1;
+    }
     if ((p = pt_bus_pub_get(bus, fn, ud)) == NULL) return -1;
-    if (redisAsyncFormattedCommand(bus->cmd, pt_bus_on_published, p, cmd, len) != REDIS_OK) {
+    switch (pc_redis_send(bus->cmd, pt_bus_on_published, p, cmd, len)) {
+    case REDIS_OK:
+        return 0;
+    case PC_REDIS_SEND_BROKEN:
+        /* queued with its callback, which reports it lost once the
+         * connection is dropped */
+        pt_bus_fail(bus, "out of memory");
+        return 0;
+    default:
         pt_bus_pub_put(bus, p);
         return -1;
     }
-    return 0;
 }
 
 int pt_bus_publish(struct pt_bus *bus, const char *channel, const void *msg, size_t len,

@@ -48,7 +48,7 @@ struct event_base;
 #define PT_TOPIC_MAX 128
 #define PT_PREFIX_MAX 64
 #define PT_STOP_DEREG_WAIT_MS 1000  /* how long stop waits for the deregister PUBLISH */
-#define PT_BUF_KEEP (64 * 1024)     /* reply buffers larger than this are given back */
+#define PT_BUF_KEEP (256 * 1024)    /* the service's reply buffers: larger are given back */
 #define PT_CLAIM_TTL_MARGIN_MS 5000 /* a reply body's key lives until the deadline + this */
 #define PT_JSON_MAX_DEPTH 1000      /* nesting of a reply written from a json_t tree */
 

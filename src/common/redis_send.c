@@ -1,0 +1,88 @@
+/* redis_send.c -- see redis_send.h. */
+#include "redis_send.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <hiredis/hiredis.h>
+#include <hiredis/sds.h>
+
+/* Whether a command of len bytes may be written now, ahead of hiredis. */
+static bool direct_ok(const redisAsyncContext *ac, size_t len)
+{
+    const redisContext *c = &ac->c;
+
+    return len >= PC_REDIS_SEND_DIRECT && c->err == 0 && (c->flags & REDIS_CONNECTED) &&
+           !(c->flags &
+             (REDIS_DISCONNECTING | REDIS_FREEING | REDIS_SUBSCRIBED | REDIS_MONITORING)) &&
+           c->obuf != NULL && sdslen(c->obuf) == 0;
+}
+
+/* The callback on hiredis' list of replies to come, as its
+ * __redisPushCallback does it (hiredis frees it with free()). */
+static bool push_callback(redisAsyncContext *ac, redisCallbackFn *fn, void *priv)
+{
+    redisCallback *cb = malloc(sizeof *cb);
+
+    if (cb == NULL) return false;
+    cb->next = NULL;
+    cb->fn = fn;
+    cb->pending_subs = 1;
+    cb->privdata = priv;
+    if (ac->replies.head == NULL) ac->replies.head = cb;
+    if (ac->replies.tail != NULL) ac->replies.tail->next = cb;
+    ac->replies.tail = cb;
+    return true;
+}
+
+/* Writes the pieces; what the socket does not take goes into hiredis'
+ * output buffer and hiredis is asked to write it. A write error leaves all
+ * of it there: hiredis' own write then meets the error and disconnects.
+ * Returns REDIS_OK or PC_REDIS_SEND_BROKEN. */
+static int write_now(redisAsyncContext *ac, struct iovec *iov, int n)
+{
+    redisContext *c = &ac->c;
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+    ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+    size_t done = w > 0 ? (size_t)w : 0;
+
+    for (int i = 0; i < n; i++) {
+        if (done >= iov[i].iov_len) {
+            done -= iov[i].iov_len;
+            continue;
+        }
+        if (redisAppendFormattedCommand(c, (const char *)iov[i].iov_base + done,
+                                        iov[i].iov_len - done) != REDIS_OK)
+            return PC_REDIS_SEND_BROKEN;
+        done = 0;
+    }
+    if (sdslen(c->obuf) > 0 && ac->ev.addWrite != NULL) ac->ev.addWrite(ac->ev.data);
+    return REDIS_OK;
+}
+
+int pc_redis_send(redisAsyncContext *ac, redisCallbackFn *fn, void *priv, const char *cmd,
+                  size_t len)
+{
+    struct iovec iov[1] = {{(void *)cmd, len}};
+
+    if (!direct_ok(ac, len)) return redisAsyncFormattedCommand(ac, fn, priv, cmd, len);
+    if (!push_callback(ac, fn, priv)) return REDIS_ERR;
+    return write_now(ac, iov, 1);
+}
+
+int pc_redis_send_unanswered(redisAsyncContext *ac, const char *pre, size_t prelen, const char *cmd,
+                             size_t len)
+{
+    redisContext *c = &ac->c;
+    struct iovec iov[2] = {{(void *)pre, prelen}, {(void *)cmd, len}};
+
+    if (c->flags & (REDIS_DISCONNECTING | REDIS_FREEING)) return REDIS_ERR;
+    if (direct_ok(ac, prelen + len)) return write_now(ac, iov, 2);
+    if (redisAppendFormattedCommand(c, pre, prelen) != REDIS_OK) return REDIS_ERR;
+    if (redisAppendFormattedCommand(c, cmd, len) != REDIS_OK)
+        return PC_REDIS_SEND_BROKEN; /* pre alone would swallow the next reply */
+    if (ac->ev.addWrite != NULL) ac->ev.addWrite(ac->ev.data);
+    return REDIS_OK;
+}
