@@ -23,7 +23,7 @@
 #include <hiredis/async.h>
 
 #define PC_REDIS_READ_ROOM_MIN (16 * 1024)
-#define PC_REDIS_READ_ROOM_MAX (512 * 1024)
+#define PC_REDIS_READ_ROOM_MAX (256 * 1024)
 #define PC_REDIS_READ_QUIET 16
 
 struct pc_redis_read {
