@@ -32,6 +32,7 @@ struct gw_claim_rd {
     bool streamed; /* sent to the client slice by slice */
     bool head_out; /* ... and its head went out: r is set, not in flight */
     bool pending;  /* a GETRANGE is unanswered */
+    size_t want;   /* ... for this many bytes (one more on the last: see fetch_next) */
     struct gw_req *r;
     struct evbuffer *body;
     struct pc_kv *headers; /* into text */
@@ -96,8 +97,26 @@ void gw_claim_unstore(struct gw_req *r) { delete_key(gw_claim_request_key(r)); }
 
 /* ---------------------------------------------------------------- replies */
 
+static unsigned transfers; /* large bodies in transfer, both ways */
+
+void gw_claim_transfer(bool begins)
+{
+    if (begins)
+        transfers++;
+    else if (transfers > 0)
+        transfers--;
+}
+
+size_t gw_claim_share(size_t min)
+{
+    size_t share = GW_CLAIM_BUDGET / (transfers ? transfers : 1);
+    if (share > GW_CLAIM_SHARE_MAX) share = GW_CLAIM_SHARE_MAX;
+    return share < min ? min : share;
+}
+
 static void fetch_free(struct gw_claim_rd *f)
 {
+    gw_claim_transfer(false);
     if (f->body) evbuffer_free(f->body);
     free(f->headers);
     free(f->text);
@@ -126,13 +145,15 @@ static void on_range(void *priv, const struct gw_bus_reply *rep);
  * so that a longer value is seen. */
 static int fetch_next(struct gw_claim_rd *f)
 {
-    size_t left = f->len - f->off, want = left > GW_CLAIM_SLICE ? GW_CLAIM_SLICE : left;
+    size_t left = f->len - f->off, slice = gw_claim_share(GW_CLAIM_SLICE);
+    size_t want = left > slice ? slice : left;
     char from[24], to[24];
     int fl = snprintf(from, sizeof from, "%zu", f->off);
     int tl = snprintf(to, sizeof to, "%zu", f->off + want - (want < left ? 1 : 0));
     const char *argv[4] = {"GETRANGE", f->key, from, to};
     size_t argvlen[4] = {8, strlen(f->key), (size_t)fl, (size_t)tl};
 
+    f->want = want;
     return gw_bus_command(gw.bus, on_range, f, 4, argv, argvlen);
 }
 
@@ -151,11 +172,12 @@ static void stream_abort(struct gw_claim_rd *f, struct gw_req *r, bool missing)
 /* The client's output held for r, written or not. */
 static size_t held(struct gw_req *r) { return evbuffer_get_length(gw_req_stream_buffer(r)); }
 
-/* Asks for the next slice of a streamed body once the client's output is
- * down to GW_CLAIM_OUT_LOW; else waits for it to drain (r->on_drain). */
+/* Asks for the next slice of a streamed body while the client's output
+ * holds no more than a slice (GW_CLAIM_OUT_LOW at least); else waits for it
+ * to drain (r->on_drain). */
 static void stream_pump(struct gw_claim_rd *f, struct gw_req *r)
 {
-    if (held(r) > GW_CLAIM_OUT_LOW) {
+    if (held(r) > gw_claim_share(GW_CLAIM_OUT_LOW)) {
         r->on_drain = gw_claim_drained;
         return;
     }
@@ -219,7 +241,7 @@ static void on_range(void *priv, const struct gw_bus_reply *rep)
 {
     struct gw_claim_rd *f = priv;
     struct gw_req *r;
-    size_t left = f->len - f->off, want = left > GW_CLAIM_SLICE ? GW_CLAIM_SLICE : left;
+    size_t want = f->want;
 
     f->pending = false;
     if (f->head_out) {
@@ -295,6 +317,7 @@ void gw_claim_fetch(struct gw_req *r, int status, const struct pc_kv *headers, s
     char *t;
 
     f = pc_xcalloc(1, sizeof *f + klen + 1);
+    gw_claim_transfer(true);
     memcpy(f->id, r->id, sizeof f->id);
     memcpy(f->key, ref, klen + 1);
     f->status = status;

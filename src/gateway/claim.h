@@ -8,11 +8,12 @@
  * "<prefix>:body:<id>:req" (SET with a TTL, then the PUBLISH, pipelined on
  * the command connection), and a reply may carry its body in
  * "<prefix>:body:<id>:rep", which the gateway reads in slices of
- * GW_CLAIM_SLICE bytes (GETRANGE) and deletes. A client waiting for a body
- * gets it streamed: the head (with content-length body_len) once the first
- * slice is in, each slice as it comes, the next one asked for only while
- * the client's output holds at most GW_CLAIM_OUT_LOW bytes; a job (and a
- * HEAD, a 204, a 304) gets it collected whole. */
+ * slices (GETRANGE; GW_CLAIM_SLICE bytes or its share of GW_CLAIM_BUDGET,
+ * whichever is larger) and deletes. A client waiting for a body gets it
+ * streamed: the head (with content-length body_len) once the first slice
+ * is in, each slice as it comes, the next one asked for while the client's
+ * output holds no more than a slice (so one is read while the last is
+ * written); a job (and a HEAD, a 204, a 304) gets it collected whole. */
 #ifndef GW_CLAIM_H
 #define GW_CLAIM_H
 
@@ -25,8 +26,20 @@ struct gw_instance;
 struct evbuffer;
 
 #define GW_CLAIM_TTL_MARGIN_MS 5000  /* a key lives until the deadline + this */
-#define GW_CLAIM_SLICE (16 * 1024)   /* bytes of a reply body read per GETRANGE */
+#define GW_CLAIM_SLICE (16 * 1024)   /* bytes of a reply body read per GETRANGE, at least */
 #define GW_CLAIM_OUT_LOW (16 * 1024) /* a streamed body's next slice: output at most this */
+
+/* Large bodies in transfer (replies read, requests stored) share a budget
+ * of bytes in flight: a lone transfer moves GW_CLAIM_SHARE_MAX at a time
+ * (few round trips to Redis: latency), many move less each, down to their
+ * minimum (the gateway's memory stays bounded whatever their number). */
+#define GW_CLAIM_BUDGET (512 * 1024)
+#define GW_CLAIM_SHARE_MAX (256 * 1024)
+
+/* A transfer begins or ends (counted for the share). */
+void gw_claim_transfer(bool begins);
+/* This transfer's share of GW_CLAIM_BUDGET, within [min, GW_CLAIM_SHARE_MAX]. */
+size_t gw_claim_share(size_t min);
 
 /* True when r's body goes to inst by reference: --claim-check-bytes is not
  * 0, the body is larger, and inst announced claim_check. */

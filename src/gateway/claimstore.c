@@ -46,8 +46,13 @@ bool gw_claimstore_wanted(const struct gw_req *r, const struct gw_route *rt)
 
 static void up_free_if_done(struct gw_claim_up *up)
 {
-    if (up->r == NULL && up->pending == 0) free(up);
+    if (up->r != NULL || up->pending != 0) return;
+    gw_claim_transfer(false);
+    free(up);
 }
+
+/* Unanswered bytes above which the client is not read. */
+static size_t window(void) { return gw_claim_share(GW_CLAIMSTORE_HIGH); }
 
 static void on_piece(void *priv, const struct gw_bus_reply *rep)
 {
@@ -66,7 +71,7 @@ static void on_piece(void *priv, const struct gw_bus_reply *rep)
                    (int)(rep->len > 200 ? 200 : rep->len), rep->str);
     }
     /* rep NULL: the bus went down; r, in flight, is answered 503 with the others */
-    if (r != NULL && rep != NULL && r->body_held && up->sent - up->stored <= GW_CLAIMSTORE_LOW) {
+    if (r != NULL && rep != NULL && r->body_held && up->sent - up->stored <= window() / 2) {
         up->pending++; /* reading on may end r (and stop up): up stays until here */
         gw_reqbody_resume(r);
         up->pending--;
@@ -115,7 +120,7 @@ static bool sink(struct gw_req *r, const char *data, size_t n, bool end)
         up->pending++;
         return false;
     }
-    return up->sent - up->stored > GW_CLAIMSTORE_HIGH;
+    return up->sent - up->stored > window();
 }
 
 int gw_claimstore_start(struct gw_req *r, void (*publish)(struct gw_req *r))
@@ -128,6 +133,7 @@ int gw_claimstore_start(struct gw_req *r, void (*publish)(struct gw_req *r))
 
     if (!gw_bus_is_up(gw.bus)) return -1;
     up = pc_xcalloc(1, sizeof *up + kl + 1);
+    gw_claim_transfer(true);
     memcpy(up->key, k, kl + 1);
     snprintf(up->ttl, sizeof up->ttl, "%llu", (unsigned long long)ttl);
     up->publish = publish;

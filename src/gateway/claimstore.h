@@ -7,8 +7,8 @@
  * reqbody.h). Once its instance is picked, its body goes piece by piece
  * into "<prefix>:body:<id>:req": the first piece with SET PX (the TTL of
  * claim.c), the others with APPEND, on the command connection; the client
- * is not read while more than GW_CLAIMSTORE_HIGH bytes of them are
- * unanswered. After the last piece the PUBLISH follows on the same
+ * is not read while more than its share of the large-body budget
+ * (GW_CLAIMSTORE_HIGH at least) is unanswered. After the last piece the PUBLISH follows on the same
  * connection (a cluster holds it behind the unanswered SET and APPENDs).
  * A request that leaves flight before its PUBLISH (client gone, deadline,
  * bus down) stops the pieces and deletes the key; nothing is published. */
@@ -21,8 +21,10 @@
 
 struct gw_route;
 
-#define GW_CLAIMSTORE_HIGH (32 * 1024) /* unanswered bytes: the client is not read */
-#define GW_CLAIMSTORE_LOW (16 * 1024)  /* ... until they are down to this */
+/* Unanswered bytes above which the client is not read (until they are down
+ * to half): this upload's share of the large-body budget (claim.h), at
+ * least GW_CLAIMSTORE_HIGH. */
+#define GW_CLAIMSTORE_HIGH (32 * 1024)
 
 /* True when r's body (as its head announces it) is stored as it arrives:
  * --claim-check-bytes is not 0, a Content-Length above it, rt a bus route,
