@@ -98,6 +98,7 @@ void gw_claim_unstore(struct gw_req *r) { delete_key(gw_claim_request_key(r)); }
 /* ---------------------------------------------------------------- replies */
 
 static unsigned transfers; /* large bodies in transfer, both ways */
+static size_t reading;     /* bytes asked for by GETRANGEs not yet answered */
 
 void gw_claim_transfer(bool begins)
 {
@@ -145,16 +146,23 @@ static void on_range(void *priv, const struct gw_bus_reply *rep);
  * so that a longer value is seen. */
 static int fetch_next(struct gw_claim_rd *f)
 {
-    size_t left = f->len - f->off, slice = gw_claim_share(GW_CLAIM_SLICE);
-    size_t want = left > slice ? slice : left;
+    size_t left = f->len - f->off, slice = gw_claim_share(GW_CLAIM_SLICE), want;
+
+    /* Within what the budget has left (GW_CLAIM_SLICE always: progress). */
+    if (reading + slice > GW_CLAIM_BUDGET)
+        slice =
+            reading + GW_CLAIM_SLICE < GW_CLAIM_BUDGET ? GW_CLAIM_BUDGET - reading : GW_CLAIM_SLICE;
+    want = left > slice ? slice : left;
     char from[24], to[24];
     int fl = snprintf(from, sizeof from, "%zu", f->off);
     int tl = snprintf(to, sizeof to, "%zu", f->off + want - (want < left ? 1 : 0));
     const char *argv[4] = {"GETRANGE", f->key, from, to};
     size_t argvlen[4] = {8, strlen(f->key), (size_t)fl, (size_t)tl};
 
+    if (gw_bus_command(gw.bus, on_range, f, 4, argv, argvlen) != 0) return -1;
     f->want = want;
-    return gw_bus_command(gw.bus, on_range, f, 4, argv, argvlen);
+    reading += want;
+    return 0;
 }
 
 /* A streamed body cut short after its head went out: the key deleted, the
@@ -244,6 +252,7 @@ static void on_range(void *priv, const struct gw_bus_reply *rep)
     size_t want = f->want;
 
     f->pending = false;
+    reading -= want;
     if (f->head_out) {
         r = f->r;
         if (rep == NULL) { /* bus gone: the rest cannot be read */
