@@ -151,13 +151,18 @@ def fresh_stack(name):
     return st
 
 
-def getranges(st=None):
-    """GETRANGE calls Redis has run since its stats were reset."""
-    c = (st or ST).redis.client()
+def rcmd(*args):
+    """One command on the stack's Redis."""
+    c = ST.redis.client()
     try:
-        info = c.command("INFO", "commandstats")
+        return c.command(*args)
     finally:
         c.close()
+
+
+def getranges():
+    """GETRANGE calls Redis has run since its stats were reset."""
+    info = rcmd("INFO", "commandstats")
     info = info.decode() if isinstance(info, bytes) else info
     for line in info.splitlines():
         if line.startswith("cmdstat_getrange:"):
@@ -171,20 +176,11 @@ def lone_transfers_move_large_slices():
     many at once share the budget (claim.h) and each arrives whole (what
     they hold together is integ-body_rss's)."""
     b = mk(lambda req: {"status": 200, "body": b"s" * (4 * MIB)})
-    c = ST.redis.client()
-    try:
-        c.command("CONFIG", "RESETSTAT")
-    finally:
-        c.close()
+    rcmd("CONFIG", "RESETSTAT")
     r = ST.gw.http("GET", b + "/x", timeout=60)
     eq(r.body, b"s" * (4 * MIB), "the whole body")
     n = getranges()
     check(n <= 17, "a lone 4 MiB reply in %d GETRANGEs (256 KiB slices: 16; 16 KiB: 256)" % n)
-    c = ST.redis.client()
-    try:
-        c.command("CONFIG", "RESETSTAT")
-    finally:
-        c.close()
     out = []
 
     def get():
