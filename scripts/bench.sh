@@ -339,8 +339,18 @@ for role in origin proxy tls; do
             echo "    proxy_http_version 1.1; proxy_set_header Connection \"\"; } }"
         else
             echo "  upstream origin { server 127.0.0.1:$origin_port; keepalive 256; }"
+            # /fwd/: the forwarding headers the gateway must add (SPEC 4: a
+            # request id, X-Forwarded-For/-Proto, a traceparent), as a
+            # production nginx adds them: the same bytes reach the origin
+            echo "  map \$request_id \$span_id { \"~^(?<s>.{16})\" \$s; }"
             echo "  server { listen 127.0.0.1:$proxy_port; location / { proxy_pass http://origin;"
             echo "    proxy_http_version 1.1; proxy_set_header Connection \"\"; }"
+            echo "    location /fwd/ { proxy_pass http://origin/;"
+            echo "      proxy_http_version 1.1; proxy_set_header Connection \"\";"
+            echo "      proxy_set_header X-Request-ID \$request_id;"
+            echo "      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;"
+            echo "      proxy_set_header X-Forwarded-Proto \$scheme;"
+            echo "      proxy_set_header traceparent 00-\$request_id-\$span_id-01; }"
             # bodies held in memory, like the gateway's (no temporary files)
             echo "    location /bytes/ { proxy_pass http://origin;"
             echo "      proxy_http_version 1.1; proxy_set_header Connection \"\";"
@@ -727,6 +737,9 @@ run_upstream() {
     for rep in $(seq "$reps"); do
         for c in "${list[@]}"; do
             load nginx-proxy-up "http://127.0.0.1:$proxy_port/echo/x" 0 "$c" 0 1 "$rep" \
+                "proxy=$(tree "$(pid_of nginx-proxy)" | tr '\n' ' ')" \
+                "origin=$(tree "$(pid_of nginx-origin)" | tr '\n' ' ')"
+            load nginx-proxy-fwd "http://127.0.0.1:$proxy_port/fwd/echo/x" 0 "$c" 0 1 "$rep" \
                 "proxy=$(tree "$(pid_of nginx-proxy)" | tr '\n' ' ')" \
                 "origin=$(tree "$(pid_of nginx-origin)" | tr '\n' ' ')"
             load portico-up "http://127.0.0.1:$gw_port/echo/x" 0 "$c" 0 1 "$rep" \

@@ -23,7 +23,9 @@ LOAD_TARGETS = ("portico", "nginx-direct", "nginx-proxy", "nginx-https", "portic
                 "portico-https-reload",
                 "portico-http", "portico-nolog", "portico-accesslog",
                 # HTTP upstreams (--routes-file) against the nginx proxy, same origin
-                "nginx-proxy-up", "portico-up", "nginx-proxy-1m", "portico-up-1m")
+                "nginx-proxy-up", "portico-up", "nginx-proxy-1m", "portico-up-1m",
+                # the nginx proxy adding the gateway's forwarding headers
+                "nginx-proxy-fwd")
 
 
 def median(xs):
@@ -68,7 +70,8 @@ def main():
     order = {"nginx-direct": 0, "nginx-proxy": 1, "portico": 2, "nginx-https": 3,
              "portico-https": 4, "portico-https-reload": 5, "portico-http": 6,
              "portico-nolog": 7, "portico-accesslog": 8,
-             "nginx-proxy-up": 9, "portico-up": 10, "nginx-proxy-1m": 11, "portico-up-1m": 12}
+             "nginx-proxy-up": 9, "nginx-proxy-fwd": 10, "portico-up": 11, "nginx-proxy-1m": 12,
+             "portico-up-1m": 13}
     rows.sort(key=lambda r: (r["body"], r["conns"], order[r["target"]], r["instances"], r["workers"]))
     ref = {(r["body"], r["conns"]): r for r in rows if r["target"] == "nginx-proxy"}
     for r in rows:
@@ -116,6 +119,21 @@ def main():
             "%.2f" % ref_ratio(r, "rps") if ref_ratio(r, "rps") else "",
             "%.2f" % ref_ratio(r, "cpu") if ref_ratio(r, "cpu") else "",
             "  errors=%d" % r["errors"] if r["errors"] else ""))
+
+    # HTTP upstreams against the nginx proxy adding the same forwarding
+    # headers: whole path, and the proxy's own CPU against the gateway's
+    fwd = {r["conns"]: r for r in rows if r["target"] == "nginx-proxy-fwd"}
+    for r in rows:
+        n = fwd.get(r["conns"])
+        if r["target"] != "portico-up" or not n or not n["rps"] or not n["cpu_us_per_req"]:
+            continue
+        g, px = r["cpu_us_per_req_by_role"].get("gateway"), n["cpu_us_per_req_by_role"].get("proxy")
+        r["rps_ratio_vs_nginx_fwd"] = r["rps"] / n["rps"]
+        r["cpu_ratio_vs_nginx_fwd"] = r["cpu_us_per_req"] / n["cpu_us_per_req"]
+        print("HTTP upstream, %d connection(s), against nginx adding the same forwarding headers: "
+              "%.2fx req/s at %.2fx CPU per request%s" % (
+                  r["conns"], r["rps_ratio_vs_nginx_fwd"], r["cpu_ratio_vs_nginx_fwd"],
+                  " (gateway %.1f us, its proxy %.1f us: %.2fx)" % (g, px, g / px) if g and px else ""))
 
     # new TLS handshakes per second (openssl s_time -new / -reuse)
     hs = {(s["target"], s["handshakes"]): s["connections"] / s["seconds"]
