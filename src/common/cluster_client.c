@@ -385,9 +385,7 @@ static int call_send(struct cl_call *k, int node, bool asking)
         return -1;
     int rc = pc_redis_send(ac, on_call_reply, k, k->cmd.data, k->cmd.len); /* large: no copy */
     if (rc == PC_REDIS_SEND_BROKEN) pc_panic("out of memory queueing a command");
-    if (rc != REDIS_OK) return -1;
-    pc_redis_write_early(ac, PC_REDIS_WRITE_EARLY);
-    return 0;
+    return rc == REDIS_OK ? 0 : -1;
 }
 
 static void on_call_reply(redisAsyncContext *ac, void *r, void *priv)

@@ -9,6 +9,8 @@
 #include <hiredis/hiredis.h>
 #include <hiredis/sds.h>
 
+#include "redis_ev.h"
+
 /* Whether a command of len bytes may be written now, ahead of hiredis. */
 static bool direct_ok(const redisAsyncContext *ac, size_t len)
 {
@@ -66,10 +68,14 @@ int pc_redis_send(redisAsyncContext *ac, redisCallbackFn *fn, void *priv, const 
                   size_t len)
 {
     struct iovec iov[1] = {{(void *)cmd, len}};
+    int rc;
 
-    if (!direct_ok(ac, len)) return redisAsyncFormattedCommand(ac, fn, priv, cmd, len);
-    if (!push_callback(ac, fn, priv)) return REDIS_ERR;
-    return write_now(ac, iov, 1);
+    if (direct_ok(ac, len))
+        rc = push_callback(ac, fn, priv) ? write_now(ac, iov, 1) : REDIS_ERR;
+    else
+        rc = redisAsyncFormattedCommand(ac, fn, priv, cmd, len);
+    if (rc == REDIS_OK) pc_redis_write_early(ac, PC_REDIS_WRITE_EARLY); /* a pile of them */
+    return rc;
 }
 
 int pc_redis_send_unanswered(redisAsyncContext *ac, const char *pre, size_t prelen, const char *cmd,

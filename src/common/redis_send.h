@@ -12,7 +12,9 @@
  * reply, a disconnect, and a context freed with commands in flight all reach
  * it the same way. Smaller commands, or any while output is queued, while
  * connecting, subscribed or in error, take hiredis' own path: small
- * commands made in one loop turn still leave in one write. */
+ * commands made in one loop turn still leave in one write, unless they
+ * pile up to PC_REDIS_WRITE_EARLY (redis_ev.h), which is then written at
+ * once. */
 #ifndef PC_REDIS_SEND_H
 #define PC_REDIS_SEND_H
 

@@ -571,9 +571,7 @@ int gw_bus_publish_resp(struct gw_bus *b, const char *cmd, size_t len, void *pri
     if (b->state != BUS_UP || b->cmd == NULL) return -1;
     rc = pc_redis_send(b->cmd, on_publish_reply, priv, cmd, len); /* a large one: no copy */
     if (rc == PC_REDIS_SEND_BROKEN) pc_panic("out of memory queueing a PUBLISH");
-    if (rc != REDIS_OK) return -1;
-    pc_redis_write_early(b->cmd, PC_REDIS_WRITE_EARLY);
-    return 0;
+    return rc == REDIS_OK ? 0 : -1;
 }
 
 int gw_bus_command(struct gw_bus *b, gw_bus_reply_fn *fn, void *priv, int argc,
