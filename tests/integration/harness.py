@@ -858,6 +858,34 @@ def reset_hwm(pid):
         f.write("5")
 
 
+def concurrent_peak_kb(pid, fn, n, timeout):
+    """Runs fn(0) .. fn(n - 1) at once in threads and returns (the growth of
+    pid's peak RSS meanwhile in KiB, whether every thread finished within
+    timeout seconds)."""
+    reset_hwm(pid)
+    base_kb = hwm_kb(pid)
+    th = [threading.Thread(target=fn, args=(i,)) for i in range(n)]
+    for x in th:
+        x.start()
+    for x in th:
+        x.join(timeout)
+    return hwm_kb(pid) - base_kb, not any(x.is_alive() for x in th)
+
+
+def body_keys(st):
+    """Every claim-check body key left in st's Redis (SCAN, not KEYS)."""
+    c = st.redis.client()
+    try:
+        out, cur = [], b"0"
+        while True:
+            cur, keys = c.command("SCAN", cur, "MATCH", PREFIX + ":body:*", "COUNT", 1000)
+            out += keys
+            if cur in (b"0", "0"):
+                return out
+    finally:
+        c.close()
+
+
 def sanitized(pid):
     """True for a gateway built with AddressSanitizer: its RSS says nothing
     (freed memory is quarantined), so RSS bounds are not checked."""

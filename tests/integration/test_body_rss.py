@@ -23,27 +23,14 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (HOST, PREFIX, Runner, Stack, check, eq, hwm_kb, reset_hwm,  # noqa: E402
-                     sanitized, uniq, wait_until)
+from harness import (HOST, Runner, Stack, body_keys, check,  # noqa: E402
+                     concurrent_peak_kb, eq, sanitized, uniq, wait_until)
 
 t = Runner()
 MIB = 1 << 20
 CLIENTS = 50
 PER_CLIENT = 2
 BOUND_KB = 2 * 1024
-
-
-def body_keys(st):
-    c = st.redis.client()
-    try:
-        out, cur = [], b"0"
-        while True:
-            cur, keys = c.command("SCAN", cur, "MATCH", PREFIX + ":body:*", "COUNT", 1000)
-            out += keys
-            if cur in (b"0", "0"):
-                return out
-    finally:
-        c.close()
 
 
 def digest(req):
@@ -89,16 +76,9 @@ def load(st, path, want):
         finally:
             c.close()
 
-    pid = st.gw.pid
-    reset_hwm(pid)
-    base_kb = hwm_kb(pid)
-    th = [threading.Thread(target=go, args=(i,)) for i in range(CLIENTS)]
-    for x in th:
-        x.start()
-    for x in th:
-        x.join(300)
-    check(not any(x.is_alive() for x in th), "every client done")
-    return hwm_kb(pid) - base_kb, errs
+    grown_kb, done = concurrent_peak_kb(st.gw.pid, go, CLIENTS, 300)
+    check(done, "every client done")
+    return grown_kb, errs
 
 
 def fresh(name, handler):

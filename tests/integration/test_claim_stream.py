@@ -18,8 +18,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (HOST, PREFIX, Runner, Stack, assert_error, check, eq, hwm_kb,  # noqa: E402
-                     reset_hwm, sanitized, uniq, wait_until)
+from harness import (HOST, PREFIX, Runner, Stack, assert_error, check,  # noqa: E402
+                     concurrent_peak_kb, eq, hwm_kb, reset_hwm, sanitized, uniq, wait_until)
+from harness import body_keys as stack_body_keys  # noqa: E402
 
 t = Runner()
 ST = None
@@ -28,16 +29,7 @@ MIB = 1 << 20
 
 def body_keys(st=None):
     """Every body key left (SCAN, not KEYS)."""
-    c = (st or ST).redis.client()
-    try:
-        out, cur = [], b"0"
-        while True:
-            cur, keys = c.command("SCAN", cur, "MATCH", PREFIX + ":body:*", "COUNT", 1000)
-            out += keys
-            if cur in (b"0", "0"):
-                return out
-    finally:
-        c.close()
+    return stack_body_keys(st or ST)
 
 
 def getrange_calls(st=None):
@@ -151,35 +143,16 @@ def fresh_stack(name):
     return st
 
 
-def rcmd(*args):
-    """One command on the stack's Redis."""
-    c = ST.redis.client()
-    try:
-        return c.command(*args)
-    finally:
-        c.close()
-
-
-def getranges():
-    """GETRANGE calls Redis has run since its stats were reset."""
-    info = rcmd("INFO", "commandstats")
-    info = info.decode() if isinstance(info, bytes) else info
-    for line in info.splitlines():
-        if line.startswith("cmdstat_getrange:"):
-            return int(line.split("calls=")[1].split(",")[0])
-    return 0
-
-
 @t.case
 def lone_transfers_move_large_slices():
     """A reply read alone takes large slices (few round trips to Redis);
     many at once share the budget (claim.h) and each arrives whole (what
     they hold together is integ-body_rss's)."""
     b = mk(lambda req: {"status": 200, "body": b"s" * (4 * MIB)})
-    rcmd("CONFIG", "RESETSTAT")
+    g0 = getrange_calls()
     r = ST.gw.http("GET", b + "/x", timeout=60)
     eq(r.body, b"s" * (4 * MIB), "the whole body")
-    n = getranges()
+    n = getrange_calls() - g0
     check(n <= 17, "a lone 4 MiB reply in %d GETRANGEs (256 KiB slices: 16; 16 KiB: 256)" % n)
     out = []
 
@@ -218,14 +191,7 @@ def concurrent_replies_hold_little():
         def go(i):
             res[i] = st.gw.http("GET", b + "/x", timeout=120)
 
-        reset_hwm(pid)
-        base_kb = hwm_kb(pid)
-        th = [threading.Thread(target=go, args=(i,)) for i in range(n)]
-        for x in th:
-            x.start()
-        for x in th:
-            x.join(120)
-        grown_kb = hwm_kb(pid) - base_kb
+        grown_kb, _ = concurrent_peak_kb(pid, go, n, 120)
         for i in range(n):
             eq(res[i].status, 200, "reply %d" % i)
             eq(hashlib.sha256(res[i].body).hexdigest(), want, "reply %d bytes" % i)
@@ -367,14 +333,7 @@ def concurrent_echoes_hold_little():
         def go(i):
             res[i] = st.gw.http("POST", svc_b + "/x", body=bodies[i], timeout=120)
 
-        reset_hwm(pid)
-        base_kb = hwm_kb(pid)
-        th = [threading.Thread(target=go, args=(i,)) for i in range(n)]
-        for x in th:
-            x.start()
-        for x in th:
-            x.join(120)
-        grown_kb = hwm_kb(pid) - base_kb
+        grown_kb, _ = concurrent_peak_kb(pid, go, n, 120)
         for i in range(n):
             eq(res[i].status, 200, "echo %d" % i)
             check(res[i].body == bodies[i], "echo %d exact" % i)
