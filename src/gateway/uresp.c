@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "buf.h"
 #include "xalloc.h"
@@ -247,16 +248,6 @@ static bool is_name(const char *lc, size_t n, const char *want, size_t wn)
     return n == wn && memcmp(lc, want, wn) == 0;
 }
 
-static bool eq_nocase(const char *a, size_t n, const char *lower)
-{
-    size_t i;
-    for (i = 0; i < n && lower[i] != '\0'; i++) {
-        char c = a[i] >= 'A' && a[i] <= 'Z' ? (char)(a[i] - 'A' + 'a') : a[i];
-        if (c != lower[i]) return false;
-    }
-    return i == n && lower[i] == '\0';
-}
-
 /* Returns the head's length when d starts with a whole plain head (its
  * fields then in u->text), else 0: http_parser's. */
 static size_t fast_head(struct gw_uresp *u, const char *d, size_t n, int *status, uint64_t *length,
@@ -324,9 +315,9 @@ static size_t fast_head(struct gw_uresp *u, const char *d, size_t n, int *status
             has_length = true;
         } else if (is_name(lc, nl, "connection", 10)) {
             if (conn != 0) return 0;
-            if (eq_nocase(value, vl, "close"))
+            if (vl == 5 && strncasecmp(value, "close", 5) == 0)
                 conn = 1;
-            else if (eq_nocase(value, vl, "keep-alive"))
+            else if (vl == 10 && strncasecmp(value, "keep-alive", 10) == 0)
                 conn = 2;
             else
                 return 0;
