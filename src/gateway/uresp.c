@@ -63,6 +63,15 @@ static int on_status(http_parser *p, const char *at, size_t n)
     return too_big(of(p), n);
 }
 
+/* A header name, lower-cased, into o (n bytes). */
+static void lower_into(char *o, const char *name, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        o[i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+    }
+}
+
 static int on_field(http_parser *p, const char *at, size_t n)
 {
     struct gw_uresp *u = of(p);
@@ -85,11 +94,7 @@ static int on_field(http_parser *p, const char *at, size_t n)
     f = &u->fields[u->nfields - 1];
     /* Lower-cased in place (out of memory: on_headers_complete says so). */
     if (pc_buf_reserve(&u->text, n)) {
-        char *o = u->text.data + u->text.len;
-        for (size_t i = 0; i < n; i++) {
-            char c = at[i];
-            o[i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-        }
+        lower_into(u->text.data + u->text.len, at, n);
         u->text.len += n;
         u->text.data[u->text.len] = '\0';
     }
@@ -297,10 +302,7 @@ static size_t fast_head(struct gw_uresp *u, const char *d, size_t n, int *status
         f->name_off = u->text.len;
         f->name_len = nl;
         lc = u->text.data + u->text.len;
-        for (size_t i = 0; i < nl; i++) {
-            char c = name[i];
-            lc[i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-        }
+        lower_into(lc, name, nl);
         f->value_off = u->text.len + nl;
         f->value_len = vl;
         memcpy(lc + nl, value, vl);
