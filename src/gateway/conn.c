@@ -358,7 +358,10 @@ static void conn_flush(struct gw_conn *c)
     }
     /* A streamed response now first in line: what it wrote aside goes out. */
     if (r != NULL && r->streaming && r->out != NULL) evbuffer_add_buffer(out, r->out);
-    if (evbuffer_get_length(out) > 0) conn_send_soon(c);
+    if (evbuffer_get_length(out) > 0) {
+        gw_sock_write_early(&c->sock); /* a large body: not held till the iteration ends */
+        conn_send_soon(c);
+    }
     if (c->state == GW_CONN_CLOSING) {
         if (c->nreqs == 0 && evbuffer_get_length(out) == 0) conn_written(c);
         return;

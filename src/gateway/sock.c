@@ -283,6 +283,12 @@ void gw_sock_send_soon(struct gw_sock *s)
     if (!s->stopped) event_active(&s->flush, EV_WRITE, 1);
 }
 
+void gw_sock_write_early(struct gw_sock *s)
+{
+    if (s->stopped || s->tls != NULL || s->discard || evbuffer_get_length(s->out) < GW_SOCK_WRITE_EARLY) return;
+    (void)evbuffer_write(s->out, s->fd); /* an error comes again to the flush */
+}
+
 bool gw_sock_handshake_expired(struct gw_sock *s)
 {
     if (!handshaking(s)) return false;

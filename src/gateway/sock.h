@@ -76,6 +76,14 @@ void gw_sock_expect_preamble(struct gw_sock *s);
 void gw_sock_reading(struct gw_sock *s, bool on);
 /* Output was queued: write it later in this loop iteration (once). */
 void gw_sock_send_soon(struct gw_sock *s);
+/* Bytes this many or more in the output of a plain socket are worth a
+ * write of their own now, not at the end of the iteration: large bodies
+ * leaving many connections in one iteration are not all held at once. */
+#define GW_SOCK_WRITE_EARLY (16 * 1024)
+/* With GW_SOCK_WRITE_EARLY bytes or more queued on a plain socket, writes
+ * what the socket takes now. Never calls back: what it could not write,
+ * and any error, are the flush's (gw_sock_send_soon), which must follow. */
+void gw_sock_write_early(struct gw_sock *s);
 /* A TLS handshake still running when the connection's time is up: counted
  * as failed (timeout); returns true and the owner closes. False otherwise. */
 bool gw_sock_handshake_expired(struct gw_sock *s);
