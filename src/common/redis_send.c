@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -68,12 +69,30 @@ int pc_redis_send(redisAsyncContext *ac, redisCallbackFn *fn, void *priv, const 
                   size_t len)
 {
     struct iovec iov[1] = {{(void *)cmd, len}};
+    return pc_redis_sendv(ac, fn, priv, iov, 1);
+}
+
+int pc_redis_sendv(redisAsyncContext *ac, redisCallbackFn *fn, void *priv, struct iovec *iov,
+                   int n)
+{
+    size_t len = 0;
     int rc;
 
-    if (direct_ok(ac, len))
-        rc = push_callback(ac, fn, priv) ? write_now(ac, iov, 1) : REDIS_ERR;
-    else
+    for (int i = 0; i < n; i++) len += iov[i].iov_len;
+    if (direct_ok(ac, len)) {
+        rc = push_callback(ac, fn, priv) ? write_now(ac, iov, n) : REDIS_ERR;
+    } else if (n == 1) {
+        rc = redisAsyncFormattedCommand(ac, fn, priv, iov[0].iov_base, len);
+    } else { /* behind queued output (or not connected): the pieces joined */
+        char *cmd = malloc(len ? len : 1), *at = cmd;
+        if (cmd == NULL) return REDIS_ERR;
+        for (int i = 0; i < n; i++) {
+            memcpy(at, iov[i].iov_base, iov[i].iov_len);
+            at += iov[i].iov_len;
+        }
         rc = redisAsyncFormattedCommand(ac, fn, priv, cmd, len);
+        free(cmd);
+    }
     if (rc == REDIS_OK) pc_redis_write_early(ac, PC_REDIS_WRITE_EARLY); /* a pile of them */
     return rc;
 }

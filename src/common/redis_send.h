@@ -19,6 +19,7 @@
 #define PC_REDIS_SEND_H
 
 #include <stddef.h>
+#include <sys/uio.h>
 
 #include <hiredis/async.h>
 
@@ -33,6 +34,11 @@
  * called); PC_REDIS_SEND_BROKEN (above). */
 int pc_redis_send(redisAsyncContext *ac, redisCallbackFn *fn, void *priv, const char *cmd,
                   size_t len);
+
+/* The same for a command in pieces, adjacent on the wire (a body between
+ * its command's head and tail, sent from where it lies). */
+int pc_redis_sendv(redisAsyncContext *ac, redisCallbackFn *fn, void *priv, struct iovec *iov,
+                   int n);
 
 /* pre (len prelen) then cmd, adjacent on the wire, with no callback queued:
  * for commands Redis does not answer (after CLIENT REPLY SKIP, which is pre).

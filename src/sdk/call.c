@@ -460,8 +460,9 @@ static void call_reply(portico_service *svc, const char *msg, size_t len, bool f
 
 /* The body of a reply by reference, read (claim.c): the reply again. */
 static void on_reply_body(portico_service *svc, const char *msg, size_t len,
-                          const unsigned char *body, size_t body_len)
+                          const unsigned char *body, size_t body_len, char **own)
 {
+    (void)own; /* copied where the call's reply is kept */
     call_reply(svc, msg, len, true, body, body_len);
 }
 

@@ -50,10 +50,15 @@ static void on_fetched(void *ud, const struct pt_bus_reply *reply)
         if (send_fetch(f) != 0) free(f);
         return;
     }
-    if (reply->type == PT_REPLY_STRING && reply->len == f->body_len)
-        f->fn(f->svc, f->data, f->len, (const unsigned char *)reply->str, reply->len);
-    else
-        f->fn(f->svc, f->data, f->len, NULL, 0);
+    if (reply->type == PT_REPLY_STRING && reply->len == f->body_len) {
+        char *own = pt_bus_reply_take(reply); /* kept by the request: no copy */
+        f->fn(f->svc, f->data, f->len,
+              (const unsigned char *)(own != NULL ? own : reply->str), f->body_len, &own);
+        free(own);
+    } else {
+        char *own = NULL;
+        f->fn(f->svc, f->data, f->len, NULL, 0, &own);
+    }
     free(f);
 }
 

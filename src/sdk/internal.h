@@ -49,6 +49,7 @@ struct event_base;
 #define PT_PREFIX_MAX 64
 #define PT_STOP_DEREG_WAIT_MS 1000  /* how long stop waits for the deregister PUBLISH */
 #define PT_BUF_KEEP (256 * 1024)    /* the service's reply buffers: larger are given back */
+#define PT_SPARE_MAX (16 << 20)     /* a reply writer's memory kept while large replies go on */
 #define PT_CLAIM_TTL_MARGIN_MS 5000 /* a reply body's key lives until the deadline + this */
 #define PT_JSON_MAX_DEPTH 1000      /* nesting of a reply written from a json_t tree */
 
@@ -114,7 +115,12 @@ struct pt_bus_reply {
     enum pt_reply_type type;
     const char *str; /* STRING, ERROR */
     size_t len;
+    void *own;       /* STRING: its hiredis reply, for pt_bus_reply_take */
 };
+/* Takes a string reply's bytes (len of them and a NUL, malloc'd: the taker
+ * frees them), leaving the reply without them: a large value (a claimed
+ * body) kept with no copy. NULL when the reply cannot give them. */
+char *pt_bus_reply_take(const struct pt_bus_reply *reply);
 typedef void pt_command_fn(void *ud, const struct pt_bus_reply *reply);
 int pt_bus_command(struct pt_bus *bus, int argc, const char *const *argv, const size_t *argvlen,
                    pt_command_fn *fn, void *ud);
@@ -122,12 +128,14 @@ int pt_bus_command(struct pt_bus *bus, int argc, const char *const *argv, const 
 /* ---- claim.c: bodies through Redis keys (protocol.md 3.1, 4.1) ---- */
 
 /* Reads the body a message refers to (GETDEL key, or GET + DEL on a Redis
- * older than 6.2) and calls fn(svc, msg, len, body, body_len) with a copy of
- * the message: body NULL when the key is missing or not body_len long.
+ * older than 6.2) and calls fn(svc, msg, len, body, body_len, own) with a
+ * copy of the message: body NULL when the key is missing or not body_len
+ * long; *own, when not NULL, is body itself, malloc'd with a NUL after it,
+ * which fn may keep (setting *own to NULL) instead of copying it.
  * Nothing is called when the bus goes away first. 0 or -1 (bus down, no
  * memory). */
 typedef void pt_claim_fn(portico_service *svc, const char *msg, size_t len,
-                         const unsigned char *body, size_t body_len);
+                         const unsigned char *body, size_t body_len, char **own);
 int pt_claim_fetch(portico_service *svc, const char *key, size_t body_len, const char *msg,
                    size_t len, pt_claim_fn *fn);
 /* True if key is "<prefix>:body:<id>:rep" (reply) or ":req": a message may
@@ -262,6 +270,9 @@ int pt_reply_headers(const char *const *headers, struct pc_kv *kv, size_t *n);
 /* Publishes the message in b (framed as a PUBLISH in place: resp.h) on
  * req's reply_to. 0, _NOMEM (b ran out) or _BUS. */
 int pt_reply_publish(portico_request *req, pc_buf *b);
+/* Every sweep (PT_SWEEP_MS): a reply writer's memory past PT_BUF_KEEP that no
+ * reply has needed since the last sweep is given back. */
+void pt_reply_spare_sweep(portico_service *svc);
 
 /* ---- stream.c ---- */
 
@@ -355,6 +366,7 @@ struct portico_service {
     size_t claim_check_bytes;     /* reply bodies over it go through a key; 0: never (and
                                      claim_check is not announced) */
     pc_buf spare;                 /* a reply writer's memory, kept for the next one */
+    bool spare_large;             /* spare grew past PT_BUF_KEEP since the last sweep */
     size_t reqs_pending;          /* not yet replied or expired */
     /* the request being handled right now (deadline propagation) */
     uint64_t ctx_deadline_ms;

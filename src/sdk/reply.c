@@ -213,12 +213,27 @@ PORTICO_API int portico_reply_end(portico_writer *w, int status, const char *con
              ? PORTICO_ERR_NOMEM
              : reply_send(req, status, headers, b.data + REPLY_ROOM, b.len - REPLY_ROOM, true);
     if (svc != NULL && svc->spare.data == NULL) {
-        pc_buf_trim(&b, PT_BUF_KEEP); /* (a service is never freed inside a reply) */
+        /* Kept whatever its size (up to PT_SPARE_MAX) while large replies go
+         * on: allocating and faulting in a large body's memory again for
+         * every reply cost more than writing it. Trimmed once a sweep
+         * passes with none (pt_reply_spare_sweep). */
+        pc_buf_trim(&b, PT_SPARE_MAX); /* (a service is never freed inside a reply) */
+        if (b.cap > PT_BUF_KEEP) svc->spare_large = true;
         svc->spare = b;
     } else {
         pc_buf_deinit(&b);
     }
     return rc;
+}
+
+/* See internal.h. */
+void pt_reply_spare_sweep(portico_service *svc)
+{
+    if (svc->spare.cap <= PT_BUF_KEEP) return;
+    if (svc->spare_large)
+        svc->spare_large = false; /* used since the last sweep: kept */
+    else
+        pc_buf_trim(&svc->spare, PT_BUF_KEEP);
 }
 
 /* Writes a real as jansson does: %.17g, a ".0" when that would read as an

@@ -280,14 +280,15 @@ void pt_trace_swap(portico_service *svc, char *tp)
 struct claimed {
     const unsigned char *body; /* NULL: missing or expired */
     size_t len;
+    char **own; /* body itself, malloc'd with a NUL after it, if not NULL: taken */
 };
 
 static void dispatch(portico_service *svc, const char *msg, size_t len, const struct claimed *c);
 
 static void on_request_body(portico_service *svc, const char *msg, size_t len,
-                            const unsigned char *body, size_t body_len)
+                            const unsigned char *body, size_t body_len, char **own)
 {
-    struct claimed c = {body, body_len};
+    struct claimed c = {body, body_len, own};
     dispatch(svc, msg, len, &c);
 }
 
@@ -299,9 +300,14 @@ void pt_request_dispatch(portico_service *svc, const char *msg, size_t len)
 /* Sets req's body to the one read from Redis; false when out of memory. */
 static bool take_claimed(portico_request *req, const struct claimed *c)
 {
-    if ((req->full_body = malloc(c->len + 1)) == NULL) return false;
-    if (c->len > 0) memcpy(req->full_body, c->body, c->len);
-    req->full_body[c->len] = '\0';
+    if (c->own != NULL && *c->own != NULL) { /* the reply's own bytes: no copy */
+        req->full_body = (unsigned char *)*c->own;
+        *c->own = NULL;
+    } else {
+        if ((req->full_body = malloc(c->len + 1)) == NULL) return false;
+        if (c->len > 0) memcpy(req->full_body, c->body, c->len);
+        req->full_body[c->len] = '\0';
+    }
     req->in.body = c->len > 0 ? req->full_body : NULL;
     req->in.body_len = c->len;
     return true;

@@ -103,6 +103,8 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
+    pt_reply_spare_sweep(svc);
+    if (!svc->calls_enabled) return;
     n = pt_table_expire(&svc->table, pc_mono_ms());
     if (n > 0) pt_log(svc, PORTICO_LOG_DEBUG, "%zu instance(s) expired", n);
 }
@@ -464,7 +466,7 @@ PORTICO_API int portico_service_start(portico_service *svc)
         svc->decls[i].async = svc->routes[i].async;
     }
     svc->state = PT_SVC_RUNNING;
-    if (svc->calls_enabled) {
+    { /* the instance table's TTLs (calls) and the reply writer's memory */
         struct timeval tv = {PT_SWEEP_MS / 1000, (PT_SWEEP_MS % 1000) * 1000};
         event_add(svc->sweep_ev, &tv);
     }
