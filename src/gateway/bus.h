@@ -78,7 +78,19 @@ struct gw_bus_reply {
     size_t len;
     size_t elements;
     const struct gw_bus_reply *element;
+    void *own; /* a top-level string's hiredis reply: see gw_bus_reply_take */
 };
+
+/* Writes the commands queued on the command connection now rather than at
+ * the end of the loop iteration (a lone transfer's next slices asked for
+ * before the last one is written to its client). */
+void gw_bus_send_now(struct gw_bus *b);
+
+/* Takes a top-level string reply's bytes (rep->len of them, malloc'd: the
+ * taker frees them), leaving the reply without them: a large value (a
+ * GETRANGE slice) handed on with no copy. NULL when the reply cannot give
+ * them (then copy rep->str). */
+char *gw_bus_reply_take(const struct gw_bus_reply *rep);
 
 /* Outcome of a gw_bus_command: the reply (borrowed, valid during the call),
  * or NULL when the bus went down or was freed before Redis answered. */

@@ -28,11 +28,14 @@ static struct pc_ratelimit claim_log = {.interval_ms = 10000};
 struct gw_claim_rd {
     char id[PC_UUID_LEN + 1];
     int status;
-    size_t len, off;
-    bool streamed; /* sent to the client slice by slice */
-    bool head_out; /* ... and its head went out: r is set, not in flight */
-    bool pending;  /* a GETRANGE is unanswered */
-    size_t want;   /* ... for this many bytes (one more on the last: see fetch_next) */
+    size_t len, off; /* off: bytes received */
+    size_t asked;    /* bytes asked for (off + those of the GETRANGEs unanswered) */
+    bool streamed;   /* sent to the client slice by slice */
+    bool head_out;   /* ... and its head went out: r is set, not in flight */
+    bool dead;       /* ended while GETRANGEs were unanswered: the last one frees it */
+    unsigned pending;   /* GETRANGEs unanswered (up to GW_CLAIM_AHEAD)... */
+    unsigned first;     /* ...the oldest one's place in want */
+    size_t want[GW_CLAIM_AHEAD]; /* ...for these many bytes each (see fetch_next) */
     struct gw_req *r;
     struct evbuffer *body;
     struct pc_kv *headers; /* into text */
@@ -115,6 +118,17 @@ size_t gw_claim_share(size_t min)
     return share < min ? min : share;
 }
 
+static void fetch_free(struct gw_claim_rd *f);
+
+/* f is over: freed now, or by the last of its unanswered GETRANGEs. */
+static void fetch_drop(struct gw_claim_rd *f)
+{
+    if (f->pending > 0)
+        f->dead = true;
+    else
+        fetch_free(f);
+}
+
 static void fetch_free(struct gw_claim_rd *f)
 {
     gw_claim_transfer(false);
@@ -137,7 +151,7 @@ static void fetch_end(struct gw_claim_rd *f, struct gw_req *r, const char *why)
     if (why != NULL && strcmp(why, "missing") == 0) gw_stats->claim_missing++;
     if (why == NULL) gw_stats->claim_fetched++;
     claim_done(r, f->status, f->headers, f->nheaders, why ? NULL : f->body, why);
-    fetch_free(f);
+    fetch_drop(f);
 }
 
 static void on_range(void *priv, const struct gw_bus_reply *rep);
@@ -146,7 +160,7 @@ static void on_range(void *priv, const struct gw_bus_reply *rep);
  * so that a longer value is seen. */
 static int fetch_next(struct gw_claim_rd *f)
 {
-    size_t left = f->len - f->off, slice = gw_claim_share(GW_CLAIM_SLICE), want;
+    size_t left = f->len - f->asked, slice = gw_claim_share(GW_CLAIM_SLICE), want;
 
     /* Within what the budget has left (GW_CLAIM_SLICE always: progress). */
     if (reading + slice > GW_CLAIM_BUDGET)
@@ -154,13 +168,15 @@ static int fetch_next(struct gw_claim_rd *f)
             reading + GW_CLAIM_SLICE < GW_CLAIM_BUDGET ? GW_CLAIM_BUDGET - reading : GW_CLAIM_SLICE;
     want = left > slice ? slice : left;
     char from[24], to[24];
-    int fl = snprintf(from, sizeof from, "%zu", f->off);
-    int tl = snprintf(to, sizeof to, "%zu", f->off + want - (want < left ? 1 : 0));
+    int fl = snprintf(from, sizeof from, "%zu", f->asked);
+    int tl = snprintf(to, sizeof to, "%zu", f->asked + want - (want < left ? 1 : 0));
     const char *argv[4] = {"GETRANGE", f->key, from, to};
     size_t argvlen[4] = {8, strlen(f->key), (size_t)fl, (size_t)tl};
 
     if (gw_bus_command(gw.bus, on_range, f, 4, argv, argvlen) != 0) return -1;
-    f->want = want;
+    f->want[(f->first + f->pending) % GW_CLAIM_AHEAD] = want;
+    f->pending++;
+    f->asked += want;
     reading += want;
     return 0;
 }
@@ -171,7 +187,7 @@ static void stream_abort(struct gw_claim_rd *f, struct gw_req *r, bool missing)
 {
     if (missing) gw_stats->claim_missing++;
     delete_key(f->key);
-    fetch_free(f);
+    fetch_drop(f);
     if (r == NULL) return;
     r->claim_rd = NULL;
     gw_req_stream_abort(r);
@@ -180,28 +196,37 @@ static void stream_abort(struct gw_claim_rd *f, struct gw_req *r, bool missing)
 /* The client's output held for r, written or not. */
 static size_t held(struct gw_req *r) { return evbuffer_get_length(gw_req_stream_buffer(r)); }
 
-/* Asks for the next slice of a streamed body while the client's output
- * holds no more than a slice (GW_CLAIM_OUT_LOW at least); else waits for it
- * to drain (r->on_drain). */
-static void stream_pump(struct gw_claim_rd *f, struct gw_req *r)
+/* Asks for the next slices of a streamed body, up to GW_CLAIM_AHEAD
+ * unanswered, while the client's output holds no more than a slice
+ * (GW_CLAIM_OUT_LOW at least); else waits for it to drain (r->on_drain).
+ * False when the bus is down: the response was cut short, f is dropped. */
+static bool stream_pump(struct gw_claim_rd *f, struct gw_req *r)
 {
-    if (held(r) > gw_claim_share(GW_CLAIM_OUT_LOW)) {
-        r->on_drain = gw_claim_drained;
-        return;
+    bool asked = false;
+
+    while (f->pending < GW_CLAIM_AHEAD && f->asked < f->len) {
+        if (held(r) > gw_claim_share(GW_CLAIM_OUT_LOW)) {
+            r->on_drain = gw_claim_drained;
+            break;
+        }
+        if (fetch_next(f) != 0) { /* bus down: nothing more can come */
+            fetch_drop(f);
+            r->claim_rd = NULL;
+            gw_req_stream_abort(r);
+            return false;
+        }
+        asked = true;
     }
-    if (fetch_next(f) != 0) { /* bus down: nothing more can come */
-        fetch_free(f);
-        r->claim_rd = NULL;
-        gw_req_stream_abort(r);
-        return;
-    }
-    f->pending = true;
+    /* Alone, its asks go out before its client is written to (latency);
+     * many transfers' asks leave together at the end of the iteration. */
+    if (asked && transfers == 1) gw_bus_send_now(gw.bus);
+    return true;
 }
 
 void gw_claim_drained(struct gw_req *r)
 {
     struct gw_claim_rd *f = r->claim_rd;
-    if (f != NULL && !f->pending) stream_pump(f, r);
+    if (f != NULL) (void)stream_pump(f, r);
 }
 
 void gw_claim_cancel(struct gw_req *r)
@@ -209,7 +234,7 @@ void gw_claim_cancel(struct gw_req *r)
     struct gw_claim_rd *f = r->claim_rd;
     if (f == NULL) return;
     r->claim_rd = NULL;
-    if (f->pending) {
+    if (f->pending > 0) {
         f->r = NULL; /* on_range deletes the key */
         return;
     }
@@ -217,42 +242,72 @@ void gw_claim_cancel(struct gw_req *r)
     fetch_free(f);
 }
 
-/* A slice of a streamed body for r (the first one: the head goes out with
- * it, the request leaves flight). */
-static void stream_slice(struct gw_claim_rd *f, struct gw_req *r, const char *data, size_t n)
+static void free_taken(const void *data, size_t len, void *arg)
 {
+    (void)len;
+    (void)arg;
+    free((void *)data);
+}
+
+/* A slice onto r's response: the reply's own bytes, referenced (no copy). */
+static void slice_out(struct gw_req *r, const struct gw_bus_reply *rep)
+{
+    char *s;
+
+    if (r->conn == NULL) return; /* (as gw_req_stream_append) */
+    if ((s = gw_bus_reply_take(rep)) == NULL) {
+        gw_req_stream_append(r, rep->str, rep->len, false);
+        return;
+    }
+    pc_check(evbuffer_add_reference(gw_req_stream_buffer(r), s, rep->len, free_taken, NULL) == 0);
+    gw_req_stream_appended(r, rep->len);
+}
+
+/* A slice of a streamed body for r (the first one: the head goes out with
+ * it, the request leaves flight). The next slices are asked for before
+ * this one is written: Redis reads them meanwhile. */
+static void stream_slice(struct gw_claim_rd *f, struct gw_req *r, const struct gw_bus_reply *rep)
+{
+    size_t n = rep->len;
+
     if (!f->head_out) {
         if (!claim_head(r, f->status, f->headers, f->nheaders, f->len)) { /* client gone */
             delete_key(f->key);
-            fetch_free(f);
+            fetch_drop(f);
             return;
         }
         f->head_out = true;
         f->r = r;
         r->claim_rd = f;
     }
-    gw_req_stream_append(r, data, n, false);
     f->off += n;
     if (f->off == f->len) {
+        slice_out(r, rep);
         gw_stats->claim_fetched++;
         delete_key(f->key);
-        fetch_free(f);
+        fetch_drop(f); /* (nothing is unanswered: everything asked came) */
         r->claim_rd = NULL;
         gw_req_stream_end(r);
         return;
     }
+    if (!stream_pump(f, r)) return;
+    slice_out(r, rep);
     gw_req_stream_push(r);
-    stream_pump(f, r);
 }
 
 static void on_range(void *priv, const struct gw_bus_reply *rep)
 {
     struct gw_claim_rd *f = priv;
     struct gw_req *r;
-    size_t want = f->want;
+    size_t want = f->want[f->first];
 
-    f->pending = false;
+    f->first = (f->first + 1) % GW_CLAIM_AHEAD;
+    f->pending--;
     reading -= want;
+    if (f->dead) { /* ended meanwhile: its key is deleted */
+        if (f->pending == 0) fetch_free(f);
+        return;
+    }
     if (f->head_out) {
         r = f->r;
         if (rep == NULL) { /* bus gone: the rest cannot be read */
@@ -262,13 +317,13 @@ static void on_range(void *priv, const struct gw_bus_reply *rep)
     } else {
         r = rep != NULL ? fetch_req(f) : NULL;
         if (rep == NULL) { /* bus gone: its requests were answered 503 */
-            fetch_free(f);
+            fetch_drop(f);
             return;
         }
     }
     if (r == NULL) { /* answered meanwhile (deadline, client gone) */
         delete_key(f->key);
-        fetch_free(f);
+        fetch_drop(f);
         return;
     }
     if (rep->type != GW_BUS_REPLY_STRING) {
@@ -294,7 +349,7 @@ static void on_range(void *priv, const struct gw_bus_reply *rep)
         return;
     }
     if (f->streamed) {
-        stream_slice(f, r, rep->str, rep->len);
+        stream_slice(f, r, rep);
         return;
     }
     pc_check(evbuffer_add(f->body, rep->str, rep->len) == 0);
@@ -303,7 +358,7 @@ static void on_range(void *priv, const struct gw_bus_reply *rep)
         delete_key(f->key);
         fetch_end(f, r, NULL);
     } else if (fetch_next(f) != 0) {
-        fetch_free(f); /* bus down: r is answered 503 with the others */
+        fetch_drop(f); /* bus down: r is answered 503 with the others */
     }
 }
 
@@ -362,11 +417,7 @@ void gw_claim_fetch(struct gw_req *r, int status, const struct pc_kv *headers, s
     }
     /* A client waits and the response has a body: it streams. */
     f->streamed = !r->job && r->conn != NULL && !r->is_head && status != 204 && status != 304;
-    if (fetch_next(f) != 0) {
-        fetch_free(f); /* bus down: r is answered 503 with the others */
-        return;
-    }
-    f->pending = true;
+    if (fetch_next(f) != 0) fetch_free(f); /* bus down: r is answered 503 with the others */
 }
 
 void gw_claim_discard(const char *id, size_t id_len, const char *ref)

@@ -28,13 +28,14 @@ struct evbuffer;
 #define GW_CLAIM_TTL_MARGIN_MS 5000  /* a key lives until the deadline + this */
 #define GW_CLAIM_SLICE (16 * 1024)   /* bytes of a reply body read per GETRANGE, at least */
 #define GW_CLAIM_OUT_LOW (16 * 1024) /* a streamed body's next slice: output at most this */
+#define GW_CLAIM_AHEAD 2             /* a streamed body's GETRANGEs unanswered, at most */
 
 /* Large bodies in transfer (replies read, requests stored) share a budget
  * of bytes in flight: a lone transfer moves GW_CLAIM_SHARE_MAX at a time
  * (few round trips to Redis: latency), many move less each, down to their
  * minimum (the gateway's memory stays bounded whatever their number). */
-#define GW_CLAIM_BUDGET (512 * 1024)
-#define GW_CLAIM_SHARE_MAX (256 * 1024)
+#define GW_CLAIM_BUDGET (1024 * 1024)
+#define GW_CLAIM_SHARE_MAX (512 * 1024)
 
 /* A transfer begins or ends (counted for the share). */
 void gw_claim_transfer(bool begins);
