@@ -157,12 +157,15 @@ static void fetch_end(struct gw_claim_rd *f, struct gw_req *r, const char *why)
 static void on_range(void *priv, const struct gw_bus_reply *rep);
 
 /* Asks for the next slice; on the last one one byte more than announced,
- * so that a longer value is seen. */
+ * so that a longer value is seen. 0, -1 (bus down) or 1: not asked, the
+ * budget has no room for a slice ahead. */
 static int fetch_next(struct gw_claim_rd *f)
 {
     size_t left = f->len - f->asked, slice = gw_claim_share(GW_CLAIM_SLICE), want;
 
-    /* Within what the budget has left (GW_CLAIM_SLICE always: progress). */
+    /* A slice ahead only within the budget; the first one unanswered within
+     * what the budget has left (GW_CLAIM_SLICE always: progress). */
+    if (f->pending > 0 && reading + (left < slice ? left : slice) > GW_CLAIM_BUDGET) return 1;
     if (reading + slice > GW_CLAIM_BUDGET)
         slice =
             reading + GW_CLAIM_SLICE < GW_CLAIM_BUDGET ? GW_CLAIM_BUDGET - reading : GW_CLAIM_SLICE;
@@ -209,7 +212,9 @@ static bool stream_pump(struct gw_claim_rd *f, struct gw_req *r)
             r->on_drain = gw_claim_drained;
             break;
         }
-        if (fetch_next(f) != 0) { /* bus down: nothing more can come */
+        int rc = fetch_next(f);
+        if (rc > 0) break; /* no room ahead: asked when a slice comes */
+        if (rc < 0) { /* bus down: nothing more can come */
             fetch_drop(f);
             r->claim_rd = NULL;
             gw_req_stream_abort(r);

@@ -7,13 +7,15 @@
  * to an instance that announced "claim_check":true in a key
  * "<prefix>:body:<id>:req" (SET with a TTL, then the PUBLISH, pipelined on
  * the command connection), and a reply may carry its body in
- * "<prefix>:body:<id>:rep", which the gateway reads in slices of
- * slices (GETRANGE; GW_CLAIM_SLICE bytes or its share of GW_CLAIM_BUDGET,
+ * "<prefix>:body:<id>:rep", which the gateway reads in slices
+ * (GETRANGE; GW_CLAIM_SLICE bytes or its share of GW_CLAIM_BUDGET,
  * whichever is larger) and deletes. A client waiting for a body gets it
  * streamed: the head (with content-length body_len) once the first slice
- * is in, each slice as it comes, the next one asked for while the client's
- * output holds no more than a slice (so one is read while the last is
- * written); a job (and a HEAD, a 204, a 304) gets it collected whole. */
+ * is in, each slice as it comes (the reply's own bytes, not copied), up to
+ * GW_CLAIM_AHEAD slices asked for while the client's output holds no more
+ * than a slice, before the slice just read is written (so Redis reads the
+ * next while the gateway writes); a job (and a HEAD, a 204, a 304) gets it
+ * collected whole, a slice at a time. */
 #ifndef GW_CLAIM_H
 #define GW_CLAIM_H
 
@@ -34,8 +36,8 @@ struct evbuffer;
  * of bytes in flight: a lone transfer moves GW_CLAIM_SHARE_MAX at a time
  * (few round trips to Redis: latency), many move less each, down to their
  * minimum (the gateway's memory stays bounded whatever their number). */
-#define GW_CLAIM_BUDGET (1024 * 1024)
-#define GW_CLAIM_SHARE_MAX (512 * 1024)
+#define GW_CLAIM_BUDGET (512 * 1024)
+#define GW_CLAIM_SHARE_MAX (256 * 1024)
 
 /* A transfer begins or ends (counted for the share). */
 void gw_claim_transfer(bool begins);
