@@ -2,6 +2,7 @@
 #include "redis_send.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -10,6 +11,7 @@
 #include <hiredis/hiredis.h>
 #include <hiredis/sds.h>
 
+#include "buf.h"
 #include "redis_ev.h"
 
 /* Whether a command of len bytes may be written now, ahead of hiredis. */
@@ -94,6 +96,52 @@ int pc_redis_sendv(redisAsyncContext *ac, redisCallbackFn *fn, void *priv, struc
         free(cmd);
     }
     if (rc == REDIS_OK) pc_redis_write_early(ac, PC_REDIS_WRITE_EARLY); /* a pile of them */
+    return rc;
+}
+
+#define ARGV_PIECES_MAX 8 /* arguments framed in pieces, at most */
+
+int pc_redis_send_argv(redisAsyncContext *ac, redisCallbackFn *fn, void *priv, int argc,
+                       const char *const *argv, const size_t *argvlen)
+{
+    struct iovec iov[2 * ARGV_PIECES_MAX + 1];
+    size_t from[2 * ARGV_PIECES_MAX + 1], start = 0;
+    bool big = false;
+    int n = 0, rc;
+    pc_buf b;
+
+    for (int i = 0; i < argc && i < ARGV_PIECES_MAX; i++) big |= argvlen[i] >= PC_REDIS_SEND_DIRECT;
+    if (!big || argc > ARGV_PIECES_MAX) {
+        rc = redisAsyncCommandArgv(ac, fn, priv, argc, (const char **)argv, argvlen);
+        if (rc == REDIS_OK) pc_redis_write_early(ac, PC_REDIS_WRITE_EARLY);
+        return rc;
+    }
+    pc_buf_init(&b);
+    pc_buf_printf(&b, "*%d\r\n", argc);
+    for (int i = 0; i < argc; i++) {
+        pc_buf_printf(&b, "$%zu\r\n", argvlen[i]);
+        if (argvlen[i] >= PC_REDIS_SEND_DIRECT) {
+            from[n] = start; /* the small bytes so far: an offset into b for now */
+            iov[n++].iov_len = b.len - start;
+            from[n] = SIZE_MAX; /* the argument where it lies */
+            iov[n].iov_base = (void *)argv[i];
+            iov[n++].iov_len = argvlen[i];
+            start = b.len;
+        } else {
+            pc_buf_append(&b, argv[i], argvlen[i]);
+        }
+        pc_buf_append(&b, "\r\n", 2);
+    }
+    from[n] = start;
+    iov[n++].iov_len = b.len - start;
+    if (b.oom) {
+        pc_buf_deinit(&b);
+        return REDIS_ERR;
+    }
+    for (int i = 0; i < n; i++)
+        if (from[i] != SIZE_MAX) iov[i].iov_base = b.data + from[i];
+    rc = pc_redis_sendv(ac, fn, priv, iov, n);
+    pc_buf_deinit(&b);
     return rc;
 }
 

@@ -40,6 +40,14 @@ int pc_redis_send(redisAsyncContext *ac, redisCallbackFn *fn, void *priv, const 
 int pc_redis_sendv(redisAsyncContext *ac, redisCallbackFn *fn, void *priv, struct iovec *iov,
                    int n);
 
+/* As redisAsyncCommandArgv, and returns as pc_redis_send: a command with
+ * an argument of PC_REDIS_SEND_DIRECT bytes or more (a body stored in a
+ * key: SET, APPEND) is framed in pieces around it and sent with
+ * pc_redis_sendv, the argument from where it lies, not copied into a
+ * formatted command and again into hiredis' buffer. */
+int pc_redis_send_argv(redisAsyncContext *ac, redisCallbackFn *fn, void *priv, int argc,
+                       const char *const *argv, const size_t *argvlen);
+
 /* pre (len prelen) then cmd, adjacent on the wire, with no callback queued:
  * for commands Redis does not answer (after CLIENT REPLY SKIP, which is pre).
  * Returns as pc_redis_send. */

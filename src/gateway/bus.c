@@ -608,11 +608,14 @@ int gw_bus_command(struct gw_bus *b, gw_bus_reply_fn *fn, void *priv, int argc,
         free(call);
         return -1;
     }
-    if (redisAsyncCommandArgv(b->cmd, on_command_reply, call, argc, (const char **)argv, argvlen) !=
-        REDIS_OK) {
+    /* a large argument (a body's SET or APPEND) from where it lies */
+    switch (pc_redis_send_argv(b->cmd, on_command_reply, call, argc, argv, argvlen)) {
+    case REDIS_OK:
+        return 0;
+    case PC_REDIS_SEND_BROKEN:
+        pc_panic("out of memory queueing a command");
+    default:
         free(call);
         return -1;
     }
-    pc_redis_write_early(b->cmd, PC_REDIS_WRITE_EARLY);
-    return 0;
 }

@@ -7,11 +7,8 @@
  * allows it (bus.c probes that in the handshake): no answer comes back, so
  * the service is not woken up for one. Commands with an answer (the claim
  * check: SET, GETDEL, GET, DEL) get the reply flattened. */
-#include <stdbool.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
 
 #include "bus_int.h"
 #include "redis_send.h"
@@ -161,57 +158,6 @@ void pt_bus_on_command(redisAsyncContext *ac, void *r, void *privdata)
     free(c);
 }
 
-/* A command with an argument of PC_REDIS_SEND_DIRECT bytes or more (the
- * claim check's SET of a reply body) framed in pieces around it: the large
- * arguments are sent from where they lie, not copied by hiredis into a
- * formatted command and again into its output buffer. Returns 0 (sent,
- * or queued with c's callback), 1 (no large argument, or too many
- * arguments: nothing done) or -1 (nothing sent; c not queued). */
-#define BIG_ARGS_MAX 8
-static int command_big(struct pt_bus *bus, int argc, const char *const *argv,
-                       const size_t *argvlen, struct pt_cmd *c)
-{
-    struct iovec iov[2 * BIG_ARGS_MAX + 1];
-    size_t from[2 * BIG_ARGS_MAX + 1], start = 0;
-    bool big = false;
-    int n = 0, rc;
-    pc_buf b;
-
-    for (int i = 0; i < argc && i < BIG_ARGS_MAX; i++) big |= argvlen[i] >= PC_REDIS_SEND_DIRECT;
-    if (!big || argc > BIG_ARGS_MAX) return 1;
-    pc_buf_init(&b);
-    pc_buf_printf(&b, "*%d\r\n", argc);
-    for (int i = 0; i < argc; i++) {
-        pc_buf_printf(&b, "$%zu\r\n", argvlen[i]);
-        if (argvlen[i] >= PC_REDIS_SEND_DIRECT) {
-            from[n] = start; /* the small bytes so far: an offset into b for now */
-            iov[n++].iov_len = b.len - start;
-            from[n] = SIZE_MAX;
-            iov[n].iov_base = (void *)argv[i];
-            iov[n++].iov_len = argvlen[i];
-            start = b.len;
-        } else {
-            pc_buf_append(&b, argv[i], argvlen[i]);
-        }
-        pc_buf_append(&b, "\r\n", 2);
-    }
-    from[n] = start;
-    iov[n++].iov_len = b.len - start;
-    if (b.oom) {
-        pc_buf_deinit(&b);
-        return -1;
-    }
-    for (int i = 0; i < n; i++)
-        if (from[i] != SIZE_MAX) iov[i].iov_base = b.data + from[i];
-    rc = pc_redis_sendv(bus->cmd, c != NULL ? pt_bus_on_command : NULL, c, iov, n);
-    pc_buf_deinit(&b);
-    if (rc == PC_REDIS_SEND_BROKEN) {
-        pt_bus_fail(bus, "out of memory"); /* c is queued: it hears of the loss */
-        return 0;
-    }
-    return rc == REDIS_OK ? 0 : -1;
-}
-
 /* hiredis 0.14 allocates a string reply's bytes (and a NUL) with malloc and
  * frees them with free() unless NULL. */
 char *pt_bus_reply_take(const struct pt_bus_reply *reply)
@@ -242,19 +188,15 @@ int pt_bus_command(struct pt_bus *bus, int argc, const char *const *argv, const 
         free(c);
         return -1;
     }
-    switch (command_big(bus, argc, argv, argvlen, c)) {
-    case 0:
+    switch (pc_redis_send_argv(bus->cmd, c != NULL ? pt_bus_on_command : NULL, c, argc, argv,
+                               argvlen)) {
+    case REDIS_OK:
         return 0;
-    case 1:
-        break; /* no large argument */
+    case PC_REDIS_SEND_BROKEN:
+        pt_bus_fail(bus, "out of memory"); /* c is queued: it hears of the loss */
+        return 0;
     default:
         free(c);
         return -1;
     }
-    if (redisAsyncCommandArgv(bus->cmd, c != NULL ? pt_bus_on_command : NULL, c, argc,
-                              (const char **)argv, argvlen) != REDIS_OK) {
-        free(c);
-        return -1;
-    }
-    return 0;
 }

@@ -1,4 +1,5 @@
-/* test_redis_read.c -- redis_read.c against a real redis-server: a subscriber
+/* test_redis_read.c -- redis_read.c (and redis_send.c's commands with large
+ * arguments) against a real redis-server: a subscriber
  * read with pc_redis_read (no event loop: poll() and the hiredis context
  * alone), messages published from a second, blocking connection.
  *
@@ -7,6 +8,11 @@
  * small traffic with the buffer freed, and the connection killed in the
  * middle of a message larger than the sockets hold (the disconnect reported
  * once, the partial message never delivered).
+ *
+ * pc_redis_send_argv: SET and MSET with arguments of 16 KiB and more, sent
+ * in pieces from where they lie (nothing queued before them) and joined
+ * behind a queued command; every value read back byte for byte, every
+ * reply in order.
  *
  * redis-server: $REDIS_SERVER, else from PATH; skipped (77) without one. */
 #include <errno.h>
@@ -28,6 +34,7 @@
 #include <hiredis/sds.h>
 
 #include "redis_read.h"
+#include "redis_send.h"
 #include "test.h"
 
 static pid_t redis_pid;
@@ -192,6 +199,78 @@ static int msg_size(size_t n)
     return 4 + 13 + 8 + 1 + snprintf(digits, sizeof digits, "%zu", n) + 2 + (int)n + 2;
 }
 
+static int cmd_replies;  /* replies to the command context's commands */
+static int cmd_ok;       /* ... that were +OK or +PONG */
+static void on_cmd_reply(redisAsyncContext *ac, void *r, void *priv)
+{
+    redisReply *reply = r;
+    (void)ac;
+    (void)priv;
+    cmd_replies++;
+    if (reply != NULL && reply->type == REDIS_REPLY_STATUS &&
+        (strcmp(reply->str, "OK") == 0 || strcmp(reply->str, "PONG") == 0))
+        cmd_ok++;
+}
+
+/* Writes what hiredis queued and reads until `want` replies came (bounded). */
+static bool cmd_settle(redisAsyncContext *ac, int want)
+{
+    int done = 0;
+    for (double end = now_s() + 20; now_s() < end;) {
+        if (sdslen(ac->c.obuf) > 0 && redisBufferWrite(&ac->c, &done) != REDIS_OK) return false;
+        if (cmd_replies >= want && sdslen(ac->c.obuf) == 0) return true;
+        struct pollfd p = {ac->c.fd, POLLIN, 0};
+        if (poll(&p, 1, 10) > 0) redisAsyncHandleRead(ac);
+    }
+    return false;
+}
+
+static void check_value(redisContext *pc, const char *key, const char *want, size_t n)
+{
+    redisReply *r = redisCommand(pc, "GET %s", key);
+    CHECK(r != NULL && r->type == REDIS_REPLY_STRING && r->len == n &&
+          memcmp(r->str, want, n) == 0);
+    if (r != NULL) freeReplyObject(r);
+}
+
+static void test_send_argv(redisContext *pc)
+{
+    redisAsyncContext *ac = redisAsyncConnect("127.0.0.1", port);
+    size_t big = 300000, mid = 20000;
+    char *a = payload(big), *b = payload(mid);
+    int connected = 0;
+
+    CHECK(ac != NULL && ac->err == 0);
+    /* connected once a PING came back (hiredis marks it on the first write) */
+    CHECK(redisAsyncCommand(ac, on_cmd_reply, NULL, "PING") == REDIS_OK);
+    CHECK(cmd_settle(ac, 1));
+    connected = (ac->c.flags & REDIS_CONNECTED) != 0;
+    CHECK(connected);
+    /* nothing queued: the pieces go to the socket at once */
+    const char *set[5] = {"SET", "big:a", a, "PX", "60000"};
+    size_t setl[5] = {3, 5, big, 2, 5};
+    CHECK_EQ_INT(pc_redis_send_argv(ac, on_cmd_reply, NULL, 5, set, setl), REDIS_OK);
+    /* behind a queued command: joined, in order */
+    CHECK(redisAsyncCommand(ac, on_cmd_reply, NULL, "PING") == REDIS_OK);
+    const char *mset[5] = {"MSET", "big:b", b, "big:c", a};
+    size_t msetl[5] = {4, 5, mid, 5, big};
+    CHECK_EQ_INT(pc_redis_send_argv(ac, on_cmd_reply, NULL, 5, mset, msetl), REDIS_OK);
+    /* small arguments: hiredis' own path */
+    const char *small[3] = {"SET", "big:d", "x"};
+    size_t smalll[3] = {3, 5, 1};
+    CHECK_EQ_INT(pc_redis_send_argv(ac, on_cmd_reply, NULL, 3, small, smalll), REDIS_OK);
+    CHECK(cmd_settle(ac, 5));
+    CHECK_EQ_INT(cmd_replies, 5);
+    CHECK_EQ_INT(cmd_ok, 5);
+    check_value(pc, "big:a", a, big);
+    check_value(pc, "big:b", b, mid);
+    check_value(pc, "big:c", a, big);
+    check_value(pc, "big:d", "x", 1);
+    redisAsyncFree(ac);
+    free(a);
+    free(b);
+}
+
 int main(void)
 {
     redisContext *pc;
@@ -205,6 +284,7 @@ int main(void)
     pc = redisConnect("127.0.0.1", port);
     CHECK(pc != NULL && pc->err == 0);
     CHECK(subscribe());
+    test_send_argv(pc);
 
     /* many messages in one read: 200 x 100 bytes (~27 KB) all queued, then
      * one pc_redis_read call delivers every one of them */
