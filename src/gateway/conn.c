@@ -391,6 +391,12 @@ static void on_reap(evutil_socket_t fd, short what, void *arg)
     if (gone != NULL) gone();
 }
 
+/* What requests reach their connection by (req.h). */
+static const struct gw_req_conn_ops req_conn_ops = {
+    gw_conn_response_buffer, gw_conn_on_response, gw_conn_stream_wrote, gw_conn_body_reading,
+    gw_conn_continue,
+};
+
 struct gw_conn *gw_conn_new(evutil_socket_t fd, const struct sockaddr *sa,
                             enum gw_listener_kind kind, const struct gw_conn_hooks *hooks,
                             const struct gw_addrkey *counted, bool tls)
@@ -402,6 +408,7 @@ struct gw_conn *gw_conn_new(evutil_socket_t fd, const struct sockaddr *sa,
     };
     struct gw_http_sink sink = gw_conn_sink(c);
 
+    gw_req_conn = &req_conn_ops;
     if (reaper == NULL) {
         reaper = event_new(gw.base, -1, 0, on_reap, NULL);
         pc_check(reaper != NULL);

@@ -5,13 +5,14 @@
 #include <string.h>
 
 #include "accesslog.h"
-#include "conn.h"
 #include "cors.h"
 #include "gw.h"
 #include "response.h"
 #include "jw.h"
 #include "stats.h"
 #include "xalloc.h"
+
+const struct gw_req_conn_ops *gw_req_conn; /* set by conn.c */
 
 /* Freed requests are kept for reuse with their buffers, so a steady stream
  * of requests allocates nothing. Not under AddressSanitizer: there every
@@ -174,7 +175,7 @@ static void respond(struct gw_req *r, int status, const char *ctype, const struc
     close = r->close_after || !r->keep_alive || gw.draining || framing == FRAME_CLOSE;
     r->close_after = close;
     has_body = !r->is_head && status != 204 && status != 304 && status >= 200;
-    out = gw_conn_response_buffer(c, r);
+    out = gw_req_conn->response_buffer(c, r);
     out_before = evbuffer_get_length(out);
     gw_http_write_response(out, status, all, n,
                            framing == FRAME_LENGTH || framing == FRAME_STREAM ? body_len
@@ -187,10 +188,10 @@ static void respond(struct gw_req *r, int status, const char *ctype, const struc
         if (gw_accesslog_on && !r->admin)
             gw_accesslog_response(r, evbuffer_get_length(out) - out_before,
                                   has_body ? body_len : 0);
-        gw_conn_on_response(c, r);
+        gw_req_conn->on_response(c, r);
     } else {
         r->stream_head_bytes = (uint32_t)(evbuffer_get_length(out) - out_before);
-        gw_conn_stream_wrote(c, r);
+        gw_req_conn->stream_wrote(c, r);
     }
 }
 
@@ -224,17 +225,17 @@ void gw_req_stream_head(struct gw_req *r, int status, const struct pc_kv *header
 
 struct evbuffer *gw_req_stream_buffer(struct gw_req *r)
 {
-    return gw_conn_response_buffer(r->conn, r);
+    return gw_req_conn->response_buffer(r->conn, r);
 }
 
-void gw_req_stream_push(struct gw_req *r) { gw_conn_on_response(r->conn, r); }
+void gw_req_stream_push(struct gw_req *r) { gw_req_conn->on_response(r->conn, r); }
 
 void gw_req_stream_append(struct gw_req *r, const void *data, size_t n, bool chunked)
 {
     struct evbuffer *out;
 
     if (n == 0 || r->conn == NULL) return;
-    out = gw_conn_response_buffer(r->conn, r);
+    out = gw_req_conn->response_buffer(r->conn, r);
     gw_req_stream_appended(r, n);
     if (chunked) {
         char line[24];
@@ -255,7 +256,7 @@ void gw_req_stream_appended(struct gw_req *r, size_t n)
 void gw_req_stream_last_chunk(struct gw_req *r)
 {
     if (r->conn == NULL) return;
-    pc_check(evbuffer_add(gw_conn_response_buffer(r->conn, r), "0\r\n\r\n", 5) == 0);
+    pc_check(evbuffer_add(gw_req_conn->response_buffer(r->conn, r), "0\r\n\r\n", 5) == 0);
     r->stream_bytes_out += 5;
 }
 
@@ -273,14 +274,14 @@ static void stream_done(struct gw_req *r)
 void gw_req_stream_end(struct gw_req *r)
 {
     stream_done(r);
-    if (r->conn != NULL) gw_conn_on_response(r->conn, r);
+    if (r->conn != NULL) gw_req_conn->on_response(r->conn, r);
 }
 
 void gw_req_stream_abort(struct gw_req *r)
 {
     stream_done(r);
     r->close_after = true; /* what was queued goes out, then the connection closes */
-    if (r->conn != NULL) gw_conn_on_response(r->conn, r);
+    if (r->conn != NULL) gw_req_conn->on_response(r->conn, r);
 }
 
 void gw_req_error_hdr(struct gw_req *r, int status, const char *code, const char *message,

@@ -31,6 +31,23 @@ struct gw_claim_up;
 #define GW_AUTH_SUBJECT_MAX 255 /* bytes of a verified JWT "sub" */
 #define GW_AUTH_KEY_ID_MAX 64   /* bytes of an API key id */
 
+/* How a request reaches its connection (r->conn): conn.c registers its
+ * functions (conn.h says what each does) before the first connection is
+ * made, and the request layer (req.c, reqbody.c) calls them through this
+ * table, never conn.c by name: it does not call back up into the layer
+ * that holds it. */
+struct gw_req;
+struct gw_conn;
+struct evbuffer;
+struct gw_req_conn_ops {
+    struct evbuffer *(*response_buffer)(struct gw_conn *c, struct gw_req *r);
+    void (*on_response)(struct gw_conn *c, struct gw_req *r);
+    void (*stream_wrote)(struct gw_conn *c, struct gw_req *r);
+    void (*body_reading)(struct gw_conn *c, struct gw_req *r, bool on);
+    void (*body_continue)(struct gw_conn *c, struct gw_req *r);
+};
+extern const struct gw_req_conn_ops *gw_req_conn;
+
 struct gw_req {
     struct gw_conn *conn; /* NULL when orphaned */
     TAILQ_ENTRY(gw_req) queue;

@@ -1,7 +1,6 @@
 /* reqbody.c -- a request body passed on as it arrives (see reqbody.h). */
 #include "reqbody.h"
 
-#include "conn.h"
 #include "xalloc.h"
 
 #define GW_REQBODY_KEEP 4096 /* bytes of a held body's buffer kept once it is passed on */
@@ -11,7 +10,7 @@ static void hold(struct gw_req *r, bool full)
 {
     if (r->body_held == full) return;
     r->body_held = full;
-    if (r->conn != NULL) gw_conn_body_reading(r->conn, r, !full);
+    if (r->conn != NULL) gw_req_conn->body_reading(r->conn, r, !full);
 }
 
 void gw_reqbody_in(struct gw_req *r, const char *data, size_t n)
@@ -49,7 +48,7 @@ void gw_reqbody_attach(struct gw_req *r, gw_reqbody_sink sink)
         return;
     }
     hold(r, full);
-    if (r->conn != NULL) gw_conn_continue(r->conn, r);
+    if (r->conn != NULL) gw_req_conn->body_continue(r->conn, r);
 }
 
 void gw_reqbody_resume(struct gw_req *r)
