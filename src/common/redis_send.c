@@ -145,6 +145,19 @@ int pc_redis_send_argv(redisAsyncContext *ac, redisCallbackFn *fn, void *priv, i
     return rc;
 }
 
+/* hiredis (0.14, and 1.x with its default allocator) allocates a string
+ * reply's bytes with malloc, a NUL after them, and frees them with free(). */
+char *pc_redis_reply_take(redisReply *r)
+{
+    char *s;
+
+    if (r == NULL || r->type != REDIS_REPLY_STRING || r->str == NULL) return NULL;
+    s = r->str;
+    r->str = NULL;
+    r->len = 0;
+    return s;
+}
+
 int pc_redis_send_unanswered(redisAsyncContext *ac, const char *pre, size_t prelen, const char *cmd,
                              size_t len)
 {

@@ -48,6 +48,12 @@ int pc_redis_sendv(redisAsyncContext *ac, redisCallbackFn *fn, void *priv, struc
 int pc_redis_send_argv(redisAsyncContext *ac, redisCallbackFn *fn, void *priv, int argc,
                        const char *const *argv, const size_t *argvlen);
 
+/* Takes a string reply's bytes (r->len of them and a NUL, malloc'd: the
+ * taker frees them), leaving the reply without them (hiredis frees a NULL
+ * str as nothing): a large value handed on with no copy. NULL when r is not
+ * a string reply. */
+char *pc_redis_reply_take(redisReply *r);
+
 /* pre (len prelen) then cmd, adjacent on the wire, with no callback queued:
  * for commands Redis does not answer (after CLIENT REPLY SKIP, which is pre).
  * Returns as pc_redis_send. */

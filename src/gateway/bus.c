@@ -306,19 +306,7 @@ void gw_bus_send_now(struct gw_bus *b)
     if (b->state == BUS_UP && b->cmd != NULL) pc_redis_write_early(b->cmd, 1);
 }
 
-/* hiredis 0.14 allocates a string reply's bytes with malloc and frees them
- * with free() unless NULL. */
-char *gw_bus_reply_take(const struct gw_bus_reply *rep)
-{
-    redisReply *in = rep->own;
-    char *s;
-
-    if (in == NULL || in->type != REDIS_REPLY_STRING || in->str == NULL) return NULL;
-    s = in->str;
-    in->str = NULL;
-    in->len = 0;
-    return s;
-}
+char *gw_bus_reply_take(const struct gw_bus_reply *rep) { return pc_redis_reply_take(rep->own); }
 
 /* ------------------------------------------------------------------------ */
 /* Connecting                                                                */

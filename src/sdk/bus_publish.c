@@ -158,19 +158,7 @@ void pt_bus_on_command(redisAsyncContext *ac, void *r, void *privdata)
     free(c);
 }
 
-/* hiredis 0.14 allocates a string reply's bytes (and a NUL) with malloc and
- * frees them with free() unless NULL. */
-char *pt_bus_reply_take(const struct pt_bus_reply *reply)
-{
-    redisReply *in = reply->own;
-    char *s;
-
-    if (in == NULL || in->type != REDIS_REPLY_STRING || in->str == NULL) return NULL;
-    s = in->str;
-    in->str = NULL;
-    in->len = 0;
-    return s;
-}
+char *pt_bus_reply_take(const struct pt_bus_reply *reply) { return pc_redis_reply_take(reply->own); }
 
 int pt_bus_command(struct pt_bus *bus, int argc, const char *const *argv, const size_t *argvlen,
                    pt_command_fn *fn, void *ud)

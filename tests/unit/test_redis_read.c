@@ -12,7 +12,7 @@
  * pc_redis_send_argv: SET and MSET with arguments of 16 KiB and more, sent
  * in pieces from where they lie (nothing queued before them) and joined
  * behind a queued command; every value read back byte for byte, every
- * reply in order.
+ * reply in order. pc_redis_reply_take: a string reply's bytes taken whole.
  *
  * redis-server: $REDIS_SERVER, else from PATH; skipped (77) without one. */
 #include <errno.h>
@@ -266,6 +266,17 @@ static void test_send_argv(redisContext *pc)
     check_value(pc, "big:b", b, mid);
     check_value(pc, "big:c", a, big);
     check_value(pc, "big:d", "x", 1);
+    /* a string reply's bytes taken: whole, NUL-terminated, the reply freed
+     * without them; anything else gives nothing */
+    redisReply *r = redisCommand(pc, "GET big:a");
+    char *taken = pc_redis_reply_take(r);
+    CHECK(taken != NULL && memcmp(taken, a, big) == 0 && taken[big] == '\0');
+    CHECK(r != NULL && r->str == NULL && r->len == 0);
+    if (r != NULL) freeReplyObject(r);
+    free(taken);
+    r = redisCommand(pc, "INCR big:n");
+    CHECK(pc_redis_reply_take(r) == NULL);
+    if (r != NULL) freeReplyObject(r);
     redisAsyncFree(ac);
     free(a);
     free(b);
