@@ -74,8 +74,7 @@ int pc_redis_send(redisAsyncContext *ac, redisCallbackFn *fn, void *priv, const 
     return pc_redis_sendv(ac, fn, priv, iov, 1);
 }
 
-int pc_redis_sendv(redisAsyncContext *ac, redisCallbackFn *fn, void *priv, struct iovec *iov,
-                   int n)
+int pc_redis_sendv(redisAsyncContext *ac, redisCallbackFn *fn, void *priv, struct iovec *iov, int n)
 {
     size_t len = 0;
     int rc;

@@ -28,13 +28,13 @@ static struct pc_ratelimit claim_log = {.interval_ms = 10000};
 struct gw_claim_rd {
     char id[PC_UUID_LEN + 1];
     int status;
-    size_t len, off; /* off: bytes received */
-    size_t asked;    /* bytes asked for (off + those of the GETRANGEs unanswered) */
-    bool streamed;   /* sent to the client slice by slice */
-    bool head_out;   /* ... and its head went out: r is set, not in flight */
-    bool dead;       /* ended while GETRANGEs were unanswered: the last one frees it */
-    unsigned pending;   /* GETRANGEs unanswered (up to GW_CLAIM_AHEAD)... */
-    unsigned first;     /* ...the oldest one's place in want */
+    size_t len, off;             /* off: bytes received */
+    size_t asked;                /* bytes asked for (off + those of the GETRANGEs unanswered) */
+    bool streamed;               /* sent to the client slice by slice */
+    bool head_out;               /* ... and its head went out: r is set, not in flight */
+    bool dead;                   /* ended while GETRANGEs were unanswered: the last one frees it */
+    unsigned pending;            /* GETRANGEs unanswered (up to GW_CLAIM_AHEAD)... */
+    unsigned first;              /* ...the oldest one's place in want */
     size_t want[GW_CLAIM_AHEAD]; /* ...for these many bytes each (see fetch_next) */
     struct gw_req *r;
     struct evbuffer *body;
@@ -214,7 +214,7 @@ static bool stream_pump(struct gw_claim_rd *f, struct gw_req *r)
         }
         int rc = fetch_next(f);
         if (rc > 0) break; /* no room ahead: asked when a slice comes */
-        if (rc < 0) { /* bus down: nothing more can come */
+        if (rc < 0) {      /* bus down: nothing more can come */
             fetch_drop(f);
             r->claim_rd = NULL;
             gw_req_stream_abort(r);

@@ -393,8 +393,8 @@ static void on_reap(evutil_socket_t fd, short what, void *arg)
 
 /* What requests reach their connection by (req.h). */
 static const struct gw_req_conn_ops req_conn_ops = {
-    gw_conn_response_buffer, gw_conn_on_response, gw_conn_stream_wrote, gw_conn_body_reading,
-    gw_conn_continue,
+    gw_conn_response_buffer, gw_conn_on_response, gw_conn_stream_wrote,
+    gw_conn_body_reading,    gw_conn_continue,
 };
 
 struct gw_conn *gw_conn_new(evutil_socket_t fd, const struct sockaddr *sa,

@@ -285,7 +285,9 @@ void gw_sock_send_soon(struct gw_sock *s)
 
 void gw_sock_write_early(struct gw_sock *s)
 {
-    if (s->stopped || s->tls != NULL || s->discard || evbuffer_get_length(s->out) < GW_SOCK_WRITE_EARLY) return;
+    if (s->stopped || s->tls != NULL || s->discard ||
+        evbuffer_get_length(s->out) < GW_SOCK_WRITE_EARLY)
+        return;
     (void)evbuffer_write(s->out, s->fd); /* an error comes again to the flush */
 }
 

@@ -158,7 +158,10 @@ void pt_bus_on_command(redisAsyncContext *ac, void *r, void *privdata)
     free(c);
 }
 
-char *pt_bus_reply_take(const struct pt_bus_reply *reply) { return pc_redis_reply_take(reply->own); }
+char *pt_bus_reply_take(const struct pt_bus_reply *reply)
+{
+    return pc_redis_reply_take(reply->own);
+}
 
 int pt_bus_command(struct pt_bus *bus, int argc, const char *const *argv, const size_t *argvlen,
                    pt_command_fn *fn, void *ud)

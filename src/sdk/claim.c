@@ -52,8 +52,8 @@ static void on_fetched(void *ud, const struct pt_bus_reply *reply)
     }
     if (reply->type == PT_REPLY_STRING && reply->len == f->body_len) {
         char *own = pt_bus_reply_take(reply); /* kept by the request: no copy */
-        f->fn(f->svc, f->data, f->len,
-              (const unsigned char *)(own != NULL ? own : reply->str), f->body_len, &own);
+        f->fn(f->svc, f->data, f->len, (const unsigned char *)(own != NULL ? own : reply->str),
+              f->body_len, &own);
         free(own);
     } else {
         char *own = NULL;

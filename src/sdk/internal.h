@@ -115,7 +115,7 @@ struct pt_bus_reply {
     enum pt_reply_type type;
     const char *str; /* STRING, ERROR */
     size_t len;
-    void *own;       /* STRING: its hiredis reply, for pt_bus_reply_take */
+    void *own; /* STRING: its hiredis reply, for pt_bus_reply_take */
 };
 /* Takes a string reply's bytes (len of them and a NUL, malloc'd: the taker
  * frees them), leaving the reply without them: a large value (a claimed

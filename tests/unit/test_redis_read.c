@@ -199,8 +199,8 @@ static int msg_size(size_t n)
     return 4 + 13 + 8 + 1 + snprintf(digits, sizeof digits, "%zu", n) + 2 + (int)n + 2;
 }
 
-static int cmd_replies;  /* replies to the command context's commands */
-static int cmd_ok;       /* ... that were +OK or +PONG */
+static int cmd_replies; /* replies to the command context's commands */
+static int cmd_ok;      /* ... that were +OK or +PONG */
 static void on_cmd_reply(redisAsyncContext *ac, void *r, void *priv)
 {
     redisReply *reply = r;
