@@ -29,6 +29,15 @@ bool pc_header_value_is_valid(const char *s, size_t n);
 /* Hop-by-hop headers (lower-case name): connection, keep-alive, te, trailer,
  * transfer-encoding, upgrade, and every proxy-*. */
 bool pc_header_is_hop_by_hop(const char *lname, size_t n);
+/* A header name lower-cased (ASCII A-Z only) into dst, n bytes; dst may be
+ * name itself. Inline: it runs for every header of every request. */
+static inline void pc_header_name_lower(char *dst, const char *name, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        dst[i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+    }
+}
 /* Value of a hexadecimal digit (either case), or -1. */
 int pc_hex_value(int c);
 

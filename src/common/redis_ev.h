@@ -33,10 +33,10 @@ int pc_redis_attach(redisAsyncContext *ac, struct event_base *base);
  * does not take waits for that write too. */
 void pc_redis_write_early(redisAsyncContext *ac, size_t min);
 
-/* The min used for commands (every command through pc_redis_send,
- * redis_send.h; the gateway's argv commands in bus.c): 50 clients' 64 KiB reads of large bodies, each an
- * APPEND, would otherwise sit in hiredis' buffer together (3 MB) until the
- * iteration's write. A batch of small requests never reaches it. */
+/* The min used for commands queued in hiredis' buffer (every command sent
+ * through redis_send.h): 50 clients' 64 KiB reads of large bodies, each an
+ * APPEND, would otherwise sit there together (3 MB) until the iteration's
+ * write. A batch of small requests never reaches it. */
 #define PC_REDIS_WRITE_EARLY (64 * 1024)
 
 #endif

@@ -80,9 +80,9 @@ int pc_redis_sendv(redisAsyncContext *ac, redisCallbackFn *fn, void *priv, struc
     int rc;
 
     for (int i = 0; i < n; i++) len += iov[i].iov_len;
-    if (direct_ok(ac, len)) {
-        rc = push_callback(ac, fn, priv) ? write_now(ac, iov, n) : REDIS_ERR;
-    } else if (n == 1) {
+    if (direct_ok(ac, len)) /* written already: what is left waits for the socket */
+        return push_callback(ac, fn, priv) ? write_now(ac, iov, n) : REDIS_ERR;
+    if (n == 1) {
         rc = redisAsyncFormattedCommand(ac, fn, priv, iov[0].iov_base, len);
     } else { /* behind queued output (or not connected): the pieces joined */
         char *cmd = malloc(len ? len : 1), *at = cmd;

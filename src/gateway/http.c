@@ -136,10 +136,7 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
      * checked once the head is complete) */
     if (pc_buf_reserve(&r->head, n)) {
         char *o = r->head.data + r->head.len;
-        for (size_t i = 0; i < n; i++) {
-            char c = at[i];
-            o[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
-        }
+        pc_header_name_lower(o, at, n);
         o[n] = '\0';
         r->head.len += n;
     }

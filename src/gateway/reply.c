@@ -10,6 +10,7 @@
 #include "headers.h"
 #include "inflight.h"
 #include "log.h"
+#include "names.h"
 #include "stats.h"
 #include "stream.h"
 #include "wire.h"
@@ -40,8 +41,7 @@ static size_t headers_out(const struct pc_kv *hdrs, size_t n)
         const char *name = hdrs[i].name;
         size_t nl = hdrs[i].name_len;
         char *ln = reply_lower.data + reply_lower.len;
-        for (size_t j = 0; j < nl; j++)
-            ln[j] = (name[j] >= 'A' && name[j] <= 'Z') ? (char)(name[j] + 32) : name[j];
+        pc_header_name_lower(ln, name, nl);
         reply_lower.len += nl;
         if (gw_headers_reply_drops(ln, nl)) continue;
         kv_out[k++] = (struct pc_kv){ln, nl, hdrs[i].value, hdrs[i].value_len};

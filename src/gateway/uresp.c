@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "buf.h"
+#include "names.h"
 #include "xalloc.h"
 
 /* Header text as it arrives: name and value appended to one buffer; the
@@ -63,15 +64,6 @@ static int on_status(http_parser *p, const char *at, size_t n)
     return too_big(of(p), n);
 }
 
-/* A header name, lower-cased, into o (n bytes). */
-static void lower_into(char *o, const char *name, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        o[i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-    }
-}
-
 static int on_field(http_parser *p, const char *at, size_t n)
 {
     struct gw_uresp *u = of(p);
@@ -94,7 +86,7 @@ static int on_field(http_parser *p, const char *at, size_t n)
     f = &u->fields[u->nfields - 1];
     /* Lower-cased in place (out of memory: on_headers_complete says so). */
     if (pc_buf_reserve(&u->text, n)) {
-        lower_into(u->text.data + u->text.len, at, n);
+        pc_header_name_lower(u->text.data + u->text.len, at, n);
         u->text.len += n;
         u->text.data[u->text.len] = '\0';
     }
@@ -302,7 +294,7 @@ static size_t fast_head(struct gw_uresp *u, const char *d, size_t n, int *status
         f->name_off = u->text.len;
         f->name_len = nl;
         lc = u->text.data + u->text.len;
-        lower_into(lc, name, nl);
+        pc_header_name_lower(lc, name, nl);
         f->value_off = u->text.len + nl;
         f->value_len = vl;
         memcpy(lc + nl, value, vl);
