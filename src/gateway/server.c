@@ -45,8 +45,14 @@ static void on_conns_gone(void) { gw_server_check_drained(gw.server); }
 
 /* What each listener's connections do with their requests. */
 static const struct gw_conn_hooks hooks[] = {
-    [GW_LISTENER_PUBLIC] = {gw_forward_handle, gw_stream_cancel, on_conns_gone, gw_forward_head},
-    [GW_LISTENER_ADMIN] = {gw_admin_handle, gw_req_release, on_conns_gone},
+    [GW_LISTENER_PUBLIC] = {.request = gw_forward_handle,
+                            .cancel = gw_stream_cancel,
+                            .gone = on_conns_gone,
+                            .head = gw_forward_head},
+    [GW_LISTENER_ADMIN] = {.request = gw_admin_handle,
+                           .cancel = gw_req_release,
+                           .gone = on_conns_gone,
+                           .head = NULL}, /* admin requests' bodies are read whole */
 };
 
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,

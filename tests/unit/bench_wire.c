@@ -135,8 +135,8 @@ static const char *const extra_reply[] = {
     /* replies */
     "{\"v\":1,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"status\":200}",
     " {\"status\":599 , \"id\":\"x\",\"v\":1,\"x\":null,\"y\":true,\"z\":-0,\"w\":\"\\n\"} ",
-    "{\"v\":1,\"id\":\"a\",\"status\":200,\"headers\":[[\"Content-Type\",\"text/plain\"]],"
-    "\"body\":\"aGVsbG8=\",\"body_encoding\":\"base64\"}",
+    ("{\"v\":1,\"id\":\"a\",\"status\":200,\"headers\":[[\"Content-Type\",\"text/plain\"]],"
+     "\"body\":\"aGVsbG8=\",\"body_encoding\":\"base64\"}"),
     "{\"v\":1,\"id\":\"a\",\"status\":204,\"headers\":[],\"body\":\"\\\"q\\\" \\\\ \\/ \\t\"}",
     "{\"v\":1,\"id\":\"a\",\"status\":200,\"x\":1,\"x\":2}",
     "{\"v\":1,\"id\":\"a\",\"status\":200,\"body\":\"caf\xc3\xa9\"}",

@@ -751,8 +751,8 @@ static void test_stream_messages(void)
         "{\"v\":1,\"cancel\":true}",
         /* v2: bytes after the head's newline, a v2 head without one */
         "{\"v\":2,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"cancel\":true}\nx",
-        "{\"v\":2,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"cancel\":true,\"body_len\":1}"
-        "\nx",
+        ("{\"v\":2,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"cancel\":true,\"body_len\":1}"
+         "\nx"), /* (one element: a head with body_len, then its body) */
         "{\"v\":2,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"cancel\":false}\n",
         "{\"v\":3,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"cancel\":true}\n",
     };
