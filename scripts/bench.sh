@@ -56,7 +56,9 @@
 # file sending every path to the nginx origin, beside the nginx proxy to the
 # same origin, interleaved: small GET at 1, 50 and 256 connections, and
 # 1 MiB responses at 50 connections with the gateway's RSS before and after
-# (--quick: the small GET at 50 connections only).
+# (--quick: the small GET at 50 connections only); then the 1-connection
+# GET again with wrk, the gateway and both nginx on CPU 0 (taskset): the
+# placement fixed, for information beside the target figures.
 # Redis Cluster (--cluster adds it after the rest, --cluster-only runs just
 # it; not in the default run): bench/cluster.py, one redis-server against a
 # 3-primary cluster in the same run (gateway + 3 echo instances, wrk GET at 50
@@ -80,6 +82,7 @@ root=$(cd "$here/.." && pwd)
 bench=$here/bench
 out="" duration=10 reps=3 build=$root/build-release do_build=1 checks=1 max_seconds=1800
 quick=0 https_only=0 bodies_only=0 claim_only=0 jobs_only=0 wrk_timeout=5 sample_extra="" echo_claim=""
+wrk_cpu="" # load() runs wrk pinned to this CPU list when set (taskset)
 # shellcheck source=scripts/bench/bodies.sh
 . "$bench/bodies.sh"
 max_given=0 sentinel_failover=0 streams_only=0 accesslog_only=0 upstream_only=0 cluster=0
@@ -239,6 +242,12 @@ ticks() {
 # hwm_reset PID...: peak RSS (VmHWM) back to the current RSS (Linux >= 4.0;
 # elsewhere VmHWM stays the peak since the process started).
 hwm_reset() { local p; for p in "$@"; do echo 5 >"/proc/$p/clear_refs" 2>/dev/null || true; done; }
+# pin_to CPUS PID...: each process (all its threads) onto CPUS (a taskset list).
+pin_to() {
+    local cpus=$1 p
+    shift
+    for p in "$@"; do taskset -a -p -c "$cpus" "$p" >/dev/null 2>&1 || true; done
+}
 # hwm_kb PID...: peak resident set, summed.
 hwm_kb() {
     local t=0 p v
@@ -382,7 +391,9 @@ load() {
         extra="${extra%, }}, "
     fi
     for r in "${roles[@]}"; do before+=("$(ticks ${r#*=})"); done
-    res=$(BENCH_BODY=$body timeout $((duration + wrk_timeout + 30)) wrk -t"$threads" -c"$conns" \
+    local pin=()
+    [ -n "$wrk_cpu" ] && pin=(taskset -c "$wrk_cpu")
+    res=$(BENCH_BODY=$body timeout $((duration + wrk_timeout + 30)) "${pin[@]}" wrk -t"$threads" -c"$conns" \
         -d"${duration}s" --timeout "${wrk_timeout}s" -s "$bench/wrk.lua" "$url" 2>&1 | grep '^RESULT' || true)
     for r in "${roles[@]}"; do after+=("$(ticks ${r#*=})"); done
     if [ -z "$res" ]; then
@@ -747,6 +758,35 @@ run_upstream() {
                 "origin=$(tree "$(pid_of nginx-origin)" | tr '\n' ' ')"
         done
     done
+    # The 1-connection comparison again with every process on one CPU. Over
+    # two CPUs a request's time is mostly its wake-ups across CPUs (~14 us
+    # each on a VM), whose count the scheduler's placement decides, not
+    # either proxy; fixed in place, the ratio is the proxies' own work
+    # (docs/performance.md, "One connection: where the scheduler puts three
+    # processes"). Reported beside the target figures, not instead of them.
+    if [ "$quick" != 1 ] && command -v taskset >/dev/null; then
+        local pids all
+        pids=$(
+            tree "$(pid_of gateway)"
+            tree "$(pid_of nginx-proxy)"
+            tree "$(pid_of nginx-origin)"
+        )
+        all=$(taskset -c -p $$ | sed 's/.*: //')
+        # shellcheck disable=SC2086
+        pin_to 0 $pids
+        wrk_cpu=0
+        for rep in $(seq "$reps"); do
+            load nginx-proxy-up-pin "http://127.0.0.1:$proxy_port/echo/x" 0 1 0 1 "$rep" \
+                "proxy=$(tree "$(pid_of nginx-proxy)" | tr '\n' ' ')" \
+                "origin=$(tree "$(pid_of nginx-origin)" | tr '\n' ' ')"
+            load portico-up-pin "http://127.0.0.1:$gw_port/echo/x" 0 1 0 1 "$rep" \
+                "gateway=$(tree "$(pid_of gateway)" | tr '\n' ' ')" \
+                "origin=$(tree "$(pid_of nginx-origin)" | tr '\n' ' ')"
+        done
+        wrk_cpu=""
+        # shellcheck disable=SC2086
+        pin_to "$all" $pids
+    fi
     if [ "$quick" != 1 ]; then
         before=$(rss_kb "$(pid_of gateway)")
         hwm_reset "$(pid_of gateway)"

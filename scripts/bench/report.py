@@ -25,7 +25,9 @@ LOAD_TARGETS = ("portico", "nginx-direct", "nginx-proxy", "nginx-https", "portic
                 # HTTP upstreams (--routes-file) against the nginx proxy, same origin
                 "nginx-proxy-up", "portico-up", "nginx-proxy-1m", "portico-up-1m",
                 # the nginx proxy adding the gateway's forwarding headers
-                "nginx-proxy-fwd")
+                "nginx-proxy-fwd",
+                # 1 connection with every process on one CPU (placement fixed)
+                "nginx-proxy-up-pin", "portico-up-pin")
 
 
 def median(xs):
@@ -71,7 +73,7 @@ def main():
              "portico-https": 4, "portico-https-reload": 5, "portico-http": 6,
              "portico-nolog": 7, "portico-accesslog": 8,
              "nginx-proxy-up": 9, "nginx-proxy-fwd": 10, "portico-up": 11, "nginx-proxy-1m": 12,
-             "portico-up-1m": 13}
+             "portico-up-1m": 13, "nginx-proxy-up-pin": 14, "portico-up-pin": 15}
     rows.sort(key=lambda r: (r["body"], r["conns"], order[r["target"]], r["instances"], r["workers"]))
     ref = {(r["body"], r["conns"]): r for r in rows if r["target"] == "nginx-proxy"}
     for r in rows:
@@ -87,7 +89,8 @@ def main():
             r["rps_ratio_vs_nolog"] = r["rps"] / n["rps"]
             r["cpu_ratio_vs_nolog"] = r["cpu_us_per_req"] / n["cpu_us_per_req"]
     # HTTP upstreams: the gateway proxying to the origin against nginx doing the same
-    for pt, nt in (("portico-up", "nginx-proxy-up"), ("portico-up-1m", "nginx-proxy-1m")):
+    for pt, nt in (("portico-up", "nginx-proxy-up"), ("portico-up-1m", "nginx-proxy-1m"),
+                   ("portico-up-pin", "nginx-proxy-up-pin")):
         ref_up = {(r["body"], r["conns"]): r for r in rows if r["target"] == nt}
         for r in rows:
             n = ref_up.get((r["body"], r["conns"]))
@@ -102,7 +105,7 @@ def main():
             r["rps_ratio_vs_nginx_https"] = r["rps"] / n["rps"]
             r["cpu_ratio_vs_nginx_https"] = r["cpu_us_per_req"] / n["cpu_us_per_req"]
 
-    hdr = ("%-17s %5s %5s %4s %3s %9s %7s %7s %7s %8s %-26s %9s %6s %6s" %
+    hdr = ("%-18s %5s %5s %4s %3s %9s %7s %7s %7s %8s %-26s %9s %6s %6s" %
            ("target", "body", "conns", "inst", "wrk", "req/s", "p50ms", "p99ms", "p99.9ms",
             "cpu us/r", "  by role (us/req)", "gwRSS kB", "x rps", "x cpu"))
     print()
@@ -112,7 +115,7 @@ def main():
     for r in rows:
         roles = " ".join("%s=%.1f" % (k[:3], v) for k, v in r["cpu_us_per_req_by_role"].items())
         rss = r["rss_kb"].get("gateway", "")
-        print("%-17s %5s %5d %4s %3s %9.0f %7.3f %7.3f %7.3f %8.1f %-26s %9s %6s %6s%s" % (
+        print("%-18s %5s %5d %4s %3s %9.0f %7.3f %7.3f %7.3f %8.1f %-26s %9s %6s %6s%s" % (
             r["target"], "4KiB" if r["body"] else "GET", r["conns"],
             r["instances"] or "-", r["workers"] if r["target"] == "portico" else "-",
             r["rps"], r["p50_ms"], r["p99_ms"], r["p999_ms"], r["cpu_us_per_req"], roles, rss,
@@ -134,6 +137,12 @@ def main():
               "%.2fx req/s at %.2fx CPU per request%s" % (
                   r["conns"], r["rps_ratio_vs_nginx_fwd"], r["cpu_ratio_vs_nginx_fwd"],
                   " (gateway %.1f us, its proxy %.1f us: %.2fx)" % (g, px, g / px) if g and px else ""))
+
+    for r in rows:
+        if r["target"] == "portico-up-pin" and r.get("rps_ratio_vs_nginx_proxy"):
+            print("HTTP upstream, 1 connection, wrk, proxy and origin all on CPU 0 (placement fixed, "
+                  "for information): %.2fx req/s at %.2fx CPU per request" % (
+                      r["rps_ratio_vs_nginx_proxy"], r["cpu_ratio_vs_nginx_proxy"]))
 
     # new TLS handshakes per second (openssl s_time -new / -reuse)
     hs = {(s["target"], s["handshakes"]): s["connections"] / s["seconds"]
