@@ -57,7 +57,7 @@
 # same origin, interleaved: small GET at 1, 50 and 256 connections, and
 # 1 MiB responses at 50 connections with the gateway's RSS before and after
 # (--quick: the small GET at 50 connections only); then the 1-connection
-# GET again with wrk, the gateway and both nginx on CPU 0 (taskset): the
+# GET again with wrk, the gateway and both nginx on one CPU (taskset): the
 # placement fixed, for information beside the target figures.
 # Redis Cluster (--cluster adds it after the rest, --cluster-only runs just
 # it; not in the default run): bench/cluster.py, one redis-server against a
@@ -772,9 +772,9 @@ run_upstream() {
             tree "$(pid_of nginx-origin)"
         )
         all=$(taskset -c -p $$ | sed 's/.*: //')
+        wrk_cpu=${all%%[-,]*} # the first CPU this run may use
         # shellcheck disable=SC2086
-        pin_to 0 $pids
-        wrk_cpu=0
+        pin_to "$wrk_cpu" $pids
         for rep in $(seq "$reps"); do
             load nginx-proxy-up-pin "http://127.0.0.1:$proxy_port/echo/x" 0 1 0 1 "$rep" \
                 "proxy=$(tree "$(pid_of nginx-proxy)" | tr '\n' ' ')" \

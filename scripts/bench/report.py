@@ -140,7 +140,7 @@ def main():
 
     for r in rows:
         if r["target"] == "portico-up-pin" and r.get("rps_ratio_vs_nginx_proxy"):
-            print("HTTP upstream, 1 connection, wrk, proxy and origin all on CPU 0 (placement fixed, "
+            print("HTTP upstream, 1 connection, wrk, proxy and origin all on one CPU (placement fixed, "
                   "for information): %.2fx req/s at %.2fx CPU per request" % (
                       r["rps_ratio_vs_nginx_proxy"], r["cpu_ratio_vs_nginx_proxy"]))
 
