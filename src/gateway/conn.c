@@ -408,10 +408,10 @@ struct gw_conn *gw_conn_new(evutil_socket_t fd, const struct sockaddr *sa,
     };
     struct gw_http_sink sink = gw_conn_sink(c);
 
-    gw_req_conn = &req_conn_ops;
-    if (reaper == NULL) {
+    if (reaper == NULL) { /* the first connection: conn.c's one-time set-up */
         reaper = event_new(gw.base, -1, 0, on_reap, NULL);
         pc_check(reaper != NULL);
+        gw_req_conn = &req_conn_ops;
     }
     c->kind = kind;
     c->hooks = hooks;
