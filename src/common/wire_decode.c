@@ -108,6 +108,19 @@ static bool version_is(json_t *root, json_int_t v)
     return json_is_integer(j) && json_integer_value(j) == v;
 }
 
+/* A "v":2 head with bytes after it but no newline between ("...}body"):
+ * the object it starts with, so that the message's id can be read and its
+ * sender told (SPEC §13: 502 for a reply that can be matched); NULL when
+ * msg does not start with such a head. */
+static json_t *v2_head_unended(const char *msg, size_t len)
+{
+    json_t *root = json_loadb(
+        msg, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DISABLE_EOF_CHECK, NULL);
+    if (json_is_object(root) && version_is(root, PC_WIRE_V2)) return root;
+    json_decref(root);
+    return NULL;
+}
+
 /* Parses a request or a reply. A first line that is a JSON object with
  * "v":2 is a v2 head, the rest of the message its body; anything else is
  * parsed whole, as v1 (a v2 head without its newline is found there, and
@@ -117,6 +130,7 @@ static json_t *wire_parse_msg(const char *msg, size_t len, struct wire_frame *f,
                               struct pc_wire_err *err)
 {
     const char *nl = len <= PC_WIRE_MAX_MESSAGE ? memchr(msg, '\n', len) : NULL;
+    struct pc_wire_err why;
     json_t *root;
 
     memset(f, 0, sizeof *f);
@@ -132,7 +146,9 @@ static json_t *wire_parse_msg(const char *msg, size_t len, struct wire_frame *f,
         }
         json_decref(root);
     }
-    root = wire_parse(msg, len, PC_WIRE_MAX_MESSAGE, err);
+    root = wire_parse(msg, len, PC_WIRE_MAX_MESSAGE, &why);
+    if (root == NULL && strcmp(why.reason, "not_json") == 0) root = v2_head_unended(msg, len);
+    if (root == NULL && err != NULL) *err = why;
     if (root != NULL && version_is(root, PC_WIRE_V2)) f->wire = PC_WIRE_V2; /* no newline */
     return root;
 }

@@ -250,6 +250,8 @@ def head(req, **kw):
 BAD_MATCHABLE = [
     ("no_newline", lambda q: head(q)),
     ("no_newline_with_len", lambda q: head(q, body_len=3)),
+    ("no_newline_body_follows", lambda q: head(q, body_len=5) + b"hello"),
+    ("no_newline_body_with_newline", lambda q: head(q, body_len=5) + b"he\nlo"),
     ("len_short", lambda q: head(q, body_len=5) + b"\nabc"),
     ("len_long", lambda q: head(q, body_len=2) + b"\nabc"),
     ("len_absent", lambda q: head(q) + b"\nabc"),
