@@ -199,12 +199,16 @@ void pc_wire_encode_stream(pc_buf *out, int wire, const char *id, long long seq,
 }
 
 /* Appends a cancel message. */
-void pc_wire_encode_cancel(pc_buf *out, const char *id)
+void pc_wire_encode_cancel(pc_buf *out, int wire, const char *id)
 {
-    jw_lit(out, "{\"v\":1");
+    if (wire == PC_WIRE_V2)
+        jw_lit(out, "{\"v\":2");
+    else
+        jw_lit(out, "{\"v\":1");
     jw_key(out, "id");
     pc_jw_cstr(out, id);
     jw_lit(out, ",\"cancel\":true}");
+    if (wire == PC_WIRE_V2) jw_lit(out, "\n");
 }
 
 /* Appends a register message to out. timeout_ms 0 and ts_ms 0 are omitted

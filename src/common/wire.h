@@ -163,9 +163,10 @@ void pc_wire_encode_reply_more(pc_buf *out, int wire, const char *id, int status
 void pc_wire_encode_stream(pc_buf *out, int wire, const char *id, long long seq, const void *body,
                            size_t body_len, bool more);
 /* Gateway -> service, on the instance's channel: the client of request id
- * went away (or its stream was aborted): {"v":1,"id":...,"cancel":true}.
- * Always written in version 1 (it has no body: v2 would gain nothing). */
-void pc_wire_encode_cancel(pc_buf *out, const char *id);
+ * went away (or its stream was aborted): {"v":1,"id":...,"cancel":true},
+ * or for an instance that speaks version 2 (wire PC_WIRE_V2) the same as a
+ * v2 head with no body: {"v":2,"id":...,"cancel":true} and its newline. */
+void pc_wire_encode_cancel(pc_buf *out, int wire, const char *id);
 /* True if msg is a valid cancel message, v1 or a v2 head (ended by its
  * newline, nothing after it); its id (a UUID) copied to id. */
 bool pc_wire_decode_cancel(const char *msg, size_t len, char id[37]);

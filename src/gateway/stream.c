@@ -34,6 +34,7 @@ struct gw_stream {
 static struct {
     char id[PC_UUID_LEN + 1]; /* "" when free */
     char channel[GW_STREAM_CHANNEL_MAX];
+    int wire; /* the instance's version */
 } abandoned[GW_STREAM_ABANDONED_MAX];
 static unsigned abandoned_next;
 
@@ -46,13 +47,14 @@ static const char *inst_channel(const struct gw_req *r)
     return r->inst != NULL ? r->inst->channel : "";
 }
 
-/* Tells the instance that request id is over (nothing when the channel is
- * unknown or Redis is down: nobody to tell, or nobody to tell it with). */
-static void publish_cancel(const char *id, const char *channel)
+/* Tells the instance that request id is over, in the instance's version
+ * wire (nothing when the channel is unknown or Redis is down: nobody to
+ * tell, or nobody to tell it with). */
+static void publish_cancel(const char *id, const char *channel, int wire)
 {
     if (channel[0] == '\0') return;
     pc_buf_reset(&cancel_msg);
-    pc_wire_encode_cancel(&cancel_msg, id);
+    pc_wire_encode_cancel(&cancel_msg, wire, id);
     if (cancel_msg.oom) pc_panic("out of memory writing a cancel message");
     (void)gw_bus_publish(gw.bus, channel, cancel_msg.data, cancel_msg.len, NULL);
 }
@@ -68,7 +70,7 @@ static void stream_free(struct gw_req *r, enum gw_stream_result why, bool cancel
     if (gw_accesslog_on) /* one line per response, when it ends */
         gw_accesslog_response(r, r->stream_head_bytes + r->stream_bytes_out, r->stream_body_out);
     evtimer_del(&s->idle);
-    if (cancel) publish_cancel(r->id, s->channel);
+    if (cancel) publish_cancel(r->id, s->channel, r->wire);
     gw_stats->streams[why]++;
     free(s);
     gw_forward_finish(r, GW_TRY_ABANDONED);
@@ -131,7 +133,7 @@ void gw_stream_client_gone(struct gw_req *r)
         stream_free(r, GW_STREAM_CLIENT_GONE, true);
         return;
     }
-    publish_cancel(r->id, inst_channel(r));
+    publish_cancel(r->id, inst_channel(r), r->wire);
     gw_stats->streams[GW_STREAM_CLIENT_GONE]++;
     gw_forward_finish(r, GW_TRY_ABANDONED);
 }
@@ -145,6 +147,7 @@ static void remember_abandoned(const struct gw_req *r)
     if (n == 0 || n >= GW_STREAM_CHANNEL_MAX) return;
     memcpy(abandoned[abandoned_next].id, r->id, sizeof r->id);
     memcpy(abandoned[abandoned_next].channel, ch, n + 1);
+    abandoned[abandoned_next].wire = r->wire;
     abandoned_next = (abandoned_next + 1) % GW_STREAM_ABANDONED_MAX;
 }
 
@@ -169,7 +172,7 @@ void gw_stream_unknown(const char *id, size_t id_len)
     if (id_len != PC_UUID_LEN) return;
     for (unsigned i = 0; i < GW_STREAM_ABANDONED_MAX; i++) {
         if (memcmp(abandoned[i].id, id, PC_UUID_LEN) != 0) continue;
-        publish_cancel(abandoned[i].id, abandoned[i].channel);
+        publish_cancel(abandoned[i].id, abandoned[i].channel, abandoned[i].wire);
         gw_stats->streams[GW_STREAM_CLIENT_GONE]++;
         abandoned[i].id[0] = '\0'; /* once */
         return;
@@ -181,12 +184,26 @@ static void refuse(struct gw_req *r, enum gw_stream_result why, const char *deta
 {
     if (pc_ratelimit_allow(&stream_log, gw_now_mono_ms()))
         pc_log(PC_LOG_WARN, "stream", "streamed reply %s refused: %s", r->id, detail);
-    publish_cancel(r->id, inst_channel(r));
+    publish_cancel(r->id, inst_channel(r), r->wire);
     gw_stats->streams[why]++;
     gw_stats->bad_replies++;
     gw_forward_finish(r, GW_TRY_REPLIED);
     gw_forward_envelope_done(r);
     gw_req_error(r, 502, "bad_reply", "the service sent an invalid reply");
+}
+
+/* A HEAD asked of a streamed reply: the head a GET gets (no length;
+ * chunked for HTTP/1.1), without the body. */
+static void head_as_get(struct gw_req *r, int status, const struct pc_kv *headers, size_t nheaders)
+{
+    struct pc_kv *kv = pc_xmalloc((nheaders + 1) * sizeof *kv);
+    size_t n = nheaders;
+
+    if (nheaders > 0) memcpy(kv, headers, nheaders * sizeof *kv);
+    if (r->http_minor >= 1) kv[n++] = (struct pc_kv){"transfer-encoding", 17, "chunked", 7};
+    gw_req_stream_head(r, status, kv, n, GW_REQ_NO_LENGTH);
+    free(kv);
+    gw_req_stream_end(r);
 }
 
 /* The first message: the head goes out now. */
@@ -210,11 +227,14 @@ static void stream_start(struct gw_req *r, long long seq, int status, const stru
         return;
     }
     if (r->is_head || status == 204 || status == 304) { /* no body will be sent */
-        publish_cancel(r->id, ch);
+        publish_cancel(r->id, ch, r->wire);
         gw_stats->streams[GW_STREAM_NO_BODY]++;
         gw_forward_finish(r, GW_TRY_REPLIED);
         gw_forward_envelope_done(r);
-        gw_req_respond(r, status, NULL, headers, nheaders, NULL, 0);
+        if (r->is_head && status != 204 && status != 304)
+            head_as_get(r, status, headers, nheaders);
+        else
+            gw_req_respond(r, status, NULL, headers, nheaders, NULL, 0);
         return;
     }
     s = pc_xmalloc(sizeof *s + chlen + 1);
@@ -228,10 +248,6 @@ static void stream_start(struct gw_req *r, long long seq, int status, const stru
     gw_forward_stream_started(r);
     gw_req_respond_stream(r, status, headers, nheaders, s->chunked);
     stream_write(r, body, len);
-    if (held(r) > GW_CONN_OUTPUT_HIGH) {
-        gw_stream_abort(r, GW_STREAM_TOO_SLOW);
-        return;
-    }
     idle_arm(s);
 }
 
@@ -254,13 +270,17 @@ void gw_stream_on_message(struct gw_req *r, long long seq, bool more, int status
         gw_stream_abort(r, GW_STREAM_BAD_MESSAGE);
         return;
     }
+    /* A client that has not taken what came before: too slow. What one
+     * message adds is not held against it (a message larger than the
+     * bound still goes to a client that keeps up). */
+    if (held(r) > GW_CONN_OUTPUT_HIGH) {
+        gw_stream_abort(r, GW_STREAM_TOO_SLOW);
+        return;
+    }
     s->next_seq++;
     stream_write(r, body, len);
     if (more) {
-        if (held(r) > GW_CONN_OUTPUT_HIGH)
-            gw_stream_abort(r, GW_STREAM_TOO_SLOW);
-        else
-            idle_arm(s);
+        idle_arm(s);
         return;
     }
     c = r->conn;

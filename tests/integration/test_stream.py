@@ -339,11 +339,46 @@ def head_gets_no_body_and_a_cancel():
     n0 = streams("no_body")
     c, req = start(svc, b, method="HEAD", path="/h")
     first(svc, req, "ignored")
-    r = c.read_response(head=True)
-    eq(r.status, 200, "status")
+    status, hdrs = Streamed(c).head()
+    eq(status, 200, "status")
+    # the head a GET gets: no length, chunked (RFC 9110 9.3.2), and no body
+    eq(hdrs.get("transfer-encoding"), ["chunked"], "HEAD: transfer-encoding as for GET")
+    check("content-length" not in hdrs, "HEAD: no content-length: %r" % (hdrs,))
     eq(streams("no_body"), n0 + 1, "no_body counted")
     wait_until(lambda: cancels_of(svc, req["id"]), 10, msg="cancel at the service")
+    # the connection goes on: nothing of a body was sent
+    c.send(req_bytes("GET", b + "/b"))
+    wait_until(lambda: len(requests_of(svc)) > 1, 10, msg="next request on the connection")
+    svc.publish_reply(requests_of(svc)[-1], {"status": 204})
+    eq(c.read_response().status, 204, "next response on the same connection")
     c.close()
+
+
+@t.case
+def message_over_the_bound_reaches_a_client_that_reads():
+    """The 1 MiB bound is on what a client has not taken: one message larger
+    than it goes whole to a client that reads (first message or not)."""
+    svc, b = mkb()
+    n0 = streams("too_slow")
+    big = "q" * (1536 * 1024)
+    for big_first in (True, False):
+        c, req = start(svc, b)
+        s = Streamed(c)
+        if big_first:
+            first(svc, req, big)
+        else:
+            first(svc, req, "a")
+            s.head()
+            eq(s.chunk(), b"a", "first chunk")
+            nxt(svc, req, 1, big)
+        if big_first:
+            eq(s.head()[0], 200, "status")
+        eq(s.chunk(), big.encode(), "the large message as one chunk")
+        nxt(svc, req, 2 if not big_first else 1, "end", more=False)
+        eq(s.chunk(), b"end", "the last message")
+        eq(s.chunk(), b"", "the last chunk")
+        c.close()
+    eq(streams("too_slow"), n0, "nothing aborted too_slow")
 
 
 @t.case

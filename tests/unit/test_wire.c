@@ -728,14 +728,17 @@ static void test_stream_messages(void)
     pc_wire_reply_in_deinit(&in);
 
     pc_buf_reset(&b);
-    pc_wire_encode_cancel(&b, id);
+    pc_wire_encode_cancel(&b, 1, id);
     CHECK_EQ_STR(b.data,
                  "{\"v\":1,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"cancel\":true}");
     CHECK(pc_wire_decode_cancel(b.data, b.len, got));
     CHECK_EQ_STR(got, id);
-    /* a v2 head saying the same, nothing after its newline, is a cancel too */
+    /* to a v2 instance: the same as a v2 head, nothing after its newline */
     static const char v2c[] =
         "{\"v\":2,\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\",\"cancel\":true}\n";
+    pc_buf_reset(&b);
+    pc_wire_encode_cancel(&b, PC_WIRE_V2, id);
+    CHECK_EQ_STR(b.data, v2c);
     memset(got, 0, sizeof got);
     CHECK(pc_wire_decode_cancel(v2c, strlen(v2c), got));
     CHECK_EQ_STR(got, id);
