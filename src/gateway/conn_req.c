@@ -15,18 +15,23 @@
 #include "reqbody.h"
 #include "xalloc.h"
 
-/* The client's x-request-id when it is a valid one, else a new UUID
- * (SPEC §5); from the request's headers when they were read (may be NULL). */
-static void request_id_of(const struct gw_req *from, char *id)
+/* r's x-request-id: the client's when it is a valid one, else a new UUID
+ * (SPEC §5), which then is also r's id on the bus (gw_req_bus_id); from
+ * the headers of from when they were read (may be NULL). */
+static void request_id_of(const struct gw_req *from, struct gw_req *r)
 {
+    static unsigned long long fallback; /* no randomness: still an id to log */
     size_t n;
     const char *rid = from != NULL ? gw_req_header(from, "x-request-id", &n) : NULL;
 
+    r->request_id_made = false;
     if (rid && gw_request_id_is_valid(rid, n)) {
-        memcpy(id, rid, n);
-        id[n] = '\0';
+        memcpy(r->request_id, rid, n);
+        r->request_id[n] = '\0';
+    } else if (pc_uuid_v4(r->request_id) == 0) {
+        r->request_id_made = true;
     } else {
-        pc_uuid_v4(id);
+        snprintf(r->request_id, sizeof r->request_id, "portico-%llu", ++fallback);
     }
 }
 
@@ -74,7 +79,7 @@ bool gw_conn_fail_queue(struct gw_conn *c, int status, const char *code, const c
     r->admin = (c->kind == GW_LISTENER_ADMIN);
     r->start_ms = gw_now_mono_ms();
     memcpy(r->remote_addr, c->client.text, sizeof r->remote_addr);
-    request_id_of(from, r->request_id);
+    request_id_of(from, r);
     snprintf(r->method, sizeof r->method, "%s", "-");
     r->https = c->sock.secure;
     if (gw_accesslog_on) { /* what was read of the refused request */
@@ -115,7 +120,7 @@ static void request_prepare(struct gw_conn *c, struct gw_req *r)
     r->start_ms = gw_now_mono_ms();
     gw_clientaddr_resolve(&c->client, &gw.cfg->trusted_proxies, r->head.data, r->hdrs, r->nhdrs,
                           r->remote_addr, &r->xff_cut, &r->xff_keep);
-    request_id_of(r, r->request_id);
+    request_id_of(r, r);
 }
 
 /* Interim 100 Continue, once, when r's head asked for it and nothing is

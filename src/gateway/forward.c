@@ -466,7 +466,7 @@ static void forward_start(struct gw_req *r, struct gw_route *rt)
     if (r->job) { /* its id and deadline are the job record's */
         tmo = r->deadline_ms > now ? r->deadline_ms - now : 1;
     } else {
-        if (pc_uuid_v4(r->id) != 0) {
+        if (gw_req_bus_id(r, r->id) != 0) {
             gw_req_error(r, 503, "no_entropy", "no randomness available for a request id");
             return;
         }

@@ -200,7 +200,7 @@ void gw_job_submit(struct gw_req *r, const struct gw_route *rt, const char *patt
         return;
     }
     j = detach(r);
-    if (pc_uuid_v4(j->id) != 0) {
+    if (gw_req_bus_id(r, j->id) != 0) {
         gw_req_free(j);
         gw_req_error(r, 503, "no_entropy", "no randomness available for a request id");
         return;

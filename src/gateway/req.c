@@ -109,6 +109,13 @@ const char *gw_req_header(const struct gw_req *r, const char *lname, size_t *n)
     return NULL;
 }
 
+int gw_req_bus_id(const struct gw_req *r, char id[PC_UUID_LEN + 1])
+{
+    if (!r->request_id_made) return pc_uuid_v4(id);
+    memcpy(id, r->request_id, PC_UUID_LEN + 1);
+    return 0;
+}
+
 /* How a response's body is framed: content-length, or the head of a
  * streamed response (its body follows in pieces). */
 enum framing {

@@ -71,7 +71,8 @@ struct gw_req {
     bool xff_cut;                  /* remote_addr came from X-Forwarded-For: pass on only ... */
     uint32_t xff_keep;             /* ... its first xff_keep entries (those left of it) */
     char request_id[GW_REQUEST_ID_MAX + 1];
-    uint64_t start_ms; /* monotonic, when the request was complete */
+    bool request_id_made; /* by the gateway (a UUIDv4), not the client's */
+    uint64_t start_ms;    /* monotonic, when the request was complete */
 
     /* -- the response -- */
     bool done;        /* response serialized into out */
@@ -163,6 +164,11 @@ static inline const char *gw_req_hdr_value(const struct gw_req *r, uint32_t i)
 }
 /* First header with this lower-case name, or NULL (len in *n). */
 const char *gw_req_header(const struct gw_req *r, const char *lname, size_t *n);
+/* The id r goes by on the bus (SPEC §4 "id"; a job's id) into id: its
+ * x-request-id when the gateway made that up (one UUID for the client, the
+ * logs and the service), else a new UUIDv4 (a client's x-request-id is
+ * neither unique nor a UUID). Returns 0, or -1 when there is no randomness. */
+int gw_req_bus_id(const struct gw_req *r, char id[PC_UUID_LEN + 1]);
 
 /* Requests come from a pool (buffers kept); _free returns r to it. */
 /* The request body (after the room http.c leaves in front of it). */

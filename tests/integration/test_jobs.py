@@ -206,6 +206,31 @@ def prefer_forms():
 
 
 @t.case
+def job_id_is_the_request_id():
+    """Without a client x-request-id the one the gateway makes up is the job's
+    id (Location's), the 202's x-request-id and the forwarded request's id;
+    a client's own x-request-id (not unique, not a UUID) is kept in the
+    headers but the job gets a UUID of its own."""
+    p = "/" + uniq("rid")
+    s = service([("POST", p)], {("POST", p)})
+    r = ST.gw.http("POST", p, headers=PREFER, body=b"x")
+    eq(r.status, 202, "submit")
+    job = r.json()["job"]
+    check(UUID_RE.match(job), "job id is a UUIDv4: %r" % job)
+    eq(r.header("x-request-id"), job, "the 202's x-request-id is the job id")
+    eq(r.header("location"), "/_portico/jobs/" + r.header("x-request-id"), "Location")
+    s.wait_requests(1)
+    req = s.last_request()
+    eq(req["id"], job, "forwarded id")
+    eq(dict(req["headers"]).get("x-request-id"), job, "forwarded x-request-id")
+    r = ST.gw.http("POST", p, headers=dict(PREFER, **{"X-Request-Id": "mine-1"}), body=b"x")
+    eq(r.status, 202, "submit with a client x-request-id")
+    eq(r.header("x-request-id"), "mine-1", "the client's x-request-id comes back")
+    check(UUID_RE.match(r.json()["job"]), "the job id is still a UUIDv4: %r" % (r.json(),))
+    eq(poll_until_done(ST.gw, job).status, 200, "the first job is done")
+
+
+@t.case
 def prefer_on_plain_route():
     p = "/" + uniq("pl")
     s = service([("POST", p)], set())
