@@ -317,6 +317,7 @@ void gw_conn_on_response(struct gw_conn *c, struct gw_req *r)
     if (r->close_after && c->state != GW_CONN_DEAD && c->state != GW_CONN_LINGER &&
         r != c->body_req) { /* (a response streamed while the body still streams) */
         c->state = GW_CONN_CLOSING;
+        gw_http_pause(c->http, true); /* the parser may be in r's callback: no next request */
         evtimer_del(&c->timer);
     }
     conn_flush(c);
@@ -352,6 +353,7 @@ static void conn_flush(struct gw_conn *c)
                 c->hooks->cancel(r);
             }
             c->state = GW_CONN_CLOSING;
+            gw_http_pause(c->http, true);
             reading(c, false);
             break;
         }

@@ -417,8 +417,11 @@ size_t gw_http_feed(struct gw_http *h, const char *data, size_t len, int *status
 
 void gw_http_pause(struct gw_http *h, bool pause)
 {
+    enum http_errno e = HTTP_PARSER_ERRNO(&h->p);
+
     h->user_paused = pause;
-    http_parser_pause(&h->p, pause ? 1 : 0);
+    if (e == HPE_OK || e == HPE_PAUSED) /* (http-parser asserts on a parser in error) */
+        http_parser_pause(&h->p, pause ? 1 : 0);
 }
 
 void gw_http_taken(struct gw_http *h) { h->cur_taken = true; }

@@ -105,6 +105,26 @@ def pipeline_ending_with_close():
 
 
 @t.case
+def nothing_after_a_bad_path():
+    """A 400 for a bad path closes the connection (SPEC §5, "400, then close"):
+    requests pipelined behind it are neither answered nor forwarded, the
+    400 is whole, and the close comes after it (lingering), not at the idle
+    timeout. Also with good requests ahead of it, whose answers come first."""
+    svc, b = mk([("GET", "/g/{x}")], lambda req: {"status": 200, "body": req["params"]["x"]})
+    for bad in ("/a/%2e%2e/b", "/a/./b", b + "/g/%zz"):
+        n0 = svc.n_requests()
+        with ST.gw.raw() as c:
+            c.send(req_bytes("GET", b + "/g/1") + req_bytes("GET", bad) +
+                   req_bytes("GET", b + "/g/2") + req_bytes("GET", "/nope"))
+            eq(c.read_response().body, b"1", "the response ahead of the 400 (%s)" % bad)
+            r = c.read_response()
+            assert_error(r, 400, "bad_request")
+            eq(r.header("connection"), "close", "400 says close (%s)" % bad)
+            c.expect_eof(3)
+        eq(svc.n_requests() - n0, 1, "nothing behind the 400 was forwarded (%s)" % bad)
+
+
+@t.case
 def many_pipelined_split_writes():
     svc, b = mk([("GET", "/s/{x}")], lambda req: {"status": 200, "body": req["params"]["x"]})
     data = b"".join(req_bytes("GET", "%s/s/%d" % (b, i)) for i in range(20))
