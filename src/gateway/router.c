@@ -389,16 +389,10 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Writes the sorted Allow list, with HEAD wherever GET is, into m->allow.
+/* Writes the sorted Allow list (the methods announced) into m->allow.
  * A list that would not fit stops at the last method that does. */
 static void allow_format(struct match_ctx *c)
 {
-    bool get = false, head = false;
-    for (size_t k = 0; k < c->nallow; k++) {
-        get |= strcmp(c->allow[k], "GET") == 0;
-        head |= strcmp(c->allow[k], "HEAD") == 0;
-    }
-    if (get && !head && c->nallow < GW_ALLOW_MAX) c->allow[c->nallow++] = "HEAD";
     qsort(c->allow, c->nallow, sizeof(c->allow[0]), cmp_str);
 
     char *out = c->m->allow;
