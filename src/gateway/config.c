@@ -532,8 +532,8 @@ static int walk_argv(struct gw_config *c, int argc, char **argv, bool apply, con
                            (int)(nlen > 100 ? 100 : nlen), name);
         if (eq != NULL) {
             v = eq + 1;
-        } else if (o->type == OPT_BOOL) {
-            v = "true"; /* a bare boolean flag never takes the next argument */
+        } else if (o->type == OPT_BOOL) { /* --flag, or --flag BOOL (SPEC §8) */
+            v = i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0 ? argv[++i] : "true";
         } else if (i + 1 < argc) {
             v = argv[++i];
         } else {

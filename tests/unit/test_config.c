@@ -128,6 +128,22 @@ static void test_flags(void)
     CHECK_EQ_INT(cfg.admin.port, 9000);
     CHECK_EQ_INT(cfg.max_body_bytes, 1073741824);
 
+    /* A boolean flag: bare (true), --flag=BOOL, or --flag BOOL (SPEC §8
+     * writes "--proxy-protocol BOOL"); a following flag is not its value. */
+    const char *b1[] = {"--proxy-protocol", "true", "--ratelimit-redis", "off", NULL};
+    CHECK_EQ_INT(load(b1, NULL), GW_CONFIG_RUN);
+    CHECK(cfg.proxy_protocol);
+    CHECK(!cfg.ratelimit_redis);
+    const char *b2[] = {"--ratelimit-redis", "--proxy-protocol", NULL};
+    CHECK_EQ_INT(load(b2, NULL), GW_CONFIG_RUN);
+    CHECK(cfg.proxy_protocol);
+    CHECK(cfg.ratelimit_redis);
+    const char *b3[] = {"--proxy-protocol=1", "--ratelimit-redis", "0", "--timeout-ms", "5", NULL};
+    CHECK_EQ_INT(load(b3, NULL), GW_CONFIG_RUN);
+    CHECK(cfg.proxy_protocol);
+    CHECK(!cfg.ratelimit_redis);
+    CHECK_EQ_INT(cfg.timeout_ms, 5);
+
     /* An empty value is allowed where "none" makes sense. */
     const char *a3[] = {"--registration-secret-file=", NULL};
     CHECK_EQ_INT(load(a3, NULL), GW_CONFIG_RUN);
@@ -353,6 +369,7 @@ static void test_errors(void)
         const char *want;
     } cases[] = {
         {{"--max-body-bytes", "abc"}, "--max-body-bytes: \"abc\" is not an integer"},
+        {{"--proxy-protocol", "maybe"}, "--proxy-protocol: \"maybe\" is not a boolean"},
         {{"--max-body-bytes=10x"}, "--max-body-bytes: \"10x\" is not an integer"},
         {{"--max-body-bytes", ""}, "--max-body-bytes: \"\" is not an integer"},
         {{"--max-body-bytes", " 10"}, "--max-body-bytes: \" 10\" is not an integer"},
