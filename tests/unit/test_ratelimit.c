@@ -347,8 +347,9 @@ static void test_config(void)
     CHECK_EQ_INT(gw_config_load(&c, 1, a4, env_on, err, sizeof err), GW_CONFIG_RUN);
     CHECK(c.ratelimit_redis);
     CHECK_EQ_INT(c.ratelimit_rps, 7);
-    /* A bare boolean flag leaves "off" as a stray argument: an error, not a value. */
-    CHECK_EQ_INT(gw_config_load(&c, 3, a5, NULL, err, sizeof err), GW_CONFIG_ERROR);
+    /* A boolean flag takes the next argument as its value (SPEC §8 "--flag BOOL"). */
+    CHECK_EQ_INT(gw_config_load(&c, 3, a5, NULL, err, sizeof err), GW_CONFIG_RUN);
+    CHECK(!c.ratelimit_redis);
 
     /* The config file takes JSON booleans, not strings. */
     static const char *files[] = {"{\"ratelimit-redis\": true, \"ratelimit-rps\": 3}",
