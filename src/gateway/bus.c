@@ -120,6 +120,7 @@ static void on_reset(evutil_socket_t fd, short what, void *arg)
         if (b->h.on_down) b->h.on_down();
     } else {
         pc_log(PC_LOG_DEBUG, "bus", "redis: retry %u in %u ms", b->attempt, delay_ms);
+        if (!b->ever_up && b->h.on_unreachable) b->h.on_unreachable();
     }
     tv.tv_sec = delay_ms / 1000;
     tv.tv_usec = (delay_ms % 1000) * 1000;

@@ -32,6 +32,9 @@ struct gw_bus;
 struct gw_bus_handlers {
     void (*on_up)(void);
     void (*on_down)(void);
+    /* Optional: a connection attempt failed before the bus was ever up
+     * (called once per such attempt). */
+    void (*on_unreachable)(void);
     void (*on_message)(const char *channel, size_t chlen, const char *msg, size_t len);
     /* Outcome of a gw_bus_publish with a non-NULL priv: the number of
      * receivers, or -1 when the bus went down before Redis answered. Called

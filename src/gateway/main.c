@@ -40,10 +40,44 @@ extern char **environ;
 
 static struct gw_config config;
 static pc_buf discover_msg;
-static int ready_fd = -1;     /* --workers: where this worker reports ready */
-static bool worker_restarted; /* --workers: a replacement prints no ready line */
+static int ready_fd = -1;        /* --workers: where this worker reports ready */
+static bool worker_restarted;    /* --workers: a replacement prints no ready line */
+static struct event *ready_wait; /* until the ready line is out (announce_ready) */
+#define GW_READY_WAIT_MS 3000    /* the ready line waits for the bus this long at most */
 
 /* ---- bus events ---- */
+
+/* The ready line (SPEC §7) and systemd's READY=1, once. */
+static void announce_ready(void)
+{
+    /* "listen=... admin=... gateway_id=..." and, with TLS, " tls=..." */
+    const char *tls = gw_server_tls_addr(gw.server);
+    char line[1024];
+
+    if (ready_wait == NULL) return; /* announced */
+    event_free(ready_wait);
+    ready_wait = NULL;
+    snprintf(line, sizeof line, "listen=%s admin=%s gateway_id=%s%s%s",
+             gw_server_listen_addr(gw.server), gw_server_admin_addr(gw.server), gw.id,
+             tls ? " tls=" : "", tls ? tls : "");
+    if (ready_fd >= 0) { /* a worker: the parent prints one line for all */
+        dprintf(ready_fd, "%s\n", line);
+        close(ready_fd);
+        ready_fd = -1;
+    } else if (!worker_restarted) {
+        fprintf(stderr, "portico ready %s\n", line);
+        fflush(stderr);
+        gw_notify_ready(); /* --workers: the supervisor's, once all are ready */
+    }
+}
+
+static void on_ready_wait(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    announce_ready();
+}
 
 static void on_bus_up(void)
 {
@@ -52,6 +86,7 @@ static void on_bus_up(void)
     gw_registry_on_bus_up();
     gw_bus_publish(gw.bus, gw.discover_channel, discover_msg.data, discover_msg.len, NULL);
     gw_ratelimit_on_bus_up();
+    announce_ready();
 }
 
 static void on_bus_down(void)
@@ -159,7 +194,8 @@ static int run(void)
     char err[512];
     pc_buf ch;
     const char *channels[2];
-    struct gw_bus_handlers bh = {on_bus_up, on_bus_down, on_bus_message, gw_forward_on_published};
+    struct gw_bus_handlers bh = {on_bus_up, on_bus_down, announce_ready, on_bus_message,
+                                 gw_forward_on_published};
     struct event *sigterm, *sigint, *sighup, *sigusr1, *trim, *gauges = NULL;
 
     {
@@ -232,22 +268,14 @@ static int run(void)
         event_add(gauges, &tv);
     }
 
+    /* Ready once the bus is settled: subscribed (a register published after
+     * the line is heard), or found unreachable (requests get 503 at once),
+     * or at the latest GW_READY_WAIT_MS after start. */
+    ready_wait = evtimer_new(gw.base, on_ready_wait, NULL);
+    pc_check(ready_wait != NULL);
     {
-        /* "listen=... admin=... gateway_id=..." and, with TLS, " tls=..." */
-        const char *tls = gw_server_tls_addr(gw.server);
-        char line[1024];
-        snprintf(line, sizeof line, "listen=%s admin=%s gateway_id=%s%s%s",
-                 gw_server_listen_addr(gw.server), gw_server_admin_addr(gw.server), gw.id,
-                 tls ? " tls=" : "", tls ? tls : "");
-        if (ready_fd >= 0) { /* a worker: the parent prints one line for all */
-            dprintf(ready_fd, "%s\n", line);
-            close(ready_fd);
-            ready_fd = -1;
-        } else if (!worker_restarted) {
-            fprintf(stderr, "portico ready %s\n", line);
-            fflush(stderr);
-            gw_notify_ready(); /* --workers: the supervisor's, once all are ready */
-        }
+        struct timeval tv = {GW_READY_WAIT_MS / 1000, (GW_READY_WAIT_MS % 1000) * 1000};
+        evtimer_add(ready_wait, &tv);
     }
 
     event_base_dispatch(gw.base);
@@ -274,6 +302,7 @@ static int run(void)
     event_free(sighup);
     event_free(sigusr1);
     event_free(trim);
+    if (ready_wait != NULL) event_free(ready_wait); /* stopped before it was ready */
     if (gauges != NULL) event_free(gauges);
     event_base_free(gw.base);
     pc_buf_deinit(&discover_msg);

@@ -6,12 +6,14 @@ announcements dropped and counted while everything keeps working."""
 
 import json
 import os
+import socket
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Gateway, Runner, Service, Stack, check, eq, fail,  # noqa: E402
-                     assert_error, now_ms, uniq, wait_until)
+from harness import (PREFIX, Gateway, RespClient, Runner, Service, Stack, check,  # noqa: E402
+                     eq, fail, assert_error, free_port, now_ms, uniq, wait_until)
 
 t = Runner()
 ST = None
@@ -429,6 +431,91 @@ def route_limits_refuse_new_routes():
         cap_settle(gw, {"accepted": 4, "route_table_full": 29})
         eq(gw.admin_get("/health")[2]["routes"], 12, "routes up to the limit")
         eq(len(gw.route_instances("GET", "/capr/0")), 1, "the heartbeating instance serves")
+    finally:
+        gw.stop()
+
+
+class SlowDoor:
+    """A TCP relay to Redis that holds each new connection for `delay` s
+    before relaying it: the gateway's bus comes up that much later."""
+
+    def __init__(self, port, delay):
+        self.target, self.delay = port, delay
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(16)
+        self.port = self.lsock.getsockname()[1]
+        self.socks = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                a, _ = self.lsock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(a,), daemon=True).start()
+
+    def _serve(self, a):
+        time.sleep(self.delay)
+        b = socket.create_connection(("127.0.0.1", self.target))
+        self.socks += [a, b]
+        for x, y in ((a, b), (b, a)):
+            threading.Thread(target=self._pump, args=(x, y), daemon=True).start()
+
+    @staticmethod
+    def _pump(x, y):
+        try:
+            while True:
+                d = x.recv(65536)
+                if not d:
+                    break
+                y.sendall(d)
+        except OSError:
+            pass
+        for s in (x, y):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self):
+        self.lsock.close()
+        for s in self.socks:
+            s.close()
+
+
+@t.case
+def ready_means_subscribed():
+    """The ready line comes once the gateway listens on its channels (SPEC §7
+    "when ready to serve"): with its Redis connections slow to open, a
+    register published the moment the line is read still reaches the
+    gateway (PUBLISH counts its subscriber) and its route serves. With Redis
+    unreachable the line still comes, and requests get 503."""
+    door = SlowDoor(ST.redis.port, 0.4)
+    gw = Gateway(ST.tmpdir, "redis://127.0.0.1:%d" % door.port, name="gw-ready")
+    try:
+        gw.start()
+        inst = uniq("early")
+        path = "/" + uniq("early")
+        msg = json.dumps({"v": 1, "type": "register", "service": "early", "instance": inst,
+                          "channel": "%s:svc:%s" % (PREFIX, inst), "ttl_ms": 60000,
+                          "routes": [{"method": "GET", "path": path}]})
+        c = RespClient(ST.redis.port)
+        try:
+            n = c.command("PUBLISH", "%s:register" % PREFIX, msg)
+        finally:
+            c.close()
+        check(n >= 2, "the register reached %d subscribers (the stack's gateway and the "
+              "new one, at least)" % n)
+        gw.wait_route("GET", path, inst, timeout=5)
+    finally:
+        gw.stop()
+        door.close()
+    gw = Gateway(ST.tmpdir, "redis://127.0.0.1:%d" % free_port(), name="gw-ready-noredis")
+    gw.start()
+    try:
+        assert_error(gw.http("GET", "/anything"), 503, "bus_unavailable")
     finally:
         gw.stop()
 
