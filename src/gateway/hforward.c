@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "conn.h"
+#include "forward.h"
 #include "gw.h"
 #include "hclient.h"
 #include "headers.h"
@@ -50,9 +51,6 @@ struct gw_hx {
 #define GW_HX_POOL_MAX 256 /* exchanges kept for reuse (each with its parser) */
 static struct gw_hx *free_hx;
 static size_t nfree_hx;
-static struct pc_kv *kv_in, *kv_out; /* header scratch */
-static size_t kv_cap;
-static pc_buf xff;
 
 static void on_connected(void *ctx);
 static void on_data(void *ctx, const char *buf, size_t n);
@@ -184,16 +182,6 @@ static bool method_is_idempotent(const char *m)
            strcmp(m, "PUT") == 0 || strcmp(m, "DELETE") == 0;
 }
 
-static void grow_kv(size_t n)
-{
-    if (n <= kv_cap) return;
-    free(kv_in);
-    free(kv_out);
-    kv_cap = n * 2;
-    kv_in = pc_xmalloc(kv_cap * sizeof *kv_in);
-    kv_out = pc_xmalloc(kv_cap * sizeof *kv_out);
-}
-
 /* The request target sent upstream: the path without its first
  * strip_segments segments ("/" when nothing is left), then the query. */
 static void put_target(pc_buf *b, const struct gw_req *r, size_t strip)
@@ -228,13 +216,14 @@ static void put_field(pc_buf *b, const char *name, size_t nl, const char *value,
     b->len += nl + vl + 4;
 }
 
-/* The request head, once per request: the header rules of SPEC §4 (the
- * same function builds the bus envelope's headers), minus the framing
- * headers the gateway sets itself. */
+/* The request head, once per request: the header rules of SPEC §4 and the
+ * trace context of §10 (the same function builds the bus envelope's
+ * headers), minus the framing headers the gateway sets itself. */
 static void build_head(struct gw_hx *hx)
 {
     struct gw_req *r = hx->r;
     pc_buf *b = &hx->head;
+    const struct pc_kv *hs;
     size_t nh, body_len;
 
     pc_buf_reset(b);
@@ -242,15 +231,9 @@ static void build_head(struct gw_hx *hx)
     pc_buf_putc(b, ' ');
     put_target(b, r, hx->hr->strip_segments);
     pc_buf_puts(b, " HTTP/1.1\r\n");
-    grow_kv(r->nhdrs + GW_HEADERS_ADDED);
-    for (uint32_t i = 0; i < r->nhdrs; i++)
-        kv_in[i] = (struct pc_kv){gw_req_hdr_name(r, i), r->hdrs[i].name_len,
-                                  gw_req_hdr_value(r, i), r->hdrs[i].value_len};
-    nh = gw_headers_to_service(kv_in, r->nhdrs, r->request_id, r->remote_addr,
-                               r->xff_cut ? r->xff_keep : GW_XFF_ALL, r->https, r->auth_subject,
-                               r->auth_key_id, kv_out, &xff);
+    nh = gw_forward_headers(r, &hs);
     for (size_t i = 0; i < nh; i++) {
-        const struct pc_kv *h = &kv_out[i];
+        const struct pc_kv *h = &hs[i];
         /* The gateway frames the body itself, and answers 100 Continue. */
         if ((h->name_len == 14 && memcmp(h->name, "content-length", 14) == 0) ||
             (h->name_len == 6 && memcmp(h->name, "expect", 6) == 0))
@@ -266,7 +249,7 @@ static void build_head(struct gw_hx *hx)
              strcmp(r->method, "PATCH") == 0)
         pc_buf_printf(b, "content-length: %zu\r\n", body_len);
     pc_buf_puts(b, "\r\n");
-    if (b->oom || xff.oom) pc_panic("out of memory writing a request head");
+    if (b->oom) pc_panic("out of memory writing a request head");
 }
 
 /* This try's request into the connection's output (a whole body by
@@ -600,9 +583,4 @@ void gw_hforward_deinit(void)
         free(hx);
     }
     nfree_hx = 0;
-    free(kv_in);
-    free(kv_out);
-    kv_in = kv_out = NULL;
-    kv_cap = 0;
-    pc_buf_deinit(&xff);
 }
