@@ -87,15 +87,18 @@ static void end_try(struct gw_req *r, enum gw_try_result res)
 {
     struct gw_instance *in = r->inst;
     if (in == NULL) return;
-    if (res == GW_TRY_REPLIED) { /* upstream time: PUBLISH to reply */
-        r->upstream_ms = gw_now_mono_ms() - r->sent_ms;
-        r->upstream_known = true;
-        gw_stats_upstream((double)r->upstream_ms / 1000.0);
-    }
+    if (res == GW_TRY_REPLIED) gw_forward_upstream_answered(r); /* PUBLISH to reply */
     r->inst = NULL;
     gw_outlier_done(&in->outlier, in->id, r->probe, res);
     r->probe = false;
     gw_instance_release(in);
+}
+
+void gw_forward_upstream_answered(struct gw_req *r)
+{
+    r->upstream_ms = gw_now_mono_ms() - r->sent_ms;
+    r->upstream_known = true;
+    gw_stats_upstream((double)r->upstream_ms / 1000.0);
 }
 
 /* Takes r out of flight: table, timers, instance. Idempotent. */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accesslog.h"
 #include "conn.h"
 #include "forward.h"
 #include "gw.h"
@@ -47,6 +48,9 @@ struct gw_hx {
     bool body_done;     /* the body's end went to this try's connection */
     struct gw_hx *next_free;
 };
+
+_Static_assert(GW_REQ_LOG_INSTANCE_MAX >= GW_UPSTREAM_URL_MAX,
+               "the access log's instance holds an upstream's URL");
 
 #define GW_HX_POOL_MAX 256 /* exchanges kept for reuse (each with its parser) */
 static struct gw_hx *free_hx;
@@ -364,7 +368,9 @@ static void try_next(struct gw_hx *hx, struct gw_upstream *avoid)
             fail(hx, 502, "upstream_error", "the upstream failed and no other one is up");
         return;
     }
-    hx->tries++;
+    if (hx->tries++ == 0) gw_accesslog_note_route(hx->r, hr->pattern, hr->service);
+    gw_accesslog_note_instance(hx->r, up->url);
+    hx->r->sent_ms = gw_now_mono_ms(); /* upstream time: from here to the response head */
     hx->up = up;
     gw_upstream_ref(up);
     up->inflight++;
@@ -554,6 +560,7 @@ static int sink_head(void *ctx, const struct gw_uresp_head *h)
     }
     hx->keep_alive = h->keep_alive;
     hx->head_out = true;
+    gw_forward_upstream_answered(r);
     gw_req_stream_head(r, h->status, kv, n, len);
     return 0;
 }

@@ -173,6 +173,7 @@ def setup():
     mk = lambda name, behave=U.echo: c.up.setdefault(name, U.Upstream(behave, name))  # noqa: E731
     refused = "http://127.0.0.1:%d" % U.closed_port()
     refused2 = "http://127.0.0.1:%d" % U.closed_port()
+    refused3 = "http://127.0.0.1:%d" % U.closed_port()
     c.refused = refused
     R = U.route
     doc = U.routes_doc(
@@ -184,6 +185,7 @@ def setup():
         R("/reset-get", [mk("reset1", resetter), mk("reset_ok1")]),
         R("/reset-post", [mk("reset2", resetter), mk("reset_ok2")], methods=["POST"]),
         R("/allgone", [refused2]),
+        R("/alog-retry", [refused3, mk("alog_ok")]),
         R("/notmod/*", [mk("notmod", not_modified_with_length)], timeout_ms=3000),
         R("/halfclose", [mk("half", halfclose)]),
         R("/liar-short", [mk("liar_short", liar_short)]),
@@ -333,6 +335,39 @@ def trace_context_to_upstream(c):
     check(tid != TID, "garbage: replaced by a new trace")
     eq(flags, "01", "garbage: flags 01")
     eq(ts, None, "garbage: tracestate dropped")
+
+
+@t.case
+def access_log_and_upstream_time(c):
+    """SPEC §10 for routes-file requests: the access log's route, service,
+    instance (the upstream's URL, as /routes shows it) and upstream_ms (the
+    try's start to the response head), and one portico_upstream_duration_seconds
+    sample per response head; on a retry, the instance of the last try."""
+    n0 = c.gw.metric("portico_upstream_duration_seconds_count")
+    s0 = c.gw.metric("portico_upstream_duration_seconds_sum")
+    eq(c.gw.http("GET", "/echo/alog", headers=[("x-request-id", "up-alog-1")]).status, 200, "echo")
+    eq(c.gw.http("GET", "/slowish", headers=[("x-request-id", "up-alog-2")]).status, 200, "slowish")
+    j = logged(c, "up-alog-1")
+    eq((j.get("route"), j.get("service"), j.get("instance")),
+       ("/echo/*", "legacy", c.up["echo"].url), "route, service, instance")
+    check(isinstance(j.get("upstream_ms"), int) and 0 <= j["upstream_ms"] <= j["duration_ms"] + 1,
+          "upstream_ms within the request: %r" % j)
+    j = logged(c, "up-alog-2")
+    eq((j.get("route"), j.get("instance")), ("/slowish", c.up["slowish"].url), "slowish")
+    check(isinstance(j.get("upstream_ms"), int) and 250 <= j["upstream_ms"] <= j["duration_ms"] + 1,
+          "upstream_ms counts the upstream's 0.3 s: %r" % j)
+    eq(c.gw.metric("portico_upstream_duration_seconds_count") - n0, 2, "two samples")
+    check(c.gw.metric("portico_upstream_duration_seconds_sum") - s0 >= 0.25,
+          "the samples hold the upstream's 0.3 s")
+    eq(c.gw.http("GET", "/alog-retry", headers=[("x-request-id", "up-alog-3")]).status, 200,
+       "retried")
+    eq(logged(c, "up-alog-3").get("instance"), c.up["alog_ok"].url, "the last try's upstream")
+    assert_error(c.gw.http("GET", "/badstatus", headers=[("x-request-id", "up-alog-4")]), 502,
+                 "upstream_error")
+    j = logged(c, "up-alog-4")
+    eq((j.get("route"), j.get("instance"), j.get("error")),
+       ("/badstatus", c.up["bad_status"].url, "upstream_error"), "a failed try is logged too")
+    check("upstream_ms" not in j, "no response head, no upstream_ms: %r" % j)
 
 
 @t.case
