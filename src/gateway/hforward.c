@@ -354,6 +354,9 @@ void gw_hforward_cancel(struct gw_req *r)
 /* Tries                                                                     */
 /* ------------------------------------------------------------------------ */
 
+/* The next try, on another upstream than avoid (the one that just failed,
+ * or NULL for the first try) when there is one. A retry is counted only
+ * when there is an upstream to send it to. */
 static void try_next(struct gw_hx *hx, struct gw_upstream *avoid)
 {
     struct gw_http_route *hr = hx->hr;
@@ -367,6 +370,10 @@ static void try_next(struct gw_hx *hx, struct gw_upstream *avoid)
         else
             fail(hx, 502, "upstream_error", "the upstream failed and no other one is up");
         return;
+    }
+    if (avoid != NULL) {
+        avoid->retries++;
+        gw_stats->upstream_retries++;
     }
     if (hx->tries++ == 0) gw_accesslog_note_route(hx->r, hr->pattern, hr->service);
     gw_accesslog_note_instance(hx->r, up->url);
@@ -450,8 +457,6 @@ static void on_failed(void *ctx, enum gw_uconn_fail why)
         (!sent || hx->idempotent)) {
         gw_upstream_ref(failed_up);
         end_try(hx, false);
-        failed_up->retries++;
-        gw_stats->upstream_retries++;
         try_next(hx, failed_up);
         gw_upstream_unref(failed_up);
         return;

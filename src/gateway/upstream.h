@@ -36,7 +36,7 @@ struct gw_upstream {
     unsigned inflight;           /* requests on it now */
     uint64_t ejected_until;      /* monotonic ms; 0 = not ejected */
     uint64_t ejections;          /* times ejected (shown in /routes) */
-    uint64_t retries;            /* tries that failed here and were sent elsewhere */
+    uint64_t retries;            /* tries that failed here and were sent again */
     uint64_t connects, reuses;   /* connections opened; requests on a pooled one */
     TAILQ_HEAD(, gw_uconn) idle; /* kept-alive connections, most recent first */
     unsigned nidle;

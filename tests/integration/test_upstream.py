@@ -175,6 +175,7 @@ def setup():
     refused2 = "http://127.0.0.1:%d" % U.closed_port()
     refused3 = "http://127.0.0.1:%d" % U.closed_port()
     c.refused = refused
+    c.allgone = refused2
     R = U.route
     doc = U.routes_doc(
         R("/echo/*", [mk("echo")], methods=["*"], strip_prefix="/echo"),
@@ -524,8 +525,14 @@ def reset_idempotent_retried_post_not(c):
 
 @t.case
 def every_upstream_ejected_503(c):
+    """The one upstream refuses: 502 (it was tried), no retry sent nor
+    counted (none was up to take it); then 503 while it is ejected."""
+    rt0 = c.gw.metric("portico_upstream_retries_total")
     assert_error(c.gw.http("GET", "/allgone"), 502, "upstream_error")
+    eq(c.gw.metric("portico_upstream_retries_total") - rt0, 0, "no retry counted")
+    eq(upstream_state(c, "/allgone", c.allgone)["retries"], 0, "no retry in /routes")
     assert_error(c.gw.http("GET", "/allgone"), 503, "no_instance")
+    eq(c.gw.metric("portico_upstream_retries_total") - rt0, 0, "still none")
 
 
 @t.case
