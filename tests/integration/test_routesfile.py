@@ -12,6 +12,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Runner, Stack, check, eq, fail, run_gateway_cli,  # noqa: E402
@@ -166,6 +167,31 @@ def change_on_disk_reloads_without_signal(c):
     wait_until(lambda: reloads(c, "error") >= err0 + 1, 15, msg="broken file refused")
     eq(c.gw.http("GET", "/ondisk").status, 200, "the last good table stays")
     U.write_json(c.rf, good_doc([U.route("/slow", [SLOW])]))
+
+
+@t.case
+def refused_file_reported_once(c):
+    """An invalid edit then SIGHUP is one error (the reload's), not another
+    from the watch a second later; a later edit, invalid or good, is still
+    read by the watch."""
+    def said(word):
+        return sum(1 for ln in c.gw.stderr_text().splitlines() if word in ln)
+    err0 = reloads(c, "error")
+    U.write_json(c.rf, U.routes_doc(U.route("/legacy/*", ["ftp://once"])))
+    c.gw.signal(signal.SIGHUP)
+    wait_until(lambda: reloads(c, "error") >= err0 + 1, 10, msg="reload refused")
+    time.sleep(2.5)  # two turns of the watch
+    eq(reloads(c, "error") - err0, 1, "refused once")
+    eq(said("ftp://once"), 1, "reported once")
+    U.write_json(c.rf, U.routes_doc(U.route("/legacy/*", ["ftp://twice"])))
+    wait_until(lambda: reloads(c, "error") >= err0 + 2, 10, msg="a new invalid edit refused")
+    time.sleep(2.5)
+    eq(reloads(c, "error") - err0, 2, "that one once too")
+    eq(said("ftp://twice"), 1, "reported once")
+    U.write_json(c.rf, good_doc([U.route("/slow", [SLOW]), U.route("/afterbad", [UP])]))
+    wait_until(lambda: c.gw.route("GET", "/afterbad") is not None, 15, msg="a good edit read")
+    eq(c.gw.http("GET", "/afterbad").status, 200, "served")
+    eq(reloads(c, "error") - err0, 2, "no error since")
 
 
 @t.case
