@@ -34,6 +34,7 @@ struct gw_hx {
     int tries;
     long timeout_ms;
     bool idempotent;
+    bool no_host;       /* the client sent no Host (HTTP/1.0): each try names its upstream */
     bool reused;        /* this try's connection came from the pool */
     bool got_byte;      /* a byte of this try's response arrived */
     bool head_out;      /* the response head went to the client */
@@ -236,12 +237,14 @@ static void build_head(struct gw_hx *hx)
     put_target(b, r, hx->hr->strip_segments);
     pc_buf_puts(b, " HTTP/1.1\r\n");
     nh = gw_forward_headers(r, &hs);
+    hx->no_host = true;
     for (size_t i = 0; i < nh; i++) {
         const struct pc_kv *h = &hs[i];
         /* The gateway frames the body itself, and answers 100 Continue. */
         if ((h->name_len == 14 && memcmp(h->name, "content-length", 14) == 0) ||
             (h->name_len == 6 && memcmp(h->name, "expect", 6) == 0))
             continue;
+        if (h->name_len == 4 && memcmp(h->name, "host", 4) == 0) hx->no_host = false;
         put_field(b, h->name, h->name_len, h->value, h->value_len);
     }
     gw_req_body(r, &body_len);
@@ -258,16 +261,25 @@ static void build_head(struct gw_hx *hx)
 
 /* This try's request into the connection's output (a whole body by
  * reference: r outlives the connection's hold on it, see end_try; a
- * streamed one follows once the connection is up, body_sink). */
+ * streamed one follows once the connection is up, body_sink). An HTTP/1.1
+ * request needs a Host (RFC 9112 3.2): when the client (HTTP/1.0) sent
+ * none, the upstream's host:port, as nginx sends. */
 static void queue_request(struct gw_hx *hx)
 {
     struct gw_req *r = hx->r;
+    struct evbuffer *out = hx->c->out;
     size_t body_len;
     const char *body = gw_req_body(r, &body_len);
 
-    pc_check(evbuffer_add(hx->c->out, hx->head.data, hx->head.len) == 0);
+    if (hx->no_host) { /* the upstream's, before the head's blank line */
+        const char *host = gw_upstream_authority(hx->up);
+        pc_check(evbuffer_add(out, hx->head.data, hx->head.len - 2) == 0);
+        pc_check(evbuffer_add_printf(out, "host: %s\r\n\r\n", host) > 0);
+    } else {
+        pc_check(evbuffer_add(out, hx->head.data, hx->head.len) == 0);
+    }
     if (!hx->body_stream && body_len > 0)
-        pc_check(evbuffer_add_reference(hx->c->out, body, body_len, NULL, NULL) == 0);
+        pc_check(evbuffer_add_reference(out, body, body_len, NULL, NULL) == 0);
 }
 
 /* While a streamed body is sent, the deadline runs only when the upstream

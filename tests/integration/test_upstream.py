@@ -174,8 +174,10 @@ def setup():
     refused = "http://127.0.0.1:%d" % U.closed_port()
     refused2 = "http://127.0.0.1:%d" % U.closed_port()
     refused3 = "http://127.0.0.1:%d" % U.closed_port()
+    refused4 = "http://127.0.0.1:%d" % U.closed_port()
     c.refused = refused
     c.allgone = refused2
+    c.host_refused = refused4
     R = U.route
     doc = U.routes_doc(
         R("/echo/*", [mk("echo")], methods=["*"], strip_prefix="/echo"),
@@ -187,6 +189,7 @@ def setup():
         R("/reset-post", [mk("reset2", resetter), mk("reset_ok2")], methods=["POST"]),
         R("/allgone", [refused2]),
         R("/alog-retry", [refused3, mk("alog_ok")]),
+        R("/host-retry", [refused4, mk("host_ok")]),
         R("/notmod/*", [mk("notmod", not_modified_with_length)], timeout_ms=3000),
         R("/halfclose", [mk("half", halfclose)]),
         R("/liar-short", [mk("liar_short", liar_short)]),
@@ -369,6 +372,25 @@ def access_log_and_upstream_time(c):
     eq((j.get("route"), j.get("instance"), j.get("error")),
        ("/badstatus", c.up["bad_status"].url, "upstream_error"), "a failed try is logged too")
     check("upstream_ms" not in j, "no response head, no upstream_ms: %r" % j)
+
+
+@t.case
+def http10_without_host_gets_the_upstreams(c):
+    """HTTP/1.0 allows a request without Host, the HTTP/1.1 request upstream
+    needs one (RFC 9112 3.2): the upstream's host:port, as nginx sends; a
+    client's Host is kept. On a retry, the host of the upstream tried."""
+    def host_sent(path, host_line=b""):
+        with c.gw.raw() as raw:
+            raw.send(b"GET " + path + b" HTTP/1.0\r\n" + host_line + b"x-a: 1\r\n\r\n")
+            r = raw.read_response()
+        eq(r.status, 200, "status")
+        return r.json()["headers"].get("host")
+
+    eq(host_sent(b"/echo/h10"), c.up["echo"].url[len("http://"):], "no Host: the upstream's")
+    eq(host_sent(b"/echo/h10", b"Host: client.example\r\n"), "client.example", "the client's kept")
+    for _ in range(2):  # one of them tries the refusing upstream first
+        eq(host_sent(b"/host-retry"), c.up["host_ok"].url[len("http://"):], "the try's upstream")
+    eq(upstream_state(c, "/host-retry", c.host_refused)["retries"], 1, "a retry was made")
 
 
 @t.case
