@@ -87,15 +87,18 @@ static void end_try(struct gw_req *r, enum gw_try_result res)
 {
     struct gw_instance *in = r->inst;
     if (in == NULL) return;
-    if (res == GW_TRY_REPLIED) { /* upstream time: PUBLISH to reply */
-        r->upstream_ms = gw_now_mono_ms() - r->sent_ms;
-        r->upstream_known = true;
-        gw_stats_upstream((double)r->upstream_ms / 1000.0);
-    }
+    if (res == GW_TRY_REPLIED) gw_forward_upstream_answered(r); /* PUBLISH to reply */
     r->inst = NULL;
     gw_outlier_done(&in->outlier, in->id, r->probe, res);
     r->probe = false;
     gw_instance_release(in);
+}
+
+void gw_forward_upstream_answered(struct gw_req *r)
+{
+    r->upstream_ms = gw_now_mono_ms() - r->sent_ms;
+    r->upstream_known = true;
+    gw_stats_upstream((double)r->upstream_ms / 1000.0);
 }
 
 /* Takes r out of flight: table, timers, instance. Idempotent. */
@@ -340,17 +343,9 @@ static bool head_before_body(struct gw_req *r, size_t body_len)
     return true;
 }
 
-/* Writes the request envelope (SPEC §4; v2, §13, for an instance that
- * announced it) into r->envelope, framed for PUBLISH in place (resp.h); a
- * v2 body stays where it is (head_before_body). */
-static void encode(struct gw_req *r, const struct gw_match *m, const struct gw_instance *inst)
+size_t gw_forward_headers(struct gw_req *r, const struct pc_kv **out)
 {
-    bool claimed = gw_claim_wanted(r, inst);
-    struct pc_kv params[PC_PATTERN_MAX_PARAMS + 1];
-    struct pc_request_out o;
     size_t nh;
-    const char *target = r->head.data;
-
     long traced;
 
     grow_kv(r->nhdrs + GW_HEADERS_ADDED + 2);
@@ -363,6 +358,23 @@ static void encode(struct gw_req *r, const struct gw_match *m, const struct gw_i
     /* no random bytes (the request id just had some): headers as they were */
     traced = gw_trace_headers(&r->trace, kv_in, r->nhdrs, kv_out, nh, &tracestate);
     if (traced >= 0) nh = (size_t)traced;
+    if (xff.oom) pc_panic("out of memory writing request headers");
+    *out = kv_out;
+    return nh;
+}
+
+/* Writes the request envelope (SPEC §4; v2, §13, for an instance that
+ * announced it) into r->envelope, framed for PUBLISH in place (resp.h); a
+ * v2 body stays where it is (head_before_body). */
+static void encode(struct gw_req *r, const struct gw_match *m, const struct gw_instance *inst)
+{
+    bool claimed = gw_claim_wanted(r, inst);
+    struct pc_kv params[PC_PATTERN_MAX_PARAMS + 1];
+    struct pc_request_out o;
+    const struct pc_kv *headers;
+    size_t nh = gw_forward_headers(r, &headers);
+    const char *target = r->head.data;
+
     for (size_t i = 0; i < m->nparams; i++)
         params[i] = (struct pc_kv){m->params[i].name, m->params[i].name_len, m->params[i].value,
                                    m->params[i].value_len};
@@ -379,7 +391,7 @@ static void encode(struct gw_req *r, const struct gw_match *m, const struct gw_i
     o.route = m->pattern;
     o.params = params;
     o.nparams = m->nparams;
-    o.headers = kv_out;
+    o.headers = headers;
     o.nheaders = nh;
     o.remote_addr = r->remote_addr;
     o.body = gw_req_body(r, &o.body_len);
@@ -399,7 +411,7 @@ static void encode(struct gw_req *r, const struct gw_match *m, const struct gw_i
         pc_wire_encode_request(&r->envelope, &o);
     }
     if (!r->env_in_body) pc_resp_publish_close(&r->envelope);
-    if (r->envelope.oom || xff.oom) pc_panic("out of memory encoding a request");
+    if (r->envelope.oom) pc_panic("out of memory encoding a request");
 }
 
 /* Matches r's route; on failure answers the client and returns NULL.

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accesslog.h"
 #include "conn.h"
+#include "forward.h"
 #include "gw.h"
 #include "hclient.h"
 #include "headers.h"
@@ -32,6 +34,7 @@ struct gw_hx {
     int tries;
     long timeout_ms;
     bool idempotent;
+    bool no_host;       /* the client sent no Host (HTTP/1.0): each try names its upstream */
     bool reused;        /* this try's connection came from the pool */
     bool got_byte;      /* a byte of this try's response arrived */
     bool head_out;      /* the response head went to the client */
@@ -47,12 +50,12 @@ struct gw_hx {
     struct gw_hx *next_free;
 };
 
+_Static_assert(GW_REQ_LOG_INSTANCE_MAX >= GW_UPSTREAM_URL_MAX,
+               "the access log's instance holds an upstream's URL");
+
 #define GW_HX_POOL_MAX 256 /* exchanges kept for reuse (each with its parser) */
 static struct gw_hx *free_hx;
 static size_t nfree_hx;
-static struct pc_kv *kv_in, *kv_out; /* header scratch */
-static size_t kv_cap;
-static pc_buf xff;
 
 static void on_connected(void *ctx);
 static void on_data(void *ctx, const char *buf, size_t n);
@@ -184,16 +187,6 @@ static bool method_is_idempotent(const char *m)
            strcmp(m, "PUT") == 0 || strcmp(m, "DELETE") == 0;
 }
 
-static void grow_kv(size_t n)
-{
-    if (n <= kv_cap) return;
-    free(kv_in);
-    free(kv_out);
-    kv_cap = n * 2;
-    kv_in = pc_xmalloc(kv_cap * sizeof *kv_in);
-    kv_out = pc_xmalloc(kv_cap * sizeof *kv_out);
-}
-
 /* The request target sent upstream: the path without its first
  * strip_segments segments ("/" when nothing is left), then the query. */
 static void put_target(pc_buf *b, const struct gw_req *r, size_t strip)
@@ -228,13 +221,14 @@ static void put_field(pc_buf *b, const char *name, size_t nl, const char *value,
     b->len += nl + vl + 4;
 }
 
-/* The request head, once per request: the header rules of SPEC §4 (the
- * same function builds the bus envelope's headers), minus the framing
- * headers the gateway sets itself. */
+/* The request head, once per request: the header rules of SPEC §4 and the
+ * trace context of §10 (the same function builds the bus envelope's
+ * headers), minus the framing headers the gateway sets itself. */
 static void build_head(struct gw_hx *hx)
 {
     struct gw_req *r = hx->r;
     pc_buf *b = &hx->head;
+    const struct pc_kv *hs;
     size_t nh, body_len;
 
     pc_buf_reset(b);
@@ -242,19 +236,15 @@ static void build_head(struct gw_hx *hx)
     pc_buf_putc(b, ' ');
     put_target(b, r, hx->hr->strip_segments);
     pc_buf_puts(b, " HTTP/1.1\r\n");
-    grow_kv(r->nhdrs + GW_HEADERS_ADDED);
-    for (uint32_t i = 0; i < r->nhdrs; i++)
-        kv_in[i] = (struct pc_kv){gw_req_hdr_name(r, i), r->hdrs[i].name_len,
-                                  gw_req_hdr_value(r, i), r->hdrs[i].value_len};
-    nh = gw_headers_to_service(kv_in, r->nhdrs, r->request_id, r->remote_addr,
-                               r->xff_cut ? r->xff_keep : GW_XFF_ALL, r->https, r->auth_subject,
-                               r->auth_key_id, kv_out, &xff);
+    nh = gw_forward_headers(r, &hs);
+    hx->no_host = true;
     for (size_t i = 0; i < nh; i++) {
-        const struct pc_kv *h = &kv_out[i];
+        const struct pc_kv *h = &hs[i];
         /* The gateway frames the body itself, and answers 100 Continue. */
         if ((h->name_len == 14 && memcmp(h->name, "content-length", 14) == 0) ||
             (h->name_len == 6 && memcmp(h->name, "expect", 6) == 0))
             continue;
+        if (h->name_len == 4 && memcmp(h->name, "host", 4) == 0) hx->no_host = false;
         put_field(b, h->name, h->name_len, h->value, h->value_len);
     }
     gw_req_body(r, &body_len);
@@ -266,21 +256,30 @@ static void build_head(struct gw_hx *hx)
              strcmp(r->method, "PATCH") == 0)
         pc_buf_printf(b, "content-length: %zu\r\n", body_len);
     pc_buf_puts(b, "\r\n");
-    if (b->oom || xff.oom) pc_panic("out of memory writing a request head");
+    if (b->oom) pc_panic("out of memory writing a request head");
 }
 
 /* This try's request into the connection's output (a whole body by
  * reference: r outlives the connection's hold on it, see end_try; a
- * streamed one follows once the connection is up, body_sink). */
+ * streamed one follows once the connection is up, body_sink). An HTTP/1.1
+ * request needs a Host (RFC 9112 3.2): when the client (HTTP/1.0) sent
+ * none, the upstream's host:port, as nginx sends. */
 static void queue_request(struct gw_hx *hx)
 {
     struct gw_req *r = hx->r;
+    struct evbuffer *out = hx->c->out;
     size_t body_len;
     const char *body = gw_req_body(r, &body_len);
 
-    pc_check(evbuffer_add(hx->c->out, hx->head.data, hx->head.len) == 0);
+    if (hx->no_host) { /* the upstream's, before the head's blank line */
+        const char *host = gw_upstream_authority(hx->up);
+        pc_check(evbuffer_add(out, hx->head.data, hx->head.len - 2) == 0);
+        pc_check(evbuffer_add_printf(out, "host: %s\r\n\r\n", host) > 0);
+    } else {
+        pc_check(evbuffer_add(out, hx->head.data, hx->head.len) == 0);
+    }
     if (!hx->body_stream && body_len > 0)
-        pc_check(evbuffer_add_reference(hx->c->out, body, body_len, NULL, NULL) == 0);
+        pc_check(evbuffer_add_reference(out, body, body_len, NULL, NULL) == 0);
 }
 
 /* While a streamed body is sent, the deadline runs only when the upstream
@@ -367,6 +366,9 @@ void gw_hforward_cancel(struct gw_req *r)
 /* Tries                                                                     */
 /* ------------------------------------------------------------------------ */
 
+/* The next try, on another upstream than avoid (the one that just failed,
+ * or NULL for the first try) when there is one. A retry is counted only
+ * when there is an upstream to send it to. */
 static void try_next(struct gw_hx *hx, struct gw_upstream *avoid)
 {
     struct gw_http_route *hr = hx->hr;
@@ -381,7 +383,13 @@ static void try_next(struct gw_hx *hx, struct gw_upstream *avoid)
             fail(hx, 502, "upstream_error", "the upstream failed and no other one is up");
         return;
     }
-    hx->tries++;
+    if (avoid != NULL) {
+        avoid->retries++;
+        gw_stats->upstream_retries++;
+    }
+    if (hx->tries++ == 0) gw_accesslog_note_route(hx->r, hr->pattern, hr->service);
+    gw_accesslog_note_instance(hx->r, up->url);
+    hx->r->sent_ms = gw_now_mono_ms(); /* upstream time: from here to the response head */
     hx->up = up;
     gw_upstream_ref(up);
     up->inflight++;
@@ -461,8 +469,6 @@ static void on_failed(void *ctx, enum gw_uconn_fail why)
         (!sent || hx->idempotent)) {
         gw_upstream_ref(failed_up);
         end_try(hx, false);
-        failed_up->retries++;
-        gw_stats->upstream_retries++;
         try_next(hx, failed_up);
         gw_upstream_unref(failed_up);
         return;
@@ -571,6 +577,7 @@ static int sink_head(void *ctx, const struct gw_uresp_head *h)
     }
     hx->keep_alive = h->keep_alive;
     hx->head_out = true;
+    gw_forward_upstream_answered(r);
     gw_req_stream_head(r, h->status, kv, n, len);
     return 0;
 }
@@ -600,9 +607,4 @@ void gw_hforward_deinit(void)
         free(hx);
     }
     nfree_hx = 0;
-    free(kv_in);
-    free(kv_out);
-    kv_in = kv_out = NULL;
-    kv_cap = 0;
-    pc_buf_deinit(&xff);
 }

@@ -30,6 +30,9 @@ struct gw_claim_up;
 
 #define GW_AUTH_SUBJECT_MAX 255 /* bytes of a verified JWT "sub" */
 #define GW_AUTH_KEY_ID_MAX 64   /* bytes of an API key id */
+/* Bytes of the access log's instance: an instance id (PC_INSTANCE_MAX) or
+ * an HTTP upstream's URL (GW_UPSTREAM_URL_MAX, upstream.h). */
+#define GW_REQ_LOG_INSTANCE_MAX 300
 
 /* How a request reaches its connection (r->conn): conn.c registers its
  * functions (conn.h says what each does) before the first connection is
@@ -125,13 +128,13 @@ struct gw_req {
     /* -- what the access log and the metrics read (accesslog.h, trace.h) -- */
     uint64_t bytes_in;     /* request bytes read (head and body as received) */
     const char *error;     /* the error code answered (static text), NULL = none */
-    uint64_t sent_ms;      /* monotonic: the current try's PUBLISH */
-    uint64_t upstream_ms;  /* PUBLISH to reply, when upstream_known */
+    uint64_t sent_ms;      /* monotonic: the current try's PUBLISH, or its HTTP try's start */
+    uint64_t upstream_ms;  /* sent_ms to the reply (an HTTP response's head), when upstream_known */
     bool upstream_known;   /* a reply came */
     struct gw_trace trace; /* trace context (trace.h) */
     char log_route[256];   /* the route's pattern (cut at 255 bytes), "" = none */
     char log_service[PC_SERVICE_MAX + 1];
-    char log_instance[PC_INSTANCE_MAX + 1];
+    char log_instance[GW_REQ_LOG_INSTANCE_MAX + 1];
 
     /* -- a streamed response (gw_req_stream_head): its head is out, the body follows -- */
     void (*on_drain)(struct gw_req *r); /* the client's output went down to its low mark */

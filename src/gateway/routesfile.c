@@ -392,7 +392,16 @@ int gw_routesfile_prepare(const struct gw_config *next, void **staged, char *err
     struct stat st;
     bool st_ok = stat(next->routes_file, &st) == 0;
     struct gw_rtable *t = table_load(next->routes_file, err, errlen);
-    if (t == NULL) return -1;
+    if (t == NULL) {
+        /* Refused (and reported by the caller): the watch need not read
+         * the same file again only to report it again; a later change is
+         * read as usual. */
+        if (st_ok && gw.cfg != NULL && strcmp(next->routes_file, gw.cfg->routes_file) == 0) {
+            seen = st;
+            seen_ok = true;
+        }
+        return -1;
+    }
     t->st = st;
     t->st_ok = st_ok;
     *staged = t;

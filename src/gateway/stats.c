@@ -280,7 +280,8 @@ void gw_stats_render(pc_buf *o, uint64_t instances, uint64_t routes)
     metric(o, "portico_ratelimit_rejections_total", "counter",
            "Requests answered 429 by a route's rate limit.", SUM(ratelimit_rejections));
     histogram(o, "portico_upstream_duration_seconds",
-              "Time from a request's PUBLISH to its service's reply.",
+              "Time from a request's PUBLISH to its service's reply (an HTTP upstream's: "
+              "from the try's start to the response head).",
               offsetof(struct gw_stats, upstream_bucket), offsetof(struct gw_stats, upstream_count),
               offsetof(struct gw_stats, upstream_sum_s));
     metric(o, "portico_access_log_dropped_total", "counter",

@@ -27,7 +27,7 @@ static pc_map *by_url; /* canonical URL -> struct gw_upstream (while referenced)
  * URL. 0, or -1 with err set. */
 static int parse_url(const char *url, struct gw_upstream *u, char *err, size_t errlen)
 {
-    const char *p, *host, *hend, *port = NULL;
+    const char *p, *host, *hend, *at, *port = NULL;
     char h[256], ps[8];
     size_t hl;
     long portn = 80;
@@ -39,6 +39,11 @@ static int parse_url(const char *url, struct gw_upstream *u, char *err, size_t e
     if (strncmp(url, "http://", 7) != 0)
         return pc_errf(err, errlen, "upstream \"%s\" is not an http:// URL", url);
     host = url + 7;
+    at = memchr(host, '@', strcspn(host, "/?#"));
+    if (at != NULL) /* not echoed: it may hold a password */
+        return pc_errf(err, errlen,
+                       "upstream http://...@%.200s: user info is not allowed in an upstream URL",
+                       at + 1);
     if (*host == '[') {
         hend = strchr(host, ']');
         if (hend == NULL) return pc_errf(err, errlen, "upstream %s: unclosed [", url);

@@ -36,7 +36,7 @@ struct gw_upstream {
     unsigned inflight;           /* requests on it now */
     uint64_t ejected_until;      /* monotonic ms; 0 = not ejected */
     uint64_t ejections;          /* times ejected (shown in /routes) */
-    uint64_t retries;            /* tries that failed here and were sent elsewhere */
+    uint64_t retries;            /* tries that failed here and were sent again */
     uint64_t connects, reuses;   /* connections opened; requests on a pooled one */
     TAILQ_HEAD(, gw_uconn) idle; /* kept-alive connections, most recent first */
     unsigned nidle;
@@ -48,6 +48,11 @@ struct gw_upstream {
  * with err set (one phrase, no file name) when it is not one. */
 struct gw_upstream *gw_upstream_get(const char *url, char *err, size_t errlen);
 void gw_upstream_ref(struct gw_upstream *u);
+/* The URL's "host:port" ("127.0.0.1:9001", "[::1]:80"). */
+static inline const char *gw_upstream_authority(const struct gw_upstream *u)
+{
+    return u->url + sizeof "http://" - 1;
+}
 /* The last reference closes its idle connections and frees it. */
 void gw_upstream_unref(struct gw_upstream *u);
 

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import socket
 import sys
 import threading
@@ -172,7 +173,11 @@ def setup():
     mk = lambda name, behave=U.echo: c.up.setdefault(name, U.Upstream(behave, name))  # noqa: E731
     refused = "http://127.0.0.1:%d" % U.closed_port()
     refused2 = "http://127.0.0.1:%d" % U.closed_port()
+    refused3 = "http://127.0.0.1:%d" % U.closed_port()
+    refused4 = "http://127.0.0.1:%d" % U.closed_port()
     c.refused = refused
+    c.allgone = refused2
+    c.host_refused = refused4
     R = U.route
     doc = U.routes_doc(
         R("/echo/*", [mk("echo")], methods=["*"], strip_prefix="/echo"),
@@ -183,6 +188,8 @@ def setup():
         R("/reset-get", [mk("reset1", resetter), mk("reset_ok1")]),
         R("/reset-post", [mk("reset2", resetter), mk("reset_ok2")], methods=["POST"]),
         R("/allgone", [refused2]),
+        R("/alog-retry", [refused3, mk("alog_ok")]),
+        R("/host-retry", [refused4, mk("host_ok")]),
         R("/notmod/*", [mk("notmod", not_modified_with_length)], timeout_ms=3000),
         R("/halfclose", [mk("half", halfclose)]),
         R("/liar-short", [mk("liar_short", liar_short)]),
@@ -271,8 +278,8 @@ def header_rules(c):
     eq(h.get("x-request-id"), "abc-123", "x-request-id")
     eq(h.get("x-forwarded-for"), "1.2.3.4, 127.0.0.1", "x-forwarded-for")
     eq(h.get("x-forwarded-proto"), "http", "x-forwarded-proto")
-    eq(h.get("traceparent"), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-       "traceparent")
+    check(h.get("traceparent", "").startswith("00-0af7651916cd43dd8448eb211c80319c-"),
+          "traceparent continued: %r" % h.get("traceparent"))
     eq(h.get("x-keep"), "yes", "ordinary header")
     eq(h.get("host"), "test.local", "host kept")
     for gone in ("x-hop", "keep-alive", "te", "x-auth-subject", "connection"):
@@ -283,6 +290,107 @@ def header_rules(c):
     eq(r.header("keep-alive"), None, "hop-by-hop keep-alive dropped")
     eq(r.header("x-up"), "1", "upstream header kept")
     check(r.header("x-request-id") != "upstream-made", "the gateway's x-request-id wins")
+
+
+TP_RE = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+TID = "4bf92f3577b34da6a3ce929d0e0e4736"
+PID = "00f067aa0ba902b7"
+
+
+def logged(c, rid):
+    """The access-log line of the request with x-request-id rid."""
+    def find():
+        with open(c.alog, "rb") as f:
+            for ln in f.read().splitlines():
+                j = json.loads(ln)
+                if j.get("request_id") == rid:
+                    return j
+        return None
+    return wait_until(find, 10, msg="access-log line of %s" % rid)
+
+
+@t.case
+def trace_context_to_upstream(c):
+    """SPEC §11 + §10: the upstream gets the gateway's traceparent, as a
+    service on the bus does: the client's trace-id with a new parent-id, or a
+    new trace (flags 01) when the client sent none or an invalid one; the
+    access log names the trace the upstream got."""
+    def sent(rid, headers):
+        h = c.gw.http("GET", "/echo/trace", headers=[("x-request-id", rid)] + headers).json()["headers"]
+        m = TP_RE.match(h.get("traceparent", ""))
+        check(m is not None, "%s: a valid traceparent upstream: %r" % (rid, h))
+        check(m.group(1) != "0" * 32 and m.group(2) != "0" * 16, "%s: ids not all zero" % rid)
+        eq(logged(c, rid).get("trace_id"), m.group(1), "%s: the logged trace is the upstream's" % rid)
+        return m.group(1), m.group(2), m.group(3), h.get("tracestate")
+
+    tid, pid, flags, ts = sent("up-tr-valid", [("traceparent", "00-%s-%s-00" % (TID, PID)),
+                                               ("tracestate", "congo=t61rcWkgMzE, rojo=1")])
+    eq(tid, TID, "same trace-id")
+    check(pid != PID, "a new parent-id")
+    eq(flags, "00", "flags kept")
+    eq(ts, "congo=t61rcWkgMzE,rojo=1", "tracestate passed on")
+    tid, pid, flags, ts = sent("up-tr-none", [])
+    eq(flags, "01", "no traceparent: a new trace, flags 01")
+    eq(ts, None, "no tracestate")
+    other = sent("up-tr-none2", [])[0]
+    check(other != tid, "each request its own trace")
+    tid, pid, flags, ts = sent("up-tr-bad", [("traceparent", "garbage-%s" % TID),
+                                             ("tracestate", "a=1")])
+    check(tid != TID, "garbage: replaced by a new trace")
+    eq(flags, "01", "garbage: flags 01")
+    eq(ts, None, "garbage: tracestate dropped")
+
+
+@t.case
+def access_log_and_upstream_time(c):
+    """SPEC §10 for routes-file requests: the access log's route, service,
+    instance (the upstream's URL, as /routes shows it) and upstream_ms (the
+    try's start to the response head), and one portico_upstream_duration_seconds
+    sample per response head; on a retry, the instance of the last try."""
+    n0 = c.gw.metric("portico_upstream_duration_seconds_count")
+    s0 = c.gw.metric("portico_upstream_duration_seconds_sum")
+    eq(c.gw.http("GET", "/echo/alog", headers=[("x-request-id", "up-alog-1")]).status, 200, "echo")
+    eq(c.gw.http("GET", "/slowish", headers=[("x-request-id", "up-alog-2")]).status, 200, "slowish")
+    j = logged(c, "up-alog-1")
+    eq((j.get("route"), j.get("service"), j.get("instance")),
+       ("/echo/*", "legacy", c.up["echo"].url), "route, service, instance")
+    check(isinstance(j.get("upstream_ms"), int) and 0 <= j["upstream_ms"] <= j["duration_ms"] + 1,
+          "upstream_ms within the request: %r" % j)
+    j = logged(c, "up-alog-2")
+    eq((j.get("route"), j.get("instance")), ("/slowish", c.up["slowish"].url), "slowish")
+    check(isinstance(j.get("upstream_ms"), int) and 250 <= j["upstream_ms"] <= j["duration_ms"] + 1,
+          "upstream_ms counts the upstream's 0.3 s: %r" % j)
+    eq(c.gw.metric("portico_upstream_duration_seconds_count") - n0, 2, "two samples")
+    check(c.gw.metric("portico_upstream_duration_seconds_sum") - s0 >= 0.25,
+          "the samples hold the upstream's 0.3 s")
+    eq(c.gw.http("GET", "/alog-retry", headers=[("x-request-id", "up-alog-3")]).status, 200,
+       "retried")
+    eq(logged(c, "up-alog-3").get("instance"), c.up["alog_ok"].url, "the last try's upstream")
+    assert_error(c.gw.http("GET", "/badstatus", headers=[("x-request-id", "up-alog-4")]), 502,
+                 "upstream_error")
+    j = logged(c, "up-alog-4")
+    eq((j.get("route"), j.get("instance"), j.get("error")),
+       ("/badstatus", c.up["bad_status"].url, "upstream_error"), "a failed try is logged too")
+    check("upstream_ms" not in j, "no response head, no upstream_ms: %r" % j)
+
+
+@t.case
+def http10_without_host_gets_the_upstreams(c):
+    """HTTP/1.0 allows a request without Host, the HTTP/1.1 request upstream
+    needs one (RFC 9112 3.2): the upstream's host:port, as nginx sends; a
+    client's Host is kept. On a retry, the host of the upstream tried."""
+    def host_sent(path, host_line=b""):
+        with c.gw.raw() as raw:
+            raw.send(b"GET " + path + b" HTTP/1.0\r\n" + host_line + b"x-a: 1\r\n\r\n")
+            r = raw.read_response()
+        eq(r.status, 200, "status")
+        return r.json()["headers"].get("host")
+
+    eq(host_sent(b"/echo/h10"), c.up["echo"].url[len("http://"):], "no Host: the upstream's")
+    eq(host_sent(b"/echo/h10", b"Host: client.example\r\n"), "client.example", "the client's kept")
+    for _ in range(2):  # one of them tries the refusing upstream first
+        eq(host_sent(b"/host-retry"), c.up["host_ok"].url[len("http://"):], "the try's upstream")
+    eq(upstream_state(c, "/host-retry", c.host_refused)["retries"], 1, "a retry was made")
 
 
 @t.case
@@ -439,8 +547,14 @@ def reset_idempotent_retried_post_not(c):
 
 @t.case
 def every_upstream_ejected_503(c):
+    """The one upstream refuses: 502 (it was tried), no retry sent nor
+    counted (none was up to take it); then 503 while it is ejected."""
+    rt0 = c.gw.metric("portico_upstream_retries_total")
     assert_error(c.gw.http("GET", "/allgone"), 502, "upstream_error")
+    eq(c.gw.metric("portico_upstream_retries_total") - rt0, 0, "no retry counted")
+    eq(upstream_state(c, "/allgone", c.allgone)["retries"], 0, "no retry in /routes")
     assert_error(c.gw.http("GET", "/allgone"), 503, "no_instance")
+    eq(c.gw.metric("portico_upstream_retries_total") - rt0, 0, "still none")
 
 
 @t.case
