@@ -17,7 +17,8 @@
  *                        504 users_timeout; 502 users_bad_reply
  *   GET  /orders         200 {"orders":[...]}
  *   GET  /orders/{id}    200 the order, 404 when missing
- *   GET  /orders/events  200 {"events":[{"topic","id","source","data"}...]}
+ *   GET  /orders/events  200 {"events":[{"topic","id","source","data",
+ *                        "traceparent","tracestate"}...]}
  *                        (the last 100 events this instance received: order.placed,
  *                        and portico.job, which gateways publish when a job ends)
  *   POST /orders/report  200 {"orders":N,"events":N}; announced async: with
@@ -172,10 +173,11 @@ static void on_order_placed(portico_service *svc, const portico_event *ev, void 
     free(text);
     if (json_array_size(st->events) == EVENTS_KEPT) json_array_remove(st->events, 0);
     json_array_append_new(st->events,
-                          json_pack("{s:s, s:s, s:s, s:O, s:s}", "topic", portico_event_topic(ev),
-                                    "id", portico_event_id(ev), "source", portico_event_source(ev),
-                                    "data", portico_event_data(ev), "traceparent",
-                                    portico_event_traceparent(ev)));
+                          json_pack("{s:s, s:s, s:s, s:O, s:s, s:s}", "topic",
+                                    portico_event_topic(ev), "id", portico_event_id(ev), "source",
+                                    portico_event_source(ev), "data", portico_event_data(ev),
+                                    "traceparent", portico_event_traceparent(ev), "tracestate",
+                                    portico_event_tracestate(ev)));
 }
 
 int main(int argc, char **argv)

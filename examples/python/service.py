@@ -30,7 +30,8 @@ with a `traceparent` header.  This service continues the trace: its own span
 is a child (same trace-id and flags, a new parent-id), logged on stderr with
 the span it came from, and returned as a `traceresponse` header (Trace Context
 level 2); a call it made to another service would send that same child
-`traceparent` on.
+`traceparent` on, with the request's `tracestate` unchanged (it makes no
+calls and publishes no events, so it carries neither anywhere).
 """
 import argparse
 import hashlib

@@ -269,6 +269,11 @@ PORTICO_API const char *portico_request_request_id(const portico_request *req);
  * continue this trace as child spans: same trace-id, a new parent-id. */
 PORTICO_API const char *portico_request_traceparent(const portico_request *req);
 PORTICO_API const char *portico_request_trace_id(const portico_request *req);
+/* The request's tracestate ("vendor1=v1,vendor2=v2": its tracestate headers
+ * as one list, at most 32 members and 512 bytes, members past the bound left
+ * off), only with a valid traceparent; else "". Calls and events that
+ * continue the trace carry it on unchanged. */
+PORTICO_API const char *portico_request_tracestate(const portico_request *req);
 /* The value of route param name ("id" for "/users/{id}", "*" for a final
  * wildcard), or NULL. name is borrowed. */
 PORTICO_API const char *portico_request_param(const portico_request *req, const char *name);
@@ -439,8 +444,11 @@ PORTICO_API int portico_call_set_json(portico_call *call, json_t *value);
 PORTICO_API void portico_call_set_timeout_ms(portico_call *call, int timeout_ms);
 /* Makes the call part of handling parent (borrowed; read now): the call's
  * deadline is never later than parent's, and parent's x-request-id and trace
- * (traceparent, as a child span) are passed on. A call created while a handler or a call callback of the same service
- * runs gets this automatically from the request being handled. */
+ * (traceparent, as a child span; tracestate as received) are passed on. A
+ * call created while a handler or a call callback of the same service runs
+ * gets this automatically from the request being handled. A traceparent
+ * added with portico_call_add_header is sent instead of the trace, a
+ * tracestate instead of parent's. */
 PORTICO_API void portico_call_set_parent(portico_call *call, const portico_request *parent);
 /* Frees a call that was not sent (NULL is fine). */
 PORTICO_API void portico_call_free(portico_call *call);
@@ -500,6 +508,9 @@ PORTICO_API uint64_t portico_event_ts_ms(const portico_event *ev);
  * publisher's span), else "". Calls and events made from the handler
  * continue it. */
 PORTICO_API const char *portico_event_traceparent(const portico_event *ev);
+/* Its "tracestate" (bounded as portico_request_tracestate's), only with a
+ * valid traceparent; else "". */
+PORTICO_API const char *portico_event_tracestate(const portico_event *ev);
 /* The payload (borrowed from ev: json_incref it to keep it). */
 PORTICO_API json_t *portico_event_data(const portico_event *ev);
 

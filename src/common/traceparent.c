@@ -1,4 +1,5 @@
-/* traceparent.c -- W3C traceparent values (see traceparent.h). */
+/* traceparent.c -- W3C traceparent and tracestate values (see
+ * traceparent.h). */
 #include "traceparent.h"
 
 #include <string.h>
@@ -77,4 +78,55 @@ int pc_traceparent_child(char *out, const char *trace_id, const char *flags)
     memcpy(out + 53, flags, 2);
     out[PC_TRACEPARENT_LEN] = '\0';
     return 0;
+}
+
+/* ---- tracestate ---- */
+
+/* A tracestate member: "key=value", visible ASCII but ',' (the list's
+ * separator) and no '=' in the key. */
+static bool member_ok(const char *e, size_t n)
+{
+    const char *eq = memchr(e, '=', n);
+    if (eq == NULL || eq == e || eq == e + n - 1) return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)e[i] < 0x20 || (unsigned char)e[i] > 0x7e || e[i] == ',') return false;
+    return true;
+}
+
+void pc_tracestate_init(struct pc_tracestate *ts)
+{
+    ts->len = 0;
+    ts->members = 0;
+    ts->bad = false;
+    ts->s[0] = '\0';
+}
+
+void pc_tracestate_add(struct pc_tracestate *ts, const char *v, size_t n)
+{
+    size_t pos = 0;
+
+    while (!ts->bad && pos < n) {
+        size_t start, end, len;
+        while (pos < n && (v[pos] == ' ' || v[pos] == '\t' || v[pos] == ',')) pos++;
+        start = pos;
+        while (pos < n && v[pos] != ',') pos++;
+        end = pos;
+        while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t')) end--;
+        if (end == start) continue;
+        len = end - start;
+        if (!member_ok(v + start, len) || ++ts->members > PC_TRACESTATE_MEMBERS) {
+            ts->bad = true;
+            break;
+        }
+        if (ts->len + (ts->len ? 1 : 0) + len > PC_TRACESTATE_MAX) continue; /* left off */
+        if (ts->len) ts->s[ts->len++] = ',';
+        memcpy(ts->s + ts->len, v + start, len);
+        ts->len += len;
+        ts->s[ts->len] = '\0';
+    }
+}
+
+const char *pc_tracestate_value(const struct pc_tracestate *ts)
+{
+    return ts->bad || ts->len == 0 ? NULL : ts->s;
 }

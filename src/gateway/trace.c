@@ -23,44 +23,20 @@ void gw_trace_look(struct gw_trace *t, const char *tp, size_t tp_len, unsigned c
     }
 }
 
-/* A tracestate member: "key=value", visible ASCII but ',' (the list's
- * separator) and no '=' in the key. */
-static bool member_ok(const char *e, size_t n)
-{
-    const char *eq = memchr(e, '=', n);
-    if (eq == NULL || eq == e || eq == e + n - 1) return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)e[i] < 0x20 || (unsigned char)e[i] > 0x7e || e[i] == ',') return false;
-    return true;
-}
-
-/* The client's tracestate headers joined into scratch, bounded (trace.h).
- * Returns false when there is none to pass on. */
+/* The client's tracestate headers joined into scratch, bounded
+ * (traceparent.h). Returns false when there is none to pass on. */
 static bool tracestate_of(const struct pc_kv *in, size_t nin, pc_buf *scratch)
 {
-    int members = 0;
+    struct pc_tracestate ts;
+    const char *v;
 
+    pc_tracestate_init(&ts);
+    for (size_t i = 0; i < nin; i++)
+        if (name_is(&in[i], "tracestate", 10)) pc_tracestate_add(&ts, in[i].value, in[i].value_len);
+    if ((v = pc_tracestate_value(&ts)) == NULL) return false;
     pc_buf_reset(scratch);
-    for (size_t i = 0; i < nin; i++) {
-        const char *v = in[i].value;
-        size_t vn = in[i].value_len, pos = 0;
-        if (!name_is(&in[i], "tracestate", 10)) continue;
-        while (pos < vn) { /* members: split on ',', spaces and tabs trimmed */
-            size_t start, end;
-            while (pos < vn && (v[pos] == ' ' || v[pos] == '\t' || v[pos] == ',')) pos++;
-            start = pos;
-            while (pos < vn && v[pos] != ',') pos++;
-            end = pos;
-            while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t')) end--;
-            if (end == start) continue;
-            if (!member_ok(v + start, end - start) || ++members > 32) return false;
-            if (scratch->len + (scratch->len ? 1 : 0) + (end - start) > GW_TRACESTATE_MAX)
-                continue; /* past the bound: left off */
-            if (scratch->len) pc_buf_puts(scratch, ",");
-            pc_buf_append(scratch, v + start, end - start);
-        }
-    }
-    return scratch->len > 0 && !scratch->oom;
+    pc_buf_append(scratch, v, ts.len);
+    return !scratch->oom;
 }
 
 long gw_trace_headers(struct gw_trace *t, const struct pc_kv *in, size_t nin, struct pc_kv *out,

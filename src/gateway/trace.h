@@ -7,10 +7,10 @@
  * new parent-id (the gateway's own span); otherwise the gateway starts a
  * trace: random trace-id, flags 01. The client's tracestate passes through
  * (several headers joined with ","), only with a valid traceparent, as at
- * most 32 list members and GW_TRACESTATE_MAX bytes (members past the bound
- * are left off; a member that is not "key=value" of visible ASCII drops the
- * whole header). The traceparent rules themselves are src/common's
- * (traceparent.h), shared with the SDK. */
+ * most 32 list members and 512 bytes (members past the bound are left off;
+ * a member that is not "key=value" of visible ASCII drops the whole
+ * header). The traceparent rules and the tracestate bounds themselves are
+ * src/common's (traceparent.h), shared with the SDK. */
 #ifndef GW_TRACE_H
 #define GW_TRACE_H
 
@@ -23,7 +23,6 @@
 #include "wire.h"
 
 #define GW_TRACEPARENT_LEN PC_TRACEPARENT_LEN
-#define GW_TRACESTATE_MAX 512 /* bytes of tracestate passed on */
 
 struct gw_trace {
     uint8_t state;     /* 0: not looked at; 1: no valid client traceparent; 2: have ids */

@@ -40,7 +40,7 @@ struct portico_call {
     bool has_parent;
     uint64_t parent_deadline_ms;
     char parent_rid[129];
-    char parent_tp[PC_TRACEPARENT_LEN + 1]; /* the trace the call continues, "" a new one */
+    struct pt_trace parent_trace; /* the trace the call continues ("": a new one) */
     /* in flight */
     char id[PC_UUID_LEN + 1];
     uint64_t deadline_ms;
@@ -119,7 +119,7 @@ PORTICO_API portico_call *portico_call_new(portico_service *svc, const char *ser
         call->parent_deadline_ms = svc->ctx_deadline_ms;
         memcpy(call->parent_rid, svc->ctx_request_id, sizeof call->parent_rid);
     }
-    memcpy(call->parent_tp, svc->ctx_traceparent, sizeof call->parent_tp);
+    call->parent_trace = *pt_trace_current(svc);
     return call;
 fail:
     if (err != NULL) *err = rc;
@@ -205,7 +205,7 @@ PORTICO_API void portico_call_set_parent(portico_call *call, const portico_reque
     call->has_parent = true;
     call->parent_deadline_ms = portico_request_deadline_ms(parent);
     snprintf(call->parent_rid, sizeof call->parent_rid, "%s", portico_request_request_id(parent));
-    snprintf(call->parent_tp, sizeof call->parent_tp, "%s", portico_request_traceparent(parent));
+    call->parent_trace = parent->trace;
 }
 
 /* ---- completion ---- */
@@ -215,6 +215,7 @@ static void call_finish(portico_call *call, int err, const portico_response *res
     portico_service *svc = call->svc;
     uint64_t saved_deadline = svc->ctx_deadline_ms;
     char saved_rid[sizeof svc->ctx_request_id];
+    const struct pt_trace *saved_trace = svc->ctx_trace;
 
     pc_map_del(svc->calls, call->id, strlen(call->id));
     if (call->inst[0] != '\0') {
@@ -227,11 +228,11 @@ static void call_finish(portico_call *call, int err, const portico_response *res
     memcpy(saved_rid, svc->ctx_request_id, sizeof saved_rid);
     svc->ctx_deadline_ms = call->has_parent ? call->parent_deadline_ms : 0;
     memcpy(svc->ctx_request_id, call->parent_rid, sizeof saved_rid);
-    pt_trace_swap(svc, call->parent_tp); /* the reply's callback goes on with the trace */
+    svc->ctx_trace = &call->parent_trace; /* the reply's callback goes on with the trace */
     pt_svc_enter(svc);
     call->cb(svc, err, res, call->ud);
     pt_svc_leave(svc);
-    pt_trace_swap(svc, call->parent_tp);
+    svc->ctx_trace = saved_trace;
     svc->ctx_deadline_ms = saved_deadline;
     memcpy(svc->ctx_request_id, saved_rid, sizeof saved_rid);
     portico_call_free(call);
@@ -265,12 +266,12 @@ static int call_encode(portico_call *call, const struct pt_target *tg, int wire)
     portico_service *svc = call->svc;
     struct pc_request_out out;
     struct pc_kv params[PC_PATTERN_MAX_PARAMS + 1];
-    struct pc_kv hdrs[CALL_MAX_HEADERS + 2];
+    struct pc_kv hdrs[CALL_MAX_HEADERS + 3];
     char rid[PC_UUID_LEN + 1], tp[PC_TRACEPARENT_LEN + 1];
     size_t np = 0, nh = call->nh, best;
     const char *key;
     json_t *pj, *v;
-    bool has_rid = false, has_tp = false;
+    bool has_rid = false, has_tp = false, has_ts = false;
     int rc;
 
     pj = json_object();
@@ -294,11 +295,16 @@ static int call_encode(portico_call *call, const struct pt_target *tg, int wire)
     for (size_t i = 0; i < nh; i++) {
         if (strcmp(hdrs[i].name, "x-request-id") == 0) has_rid = true;
         if (strcmp(hdrs[i].name, "traceparent") == 0) has_tp = true;
+        if (strcmp(hdrs[i].name, "tracestate") == 0) has_ts = true;
     }
     /* a child span of the trace being served (a new trace outside one),
-     * unless the caller set its own traceparent */
-    if (!has_tp && pt_trace_child(call->parent_tp, tp) == 0)
+     * unless the caller set its own traceparent; the tracestate goes on as
+     * received (we add no entry of our own: W3C), unless the caller set one */
+    if (!has_tp && pt_trace_child(call->parent_trace.traceparent, tp) == 0) {
+        const char *ts = call->parent_trace.tracestate;
         hdrs[nh++] = (struct pc_kv){"traceparent", 11, tp, PC_TRACEPARENT_LEN};
+        if (!has_ts && ts[0] != '\0') hdrs[nh++] = (struct pc_kv){"tracestate", 10, ts, strlen(ts)};
+    }
     if (!has_rid) {
         if (call->parent_rid[0] != '\0')
             hdrs[nh].value = call->parent_rid;

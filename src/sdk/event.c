@@ -3,7 +3,7 @@
  * The message (docs/sdk.md, "Event protocol"):
  *   {"v":1,"type":"event","id":"<uuid>","topic":"order.placed",
  *    "source":"orders","instance":"orders-1a2b3c4d","ts_ms":1763772345678,
- *    "data":<any JSON>}
+ *    "data":<any JSON>,"traceparent":"00-...","tracestate":"k=v"}
  * Delivery is Redis pub/sub: at most once, to every subscriber listening at
  * that moment, nothing kept for later. */
 #include <stdio.h>
@@ -18,7 +18,7 @@
 
 struct portico_event {
     const char *topic, *id, *source, *instance;
-    char traceparent[PC_TRACEPARENT_LEN + 1]; /* valid (as 00), or "" */
+    struct pt_trace trace; /* its "traceparent" (valid, as 00) and "tracestate", or "" */
     uint64_t ts_ms;
     json_t *data;
 };
@@ -34,6 +34,7 @@ static char *event_channel(const portico_service *svc, const char *topic)
 
 PORTICO_API int portico_event_publish(portico_service *svc, const char *topic, json_t *data)
 {
+    const struct pt_trace *trace = pt_trace_current(svc);
     char id[PC_UUID_LEN + 1], tp[PC_TRACEPARENT_LEN + 1];
     json_t *msg;
     char *text, *ch;
@@ -47,9 +48,12 @@ PORTICO_API int portico_event_publish(portico_service *svc, const char *topic, j
                     "topic", topic, "source", svc->name, "instance", svc->instance, "ts_ms",
                     (json_int_t)pc_unix_ms(), "data", data);
     if (msg == NULL) return PORTICO_ERR_NOMEM;
-    /* a child span of the trace being served (a new trace outside one) */
-    if (pt_trace_child(svc->ctx_traceparent, tp) == 0 &&
-        json_object_set_new(msg, "traceparent", json_string(tp)) != 0) {
+    /* a child span of the trace being served (a new trace outside one),
+     * with the tracestate as received (no entry of our own: W3C) */
+    if (pt_trace_child(trace->traceparent, tp) == 0 &&
+        (json_object_set_new(msg, "traceparent", json_string(tp)) != 0 ||
+         (trace->tracestate[0] != '\0' &&
+          json_object_set_new(msg, "tracestate", json_string(trace->tracestate)) != 0))) {
         json_decref(msg);
         return PORTICO_ERR_NOMEM;
     }
@@ -162,25 +166,24 @@ void pt_event_dispatch(portico_service *svc, const char *topic, size_t topic_len
     if (ev.id == NULL) ev.id = "";
     if (ev.source == NULL) ev.source = "";
     if (ev.instance == NULL) ev.instance = "";
-    ev.traceparent[0] = '\0';
     {
-        const char *tp = json_string_value(json_object_get(root, "traceparent"));
-        char tid[33], pid[17], fl[3];
-        if (tp != NULL && pc_traceparent_parse(tp, strlen(tp), tid, pid, fl)) {
-            memcpy(ev.traceparent, tp, PC_TRACEPARENT_LEN);
-            memcpy(ev.traceparent, "00", 2);
-            ev.traceparent[PC_TRACEPARENT_LEN] = '\0';
-        }
+        json_t *tp = json_object_get(root, "traceparent"),
+               *st = json_object_get(root, "tracestate");
+        struct pc_tracestate ts;
+        char tid[33];
+        pc_tracestate_init(&ts);
+        if (json_is_string(st))
+            pc_tracestate_add(&ts, json_string_value(st), json_string_length(st));
+        pt_trace_read(&ev.trace, json_string_value(tp), json_string_length(tp), &ts, tid);
     }
     for (struct pt_sub *s = svc->subs; s != NULL; s = s->next) {
-        char tp[PC_TRACEPARENT_LEN + 1];
+        const struct pt_trace *saved = svc->ctx_trace;
         if (strcmp(s->topic, t) != 0) continue;
-        memcpy(tp, ev.traceparent, sizeof tp);
-        pt_trace_swap(svc, tp); /* calls and events from the handler continue it */
+        svc->ctx_trace = &ev.trace; /* calls and events from the handler continue it */
         pt_svc_enter(svc);
         s->fn(svc, &ev, s->ud);
         pt_svc_leave(svc);
-        pt_trace_swap(svc, tp);
+        svc->ctx_trace = saved;
     }
     json_decref(root);
     return;
@@ -204,5 +207,10 @@ PORTICO_API json_t *portico_event_data(const portico_event *ev) { return ev->dat
 
 PORTICO_API const char *portico_event_traceparent(const portico_event *ev)
 {
-    return ev->traceparent;
+    return ev->trace.traceparent;
+}
+
+PORTICO_API const char *portico_event_tracestate(const portico_event *ev)
+{
+    return ev->trace.tracestate;
 }

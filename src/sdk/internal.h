@@ -217,6 +217,13 @@ struct pt_inst *pt_table_pick(struct pt_table *t, const char *service);
 
 #define PT_REQ_KV 48 /* params + headers read in place; more take the full decoder */
 
+/* A trace context (W3C): a valid traceparent (kept as version 00) or "",
+ * and the tracestate that came with it (bounded: traceparent.h) or "". */
+struct pt_trace {
+    char traceparent[PC_TRACEPARENT_LEN + 1];
+    char tracestate[PC_TRACESTATE_MAX + 1];
+};
+
 struct portico_request {
     portico_service *svc;      /* NULL once the service is freed */
     struct pc_request_view in; /* every string NUL-terminated */
@@ -227,8 +234,8 @@ struct portico_request {
     json_t *params_obj;        /* params as an object: our own match, or built on demand */
     const char *route;         /* pattern that matched, owned by in or svc */
     char request_id[129];      /* x-request-id or "" */
-    char traceparent[PC_TRACEPARENT_LEN + 1]; /* a valid traceparent header (as 00), or "" */
-    char trace_id[33];                        /* its trace-id, or "" */
+    struct pt_trace trace;     /* its traceparent and tracestate headers */
+    char trace_id[33];         /* the traceparent's trace-id, or "" */
     int refs;
     bool pending; /* the SDK's reference is still held */
     bool replied, expired;
@@ -248,13 +255,19 @@ struct portico_request {
 };
 
 void pt_request_dispatch(portico_service *svc, const char *msg, size_t len);
+/* Reads a trace context into t: tp[0..tp_len) a traceparent (NULL: none
+ * or not one), ts the tracestate that came with it (NULL: none). The
+ * traceparent is kept (as version 00) when valid, and the tracestate only
+ * with it (W3C); else both are "". trace_id (33 bytes) gets the trace-id,
+ * or "". Returns whether the traceparent was valid. */
+bool pt_trace_read(struct pt_trace *t, const char *tp, size_t tp_len,
+                   const struct pc_tracestate *ts, char *trace_id);
 /* The traceparent that continues the trace of parent (a valid traceparent
  * or ""; "" starts a new trace) as a child span, into out
  * (PC_TRACEPARENT_LEN + 1). Returns 0 or -1 (no random bytes). */
 int pt_trace_child(const char *parent, char *out);
-/* Swaps the service's trace context with *tp (PC_TRACEPARENT_LEN + 1): set
- * around a callback, then swapped back. */
-void pt_trace_swap(portico_service *svc, char *tp);
+/* The service's trace context (never NULL: an empty one outside any). */
+const struct pt_trace *pt_trace_current(const portico_service *svc);
 /* The request is replied to or expired: drops the SDK's reference (req may
  * be freed on return) and lets a stop that waits for it complete. */
 void pt_request_done(portico_request *req);
@@ -372,8 +385,9 @@ struct portico_service {
     uint64_t ctx_deadline_ms;
     char ctx_request_id[129];
     /* the trace of the work being done (a request, a call's reply, an
-     * event), "" none: calls and events made now continue it */
-    char ctx_traceparent[PC_TRACEPARENT_LEN + 1];
+     * event), NULL none: calls and events made now continue it. Set
+     * around the callback, to a context that outlives it. */
+    const struct pt_trace *ctx_trace;
 
     /* calling */
     bool calls_enabled;

@@ -231,9 +231,11 @@ static long req_route(portico_service *svc, portico_request *req)
 static void find_request_id(portico_request *req)
 {
     const struct pc_kv *tp = NULL;
+    struct pc_tracestate ts;
     bool rid = false;
     int ntp = 0;
 
+    pc_tracestate_init(&ts);
     for (size_t i = 0; i < req->in.nheaders; i++) {
         const struct pc_kv *h = &req->in.headers[i];
         if (!rid && h->name_len == 12 && strcasecmp(h->name, "x-request-id") == 0) {
@@ -243,18 +245,36 @@ static void find_request_id(portico_request *req)
         } else if (h->name_len == 11 && strcasecmp(h->name, "traceparent") == 0) {
             tp = h;
             ntp++;
+        } else if (h->name_len == 10 && strcasecmp(h->name, "tracestate") == 0) {
+            pc_tracestate_add(&ts, h->value, h->value_len);
         }
     }
-    /* the trace context (W3C; one valid traceparent, kept as version 00) */
-    {
-        char parent[17], flags[3];
-        if (ntp == 1 &&
-            pc_traceparent_parse(tp->value, tp->value_len, req->trace_id, parent, flags)) {
-            memcpy(req->traceparent, tp->value, PC_TRACEPARENT_LEN);
-            memcpy(req->traceparent, "00", 2);
-            req->traceparent[PC_TRACEPARENT_LEN] = '\0';
-        }
-    }
+    /* the trace context (W3C): one valid traceparent, and the tracestate
+     * headers that came with it */
+    pt_trace_read(&req->trace, ntp == 1 ? tp->value : NULL, ntp == 1 ? tp->value_len : 0, &ts,
+                  req->trace_id);
+}
+
+bool pt_trace_read(struct pt_trace *t, const char *tp, size_t tp_len,
+                   const struct pc_tracestate *ts, char *trace_id)
+{
+    char parent[17], flags[3];
+    const char *state = ts != NULL ? pc_tracestate_value(ts) : NULL;
+
+    t->traceparent[0] = t->tracestate[0] = trace_id[0] = '\0';
+    if (tp == NULL || !pc_traceparent_parse(tp, tp_len, trace_id, parent, flags)) return false;
+    memcpy(t->traceparent, tp, PC_TRACEPARENT_LEN);
+    memcpy(t->traceparent, "00", 2);
+    t->traceparent[PC_TRACEPARENT_LEN] = '\0';
+    if (state != NULL) memcpy(t->tracestate, state, ts->len + 1);
+    return true;
+}
+
+const struct pt_trace *pt_trace_current(const portico_service *svc)
+{
+    static const struct pt_trace none; /* "" and "" */
+
+    return svc->ctx_trace != NULL ? svc->ctx_trace : &none;
 }
 
 int pt_trace_child(const char *parent, char *out)
@@ -266,14 +286,6 @@ int pt_trace_child(const char *parent, char *out)
         return pc_traceparent_child(out, trace_id, flags);
     }
     return pc_traceparent_child(out, NULL, NULL);
-}
-
-void pt_trace_swap(portico_service *svc, char *tp)
-{
-    char t[PC_TRACEPARENT_LEN + 1];
-    memcpy(t, svc->ctx_traceparent, sizeof t);
-    memcpy(svc->ctx_traceparent, tp, sizeof t);
-    memcpy(tp, t, sizeof t);
 }
 
 /* A body read from Redis for a request that named it (claim.c). */
@@ -323,6 +335,7 @@ static void dispatch(portico_service *svc, const char *msg, size_t len, const st
     struct timeval tv;
     uint64_t saved_deadline;
     char saved_rid[sizeof svc->ctx_request_id];
+    const struct pt_trace *saved_trace;
 
     if (req == NULL) return;
     if (req->full.body_ref != NULL &&
@@ -379,15 +392,14 @@ static void dispatch(portico_service *svc, const char *msg, size_t len, const st
         const struct pt_route *r = &svc->routes[idx];
         saved_deadline = svc->ctx_deadline_ms;
         memcpy(saved_rid, svc->ctx_request_id, sizeof saved_rid);
-        char tp[PC_TRACEPARENT_LEN + 1];
+        saved_trace = svc->ctx_trace;
         svc->ctx_deadline_ms = req->in.deadline_ms;
         memcpy(svc->ctx_request_id, req->request_id, sizeof saved_rid);
-        memcpy(tp, req->traceparent, sizeof tp);
-        pt_trace_swap(svc, tp);
+        svc->ctx_trace = &req->trace; /* req is held (refs) until after the handler */
         pt_svc_enter(svc);
         r->handler(req, r->ud);
         pt_svc_leave(svc);
-        pt_trace_swap(svc, tp);
+        svc->ctx_trace = saved_trace;
         svc->ctx_deadline_ms = saved_deadline;
         memcpy(svc->ctx_request_id, saved_rid, sizeof saved_rid);
     }
@@ -398,7 +410,12 @@ static void dispatch(portico_service *svc, const char *msg, size_t len, const st
 
 PORTICO_API const char *portico_request_traceparent(const portico_request *req)
 {
-    return req != NULL ? req->traceparent : "";
+    return req != NULL ? req->trace.traceparent : "";
+}
+
+PORTICO_API const char *portico_request_tracestate(const portico_request *req)
+{
+    return req != NULL ? req->trace.tracestate : "";
 }
 
 PORTICO_API const char *portico_request_trace_id(const portico_request *req)

@@ -4,7 +4,9 @@
  * 404 for an unknown route, event dispatch and validation, calls failing
  * with a typed error when the bus is down (callback exactly once, never
  * inside portico_call_send); the stream API's refusals, and the gateway's
- * cancel message (callback once, writes refused, other messages ignored). */
+ * cancel message (callback once, writes refused, other messages ignored);
+ * the trace context a request and an event give (tracestate only with a
+ * valid traceparent, bounded). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,12 +115,77 @@ static void cancel(portico_service *svc, const char *id)
     pt_request_dispatch(svc, m, strlen(m));
 }
 
+/* What a handler or an event handler was given of the trace context. */
+static char seen_tp[64], seen_ts[600];
+
+static void on_trace(portico_request *req, void *ud)
+{
+    (void)ud;
+    snprintf(seen_tp, sizeof seen_tp, "%s", portico_request_traceparent(req));
+    snprintf(seen_ts, sizeof seen_ts, "%s", portico_request_tracestate(req));
+    portico_reply_text(req, 200, "ok"); /* lost: bus down */
+}
+
+#define TP "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+/* A GET /trace request with headers (a JSON array's members) to on_trace. */
+static void dispatch_trace(portico_service *svc, const char *headers)
+{
+    char m[2048];
+    snprintf(m, sizeof m,
+             "{\"v\":1,\"id\":\"1b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\","
+             "\"reply_to\":\"portico:reply:x\",\"deadline_ms\":%" PRIu64 ","
+             "\"method\":\"GET\",\"path\":\"/trace\",\"headers\":[%s]}",
+             pc_unix_ms() + 5000, headers);
+    seen_tp[0] = seen_ts[0] = '?';
+    seen_tp[1] = seen_ts[1] = '\0';
+    pt_request_dispatch(svc, m, strlen(m));
+}
+
+static void test_request_trace(portico_service *svc)
+{
+    /* several tracestate headers (any case) are one list, trimmed */
+    dispatch_trace(svc, "[\"traceparent\",\"" TP "\"],[\"tracestate\",\"a=1 , b=2\"],"
+                        "[\"TraceState\",\"c=3\"]");
+    CHECK_EQ_STR(seen_tp, TP);
+    CHECK_EQ_STR(seen_ts, "a=1,b=2,c=3");
+    /* none: "", never made up */
+    dispatch_trace(svc, "[\"traceparent\",\"" TP "\"]");
+    CHECK_EQ_STR(seen_tp, TP);
+    CHECK_EQ_STR(seen_ts, "");
+    /* without a valid traceparent (bad, or two): no tracestate either */
+    dispatch_trace(svc, "[\"traceparent\",\"00-x\"],[\"tracestate\",\"a=1\"]");
+    CHECK_EQ_STR(seen_tp, "");
+    CHECK_EQ_STR(seen_ts, "");
+    dispatch_trace(svc, "[\"traceparent\",\"" TP "\"],[\"traceparent\",\"" TP "\"],"
+                        "[\"tracestate\",\"a=1\"]");
+    CHECK_EQ_STR(seen_tp, "");
+    CHECK_EQ_STR(seen_ts, "");
+    dispatch_trace(svc, "[\"tracestate\",\"a=1\"]");
+    CHECK_EQ_STR(seen_ts, "");
+    /* the gateway's bounds: a bad member drops it all, 512 bytes at most */
+    dispatch_trace(svc, "[\"traceparent\",\"" TP "\"],[\"tracestate\",\"a=1,novalue\"]");
+    CHECK_EQ_STR(seen_tp, TP);
+    CHECK_EQ_STR(seen_ts, "");
+    {
+        char h[1200], big[601];
+        memset(big, 'v', 600);
+        big[600] = '\0';
+        big[0] = 'k', big[1] = '=';
+        snprintf(h, sizeof h, "[\"traceparent\",\"" TP "\"],[\"tracestate\",\"x=1,%s,y=2\"]", big);
+        dispatch_trace(svc, h);
+        CHECK_EQ_STR(seen_ts, "x=1,y=2");
+    }
+}
+
 static int events_seen;
 static void on_event(portico_service *svc, const portico_event *ev, void *ud)
 {
     (void)svc;
     (void)ud;
     events_seen++;
+    snprintf(seen_tp, sizeof seen_tp, "%s", portico_event_traceparent(ev));
+    snprintf(seen_ts, sizeof seen_ts, "%s", portico_event_tracestate(ev));
     CHECK_EQ_STR(portico_event_topic(ev), "order.placed");
     CHECK_EQ_STR(portico_event_source(ev), "orders");
     CHECK_EQ_INT(portico_event_ts_ms(ev), 5);
@@ -176,6 +243,7 @@ int main(void)
     CHECK_EQ_INT(portico_service_route(svc, "GET", "/users/{uid}", on_a, NULL),
                  PORTICO_ERR_INVALID); /* same pattern but for the param name */
     CHECK_EQ_INT(portico_service_route(svc, "POST", "/users/{id}", on_b, NULL), 0);
+    CHECK_EQ_INT(portico_service_route(svc, "GET", "/trace", on_trace, NULL), 0);
     /* async: only a route already added (param names ignored), any number of times */
     CHECK_EQ_INT(portico_service_route_async(svc, "PUT", "/users/{id}"), PORTICO_ERR_INVALID);
     CHECK_EQ_INT(portico_service_route_async(svc, "POST", "/nope"), PORTICO_ERR_INVALID);
@@ -206,7 +274,7 @@ int main(void)
     CHECK_EQ_INT(portico_service_route_async(svc, "GET", "/users/{id}"), PORTICO_ERR_STATE);
     CHECK(!portico_service_is_connected(svc));
     /* what the register message announces: POST async, GET not */
-    CHECK_EQ_INT(svc->nroutes, 2);
+    CHECK_EQ_INT(svc->nroutes, 3);
     CHECK(!svc->decls[0].async);
     CHECK(svc->decls[1].async);
 
@@ -227,6 +295,8 @@ int main(void)
     /* garbage is dropped */
     pt_request_dispatch(svc, "{", 1);
     pt_request_dispatch(svc, "{\"v\":1}", 7);
+    test_request_trace(svc);
+    CHECK_EQ_INT(svc->reqs_pending, 0);
 
     /* asynchronous: kept past its deadline, then a late reply is refused */
     dispatch(svc, "POST", "/users/42", "/users/{id}", 150);
@@ -300,11 +370,37 @@ int main(void)
         };
         pt_event_dispatch(svc, "order.placed", 12, ok, strlen(ok));
         CHECK_EQ_INT(events_seen, 1);
+        CHECK_EQ_STR(seen_tp, "");
+        CHECK_EQ_STR(seen_ts, "");
         for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
             pt_event_dispatch(svc, "order.placed", 12, bad[i], strlen(bad[i]));
         CHECK_EQ_INT(events_seen, 1);
         pt_event_dispatch(svc, "other", 5, ok, strlen(ok)); /* no handler for it */
         CHECK_EQ_INT(events_seen, 1);
+    }
+    /* an event's trace context: tracestate only with a valid traceparent */
+    {
+        static const struct {
+            const char *trace, *tp, *ts;
+        } cases[] = {
+            {"\"traceparent\":\"" TP "\",\"tracestate\":\"a=1, b=2\"", TP, "a=1,b=2"},
+            {"\"traceparent\":\"" TP "\"", TP, ""},
+            {"\"tracestate\":\"a=1\"", "", ""},
+            {"\"traceparent\":\"00-x\",\"tracestate\":\"a=1\"", "", ""},
+            {"\"traceparent\":\"" TP "\",\"tracestate\":\"a\"", TP, ""},
+            {"\"traceparent\":\"" TP "\",\"tracestate\":7", TP, ""},
+        };
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            char m[512];
+            snprintf(m, sizeof m,
+                     "{\"v\":1,\"type\":\"event\",\"topic\":\"order.placed\",\"source\":"
+                     "\"orders\",\"ts_ms\":5,\"data\":{\"n\":7},%s}",
+                     cases[i].trace);
+            pt_event_dispatch(svc, "order.placed", 12, m, strlen(m));
+            CHECK_EQ_INT(events_seen, 2 + (int)i);
+            CHECK_EQ_STR(seen_tp, cases[i].tp);
+            CHECK_EQ_STR(seen_ts, cases[i].ts);
+        }
     }
 
     /* a call while the bus is down: exactly one callback, from the loop */
