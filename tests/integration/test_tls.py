@@ -107,8 +107,11 @@ def metric(name, gw=None, **labels):
     return (gw or ST.gw).metric(name, **labels)
 
 
+REASONS = ("protocol", "plain_http", "closed", "timeout")
+
+
 def failures(reason, gw=None):
-    return metric("portico_tls_handshake_failures_total", gw, reason=reason)
+    return metric("portico_tls_handshake_failures_by_reason_total", gw, reason=reason)
 
 
 def echo(req):
@@ -314,6 +317,37 @@ def garbage_and_early_close():
     wait_until(lambda: failures("closed") == c0 + 1, 5, msg="early close counted as closed")
     # the gateway still serves
     eq(https("GET", "/none")[0], 404, "served after the bad clients")
+
+
+@t.case
+def handshake_failures_total_is_one_unlabelled_counter():
+    """SPEC §8's portico_tls_handshake_failures_total is read by its bare name: one
+    unlabelled counter, the sum of the by-reason family (every reason from 0)."""
+    st, _, text = ST.gw.admin_get("/metrics")
+    eq(st, 200, "/metrics")
+    for name in ("portico_tls_handshake_failures_total",
+                 "portico_tls_handshake_failures_by_reason_total"):
+        check("# HELP %s " % name in text and "# TYPE %s counter" % name in text,
+              "HELP and TYPE for %s" % name)
+    lines = [ln for ln in text.splitlines()
+             if ln.startswith("portico_tls_handshake_failures_total")]
+    eq(len(lines), 1, "one sample under the bare name: %r" % lines)
+    check(lines[0].startswith("portico_tls_handshake_failures_total "), "unlabelled: %r" % lines)
+    m = ST.gw.metrics()
+    eq(sorted(dict(k[1])["reason"] for k in m
+              if k[0] == "portico_tls_handshake_failures_by_reason_total"), sorted(REASONS),
+       "every reason listed")
+    total0 = metric("portico_tls_handshake_failures_total")
+    f0 = failures("protocol")
+    with Raw(ST.gw.tls_port) as c:
+        c.send(b"\x00\x01\x02\x03 not tls\r\n\r\n")
+        c.eof or c._fill(15)
+    wait_until(lambda: failures("protocol") == f0 + 1, 5, msg="counted as protocol")
+    m = ST.gw.metrics()
+    eq(m[("portico_tls_handshake_failures_total", frozenset())],
+       sum(m[("portico_tls_handshake_failures_by_reason_total", frozenset({("reason", r)}))]
+           for r in REASONS), "the total is the sum of the reasons")
+    check(metric("portico_tls_handshake_failures_total") >= total0 + 1, "the total moved")
 
 
 @t.case
