@@ -421,7 +421,7 @@ struct gw_conn *gw_conn_new(evutil_socket_t fd, const struct sockaddr *sa,
     }
     c->state = kind == GW_LISTENER_PUBLIC && gw.cfg->proxy_protocol ? GW_CONN_PROXY : GW_CONN_IDLE;
     TAILQ_INIT(&c->reqs);
-    gw_clientaddr_init(&c->client, sa, gw.cfg->proxy_protocol ? NULL : &gw.cfg->trusted_proxies);
+    gw_clientaddr_init(&c->client, sa, gw.cfg->proxy_protocol);
 
     c->in = evbuffer_new();
     c->out = evbuffer_new();
