@@ -303,6 +303,64 @@ def format_from_environment():
         st.close()
 
 
+@t.case
+def refused_after_the_head_logged_like_any_request():
+    """A request refused after its head was read (413, 400 bad chunking, 408 in the
+    body) is logged with the client address of SPEC §8 (here the right-most untrusted
+    X-Forwarded-For entry of a trusted peer), its duration from its first byte, and in
+    the combined format its Referer and User-Agent."""
+    st = Stack(name="alogref", start_gateway=False)
+    try:
+        path = os.path.join(st.tmpdir, "access.log")
+        common = ["--trusted-proxies", "127.0.0.0/8", "--max-body-bytes", "10",
+                  "--header-timeout-ms", "1000", "--access-log", path]
+        st.start_gateway(common)
+        xff = [("X-Forwarded-For", "203.0.113.7, 198.51.100.9")]
+
+        def refused(rid, framing, body=b"", pause=0.0, want=413, extra=(), json_line=True):
+            req = req_bytes("POST", "/ref", [("X-Request-Id", rid)] + xff + list(extra) +
+                            [framing])
+            first, rest = req.split(b"\r\n", 1)
+            with st.gw.raw(timeout=15) as c:
+                c.send(first + b"\r\n")     # the request's first bytes, then a pause
+                time.sleep(pause)
+                c.send(rest + body)
+                eq(c.read_response(timeout=15).status, want, "status of %s" % rid)
+            return line_for(path, rid) if json_line else None
+
+        j = refused("alog-ref-413", ("Content-Length", "99"), pause=0.4)
+        eq((j["status"], j["error"]), (413, "body_too_large"), "413 logged")
+        eq(j["remote_addr"], "198.51.100.9", "413: the client address, not the peer")
+        check(j["duration_ms"] >= 300, "413: duration from the first byte: %r" % j)
+        j = refused("alog-ref-400", ("Transfer-Encoding", "chunked"), b"zz\r\n", want=400)
+        eq((j["status"], j["error"]), (400, "bad_request"), "bad chunking logged")
+        eq(j["remote_addr"], "198.51.100.9", "400 in the body: the client address")
+        j = refused("alog-ref-408", ("Content-Length", "5"), b"ab", want=408)
+        eq((j["status"], j["error"]), (408, "header_timeout"), "stalled body logged")
+        eq(j["remote_addr"], "198.51.100.9", "408 in the body: the client address")
+        check(j["duration_ms"] >= 900, "408: duration from the first byte: %r" % j)
+        with st.gw.raw(timeout=15) as c:   # sends nothing: from the accept
+            r = c.read_response(timeout=15)
+            eq(r.status, 408, "nothing sent")
+        j = line_for(path, r.header("x-request-id"))
+        eq(j["remote_addr"], "127.0.0.1", "nothing read: the peer")
+        check(j["duration_ms"] >= 900, "408 for nothing sent: duration from the accept: %r" % j)
+        st.stop_gateway()
+
+        os.unlink(path)
+        st.start_gateway(common + ["--access-log-format", "combined"])
+        refused("alog-ref-clf", ("Content-Length", "99"),
+                extra=[("Referer", "http://r/ref"), ("User-Agent", "agent/2")], json_line=False)
+        lines = wait_until(lambda: log_lines(path, False) or None, 10, msg="a combined line")
+        m = CLF_RE.match(lines[0])
+        check(m is not None, "not a combined line: %r" % lines)
+        eq(m.group(1), b"198.51.100.9", "host: the client address")
+        eq((m.group(4), m.group(5)), (b"POST /ref HTTP/1.1", b"413"), "request and status")
+        eq((m.group(7), m.group(8)), (b"http://r/ref", b"agent/2"), "referer and agent read")
+    finally:
+        st.close()
+
+
 # ---------------------------------------------------------------- combined
 
 @t.case
