@@ -161,6 +161,15 @@ static void keep_fixed(struct gw_config *next)
     if (next->tls_off != boot.tls_off ||
         (!next->tls_off && !hostport_eq(&next->tls_listen, &boot.tls_listen)))
         pc_log(PC_LOG_WARN, "reload", "tls-listen changed: %s", keep);
+    if (!running->tls_off && next->tls_off && next->tls_cert_file[0] == '\0' &&
+        next->tls_key_file[0] == '\0') {
+        /* tls-listen went with its pair: the listener stays, so does the
+         * pair it serves (not read again: its files may be gone too). */
+        pc_log(PC_LOG_WARN, "reload", "tls-cert and tls-key removed: keeping the running pair");
+        memcpy(next->tls_cert_file, running->tls_cert_file, sizeof next->tls_cert_file);
+        memcpy(next->tls_key_file, running->tls_key_file, sizeof next->tls_key_file);
+        next->tls_keep_pair = true;
+    }
     if (next->admin_off != boot.admin_off ||
         (!next->admin_off && !hostport_eq(&next->admin, &boot.admin)))
         pc_log(PC_LOG_WARN, "reload", "admin changed: %s", keep);
