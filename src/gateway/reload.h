@@ -14,7 +14,7 @@
  * committed, one after the other in the same callback, so no request ever
  * sees half of a reload. One failure discards everything staged and leaves
  * the running configuration as it was. A new part (the TLS certificate
- * pair, the routes file) is one more row. */
+ * pair, the routes file, the access log's destination) is one more row. */
 #ifndef GW_RELOAD_H
 #define GW_RELOAD_H
 

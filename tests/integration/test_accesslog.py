@@ -494,6 +494,89 @@ def sigusr1_reopens_after_rename():
 
 
 @t.case
+def reload_switches_destination():
+    """SIGHUP takes a new --access-log from the --config file (SPEC §9): file to file
+    under load (what was logged before goes to the old file: every response once across
+    the two), SIGUSR1 then reopens the new path; a path that cannot be opened refuses
+    the whole reload (one line, nothing changes); file to off, off to stdout, stdout to
+    a file."""
+    st = Stack(name="alogre", start_gateway=False)
+    try:
+        d = st.tmpdir
+        a, b, c = (os.path.join(d, n) for n in ("a.log", "b.log", "c.log"))
+        cfg = os.path.join(d, "cfg.json")
+
+        def write_cfg(obj):
+            with open(cfg + ".tmp", "w") as f:
+                json.dump(obj, f)
+            os.replace(cfg + ".tmp", cfg)
+
+        write_cfg({"access-log": a})
+        st.start_gateway(["--config", cfg])
+        gw = st.gw
+
+        def reload(result, n):
+            gw.signal(signal.SIGHUP)
+            wait_until(lambda: gw.metric("portico_config_reloads_total", result=result) == n,
+                       10, 0.02, "reload %s %d" % (result, n))
+
+        def ids(path):
+            return [j["request_id"] for j in json_lines(path)]
+
+        def mark(rid, path):
+            eq(gw.http("GET", "/mark", headers={"X-Request-Id": rid}).status, 404, rid)
+            if path is not None:
+                line_for(path, rid)
+
+        mark("re-a", a)
+        stop, counts = threading.Event(), []
+        th = [threading.Thread(target=load, args=(gw, stop, counts, "re%d" % k)) for k in range(2)]
+        for x in th:
+            x.start()
+        wait_until(lambda: len(log_lines(a, False)) > 50, 20, msg="lines in a.log")
+        write_cfg({"access-log": b})
+        reload("ok", 1)
+        wait_until(lambda: len(log_lines(b, False)) > 50, 20, msg="lines in b.log")
+        stop.set()
+        for x in th:
+            x.join(30)
+        mark("re-b", b)
+        old, new = json_lines(a), json_lines(b)
+        eq(len(old) + len(new), sum(counts) + 2, "every response logged once across the two")
+        check("re-b" not in ids(a), "nothing new in the old file")
+
+        os.rename(b, b + ".1")   # SIGUSR1 reopens the path the reload named
+        gw.signal(signal.SIGUSR1)
+        wait_until(lambda: "reopened " + b in gw.stderr_text(), 10, msg="reopened b.log")
+        mark("re-b2", b)
+
+        bad = os.path.join(d, "no-such-dir", "x.log")
+        write_cfg({"access-log": bad, "max-body-bytes": 4})
+        reload("error", 1)
+        lines = [ln for ln in gw.stderr_text().splitlines() if "reload refused" in ln]
+        eq(len(lines), 1, "one line for the refused reload")
+        check("--access-log " + bad in lines[0], "it names the path: %r" % lines[0])
+        r = gw.http("POST", "/mark", headers={"X-Request-Id": "re-bad"}, body=b"12345")
+        eq(r.status, 404, "nothing changed: max-body-bytes not applied")
+        line_for(b, "re-bad")
+
+        write_cfg({})   # off
+        reload("ok", 2)
+        mark("re-off", None)
+        write_cfg({"access-log": "stdout"})
+        reload("ok", 3)
+        mark("re-stdout", gw.stdout_path)
+        write_cfg({"access-log": c})
+        reload("ok", 4)
+        mark("re-c", c)
+        check("re-off" not in ids(b) + ids(gw.stdout_path) + ids(c), "off: not logged")
+        check("re-c" not in ids(gw.stdout_path), "stdout left behind")
+        eq(ids(c), ["re-c"], "c.log")
+    finally:
+        st.close()
+
+
+@t.case
 def workers_lines_never_interleave():
     st = Stack(name="alogwk", start_gateway=False)
     try:
