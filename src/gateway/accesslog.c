@@ -29,7 +29,9 @@ enum dest_kind {
 
 bool gw_accesslog_on;
 static struct pc_ratelimit err_log = {.interval_ms = 10000};
-static char path[1024]; /* "" for stdout / stderr */
+static char dest_now[1024]; /* the destination in force: "off", "stdout", "stderr" or a path */
+static bool started;        /* gw_accesslog_start ran: a commit switches at once */
+static char path[1024];     /* the file SIGUSR1 reopens; "" for stdout / stderr */
 static int fd = -1;
 static bool own_fd; /* fd is ours to close */
 static enum dest_kind kind;
@@ -67,16 +69,19 @@ static int open_path(const char *p)
     return open(p, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 }
 
-int gw_accesslog_check(const char *dest, char *err, size_t errlen)
+static bool is_off(const char *dest) { return dest[0] == '\0' || strcmp(dest, "off") == 0; }
+
+/* Opens dest ("stdout", "stderr" or a path, for append, created 0644):
+ * 0 with *f and whether it is ours to close, or -1 with one line in err. */
+static int dest_open(const char *dest, int *f, bool *own, char *err, size_t errlen)
 {
-    int f;
-    if (dest[0] == '\0' || strcmp(dest, "off") == 0 || std_fd(dest) >= 0) return 0;
-    f = open_path(dest);
-    if (f < 0) {
+    *own = false;
+    if ((*f = std_fd(dest)) >= 0) return 0;
+    if ((*f = open_path(dest)) < 0) {
         snprintf(err, errlen, "--access-log %.300s: %s", dest, strerror(errno));
         return -1;
     }
-    close(f);
+    *own = true;
     return 0;
 }
 
@@ -174,29 +179,66 @@ static void on_writable(evutil_socket_t f, short what, void *arg)
     flush();
 }
 
+/* ------------------------------------------------------------------------ */
+/* Switching destinations                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* Takes f as the destination (the buffer and the flush event made the
+ * first time) and turns the log on. */
+static void dest_take(int f, bool own)
+{
+    take_fd(f, own);
+    if (buf == NULL) {
+        buf = pc_xmalloc(GW_ALOG_BUFFER);
+        len = 0;
+        flush_ev = event_new(gw.base, -1, 0, on_flush, NULL);
+        pc_check(flush_ev != NULL);
+    }
+    blocked = false;
+    write_ev = event_new(gw.base, fd, EV_WRITE, on_writable, NULL);
+    pc_check(write_ev != NULL);
+    gw_accesslog_on = true;
+}
+
+/* Lets the destination go: what is buffered is written to it first (what a
+ * full pipe does not take now is dropped and counted), then it is closed.
+ * Returns the lines dropped. */
+static uint64_t dest_release(void)
+{
+    uint64_t lost;
+
+    blocked = false;
+    flush();
+    lost = lines_in(buf, len);
+    count_dropped(lost);
+    len = 0;
+    event_free(write_ev);
+    write_ev = NULL;
+    if (own_fd) close(fd);
+    fd = -1;
+    return lost;
+}
+
+/* The log off: the buffer and its event freed (after dest_release). */
+static void log_off(void)
+{
+    event_free(flush_ev);
+    flush_ev = NULL;
+    free(buf);
+    buf = NULL;
+    gw_accesslog_on = false;
+}
+
 int gw_accesslog_start(const char *dest, char *err, size_t errlen)
 {
     int f;
+    bool own;
 
-    if (dest[0] == '\0' || strcmp(dest, "off") == 0) return 0;
-    if ((f = std_fd(dest)) >= 0) {
-        path[0] = '\0';
-        take_fd(f, false);
-    } else {
-        if ((f = open_path(dest)) < 0) {
-            snprintf(err, errlen, "--access-log %.300s: %s", dest, strerror(errno));
-            return -1;
-        }
-        snprintf(path, sizeof path, "%s", dest);
-        take_fd(f, true);
-    }
-    buf = pc_xmalloc(GW_ALOG_BUFFER);
-    len = 0;
-    blocked = false;
-    flush_ev = event_new(gw.base, -1, 0, on_flush, NULL);
-    write_ev = event_new(gw.base, fd, EV_WRITE, on_writable, NULL);
-    pc_check(flush_ev != NULL && write_ev != NULL);
-    gw_accesslog_on = true;
+    started = true;
+    if (is_off(dest)) return 0;
+    if (dest_open(dest, &f, &own, err, errlen) != 0) return -1;
+    snprintf(path, sizeof path, "%s", own ? dest : "");
+    dest_take(f, own);
     return 0;
 }
 
@@ -212,38 +254,75 @@ void gw_accesslog_reopen(void)
         return;
     }
     /* what was logged before the signal goes to the old file, all of it */
-    blocked = false;
-    flush();
-    if (len > 0) {
-        if (pc_ratelimit_allow(&err_log, gw_now_mono_ms()))
-            pc_log(PC_LOG_WARN, "accesslog", "reopen: the old file did not take every line");
-        count_dropped(lines_in(buf, len));
-        len = 0;
-    }
-    event_del(write_ev);
-    event_free(write_ev);
-    if (own_fd) close(fd);
-    take_fd(f, true);
-    write_ev = event_new(gw.base, fd, EV_WRITE, on_writable, NULL);
-    pc_check(write_ev != NULL);
+    if (dest_release() > 0 && pc_ratelimit_allow(&err_log, gw_now_mono_ms()))
+        pc_log(PC_LOG_WARN, "accesslog", "reopen: the old file did not take every line");
+    dest_take(f, true);
     pc_log(PC_LOG_INFO, "accesslog", "reopened %s", path);
 }
 
 void gw_accesslog_stop(void)
 {
     if (!gw_accesslog_on) return;
-    blocked = false;
-    flush(); /* a full pipe: what it does not take now is dropped, counted */
-    if (len > 0) count_dropped(lines_in(buf, len));
-    event_free(flush_ev);
-    event_free(write_ev);
-    flush_ev = write_ev = NULL;
-    if (own_fd) close(fd);
-    fd = -1;
-    free(buf);
-    buf = NULL;
-    len = 0;
-    gw_accesslog_on = false;
+    dest_release(); /* a full pipe: what it does not take now is dropped, counted */
+    log_off();
+}
+
+/* A destination opened by a reload's prepare, not in use yet. */
+struct staged_dest {
+    char dest[sizeof dest_now];
+    int fd; /* -1 for "off" */
+    bool own;
+};
+
+int gw_accesslog_prepare(const struct gw_config *next, void **staged, char *err, size_t errlen)
+{
+    struct staged_dest *d;
+    const char *dest = is_off(next->access_log) ? "off" : next->access_log;
+
+    *staged = NULL;
+    if (dest_now[0] != '\0' && strcmp(dest, dest_now) == 0) return 0; /* unchanged: kept open */
+    d = pc_xcalloc(1, sizeof *d);
+    snprintf(d->dest, sizeof d->dest, "%s", dest);
+    d->fd = -1;
+    if (!is_off(dest) && dest_open(dest, &d->fd, &d->own, err, errlen) != 0) {
+        free(d);
+        return -1;
+    }
+    *staged = d;
+    return 0;
+}
+
+void gw_accesslog_commit(void *staged, struct gw_config *cfg)
+{
+    struct staged_dest *d = staged;
+
+    (void)cfg;
+    if (d == NULL) return;
+    memcpy(dest_now, d->dest, sizeof dest_now);
+    if (!started) { /* start-up: checked; each process opens its own in gw_accesslog_start */
+        gw_accesslog_discard(d);
+        return;
+    }
+    /* what was logged before the reload goes to the old destination */
+    if (gw_accesslog_on && dest_release() > 0 && pc_ratelimit_allow(&err_log, gw_now_mono_ms()))
+        pc_log(PC_LOG_WARN, "accesslog", "reload: the old destination did not take every line");
+    if (d->fd < 0) {
+        if (gw_accesslog_on) log_off();
+    } else {
+        snprintf(path, sizeof path, "%s", d->own ? d->dest : "");
+        dest_take(d->fd, d->own);
+    }
+    pc_log(PC_LOG_INFO, "accesslog", "destination: %s", d->dest);
+    free(d);
+}
+
+void gw_accesslog_discard(void *staged)
+{
+    struct staged_dest *d = staged;
+
+    if (d == NULL) return;
+    if (d->own) close(d->fd);
+    free(d);
 }
 
 /* ------------------------------------------------------------------------ */

@@ -24,7 +24,8 @@
  *     when it has room (a write event), new ones past the buffer dropped.
  * SIGUSR1 (gw_accesslog_reopen) writes what is buffered to the old file,
  * then opens the path again: nothing is lost and no line is split between
- * the two files. */
+ * the two files. A reload that names another destination (SPEC §9) switches
+ * the same way. */
 #ifndef GW_ACCESSLOG_H
 #define GW_ACCESSLOG_H
 
@@ -39,11 +40,21 @@
 /* True while the log is on (read once per response). */
 extern bool gw_accesslog_on;
 
-/* Whether dest ("off", "stdout", "stderr" or a path) can be used: the file
- * opened for append (created 0644 if needed), then closed. 0, or -1 with
- * one line in err. */
-int gw_accesslog_check(const char *dest, char *err, size_t errlen);
-/* Opens dest in this process (each --workers process opens its own).
+struct gw_config;
+
+/* The destination as a reloadable part (reload.c's table; also at start and
+ * for --check-config). prepare: when next->access_log ("off", "stdout",
+ * "stderr" or a path) is not the destination in force, opens it (a path for
+ * append, created 0644) into *staged, or returns -1 with one line naming it
+ * in err; the same destination stages nothing (the open file stays: SIGUSR1
+ * is what reopens). commit: what is buffered is written to the old
+ * destination, then the new one is used (at start, before
+ * gw_accesslog_start, it is only remembered). discard: closes it unused. */
+int gw_accesslog_prepare(const struct gw_config *next, void **staged, char *err, size_t errlen);
+void gw_accesslog_commit(void *staged, struct gw_config *cfg);
+void gw_accesslog_discard(void *staged);
+/* Opens dest in this process (each --workers process opens its own), with
+ * the loop running; from then on a reload's commit switches destinations.
  * 0, or -1 with one line in err. "off" or "": nothing. */
 int gw_accesslog_start(const char *dest, char *err, size_t errlen);
 /* SIGUSR1: buffered lines to the old file, then the path opened again. */

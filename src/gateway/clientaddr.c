@@ -5,12 +5,11 @@
 
 #include "headers.h"
 
-void gw_clientaddr_init(struct gw_clientaddr *ca, const struct sockaddr *sa,
-                        const struct gw_cidr_set *trusted)
+void gw_clientaddr_init(struct gw_clientaddr *ca, const struct sockaddr *sa, bool proxied)
 {
     gw_ip_of_sockaddr(sa, &ca->ip);
     gw_ip_format(&ca->ip, ca->text);
-    ca->trusted = trusted != NULL && gw_cidr_set_has(trusted, &ca->ip);
+    ca->proxied = proxied;
 }
 
 enum gw_pp_result gw_clientaddr_proxy_bytes(struct gw_clientaddr *ca, const unsigned char *p,
@@ -28,7 +27,7 @@ enum gw_pp_result gw_clientaddr_proxy_bytes(struct gw_clientaddr *ca, const unsi
         ca->ip = h.src;
         gw_ip_format(&ca->ip, ca->text);
     }
-    ca->trusted = false; /* the header is the whole truth: X-Forwarded-For is not read */
+    ca->proxied = true; /* the header is the whole truth: X-Forwarded-For is not read */
     return GW_PP_DONE;
 }
 
@@ -84,7 +83,9 @@ void gw_clientaddr_resolve(const struct gw_clientaddr *ca, const struct gw_cidr_
     *xff_cut = false;
     *xff_keep = 0;
     memcpy(addr, ca->text, GW_ADDR_MAX);
-    if (!ca->trusted) return;
+    /* Asked per request, of the table in force: a reload takes effect on
+     * open connections too (one scan of at most GW_CIDR_MAX blocks). */
+    if (ca->proxied || !gw_cidr_set_has(trusted, &ca->ip)) return;
 
     /* Left to right, as the entries arrived: the answer walking from the
      * right is the last untrusted entry, unless a malformed one lies to its

@@ -15,7 +15,10 @@
  * The address is kept as canonical text (inet_ntop; IPv4-mapped IPv6 as
  * IPv4), so that one client is one rate-limit key however it is spelled.
  * Per connection: gw_clientaddr_init at accept, gw_clientaddr_proxy while
- * the PROXY header arrives; per request: gw_clientaddr_resolve. */
+ * the PROXY header arrives; per request: gw_clientaddr_resolve, which asks
+ * the --trusted-proxies table in force whether the peer is trusted, so that
+ * a reload removing a proxy is obeyed by the next request of a keep-alive
+ * connection too (SPEC §9). */
 #ifndef GW_CLIENTADDR_H
 #define GW_CLIENTADDR_H
 
@@ -31,13 +34,12 @@
 struct gw_clientaddr {
     struct gw_ip ip;        /* the peer, or the PROXY header's source */
     char text[GW_ADDR_MAX]; /* ip as canonical text ("unix" for a unix socket) */
-    bool trusted;           /* ip is a trusted proxy: its X-Forwarded-For is read */
+    bool proxied;           /* --proxy-protocol at accept: X-Forwarded-For is never read */
 };
 
-/* From the accepted socket's address. trusted: --trusted-proxies, or NULL
- * when no X-Forwarded-For is believed (none configured, or PROXY on). */
-void gw_clientaddr_init(struct gw_clientaddr *ca, const struct sockaddr *sa,
-                        const struct gw_cidr_set *trusted);
+/* From the accepted socket's address. proxied: --proxy-protocol is on (the
+ * PROXY header will be the whole truth). */
+void gw_clientaddr_init(struct gw_clientaddr *ca, const struct sockaddr *sa, bool proxied);
 
 /* Reads the PROXY header from the start of in (every byte received so far,
  * borrowed). MORE: wait for more bytes. DONE: the header is drained from
@@ -53,7 +55,8 @@ enum gw_pp_result gw_clientaddr_proxy_bytes(struct gw_clientaddr *ca, const unsi
                                             size_t n, size_t *used, const char **why);
 
 /* Decides a request's client address from its connection's (ca) and, when
- * that is a trusted proxy, the request's X-Forwarded-For headers (its head
+ * that is in trusted (the table in force) and ca is not from a PROXY
+ * header, the request's X-Forwarded-For headers (its head
  * text and header offsets: the request's fields, passed as they are so that
  * this file stays below req.c): fills addr (the request's remote_addr) and
  * *xff_cut / *xff_keep (the entries of the received X-Forwarded-For to the

@@ -26,6 +26,7 @@ struct gw_config {
     bool tls_off;                         /* --tls-listen off (the default) */
     char tls_cert_file[1024];             /* --tls-cert, PEM chain; required with --tls-listen */
     char tls_key_file[1024];              /* --tls-key, PEM key; required with --tls-listen */
+    bool tls_keep_pair;                   /* not a flag: a reload keeps the pair in use */
     bool admin_off;                       /* --admin off */
     struct gw_hostport admin;             /* --admin, default 127.0.0.1:8081 */
     char redis_url[1024];                 /* --redis, as given */

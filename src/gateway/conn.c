@@ -228,6 +228,7 @@ static void on_data(void *ctx, const char *buf, size_t n)
     struct gw_conn *c = ctx;
 
     if (c->state == GW_CONN_LINGER || c->state == GW_CONN_DEAD) return; /* discarded */
+    if (c->state == GW_CONN_IDLE) c->begin_ms = gw_now_mono_ms();       /* a request's first byte */
     if (c->state == GW_CONN_BODY) {
         c->body_last_ms = gw_now_mono_ms();
         c->body_bytes += (uint64_t)n;
@@ -423,7 +424,8 @@ struct gw_conn *gw_conn_new(evutil_socket_t fd, const struct sockaddr *sa,
     }
     c->state = kind == GW_LISTENER_PUBLIC && gw.cfg->proxy_protocol ? GW_CONN_PROXY : GW_CONN_IDLE;
     TAILQ_INIT(&c->reqs);
-    gw_clientaddr_init(&c->client, sa, gw.cfg->proxy_protocol ? NULL : &gw.cfg->trusted_proxies);
+    c->begin_ms = gw_now_mono_ms(); /* a 408 for a connection that sent nothing */
+    gw_clientaddr_init(&c->client, sa, gw.cfg->proxy_protocol);
 
     c->in = evbuffer_new();
     c->out = evbuffer_new();

@@ -44,6 +44,7 @@ struct gw_conn {
     uint64_t body_start_ms; /* BODY: when the head was complete (monotonic) */
     uint64_t body_last_ms;  /* BODY: the last read */
     uint64_t body_bytes;    /* BODY: bytes read since the head */
+    uint64_t begin_ms;      /* the first byte of the request being read came (else accept) */
 
     struct gw_req *body_req; /* BODY: handed over at its head, its body streams (reqbody.h) */
     bool body_held;          /* BODY: not read: body_req's consumer is full */

@@ -62,6 +62,21 @@ static bool body_req_refused(struct gw_conn *c)
     return true;
 }
 
+/* What every request gets from its connection before it is handed on (or
+ * answered with an error: gw_conn_fail_queue): its client address (from its
+ * headers, when a trusted proxy sent them), its request id, and start_ms,
+ * the start of its duration. */
+static void request_prepare(struct gw_conn *c, struct gw_req *r, uint64_t start_ms)
+{
+    r->conn = c;
+    r->admin = (c->kind == GW_LISTENER_ADMIN);
+    r->https = c->sock.secure;
+    r->start_ms = start_ms;
+    gw_clientaddr_resolve(&c->client, &gw.cfg->trusted_proxies, r->head.data, r->hdrs, r->nhdrs,
+                          r->remote_addr, &r->xff_cut, &r->xff_keep);
+    request_id_of(r, r);
+}
+
 /* Queues an error response that ends the connection (400/408/413/431).
  * from: the refused request when its head was read (413, 408 in a body),
  * else NULL; rest[0..rest_len): the unparsed bytes that follow (for the
@@ -73,18 +88,22 @@ bool gw_conn_fail_queue(struct gw_conn *c, int status, const char *code, const c
     struct gw_req *r = gw_req_new();
 
     pc_log(PC_LOG_DEBUG, "conn", "%s: %d %s", c->client.text, status, why);
-    r->conn = c;
+    /* A head that was read is the response's: the client address and the
+     * request id come from it as for any request, and the log has its
+     * Referer, User-Agent and traceparent. Its duration runs from its first
+     * byte (the accept, for a connection that sent nothing). */
+    if (from != NULL)
+        gw_req_copy_head(r, from);
+    else
+        snprintf(r->method, sizeof r->method, "%s", "-");
+    request_prepare(c, r, c->begin_ms);
     r->close_after = true;
     r->http_minor = 1;
-    r->admin = (c->kind == GW_LISTENER_ADMIN);
-    r->start_ms = gw_now_mono_ms();
-    memcpy(r->remote_addr, c->client.text, sizeof r->remote_addr);
-    request_id_of(from, r);
-    snprintf(r->method, sizeof r->method, "%s", "-");
-    r->https = c->sock.secure;
     if (gw_accesslog_on) { /* what was read of the refused request */
         const struct gw_req *got = gw_http_partial(c->http, &r->bytes_in);
-        if (got != NULL && got->target_len > 0) {
+        if (from != NULL) {
+            /* r has its whole head already */
+        } else if (got != NULL && got->target_len > 0) {
             snprintf(r->method, sizeof r->method, "%s", got->method);
             pc_buf_append(&r->head, got->head.data, got->target_len);
             r->target_len = got->target_len;
@@ -110,18 +129,6 @@ bool gw_conn_fail_queue(struct gw_conn *c, int status, const char *code, const c
 /* ------------------------------------------------------------------------ */
 /* Parser sink                                                               */
 /* ------------------------------------------------------------------------ */
-
-/* What every request gets from its connection before it is handed on. */
-static void request_prepare(struct gw_conn *c, struct gw_req *r)
-{
-    r->conn = c;
-    r->admin = (c->kind == GW_LISTENER_ADMIN);
-    r->https = c->sock.secure;
-    r->start_ms = gw_now_mono_ms();
-    gw_clientaddr_resolve(&c->client, &gw.cfg->trusted_proxies, r->head.data, r->hdrs, r->nhdrs,
-                          r->remote_addr, &r->xff_cut, &r->xff_keep);
-    request_id_of(r, r);
-}
 
 /* Interim 100 Continue, once, when r's head asked for it and nothing is
  * queued ahead of it. */
@@ -162,7 +169,7 @@ static int on_head(void *ctx, struct gw_req *r)
         v && r->http_minor == 1 && n == 12 && strncasecmp(v, "100-continue", 12) == 0;
     if (c->hooks->head != NULL && gw_reqbody_streamable(r) && c->hooks->head(r)) {
         /* Handed over now; its consumer sends the 100 Continue when ready. */
-        request_prepare(c, r);
+        request_prepare(c, r, gw_now_mono_ms());
         r->body_stream = true;
         r->close_after = true; /* until its body is in: answered sooner, the connection closes */
         TAILQ_INSERT_TAIL(&c->reqs, r, queue);
@@ -187,10 +194,11 @@ static void on_request(void *ctx, struct gw_req *r)
         c->body_held = false;
         if (!r->streaming) r->close_after = false;
     } else {
-        request_prepare(c, r);
+        request_prepare(c, r, gw_now_mono_ms());
         TAILQ_INSERT_TAIL(&c->reqs, r, queue);
         c->nreqs++;
     }
+    c->begin_ms = gw_now_mono_ms(); /* what follows in this read begins now */
     c->served_one = true;
     c->state = GW_CONN_IDLE;
     evtimer_del(&c->timer);

@@ -240,13 +240,6 @@ static int on_headers_complete(http_parser *p)
         return fail(h, 400, "Transfer-Encoding in an HTTP/1.0 request");
     /* RFC 9112 §3.2, as nginx does. */
     if (hosts == 0 && p->http_minor == 1) return fail(h, 400, "missing Host");
-    /* From here on a refusal is about the body: the head itself is sound,
-     * and the error response may use it (its x-request-id). */
-    h->head_valid = true;
-    if (cl > h->lim.max_body_bytes) return fail(h, 413, "request body too large");
-    h->chunked = chunked;
-    h->content_length = chunked ? 0 : cl;
-    r->body_length = chunked ? GW_REQ_NO_LENGTH : cl;
 
     for (r->path_len = 0; r->path_len < r->target_len && target[r->path_len] != '?';) r->path_len++;
     {
@@ -258,6 +251,14 @@ static int on_headers_complete(http_parser *p)
     }
     r->is_head = (p->method == HTTP_HEAD);
     r->http_minor = (uint8_t)p->http_minor;
+    /* From here on a refusal is about the body: the head itself is sound,
+     * and the error response may use it (its x-request-id, its client
+     * address, and for the log its method and target). */
+    h->head_valid = true;
+    if (cl > h->lim.max_body_bytes) return fail(h, 413, "request body too large");
+    h->chunked = chunked;
+    h->content_length = chunked ? 0 : cl;
+    r->body_length = chunked ? GW_REQ_NO_LENGTH : cl;
     h->in_body = true;
 
     if (h->sink.on_head) {

@@ -98,19 +98,10 @@ static struct gw_req *detach(const struct gw_req *r)
 {
     struct gw_req *j = gw_req_new();
 
-    memcpy(j->method, r->method, sizeof j->method);
-    pc_buf_append(&j->head, r->head.data, r->head.len);
+    gw_req_copy_head(j, r);
     pc_buf_append(&j->body, r->body.data, r->body.len); /* with its room (req.h) */
     j->body_room = r->body_room;
-    if (j->head.oom || j->body.oom) pc_panic("out of memory copying a job");
-    j->target_len = r->target_len;
-    j->path_len = r->path_len;
-    if (j->hdrs_cap < r->nhdrs) {
-        j->hdrs = pc_xrealloc(j->hdrs, r->nhdrs * sizeof *j->hdrs);
-        j->hdrs_cap = r->nhdrs;
-    }
-    if (r->nhdrs) memcpy(j->hdrs, r->hdrs, r->nhdrs * sizeof *j->hdrs);
-    j->nhdrs = r->nhdrs;
+    if (j->body.oom) pc_panic("out of memory copying a job");
     j->http_minor = r->http_minor;
     j->is_head = r->is_head;
     j->https = r->https;

@@ -330,8 +330,7 @@ int main(int argc, char **argv)
     gw.cfg = &config;
     heap_tune();
     if (config.check_config) { /* every file read and checked; nothing bound or connected */
-        if (gw_reload_check(&config, err, sizeof err) != 0 ||
-            gw_accesslog_check(config.access_log, err, sizeof err) != 0) {
+        if (gw_reload_check(&config, err, sizeof err) != 0) {
             fprintf(stderr, "portico: %s\n", err);
             return 2;
         }
@@ -340,10 +339,6 @@ int main(int argc, char **argv)
     }
     gw_reload_init(argc, argv, environ, &config);
     if (gw_reload_start(&config, err, sizeof err) != 0) {
-        fprintf(stderr, "portico: %s\n", err);
-        return 2;
-    }
-    if (gw_accesslog_check(config.access_log, err, sizeof err) != 0) {
         fprintf(stderr, "portico: %s\n", err);
         return 2;
     }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "accesslog.h"
 #include "auth.h"
 #include "cors.h"
 #include "log.h"
@@ -79,8 +80,8 @@ static void tls_commit(void *staged, struct gw_config *cfg)
     gw_tls_commit(staged);
 }
 
-/* Committed in this order, after the settings themselves. A routes-file row
- * goes here too. */
+/* Committed in this order, after the settings themselves. The access log
+ * comes last: a reload another part refuses creates no file. */
 static const struct gw_reload_part parts[] = {
     {"cors", cors_prepare, cors_commit, cors_discard},
     {"auth", auth_prepare, auth_commit, auth_discard},
@@ -88,6 +89,7 @@ static const struct gw_reload_part parts[] = {
     {"registration", reg_prepare, reg_commit, reg_discard},
     {"tls", gw_tls_prepare, tls_commit, gw_tls_discard},
     {"routes", gw_routesfile_prepare, gw_routesfile_commit, gw_routesfile_discard},
+    {"access-log", gw_accesslog_prepare, gw_accesslog_commit, gw_accesslog_discard},
 };
 #define NPARTS (sizeof parts / sizeof parts[0])
 
@@ -161,6 +163,15 @@ static void keep_fixed(struct gw_config *next)
     if (next->tls_off != boot.tls_off ||
         (!next->tls_off && !hostport_eq(&next->tls_listen, &boot.tls_listen)))
         pc_log(PC_LOG_WARN, "reload", "tls-listen changed: %s", keep);
+    if (!running->tls_off && next->tls_off && next->tls_cert_file[0] == '\0' &&
+        next->tls_key_file[0] == '\0') {
+        /* tls-listen went with its pair: the listener stays, so does the
+         * pair it serves (not read again: its files may be gone too). */
+        pc_log(PC_LOG_WARN, "reload", "tls-cert and tls-key removed: keeping the running pair");
+        memcpy(next->tls_cert_file, running->tls_cert_file, sizeof next->tls_cert_file);
+        memcpy(next->tls_key_file, running->tls_key_file, sizeof next->tls_key_file);
+        next->tls_keep_pair = true;
+    }
     if (next->admin_off != boot.admin_off ||
         (!next->admin_off && !hostport_eq(&next->admin, &boot.admin)))
         pc_log(PC_LOG_WARN, "reload", "admin changed: %s", keep);

@@ -14,7 +14,7 @@
  * committed, one after the other in the same callback, so no request ever
  * sees half of a reload. One failure discards everything staged and leaves
  * the running configuration as it was. A new part (the TLS certificate
- * pair, the routes file) is one more row. */
+ * pair, the routes file, the access log's destination) is one more row. */
 #ifndef GW_RELOAD_H
 #define GW_RELOAD_H
 
@@ -47,7 +47,9 @@ int gw_reload_check(const struct gw_config *cfg, char *err, size_t errlen);
 
 /* SIGHUP: reads the configuration again (flags, environment, --config
  * file), keeps the settings that need a new socket or process (listen,
- * admin, workers, redis, prefix: a warning for each that changed), then
+ * tls-listen, admin, workers, redis, prefix: a warning for each that
+ * changed; a kept TLS listener whose pair is no longer named keeps its
+ * pair, not read again, with a warning), then
  * prepares and commits every part, or changes nothing and logs one line.
  * Counted in portico_config_reloads_total; RELOADING=1 / READY=1 around it
  * (notify.h). Returns 0 when the new configuration is in force. */

@@ -109,6 +109,21 @@ const char *gw_req_header(const struct gw_req *r, const char *lname, size_t *n)
     return NULL;
 }
 
+void gw_req_copy_head(struct gw_req *dst, const struct gw_req *src)
+{
+    memcpy(dst->method, src->method, sizeof dst->method);
+    pc_buf_append(&dst->head, src->head.data, src->head.len);
+    if (dst->head.oom) pc_panic("out of memory copying a request head");
+    dst->target_len = src->target_len;
+    dst->path_len = src->path_len;
+    if (dst->hdrs_cap < src->nhdrs) {
+        dst->hdrs = pc_xrealloc(dst->hdrs, src->nhdrs * sizeof *dst->hdrs);
+        dst->hdrs_cap = src->nhdrs;
+    }
+    if (src->nhdrs) memcpy(dst->hdrs, src->hdrs, src->nhdrs * sizeof *dst->hdrs);
+    dst->nhdrs = src->nhdrs;
+}
+
 int gw_req_bus_id(const struct gw_req *r, char id[PC_UUID_LEN + 1])
 {
     if (!r->request_id_made) return pc_uuid_v4(id);

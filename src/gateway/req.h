@@ -75,7 +75,7 @@ struct gw_req {
     uint32_t xff_keep;             /* ... its first xff_keep entries (those left of it) */
     char request_id[GW_REQUEST_ID_MAX + 1];
     bool request_id_made; /* by the gateway (a UUIDv4), not the client's */
-    uint64_t start_ms;    /* monotonic, when the request was complete */
+    uint64_t start_ms;    /* monotonic, when complete (refused before that: its first byte) */
 
     /* -- the response -- */
     bool done;        /* response serialized into out */
@@ -167,6 +167,9 @@ static inline const char *gw_req_hdr_value(const struct gw_req *r, uint32_t i)
 }
 /* First header with this lower-case name, or NULL (len in *n). */
 const char *gw_req_header(const struct gw_req *r, const char *lname, size_t *n);
+/* Copies src's parsed head into dst (a new request): its method, target and
+ * headers; nothing else. */
+void gw_req_copy_head(struct gw_req *dst, const struct gw_req *src);
 /* The id r goes by on the bus (SPEC §4 "id"; a job's id) into id: its
  * x-request-id when the gateway made that up (one UUID for the client, the
  * logs and the service), else a new UUIDv4 (a client's x-request-id is

@@ -253,11 +253,20 @@ void gw_stats_render(pc_buf *o, uint64_t instances, uint64_t routes)
            "TLS handshakes completed, by session (new, or resumed from a ticket).");
     sample(o, "portico_tls_handshakes_total", "session=\"new\"", SUM_AT(tls_handshakes, 0));
     sample(o, "portico_tls_handshakes_total", "session=\"resumed\"", SUM_AT(tls_handshakes, 1));
-    family(o, "portico_tls_handshake_failures_total",
-           "TLS handshakes that failed (connection closed), by reason.");
-    for (int i = 0; i < GW_TLS_FAIL_N; i++)
-        pc_buf_printf(o, "portico_tls_handshake_failures_total{reason=\"%s\"} %llu\n",
-                      gw_tls_fail_names[i], (unsigned long long)SUM_AT(tls_handshake_failures, i));
+    {
+        /* SPEC §8's name is one unlabelled counter; the reasons are a family
+         * of their own (a labelled sample under the same name would make the
+         * bare name's series absent). */
+        uint64_t by[GW_TLS_FAIL_N], total = 0;
+        for (int i = 0; i < GW_TLS_FAIL_N; i++) total += by[i] = SUM_AT(tls_handshake_failures, i);
+        metric(o, "portico_tls_handshake_failures_total", "counter",
+               "TLS handshakes that failed (connection closed).", total);
+        family(o, "portico_tls_handshake_failures_by_reason_total",
+               "TLS handshakes that failed (connection closed), by reason.");
+        for (int i = 0; i < GW_TLS_FAIL_N; i++)
+            pc_buf_printf(o, "portico_tls_handshake_failures_by_reason_total{reason=\"%s\"} %llu\n",
+                          gw_tls_fail_names[i], (unsigned long long)by[i]);
+    }
     family(o, "portico_jobs_total", "Asynchronous requests (Prefer: respond-async), by result.");
     for (int i = 0; i < GW_JOB_RESULT_N; i++)
         pc_buf_printf(o, "portico_jobs_total{result=\"%s\"} %llu\n", gw_job_result_names[i],

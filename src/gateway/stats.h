@@ -14,7 +14,8 @@
 #define GW_STATS_DURATION_BUCKETS 14
 
 /* Why a TLS handshake failed (tls.h): the label of
- * portico_tls_handshake_failures_total. */
+ * portico_tls_handshake_failures_by_reason_total (their sum is the
+ * unlabelled portico_tls_handshake_failures_total). */
 enum gw_tls_fail {
     GW_TLS_FAIL_PROTOCOL,   /* refused hello or message, alert, bad record */
     GW_TLS_FAIL_PLAIN_HTTP, /* plain HTTP on the TLS port */

@@ -303,6 +303,64 @@ def format_from_environment():
         st.close()
 
 
+@t.case
+def refused_after_the_head_logged_like_any_request():
+    """A request refused after its head was read (413, 400 bad chunking, 408 in the
+    body) is logged with the client address of SPEC §8 (here the right-most untrusted
+    X-Forwarded-For entry of a trusted peer), its duration from its first byte, and in
+    the combined format its Referer and User-Agent."""
+    st = Stack(name="alogref", start_gateway=False)
+    try:
+        path = os.path.join(st.tmpdir, "access.log")
+        common = ["--trusted-proxies", "127.0.0.0/8", "--max-body-bytes", "10",
+                  "--header-timeout-ms", "1000", "--access-log", path]
+        st.start_gateway(common)
+        xff = [("X-Forwarded-For", "203.0.113.7, 198.51.100.9")]
+
+        def refused(rid, framing, body=b"", pause=0.0, want=413, extra=(), json_line=True):
+            req = req_bytes("POST", "/ref", [("X-Request-Id", rid)] + xff + list(extra) +
+                            [framing])
+            first, rest = req.split(b"\r\n", 1)
+            with st.gw.raw(timeout=15) as c:
+                c.send(first + b"\r\n")     # the request's first bytes, then a pause
+                time.sleep(pause)
+                c.send(rest + body)
+                eq(c.read_response(timeout=15).status, want, "status of %s" % rid)
+            return line_for(path, rid) if json_line else None
+
+        j = refused("alog-ref-413", ("Content-Length", "99"), pause=0.4)
+        eq((j["status"], j["error"]), (413, "body_too_large"), "413 logged")
+        eq(j["remote_addr"], "198.51.100.9", "413: the client address, not the peer")
+        check(j["duration_ms"] >= 300, "413: duration from the first byte: %r" % j)
+        j = refused("alog-ref-400", ("Transfer-Encoding", "chunked"), b"zz\r\n", want=400)
+        eq((j["status"], j["error"]), (400, "bad_request"), "bad chunking logged")
+        eq(j["remote_addr"], "198.51.100.9", "400 in the body: the client address")
+        j = refused("alog-ref-408", ("Content-Length", "5"), b"ab", want=408)
+        eq((j["status"], j["error"]), (408, "header_timeout"), "stalled body logged")
+        eq(j["remote_addr"], "198.51.100.9", "408 in the body: the client address")
+        check(j["duration_ms"] >= 900, "408: duration from the first byte: %r" % j)
+        with st.gw.raw(timeout=15) as c:   # sends nothing: from the accept
+            r = c.read_response(timeout=15)
+            eq(r.status, 408, "nothing sent")
+        j = line_for(path, r.header("x-request-id"))
+        eq(j["remote_addr"], "127.0.0.1", "nothing read: the peer")
+        check(j["duration_ms"] >= 900, "408 for nothing sent: duration from the accept: %r" % j)
+        st.stop_gateway()
+
+        os.unlink(path)
+        st.start_gateway(common + ["--access-log-format", "combined"])
+        refused("alog-ref-clf", ("Content-Length", "99"),
+                extra=[("Referer", "http://r/ref"), ("User-Agent", "agent/2")], json_line=False)
+        lines = wait_until(lambda: log_lines(path, False) or None, 10, msg="a combined line")
+        m = CLF_RE.match(lines[0])
+        check(m is not None, "not a combined line: %r" % lines)
+        eq(m.group(1), b"198.51.100.9", "host: the client address")
+        eq((m.group(4), m.group(5)), (b"POST /ref HTTP/1.1", b"413"), "request and status")
+        eq((m.group(7), m.group(8)), (b"http://r/ref", b"agent/2"), "referer and agent read")
+    finally:
+        st.close()
+
+
 # ---------------------------------------------------------------- combined
 
 @t.case
@@ -431,6 +489,89 @@ def sigusr1_reopens_after_rename():
         eq(len(old) + len(new), total + 1, "every response logged once across the two files")
         check(len(old) > 100, "the old file kept its lines")
         check("reopened" in st.gw.stderr_text(), "reopen logged")
+    finally:
+        st.close()
+
+
+@t.case
+def reload_switches_destination():
+    """SIGHUP takes a new --access-log from the --config file (SPEC §9): file to file
+    under load (what was logged before goes to the old file: every response once across
+    the two), SIGUSR1 then reopens the new path; a path that cannot be opened refuses
+    the whole reload (one line, nothing changes); file to off, off to stdout, stdout to
+    a file."""
+    st = Stack(name="alogre", start_gateway=False)
+    try:
+        d = st.tmpdir
+        a, b, c = (os.path.join(d, n) for n in ("a.log", "b.log", "c.log"))
+        cfg = os.path.join(d, "cfg.json")
+
+        def write_cfg(obj):
+            with open(cfg + ".tmp", "w") as f:
+                json.dump(obj, f)
+            os.replace(cfg + ".tmp", cfg)
+
+        write_cfg({"access-log": a})
+        st.start_gateway(["--config", cfg])
+        gw = st.gw
+
+        def reload(result, n):
+            gw.signal(signal.SIGHUP)
+            wait_until(lambda: gw.metric("portico_config_reloads_total", result=result) == n,
+                       10, 0.02, "reload %s %d" % (result, n))
+
+        def ids(path):
+            return [j["request_id"] for j in json_lines(path)]
+
+        def mark(rid, path):
+            eq(gw.http("GET", "/mark", headers={"X-Request-Id": rid}).status, 404, rid)
+            if path is not None:
+                line_for(path, rid)
+
+        mark("re-a", a)
+        stop, counts = threading.Event(), []
+        th = [threading.Thread(target=load, args=(gw, stop, counts, "re%d" % k)) for k in range(2)]
+        for x in th:
+            x.start()
+        wait_until(lambda: len(log_lines(a, False)) > 50, 20, msg="lines in a.log")
+        write_cfg({"access-log": b})
+        reload("ok", 1)
+        wait_until(lambda: len(log_lines(b, False)) > 50, 20, msg="lines in b.log")
+        stop.set()
+        for x in th:
+            x.join(30)
+        mark("re-b", b)
+        old, new = json_lines(a), json_lines(b)
+        eq(len(old) + len(new), sum(counts) + 2, "every response logged once across the two")
+        check("re-b" not in ids(a), "nothing new in the old file")
+
+        os.rename(b, b + ".1")   # SIGUSR1 reopens the path the reload named
+        gw.signal(signal.SIGUSR1)
+        wait_until(lambda: "reopened " + b in gw.stderr_text(), 10, msg="reopened b.log")
+        mark("re-b2", b)
+
+        bad = os.path.join(d, "no-such-dir", "x.log")
+        write_cfg({"access-log": bad, "max-body-bytes": 4})
+        reload("error", 1)
+        lines = [ln for ln in gw.stderr_text().splitlines() if "reload refused" in ln]
+        eq(len(lines), 1, "one line for the refused reload")
+        check("--access-log " + bad in lines[0], "it names the path: %r" % lines[0])
+        r = gw.http("POST", "/mark", headers={"X-Request-Id": "re-bad"}, body=b"12345")
+        eq(r.status, 404, "nothing changed: max-body-bytes not applied")
+        line_for(b, "re-bad")
+
+        write_cfg({})   # off
+        reload("ok", 2)
+        mark("re-off", None)
+        write_cfg({"access-log": "stdout"})
+        reload("ok", 3)
+        mark("re-stdout", gw.stdout_path)
+        write_cfg({"access-log": c})
+        reload("ok", 4)
+        mark("re-c", c)
+        check("re-off" not in ids(b) + ids(gw.stdout_path) + ids(c), "off: not logged")
+        check("re-c" not in ids(gw.stdout_path), "stdout left behind")
+        eq(ids(c), ["re-c"], "c.log")
     finally:
         st.close()
 

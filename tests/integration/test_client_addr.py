@@ -10,6 +10,7 @@ IPv6 gateways listen on [::1]."""
 
 import json
 import os
+import signal
 import socket
 import struct
 import sys
@@ -17,7 +18,8 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Gateway, Runner, Stack, check, eq, fail  # noqa: E402
+from harness import (HOST, Gateway, Raw, Runner, Stack, check, eq, fail,  # noqa: E402
+                     wait_until)
 
 t = Runner()
 ST = None
@@ -45,10 +47,11 @@ def v1(src, dst="192.0.2.1", sport=40000, dport=443):
     return ("PROXY %s %s %s %d %d\r\n" % (fam, src, dst, sport, dport)).encode()
 
 
-def request(path="/ca", headers=()):
+def request(path="/ca", headers=(), close=True):
     rid = uuid.uuid4().hex
-    lines = ["GET %s HTTP/1.1" % path, "Host: test.local", "X-Request-Id: " + rid,
-             "Connection: close"]
+    lines = ["GET %s HTTP/1.1" % path, "Host: test.local", "X-Request-Id: " + rid]
+    if close:
+        lines.append("Connection: close")
     lines += ["%s: %s" % h for h in headers]
     return rid, ("\r\n".join(lines) + "\r\n\r\n").encode()
 
@@ -168,6 +171,64 @@ def rate_limit_keyed_by_forwarded_client():
     c = [via(g, headers=[("X-Forwarded-For", "198.51.100.%d" % (30 + i))], src="127.0.0.1",
              path="/rl/x")[0] for i in range(3)]
     eq(c, [200, 200, 429], "spoofed headers from an untrusted peer share one bucket")
+
+
+class RawFrom(Raw):
+    """Raw from a chosen source address (127.0.0.2: a trusted proxy)."""
+
+    def __init__(self, port, src, timeout=10.0):
+        self.sock = socket.create_connection((HOST, port), timeout=timeout,
+                                             source_address=(src, 0))
+        self.timeout = timeout
+        self.buf = b""
+        self.eof = False
+
+
+@t.case
+def reload_changes_trust_on_open_connections():
+    """Trust is asked of the table in force at each request (SPEC §9: a reload takes
+    effect for new requests): a proxy removed by SIGHUP is no longer believed on the
+    keep-alive connection it already had open, and one added is."""
+    cfg = os.path.join(ST.tmpdir, "trust.json")
+
+    def write_cfg(obj):
+        with open(cfg + ".tmp", "w") as f:
+            json.dump(obj, f)
+        os.replace(cfg + ".tmp", cfg)
+
+    write_cfg({"trusted-proxies": "127.0.0.2"})
+    g = Gateway(ST.tmpdir, ST.redis.url, ["--config", cfg], name="gw-trust")
+    g.start()
+    try:
+        g.wait_healthy()
+        g.wait_route("GET", "/ca", SVC["svc"].instance)
+
+        def reload(n):
+            g.signal(signal.SIGHUP)
+            wait_until(lambda: g.metric("portico_config_reloads_total", result="ok") == n, 10,
+                       0.02, "reload %d in force" % n)
+
+        def ask(c, client):
+            rid, req = request(headers=[("X-Forwarded-For", client)], close=False)
+            c.send(req)
+            r = c.read_response()
+            eq(r.status, 200, "status")
+            check(r.header("connection") != "close", "the connection stays open")
+            return seen(rid)
+
+        with RawFrom(g.port, "127.0.0.2") as c:
+            eq(ask(c, "198.51.100.80"), ("198.51.100.80", "198.51.100.80"), "trusted at first")
+            write_cfg({})
+            reload(1)
+            eq(ask(c, "198.51.100.81"), ("127.0.0.2", "198.51.100.81, 127.0.0.2"),
+               "removed from --trusted-proxies: the same connection is not believed")
+            write_cfg({"trusted-proxies": "127.0.0.0/8"})
+            reload(2)
+            eq(ask(c, "198.51.100.82"), ("198.51.100.82", "198.51.100.82"),
+               "added again: believed on the same connection")
+        g.assert_alive()
+    finally:
+        g.stop()
 
 
 # ------------------------------------------------------------ PROXY protocol

@@ -107,8 +107,11 @@ def metric(name, gw=None, **labels):
     return (gw or ST.gw).metric(name, **labels)
 
 
+REASONS = ("protocol", "plain_http", "closed", "timeout")
+
+
 def failures(reason, gw=None):
-    return metric("portico_tls_handshake_failures_total", gw, reason=reason)
+    return metric("portico_tls_handshake_failures_by_reason_total", gw, reason=reason)
 
 
 def echo(req):
@@ -317,6 +320,37 @@ def garbage_and_early_close():
 
 
 @t.case
+def handshake_failures_total_is_one_unlabelled_counter():
+    """SPEC §8's portico_tls_handshake_failures_total is read by its bare name: one
+    unlabelled counter, the sum of the by-reason family (every reason from 0)."""
+    st, _, text = ST.gw.admin_get("/metrics")
+    eq(st, 200, "/metrics")
+    for name in ("portico_tls_handshake_failures_total",
+                 "portico_tls_handshake_failures_by_reason_total"):
+        check("# HELP %s " % name in text and "# TYPE %s counter" % name in text,
+              "HELP and TYPE for %s" % name)
+    lines = [ln for ln in text.splitlines()
+             if ln.startswith("portico_tls_handshake_failures_total")]
+    eq(len(lines), 1, "one sample under the bare name: %r" % lines)
+    check(lines[0].startswith("portico_tls_handshake_failures_total "), "unlabelled: %r" % lines)
+    m = ST.gw.metrics()
+    eq(sorted(dict(k[1])["reason"] for k in m
+              if k[0] == "portico_tls_handshake_failures_by_reason_total"), sorted(REASONS),
+       "every reason listed")
+    total0 = metric("portico_tls_handshake_failures_total")
+    f0 = failures("protocol")
+    with Raw(ST.gw.tls_port) as c:
+        c.send(b"\x00\x01\x02\x03 not tls\r\n\r\n")
+        c.eof or c._fill(15)
+    wait_until(lambda: failures("protocol") == f0 + 1, 5, msg="counted as protocol")
+    m = ST.gw.metrics()
+    eq(m[("portico_tls_handshake_failures_total", frozenset())],
+       sum(m[("portico_tls_handshake_failures_by_reason_total", frozenset({("reason", r)}))]
+           for r in REASONS), "the total is the sum of the reasons")
+    check(metric("portico_tls_handshake_failures_total") >= total0 + 1, "the total moved")
+
+
+@t.case
 def start_up_errors_name_the_file():
     missing = os.path.join(CERTS.dir, "missing.key")
     cases = [
@@ -405,6 +439,68 @@ def sighup_reloads_the_pair_all_or_nothing():
         rc, out, err = run_gateway_cli(["--check-config", "--tls-listen", HOST + ":0",
                                         "--tls-cert", cert, "--tls-key", key])
         eq((rc, out.strip()), (0, "configuration ok"), "--check-config with a good pair")
+        gw.assert_alive()
+    finally:
+        st.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@t.case
+def sighup_removing_tls_listen_and_pair_keeps_both():
+    """tls-listen cannot change at a reload (SPEC §9: kept, with a warning); when the
+    --config file drops it together with tls-cert and tls-key, the kept listener goes on
+    serving the pair in use (not read again) and the rest of the reload applies. A file
+    that names a pair again has it read and checked as before."""
+    d = tempfile.mkdtemp(prefix="portico-tls-keep-")
+    st = Stack(start_gateway=False, name="tlskeep")
+    try:
+        cert, key = os.path.join(d, "live.crt"), os.path.join(d, "live.key")
+        shutil.copy(CERTS.cert, cert)
+        shutil.copy(CERTS.key, key)
+        cfg = os.path.join(d, "cfg.json")
+
+        def write_cfg(obj):
+            with open(cfg + ".tmp", "w") as f:
+                json.dump(obj, f)
+            os.replace(cfg + ".tmp", cfg)
+
+        write_cfg({"tls-listen": HOST + ":0", "tls-cert": cert, "tls-key": key})
+        st.start_gateway(["--config", cfg])
+        gw = st.gw
+        st.service(service="tlskeep", routes=[("POST", "/keep")])
+        eq(https("POST", "/keep", body=b"12345", port=gw.tls_port)[0], 200, "before")
+
+        def reloads(result):
+            return gw.metric("portico_config_reloads_total", result=result)
+
+        write_cfg({"max-body-bytes": 4})
+        os.unlink(cert)   # not read again: the pair in use is kept as it is
+        os.unlink(key)
+        gw.signal(signal.SIGHUP)
+        wait_until(lambda: reloads("ok") + reloads("error") == 1, 10, msg="the reload")
+        eq((reloads("ok"), reloads("error")), (1, 0), "the reload is not refused")
+        eq(peer_cert(gw.tls_port), der_of(CERTS.cert), "the pair in use is still served")
+        eq(https("POST", "/keep", body=b"12345", port=gw.tls_port)[0], 413,
+           "the other change applied (max-body-bytes 4), over TLS too")
+        eq(https("POST", "/keep", body=b"1234", port=gw.tls_port)[0], 200, "served over TLS")
+        text = gw.stderr_text()
+        check("tls-listen changed" in text, "a warning for tls-listen: %s" % text[-1500:])
+        check("tls-cert and tls-key removed: keeping the running pair" in text,
+              "a warning for the pair: %s" % text[-1500:])
+
+        # naming a pair again (still no tls-listen): read and checked as always
+        write_cfg({"tls-cert": CERTS.other_cert, "tls-key": CERTS.other_key})
+        gw.signal(signal.SIGHUP)
+        wait_until(lambda: reloads("ok") == 2, 10, msg="the second reload")
+        eq(peer_cert(gw.tls_port), der_of(CERTS.other_cert), "the named pair is read")
+        write_cfg({"tls-cert": CERTS.other_cert, "tls-key": CERTS.key})
+        gw.signal(signal.SIGHUP)
+        wait_until(lambda: reloads("error") == 1, 10, msg="a mismatched pair refused")
+        eq(peer_cert(gw.tls_port), der_of(CERTS.other_cert), "the pair in use stays")
+        write_cfg({"tls-cert": CERTS.other_cert})
+        gw.signal(signal.SIGHUP)
+        wait_until(lambda: reloads("error") == 2, 10, msg="half a pair refused")
+        check("needs both --tls-cert and --tls-key" in gw.stderr_text(), "the reason")
         gw.assert_alive()
     finally:
         st.close()

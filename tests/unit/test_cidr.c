@@ -216,7 +216,7 @@ static void check_client(const char *set, const char *peer, const char *const *x
         s4->sin_family = AF_INET;
         inet_pton(AF_INET, peer, &s4->sin_addr);
     }
-    gw_clientaddr_init(&ca, (struct sockaddr *)&ss, &s);
+    gw_clientaddr_init(&ca, (struct sockaddr *)&ss, false);
     add_hdr(&r, "host", "x");
     for (size_t i = 0; xff && xff[i]; i++) add_hdr(&r, "x-forwarded-for", xff[i]);
     gw_clientaddr_resolve(&ca, &s, r.head.data, r.hdrs, r.nhdrs, r.remote_addr, &r.xff_cut,
@@ -297,13 +297,35 @@ static void test_client_address(void)
         snprintf(want, sizeof want, "%s, 10.0.0.9", bad[i]);
         check_client(tp, "10.0.0.9", XFF(bad[i]), "10.0.0.9", want);
     }
-    /* peer not trusted when it is the PROXY source (no set handed in) */
+    /* trust is asked of the table handed to each resolve: one connection,
+     * two tables (a reload between two of its requests) */
     struct gw_clientaddr ca;
+    struct gw_cidr_set with, without;
     struct sockaddr_in s4 = {.sin_family = AF_INET};
+    struct gw_req r;
+    char why[200];
+    memset(&r, 0, sizeof r);
+    pc_buf_init(&r.head);
+    add_hdr(&r, "x-forwarded-for", "198.51.100.7");
+    CHECK(gw_cidr_set_parse(&with, tp, why, sizeof why));
+    CHECK(gw_cidr_set_parse(&without, "", why, sizeof why));
     inet_pton(AF_INET, "10.0.0.9", &s4.sin_addr);
-    gw_clientaddr_init(&ca, (struct sockaddr *)&s4, NULL);
-    CHECK(!ca.trusted);
+    gw_clientaddr_init(&ca, (struct sockaddr *)&s4, false);
     CHECK_EQ_STR(ca.text, "10.0.0.9");
+    gw_clientaddr_resolve(&ca, &with, r.head.data, r.hdrs, r.nhdrs, r.remote_addr, &r.xff_cut,
+                          &r.xff_keep);
+    CHECK_EQ_STR(r.remote_addr, "198.51.100.7");
+    gw_clientaddr_resolve(&ca, &without, r.head.data, r.hdrs, r.nhdrs, r.remote_addr, &r.xff_cut,
+                          &r.xff_keep);
+    CHECK_EQ_STR(r.remote_addr, "10.0.0.9");
+    CHECK(!r.xff_cut);
+    /* the PROXY source: its X-Forwarded-For is never read, trusted or not */
+    gw_clientaddr_init(&ca, (struct sockaddr *)&s4, true);
+    gw_clientaddr_resolve(&ca, &with, r.head.data, r.hdrs, r.nhdrs, r.remote_addr, &r.xff_cut,
+                          &r.xff_keep);
+    CHECK_EQ_STR(r.remote_addr, "10.0.0.9");
+    free(r.hdrs);
+    pc_buf_deinit(&r.head);
 }
 
 int main(void)

@@ -252,7 +252,7 @@ static void test_clientaddr_splits(void)
         for (size_t k = 0; k <= c->len; k++) {
             struct evbuffer *in = evbuffer_new();
             struct gw_clientaddr ca = {
-                .ip = {4, {127, 0, 0, 2}}, .text = "127.0.0.2", .trusted = true};
+                .ip = {4, {127, 0, 0, 2}}, .text = "127.0.0.2", .proxied = false};
             const char *why = NULL;
             int rc;
 
@@ -267,7 +267,7 @@ static void test_clientaddr_splits(void)
             if (rc == GW_PP_DONE) {
                 CHECK_EQ_INT(evbuffer_get_length(in), k == c->len ? 0 : sizeof tail - 1);
                 CHECK_EQ_STR(ca.text, c->src ? c->src : "127.0.0.2");
-                CHECK(!ca.trusted);
+                CHECK(ca.proxied);
             } else {
                 CHECK(why != NULL);
             }
