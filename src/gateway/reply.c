@@ -2,6 +2,7 @@
 #include "reply.h"
 
 #include <stdlib.h>
+#include <strings.h>
 
 #include "claim.h"
 #include "conn.h"
@@ -49,6 +50,26 @@ static size_t headers_out(const struct pc_kv *hdrs, size_t n)
     return k;
 }
 
+/* A bodiless reply to a HEAD: the content-length it gave (what a GET would
+ * get, RFC 9110 8.6) when it is a number, else GW_REQ_NO_LENGTH. */
+static uint64_t head_length(const struct pc_kv *hdrs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint64_t v = 0;
+        size_t j;
+        if (hdrs[i].name_len != 14 || strncasecmp(hdrs[i].name, "content-length", 14) != 0)
+            continue;
+        if (hdrs[i].value_len == 0 || hdrs[i].value_len > 15) return GW_REQ_NO_LENGTH;
+        for (j = 0; j < hdrs[i].value_len; j++) {
+            char c = hdrs[i].value[j];
+            if (c < '0' || c > '9') return GW_REQ_NO_LENGTH;
+            v = v * 10 + (uint64_t)(c - '0');
+        }
+        return v;
+    }
+    return GW_REQ_NO_LENGTH;
+}
+
 /* Answers r with a reply's status, headers (headers_out) and body; or, for
  * a stream message (stream true), hands them to stream.c. */
 static void respond_with(struct gw_req *r, int status, const struct pc_kv *hdrs, size_t n,
@@ -56,7 +77,14 @@ static void respond_with(struct gw_req *r, int status, const struct pc_kv *hdrs,
                          long long seq, bool more)
 {
     size_t k = headers_out(hdrs, n);
+    uint64_t len;
 
+    if (!stream && !r->job && r->is_head && status != 204 && status != 304 && body_len == 0 &&
+        (len = head_length(hdrs, n)) != GW_REQ_NO_LENGTH) { /* no body: the length a GET gets */
+        gw_req_stream_head(r, status, kv_out, k, len);
+        gw_req_stream_end(r);
+        return;
+    }
     if (stream)
         gw_stream_on_message(r, seq, more, status, kv_out, k, body, body_len);
     else if (ebody != NULL)

@@ -100,11 +100,37 @@ def head_forwarded_no_body():
         r = c.read_response(head=True)
         eq(r.status, 200, "HEAD status")
         eq(r.header("content-type"), "text/plain", "HEAD content-type")
+        eq(r.header("content-length"), "5", "HEAD: the length a GET gets")
         c.expect_quiet(0.3)   # no body bytes follow
         c.send(req_bytes("GET", b + "/hd"))
         r2 = c.read_response()
         eq(r2.body, b"hello", "GET after HEAD on the same connection")
     eq(got, ["HEAD", "GET"], "methods the service saw (HEAD forwarded as HEAD)")
+
+
+@t.case
+def head_reply_length_passed_on():
+    """A service that answers HEAD as it should (no body, the length a GET
+    would get in content-length) is believed: the client gets that length
+    (RFC 9110 8.6), not 0; a content-length that is not a number is not."""
+    def h(req):
+        cl = "1234" if req["path"].endswith("/ok") else "12x"
+        return {"status": 200, "headers": [["content-type", "text/plain"],
+                                           ["Content-Length", cl]]}
+    svc, b = mk([("GET", "/ok"), ("GET", "/bad")], handler=h)
+    with ST.gw.raw() as c:
+        c.send(req_bytes("HEAD", b + "/ok"))
+        r = c.read_response(head=True)
+        eq(r.status, 200, "HEAD status")
+        eq(r.header_all("content-length"), ["1234"], "HEAD: the service's length")
+        c.expect_quiet(0.3)
+        c.send(req_bytes("HEAD", b + "/bad"))
+        r = c.read_response(head=True)
+        eq(r.header_all("content-length"), ["0"], "HEAD: a bad length is not passed on")
+        c.send(req_bytes("GET", b + "/ok"))
+        r = c.read_response()
+        eq((r.status, r.body, r.header("content-length")), (200, b"", "0"),
+           "GET: the gateway frames the body it got, whatever the service said")
 
 
 @t.case
