@@ -223,10 +223,20 @@ PORTICO_API int portico_service_start(portico_service *svc);
 /* Called once when a stop has completed. */
 typedef void portico_stopped_fn(portico_service *svc, void *ud);
 
+/* How long a stop lets open streams go on before it ends them, ms. */
+#define PORTICO_STOP_STREAM_MS 10000
+
 /* Stops the service cleanly: publishes deregister at once (gateways drop the
  * instance immediately), stops taking requests, waits for the requests and
  * calls in flight (bounded by their deadlines), then disconnects and calls
  * fn (may be NULL). Freeing the service from fn is allowed.
+ * Streams open at the stop go on; the instance channel is kept until the
+ * last is over, so that a cancel still reaches them, and a request that
+ * arrives on it meanwhile is answered 503 "stopping" at once. Streams still
+ * open 10 s into the stop (PORTICO_STOP_STREAM_MS) are ended as a cancel
+ * ends them (cancelled, their cancel callback runs, nothing more is sent:
+ * the client's response is cut short, never falsely complete): end long
+ * streams yourself when you stop.
  * Returns 0, or _STATE if not started or already stopping. */
 PORTICO_API int portico_service_stop(portico_service *svc, portico_stopped_fn *fn, void *ud);
 
@@ -395,13 +405,15 @@ PORTICO_API int portico_reply_end(portico_writer *w, int status, const char *con
  * When the client goes away (or the gateway aborts the stream) the gateway
  * publishes a cancel: the stream is then over, portico_request_cancelled()
  * turns true, the callback of portico_request_on_cancel runs (once), and
- * further writes return PORTICO_ERR_CANCELLED without sending anything. */
+ * further writes return PORTICO_ERR_CANCELLED without sending anything.
+ * A stop ends the streams still open after PORTICO_STOP_STREAM_MS the same
+ * way (see portico_service_stop). */
 
 /* Starts the stream: status (200..599) and headers as in portico_reply
  * (borrowed). Returns 0; _INVALID (bad status or header), _REPLIED (replied
  * or begun already), _DEADLINE (too late: the gateway said 504), _CANCELLED,
  * _BUS (Redis down: the gateway answered 503; the request is done), _STATE
- * (service freed) or _NOMEM. */
+ * (service freed, or a stop ended its streams already) or _NOMEM. */
 PORTICO_API int portico_stream_begin(portico_request *req, int status, const char *const *headers);
 /* Sends data[0..len) (borrowed; len 0 sends nothing) as the next message.
  * Returns 0; _STATE (not begun), _REPLIED (ended), _CANCELLED, _INVALID

@@ -17,10 +17,16 @@ bool pt_svc_is_drained(const portico_service *svc)
     return svc->reqs_pending == 0 && (svc->calls == NULL || pc_map_count(svc->calls) == 0);
 }
 
-/* Completes a stop from the loop (service.c's stop event) once the
+/* A stop's progress: once the last open stream is over, the instance
+ * channel kept for their cancels goes (service.c, portico_service_stop);
+ * the stop completes from the loop (service.c's stop event) once the
  * deregister is confirmed and nothing is in flight. */
 void pt_svc_check_drained(portico_service *svc)
 {
-    if (svc->state != PT_SVC_STOPPING || !svc->dereg_done) return;
-    if (pt_svc_is_drained(svc)) event_active(svc->stop_ev, 0, 0);
+    if (svc->state != PT_SVC_STOPPING) return;
+    if (svc->ch_svc_kept && svc->streams_open == 0) {
+        svc->ch_svc_kept = false;
+        pt_bus_unsubscribe(svc->bus, svc->ch_svc);
+    }
+    if (svc->dereg_done && pt_svc_is_drained(svc)) event_active(svc->stop_ev, 0, 0);
 }

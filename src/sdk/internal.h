@@ -254,6 +254,9 @@ struct portico_request {
     char text[];                /* the lean reader's strings (message length + 1) */
 };
 
+/* A message on the instance's channel: a request is served, or, once the
+ * service is stopping, answered at once with 503 "stopping"; a cancel
+ * cancels the request it names. */
 void pt_request_dispatch(portico_service *svc, const char *msg, size_t len);
 /* Reads a trace context into t: tp[0..tp_len) a traceparent (NULL: none
  * or not one), ts the tracestate that came with it (NULL: none). The
@@ -292,6 +295,10 @@ void pt_reply_spare_sweep(portico_service *svc);
 /* A message on the instance's channel that is not a request: if it is a
  * cancel, the request it names is cancelled and true is returned. */
 bool pt_request_cancel(portico_service *svc, const char *msg, size_t len);
+/* A stop's bound on streams passed (PORTICO_STOP_STREAM_MS): every open stream
+ * is ended as a cancel ends it (its cancel callback runs; nothing more is
+ * published for it), and no stream begins from now on. */
+void pt_streams_cut(portico_service *svc);
 
 /* Appends v as compact JSON, byte for byte what json_dumps(v, JSON_COMPACT |
  * JSON_ENCODE_ANY) gives (\u escapes in lower-case hex), without its allocations; depth is the nesting
@@ -331,7 +338,7 @@ struct pt_sub { /* an event handler */
 enum pt_svc_state {
     PT_SVC_NEW,      /* configuring: routes and options may change */
     PT_SVC_RUNNING,  /* started: connected or reconnecting */
-    PT_SVC_STOPPING, /* deregistered; draining requests and calls */
+    PT_SVC_STOPPING, /* deregistered; draining requests, streams and calls */
     PT_SVC_STOPPED,  /* disconnected for good */
 };
 
@@ -354,11 +361,14 @@ struct portico_service {
     struct pt_bus *bus;
     struct event *heartbeat_ev;
     struct event *sweep_ev;
-    struct event *stop_ev; /* deferred: finish a stop */
-    struct event *free_ev; /* deferred: free requested inside a callback */
-    int subs_expected;     /* subscribe confirmations before we announce */
-    bool announced;        /* registered since the last (re)connect */
+    struct event *stop_ev;    /* deferred: finish a stop */
+    struct event *streams_ev; /* a stop's bound on open streams (PORTICO_STOP_STREAM_MS) */
+    struct event *free_ev;    /* deferred: free requested inside a callback */
+    int subs_expected;        /* subscribe confirmations before we announce */
+    bool announced;           /* registered since the last (re)connect */
     bool dereg_done;
+    bool ch_svc_kept; /* stopping: the instance channel kept for the cancels of open streams */
+    bool streams_cut; /* stopping: the bound on streams passed (pt_streams_cut) */
 
     /* channels */
     char *ch_svc, *ch_discover, *ch_register, *ch_reply, *ch_event_prefix;
@@ -381,6 +391,7 @@ struct portico_service {
     pc_buf spare;                 /* a reply writer's memory, kept for the next one */
     bool spare_large;             /* spare grew past PT_BUF_KEEP since the last sweep */
     size_t reqs_pending;          /* not yet replied or expired */
+    size_t streams_open;          /* of those, streams begun (stream.c) */
     /* the request being handled right now (deadline propagation) */
     uint64_t ctx_deadline_ms;
     char ctx_request_id[129];

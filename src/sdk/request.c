@@ -295,18 +295,22 @@ struct claimed {
     char **own; /* body itself, malloc'd with a NUL after it, if not NULL: taken */
 };
 
-static void dispatch(portico_service *svc, const char *msg, size_t len, const struct claimed *c);
+static void dispatch(portico_service *svc, const char *msg, size_t len, const struct claimed *c,
+                     bool refuse);
 
+/* The body of a request that arrived before any stop: served even when the
+ * service is stopping now. */
 static void on_request_body(portico_service *svc, const char *msg, size_t len,
                             const unsigned char *body, size_t body_len, char **own)
 {
     struct claimed c = {body, body_len, own};
-    dispatch(svc, msg, len, &c);
+    dispatch(svc, msg, len, &c, false);
 }
 
+/* See internal.h. */
 void pt_request_dispatch(portico_service *svc, const char *msg, size_t len)
 {
-    dispatch(svc, msg, len, NULL);
+    dispatch(svc, msg, len, NULL, svc->state != PT_SVC_RUNNING);
 }
 
 /* Sets req's body to the one read from Redis; false when out of memory. */
@@ -326,8 +330,11 @@ static bool take_claimed(portico_request *req, const struct claimed *c)
 }
 
 /* A request message (c NULL) or, for one whose body is in Redis, the same
- * message again once the body was read (c). */
-static void dispatch(portico_service *svc, const char *msg, size_t len, const struct claimed *c)
+ * message again once the body was read (c). Refused (a stop has begun): not
+ * served, its body not read, but answered at once, so that its client
+ * need not wait for a 504. */
+static void dispatch(portico_service *svc, const char *msg, size_t len, const struct claimed *c,
+                     bool refuse)
 {
     portico_request *req = req_decode(svc, msg, len);
     uint64_t now;
@@ -346,7 +353,7 @@ static void dispatch(portico_service *svc, const char *msg, size_t len, const st
         req_free(req);
         return;
     }
-    if (req->full.body_ref != NULL && c == NULL) { /* read the body first */
+    if (req->full.body_ref != NULL && c == NULL && !refuse) { /* read the body first */
         if (pt_claim_fetch(svc, req->full.body_ref, req->full.body_len, msg, len,
                            on_request_body) != 0)
             pt_log(svc, PORTICO_LOG_WARN, "request %s dropped: its body cannot be read",
@@ -384,7 +391,11 @@ static void dispatch(portico_service *svc, const char *msg, size_t len, const st
         evtimer_add(req->deadline_ev, &tv);
     }
 
-    if (c != NULL && c->body == NULL) {
+    if (refuse) {
+        pt_log(svc, PORTICO_LOG_DEBUG, "request %s %s (%s) refused: stopping", req->in.method,
+               req->in.path, req->in.id);
+        portico_reply_error(req, 503, "stopping", "the instance is stopping");
+    } else if (c != NULL && c->body == NULL) {
         portico_reply_error(req, 400, "bad_request", "the request body is missing or expired");
     } else if (idx < 0) {
         portico_reply_error(req, 404, "not_found", "no route for this method and path");

@@ -234,7 +234,7 @@ static void on_bus_message(struct pt_bus *bus, void *ud, const char *ch, size_t 
 
     (void)bus;
     if (ch_is(ch, chlen, svc->ch_svc)) {
-        if (svc->state == PT_SVC_RUNNING) pt_request_dispatch(svc, msg, len);
+        pt_request_dispatch(svc, msg, len); /* stopping: refused, cancels still count */
     } else if (ch_is(ch, chlen, svc->ch_discover)) {
         if (svc->state == PT_SVC_RUNNING && svc->subs_expected == 0) publish_register(svc);
     } else if (ch_is(ch, chlen, svc->ch_register)) {
@@ -258,6 +258,7 @@ static const struct pt_bus_ops bus_ops = {
 /* ---- life cycle ---- */
 
 static void on_stop_event(evutil_socket_t fd, short what, void *arg);
+static void on_stop_streams(evutil_socket_t fd, short what, void *arg);
 static void on_free_event(evutil_socket_t fd, short what, void *arg);
 
 PORTICO_API portico_service *portico_service_new(struct event_base *base, const char *name,
@@ -292,10 +293,12 @@ PORTICO_API portico_service *portico_service_new(struct event_base *base, const 
     svc->heartbeat_ev = event_new(base, -1, EV_PERSIST, on_heartbeat, svc);
     svc->sweep_ev = event_new(base, -1, EV_PERSIST, on_sweep, svc);
     svc->stop_ev = event_new(base, -1, 0, on_stop_event, svc);
+    svc->streams_ev = evtimer_new(base, on_stop_streams, svc);
     svc->free_ev = event_new(base, -1, 0, on_free_event, svc);
     svc->calls = pc_map_new();
     if (svc->heartbeat_ev == NULL || svc->sweep_ev == NULL || svc->stop_ev == NULL ||
-        svc->free_ev == NULL || svc->calls == NULL || pt_table_init(&svc->table) != 0)
+        svc->streams_ev == NULL || svc->free_ev == NULL || svc->calls == NULL ||
+        pt_table_init(&svc->table) != 0)
         goto fail;
     svc->bus = pt_bus_new(base, svc, &addr, &bus_ops, svc);
     if (svc->bus == NULL) goto fail;
@@ -513,6 +516,7 @@ static void on_stop_event(evutil_socket_t fd, short what, void *arg)
     svc->state = PT_SVC_STOPPED;
     event_del(svc->sweep_ev);
     event_del(svc->stop_ev);
+    event_del(svc->streams_ev);
     pt_bus_close(svc->bus);
     pt_log(svc, PORTICO_LOG_INFO, "stopped");
     if (svc->stopped_fn != NULL) {
@@ -520,6 +524,20 @@ static void on_stop_event(evutil_socket_t fd, short what, void *arg)
         svc->stopped_fn(svc, svc->stopped_ud);
         pt_svc_leave(svc);
     }
+}
+
+/* The stop's bound on streams passed: those still open are ended. */
+static void on_stop_streams(evutil_socket_t fd, short what, void *arg)
+{
+    portico_service *svc = arg;
+
+    (void)fd;
+    (void)what;
+    if (svc->state != PT_SVC_STOPPING) return;
+    if (svc->streams_open > 0)
+        pt_log(svc, PORTICO_LOG_WARN, "%zu stream(s) still open %d ms into the stop: ending them",
+               svc->streams_open, PORTICO_STOP_STREAM_MS);
+    pt_streams_cut(svc);
 }
 
 PORTICO_API int portico_service_stop(portico_service *svc, portico_stopped_fn *fn, void *ud)
@@ -530,11 +548,23 @@ PORTICO_API int portico_service_stop(portico_service *svc, portico_stopped_fn *f
     svc->stopped_ud = ud;
     svc->dereg_done = true;
     event_del(svc->heartbeat_ev);
+    { /* the bound on streams, open now or begun during the stop */
+        struct timeval tv = {PORTICO_STOP_STREAM_MS / 1000, (PORTICO_STOP_STREAM_MS % 1000) * 1000};
+        evtimer_add(svc->streams_ev, &tv);
+    }
     if (svc->nroutes > 0 && pt_bus_is_up(svc->bus)) {
         pc_buf b;
         struct timeval tv = {PT_STOP_DEREG_WAIT_MS / 1000, (PT_STOP_DEREG_WAIT_MS % 1000) * 1000};
 
-        pt_bus_unsubscribe(svc->bus, svc->ch_svc);
+        /* Nothing new is served. The instance channel goes at once, so that a
+         * gateway that still publishes on it hears 0 receivers and tries
+         * another instance; but while streams are open it stays until the
+         * last is over (drain.c), for their cancels (what else comes on it
+         * meanwhile is answered 503: request.c). */
+        if (svc->streams_open > 0)
+            svc->ch_svc_kept = true;
+        else
+            pt_bus_unsubscribe(svc->bus, svc->ch_svc);
         pc_buf_init(&b);
         pc_wire_encode_deregister(&b, svc->name, svc->instance, pc_unix_ms());
         if (publish_registration(svc, &b, on_dereg_published, svc) == 0) {
@@ -542,7 +572,11 @@ PORTICO_API int portico_service_stop(portico_service *svc, portico_stopped_fn *f
             event_add(svc->stop_ev, &tv);
         }
         pc_buf_deinit(&b);
-        pt_log(svc, PORTICO_LOG_INFO, "deregistering %s", svc->instance);
+        if (svc->ch_svc_kept)
+            pt_log(svc, PORTICO_LOG_INFO, "deregistering %s; %zu stream(s) open, %d ms at most",
+                   svc->instance, svc->streams_open, PORTICO_STOP_STREAM_MS);
+        else
+            pt_log(svc, PORTICO_LOG_INFO, "deregistering %s", svc->instance);
     }
     if (!pt_bus_is_up(svc->bus)) pt_bus_close(svc->bus);
     if (svc->dereg_done) event_active(svc->stop_ev, 0, 0);
@@ -566,6 +600,7 @@ static void svc_really_free(portico_service *svc)
     if (svc->heartbeat_ev != NULL) event_free(svc->heartbeat_ev);
     if (svc->sweep_ev != NULL) event_free(svc->sweep_ev);
     if (svc->stop_ev != NULL) event_free(svc->stop_ev);
+    if (svc->streams_ev != NULL) event_free(svc->streams_ev);
     if (svc->free_ev != NULL) event_free(svc->free_ev);
     for (size_t i = 0; i < svc->nroutes; i++) {
         free(svc->routes[i].method);

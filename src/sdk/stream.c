@@ -8,7 +8,9 @@
  * order, so the gateway sees them in seq order. Once begun, the request's
  * deadline timer is stopped (the gateway's idle timeout applies) and the
  * request stays pending (a stop waits for it) until the end, a cancel, or a
- * lost bus. */
+ * lost bus. A stop keeps the instance's channel while streams are open, so
+ * that their cancels still arrive, and ends those still open after
+ * PORTICO_STOP_STREAM_MS as a cancel would (pt_streams_cut). */
 #include <string.h>
 
 #include <event2/event.h>
@@ -22,6 +24,7 @@
 /* The stream is over (ended, cancelled, or the bus lost): the request is done. */
 static void stream_over(portico_request *req)
 {
+    if (req->streaming && req->svc != NULL) req->svc->streams_open--;
     req->streaming = false;
     req->replied = true;
     pt_request_done(req); /* may free req */
@@ -55,7 +58,7 @@ PORTICO_API int portico_stream_begin(portico_request *req, int status, const cha
     if (req->replied || req->streaming) return PORTICO_ERR_REPLIED;
     if (status < 200 || status > 599 || pt_reply_headers(headers, kv, &nh) != 0)
         return PORTICO_ERR_INVALID;
-    if (req->svc == NULL) return PORTICO_ERR_STATE;
+    if (req->svc == NULL || req->svc->streams_cut) return PORTICO_ERR_STATE;
     if (req->cancelled) return PORTICO_ERR_CANCELLED;
     if (req->expired || pc_unix_ms() > req->in.deadline_ms) {
         req->expired = true;
@@ -75,6 +78,7 @@ PORTICO_API int portico_stream_begin(portico_request *req, int status, const cha
         return rc;
     }
     req->streaming = true;
+    req->svc->streams_open++;
     req->seq = 1;
     if (req->deadline_ev != NULL) event_del(req->deadline_ev); /* the idle timeout applies */
     return 0;
@@ -120,6 +124,23 @@ PORTICO_API void portico_request_on_cancel(portico_request *req, portico_cancel_
     req->cancel_ud = ud;
 }
 
+/* Ends req as the gateway's cancel does: the flag, the cancel callback
+ * (once), and a stream is over. Nothing is published. */
+static void req_cancel(portico_request *req)
+{
+    portico_service *svc = req->svc;
+
+    req->cancelled = true;
+    portico_request_ref(req);
+    if (req->cancel_fn != NULL) {
+        pt_svc_enter(svc);
+        req->cancel_fn(req, req->cancel_ud);
+        pt_svc_leave(svc);
+    }
+    if (req->streaming) stream_over(req);
+    portico_request_unref(req);
+}
+
 /* See internal.h. */
 bool pt_request_cancel(portico_service *svc, const char *msg, size_t len)
 {
@@ -132,14 +153,22 @@ bool pt_request_cancel(portico_service *svc, const char *msg, size_t len)
     if (req == NULL || req->cancelled) return true; /* done already, or told twice */
     pt_log(svc, PORTICO_LOG_DEBUG, "request %s %s (%s) cancelled by the gateway", req->in.method,
            req->in.path, req->in.id);
-    req->cancelled = true;
-    portico_request_ref(req);
-    if (req->cancel_fn != NULL) {
-        pt_svc_enter(svc);
-        req->cancel_fn(req, req->cancel_ud);
-        pt_svc_leave(svc);
-    }
-    if (req->streaming) stream_over(req);
-    portico_request_unref(req);
+    req_cancel(req);
     return true;
+}
+
+/* See internal.h. A callback may end or free any request: the list is
+ * walked again from its head after each one. */
+void pt_streams_cut(portico_service *svc)
+{
+    portico_request *req;
+
+    svc->streams_cut = true;
+    for (;;) {
+        for (req = svc->reqs; req != NULL && !req->streaming; req = req->next) {}
+        if (req == NULL) return;
+        pt_log(svc, PORTICO_LOG_DEBUG, "stream %s %s (%s) ended by the stop", req->in.method,
+               req->in.path, req->in.id);
+        req_cancel(req);
+    }
 }

@@ -220,6 +220,48 @@ static void run_loop_ms(struct event_base *base, int ms)
     event_free(ev);
 }
 
+/* ---- a stop ---- */
+
+static int stopped_count;
+static void on_stopped(portico_service *svc, void *ud)
+{
+    (void)svc;
+    (void)ud;
+    stopped_count++;
+}
+
+/* While a stop waits for a pending request, what still comes on the
+ * instance channel is not served: a request is answered at once (the reply
+ * is lost here: no bus) and done, a cancel still reaches its request. */
+static void test_stop_refuses(struct event_base *base)
+{
+    portico_service *svc = portico_service_new(base, "users", "redis://127.0.0.1:1", NULL);
+
+    CHECK_EQ_INT(portico_service_route(svc, "POST", "/users/{id}", on_b, NULL), 0);
+    CHECK_EQ_INT(portico_service_route(svc, "GET", "/users/{id}", on_a, &calls_a), 0);
+    CHECK_EQ_INT(portico_service_start(svc), 0);
+    kept = NULL;
+    calls_a = calls_b = cancels_seen = 0;
+    dispatch(svc, "POST", "/users/42", "/users/{id}", 5000);
+    CHECK(kept != NULL);
+    portico_request_on_cancel(kept, on_cancelled, &cancels_seen);
+    CHECK_EQ_INT(portico_service_stop(svc, on_stopped, NULL), 0);
+    dispatch(svc, "GET", "/users/42", "/users/{id}", 5000);
+    CHECK_EQ_INT(calls_a, 0);           /* not served */
+    CHECK_EQ_INT(svc->reqs_pending, 1); /* answered at once: only kept is left */
+    run_loop_ms(base, 50);
+    CHECK_EQ_INT(stopped_count, 0); /* kept is pending */
+    cancel(svc, "0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9");
+    CHECK_EQ_INT(cancels_seen, 1);
+    CHECK_EQ_INT(portico_reply_text(kept, 200, "done"), PORTICO_ERR_BUS);
+    portico_request_unref(kept);
+    CHECK_EQ_INT(svc->reqs_pending, 0);
+    run_loop_ms(base, 50);
+    CHECK_EQ_INT(stopped_count, 1);
+    CHECK(!event_pending(svc->streams_ev, EV_TIMEOUT, NULL)); /* nothing keeps the loop */
+    portico_service_free(svc);
+}
+
 int main(void)
 {
     struct event_base *base = event_base_new();
@@ -326,6 +368,7 @@ int main(void)
     CHECK_EQ_INT(portico_stream_begin(kept, 200, NULL), PORTICO_ERR_BUS);
     CHECK(portico_request_is_done(kept));
     CHECK_EQ_INT(svc->reqs_pending, 0);
+    CHECK_EQ_INT(svc->streams_open, 0); /* never open */
     CHECK_EQ_INT(portico_stream_write(kept, "x", 1), PORTICO_ERR_REPLIED);
     CHECK_EQ_INT(portico_stream_begin(kept, 200, NULL), PORTICO_ERR_REPLIED);
     CHECK_EQ_INT(portico_reply_text(kept, 200, "no"), PORTICO_ERR_REPLIED);
@@ -426,6 +469,7 @@ int main(void)
         CHECK_EQ_INT(call_cb_count, 2);
         CHECK_EQ_INT(call_cb_err, PORTICO_ERR_CANCELLED);
     }
+    test_stop_refuses(base);
     event_base_free(base);
     return test_finish("sdk-service");
 }
