@@ -184,7 +184,7 @@ typedef void portico_handler_fn(portico_request *req, void *ud);
  * docs/protocol.md §3). A HEAD request uses the GET route when there is no HEAD route. method and pattern
  * are borrowed (copied); ud is passed to handler as is. Before start only.
  * Returns 0, _INVALID (bad method/pattern, duplicate, > 1000 routes), _NOMEM
- * or _STATE. */
+ * or _STATE. Their total size is checked by portico_service_start. */
 PORTICO_API int portico_service_route(portico_service *svc, const char *method, const char *pattern,
                                       portico_handler_fn *handler, void *ud);
 
@@ -217,7 +217,12 @@ PORTICO_API void portico_service_set_on_ready(portico_service *svc, portico_read
  * registers and sends the heartbeat every ttl/3. While Redis is unreachable
  * it retries every 100..200 ms for 30 attempts, then with a jittered backoff
  * up to 5 s (docs/protocol.md 5.3), and registers again when it is back. A service with no routes does not register.
- * Returns 0, _STATE (already started), _NOMEM, or _INVALID. */
+ * Returns 0, _STATE (already started), _NOMEM, or _INVALID: the register
+ * message would be larger than every gateway accepts (64 KiB, SPEC §3, also
+ * inside a signed envelope; the envelope 128 KiB + 256), so these routes,
+ * with this name, instance and prefix, cannot be announced; one ERROR line
+ * says its size and the limit. A start that failed leaves the service
+ * unstarted. */
 PORTICO_API int portico_service_start(portico_service *svc);
 
 /* Called once when a stop has completed. */

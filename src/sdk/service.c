@@ -53,26 +53,41 @@ static void on_register_published(void *ud, long long receivers)
     }
 }
 
-/* Publishes a register/deregister message on the register channel, wrapped
- * in a signed envelope when a registration secret is set. Returns what
- * pt_bus_publish returns, or -1 when out of memory or signing fails. */
+/* What goes out on the register channel for msg (a register or a
+ * deregister): msg itself or, when a registration secret is set, its signed
+ * envelope, written into env. NULL when out of memory or signing fails. */
+static const pc_buf *registration_message(portico_service *svc, const pc_buf *msg, pc_buf *env)
+{
+    if (msg->oom) return NULL;
+    if (svc->reg_secret_len == 0) return msg;
+    if (pc_sign_wrap(env, msg->data, msg->len, svc->reg_secret, svc->reg_secret_len) != 0 ||
+        env->oom)
+        return NULL;
+    return env;
+}
+
+/* Publishes a register/deregister message on the register channel (signed
+ * when a registration secret is set). Returns what pt_bus_publish returns,
+ * or -1 when out of memory or signing fails. */
 static int publish_registration(portico_service *svc, const pc_buf *msg, pt_published_fn *fn,
                                 void *ud)
 {
+    const pc_buf *out;
     pc_buf env;
-    int rc;
+    int rc = -1;
 
-    if (msg->oom) return -1;
-    if (svc->reg_secret_len == 0)
-        return pt_bus_publish(svc->bus, svc->ch_register, msg->data, msg->len, fn, ud);
     pc_buf_init(&env);
-    rc = pc_sign_wrap(&env, msg->data, msg->len, svc->reg_secret, svc->reg_secret_len);
-    if (rc == 0 && !env.oom)
-        rc = pt_bus_publish(svc->bus, svc->ch_register, env.data, env.len, fn, ud);
-    else
-        rc = -1;
+    if ((out = registration_message(svc, msg, &env)) != NULL)
+        rc = pt_bus_publish(svc->bus, svc->ch_register, out->data, out->len, fn, ud);
     pc_buf_deinit(&env);
     return rc;
+}
+
+static void encode_register(portico_service *svc, pc_buf *b)
+{
+    pc_wire_encode_register(b, svc->name, svc->instance, svc->ch_svc, svc->ttl_ms, svc->timeout_ms,
+                            pc_unix_ms(), svc->decls, svc->nroutes, svc->claim_check_bytes > 0,
+                            PC_WIRE_V2);
 }
 
 static void publish_register(portico_service *svc)
@@ -81,12 +96,47 @@ static void publish_register(portico_service *svc)
 
     if (svc->nroutes == 0 || svc->state != PT_SVC_RUNNING) return;
     pc_buf_init(&b);
-    pc_wire_encode_register(&b, svc->name, svc->instance, svc->ch_svc, svc->ttl_ms, svc->timeout_ms,
-                            pc_unix_ms(), svc->decls, svc->nroutes, svc->claim_check_bytes > 0,
-                            PC_WIRE_V2);
+    encode_register(svc, &b);
     if (publish_registration(svc, &b, on_register_published, svc) != 0)
         pt_log(svc, PORTICO_LOG_DEBUG, "register: not sent (bus down or out of memory)");
     pc_buf_deinit(&b);
+}
+
+/* Refuses a register message every gateway would drop (SPEC §3), and its
+ * heartbeats with it: over PC_WIRE_MAX_REGISTER bytes (pc_wire_decode_register,
+ * which a signing gateway applies to the signed text too) or, signed, an
+ * envelope over PC_SIGN_MAX_ENVELOPE (pc_sign_unwrap). Checked at the start,
+ * not route by route: the size also depends on the name, instance, prefix and
+ * options, which may be set in any order before it. Returns 0,
+ * PORTICO_ERR_INVALID (logged) or _NOMEM. */
+static int check_register_size(portico_service *svc)
+{
+    const pc_buf *out;
+    pc_buf msg, env;
+    int rc = 0;
+
+    if (svc->nroutes == 0) return 0; /* no register message */
+    pc_buf_init(&msg);
+    pc_buf_init(&env);
+    encode_register(svc, &msg);
+    if ((out = registration_message(svc, &msg, &env)) == NULL) {
+        rc = PORTICO_ERR_NOMEM;
+    } else if (msg.len > PC_WIRE_MAX_REGISTER) {
+        pt_log(svc, PORTICO_LOG_ERROR,
+               "register message of %zu bytes (%zu routes) over the %d-byte limit of every "
+               "gateway: not started",
+               msg.len, svc->nroutes, PC_WIRE_MAX_REGISTER);
+        rc = PORTICO_ERR_INVALID;
+    } else if (out->len > PC_SIGN_MAX_ENVELOPE) {
+        pt_log(svc, PORTICO_LOG_ERROR,
+               "signed register message of %zu bytes (%zu routes) over the %d-byte limit of "
+               "every gateway: not started",
+               out->len, svc->nroutes, PC_SIGN_MAX_ENVELOPE);
+        rc = PORTICO_ERR_INVALID;
+    }
+    pc_buf_deinit(&env);
+    pc_buf_deinit(&msg);
+    return rc;
 }
 
 static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
@@ -439,10 +489,26 @@ PORTICO_API int portico_service_enable_calls(portico_service *svc)
     return 0;
 }
 
+/* Frees what a start made (channel names, route declarations), so that a
+ * start that failed leaves the service as it was. */
+static void svc_unstart(portico_service *svc)
+{
+    free(svc->decls);
+    free(svc->ch_svc);
+    free(svc->ch_discover);
+    free(svc->ch_register);
+    free(svc->ch_reply);
+    free(svc->ch_event_prefix);
+    svc->decls = NULL;
+    svc->ch_svc = svc->ch_discover = svc->ch_register = svc->ch_reply = NULL;
+    svc->ch_event_prefix = NULL;
+}
+
 PORTICO_API int portico_service_start(portico_service *svc)
 {
     pc_buf b;
     char id[PC_UUID_LEN + 1];
+    int rc = PORTICO_ERR_NOMEM;
 
     if (svc->state != PT_SVC_NEW) return PORTICO_ERR_STATE;
     if (pc_uuid_v4(id) != 0) return PORTICO_ERR_NOMEM;
@@ -461,13 +527,14 @@ PORTICO_API int portico_service_start(portico_service *svc)
     svc->decls = calloc(svc->nroutes + 1, sizeof *svc->decls);
     if (svc->ch_svc == NULL || svc->ch_discover == NULL || svc->ch_register == NULL ||
         svc->ch_reply == NULL || svc->ch_event_prefix == NULL || svc->decls == NULL)
-        return PORTICO_ERR_NOMEM;
+        goto fail;
     svc->ch_event_prefix_len = strlen(svc->ch_event_prefix);
     for (size_t i = 0; i < svc->nroutes; i++) {
         svc->decls[i].method = svc->routes[i].method;
         svc->decls[i].path = svc->routes[i].pattern;
         svc->decls[i].async = svc->routes[i].async;
     }
+    if ((rc = check_register_size(svc)) != 0) goto fail;
     svc->state = PT_SVC_RUNNING;
     { /* the instance table's TTLs (calls) and the reply writer's memory */
         struct timeval tv = {PT_SWEEP_MS / 1000, (PT_SWEEP_MS % 1000) * 1000};
@@ -476,6 +543,9 @@ PORTICO_API int portico_service_start(portico_service *svc)
     pt_log(svc, PORTICO_LOG_DEBUG, "starting %s instance %s", svc->name, svc->instance);
     if (pt_bus_start(svc->bus) != 0) return PORTICO_ERR_STATE;
     return 0;
+fail:
+    svc_unstart(svc);
+    return rc;
 }
 
 PORTICO_API const char *portico_service_name(const portico_service *svc) { return svc->name; }
@@ -607,12 +677,7 @@ static void svc_really_free(portico_service *svc)
         free(svc->routes[i].pattern);
     }
     free(svc->routes);
-    free(svc->decls);
-    free(svc->ch_svc);
-    free(svc->ch_discover);
-    free(svc->ch_register);
-    free(svc->ch_reply);
-    free(svc->ch_event_prefix);
+    svc_unstart(svc);
     pc_buf_deinit(&svc->reply_env);
     pc_buf_deinit(&svc->spare);
     free(svc);

@@ -262,6 +262,100 @@ static void test_stop_refuses(struct event_base *base)
     portico_service_free(svc);
 }
 
+/* ---- the register message's size (SPEC §3) ---- */
+
+static char last_error[512];
+
+static void on_log_error(int level, const char *msg, void *ud)
+{
+    (void)ud;
+    if (level == PORTICO_LOG_ERROR) snprintf(last_error, sizeof last_error, "%s", msg);
+}
+
+/* A service "big" (instance big-1) with 1000 routes "/rNNN/xx...x", each
+ * with len x's but the last, which has len + extra; signed when secret. */
+static portico_service *big_service(struct event_base *base, size_t len, size_t extra,
+                                    const char *secret)
+{
+    portico_service *svc = portico_service_new(base, "big", "redis://127.0.0.1:1", NULL);
+    char pat[PC_PATTERN_MAX + 1];
+
+    CHECK(svc != NULL);
+    CHECK_EQ_INT(portico_service_set_instance(svc, "big-1"), 0);
+    if (secret != NULL)
+        CHECK_EQ_INT(portico_service_set_registration_secret(svc, secret, strlen(secret)), 0);
+    portico_service_set_log(svc, PORTICO_LOG_ERROR, on_log_error, NULL);
+    for (int i = 0; i < PC_WIRE_MAX_ROUTES; i++) {
+        size_t n = len + (i == PC_WIRE_MAX_ROUTES - 1 ? extra : 0);
+        int head = snprintf(pat, sizeof pat, "/r%03d/", i);
+        memset(pat + head, 'x', n);
+        pat[head + (int)n] = '\0';
+        CHECK_EQ_INT(portico_service_route(svc, "GET", pat, on_a, NULL), 0);
+    }
+    CHECK_EQ_INT(portico_service_route(svc, "GET", "/one-more", on_a, NULL), PORTICO_ERR_INVALID);
+    return svc;
+}
+
+/* The size a refused start logged ("register message of N bytes ..."). */
+static size_t logged_size(const char *limit)
+{
+    const char *p = strstr(last_error, "register message of ");
+    size_t n = 0;
+
+    CHECK(p != NULL);
+    CHECK(strstr(last_error, limit) != NULL); /* the limit named */
+    if (p != NULL) sscanf(p + 20, "%zu", &n);
+    return n;
+}
+
+/* Every gateway drops a register message over 64 KiB: the start refuses it
+ * (one ERROR line with its size and the limit) and leaves the service
+ * unstarted; exactly 64 KiB is fine, signed or not. */
+static void test_register_size(struct event_base *base)
+{
+    portico_service *svc;
+    size_t big, base_len, len, extra;
+
+    /* 1000 routes of 70 bytes: about 100 KB */
+    svc = big_service(base, 64, 0, NULL);
+    last_error[0] = '\0';
+    CHECK_EQ_INT(portico_service_start(svc), PORTICO_ERR_INVALID);
+    big = logged_size("65536-byte limit");
+    CHECK(big > PC_WIRE_MAX_REGISTER);
+    CHECK_EQ_INT(portico_service_stop(svc, NULL, NULL), PORTICO_ERR_STATE); /* not started */
+    CHECK_EQ_INT(portico_service_start(svc), PORTICO_ERR_INVALID);          /* again: same answer */
+    portico_service_free(svc);
+
+    /* the same message but for the x's: sized to the limit exactly, then one over */
+    base_len = big - (size_t)PC_WIRE_MAX_ROUTES * 64;
+    len = (PC_WIRE_MAX_REGISTER - base_len) / PC_WIRE_MAX_ROUTES;
+    extra = (PC_WIRE_MAX_REGISTER - base_len) % PC_WIRE_MAX_ROUTES;
+    for (int signed_ = 0; signed_ <= 1; signed_++) {
+        const char *secret = signed_ ? "s3cret" : NULL;
+        last_error[0] = '\0';
+        svc = big_service(base, len, extra, secret);
+        CHECK_EQ_INT(portico_service_start(svc), 0);
+        CHECK_EQ_STR(last_error, "");
+        if (!signed_) { /* what the gateway's decoder makes of it: exactly the limit, taken */
+            struct pc_register r;
+            struct pc_wire_err err;
+            pc_buf b;
+            pc_buf_init(&b);
+            pc_wire_encode_register(&b, "big", "big-1", svc->ch_svc, svc->ttl_ms, svc->timeout_ms,
+                                    pc_unix_ms(), svc->decls, svc->nroutes, true, PC_WIRE_V2);
+            CHECK_EQ_INT(b.len, PC_WIRE_MAX_REGISTER);
+            CHECK_EQ_INT(pc_wire_decode_register(&r, b.data, b.len, "portico", &err), 0);
+            pc_wire_register_deinit(&r);
+            pc_buf_deinit(&b);
+        }
+        portico_service_free(svc);
+        svc = big_service(base, len, extra + 1, secret);
+        CHECK_EQ_INT(portico_service_start(svc), PORTICO_ERR_INVALID);
+        CHECK_EQ_INT(logged_size("65536-byte limit"), PC_WIRE_MAX_REGISTER + 1);
+        portico_service_free(svc);
+    }
+}
+
 int main(void)
 {
     struct event_base *base = event_base_new();
@@ -470,6 +564,7 @@ int main(void)
         CHECK_EQ_INT(call_cb_err, PORTICO_ERR_CANCELLED);
     }
     test_stop_refuses(base);
+    test_register_size(base);
     event_base_free(base);
     return test_finish("sdk-service");
 }
