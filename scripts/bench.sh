@@ -121,6 +121,9 @@ if [ "$max_given" = 0 ] && { [ "$bodies_only" = 1 ] || [ "$claim_only" = 1 ]; };
     max_seconds=5400
 fi
 [ -n "$out" ] || out=$(mktemp -d /tmp/portico-bench.XXXXXX)
+# nginx's workers run as an unprivileged user: they must reach the files
+# served from here (mktemp makes the directory 0700).
+chmod 755 "$out"
 mkdir -p "$out/run" "$out/logs"
 out=$(cd "$out" && pwd)
 samples=$out/samples.jsonl
