@@ -403,37 +403,28 @@ def cancel_follows_the_instance_version():
     follow the rule): a v2 head with nothing after its newline to an
     instance that announced "wire":2, version 1 to one that did not
     (protocol.md 4.2, 4.3)."""
-    def streamer(req):
-        if not req.get("cancel"):
-            svc._publish(req["reply_to"], stream_msgs(req, [])[0])
-        return None
-    svc, base = v2_service([("GET", "/s")], handler=streamer)
-    g0 = streams("client_gone")
-    c = ST.gw.raw()
-    c.send(req_bytes("GET", base + "/s"))
-    while b"\r\n\r\n" not in c.buf:
-        check(c._fill(10), "closed before the head")
-    c.close()
-    wait_until(lambda: [x for x in svc.requests if x.get("cancel")], 10, msg="cancel")
-    req, cancel = svc.requests[0], [x for x in svc.requests if x.get("cancel")][0]
-    eq((req["_wire"], cancel["_wire"]), (2, 2), "request v2, cancel v2")
-    eq({k: v for k, v in cancel.items() if not k.startswith("_")},
-       {"v": 2, "id": req["id"], "cancel": True}, "the cancel message")
-    eq(cancel.get("_body", b""), b"", "nothing after the cancel's newline")
-    eq(streams("client_gone"), g0 + 1, "client_gone counted")
-    # the same to a version 1 instance: a v1 cancel
-    svc1, base1 = v1_service([("GET", "/s")], handler=streamer)
-    svc = svc1
-    c = ST.gw.raw()
-    c.send(req_bytes("GET", base1 + "/s"))
-    while b"\r\n\r\n" not in c.buf:
-        check(c._fill(10), "closed before the head")
-    c.close()
-    wait_until(lambda: [x for x in svc1.requests if x.get("cancel")], 10, msg="v1 cancel")
-    req, cancel = svc1.requests[0], [x for x in svc1.requests if x.get("cancel")][0]
-    eq((req["_wire"], cancel["_wire"]), (1, 1), "request v1, cancel v1")
-    eq({k: v for k, v in cancel.items() if not k.startswith("_")},
-       {"v": 1, "id": req["id"], "cancel": True}, "the v1 cancel message")
+    for make, wire in ((v2_service, 2), (v1_service, 1)):
+        holder = []
+
+        def streamer(req):
+            if not req.get("cancel"):
+                holder[0]._publish(req["reply_to"], stream_msgs(req, [])[0])
+            return None
+        svc, base = make([("GET", "/s")], handler=streamer)
+        holder.append(svc)
+        g0 = streams("client_gone")
+        c = ST.gw.raw()
+        c.send(req_bytes("GET", base + "/s"))
+        while b"\r\n\r\n" not in c.buf:
+            check(c._fill(10), "closed before the head")
+        c.close()
+        wait_until(lambda: [x for x in svc.requests if x.get("cancel")], 10, msg="cancel")
+        req, cancel = svc.requests[0], [x for x in svc.requests if x.get("cancel")][0]
+        eq((req["_wire"], cancel["_wire"]), (wire, wire), "request and cancel in v%d" % wire)
+        eq({k: v for k, v in cancel.items() if not k.startswith("_")},
+           {"v": wire, "id": req["id"], "cancel": True}, "the v%d cancel message" % wire)
+        eq(cancel.get("_body", b""), b"", "nothing after the cancel (v%d)" % wire)
+        eq(streams("client_gone"), g0 + 1, "client_gone counted (v%d)" % wire)
 
 
 def setup():
