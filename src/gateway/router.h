@@ -39,8 +39,9 @@ struct gw_match {
                                      valid until that route is removed) */
     size_t nparams;
     struct gw_param params[PC_PATTERN_MAX_PARAMS + 1]; /* '*' is named "*" */
-    char allow[256];                                   /* GW_MATCH_NO_METHOD: "GET, POST" (sorted,
-                                     unique: the methods announced) */
+    /* GW_MATCH_NO_METHOD: the methods the matching patterns announced,
+     * sorted, unique ("GET, POST") */
+    char allow[256];
     char scratch[GW_ROUTER_MAX_PATH + 1];
 };
 
