@@ -18,17 +18,14 @@
 #include "job.h"
 #include "ratelimit.h"
 #include "registry.h"
+#include "reqhead.h"
 #include "resp.h"
 #include "router.h"
 #include "stats.h"
 #include "trace.h"
 #include "xalloc.h"
 
-static struct gw_match *match;       /* one match result, reused (it is large) */
-static struct pc_kv *kv_in, *kv_out; /* header scratch */
-static size_t kv_cap;
-static pc_buf xff;                    /* joined x-forwarded-for */
-static pc_buf tracestate;             /* the tracestate passed on */
+static struct gw_match *match;        /* one match result, reused (it is large) */
 #define GW_FORWARD_KEEP_ENVELOPE 4096 /* bytes of envelope buffer kept for reuse */
 
 /* Requests waiting for an announcement after Redis came back (below). */
@@ -87,18 +84,11 @@ static void end_try(struct gw_req *r, enum gw_try_result res)
 {
     struct gw_instance *in = r->inst;
     if (in == NULL) return;
-    if (res == GW_TRY_REPLIED) gw_forward_upstream_answered(r); /* PUBLISH to reply */
+    if (res == GW_TRY_REPLIED) gw_req_upstream_answered(r); /* PUBLISH to reply */
     r->inst = NULL;
     gw_outlier_done(&in->outlier, in->id, r->probe, res);
     r->probe = false;
     gw_instance_release(in);
-}
-
-void gw_forward_upstream_answered(struct gw_req *r)
-{
-    r->upstream_ms = gw_now_mono_ms() - r->sent_ms;
-    r->upstream_known = true;
-    gw_stats_upstream((double)r->upstream_ms / 1000.0);
 }
 
 /* Takes r out of flight: table, timers, instance. Idempotent. */
@@ -316,16 +306,6 @@ void gw_forward_on_announce(void)
 /* Requests                                                                  */
 /* ------------------------------------------------------------------------ */
 
-static void grow_kv(size_t n)
-{
-    if (n <= kv_cap) return;
-    free(kv_in);
-    free(kv_out);
-    kv_cap = n * 2;
-    kv_in = pc_xmalloc(kv_cap * sizeof *kv_in);
-    kv_out = pc_xmalloc(kv_cap * sizeof *kv_out);
-}
-
 /* A v2 request: its head (in r->envelope after the PUBLISH room) copied
  * into the room http.c left in front of the body, so that the message is
  * the body where it lies with the head before it and the PUBLISH head
@@ -343,26 +323,6 @@ static bool head_before_body(struct gw_req *r, size_t body_len)
     return true;
 }
 
-size_t gw_forward_headers(struct gw_req *r, const struct pc_kv **out)
-{
-    size_t nh;
-    long traced;
-
-    grow_kv(r->nhdrs + GW_HEADERS_ADDED + 2);
-    for (uint32_t i = 0; i < r->nhdrs; i++)
-        kv_in[i] = (struct pc_kv){gw_req_hdr_name(r, i), r->hdrs[i].name_len,
-                                  gw_req_hdr_value(r, i), r->hdrs[i].value_len};
-    nh = gw_headers_to_service(kv_in, r->nhdrs, r->request_id, r->remote_addr,
-                               r->xff_cut ? r->xff_keep : GW_XFF_ALL, r->https, r->auth_subject,
-                               r->auth_key_id, kv_out, &xff);
-    /* no random bytes (the request id just had some): headers as they were */
-    traced = gw_trace_headers(&r->trace, kv_in, r->nhdrs, kv_out, nh, &tracestate);
-    if (traced >= 0) nh = (size_t)traced;
-    if (xff.oom) pc_panic("out of memory writing request headers");
-    *out = kv_out;
-    return nh;
-}
-
 /* Writes the request envelope (SPEC §4; v2, §13, for an instance that
  * announced it) into r->envelope, framed for PUBLISH in place (resp.h); a
  * v2 body stays where it is (head_before_body). */
@@ -372,7 +332,7 @@ static void encode(struct gw_req *r, const struct gw_match *m, const struct gw_i
     struct pc_kv params[PC_PATTERN_MAX_PARAMS + 1];
     struct pc_request_out o;
     const struct pc_kv *headers;
-    size_t nh = gw_forward_headers(r, &headers);
+    size_t nh = gw_reqhead_headers(r, &headers);
     const char *target = r->head.data;
 
     for (size_t i = 0; i < m->nparams; i++)
@@ -628,8 +588,6 @@ void gw_forward_init(void)
 {
     gw_inflight_init();
     match = pc_xmalloc(sizeof *match);
-    pc_buf_init(&xff);
-    pc_buf_init(&tracestate);
 }
 
 /* Process exit: jobs still in flight are dropped (their records say pending
@@ -646,10 +604,5 @@ void gw_forward_deinit(void)
     gw_inflight_deinit();
     gw_claim_deinit();
     free(match);
-    free(kv_in);
-    free(kv_out);
-    kv_in = kv_out = NULL;
-    kv_cap = 0;
-    pc_buf_deinit(&xff);
-    pc_buf_deinit(&tracestate);
+    gw_reqhead_deinit();
 }

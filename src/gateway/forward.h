@@ -39,16 +39,6 @@ void gw_forward_try_answered(struct gw_req *r);
 /* A streamed reply began (stream.c): the try is over and the deadline no
  * longer applies (the stream's idle timeout does); r stays in flight. */
 void gw_forward_stream_started(struct gw_req *r);
-/* The headers r goes on with, to a service (the envelope's) or an HTTP
- * upstream (hforward.c): the rules of SPEC §4 (gw_headers_to_service) and
- * the trace context of §10 (gw_trace_headers: r->trace is fixed at the
- * first call, so every try carries the same traceparent). *out points to
- * scratch valid until the next call. */
-size_t gw_forward_headers(struct gw_req *r, const struct pc_kv **out);
-/* The current try answered (a reply came, or an HTTP upstream's response
- * head): the upstream time, sent_ms to now, goes to the access log
- * (upstream_ms) and to portico_upstream_duration_seconds. */
-void gw_forward_upstream_answered(struct gw_req *r);
 /* The envelope is no longer needed (kept small for reuse). */
 void gw_forward_envelope_done(struct gw_req *r);
 /* PUBLISH outcome (bus callback): receivers, or -1 when the bus failed. */

@@ -9,10 +9,10 @@
 
 #include "accesslog.h"
 #include "conn.h"
-#include "forward.h"
 #include "gw.h"
 #include "hclient.h"
 #include "headers.h"
+#include "reqhead.h"
 #include "log.h"
 #include "path.h"
 #include "registry.h"
@@ -236,7 +236,7 @@ static void build_head(struct gw_hx *hx)
     pc_buf_putc(b, ' ');
     put_target(b, r, hx->hr->strip_segments);
     pc_buf_puts(b, " HTTP/1.1\r\n");
-    nh = gw_forward_headers(r, &hs);
+    nh = gw_reqhead_headers(r, &hs);
     hx->no_host = true;
     for (size_t i = 0; i < nh; i++) {
         const struct pc_kv *h = &hs[i];
@@ -577,7 +577,7 @@ static int sink_head(void *ctx, const struct gw_uresp_head *h)
     }
     hx->keep_alive = h->keep_alive;
     hx->head_out = true;
-    gw_forward_upstream_answered(r);
+    gw_req_upstream_answered(r);
     gw_req_stream_head(r, h->status, kv, n, len);
     return 0;
 }

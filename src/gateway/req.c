@@ -124,6 +124,13 @@ void gw_req_copy_head(struct gw_req *dst, const struct gw_req *src)
     dst->nhdrs = src->nhdrs;
 }
 
+void gw_req_upstream_answered(struct gw_req *r)
+{
+    r->upstream_ms = gw_now_mono_ms() - r->sent_ms;
+    r->upstream_known = true;
+    gw_stats_upstream((double)r->upstream_ms / 1000.0);
+}
+
 int gw_req_bus_id(const struct gw_req *r, char id[PC_UUID_LEN + 1])
 {
     if (!r->request_id_made) return pc_uuid_v4(id);

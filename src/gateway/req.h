@@ -175,6 +175,10 @@ void gw_req_copy_head(struct gw_req *dst, const struct gw_req *src);
  * logs and the service), else a new UUIDv4 (a client's x-request-id is
  * neither unique nor a UUID). Returns 0, or -1 when there is no randomness. */
 int gw_req_bus_id(const struct gw_req *r, char id[PC_UUID_LEN + 1]);
+/* r's current try was answered (a reply came, or an HTTP upstream's
+ * response head): the upstream time, sent_ms to now, goes to the access log
+ * (upstream_ms) and to portico_upstream_duration_seconds. */
+void gw_req_upstream_answered(struct gw_req *r);
 
 /* Requests come from a pool (buffers kept); _free returns r to it. */
 /* The request body (after the room http.c leaves in front of it). */
