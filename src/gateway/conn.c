@@ -318,7 +318,7 @@ void gw_conn_on_response(struct gw_conn *c, struct gw_req *r)
     if (r->close_after && c->state != GW_CONN_DEAD && c->state != GW_CONN_LINGER &&
         r != c->body_req) { /* (a response streamed while the body still streams) */
         c->state = GW_CONN_CLOSING;
-        gw_http_pause(c->http, true); /* the parser may be in r's callback: no next request */
+        gw_http_stop(c->http); /* the parser may be in r's callback: no next request */
         evtimer_del(&c->timer);
     }
     conn_flush(c);
@@ -326,6 +326,15 @@ void gw_conn_on_response(struct gw_conn *c, struct gw_req *r)
 
 void gw_conn_stream_wrote(struct gw_conn *c, struct gw_req *r)
 {
+    if (r->close_after && r != c->body_req && c->state != GW_CONN_CLOSING &&
+        c->state != GW_CONN_LINGER && c->state != GW_CONN_DEAD) {
+        /* Its head said close (HTTP/1.0, close-delimited): no request after
+         * it is read or forwarded (RFC 9112 9.6). */
+        c->state = GW_CONN_CLOSING;
+        gw_http_stop(c->http);
+        reading(c, false);
+        evtimer_del(&c->timer);
+    }
     if (TAILQ_FIRST(&c->reqs) == r && c->state != GW_CONN_DEAD) conn_send_soon(c);
 }
 
@@ -354,7 +363,7 @@ static void conn_flush(struct gw_conn *c)
                 c->hooks->cancel(r);
             }
             c->state = GW_CONN_CLOSING;
-            gw_http_pause(c->http, true);
+            gw_http_stop(c->http);
             reading(c, false);
             break;
         }

@@ -203,7 +203,9 @@ static void on_request(void *ctx, struct gw_req *r)
     c->state = GW_CONN_IDLE;
     evtimer_del(&c->timer);
 
-    if (!r->keep_alive || c->draining || gw.draining) {
+    /* Not kept alive, or a response streamed while this body came in said
+     * close (above): nothing after it is read. */
+    if (!r->keep_alive || r->close_after || c->draining || gw.draining) {
         r->close_after = true;
         c->state = GW_CONN_CLOSING;
         gw_http_pause(c->http, true);

@@ -425,6 +425,8 @@ void gw_http_pause(struct gw_http *h, bool pause)
         http_parser_pause(&h->p, pause ? 1 : 0);
 }
 
+void gw_http_stop(struct gw_http *h) { h->user_paused = true; }
+
 void gw_http_taken(struct gw_http *h) { h->cur_taken = true; }
 
 void gw_http_forget(struct gw_http *h)

@@ -40,6 +40,10 @@ size_t gw_http_feed(struct gw_http *h, const char *data, size_t len, int *status
 /* Pauses or resumes the parser (called from on_request to stop at a message
  * boundary: pipelining cap, or a non-keep-alive request). */
 void gw_http_pause(struct gw_http *h, bool pause);
+/* The connection is closing (a response said so): nothing is parsed after
+ * the span being parsed, whichever callback this is called from (unlike
+ * gw_http_pause, it leaves http-parser's own state alone). */
+void gw_http_stop(struct gw_http *h);
 /* The current request was handed over at its head (its body streams,
  * reqbody.h): the parser no longer frees it. */
 void gw_http_taken(struct gw_http *h);

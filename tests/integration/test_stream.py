@@ -190,6 +190,26 @@ def http10_close_delimited():
 
 
 @t.case
+def http10_keep_alive_nothing_read_after_close():
+    """An HTTP/1.0 keep-alive client's streamed reply is close-delimited: its
+    head says close, so a request the client sends after it is neither read
+    nor forwarded (RFC 9112 9.6), and the body still ends with the close."""
+    svc, b = mkb()
+    c, req = start(svc, b, version="HTTP/1.0", extra=[("Connection", "keep-alive")])
+    s = Streamed(c)
+    first(svc, req, "one,", ctype="text/plain")
+    status, hdrs = s.head()
+    eq(hdrs.get("connection"), ["close"], "connection: close")
+    n = len(requests_of(svc))
+    c.send(req_bytes("GET", b + "/b", version="HTTP/1.0"))
+    time.sleep(0.5)
+    eq(len(requests_of(svc)), n, "the request after the close was not forwarded")
+    nxt(svc, req, 1, "two", more=False)
+    eq(s.until_close(), b"one,two", "the body up to the close, nothing after it")
+    c.close()
+
+
+@t.case
 def pipelined_behind_a_stream_in_order():
     svc, b = mkb()
     h0 = ST.gw.metric("portico_http_requests_total", code="200")

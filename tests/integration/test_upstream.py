@@ -187,7 +187,7 @@ def setup():
         R("/retry", [refused, mk("retry_ok")]),
         R("/reset-get", [mk("reset1", resetter), mk("reset_ok1")]),
         R("/reset-post", [mk("reset2", resetter), mk("reset_ok2")], methods=["POST"]),
-        R("/allgone", [refused2]),
+        R("/allgone", [refused2], methods=["GET", "POST"]),
         R("/alog-retry", [refused3, mk("alog_ok")]),
         R("/host-retry", [refused4, mk("host_ok")]),
         R("/notmod/*", [mk("notmod", not_modified_with_length)], timeout_ms=3000),
@@ -555,6 +555,18 @@ def every_upstream_ejected_503(c):
     eq(upstream_state(c, "/allgone", c.allgone)["retries"], 0, "no retry in /routes")
     assert_error(c.gw.http("GET", "/allgone"), 503, "no_instance")
     eq(c.gw.metric("portico_upstream_retries_total") - rt0, 0, "still none")
+    # A body that would stream, refused at its head: that one response, then
+    # the close (no second, made-up 400 for the body's framing).
+    for req in (b"POST /allgone HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"3\r\nabc\r\n0\r\n\r\n",
+                b"POST /allgone HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"):
+        n400 = c.gw.metric("portico_http_requests_total", code="400")
+        with c.gw.raw() as raw:
+            raw.send(req)
+            assert_error(raw.read_response(), 503, "no_instance")
+            raw.expect_eof(3)
+        eq(c.gw.metric("portico_http_requests_total", code="400") - n400, 0,
+           "no 400 after the 503 (%r)" % req[:60])
 
 
 @t.case
