@@ -420,6 +420,7 @@ static void forward_start(struct gw_req *r, struct gw_route *rt)
         gw_hforward_start(r, rt);
         return;
     }
+    gw_accesslog_note_route(r, rt->pattern, rt->owner); /* also on a 503 below */
     /* Taken at its head for an HTTP route that a reload has since moved to
      * the bus, or for a claim check no longer possible: its body is not held. */
     if (r->body_stream && !gw_claimstore_wanted(r, rt)) {
@@ -445,7 +446,6 @@ static void forward_start(struct gw_req *r, struct gw_route *rt)
         tmo = (uint64_t)inst->timeout_ms;
         r->deadline_ms = now + tmo;
     }
-    gw_accesslog_note_route(r, rt->pattern, rt->owner);
     encode(r, match, inst);
 
     gw_inflight_add(r);

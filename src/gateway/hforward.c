@@ -377,10 +377,12 @@ static void try_next(struct gw_hx *hx, struct gw_upstream *avoid)
     struct gw_uconn *c;
 
     if (up == NULL) {
-        if (hx->tries == 0)
+        if (hx->tries == 0) {
+            gw_accesslog_note_route(hx->r, hr->pattern, hr->service);
             fail(hx, 503, "no_instance", "every upstream of this route is ejected");
-        else
+        } else {
             fail(hx, 502, "upstream_error", "the upstream failed and no other one is up");
+        }
         return;
     }
     if (avoid != NULL) {

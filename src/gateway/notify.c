@@ -13,6 +13,7 @@
 
 static struct sockaddr_un addr;
 static socklen_t addr_len; /* 0: off */
+static bool ready_sent;    /* the first READY=1 is out: reloads may be told */
 
 void gw_notify_init(void)
 {
@@ -41,12 +42,23 @@ static void send_state(const char *msg)
     close(fd);
 }
 
-void gw_notify_ready(void) { send_state("READY=1"); }
+void gw_notify_ready(void)
+{
+    ready_sent = true;
+    send_state("READY=1");
+}
+
+void gw_notify_reloaded(void)
+{
+    if (ready_sent) send_state("READY=1");
+}
 
 void gw_notify_reloading(void)
 {
     char msg[64];
     struct timespec ts;
+
+    if (!ready_sent) return; /* not ready yet: the first READY=1 is still to come */
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     snprintf(msg, sizeof msg, "RELOADING=1\nMONOTONIC_USEC=%llu",

@@ -20,8 +20,12 @@ void gw_notify_init(void);
 /* Sends nothing from now on (a --workers worker: the supervisor speaks). */
 void gw_notify_disable(void);
 
+/* Ready (once, at start). Before it, a reload tells nothing: the service
+ * manager still waits for this first READY=1. */
 void gw_notify_ready(void);
 void gw_notify_reloading(void);
+/* A reload is over (ok or refused): READY=1 again, once ready. */
+void gw_notify_reloaded(void);
 void gw_notify_stopping(void);
 
 #endif

@@ -217,12 +217,12 @@ int gw_reload(void)
     commit_all(staged, running);
     gw_stats->config_reloads_ok++;
     pc_log(PC_LOG_INFO, "reload", "configuration reloaded");
-    gw_notify_ready();
+    gw_notify_reloaded();
     return 0;
 
 refused:
     gw_stats->config_reloads_error++;
     pc_log(PC_LOG_ERROR, "reload", "reload refused, nothing changed: %s", err);
-    gw_notify_ready();
+    gw_notify_reloaded();
     return -1;
 }

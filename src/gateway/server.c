@@ -343,7 +343,7 @@ int gw_workers_start(struct gw_config *cfg, int *ready_fd, char *err, size_t err
             gw_notify_reloading();
             for (int i = 0; i < n; i++)
                 if (pids[i] > 0) kill(pids[i], SIGHUP);
-            gw_notify_ready();
+            gw_notify_reloaded();
         }
         if (sig == SIGUSR1) /* each worker reopens its access log */
             for (int i = 0; i < n; i++)

@@ -15,8 +15,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Gateway, Runner, Stack, check, eq, parse_metrics, req_bytes,  # noqa: E402
-                     run_gateway_cli, uniq, wait_until)
+from harness import (Gateway, Runner, Stack, assert_error, check, eq, parse_metrics,  # noqa: E402
+                     req_bytes, run_gateway_cli, uniq, wait_until)
 
 t = Runner()
 ST = None
@@ -94,6 +94,13 @@ def forwarded_request_line():
     eq(j["trace_id"], dict(svc.requests[-1]["headers"])["traceparent"][3:35],
        "trace_id is the one sent on")
     svc.stop()
+    # the route in its grace period: 503 no_instance, still named in the line
+    wait_until(lambda: ST.gw.http("GET", "/alog/8").status == 503, 10, msg="503 in grace")
+    r = ST.gw.http("GET", "/alog/9", headers={"X-Request-Id": "alog-grace-1"})
+    assert_error(r, 503, "no_instance")
+    j = line_for(LOG, "alog-grace-1")
+    eq((j.get("route"), j.get("service"), j.get("error")), ("/alog/{id}", "alog", "no_instance"),
+       "a 503 no_instance line names its route and service")
 
 
 def read_until(c, done, what, timeout=20):

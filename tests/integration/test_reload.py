@@ -9,13 +9,16 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (HOST, Gateway, Runner, Stack, TestFailure, assert_error,  # noqa: E402
-                     check, eq, fail, run_gateway_cli, uniq, wait_until)
+                     check, eq, fail, gateway_binary, gateway_env, run_gateway_cli, uniq,
+                     wait_until)
 
 t = Runner()
 KEY = "reload-key-0123456789abcdef"
@@ -514,6 +517,45 @@ def notify_protocol_path_socket():
 @t.case
 def notify_protocol_abstract_socket_with_workers():
     notify_case("reload-notify-w", True, 2)
+
+
+@t.case
+def notify_reload_before_ready_tells_nothing():
+    """A SIGHUP before the gateway is ready (its Redis accepts the connection
+    and never answers: ready after the 3-s wait) is not told to the service
+    manager: the first message is the one READY=1, then STOPPING=1."""
+    silent = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    st = Stack(name="reload-notify-early", start_gateway=False)
+    ns = NotifySocket(st.tmpdir)
+    proc = None
+    try:
+        err = open(os.path.join(st.tmpdir, "early.stderr"), "wb")
+        proc = subprocess.Popen(
+            [gateway_binary(), "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--redis",
+             "redis://127.0.0.1:%d" % silent.getsockname()[1]],
+            stdout=subprocess.DEVNULL, stderr=err, stdin=subprocess.DEVNULL,
+            env=gateway_env({"NOTIFY_SOCKET": ns.env}))
+        err.close()
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGHUP)
+        eq(ns.wait(1, "READY=1"), ["READY=1"], "only READY=1, after the reload before it")
+        time.sleep(0.3)
+        eq(ns.poll(), ["READY=1"], "nothing after it")
+        proc.send_signal(signal.SIGTERM)
+        eq(proc.wait(20), 0, "exit")
+        eq(ns.poll(), ["READY=1", "STOPPING=1"], "STOPPING=1 on SIGTERM")
+        with open(os.path.join(st.tmpdir, "early.stderr")) as f:
+            log = f.read()
+        check("configuration reloaded" in log, "the early SIGHUP was a reload: %s" % log[-400:])
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        ns.close()
+        silent.close()
+        st.close()
 
 
 @t.case

@@ -555,6 +555,12 @@ def every_upstream_ejected_503(c):
     eq(upstream_state(c, "/allgone", c.allgone)["retries"], 0, "no retry in /routes")
     assert_error(c.gw.http("GET", "/allgone"), 503, "no_instance")
     eq(c.gw.metric("portico_upstream_retries_total") - rt0, 0, "still none")
+    wait_until(lambda: [ln for ln in access_lines(c, "/allgone") if ln["status"] == 503], 10,
+               msg="the 503 logged")
+    ln = [ln for ln in access_lines(c, "/allgone") if ln["status"] == 503][-1]
+    eq((ln.get("route"), ln.get("error")), ("/allgone", "no_instance"),
+       "a 503 no_instance line names its route")
+    check(ln.get("service"), "and its service: %r" % ln)
     # A body that would stream, refused at its head: that one response, then
     # the close (no second, made-up 400 for the body's framing).
     for req in (b"POST /allgone HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
