@@ -311,16 +311,23 @@ struct evbuffer *gw_conn_response_buffer(struct gw_conn *c, struct gw_req *r)
     return r->out;
 }
 
+/* A response said close: the connection closes once what is queued is
+ * written; the parser (perhaps inside a callback of that response's
+ * request) reads no further request. */
+static void conn_closing(struct gw_conn *c)
+{
+    c->state = GW_CONN_CLOSING;
+    gw_http_stop(c->http);
+    evtimer_del(&c->timer);
+}
+
 void gw_conn_on_response(struct gw_conn *c, struct gw_req *r)
 {
     if (r->done) gw_conn_body_req_gone(c, r); /* answered before its body was all read */
     if (gw.draining || c->draining) r->close_after = true;
     if (r->close_after && c->state != GW_CONN_DEAD && c->state != GW_CONN_LINGER &&
-        r != c->body_req) { /* (a response streamed while the body still streams) */
-        c->state = GW_CONN_CLOSING;
-        gw_http_stop(c->http); /* the parser may be in r's callback: no next request */
-        evtimer_del(&c->timer);
-    }
+        r != c->body_req) /* (a response streamed while the body still streams) */
+        conn_closing(c);
     conn_flush(c);
 }
 
@@ -330,10 +337,8 @@ void gw_conn_stream_wrote(struct gw_conn *c, struct gw_req *r)
         c->state != GW_CONN_LINGER && c->state != GW_CONN_DEAD) {
         /* Its head said close (HTTP/1.0, close-delimited): no request after
          * it is read or forwarded (RFC 9112 9.6). */
-        c->state = GW_CONN_CLOSING;
-        gw_http_stop(c->http);
+        conn_closing(c);
         reading(c, false);
-        evtimer_del(&c->timer);
     }
     if (TAILQ_FIRST(&c->reqs) == r && c->state != GW_CONN_DEAD) conn_send_soon(c);
 }

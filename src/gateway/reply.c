@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "claim.h"
+#include "digits.h"
 #include "conn.h"
 #include "forward.h"
 #include "gw.h"
@@ -55,17 +56,10 @@ static size_t headers_out(const struct pc_kv *hdrs, size_t n)
 static uint64_t head_length(const struct pc_kv *hdrs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        uint64_t v = 0;
-        size_t j;
+        uint64_t v;
         if (hdrs[i].name_len != 14 || strncasecmp(hdrs[i].name, "content-length", 14) != 0)
             continue;
-        if (hdrs[i].value_len == 0 || hdrs[i].value_len > 15) return GW_REQ_NO_LENGTH;
-        for (j = 0; j < hdrs[i].value_len; j++) {
-            char c = hdrs[i].value[j];
-            if (c < '0' || c > '9') return GW_REQ_NO_LENGTH;
-            v = v * 10 + (uint64_t)(c - '0');
-        }
-        return v;
+        return pc_get_u64(hdrs[i].value, hdrs[i].value_len, &v) ? v : GW_REQ_NO_LENGTH;
     }
     return GW_REQ_NO_LENGTH;
 }

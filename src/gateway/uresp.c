@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "buf.h"
+#include "digits.h"
 #include "names.h"
 #include "xalloc.h"
 
@@ -301,11 +302,7 @@ static size_t fast_head(struct gw_uresp *u, const char *d, size_t n, int *status
         u->text.len += nl + vl;
         u->text.data[u->text.len] = '\0';
         if (is_name(lc, nl, "content-length", 14)) {
-            if (has_length || vl > 15) return 0;
-            for (size_t i = 0; i < vl; i++) {
-                if (value[i] < '0' || value[i] > '9') return 0;
-                len = len * 10 + (uint64_t)(value[i] - '0');
-            }
+            if (has_length || (vl != 0 && !pc_get_u64(value, vl, &len))) return 0;
             has_length = true;
         } else if (is_name(lc, nl, "connection", 10)) {
             if (conn != 0) return 0;

@@ -229,6 +229,17 @@ class Procs:
             raise err
 
 
+def procs_teardown(ctx):
+    """A test's teardown: the examples in ctx["procs"] are stopped (and
+    checked), then the stack, even when a stop failed."""
+    def teardown(st):
+        try:
+            ctx["procs"].close()
+        finally:
+            st.close()
+    return teardown
+
+
 def json_of(r):
     try:
         return r.json()

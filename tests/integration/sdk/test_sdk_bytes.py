@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sdkutil import Procs, Stack, binary, echo, eq, example_env  # noqa: E402
+from sdkutil import Procs, Stack, binary, echo, eq, example_env, procs_teardown  # noqa: E402
 from harness import PREFIX, Runner, assert_error, check, wait_until  # noqa: E402
 
 t = Runner()
@@ -34,11 +34,7 @@ def setup():
     return st
 
 
-def teardown(st):
-    try:
-        ctx["procs"].close()
-    finally:
-        st.close()
+teardown = procs_teardown(ctx)
 
 
 def set_calls(st):

@@ -12,7 +12,7 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sdkutil import Procs, Stack, echo, eq, json_of  # noqa: E402
+from sdkutil import Procs, Stack, echo, eq, json_of, procs_teardown  # noqa: E402
 from harness import PREFIX, Runner, check, wait_until  # noqa: E402
 
 t = Runner()
@@ -28,11 +28,7 @@ def setup():
     return st
 
 
-def teardown(st):
-    try:
-        ctx["procs"].close()
-    finally:
-        st.close()
+teardown = procs_teardown(ctx)
 
 
 def body_keys(st):

@@ -10,7 +10,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sdkutil import Procs, Stack, check, echo, eq, json_of  # noqa: E402
+from sdkutil import Procs, Stack, check, echo, eq, json_of, procs_teardown  # noqa: E402
 from harness import Runner, assert_error, wait_until  # noqa: E402
 
 t = Runner()
@@ -25,11 +25,7 @@ def setup():
     return st
 
 
-def teardown(st):
-    try:
-        ctx["procs"].close()
-    finally:
-        st.close()
+teardown = procs_teardown(ctx)
 
 
 def client_reply_calls(st):

@@ -9,7 +9,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sdkutil import Procs, Stack, check, eq, json_of, orders, python_hello  # noqa: E402
+from sdkutil import (Procs, Stack, check, eq, json_of, orders, python_hello,  # noqa: E402
+                     procs_teardown)
 from harness import Runner, wait_until  # noqa: E402
 
 t = Runner()
@@ -27,11 +28,7 @@ def setup():
     return st
 
 
-def teardown(st):
-    try:
-        ctx["procs"].close()
-    finally:
-        st.close()
+teardown = procs_teardown(ctx)
 
 
 def job_of(st, path):

@@ -18,7 +18,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from sdkutil import (Procs, Stack, eq, json_of, node_hi, node_or_skip,  # noqa: E402
-                     replies_in_order, request_message)
+                     replies_in_order, request_message, procs_teardown)
 from harness import Runner, assert_error, fail, now_ms, wait_until  # noqa: E402
 
 node_or_skip()
@@ -35,11 +35,7 @@ def setup():
     return st
 
 
-def teardown(st):
-    try:
-        ctx["procs"].close()
-    finally:
-        st.close()
+teardown = procs_teardown(ctx)
 
 
 @t.case

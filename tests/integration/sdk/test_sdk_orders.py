@@ -12,7 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sdkutil import Procs, Stack, check, eq, json_of, orders, users  # noqa: E402
+from sdkutil import Procs, Stack, check, eq, json_of, orders, users, procs_teardown  # noqa: E402
 from harness import Runner, Service, assert_error, now_ms, wait_until  # noqa: E402
 
 GW_TIMEOUT_MS = 2000
@@ -31,11 +31,7 @@ def setup():
     return st
 
 
-def teardown(st):
-    try:
-        ctx["procs"].close()
-    finally:
-        st.close()
+teardown = procs_teardown(ctx)
 
 
 def post_json(st, path, obj, headers=None):

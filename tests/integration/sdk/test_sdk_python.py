@@ -14,7 +14,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from sdkutil import (Procs, Stack, eq, json_of, python_hello, replies_in_order,  # noqa: E402
-                     request_message)
+                     request_message, procs_teardown)
 from harness import Runner, assert_error, check, now_ms, wait_until  # noqa: E402
 
 t = Runner()
@@ -29,11 +29,7 @@ def setup():
     return st
 
 
-def teardown(st):
-    try:
-        ctx["procs"].close()
-    finally:
-        st.close()
+teardown = procs_teardown(ctx)
 
 
 @t.case

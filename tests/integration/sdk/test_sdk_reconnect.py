@@ -9,7 +9,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sdkutil import Procs, Stack, check, echo, eq, json_of, orders, users  # noqa: E402
+from sdkutil import (Procs, Stack, check, echo, eq, json_of, orders, users,  # noqa: E402
+                     procs_teardown)
 from harness import Runner, wait_until  # noqa: E402
 from backoff_schedule import check_schedule, retries, wait_retries  # noqa: E402
 
@@ -29,11 +30,7 @@ def setup():
     return st
 
 
-def teardown(st):
-    try:
-        ctx["procs"].close()
-    finally:
-        st.close()
+teardown = procs_teardown(ctx)
 
 
 def wait_registered_again(exs, marks):

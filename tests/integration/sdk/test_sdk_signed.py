@@ -13,7 +13,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from sdkutil import (Example, Procs, Stack, echo, ensure_node_example, eq, orders,  # noqa: E402
-                     python_hello, users)
+                     python_hello, users, procs_teardown)
 from harness import Runner, wait_until  # noqa: E402
 
 t = Runner()
@@ -36,11 +36,7 @@ def setup():
     return st
 
 
-def teardown(st):
-    try:
-        ctx["procs"].close()
-    finally:
-        st.close()
+teardown = procs_teardown(ctx)
 
 
 @t.case

@@ -21,7 +21,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from sdkutil import Procs, Stack, check, echo, eq, request_message  # noqa: E402
+from sdkutil import Procs, Stack, check, echo, eq, request_message, procs_teardown  # noqa: E402
 from harness import PREFIX, Runner, fail, req_bytes, tail, wait_until  # noqa: E402
 from test_stream import Streamed  # noqa: E402
 
@@ -39,11 +39,7 @@ def setup():
     return st
 
 
-def teardown(st):
-    try:
-        ctx["procs"].close()
-    finally:
-        st.close()
+teardown = procs_teardown(ctx)
 
 
 def start_echo(st):

@@ -13,7 +13,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from sdkutil import Procs, Stack, echo, eq, python_hello  # noqa: E402
+from sdkutil import Procs, Stack, echo, eq, python_hello, procs_teardown  # noqa: E402
 from harness import PREFIX, Runner, check, req_bytes, wait_until  # noqa: E402
 from test_stream import Streamed  # noqa: E402
 
@@ -29,11 +29,7 @@ def setup():
     return st
 
 
-def teardown(st):
-    try:
-        ctx["procs"].close()
-    finally:
-        st.close()
+teardown = procs_teardown(ctx)
 
 
 def streams(st, result):

@@ -7,7 +7,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sdkutil import Procs, Stack, eq, json_of, users  # noqa: E402
+from sdkutil import Procs, Stack, eq, json_of, users, procs_teardown  # noqa: E402
 from harness import Runner, assert_error  # noqa: E402
 
 t = Runner()
@@ -24,11 +24,7 @@ def setup():
     return st
 
 
-def teardown(st):
-    try:
-        ctx["procs"].close()
-    finally:
-        st.close()
+teardown = procs_teardown(ctx)
 
 
 def post(st, path, obj, method="POST"):

@@ -15,7 +15,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from sdkutil import (Procs, Stack, check, echo, eq, json_of, orders, request_message,  # noqa: E402
-                     users)
+                     users, procs_teardown)
 from harness import Monitor, Runner, Service, now_ms, wait_until  # noqa: E402
 
 t = Runner()
@@ -32,11 +32,7 @@ def setup():
     return st
 
 
-def teardown(st):
-    try:
-        ctx["procs"].close()
-    finally:
-        st.close()
+teardown = procs_teardown(ctx)
 
 
 def split_v2(data):
