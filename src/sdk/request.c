@@ -193,6 +193,17 @@ static portico_request *req_decode(portico_service *svc, const char *msg, size_t
     return req;
 }
 
+/* True if reply_to names a gateway's reply channel, "<prefix>:reply:<id>":
+ * a request may not make us publish anywhere else (on P:register, or
+ * outside our prefix). */
+static bool reply_to_ok(const portico_service *svc, const char *reply_to)
+{
+    size_t pl = strlen(svc->prefix);
+
+    return strncmp(reply_to, svc->prefix, pl) == 0 && strncmp(reply_to + pl, ":reply:", 7) == 0 &&
+           reply_to[pl + 7] != '\0';
+}
+
 /* Finds the route for req: the gateway's pattern (our own param names when
  * another instance announced it with others), else our own match. Returns
  * its index or -1. */
@@ -345,6 +356,13 @@ static void dispatch(portico_service *svc, const char *msg, size_t len, const st
     const struct pt_trace *saved_trace;
 
     if (req == NULL) return;
+    if (!reply_to_ok(svc, req->in.reply_to)) {
+        if (pc_ratelimit_allow(&svc->bad_rl, pc_mono_ms()))
+            pt_log(svc, PORTICO_LOG_WARN, "request %s dropped: reply_to is not a reply channel",
+                   req->in.id);
+        req_free(req);
+        return;
+    }
     if (req->full.body_ref != NULL &&
         !pt_claim_key_ok(svc, req->full.body_ref, req->in.id, false)) {
         if (pc_ratelimit_allow(&svc->bad_rl, pc_mono_ms()))

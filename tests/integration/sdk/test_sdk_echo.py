@@ -115,11 +115,11 @@ def messages_outside_the_fast_path(st):
 
 @t.case
 def long_reply_channel(st):
-    # Another gateway may use any reply channel: one too long for the SDK's
-    # in-place PUBLISH framing (over 200 bytes) takes the plain path.
+    # Another gateway may use a reply channel of any length: one too long for
+    # the SDK's in-place PUBLISH framing (over 200 bytes) takes the plain path.
     import json
     import uuid
-    chan = "other:reply:" + "r" * 300
+    chan = "portico:reply:" + "r" * 300
     sub, pub = st.redis.client(), st.redis.client()
     try:
         sub.subscribe(chan)
@@ -135,6 +135,34 @@ def long_reply_channel(st):
         eq(rep["id"], rid, "reply id")
         eq(rep["status"], 200, "reply status")
         eq(json.loads(rep["body"])["path"], "/echo/long", "echoed path")
+    finally:
+        sub.close()
+        pub.close()
+
+
+@t.case
+def reply_to_must_be_a_reply_channel(st):
+    # services.md: a reply goes only to "<prefix>:reply:<id>"; a request
+    # naming another channel (P:register, another prefix, the bare
+    # "P:reply:") is dropped unanswered, and the service goes on serving.
+    import json
+    import uuid
+    bad = ["portico:register", "other:reply:x", "portico:reply:", "portico:replyx"]
+    sub, pub = st.redis.client(), st.redis.client()
+    try:
+        sub.subscribe(*bad)
+        for chan in bad:
+            req = {"v": 1, "id": str(uuid.uuid4()), "reply_to": chan,
+                   "deadline_ms": int(time.time() * 1000) + 5000, "method": "GET",
+                   "path": "/echo/x", "route": "/echo/*", "params": {"*": "x"}, "headers": []}
+            eq(pub.publish("portico:svc:" + ctx["echo"].instance, json.dumps(req)), 1,
+               "receivers for " + chan)
+        eq(st.gw.http("GET", "/echo/after").status, 200, "served after the bad requests")
+        m = sub.get_message(timeout=1.0)
+        check(m is None, "a reply was published on a channel that is not a reply channel: %r"
+              % (m,))
+        check("reply_to is not a reply channel" in ctx["echo"].stderr_text(),
+              "the drop is not logged")
     finally:
         sub.close()
         pub.close()
