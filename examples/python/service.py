@@ -188,6 +188,12 @@ class Service:
             extra = [["traceresponse", mine]]
         if req.get("route") == "/hello/clock" and req.get("method") == "GET":
             self.start_clock(req)
+        elif req.get("route") == "/hello/clock" and req.get("method") == "HEAD":
+            # HEAD is forwarded to the GET route (SPEC 3): the stream's head,
+            # no events (the gateway sends no body for HEAD anyway)
+            self.publish(req["reply_to"], {
+                "v": 1, "id": req["id"], "status": 200,
+                "headers": [["content-type", "text/event-stream"], ["cache-control", "no-cache"]]})
         elif req.get("route") == "/hello/{name}" and req.get("method") in ("GET", "HEAD"):
             name = req.get("params", {}).get("name", "")
             self.reply(req, 200, {"hello": name}, extra)

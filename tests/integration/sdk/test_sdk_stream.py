@@ -116,6 +116,11 @@ def python_clock_streams_and_is_cancelled(st):
     events = [e for e in r.body.split(b"\n\n") if e]
     eq(len(events), 2, "two events")
     eq(json.loads(events[1].split(b"data: ", 1)[1])["tick"], 2, "second tick")
+    # HEAD goes to the GET route: the stream's head, no body
+    r = st.gw.http("HEAD", "/hello/clock?ticks=2", timeout=30)
+    eq(r.status, 200, "HEAD status")
+    eq(r.header("content-type"), "text/event-stream", "HEAD content-type")
+    eq(r.body, b"", "HEAD body")
     # a raw subscriber on the instance's channel sees the cancel
     sub = st.redis.client(timeout=15)
     sub.subscribe("%s:svc:%s" % (PREFIX, py.instance))
