@@ -213,7 +213,8 @@ J="-H 'content-type: application/json'"
     has hello && echo "  curl -N '$U/hello/clock?ticks=3'"
     # A 202 job: submit (202 + Location), then submit and poll the Location in one line.
     has hello && echo "  curl -i -X POST $U/hello/report -H 'Prefer: respond-async'"
-    has hello && echo "  curl -s \"$U\$(curl -s -o /dev/null -w '%header{location}' -X POST $U/hello/report -H 'Prefer: respond-async')\""
+    # (the Location read from the headers: curl's -w %header needs 7.84+)
+    has hello && echo "  curl -s \"$U\$(curl -s -D - -o /dev/null -X POST $U/hello/report -H 'Prefer: respond-async' | tr -d '\r' | sed -n 's/^[Ll]ocation: //p')\""
     has hi && echo "  curl -s $U/hi/world"
     has hi && echo "  curl -s -X POST $U/hi/echo $J -d '{\"say\":\"hi\"}'"
     has echo && echo "  curl -s '$U/echo/anything?x=1'"
