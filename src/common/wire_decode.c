@@ -489,6 +489,33 @@ static int wire_stream_fields(json_t *root, struct pc_reply_in *out, struct pc_w
 }
 
 /* Decodes a reply (see wire.h for the -1 / -2 contract). */
+/* A reply that strict parsing refused for what only strict mode refuses -- a
+ * duplicate key, an integer past 64 bits -- is still JSON, and its id may be
+ * readable (SPEC §5: only a reply that is not JSON or has no readable id
+ * cannot be matched). Read leniently, as a whole message or as a first line
+ * that is a "v":2 head, it gives the tree whose id says whom to answer 502;
+ * NULL when it is neither. */
+static json_t *reply_lenient(const char *msg, size_t len)
+{
+    const size_t flags = JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL;
+    const char *nl = memchr(msg, '\n', len);
+    json_t *root = NULL;
+
+    if (len > PC_WIRE_MAX_MESSAGE) return NULL;
+    if (pc_json_depth_is_ok(msg, len, PC_WIRE_MAX_DEPTH)) root = json_loadb(msg, len, flags, NULL);
+    if (root == NULL && nl != NULL &&
+        pc_json_depth_is_ok(msg, (size_t)(nl - msg), PC_WIRE_MAX_DEPTH)) {
+        root = json_loadb(msg, (size_t)(nl - msg), flags, NULL);
+        if (json_number_value(json_object_get(root, "v")) != PC_WIRE_V2) { /* not a v2 head */
+            json_decref(root);
+            root = NULL;
+        }
+    }
+    if (json_is_object(root)) return root;
+    json_decref(root);
+    return NULL;
+}
+
 int pc_wire_decode_reply(struct pc_reply_in *out, const char *msg, size_t len,
                          struct pc_wire_err *err)
 {
@@ -496,9 +523,16 @@ int pc_wire_decode_reply(struct pc_reply_in *out, const char *msg, size_t len,
 
     memset(out, 0, sizeof *out);
     json_t *root = wire_parse_msg(msg, len, &f, err);
+    bool strict = root != NULL;
+    if (root == NULL && (err == NULL || strcmp(err->reason, "not_json") == 0))
+        root = reply_lenient(msg, len);
     if (root == NULL) return -1;
 
     json_t *id = json_object_get(root, "id");
+    if (!strict && !json_is_string(id)) {
+        json_decref(root); /* err keeps why strict parsing refused it */
+        return -1;
+    }
     if (!json_is_string(id)) {
         json_decref(root);
         wire_err(err, "no_id", "\"id\" must be a string");
@@ -509,6 +543,7 @@ int pc_wire_decode_reply(struct pc_reply_in *out, const char *msg, size_t len,
     out->id_len = json_string_length(id);
     out->wire = f.wire;
 
+    if (!strict) return -2; /* err: the strict parser's reason */
     if (!frame_is_ok(root, &f, err)) return -2;
     if (wire_stream_fields(root, out, err) != 0) return -2;
     if (out->seq >= 1) { /* a stream continuation: its body only */

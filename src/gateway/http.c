@@ -31,7 +31,6 @@
 #include "reqbody.h"
 #include "xalloc.h"
 
-#define GW_HTTP_MAX_HEADERS 256 /* header lines per request */
 
 struct gw_http {
     http_parser p;
@@ -118,7 +117,6 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
     if (count_head(h, n)) return -1;
     if (r->nhdrs == 0 || h->in_value) {  /* a new header (a name may come in pieces) */
         if (count_head(h, 4)) return -1; /* ": " and CRLF */
-        if (r->nhdrs == GW_HTTP_MAX_HEADERS) return fail(h, 431, "too many header lines");
         if (r->nhdrs == r->hdrs_cap) {
             uint32_t cap = r->hdrs_cap ? r->hdrs_cap * 2 : 16;
             r->hdrs = pc_xrealloc(r->hdrs, cap * sizeof *r->hdrs);

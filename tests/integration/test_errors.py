@@ -95,6 +95,18 @@ def bad_reply_502():
     assert_error(r, 502, "bad_reply", request_id="err-502")
 
 
+@t.case
+def bad_reply_502_strict_json_refusals():
+    # JSON with a readable id that strict parsing refuses (a duplicate key, an
+    # integer past 64 bits) is a bad reply (502 at once), not an unmatchable
+    # one left to its deadline (504)
+    for tail in ('"status":200,"status":201', '"status":18446744073709551816'):
+        svc, b = mk([("GET", "/strict")], timeout_ms=5000, handler=lambda req, tail=tail: (
+            '{"v":1,"id":"%s",%s}' % (req["id"], tail)).encode())
+        r = ST.gw.http("GET", b + "/strict")
+        assert_error(r, 502, "bad_reply")
+
+
 MALFORMED = [
     b"GARBAGE\r\n\r\n",
     b"GET\r\n\r\n",
@@ -218,7 +230,12 @@ def headers_too_large_431():
     many = [("X-F%d" % i, "b" * 100) for i in range(200)]
     bad_request(req_bytes("GET", b + "/big", many), 431, "headers_too_large", "many headers")
     bad_request(req_bytes("GET", b + "/big?" + "q" * 17000), 431, "headers_too_large", "long URL")
-    eq(svc.n_requests(), 1, "only the small request forwarded")
+    # the limit is bytes (SPEC 5, 7), not lines: 1,000 short lines fit
+    with ST.gw.raw() as c:
+        c.send(req_bytes("GET", b + "/big", [("X-H%03d" % i, "v") for i in range(1000)]))
+        r = c.read_response(timeout=5)
+        eq(r.status, 200, "1,000 short header lines under the byte limit")
+    eq(svc.n_requests(), 2, "only the requests under the limit forwarded")
 
 
 @t.case

@@ -764,6 +764,42 @@ static void test_stream_messages(void)
     pc_buf_deinit(&b);
 }
 
+/* A reply refused only by strict parsing (a duplicate key, an integer past
+ * 64 bits) is JSON with a readable id: matchable and invalid (-2, 502 at
+ * once); what is not JSON at all stays unmatchable (-1, 504). */
+static void test_lenient_replies(void)
+{
+#define RID "\"id\":\"0b7c2f0e-5c1c-4d3f-9a57-3c1f4bb1e2a9\""
+    static const char *const matchable[] = {
+        "{\"v\":1," RID ",\"status\":200,\"status\":201}",
+        "{\"v\":1," RID ",\"status\":18446744073709551816}",
+        "{\"v\":18446744073709551617," RID ",\"status\":200}",
+        "{\"v\":2," RID ",\"status\":200,\"status\":200,\"body_len\":1}\nA",
+    };
+    static const char *const unmatchable[] = {
+        "{\"v\":1," RID ",\"status\":200} trailing",
+        "{\"v\":1," RID ",\"status\":200}\nnot a v2 head",
+        "{\"v\":1," RID "," RID ",\"status\":200,\"x\":1",
+        "{\"v\":1," RID ",\"status\":200,\"body\":\"\\ud800\"}",
+        "{\"v\":1,\"id\":7,\"id\":8,\"status\":200}",
+    };
+    struct pc_reply_in in;
+    struct pc_wire_err err;
+
+    for (size_t i = 0; i < sizeof matchable / sizeof matchable[0]; i++) {
+        CHECK_EQ_INT(pc_wire_decode_reply(&in, matchable[i], strlen(matchable[i]), &err), -2);
+        CHECK(in.id != NULL && in.id_len == 36);
+        CHECK_EQ_STR(err.reason, "not_json");
+        pc_wire_reply_in_deinit(&in);
+    }
+    for (size_t i = 0; i < sizeof unmatchable / sizeof unmatchable[0]; i++) {
+        CHECK_EQ_INT(pc_wire_decode_reply(&in, unmatchable[i], strlen(unmatchable[i]), &err), -1);
+        CHECK(in.id == NULL && in.root == NULL);
+        pc_wire_reply_in_deinit(&in);
+    }
+#undef RID
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -784,5 +820,6 @@ int main(int argc, char **argv)
     test_depth();
     test_limits();
     test_stream_messages();
+    test_lenient_replies();
     return test_finish("wire");
 }
