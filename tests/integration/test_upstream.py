@@ -104,6 +104,18 @@ def hop_headers(conn, req):
     return True
 
 
+def connection_named(conn, req):
+    """Headers named in Connection (RFC 9110 7.6.1), before and after it; on
+    /conn/chunked through http_parser's path with a chunked body."""
+    head = (b"HTTP/1.1 200 OK\r\nX-Before: b\r\nconnection: X-Custom, keep-alive, x-before\r\n"
+            b"x-custom: 1\r\nConnection: x-third\r\nX-THIRD: 3\r\nx-up: 1\r\n")
+    if req.target.endswith("/chunked"):
+        conn.sendall(head + b"transfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n")
+    else:
+        conn.sendall(head + b"content-length: 2\r\n\r\nok")
+    return True
+
+
 HUGE = 100 * 1024 * 1024
 PIECE = 256 * 1024
 
@@ -200,6 +212,7 @@ def setup():
         R("/bighead", [mk("big_head", big_head)]),
         R("/idleclose", [mk("idleclose", answer_then_close)], methods=["GET", "POST"]),
         R("/hop", [mk("hop", hop_headers)]),
+        R("/conn/*", [mk("conn_named", connection_named)]),
         R("/huge", [mk("huge", huge_chunked)]),
         R("/slowish", [mk("slowish", U.sleep_then(0.3))]),
         R("/big2m", [mk("big2m", big2m)]),
@@ -290,6 +303,27 @@ def header_rules(c):
     eq(r.header("keep-alive"), None, "hop-by-hop keep-alive dropped")
     eq(r.header("x-up"), "1", "upstream header kept")
     check(r.header("x-request-id") != "upstream-made", "the gateway's x-request-id wins")
+
+
+@t.case
+def response_headers_named_in_connection_dropped(c):
+    """SPEC §11 (the header rules of §4): a response's headers named in its
+    Connection header are hop-by-hop, dropped like the others."""
+    r = c.gw.http("GET", "/conn/plain")
+    eq(r.body, b"ok", "body")
+    for gone in ("x-custom", "x-before", "x-third", "connection", "keep-alive"):
+        eq(r.header_all(gone), [], "%r named by connection" % gone)
+    eq(r.header("x-up"), "1", "a header not named is kept")
+    with c.gw.raw() as raw:  # the chunked body stays chunked
+        raw.send(b"GET /conn/chunked HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        while raw._fill(10):
+            pass
+        head, _, body = raw.buf.partition(b"\r\n\r\n")
+    names = [ln.split(b":")[0].lower() for ln in head.split(b"\r\n")[1:]]
+    for gone in (b"x-custom", b"x-before", b"x-third"):
+        check(gone not in names, "chunked: %r named by connection: %r" % (gone, head))
+    check(b"x-up" in names and b"transfer-encoding" in names, "chunked head %r" % head)
+    eq(body, b"2\r\nok\r\n0\r\n\r\n", "chunked body")
 
 
 TP_RE = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
