@@ -116,6 +116,22 @@ def connection_named(conn, req):
     return True
 
 
+TE_HEADS = {  # /te/<name>: the Transfer-Encoding lines of the response
+    "gzip": b"transfer-encoding: gzip, chunked\r\n",
+    "twice": b"transfer-encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+    "list": b"transfer-encoding: chunked, chunked\r\n",
+    "identity": b"transfer-encoding: identity\r\n",
+    "ok": b"Transfer-Encoding:  Chunked \r\n",
+}
+
+
+def transfer_encodings(conn, req):
+    """A chunked body under the Transfer-Encoding lines TE_HEADS names."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\n" + TE_HEADS[req.target.rsplit("/", 1)[1]] +
+                 b"\r\n2\r\nok\r\n0\r\n\r\n")
+    return True
+
+
 HUGE = 100 * 1024 * 1024
 PIECE = 256 * 1024
 
@@ -213,6 +229,7 @@ def setup():
         R("/idleclose", [mk("idleclose", answer_then_close)], methods=["GET", "POST"]),
         R("/hop", [mk("hop", hop_headers)]),
         R("/conn/*", [mk("conn_named", connection_named)]),
+        R("/te/*", [mk("te", transfer_encodings)]),
         R("/huge", [mk("huge", huge_chunked)]),
         R("/slowish", [mk("slowish", U.sleep_then(0.3))]),
         R("/big2m", [mk("big2m", big2m)]),
@@ -536,6 +553,29 @@ def lying_content_length(c):
 def malformed_upstream_responses_502(c):
     assert_error(c.gw.http("GET", "/badstatus"), 502, "upstream_error")
     assert_error(c.gw.http("GET", "/bighead"), 502, "upstream_error")
+
+
+@t.case
+def transfer_encoding_other_than_chunked_502(c):
+    """A response whose Transfer-Encoding is anything but one "chunked" (a
+    coding the client would not be told of, two of them, two headers) is a
+    502 upstream_error, as with nginx, not retried, its connection closed."""
+    u = c.up["te"]
+    for name in ("gzip", "twice", "list", "identity"):
+        n0, r0 = u.connections, u.count()
+        assert_error(c.gw.http("GET", "/te/" + name), 502, "upstream_error")
+        eq(u.count() - r0, 1, "%s: sent once" % name)
+        check(u.connections - n0 == 1, "%s: a new connection (the last one not pooled)" % name)
+    with c.gw.raw() as raw:  # "chunked", any case and spaces around it, is read as ever
+        for _ in range(2):
+            raw.send(b"GET /te/ok HTTP/1.1\r\nHost: x\r\n\r\n")
+            while b"\r\n0\r\n\r\n" not in raw.buf:
+                check(raw._fill(10), "closed before the chunked body ended: %r" % raw.buf)
+            head, _, rest = raw.buf.partition(b"\r\n\r\n")
+            raw.buf = b""
+            check(head.startswith(b"HTTP/1.1 200 ") and b"transfer-encoding: chunked" in head,
+                  "head %r" % head)
+            eq(rest, b"2\r\nok\r\n0\r\n\r\n", "body")
 
 
 @t.case
