@@ -269,7 +269,10 @@ def upstream_state(c, pattern, url, method="GET"):
 @t.case
 def routes_listed_as_http(c):
     r = c.gw.route("GET", "/keep")
+    eq(set(r), {"service", "method", "pattern", "kind", "released", "timeout_ms", "strip_prefix",
+                "upstreams", "instances"}, "route keys")
     eq(r["kind"], "http", "kind")
+    eq(r["instances"], [], "no bus instances (SPEC §6: every route has its instances)")
     eq(r["service"], "legacy", "service")
     eq([u["url"] for u in r["upstreams"]], [c.up["keep"].url], "upstreams")
     eq(r["upstreams"][0]["state"], "up", "state")
