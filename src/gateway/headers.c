@@ -33,11 +33,12 @@ static bool token_list_has(const char *v, size_t vn, const char *hdr, size_t hn)
     return false;
 }
 
-/* True if any Connection header of the request lists this header name. */
+/* True if any Connection header of in[0..n) (names in any case) lists this
+ * header name. */
 static bool named_by_connection(const struct pc_kv *in, size_t n, const struct pc_kv *h)
 {
     for (size_t i = 0; i < n; i++)
-        if (name_is(&in[i], "connection") &&
+        if (in[i].name_len == 10 && strncasecmp(in[i].name, "connection", 10) == 0 &&
             token_list_has(in[i].value, in[i].value_len, h->name, h->name_len))
             return true;
     return false;
@@ -141,10 +142,38 @@ size_t gw_headers_to_service(const struct pc_kv *in, size_t n, const char *reque
     return k;
 }
 
-bool gw_headers_reply_drops(const char *lname, size_t n)
+/* True if a reply header (lower-case name) never reaches the client by its
+ * name alone: hop-by-hop, content-length, x-request-id. */
+static bool reply_drops(const char *lname, size_t n)
 {
     if (pc_header_is_hop_by_hop(lname, n)) return true;
     if (n == 14 && memcmp(lname, "content-length", 14) == 0) return true;
     if (n == 12 && memcmp(lname, "x-request-id", 12) == 0) return true;
     return false;
+}
+
+size_t gw_headers_to_client(const struct pc_kv *in, size_t n, char *lower, struct pc_kv *out)
+{
+    size_t k = 0, j = 0;
+    bool have_connection = false;
+
+    for (size_t i = 0; i < n; i++) {
+        const char *name = in[i].name;
+        size_t nl = in[i].name_len;
+        if (lower != NULL) {
+            pc_header_name_lower(lower, name, nl);
+            name = lower;
+            lower += nl;
+        }
+        if (reply_drops(name, nl)) {
+            if (nl == 10 && memcmp(name, "connection", 10) == 0) have_connection = true;
+            continue;
+        }
+        out[k++] = (struct pc_kv){name, nl, in[i].value, in[i].value_len};
+    }
+    if (!have_connection) return k;
+    /* Rare: a second pass for the headers it names (RFC 9110 7.6.1). */
+    for (size_t i = 0; i < k; i++)
+        if (!named_by_connection(in, n, &out[i])) out[j++] = out[i];
+    return j;
 }

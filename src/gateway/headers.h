@@ -49,8 +49,13 @@ size_t gw_headers_to_service(const struct pc_kv *in, size_t n, const char *reque
                              const char *auth_subject, const char *auth_key_id, struct pc_kv *out,
                              pc_buf *scratch);
 
-/* True if a reply header (lower-case name) must not reach the client:
- * hop-by-hop, content-length, and x-request-id (the gateway sets its own). */
-bool gw_headers_reply_drops(const char *lname, size_t n);
+/* Builds the header list of a service's reply or an upstream's response
+ * passed on to the client: in[0..n) in arrival order, less hop-by-hop
+ * headers, the headers named in Connection, content-length (the gateway
+ * frames the body) and x-request-id (it sets its own). lower: NULL when
+ * in's names are lower-case already, else room for all their bytes, where
+ * they are written lower-cased (out's names then point there). out must
+ * have room for n entries. Returns the number written. */
+size_t gw_headers_to_client(const struct pc_kv *in, size_t n, char *lower, struct pc_kv *out);
 
 #endif

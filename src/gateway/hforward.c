@@ -559,13 +559,10 @@ static int sink_head(void *ctx, const struct gw_uresp_head *h)
     struct gw_hx *hx = ctx;
     struct gw_req *r = hx->r;
     struct pc_kv kv[GW_URESP_MAX_HEADERS + 1];
-    size_t n = 0;
+    size_t n = gw_headers_to_client(h->headers, h->nheaders, NULL, kv);
     uint64_t len = h->content_length;
     bool bodiless = r->is_head || h->status == 204 || h->status == 304;
 
-    for (size_t i = 0; i < h->nheaders; i++)
-        if (!gw_headers_reply_drops(h->headers[i].name, h->headers[i].name_len))
-            kv[n++] = h->headers[i];
     if (bodiless) {
         if (!r->is_head) len = GW_REQ_NO_LENGTH;
     } else if (len == GW_URESP_NO_LENGTH) {

@@ -541,7 +541,7 @@ static void render_route(void *arg, const char *method, const char *pattern, voi
         pc_buf_putc(o, '}');
         return;
     }
-    pc_buf_printf(o, ",\"in_grace\":%s,\"retry\":%s,\"async\":%s,\"instances\":[",
+    pc_buf_printf(o, ",\"kind\":\"bus\",\"in_grace\":%s,\"retry\":%s,\"async\":%s,\"instances\":[",
                   rt->in_grace ? "true" : "false", rt->retry ? "true" : "false",
                   rt->async ? "true" : "false");
     for (size_t i = 0; i < rt->ninst; i++) {

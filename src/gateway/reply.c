@@ -12,7 +12,6 @@
 #include "headers.h"
 #include "inflight.h"
 #include "log.h"
-#include "names.h"
 #include "stats.h"
 #include "stream.h"
 #include "wire.h"
@@ -26,10 +25,10 @@ static size_t kv_cap;
 static struct pc_ratelimit bad_reply_log = {.interval_ms = 10000};
 
 /* A reply's headers as passed on, in kv_out: names lower-cased, hop-by-hop
- * and content-length dropped. Returns their number. */
+ * and content-length dropped (gw_headers_to_client). Returns their number. */
 static size_t headers_out(const struct pc_kv *hdrs, size_t n)
 {
-    size_t k = 0, names = 0;
+    size_t names = 0;
 
     for (size_t i = 0; i < n; i++) names += hdrs[i].name_len;
     pc_buf_reset(&reply_lower);
@@ -39,16 +38,8 @@ static size_t headers_out(const struct pc_kv *hdrs, size_t n)
         kv_cap = (n + 1) * 2;
         kv_out = pc_xmalloc(kv_cap * sizeof *kv_out);
     }
-    for (size_t i = 0; i < n; i++) {
-        const char *name = hdrs[i].name;
-        size_t nl = hdrs[i].name_len;
-        char *ln = reply_lower.data + reply_lower.len;
-        pc_header_name_lower(ln, name, nl);
-        reply_lower.len += nl;
-        if (gw_headers_reply_drops(ln, nl)) continue;
-        kv_out[k++] = (struct pc_kv){ln, nl, hdrs[i].value, hdrs[i].value_len};
-    }
-    return k;
+    reply_lower.len = names;
+    return gw_headers_to_client(hdrs, n, reply_lower.data, kv_out);
 }
 
 /* A bodiless reply to a HEAD: the content-length it gave (what a GET would

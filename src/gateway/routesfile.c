@@ -506,5 +506,6 @@ void gw_routesfile_render(pc_buf *o, const struct gw_route *rt, uint64_t now)
         if (i) pc_buf_putc(o, ',');
         gw_upstream_render(o, hr->up[i], now);
     }
-    pc_buf_putc(o, ']');
+    /* No bus instances: there for a client that reads every route alike (SPEC §6). */
+    pc_buf_puts(o, "],\"instances\":[]");
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "errf.h"
 #include "gw.h"
@@ -23,8 +24,8 @@ static pc_map *by_url; /* canonical URL -> struct gw_upstream (while referenced)
 /* URLs                                                                      */
 /* ------------------------------------------------------------------------ */
 
-/* Parses "http://host[:port][/]" into a resolved address and the canonical
- * URL. 0, or -1 with err set. */
+/* Parses "http://host[:port][/]" (the scheme in any case, RFC 3986 3.1)
+ * into a resolved address and the canonical URL. 0, or -1 with err set. */
 static int parse_url(const char *url, struct gw_upstream *u, char *err, size_t errlen)
 {
     const char *p, *host, *hend, *at, *port = NULL;
@@ -34,9 +35,9 @@ static int parse_url(const char *url, struct gw_upstream *u, char *err, size_t e
     struct addrinfo hints, *res = NULL;
     int rc;
 
-    if (strncmp(url, "https://", 8) == 0)
+    if (strncasecmp(url, "https://", 8) == 0)
         return pc_errf(err, errlen, "upstream %s: https upstreams are not supported", url);
-    if (strncmp(url, "http://", 7) != 0)
+    if (strncasecmp(url, "http://", 7) != 0)
         return pc_errf(err, errlen, "upstream \"%s\" is not an http:// URL", url);
     host = url + 7;
     at = memchr(host, '@', strcspn(host, "/?#"));

@@ -135,6 +135,30 @@ static int deliver_head(struct gw_uresp *u, int st, bool chunked, uint64_t lengt
     return u->sink.head(u->sink.ctx, &h);
 }
 
+/* True if the head has no Transfer-Encoding, or exactly one "chunked" (any
+ * case, spaces around it) that http_parser read as such (chunked): one
+ * header, one coding. Any other coding the gateway would have to undo or
+ * pass on unsaid, so, as nginx does, the response is refused ("gzip,
+ * chunked" de-chunked would reach the client as gzip bytes that nothing
+ * says are). */
+static bool te_is_plain(const struct gw_uresp *u, bool chunked)
+{
+    size_t seen = 0;
+    bool ok = false;
+
+    for (size_t i = 0; i < u->nfields; i++) {
+        const struct field *f = &u->fields[i];
+        const char *v = u->text.data + f->value_off, *e = v + f->value_len;
+        if (f->name_len != 17 || memcmp(u->text.data + f->name_off, "transfer-encoding", 17) != 0)
+            continue;
+        while (v < e && (*v == ' ' || *v == '\t')) v++;
+        while (e > v && (e[-1] == ' ' || e[-1] == '\t')) e--;
+        ok = e - v == 7 && strncasecmp(v, "chunked", 7) == 0;
+        seen++;
+    }
+    return seen == 0 || (seen == 1 && ok && chunked);
+}
+
 static int on_headers_complete(http_parser *p)
 {
     struct gw_uresp *u = of(p);
@@ -151,6 +175,10 @@ static int on_headers_complete(http_parser *p)
         return -1;
     }
     if (st < 200) return 1; /* interim: no body; skipped, the final response follows */
+    if (p->uses_transfer_encoding && !te_is_plain(u, chunked)) {
+        u->reason = "upstream sent unknown Transfer-Encoding";
+        return -1;
+    }
     if (deliver_head(u, st, chunked,
                      (!chunked && p->content_length != ULLONG_MAX) ? (uint64_t)p->content_length
                                                                    : GW_URESP_NO_LENGTH,

@@ -5,7 +5,8 @@
  *   body(data, n)          for every piece of the body, de-chunked;
  *   done()                 when the message is complete.
  * Interim 1xx responses (100, 103) are skipped; 101 is refused (no upgrade
- * through the gateway). Pure: no I/O, no clock, so it is fuzzed alone
+ * through the gateway), and so is a Transfer-Encoding other than one
+ * "chunked" (a coding the client would not be told of). Pure: no I/O, no clock, so it is fuzzed alone
  * (tests/fuzz/fuzz_uresp.c). */
 #ifndef GW_URESP_H
 #define GW_URESP_H

@@ -368,6 +368,10 @@ uresp = {
                     + b"\r\n",
     "big_header": b"\x7fHTTP/1.1 200 OK\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n",
     "mixed_case": b"\x12HTTP/1.1 404 Not Found\r\nCONTENT-type: text/plain\r\ncontent-LENGTH: 1\r\n\r\n!",
+    "te_gzip_chunked": b"\x36HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+                       b"2\r\nok\r\n0\r\n\r\n",
+    "te_twice": b"\x52HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\ntransfer-encoding:  Chunked\r\n\r\n"
+                b"2\r\nok\r\n0\r\n\r\n",
 }
 for k, v in uresp.items():
     write("uresp", k, v)

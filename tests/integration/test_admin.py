@@ -34,9 +34,10 @@ def routes_shape():
     mine = sorted([r for r in routes if r["service"] == "users"], key=lambda r: r["method"])
     eq(len(mine), 2, "routes of users")
     for r in mine:
-        eq(set(r.keys()), {"service", "method", "pattern", "in_grace", "retry", "async",
+        eq(set(r.keys()), {"service", "method", "pattern", "kind", "in_grace", "retry", "async",
                            "instances"},
            "route keys")
+        eq(r["kind"], "bus", "kind")
         eq(r["retry"], False, "retry (not announced)")
         eq(len(r["instances"]), 1, "instances")
         i = r["instances"][0]

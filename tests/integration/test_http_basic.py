@@ -302,6 +302,24 @@ def hop_by_hop_reply_stripped_and_reframed():
 
 
 @t.case
+def reply_headers_named_in_connection_dropped():
+    """A reply's Connection header names more hop-by-hop headers (RFC 9110
+    7.6.1): they are dropped too, whatever their case or place (SPEC §4)."""
+    def h(req):
+        return {"status": 200, "headers": [
+            ["X-Before", "b"], ["Connection", "X-Custom, x-before"], ["x-custom", "1"],
+            ["connection", "keep-alive,X-Other"], ["X-OTHER", "2"], ["x-kept", "3"]],
+            "body": "abc"}
+    svc, b = mk([("GET", "/connr")], handler=h)
+    r = ST.gw.http("GET", b + "/connr")
+    eq(r.status, 200, "status")
+    eq(r.body, b"abc", "body")
+    for gone in ("x-custom", "x-before", "x-other", "connection"):
+        eq(r.header_all(gone), [], "reply header %r named by connection" % gone)
+    eq(r.header("x-kept"), "3", "a header not named is kept")
+
+
+@t.case
 def status_passthrough():
     def h(req):
         st = int(req["params"]["st"])

@@ -48,6 +48,8 @@ BAD = [
     ("no_upstreams", U.routes_doc(U.route("/a", [])), ["route 1 (/a)", '"upstreams"']),
     ("https_upstream", U.routes_doc(U.route("/a", ["https://127.0.0.1:1"])),
      ["route 1 (/a)", "https upstreams are not supported"]),
+    ("https_upper", U.routes_doc(U.route("/a", ["HTTPS://127.0.0.1:1"])),
+     ["route 1 (/a)", "https upstreams are not supported"]),
     ("not_a_url", U.routes_doc(U.route("/a", ["127.0.0.1:80"])), ["route 1 (/a)", "not an http:// URL"]),
     ("url_with_path", U.routes_doc(U.route("/a", ["http://127.0.0.1:80/x"])),
      ["route 1 (/a)", "only scheme, host and port"]),
@@ -167,6 +169,25 @@ def sighup_good_file_swaps(c):
     c.gw.signal(signal.SIGHUP)
     wait_until(lambda: reloads(c, "ok") >= ok0 + 1, 10, msg="reload")
     eq(c.gw.http("GET", "/added").json()["target"], "/added", "new route")
+
+
+@t.case
+def scheme_in_any_case(c):
+    """RFC 3986 3.1: the scheme is case-insensitive; /routes shows the
+    canonical http:// URL."""
+    ok0 = reloads(c, "ok")
+    up = UP.url.replace("http://", "HTTP://")
+    U.write_json(c.rf, good_doc([U.route("/slow", [SLOW]), U.route("/upper", [up]),
+                                 U.route("/mixed", [UP.url.replace("http://", "hTtP://")])]))
+    c.gw.signal(signal.SIGHUP)
+    wait_until(lambda: reloads(c, "ok") >= ok0 + 1, 10, msg="reload of HTTP:// upstreams")
+    for path in ("/upper", "/mixed"):
+        eq(c.gw.http("GET", path).json()["target"], path, "served (%s)" % path)
+        eq([u["url"] for u in c.gw.route("GET", path)["upstreams"]], [UP.url],
+           "canonical URL in /routes (%s)" % path)
+    U.write_json(c.rf, good_doc([U.route("/slow", [SLOW])]))
+    c.gw.signal(signal.SIGHUP)
+    wait_until(lambda: reloads(c, "ok") >= ok0 + 2, 10, msg="reload back")
 
 
 @t.case

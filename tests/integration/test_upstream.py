@@ -104,6 +104,34 @@ def hop_headers(conn, req):
     return True
 
 
+def connection_named(conn, req):
+    """Headers named in Connection (RFC 9110 7.6.1), before and after it; on
+    /conn/chunked through http_parser's path with a chunked body."""
+    head = (b"HTTP/1.1 200 OK\r\nX-Before: b\r\nconnection: X-Custom, keep-alive, x-before\r\n"
+            b"x-custom: 1\r\nConnection: x-third\r\nX-THIRD: 3\r\nx-up: 1\r\n")
+    if req.target.endswith("/chunked"):
+        conn.sendall(head + b"transfer-encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n")
+    else:
+        conn.sendall(head + b"content-length: 2\r\n\r\nok")
+    return True
+
+
+TE_HEADS = {  # /te/<name>: the Transfer-Encoding lines of the response
+    "gzip": b"transfer-encoding: gzip, chunked\r\n",
+    "twice": b"transfer-encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+    "list": b"transfer-encoding: chunked, chunked\r\n",
+    "identity": b"transfer-encoding: identity\r\n",
+    "ok": b"Transfer-Encoding:  Chunked \r\n",
+}
+
+
+def transfer_encodings(conn, req):
+    """A chunked body under the Transfer-Encoding lines TE_HEADS names."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\n" + TE_HEADS[req.target.rsplit("/", 1)[1]] +
+                 b"\r\n2\r\nok\r\n0\r\n\r\n")
+    return True
+
+
 HUGE = 100 * 1024 * 1024
 PIECE = 256 * 1024
 
@@ -200,6 +228,8 @@ def setup():
         R("/bighead", [mk("big_head", big_head)]),
         R("/idleclose", [mk("idleclose", answer_then_close)], methods=["GET", "POST"]),
         R("/hop", [mk("hop", hop_headers)]),
+        R("/conn/*", [mk("conn_named", connection_named)]),
+        R("/te/*", [mk("te", transfer_encodings)]),
         R("/huge", [mk("huge", huge_chunked)]),
         R("/slowish", [mk("slowish", U.sleep_then(0.3))]),
         R("/big2m", [mk("big2m", big2m)]),
@@ -239,7 +269,10 @@ def upstream_state(c, pattern, url, method="GET"):
 @t.case
 def routes_listed_as_http(c):
     r = c.gw.route("GET", "/keep")
+    eq(set(r), {"service", "method", "pattern", "kind", "released", "timeout_ms", "strip_prefix",
+                "upstreams", "instances"}, "route keys")
     eq(r["kind"], "http", "kind")
+    eq(r["instances"], [], "no bus instances (SPEC §6: every route has its instances)")
     eq(r["service"], "legacy", "service")
     eq([u["url"] for u in r["upstreams"]], [c.up["keep"].url], "upstreams")
     eq(r["upstreams"][0]["state"], "up", "state")
@@ -290,6 +323,27 @@ def header_rules(c):
     eq(r.header("keep-alive"), None, "hop-by-hop keep-alive dropped")
     eq(r.header("x-up"), "1", "upstream header kept")
     check(r.header("x-request-id") != "upstream-made", "the gateway's x-request-id wins")
+
+
+@t.case
+def response_headers_named_in_connection_dropped(c):
+    """SPEC §11 (the header rules of §4): a response's headers named in its
+    Connection header are hop-by-hop, dropped like the others."""
+    r = c.gw.http("GET", "/conn/plain")
+    eq(r.body, b"ok", "body")
+    for gone in ("x-custom", "x-before", "x-third", "connection", "keep-alive"):
+        eq(r.header_all(gone), [], "%r named by connection" % gone)
+    eq(r.header("x-up"), "1", "a header not named is kept")
+    with c.gw.raw() as raw:  # the chunked body stays chunked
+        raw.send(b"GET /conn/chunked HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        while raw._fill(10):
+            pass
+        head, _, body = raw.buf.partition(b"\r\n\r\n")
+    names = [ln.split(b":")[0].lower() for ln in head.split(b"\r\n")[1:]]
+    for gone in (b"x-custom", b"x-before", b"x-third"):
+        check(gone not in names, "chunked: %r named by connection: %r" % (gone, head))
+    check(b"x-up" in names and b"transfer-encoding" in names, "chunked head %r" % head)
+    eq(body, b"2\r\nok\r\n0\r\n\r\n", "chunked body")
 
 
 TP_RE = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
@@ -502,6 +556,29 @@ def lying_content_length(c):
 def malformed_upstream_responses_502(c):
     assert_error(c.gw.http("GET", "/badstatus"), 502, "upstream_error")
     assert_error(c.gw.http("GET", "/bighead"), 502, "upstream_error")
+
+
+@t.case
+def transfer_encoding_other_than_chunked_502(c):
+    """A response whose Transfer-Encoding is anything but one "chunked" (a
+    coding the client would not be told of, two of them, two headers) is a
+    502 upstream_error, as with nginx, not retried, its connection closed."""
+    u = c.up["te"]
+    for name in ("gzip", "twice", "list", "identity"):
+        n0, r0 = u.connections, u.count()
+        assert_error(c.gw.http("GET", "/te/" + name), 502, "upstream_error")
+        eq(u.count() - r0, 1, "%s: sent once" % name)
+        check(u.connections - n0 == 1, "%s: a new connection (the last one not pooled)" % name)
+    with c.gw.raw() as raw:  # "chunked", any case and spaces around it, is read as ever
+        for _ in range(2):
+            raw.send(b"GET /te/ok HTTP/1.1\r\nHost: x\r\n\r\n")
+            while b"\r\n0\r\n\r\n" not in raw.buf:
+                check(raw._fill(10), "closed before the chunked body ended: %r" % raw.buf)
+            head, _, rest = raw.buf.partition(b"\r\n\r\n")
+            raw.buf = b""
+            check(head.startswith(b"HTTP/1.1 200 ") and b"transfer-encoding: chunked" in head,
+                  "head %r" % head)
+            eq(rest, b"2\r\nok\r\n0\r\n\r\n", "body")
 
 
 @t.case

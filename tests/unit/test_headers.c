@@ -209,19 +209,52 @@ static void test_request_id(void)
     CHECK(!gw_request_id_is_valid("a\x7f", 2));
 }
 
-static void test_reply_drops(void)
+/* True if a reply with the one header name: v passes it on. */
+static bool reply_keeps(const char *name)
 {
-    CHECK(gw_headers_reply_drops("connection", 10));
-    CHECK(gw_headers_reply_drops("transfer-encoding", 17));
-    CHECK(gw_headers_reply_drops("content-length", 14));
-    CHECK(gw_headers_reply_drops("x-request-id", 12));
-    CHECK(gw_headers_reply_drops("proxy-authenticate", 18));
-    CHECK(gw_headers_reply_drops("keep-alive", 10));
-    CHECK(gw_headers_reply_drops("upgrade", 7));
-    CHECK(!gw_headers_reply_drops("content-type", 12));
-    CHECK(!gw_headers_reply_drops("set-cookie", 10));
-    CHECK(!gw_headers_reply_drops("x-request-ids", 13));
-    CHECK(!gw_headers_reply_drops("content-length2", 15));
+    struct pc_kv in = {name, strlen(name), "v", 1}, out[1];
+    return gw_headers_to_client(&in, 1, NULL, out) == 1;
+}
+
+static void test_to_client(void)
+{
+    static const struct pc_kv in[] = {KV("X-Before", "b"),
+                                      KV("Connection", "X-Custom, x-before"),
+                                      KV("x-custom", "1"),
+                                      KV("Content-Type", "t"),
+                                      KV("connection", "keep-alive,X-OTHER"),
+                                      KV("X-Other", "2"),
+                                      KV("Content-Length", "9"),
+                                      KV("x-kept", "3")};
+    size_t n = sizeof in / sizeof in[0];
+    struct pc_kv out[sizeof in / sizeof in[0]];
+    char lower[128];
+    size_t k;
+
+    CHECK(!reply_keeps("connection"));
+    CHECK(!reply_keeps("transfer-encoding"));
+    CHECK(!reply_keeps("content-length"));
+    CHECK(!reply_keeps("x-request-id"));
+    CHECK(!reply_keeps("proxy-authenticate"));
+    CHECK(!reply_keeps("keep-alive"));
+    CHECK(!reply_keeps("upgrade"));
+    CHECK(reply_keeps("content-type"));
+    CHECK(reply_keeps("set-cookie"));
+    CHECK(reply_keeps("x-request-ids"));
+    CHECK(reply_keeps("content-length2"));
+
+    /* Names lower-cased into lower; the headers named in Connection (any
+     * case, before or after it) dropped, the others kept in order. */
+    k = gw_headers_to_client(in, n, lower, out);
+    CHECK_EQ_INT(k, 2);
+    CHECK(out[0].name_len == 12 && memcmp(out[0].name, "content-type", 12) == 0);
+    CHECK(out[0].name >= lower && out[0].name < lower + sizeof lower);
+    CHECK(out[1].name_len == 6 && memcmp(out[1].name, "x-kept", 6) == 0);
+    CHECK(out[1].value_len == 1 && out[1].value[0] == '3');
+    /* No Connection header: nothing more dropped. */
+    k = gw_headers_to_client(in + 5, n - 5, lower, out);
+    CHECK_EQ_INT(k, 2);
+    CHECK(out[0].name_len == 7 && memcmp(out[0].name, "x-other", 7) == 0);
 }
 
 int main(void)
@@ -232,6 +265,6 @@ int main(void)
     test_auth_identity();
     test_underscore_look_alikes();
     test_request_id();
-    test_reply_drops();
+    test_to_client();
     return test_finish("headers");
 }

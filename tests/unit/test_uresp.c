@@ -2,7 +2,8 @@
  * out lower-cased and whole, values as sent, whatever the cuts between the
  * reads (every split point, and one byte at a time); a head over the header
  * count limit is refused; the body of a response with a length can be taken
- * by the caller past the head (gw_uresp_body_left/_taken), and only that. */
+ * by the caller past the head (gw_uresp_body_left/_taken), and only that; a
+ * Transfer-Encoding other than one "chunked" is refused. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -185,10 +186,60 @@ static void test_body_taken(void)
     gw_uresp_free(p);
 }
 
+/* Transfer-Encoding other than one "chunked" is refused at the head, with
+ * http_parser alone or not; "chunked" in any case with spaces is read. */
+static void test_transfer_encoding(void)
+{
+    struct gw_uresp_sink sink = {NULL, on_head, on_body, on_done};
+    gw_uresp *p = gw_uresp_new(&sink);
+    static const char *const refused[] = {
+        "gzip, chunked",
+        "chunked, gzip",
+        "chunked, chunked",
+        "identity",
+        "gzip",
+        "chunked,",
+        "chunked\r\nTransfer-Encoding: chunked",
+        "x\r\nx-a: 1\r\ntransfer-encoding: chunked",
+    };
+    static const char *const read[] = {"chunked", "Chunked", "  CHUNKED  "};
+    char buf[256];
+    size_t used;
+    const char *why;
+
+    for (int slow = 0; slow < 2; slow++) {
+        gw_uresp_slow_only(p, slow);
+        for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+            int n = snprintf(buf, sizeof buf,
+                             "HTTP/1.1 200 OK\r\ntransfer-encoding: %s\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+                             refused[i]);
+            gw_uresp_reset(p, false);
+            reset_counts();
+            why = NULL;
+            CHECK_EQ_INT(gw_uresp_feed(p, buf, (size_t)n, &used, &why), GW_URESP_ERROR);
+            CHECK(why != NULL && strstr(why, "Transfer-Encoding") != NULL);
+            CHECK_EQ_INT(nheads, 0);
+        }
+        for (size_t i = 0; i < sizeof read / sizeof read[0]; i++) {
+            int n = snprintf(buf, sizeof buf,
+                             "HTTP/1.1 200 OK\r\nTransfer-Encoding: %s\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+                             read[i]);
+            gw_uresp_reset(p, false);
+            reset_counts();
+            CHECK_EQ_INT(feed(p, buf, (size_t)n), GW_URESP_OK);
+            CHECK_EQ_INT(nheads, 1);
+            CHECK_EQ_INT(nbody, 2);
+            CHECK_EQ_INT(ndone, 1);
+        }
+    }
+    gw_uresp_free(p);
+}
+
 int main(void)
 {
     test_names_at_every_cut();
     test_body_taken();
     test_too_many_headers();
+    test_transfer_encoding();
     return test_finish("uresp");
 }
