@@ -20,16 +20,41 @@ static bool name_is(const struct pc_kv *h, const char *name)
     return h->name_len == n && memcmp(h->name, name, n) == 0;
 }
 
+/* The next token of the comma-separated list v[0..vn) at or after *i: its
+ * start, with its length in *tn (0 when the list is over). */
+static const char *next_token(const char *v, size_t vn, size_t *i, size_t *tn)
+{
+    size_t start;
+
+    while (*i < vn && (v[*i] == ' ' || v[*i] == '\t' || v[*i] == ',')) (*i)++;
+    start = *i;
+    while (*i < vn && v[*i] != ',' && v[*i] != ' ' && v[*i] != '\t') (*i)++;
+    *tn = *i - start;
+    return v + start;
+}
+
 /* True if the comma-separated token list v[0..vn) names hdr (case-insensitive). */
 static bool token_list_has(const char *v, size_t vn, const char *hdr, size_t hn)
 {
-    size_t i = 0;
-    while (i < vn) {
-        while (i < vn && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) i++;
-        size_t start = i;
-        while (i < vn && v[i] != ',' && v[i] != ' ' && v[i] != '\t') i++;
-        if (i - start == hn && strncasecmp(v + start, hdr, hn) == 0) return true;
-    }
+    size_t i = 0, tn;
+    const char *t;
+
+    while ((t = next_token(v, vn, &i, &tn)), tn > 0)
+        if (tn == hn && strncasecmp(t, hdr, hn) == 0) return true;
+    return false;
+}
+
+/* True if a Connection value names more than keep-alive and close, i.e.
+ * headers of its message: the common "keep-alive" alone needs no search. */
+static bool connection_names_headers(const char *v, size_t vn)
+{
+    size_t i = 0, tn;
+    const char *t;
+
+    while ((t = next_token(v, vn, &i, &tn)), tn > 0)
+        if (!(tn == 10 && strncasecmp(t, "keep-alive", 10) == 0) &&
+            !(tn == 5 && strncasecmp(t, "close", 5) == 0))
+            return true;
     return false;
 }
 
@@ -103,7 +128,7 @@ size_t gw_headers_to_service(const struct pc_kv *in, size_t n, const char *reque
                              pc_buf *scratch)
 {
     size_t k = 0;
-    bool have_connection = false;
+    bool have_connection = false; /* naming headers */
 
     pc_buf_reset(scratch);
     for (size_t i = 0; i < n; i++)
@@ -166,7 +191,9 @@ size_t gw_headers_to_client(const struct pc_kv *in, size_t n, char *lower, struc
             lower += nl;
         }
         if (reply_drops(name, nl)) {
-            if (nl == 10 && memcmp(name, "connection", 10) == 0) have_connection = true;
+            if (nl == 10 && memcmp(name, "connection", 10) == 0 &&
+                connection_names_headers(in[i].value, in[i].value_len))
+                have_connection = true;
             continue;
         }
         out[k++] = (struct pc_kv){name, nl, in[i].value, in[i].value_len};
