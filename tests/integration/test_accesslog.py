@@ -5,6 +5,9 @@ bytes; a pipe nobody reads never blocks the gateway (lines dropped and
 counted); SIGUSR1 reopens the file after a logrotate-style rename with
 nothing lost; --workers lines never interleave."""
 
+import base64
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -26,10 +29,20 @@ KEYS = {"ts", "request_id", "remote_addr", "method", "path", "query", "status", 
         "bytes_out", "duration_ms", "route", "service", "instance", "upstream_ms", "error",
         "trace_id", "tls", "user"}
 TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-# host ident user [time] "request" status bytes "referer" "agent"
-CLF_RE = re.compile(rb'^(\S+) - (\S+) \[(\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d \+0000)\] '
-                    rb'"((?:[^"\\]|\\x[0-9a-f]{2})*)" (\d{3}) (\d+|-) '
-                    rb'"((?:[^"\\]|\\x[0-9a-f]{2})*)" "((?:[^"\\]|\\x[0-9a-f]{2})*)"\n$')
+# host ident user [time] "request" status bytes "referer" "agent"; escapes as nginx's
+# (upper-case \xHH; a space kept, in the user too); bytes always a number
+CLF_VAL = rb'((?:[^"\\]|\\x[0-9A-F]{2})*)'
+CLF_RE = re.compile(rb'^(\S+) - ([^"]+) \[(\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d \+0000)\] '
+                    rb'"' + CLF_VAL + rb'" (\d{3}) (\d+) "' + CLF_VAL + rb'" "' + CLF_VAL +
+                    rb'"\n$')
+
+
+def hs256_token(payload, secret):
+    def b64u(b):
+        return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+    si = (b64u(json.dumps({"alg": "HS256", "typ": "JWT"}).encode()) + "." +
+          b64u(json.dumps(payload).encode()))
+    return si + "." + b64u(hmac.new(secret.encode(), si.encode(), hashlib.sha256).digest())
 
 
 def log_lines(path, whole=True):
@@ -372,11 +385,20 @@ def refused_after_the_head_logged_like_any_request():
 
 @t.case
 def combined_format():
-    st = Stack(name="alogc")
+    """Exactly nginx's combined format: its escapes (\\xHH in upper case, '"', '\\'
+    and bytes outside 0x20-0x7e; a space kept in every field, the user's too) and
+    $body_bytes_sent (0 for a response without a body, not Apache's "-")."""
+    st = Stack(name="alogc", start_gateway=False)
     try:
         path = os.path.join(st.tmpdir, "access.log")
-        st.start_gateway(["--access-log", path, "--access-log-format", "combined"])
-        st.service(service="clf", routes=[("GET", "/clf")])
+        auth = os.path.join(st.tmpdir, "auth.json")
+        secret = "combined-hs256-secret-0123456789abcdef"
+        with open(auth, "w") as f:
+            json.dump({"jwt": {"hs256_secret": secret}, "default": "public",
+                       "routes": [{"prefix": "/clfj", "auth": "jwt"}]}, f)
+        st.start_gateway(["--access-log", path, "--access-log-format", "combined",
+                          "--auth-file", auth])
+        st.service(service="clf", routes=[("GET", "/clf"), ("GET", "/clfj")])
         r = st.gw.http("GET", "/clf?a=1", headers={"Referer": "http://r/x",
                                                    "User-Agent": "agent 1.0"})
         eq(r.status, 200, "status")
@@ -386,8 +408,12 @@ def combined_format():
         with st.gw.raw() as c:
             c.send(b"\x16\x03 nonsense\r\n\r\n")
             eq(c.read_response().status, 400, "status")
-        lines = wait_until(lambda: (lambda ls: ls if len(ls) >= 3 else None)(log_lines(path)), 10,
-                           msg="three combined lines")
+        eq(st.gw.http("HEAD", "/clf-head").status, 404, "HEAD: a response without a body")
+        tok = hs256_token({"sub": 'ann "o" \u00e9', "exp": int(time.time()) + 300}, secret)
+        eq(st.gw.http("GET", "/clfj", headers={"Authorization": "Bearer " + tok}).status, 200,
+           "authenticated")
+        lines = wait_until(lambda: (lambda ls: ls if len(ls) >= 5 else None)(log_lines(path)), 10,
+                           msg="five combined lines")
         ms = []
         for ln in lines:
             m = CLF_RE.match(ln)
@@ -403,9 +429,13 @@ def combined_format():
         eq(m.group(7), b"http://r/x", "referer")
         eq(m.group(8), b"agent 1.0", "agent")
         eq(ms[1].group(4), b"GET /clf2 HTTP/1.0", "HTTP/1.0 request")
-        eq(ms[1].group(8), b"a\\x22b\\x5cc\\xff\\x80 d", "agent escaped as nginx does")
+        eq(ms[1].group(8), b"a\\x22b\\x5Cc\\xFF\\x80 d", "agent escaped as nginx does")
         eq(ms[2].group(4), b"-", "nothing read")
         eq(ms[2].group(5), b"400", "status")
+        eq((ms[3].group(4), ms[3].group(5)), (b"HEAD /clf-head HTTP/1.1", b"404"), "HEAD")
+        eq(ms[3].group(6), b"0", "no body bytes: 0, as nginx's $body_bytes_sent")
+        eq(ms[4].group(4), b"GET /clfj HTTP/1.1", "authenticated request")
+        eq(ms[4].group(2), b"ann \\x22o\\x22 \\xC3\\xA9", "the user escaped as nginx's $remote_user")
     finally:
         st.close()
 
