@@ -254,6 +254,82 @@ def closed_without_response_logs_nothing():
     check(b"never-finished" not in b"".join(lines), "the abandoned request is not logged")
 
 
+def lines_with(path, rid):
+    """The JSON lines of this request id, once a marker request logged after
+    them is in the log too (a second line would have been written by then)."""
+    marker = "alog-marker-%s" % uniq()
+    eq(ST.gw.http("GET", "/marker", headers={"X-Request-Id": marker}).status, 404, "marker")
+    line_for(path, marker)
+    return [j for j in json_lines(path) if j.get("request_id") == rid]
+
+
+@t.case
+def client_closed_before_response_logged_499():
+    """A client that goes away before its response (nginx's 499, "client closed
+    request"): one line for each request in flight or queued behind it on the
+    connection, status 499, error client_closed, no bytes out, the route, service
+    and instance it was sent to; not counted in portico_http_requests_total."""
+    svc = ST.service(service="alog499", routes=[("GET", "/alog499/{x}")], handler=lambda req: None)
+    c = ST.gw.raw()
+    c.send(req_bytes("GET", "/alog499/one?q=1", [("X-Request-Id", "alog-499-1")]))
+    wait_until(lambda: len(svc.requests) >= 1, 10, msg="the request at the service")
+    time.sleep(0.2)
+    c.close()
+    j = line_for(LOG, "alog-499-1")
+    eq((j["status"], j.get("error"), j["bytes_out"]), (499, "client_closed", 0),
+       "499, client_closed, nothing sent")
+    eq((j["method"], j["path"], j["query"]), ("GET", "/alog499/one", "q=1"), "the request")
+    eq((j.get("route"), j.get("service"), j.get("instance")),
+       ("/alog499/{x}", "alog499", svc.instance), "where it was sent")
+    check(j["duration_ms"] >= 150, "duration up to the close: %r" % j)
+    check(j["bytes_in"] > 0 and "upstream_ms" not in j, "no reply: %r" % j)
+    eq(len(lines_with(LOG, "alog-499-1")), 1, "one line")
+
+    # pipelined: the one in flight and the one queued behind it, each once
+    c = ST.gw.raw()
+    c.send(b"".join(req_bytes("GET", "/alog499/p%d" % i, [("X-Request-Id", "alog-499-p%d" % i)])
+                    for i in range(2)))
+    wait_until(lambda: len(svc.requests) >= 3, 10, msg="both requests at the service")
+    c.close()
+    for i in range(2):
+        got = lines_with(LOG, "alog-499-p%d" % i)
+        eq([(x["status"], x.get("error")) for x in got], [(499, "client_closed")],
+           "pipelined request %d: one 499 line" % i)
+    eq(ST.gw.metric("portico_http_requests_total", code="499"), 0.0,
+       "499 is not a response: not in portico_http_requests_total")
+
+    # answered, then the client leaves: its line only (no 499 after it)
+    c = ST.gw.raw()
+    c.send(req_bytes("GET", "/alog499/ok", [("X-Request-Id", "alog-499-ok")]))
+    wait_until(lambda: len(svc.requests) >= 4, 10, msg="the answered request at the service")
+    svc.publish_reply(svc.requests[-1], {"status": 200, "body": "fine"})
+    eq(c.read_response().status, 200, "answered")
+    c.close()
+    got = lines_with(LOG, "alog-499-ok")
+    eq([(x["status"], x.get("error")) for x in got], [(200, None)], "an answered request: once")
+    svc.stop()
+
+
+@t.case
+def stream_cut_by_client_logged_once():
+    """A streamed reply whose client leaves mid-stream: one line, with the status
+    sent and the bytes written, error client_closed (nginx logs the status it sent)."""
+    svc = ST.service(service="alogsc", routes=[("GET", "/alogsc")], handler=lambda req: None)
+    c = ST.gw.raw()
+    c.send(req_bytes("GET", "/alogsc", [("X-Request-Id", "alog-stream-cut")]))
+    wait_until(lambda: len(svc.requests) >= 1, 10, msg="the request at the service")
+    svc.publish_reply(svc.requests[-1], {"status": 200, "body": "part,", "more": True,
+                                         "headers": [["content-type", "text/plain"]]})
+    read_until(c, lambda b: b"part," in b, "the first chunk")
+    got = len(c.buf)
+    c.close()
+    j = line_for(LOG, "alog-stream-cut")
+    eq((j["status"], j.get("error")), (200, "client_closed"), "the status sent, client_closed")
+    check(j["bytes_out"] >= got, "bytes written: %r (read %d)" % (j, got))
+    eq(len(lines_with(LOG, "alog-stream-cut")), 1, "one line")
+    svc.stop()
+
+
 @t.case
 def hostile_bytes_escaped_json():
     # quotes, backslashes, control bytes and invalid UTF-8 where the client controls them
