@@ -561,8 +561,13 @@ static void one_line(char *err, size_t errlen)
 /* Settings that only make sense together. */
 static int check_together(const struct gw_config *c, char *err, size_t errlen)
 {
-    if (!c->tls_off && (c->tls_cert_file[0] == '\0' || c->tls_key_file[0] == '\0'))
+    bool cert = c->tls_cert_file[0] != '\0', key = c->tls_key_file[0] != '\0';
+
+    if (!c->tls_off && (!cert || !key))
         return pc_errf(err, errlen, "--tls-listen needs both --tls-cert and --tls-key");
+    if (cert != key) /* without a listener too: a pair named is read (SPEC §9) */
+        return pc_errf(err, errlen, "%s without %s: a pair needs both --tls-cert and --tls-key",
+                       cert ? "--tls-cert" : "--tls-key", cert ? "--tls-key" : "--tls-cert");
     if (c->listen_off && c->tls_off)
         return pc_errf(err, errlen, "--listen off needs --tls-listen (nothing would be served)");
     return GW_CONFIG_RUN;

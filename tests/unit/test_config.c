@@ -232,16 +232,22 @@ static void test_tls(void)
     CHECK_ERR(load(no_cert, NULL), "--tls-listen needs both --tls-cert and --tls-key");
     const char *empty[] = {"--tls-listen", "127.0.0.1:0", "--tls-cert", "", "--tls-key", "k", NULL};
     CHECK_ERR(load(empty, NULL), "--tls-listen needs both --tls-cert and --tls-key");
+    const char *half_cert[] = {"--tls-cert", "c", NULL}; /* no listener: the same rule */
+    CHECK_ERR(load(half_cert, NULL),
+              "--tls-cert without --tls-key: a pair needs both --tls-cert and --tls-key");
+    const char *half_key[] = {"--tls-key", "k", NULL};
+    CHECK_ERR(load(half_key, NULL),
+              "--tls-key without --tls-cert: a pair needs both --tls-cert and --tls-key");
+    /* a pair without the listener: not used, but read all the same (tls.c) */
+    const char *pair[] = {"--tls-cert", "c", "--tls-key", "k", NULL};
+    CHECK_EQ_INT(load(pair, NULL), GW_CONFIG_RUN);
+    CHECK(cfg.tls_off);
     const char *bad[] = {"--tls-listen", "127.0.0.1", NULL};
     CHECK_ERR(load(bad, NULL), "--tls-listen: \"127.0.0.1\" is not HOST:PORT");
     const char *badport[] = {"--tls-listen", "127.0.0.1:65536", NULL};
     CHECK_ERR(load(badport, NULL), "--tls-listen: \"127.0.0.1:65536\": port must be 0..65535");
     const char *both_off[] = {"--listen", "off", "--tls-listen", "off", NULL};
     CHECK_ERR(load(both_off, NULL), "--listen off needs --tls-listen");
-    /* a certificate without the listener is not an error (it is not used) */
-    const char *unused[] = {"--tls-cert", "c", NULL};
-    CHECK_EQ_INT(load(unused, NULL), GW_CONFIG_RUN);
-    CHECK(cfg.tls_off);
 }
 
 static void test_env(void)
