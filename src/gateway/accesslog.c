@@ -369,6 +369,8 @@ void gw_accesslog_response(struct gw_req *r, uint64_t bytes_out, uint64_t body_o
     const char *target = r->head.data;
     bool combined = gw.cfg->access_log_combined;
 
+    if (r->logged) return; /* one line per request (a stream cut short by its client) */
+    r->logged = true;
     if (GW_ALOG_BUFFER - len < GW_ALOG_LINE_MAX) {
         count_dropped(1);
         return;

@@ -62,7 +62,8 @@ void gw_accesslog_reopen(void);
 /* Writes what it can of the buffer, closes, frees. */
 void gw_accesslog_stop(void);
 
-/* One line for r's response: bytes_out the whole response, body_out its body. */
+/* One line for r's response: bytes_out the whole response, body_out its body.
+ * Once per request: a later call for r writes nothing (r->logged). */
 void gw_accesslog_response(struct gw_req *r, uint64_t bytes_out, uint64_t body_out);
 
 /* A refused request the parser saw nothing of (its head failed the framing

@@ -22,41 +22,38 @@
 #define CAP_REFERER 600
 #define CAP_AGENT 700
 
-static const char hex[] = "0123456789abcdef";
+static const char hex[] = "0123456789abcdef";       /* JSON's \u00xx */
+static const char hex_upper[] = "0123456789ABCDEF"; /* nginx's \xHH */
 
-/* Bytes copied as they are: printable ASCII but '"' and '\\' (JSON), and
- * but the space too (combined, outside quotes); filled once. */
-static unsigned char plain_json[256], plain_clf[256];
+/* Bytes copied as they are, in both formats: printable ASCII (the space
+ * included) but '"' and '\\'; filled once. */
+static unsigned char plain[256];
 
 static void tables(void)
 {
-    if (plain_json['a']) return;
-    for (int c = 0x20; c < 0x7f; c++) plain_json[c] = plain_clf[c] = 1;
-    plain_json['"'] = plain_json['\\'] = 0;
-    plain_clf['"'] = plain_clf['\\'] = 0;
-    plain_clf[' '] = 0;
+    if (plain['a']) return;
+    for (int c = 0x20; c < 0x7f; c++) plain[c] = 1;
+    plain['"'] = plain['\\'] = 0;
 }
 
-/* Whether any byte of the 8 in x is not plain: below lo (0x20 JSON, 0x21
- * combined), 0x7f or above, '"' or '\\'. Exact (no byte is missed; the
- * tricks are the "has a byte less than / equal to" ones of Bit Twiddling
- * Hacks), so a word it passes is copied without looking at each byte. */
+/* Whether any byte of the 8 in x is not plain: below 0x20, 0x7f or above,
+ * '"' or '\\'. Exact (no byte is missed; the tricks are the "has a byte less
+ * than / equal to" ones of Bit Twiddling Hacks), so a word it passes is
+ * copied without looking at each byte. */
 #define ONES 0x0101010101010101u
 #define HIGHS 0x8080808080808080u
-static uint64_t word_has_special(uint64_t x, uint64_t lo)
+static uint64_t word_has_special(uint64_t x)
 {
     uint64_t q = x ^ (ONES * '"'), b = x ^ (ONES * '\\');
-    uint64_t below = (x - ONES * lo) & ~x;
+    uint64_t below = (x - ONES * 0x20) & ~x;
     uint64_t high = x | (x + ONES); /* 0x7f..0xff; a carry only out of 0xff */
     return (below | ((q - ONES) & ~q) | ((b - ONES) & ~b) | high) & HIGHS;
 }
 
-/* The run of bytes of s[i..n) that tbl says are plain, copied to o within
- * end; returns the new i, *o moved (a run is cut at end: each byte is a
- * whole unit). Eight bytes at a time while they are all plain, then byte by
- * byte. */
-static size_t copy_run(const unsigned char *tbl, uint64_t lo, const unsigned char *s, size_t i,
-                       size_t n, char **o, const char *end)
+/* The run of plain bytes of s[i..n), copied to o within end; returns the
+ * new i, *o moved (a run is cut at end: each byte is a whole unit). Eight
+ * bytes at a time while they are all plain, then byte by byte. */
+static size_t copy_run(const unsigned char *s, size_t i, size_t n, char **o, const char *end)
 {
     char *d = *o;
     size_t j, i0 = i, r;
@@ -65,7 +62,7 @@ static size_t copy_run(const unsigned char *tbl, uint64_t lo, const unsigned cha
 
     while (i + 8 <= n && d + 8 <= end) {
         memcpy(&x, s + i, 8);
-        if (word_has_special(x, lo)) break;
+        if (word_has_special(x)) break;
         memcpy(d, &x, 8);
         d += 8;
         i += 8;
@@ -77,7 +74,7 @@ static size_t copy_run(const unsigned char *tbl, uint64_t lo, const unsigned cha
     if (r > 0 && r < 8 && r <= (size_t)(end - d)) {
         if (n - i0 >= 8) {
             memcpy(&x, s + n - 8, 8);
-            if (!word_has_special(x, lo)) {
+            if (!word_has_special(x)) {
                 memcpy(d + r - 8, &x, 8);
                 *o = d + r;
                 return n;
@@ -86,7 +83,7 @@ static size_t copy_run(const unsigned char *tbl, uint64_t lo, const unsigned cha
             memcpy(&h, s + i, 4);
             x = (uint64_t)h << 32 | h;
             memcpy(&h, s + n - 4, 4);
-            if (!word_has_special(x, lo) && !word_has_special((uint64_t)h << 32 | h, lo)) {
+            if (!word_has_special(x) && !word_has_special((uint64_t)h << 32 | h)) {
                 memcpy(d, s + i, 4);
                 memcpy(d + r - 4, &h, 4);
                 *o = d + r;
@@ -95,7 +92,7 @@ static size_t copy_run(const unsigned char *tbl, uint64_t lo, const unsigned cha
         }
     }
     j = i;
-    while (j < n && tbl[s[j]]) j++;
+    while (j < n && plain[s[j]]) j++;
     if (j - i > (size_t)(end - d)) j = i + (size_t)(end - d);
     while (i < j) *d++ = (char)s[i++];
     *o = d;
@@ -137,8 +134,8 @@ static char *put_json(char *o, struct gw_alog_str v, size_t cap)
 
     while (i < v.n) {
         unsigned char c = s[i];
-        if (plain_json[c]) {
-            i = copy_run(plain_json, 0x20, s, i, v.n, &o, end);
+        if (plain[c]) {
+            i = copy_run(s, i, v.n, &o, end);
             if (i < v.n && o == end) goto cut;
         } else if (c == '"' || c == '\\') {
             if (o + 2 > end) goto cut;
@@ -173,32 +170,32 @@ cut:
     return o + 3;
 }
 
-/* A combined-format value: v escaped as nginx does (quoted: a space kept). */
-static char *put_clf(char *o, struct gw_alog_str v, size_t cap, bool quoted)
+/* A combined-format value: v escaped as nginx's access_log does (escape=
+ * default: '"', '\\' and bytes outside 0x20..0x7e as \xHH, upper-case hex;
+ * a space kept), "-" when absent. */
+static char *put_clf(char *o, struct gw_alog_str v, size_t cap)
 {
     const unsigned char *s = (const unsigned char *)v.s;
     char *end = o + cap - 3;
+    size_t i = 0;
 
     if (v.n == 0) {
         *o++ = '-';
         return o;
     }
-    for (size_t i = 0; i < v.n; i++) {
+    while (i < v.n) {
         unsigned char c = s[i];
-        if (plain_clf[c]) {
-            i = copy_run(plain_clf, 0x21, s, i, v.n, &o, end);
+        if (plain[c]) {
+            i = copy_run(s, i, v.n, &o, end);
             if (i < v.n && o == end) goto cut;
-            i--; /* the loop's i++ */
-        } else if (c == ' ' && quoted) {
-            if (o + 1 > end) goto cut;
-            *o++ = ' ';
         } else {
             if (o + 4 > end) goto cut;
             o[0] = '\\';
             o[1] = 'x';
-            o[2] = hex[c >> 4];
-            o[3] = hex[c & 15];
+            o[2] = hex_upper[c >> 4];
+            o[3] = hex_upper[c & 15];
             o += 4;
+            i++;
         }
     }
     return o;
@@ -378,21 +375,21 @@ size_t gw_alog_format_combined(char *out, const struct gw_alog_rec *r)
 
     tables();
     /* host ident authuser [date] "request" status bytes "referer" "agent" */
-    o = put_clf(o, r->remote_addr, CAP_ADDR, false);
+    o = put_clf(o, r->remote_addr, CAP_ADDR);
     o = PUT(o, " - ");
-    o = put_clf(o, r->user, CAP_USER, false);
+    o = put_clf(o, r->user, CAP_USER);
     o = PUT(o, " [");
     o = put_clf_time(o, r->ts_ms);
     o = PUT(o, "] \"");
     if (r->method.n == 0 && r->path.n == 0) {
         *o++ = '-';
     } else {
-        o = put_clf(o, r->method, CAP_METHOD, true);
+        o = put_clf(o, r->method, CAP_METHOD);
         *o++ = ' ';
-        o = put_clf(o, r->path, CAP_PATH, true);
+        o = put_clf(o, r->path, CAP_PATH);
         if (r->query.n > 0) {
             *o++ = '?';
-            o = put_clf(o, r->query, CAP_QUERY, true);
+            o = put_clf(o, r->query, CAP_QUERY);
         }
         if (r->http_minor == 0)
             o = PUT(o, " HTTP/1.0");
@@ -406,14 +403,11 @@ size_t gw_alog_format_combined(char *out, const struct gw_alog_rec *r)
         o = put2(o, (int)(st % 100));
     }
     *o++ = ' ';
-    if (r->body_out > 0)
-        o = put_dec(o, r->body_out);
-    else
-        *o++ = '-';
+    o = put_dec(o, r->body_out); /* nginx's $body_bytes_sent: 0 for none */
     o = PUT(o, " \"");
-    o = put_clf(o, r->referer, CAP_REFERER, true);
+    o = put_clf(o, r->referer, CAP_REFERER);
     o = PUT(o, "\" \"");
-    o = put_clf(o, r->user_agent, CAP_AGENT, true);
+    o = put_clf(o, r->user_agent, CAP_AGENT);
     o = PUT(o, "\"\n");
     return (size_t)(o - out);
 }

@@ -8,8 +8,8 @@
  *     as \u00XX, valid UTF-8 sequences copied, every byte that is not part
  *     of a valid UTF-8 sequence as \ufffd (the replacement character: the
  *     line is always valid JSON in valid UTF-8);
- *   - combined: every byte outside 0x21..0x7e, and '"' and '\', as \xHH (as
- *     nginx does); a space is kept inside the quoted fields only; an empty
+ *   - combined: as nginx's access_log does, every byte outside 0x20..0x7e,
+ *     and '"' and '\', as \xHH (upper-case hex; a space is kept); an empty
  *     or absent value is "-".
  * Each value has an output budget; a longer one is cut at a whole escape
  * and ends in "...". So every line, with its '\n', fits GW_ALOG_LINE_MAX

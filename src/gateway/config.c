@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "errf.h"
 #include "jsonfile.h"
@@ -558,11 +559,67 @@ static void one_line(char *err, size_t errlen)
         if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
 }
 
+/* HOST:PORT as written ([IPv6]:PORT) into buf. */
+static const char *hostport_text(const struct gw_hostport *hp, char *buf, size_t n)
+{
+    bool v6 = strchr(hp->host, ':') != NULL;
+    snprintf(buf, n, "%s%.256s%s:%d", v6 ? "[" : "", hp->host, v6 ? "]" : "", hp->port);
+    return buf;
+}
+
+/* Whether two listeners would want the same socket: the same port (not 0)
+ * and, once parsed, the same address, or a wildcard (0.0.0.0, ::) and any
+ * address of its family; host names are compared as written (nothing is
+ * resolved). The second bind would fail, or, with SO_REUSEPORT (--workers),
+ * share the port's connections between the two. */
+static bool same_socket(const struct gw_hostport *a, const struct gw_hostport *b)
+{
+    static const unsigned char any[16];
+    unsigned char x[16], y[16];
+    int fx = AF_INET6, fy = AF_INET6;
+    size_t n;
+
+    if (a->port == 0 || a->port != b->port) return false;
+    if (inet_pton(AF_INET, a->host, x) == 1)
+        fx = AF_INET;
+    else if (inet_pton(AF_INET6, a->host, x) != 1)
+        fx = 0;
+    if (inet_pton(AF_INET, b->host, y) == 1)
+        fy = AF_INET;
+    else if (inet_pton(AF_INET6, b->host, y) != 1)
+        fy = 0;
+    if (fx == 0 || fy == 0) return fx == fy && strcasecmp(a->host, b->host) == 0;
+    if (fx != fy) return false;
+    n = fx == AF_INET ? 4 : 16;
+    return memcmp(x, y, n) == 0 || memcmp(x, any, n) == 0 || memcmp(y, any, n) == 0;
+}
+
 /* Settings that only make sense together. */
 static int check_together(const struct gw_config *c, char *err, size_t errlen)
 {
-    if (!c->tls_off && (c->tls_cert_file[0] == '\0' || c->tls_key_file[0] == '\0'))
+    const struct {
+        const char *flag;
+        const struct gw_hostport *hp;
+        bool off;
+    } ls[] = {{"--listen", &c->listen, c->listen_off},
+              {"--tls-listen", &c->tls_listen, c->tls_off},
+              {"--admin", &c->admin, c->admin_off}};
+    bool cert = c->tls_cert_file[0] != '\0', key = c->tls_key_file[0] != '\0';
+
+    for (size_t i = 0; i < 3; i++)
+        for (size_t j = i + 1; j < 3; j++)
+            if (!ls[i].off && !ls[j].off && same_socket(ls[i].hp, ls[j].hp)) {
+                char x[300], y[300];
+                return pc_errf(err, errlen, "%s %s and %s %s: the same port", ls[i].flag,
+                               hostport_text(ls[i].hp, x, sizeof x), ls[j].flag,
+                               hostport_text(ls[j].hp, y, sizeof y));
+            }
+
+    if (!c->tls_off && (!cert || !key))
         return pc_errf(err, errlen, "--tls-listen needs both --tls-cert and --tls-key");
+    if (cert != key) /* without a listener too: a pair named is read (SPEC §9) */
+        return pc_errf(err, errlen, "%s without %s: a pair needs both --tls-cert and --tls-key",
+                       cert ? "--tls-cert" : "--tls-key", cert ? "--tls-key" : "--tls-cert");
     if (c->listen_off && c->tls_off)
         return pc_errf(err, errlen, "--listen off needs --tls-listen (nothing would be served)");
     return GW_CONFIG_RUN;

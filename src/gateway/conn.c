@@ -41,7 +41,7 @@ static struct event *reaper; /* frees dead connections at a safe point */
 
 static void conn_parse(struct gw_conn *c);
 static void conn_flush(struct gw_conn *c);
-static void conn_free(struct gw_conn *c);
+static void conn_free(struct gw_conn *c, bool client_gone);
 static void conn_written(struct gw_conn *c);
 static void conn_drain_close(struct gw_conn *c);
 
@@ -403,7 +403,7 @@ static void on_reap(evutil_socket_t fd, short what, void *arg)
 
     while ((c = TAILQ_FIRST(&dead_conns)) != NULL) {
         if (c->hooks->gone != NULL) gone = c->hooks->gone;
-        conn_free(c);
+        conn_free(c, true);
     }
     if (gone != NULL) gone();
 }
@@ -466,14 +466,18 @@ void gw_conn_close(struct gw_conn *c)
     event_active(reaper, 0, 0);
 }
 
-/* Frees a dead connection: every queued request is cancelled. */
-static void conn_free(struct gw_conn *c)
+/* Frees a dead connection: every queued request is cancelled. client_gone:
+ * closed while the gateway runs (the client went away, or stopped reading),
+ * so a request not answered yet gets its access-log line (499); not at
+ * process exit, where the gateway itself drops them. */
+static void conn_free(struct gw_conn *c, bool client_gone)
 {
     struct gw_req *r;
 
     while ((r = TAILQ_FIRST(&c->reqs)) != NULL) {
         TAILQ_REMOVE(&c->reqs, r, queue);
         c->nreqs--;
+        if (client_gone) gw_req_client_closed(r);
         gw_conn_body_req_gone(c, r);
         c->hooks->cancel(r);
     }
@@ -523,7 +527,7 @@ void gw_conn_free_all(void)
 {
     struct gw_conn *c;
     while ((c = TAILQ_FIRST(&all_conns)) != NULL) gw_conn_close(c);
-    while ((c = TAILQ_FIRST(&dead_conns)) != NULL) conn_free(c);
+    while ((c = TAILQ_FIRST(&dead_conns)) != NULL) conn_free(c, false);
     if (reaper) event_free(reaper);
     reaper = NULL;
     gw_addrcount_free();

@@ -313,6 +313,18 @@ void gw_req_stream_abort(struct gw_req *r)
     if (r->conn != NULL) gw_req_conn->on_response(r->conn, r);
 }
 
+void gw_req_client_closed(struct gw_req *r)
+{
+    if (r->done || r->admin || !gw_accesslog_on) return;
+    r->error = "client_closed"; /* not a code of SPEC §5: no response carries it */
+    if (r->streaming) {
+        gw_accesslog_response(r, r->stream_head_bytes + r->stream_bytes_out, r->stream_body_out);
+        return;
+    }
+    r->status = 499; /* nginx's "client closed request"; not in the HTTP metrics */
+    gw_accesslog_response(r, 0, 0);
+}
+
 void gw_req_error_hdr(struct gw_req *r, int status, const char *code, const char *message,
                       const struct pc_kv *hdr)
 {

@@ -135,6 +135,7 @@ struct gw_req {
     char log_route[256];   /* the route's pattern (cut at 255 bytes), "" = none */
     char log_service[PC_SERVICE_MAX + 1];
     char log_instance[GW_REQ_LOG_INSTANCE_MAX + 1];
+    bool logged; /* its access-log line was written (one per request) */
 
     /* -- a streamed response (gw_req_stream_head): its head is out, the body follows -- */
     void (*on_drain)(struct gw_req *r); /* the client's output went down to its low mark */
@@ -241,6 +242,12 @@ void gw_req_stream_appended(struct gw_req *r, size_t n);
 void gw_req_stream_last_chunk(struct gw_req *r);
 void gw_req_stream_end(struct gw_req *r);
 void gw_req_stream_abort(struct gw_req *r);
+/* r's client connection closed before r's response was complete (conn.c,
+ * as it frees the connection; r is still queued): r's access-log line, as
+ * nginx writes it, with error "client_closed": status 499 and no bytes out
+ * when nothing of the response was written, else a streamed response's
+ * status and the bytes written. Nothing for a response already logged. */
+void gw_req_client_closed(struct gw_req *r);
 /* The head of a streamed reply from the bus (stream.c): as gw_req_respond, without
  * content-length, chunked for HTTP/1.1 (chunked true), else close-delimited
  * ("connection: close"); sets r->streaming. The body and its end are

@@ -227,13 +227,19 @@ int gw_tls_prepare(const struct gw_config *next, void **staged, char *err, size_
     SSL_CTX *c;
 
     *staged = NULL;
-    if (next->tls_off) return 0;       /* no TLS listener: nothing to read */
     if (next->tls_keep_pair) return 0; /* the pair in use stays (reload.h) */
+    if (next->tls_off && next->tls_cert_file[0] == '\0' && next->tls_key_file[0] == '\0')
+        return 0; /* no TLS listener, no pair named: nothing to read */
+    /* (half a pair without a listener is refused with the settings, config.c) */
     if (next->tls_cert_file[0] == '\0' || next->tls_key_file[0] == '\0') /* a kept listener */
         return pc_errf(err, errlen,
                        "--tls-listen (kept until a restart) needs both --tls-cert and --tls-key");
     c = ctx_new(next->tls_cert_file, next->tls_key_file, err, errlen);
     if (c == NULL) return one_line(err, errlen);
+    if (next->tls_off) { /* a pair named without a listener is checked all the same (SPEC §9) */
+        SSL_CTX_free(c);
+        return 0;
+    }
     *staged = c;
     return 0;
 }

@@ -42,9 +42,10 @@ struct gw_config;
 
 /* The reloadable part (reload.c's table; also at start and for
  * --check-config): prepare reads and checks next's certificate chain and key
- * files (PEM) into a context not in use yet (*staged; NULL when next has no
- * TLS listener, or next->tls_keep_pair: the pair in use stays), or returns
- * -1 with one line naming the file in err; commit
+ * files (PEM), whenever next names them, into a context not in use yet
+ * (*staged; NULL when next has no TLS listener: the pair is only checked;
+ * or next->tls_keep_pair: the pair in use stays), or returns -1 with one
+ * line naming the file in err; commit
  * puts it in use for connections accepted from then on (the first commit
  * also makes the ticket key secret, before --workers forks); discard frees
  * it unused. */

@@ -5,6 +5,9 @@ bytes; a pipe nobody reads never blocks the gateway (lines dropped and
 counted); SIGUSR1 reopens the file after a logrotate-style rename with
 nothing lost; --workers lines never interleave."""
 
+import base64
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -26,10 +29,20 @@ KEYS = {"ts", "request_id", "remote_addr", "method", "path", "query", "status", 
         "bytes_out", "duration_ms", "route", "service", "instance", "upstream_ms", "error",
         "trace_id", "tls", "user"}
 TS_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-# host ident user [time] "request" status bytes "referer" "agent"
-CLF_RE = re.compile(rb'^(\S+) - (\S+) \[(\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d \+0000)\] '
-                    rb'"((?:[^"\\]|\\x[0-9a-f]{2})*)" (\d{3}) (\d+|-) '
-                    rb'"((?:[^"\\]|\\x[0-9a-f]{2})*)" "((?:[^"\\]|\\x[0-9a-f]{2})*)"\n$')
+# host ident user [time] "request" status bytes "referer" "agent"; escapes as nginx's
+# (upper-case \xHH; a space kept, in the user too); bytes always a number
+CLF_VAL = rb'((?:[^"\\]|\\x[0-9A-F]{2})*)'
+CLF_RE = re.compile(rb'^(\S+) - ([^"]+) \[(\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d \+0000)\] '
+                    rb'"' + CLF_VAL + rb'" (\d{3}) (\d+) "' + CLF_VAL + rb'" "' + CLF_VAL +
+                    rb'"\n$')
+
+
+def hs256_token(payload, secret):
+    def b64u(b):
+        return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+    si = (b64u(json.dumps({"alg": "HS256", "typ": "JWT"}).encode()) + "." +
+          b64u(json.dumps(payload).encode()))
+    return si + "." + b64u(hmac.new(secret.encode(), si.encode(), hashlib.sha256).digest())
 
 
 def log_lines(path, whole=True):
@@ -241,6 +254,82 @@ def closed_without_response_logs_nothing():
     check(b"never-finished" not in b"".join(lines), "the abandoned request is not logged")
 
 
+def lines_with(path, rid):
+    """The JSON lines of this request id, once a marker request logged after
+    them is in the log too (a second line would have been written by then)."""
+    marker = "alog-marker-%s" % uniq()
+    eq(ST.gw.http("GET", "/marker", headers={"X-Request-Id": marker}).status, 404, "marker")
+    line_for(path, marker)
+    return [j for j in json_lines(path) if j.get("request_id") == rid]
+
+
+@t.case
+def client_closed_before_response_logged_499():
+    """A client that goes away before its response (nginx's 499, "client closed
+    request"): one line for each request in flight or queued behind it on the
+    connection, status 499, error client_closed, no bytes out, the route, service
+    and instance it was sent to; not counted in portico_http_requests_total."""
+    svc = ST.service(service="alog499", routes=[("GET", "/alog499/{x}")], handler=lambda req: None)
+    c = ST.gw.raw()
+    c.send(req_bytes("GET", "/alog499/one?q=1", [("X-Request-Id", "alog-499-1")]))
+    wait_until(lambda: len(svc.requests) >= 1, 10, msg="the request at the service")
+    time.sleep(0.2)
+    c.close()
+    j = line_for(LOG, "alog-499-1")
+    eq((j["status"], j.get("error"), j["bytes_out"]), (499, "client_closed", 0),
+       "499, client_closed, nothing sent")
+    eq((j["method"], j["path"], j["query"]), ("GET", "/alog499/one", "q=1"), "the request")
+    eq((j.get("route"), j.get("service"), j.get("instance")),
+       ("/alog499/{x}", "alog499", svc.instance), "where it was sent")
+    check(j["duration_ms"] >= 150, "duration up to the close: %r" % j)
+    check(j["bytes_in"] > 0 and "upstream_ms" not in j, "no reply: %r" % j)
+    eq(len(lines_with(LOG, "alog-499-1")), 1, "one line")
+
+    # pipelined: the one in flight and the one queued behind it, each once
+    c = ST.gw.raw()
+    c.send(b"".join(req_bytes("GET", "/alog499/p%d" % i, [("X-Request-Id", "alog-499-p%d" % i)])
+                    for i in range(2)))
+    wait_until(lambda: len(svc.requests) >= 3, 10, msg="both requests at the service")
+    c.close()
+    for i in range(2):
+        got = lines_with(LOG, "alog-499-p%d" % i)
+        eq([(x["status"], x.get("error")) for x in got], [(499, "client_closed")],
+           "pipelined request %d: one 499 line" % i)
+    eq(ST.gw.metric("portico_http_requests_total", code="499"), 0.0,
+       "499 is not a response: not in portico_http_requests_total")
+
+    # answered, then the client leaves: its line only (no 499 after it)
+    c = ST.gw.raw()
+    c.send(req_bytes("GET", "/alog499/ok", [("X-Request-Id", "alog-499-ok")]))
+    wait_until(lambda: len(svc.requests) >= 4, 10, msg="the answered request at the service")
+    svc.publish_reply(svc.requests[-1], {"status": 200, "body": "fine"})
+    eq(c.read_response().status, 200, "answered")
+    c.close()
+    got = lines_with(LOG, "alog-499-ok")
+    eq([(x["status"], x.get("error")) for x in got], [(200, None)], "an answered request: once")
+    svc.stop()
+
+
+@t.case
+def stream_cut_by_client_logged_once():
+    """A streamed reply whose client leaves mid-stream: one line, with the status
+    sent and the bytes written, error client_closed (nginx logs the status it sent)."""
+    svc = ST.service(service="alogsc", routes=[("GET", "/alogsc")], handler=lambda req: None)
+    c = ST.gw.raw()
+    c.send(req_bytes("GET", "/alogsc", [("X-Request-Id", "alog-stream-cut")]))
+    wait_until(lambda: len(svc.requests) >= 1, 10, msg="the request at the service")
+    svc.publish_reply(svc.requests[-1], {"status": 200, "body": "part,", "more": True,
+                                         "headers": [["content-type", "text/plain"]]})
+    read_until(c, lambda b: b"part," in b, "the first chunk")
+    got = len(c.buf)
+    c.close()
+    j = line_for(LOG, "alog-stream-cut")
+    eq((j["status"], j.get("error")), (200, "client_closed"), "the status sent, client_closed")
+    check(j["bytes_out"] >= got, "bytes written: %r (read %d)" % (j, got))
+    eq(len(lines_with(LOG, "alog-stream-cut")), 1, "one line")
+    svc.stop()
+
+
 @t.case
 def hostile_bytes_escaped_json():
     # quotes, backslashes, control bytes and invalid UTF-8 where the client controls them
@@ -372,11 +461,20 @@ def refused_after_the_head_logged_like_any_request():
 
 @t.case
 def combined_format():
-    st = Stack(name="alogc")
+    """Exactly nginx's combined format: its escapes (\\xHH in upper case, '"', '\\'
+    and bytes outside 0x20-0x7e; a space kept in every field, the user's too) and
+    $body_bytes_sent (0 for a response without a body, not Apache's "-")."""
+    st = Stack(name="alogc", start_gateway=False)
     try:
         path = os.path.join(st.tmpdir, "access.log")
-        st.start_gateway(["--access-log", path, "--access-log-format", "combined"])
-        st.service(service="clf", routes=[("GET", "/clf")])
+        auth = os.path.join(st.tmpdir, "auth.json")
+        secret = "combined-hs256-secret-0123456789abcdef"
+        with open(auth, "w") as f:
+            json.dump({"jwt": {"hs256_secret": secret}, "default": "public",
+                       "routes": [{"prefix": "/clfj", "auth": "jwt"}]}, f)
+        st.start_gateway(["--access-log", path, "--access-log-format", "combined",
+                          "--auth-file", auth])
+        st.service(service="clf", routes=[("GET", "/clf"), ("GET", "/clfj")])
         r = st.gw.http("GET", "/clf?a=1", headers={"Referer": "http://r/x",
                                                    "User-Agent": "agent 1.0"})
         eq(r.status, 200, "status")
@@ -386,8 +484,12 @@ def combined_format():
         with st.gw.raw() as c:
             c.send(b"\x16\x03 nonsense\r\n\r\n")
             eq(c.read_response().status, 400, "status")
-        lines = wait_until(lambda: (lambda ls: ls if len(ls) >= 3 else None)(log_lines(path)), 10,
-                           msg="three combined lines")
+        eq(st.gw.http("HEAD", "/clf-head").status, 404, "HEAD: a response without a body")
+        tok = hs256_token({"sub": 'ann "o" \u00e9', "exp": int(time.time()) + 300}, secret)
+        eq(st.gw.http("GET", "/clfj", headers={"Authorization": "Bearer " + tok}).status, 200,
+           "authenticated")
+        lines = wait_until(lambda: (lambda ls: ls if len(ls) >= 5 else None)(log_lines(path)), 10,
+                           msg="five combined lines")
         ms = []
         for ln in lines:
             m = CLF_RE.match(ln)
@@ -403,9 +505,13 @@ def combined_format():
         eq(m.group(7), b"http://r/x", "referer")
         eq(m.group(8), b"agent 1.0", "agent")
         eq(ms[1].group(4), b"GET /clf2 HTTP/1.0", "HTTP/1.0 request")
-        eq(ms[1].group(8), b"a\\x22b\\x5cc\\xff\\x80 d", "agent escaped as nginx does")
+        eq(ms[1].group(8), b"a\\x22b\\x5Cc\\xFF\\x80 d", "agent escaped as nginx does")
         eq(ms[2].group(4), b"-", "nothing read")
         eq(ms[2].group(5), b"400", "status")
+        eq((ms[3].group(4), ms[3].group(5)), (b"HEAD /clf-head HTTP/1.1", b"404"), "HEAD")
+        eq(ms[3].group(6), b"0", "no body bytes: 0, as nginx's $body_bytes_sent")
+        eq(ms[4].group(4), b"GET /clfj HTTP/1.1", "authenticated request")
+        eq(ms[4].group(2), b"ann \\x22o\\x22 \\xC3\\xA9", "the user escaped as nginx's $remote_user")
     finally:
         st.close()
 

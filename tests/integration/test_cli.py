@@ -5,6 +5,7 @@ stderr line, config file keys, and precedence flags > PORTICO_* env > --config."
 import json
 import os
 import re
+import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -80,6 +81,43 @@ def bad_config_file_exit_2():
 @t.case
 def bad_env_value_exit_2():
     one_line_error([], env={"PORTICO_TIMEOUT_MS": "abc"}, what="PORTICO_TIMEOUT_MS=abc")
+
+
+@t.case
+def listeners_on_one_port_exit_2():
+    """--listen, --tls-listen and --admin on one non-zero port (the same address,
+    or a wildcard and an address of its family) can never all be bound: refused
+    like a bad value (exit 2, one line naming both flags), at start and by
+    --check-config, which would otherwise say ok."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    p = str(port)
+    redis = ["--redis", "redis://127.0.0.1:1"]
+    tls = ["--tls-cert", "c.pem", "--tls-key", "k.pem"]
+    for args, flags, start in [
+            (["--listen", "0.0.0.0:" + p, "--admin", "127.0.0.1:" + p],
+             ("--listen 0.0.0.0:%s" % p, "--admin 127.0.0.1:%s" % p), True),
+            (["--listen", "127.0.0.1:" + p, "--tls-listen", "127.0.0.1:" + p] + tls,
+             ("--listen 127.0.0.1:%s" % p, "--tls-listen 127.0.0.1:%s" % p), True),
+            (["--listen", "off", "--tls-listen", "127.0.0.1:" + p, "--admin", "0.0.0.0:" + p] +
+             tls, ("--tls-listen", "--admin"), True),
+            (["--listen", "[::]:" + p, "--admin", "[::1]:" + p],
+             ("--listen [::]:%s" % p, "--admin [::1]:%s" % p), False),
+            (["--listen", "127.0.0.1:" + p, "--admin", "127.0.0.1:" + p, "--workers", "2"],
+             ("--listen", "--admin"), False)]:
+        for mode in ([], ["--check-config"]) if start else (["--check-config"],):
+            rc, out, err = run_gateway_cli(mode + redis + args)
+            eq((rc, out), (2, ""), "exit 2 for %r (stderr %r)" % (mode + args, err))
+            lines = err.splitlines()
+            check(len(lines) == 1 and all(f in lines[0] for f in flags) and
+                  "the same port" in lines[0], "one line naming %r: %r" % (flags, err))
+    for args in (["--listen", "127.0.0.1:" + p, "--admin", "127.0.0.2:" + p],
+                 ["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"],
+                 ["--listen", "[::]:" + p, "--admin", "127.0.0.1:" + p]):
+        rc, out, err = run_gateway_cli(["--check-config"] + redis + args)
+        eq((rc, out.strip()), (0, "configuration ok"), "%r may be bound (%r)" % (args, err))
 
 
 def effective_timeout(args=(), env=None):

@@ -144,6 +144,10 @@ def check_bad_files(d):
     case("secrets file", files={"secrets.json": ["x"]}, names="secrets.json")
     case("allow-list", files={"allow.json": {"users": "/users"}}, names="allow.json")
     case("missing allow-list", ["--route-allowlist-file", bad], names="bad.json")
+    # a TLS pair is read whenever it is named, with or without --tls-listen
+    case("tls pair without a listener", ["--tls-cert", paths["secret"], "--tls-key", bad],
+         names="--tls-key " + bad)
+    case("half a tls pair", ["--tls-cert", paths["secret"]], names="--tls-cert without --tls-key")
     good = {n: open(p).read() for n, p in paths.items()}
     for what, extra, env, files, names in cases:
         for n, content in files.items():

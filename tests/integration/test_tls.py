@@ -374,13 +374,21 @@ def start_up_errors_name_the_file():
         os.chmod(unreadable, 0)
         cases.append((["--tls-cert", CERTS.cert, "--tls-key", unreadable], unreadable,
                       "Permission denied"))
-    for args, named, why in cases:
-        rc, out, err = run_gateway_cli(["--listen", "127.0.0.1:0", "--admin", "off",
-                                        "--tls-listen", "127.0.0.1:0"] + args)
-        eq(rc, 2, "exit status for %r (stderr %r)" % (args, err))
-        lines = err.strip().splitlines()
-        eq(len(lines), 1, "one line on stderr: %r" % err)
-        check(named in lines[0] and why in lines[0], "%r names %s (%s)" % (err, named, why))
+    # the same with and without --tls-listen (SPEC §9: every file named is read),
+    # at start and with --check-config
+    for listener in (["--tls-listen", "127.0.0.1:0"], []):
+        for mode in ([], ["--check-config"]):
+            for args, named, why in cases:
+                argv = mode + ["--listen", "127.0.0.1:0", "--admin", "off"] + listener + args
+                rc, out, err = run_gateway_cli(argv)
+                eq(rc, 2, "exit status for %r (stderr %r)" % (argv, err))
+                lines = err.strip().splitlines()
+                eq(len(lines), 1, "one line on stderr: %r" % err)
+                check(named in lines[0] and why in lines[0],
+                      "%r names %s (%s) for %r" % (err, named, why, argv))
+    rc, out, err = run_gateway_cli(["--check-config", "--listen", "127.0.0.1:0", "--tls-cert",
+                                    CERTS.cert, "--tls-key", CERTS.key])
+    eq((rc, out.strip()), (0, "configuration ok"), "a good pair without a listener: %r" % err)
     rc, out, err = run_gateway_cli(["--listen", "off", "--admin", "off"])
     eq(rc, 2, "--listen off without TLS")
     check("--listen off needs --tls-listen" in err, err)
@@ -439,6 +447,46 @@ def sighup_reloads_the_pair_all_or_nothing():
         rc, out, err = run_gateway_cli(["--check-config", "--tls-listen", HOST + ":0",
                                         "--tls-cert", cert, "--tls-key", key])
         eq((rc, out.strip()), (0, "configuration ok"), "--check-config with a good pair")
+        gw.assert_alive()
+    finally:
+        st.close()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@t.case
+def sighup_reads_a_pair_named_without_a_listener():
+    """A --config file that names a pair without tls-listen has it read at a reload
+    too (SPEC §9: every file a flag names): a mismatched pair refuses the reload
+    (one line naming the file), half a pair too, a good pair is accepted."""
+    d = tempfile.mkdtemp(prefix="portico-tls-nolisten-")
+    st = Stack(start_gateway=False, name="tlsnolisten")
+    try:
+        cfg = os.path.join(d, "cfg.json")
+
+        def write_cfg(obj):
+            with open(cfg + ".tmp", "w") as f:
+                json.dump(obj, f)
+            os.replace(cfg + ".tmp", cfg)
+
+        def reload(result, n):
+            gw.signal(signal.SIGHUP)
+            wait_until(lambda: gw.metric("portico_config_reloads_total", result=result) == n,
+                       10, msg="reload %s %d" % (result, n))
+
+        write_cfg({})
+        st.start_gateway(["--config", cfg])
+        gw = st.gw
+        write_cfg({"tls-cert": CERTS.cert, "tls-key": CERTS.other_key, "max-body-bytes": 4})
+        reload("error", 1)
+        lines = [ln for ln in gw.stderr_text().splitlines() if "reload refused" in ln]
+        check(len(lines) == 1 and CERTS.other_key in lines[0] and
+              "does not match the certificate" in lines[0], "names the key: %r" % lines)
+        eq(gw.http("POST", "/x", body=b"12345").status, 404, "nothing changed")
+        write_cfg({"tls-key": CERTS.key})
+        reload("error", 2)
+        check("--tls-key without --tls-cert" in gw.stderr_text(), "half a pair refused")
+        write_cfg({"tls-cert": CERTS.cert, "tls-key": CERTS.key})
+        reload("ok", 1)
         gw.assert_alive()
     finally:
         st.close()

@@ -429,6 +429,44 @@ def access_log_and_upstream_time(c):
 
 
 @t.case
+def client_gone_logged_once(c):
+    """A client that leaves before its response (nginx's 499): one access-log line,
+    status 499, error client_closed, no bytes out, the route and upstream it was
+    sent to; one that leaves mid-body: one line with the status sent, the bytes
+    written and error client_closed."""
+    def lines(rid):
+        marker = "up-gone-marker-%s" % rid
+        eq(c.gw.http("GET", "/echo/m", headers=[("x-request-id", marker)]).status, 200, "marker")
+        logged(c, marker)
+        with open(c.alog, "rb") as f:
+            return [j for j in map(json.loads, f.read().splitlines())
+                    if j.get("request_id") == rid]
+
+    s = socket.create_connection((HOST, c.gw.port), timeout=10)
+    s.sendall(b"GET /slowish HTTP/1.1\r\nHost: x\r\nx-request-id: up-gone-1\r\n\r\n")
+    time.sleep(0.1)   # the upstream answers after 0.3 s
+    s.close()
+    j = logged(c, "up-gone-1")
+    eq((j["status"], j.get("error"), j["bytes_out"]), (499, "client_closed", 0), "499")
+    eq((j.get("route"), j.get("instance")), ("/slowish", c.up["slowish"].url), "where it went")
+    time.sleep(0.4)   # the upstream's answer came and went: nothing more
+    eq(len(lines("up-gone-1")), 1, "one line")
+
+    s = socket.create_connection((HOST, c.gw.port), timeout=10)
+    s.sendall(b"GET /huge HTTP/1.1\r\nHost: x\r\nx-request-id: up-gone-2\r\n\r\n")
+    got = b""
+    while b"\r\n\r\n" not in got or len(got) < 4096:
+        d = s.recv(65536)
+        check(d, "closed after %d bytes" % len(got))
+        got += d
+    s.close()
+    j = logged(c, "up-gone-2")
+    eq((j["status"], j.get("error")), (200, "client_closed"), "the status sent, client_closed")
+    check(j["bytes_out"] >= len(got), "the bytes written: %r (read %d)" % (j, len(got)))
+    eq(len(lines("up-gone-2")), 1, "one line")
+
+
+@t.case
 def http10_without_host_gets_the_upstreams(c):
     """HTTP/1.0 allows a request without Host, the HTTP/1.1 request upstream
     needs one (RFC 9112 3.2): the upstream's host:port, as nginx sends; a

@@ -232,16 +232,51 @@ static void test_tls(void)
     CHECK_ERR(load(no_cert, NULL), "--tls-listen needs both --tls-cert and --tls-key");
     const char *empty[] = {"--tls-listen", "127.0.0.1:0", "--tls-cert", "", "--tls-key", "k", NULL};
     CHECK_ERR(load(empty, NULL), "--tls-listen needs both --tls-cert and --tls-key");
+    const char *half_cert[] = {"--tls-cert", "c", NULL}; /* no listener: the same rule */
+    CHECK_ERR(load(half_cert, NULL),
+              "--tls-cert without --tls-key: a pair needs both --tls-cert and --tls-key");
+    const char *half_key[] = {"--tls-key", "k", NULL};
+    CHECK_ERR(load(half_key, NULL),
+              "--tls-key without --tls-cert: a pair needs both --tls-cert and --tls-key");
+    /* a pair without the listener: not used, but read all the same (tls.c) */
+    const char *pair[] = {"--tls-cert", "c", "--tls-key", "k", NULL};
+    CHECK_EQ_INT(load(pair, NULL), GW_CONFIG_RUN);
+    CHECK(cfg.tls_off);
     const char *bad[] = {"--tls-listen", "127.0.0.1", NULL};
     CHECK_ERR(load(bad, NULL), "--tls-listen: \"127.0.0.1\" is not HOST:PORT");
     const char *badport[] = {"--tls-listen", "127.0.0.1:65536", NULL};
     CHECK_ERR(load(badport, NULL), "--tls-listen: \"127.0.0.1:65536\": port must be 0..65535");
     const char *both_off[] = {"--listen", "off", "--tls-listen", "off", NULL};
     CHECK_ERR(load(both_off, NULL), "--listen off needs --tls-listen");
-    /* a certificate without the listener is not an error (it is not used) */
-    const char *unused[] = {"--tls-cert", "c", NULL};
-    CHECK_EQ_INT(load(unused, NULL), GW_CONFIG_RUN);
-    CHECK(cfg.tls_off);
+
+    /* two listeners on one port: the same address, or a wildcard of its family */
+    const char *same[] = {"--listen",
+                          "127.0.0.1:8443",
+                          "--tls-listen",
+                          "127.0.0.1:8443",
+                          "--tls-cert",
+                          "c",
+                          "--tls-key",
+                          "k",
+                          NULL};
+    CHECK_ERR(load(same, NULL),
+              "--listen 127.0.0.1:8443 and --tls-listen 127.0.0.1:8443: the same port");
+    const char *wild[] = {"--admin", "0.0.0.0:9000", "--listen", "127.0.0.1:9000", NULL};
+    CHECK_ERR(load(wild, NULL), "--listen 127.0.0.1:9000 and --admin 0.0.0.0:9000: the same port");
+    const char *wild6[] = {"--listen", "[::1]:9000", "--admin", "[::]:9000", NULL};
+    CHECK_ERR(load(wild6, NULL), "--listen [::1]:9000 and --admin [::]:9000: the same port");
+    const char *names[] = {"--listen", "localhost:9000", "--admin", "LocalHost:9000", NULL};
+    CHECK_ERR(load(names, NULL), "the same port");
+    const char *default_admin[] = {"--listen", "0.0.0.0:8081", NULL}; /* admin's default */
+    CHECK_ERR(load(default_admin, NULL), "--admin 127.0.0.1:8081: the same port");
+    const char *apart[][5] = {
+        {"--listen", "127.0.0.1:9000", "--admin", "127.0.0.2:9000", NULL}, /* two addresses */
+        {"--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", NULL},       /* any free port */
+        {"--listen", "[::]:9000", "--admin", "127.0.0.1:9000", NULL},      /* two families */
+        {"--listen", "127.0.0.1:9000", "--admin", "off", NULL},
+    };
+    for (size_t i = 0; i < sizeof apart / sizeof apart[0]; i++)
+        CHECK_EQ_INT(load(apart[i], NULL), GW_CONFIG_RUN);
 }
 
 static void test_env(void)
