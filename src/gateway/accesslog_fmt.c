@@ -53,7 +53,7 @@ static uint64_t word_has_special(uint64_t x)
 /* The run of plain bytes of s[i..n), copied to o within end; returns the
  * new i, *o moved (a run is cut at end: each byte is a whole unit). Eight
  * bytes at a time while they are all plain, then byte by byte. */
-static size_t copy_run(const unsigned char *s, size_t i, size_t n, char **o, const char *end)
+static inline size_t copy_run(const unsigned char *s, size_t i, size_t n, char **o, const char *end)
 {
     char *d = *o;
     size_t j, i0 = i, r;
