@@ -53,7 +53,12 @@ static void conn_drain_close(struct gw_conn *c);
 static void conn_fail_rest(struct gw_conn *c, int status, const char *code, const char *why,
                            const struct gw_req *from, const char *rest, size_t rest_len)
 {
-    if (!gw_conn_fail_queue(c, status, code, why, from, rest, rest_len)) gw_conn_close(c);
+    struct gw_req *r;
+
+    if (gw_conn_fail_queue(c, status, code, why, from, rest, rest_len)) return;
+    r = TAILQ_FIRST(&c->reqs); /* its response began: logged when freed, with why */
+    if (r != NULL && r->streaming && r->error == NULL) r->error = code;
+    gw_conn_close(c);
 }
 
 static void conn_fail(struct gw_conn *c, int status, const char *code, const char *why,
@@ -257,7 +262,12 @@ static void on_sent(void *ctx)
     conn_written(c);
 }
 
-static void on_lost(void *ctx) { gw_conn_close(ctx); }
+static void on_lost(void *ctx)
+{
+    struct gw_conn *c = ctx;
+    c->lost = true;
+    gw_conn_close(c);
+}
 
 /* Plain HTTP on the TLS port: answered like nginx (400), then closed. */
 static void on_plain_http(void *ctx)
@@ -403,7 +413,7 @@ static void on_reap(evutil_socket_t fd, short what, void *arg)
 
     while ((c = TAILQ_FIRST(&dead_conns)) != NULL) {
         if (c->hooks->gone != NULL) gone = c->hooks->gone;
-        conn_free(c, true);
+        conn_free(c, c->lost);
     }
     if (gone != NULL) gone();
 }
@@ -466,10 +476,11 @@ void gw_conn_close(struct gw_conn *c)
     event_active(reaper, 0, 0);
 }
 
-/* Frees a dead connection: every queued request is cancelled. client_gone:
- * closed while the gateway runs (the client went away, or stopped reading),
- * so a request not answered yet gets its access-log line (499); not at
- * process exit, where the gateway itself drops them. */
+/* Frees a dead connection: every queued request is cancelled, and logged
+ * (gw_req_conn_closed): a response cut short with what was sent; a request
+ * not answered yet with 499 when client_gone (the client went away: end of
+ * stream, a reset, a write it refused), not when the gateway closed the
+ * connection itself (exit). */
 static void conn_free(struct gw_conn *c, bool client_gone)
 {
     struct gw_req *r;
@@ -477,7 +488,7 @@ static void conn_free(struct gw_conn *c, bool client_gone)
     while ((r = TAILQ_FIRST(&c->reqs)) != NULL) {
         TAILQ_REMOVE(&c->reqs, r, queue);
         c->nreqs--;
-        if (client_gone) gw_req_client_closed(r);
+        gw_req_conn_closed(r, client_gone);
         gw_conn_body_req_gone(c, r);
         c->hooks->cancel(r);
     }

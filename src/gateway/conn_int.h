@@ -40,6 +40,7 @@ struct gw_conn {
     bool draining;   /* answer what is queued, then close */
     bool in_parse;   /* inside conn_parse: no re-entry */
     bool counted;    /* addr is counted in addrcount.c */
+    bool lost;       /* the client went away (end of stream, reset): not our close */
     struct event timer;
     uint64_t body_start_ms; /* BODY: when the head was complete (monotonic) */
     uint64_t body_last_ms;  /* BODY: the last read */

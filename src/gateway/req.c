@@ -313,15 +313,17 @@ void gw_req_stream_abort(struct gw_req *r)
     if (r->conn != NULL) gw_req_conn->on_response(r->conn, r);
 }
 
-void gw_req_client_closed(struct gw_req *r)
+void gw_req_conn_closed(struct gw_req *r, bool client_gone)
 {
     if (r->done || r->admin || !gw_accesslog_on) return;
-    r->error = "client_closed"; /* not a code of SPEC §5: no response carries it */
-    if (r->streaming) {
+    if (r->streaming) { /* the response began: what was sent, and why it stopped */
+        if (client_gone) r->error = "client_closed";
         gw_accesslog_response(r, r->stream_head_bytes + r->stream_bytes_out, r->stream_body_out);
         return;
     }
-    r->status = 499; /* nginx's "client closed request"; not in the HTTP metrics */
+    if (!client_gone) return;   /* the gateway's own close (exit): nothing was sent */
+    r->error = "client_closed"; /* not a code of SPEC §5: no response carries it */
+    r->status = 499;            /* nginx's "client closed request"; not in the HTTP metrics */
     gw_accesslog_response(r, 0, 0);
 }
 

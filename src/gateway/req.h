@@ -243,11 +243,12 @@ void gw_req_stream_last_chunk(struct gw_req *r);
 void gw_req_stream_end(struct gw_req *r);
 void gw_req_stream_abort(struct gw_req *r);
 /* r's client connection closed before r's response was complete (conn.c,
- * as it frees the connection; r is still queued): r's access-log line, as
- * nginx writes it, with error "client_closed": status 499 and no bytes out
- * when nothing of the response was written, else a streamed response's
- * status and the bytes written. Nothing for a response already logged. */
-void gw_req_client_closed(struct gw_req *r);
+ * as it frees the connection; r is still queued): r's access-log line. A
+ * streamed response: its status and the bytes written, with error
+ * "client_closed" when client_gone, else the error that stopped it. Nothing
+ * written yet: as nginx writes it, status 499 and error "client_closed",
+ * only when client_gone. Nothing for a response already logged. */
+void gw_req_conn_closed(struct gw_req *r, bool client_gone);
 /* The head of a streamed reply from the bus (stream.c): as gw_req_respond, without
  * content-length, chunked for HTTP/1.1 (chunked true), else close-delimited
  * ("connection: close"); sets r->streaming. The body and its end are

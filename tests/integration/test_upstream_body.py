@@ -195,7 +195,9 @@ def setup():
     c.gw = c.st.gw
     # the default --max-body-bytes (1 MiB), a short wait for a stalled body
     c.gw2 = Gateway(c.st.tmpdir, c.st.redis.url,
-                    ["--routes-file", c.rf, "--header-timeout-ms", "1000"], ENV, name="limit")
+                    ["--routes-file", c.rf, "--header-timeout-ms", "1000",
+                     "--access-log", os.path.join(c.st.tmpdir, "limit-access.log")],
+                    ENV, name="limit")
     c.gw2.start()
     c.gw2.wait_healthy()
     return c
@@ -416,6 +418,50 @@ def chunked_body_over_the_limit_mid_stream(c):
                "the upstream exchange to be aborted")
     rec = c.cut.last()
     check(0 < rec["n"] <= MiB, "%d bytes went upstream before the limit" % rec["n"])
+
+
+@t.case
+def refused_after_the_response_began_is_not_client_closed(c):
+    """The upstream's response streams while the body comes in; the body then
+    goes over --max-body-bytes: the gateway closes the connection itself, so
+    the access log says what was sent, never client_closed (nginx's 499 is
+    for a client that leaves)."""
+    path = os.path.join(c.st.tmpdir, "limit-access.log")
+    with Raw(c.gw2.port, timeout=30) as raw:
+        raw.send(b"POST /echo HTTP/1.1\r\nHost: x\r\nX-Request-Id: began-then-413\r\n"
+                 b"Transfer-Encoding: chunked\r\n\r\n10000\r\n" + BLOCK[:0x10000] + b"\r\n")
+        head = b""
+        while b"\r\n\r\n" not in head:
+            d = raw.sock.recv(65536)
+            check(d, "closed before the response head")
+            head += d
+        check(head.startswith(b"HTTP/1.1 200"), "the response began: %r" % head[:40])
+        try:
+            send_body(raw.sock, 2 * MiB, True, piece=64 * 1024)
+        except OSError:
+            pass  # the gateway closes once the limit is passed
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            try:
+                if not raw.sock.recv(65536):
+                    break
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+
+    def line():
+        if not os.path.exists(path):
+            return None
+        with open(path, "rb") as f:
+            got = [json.loads(x) for x in f.read().splitlines()
+                   if b'"began-then-413"' in x]
+        return got or None
+    got = wait_until(line, 30, 0.05, "the request's access-log line")
+    eq(len(got), 1, "one line: %r" % got)
+    eq((got[0]["status"], got[0].get("error")), (200, "body_too_large"),
+       "the status sent and why the gateway stopped (not client_closed): %r" % got[0])
+    check(got[0]["bytes_out"] > 0, "the bytes written: %r" % got[0])
 
 
 def refused_mid_body(c, head, rest, status, code):
