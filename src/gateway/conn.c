@@ -334,7 +334,9 @@ static void conn_closing(struct gw_conn *c)
 void gw_conn_on_response(struct gw_conn *c, struct gw_req *r)
 {
     if (r->done) gw_conn_body_req_gone(c, r); /* answered before its body was all read */
-    if (gw.draining || c->draining) r->close_after = true;
+    /* draining: the connection closes after its last request in flight
+     * (SPEC §5: in-flight requests finish), not after the first response */
+    if ((gw.draining || c->draining) && TAILQ_NEXT(r, queue) == NULL) r->close_after = true;
     if (r->close_after && c->state != GW_CONN_DEAD && c->state != GW_CONN_LINGER &&
         r != c->body_req) /* (a response streamed while the body still streams) */
         conn_closing(c);

@@ -85,6 +85,33 @@ def inflight_completes_after_sigterm(st):
 
 @t.case
 @with_stack
+def pipelined_inflight_requests_all_complete(st):
+    # two pipelined requests, both forwarded before SIGTERM: both are
+    # answered (SPEC 5: in-flight requests finish), the second closing
+    release = threading.Event()
+
+    def h(req):
+        release.wait(5)
+        return {"status": 200, "body": req["path"]}
+    svc = st.service(routes=[("GET", "/sd/p/*")], handler=h, timeout_ms=8000)
+    with st.gw.raw() as c:
+        c.send(req_bytes("GET", "/sd/p/a") + req_bytes("GET", "/sd/p/b"))
+        svc.wait_requests(2)
+        st.gw.signal(signal.SIGTERM)
+        time.sleep(0.3)
+        release.set()
+        a = c.read_response(timeout=10)
+        b = c.read_response(timeout=10)
+        eq((a.status, a.body), (200, b"/sd/p/a"), "first response")
+        eq((b.status, b.body), (200, b"/sd/p/b"), "second response, in flight at the signal")
+        eq((b.header("connection") or "").lower(), "close", "the last one closes")
+        c.expect_eof(5)
+    eq(st.gw.wait_exit(15), 0, "exit code after SIGTERM")
+    st.stop_gateway()
+
+
+@t.case
+@with_stack
 def idle_exits_promptly(st):
     t0 = time.monotonic()
     st.gw.signal(signal.SIGTERM)
