@@ -11,8 +11,8 @@
  * sees it, and each feed is cut at the end of a head (the scanner needs the
  * head's framing to go on) and of a message (the parser never runs ahead
  * into unchecked bytes). The rules that need the head's values are enforced
- * here, in the callbacks: at most 256 header lines and max_header_bytes of
- * stored head; then, in on_headers_complete, valid names and values, one
+ * here, in the callbacks: at most max_header_bytes of stored head (the
+ * scanner bounds the bytes on the wire); then, in on_headers_complete, valid names and values, one
  * Content-Length of digits only (at most max_body_bytes), never both
  * Content-Length and Transfer-Encoding, Transfer-Encoding exactly "chunked"
  * and only in HTTP/1.1, exactly one valid Host in HTTP/1.1. Trailers are
@@ -30,7 +30,6 @@
 #include "names.h"
 #include "reqbody.h"
 #include "xalloc.h"
-
 
 struct gw_http {
     http_parser p;
@@ -115,8 +114,10 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
 
     if (h->in_body) return 0; /* a trailer: checked by the scanner, dropped */
     if (count_head(h, n)) return -1;
-    if (r->nhdrs == 0 || h->in_value) {  /* a new header (a name may come in pieces) */
-        if (count_head(h, 4)) return -1; /* ": " and CRLF */
+    if (r->nhdrs == 0 || h->in_value) { /* a new header (a name may come in pieces) */
+        /* ':' and CRLF: the least a header line adds on the wire, so this
+         * count never passes the limit before framing.c's exact one does */
+        if (count_head(h, 3)) return -1;
         if (r->nhdrs == r->hdrs_cap) {
             uint32_t cap = r->hdrs_cap ? r->hdrs_cap * 2 : 16;
             r->hdrs = pc_xrealloc(r->hdrs, cap * sizeof *r->hdrs);

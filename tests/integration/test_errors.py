@@ -235,7 +235,22 @@ def headers_too_large_431():
         c.send(req_bytes("GET", b + "/big", [("X-H%03d" % i, "v") for i in range(1000)]))
         r = c.read_response(timeout=5)
         eq(r.status, 200, "1,000 short header lines under the byte limit")
-    eq(svc.n_requests(), 2, "only the requests under the limit forwarded")
+    # exactly the limit on the wire, in lines with no space after the colon
+    # (3 bytes besides name and value): 200; one byte more: 431
+
+    def head_of(size):
+        start = b"GET " + (b + "/big").encode() + b" HTTP/1.1\r\nHost: x\r\n"
+        room = size - len(start) - 2 - 6   # the final CRLF, the pad line's "x:" CRLF, 2
+        lines = b"a:b\r\n" * (room // 5)
+        return start + lines + b"x:" + b"y" * (room % 5 + 2) + b"\r\n\r\n"
+    for size, want in ((16384, 200), (16385, 431)):
+        data = head_of(size)
+        eq(len(data), size, "head size")
+        with ST.gw.raw() as c:
+            c.send(data)
+            r = c.read_response(timeout=5)
+            eq(r.status, want, "a %d-byte head of 'a:b' lines" % size)
+    eq(svc.n_requests(), 3, "only the requests under the limit forwarded")
 
 
 @t.case
