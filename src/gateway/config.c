@@ -567,29 +567,52 @@ static const char *hostport_text(const struct gw_hostport *hp, char *buf, size_t
     return buf;
 }
 
-/* Whether two listeners would want the same socket: the same port (not 0)
- * and, once parsed, the same address, or a wildcard (0.0.0.0, ::) and any
- * address of its family; host names are compared as written (nothing is
- * resolved). The second bind would fail, or, with SO_REUSEPORT (--workers),
- * share the port's connections between the two. */
+/* The address family of a literal host (AF_INET, AF_INET6; 0 for a name),
+ * its bytes in x; an IPv4-mapped IPv6 address (::ffff:a.b.c.d) is the IPv4
+ * address it maps. */
+static int literal_addr(const char *host, unsigned char x[16])
+{
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+    if (inet_pton(AF_INET, host, x) == 1) return AF_INET;
+    if (inet_pton(AF_INET6, host, x) != 1) return 0;
+    if (memcmp(x, mapped, 12) != 0) return AF_INET6;
+    memmove(x, x + 12, 4);
+    return AF_INET;
+}
+
+/* True if an IPv6 wildcard socket takes IPv4 connections too: the gateway
+ * leaves IPV6_V6ONLY to the system's default (net.ipv6.bindv6only, 0 on
+ * Linux unless changed). */
+static bool dual_stack(void)
+{
+    FILE *f = fopen("/proc/sys/net/ipv6/bindv6only", "r");
+    int c = f != NULL ? fgetc(f) : '0';
+
+    if (f != NULL) fclose(f);
+    return c != '1';
+}
+
+/* True if two listeners would bind the same socket: the same port (not 0)
+ * and the same address, or one of them the wildcard of the other's family
+ * (or the IPv6 wildcard of a dual-stack system, which takes IPv4 too). Host
+ * names are compared as written, never resolved. The second bind would
+ * fail, or, with SO_REUSEPORT (--workers), share the port's connections. */
 static bool same_socket(const struct gw_hostport *a, const struct gw_hostport *b)
 {
     static const unsigned char any[16];
     unsigned char x[16], y[16];
-    int fx = AF_INET6, fy = AF_INET6;
+    int fx, fy;
     size_t n;
 
     if (a->port == 0 || a->port != b->port) return false;
-    if (inet_pton(AF_INET, a->host, x) == 1)
-        fx = AF_INET;
-    else if (inet_pton(AF_INET6, a->host, x) != 1)
-        fx = 0;
-    if (inet_pton(AF_INET, b->host, y) == 1)
-        fy = AF_INET;
-    else if (inet_pton(AF_INET6, b->host, y) != 1)
-        fy = 0;
+    fx = literal_addr(a->host, x);
+    fy = literal_addr(b->host, y);
     if (fx == 0 || fy == 0) return fx == fy && strcasecmp(a->host, b->host) == 0;
-    if (fx != fy) return false;
+    if (fx != fy) /* only the IPv6 wildcard spans both */
+        return ((fx == AF_INET6 && memcmp(x, any, 16) == 0) ||
+                (fy == AF_INET6 && memcmp(y, any, 16) == 0)) &&
+               dual_stack();
     n = fx == AF_INET ? 4 : 16;
     return memcmp(x, y, n) == 0 || memcmp(x, any, n) == 0 || memcmp(y, any, n) == 0;
 }

@@ -12,6 +12,16 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (Gateway, Runner, Service, Stack, check, eq,  # noqa: E402
                      run_gateway_cli, uniq)
 
+
+def _dual_stack():
+    try:
+        with open("/proc/sys/net/ipv6/bindv6only") as f:
+            return f.read(1) != "1"
+    except OSError:
+        return True
+
+
+DUAL_STACK = _dual_stack()
 t = Runner()
 ST = None
 
@@ -106,7 +116,12 @@ def listeners_on_one_port_exit_2():
             (["--listen", "[::]:" + p, "--admin", "[::1]:" + p],
              ("--listen [::]:%s" % p, "--admin [::1]:%s" % p), False),
             (["--listen", "127.0.0.1:" + p, "--admin", "127.0.0.1:" + p, "--workers", "2"],
-             ("--listen", "--admin"), False)]:
+             ("--listen", "--admin"), False),
+            (["--listen", "[::ffff:127.0.0.1]:" + p, "--admin", "127.0.0.1:" + p],
+             ("--listen", "--admin"), True)] + ([
+            # the IPv6 wildcard takes IPv4 too on a dual-stack system
+            (["--listen", "[::]:" + p, "--admin", "127.0.0.1:" + p],
+             ("--listen [::]:%s" % p, "--admin 127.0.0.1:%s" % p), True)] if DUAL_STACK else []):
         for mode in ([], ["--check-config"]) if start else (["--check-config"],):
             rc, out, err = run_gateway_cli(mode + redis + args)
             eq((rc, out), (2, ""), "exit 2 for %r (stderr %r)" % (mode + args, err))
@@ -115,7 +130,7 @@ def listeners_on_one_port_exit_2():
                   "the same port" in lines[0], "one line naming %r: %r" % (flags, err))
     for args in (["--listen", "127.0.0.1:" + p, "--admin", "127.0.0.2:" + p],
                  ["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"],
-                 ["--listen", "[::]:" + p, "--admin", "127.0.0.1:" + p]):
+                 ["--listen", "[::1]:" + p, "--admin", "127.0.0.1:" + p]):
         rc, out, err = run_gateway_cli(["--check-config"] + redis + args)
         eq((rc, out.strip()), (0, "configuration ok"), "%r may be bound (%r)" % (args, err))
 

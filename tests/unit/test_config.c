@@ -267,12 +267,23 @@ static void test_tls(void)
     CHECK_ERR(load(wild6, NULL), "--listen [::1]:9000 and --admin [::]:9000: the same port");
     const char *names[] = {"--listen", "localhost:9000", "--admin", "LocalHost:9000", NULL};
     CHECK_ERR(load(names, NULL), "the same port");
+    const char *mapped[] = {"--listen", "[::ffff:127.0.0.1]:9000", "--admin", "127.0.0.1:9000",
+                            NULL}; /* an IPv4-mapped address is the IPv4 one */
+    CHECK_ERR(load(mapped, NULL), "the same port");
+    /* the IPv6 wildcard takes IPv4 too on a dual-stack system (the default) */
+    FILE *v6only = fopen("/proc/sys/net/ipv6/bindv6only", "r");
+    bool dual = v6only == NULL || fgetc(v6only) != '1';
+    if (v6only != NULL) fclose(v6only);
+    const char *spans[][5] = {{"--listen", "[::]:9000", "--admin", "127.0.0.1:9000", NULL},
+                              {"--listen", "0.0.0.0:9000", "--admin", "[::]:9000", NULL}};
+    for (size_t i = 0; i < 2; i++)
+        CHECK_EQ_INT(load(spans[i], NULL), dual ? GW_CONFIG_ERROR : GW_CONFIG_RUN);
     const char *default_admin[] = {"--listen", "0.0.0.0:8081", NULL}; /* admin's default */
     CHECK_ERR(load(default_admin, NULL), "--admin 127.0.0.1:8081: the same port");
     const char *apart[][5] = {
         {"--listen", "127.0.0.1:9000", "--admin", "127.0.0.2:9000", NULL}, /* two addresses */
         {"--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", NULL},       /* any free port */
-        {"--listen", "[::]:9000", "--admin", "127.0.0.1:9000", NULL},      /* two families */
+        {"--listen", "[::1]:9000", "--admin", "127.0.0.1:9000", NULL},     /* two families */
         {"--listen", "127.0.0.1:9000", "--admin", "off", NULL},
     };
     for (size_t i = 0; i < sizeof apart / sizeof apart[0]; i++)
