@@ -43,7 +43,7 @@ static size_t headers_out(const struct pc_kv *hdrs, size_t n)
 }
 
 /* A bodiless reply to a HEAD: the content-length it gave (what a GET would
- * get, RFC 9110 8.6) when it is a number, else GW_REQ_NO_LENGTH. */
+ * get, RFC 9110 8.6) when it is a number, else GW_REQ_NO_LENGTH (none sent). */
 static uint64_t head_length(const struct pc_kv *hdrs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -65,7 +65,10 @@ static void respond_with(struct gw_req *r, int status, const struct pc_kv *hdrs,
     uint64_t len;
 
     if (!stream && !r->job && r->is_head && status != 204 && status != 304 && body_len == 0 &&
-        (len = head_length(hdrs, n)) != GW_REQ_NO_LENGTH) { /* no body: the length a GET gets */
+        ebody == NULL) {
+        /* no body: the length a GET gets when the reply gave it, else none
+         * (RFC 9110 8.6: a HEAD's content-length must be the GET's) */
+        len = head_length(hdrs, n);
         gw_req_stream_head(r, status, kv_out, k, len);
         gw_req_stream_end(r);
         return;
