@@ -490,6 +490,8 @@ static void conn_free(struct gw_conn *c, bool client_gone)
     while ((r = TAILQ_FIRST(&c->reqs)) != NULL) {
         TAILQ_REMOVE(&c->reqs, r, queue);
         c->nreqs--;
+        if (r == c->body_req) /* its body still coming: what of it was read */
+            gw_http_partial(c->http, &r->bytes_in);
         gw_req_conn_closed(r, client_gone);
         gw_conn_body_req_gone(c, r);
         c->hooks->cancel(r);

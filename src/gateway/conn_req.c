@@ -85,7 +85,7 @@ static void request_prepare(struct gw_conn *c, struct gw_req *r, uint64_t start_
 bool gw_conn_fail_queue(struct gw_conn *c, int status, const char *code, const char *why,
                         const struct gw_req *from, const char *rest, size_t rest_len)
 {
-    struct gw_req *r = gw_req_new();
+    struct gw_req *r = gw_req_new(), *body = c->body_req;
 
     pc_log(PC_LOG_DEBUG, "conn", "%s: %d %s", c->client.text, status, why);
     /* A head that was read is the response's: the client address and the
@@ -113,7 +113,8 @@ bool gw_conn_fail_queue(struct gw_conn *c, int status, const char *code, const c
             r->bytes_in += rest_len;
         }
     }
-    if (c->body_req != NULL && !body_req_refused(c)) { /* its response began: cut short */
+    if (body != NULL && !body_req_refused(c)) {            /* its response began: cut short */
+        if (gw_accesslog_on) body->bytes_in = r->bytes_in; /* what of it was read */
         gw_req_free(r);
         return false;
     }

@@ -462,6 +462,7 @@ def refused_after_the_response_began_is_not_client_closed(c):
     eq((got[0]["status"], got[0].get("error")), (200, "body_too_large"),
        "the status sent and why the gateway stopped (not client_closed): %r" % got[0])
     check(got[0]["bytes_out"] > 0, "the bytes written: %r" % got[0])
+    check(got[0]["bytes_in"] > 0x10000, "the bytes read of the body: %r" % got[0])
 
 
 def refused_mid_body(c, head, rest, status, code):
