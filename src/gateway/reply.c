@@ -43,16 +43,22 @@ static size_t headers_out(const struct pc_kv *hdrs, size_t n)
 }
 
 /* A bodiless reply to a HEAD: the content-length it gave (what a GET would
- * get, RFC 9110 8.6) when it is a number, else GW_REQ_NO_LENGTH (none sent). */
+ * get, RFC 9110 8.6) when it is a number (every one it gave the same), else
+ * GW_REQ_NO_LENGTH (none sent). */
 static uint64_t head_length(const struct pc_kv *hdrs, size_t n)
 {
+    uint64_t len = GW_REQ_NO_LENGTH;
+
     for (size_t i = 0; i < n; i++) {
         uint64_t v;
         if (hdrs[i].name_len != 14 || strncasecmp(hdrs[i].name, "content-length", 14) != 0)
             continue;
-        return pc_get_u64(hdrs[i].value, hdrs[i].value_len, &v) ? v : GW_REQ_NO_LENGTH;
+        if (!pc_get_u64(hdrs[i].value, hdrs[i].value_len, &v) ||
+            (len != GW_REQ_NO_LENGTH && v != len))
+            return GW_REQ_NO_LENGTH; /* not a number, or two that disagree */
+        len = v;
     }
-    return GW_REQ_NO_LENGTH;
+    return len;
 }
 
 /* Answers r with a reply's status, headers (headers_out) and body; or, for

@@ -115,10 +115,12 @@ def head_reply_length_passed_on():
     (RFC 9110 8.6), not 0; a content-length that is not a number is not, and
     then none is sent."""
     def h(req):
+        if req["path"].endswith("/two"):  # two that disagree: neither is believed
+            return {"status": 200, "headers": [["content-length", "5"], ["content-length", "6"]]}
         cl = "1234" if req["path"].endswith("/ok") else "12x"
         return {"status": 200, "headers": [["content-type", "text/plain"],
                                            ["Content-Length", cl]]}
-    svc, b = mk([("GET", "/ok"), ("GET", "/bad")], handler=h)
+    svc, b = mk([("GET", "/ok"), ("GET", "/bad"), ("GET", "/two")], handler=h)
     with ST.gw.raw() as c:
         c.send(req_bytes("HEAD", b + "/ok"))
         r = c.read_response(head=True)
@@ -129,6 +131,9 @@ def head_reply_length_passed_on():
         r = c.read_response(head=True)
         eq(r.header_all("content-length"), [], "HEAD: a bad length is not passed on, and "
            "no other is made up (the GET's is not known)")
+        c.send(req_bytes("HEAD", b + "/two"))
+        r = c.read_response(head=True)
+        eq(r.header_all("content-length"), [], "HEAD: two lengths that disagree")
         c.send(req_bytes("GET", b + "/ok"))
         r = c.read_response()
         eq((r.status, r.body, r.header("content-length")), (200, b"", "0"),
