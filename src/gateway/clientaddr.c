@@ -74,14 +74,12 @@ static bool xff_ip(const char *e, size_t n, struct gw_ip *ip)
 
 void gw_clientaddr_resolve(const struct gw_clientaddr *ca, const struct gw_cidr_set *trusted,
                            const char *head, const struct gw_hdr *hdrs, uint32_t nhdrs,
-                           char addr[GW_ADDR_MAX], bool *xff_cut, uint32_t *xff_keep)
+                           char addr[GW_ADDR_MAX])
 {
     struct gw_ip ip, first = {0}, untrusted = {0};
-    size_t index = 0, untrusted_at = 0;
+    size_t index = 0;
     bool have_untrusted = false, malformed_after = false;
 
-    *xff_cut = false;
-    *xff_keep = 0;
     memcpy(addr, ca->text, GW_ADDR_MAX);
     /* Asked per request, of the table in force: a reload takes effect on
      * open connections too (one scan of at most GW_CIDR_MAX blocks). */
@@ -102,7 +100,6 @@ void gw_clientaddr_resolve(const struct gw_clientaddr *ca, const struct gw_cidr_
                 if (index == 0) first = ip;
                 if (!gw_cidr_set_has(trusted, &ip)) {
                     untrusted = ip;
-                    untrusted_at = index;
                     have_untrusted = true;
                     malformed_after = false;
                 }
@@ -111,12 +108,5 @@ void gw_clientaddr_resolve(const struct gw_clientaddr *ca, const struct gw_cidr_
         }
     }
     if (malformed_after || index == 0) return; /* the peer */
-    if (have_untrusted) {
-        gw_ip_format(&untrusted, addr);
-        *xff_keep = (uint32_t)untrusted_at;
-    } else {
-        gw_ip_format(&first, addr);
-        *xff_keep = 0;
-    }
-    *xff_cut = true;
+    gw_ip_format(have_untrusted ? &untrusted : &first, addr);
 }

@@ -58,12 +58,10 @@ enum gw_pp_result gw_clientaddr_proxy_bytes(struct gw_clientaddr *ca, const unsi
  * that is in trusted (the table in force) and ca is not from a PROXY
  * header, the request's X-Forwarded-For headers (its head
  * text and header offsets: the request's fields, passed as they are so that
- * this file stays below req.c): fills addr (the request's remote_addr) and
- * *xff_cut / *xff_keep (the entries of the received X-Forwarded-For to the
- * left of the chosen one, when it came from there; gw_headers_to_service).
+ * this file stays below req.c): fills addr (the request's remote_addr).
  * No allocation. */
 void gw_clientaddr_resolve(const struct gw_clientaddr *ca, const struct gw_cidr_set *trusted,
                            const char *head, const struct gw_hdr *hdrs, uint32_t nhdrs,
-                           char addr[GW_ADDR_MAX], bool *xff_cut, uint32_t *xff_keep);
+                           char addr[GW_ADDR_MAX]);
 
 #endif

@@ -73,7 +73,7 @@ static void request_prepare(struct gw_conn *c, struct gw_req *r, uint64_t start_
     r->https = c->sock.secure;
     r->start_ms = start_ms;
     gw_clientaddr_resolve(&c->client, &gw.cfg->trusted_proxies, r->head.data, r->hdrs, r->nhdrs,
-                          r->remote_addr, &r->xff_cut, &r->xff_keep);
+                          r->remote_addr);
     request_id_of(r, r);
 }
 

@@ -110,22 +110,9 @@ bool gw_list_next(const char *v, size_t n, size_t *pos, const char **e, size_t *
     }
 }
 
-/* Appends to scratch the entries of v[0..vn) while *left > 0. */
-static void xff_append_entries(pc_buf *scratch, const char *v, size_t vn, size_t *left)
-{
-    size_t pos = 0, en;
-    const char *e;
-    while (*left > 0 && gw_list_next(v, vn, &pos, &e, &en)) {
-        if (scratch->len) pc_buf_puts(scratch, ", ");
-        pc_buf_append(scratch, e, en);
-        (*left)--;
-    }
-}
-
 size_t gw_headers_to_service(const struct pc_kv *in, size_t n, const char *request_id,
-                             const char *remote_addr, size_t xff_keep, bool https,
-                             const char *auth_subject, const char *auth_key_id, struct pc_kv *out,
-                             pc_buf *scratch)
+                             const char *remote_addr, bool https, const char *auth_subject,
+                             const char *auth_key_id, struct pc_kv *out, pc_buf *scratch)
 {
     size_t k = 0;
     bool have_connection = false; /* naming headers */
@@ -141,10 +128,6 @@ size_t gw_headers_to_service(const struct pc_kv *in, size_t n, const char *reque
         if (name_is(h, "x-auth-subject") || name_is(h, "x-auth-key-id")) continue;
         if (own_header_look_alike(h->name, h->name_len)) continue;
         if (name_is(h, "x-forwarded-for")) {
-            if (xff_keep != GW_XFF_ALL) {
-                xff_append_entries(scratch, h->value, h->value_len, &xff_keep);
-                continue;
-            }
             if (h->value_len == 0) continue;
             if (scratch->len) pc_buf_puts(scratch, ", ");
             pc_buf_append(scratch, h->value, h->value_len);

@@ -25,8 +25,6 @@ bool gw_request_id_is_valid(const char *s, size_t n);
  * false when there is none left. */
 bool gw_list_next(const char *v, size_t n, size_t *pos, const char **e, size_t *en);
 
-#define GW_XFF_ALL ((size_t)-1) /* xff_keep: every received entry */
-
 /* Builds the header list forwarded to a service.
  * in[0..n): the client's headers, names lower-case, in arrival order.
  * Drops hop-by-hop headers, headers named in Connection, and any client
@@ -35,8 +33,8 @@ bool gw_list_next(const char *v, size_t n, size_t *pos, const char **e, size_t *
  * any look-alike of these five spelled with '_' for '-' ("x_auth_subject",
  * which CGI-style frameworks read as the same header); then
  * appends x-request-id (request_id), x-forwarded-for (the client's values
- * joined with ", " -- with xff_keep other than GW_XFF_ALL only their first
- * xff_keep entries, one by one -- then remote_addr), x-forwarded-proto
+ * joined with ", ", then remote_addr: SPEC §4, "the client address appended
+ * to any value the client sent"), x-forwarded-proto
  * ("https" when https, the client's connection being TLS, else "http"), and
  * x-auth-subject / x-auth-key-id when auth_subject / auth_key_id (verified
  * by auth.c; NULL or "" = none) are given.
@@ -45,9 +43,8 @@ bool gw_list_next(const char *v, size_t n, size_t *pos, const char **e, size_t *
  * Returns the number of entries written. */
 #define GW_HEADERS_ADDED 5
 size_t gw_headers_to_service(const struct pc_kv *in, size_t n, const char *request_id,
-                             const char *remote_addr, size_t xff_keep, bool https,
-                             const char *auth_subject, const char *auth_key_id, struct pc_kv *out,
-                             pc_buf *scratch);
+                             const char *remote_addr, bool https, const char *auth_subject,
+                             const char *auth_key_id, struct pc_kv *out, pc_buf *scratch);
 
 /* Builds the header list of a service's reply or an upstream's response
  * passed on to the client: in[0..n) in arrival order, less hop-by-hop

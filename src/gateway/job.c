@@ -106,8 +106,6 @@ static struct gw_req *detach(const struct gw_req *r)
     j->is_head = r->is_head;
     j->https = r->https;
     memcpy(j->remote_addr, r->remote_addr, sizeof j->remote_addr);
-    j->xff_cut = r->xff_cut;
-    j->xff_keep = r->xff_keep;
     memcpy(j->request_id, r->request_id, sizeof j->request_id);
     memcpy(j->auth_subject, r->auth_subject, sizeof j->auth_subject);
     memcpy(j->auth_key_id, r->auth_key_id, sizeof j->auth_key_id);

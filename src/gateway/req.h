@@ -71,8 +71,6 @@ struct gw_req {
     bool admin;                    /* from the admin listener: not in the HTTP metrics */
     bool https;                    /* arrived over TLS: x-forwarded-proto https */
     char remote_addr[GW_ADDR_MAX]; /* the client's address (clientaddr.h): everyone reads this */
-    bool xff_cut;                  /* remote_addr came from X-Forwarded-For: pass on only ... */
-    uint32_t xff_keep;             /* ... its first xff_keep entries (those left of it) */
     char request_id[GW_REQUEST_ID_MAX + 1];
     bool request_id_made; /* by the gateway (a UUIDv4), not the client's */
     uint64_t start_ms;    /* monotonic, when complete (refused before that: its first byte) */

@@ -33,9 +33,8 @@ size_t gw_reqhead_headers(struct gw_req *r, const struct pc_kv **out)
     for (uint32_t i = 0; i < r->nhdrs; i++)
         kv_in[i] = (struct pc_kv){gw_req_hdr_name(r, i), r->hdrs[i].name_len,
                                   gw_req_hdr_value(r, i), r->hdrs[i].value_len};
-    nh = gw_headers_to_service(kv_in, r->nhdrs, r->request_id, r->remote_addr,
-                               r->xff_cut ? r->xff_keep : GW_XFF_ALL, r->https, r->auth_subject,
-                               r->auth_key_id, kv_out, &xff);
+    nh = gw_headers_to_service(kv_in, r->nhdrs, r->request_id, r->remote_addr, r->https,
+                               r->auth_subject, r->auth_key_id, kv_out, &xff);
     /* no random bytes (the request id just had some): headers as they were */
     traced = gw_trace_headers(&r->trace, kv_in, r->nhdrs, kv_out, nh, &tracestate);
     if (traced >= 0) nh = (size_t)traced;

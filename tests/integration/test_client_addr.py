@@ -131,18 +131,21 @@ def trusted_peer_right_most_untrusted_entry():
     st, rid = via(g, headers=[("X-Forwarded-For", "6.6.6.6, 198.51.100.7, 10.1.2.3")],
                   src="127.0.0.2")
     eq(st, 200, "status")
-    eq(seen(rid), ("198.51.100.7", "6.6.6.6, 198.51.100.7"), "(remote_addr, x-forwarded-for)")
+    # SPEC 4: the client address appended to all the client sent
+    eq(seen(rid), ("198.51.100.7", "6.6.6.6, 198.51.100.7, 10.1.2.3, 198.51.100.7"),
+       "(remote_addr, x-forwarded-for)")
     # two headers are one list; IPv6 and ports
     st, rid = via(g, headers=[("X-Forwarded-For", "6.6.6.6"),
                               ("X-Forwarded-For", "[2001:DB8::7]:443, 10.0.0.1")], src="127.0.0.2")
-    eq(seen(rid), ("2001:db8::7", "6.6.6.6, 2001:db8::7"), "two headers, bracketed IPv6")
+    eq(seen(rid), ("2001:db8::7", "6.6.6.6, [2001:DB8::7]:443, 10.0.0.1, 2001:db8::7"),
+       "two headers, bracketed IPv6")
 
 
 @t.case
 def trusted_peer_all_trusted_malformed_absent():
     g = GW["xff"]
     st, rid = via(g, headers=[("X-Forwarded-For", "10.0.0.1, 10.0.0.2")], src="127.0.0.2")
-    eq(seen(rid), ("10.0.0.1", "10.0.0.1"), "all trusted: the left-most")
+    eq(seen(rid), ("10.0.0.1", "10.0.0.1, 10.0.0.2, 10.0.0.1"), "all trusted: the left-most")
     st, rid = via(g, headers=[("X-Forwarded-For", "198.51.100.7, unknown, 10.0.0.2")],
                   src="127.0.0.2")
     eq(seen(rid), ("127.0.0.2", "198.51.100.7, unknown, 10.0.0.2, 127.0.0.2"),
@@ -156,7 +159,7 @@ def trusted_ipv6_peer():
     g = GW["xff6"]
     st, rid = via(g, headers=[("X-Forwarded-For", "198.51.100.9")], v6=True)
     eq(st, 200, "status")
-    eq(seen(rid), ("198.51.100.9", "198.51.100.9"), "from ::1 (trusted)")
+    eq(seen(rid), ("198.51.100.9", "198.51.100.9, 198.51.100.9"), "from ::1 (trusted)")
 
 
 @t.case
@@ -217,14 +220,15 @@ def reload_changes_trust_on_open_connections():
             return seen(rid)
 
         with RawFrom(g.port, "127.0.0.2") as c:
-            eq(ask(c, "198.51.100.80"), ("198.51.100.80", "198.51.100.80"), "trusted at first")
+            eq(ask(c, "198.51.100.80"), ("198.51.100.80", "198.51.100.80, 198.51.100.80"),
+               "trusted at first")
             write_cfg({})
             reload(1)
             eq(ask(c, "198.51.100.81"), ("127.0.0.2", "198.51.100.81, 127.0.0.2"),
                "removed from --trusted-proxies: the same connection is not believed")
             write_cfg({"trusted-proxies": "127.0.0.0/8"})
             reload(2)
-            eq(ask(c, "198.51.100.82"), ("198.51.100.82", "198.51.100.82"),
+            eq(ask(c, "198.51.100.82"), ("198.51.100.82", "198.51.100.82, 198.51.100.82"),
                "added again: believed on the same connection")
         g.assert_alive()
     finally:

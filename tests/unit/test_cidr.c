@@ -219,8 +219,7 @@ static void check_client(const char *set, const char *peer, const char *const *x
     gw_clientaddr_init(&ca, (struct sockaddr *)&ss, false);
     add_hdr(&r, "host", "x");
     for (size_t i = 0; xff && xff[i]; i++) add_hdr(&r, "x-forwarded-for", xff[i]);
-    gw_clientaddr_resolve(&ca, &s, r.head.data, r.hdrs, r.nhdrs, r.remote_addr, &r.xff_cut,
-                          &r.xff_keep);
+    gw_clientaddr_resolve(&ca, &s, r.head.data, r.hdrs, r.nhdrs, r.remote_addr);
     if (strcmp(r.remote_addr, want_addr) != 0)
         fprintf(stderr, "peer %s, set \"%s\", xff[0] \"%s\": got %s\n", peer, set,
                 xff && xff[0] ? xff[0] : "", r.remote_addr);
@@ -229,9 +228,7 @@ static void check_client(const char *set, const char *peer, const char *const *x
     for (uint32_t i = 0; i < r.nhdrs; i++)
         in[i] = (struct pc_kv){gw_req_hdr_name(&r, i), r.hdrs[i].name_len, gw_req_hdr_value(&r, i),
                                r.hdrs[i].value_len};
-    k = gw_headers_to_service(in, r.nhdrs, "rid", r.remote_addr,
-                              r.xff_cut ? r.xff_keep : GW_XFF_ALL, false, NULL, NULL, out,
-                              &scratch);
+    k = gw_headers_to_service(in, r.nhdrs, "rid", r.remote_addr, false, NULL, NULL, out, &scratch);
     for (size_t i = 0; i < k; i++)
         if (out[i].name_len == 15 && memcmp(out[i].name, "x-forwarded-for", 15) == 0) {
             char v[512];
@@ -256,21 +253,28 @@ static void test_client_address(void)
                  "1.1.1.1, 10.0.0.1, 203.0.113.5");
     check_client(tp, "203.0.113.5", NULL, "203.0.113.5", "203.0.113.5");
     check_client(tp, "::ffff:203.0.113.5", XFF("1.1.1.1"), "203.0.113.5", "1.1.1.1, 203.0.113.5");
-    /* trusted peer: the right-most untrusted entry; the hops after it dropped */
-    check_client(tp, "10.0.0.9", XFF("198.51.100.7"), "198.51.100.7", "198.51.100.7");
+    /* trusted peer: the right-most untrusted entry, appended to all that was
+     * received (SPEC §4: "the client address appended to any value the
+     * client sent"; nginx's realip + $proxy_add_x_forwarded_for alike) */
+    check_client(tp, "10.0.0.9", XFF("198.51.100.7"), "198.51.100.7", "198.51.100.7, 198.51.100.7");
     check_client(tp, "10.0.0.9", XFF("6.6.6.6, 198.51.100.7, 10.0.0.5"), "198.51.100.7",
-                 "6.6.6.6, 198.51.100.7");
+                 "6.6.6.6, 198.51.100.7, 10.0.0.5, 198.51.100.7");
     check_client(tp, "10.0.0.9", XFF("6.6.6.6", "198.51.100.7,10.0.0.5", "10.0.0.6"),
-                 "198.51.100.7", "6.6.6.6, 198.51.100.7");
-    check_client(tp, "fd00::1", XFF("2001:db8::7, fd00::2"), "2001:db8::7", "2001:db8::7");
+                 "198.51.100.7", "6.6.6.6, 198.51.100.7,10.0.0.5, 10.0.0.6, 198.51.100.7");
+    check_client(tp, "fd00::1", XFF("2001:db8::7, fd00::2"), "2001:db8::7",
+                 "2001:db8::7, fd00::2, 2001:db8::7");
     /* spelled differently, canonical out */
-    check_client(tp, "10.0.0.9", XFF("2001:DB8:0::7"), "2001:db8::7", "2001:db8::7");
-    check_client(tp, "10.0.0.9", XFF("::ffff:198.51.100.7"), "198.51.100.7", "198.51.100.7");
-    check_client(tp, "10.0.0.9", XFF("198.51.100.7:4711"), "198.51.100.7", "198.51.100.7");
-    check_client(tp, "10.0.0.9", XFF("[2001:db8::7]:443"), "2001:db8::7", "2001:db8::7");
-    check_client(tp, "10.0.0.9", XFF("[2001:db8::7]"), "2001:db8::7", "2001:db8::7");
+    check_client(tp, "10.0.0.9", XFF("2001:DB8:0::7"), "2001:db8::7", "2001:DB8:0::7, 2001:db8::7");
+    check_client(tp, "10.0.0.9", XFF("::ffff:198.51.100.7"), "198.51.100.7",
+                 "::ffff:198.51.100.7, 198.51.100.7");
+    check_client(tp, "10.0.0.9", XFF("198.51.100.7:4711"), "198.51.100.7",
+                 "198.51.100.7:4711, 198.51.100.7");
+    check_client(tp, "10.0.0.9", XFF("[2001:db8::7]:443"), "2001:db8::7",
+                 "[2001:db8::7]:443, 2001:db8::7");
+    check_client(tp, "10.0.0.9", XFF("[2001:db8::7]"), "2001:db8::7", "[2001:db8::7], 2001:db8::7");
     /* all trusted: the left-most */
-    check_client(tp, "10.0.0.9", XFF("10.0.0.1, 10.0.0.2"), "10.0.0.1", "10.0.0.1");
+    check_client(tp, "10.0.0.9", XFF("10.0.0.1, 10.0.0.2"), "10.0.0.1",
+                 "10.0.0.1, 10.0.0.2, 10.0.0.1");
     /* no entry: the peer */
     check_client(tp, "10.0.0.9", NULL, "10.0.0.9", "10.0.0.9");
     check_client(tp, "10.0.0.9", XFF(""), "10.0.0.9", "10.0.0.9");
@@ -285,7 +289,7 @@ static void test_client_address(void)
                  "unknown, 10.0.0.1, 10.0.0.9");
     /* malformed left of the untrusted one: never reached */
     check_client(tp, "10.0.0.9", XFF("garbage, 198.51.100.7"), "198.51.100.7",
-                 "garbage, 198.51.100.7");
+                 "garbage, 198.51.100.7, 198.51.100.7");
     /* the malformed forms */
     static const char *const bad[] = {
         "1.2.3.4:",    "1.2.3.4:123456", "1.2.3.4:x",    "[1.2.3.4",        "[]",
@@ -312,17 +316,13 @@ static void test_client_address(void)
     inet_pton(AF_INET, "10.0.0.9", &s4.sin_addr);
     gw_clientaddr_init(&ca, (struct sockaddr *)&s4, false);
     CHECK_EQ_STR(ca.text, "10.0.0.9");
-    gw_clientaddr_resolve(&ca, &with, r.head.data, r.hdrs, r.nhdrs, r.remote_addr, &r.xff_cut,
-                          &r.xff_keep);
+    gw_clientaddr_resolve(&ca, &with, r.head.data, r.hdrs, r.nhdrs, r.remote_addr);
     CHECK_EQ_STR(r.remote_addr, "198.51.100.7");
-    gw_clientaddr_resolve(&ca, &without, r.head.data, r.hdrs, r.nhdrs, r.remote_addr, &r.xff_cut,
-                          &r.xff_keep);
+    gw_clientaddr_resolve(&ca, &without, r.head.data, r.hdrs, r.nhdrs, r.remote_addr);
     CHECK_EQ_STR(r.remote_addr, "10.0.0.9");
-    CHECK(!r.xff_cut);
     /* the PROXY source: its X-Forwarded-For is never read, trusted or not */
     gw_clientaddr_init(&ca, (struct sockaddr *)&s4, true);
-    gw_clientaddr_resolve(&ca, &with, r.head.data, r.hdrs, r.nhdrs, r.remote_addr, &r.xff_cut,
-                          &r.xff_keep);
+    gw_clientaddr_resolve(&ca, &with, r.head.data, r.hdrs, r.nhdrs, r.remote_addr);
     CHECK_EQ_STR(r.remote_addr, "10.0.0.9");
     free(r.hdrs);
     pc_buf_deinit(&r.head);

@@ -52,8 +52,7 @@ static void test_to_service(void)
     size_t k;
 
     pc_buf_init(&scratch);
-    k = gw_headers_to_service(in, n, "rid-1", "127.0.0.1", GW_XFF_ALL, false, NULL, NULL, out,
-                              &scratch);
+    k = gw_headers_to_service(in, n, "rid-1", "127.0.0.1", false, NULL, NULL, out, &scratch);
 
     /* Kept, in arrival order, repeated names kept. */
     CHECK_EQ_INT(k, 6);
@@ -89,15 +88,14 @@ static void test_no_client_headers(void)
     size_t k;
 
     pc_buf_init(&scratch);
-    k = gw_headers_to_service(NULL, 0, "r", "::1", GW_XFF_ALL, false, "", NULL, out, &scratch);
+    k = gw_headers_to_service(NULL, 0, "r", "::1", false, "", NULL, out, &scratch);
     CHECK_EQ_INT(k, 3);
     const struct pc_kv *h = find(out, k, "x-forwarded-for");
     CHECK(h && h->value_len == 3 && memcmp(h->value, "::1", 3) == 0);
     /* An empty client x-forwarded-for adds nothing before the address. */
     const struct pc_kv in[] = {KV("x-forwarded-for", "")};
     struct pc_kv out2[1 + GW_HEADERS_ADDED];
-    k = gw_headers_to_service(in, 1, "r", "10.0.0.1", GW_XFF_ALL, false, NULL, NULL, out2,
-                              &scratch);
+    k = gw_headers_to_service(in, 1, "r", "10.0.0.1", false, NULL, NULL, out2, &scratch);
     h = find(out2, k, "x-forwarded-for");
     CHECK(h && h->value_len == 8 && memcmp(h->value, "10.0.0.1", 8) == 0);
     pc_buf_deinit(&scratch);
@@ -115,13 +113,12 @@ static void test_proto(void)
     const struct pc_kv *h;
 
     pc_buf_init(&scratch);
-    k = gw_headers_to_service(in, 2, "r", "10.0.0.1", GW_XFF_ALL, true, NULL, NULL, out, &scratch);
+    k = gw_headers_to_service(in, 2, "r", "10.0.0.1", true, NULL, NULL, out, &scratch);
     CHECK_EQ_INT(k, 3);
     CHECK_EQ_INT(count_named(out, k, "x-forwarded-proto"), 1);
     h = find(out, k, "x-forwarded-proto");
     CHECK(h && h->value_len == 5 && memcmp(h->value, "https", 5) == 0);
-    k = gw_headers_to_service(in2, 1, "r", "10.0.0.1", GW_XFF_ALL, false, NULL, NULL, out,
-                              &scratch);
+    k = gw_headers_to_service(in2, 1, "r", "10.0.0.1", false, NULL, NULL, out, &scratch);
     CHECK_EQ_INT(count_named(out, k, "x-forwarded-proto"), 1);
     h = find(out, k, "x-forwarded-proto");
     CHECK(h && h->value_len == 4 && memcmp(h->value, "http", 4) == 0);
@@ -143,13 +140,12 @@ static void test_auth_identity(void)
     const struct pc_kv *h;
 
     pc_buf_init(&scratch);
-    k = gw_headers_to_service(in, 4, "r", "10.0.0.1", GW_XFF_ALL, false, NULL, NULL, out, &scratch);
+    k = gw_headers_to_service(in, 4, "r", "10.0.0.1", false, NULL, NULL, out, &scratch);
     CHECK_EQ_INT(k, 2 + 3);
     CHECK_EQ_INT(count_named(out, k, "x-auth-subject"), 0);
     CHECK_EQ_INT(count_named(out, k, "x-auth-key-id"), 0);
 
-    k = gw_headers_to_service(in, 4, "r", "10.0.0.1", GW_XFF_ALL, false, "alice", "ci-key", out,
-                              &scratch);
+    k = gw_headers_to_service(in, 4, "r", "10.0.0.1", false, "alice", "ci-key", out, &scratch);
     CHECK_EQ_INT(k, 2 + 5);
     CHECK_EQ_INT(count_named(out, k, "x-auth-subject"), 1);
     CHECK_EQ_INT(count_named(out, k, "x-auth-key-id"), 1);
@@ -180,8 +176,7 @@ static void test_underscore_look_alikes(void)
     const struct pc_kv *h;
 
     pc_buf_init(&scratch);
-    k = gw_headers_to_service(in, n, "r", "10.0.0.1", GW_XFF_ALL, false, "alice", NULL, out,
-                              &scratch);
+    k = gw_headers_to_service(in, n, "r", "10.0.0.1", false, "alice", NULL, out, &scratch);
     CHECK_EQ_INT(k, 6 + 4);
     for (size_t i = 0; i < 8; i++) CHECK_EQ_INT(count_named(out, k, in[i].name), 0);
     for (size_t i = 8; i < n; i++) CHECK_EQ_INT(count_named(out, k, in[i].name), 1);
