@@ -5,6 +5,7 @@
 #include "names.h"
 
 #include <string.h>
+#include <strings.h>
 
 #include "utf8.h"
 
@@ -155,6 +156,13 @@ bool pc_header_value_is_valid(const char *s, size_t n)
  * and proxy authentication headers must never reach a service). lname is
  * already lower case; names are compared whole, never by prefix, except
  * for the "proxy-" family. */
+bool pc_te_is_chunked(const char *v, size_t n)
+{
+    while (n > 0 && (*v == ' ' || *v == '\t')) v++, n--;
+    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t')) n--;
+    return n == 7 && strncasecmp(v, "chunked", 7) == 0;
+}
+
 bool pc_header_is_hop_by_hop(const char *lname, size_t n)
 {
     static const struct {

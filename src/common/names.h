@@ -29,6 +29,11 @@ bool pc_header_value_is_valid(const char *s, size_t n);
 /* Hop-by-hop headers (lower-case name): connection, keep-alive, te, trailer,
  * transfer-encoding, upgrade, and every proxy-*. */
 bool pc_header_is_hop_by_hop(const char *lname, size_t n);
+/* True if a Transfer-Encoding value is exactly "chunked" (any case, spaces
+ * and tabs around it): the one coding the gateway frames itself, for
+ * requests and upstream responses alike; any other would reach the other
+ * side still encoded, with no header saying so. */
+bool pc_te_is_chunked(const char *v, size_t n);
 /* A header name lower-cased (ASCII A-Z only) into dst, n bytes; dst may be
  * name itself. Inline: it runs for every header of every request. */
 static inline void pc_header_name_lower(char *dst, const char *name, size_t n)

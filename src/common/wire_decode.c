@@ -488,7 +488,6 @@ static int wire_stream_fields(json_t *root, struct pc_reply_in *out, struct pc_w
     return 0;
 }
 
-/* Decodes a reply (see wire.h for the -1 / -2 contract). */
 /* A reply that strict parsing refused for what only strict mode refuses -- a
  * duplicate key, an integer past 64 bits -- is still JSON, and its id may be
  * readable (SPEC §5: only a reply that is not JSON or has no readable id
@@ -516,6 +515,7 @@ static json_t *reply_lenient(const char *msg, size_t len)
     return NULL;
 }
 
+/* Decodes a reply (see wire.h for the -1 / -2 contract). */
 int pc_wire_decode_reply(struct pc_reply_in *out, const char *msg, size_t len,
                          struct pc_wire_err *err)
 {
@@ -529,14 +529,10 @@ int pc_wire_decode_reply(struct pc_reply_in *out, const char *msg, size_t len,
     if (root == NULL) return -1;
 
     json_t *id = json_object_get(root, "id");
-    if (!strict && !json_is_string(id)) {
-        json_decref(root); /* err keeps why strict parsing refused it */
-        return -1;
-    }
     if (!json_is_string(id)) {
         json_decref(root);
-        wire_err(err, "no_id", "\"id\" must be a string");
-        return -1;
+        if (strict) wire_err(err, "no_id", "\"id\" must be a string");
+        return -1; /* (not strict: err keeps why strict parsing refused it) */
     }
     out->root = root;
     out->id = json_string_value(id);

@@ -567,18 +567,11 @@ static const char *hostport_text(const struct gw_hostport *hp, char *buf, size_t
     return buf;
 }
 
-/* The address family of a literal host (AF_INET, AF_INET6; 0 for a name),
- * its bytes in x; an IPv4-mapped IPv6 address (::ffff:a.b.c.d) is the IPv4
- * address it maps. */
-static int literal_addr(const char *host, unsigned char x[16])
+/* True if ip is a wildcard address (0.0.0.0, ::). */
+static bool ip_is_any(const struct gw_ip *ip)
 {
-    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-
-    if (inet_pton(AF_INET, host, x) == 1) return AF_INET;
-    if (inet_pton(AF_INET6, host, x) != 1) return 0;
-    if (memcmp(x, mapped, 12) != 0) return AF_INET6;
-    memmove(x, x + 12, 4);
-    return AF_INET;
+    static const unsigned char any[16];
+    return memcmp(ip->b, any, ip->len) == 0;
 }
 
 /* True if an IPv6 wildcard socket takes IPv4 connections too: the gateway
@@ -600,21 +593,16 @@ static bool dual_stack(void)
  * fail, or, with SO_REUSEPORT (--workers), share the port's connections. */
 static bool same_socket(const struct gw_hostport *a, const struct gw_hostport *b)
 {
-    static const unsigned char any[16];
-    unsigned char x[16], y[16];
-    int fx, fy;
-    size_t n;
+    struct gw_ip x, y; /* an IPv4-mapped address is its IPv4 one (cidr.h) */
+    bool lx, ly;
 
     if (a->port == 0 || a->port != b->port) return false;
-    fx = literal_addr(a->host, x);
-    fy = literal_addr(b->host, y);
-    if (fx == 0 || fy == 0) return fx == fy && strcasecmp(a->host, b->host) == 0;
-    if (fx != fy) /* only the IPv6 wildcard spans both */
-        return ((fx == AF_INET6 && memcmp(x, any, 16) == 0) ||
-                (fy == AF_INET6 && memcmp(y, any, 16) == 0)) &&
-               dual_stack();
-    n = fx == AF_INET ? 4 : 16;
-    return memcmp(x, y, n) == 0 || memcmp(x, any, n) == 0 || memcmp(y, any, n) == 0;
+    lx = gw_ip_parse(a->host, strlen(a->host), &x);
+    ly = gw_ip_parse(b->host, strlen(b->host), &y);
+    if (!lx || !ly) return !lx && !ly && strcasecmp(a->host, b->host) == 0;
+    if (x.len != y.len) /* only the IPv6 wildcard spans both */
+        return ((x.len == 16 && ip_is_any(&x)) || (y.len == 16 && ip_is_any(&y))) && dual_stack();
+    return memcmp(x.b, y.b, x.len) == 0 || ip_is_any(&x) || ip_is_any(&y);
 }
 
 /* Settings that only make sense together. */

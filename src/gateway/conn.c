@@ -53,12 +53,7 @@ static void conn_drain_close(struct gw_conn *c);
 static void conn_fail_rest(struct gw_conn *c, int status, const char *code, const char *why,
                            const struct gw_req *from, const char *rest, size_t rest_len)
 {
-    struct gw_req *r;
-
-    if (gw_conn_fail_queue(c, status, code, why, from, rest, rest_len)) return;
-    r = TAILQ_FIRST(&c->reqs); /* its response began: logged when freed, with why */
-    if (r != NULL && r->streaming && r->error == NULL) r->error = code;
-    gw_conn_close(c);
+    if (!gw_conn_fail_queue(c, status, code, why, from, rest, rest_len)) gw_conn_close(c);
 }
 
 static void conn_fail(struct gw_conn *c, int status, const char *code, const char *why,
@@ -334,9 +329,7 @@ static void conn_closing(struct gw_conn *c)
 void gw_conn_on_response(struct gw_conn *c, struct gw_req *r)
 {
     if (r->done) gw_conn_body_req_gone(c, r); /* answered before its body was all read */
-    /* draining: the connection closes after its last request in flight
-     * (SPEC §5: in-flight requests finish), not after the first response */
-    if ((gw.draining || c->draining) && TAILQ_NEXT(r, queue) == NULL) r->close_after = true;
+    if ((gw.draining || c->draining) && gw_req_is_last(r)) r->close_after = true;
     if (r->close_after && c->state != GW_CONN_DEAD && c->state != GW_CONN_LINGER &&
         r != c->body_req) /* (a response streamed while the body still streams) */
         conn_closing(c);

@@ -94,7 +94,8 @@ struct gw_http_sink gw_conn_sink(struct gw_conn *c);
 void gw_conn_body_req_gone(struct gw_conn *c, struct gw_req *r);
 /* conn_req.c: queues an error response that ends the connection (see
  * conn_fail in conn.c); false when it cannot: the refused request's
- * response began, and the caller closes the connection. */
+ * response began (the request keeps code as its access-log error, and the
+ * bytes read of it), and the caller closes the connection. */
 bool gw_conn_fail_queue(struct gw_conn *c, int status, const char *code, const char *why,
                         const struct gw_req *from, const char *rest, size_t rest_len);
 

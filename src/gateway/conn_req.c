@@ -113,8 +113,10 @@ bool gw_conn_fail_queue(struct gw_conn *c, int status, const char *code, const c
             r->bytes_in += rest_len;
         }
     }
-    if (body != NULL && !body_req_refused(c)) {            /* its response began: cut short */
-        if (gw_accesslog_on) body->bytes_in = r->bytes_in; /* what of it was read */
+    if (body != NULL && !body_req_refused(c)) { /* its response began: cut short */
+        /* logged when the connection is freed: what of it was read, and why */
+        if (gw_accesslog_on) body->bytes_in = r->bytes_in;
+        if (body->error == NULL) body->error = code;
         gw_req_free(r);
         return false;
     }

@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "framing.h"
 #include "names.h"
@@ -174,14 +173,6 @@ static bool parse_content_length(const char *v, size_t n, unsigned long long *ou
     return true;
 }
 
-/* True if a Transfer-Encoding value (white space already trimmed) is
- * exactly "chunked". Other codings are refused rather than passed on: the
- * service would get a body still encoded, with no header saying so. */
-static bool te_is_chunked(const char *v, size_t n)
-{
-    return n == 7 && strncasecmp(v, "chunked", 7) == 0;
-}
-
 /* Host per RFC 3986 reg-name / IP-literal / IPv4 with an optional port: the
  * characters only; an empty or odd-looking one is refused. */
 static bool host_is_valid(const char *v, size_t n)
@@ -224,7 +215,7 @@ static int on_headers_complete(http_parser *p)
         } else if (hd->name_len == 17 && memcmp(name, "transfer-encoding", 17) == 0) {
             if (h->te_seen) return fail(h, 400, "more than one Transfer-Encoding");
             h->te_seen = true;
-            chunked = te_is_chunked(val, hd->value_len);
+            chunked = pc_te_is_chunked(val, hd->value_len);
             if (!chunked) return fail(h, 400, "Transfer-Encoding must be exactly chunked");
         } else if (hd->name_len == 4 && memcmp(name, "host", 4) == 0) {
             if (++hosts > 1) return fail(h, 400, "more than one Host");

@@ -201,10 +201,8 @@ static void respond(struct gw_req *r, int status, const char *ctype, const struc
         all[n++] = (struct pc_kv){"ratelimit-policy", 16, rl[3], (size_t)k[3]};
     }
 
-    /* draining: the connection closes after its last request in flight
-     * (SPEC §5: in-flight requests finish), not after the first response */
     close = r->close_after || !r->keep_alive || framing == FRAME_CLOSE ||
-            (gw.draining && (r->conn == NULL || TAILQ_NEXT(r, queue) == NULL));
+            (gw.draining && gw_req_is_last(r));
     r->close_after = close;
     has_body = !r->is_head && status != 204 && status != 304 && status >= 200;
     out = gw_req_conn->response_buffer(c, r);

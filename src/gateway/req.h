@@ -155,6 +155,14 @@ struct gw_req {
     struct gw_claim_up *claim_up;
 };
 
+/* True if no request is queued behind r on its connection: a draining
+ * gateway closes the connection after this one's response (SPEC §5:
+ * in-flight requests finish first). */
+static inline bool gw_req_is_last(const struct gw_req *r)
+{
+    return r->conn == NULL || TAILQ_NEXT(r, queue) == NULL;
+}
+
 /* Header i's name / value, valid until the request is freed. */
 static inline const char *gw_req_hdr_name(const struct gw_req *r, uint32_t i)
 {

@@ -148,12 +148,9 @@ static bool te_is_plain(const struct gw_uresp *u, bool chunked)
 
     for (size_t i = 0; i < u->nfields; i++) {
         const struct field *f = &u->fields[i];
-        const char *v = u->text.data + f->value_off, *e = v + f->value_len;
         if (f->name_len != 17 || memcmp(u->text.data + f->name_off, "transfer-encoding", 17) != 0)
             continue;
-        while (v < e && (*v == ' ' || *v == '\t')) v++;
-        while (e > v && (e[-1] == ' ' || e[-1] == '\t')) e--;
-        ok = e - v == 7 && strncasecmp(v, "chunked", 7) == 0;
+        ok = pc_te_is_chunked(u->text.data + f->value_off, f->value_len);
         seen++;
     }
     return seen == 0 || (seen == 1 && ok && chunked);
