@@ -85,7 +85,7 @@ static void conn_timed_out(struct gw_conn *c, bool body)
                   gw_http_current(c->http));
 }
 
-static void on_timer(evutil_socket_t fd, short what, void *arg)
+static void on_timer(void *arg)
 {
     struct gw_conn *c = arg;
 
@@ -136,7 +136,7 @@ void gw_conn_body_reading(struct gw_conn *c, struct gw_req *r, bool on)
     if (!on) { /* the wait is the consumer's: the body timers stop */
         c->body_held_ms = now;
         reading(c, false);
-        evtimer_del(&c->timer);
+        timer_stop(c);
         return;
     }
     c->body_start_ms += now - c->body_held_ms;
@@ -195,6 +195,7 @@ static void conn_parse(struct gw_conn *c)
         if (n < len) break;
     }
     c->in_parse = false;
+    gw_deadline_sync(&c->timer);
 }
 
 /* --proxy-protocol: the PROXY header, the first bytes of the stream, read raw
@@ -242,6 +243,7 @@ static void on_data(void *ctx, const char *buf, size_t n)
     c->in_parse = true;
     size_t used = conn_feed(c, buf, n);
     c->in_parse = false;
+    gw_deadline_sync(&c->timer);
     if (used < n && c->state != GW_CONN_DEAD) /* kept for when reading resumes */
         evbuffer_add(c->in, buf + used, n - used);
 }
@@ -323,7 +325,7 @@ static void conn_closing(struct gw_conn *c)
 {
     c->state = GW_CONN_CLOSING;
     gw_http_stop(c->http);
-    evtimer_del(&c->timer);
+    timer_stop(c);
 }
 
 void gw_conn_on_response(struct gw_conn *c, struct gw_req *r)
@@ -450,7 +452,7 @@ struct gw_conn *gw_conn_new(evutil_socket_t fd, const struct sockaddr *sa,
     c->out = evbuffer_new();
     pc_check(c->in != NULL && c->out != NULL);
     c->http = gw_http_new(&sink, &lim);
-    evtimer_assign(&c->timer, gw.base, on_timer, c);
+    gw_deadline_init(&c->timer, on_timer, c);
     gw_sock_init(&c->sock, fd, tls, c->out, &sock_handlers, c, c->client.text);
     if (c->state == GW_CONN_PROXY) gw_sock_expect_preamble(&c->sock);
     reading(c, true);
@@ -464,7 +466,7 @@ void gw_conn_close(struct gw_conn *c)
 {
     if (c->state == GW_CONN_DEAD) return;
     c->state = GW_CONN_DEAD;
-    evtimer_del(&c->timer);
+    timer_stop(c);
     gw_sock_stop(&c->sock);
     TAILQ_REMOVE(&all_conns, c, link);
     TAILQ_INSERT_TAIL(&dead_conns, c, link);
@@ -492,7 +494,7 @@ static void conn_free(struct gw_conn *c, bool client_gone)
     TAILQ_REMOVE(&dead_conns, c, link);
     conn_counts[c->kind]--;
     if (c->counted) gw_addrcount_del(&c->addr);
-    evtimer_del(&c->timer);
+    gw_deadline_deinit(&c->timer);
     gw_sock_close(&c->sock);
     gw_http_free(c->http);
     evbuffer_free(c->in);
@@ -510,7 +512,7 @@ static void conn_drain_close(struct gw_conn *c)
     c->paused = false;
     gw_http_pause(c->http, true);
     reading(c, false);
-    evtimer_del(&c->timer);
+    timer_stop(c);
     conn_written(c);
 }
 

@@ -10,6 +10,7 @@
 
 #include "clientaddr.h"
 #include "conn.h"
+#include "deadline.h"
 #include "gw.h"
 #include "http.h"
 #include "sock.h"
@@ -35,17 +36,17 @@ struct gw_conn {
     struct gw_http *http;
     TAILQ_HEAD(, gw_req) reqs; /* in arrival order; head answered first */
     unsigned nreqs;
-    bool paused;     /* parser paused: pipelining cap */
-    bool served_one; /* a request has completed on this connection */
-    bool draining;   /* answer what is queued, then close */
-    bool in_parse;   /* inside conn_parse: no re-entry */
-    bool counted;    /* addr is counted in addrcount.c */
-    bool lost;       /* the client went away (end of stream, reset): not our close */
-    struct event timer;
-    uint64_t body_start_ms; /* BODY: when the head was complete (monotonic) */
-    uint64_t body_last_ms;  /* BODY: the last read */
-    uint64_t body_bytes;    /* BODY: bytes read since the head */
-    uint64_t begin_ms;      /* the first byte of the request being read came (else accept) */
+    bool paused;              /* parser paused: pipelining cap */
+    bool served_one;          /* a request has completed on this connection */
+    bool draining;            /* answer what is queued, then close */
+    bool in_parse;            /* inside conn_parse: no re-entry */
+    bool counted;             /* addr is counted in addrcount.c */
+    bool lost;                /* the client went away (end of stream, reset): not our close */
+    struct gw_deadline timer; /* moved lazily: see deadline.h */
+    uint64_t body_start_ms;   /* BODY: when the head was complete (monotonic) */
+    uint64_t body_last_ms;    /* BODY: the last read */
+    uint64_t body_bytes;      /* BODY: bytes read since the head */
+    uint64_t begin_ms;        /* the first byte of the request being read came (else accept) */
 
     struct gw_req *body_req; /* BODY: handed over at its head, its body streams (reqbody.h) */
     bool body_held;          /* BODY: not read: body_req's consumer is full */
@@ -59,11 +60,17 @@ static inline void reading(struct gw_conn *c, bool on) { gw_sock_reading(&c->soc
 /* Output was queued: write it later in this loop iteration (once). */
 static inline void conn_send_soon(struct gw_conn *c) { gw_sock_send_soon(&c->sock); }
 
+/* The connection's one timer, due in ms; inside a parse (which may begin,
+ * complete and clear several requests) armed once, when the parse ends. */
 static inline void timer_arm(struct gw_conn *c, long ms)
 {
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    evtimer_add(&c->timer, &tv);
+    if (c->in_parse)
+        gw_deadline_in_later(&c->timer, ms);
+    else
+        gw_deadline_in(&c->timer, ms);
 }
+
+static inline void timer_stop(struct gw_conn *c) { gw_deadline_clear(&c->timer); }
 
 /* BODY: when the body must be complete (monotonic ms): --body-timeout-ms
  * after the head, plus 1 s for every --body-min-rate bytes read since. */

@@ -123,7 +123,7 @@ bool gw_conn_fail_queue(struct gw_conn *c, int status, const char *code, const c
     TAILQ_INSERT_TAIL(&c->reqs, r, queue);
     c->nreqs++;
     c->state = GW_CONN_CLOSING;
-    evtimer_del(&c->timer);
+    timer_stop(c);
     reading(c, false);
     gw_req_error(r, status, code, why);
     return true;
@@ -190,6 +190,7 @@ static void on_request(void *ctx, struct gw_req *r)
 {
     struct gw_conn *c = ctx;
     bool taken = r->body_stream; /* handed over at its head: its body is in now */
+    uint64_t now = gw_now_mono_ms();
 
     if (taken) {
         c->body_req = NULL;
@@ -197,14 +198,14 @@ static void on_request(void *ctx, struct gw_req *r)
         c->body_held = false;
         if (!r->streaming) r->close_after = false;
     } else {
-        request_prepare(c, r, gw_now_mono_ms());
+        request_prepare(c, r, now);
         TAILQ_INSERT_TAIL(&c->reqs, r, queue);
         c->nreqs++;
     }
-    c->begin_ms = gw_now_mono_ms(); /* what follows in this read begins now */
+    c->begin_ms = now; /* what follows in this read begins now */
     c->served_one = true;
     c->state = GW_CONN_IDLE;
-    evtimer_del(&c->timer);
+    timer_stop(c);
 
     /* Not kept alive, or a response streamed while this body came in said
      * close (above): nothing after it is read. */

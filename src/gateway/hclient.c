@@ -43,7 +43,7 @@ static void failed(struct gw_uconn *c, enum gw_uconn_fail why)
 {
     event_del(&c->rd);
     event_del(&c->wr);
-    evtimer_del(&c->timer);
+    gw_deadline_clear(&c->timer);
     c->reading = false;
     c->h->failed(c->ctx, why);
 }
@@ -116,8 +116,7 @@ static void write_out(struct gw_uconn *c)
         }
         /* Reported from the loop, never inside the owner's own call. */
         c->pending_fail = (int)(n == 0 ? GW_UCONN_RESET : fail_of(errno)) + 1;
-        evtimer_del(&c->timer);
-        event_active(&c->timer, EV_TIMEOUT, 0);
+        gw_deadline_in(&c->timer, 0); /* the next loop turn; gw_uconn_timer keeps it */
         return;
     }
 }
@@ -137,7 +136,7 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
             return;
         }
         c->connecting = false;
-        evtimer_del(&c->timer);
+        gw_deadline_clear(&c->timer);
         if (c->reading) event_add(&c->rd, NULL);
         c->h->connected(c->ctx);
         return;
@@ -146,11 +145,9 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
     if (c->pending_fail == 0 && c->h->sent != NULL) c->h->sent(c->ctx);
 }
 
-static void on_timer(evutil_socket_t fd, short what, void *arg)
+static void on_timer(void *arg)
 {
     struct gw_uconn *c = arg;
-    (void)fd;
-    (void)what;
     failed(c, c->pending_fail ? (enum gw_uconn_fail)(c->pending_fail - 1) : GW_UCONN_TIMEOUT);
 }
 
@@ -184,7 +181,7 @@ struct gw_uconn *gw_uconn_connect(struct gw_upstream *up, int timeout_ms,
     c->reading = true;
     event_assign(&c->rd, gw.base, fd, EV_READ | EV_PERSIST, on_read, c);
     event_assign(&c->wr, gw.base, fd, EV_WRITE, on_write, c);
-    evtimer_assign(&c->timer, gw.base, on_timer, c);
+    gw_deadline_init(&c->timer, on_timer, c);
     event_add(&c->wr, NULL);
     gw_uconn_timer(c, timeout_ms);
     up->connects++;
@@ -196,7 +193,7 @@ void gw_uconn_attach(struct gw_uconn *c, const struct gw_uconn_handlers *h, void
     c->h = h;
     c->ctx = ctx;
     c->written = 0;
-    evtimer_del(&c->timer);
+    gw_deadline_clear(&c->timer);
     gw_uconn_reading(c, true);
 }
 
@@ -219,11 +216,11 @@ void gw_uconn_reading(struct gw_uconn *c, bool on)
 
 void gw_uconn_timer(struct gw_uconn *c, long ms)
 {
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    if (c->pending_fail != 0) return; /* reported in the next loop turn */
     if (ms <= 0)
-        evtimer_del(&c->timer);
+        gw_deadline_clear(&c->timer);
     else
-        evtimer_add(&c->timer, &tv);
+        gw_deadline_in(&c->timer, ms);
 }
 
 bool gw_uconn_has_input(const struct gw_uconn *c)
@@ -237,7 +234,7 @@ void gw_uconn_free(struct gw_uconn *c)
     if (c == NULL) return;
     event_del(&c->rd);
     event_del(&c->wr);
-    evtimer_del(&c->timer);
+    gw_deadline_deinit(&c->timer);
     close(c->fd);
     evbuffer_free(c->out);
     gw_upstream_unref(c->up);

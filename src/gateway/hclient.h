@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+#include "deadline.h"
+
 struct evbuffer;
 struct gw_upstream;
 
@@ -47,7 +49,8 @@ struct gw_uconn {
     TAILQ_ENTRY(gw_uconn) link; /* the upstream's idle list */
     struct gw_upstream *up;     /* referenced */
     evutil_socket_t fd;
-    struct event rd, wr, timer; /* wr: connecting, or the socket is full */
+    struct event rd, wr;      /* wr: connecting, or the socket is full */
+    struct gw_deadline timer; /* connect, response or pooled-idle timeout */
     struct evbuffer *out;
     const struct gw_uconn_handlers *h;
     void *ctx;

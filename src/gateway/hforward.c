@@ -3,12 +3,14 @@
 #include "hforward.h"
 
 #include <event2/buffer.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "accesslog.h"
 #include "conn.h"
+#include "deadline.h"
 #include "gw.h"
 #include "hclient.h"
 #include "headers.h"
@@ -28,9 +30,6 @@ struct gw_hx {
     struct gw_http_route *hr; /* held (its table) */
     struct gw_upstream *up;   /* this try's: referenced, counted in flight */
     struct gw_uconn *c;       /* this try's connection */
-    gw_uresp *parser;
-    struct event timer; /* the deadline; after the head, the longest wait for more */
-    pc_buf head;        /* the request head, as sent to every try */
     int tries;
     long timeout_ms;
     bool idempotent;
@@ -47,6 +46,10 @@ struct gw_hx {
     bool body_attached; /* this try's connection takes the body's pieces */
     bool body_given;    /* a body byte went to a try: no other try can have it */
     bool body_done;     /* the body's end went to this try's connection */
+    /* Kept when the exchange is reused (hx_new clears what is above). */
+    gw_uresp *parser;
+    pc_buf head;              /* the request head, as sent to every try */
+    struct gw_deadline timer; /* the deadline; after the head, the longest wait for more */
     struct gw_hx *next_free;
 };
 
@@ -73,7 +76,7 @@ static void try_next(struct gw_hx *hx, struct gw_upstream *avoid);
 /* Exchanges                                                                 */
 /* ------------------------------------------------------------------------ */
 
-static void on_timer(evutil_socket_t fd, short what, void *arg);
+static void on_timer(void *arg);
 
 static struct gw_hx *hx_new(void)
 {
@@ -81,27 +84,27 @@ static struct gw_hx *hx_new(void)
     if (hx != NULL) {
         free_hx = hx->next_free;
         nfree_hx--;
-        gw_uresp *p = hx->parser;
-        pc_buf head = hx->head;
-        memset(hx, 0, sizeof *hx);
-        hx->parser = p;
-        hx->head = head;
+        memset(hx, 0, offsetof(struct gw_hx, parser));
     } else {
         struct gw_uresp_sink sink = {NULL, sink_head, sink_body, sink_done};
         hx = pc_xcalloc(1, sizeof *hx);
         sink.ctx = hx; /* the parser stays with this exchange object */
         hx->parser = gw_uresp_new(&sink);
         pc_buf_init(&hx->head);
+        gw_deadline_init(&hx->timer, on_timer, hx);
     }
-    evtimer_assign(&hx->timer, gw.base, on_timer, hx);
     return hx;
 }
 
-static void timer_arm(struct gw_hx *hx, long ms)
+static void hx_free(struct gw_hx *hx)
 {
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    evtimer_add(&hx->timer, &tv);
+    gw_deadline_deinit(&hx->timer);
+    gw_uresp_free(hx->parser);
+    pc_buf_deinit(&hx->head);
+    free(hx);
 }
+
+static void timer_arm(struct gw_hx *hx, long ms) { gw_deadline_in(&hx->timer, ms); }
 
 /* The try is over: its upstream released, its connection kept (pooled) or
  * closed. */
@@ -135,7 +138,7 @@ static struct gw_req *hx_end(struct gw_hx *hx, bool pool)
 
     end_try(hx, pool);
     if (hx->body_stream) gw_reqbody_detach(r);
-    evtimer_del(&hx->timer);
+    gw_deadline_clear(&hx->timer);
     gw_http_route_drop(hx->hr);
     r->hx = NULL;
     r->on_drain = NULL;
@@ -145,9 +148,7 @@ static struct gw_req *hx_end(struct gw_hx *hx, bool pool)
         free_hx = hx;
         nfree_hx++;
     } else {
-        gw_uresp_free(hx->parser);
-        pc_buf_deinit(&hx->head);
-        free(hx);
+        hx_free(hx);
     }
     return r;
 }
@@ -166,11 +167,9 @@ static void cut_short(struct gw_hx *hx, const char *why)
     gw_req_stream_abort(hx_end(hx, false));
 }
 
-static void on_timer(evutil_socket_t fd, short what, void *arg)
+static void on_timer(void *arg)
 {
     struct gw_hx *hx = arg;
-    (void)fd;
-    (void)what;
     if (hx->head_out)
         cut_short(hx, "timed out");
     else
@@ -291,7 +290,7 @@ static void body_timer(struct gw_hx *hx)
     if (hx->body_done || evbuffer_get_length(hx->c->out) > 0)
         timer_arm(hx, hx->timeout_ms);
     else
-        evtimer_del(&hx->timer);
+        gw_deadline_clear(&hx->timer);
 }
 
 /* A piece of a streamed body (reqbody.h) into the connection's output,
@@ -532,7 +531,7 @@ static void on_data(void *ctx, const char *buf, size_t n)
         hx->paused = true;
         r->on_drain = on_drain;
         gw_uconn_reading(hx->c, false);
-        evtimer_del(&hx->timer); /* a slow client is the write timeout's */
+        gw_deadline_clear(&hx->timer); /* a slow client is the write timeout's */
     } else {
         timer_arm(hx, hx->timeout_ms);
     }
@@ -601,9 +600,7 @@ void gw_hforward_deinit(void)
     struct gw_hx *hx;
     while ((hx = free_hx) != NULL) {
         free_hx = hx->next_free;
-        gw_uresp_free(hx->parser);
-        pc_buf_deinit(&hx->head);
-        free(hx);
+        hx_free(hx);
     }
     nfree_hx = 0;
 }

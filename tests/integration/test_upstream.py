@@ -227,6 +227,7 @@ def setup():
         R("/badstatus", [mk("bad_status", bad_status)]),
         R("/bighead", [mk("big_head", big_head)]),
         R("/idleclose", [mk("idleclose", answer_then_close)], methods=["GET", "POST"]),
+        R("/pooled", [mk("pooled")]),
         R("/hop", [mk("hop", hop_headers)]),
         R("/conn/*", [mk("conn_named", connection_named)]),
         R("/te/*", [mk("te", transfer_encodings)]),
@@ -243,7 +244,7 @@ def setup():
     # still says what the gateway holds.
     c.alog = os.path.join(c.st.tmpdir, "access.log")
     c.st.start_gateway(["--routes-file", c.rf, "--upstream-eject-ms", "600000",
-                        "--access-log", c.alog],
+                        "--upstream-idle-ms", "3000", "--access-log", c.alog],
                        env={"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:exitcode=99:"
                                             "quarantine_size_mb=1"})
     c.gw = c.st.gw
@@ -700,6 +701,22 @@ def idle_connection_closed_by_upstream(c):
         r = c.gw.http(method, "/idleclose", body=b"b" if method == "POST" else None)
         eq(r.status, 200, "%s after the upstream closed the pooled connection" % method)
     eq(u.count(), 4, "every request reached the upstream once")
+
+
+@t.case
+def idle_pooled_connection_closed_by_gateway(c):
+    # --upstream-idle-ms 3000: a pooled connection used every second stays
+    # (its idle deadline moves with each use, also past the connect
+    # timeout's armed time), and is closed once left idle for 3 s.
+    u = c.up["pooled"]
+    for i in range(4):
+        eq(c.gw.http("GET", "/pooled").status, 200, "request %d" % i)
+        time.sleep(1.0)
+    eq(u.connections, 1, "one connection, reused while it was used within the idle time")
+    wait_until(lambda: upstream_state(c, "/pooled", u.url)["idle"] == 0, 15,
+               msg="the idle pooled connection closed after --upstream-idle-ms")
+    eq(c.gw.http("GET", "/pooled").status, 200, "after the close")
+    eq(u.connections, 2, "a new connection after the idle one was closed")
 
 
 @t.case
