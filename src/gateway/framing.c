@@ -10,8 +10,7 @@
 #include "names.h"
 #include "xalloc.h"
 
-/* RFC 9110 tchar. */
-static const unsigned char tchar[256] = {
+const unsigned char gw_framing_tchar[256] = {
     ['!'] = 1, ['#'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['*'] = 1, ['+'] = 1,
     ['-'] = 1, ['.'] = 1, ['^'] = 1, ['_'] = 1, ['`'] = 1, ['|'] = 1,  ['~'] = 1, ['0'] = 1,
     ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,  ['7'] = 1, ['8'] = 1,
@@ -63,7 +62,7 @@ static size_t scan_run(const struct gw_framing *f, const unsigned char *d, size_
         while (k < n && d[k] > 0x20 && d[k] != 0x7f && d[k] != '#') k++;
         break;
     case GW_FR_NAME:
-        while (k < n && tchar[d[k]]) k++;
+        while (k < n && gw_framing_tchar[d[k]]) k++;
         break;
     case GW_FR_VALUE:
         while (k < n && is_field_byte(d[k])) k++;
@@ -112,7 +111,7 @@ enum gw_framing_stop gw_framing_scan(struct gw_framing *f, const char *d, size_t
         case GW_FR_START:
             if (c == '\r') {
                 f->state = GW_FR_START_LF;
-            } else if (tchar[c]) {
+            } else if (gw_framing_tchar[c]) {
                 f->state = GW_FR_METHOD;
                 f->index = 1;
             } else {
@@ -126,7 +125,7 @@ enum gw_framing_stop gw_framing_scan(struct gw_framing *f, const char *d, size_t
         case GW_FR_METHOD:
             if (c == ' ') {
                 f->state = GW_FR_TARGET0;
-            } else if (!tchar[c]) {
+            } else if (!gw_framing_tchar[c]) {
                 REFUSE(400, line_error(c, "invalid character in method"));
             } else if (++f->index > GW_FRAMING_MAX_METHOD) {
                 REFUSE(400, "method too long");
@@ -166,7 +165,7 @@ enum gw_framing_stop gw_framing_scan(struct gw_framing *f, const char *d, size_t
         case GW_FR_LINE:
             if (c == '\r') {
                 f->state = GW_FR_END_LF;
-            } else if (tchar[c]) {
+            } else if (gw_framing_tchar[c]) {
                 f->state = GW_FR_NAME;
             } else if (c == ' ' || c == '\t') {
                 REFUSE(400, "obsolete line folding");
@@ -179,7 +178,7 @@ enum gw_framing_stop gw_framing_scan(struct gw_framing *f, const char *d, size_t
                 f->state = GW_FR_VALUE;
             } else if (c == ' ' || c == '\t') {
                 REFUSE(400, "white space before the colon of a header");
-            } else if (!tchar[c]) {
+            } else if (!gw_framing_tchar[c]) {
                 REFUSE(400, line_error(c, "invalid header name"));
             }
             break;

@@ -72,6 +72,9 @@
 #define GW_FRAMING_MAX_CHUNK_LINE 4096 /* bytes of a chunk-size line, extensions and CRLF */
 #define GW_FRAMING_MAX_METHOD 20       /* bytes of a method (http_parser knows no longer one) */
 
+/* RFC 9110 tchar (a method, a field name): 1, else 0. */
+extern const unsigned char gw_framing_tchar[256];
+
 /* Where the scanner is. The order matters: states from GW_FR_CHUNK_SIZE0 on
  * count against the chunk-line limit, the others against max_head. */
 enum gw_framing_state {

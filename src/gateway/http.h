@@ -44,6 +44,10 @@ void gw_http_pause(struct gw_http *h, bool pause);
  * the span being parsed, whichever callback this is called from (unlike
  * gw_http_pause, it leaves http-parser's own state alone). */
 void gw_http_stop(struct gw_http *h);
+
+/* Tests: every request read by the framing scanner and http_parser (no
+ * plain-request reader). */
+void gw_http_slow_only(struct gw_http *h, bool on);
 /* The current request was handed over at its head (its body streams,
  * reqbody.h): the parser no longer frees it. */
 void gw_http_taken(struct gw_http *h);

@@ -4,9 +4,12 @@
  * ways: in one piece; one byte at a time (short inputs); and cut at points
  * drawn from a hash of the input, pausing after every request the way the
  * connection does for its pipelining cap. Each run keeps a transcript of the
- * requests handed over (method, target, headers, body, keep-alive) and
- * whether the parse failed; all runs must agree, since where a TCP read
- * happens to cut the stream must never change what is forwarded. Every
+ * requests handed over (method, target, headers, body, keep-alive, the
+ * stored head and its offsets) and whether the parse failed; all runs must
+ * agree, since where a TCP read happens to cut the stream must never change
+ * what is forwarded. The whole input is also fed in one piece without the
+ * plain-request reader (http.c's fast path): the same requests, refusal
+ * and reason. Every
  * request must also satisfy what the rest of the gateway relies on. */
 #include <stdint.h>
 #include <stdio.h>
@@ -31,6 +34,7 @@ struct run {
     int nreqs;
     bool pause_each; /* pause after each request, resume before the next feed */
     bool closed;     /* a non-keep-alive request ended the connection */
+    const char *why; /* the refusal's reason */
 };
 
 #define CHECK(c)                                                                                   \
@@ -99,7 +103,17 @@ static void on_request(void *ctx, struct gw_req *r)
     const char *body = gw_req_body(r, &body_len);
     pc_buf_printf(&run->transcript, " body=%zu:", body_len);
     pc_buf_append(&run->transcript, body, body_len);
-    pc_buf_printf(&run->transcript, " ka=%d]", r->keep_alive);
+    pc_buf_printf(&run->transcript, " ka=%d head=%d path=%u in=%llu len=%llu", r->keep_alive,
+                  r->is_head, (unsigned)r->path_len, (unsigned long long)r->bytes_in,
+                  (unsigned long long)r->body_length);
+    /* the stored head itself, and where each header sits in it */
+    pc_buf_printf(&run->transcript, " raw=%zu:", r->head.len);
+    pc_buf_append(&run->transcript, r->head.data, r->head.len);
+    for (uint32_t i = 0; i < r->nhdrs; i++)
+        pc_buf_printf(&run->transcript, " %u+%u,%u+%u", (unsigned)r->hdrs[i].name_off,
+                      (unsigned)r->hdrs[i].name_len, (unsigned)r->hdrs[i].value_off,
+                      (unsigned)r->hdrs[i].value_len);
+    pc_buf_putc(&run->transcript, ']');
     run->nreqs++;
     if (!r->keep_alive) { /* the connection stops reading, as conn.c does */
         run->closed = true;
@@ -120,8 +134,10 @@ static uint64_t next_rand(uint64_t *s)
 }
 
 /* Feeds data in pieces: step 0 = one piece, 1 = bytes, else random cuts
- * (seeded). Returns the error status (0 if none); the transcript is in run. */
-static int feed_all(struct run *run, const uint8_t *data, size_t size, int step, uint64_t seed)
+ * (seeded); slow: without the plain-request reader. Returns the error
+ * status (0 if none); the transcript, and the refusal's reason, are in run. */
+static int feed_all(struct run *run, const uint8_t *data, size_t size, int step, uint64_t seed,
+                    bool slow)
 {
     struct gw_http_sink sink = {run, on_begin, on_head, on_request};
     struct gw_http_limits lim = {FZ_MAX_HEADER, FZ_MAX_BODY};
@@ -129,6 +145,8 @@ static int feed_all(struct run *run, const uint8_t *data, size_t size, int step,
     int status = 0;
 
     run->http = gw_http_new(&sink, &lim);
+    gw_http_slow_only(run->http, slow);
+    run->why = NULL;
     while (pos < size && !run->closed) {
         size_t piece = size - pos;
         const char *why = NULL;
@@ -147,6 +165,7 @@ static int feed_all(struct run *run, const uint8_t *data, size_t size, int step,
             if (status) {
                 CHECK(status == 400 || status == 413 || status == 431);
                 CHECK(why != NULL && why[0] != '\0');
+                run->why = why;
                 /* a failed parser stays failed */
                 int st2 = 0;
                 const char *why2 = NULL;
@@ -181,7 +200,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pc_buf_init(&a.transcript);
     pc_buf_init(&b.transcript);
 
-    sa = feed_all(&a, data, size, 0, 0);
+    sa = feed_all(&a, data, size, 0, 0, false);
+    /* In one piece without the plain-request reader: exactly the same, the
+     * refusal and its reason included. */
+    sb = feed_all(&b, data, size, 0, 0, true);
+    CHECK(sa == sb && a.nreqs == b.nreqs && a.transcript.len == b.transcript.len);
+    CHECK(a.transcript.len == 0 ||
+          memcmp(a.transcript.data, b.transcript.data, a.transcript.len) == 0);
+    CHECK((a.why == NULL) == (b.why == NULL) && (a.why == NULL || strcmp(a.why, b.why) == 0));
     for (int k = 0; k < 3; k++) {
         int step = k == 0 ? 1 : 2;
         if (step == 1 && size > 4096) continue; /* byte steps: short inputs only */
@@ -189,7 +215,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         b.nreqs = 0;
         b.closed = false;
         b.pause_each = (k != 1);
-        sb = feed_all(&b, data, size, step, seed + (uint64_t)k);
+        sb = feed_all(&b, data, size, step, seed + (uint64_t)k, false);
         CHECK((sa == 0) == (sb == 0));
         CHECK(a.nreqs == b.nreqs);
         CHECK(a.transcript.len == b.transcript.len);

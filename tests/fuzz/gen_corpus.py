@@ -77,6 +77,28 @@ http = {
     "long_target": "GET /" + "a" * 2100 + " HTTP/1.1\r\n" + H + "\r\n",
     "pct_dots": "GET /a/%2e%2e/b HTTP/1.1\r\n" + H + "\r\n",
     "pct_slash_dots": "GET /files/..%2f..%2fetc HTTP/1.1\r\n" + H + "\r\n",
+    # the plain-request reader's edges (http.c read_plain): taken, or left
+    # to the scanner and http_parser, with the same result either way
+    "plain_values": "GET /v HTTP/1.1\r\n" + H + "X-Empty:\r\nX-Ows: \t \r\nX-Trail: a \t\r\n"
+                    "X-Lead:\t  b\r\nX-Hi: \xe9\xff\r\n\r\n",
+    "plain_high_target": "GET /caf\xe9/\xff?q=\x80 HTTP/1.1\r\n" + H + "\r\n",
+    "plain_keepalive_cl0": "PATCH /k HTTP/1.1\r\nConnection: Keep-Alive\r\n" + H +
+                           "content-length: 0 \r\n\r\nDELETE /d HTTP/1.1\r\n" + H + "\r\n",
+    "plain_cl0_twice": "GET /c HTTP/1.1\r\n" + H + "Content-Length: 0\r\nContent-Length: 0\r\n\r\n",
+    "plain_cl00": "GET /c HTTP/1.1\r\n" + H + "Content-Length: 00\r\n\r\n",
+    "plain_host_upper_twice": "GET /h HTTP/1.1\r\nHOST: a\r\nhost: a\r\n\r\n",
+    "plain_host_bad": "GET /h HTTP/1.1\r\nHost: a b\r\n\r\n",
+    "plain_prefix_names": "GET /p HTTP/1.1\r\n" + H + "Transfer-Encodingx: y\r\nUpgradex: y\r\n"
+                          "Connectionx: close\r\nContent-Lengthx: 5\r\nProxy-Connection: close\r\n\r\n",
+    "plain_conn_close": "GET /1 HTTP/1.1\r\n" + H + "Connection: close\r\n\r\nGET /2 HTTP/1.1\r\n" + H + "\r\n",
+    "plain_conn_list": "GET /1 HTTP/1.1\r\n" + H + "Connection: keep-alive, x-a\r\nX-A: 1\r\n\r\n",
+    "plain_32_headers": "GET /m HTTP/1.1\r\n" + H + "".join("X-H%d: %d\r\n" % (i, i) for i in range(31)) + "\r\n",
+    "plain_33_headers": "GET /m HTTP/1.1\r\n" + H + "".join("X-H%d: %d\r\n" % (i, i) for i in range(32)) + "\r\n",
+    "plain_head_at_limit": "GET /" + "a" * (2048 - 27) + " HTTP/1.1\r\n" + H + "\r\n",
+    "plain_head_over_limit": "GET /" + "a" * (2048 - 26) + " HTTP/1.1\r\n" + H + "\r\n",
+    "plain_then_split": "GET /1 HTTP/1.1\r\n" + H + "\r\nGET /2 HTTP/1.1\r\nHo",
+    "plain_lowercase_method": "get / HTTP/1.1\r\n" + H + "\r\n",
+    "plain_options_query": "OPTIONS /o?x HTTP/1.1\r\n" + H + "\r\nHEAD /h HTTP/1.1\r\n" + H + "\r\n",
 }
 for k, v in http.items():
     write("http", k, v)
