@@ -382,15 +382,18 @@ static const char *plain_method(const char *m, size_t n)
 static bool plain_header(const char *d, const struct plain_hdr *hd, int *hosts, int *lengths)
 {
     const char *name = d + hd->name, *v = d + hd->value;
-    size_t n = hd->name_len, vl = hd->value_len;
+    size_t n = hd->name_len, vl = hd->value_len, sl;
 
     while (vl > 0 && is_ows(v[vl - 1])) vl--;
+    /* http_parser reads Content-Length and Connection values itself, and
+     * takes only spaces after them (a tab after a length is an error) */
+    for (sl = hd->value_len; sl > 0 && v[sl - 1] == ' ';) sl--;
     switch (name[0] | 0x20) {
     case 'c':
         if (name_starts(name, n, "content-length", 14))
-            return n == 14 && vl == 1 && v[0] == '0' && ++*lengths == 1;
+            return n == 14 && sl == 1 && v[0] == '0' && ++*lengths == 1;
         if (name_starts(name, n, "connection", 10))
-            return n == 10 && vl == 10 && strncasecmp(v, "keep-alive", 10) == 0;
+            return n == 10 && sl == 10 && strncasecmp(v, "keep-alive", 10) == 0;
         return true;
     case 'h':
         if (name_is(name, n, "host", 4)) return ++*hosts == 1 && host_is_valid(v, vl);

@@ -184,7 +184,8 @@ static int feed_all(struct run *run, const uint8_t *data, size_t size, int step,
     }
     gw_http_free(run->http);
     if (getenv("FUZZ_HTTP_VERBOSE")) /* to see why runs disagree */
-        fprintf(stderr, "step %d: status %d, %d request(s): %.*s\n", step, status, run->nreqs,
+        fprintf(stderr, "step %d%s: status %d (%s), %d request(s): %.*s\n", step,
+                slow ? " slow" : "", status, run->why ? run->why : "-", run->nreqs,
                 (int)run->transcript.len, run->transcript.len ? run->transcript.data : "");
     return status;
 }

@@ -86,6 +86,9 @@ http = {
                            "content-length: 0 \r\n\r\nDELETE /d HTTP/1.1\r\n" + H + "\r\n",
     "plain_cl0_twice": "GET /c HTTP/1.1\r\n" + H + "Content-Length: 0\r\nContent-Length: 0\r\n\r\n",
     "plain_cl00": "GET /c HTTP/1.1\r\n" + H + "Content-Length: 00\r\n\r\n",
+    "plain_cl0_tab": "GET /c HTTP/1.1\r\n" + H + "Content-Length: 0\t\r\n\r\n",
+    "plain_cl0_spaces": "GET /c HTTP/1.1\r\n" + H + "Content-Length:\t 0  \r\n\r\n",
+    "plain_keepalive_tab": "GET /c HTTP/1.1\r\n" + H + "Connection: keep-alive\t\r\n\r\n",
     "plain_host_upper_twice": "GET /h HTTP/1.1\r\nHOST: a\r\nhost: a\r\n\r\n",
     "plain_host_bad": "GET /h HTTP/1.1\r\nHost: a b\r\n\r\n",
     "plain_prefix_names": "GET /p HTTP/1.1\r\n" + H + "Transfer-Encodingx: y\r\nUpgradex: y\r\n"
