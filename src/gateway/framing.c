@@ -23,9 +23,6 @@ const unsigned char gw_framing_tchar[256] = {
     ['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
 };
 
-/* field-content bytes: visible ASCII, SP, HTAB, obs-text. */
-static bool is_field_byte(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
-
 /* The reason for a refused byte c in a line. */
 static const char *line_error(unsigned char c, const char *otherwise)
 {
@@ -59,13 +56,13 @@ static size_t scan_run(const struct gw_framing *f, const unsigned char *d, size_
 
     switch (f->state) {
     case GW_FR_TARGET:
-        while (k < n && d[k] > 0x20 && d[k] != 0x7f && d[k] != '#') k++;
+        while (k < n && gw_framing_target_byte(d[k])) k++;
         break;
     case GW_FR_NAME:
         while (k < n && gw_framing_tchar[d[k]]) k++;
         break;
     case GW_FR_VALUE:
-        while (k < n && is_field_byte(d[k])) k++;
+        while (k < n && gw_framing_field_byte(d[k])) k++;
         break;
     default:
         break;
@@ -140,7 +137,7 @@ enum gw_framing_stop gw_framing_scan(struct gw_framing *f, const char *d, size_t
             if (c == ' ') {
                 f->state = GW_FR_VERSION;
                 f->index = 0;
-            } else if (c < 0x21 || c == 0x7f || c == '#') {
+            } else if (!gw_framing_target_byte(c)) {
                 REFUSE(400, line_error(c, "invalid character in request target"));
             }
             break;
@@ -185,7 +182,7 @@ enum gw_framing_stop gw_framing_scan(struct gw_framing *f, const char *d, size_t
         case GW_FR_VALUE:
             if (c == '\r')
                 f->state = GW_FR_VALUE_LF;
-            else if (!is_field_byte(c))
+            else if (!gw_framing_field_byte(c))
                 REFUSE(400, line_error(c, "control character in a header value"));
             break;
         case GW_FR_END_LF:
@@ -220,7 +217,7 @@ enum gw_framing_stop gw_framing_scan(struct gw_framing *f, const char *d, size_t
         case GW_FR_CHUNK_EXT:
             if (c == '\r')
                 f->state = GW_FR_CHUNK_LF;
-            else if (!is_field_byte(c))
+            else if (!gw_framing_field_byte(c))
                 REFUSE(400, line_error(c, "control character in a chunk extension"));
             break;
         case GW_FR_CHUNK_LF:

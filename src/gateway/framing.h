@@ -72,8 +72,21 @@
 #define GW_FRAMING_MAX_CHUNK_LINE 4096 /* bytes of a chunk-size line, extensions and CRLF */
 #define GW_FRAMING_MAX_METHOD 20       /* bytes of a method (http_parser knows no longer one) */
 
-/* RFC 9110 tchar (a method, a field name): 1, else 0. */
-extern const unsigned char gw_framing_tchar[256];
+/* The byte classes of a request head, for the scanner and for http.c's
+ * plain-request reader, which must take no byte the scanner refuses. */
+extern const unsigned char gw_framing_tchar[256]; /* RFC 9110 tchar (a method, a field name) */
+
+/* A byte of an origin-form target: visible ASCII but '#', and obs-text. */
+static inline bool gw_framing_target_byte(unsigned char c)
+{
+    return c > 0x20 && c != 0x7f && c != '#';
+}
+
+/* field-content bytes: visible ASCII, SP, HTAB, obs-text. */
+static inline bool gw_framing_field_byte(unsigned char c)
+{
+    return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
 
 /* Where the scanner is. The order matters: states from GW_FR_CHUNK_SIZE0 on
  * count against the chunk-line limit, the others against max_head. */

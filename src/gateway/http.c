@@ -352,9 +352,6 @@ struct plain_hdr {
 
 static bool is_ows(char c) { return c == ' ' || c == '\t'; }
 
-/* RFC 9110 field-value bytes (as the scanner's). */
-static bool is_value_byte(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); }
-
 static bool name_is(const char *name, size_t n, const char *lname, size_t ln)
 {
     return n == ln && strncasecmp(name, lname, ln) == 0;
@@ -423,7 +420,7 @@ static size_t read_plain(struct gw_http *h, const char *d, size_t len)
     method = plain_method(d, i);
     if (method == NULL || i + 2 > max || d[i] != ' ' || d[i + 1] != '/') return 0;
     target = ++i;
-    while (i < max && (unsigned char)d[i] > 0x20 && d[i] != 0x7f && d[i] != '#') i++;
+    while (i < max && gw_framing_target_byte((unsigned char)d[i])) i++;
     target_len = i - target;
     if (max - i < 11 || memcmp(d + i, " HTTP/1.1\r\n", 11) != 0) return 0;
     i += 11;
@@ -444,7 +441,7 @@ static size_t read_plain(struct gw_http *h, const char *d, size_t len)
         i++;
         while (i < max && is_ows(d[i])) i++;
         hd->value = i;
-        while (i < max && is_value_byte((unsigned char)d[i])) i++;
+        while (i < max && gw_framing_field_byte((unsigned char)d[i])) i++;
         hd->value_len = i - hd->value;
         if (max - i < 2 || d[i] != '\r' || d[i + 1] != '\n') return 0;
         i += 2;
